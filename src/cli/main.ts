@@ -1,0 +1,41 @@
+import { Command, CommanderError } from 'commander';
+import { version } from '../version.js';
+import { daemonCommand } from './daemon-command.js';
+import { ExitCodes } from './exit-codes.js';
+import { statusCommand } from './status-command.js';
+
+/**
+ * The `gpupool` command. Returns the exit status instead of exiting so that tests and the
+ * `gpupoold` alias can call it, and so that pino's last lines are flushed before the process ends.
+ */
+export async function main(argv: string[], out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Promise<number> {
+  let exitCode: number = ExitCodes.OK;
+  let pending: Promise<void> = Promise.resolve();
+  const setExit = (code: number) => {
+    exitCode = code;
+  };
+  const done = (p: Promise<void>) => {
+    pending = p;
+  };
+  const program = new Command('gpupool')
+    .description('gpupool: pool the GPUs of many hosts and vendors')
+    .version(version)
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => out.write(s), writeErr: (s) => err.write(s) })
+    .showHelpAfterError('(run with --help for usage)')
+    .addCommand(daemonCommand(setExit, done))
+    .addCommand(statusCommand(out, err, setExit, done));
+  for (const sub of program.commands) sub.exitOverride().configureOutput({ writeOut: (s) => out.write(s), writeErr: (s) => err.write(s) }).showHelpAfterError('(run with --help for usage)');
+  try {
+    await program.parseAsync(argv);
+    await pending;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // --help and --version end commander with exit code 0; everything else is a usage error.
+      return e.exitCode === 0 ? ExitCodes.OK : ExitCodes.CONFIG;
+    }
+    err.write(`gpupool: ${e instanceof Error ? e.message : String(e)}\n`);
+    return ExitCodes.FAILURE;
+  }
+  return exitCode;
+}

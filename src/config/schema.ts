@@ -1,0 +1,89 @@
+import { hostname } from 'node:os';
+
+export const VENDORS = ['nvidia', 'amd', 'ascend'] as const;
+export type Vendor = (typeof VENDORS)[number];
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** The daemon's whole configuration once defaults, file, environment and flags are merged. */
+export interface DaemonConfig {
+  /** `HOST:PORT` of the HTTP server (status, metrics, and later the compute WebSocket); port 0 picks one. */
+  listen: string;
+  /** The name this host reports in status and in the metrics' `Hostname` label. */
+  hostname: string;
+  logLevel: LogLevel;
+  vendors: {
+    /** Vendors to probe; a host may mix them. */
+    enabled: Vendor[];
+    /** Folders searched first for each vendor's library, before its usual places. */
+    libraryPath: string[];
+    /** Also search each vendor's usual folders and the dynamic loader's own path. */
+    systemLibraries: boolean;
+    /** A vendor whose init call takes longer is reported unavailable (a hung driver must not hold the daemon). */
+    initTimeoutMs: number;
+  };
+  sampling: {
+    /** How often live figures (utilization, memory, temperature, power) and polled health are read. */
+    intervalMs: number;
+  };
+  health: {
+    /** How long one NVML event wait blocks on its worker thread before looping. */
+    xidWaitMs: number;
+    /** Xids caused by applications, not the card; the NVIDIA device plugin ignores the same ones. */
+    ignoredXids: number[];
+  };
+  /** Fixture of simulated cards; when set the daemon loads the fake vendor libraries. */
+  simulate: string | null;
+  /** Longest time an orderly shutdown may take before the process exits anyway. */
+  shutdownTimeoutMs: number;
+}
+
+export function defaultConfig(): DaemonConfig {
+  return {
+    listen: '127.0.0.1:7760',
+    hostname: hostname(),
+    logLevel: 'info',
+    vendors: { enabled: [...VENDORS], libraryPath: [], systemLibraries: true, initTimeoutMs: 10_000 },
+    sampling: { intervalMs: 2_000 },
+    health: { xidWaitMs: 1_000, ignoredXids: [13, 31, 43, 45, 68, 109] },
+    simulate: null,
+    shutdownTimeoutMs: 10_000,
+  };
+}
+
+/** JSON Schema of the configuration file (and of the merged result). */
+export const configSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    listen: { type: 'string', minLength: 1 },
+    hostname: { type: 'string', minLength: 1, maxLength: 253 },
+    logLevel: { enum: [...LOG_LEVELS] },
+    vendors: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        enabled: { type: 'array', items: { enum: [...VENDORS] }, uniqueItems: true },
+        libraryPath: { type: 'array', items: { type: 'string', minLength: 1 } },
+        systemLibraries: { type: 'boolean' },
+        initTimeoutMs: { type: 'integer', minimum: 100, maximum: 600_000 },
+      },
+    },
+    sampling: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { intervalMs: { type: 'integer', minimum: 100, maximum: 3_600_000 } },
+    },
+    health: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        xidWaitMs: { type: 'integer', minimum: 10, maximum: 60_000 },
+        ignoredXids: { type: 'array', items: { type: 'integer', minimum: 0 } },
+      },
+    },
+    simulate: { type: ['string', 'null'], minLength: 1 },
+    shutdownTimeoutMs: { type: 'integer', minimum: 100, maximum: 600_000 },
+  },
+} as const;

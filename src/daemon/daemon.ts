@@ -1,0 +1,135 @@
+import type { Logger } from 'pino';
+import { formatAddress, parseListen, type ListenAddress } from '../config/address.js';
+import type { DaemonConfig } from '../config/schema.js';
+import { messageOf } from '../errors.js';
+import { version } from '../version.js';
+import { HttpServer } from '../server/http-server.js';
+import { HostInfoSource } from '../server/host-info.js';
+import { DaemonMetrics } from '../server/metrics.js';
+import { buildStatus } from '../server/status.js';
+import { DeviceRegistry } from '../vendors/registry.js';
+import type { Library } from '../vendors/library.js';
+import { Poller } from './poller.js';
+import { type Notifier, watchdogInterval } from './sd-notify.js';
+import { librarySearch } from './simulate.js';
+
+export interface DaemonDeps {
+  logger: Logger;
+  notifier: Notifier;
+  env?: NodeJS.ProcessEnv;
+  /** Replaces koffi.load, for tests that count loads; production passes nothing. */
+  loadLibrary?: (path: string) => Library;
+}
+
+/**
+ * The per-host daemon: vendors probed, cards sampled and watched, HTTP served, systemd told.
+ * start() brings the parts up in dependency order; stop() takes them down in reverse, once.
+ */
+export class Daemon {
+  private stopping: Promise<void> | null = null;
+  private watchdog: NodeJS.Timeout | null = null;
+
+  private constructor(
+    readonly config: DaemonConfig,
+    readonly address: ListenAddress,
+    private readonly deps: DaemonDeps,
+    private readonly registry: DeviceRegistry,
+    private readonly poller: Poller,
+    private readonly http: HttpServer,
+  ) {}
+
+  static async start(config: DaemonConfig, deps: DaemonDeps): Promise<Daemon> {
+    const { logger, notifier } = deps;
+    const env = deps.env ?? process.env;
+    const listen = parseListen(config.listen);
+    const search = librarySearch(config, env);
+    logger.info({ version, simulate: config.simulate, search }, 'gpupoold starting');
+    notifier.notify({ STATUS: 'reading cards' });
+
+    const registry = await DeviceRegistry.probe({ config, logger, search, ...(deps.loadLibrary ? { load: deps.loadLibrary } : {}) });
+    const startedAt = new Date().toISOString();
+    let http: HttpServer | null = null;
+    try {
+      await registry.refresh();
+      registry.watchHealth();
+      const poller = new Poller(() => registry.refresh(), config.sampling.intervalMs, (err) =>
+        logger.error({ err: messageOf(err) }, 'sampling failed'),
+      );
+      const hostInfo = await HostInfoSource.read(config.hostname);
+      const metrics = new DaemonMetrics({
+        hostname: config.hostname,
+        version,
+        devices: () => registry.devices(),
+        vendors: () => registry.vendors(),
+      });
+      registry.on('health', (card, change) => {
+        if (change.xid !== undefined) metrics.xid(card, change.xid);
+      });
+
+      http = new HttpServer(logger);
+      let bound: ListenAddress = listen;
+      http
+        .get('/healthz', async () => ({ body: { status: 'ok' } }))
+        .get('/metrics', async () => {
+          const { contentType, body } = await metrics.render();
+          return { contentType, body };
+        })
+        .get('/v1/status', async () => ({
+          body: buildStatus(
+            await hostInfo.current(),
+            { version, pid: process.pid, startedAt, listen: formatAddress(bound.host, bound.port), simulated: config.simulate !== null },
+            registry.vendors(),
+            registry.devices(),
+          ),
+        }));
+      bound = await http.listen(listen);
+      poller.start();
+
+      const daemon = new Daemon(config, bound, deps, registry, poller, http);
+      const cards = registry.devices().length;
+      const vendors = registry.vendors().filter((v) => v.available).map((v) => v.vendor);
+      logger.info({ address: formatAddress(bound.host, bound.port), url: `http://${formatAddress(bound.host, bound.port)}`, cards, vendors }, 'listening');
+      notifier.notify({ READY: 1, STATUS: `serving ${cards} card(s) of ${vendors.join(', ') || 'no vendor'} on ${formatAddress(bound.host, bound.port)}` });
+      daemon.startWatchdog(env);
+      return daemon;
+    } catch (err) {
+      await http?.close();
+      await registry.close();
+      throw err;
+    }
+  }
+
+  private startWatchdog(env: NodeJS.ProcessEnv): void {
+    const interval = watchdogInterval(env, process.pid);
+    if (interval === null || !this.deps.notifier.enabled) return;
+    this.deps.logger.info({ intervalMs: interval }, 'systemd watchdog enabled');
+    this.watchdog = setInterval(() => this.deps.notifier.notify({ WATCHDOG: 1 }), interval);
+    this.watchdog.unref();
+  }
+
+  /** Ordered and idempotent: every later call gets the first call's promise. */
+  stop(reason = 'requested'): Promise<void> {
+    this.stopping ??= this.shutdown(reason);
+    return this.stopping;
+  }
+
+  private async shutdown(reason: string): Promise<void> {
+    const { logger, notifier } = this.deps;
+    logger.info({ reason }, 'stopping');
+    notifier.notify({ STOPPING: 1, STATUS: `stopping (${reason})` });
+    if (this.watchdog) clearInterval(this.watchdog);
+    const steps: [string, () => Promise<void>][] = [
+      ['http server', () => this.http.close()],
+      ['sampler', () => this.poller.stop()],
+      ['vendor libraries', () => this.registry.close()],
+    ];
+    for (const [name, step] of steps) {
+      try {
+        await step();
+      } catch (err) {
+        logger.error({ err: messageOf(err), step: name }, 'shutdown step failed');
+      }
+    }
+    logger.info('stopped');
+  }
+}

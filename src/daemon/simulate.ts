@@ -1,0 +1,28 @@
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { DaemonConfig } from '../config/schema.js';
+import { ErrorCodes, GpupoolError } from '../errors.js';
+import { fakeLibraryDir } from '../paths.js';
+import type { SearchPath } from '../vendors/library.js';
+
+/** The environment variable the fake vendor libraries read their fixture from (docs/simulation.md). */
+export const FIXTURE_ENV = 'GPUPOOL_SIM_FIXTURE';
+
+/**
+ * The library search path for this configuration. Simulation changes nothing but the path (and
+ * tells the fakes their fixture): the daemon loads fakes exactly as it loads real libraries.
+ */
+export function librarySearch(config: DaemonConfig, env: NodeJS.ProcessEnv): SearchPath {
+  if (config.simulate === null) return { dirs: config.vendors.libraryPath, system: config.vendors.systemLibraries };
+  const fixture = resolve(config.simulate);
+  if (!existsSync(fixture)) {
+    throw new GpupoolError(ErrorCodes.CONFIG_INVALID, `simulate: fixture ${fixture} does not exist`, { details: { key: 'simulate' } });
+  }
+  if (!existsSync(fakeLibraryDir)) {
+    throw new GpupoolError(ErrorCodes.CONFIG_INVALID, `simulate: the fake libraries are not built (${fakeLibraryDir}); run npm run build`, {
+      details: { key: 'simulate' },
+    });
+  }
+  env[FIXTURE_ENV] = fixture;
+  return { dirs: [...config.vendors.libraryPath, fakeLibraryDir], system: false };
+}

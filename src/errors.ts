@@ -1,0 +1,44 @@
+/**
+ * One error class for every failure gpupool reports, each with a stable `code` that callers and
+ * scripts match on. docs/errors.md lists every code; add a row there when adding one here.
+ */
+export const ErrorCodes = {
+  CONFIG_INVALID: 'GPUPOOL_CONFIG_INVALID',
+  CONFIG_UNREADABLE: 'GPUPOOL_CONFIG_UNREADABLE',
+  USAGE: 'GPUPOOL_USAGE',
+  VENDOR_UNAVAILABLE: 'GPUPOOL_VENDOR_UNAVAILABLE',
+  VENDOR_INIT_FAILED: 'GPUPOOL_VENDOR_INIT_FAILED',
+  VENDOR_INIT_TIMEOUT: 'GPUPOOL_VENDOR_INIT_TIMEOUT',
+  VENDOR_CALL_FAILED: 'GPUPOOL_VENDOR_CALL_FAILED',
+  LISTEN_FAILED: 'GPUPOOL_LISTEN_FAILED',
+  HOST_UNREACHABLE: 'GPUPOOL_HOST_UNREACHABLE',
+  HOST_BAD_RESPONSE: 'GPUPOOL_HOST_BAD_RESPONSE',
+} as const;
+
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+export class GpupoolError extends Error {
+  readonly code: ErrorCode;
+  /** Extra facts for logs and JSON output (the bad config key, the vendor, the library's own code). */
+  readonly details: Record<string, unknown>;
+
+  constructor(code: ErrorCode, message: string, options: { cause?: unknown; details?: Record<string, unknown> } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'GpupoolError';
+    this.code = code;
+    this.details = options.details ?? {};
+  }
+
+  toJSON(): Record<string, unknown> {
+    return { code: this.code, message: this.message, ...this.details };
+  }
+}
+
+export function isGpupoolError(err: unknown, code?: ErrorCode): err is GpupoolError {
+  return err instanceof GpupoolError && (code === undefined || err.code === code);
+}
+
+/** The message of anything thrown, for logs and status documents. */
+export function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,100 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import { ErrorCodes, GpupoolError, messageOf } from '../errors.js';
+import { formatAddress, type ListenAddress } from '../config/address.js';
+
+export type RouteHandler = (req: IncomingMessage) => Promise<{ status?: number; contentType?: string; body: string | object }>;
+
+/** A handler for WebSocket upgrades on one path; the compute endpoint registers itself here. */
+export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+
+/**
+ * The daemon's one HTTP server: read-only GET routes (status, health, metrics) and, on the same
+ * port, WebSocket upgrades routed by path.
+ */
+export class HttpServer {
+  private readonly server: Server;
+  private readonly routes = new Map<string, RouteHandler>();
+  private readonly upgrades = new Map<string, UpgradeHandler>();
+
+  constructor(private readonly logger: Logger) {
+    this.server = createServer((req, res) => void this.handle(req, res));
+    this.server.on('upgrade', (req, socket, head) => this.upgrade(req, socket, head));
+    this.server.on('clientError', (_err, socket) => socket.destroy());
+  }
+
+  get(path: string, handler: RouteHandler): this {
+    this.routes.set(path, handler);
+    return this;
+  }
+
+  onUpgrade(path: string, handler: UpgradeHandler): this {
+    this.upgrades.set(path, handler);
+    return this;
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    const handler = this.routes.get(path);
+    if (!handler) return send(res, 404, { error: { code: 'NOT_FOUND', message: `no such path ${path}` } });
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.setHeader('Allow', 'GET, HEAD');
+      return send(res, 405, { error: { code: 'METHOD_NOT_ALLOWED', message: `${req.method} is not allowed on ${path}` } });
+    }
+    try {
+      const out = await handler(req);
+      send(res, out.status ?? 200, out.body, out.contentType, req.method === 'HEAD');
+    } catch (err) {
+      this.logger.error({ err: messageOf(err), path }, 'request failed');
+      send(res, 500, { error: { code: 'INTERNAL', message: messageOf(err) } });
+    }
+  }
+
+  private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    const handler = this.upgrades.get(path);
+    if (handler) return handler(req, socket, head);
+    socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+  }
+
+  /** Binds the address; with port 0 the kernel picks one, and the bound address is returned. */
+  listen(address: ListenAddress): Promise<ListenAddress> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: NodeJS.ErrnoException) => {
+        reject(
+          new GpupoolError(ErrorCodes.LISTEN_FAILED, `cannot listen on ${formatAddress(address.host, address.port)}: ${err.message}`, {
+            cause: err,
+            details: { host: address.host, port: address.port, errno: err.code },
+          }),
+        );
+      };
+      this.server.once('error', onError);
+      this.server.listen(address.port, address.host, () => {
+        this.server.off('error', onError);
+        const bound = this.server.address();
+        if (bound === null || typeof bound === 'string') return reject(new Error('server bound to no TCP address'));
+        resolve({ host: bound.address, port: bound.port });
+      });
+    });
+  }
+
+  /** Stops accepting, then ends idle and in-flight connections. */
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      if (!this.server.listening) return resolve();
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+  }
+}
+
+function send(res: ServerResponse, status: number, body: string | object, contentType?: string, headOnly = false): void {
+  const text = typeof body === 'string' ? body : `${JSON.stringify(body, null, 2)}\n`;
+  res.writeHead(status, {
+    'Content-Type': contentType ?? (typeof body === 'string' ? 'text/plain; charset=utf-8' : 'application/json; charset=utf-8'),
+    'Content-Length': Buffer.byteLength(text),
+    'Cache-Control': 'no-store',
+  });
+  res.end(headOnly ? undefined : text);
+}

@@ -1,0 +1,40 @@
+import type { Device } from '../vendors/device.js';
+import type { VendorStatus } from '../vendors/registry.js';
+import type { HostInfo } from './host-info.js';
+
+/** Bumped only for changes that break readers; fields may be added within a version. */
+export const STATUS_API_VERSION = 'gpupool.status/v1';
+
+export interface DaemonInfo {
+  version: string;
+  pid: number;
+  startedAt: string;
+  listen: string;
+  simulated: boolean;
+}
+
+export interface StatusDocument {
+  apiVersion: typeof STATUS_API_VERSION;
+  host: HostInfo;
+  daemon: DaemonInfo;
+  vendors: VendorStatus[];
+  devices: Device[];
+  summary: { devices: number; healthy: number; unhealthy: number; vendorsAvailable: number };
+}
+
+export function buildStatus(host: HostInfo, daemon: DaemonInfo, vendors: VendorStatus[], devices: Device[]): StatusDocument {
+  const healthy = devices.filter((d) => d.health.state === 'healthy').length;
+  return {
+    apiVersion: STATUS_API_VERSION,
+    host,
+    daemon,
+    vendors,
+    devices,
+    summary: {
+      devices: devices.length,
+      healthy,
+      unhealthy: devices.length - healthy,
+      vendorsAvailable: vendors.filter((v) => v.available).length,
+    },
+  };
+}

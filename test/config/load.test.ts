@@ -1,0 +1,46 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { loadConfig } from '../../src/config/load.js';
+import { defaultConfig } from '../../src/config/schema.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'gpupool-config-'));
+function file(content: unknown): string {
+  const path = join(dir, `c${Math.random().toString(16).slice(2)}.json`);
+  writeFileSync(path, typeof content === 'string' ? content : JSON.stringify(content));
+  return path;
+}
+
+t.test('defaults alone are valid', async (t) => {
+  t.same(loadConfig({}), defaultConfig());
+});
+
+t.test('file, then environment, then flags: the later source wins key by key', async (t) => {
+  const path = file({ listen: '0.0.0.0:1', logLevel: 'debug', vendors: { libraryPath: ['/a'], initTimeoutMs: 500 } });
+  const config = loadConfig({
+    file: path,
+    env: { GPUPOOL_LISTEN: '127.0.0.1:2', GPUPOOL_LIBRARY_PATH: '/b::/c', GPUPOOL_VENDORS: 'nvidia, amd' },
+    flags: { listen: '127.0.0.1:3' },
+  });
+  t.equal(config.listen, '127.0.0.1:3');
+  t.equal(config.logLevel, 'debug');
+  t.same(config.vendors, { enabled: ['nvidia', 'amd'], libraryPath: ['/b', '/c'], systemLibraries: true, initTimeoutMs: 500 });
+  t.equal(loadConfig({ env: { GPUPOOL_CONFIG: path } }).listen, '0.0.0.0:1', 'GPUPOOL_CONFIG names the file');
+});
+
+t.test('errors name the source and the bad key', async (t) => {
+  t.throws(() => loadConfig({ file: file({ vendors: { bogus: 1 } }) }), {
+    code: 'GPUPOOL_CONFIG_INVALID',
+    message: /config file .*: vendors\.bogus is not a known setting/,
+    details: { keys: ['vendors.bogus'] },
+  });
+  t.throws(() => loadConfig({ file: file({ sampling: { intervalMs: 5 } }) }), { message: /sampling\.intervalMs must be >= 100/ });
+  t.throws(() => loadConfig({ file: file({ logLevel: 'loud' }) }), { message: /logLevel must be one of "fatal"/ });
+  t.throws(() => loadConfig({ file: file('{ not json') }), { code: 'GPUPOOL_CONFIG_INVALID', message: /not valid JSON/ });
+  t.throws(() => loadConfig({ file: join(dir, 'missing.json') }), { code: 'GPUPOOL_CONFIG_UNREADABLE', message: /missing\.json: ENOENT/ });
+  t.throws(() => loadConfig({ env: { GPUPOOL_SAMPLE_INTERVAL_MS: 'abc' } }), { message: /^environment GPUPOOL_SAMPLE_INTERVAL_MS: / });
+  t.throws(() => loadConfig({ env: { GPUPOOL_VENDORS: 'nvidia,intel' } }), { message: /^environment GPUPOOL_VENDORS: vendors\.enabled\.1 must be one of/ });
+  t.throws(() => loadConfig({ flags: { listen: 'nowhere' } }), { message: /^listen: expected HOST:PORT/ });
+  t.throws(() => loadConfig({ flags: { simulate: '' } }), { message: /^command line: simulate/ });
+});

@@ -1,0 +1,79 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { packageRoot } from '../../src/paths.js';
+
+export const CLI = join(packageRoot, 'dist', 'cli', 'gpupool.js');
+
+export interface LogLine {
+  level: number;
+  msg: string;
+  [key: string]: unknown;
+}
+
+/** gpupoold as a real child process, its JSON log lines collected as they arrive. */
+export class DaemonProcess {
+  readonly logs: LogLine[] = [];
+  readonly stderr: string[] = [];
+  url = '';
+  private readonly exit: Promise<number | null>;
+
+  private constructor(readonly child: ChildProcess) {
+    const lines = createInterface({ input: child.stdout! });
+    lines.on('line', (line) => {
+      try {
+        this.logs.push(JSON.parse(line) as LogLine);
+      } catch {
+        this.logs.push({ level: 0, msg: line });
+      }
+    });
+    child.stderr!.on('data', (d: Buffer) => this.stderr.push(d.toString()));
+    this.exit = once(child, 'exit').then(([code]) => code as number | null);
+  }
+
+  /** Starts `gpupool daemon ARGS` and waits for its "listening" line. */
+  static async start(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 20_000): Promise<DaemonProcess> {
+    const child = spawn(process.execPath, [CLI, 'daemon', '--listen', '127.0.0.1:0', ...args], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const d = new DaemonProcess(child);
+    const line = await d.waitFor((l) => l.msg === 'listening', timeoutMs);
+    d.url = String(line.url);
+    return d;
+  }
+
+  /** Resolves with the first log line (already seen or still to come) that matches. */
+  async waitFor(match: (l: LogLine) => boolean, timeoutMs = 10_000): Promise<LogLine> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = this.logs.find(match);
+      if (found) return found;
+      if (this.child.exitCode !== null) throw new Error(`daemon exited (${this.child.exitCode}) before the expected log line; stderr: ${this.stderr.join('')}; logs: ${JSON.stringify(this.logs)}`);
+      if (Date.now() > deadline) throw new Error(`timed out waiting for a log line; logs: ${JSON.stringify(this.logs)}`);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+
+  /** SIGTERM, then the exit code. */
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
+    return this.exit;
+  }
+
+  exited(): Promise<number | null> {
+    return this.exit;
+  }
+}
+
+/** Runs the CLI to completion and returns what it printed. */
+export async function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const [code] = (await once(child, 'exit')) as [number | null];
+  return { code, stdout, stderr };
+}
