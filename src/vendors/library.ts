@@ -49,7 +49,7 @@ export function loadVendorLibrary(spec: LibrarySpec, search: SearchPath, load: (
       try {
         return { library: load(name), path: name };
       } catch (err) {
-        attempts.push(messageOf(err));
+        attempts.push(`${name}: ${messageOf(err)}`);
       }
     }
   }

@@ -97,7 +97,7 @@ export class DeviceRegistry extends EventEmitter<DeviceRegistryEvents> {
       if (status.available) {
         logger.info({ vendor: status.vendor, library: status.library, devices: status.deviceCount, versions: status.versions }, 'vendor available');
       } else if (status.enabled) {
-        logger.warn({ vendor: status.vendor, err: status.error }, 'vendor unavailable');
+        logger.warn({ vendor: status.vendor, error: status.error }, 'vendor unavailable');
       }
     }
     return new DeviceRegistry(entries, logger, options.now ?? (() => new Date()));

@@ -1,22 +1,20 @@
 /**
- * One contract for every vendor backend, run against the fake libraries always and against the
- * real ones when GPUPOOL_CONTRACT_REAL=1 (a host with cards); elsewhere the real run is skipped
- * and says why.
+ * One contract for every vendor backend. fake-libraries.test.ts runs it on the fakes always;
+ * real-libraries.test.ts on the real libraries when GPUPOOL_CONTRACT_REAL=1 (a host with cards).
+ * They are two files so each runs in its own process: a library already loaded under a soname
+ * would answer a later dlopen of that bare name, and the "real" run would test a fake.
  */
-import t, { type Test } from 'tap';
+import type { Test } from 'tap';
 import { loadConfig } from '../../src/config/load.js';
 import type { Vendor } from '../../src/config/schema.js';
-import { messageOf } from '../../src/errors.js';
-import { fakeLibraryDir } from '../../src/paths.js';
 import type { VendorBackend } from '../../src/vendors/backend.js';
 import { loadVendorLibrary, type SearchPath } from '../../src/vendors/library.js';
 import { VENDOR_DRIVERS } from '../../src/vendors/registry.js';
-import { FixtureFile, mixedHost } from '../helpers/fixture.js';
 
 const PCI = /^[0-9a-f]{4,8}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/;
 const inRange = (v: number | null, lo: number, hi: number) => v === null || (v >= lo && v <= hi);
 
-async function contract(t: Test, backend: VendorBackend, vendor: Vendor): Promise<void> {
+export async function contract(t: Test, backend: VendorBackend, vendor: Vendor): Promise<void> {
   const opened = await backend.open();
   t.ok(opened.versions.library === null || opened.versions.library.length > 0, 'library version is a string or unknown');
   t.same(opened.devices.map((d) => d.index), opened.devices.map((_, i) => i), 'indexes are 0..n-1');
@@ -43,31 +41,9 @@ async function contract(t: Test, backend: VendorBackend, vendor: Vendor): Promis
   await backend.close();
 }
 
-const vendors = Object.keys(VENDOR_DRIVERS) as Vendor[];
+export const vendors = Object.keys(VENDOR_DRIVERS) as Vendor[];
 
-function open(vendor: Vendor, search: SearchPath): VendorBackend {
+export function openBackend(vendor: Vendor, search: SearchPath): VendorBackend {
   const driver = VENDOR_DRIVERS[vendor];
   return driver.create(loadVendorLibrary(driver.spec, search).library, loadConfig({ flags: { health: { xidWaitMs: 100 } } }));
 }
-
-t.test('fake libraries', async (t) => {
-  const fixture = new FixtureFile(mixedHost());
-  process.env.GPUPOOL_SIM_FIXTURE = fixture.path;
-  t.teardown(() => fixture.remove());
-  for (const vendor of vendors) await t.test(vendor, (t) => contract(t, open(vendor, { dirs: [fakeLibraryDir], system: false }), vendor));
-});
-
-const real = process.env.GPUPOOL_CONTRACT_REAL === '1';
-t.test('real libraries', { skip: real ? false : 'set GPUPOOL_CONTRACT_REAL=1 on a host with cards to run the contract on the real vendor libraries' }, async (t) => {
-  delete process.env.GPUPOOL_SIM_FIXTURE;
-  for (const vendor of vendors) {
-    let backend: VendorBackend;
-    try {
-      backend = open(vendor, { dirs: [], system: true });
-    } catch (err) {
-      await t.test(vendor, { skip: `no ${vendor} library on this host: ${messageOf(err)}` }, async () => {});
-      continue;
-    }
-    await t.test(vendor, (t) => contract(t, backend, vendor));
-  }
-});
