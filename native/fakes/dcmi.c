@@ -132,17 +132,9 @@ static dcmi_memory memory_of(const cJSON *card)
 
 FAKE_API int dcmi_init(void)
 {
-    fx_lock();
-    fx_state state = fx_refresh();
-    long long delay = fx_int(section(), "initDelayMs", 0);
-    long long error = fx_int(section(), "initError", 0);
-    if (state != FX_LOADED)
-        fx_report(LIB);
-    fx_unlock();
-    if (state != FX_LOADED)
+    long long error;
+    if (!fx_init(VENDOR, LIB, &error))
         return DCMI_ERR_INTERNAL;
-    /* Outside the lock: a hanging init must not block the other threads' calls. */
-    fx_sleep_ms(delay > LONG_MAX ? LONG_MAX : (long)delay);
     if (error != 0)
         return (int)error;
     fx_lock();

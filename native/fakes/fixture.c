@@ -436,3 +436,19 @@ __attribute__((destructor)) static void fx_unload(void)
     g_path = NULL;
     pthread_mutex_unlock(&g_mutex);
 }
+
+bool fx_init(const char *vendor, const char *lib, long long *error)
+{
+    fx_lock();
+    fx_state state = fx_refresh();
+    const cJSON *section = fx_section(vendor);
+    long long delay = fx_int(section, "initDelayMs", 0);
+    *error = fx_int(section, "initError", 0);
+    if (state != FX_LOADED)
+        fx_report(lib);
+    fx_unlock();
+    if (state != FX_LOADED)
+        return false;
+    fx_sleep_ms(delay > LONG_MAX ? LONG_MAX : (long)delay);
+    return true;
+}

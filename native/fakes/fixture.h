@@ -50,7 +50,7 @@ void fx_unlock(void);
  */
 fx_state fx_refresh(void);
 
-/* Prints the current problem to stderr as "fake <lib>: ...", once per distinct message. */
+/* Lock held. Prints the current problem to stderr as "fake <lib>: ...", once per distinct message. */
 void fx_report(const char *lib);
 
 /* Vendor section ("nvidia", "amd", "ascend") of the last good tree, or NULL. */
@@ -92,6 +92,14 @@ bool fx_xid(const cJSON *card, int i, fx_xid_event *out);
 bool fx_copy_string(char *dst, size_t cap, const char *src);
 
 void fx_sleep_ms(long ms);
+
+/*
+ * What every fake's init call does first: read the fixture, then sleep the vendor's initDelayMs
+ * outside the lock (a hanging init must not block other threads' calls). Returns false when the
+ * fixture cannot be read (already reported on stderr); otherwise *error is the vendor's initError
+ * (0 for success). Called without the lock held.
+ */
+bool fx_init(const char *vendor, const char *lib, long long *error);
 /* CLOCK_MONOTONIC in milliseconds, for deadlines. */
 int64_t fx_monotonic_ms(void);
 

@@ -165,17 +165,9 @@ static void free_all_sets(void)
 
 static nvmlReturn_t init_common(void)
 {
-    fx_lock();
-    fx_state state = fx_refresh();
-    long long delay = fx_int(section(), "initDelayMs", 0);
-    long long error = fx_int(section(), "initError", 0);
-    if (state != FX_LOADED)
-        fx_report(LIB);
-    fx_unlock();
-    if (state != FX_LOADED)
+    long long error;
+    if (!fx_init(VENDOR, LIB, &error))
         return NVML_ERROR_DRIVER_NOT_LOADED;
-    /* Outside the lock: a hanging init must not block the other threads' calls. */
-    fx_sleep_ms(delay > LONG_MAX ? LONG_MAX : (long)delay);
     if (error != 0)
         return (nvmlReturn_t)error;
     fx_lock();

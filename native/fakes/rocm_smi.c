@@ -120,17 +120,9 @@ static uint64_t clamp_u64(double v)
 FAKE_API rsmi_status_t rsmi_init(uint64_t init_flags)
 {
     (void)init_flags; /* ALL_GPUS changes nothing: the fixture lists only AMD cards */
-    fx_lock();
-    fx_state state = fx_refresh();
-    long long delay = fx_int(section(), "initDelayMs", 0);
-    long long error = fx_int(section(), "initError", 0);
-    if (state != FX_LOADED)
-        fx_report(LIB);
-    fx_unlock();
-    if (state != FX_LOADED)
+    long long error;
+    if (!fx_init(VENDOR, LIB, &error))
         return RSMI_STATUS_INIT_ERROR;
-    /* Outside the lock: a hanging init must not block the other threads' calls. */
-    fx_sleep_ms(delay > LONG_MAX ? LONG_MAX : (long)delay);
     if (error != 0)
         return (rsmi_status_t)error;
     fx_lock();
