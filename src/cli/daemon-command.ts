@@ -1,15 +1,9 @@
 import { Command, Option } from 'commander';
 import type { ConfigLayer } from '../config/load.js';
-import { loadConfig } from '../config/load.js';
 import { LOG_LEVELS, VENDORS, type DaemonConfig } from '../config/schema.js';
-import { Daemon } from '../daemon/daemon.js';
-import { SdNotifier } from '../daemon/sd-notify.js';
-import { messageOf } from '../errors.js';
 import { defaultFixture } from '../paths.js';
-import { createLogger } from './logger.js';
-import { ExitCodes } from './exit-codes.js';
 
-interface DaemonOptions {
+export interface DaemonOptions {
   config?: string;
   listen?: string;
   simulate?: string | true;
@@ -20,7 +14,7 @@ interface DaemonOptions {
   hostname?: string;
 }
 
-function flagsLayer(opts: DaemonOptions): ConfigLayer {
+export function flagsLayer(opts: DaemonOptions): ConfigLayer {
   const vendors: ConfigLayer['vendors'] = {};
   if (opts.libraryPath !== undefined) vendors.libraryPath = opts.libraryPath.split(':').filter(Boolean);
   if (opts.systemLibraries === false) vendors.systemLibraries = false;
@@ -45,44 +39,7 @@ export function daemonCommand(setExit: (code: number) => void, done: (p: Promise
     .option('--no-system-libraries', "search only --library-path, not the vendors' usual folders")
     .option('--vendors <list>', `comma-separated vendors to probe (${VENDORS.join(',')})`)
     .option('--hostname <name>', 'host name reported in status and metrics')
-    .action((opts: DaemonOptions) => done(runDaemon(opts, setExit)));
-}
-
-async function runDaemon(opts: DaemonOptions, setExit: (code: number) => void): Promise<void> {
-  let config: DaemonConfig;
-  try {
-    config = loadConfig({ file: opts.config, env: process.env, flags: flagsLayer(opts) });
-  } catch (err) {
-    process.stderr.write(`gpupool daemon: ${messageOf(err)}\n`);
-    setExit(ExitCodes.CONFIG);
-    return;
-  }
-  const logger = createLogger(config.logLevel);
-  const notifier = new SdNotifier(process.env);
-  let daemon: Daemon;
-  try {
-    daemon = await Daemon.start(config, { logger, notifier });
-  } catch (err) {
-    logger.fatal({ err: messageOf(err), code: (err as { code?: string }).code }, 'gpupoold failed to start');
-    notifier.notify({ STATUS: `failed to start: ${messageOf(err)}`, ERRNO: 1 });
-    setExit(ExitCodes.FAILURE);
-    return;
-  }
-  await new Promise<void>((resolve) => {
-    const onSignal = (signal: NodeJS.Signals) => {
-      // A second signal while stopping means the operator wants out now.
-      if (stopping) process.exit(ExitCodes.FAILURE);
-      stopping = true;
-      const timer = setTimeout(() => {
-        logger.error({ timeoutMs: config.shutdownTimeoutMs }, 'shutdown timed out');
-        process.exit(ExitCodes.FAILURE);
-      }, config.shutdownTimeoutMs);
-      timer.unref();
-      void daemon.stop(signal).then(resolve);
-    };
-    let stopping = false;
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
-  });
-  setExit(ExitCodes.OK);
+    // The daemon's modules (koffi, prom-client, ajv, systeminformation) load only when it runs, so
+    // that `gpupool status` starts quickly.
+    .action((opts: DaemonOptions) => done(import('./daemon-run.js').then((m) => m.runDaemon(opts, setExit))));
 }

@@ -24,7 +24,7 @@ function splitList(value: string, separator: string): string[] {
   return value.split(separator).map((s) => s.trim()).filter((s) => s.length > 0);
 }
 
-// Left as NaN when not a number so that validation names the variable instead of guessing.
+// Left as NaN when not a number, which validation then rejects, naming the variable.
 function toNumber(value: string): number {
   return value.trim() === '' ? Number.NaN : Number(value);
 }
@@ -77,20 +77,9 @@ export function environmentLayer(env: NodeJS.ProcessEnv): ConfigLayer {
   let merged: ConfigLayer = {};
   for (const [name, map] of Object.entries(ENVIRONMENT)) {
     const value = env[name];
-    if (value !== undefined) merged = mergeLayers(merged, checkNumbers(checkLayer(map(value), `environment ${name}`), name));
+    if (value !== undefined) merged = mergeLayers(merged, checkLayer(map(value), `environment ${name}`));
   }
   return merged;
-}
-
-// JSON Schema cannot see NaN (it serialises to null); report non-numbers from the environment here.
-function checkNumbers(layer: ConfigLayer, source: string): ConfigLayer {
-  const interval = layer.sampling?.intervalMs;
-  if (interval !== undefined && !Number.isFinite(interval)) {
-    throw new GpupoolError(ErrorCodes.CONFIG_INVALID, `environment ${source}: must be a number of milliseconds`, {
-      details: { source, keys: ['sampling.intervalMs'] },
-    });
-  }
-  return layer;
 }
 
 export function mergeLayers<T extends object>(base: T, over: object): T {

@@ -42,7 +42,7 @@ export class Daemon {
     const { logger, notifier } = deps;
     const env = deps.env ?? process.env;
     const listen = parseListen(config.listen);
-    const search = librarySearch(config, env);
+    const search = librarySearch(config);
     logger.info({ version, simulate: config.simulate, search }, 'gpupoold starting');
     notifier.notify({ STATUS: 'reading cards' });
 

@@ -11,8 +11,10 @@ export const FIXTURE_ENV = 'GPUPOOL_SIM_FIXTURE';
 /**
  * The library search path for this configuration. Simulation changes nothing but the path (and
  * tells the fakes their fixture): the daemon loads fakes exactly as it loads real libraries.
+ * The fakes read the fixture's path from this process's own environment (getenv), so that is
+ * where it is set, whatever environment the caller passed for its own settings.
  */
-export function librarySearch(config: DaemonConfig, env: NodeJS.ProcessEnv): SearchPath {
+export function librarySearch(config: DaemonConfig): SearchPath {
   if (config.simulate === null) return { dirs: config.vendors.libraryPath, system: config.vendors.systemLibraries };
   const fixture = resolve(config.simulate);
   if (!existsSync(fixture)) {
@@ -23,6 +25,6 @@ export function librarySearch(config: DaemonConfig, env: NodeJS.ProcessEnv): Sea
       details: { key: 'simulate' },
     });
   }
-  env[FIXTURE_ENV] = fixture;
+  process.env[FIXTURE_ENV] = fixture;
   return { dirs: [...config.vendors.libraryPath, fakeLibraryDir], system: false };
 }

@@ -1,0 +1,65 @@
+import type { Logger } from 'pino';
+import { loadConfig } from '../config/load.js';
+import type { DaemonConfig } from '../config/schema.js';
+import { Daemon } from '../daemon/daemon.js';
+import { hardExit } from '../daemon/hard-exit.js';
+import { SdNotifier } from '../daemon/sd-notify.js';
+import { messageOf } from '../errors.js';
+import { flagsLayer, type DaemonOptions } from './daemon-command.js';
+import { ExitCodes } from './exit-codes.js';
+import { createLogger } from './logger.js';
+
+/** How long a stopped daemon may take to exit on its own before it is ended (a driver call still stuck). */
+const EXIT_GRACE_MS = 1000;
+
+export async function runDaemon(opts: DaemonOptions, setExit: (code: number) => void): Promise<void> {
+  let config: DaemonConfig;
+  try {
+    config = loadConfig({ file: opts.config, env: process.env, flags: flagsLayer(opts) });
+  } catch (err) {
+    process.stderr.write(`gpupool daemon: ${messageOf(err)}\n`);
+    setExit(ExitCodes.CONFIG);
+    return;
+  }
+  const logger = createLogger(config.logLevel);
+  const notifier = new SdNotifier(process.env);
+  let daemon: Daemon;
+  try {
+    daemon = await Daemon.start(config, { logger, notifier });
+  } catch (err) {
+    logger.fatal({ err: messageOf(err), code: (err as { code?: string }).code }, 'gpupoold failed to start');
+    notifier.notify({ STATUS: `failed to start: ${messageOf(err)}`, ERRNO: 1 });
+    setExit(ExitCodes.FAILURE);
+    exitWithin(EXIT_GRACE_MS, ExitCodes.FAILURE, logger);
+    return;
+  }
+  await new Promise<void>((resolve) => {
+    const onSignal = (signal: NodeJS.Signals) => {
+      // A second signal while stopping means the operator wants out now.
+      if (stopping) hardExit(ExitCodes.FAILURE);
+      stopping = true;
+      const timer = setTimeout(() => {
+        logger.error({ timeoutMs: config.shutdownTimeoutMs }, 'shutdown timed out');
+        hardExit(ExitCodes.FAILURE);
+      }, config.shutdownTimeoutMs);
+      timer.unref();
+      void daemon.stop(signal).then(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    };
+    let stopping = false;
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+  setExit(ExitCodes.OK);
+  exitWithin(EXIT_GRACE_MS, ExitCodes.OK, logger);
+}
+
+/** The timer is unref'd: it fires only if something still holds the event loop, such as a vendor call stuck in its driver. */
+function exitWithin(ms: number, code: number, logger: Logger): void {
+  setTimeout(() => {
+    logger.warn({ graceMs: ms }, 'a library call is still running; exiting without it');
+    hardExit(code);
+  }, ms).unref();
+}
