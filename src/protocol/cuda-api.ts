@@ -1,0 +1,170 @@
+/**
+ * The CUDA driver API as gpupool carries it: the one annotated table from which the client
+ * library's stubs and the daemon's dispatcher are generated (src/protocol/gen/). Prototypes come
+ * from the toolkit's cudaTypedefs.h (every versioned variant); this table says only what a
+ * prototype cannot: how each call travels, which pointer is a buffer and how big, and what the
+ * daemon must remember about it. A new call is usually one line here.
+ *
+ * Parameters need no annotation when their type says everything: scalars, enums, devices and device
+ * pointers by value; handles (CUstream, CUevent, ...) by value; and `T *` out-parameters of those.
+ */
+
+/** How a call travels. */
+export type Mode =
+  /** Waits for the daemon's answer (one round trip). */
+  | 'sync'
+  /** Fire-and-forget, batched with its neighbours; an error surfaces at the next synchronous call. */
+  | 'async'
+  /** Fire-and-forget, but the daemon sends data back later (device-to-host async copies). */
+  | 'deferred';
+
+export type ParamRole =
+  /** Host memory the call reads, of this many bytes (a C expression over the other parameters). */
+  | { in: string }
+  /** Host memory the call writes, of this many bytes. */
+  | { out: string }
+  /** A NUL-terminated string the call reads. */
+  | 'string'
+  /** A buffer of `len` chars the call writes a string into. */
+  | { outString: string };
+
+export interface Forwarded {
+  mode: Mode;
+  params?: Record<string, ParamRole>;
+  /** Variants to forward; default: every non-legacy variant cudaTypedefs.h declares. */
+  versions?: number[];
+  /**
+   * The daemon runs a hand-written handler (native/addon/handlers) instead of calling the driver
+   * directly, because the call touches per-client state: primary contexts are made private to each
+   * client, allocations are recorded for bounds checks and clean-up, handles are forgotten on destroy.
+   */
+  handler?: string;
+  /** The client library runs a hand-written encoder (native/shim) because the arguments need work. */
+  client?: string;
+}
+
+/** Answered inside the client library, never sent: device facts arrive with the handshake. */
+export interface Local {
+  local: true;
+}
+
+export type Annotation = Forwarded | Local;
+
+const local: Local = { local: true };
+const sync: Forwarded = { mode: 'sync' };
+const async: Forwarded = { mode: 'async' };
+
+export const CUDA_API: Record<string, Annotation> = {
+  // --- initialisation, versions, errors, the private interfaces: all local --------------------
+  cuInit: local,
+  cuDriverGetVersion: local,
+  cuGetProcAddress: local,
+  cuGetExportTable: local,
+  cuGetErrorName: local,
+  cuGetErrorString: local,
+  cuModuleGetLoadingMode: local,
+
+  // --- devices: facts from the handshake --------------------------------------------------------
+  cuDeviceGet: local,
+  cuDeviceGetCount: local,
+  cuDeviceGetName: local,
+  cuDeviceTotalMem: local,
+  cuDeviceGetAttribute: local,
+  cuDeviceGetUuid: local,
+  cuDeviceGetPCIBusId: local,
+  cuDeviceGetByPCIBusId: local,
+  cuDeviceComputeCapability: local,
+  cuDeviceGetProperties: local,
+
+  // --- contexts: the current context is per client thread, so it stays local ------------------
+  cuCtxGetCurrent: local,
+  cuCtxSetCurrent: local,
+  cuCtxPushCurrent: local,
+  cuCtxPopCurrent: local,
+  cuCtxGetDevice: local,
+  cuDevicePrimaryCtxRetain: { mode: 'sync', handler: 'primary_ctx_retain' },
+  cuDevicePrimaryCtxRelease: { mode: 'sync', handler: 'primary_ctx_release' },
+  cuDevicePrimaryCtxReset: { mode: 'sync', handler: 'primary_ctx_reset' },
+  cuDevicePrimaryCtxGetState: { mode: 'sync', handler: 'primary_ctx_get_state' },
+  cuDevicePrimaryCtxSetFlags: { mode: 'sync', handler: 'primary_ctx_set_flags' },
+  cuCtxCreate: { mode: 'sync', versions: [3020], handler: 'ctx_create' },
+  cuCtxDestroy: { mode: 'sync', handler: 'ctx_destroy' },
+  cuCtxSynchronize: sync,
+  cuCtxGetFlags: sync,
+  cuCtxGetApiVersion: sync,
+  cuCtxGetLimit: sync,
+  cuCtxSetLimit: sync,
+  cuCtxGetStreamPriorityRange: sync,
+
+  // --- memory -----------------------------------------------------------------------------------
+  cuMemAlloc: { mode: 'sync', handler: 'mem_alloc' },
+  cuMemAllocPitch: { mode: 'sync', handler: 'mem_alloc_pitch' },
+  cuMemFree: { mode: 'sync', handler: 'mem_free' },
+  cuMemGetInfo: sync,
+  cuMemGetAddressRange: sync,
+  // Pinned host memory is host memory of the client's own machine: it never leaves it.
+  cuMemAllocHost: local,
+  cuMemHostAlloc: local,
+  cuMemFreeHost: local,
+  cuMemHostGetDevicePointer: local,
+  cuMemHostRegister: local,
+  cuMemHostUnregister: local,
+  cuMemcpyHtoD: { mode: 'sync', params: { srcHost: { in: 'ByteCount' } } },
+  cuMemcpyDtoH: { mode: 'sync', params: { dstHost: { out: 'ByteCount' } } },
+  cuMemcpyDtoD: sync,
+  cuMemcpyHtoDAsync: { mode: 'async', params: { srcHost: { in: 'ByteCount' } } },
+  cuMemcpyDtoHAsync: { mode: 'deferred', params: { dstHost: { out: 'ByteCount' } } },
+  cuMemcpyDtoDAsync: async,
+  cuMemcpy: { mode: 'sync', client: 'memcpy_unified' },
+  cuMemcpyAsync: { mode: 'async', client: 'memcpy_unified_async' },
+  cuMemsetD8: sync,
+  cuMemsetD16: sync,
+  cuMemsetD32: sync,
+  cuMemsetD8Async: async,
+  cuMemsetD16Async: async,
+  cuMemsetD32Async: async,
+  cuMemsetD2D8: sync,
+  cuMemsetD2D16: sync,
+  cuMemsetD2D32: sync,
+  cuMemsetD2D8Async: async,
+  cuMemsetD2D16Async: async,
+  cuMemsetD2D32Async: async,
+
+  // --- streams and events -----------------------------------------------------------------------
+  cuStreamCreate: sync,
+  cuStreamCreateWithPriority: sync,
+  cuStreamDestroy: { mode: 'sync', handler: 'forget_handle' },
+  cuStreamSynchronize: sync,
+  cuStreamQuery: sync,
+  cuStreamWaitEvent: async,
+  cuStreamGetPriority: sync,
+  cuStreamGetFlags: sync,
+  cuEventCreate: sync,
+  cuEventRecord: async,
+  cuEventRecordWithFlags: async,
+  cuEventSynchronize: sync,
+  cuEventQuery: sync,
+  cuEventElapsedTime: sync,
+  cuEventDestroy: { mode: 'sync', handler: 'forget_handle' },
+
+  // --- modules, libraries, kernels ----------------------------------------------------------------
+  cuModuleLoadData: { mode: 'sync', client: 'module_image' },
+  cuModuleLoadDataEx: { mode: 'sync', client: 'module_image' },
+  cuModuleLoadFatBinary: { mode: 'sync', client: 'module_image' },
+  cuModuleUnload: { mode: 'sync', handler: 'forget_handle' },
+  cuModuleGetFunction: { mode: 'sync', params: { name: 'string' } },
+  cuLibraryLoadData: { mode: 'sync', client: 'module_image' },
+  cuLibraryUnload: { mode: 'sync', handler: 'forget_handle' },
+  cuLibraryGetKernel: { mode: 'sync', params: { name: 'string' } },
+  cuLibraryGetModule: sync,
+  cuKernelGetFunction: sync,
+  cuKernelGetParamInfo: sync,
+  cuFuncGetParamInfo: sync,
+  cuKernelGetAttribute: sync,
+  cuFuncGetAttribute: sync,
+  cuKernelSetAttribute: sync,
+  cuFuncSetAttribute: sync,
+  cuFuncSetCacheConfig: sync,
+  cuLaunchKernel: { mode: 'async', client: 'launch_kernel' },
+  cuLaunchKernelEx: { mode: 'async', client: 'launch_kernel_ex' },
+};

@@ -1,0 +1,151 @@
+import { createHash } from 'node:crypto';
+import { CUDA_API, type Annotation, type Forwarded, type Mode, type ParamRole } from '../cuda-api.js';
+import type { CudaHeaders, Param, TypeKind, Variant } from './cuda-headers.js';
+
+/** How one parameter crosses the wire. */
+export type Wire =
+  | { kind: 'int' | 'uint' | 'float'; ctype: string }
+  | { kind: 'device'; ctype: string }
+  | { kind: 'dptr'; ctype: string }
+  | { kind: 'handle'; ctype: string }
+  | { kind: 'inBuf'; size: string }
+  | { kind: 'string' }
+  | { kind: 'out'; of: 'int' | 'uint' | 'float' | 'device' | 'dptr'; ctype: string }
+  | { kind: 'outHandle'; ctype: string }
+  | { kind: 'outBuf'; size: string }
+  | { kind: 'outString'; len: string };
+
+export interface WireParam extends Param {
+  wire: Wire;
+}
+
+export interface Op {
+  /** Stable within one protocol digest: the position in the sorted table, from 1. */
+  code: number;
+  /** `cuMemAlloc_v3020` or `cuMemcpyHtoDAsync_v7000_ptsz`: the variant's PFN suffix. */
+  id: string;
+  variant: Variant;
+  mode: Mode;
+  params: WireParam[];
+  handler?: string;
+  client?: string;
+}
+
+export interface LocalEntry {
+  variant: Variant;
+}
+
+export interface Unsupported {
+  variant: Variant;
+  reason: string;
+}
+
+export interface ApiModel {
+  ops: Op[];
+  locals: LocalEntry[];
+  unsupported: Unsupported[];
+  /** Both ends must agree on it; the handshake compares it. */
+  digest: string;
+  handleTypes: string[];
+}
+
+const SCALAR_INT = new Set(['int', 'short', 'char', 'signed char']);
+const SCALAR_UINT = new Set(['unsigned int', 'unsigned', 'size_t', 'unsigned long long', 'unsigned long', 'unsigned short', 'unsigned char', 'cuuint32_t', 'cuuint64_t', 'uint32_t', 'uint64_t']);
+
+function baseType(type: string): { base: string; pointers: number; isConst: boolean } {
+  const pointers = (type.match(/\*/g) ?? []).length;
+  const isConst = /\bconst\b/.test(type);
+  const base = type.replace(/\bconst\b/g, '').replace(/\*/g, '').trim().replace(/\s+/g, ' ');
+  return { base, pointers, isConst };
+}
+
+export function variantId(v: Variant): string {
+  return `${v.name}_v${v.version}${v.perThread ? '_ptsz' : ''}`;
+}
+
+/** The wire form of a parameter from its C type, or a reason it cannot travel without annotation. */
+function classify(param: Param, role: ParamRole | undefined, types: Map<string, TypeKind>): Wire | string {
+  if (role !== undefined) {
+    if (role === 'string') return { kind: 'string' };
+    if ('in' in role) return { kind: 'inBuf', size: role.in };
+    if ('out' in role) return { kind: 'outBuf', size: role.out };
+    return { kind: 'outString', len: role.outString };
+  }
+  const { base, pointers } = baseType(param.type);
+  const scalar = (b: string): 'int' | 'uint' | 'float' | 'device' | 'dptr' | 'handle' | null => {
+    if (/^CUdevice(_v\d)?$/.test(b)) return 'device';
+    if (/^CUdeviceptr(_v\d)?$/.test(b)) return 'dptr';
+    if (b === 'float' || b === 'double') return 'float';
+    if (SCALAR_INT.has(b)) return 'int';
+    if (SCALAR_UINT.has(b)) return 'uint';
+    const kind = types.get(b);
+    if (kind === 'enum') return 'int';
+    if (kind === 'scalar') return 'uint';
+    if (kind === 'handle') return 'handle';
+    return null;
+  };
+  const s = scalar(base);
+  if (pointers === 0 && s !== null) {
+    return s === 'handle' ? { kind: 'handle', ctype: param.type } : s === 'device' || s === 'dptr' ? { kind: s, ctype: param.type } : { kind: s, ctype: param.type };
+  }
+  if (pointers === 1 && s !== null && !/\bconst\b/.test(param.type)) {
+    return s === 'handle' ? { kind: 'outHandle', ctype: base } : { kind: 'out', of: s, ctype: base };
+  }
+  return `parameter ${param.name} (${param.type}) needs an annotation`;
+}
+
+/** Joins cudaTypedefs.h with the annotated table into the list of ops both ends are generated from. */
+export function buildModel(headers: CudaHeaders, api: Record<string, Annotation> = CUDA_API): ApiModel {
+  const ops: Omit<Op, 'code'>[] = [];
+  const locals: LocalEntry[] = [];
+  const unsupported: Unsupported[] = [];
+  const handleTypes = new Set<string>();
+  const current = headers.variants.filter((v) => !v.legacy);
+  for (const variant of current) {
+    const note = api[variant.name];
+    if (note === undefined) {
+      unsupported.push({ variant, reason: 'not in the table' });
+      continue;
+    }
+    if ('local' in note) {
+      locals.push({ variant });
+      continue;
+    }
+    const fwd: Forwarded = note;
+    if (fwd.versions && !fwd.versions.includes(variant.version)) {
+      unsupported.push({ variant, reason: `version ${variant.version} not forwarded` });
+      continue;
+    }
+    const params: WireParam[] = [];
+    let problem: string | null = null;
+    for (const p of variant.params) {
+      const wire = classify(p, fwd.params?.[p.name], headers.types);
+      if (typeof wire === 'string') {
+        problem = wire;
+        break;
+      }
+      if (wire.kind === 'handle' || wire.kind === 'outHandle') handleTypes.add(baseType(wire.ctype).base);
+      params.push({ ...p, wire });
+    }
+    if (problem !== null && fwd.client === undefined) {
+      unsupported.push({ variant, reason: problem });
+      continue;
+    }
+    ops.push({
+      id: variantId(variant),
+      variant,
+      mode: fwd.mode,
+      params: problem === null ? params : [],
+      ...(fwd.handler ? { handler: fwd.handler } : {}),
+      ...(fwd.client ? { client: fwd.client, handler: fwd.client } : {}),
+    });
+  }
+  ops.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  const numbered = ops.map((op, i) => ({ ...op, code: i + 1 }));
+  const digest = createHash('sha256')
+    .update(JSON.stringify(numbered.map((o) => [o.code, o.id, o.mode, o.client ?? '', o.params.map((p) => [p.type, p.wire])])))
+    .digest('hex')
+    .slice(0, 16);
+  for (const t of ['CUcontext', 'CUstream', 'CUevent', 'CUmodule', 'CUfunction', 'CUlibrary', 'CUkernel']) handleTypes.add(t);
+  return { ops: numbered, locals, unsupported, digest, handleTypes: [...handleTypes].sort() };
+}
