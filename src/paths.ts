@@ -9,3 +9,12 @@ export const fakeLibraryDir = join(packageRoot, 'build', 'native', 'fakes');
 
 /** The fixture `--simulate` uses when none is named. */
 export const defaultFixture = join(packageRoot, 'native', 'fakes', 'fixtures', 'default.json');
+
+/** The emulated CUDA driver (docs/emulator.md): the compute backend of `--simulate`. */
+export const emulatedDriver = join(packageRoot, 'build', 'native', 'fakes', 'cuda', 'libcuda.so.1');
+
+/** The emulator's test kernels, used by `--simulate` unless GPUPOOL_EMU_KERNELS names others. */
+export const emulatedKernels = join(packageRoot, 'build', 'native', 'fakes', 'cuda', 'kernels', 'libgpupool_test_kernels.so');
+
+/** Where gpupool's client library (libcuda.so.1) is built; `gpupool run` puts it first on LD_LIBRARY_PATH. */
+export const clientLibraryDir = join(packageRoot, 'build', 'native', 'shim');

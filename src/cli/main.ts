@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { version } from '../version.js';
 import { daemonCommand } from './daemon-command.js';
 import { ExitCodes } from './exit-codes.js';
+import { runCommand } from './run-command.js';
 import { statusCommand } from './status-command.js';
 
 /**
@@ -24,7 +25,8 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
     .configureOutput({ writeOut: (s) => out.write(s), writeErr: (s) => err.write(s) })
     .showHelpAfterError('(run with --help for usage)')
     .addCommand(daemonCommand(setExit, done))
-    .addCommand(statusCommand(out, err, setExit, done));
+    .addCommand(statusCommand(out, err, setExit, done))
+    .addCommand(runCommand(err, setExit, done));
   for (const sub of program.commands) sub.exitOverride().configureOutput({ writeOut: (s) => out.write(s), writeErr: (s) => err.write(s) }).showHelpAfterError('(run with --help for usage)');
   try {
     await program.parseAsync(argv);

@@ -33,6 +33,14 @@ export interface DaemonConfig {
     /** Xids caused by applications, not the card; the NVIDIA device plugin ignores the same ones. */
     ignoredXids: number[];
   };
+  compute: {
+    /** Serve `/v1/compute`: clients' CUDA calls run on this host's cards. */
+    enabled: boolean;
+    /** The CUDA driver library; null: `libcuda.so.1` through the dynamic loader (the emulated one with `simulate`). */
+    driver: string | null;
+    /** Clients are pinged this often; one that misses a ping is dropped and its state freed. */
+    pingIntervalMs: number;
+  };
   /** Fixture of simulated cards; when set the daemon loads the fake vendor libraries. */
   simulate: string | null;
   /** Longest time an orderly shutdown may take before the process exits anyway. */
@@ -47,6 +55,7 @@ export function defaultConfig(): DaemonConfig {
     vendors: { enabled: [...VENDORS], libraryPath: [], systemLibraries: true, initTimeoutMs: 10_000 },
     sampling: { intervalMs: 2_000 },
     health: { xidWaitMs: 1_000, ignoredXids: [13, 31, 43, 45, 68, 109] },
+    compute: { enabled: true, driver: null, pingIntervalMs: 10_000 },
     simulate: null,
     shutdownTimeoutMs: 10_000,
   };
@@ -81,6 +90,15 @@ export const configSchema = {
       properties: {
         xidWaitMs: { type: 'integer', minimum: 10, maximum: 60_000 },
         ignoredXids: { type: 'array', items: { type: 'integer', minimum: 0 } },
+      },
+    },
+    compute: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        enabled: { type: 'boolean' },
+        driver: { type: ['string', 'null'], minLength: 1 },
+        pingIntervalMs: { type: 'integer', minimum: 100, maximum: 600_000 },
       },
     },
     simulate: { type: ['string', 'null'], minLength: 1 },

@@ -8,6 +8,8 @@ import { HostInfoSource } from '../server/host-info.js';
 import { DaemonMetrics } from '../server/metrics.js';
 import { buildStatus } from '../server/status.js';
 import { DeviceRegistry } from '../vendors/registry.js';
+import { openCompute, type ComputeStatus } from '../compute/backend.js';
+import { ComputeEndpoint } from '../compute/endpoint.js';
 import type { Library } from '../vendors/library.js';
 import { Poller } from './poller.js';
 import { type Notifier, watchdogInterval } from './sd-notify.js';
@@ -36,6 +38,7 @@ export class Daemon {
     private readonly registry: DeviceRegistry,
     private readonly poller: Poller,
     private readonly http: HttpServer,
+    private readonly compute: ComputeEndpoint | null,
   ) {}
 
   static async start(config: DaemonConfig, deps: DaemonDeps): Promise<Daemon> {
@@ -49,7 +52,16 @@ export class Daemon {
     const registry = await DeviceRegistry.probe({ config, logger, search, ...(deps.loadLibrary ? { load: deps.loadLibrary } : {}) });
     const startedAt = new Date().toISOString();
     let http: HttpServer | null = null;
+    let endpoint: ComputeEndpoint | null = null;
     try {
+      const compute = await openCompute(config, logger);
+      if (compute.driver && compute.addon) {
+        endpoint = new ComputeEndpoint(compute.driver, compute.addon, logger, { pingIntervalMs: config.compute.pingIntervalMs });
+      }
+      const computeStatus = (): ComputeStatus & { sessions: ReturnType<ComputeEndpoint['sessions']> } => ({
+        ...compute.status,
+        sessions: endpoint?.sessions() ?? [],
+      });
       await registry.refresh();
       registry.watchHealth();
       const poller = new Poller(() => registry.refresh(), config.sampling.intervalMs, (err) =>
@@ -67,6 +79,8 @@ export class Daemon {
       });
 
       http = new HttpServer(logger);
+      const computeEndpoint = endpoint;
+      if (computeEndpoint) http.onUpgrade('/v1/compute', (req, socket, head) => computeEndpoint.handleUpgrade(req, socket, head));
       let bound: ListenAddress = listen;
       http
         .get('/healthz', async () => ({ body: { status: 'ok' } }))
@@ -80,12 +94,13 @@ export class Daemon {
             { version, pid: process.pid, startedAt, listen: formatAddress(bound.host, bound.port), simulated: config.simulate !== null },
             registry.vendors(),
             registry.devices(),
+            computeStatus(),
           ),
         }));
       bound = await http.listen(listen);
       poller.start();
 
-      const daemon = new Daemon(config, bound, deps, registry, poller, http);
+      const daemon = new Daemon(config, bound, deps, registry, poller, http, endpoint);
       const cards = registry.devices().length;
       const vendors = registry.vendors().filter((v) => v.available).map((v) => v.vendor);
       logger.info({ address: formatAddress(bound.host, bound.port), url: `http://${formatAddress(bound.host, bound.port)}`, cards, vendors }, 'listening');
@@ -93,6 +108,7 @@ export class Daemon {
       daemon.startWatchdog(env);
       return daemon;
     } catch (err) {
+      await endpoint?.close();
       await http?.close();
       await registry.close();
       throw err;
@@ -119,6 +135,8 @@ export class Daemon {
     notifier.notify({ STOPPING: 1, STATUS: `stopping (${reason})` });
     if (this.watchdog) clearInterval(this.watchdog);
     const steps: [string, () => Promise<void>][] = [
+      // Clients first, while the server still runs: each session frees its contexts before we go on.
+      ['compute sessions', async () => this.compute?.close()],
       ['http server', () => this.http.close()],
       ['sampler', () => this.poller.stop()],
       ['vendor libraries', () => this.registry.close()],

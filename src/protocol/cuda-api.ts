@@ -39,8 +39,19 @@ export interface Forwarded {
    * client, allocations are recorded for bounds checks and clean-up, handles are forgotten on destroy.
    */
   handler?: string;
-  /** The client library runs a hand-written encoder (native/shim) because the arguments need work. */
+  /**
+   * The client library runs hand-written code (native/shim/custom.c, `gp_fwd_<op>`) because the call
+   * needs work on this side (routing a copy between daemons, measuring an image, packing parameters).
+   * With a standard wire it may send the generated frame through `gp_std_<op>`.
+   */
   client?: string;
+  /** The frame is hand-defined (docs/protocol.md): the daemon runs the handler named like `client`. */
+  wire?: 'custom';
+  /**
+   * A C statement the client stub runs after the call succeeds, with the parameters and the call `c`
+   * in scope: the client's own records (which daemon holds an allocation or a context).
+   */
+  after?: string;
 }
 
 /** Answered inside the client library, never sent: device facts arrive with the handshake. */
@@ -82,13 +93,13 @@ export const CUDA_API: Record<string, Annotation> = {
   cuCtxPushCurrent: local,
   cuCtxPopCurrent: local,
   cuCtxGetDevice: local,
-  cuDevicePrimaryCtxRetain: { mode: 'sync', handler: 'primary_ctx_retain' },
+  cuDevicePrimaryCtxRetain: { mode: 'sync', handler: 'primary_ctx_retain', after: 'gp_note_context(c, *pctx, dev);' },
   cuDevicePrimaryCtxRelease: { mode: 'sync', handler: 'primary_ctx_release' },
   cuDevicePrimaryCtxReset: { mode: 'sync', handler: 'primary_ctx_reset' },
   cuDevicePrimaryCtxGetState: { mode: 'sync', handler: 'primary_ctx_get_state' },
   cuDevicePrimaryCtxSetFlags: { mode: 'sync', handler: 'primary_ctx_set_flags' },
-  cuCtxCreate: { mode: 'sync', versions: [3020], handler: 'ctx_create' },
-  cuCtxDestroy: { mode: 'sync', handler: 'ctx_destroy' },
+  cuCtxCreate: { mode: 'sync', versions: [3020], handler: 'ctx_create', after: 'gp_note_context(c, *pctx, dev); gp_set_current(*pctx);' },
+  cuCtxDestroy: { mode: 'sync', handler: 'ctx_destroy', after: 'gp_forget_context(ctx);' },
   cuCtxSynchronize: sync,
   cuCtxGetFlags: sync,
   cuCtxGetApiVersion: sync,
@@ -97,9 +108,9 @@ export const CUDA_API: Record<string, Annotation> = {
   cuCtxGetStreamPriorityRange: sync,
 
   // --- memory -----------------------------------------------------------------------------------
-  cuMemAlloc: { mode: 'sync', handler: 'mem_alloc' },
-  cuMemAllocPitch: { mode: 'sync', handler: 'mem_alloc_pitch' },
-  cuMemFree: { mode: 'sync', handler: 'mem_free' },
+  cuMemAlloc: { mode: 'sync', handler: 'mem_alloc', after: 'gp_note_alloc(c, *dptr, bytesize);' },
+  cuMemAllocPitch: { mode: 'sync', handler: 'mem_alloc_pitch', after: 'gp_note_alloc(c, *dptr, *pPitch * Height);' },
+  cuMemFree: { mode: 'sync', handler: 'mem_free', after: 'gp_forget_alloc(dptr);' },
   cuMemGetInfo: sync,
   cuMemGetAddressRange: sync,
   // Pinned host memory is host memory of the client's own machine: it never leaves it.
@@ -111,12 +122,15 @@ export const CUDA_API: Record<string, Annotation> = {
   cuMemHostUnregister: local,
   cuMemcpyHtoD: { mode: 'sync', params: { srcHost: { in: 'ByteCount' } } },
   cuMemcpyDtoH: { mode: 'sync', params: { dstHost: { out: 'ByteCount' } } },
-  cuMemcpyDtoD: sync,
+  // Between two daemons a device-to-device copy travels through the client (custom.c).
+  cuMemcpyDtoD: { mode: 'sync', client: 'memcpy_dtod' },
   cuMemcpyHtoDAsync: { mode: 'async', params: { srcHost: { in: 'ByteCount' } } },
   cuMemcpyDtoHAsync: { mode: 'deferred', params: { dstHost: { out: 'ByteCount' } } },
-  cuMemcpyDtoDAsync: async,
-  cuMemcpy: { mode: 'sync', client: 'memcpy_unified' },
-  cuMemcpyAsync: { mode: 'async', client: 'memcpy_unified_async' },
+  cuMemcpyDtoDAsync: { mode: 'async', client: 'memcpy_dtod_async' },
+  cuMemcpyPeer: { mode: 'sync', client: 'memcpy_peer' },
+  cuMemcpyPeerAsync: { mode: 'async', client: 'memcpy_peer_async' },
+  cuMemcpy: { mode: 'sync', client: 'memcpy_unified', wire: 'custom' },
+  cuMemcpyAsync: { mode: 'async', client: 'memcpy_unified_async', wire: 'custom' },
   cuMemsetD8: sync,
   cuMemsetD16: sync,
   cuMemsetD32: sync,
@@ -148,12 +162,12 @@ export const CUDA_API: Record<string, Annotation> = {
   cuEventDestroy: { mode: 'sync', handler: 'forget_handle' },
 
   // --- modules, libraries, kernels ----------------------------------------------------------------
-  cuModuleLoadData: { mode: 'sync', client: 'module_image' },
-  cuModuleLoadDataEx: { mode: 'sync', client: 'module_image' },
-  cuModuleLoadFatBinary: { mode: 'sync', client: 'module_image' },
+  cuModuleLoadData: { mode: 'sync', client: 'module_image', wire: 'custom' },
+  cuModuleLoadDataEx: { mode: 'sync', client: 'module_image', wire: 'custom' },
+  cuModuleLoadFatBinary: { mode: 'sync', client: 'module_image', wire: 'custom' },
   cuModuleUnload: { mode: 'sync', handler: 'forget_handle' },
   cuModuleGetFunction: { mode: 'sync', params: { name: 'string' } },
-  cuLibraryLoadData: { mode: 'sync', client: 'module_image' },
+  cuLibraryLoadData: { mode: 'sync', client: 'module_image', wire: 'custom' },
   cuLibraryUnload: { mode: 'sync', handler: 'forget_handle' },
   cuLibraryGetKernel: { mode: 'sync', params: { name: 'string' } },
   cuLibraryGetModule: sync,
@@ -165,6 +179,6 @@ export const CUDA_API: Record<string, Annotation> = {
   cuKernelSetAttribute: sync,
   cuFuncSetAttribute: sync,
   cuFuncSetCacheConfig: sync,
-  cuLaunchKernel: { mode: 'async', client: 'launch_kernel' },
-  cuLaunchKernelEx: { mode: 'async', client: 'launch_kernel_ex' },
+  cuLaunchKernel: { mode: 'async', client: 'launch_kernel', wire: 'custom' },
+  cuLaunchKernelEx: { mode: 'async', client: 'launch_kernel_ex', wire: 'custom' },
 };

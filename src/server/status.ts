@@ -1,5 +1,7 @@
 import type { Device } from '../vendors/device.js';
 import type { VendorStatus } from '../vendors/registry.js';
+import type { ComputeStatus } from '../compute/backend.js';
+import type { SessionInfo } from '../compute/endpoint.js';
 import type { HostInfo } from './host-info.js';
 
 /** Bumped only for changes that break readers; fields may be added within a version. */
@@ -19,10 +21,17 @@ export interface StatusDocument {
   daemon: DaemonInfo;
   vendors: VendorStatus[];
   devices: Device[];
+  compute: ComputeStatus & { sessions: SessionInfo[] };
   summary: { devices: number; healthy: number; unhealthy: number; vendorsAvailable: number };
 }
 
-export function buildStatus(host: HostInfo, daemon: DaemonInfo, vendors: VendorStatus[], devices: Device[]): StatusDocument {
+export function buildStatus(
+  host: HostInfo,
+  daemon: DaemonInfo,
+  vendors: VendorStatus[],
+  devices: Device[],
+  compute: ComputeStatus & { sessions: SessionInfo[] },
+): StatusDocument {
   const healthy = devices.filter((d) => d.health.state === 'healthy').length;
   return {
     apiVersion: STATUS_API_VERSION,
@@ -30,6 +39,7 @@ export function buildStatus(host: HostInfo, daemon: DaemonInfo, vendors: VendorS
     daemon,
     vendors,
     devices,
+    compute,
     summary: {
       devices: devices.length,
       healthy,

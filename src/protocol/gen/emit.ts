@@ -1,4 +1,4 @@
-import type { ApiModel, Op, WireParam } from './model.js';
+import { variantId, type ApiModel, type Op, type WireParam } from './model.js';
 
 /**
  * Emitters of the generated sources. Both ends encode an op's arguments in declaration order, one
@@ -71,7 +71,7 @@ function shimGet(p: WireParam): string | null {
     case 'outHandle':
       return `if (${p.name}) *${p.name} = (${w.ctype})gp_get_handle(c); else (void)gp_get_handle(c);`;
     case 'outBuf':
-      return `gp_get_bin(c, ${p.name}, (size_t)(${w.size}));`;
+      return null;
     case 'outString':
       return `gp_get_str(c, ${p.name}, (size_t)(${w.len}));`;
     default:
@@ -80,26 +80,30 @@ function shimGet(p: WireParam): string | null {
 }
 
 function shimStub(op: Op): string {
-  const name = `gp_fwd_${op.id}`;
-  // Encoded by hand (native/shim/custom.c), under the name gp_shim_decls.h gives it.
-  if (op.client !== undefined) return '';
+  // Hand-written on the client (native/shim/custom.c) under gp_fwd_<op>; with a standard wire the
+  // generated encoder stays available to it as gp_std_<op>.
+  if (op.customWire) return '';
+  const name = op.client !== undefined ? `gp_std_${op.id}` : `gp_fwd_${op.id}`;
   const body: string[] = [];
   const devices = op.params.filter((p) => p.wire.kind === 'device').map((p) => `int remote_${p.name} = 0;`);
   body.push(`    CUresult rc = CUDA_SUCCESS;`, ...devices.map((d) => `    ${d}`));
   body.push(`    if (!gp_initialized()) return CUDA_ERROR_NOT_INITIALIZED;`);
   body.push(`    gp_call *c = gp_call_begin(GP_OP_${op.id}, ${MODE[op.mode]});`);
   for (const p of op.params) {
-    if (p.wire.kind === 'outBuf' && op.mode === 'deferred') body.push(`    gp_expect_out(c, ${p.name}, (size_t)(${p.wire.size}));`);
+    // The receiver thread writes an out-buffer straight into the caller's memory, sync or deferred.
+    if (p.wire.kind === 'outBuf') body.push(`    gp_expect_out(c, ${p.name}, (size_t)(${p.wire.size}));`);
     for (const line of shimPut(p)) body.push(`    ${line}`);
   }
   body.push(`    rc = gp_call_finish(c);`);
   const gets = op.mode === 'sync' ? op.params.map(shimGet).filter((g): g is string => g !== null) : [];
+  if (op.after) gets.push(op.after);
   if (gets.length > 0) {
     body.push(`    if (rc == CUDA_SUCCESS) {`, ...gets.map((g) => `        ${g}`), `    }`);
   }
   body.push(`done:`, `    gp_call_end(c);`, `    return rc;`);
   // `done` is reached by routing failures before any put; gp_call_end copes with an unsent call.
-  return [`/* ${op.variant.name} v${op.variant.version}${op.variant.perThread ? ' (per-thread stream)' : ''} */`, `GP_EXPORT CUresult ${name}(${signature(op)})`, '{', ...body, '}'].join('\n');
+  const exported = op.client === undefined ? 'GP_EXPORT ' : '';
+  return [`/* ${op.variant.name} v${op.variant.version}${op.variant.perThread ? ' (per-thread stream)' : ''} */`, `${exported}CUresult ${name}(${signature(op)})`, '{', ...body, '}'].join('\n');
 }
 
 function localName(v: { name: string; version: number; perThread: boolean }): string {
@@ -113,11 +117,14 @@ function localName(v: { name: string; version: number; perThread: boolean }): st
  */
 export function emitShimDecls(model: ApiModel): string {
   const out = [HEADER, '#ifndef GPUPOOL_GEN_SHIM_DECLS_H', '#define GPUPOOL_GEN_SHIM_DECLS_H', '', '#include <cuda.h>', ''];
-  for (const op of model.ops) out.push(`CUresult gp_fwd_${op.id}(${signature(op)}) __asm__("${op.variant.symbol}");`);
+  out.push('#define GP_ENTRY __attribute__((visibility("default")))', '');
+  for (const op of model.ops) out.push(`GP_ENTRY CUresult gp_fwd_${op.id}(${signature(op)}) __asm__("${op.variant.symbol}");`);
+  out.push('');
+  for (const op of model.ops.filter((o) => o.client !== undefined && !o.customWire)) out.push(`CUresult gp_std_${op.id}(${signature(op)});`);
   out.push('');
   for (const { variant } of model.locals) {
     const params = variant.params.length === 0 ? 'void' : variant.params.map((p) => `${p.type} ${p.name}`).join(', ');
-    out.push(`CUresult ${localName(variant)}(${params}) __asm__("${variant.symbol}");`);
+    out.push(`GP_ENTRY CUresult ${localName(variant)}(${params}) __asm__("${variant.symbol}");`);
   }
   out.push('', '#endif', '');
   return out.join('\n');
@@ -138,10 +145,15 @@ export function emitShim(model: ApiModel): string {
   out.push('const gp_proc_entry gp_proc_table[] = {');
   for (const e of entries) out.push(`    { "${e.v.name}", ${e.v.version}, ${e.v.perThread ? 1 : 0}, (void *)${e.fn} },`);
   out.push('};', 'const size_t gp_proc_table_size = sizeof gp_proc_table / sizeof gp_proc_table[0];', '');
-  out.push('/* Names cudart may ask for that gpupool does not carry: logged once when asked. */');
-  out.push('const char *const gp_unsupported_names[] = {');
-  for (const name of [...new Set(model.unsupported.map((u) => u.variant.name))].sort()) out.push(`    "${name}",`);
-  out.push('};', 'const size_t gp_unsupported_names_size = sizeof gp_unsupported_names / sizeof gp_unsupported_names[0];', '');
+  // Calls gpupool does not carry still exist under their symbols, for programs and libraries that
+  // link or dlsym them: each answers CUDA_ERROR_NOT_SUPPORTED and names itself once. cuGetProcAddress
+  // answers NOT_FOUND for them instead, which cudart expects of a driver that lacks a call.
+  out.push('/* Not carried: symbols that answer CUDA_ERROR_NOT_SUPPORTED. */');
+  for (const { variant: v } of model.unsupported) {
+    out.push(`GP_EXPORT CUresult gp_unsup_${variantId(v)}(void) __asm__("${v.symbol}");`);
+    out.push(`GP_EXPORT CUresult gp_unsup_${variantId(v)}(void) { gp_unsupported_once("${v.name}"); return CUDA_ERROR_NOT_SUPPORTED; }`);
+  }
+  out.push('');
   return out.join('\n');
 }
 
@@ -206,8 +218,8 @@ function addonReply(p: WireParam): string | null {
 
 function addonCase(op: Op): string {
   const lines = [`case GP_OP_${op.id}: {`];
-  if (op.client !== undefined) {
-    lines.push(`    gp::handlers::${op.client}(s, r, w, call, ${op.code});`, '    return;', '}');
+  if (op.customWire) {
+    lines.push(`    handlers::${op.handler}(s, r, w, call, ${op.code});`, '    return;', '}');
     return lines.join('\n');
   }
   lines.push('    CUresult rc = CUDA_SUCCESS;');

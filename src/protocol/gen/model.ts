@@ -29,6 +29,9 @@ export interface Op {
   params: WireParam[];
   handler?: string;
   client?: string;
+  /** The frame is hand-defined; the daemon's handler has the client's name. */
+  customWire?: boolean;
+  after?: string;
 }
 
 export interface LocalEntry {
@@ -127,7 +130,12 @@ export function buildModel(headers: CudaHeaders, api: Record<string, Annotation>
       if (wire.kind === 'handle' || wire.kind === 'outHandle') handleTypes.add(baseType(wire.ctype).base);
       params.push({ ...p, wire });
     }
-    if (problem !== null && fwd.client === undefined) {
+    const outs = params.filter((p) => ['out', 'outHandle', 'outBuf', 'outString'].includes(p.wire.kind));
+    if (problem === null && outs.some((p) => p.wire.kind === 'outBuf') && outs.length > 1) {
+      // The client's receiver writes an out-buffer straight into place; it must be the only out value.
+      problem = 'an out-buffer must be the only out-parameter';
+    }
+    if (problem !== null && fwd.wire !== 'custom') {
       unsupported.push({ variant, reason: problem });
       continue;
     }
@@ -137,13 +145,15 @@ export function buildModel(headers: CudaHeaders, api: Record<string, Annotation>
       mode: fwd.mode,
       params: problem === null ? params : [],
       ...(fwd.handler ? { handler: fwd.handler } : {}),
-      ...(fwd.client ? { client: fwd.client, handler: fwd.client } : {}),
+      ...(fwd.after ? { after: fwd.after } : {}),
+      ...(fwd.client ? { client: fwd.client } : {}),
+      ...(fwd.wire === 'custom' ? { customWire: true, handler: fwd.client ?? variant.name } : {}),
     });
   }
   ops.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   const numbered = ops.map((op, i) => ({ ...op, code: i + 1 }));
   const digest = createHash('sha256')
-    .update(JSON.stringify(numbered.map((o) => [o.code, o.id, o.mode, o.client ?? '', o.params.map((p) => [p.type, p.wire])])))
+    .update(JSON.stringify(numbered.map((o) => [o.code, o.id, o.mode, o.client ?? '', o.customWire ?? false, o.params.map((p) => [p.type, p.wire])])))
     .digest('hex')
     .slice(0, 16);
   for (const t of ['CUcontext', 'CUstream', 'CUevent', 'CUmodule', 'CUfunction', 'CUlibrary', 'CUkernel']) handleTypes.add(t);

@@ -1,0 +1,292 @@
+#define _GNU_SOURCE
+#include "call.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <msgpuck.h>
+
+#include "client.h"
+#include "gp_ops.h"
+#include "shim.h"
+
+/* Calls may nest (a launch asks for a kernel's parameter layout first), so each thread has a few. */
+#define MAX_DEPTH 4
+
+struct gp_call {
+    uint32_t op;
+    int mode;
+    int server;
+    int depth;
+    char *args;
+    size_t len, cap;
+    uint32_t argc;
+    /* Open nested arrays (launch attributes): values left in each; a closed array is one value. */
+    uint32_t nest_left[4];
+    int nest_depth;
+    void *expect_dst;
+    size_t expect_len;
+    gp_pending pending;
+    const char *rpos, *rend;
+    int finished;
+};
+
+static __thread gp_call tls_calls[MAX_DEPTH];
+static __thread int tls_depth;
+
+gp_call *gp_call_begin(uint32_t op, int mode)
+{
+    if (tls_depth >= MAX_DEPTH)
+        abort(); /* a programming error in the client library, never the application's */
+    gp_call *c = &tls_calls[tls_depth];
+    c->depth = tls_depth++;
+    c->op = op;
+    c->mode = mode;
+    c->server = -1;
+    c->len = 0;
+    c->argc = 0;
+    c->nest_depth = 0;
+    c->expect_dst = NULL;
+    c->expect_len = 0;
+    c->rpos = c->rend = NULL;
+    c->finished = 0;
+    memset(&c->pending, 0, sizeof c->pending);
+    return c;
+}
+
+static char *reserve(gp_call *c, size_t n)
+{
+    if (c->len + n > c->cap) {
+        size_t cap = c->cap ? c->cap : 256;
+        while (cap < c->len + n)
+            cap *= 2;
+        char *p = realloc(c->args, cap);
+        if (p == NULL)
+            abort();
+        c->args = p;
+        c->cap = cap;
+    }
+    return c->args + c->len;
+}
+
+/* One complete value was written: an argument, or an element of the innermost open array. */
+static void count_value(gp_call *c)
+{
+    while (c->nest_depth > 0) {
+        if (--c->nest_left[c->nest_depth - 1] > 0)
+            return;
+        c->nest_depth--; /* that array is complete: it is one value of its parent */
+    }
+    c->argc++;
+}
+
+#define PUT(c, size, expr)                                  \
+    do {                                                    \
+        char *start_ = reserve((c), (size));                \
+        char *p_ = start_;                                  \
+        p_ = (expr);                                        \
+        (c)->len += (size_t)(p_ - start_);                  \
+        count_value(c);                                     \
+    } while (0)
+
+void gp_put_int(gp_call *c, int64_t v)
+{
+    if (v >= 0)
+        PUT(c, 9, mp_encode_uint(p_, (uint64_t)v));
+    else
+        PUT(c, 9, mp_encode_int(p_, v));
+}
+
+void gp_put_uint(gp_call *c, uint64_t v) { PUT(c, 9, mp_encode_uint(p_, v)); }
+void gp_put_float(gp_call *c, double v) { PUT(c, 9, mp_encode_double(p_, v)); }
+void gp_put_bool(gp_call *c, int v) { PUT(c, 1, mp_encode_bool(p_, v != 0)); }
+void gp_put_array(gp_call *c, uint32_t n)
+{
+    if (n == 0 || c->nest_depth == 4) {
+        PUT(c, 5, mp_encode_array(p_, n));
+        return;
+    }
+    char *start = reserve(c, 5);
+    c->len += (size_t)(mp_encode_array(start, n) - start);
+    c->nest_left[c->nest_depth++] = n;
+}
+
+void gp_put_bin(gp_call *c, const void *data, size_t n)
+{
+    PUT(c, mp_sizeof_bin((uint32_t)n), mp_encode_bin(p_, data ? data : "", (uint32_t)n));
+}
+
+void gp_put_str(gp_call *c, const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    PUT(c, mp_sizeof_str((uint32_t)n), mp_encode_str(p_, s ? s : "", (uint32_t)n));
+}
+
+void gp_put_handle(gp_call *c, const void *handle) { gp_put_uint(c, gp_handle_id(handle)); }
+
+void gp_route_server(gp_call *c, int server)
+{
+    if (c->server < 0)
+        c->server = server;
+}
+
+int gp_call_server(const gp_call *c) { return c->server; }
+
+CUresult gp_route_device(gp_call *c, CUdevice dev, int *remote)
+{
+    const gp_device *d = gp_device_get(dev);
+    if (d == NULL)
+        return CUDA_ERROR_INVALID_DEVICE;
+    gp_route_server(c, d->server);
+    *remote = d->remote_ordinal;
+    return CUDA_SUCCESS;
+}
+
+CUresult gp_route_handle(gp_call *c, const void *handle)
+{
+    int server = gp_handle_server(handle);
+    if (server == -1)
+        return CUDA_SUCCESS; /* NULL or a special stream: the current context decides */
+    if (server < 0 || server >= gp_server_count())
+        return CUDA_ERROR_INVALID_HANDLE;
+    gp_route_server(c, server);
+    return CUDA_SUCCESS;
+}
+
+void gp_route_dptr(gp_call *c, uint64_t ptr)
+{
+    int server = gp_alloc_server((CUdeviceptr)ptr, 1);
+    if (server >= 0)
+        gp_route_server(c, server);
+}
+
+void gp_expect_out(gp_call *c, void *dst, size_t n)
+{
+    c->expect_dst = dst;
+    c->expect_len = n;
+}
+
+static int resolve_server(gp_call *c)
+{
+    if (c->server < 0)
+        c->server = gp_context_server(gp_tls_context());
+    if (c->server < 0 && gp_server_count() > 0)
+        c->server = 0; /* no context: the daemon's driver gives the error CUDA would */
+    return c->server;
+}
+
+CUresult gp_call_finish(gp_call *c)
+{
+    c->finished = 1;
+    int server = resolve_server(c);
+    gp_conn *conn = server >= 0 ? gp_server(server) : NULL;
+    if (conn == NULL)
+        return CUDA_ERROR_INVALID_CONTEXT;
+    CUcontext ctx = gp_tls_context();
+    uint64_t ctx_id = gp_handle_server(ctx) == server ? gp_handle_id(ctx) : 0;
+
+    gp_pending *pending = NULL;
+    uint64_t seq = 0;
+    if (c->mode != GP_MODE_ASYNC) {
+        seq = gp_conn_next_seq(conn);
+        if (c->mode == GP_MODE_DEFERRED) {
+            pending = calloc(1, sizeof *pending);
+            if (pending == NULL)
+                return CUDA_ERROR_OUT_OF_MEMORY;
+            pending->deferred = 1;
+        } else {
+            pending = &c->pending;
+            pthread_cond_init(&pending->cond, NULL);
+        }
+        pending->seq = seq;
+        pending->out_dst = c->expect_dst;
+        pending->out_len = c->expect_len;
+    }
+    char head[32], *h = head;
+    h = mp_encode_array(h, 3 + c->argc);
+    h = mp_encode_uint(h, c->op);
+    h = mp_encode_uint(h, seq);
+    h = mp_encode_uint(h, ctx_id);
+    if (gp_conn_append(conn, (uint8_t *)head, (size_t)(h - head), (uint8_t *)c->args, c->len, pending) != 0) {
+        if (pending && pending->deferred)
+            free(pending);
+        return CUDA_ERROR_DEVICE_UNAVAILABLE;
+    }
+    if (c->mode != GP_MODE_SYNC)
+        return CUDA_SUCCESS;
+    gp_conn_flush(conn);
+    CUresult rc = gp_conn_wait(conn, pending);
+    c->rpos = (const char *)pending->reply;
+    c->rend = c->rpos + pending->reply_len;
+    return rc;
+}
+
+static int next_is(gp_call *c, enum mp_type t)
+{
+    return c->rpos != NULL && c->rpos < c->rend && mp_typeof(*c->rpos) == t;
+}
+
+int64_t gp_get_int(gp_call *c)
+{
+    if (next_is(c, MP_UINT))
+        return (int64_t)mp_decode_uint(&c->rpos);
+    if (next_is(c, MP_INT))
+        return mp_decode_int(&c->rpos);
+    return 0;
+}
+
+uint64_t gp_get_uint(gp_call *c)
+{
+    return next_is(c, MP_UINT) ? mp_decode_uint(&c->rpos) : (uint64_t)gp_get_int(c);
+}
+
+double gp_get_float(gp_call *c)
+{
+    if (next_is(c, MP_DOUBLE))
+        return mp_decode_double(&c->rpos);
+    if (next_is(c, MP_FLOAT))
+        return mp_decode_float(&c->rpos);
+    return (double)gp_get_int(c);
+}
+
+CUdevice gp_get_device(gp_call *c)
+{
+    return gp_device_global(c->server, (int)gp_get_int(c));
+}
+
+void *gp_get_handle(gp_call *c)
+{
+    return gp_tag_handle(c->server, gp_get_uint(c));
+}
+
+void gp_get_bin(gp_call *c, void *dst, size_t n)
+{
+    if (!next_is(c, MP_BIN))
+        return;
+    uint32_t len;
+    const char *data = mp_decode_bin(&c->rpos, &len);
+    if (dst != NULL)
+        memcpy(dst, data, len < n ? len : n);
+}
+
+void gp_get_str(gp_call *c, char *dst, size_t n)
+{
+    if (!next_is(c, MP_STR) || n == 0)
+        return;
+    uint32_t len;
+    const char *data = mp_decode_str(&c->rpos, &len);
+    size_t k = len < n - 1 ? len : n - 1;
+    memcpy(dst, data, k);
+    dst[k] = '\0';
+}
+
+void gp_call_end(gp_call *c)
+{
+    if (c->finished && c->mode == GP_MODE_SYNC) {
+        free(c->pending.reply);
+        pthread_cond_destroy(&c->pending.cond);
+    }
+    c->pending.reply = NULL;
+    tls_depth = c->depth;
+}

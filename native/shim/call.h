@@ -1,0 +1,67 @@
+/*
+ * The calls generated stubs and hand-encoded calls make (docs/protocol.md): a call collects its
+ * arguments on the calling thread, is routed to one daemon by its first device, handle or device
+ * pointer (else by the thread's current context), and is sent in that daemon's next batch.
+ */
+#ifndef GPUPOOL_SHIM_CALL_H
+#define GPUPOOL_SHIM_CALL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cuda.h>
+
+typedef struct gp_call gp_call;
+
+/* mode: GP_MODE_SYNC / GP_MODE_ASYNC / GP_MODE_DEFERRED (gp_ops.h). Never fails. */
+gp_call *gp_call_begin(uint32_t op, int mode);
+
+/* Routing: the first routed argument decides the daemon. */
+CUresult gp_route_device(gp_call *c, CUdevice dev, int *remote_ordinal);
+CUresult gp_route_handle(gp_call *c, const void *handle);
+void gp_route_dptr(gp_call *c, uint64_t ptr);
+void gp_route_server(gp_call *c, int server);
+int gp_call_server(const gp_call *c);
+
+void gp_put_int(gp_call *c, int64_t v);
+void gp_put_uint(gp_call *c, uint64_t v);
+void gp_put_float(gp_call *c, double v);
+void gp_put_bool(gp_call *c, int v);
+void gp_put_handle(gp_call *c, const void *handle);
+void gp_put_bin(gp_call *c, const void *data, size_t n);
+void gp_put_str(gp_call *c, const char *s);
+void gp_put_array(gp_call *c, uint32_t n);
+
+/* Deferred calls: where the daemon's data goes when its reply arrives. */
+void gp_expect_out(gp_call *c, void *dst, size_t n);
+
+/*
+ * Sends the call. Sync: flushes the daemon's batch, waits for the reply, and returns its result;
+ * the gp_get_* then read the reply's values in order. Async and deferred: queues it and returns
+ * CUDA_SUCCESS (a failure surfaces at a later sync call). A lost daemon: CUDA_ERROR_DEVICE_UNAVAILABLE.
+ */
+CUresult gp_call_finish(gp_call *c);
+
+int64_t gp_get_int(gp_call *c);
+uint64_t gp_get_uint(gp_call *c);
+double gp_get_float(gp_call *c);
+CUdevice gp_get_device(gp_call *c);
+void *gp_get_handle(gp_call *c);
+void gp_get_bin(gp_call *c, void *dst, size_t n);
+void gp_get_str(gp_call *c, char *dst, size_t n);
+
+/* Ends the call (frees its buffers); safe for a call that was never finished. */
+void gp_call_end(gp_call *c);
+
+/* ---- the client's own records, kept by stubs after successful calls (cuda-api.ts `after`) ---- */
+void gp_note_context(gp_call *c, CUcontext ctx, CUdevice dev);
+void gp_forget_context(CUcontext ctx);
+void gp_set_current(CUcontext ctx);
+void gp_note_alloc(gp_call *c, CUdeviceptr ptr, size_t bytes);
+void gp_forget_alloc(CUdeviceptr ptr);
+/* The daemon holding [ptr, ptr+bytes), or -1 when it is no allocation of this client's. */
+int gp_alloc_server(CUdeviceptr ptr, size_t bytes);
+
+int gp_initialized(void);
+
+#endif

@@ -1,0 +1,423 @@
+#define _GNU_SOURCE
+#include "client.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <msgpuck.h>
+
+#include "call.h"
+#include "gp_ops.h"
+#include "gp_shim_decls.h"
+#include "shim.h"
+
+#define MAX_SERVERS 64
+#define MAX_DEVICES 256
+#define CTX_STACK 16
+
+static gp_conn g_servers[MAX_SERVERS];
+static int g_server_count;
+static gp_device g_devices[MAX_DEVICES];
+static int g_device_count;
+static pthread_once_t g_init_once = PTHREAD_ONCE_INIT;
+static CUresult g_init_result = CUDA_ERROR_NOT_INITIALIZED;
+static int g_initialized;
+
+int gp_server_count(void) { return g_server_count; }
+gp_conn *gp_server(int index) { return index >= 0 && index < g_server_count ? &g_servers[index] : NULL; }
+int gp_initialized(void) { return __atomic_load_n(&g_initialized, __ATOMIC_ACQUIRE); }
+
+/* ---- handles ----------------------------------------------------------------------------------- */
+
+void *gp_tag_handle(int server, uint64_t id)
+{
+    if (id == 0 || server < 0)
+        return NULL;
+    return (void *)(uintptr_t)(((uint64_t)(server + 1) << GP_HANDLE_SHIFT) | (id & GP_HANDLE_ID_MASK));
+}
+
+int gp_handle_server(const void *handle)
+{
+    uint64_t v = (uint64_t)(uintptr_t)handle;
+    if (v <= 2) /* NULL, CU_STREAM_LEGACY, CU_STREAM_PER_THREAD */
+        return -1;
+    int server = (int)(v >> GP_HANDLE_SHIFT) - 1;
+    return server >= 0 ? server : -2;
+}
+
+uint64_t gp_handle_id(const void *handle)
+{
+    uint64_t v = (uint64_t)(uintptr_t)handle;
+    return v <= 2 ? v : v & GP_HANDLE_ID_MASK;
+}
+
+/* ---- the handshake's device list ------------------------------------------------------------- */
+
+static int key_is(const char **p, const char *key)
+{
+    if (mp_typeof(**p) != MP_STR)
+        return 0;
+    const char *q = *p;
+    uint32_t len;
+    const char *s = mp_decode_str(&q, &len);
+    if (len == strlen(key) && memcmp(s, key, len) == 0) {
+        *p = q;
+        return 1;
+    }
+    return 0;
+}
+
+static int64_t read_int(const char **p)
+{
+    if (mp_typeof(**p) == MP_UINT)
+        return (int64_t)mp_decode_uint(p);
+    if (mp_typeof(**p) == MP_INT)
+        return mp_decode_int(p);
+    mp_next(p);
+    return 0;
+}
+
+static void read_device(const char **p, gp_device *d)
+{
+    uint32_t fields = mp_typeof(**p) == MP_MAP ? mp_decode_map(p) : 0;
+    for (uint32_t i = 0; i < fields; i++) {
+        if (key_is(p, "name") && mp_typeof(**p) == MP_STR) {
+            uint32_t len;
+            const char *s = mp_decode_str(p, &len);
+            snprintf(d->name, sizeof d->name, "%.*s", (int)len, s);
+        } else if (key_is(p, "uuid") && mp_typeof(**p) == MP_BIN) {
+            uint32_t len;
+            const char *s = mp_decode_bin(p, &len);
+            memcpy(d->uuid, s, len < 16 ? len : 16);
+        } else if (key_is(p, "pciDomain")) {
+            d->pci_domain = (int)read_int(p);
+        } else if (key_is(p, "pciBus")) {
+            d->pci_bus = (int)read_int(p);
+        } else if (key_is(p, "pciDevice")) {
+            d->pci_device = (int)read_int(p);
+        } else if (key_is(p, "totalMem")) {
+            d->total_mem = (size_t)read_int(p);
+        } else if (key_is(p, "ordinal")) {
+            d->remote_ordinal = (int)read_int(p);
+        } else if (key_is(p, "attributes") && mp_typeof(**p) == MP_ARRAY) {
+            uint32_t n = mp_decode_array(p);
+            for (uint32_t k = 0; k < n; k++) {
+                uint32_t pair = mp_typeof(**p) == MP_ARRAY ? mp_decode_array(p) : 0;
+                int64_t attr = pair >= 1 ? read_int(p) : -1;
+                int64_t value = pair >= 2 ? read_int(p) : 0;
+                for (uint32_t extra = 2; extra < pair; extra++)
+                    mp_next(p);
+                if (attr >= 0 && attr < GP_MAX_ATTRIBUTES) {
+                    d->attributes[attr] = (int)value;
+                    d->attribute_known[attr] = 1;
+                }
+            }
+        } else {
+            mp_next(p); /* the key */
+            mp_next(p); /* its value: fields a newer daemon adds are skipped */
+        }
+    }
+}
+
+static void take_welcome(gp_conn *conn, const uint8_t *msg, size_t len, void *user)
+{
+    (void)user;
+    const char *p = (const char *)msg, *end = p + len, *check = p;
+    if (mp_check(&check, end) != 0 || mp_typeof(*p) != MP_MAP)
+        return;
+    uint32_t fields = mp_decode_map(&p);
+    for (uint32_t i = 0; i < fields; i++) {
+        if (key_is(&p, "session")) {
+            conn->session = (uint64_t)read_int(&p);
+        } else if (key_is(&p, "devices") && mp_typeof(*p) == MP_ARRAY) {
+            uint32_t n = mp_decode_array(&p);
+            for (uint32_t k = 0; k < n; k++) {
+                gp_device d;
+                memset(&d, 0, sizeof d);
+                d.remote_ordinal = (int)k;
+                read_device(&p, &d);
+                d.server = conn->index;
+                if (g_device_count < MAX_DEVICES)
+                    g_devices[g_device_count++] = d;
+            }
+        } else {
+            mp_next(&p);
+            mp_next(&p);
+        }
+    }
+}
+
+int gp_device_global(int server, int remote)
+{
+    for (int i = 0; i < g_device_count; i++)
+        if (g_devices[i].server == server && g_devices[i].remote_ordinal == remote)
+            return i;
+    return -1;
+}
+
+static void connect_all(void)
+{
+    const char *list = getenv("GPUPOOL_SERVERS");
+    const char *token = getenv("GPUPOOL_TOKEN");
+    char *copy = strdup(list && *list ? list : "ws://127.0.0.1:7760");
+    char *save = NULL;
+    g_init_result = CUDA_SUCCESS;
+    for (char *url = strtok_r(copy, ", ", &save); url != NULL; url = strtok_r(NULL, ", ", &save)) {
+        char why[512] = "";
+        if (g_server_count >= MAX_SERVERS)
+            break;
+        if (gp_conn_open(&g_servers[g_server_count], url, g_server_count, token, why, sizeof why, take_welcome, NULL) != 0) {
+            fprintf(stderr, "gpupool: %s\n", why);
+            g_init_result = CUDA_ERROR_NO_DEVICE;
+            break;
+        }
+        g_server_count++;
+    }
+    free(copy);
+    if (g_init_result == CUDA_SUCCESS && g_device_count == 0) {
+        fprintf(stderr, "gpupool: the daemons in GPUPOOL_SERVERS offer no devices\n");
+        g_init_result = CUDA_ERROR_NO_DEVICE;
+    }
+    gp_devices_set(g_devices, g_device_count);
+    if (g_init_result == CUDA_SUCCESS)
+        __atomic_store_n(&g_initialized, 1, __ATOMIC_RELEASE);
+    gp_debug("connected to %d daemon(s), %d device(s)", g_server_count, g_device_count);
+}
+
+CUresult gp_local_cuInit_v2000(unsigned int flags)
+{
+    if (flags != 0)
+        return CUDA_ERROR_INVALID_VALUE;
+    pthread_once(&g_init_once, connect_all);
+    return g_init_result;
+}
+
+/* ---- contexts: the current one is per thread, and stays on this side ------------------------- */
+
+typedef struct {
+    CUcontext ctx;
+    int device;
+} ctx_record;
+
+static pthread_mutex_t g_ctx_lock = PTHREAD_MUTEX_INITIALIZER;
+static ctx_record *g_ctxs;
+static size_t g_ctx_count, g_ctx_cap;
+static __thread CUcontext tls_stack[CTX_STACK];
+static __thread int tls_top = -1;
+
+CUcontext gp_tls_context(void) { return tls_top >= 0 ? tls_stack[tls_top] : NULL; }
+CUcontext gp_current_context(void) { return gp_tls_context(); }
+int gp_context_server(CUcontext ctx) { return gp_handle_server(ctx) >= 0 ? gp_handle_server(ctx) : -1; }
+
+int gp_context_device(CUcontext ctx)
+{
+    int dev = -1;
+    pthread_mutex_lock(&g_ctx_lock);
+    for (size_t i = 0; i < g_ctx_count; i++)
+        if (g_ctxs[i].ctx == ctx)
+            dev = g_ctxs[i].device;
+    pthread_mutex_unlock(&g_ctx_lock);
+    return dev;
+}
+
+void gp_note_context(gp_call *c, CUcontext ctx, CUdevice dev)
+{
+    (void)c;
+    if (gp_context_device(ctx) >= 0)
+        return;
+    pthread_mutex_lock(&g_ctx_lock);
+    if (g_ctx_count == g_ctx_cap) {
+        size_t cap = g_ctx_cap ? g_ctx_cap * 2 : 16;
+        ctx_record *p = realloc(g_ctxs, cap * sizeof *p);
+        if (p == NULL) {
+            pthread_mutex_unlock(&g_ctx_lock);
+            return;
+        }
+        g_ctxs = p;
+        g_ctx_cap = cap;
+    }
+    g_ctxs[g_ctx_count++] = (ctx_record){ ctx, dev };
+    pthread_mutex_unlock(&g_ctx_lock);
+}
+
+void gp_forget_context(CUcontext ctx)
+{
+    pthread_mutex_lock(&g_ctx_lock);
+    for (size_t i = 0; i < g_ctx_count; i++) {
+        if (g_ctxs[i].ctx == ctx) {
+            g_ctxs[i] = g_ctxs[--g_ctx_count];
+            break;
+        }
+    }
+    pthread_mutex_unlock(&g_ctx_lock);
+    for (int i = 0; i <= tls_top; i++)
+        if (tls_stack[i] == ctx)
+            tls_stack[i] = NULL;
+    gp_context_storage_release(ctx);
+}
+
+void gp_set_current(CUcontext ctx)
+{
+    if (tls_top < 0)
+        tls_top = 0;
+    tls_stack[tls_top] = ctx;
+}
+
+CUresult gp_local_cuCtxSetCurrent_v4000(CUcontext ctx)
+{
+    if (!gp_initialized())
+        return CUDA_ERROR_NOT_INITIALIZED;
+    if (ctx != NULL && gp_context_device(ctx) < 0)
+        return CUDA_ERROR_INVALID_CONTEXT;
+    if (ctx == NULL && tls_top <= 0) {
+        tls_top = -1;
+        return CUDA_SUCCESS;
+    }
+    gp_set_current(ctx);
+    return CUDA_SUCCESS;
+}
+
+CUresult gp_local_cuCtxGetCurrent_v4000(CUcontext *pctx)
+{
+    if (!gp_initialized())
+        return CUDA_ERROR_NOT_INITIALIZED;
+    if (pctx == NULL)
+        return CUDA_ERROR_INVALID_VALUE;
+    *pctx = gp_tls_context();
+    return CUDA_SUCCESS;
+}
+
+CUresult gp_local_cuCtxPushCurrent_v4000(CUcontext ctx)
+{
+    if (!gp_initialized())
+        return CUDA_ERROR_NOT_INITIALIZED;
+    if (ctx == NULL || gp_context_device(ctx) < 0)
+        return CUDA_ERROR_INVALID_CONTEXT;
+    if (tls_top + 1 >= CTX_STACK)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    tls_stack[++tls_top] = ctx;
+    return CUDA_SUCCESS;
+}
+
+CUresult gp_local_cuCtxPopCurrent_v4000(CUcontext *pctx)
+{
+    if (!gp_initialized())
+        return CUDA_ERROR_NOT_INITIALIZED;
+    if (tls_top < 0 || tls_stack[tls_top] == NULL)
+        return CUDA_ERROR_INVALID_CONTEXT;
+    if (pctx)
+        *pctx = tls_stack[tls_top];
+    tls_top--;
+    return CUDA_SUCCESS;
+}
+
+static CUresult ctx_device(CUdevice *device, CUcontext ctx)
+{
+    if (!gp_initialized())
+        return CUDA_ERROR_NOT_INITIALIZED;
+    if (device == NULL)
+        return CUDA_ERROR_INVALID_VALUE;
+    int dev = ctx ? gp_context_device(ctx) : -1;
+    if (dev < 0)
+        return CUDA_ERROR_INVALID_CONTEXT;
+    *device = dev;
+    return CUDA_SUCCESS;
+}
+
+CUresult gp_local_cuCtxGetDevice_v2000(CUdevice *device) { return ctx_device(device, gp_tls_context()); }
+
+CUresult gp_local_cuCtxGetDevice_v13000(CUdevice *device, CUcontext ctx)
+{
+    return ctx_device(device, ctx ? ctx : gp_tls_context());
+}
+
+CUresult gp_primary_context(CUcontext *pctx, CUdevice dev)
+{
+    return gp_fwd_cuDevicePrimaryCtxRetain_v7000(pctx, dev);
+}
+
+CUresult gp_local_cuModuleGetLoadingMode_v11070(CUmoduleLoadingMode *mode)
+{
+    if (mode == NULL)
+        return CUDA_ERROR_INVALID_VALUE;
+    /* Lazy: cudart loads a module at its first launch, so a job pays only for the kernels it runs. */
+    *mode = CU_MODULE_LAZY_LOADING;
+    return CUDA_SUCCESS;
+}
+
+/* ---- allocations: which daemon holds which device memory -------------------------------------- */
+
+typedef struct {
+    CUdeviceptr base;
+    size_t size;
+    int server;
+} alloc_record;
+
+static pthread_rwlock_t g_alloc_lock = PTHREAD_RWLOCK_INITIALIZER;
+static alloc_record *g_allocs; /* sorted by base */
+static size_t g_alloc_count, g_alloc_cap;
+
+static size_t alloc_lower_bound(CUdeviceptr ptr)
+{
+    size_t lo = 0, hi = g_alloc_count;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (g_allocs[mid].base <= ptr)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo; /* first record with base > ptr */
+}
+
+void gp_note_alloc(gp_call *c, CUdeviceptr ptr, size_t bytes)
+{
+    pthread_rwlock_wrlock(&g_alloc_lock);
+    if (g_alloc_count == g_alloc_cap) {
+        size_t cap = g_alloc_cap ? g_alloc_cap * 2 : 64;
+        alloc_record *p = realloc(g_allocs, cap * sizeof *p);
+        if (p == NULL) {
+            pthread_rwlock_unlock(&g_alloc_lock);
+            return;
+        }
+        g_allocs = p;
+        g_alloc_cap = cap;
+    }
+    size_t at = alloc_lower_bound(ptr);
+    memmove(&g_allocs[at + 1], &g_allocs[at], (g_alloc_count - at) * sizeof *g_allocs);
+    g_allocs[at] = (alloc_record){ ptr, bytes ? bytes : 1, gp_call_server(c) };
+    g_alloc_count++;
+    pthread_rwlock_unlock(&g_alloc_lock);
+}
+
+void gp_forget_alloc(CUdeviceptr ptr)
+{
+    pthread_rwlock_wrlock(&g_alloc_lock);
+    size_t at = alloc_lower_bound(ptr);
+    if (at > 0 && g_allocs[at - 1].base == ptr) {
+        memmove(&g_allocs[at - 1], &g_allocs[at], (g_alloc_count - at) * sizeof *g_allocs);
+        g_alloc_count--;
+    }
+    pthread_rwlock_unlock(&g_alloc_lock);
+}
+
+int gp_alloc_server(CUdeviceptr ptr, size_t bytes)
+{
+    int server = -1;
+    pthread_rwlock_rdlock(&g_alloc_lock);
+    size_t at = alloc_lower_bound(ptr);
+    if (at > 0) {
+        const alloc_record *r = &g_allocs[at - 1];
+        if (ptr >= r->base && ptr - r->base < r->size && bytes <= r->size - (ptr - r->base))
+            server = r->server;
+    }
+    pthread_rwlock_unlock(&g_alloc_lock);
+    return server;
+}
+
+CUresult gp_local_cuGetExportTable_v3000(const void **ppExportTable, const CUuuid *pExportTableId)
+{
+    return gp_get_export_table(ppExportTable, pExportTableId);
+}

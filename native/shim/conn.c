@@ -1,0 +1,356 @@
+#define _GNU_SOURCE
+#include "conn.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <msgpuck.h>
+
+#include "gp_ops.h"
+#include "shim.h"
+
+#define PING_EVERY_MS 5000
+/* A daemon silent for this long (no data, no pong) is taken for gone: a cut link must not hang a job. */
+#define DEFAULT_SILENCE_MS 20000
+
+static int silence_ms(void)
+{
+    const char *v = getenv("GPUPOOL_TIMEOUT_MS");
+    int ms = v ? atoi(v) : 0;
+    return ms > 0 ? ms : DEFAULT_SILENCE_MS;
+}
+
+static int parse_url(gp_conn *c, const char *url, char *why, size_t why_len)
+{
+    const char *rest;
+    if (strncmp(url, "ws://", 5) == 0)
+        rest = url + 5;
+    else if (strncmp(url, "wss://", 6) == 0) {
+        snprintf(why, why_len, "%s: wss:// needs TLS, which this build of the client library does not have yet", url);
+        return -1;
+    } else {
+        snprintf(why, why_len, "%s: not a ws:// address", url);
+        return -1;
+    }
+    const char *slash = strchr(rest, '/');
+    size_t hostport = slash ? (size_t)(slash - rest) : strlen(rest);
+    snprintf(c->path, sizeof c->path, "%s", slash ? slash : "/v1/compute");
+    char hp[160];
+    if (hostport == 0 || hostport >= sizeof hp) {
+        snprintf(why, why_len, "%s: no host", url);
+        return -1;
+    }
+    memcpy(hp, rest, hostport);
+    hp[hostport] = '\0';
+    char *colon = strrchr(hp, ':');
+    if (hp[0] == '[') { /* [v6]:port */
+        char *end = strchr(hp, ']');
+        if (end == NULL) {
+            snprintf(why, why_len, "%s: unterminated [", url);
+            return -1;
+        }
+        *end = '\0';
+        snprintf(c->host, sizeof c->host, "%s", hp + 1);
+        snprintf(c->port, sizeof c->port, "%s", end[1] == ':' ? end + 2 : "7760");
+    } else {
+        if (colon)
+            *colon = '\0';
+        snprintf(c->host, sizeof c->host, "%s", hp);
+        snprintf(c->port, sizeof c->port, "%s", colon ? colon + 1 : "7760");
+    }
+    snprintf(c->url, sizeof c->url, "%s", url);
+    return 0;
+}
+
+static void fail_all(gp_conn *c)
+{
+    /* Lock held. Every waiter learns the daemon is gone; deferred entries just go. */
+    c->dead = 1;
+    gp_pending **p = &c->pending;
+    while (*p) {
+        gp_pending *e = *p;
+        *p = e->next;
+        e->done = 1;
+        e->rc = CUDA_ERROR_DEVICE_UNAVAILABLE;
+        if (e->deferred)
+            free(e);
+        else
+            pthread_cond_signal(&e->cond);
+    }
+    pthread_cond_broadcast(&c->batch_ready);
+}
+
+static void mark_dead(gp_conn *c, const char *why)
+{
+    pthread_mutex_lock(&c->batch_lock);
+    int was = c->dead;
+    fail_all(c);
+    pthread_mutex_unlock(&c->batch_lock);
+    if (!was && !c->stopping)
+        fprintf(stderr, "gpupool: lost the daemon at %s (%s); its devices now fail with CUDA_ERROR_DEVICE_UNAVAILABLE\n", c->url, why);
+}
+
+static gp_pending *take_pending(gp_conn *c, uint64_t seq)
+{
+    for (gp_pending **p = &c->pending; *p; p = &(*p)->next) {
+        if ((*p)->seq == seq) {
+            gp_pending *e = *p;
+            *p = e->next;
+            return e;
+        }
+    }
+    return NULL;
+}
+
+/* One reply frame: [seq, rc, outs...]. Returns -1 on a malformed frame. */
+static int deliver(gp_conn *c, const char **pos, const char *end)
+{
+    const char *p = *pos;
+    if (mp_check(&p, end) != 0)
+        return -1;
+    p = *pos;
+    if (mp_typeof(*p) != MP_ARRAY)
+        return -1;
+    uint32_t n = mp_decode_array(&p);
+    if (n < 2 || mp_typeof(*p) != MP_UINT)
+        return -1;
+    uint64_t seq = mp_decode_uint(&p);
+    int64_t rc = mp_typeof(*p) == MP_UINT ? (int64_t)mp_decode_uint(&p) : mp_typeof(*p) == MP_INT ? mp_decode_int(&p) : -1;
+    if (rc < 0)
+        return -1;
+    const char *outs = p;
+    for (uint32_t i = 2; i < n; i++)
+        mp_next(&p);
+    pthread_mutex_lock(&c->batch_lock);
+    gp_pending *e = take_pending(c, seq);
+    pthread_mutex_unlock(&c->batch_lock);
+    if (e != NULL) {
+        e->rc = (CUresult)rc;
+        if (rc == 0 && e->out_dst != NULL) {
+            const char *q = outs;
+            if (n != 3 || mp_typeof(*q) != MP_BIN)
+                return -1;
+            uint32_t blen;
+            const char *data = mp_decode_bin(&q, &blen);
+            memcpy(e->out_dst, data, blen < e->out_len ? blen : e->out_len);
+        } else if ((size_t)(p - outs) > 0) {
+            e->reply = malloc((size_t)(p - outs));
+            if (e->reply) {
+                memcpy(e->reply, outs, (size_t)(p - outs));
+                e->reply_len = (size_t)(p - outs);
+            }
+        }
+        pthread_mutex_lock(&c->batch_lock);
+        e->done = 1;
+        if (e->deferred)
+            free(e->reply), free(e);
+        else
+            pthread_cond_signal(&e->cond);
+        pthread_mutex_unlock(&c->batch_lock);
+    }
+    *pos = p;
+    return 0;
+}
+
+static void *receiver_main(void *arg)
+{
+    gp_conn *c = arg;
+    uint8_t *buf = NULL;
+    size_t cap = 0, len = 0;
+    int silence = silence_ms();
+    while (gp_ws_recv(c->ws, &buf, &cap, &len, silence) == 0) {
+        const char *pos = (const char *)buf, *end = (const char *)buf + len;
+        while (pos < end) {
+            if (deliver(c, &pos, end) != 0) {
+                mark_dead(c, "a malformed reply");
+                free(buf);
+                return NULL;
+            }
+        }
+    }
+    mark_dead(c, "connection closed or silent");
+    free(buf);
+    return NULL;
+}
+
+/* Takes the batch (lock held by the caller of this helper's caller) and sends it. send_order held. */
+static int send_batch(gp_conn *c)
+{
+    pthread_mutex_lock(&c->batch_lock);
+    uint8_t *out = c->batch;
+    size_t len = c->batch_len;
+    c->batch = c->spare;
+    c->batch_cap = c->spare_cap;
+    c->batch_len = 0;
+    c->spare = out;
+    c->spare_cap = len > c->spare_cap ? len : c->spare_cap;
+    int dead = c->dead;
+    pthread_mutex_unlock(&c->batch_lock);
+    if (dead)
+        return -1;
+    if (len == 0)
+        return 0;
+    struct iovec part = { .iov_base = out, .iov_len = len };
+    if (gp_ws_send(c->ws, &part, 1) != 0) {
+        mark_dead(c, "send failed");
+        return -1;
+    }
+    return 0;
+}
+
+int gp_conn_flush(gp_conn *c)
+{
+    pthread_mutex_lock(&c->send_order);
+    int rc = send_batch(c);
+    pthread_mutex_unlock(&c->send_order);
+    return rc;
+}
+
+static void *sender_main(void *arg)
+{
+    gp_conn *c = arg;
+    struct timespec last = { 0 };
+    clock_gettime(CLOCK_MONOTONIC, &last);
+    for (;;) {
+        pthread_mutex_lock(&c->batch_lock);
+        while (c->batch_len == 0 && !c->dead && !c->stopping) {
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_sec += PING_EVERY_MS / 1000;
+            if (pthread_cond_timedwait(&c->batch_ready, &c->batch_lock, &until) == ETIMEDOUT)
+                break;
+        }
+        int quit = c->dead || c->stopping;
+        int idle = c->batch_len == 0;
+        pthread_mutex_unlock(&c->batch_lock);
+        if (quit)
+            return NULL;
+        if (idle) {
+            if (gp_ws_ping(c->ws) != 0)
+                mark_dead(c, "ping failed");
+            continue;
+        }
+        gp_conn_flush(c);
+    }
+}
+
+int gp_conn_append(gp_conn *c, const uint8_t *head, size_t head_len, const uint8_t *body, size_t body_len, gp_pending *pending)
+{
+    size_t len = head_len + body_len;
+    pthread_mutex_lock(&c->batch_lock);
+    if (c->dead) {
+        pthread_mutex_unlock(&c->batch_lock);
+        return -1;
+    }
+    if (c->batch_len + len > c->batch_cap) {
+        size_t cap = c->batch_cap ? c->batch_cap : 65536;
+        while (cap < c->batch_len + len)
+            cap *= 2;
+        uint8_t *p = realloc(c->batch, cap);
+        if (p == NULL) {
+            pthread_mutex_unlock(&c->batch_lock);
+            return -1;
+        }
+        c->batch = p;
+        c->batch_cap = cap;
+    }
+    memcpy(c->batch + c->batch_len, head, head_len);
+    if (body_len > 0)
+        memcpy(c->batch + c->batch_len + head_len, body, body_len);
+    c->batch_len += len;
+    if (pending != NULL) {
+        pending->next = c->pending;
+        c->pending = pending;
+    }
+    pthread_cond_signal(&c->batch_ready);
+    pthread_mutex_unlock(&c->batch_lock);
+    return 0;
+}
+
+CUresult gp_conn_wait(gp_conn *c, gp_pending *e)
+{
+    pthread_mutex_lock(&c->batch_lock);
+    while (!e->done)
+        pthread_cond_wait(&e->cond, &c->batch_lock);
+    pthread_mutex_unlock(&c->batch_lock);
+    return e->rc;
+}
+
+uint64_t gp_conn_next_seq(gp_conn *c)
+{
+    return __atomic_add_fetch(&c->next_seq, 1, __ATOMIC_RELAXED);
+}
+
+static size_t encode_hello(char *buf, size_t cap, const char *token)
+{
+    char program[256] = "";
+    ssize_t n = readlink("/proc/self/exe", program, sizeof program - 1);
+    program[n > 0 ? n : 0] = '\0';
+    char host[256] = "";
+    gethostname(host, sizeof host - 1);
+    size_t need = 512 + strlen(program) + strlen(host) + (token ? strlen(token) : 0);
+    if (need > cap)
+        return 0;
+    char *p = buf;
+    p = mp_encode_map(p, 7);
+    p = mp_encode_str(p, "protocol", 8), p = mp_encode_uint(p, 1);
+    p = mp_encode_str(p, "digest", 6), p = mp_encode_str(p, GP_PROTOCOL_DIGEST, (uint32_t)strlen(GP_PROTOCOL_DIGEST));
+    p = mp_encode_str(p, "cuda", 4), p = mp_encode_uint(p, 13000);
+    p = mp_encode_str(p, "token", 5);
+    p = token ? mp_encode_str(p, token, (uint32_t)strlen(token)) : mp_encode_nil(p);
+    p = mp_encode_str(p, "pid", 3), p = mp_encode_uint(p, (uint64_t)getpid());
+    p = mp_encode_str(p, "host", 4), p = mp_encode_str(p, host, (uint32_t)strlen(host));
+    p = mp_encode_str(p, "program", 7), p = mp_encode_str(p, program, (uint32_t)strlen(program));
+    return (size_t)(p - buf);
+}
+
+int gp_conn_open(gp_conn *c, const char *url, int index, const char *token, char *why, size_t why_len, gp_device_sink sink, void *user)
+{
+    memset(c, 0, sizeof *c);
+    c->index = index;
+    pthread_mutex_init(&c->batch_lock, NULL);
+    pthread_mutex_init(&c->send_order, NULL);
+    pthread_cond_init(&c->batch_ready, NULL);
+    if (parse_url(c, url, why, why_len) != 0)
+        return -1;
+    c->ws = gp_ws_connect(c->host, c->port, c->path, 10000, why, why_len);
+    if (c->ws == NULL)
+        return -1;
+    char hello[2048];
+    size_t len = encode_hello(hello, sizeof hello, token);
+    struct iovec part = { .iov_base = hello, .iov_len = len };
+    uint8_t *buf = NULL;
+    size_t cap = 0, got = 0;
+    if (len == 0 || gp_ws_send(c->ws, &part, 1) != 0 || gp_ws_recv(c->ws, &buf, &cap, &got, 15000) != 0) {
+        snprintf(why, why_len, "%s: the daemon closed the connection during the handshake (a protocol mismatch or a refused token; see the daemon's log)", url);
+        free(buf);
+        return -1;
+    }
+    sink(c, buf, got, user);
+    free(buf);
+    if (pthread_create(&c->receiver, NULL, receiver_main, c) != 0 || pthread_create(&c->sender, NULL, sender_main, c) != 0) {
+        snprintf(why, why_len, "cannot start the connection threads");
+        return -1;
+    }
+    c->threads_started = 1;
+    return 0;
+}
+
+void gp_conn_close(gp_conn *c)
+{
+    if (!c->threads_started)
+        return;
+    pthread_mutex_lock(&c->batch_lock);
+    c->stopping = 1;
+    pthread_cond_broadcast(&c->batch_ready);
+    pthread_mutex_unlock(&c->batch_lock);
+    gp_conn_flush(c);
+    gp_ws_shutdown(c->ws);
+    pthread_join(c->sender, NULL);
+    pthread_join(c->receiver, NULL);
+    c->threads_started = 0;
+}

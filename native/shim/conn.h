@@ -1,0 +1,71 @@
+/* One connection to one daemon: its batch of frames, its senders, its receiver, its pending replies. */
+#ifndef GPUPOOL_SHIM_CONN_H
+#define GPUPOOL_SHIM_CONN_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cuda.h>
+
+#include "ws.h"
+
+typedef struct gp_pending {
+    uint64_t seq;
+    int done;
+    CUresult rc;
+    uint8_t *reply;        /* the reply's out values (after seq and rc), owned here */
+    size_t reply_len;
+    void *out_dst;         /* an out buffer the receiver fills directly (device-to-host copies) */
+    size_t out_len;
+    int deferred;          /* nobody waits: the receiver frees it */
+    pthread_cond_t cond;
+    struct gp_pending *next;
+} gp_pending;
+
+typedef struct gp_conn {
+    int index;
+    char url[256];
+    char host[160], port[16], path[128];
+    gp_ws *ws;
+    uint64_t session;
+
+    pthread_mutex_t batch_lock;   /* guards everything below but the send side */
+    pthread_cond_t batch_ready;
+    uint8_t *batch;
+    size_t batch_len, batch_cap;
+    uint64_t next_seq;
+    gp_pending *pending;
+    int dead;
+    int stopping;
+
+    pthread_mutex_t send_order;   /* held from taking a batch to having sent it: batches leave in order */
+    uint8_t *spare;
+    size_t spare_cap;
+
+    pthread_t sender, receiver;
+    int threads_started;
+} gp_conn;
+
+/* Connects and greets the daemon; fills devices through the callback. 0, or -1 with *why. */
+typedef void (*gp_device_sink)(gp_conn *conn, const uint8_t *welcome, size_t len, void *user);
+int gp_conn_open(gp_conn *conn, const char *url, int index, const char *token, char *why, size_t why_len,
+                 gp_device_sink sink, void *user);
+
+/*
+ * Appends one encoded frame (its header and its arguments). A pending entry (seq != 0) is registered
+ * in the same critical section, so its reply can never overtake the registration. -1 when dead.
+ */
+int gp_conn_append(gp_conn *conn, const uint8_t *head, size_t head_len, const uint8_t *body, size_t body_len,
+                   gp_pending *pending);
+
+/* Sends whatever is batched now, on the calling thread (sync calls do not wait for the sender thread). */
+int gp_conn_flush(gp_conn *conn);
+
+/* Waits until the pending reply arrived or the connection died. */
+CUresult gp_conn_wait(gp_conn *conn, gp_pending *pending);
+
+uint64_t gp_conn_next_seq(gp_conn *conn);
+void gp_conn_close(gp_conn *conn);
+
+#endif

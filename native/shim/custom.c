@@ -1,0 +1,408 @@
+/*
+ * Calls whose arguments need work on the client before they travel (docs/protocol.md, "Hand-encoded
+ * calls"): module images (their size is in their header, not an argument), kernel launches (the
+ * parameters are packed by the kernel's layout) and copies between daemons.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "call.h"
+#include "client.h"
+#include "gp_ops.h"
+#include "gp_shim_decls.h"
+#include "shim.h"
+
+/* ---- module images ------------------------------------------------------------------------------ */
+
+#define FATBIN_WRAPPER_MAGIC 0x466243b1u
+#define FATBIN_MAGIC 0xBA55ED50u
+
+/* The bytes of a fatbin, cubin or PTX image, found from its own header (no size is ever passed). */
+static size_t image_size(const void **image)
+{
+    const unsigned char *p = *image;
+    uint32_t magic;
+    memcpy(&magic, p, 4);
+    if (magic == FATBIN_WRAPPER_MAGIC) {
+        const void *data;
+        memcpy(&data, p + 8, sizeof data);
+        *image = data;
+        p = data;
+        memcpy(&magic, p, 4);
+    }
+    if (magic == FATBIN_MAGIC) {
+        uint16_t header;
+        uint64_t payload;
+        memcpy(&header, p + 6, 2);
+        memcpy(&payload, p + 8, 8);
+        return header + payload;
+    }
+    if (memcmp(p, "\177ELF", 4) == 0 && p[4] == 2) { /* ELF64: the section headers end it */
+        uint64_t shoff, phoff;
+        uint16_t phentsize, phnum, shentsize, shnum;
+        memcpy(&phoff, p + 32, 8);
+        memcpy(&shoff, p + 40, 8);
+        memcpy(&phentsize, p + 54, 2);
+        memcpy(&phnum, p + 56, 2);
+        memcpy(&shentsize, p + 58, 2);
+        memcpy(&shnum, p + 60, 2);
+        size_t end = shoff + (size_t)shnum * shentsize;
+        size_t pend = phoff + (size_t)phnum * phentsize;
+        for (uint16_t i = 0; i < shnum; i++) {
+            const unsigned char *sh = p + shoff + (size_t)i * shentsize;
+            uint32_t type;
+            uint64_t off, size;
+            memcpy(&type, sh + 4, 4);
+            memcpy(&off, sh + 24, 8);
+            memcpy(&size, sh + 32, 8);
+            if (type != 8 /* SHT_NOBITS */ && off + size > end)
+                end = off + size;
+        }
+        return end > pend ? end : pend;
+    }
+    return strlen((const char *)p) + 1; /* PTX text */
+}
+
+static CUresult load_image(uint32_t op, void **out, const void *image)
+{
+    if (!gp_initialized())
+        return CUDA_ERROR_NOT_INITIALIZED;
+    if (out == NULL || image == NULL)
+        return CUDA_ERROR_INVALID_VALUE;
+    size_t size = image_size(&image);
+    gp_call *c = gp_call_begin(op, GP_MODE_SYNC);
+    gp_put_bin(c, image, size);
+    CUresult rc = gp_call_finish(c);
+    if (rc == CUDA_SUCCESS)
+        *out = gp_get_handle(c);
+    gp_call_end(c);
+    return rc;
+}
+
+CUresult gp_fwd_cuLibraryLoadData_v12000(CUlibrary *library, const void *code, CUjit_option *jitOptions, void **jitOptionsValues,
+                                         unsigned int numJitOptions, CUlibraryOption *libraryOptions, void **libraryOptionValues,
+                                         unsigned int numLibraryOptions)
+{
+    /* Options stay here: the daemon's copy of the image is its own (BINARY_IS_PRESERVED cannot apply). */
+    (void)jitOptions, (void)jitOptionsValues, (void)numJitOptions, (void)libraryOptions, (void)libraryOptionValues, (void)numLibraryOptions;
+    return load_image(GP_OP_cuLibraryLoadData_v12000, (void **)library, code);
+}
+
+CUresult gp_fwd_cuModuleLoadData_v2000(CUmodule *module, const void *image)
+{
+    return load_image(GP_OP_cuModuleLoadData_v2000, (void **)module, image);
+}
+
+CUresult gp_fwd_cuModuleLoadDataEx_v2010(CUmodule *module, const void *image, unsigned int numOptions, CUjit_option *options, void **optionValues)
+{
+    (void)numOptions, (void)options, (void)optionValues;
+    return load_image(GP_OP_cuModuleLoadDataEx_v2010, (void **)module, image);
+}
+
+CUresult gp_fwd_cuModuleLoadFatBinary_v2000(CUmodule *module, const void *fatCubin)
+{
+    return load_image(GP_OP_cuModuleLoadFatBinary_v2000, (void **)module, fatCubin);
+}
+
+/* ---- kernel launches ------------------------------------------------------------------------------ */
+
+typedef struct {
+    const void *fn;
+    unsigned count;
+    size_t *offset, *size;
+    size_t total;
+} param_layout;
+
+static pthread_mutex_t g_layout_lock = PTHREAD_MUTEX_INITIALIZER;
+static param_layout *g_layouts;
+static size_t g_layout_count, g_layout_cap;
+
+static int find_layout(const void *fn, param_layout *out)
+{
+    int found = 0;
+    pthread_mutex_lock(&g_layout_lock);
+    for (size_t i = 0; i < g_layout_count && !found; i++)
+        if (g_layouts[i].fn == fn) {
+            *out = g_layouts[i];
+            found = 1;
+        }
+    pthread_mutex_unlock(&g_layout_lock);
+    return found;
+}
+
+/* Asks the daemon for each parameter's offset and size, as a kernel or else as a function handle. */
+static CUresult query_layout(const void *fn, param_layout *out)
+{
+    size_t offsets[256], sizes[256];
+    unsigned n = 0;
+    int as_kernel = 1;
+    for (;;) {
+        size_t off = 0, size = 0;
+        CUresult rc = as_kernel ? gp_fwd_cuKernelGetParamInfo_v12040((CUkernel)fn, n, &off, &size)
+                                : gp_fwd_cuFuncGetParamInfo_v12040((CUfunction)fn, n, &off, &size);
+        if (rc == CUDA_ERROR_INVALID_HANDLE && as_kernel && n == 0) {
+            as_kernel = 0;
+            continue;
+        }
+        if (rc == CUDA_ERROR_INVALID_VALUE || n == 256)
+            break; /* past the last parameter */
+        if (rc != CUDA_SUCCESS)
+            return rc;
+        offsets[n] = off;
+        sizes[n] = size;
+        n++;
+    }
+    out->fn = fn;
+    out->count = n;
+    out->offset = malloc((n ? n : 1) * sizeof(size_t));
+    out->size = malloc((n ? n : 1) * sizeof(size_t));
+    if (out->offset == NULL || out->size == NULL)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    out->total = 0;
+    for (unsigned i = 0; i < n; i++) {
+        out->offset[i] = offsets[i];
+        out->size[i] = sizes[i];
+        if (offsets[i] + sizes[i] > out->total)
+            out->total = offsets[i] + sizes[i];
+    }
+    pthread_mutex_lock(&g_layout_lock);
+    if (g_layout_count == g_layout_cap) {
+        size_t cap = g_layout_cap ? g_layout_cap * 2 : 32;
+        param_layout *p = realloc(g_layouts, cap * sizeof *p);
+        if (p != NULL) {
+            g_layouts = p;
+            g_layout_cap = cap;
+        }
+    }
+    if (g_layout_count < g_layout_cap)
+        g_layouts[g_layout_count++] = *out;
+    pthread_mutex_unlock(&g_layout_lock);
+    return CUDA_SUCCESS;
+}
+
+/* The parameter buffer as the CUDA ABI lays it out, from kernelParams or from `extra`. */
+static CUresult pack_params(const void *fn, void **kernelParams, void **extra, unsigned char **buf, size_t *len, unsigned char *local, size_t local_cap)
+{
+    if (extra != NULL) {
+        void *data = NULL;
+        size_t size = 0;
+        for (size_t i = 0; extra[i] != CU_LAUNCH_PARAM_END; i += 2) {
+            if (extra[i] == CU_LAUNCH_PARAM_BUFFER_POINTER)
+                data = extra[i + 1];
+            else if (extra[i] == CU_LAUNCH_PARAM_BUFFER_SIZE)
+                size = *(size_t *)extra[i + 1];
+            else
+                return CUDA_ERROR_INVALID_VALUE;
+        }
+        *buf = data;
+        *len = data ? size : 0;
+        return CUDA_SUCCESS;
+    }
+    param_layout layout;
+    if (!find_layout(fn, &layout)) {
+        CUresult rc = query_layout(fn, &layout);
+        if (rc != CUDA_SUCCESS)
+            return rc;
+    }
+    if (layout.count > 0 && kernelParams == NULL)
+        return CUDA_ERROR_INVALID_VALUE;
+    unsigned char *out = layout.total <= local_cap ? local : calloc(1, layout.total);
+    if (out == NULL)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    memset(out, 0, layout.total);
+    for (unsigned i = 0; i < layout.count; i++)
+        memcpy(out + layout.offset[i], kernelParams[i], layout.size[i]);
+    *buf = out;
+    *len = layout.total;
+    return CUDA_SUCCESS;
+}
+
+static CUresult launch(uint32_t op, CUfunction f, const unsigned grid[3], const unsigned block[3], unsigned shared, CUstream stream,
+                       void **kernelParams, void **extra, const CUlaunchAttribute *attrs, unsigned num_attrs, int with_attrs)
+{
+    if (!gp_initialized())
+        return CUDA_ERROR_NOT_INITIALIZED;
+    if (f == NULL)
+        return CUDA_ERROR_INVALID_HANDLE;
+    unsigned char local[4096], *params = NULL;
+    size_t len = 0;
+    CUresult rc = pack_params(f, kernelParams, extra, &params, &len, local, sizeof local);
+    if (rc != CUDA_SUCCESS)
+        return rc;
+    gp_call *c = gp_call_begin(op, GP_MODE_ASYNC);
+    if ((rc = gp_route_handle(c, f)) == CUDA_SUCCESS && (rc = gp_route_handle(c, stream)) == CUDA_SUCCESS) {
+        gp_put_handle(c, f);
+        for (int i = 0; i < 3; i++)
+            gp_put_uint(c, grid[i]);
+        for (int i = 0; i < 3; i++)
+            gp_put_uint(c, block[i]);
+        gp_put_uint(c, shared);
+        gp_put_handle(c, stream);
+        gp_put_bin(c, params, len);
+        if (with_attrs) {
+            gp_put_array(c, num_attrs);
+            for (unsigned i = 0; i < num_attrs; i++) {
+                gp_put_array(c, 2);
+                gp_put_int(c, attrs[i].id);
+                gp_put_bin(c, &attrs[i].value, sizeof attrs[i].value);
+            }
+        }
+        rc = gp_call_finish(c);
+    }
+    gp_call_end(c);
+    if (params != local && extra == NULL)
+        free(params);
+    return rc;
+}
+
+CUresult gp_fwd_cuLaunchKernel_v4000(CUfunction f, unsigned int gx, unsigned int gy, unsigned int gz, unsigned int bx, unsigned int by,
+                                     unsigned int bz, unsigned int sharedMemBytes, CUstream hStream, void **kernelParams, void **extra)
+{
+    const unsigned grid[3] = { gx, gy, gz }, block[3] = { bx, by, bz };
+    return launch(GP_OP_cuLaunchKernel_v4000, f, grid, block, sharedMemBytes, hStream, kernelParams, extra, NULL, 0, 0);
+}
+
+CUresult gp_fwd_cuLaunchKernel_v7000_ptsz(CUfunction f, unsigned int gx, unsigned int gy, unsigned int gz, unsigned int bx, unsigned int by,
+                                          unsigned int bz, unsigned int sharedMemBytes, CUstream hStream, void **kernelParams, void **extra)
+{
+    const unsigned grid[3] = { gx, gy, gz }, block[3] = { bx, by, bz };
+    return launch(GP_OP_cuLaunchKernel_v7000_ptsz, f, grid, block, sharedMemBytes, hStream, kernelParams, extra, NULL, 0, 0);
+}
+
+static CUresult launch_ex(uint32_t op, const CUlaunchConfig *config, CUfunction f, void **kernelParams, void **extra)
+{
+    if (config == NULL)
+        return CUDA_ERROR_INVALID_VALUE;
+    const unsigned grid[3] = { config->gridDimX, config->gridDimY, config->gridDimZ };
+    const unsigned block[3] = { config->blockDimX, config->blockDimY, config->blockDimZ };
+    return launch(op, f, grid, block, config->sharedMemBytes, config->hStream, kernelParams, extra, config->attrs, config->numAttrs, 1);
+}
+
+CUresult gp_fwd_cuLaunchKernelEx_v11060(const CUlaunchConfig *config, CUfunction f, void **kernelParams, void **extra)
+{
+    return launch_ex(GP_OP_cuLaunchKernelEx_v11060, config, f, kernelParams, extra);
+}
+
+CUresult gp_fwd_cuLaunchKernelEx_v11060_ptsz(const CUlaunchConfig *config, CUfunction f, void **kernelParams, void **extra)
+{
+    return launch_ex(GP_OP_cuLaunchKernelEx_v11060_ptsz, config, f, kernelParams, extra);
+}
+
+/* ---- copies that may cross daemons ------------------------------------------------------------ */
+
+typedef CUresult (*dtod_fn)(CUdeviceptr, CUdeviceptr, size_t);
+
+/*
+ * Between two daemons, device memory travels through this host: a device-to-host copy from one and a
+ * host-to-device copy to the other, in slices so a large copy never needs its whole size in RAM.
+ */
+static CUresult copy_between_daemons(CUdeviceptr dst, CUdeviceptr src, size_t n)
+{
+    const size_t slice = 64u << 20;
+    unsigned char *buf = malloc(n < slice ? (n ? n : 1) : slice);
+    if (buf == NULL)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    CUresult rc = CUDA_SUCCESS;
+    for (size_t done = 0; done < n && rc == CUDA_SUCCESS; done += slice) {
+        size_t k = n - done < slice ? n - done : slice;
+        rc = gp_fwd_cuMemcpyDtoH_v3020(buf, src + done, k);
+        if (rc == CUDA_SUCCESS)
+            rc = gp_fwd_cuMemcpyHtoD_v3020(dst + done, buf, k);
+    }
+    free(buf);
+    return rc;
+}
+
+static CUresult dtod(CUdeviceptr dst, CUdeviceptr src, size_t n, dtod_fn same_daemon)
+{
+    if (!gp_initialized())
+        return CUDA_ERROR_NOT_INITIALIZED;
+    int from = gp_alloc_server(src, n), to = gp_alloc_server(dst, n);
+    if (from >= 0 && to >= 0 && from != to)
+        return copy_between_daemons(dst, src, n);
+    return same_daemon(dst, src, n);
+}
+
+CUresult gp_fwd_cuMemcpyDtoD_v3020(CUdeviceptr_v2 dst, CUdeviceptr_v2 src, size_t n) { return dtod(dst, src, n, gp_std_cuMemcpyDtoD_v3020); }
+CUresult gp_fwd_cuMemcpyDtoD_v7000_ptsz(CUdeviceptr_v2 dst, CUdeviceptr_v2 src, size_t n) { return dtod(dst, src, n, gp_std_cuMemcpyDtoD_v7000_ptsz); }
+
+/* An asynchronous copy between daemons is done synchronously: no single stream spans two daemons. */
+CUresult gp_fwd_cuMemcpyDtoDAsync_v3020(CUdeviceptr_v2 dst, CUdeviceptr_v2 src, size_t n, CUstream s)
+{
+    int from = gp_alloc_server(src, n), to = gp_alloc_server(dst, n);
+    return from >= 0 && to >= 0 && from != to ? copy_between_daemons(dst, src, n) : gp_std_cuMemcpyDtoDAsync_v3020(dst, src, n, s);
+}
+
+CUresult gp_fwd_cuMemcpyDtoDAsync_v7000_ptsz(CUdeviceptr_v2 dst, CUdeviceptr_v2 src, size_t n, CUstream s)
+{
+    int from = gp_alloc_server(src, n), to = gp_alloc_server(dst, n);
+    return from >= 0 && to >= 0 && from != to ? copy_between_daemons(dst, src, n) : gp_std_cuMemcpyDtoDAsync_v7000_ptsz(dst, src, n, s);
+}
+
+/* Unified copies: the direction comes from the client's own record of device allocations. */
+static CUresult unified(uint32_t op, CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream stream, int async)
+{
+    if (!gp_initialized())
+        return CUDA_ERROR_NOT_INITIALIZED;
+    int to = gp_alloc_server(dst, n), from = gp_alloc_server(src, n);
+    if (to < 0 && from < 0) {
+        memmove((void *)(uintptr_t)dst, (const void *)(uintptr_t)src, n); /* host to host */
+        return CUDA_SUCCESS;
+    }
+    if (to >= 0 && from < 0)
+        return async ? gp_fwd_cuMemcpyHtoDAsync_v3020(dst, (const void *)(uintptr_t)src, n, stream)
+                     : gp_fwd_cuMemcpyHtoD_v3020(dst, (const void *)(uintptr_t)src, n);
+    if (to < 0)
+        return async ? gp_fwd_cuMemcpyDtoHAsync_v3020((void *)(uintptr_t)dst, src, n, stream)
+                     : gp_fwd_cuMemcpyDtoH_v3020((void *)(uintptr_t)dst, src, n);
+    if (to != from)
+        return copy_between_daemons(dst, src, n);
+    gp_call *c = gp_call_begin(op, async ? GP_MODE_ASYNC : GP_MODE_SYNC);
+    gp_route_server(c, to);
+    gp_put_uint(c, dst);
+    gp_put_uint(c, src);
+    gp_put_uint(c, n);
+    CUresult rc = CUDA_SUCCESS;
+    if (async) {
+        if ((rc = gp_route_handle(c, stream)) == CUDA_SUCCESS)
+            gp_put_handle(c, stream);
+    }
+    if (rc == CUDA_SUCCESS)
+        rc = gp_call_finish(c);
+    gp_call_end(c);
+    return rc;
+}
+
+CUresult gp_fwd_cuMemcpy_v4000(CUdeviceptr_v2 dst, CUdeviceptr_v2 src, size_t n) { return unified(GP_OP_cuMemcpy_v4000, dst, src, n, NULL, 0); }
+CUresult gp_fwd_cuMemcpy_v7000_ptsz(CUdeviceptr_v2 dst, CUdeviceptr_v2 src, size_t n) { return unified(GP_OP_cuMemcpy_v7000_ptsz, dst, src, n, NULL, 0); }
+CUresult gp_fwd_cuMemcpyAsync_v4000(CUdeviceptr_v2 dst, CUdeviceptr_v2 src, size_t n, CUstream s) { return unified(GP_OP_cuMemcpyAsync_v4000, dst, src, n, s, 1); }
+CUresult gp_fwd_cuMemcpyAsync_v7000_ptsz(CUdeviceptr_v2 dst, CUdeviceptr_v2 src, size_t n, CUstream s) { return unified(GP_OP_cuMemcpyAsync_v7000_ptsz, dst, src, n, s, 1); }
+
+/* Peer copies name both contexts: on one daemon they travel as they are, between two through here. */
+static int peer_across(CUcontext a, CUcontext b)
+{
+    int sa = gp_context_server(a), sb = gp_context_server(b);
+    return sa >= 0 && sb >= 0 && sa != sb;
+}
+
+CUresult gp_fwd_cuMemcpyPeer_v4000(CUdeviceptr_v2 dst, CUcontext dstCtx, CUdeviceptr_v2 src, CUcontext srcCtx, size_t n)
+{
+    return peer_across(dstCtx, srcCtx) ? copy_between_daemons(dst, src, n) : gp_std_cuMemcpyPeer_v4000(dst, dstCtx, src, srcCtx, n);
+}
+
+CUresult gp_fwd_cuMemcpyPeer_v7000_ptsz(CUdeviceptr_v2 dst, CUcontext dstCtx, CUdeviceptr_v2 src, CUcontext srcCtx, size_t n)
+{
+    return peer_across(dstCtx, srcCtx) ? copy_between_daemons(dst, src, n) : gp_std_cuMemcpyPeer_v7000_ptsz(dst, dstCtx, src, srcCtx, n);
+}
+
+CUresult gp_fwd_cuMemcpyPeerAsync_v4000(CUdeviceptr_v2 dst, CUcontext dstCtx, CUdeviceptr_v2 src, CUcontext srcCtx, size_t n, CUstream s)
+{
+    return peer_across(dstCtx, srcCtx) ? copy_between_daemons(dst, src, n) : gp_std_cuMemcpyPeerAsync_v4000(dst, dstCtx, src, srcCtx, n, s);
+}
+
+CUresult gp_fwd_cuMemcpyPeerAsync_v7000_ptsz(CUdeviceptr_v2 dst, CUcontext dstCtx, CUdeviceptr_v2 src, CUcontext srcCtx, size_t n, CUstream s)
+{
+    return peer_across(dstCtx, srcCtx) ? copy_between_daemons(dst, src, n) : gp_std_cuMemcpyPeerAsync_v7000_ptsz(dst, dstCtx, src, srcCtx, n, s);
+}

@@ -1,0 +1,426 @@
+/*
+ * The pool's devices, as the daemons described them when the client connected, and the driver calls
+ * that only read that description: they are answered here, without a round trip.
+ *
+ * Compiled under cuda.h, so its macros give each definition the versioned name the real driver
+ * exports (cuDeviceTotalMem is cuDeviceTotalMem_v2, cuDeviceGetUuid is cuDeviceGetUuid_v2).
+ */
+#include "shim.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- the registry ---------------------------------------------------------------------------- */
+
+static gp_device *devices;
+static int device_count;
+
+static void set_attribute(gp_device *d, CUdevice_attribute attrib, int value)
+{
+    d->attributes[attrib] = value;
+    d->attribute_known[attrib] = 1;
+}
+
+void gp_devices_set(const gp_device *devs, int n)
+{
+    gp_device *copy = NULL;
+    if (n > 0) {
+        copy = malloc((size_t)n * sizeof *copy);
+        if (!copy) {
+            gp_debug("no memory for %d devices; reporting none", n);
+            n = 0;
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        copy[i] = devs[i];
+        /* One source for the PCI location: cudart hashes the attributes into the integrity check. */
+        set_attribute(&copy[i], CU_DEVICE_ATTRIBUTE_PCI_DOMAIN_ID, copy[i].pci_domain);
+        set_attribute(&copy[i], CU_DEVICE_ATTRIBUTE_PCI_BUS_ID, copy[i].pci_bus);
+        set_attribute(&copy[i], CU_DEVICE_ATTRIBUTE_PCI_DEVICE_ID, copy[i].pci_device);
+    }
+    free(devices);
+    devices = copy;
+    device_count = n;
+}
+
+int gp_device_count(void)
+{
+    return device_count;
+}
+
+const gp_device *gp_device_get(int ordinal)
+{
+    if (ordinal < 0 || ordinal >= device_count)
+        return NULL;
+    return &devices[ordinal];
+}
+
+/* ---- device queries -------------------------------------------------------------------------- */
+
+/* The checks every device query starts with, in the driver's order: initialised, output, device. */
+static CUresult query_start(const void *out, CUdevice dev, const gp_device **d)
+{
+    if (!gp_initialized())
+        return CUDA_ERROR_NOT_INITIALIZED;
+    if (!out)
+        return CUDA_ERROR_INVALID_VALUE;
+    *d = gp_device_get(dev);
+    return *d ? CUDA_SUCCESS : CUDA_ERROR_INVALID_DEVICE;
+}
+
+/* 1 and the value when the daemon reported the attribute, 0 otherwise. */
+static int attribute_of(const gp_device *d, int attrib, int *value)
+{
+    if (attrib < 0 || attrib >= GP_MAX_ATTRIBUTES || !d->attribute_known[attrib])
+        return 0;
+    *value = d->attributes[attrib];
+    return 1;
+}
+
+/* Not gated on cuInit: cudart asks for the version before it calls cuInit, as the driver allows. */
+GP_EXPORT CUresult CUDAAPI cuDriverGetVersion(int *driverVersion)
+{
+    if (!driverVersion)
+        return CUDA_ERROR_INVALID_VALUE;
+    *driverVersion = GP_DRIVER_VERSION;
+    return CUDA_SUCCESS;
+}
+
+GP_EXPORT CUresult CUDAAPI cuDeviceGet(CUdevice *device, int ordinal)
+{
+    const gp_device *d;
+    CUresult r = query_start(device, ordinal, &d);
+    if (r == CUDA_SUCCESS)
+        *device = ordinal;
+    gp_debug("cuDeviceGet(%d) -> %d", ordinal, r);
+    return r;
+}
+
+GP_EXPORT CUresult CUDAAPI cuDeviceGetCount(int *count)
+{
+    if (!gp_initialized())
+        return CUDA_ERROR_NOT_INITIALIZED;
+    if (!count)
+        return CUDA_ERROR_INVALID_VALUE;
+    *count = gp_device_count();
+    gp_debug("cuDeviceGetCount -> %d devices", *count);
+    return CUDA_SUCCESS;
+}
+
+GP_EXPORT CUresult CUDAAPI cuDeviceGetName(char *name, int len, CUdevice dev)
+{
+    const gp_device *d;
+    CUresult r = query_start(name, dev, &d);
+    if (r != CUDA_SUCCESS)
+        return r;
+    if (len <= 0)
+        return CUDA_ERROR_INVALID_VALUE;
+    snprintf(name, (size_t)len, "%s", d->name); /* truncated to len - 1 characters, as the driver does */
+    gp_debug("cuDeviceGetName(%d) -> %s", dev, name);
+    return CUDA_SUCCESS;
+}
+
+GP_EXPORT CUresult CUDAAPI cuDeviceTotalMem(size_t *bytes, CUdevice dev)
+{
+    const gp_device *d;
+    CUresult r = query_start(bytes, dev, &d);
+    if (r == CUDA_SUCCESS)
+        *bytes = d->total_mem;
+    gp_debug("cuDeviceTotalMem(%d) -> %d", dev, r);
+    return r;
+}
+
+GP_EXPORT CUresult CUDAAPI cuDeviceGetAttribute(int *pi, CUdevice_attribute attrib, CUdevice dev)
+{
+    const gp_device *d;
+    CUresult r = query_start(pi, dev, &d);
+    if (r == CUDA_SUCCESS && !attribute_of(d, (int)attrib, pi))
+        r = CUDA_ERROR_INVALID_VALUE;
+    gp_debug("cuDeviceGetAttribute(%d, %d) -> %d", (int)attrib, dev, r);
+    return r;
+}
+
+static CUresult get_uuid(CUuuid *uuid, CUdevice dev)
+{
+    const gp_device *d;
+    CUresult r = query_start(uuid, dev, &d);
+    if (r == CUDA_SUCCESS)
+        memcpy(uuid->bytes, d->uuid, sizeof uuid->bytes);
+    gp_debug("cuDeviceGetUuid(%d) -> %d", dev, r);
+    return r;
+}
+
+/* The _v2 variant differs from the first only for MIG instances, which the pool does not hand out. */
+GP_EXPORT CUresult CUDAAPI cuDeviceGetUuid_v2(CUuuid *uuid, CUdevice dev)
+{
+    return get_uuid(uuid, dev);
+}
+
+/* cuda.h maps cuDeviceGetUuid onto _v2; the original entry point is still exported by the driver. */
+#undef cuDeviceGetUuid
+GP_EXPORT CUresult CUDAAPI cuDeviceGetUuid(CUuuid *uuid, CUdevice dev);
+GP_EXPORT CUresult CUDAAPI cuDeviceGetUuid(CUuuid *uuid, CUdevice dev)
+{
+    return get_uuid(uuid, dev);
+}
+
+GP_EXPORT CUresult CUDAAPI cuDeviceGetPCIBusId(char *pciBusId, int len, CUdevice dev)
+{
+    const gp_device *d;
+    CUresult r = query_start(pciBusId, dev, &d);
+    if (r != CUDA_SUCCESS)
+        return r;
+    if (len <= 0)
+        return CUDA_ERROR_INVALID_VALUE;
+    /* The driver's own format: an 8-digit domain, whatever width the caller passes in. */
+    snprintf(pciBusId, (size_t)len, "%08x:%02x:%02x.0", (unsigned)d->pci_domain,
+             (unsigned)d->pci_bus, (unsigned)d->pci_device);
+    gp_debug("cuDeviceGetPCIBusId(%d) -> %s", dev, pciBusId);
+    return CUDA_SUCCESS;
+}
+
+/* Reads 1..max_digits hex digits at *p, advancing it; 0 when there is none. */
+static int read_hex(const char **p, int max_digits, unsigned *value)
+{
+    int digits = 0;
+    unsigned v = 0;
+    while (digits < max_digits && isxdigit((unsigned char)**p)) {
+        char c = (char)tolower((unsigned char)**p);
+        v = v * 16 + (unsigned)(isdigit((unsigned char)c) ? c - '0' : c - 'a' + 10);
+        (*p)++;
+        digits++;
+    }
+    *value = v;
+    return digits > 0;
+}
+
+/*
+ * The forms cuDeviceGetByPCIBusId documents: domain:bus:device.function, domain:bus:device and
+ * bus:device.function. The domain may have 4 digits (lspci, sysfs) or 8 (the driver, nvidia-smi).
+ */
+static int parse_pci_bus_id(const char *s, unsigned *domain, unsigned *bus, unsigned *device)
+{
+    const char *p = s;
+    unsigned first, second, third, function;
+    if (!read_hex(&p, 8, &first) || *p++ != ':' || !read_hex(&p, 2, &second))
+        return 0;
+    if (*p == ':') {
+        p++;
+        if (!read_hex(&p, 2, &third))
+            return 0;
+        *domain = first, *bus = second, *device = third;
+    } else {
+        if (first > 0xff)
+            return 0;
+        *domain = 0, *bus = first, *device = second;
+    }
+    if (*p == '.' && (p++, !read_hex(&p, 1, &function)))
+        return 0;
+    while (isspace((unsigned char)*p))
+        p++;
+    return *p == '\0';
+}
+
+GP_EXPORT CUresult CUDAAPI cuDeviceGetByPCIBusId(CUdevice *dev, const char *pciBusId)
+{
+    if (!gp_initialized())
+        return CUDA_ERROR_NOT_INITIALIZED;
+    unsigned domain, bus, device;
+    if (!dev || !pciBusId || !parse_pci_bus_id(pciBusId, &domain, &bus, &device))
+        return CUDA_ERROR_INVALID_VALUE;
+    for (int i = 0; i < gp_device_count(); i++) {
+        const gp_device *d = gp_device_get(i);
+        if ((unsigned)d->pci_domain == domain && (unsigned)d->pci_bus == bus &&
+            (unsigned)d->pci_device == device) {
+            *dev = i;
+            gp_debug("cuDeviceGetByPCIBusId(%s) -> device %d", pciBusId, i);
+            return CUDA_SUCCESS;
+        }
+    }
+    gp_debug("cuDeviceGetByPCIBusId(%s) -> no such device", pciBusId);
+    return CUDA_ERROR_INVALID_DEVICE;
+}
+
+GP_EXPORT CUresult CUDAAPI cuDeviceComputeCapability(int *major, int *minor, CUdevice dev)
+{
+    const gp_device *d;
+    CUresult r = query_start(major, dev, &d);
+    if (r != CUDA_SUCCESS)
+        return r;
+    if (!minor || !attribute_of(d, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, major) ||
+        !attribute_of(d, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, minor))
+        return CUDA_ERROR_INVALID_VALUE;
+    return CUDA_SUCCESS;
+}
+
+/* The legacy property block, field by field from the attributes it mirrors. */
+GP_EXPORT CUresult CUDAAPI cuDeviceGetProperties(CUdevprop *prop, CUdevice dev)
+{
+    const gp_device *d;
+    CUresult r = query_start(prop, dev, &d);
+    if (r != CUDA_SUCCESS)
+        return r;
+    const struct {
+        int *field;
+        CUdevice_attribute attrib;
+    } fields[] = {
+        {&prop->maxThreadsPerBlock, CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK},
+        {&prop->maxThreadsDim[0], CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_X},
+        {&prop->maxThreadsDim[1], CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_Y},
+        {&prop->maxThreadsDim[2], CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_Z},
+        {&prop->maxGridSize[0], CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_X},
+        {&prop->maxGridSize[1], CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Y},
+        {&prop->maxGridSize[2], CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Z},
+        {&prop->sharedMemPerBlock, CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK},
+        {&prop->totalConstantMemory, CU_DEVICE_ATTRIBUTE_TOTAL_CONSTANT_MEMORY},
+        {&prop->SIMDWidth, CU_DEVICE_ATTRIBUTE_WARP_SIZE},
+        {&prop->memPitch, CU_DEVICE_ATTRIBUTE_MAX_PITCH},
+        {&prop->regsPerBlock, CU_DEVICE_ATTRIBUTE_MAX_REGISTERS_PER_BLOCK},
+        {&prop->clockRate, CU_DEVICE_ATTRIBUTE_CLOCK_RATE},
+        {&prop->textureAlign, CU_DEVICE_ATTRIBUTE_TEXTURE_ALIGNMENT},
+    };
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+        if (!attribute_of(d, (int)fields[i].attrib, fields[i].field))
+            return CUDA_ERROR_INVALID_VALUE;
+    return CUDA_SUCCESS;
+}
+
+/* ---- error names and descriptions ------------------------------------------------------------ */
+
+/* Every CUresult in CUDA 13's cuda.h; test/check-errors.sh fails when cuda.h gains one. */
+#define E(code, text) {code, #code, text}
+static const struct {
+    CUresult code;
+    const char *name;
+    const char *text;
+} ERRORS[] = {
+    E(CUDA_SUCCESS, "no error"),
+    E(CUDA_ERROR_INVALID_VALUE, "invalid argument"),
+    E(CUDA_ERROR_OUT_OF_MEMORY, "out of memory"),
+    E(CUDA_ERROR_NOT_INITIALIZED, "initialization error"),
+    E(CUDA_ERROR_DEINITIALIZED, "driver shutting down"),
+    E(CUDA_ERROR_PROFILER_DISABLED, "profiler disabled while using external profiling tool"),
+    E(CUDA_ERROR_PROFILER_NOT_INITIALIZED, "profiler not initialized"),
+    E(CUDA_ERROR_PROFILER_ALREADY_STARTED, "profiler already started"),
+    E(CUDA_ERROR_PROFILER_ALREADY_STOPPED, "profiler already stopped"),
+    E(CUDA_ERROR_STUB_LIBRARY, "CUDA driver is a stub library"),
+    E(CUDA_ERROR_CALL_REQUIRES_NEWER_DRIVER, "operation requires a newer CUDA driver"),
+    E(CUDA_ERROR_DEVICE_UNAVAILABLE, "CUDA-capable device is busy or unavailable"),
+    E(CUDA_ERROR_NO_DEVICE, "no CUDA-capable device is detected"),
+    E(CUDA_ERROR_INVALID_DEVICE, "invalid device ordinal"),
+    E(CUDA_ERROR_DEVICE_NOT_LICENSED, "device doesn't have valid grid license"),
+    E(CUDA_ERROR_INVALID_IMAGE, "device kernel image is invalid"),
+    E(CUDA_ERROR_INVALID_CONTEXT, "invalid device context"),
+    E(CUDA_ERROR_CONTEXT_ALREADY_CURRENT, "context already current"),
+    E(CUDA_ERROR_MAP_FAILED, "mapping of buffer object failed"),
+    E(CUDA_ERROR_UNMAP_FAILED, "unmapping of buffer object failed"),
+    E(CUDA_ERROR_ARRAY_IS_MAPPED, "array is mapped"),
+    E(CUDA_ERROR_ALREADY_MAPPED, "resource already mapped"),
+    E(CUDA_ERROR_NO_BINARY_FOR_GPU, "no kernel image is available for execution on the device"),
+    E(CUDA_ERROR_ALREADY_ACQUIRED, "resource already acquired"),
+    E(CUDA_ERROR_NOT_MAPPED, "resource not mapped"),
+    E(CUDA_ERROR_NOT_MAPPED_AS_ARRAY, "resource not mapped as array"),
+    E(CUDA_ERROR_NOT_MAPPED_AS_POINTER, "resource not mapped as pointer"),
+    E(CUDA_ERROR_ECC_UNCORRECTABLE, "uncorrectable ECC error encountered"),
+    E(CUDA_ERROR_UNSUPPORTED_LIMIT, "limit is not supported on this architecture"),
+    E(CUDA_ERROR_CONTEXT_ALREADY_IN_USE, "exclusive-thread device already in use by a different thread"),
+    E(CUDA_ERROR_PEER_ACCESS_UNSUPPORTED, "peer access is not supported between these two devices"),
+    E(CUDA_ERROR_INVALID_PTX, "a PTX JIT compilation failed"),
+    E(CUDA_ERROR_INVALID_GRAPHICS_CONTEXT, "invalid OpenGL or DirectX context"),
+    E(CUDA_ERROR_NVLINK_UNCORRECTABLE, "uncorrectable NVLink error detected during the execution"),
+    E(CUDA_ERROR_JIT_COMPILER_NOT_FOUND, "PTX JIT compiler library not found"),
+    E(CUDA_ERROR_UNSUPPORTED_PTX_VERSION, "the provided PTX was compiled with an unsupported toolchain"),
+    E(CUDA_ERROR_JIT_COMPILATION_DISABLED, "PTX JIT compilation was disabled"),
+    E(CUDA_ERROR_UNSUPPORTED_EXEC_AFFINITY, "the provided execution affinity is not supported"),
+    E(CUDA_ERROR_UNSUPPORTED_DEVSIDE_SYNC, "the PTX calls cudaDeviceSynchronize, which is not supported"),
+    E(CUDA_ERROR_CONTAINED, "an exception was contained; the process must be restarted"),
+    E(CUDA_ERROR_INVALID_SOURCE, "device kernel image is invalid"),
+    E(CUDA_ERROR_FILE_NOT_FOUND, "file not found"),
+    E(CUDA_ERROR_SHARED_OBJECT_SYMBOL_NOT_FOUND, "shared object symbol not found"),
+    E(CUDA_ERROR_SHARED_OBJECT_INIT_FAILED, "shared object initialization failed"),
+    E(CUDA_ERROR_OPERATING_SYSTEM, "OS call failed or operation not supported on this OS"),
+    E(CUDA_ERROR_INVALID_HANDLE, "invalid resource handle"),
+    E(CUDA_ERROR_ILLEGAL_STATE, "the operation is not permitted in the resource's current state"),
+    E(CUDA_ERROR_LOSSY_QUERY, "the query could not describe the object without loss"),
+    E(CUDA_ERROR_NOT_FOUND, "named symbol not found"),
+    E(CUDA_ERROR_NOT_READY, "device not ready"),
+    E(CUDA_ERROR_ILLEGAL_ADDRESS, "an illegal memory access was encountered"),
+    E(CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES, "too many resources requested for launch"),
+    E(CUDA_ERROR_LAUNCH_TIMEOUT, "the launch timed out and was terminated"),
+    E(CUDA_ERROR_LAUNCH_INCOMPATIBLE_TEXTURING, "launch uses incompatible texturing mode"),
+    E(CUDA_ERROR_PEER_ACCESS_ALREADY_ENABLED, "peer access is already enabled"),
+    E(CUDA_ERROR_PEER_ACCESS_NOT_ENABLED, "peer access has not been enabled"),
+    E(CUDA_ERROR_PRIMARY_CONTEXT_ACTIVE, "cannot set while device is active in this process"),
+    E(CUDA_ERROR_CONTEXT_IS_DESTROYED, "context is destroyed"),
+    E(CUDA_ERROR_ASSERT, "device-side assert triggered"),
+    E(CUDA_ERROR_TOO_MANY_PEERS, "peer mapping resources exhausted"),
+    E(CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED, "part or all of the requested memory range is already mapped"),
+    E(CUDA_ERROR_HOST_MEMORY_NOT_REGISTERED, "pointer does not correspond to a registered memory region"),
+    E(CUDA_ERROR_HARDWARE_STACK_ERROR, "hardware stack error"),
+    E(CUDA_ERROR_ILLEGAL_INSTRUCTION, "an illegal instruction was encountered"),
+    E(CUDA_ERROR_MISALIGNED_ADDRESS, "misaligned address"),
+    E(CUDA_ERROR_INVALID_ADDRESS_SPACE, "operation not supported on global/shared address space"),
+    E(CUDA_ERROR_INVALID_PC, "invalid program counter"),
+    E(CUDA_ERROR_LAUNCH_FAILED, "unspecified launch failure"),
+    E(CUDA_ERROR_COOPERATIVE_LAUNCH_TOO_LARGE, "too many blocks in cooperative launch"),
+    E(CUDA_ERROR_TENSOR_MEMORY_LEAK, "tensor memory was not freed before the kernel exited"),
+    E(CUDA_ERROR_NOT_PERMITTED, "operation not permitted"),
+    E(CUDA_ERROR_NOT_SUPPORTED, "operation not supported"),
+    E(CUDA_ERROR_SYSTEM_NOT_READY, "system not yet initialized"),
+    E(CUDA_ERROR_SYSTEM_DRIVER_MISMATCH, "system has unsupported display driver / cuda driver combination"),
+    E(CUDA_ERROR_COMPAT_NOT_SUPPORTED_ON_DEVICE, "forward compatibility was attempted on non supported HW"),
+    E(CUDA_ERROR_MPS_CONNECTION_FAILED, "MPS client failed to connect to the MPS control daemon or the MPS server"),
+    E(CUDA_ERROR_MPS_RPC_FAILURE, "the remote procedural call between the MPS server and the MPS client failed"),
+    E(CUDA_ERROR_MPS_SERVER_NOT_READY, "MPS server is not ready to accept new MPS client requests"),
+    E(CUDA_ERROR_MPS_MAX_CLIENTS_REACHED, "the hardware resources required to create MPS client have been exhausted"),
+    E(CUDA_ERROR_MPS_MAX_CONNECTIONS_REACHED, "the hardware resources required to support device connections have been exhausted"),
+    E(CUDA_ERROR_MPS_CLIENT_TERMINATED, "the MPS client has been terminated by the server"),
+    E(CUDA_ERROR_CDP_NOT_SUPPORTED, "the module is using CUDA Dynamic Parallelism, which is not supported"),
+    E(CUDA_ERROR_CDP_VERSION_MISMATCH, "the module mixes versions of CUDA Dynamic Parallelism"),
+    E(CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED, "operation not permitted when stream is capturing"),
+    E(CUDA_ERROR_STREAM_CAPTURE_INVALIDATED, "operation failed due to a previous error during capture"),
+    E(CUDA_ERROR_STREAM_CAPTURE_MERGE, "operation would result in a merge of separate capture sequences"),
+    E(CUDA_ERROR_STREAM_CAPTURE_UNMATCHED, "capture was not ended in the same stream as it began"),
+    E(CUDA_ERROR_STREAM_CAPTURE_UNJOINED, "capturing stream has unjoined work"),
+    E(CUDA_ERROR_STREAM_CAPTURE_ISOLATION, "dependency created on uncaptured work in another stream"),
+    E(CUDA_ERROR_STREAM_CAPTURE_IMPLICIT, "operation would make the legacy stream depend on a capturing blocking stream"),
+    E(CUDA_ERROR_CAPTURED_EVENT, "operation not permitted on an event last recorded in a capturing stream"),
+    E(CUDA_ERROR_STREAM_CAPTURE_WRONG_THREAD, "attempt to terminate a thread-local capture sequence from another thread"),
+    E(CUDA_ERROR_TIMEOUT, "wait operation timed out"),
+    E(CUDA_ERROR_GRAPH_EXEC_UPDATE_FAILURE, "the graph update was not performed because it included changes which violated constraints specific to instantiated graph update"),
+    E(CUDA_ERROR_EXTERNAL_DEVICE, "an async error has occurred in an external entity outside of CUDA"),
+    E(CUDA_ERROR_INVALID_CLUSTER_SIZE, "a kernel launch error has occurred due to cluster misconfiguration"),
+    E(CUDA_ERROR_FUNCTION_NOT_LOADED, "the function handle is not loaded"),
+    E(CUDA_ERROR_INVALID_RESOURCE_TYPE, "invalid resource type"),
+    E(CUDA_ERROR_INVALID_RESOURCE_CONFIGURATION, "invalid resource configuration"),
+    E(CUDA_ERROR_KEY_ROTATION, "an error happened during the key rotation sequence"),
+    E(CUDA_ERROR_UNKNOWN, "unknown error"),
+};
+#undef E
+
+/* Works before cuInit, as the driver's does: it is how callers report a failed cuInit. */
+static CUresult describe_error(CUresult error, const char **pStr, int want_name)
+{
+    if (!pStr)
+        return CUDA_ERROR_INVALID_VALUE;
+    for (size_t i = 0; i < sizeof ERRORS / sizeof ERRORS[0]; i++) {
+        if (ERRORS[i].code == error) {
+            *pStr = want_name ? ERRORS[i].name : ERRORS[i].text;
+            return CUDA_SUCCESS;
+        }
+    }
+    *pStr = NULL;
+    return CUDA_ERROR_INVALID_VALUE;
+}
+
+GP_EXPORT CUresult CUDAAPI cuGetErrorName(CUresult error, const char **pStr)
+{
+    return describe_error(error, pStr, 1);
+}
+
+GP_EXPORT CUresult CUDAAPI cuGetErrorString(CUresult error, const char **pStr)
+{
+    return describe_error(error, pStr, 0);
+}

@@ -1,0 +1,55 @@
+/*
+ * Pinned host memory is memory of the client's own machine: it never travels. Pages are page-aligned
+ * so that a later zero-copy path could hand them to the kernel as they are.
+ */
+#define _GNU_SOURCE
+#include <stdlib.h>
+
+#include "call.h"
+#include "gp_shim_decls.h"
+
+static CUresult host_alloc(void **pp, size_t bytesize)
+{
+    if (!gp_initialized())
+        return CUDA_ERROR_NOT_INITIALIZED;
+    if (pp == NULL)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (posix_memalign(pp, 4096, bytesize ? bytesize : 1) != 0)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    return CUDA_SUCCESS;
+}
+
+CUresult gp_local_cuMemAllocHost_v3020(void **pp, size_t bytesize) { return host_alloc(pp, bytesize); }
+
+CUresult gp_local_cuMemHostAlloc_v2020(void **pp, size_t bytesize, unsigned int Flags)
+{
+    (void)Flags; /* portable/mapped/write-combined change nothing for memory that stays on this host */
+    return host_alloc(pp, bytesize);
+}
+
+CUresult gp_local_cuMemFreeHost_v2000(void *p)
+{
+    if (!gp_initialized())
+        return CUDA_ERROR_NOT_INITIALIZED;
+    free(p);
+    return CUDA_SUCCESS;
+}
+
+/* A remote device cannot map this machine's memory. */
+CUresult gp_local_cuMemHostGetDevicePointer_v3020(CUdeviceptr *pdptr, void *p, unsigned int Flags)
+{
+    (void)pdptr, (void)p, (void)Flags;
+    return CUDA_ERROR_NOT_SUPPORTED;
+}
+
+CUresult gp_local_cuMemHostRegister_v6050(void *p, size_t bytesize, unsigned int Flags)
+{
+    (void)p, (void)bytesize, (void)Flags;
+    return gp_initialized() ? CUDA_SUCCESS : CUDA_ERROR_NOT_INITIALIZED;
+}
+
+CUresult gp_local_cuMemHostUnregister_v4000(void *p)
+{
+    (void)p;
+    return gp_initialized() ? CUDA_SUCCESS : CUDA_ERROR_NOT_INITIALIZED;
+}

@@ -1,0 +1,42 @@
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "shim.h"
+
+void gp_debug(const char *fmt, ...)
+{
+    static int enabled = -1;
+    if (enabled < 0)
+        enabled = getenv("GPUPOOL_DEBUG") != NULL && getenv("GPUPOOL_DEBUG")[0] != '\0';
+    if (!enabled)
+        return;
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "gpupool: %s\n", line);
+}
+
+/* A small set of names already reported: an unsupported call is named once, not on every call. */
+void gp_unsupported_once(const char *name)
+{
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    static const char *seen[512];
+    static size_t count;
+    pthread_mutex_lock(&lock);
+    for (size_t i = 0; i < count; i++) {
+        if (strcmp(seen[i], name) == 0) {
+            pthread_mutex_unlock(&lock);
+            return;
+        }
+    }
+    if (count < sizeof seen / sizeof seen[0])
+        seen[count++] = name;
+    pthread_mutex_unlock(&lock);
+    fprintf(stderr, "gpupool: %s is not supported by the client library; it returned CUDA_ERROR_NOT_SUPPORTED\n", name);
+}

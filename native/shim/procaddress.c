@@ -1,0 +1,89 @@
+/*
+ * cuGetProcAddress: the one symbol cudart looks up by name; every other entry point, cuInit included,
+ * is fetched through it as (name, the API version the caller was written against, flags). The answer
+ * is the variant of that function for that version, picked from the generated gp_proc_table.
+ */
+#include "shim.h"
+
+#include <string.h>
+
+/* The first entry whose name is not below name (the table is sorted by name, then version). */
+static size_t first_entry_at_or_after(const char *name)
+{
+    size_t lo = 0, hi = gp_proc_table_size;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(gp_proc_table[mid].name, name) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+typedef struct lookup {
+    const gp_proc_entry *entry;     /* the chosen variant, or NULL */
+    CUdriverProcAddressQueryResult status;
+} lookup;
+
+/*
+ * Among the entries named name, the highest version not above version: per-thread-default-stream
+ * variants (_ptsz/_ptds) only when asked for and, as the driver documents, the legacy variant when
+ * there is no per-thread one. A name present only at higher versions is VERSION_NOT_SUFFICIENT.
+ */
+static lookup resolve(const char *name, int version, int per_thread)
+{
+    const gp_proc_entry *best_legacy = NULL, *best_per_thread = NULL;
+    int name_exists = 0;
+    for (size_t i = first_entry_at_or_after(name);
+         i < gp_proc_table_size && strcmp(gp_proc_table[i].name, name) == 0; i++) {
+        const gp_proc_entry *e = &gp_proc_table[i];
+        name_exists = 1;
+        if (e->version > version)
+            continue;
+        const gp_proc_entry **best = e->per_thread ? &best_per_thread : &best_legacy;
+        if (!*best || e->version > (*best)->version)
+            *best = e;
+    }
+    lookup result = {best_legacy, CU_GET_PROC_ADDRESS_SUCCESS};
+    if (per_thread && best_per_thread)
+        result.entry = best_per_thread;
+    if (!result.entry)
+        result.status = name_exists ? CU_GET_PROC_ADDRESS_VERSION_NOT_SUFFICIENT
+                                    : CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND;
+    return result;
+}
+
+static CUresult get_proc_address(const char *symbol, void **pfn, int cudaVersion, cuuint64_t flags,
+                                 CUdriverProcAddressQueryResult *symbolStatus)
+{
+    if (!symbol || !pfn)
+        return CUDA_ERROR_INVALID_VALUE;
+    int per_thread = (flags & CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM) != 0;
+    lookup found = resolve(symbol, cudaVersion, per_thread);
+    *pfn = found.entry ? found.entry->fn : NULL;
+    if (symbolStatus)
+        *symbolStatus = found.status;
+    gp_debug("cuGetProcAddress(\"%s\", %d, %llu) -> %s", symbol, cudaVersion,
+             (unsigned long long)flags, found.entry ? "found" : "not found");
+    /* The driver's answer for a missing symbol; cudart tolerates it for what it does not use. */
+    return found.entry ? CUDA_SUCCESS : CUDA_ERROR_NOT_FOUND;
+}
+
+/* cuda.h names this cuGetProcAddress (a macro for _v2); cudart looks it up as cuGetProcAddress_v2. */
+GP_EXPORT CUresult CUDAAPI cuGetProcAddress_v2(const char *symbol, void **pfn, int cudaVersion,
+                                               cuuint64_t flags,
+                                               CUdriverProcAddressQueryResult *symbolStatus)
+{
+    return get_proc_address(symbol, pfn, cudaVersion, flags, symbolStatus);
+}
+
+/* The CUDA 11.3 entry point, without symbolStatus, which older callers still find by name. */
+#undef cuGetProcAddress
+GP_EXPORT CUresult CUDAAPI cuGetProcAddress(const char *symbol, void **pfn, int cudaVersion,
+                                            cuuint64_t flags);
+GP_EXPORT CUresult CUDAAPI cuGetProcAddress(const char *symbol, void **pfn, int cudaVersion,
+                                            cuuint64_t flags)
+{
+    return get_proc_address(symbol, pfn, cudaVersion, flags, NULL);
+}

@@ -1,0 +1,30 @@
+/* A blocking WebSocket client connection (RFC 6455): wslay does the framing, this file the rest. */
+#ifndef GPUPOOL_SHIM_WS_H
+#define GPUPOOL_SHIM_WS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+typedef struct gp_ws gp_ws;
+
+/* Connects to ws://host:port/path and completes the opening handshake; NULL with *why set on failure. */
+gp_ws *gp_ws_connect(const char *host, const char *port, const char *path, int timeout_ms, char *why, size_t why_len);
+
+/* Sends one binary message made of these pieces (fragmented as WebSocket allows). 0, or -1 on error. */
+int gp_ws_send(gp_ws *ws, const struct iovec *parts, int count);
+/* Sends a ping; used by the sender thread to keep an idle connection checked. */
+int gp_ws_ping(gp_ws *ws);
+
+/*
+ * Receives the next data message into *buf (grown as needed; the caller owns it) and sets *len.
+ * Answers pings and skips pongs on the way. 0 on success, -1 when the connection is gone or has
+ * been silent for longer than silence_ms (0: wait for ever).
+ */
+int gp_ws_recv(gp_ws *ws, uint8_t **buf, size_t *cap, size_t *len, int silence_ms);
+
+/* Shuts the socket down so that blocked senders and receivers return; the memory stays valid. */
+void gp_ws_shutdown(gp_ws *ws);
+void gp_ws_free(gp_ws *ws);
+
+#endif

@@ -1,0 +1,72 @@
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { constants } from 'node:os';
+import { Command } from 'commander';
+import { clientLibraryDir } from '../paths.js';
+import { ExitCodes } from './exit-codes.js';
+
+interface RunOptions {
+  servers?: string;
+  token?: string;
+  debug?: boolean;
+}
+
+export const DEFAULT_SERVERS = 'ws://127.0.0.1:7760';
+
+/** The environment a job runs in: gpupool's libcuda.so.1 first on the loader's path, and the settings it reads. */
+export function jobEnvironment(opts: RunOptions, env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = {
+    ...env,
+    LD_LIBRARY_PATH: [clientLibraryDir, env.LD_LIBRARY_PATH].filter(Boolean).join(':'),
+    GPUPOOL_SERVERS: opts.servers ?? env.GPUPOOL_SERVERS ?? DEFAULT_SERVERS,
+  };
+  if (opts.token !== undefined) out.GPUPOOL_TOKEN = opts.token;
+  if (opts.debug) out.GPUPOOL_DEBUG = '1';
+  return out;
+}
+
+/** A child killed by a signal exits the way a shell reports it: 128 + the signal's number. */
+function exitStatus(code: number | null, signal: NodeJS.Signals | null): number {
+  if (code !== null) return code;
+  return 128 + (signal ? (constants.signals[signal] ?? 0) : 0);
+}
+
+export function runCommand(err: NodeJS.WritableStream, setExit: (code: number) => void, done: (p: Promise<void>) => void): Command {
+  return new Command('run')
+    .description('run COMMAND with its CUDA calls carried to pool cards')
+    .usage('[options] -- COMMAND [ARGS...]')
+    .option('-s, --servers <list>', `comma-separated daemon addresses (env GPUPOOL_SERVERS, default ${DEFAULT_SERVERS})`)
+    .option('--token <token>', 'bearer token for the daemons (env GPUPOOL_TOKEN)')
+    .option('--debug', "log the client library's connections and calls to stderr")
+    .argument('<command...>', 'the program and its arguments')
+    .passThroughOptions()
+    .action((command: string[], opts: RunOptions) => done(run(command, opts, err, setExit)));
+}
+
+function run(command: string[], opts: RunOptions, err: NodeJS.WritableStream, setExit: (code: number) => void): Promise<void> {
+  if (!existsSync(join(clientLibraryDir, 'libcuda.so.1'))) {
+    err.write(`gpupool run: the client library is not built (${clientLibraryDir}); run npm run build\n`);
+    setExit(ExitCodes.FAILURE);
+    return Promise.resolve();
+  }
+  const [program, ...args] = command;
+  return new Promise((resolve) => {
+    const child = spawn(program!, args, { stdio: 'inherit', env: jobEnvironment(opts, process.env) });
+    // The job gets the terminal's signals itself; gpupool run only waits for it.
+    const forward = (signal: NodeJS.Signals) => child.kill(signal);
+    process.on('SIGINT', forward);
+    process.on('SIGTERM', forward);
+    child.on('error', (e) => {
+      err.write(`gpupool run: cannot start ${program}: ${e.message}\n`);
+      setExit(127);
+      resolve();
+    });
+    child.on('exit', (code, signal) => {
+      process.off('SIGINT', forward);
+      process.off('SIGTERM', forward);
+      setExit(exitStatus(code, signal));
+      resolve();
+    });
+  });
+}

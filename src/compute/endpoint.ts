@@ -1,0 +1,150 @@
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import { messageOf } from '../errors.js';
+import { CloseCodes, HandshakeError, encodeWelcome, parseHello, type Hello } from './handshake.js';
+import type { ComputeAddon, NativeDriver, NativeSession, SessionStats } from './native.js';
+
+/** The largest message a client may send: a host-to-device copy travels as one. */
+export const MAX_MESSAGE_BYTES = 1024 * 1024 * 1024;
+
+export interface SessionInfo {
+  id: number;
+  peer: string;
+  program: string;
+  pid: number;
+  host: string;
+  connectedAt: string;
+  stats: SessionStats | null;
+}
+
+interface Client {
+  info: SessionInfo;
+  ws: WebSocket;
+  session: NativeSession | null;
+  alive: boolean;
+}
+
+export interface ComputeEndpointOptions {
+  /** Ping every client this often; one that has not answered the previous ping is dropped. */
+  pingIntervalMs: number;
+}
+
+function toBuffer(data: RawData): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  return Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
+}
+
+/**
+ * `/v1/compute`: one WebSocket per client, one native session per WebSocket. This side does the
+ * handshake and moves bytes; the addon's session thread decodes and runs every call.
+ */
+export class ComputeEndpoint {
+  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES, perMessageDeflate: false });
+  private readonly clients = new Map<number, Client>();
+  private readonly pinger: NodeJS.Timeout;
+  private nextId = 1;
+  private closing = false;
+
+  constructor(
+    private readonly driver: NativeDriver,
+    private readonly addon: ComputeAddon,
+    private readonly logger: Logger,
+    options: ComputeEndpointOptions,
+  ) {
+    this.pinger = setInterval(() => this.ping(), options.pingIntervalMs);
+    this.pinger.unref();
+  }
+
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    if (this.closing) {
+      socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, req));
+  }
+
+  private accept(ws: WebSocket, req: IncomingMessage): void {
+    const id = this.nextId++;
+    const client: Client = {
+      info: { id, peer: `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? 0}`, program: '', pid: 0, host: '', connectedAt: new Date().toISOString(), stats: null },
+      ws,
+      session: null,
+      alive: true,
+    };
+    this.clients.set(id, client);
+    const log = this.logger.child({ session: id, peer: client.info.peer });
+    ws.on('pong', () => {
+      client.alive = true;
+    });
+    ws.on('message', (data) => {
+      const message = toBuffer(data);
+      if (client.session) return client.session.submit(message);
+      try {
+        this.start(client, parseHello(message, this.driver.digest), log);
+      } catch (err) {
+        const code = err instanceof HandshakeError ? err.closeCode : CloseCodes.PROTOCOL_ERROR;
+        log.warn({ err: messageOf(err) }, 'handshake refused');
+        ws.close(code, messageOf(err).slice(0, 120));
+      }
+    });
+    ws.on('close', (code) => {
+      log.info({ code }, 'client disconnected');
+      // The native session tears down on its own thread and frees everything the client held.
+      client.session?.close();
+      if (!client.session) this.clients.delete(id);
+    });
+    ws.on('error', (err) => log.warn({ err: messageOf(err) }, 'client connection error'));
+  }
+
+  private start(client: Client, hello: Hello, log: Logger): void {
+    Object.assign(client.info, { program: hello.program, pid: hello.pid, host: hello.host });
+    const { ws } = client;
+    client.session = new this.addon.Session(
+      this.driver,
+      (reply) => {
+        if (ws.readyState === ws.OPEN) ws.send(reply);
+      },
+      (reason) => {
+        client.info.stats = client.session?.stats() ?? null;
+        this.clients.delete(client.info.id);
+        if (reason !== null) {
+          log.warn({ reason }, 'session ended by a protocol error');
+          ws.close(CloseCodes.PROTOCOL_ERROR, reason.slice(0, 120));
+        } else {
+          log.info({ stats: client.info.stats }, 'session freed');
+        }
+      },
+    );
+    log.info({ program: hello.program, pid: hello.pid, host: hello.host, cuda: hello.cuda }, 'client connected');
+    ws.send(encodeWelcome(client.info.id, this.driver.digest, this.driver.version, this.driver.devices()));
+  }
+
+  private ping(): void {
+    for (const client of this.clients.values()) {
+      if (!client.alive) {
+        this.logger.warn({ session: client.info.id, peer: client.info.peer }, 'client stopped answering pings; dropping it');
+        client.ws.terminate();
+        continue;
+      }
+      client.alive = false;
+      client.ws.ping();
+    }
+  }
+
+  sessions(): SessionInfo[] {
+    return [...this.clients.values()].map((c) => ({ ...c.info, stats: c.session?.stats() ?? null }));
+  }
+
+  /** Refuses new clients, closes the others, and waits until every session has freed its state. */
+  async close(timeoutMs = 5000): Promise<void> {
+    this.closing = true;
+    clearInterval(this.pinger);
+    for (const client of this.clients.values()) client.ws.close(CloseCodes.SHUTTING_DOWN, 'daemon shutting down');
+    const deadline = Date.now() + timeoutMs;
+    while (this.clients.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    for (const client of this.clients.values()) client.ws.terminate();
+    this.wss.close();
+  }
+}

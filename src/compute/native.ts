@@ -1,0 +1,54 @@
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { packageRoot } from '../paths.js';
+
+/** A device as the daemon's driver describes it; sent to clients in the handshake. */
+export interface DriverDevice {
+  ordinal: number;
+  name: string;
+  uuid: Buffer;
+  pciDomain: number;
+  pciBus: number;
+  pciDevice: number;
+  totalMem: number;
+  attributes: [number, number][];
+}
+
+export interface NativeDriver {
+  readonly path: string;
+  readonly version: number;
+  readonly digest: string;
+  devices(): DriverDevice[];
+}
+
+export interface SessionStats {
+  calls: number;
+  asyncCalls: number;
+  messages: number;
+  handles: number;
+  contexts: number;
+  allocations: number;
+  allocatedBytes: number;
+  deferredError: number;
+}
+
+export interface NativeSession {
+  submit(message: Buffer): void;
+  close(): void;
+  stats(): SessionStats;
+}
+
+/** The compute addon (native/addon): every driver call runs on its native threads, never here. */
+export interface ComputeAddon {
+  openDriver(path: string): Promise<NativeDriver>;
+  Session: new (driver: NativeDriver, onOutput: (message: Buffer) => void, onClosed: (reason: string | null) => void) => NativeSession;
+}
+
+let addon: ComputeAddon | null = null;
+
+export const addonPath = join(packageRoot, 'build', 'Release', 'gpupool_compute.node');
+
+export function loadComputeAddon(): ComputeAddon {
+  addon ??= createRequire(import.meta.url)(addonPath) as ComputeAddon;
+  return addon;
+}
