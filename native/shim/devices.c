@@ -85,6 +85,7 @@ GP_EXPORT CUresult CUDAAPI cuDriverGetVersion(int *driverVersion)
     if (!driverVersion)
         return CUDA_ERROR_INVALID_VALUE;
     *driverVersion = GP_DRIVER_VERSION;
+    gp_debug("cuDriverGetVersion -> %d", GP_DRIVER_VERSION);
     return CUDA_SUCCESS;
 }
 
@@ -138,7 +139,7 @@ GP_EXPORT CUresult CUDAAPI cuDeviceGetAttribute(int *pi, CUdevice_attribute attr
     CUresult r = query_start(pi, dev, &d);
     if (r == CUDA_SUCCESS && !attribute_of(d, (int)attrib, pi))
         r = CUDA_ERROR_INVALID_VALUE;
-    gp_debug("cuDeviceGetAttribute(%d, %d) -> %d", (int)attrib, dev, r);
+    gp_debug("cuDeviceGetAttribute(%d, %d) -> %d, %d", (int)attrib, dev, r, r ? 0 : *pi);
     return r;
 }
 
@@ -174,14 +175,15 @@ GP_EXPORT CUresult CUDAAPI cuDeviceGetPCIBusId(char *pciBusId, int len, CUdevice
         return r;
     if (len <= 0)
         return CUDA_ERROR_INVALID_VALUE;
-    /* The driver's own format: an 8-digit domain, whatever width the caller passes in. */
-    snprintf(pciBusId, (size_t)len, "%08x:%02x:%02x.0", (unsigned)d->pci_domain,
-             (unsigned)d->pci_bus, (unsigned)d->pci_device);
+    /* The CUDA driver's form has a 4-digit domain ("0000:41:00.0"; NVML's has 8). Like the driver,
+     * a buffer too short gets what fits, and CUDA_ERROR_INVALID_VALUE. */
+    int needed = snprintf(pciBusId, (size_t)len, "%04x:%02x:%02x.0", (unsigned)d->pci_domain,
+                          (unsigned)d->pci_bus, (unsigned)d->pci_device);
     gp_debug("cuDeviceGetPCIBusId(%d) -> %s", dev, pciBusId);
-    return CUDA_SUCCESS;
+    return needed < len ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
 }
 
-/* Reads 1..max_digits hex digits at *p, advancing it; 0 when there is none. */
+/* Reads up to max_digits hex digits at *p, advancing it; returns how many (0: none there). */
 static int read_hex(const char **p, int max_digits, unsigned *value)
 {
     int digits = 0;
@@ -193,33 +195,42 @@ static int read_hex(const char **p, int max_digits, unsigned *value)
         digits++;
     }
     *value = v;
-    return digits > 0;
+    return digits;
 }
 
 /*
  * The forms cuDeviceGetByPCIBusId documents: domain:bus:device.function, domain:bus:device and
- * bus:device.function. The domain may have 4 digits (lspci, sysfs) or 8 (the driver, nvidia-smi).
+ * bus:device.function, hex fields of any width up to their size, as the real driver accepts them
+ * ("00000000:41:00.0" as NVML writes it, "0000:41:00.0", "0:41:0.0"); nothing may follow.
  */
-static int parse_pci_bus_id(const char *s, unsigned *domain, unsigned *bus, unsigned *device)
+static int parse_pci_bus_id(const char *s, unsigned *domain, unsigned *bus, unsigned *device,
+                            unsigned *function)
 {
     const char *p = s;
-    unsigned first, second, third, function;
-    if (!read_hex(&p, 8, &first) || *p++ != ':' || !read_hex(&p, 2, &second))
+    unsigned first, second, third;
+    int first_digits = read_hex(&p, 8, &first);
+    if (!first_digits || *p++ != ':' || !read_hex(&p, 2, &second))
         return 0;
     if (*p == ':') {
         p++;
         if (!read_hex(&p, 2, &third))
             return 0;
-        *domain = first, *bus = second, *device = third;
+        *domain = first;
+        *bus = second;
+        *device = third;
     } else {
-        if (first > 0xff)
+        if (first_digits > 2) /* "0001:c1" is a domain and a bus, not a bus and a device */
             return 0;
-        *domain = 0, *bus = first, *device = second;
+        *domain = 0;
+        *bus = first;
+        *device = second;
     }
-    if (*p == '.' && (p++, !read_hex(&p, 1, &function)))
-        return 0;
-    while (isspace((unsigned char)*p))
+    *function = 0;
+    if (*p == '.') {
         p++;
+        if (!read_hex(&p, 1, function))
+            return 0;
+    }
     return *p == '\0';
 }
 
@@ -227,10 +238,10 @@ GP_EXPORT CUresult CUDAAPI cuDeviceGetByPCIBusId(CUdevice *dev, const char *pciB
 {
     if (!gp_initialized())
         return CUDA_ERROR_NOT_INITIALIZED;
-    unsigned domain, bus, device;
-    if (!dev || !pciBusId || !parse_pci_bus_id(pciBusId, &domain, &bus, &device))
+    unsigned domain, bus, device, function;
+    if (!dev || !pciBusId || !parse_pci_bus_id(pciBusId, &domain, &bus, &device, &function))
         return CUDA_ERROR_INVALID_VALUE;
-    for (int i = 0; i < gp_device_count(); i++) {
+    for (int i = 0; function == 0 && i < gp_device_count(); i++) { /* GPUs are function 0 */
         const gp_device *d = gp_device_get(i);
         if ((unsigned)d->pci_domain == domain && (unsigned)d->pci_bus == bus &&
             (unsigned)d->pci_device == device) {

@@ -38,24 +38,24 @@ static const CUuuid UUID_CONTEXT_CHECKS = {{0x26, 0x3e, 0x88, 0x60, 0x7c, 0xd2, 
 static const CUuuid UUID_INTEGRITY = {{0xd4, 0x08, 0x20, 0x55, 0xbd, 0xe6, 0x70, 0x4b,
                                        0x8d, 0x34, 0xba, 0x12, 0x3c, 0x66, 0xe1, 0xf2}};
 
-/* Slot counts, as public reverse engineering of the real tables reports them. */
-#define CUDART_INTERFACE_SLOTS 10
+/* Slot counts (slot 0 / 8) of the real driver's tables (580.159.04, test/real_driver_check.c). */
+#define CUDART_INTERFACE_SLOTS 13
 #define CALLBACK_HOOKS_SLOTS 7
-#define TOOLS_TLS_SLOTS 4
-#define CONTEXT_STORAGE_SLOTS 4
-#define CONTEXT_CHECKS_SLOTS 4
+#define TOOLS_TLS_SLOTS 3
+#define CONTEXT_STORAGE_SLOTS 4 /* no size slot; 3 functions and a NULL end */
+#define CONTEXT_CHECKS_SLOTS 15
 #define INTEGRITY_SLOTS 3
 
 /*
- * Callback hooks [2] and [6] hand cudart a zeroed buffer each. [2] holds a 32-bit "a tool wants this
- * callback" flag per runtime API callback id (cupti_runtime_cbid.h; 523 ids in 13.0), and cudart
- * reads it at 4 * id whatever size it is told, so it must cover every id: nonzero garbage there
- * makes cudart call into the tools table (cudaGetDeviceProperties reads id 440, offset 0x6e0).
- * The real use of [6] is unknown; 14 bytes were enough, more costs nothing.
+ * Callback hooks [2] and [6] hand cudart a zeroed buffer each, with the sizes the real driver reports.
+ * [2] holds a 32-bit "a tool wants this callback" flag per runtime API callback id
+ * (cupti_runtime_cbid.h: 523 ids in 13.0) and cudart reads it at 4 * id, beyond the reported 1024
+ * bytes: nonzero memory there makes cudart call into the tools table (cudaGetDeviceProperties reads
+ * id 440, offset 0x6e0). So both are backed by more zeroed memory than they report.
  */
-#define HOOKS_RUNTIME_CALLBACK_IDS 4096
-#define HOOKS_BUFFER_2_SIZE (HOOKS_RUNTIME_CALLBACK_IDS * 4)
-#define HOOKS_BUFFER_6_SIZE 1024
+#define HOOKS_BUFFER_2_REPORTED 1024
+#define HOOKS_BUFFER_6_REPORTED 14
+#define HOOKS_BUFFER_BACKING (4096 * 4) /* room for 4096 callback ids */
 
 /* Integrity check: fixed answers for the older versions, HMAC-MD2 with this key for the newest. */
 static const struct {
@@ -90,8 +90,8 @@ static CUresult cudart_primary_context(CUcontext *pctx, CUdevice dev)
 
 /* ---- callback hooks -------------------------------------------------------------------------- */
 
-static _Alignas(16) unsigned char hooks_buffer_2[HOOKS_BUFFER_2_SIZE];
-static _Alignas(16) unsigned char hooks_buffer_6[HOOKS_BUFFER_6_SIZE];
+static _Alignas(16) unsigned char hooks_buffer_2[HOOKS_BUFFER_BACKING];
+static _Alignas(16) unsigned char hooks_buffer_6[HOOKS_BUFFER_BACKING];
 
 /* cudart fails its first call with 35 unless both buffers are handed out. */
 static void hand_out(const char *slot, unsigned char *buffer, size_t size, void **buf, size_t *psize)
@@ -105,12 +105,12 @@ static void hand_out(const char *slot, unsigned char *buffer, size_t size, void 
 
 static void callback_hooks_2(void **buf, size_t *size)
 {
-    hand_out("2", hooks_buffer_2, sizeof hooks_buffer_2, buf, size);
+    hand_out("2", hooks_buffer_2, HOOKS_BUFFER_2_REPORTED, buf, size);
 }
 
 static void callback_hooks_6(void **buf, size_t *size)
 {
-    hand_out("6", hooks_buffer_6, sizeof hooks_buffer_6, buf, size);
+    hand_out("6", hooks_buffer_6, HOOKS_BUFFER_6_REPORTED, buf, size);
 }
 
 /* ---- context-local storage ------------------------------------------------------------------- */
@@ -143,8 +143,8 @@ static storage_entry **storage_find(CUcontext ctx, const void *key)
     return link;
 }
 
-/* NULL names the calling thread's current context. */
-static CUcontext storage_context(CUcontext ctx)
+/* NULL names the calling thread's current context; with none, the driver answers 201. */
+static CUcontext context_or_current(CUcontext ctx)
 {
     return ctx ? ctx : gp_current_context();
 }
@@ -152,21 +152,22 @@ static CUcontext storage_context(CUcontext ctx)
 /* [0] */
 static CUresult storage_put(CUcontext ctx, void *key, void *value, storage_destructor dtor)
 {
-    ctx = storage_context(ctx);
+    ctx = context_or_current(ctx);
     if (!ctx)
         return CUDA_ERROR_INVALID_CONTEXT;
     CUresult r = CUDA_SUCCESS;
     pthread_mutex_lock(&storage_lock);
     storage_entry **link = storage_find(ctx, key);
-    if (!*link) {
-        *link = calloc(1, sizeof **link);
-        if (*link)
-            (*link)->ctx = ctx, (*link)->key = key;
+    if (!*link && (*link = calloc(1, sizeof **link)) != NULL) {
+        (*link)->ctx = ctx;
+        (*link)->key = key;
     }
-    if (*link)
-        (*link)->value = value, (*link)->dtor = dtor;
-    else
+    if (*link) {
+        (*link)->value = value; /* a second put for the same key replaces the first */
+        (*link)->dtor = dtor;
+    } else {
         r = CUDA_ERROR_OUT_OF_MEMORY;
+    }
     pthread_mutex_unlock(&storage_lock);
     gp_debug("context-storage put(%p, %p) -> %d", (void *)ctx, key, r);
     return r;
@@ -175,7 +176,9 @@ static CUresult storage_put(CUcontext ctx, void *key, void *value, storage_destr
 /* [1] */
 static CUresult storage_delete(CUcontext ctx, void *key)
 {
-    ctx = storage_context(ctx);
+    ctx = context_or_current(ctx);
+    if (!ctx)
+        return CUDA_ERROR_INVALID_CONTEXT;
     pthread_mutex_lock(&storage_lock);
     storage_entry **link = storage_find(ctx, key), *gone = *link;
     if (gone)
@@ -191,9 +194,11 @@ static CUresult storage_get(void **value, CUcontext ctx, void *key)
 {
     if (!value)
         return CUDA_ERROR_INVALID_VALUE;
-    ctx = storage_context(ctx);
+    ctx = context_or_current(ctx);
+    if (!ctx)
+        return CUDA_ERROR_INVALID_CONTEXT;
     pthread_mutex_lock(&storage_lock);
-    storage_entry *e = ctx ? *storage_find(ctx, key) : NULL;
+    storage_entry *e = *storage_find(ctx, key);
     if (e)
         *value = e->value;
     pthread_mutex_unlock(&storage_lock);
@@ -229,15 +234,15 @@ void gp_context_storage_release(CUcontext ctx)
 
 /* ---- context checks -------------------------------------------------------------------------- */
 
-/* [2]: the real driver writes 0 to *flags and leaves *detail as it was; so does this. */
+/* [2]: as the real driver, 0 in *flags and *detail left as it was; NULL is the current context. */
 static CUresult context_check(CUcontext ctx, unsigned *flags, const void **detail)
 {
-    (void)ctx;
     (void)detail;
-    if (flags)
+    ctx = context_or_current(ctx);
+    if (ctx && flags)
         *flags = 0;
-    gp_debug("context-checks[2](%p) -> 0", (void *)ctx);
-    return CUDA_SUCCESS;
+    gp_debug("context-checks[2](%p) -> %s", (void *)ctx, ctx ? "0" : "no context");
+    return ctx ? CUDA_SUCCESS : CUDA_ERROR_INVALID_CONTEXT;
 }
 
 /* [3] */

@@ -54,36 +54,52 @@ static lookup resolve(const char *name, int version, int per_thread)
     return result;
 }
 
-static CUresult get_proc_address(const char *symbol, void **pfn, int cudaVersion, cuuint64_t flags,
-                                 CUdriverProcAddressQueryResult *symbolStatus)
+/*
+ * The argument checks and the lookup shared by both entry points; they differ only in how a miss is
+ * reported. As the real driver (580, CUDA 13.0): a version newer than the driver's, or unknown flag
+ * bits, is CUDA_ERROR_INVALID_VALUE with *pfn untouched; otherwise *pfn is the answer or NULL.
+ */
+static CUresult find(const char *symbol, void **pfn, int cudaVersion, cuuint64_t flags,
+                     lookup *found)
 {
-    if (!symbol || !pfn)
+    const cuuint64_t known_flags =
+        CU_GET_PROC_ADDRESS_LEGACY_STREAM | CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM;
+    if (!symbol || !pfn || cudaVersion > GP_DRIVER_VERSION || (flags & ~known_flags))
         return CUDA_ERROR_INVALID_VALUE;
     int per_thread = (flags & CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM) != 0;
-    lookup found = resolve(symbol, cudaVersion, per_thread);
-    *pfn = found.entry ? found.entry->fn : NULL;
-    if (symbolStatus)
-        *symbolStatus = found.status;
+    *found = resolve(symbol, cudaVersion, per_thread);
+    *pfn = found->entry ? found->entry->fn : NULL;
     gp_debug("cuGetProcAddress(\"%s\", %d, %llu) -> %s", symbol, cudaVersion,
-             (unsigned long long)flags, found.entry ? "found" : "not found");
-    /* The driver's answer for a missing symbol; cudart tolerates it for what it does not use. */
-    return found.entry ? CUDA_SUCCESS : CUDA_ERROR_NOT_FOUND;
+             (unsigned long long)flags, found->entry ? "found" : "not found");
+    return CUDA_SUCCESS;
 }
 
-/* cuda.h names this cuGetProcAddress (a macro for _v2); cudart looks it up as cuGetProcAddress_v2. */
+/*
+ * cuda.h names this cuGetProcAddress (a macro for _v2); cudart looks it up as cuGetProcAddress_v2.
+ * A miss is CUDA_SUCCESS with *pfn NULL and the reason in symbolStatus, as the real driver and
+ * cuda.h's documentation have it; cudart treats the function as absent (36 if it is ever needed).
+ */
 GP_EXPORT CUresult CUDAAPI cuGetProcAddress_v2(const char *symbol, void **pfn, int cudaVersion,
                                                cuuint64_t flags,
                                                CUdriverProcAddressQueryResult *symbolStatus)
 {
-    return get_proc_address(symbol, pfn, cudaVersion, flags, symbolStatus);
+    lookup found;
+    CUresult r = find(symbol, pfn, cudaVersion, flags, &found);
+    if (r == CUDA_SUCCESS && symbolStatus)
+        *symbolStatus = found.status;
+    return r;
 }
 
-/* The CUDA 11.3 entry point, without symbolStatus, which older callers still find by name. */
+/* The CUDA 11.3 entry point has no symbolStatus, so it reports a miss as CUDA_ERROR_NOT_FOUND. */
 #undef cuGetProcAddress
 GP_EXPORT CUresult CUDAAPI cuGetProcAddress(const char *symbol, void **pfn, int cudaVersion,
                                             cuuint64_t flags);
 GP_EXPORT CUresult CUDAAPI cuGetProcAddress(const char *symbol, void **pfn, int cudaVersion,
                                             cuuint64_t flags)
 {
-    return get_proc_address(symbol, pfn, cudaVersion, flags, NULL);
+    lookup found;
+    CUresult r = find(symbol, pfn, cudaVersion, flags, &found);
+    if (r == CUDA_SUCCESS && !found.entry)
+        r = CUDA_ERROR_NOT_FOUND;
+    return r;
 }
