@@ -1,0 +1,426 @@
+/*
+ * Internals of the emulated CUDA driver (docs/emulator.md). Every source of the library includes
+ * this header first.
+ *
+ * cuda.h is read in its "driver implementation" mode (__CUDA_API_VERSION_INTERNAL): it then declares
+ * every exported variant under its real name (cuMemAlloc_v2, cuMemcpyHtoD_v2_ptds, cuLaunchKernel_ptsz,
+ * the legacy cuCtxDestroy, ...), so each definition here is checked against NVIDIA's prototype. The
+ * unversioned macros are gone in that mode: code here always spells the exact versioned name.
+ *
+ * Locking: one process-wide mutex (emu_lock) guards all driver state. It is never held while a
+ * kernel runs, while data is copied, or while a call sleeps on the time model. Allocations (device
+ * or pinned host) used outside the lock are pinned (emu_pin) so that a concurrent free only unmaps
+ * them at the last unpin.
+ */
+#ifndef GPUPOOL_EMU_INTERNAL_H
+#define GPUPOOL_EMU_INTERNAL_H
+
+#define __CUDA_API_VERSION_INTERNAL 1
+
+/* Every function cuda.h declares is exported when this library defines it; the rest stays hidden. */
+#pragma GCC visibility push(default)
+#include <cuda.h>
+#include "gpupool_emu.h"
+#pragma GCC visibility pop
+
+#include "../fixture.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define EMU_LIB "cuda"          /* prefix of messages on stderr: "fake cuda: ..." */
+#define EMU_VENDOR "nvidia"     /* fixture section */
+#define EMU_DRIVER_VERSION 13000
+#define EMU_MAX_DEVICES 64
+#define EMU_CTX_STACK_MAX 64    /* per-thread context stack depth */
+#define EMU_FUNC_ATTR_COUNT CU_FUNC_ATTRIBUTE_MAX
+
+/* ---- intrusive lists ------------------------------------------------------------------------ */
+
+typedef struct emu_link {
+    struct emu_link *prev, *next;
+} emu_link;
+
+#define EMU_CONTAINER(ptr, type, member) ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+
+static inline void emu_list_init(emu_link *head)
+{
+    head->prev = head->next = head;
+}
+
+static inline bool emu_list_empty(const emu_link *head)
+{
+    return head->next == head;
+}
+
+static inline void emu_list_add(emu_link *head, emu_link *item)
+{
+    item->prev = head->prev;
+    item->next = head;
+    head->prev->next = item;
+    head->prev = item;
+}
+
+static inline void emu_list_del(emu_link *item)
+{
+    item->prev->next = item->next;
+    item->next->prev = item->prev;
+    item->prev = item->next = item;
+}
+
+#define EMU_FOR_EACH(pos, head) for (emu_link *pos = (head)->next; pos != (head); pos = pos->next)
+/* Safe against removal of pos. */
+#define EMU_FOR_EACH_SAFE(pos, head)                                                                 \
+    for (emu_link *pos = (head)->next, *pos##_next = pos->next; pos != (head);                      \
+         pos = pos##_next, pos##_next = pos->next)
+
+/* ---- memory --------------------------------------------------------------------------------- */
+
+/* One device allocation (dptr != 0) or pinned host block (dptr == 0). */
+typedef struct emu_alloc {
+    emu_link link;              /* in its context's allocs or host_allocs */
+    struct CUctx_st *ctx;
+    uint64_t start;             /* map key: the device address, or the host address */
+    size_t span;                /* address space it occupies in its map */
+    size_t bytes;               /* as requested */
+    void *host;                 /* the memory behind it */
+    size_t map_bytes;           /* length of the mapping at host */
+    unsigned host_flags;        /* cuMemHostAlloc flags */
+    unsigned pins;              /* users outside the lock */
+    bool dead;                  /* freed while pinned: unmapped at the last unpin */
+    unsigned long long id;      /* CU_POINTER_ATTRIBUTE_BUFFER_ID */
+} emu_alloc;
+
+/* Allocations sorted by start, for interval look-ups. */
+typedef struct emu_range_map {
+    emu_alloc **items;
+    size_t count, cap;
+} emu_range_map;
+
+/* ---- devices -------------------------------------------------------------------------------- */
+
+typedef struct {
+    int attribute;
+    int value;
+} emu_attr_override;
+
+typedef struct emu_device {
+    int ordinal;
+    char name[256];
+    unsigned char uuid[16];
+    fx_pci pci;
+    unsigned pci_device_id;     /* (device << 16) | vendor */
+    unsigned pci_subsystem_id;
+    uint64_t total_mem, reserved_mem, used_mem;
+    int cc_major, cc_minor;
+    emu_attr_override *overrides;
+    size_t override_count;
+    uint64_t va_base;           /* reserved PROT_NONE range its device addresses come from */
+    size_t va_size;
+    emu_range_map allocs;
+    uint64_t compute_free_ns;   /* when its one compute engine is free (time model) */
+    struct CUctx_st *primary;   /* created at the first retain, kept (inactive) after a reset */
+    unsigned primary_refs;
+    unsigned primary_flags;
+} emu_device;
+
+/* ---- handles -------------------------------------------------------------------------------- */
+
+typedef enum {
+    EMU_H_CONTEXT = 1,
+    EMU_H_STREAM,
+    EMU_H_EVENT,
+    EMU_H_MODULE,
+    EMU_H_FUNCTION,
+    EMU_H_LIBRARY,
+    EMU_H_KERNEL,
+    EMU_H_DEAD_CONTEXT,         /* a destroyed context: CUDA_ERROR_CONTEXT_IS_DESTROYED, not INVALID */
+} emu_handle_kind;
+
+typedef enum {
+    EMU_STREAM_LEGACY,          /* NULL / CU_STREAM_LEGACY: synchronises with blocking streams */
+    EMU_STREAM_PER_THREAD,      /* CU_STREAM_PER_THREAD and NULL in _ptsz/_ptds calls */
+    EMU_STREAM_USER,
+} emu_stream_kind;
+
+struct CUstream_st {
+    emu_link link;              /* in ctx->streams (not the legacy stream) */
+    struct CUctx_st *ctx;
+    emu_stream_kind kind;
+    unsigned flags;
+    int priority;
+    pthread_t owner;            /* EMU_STREAM_PER_THREAD */
+    uint64_t tail_ns;           /* modelled end of its last operation */
+    unsigned long long id;
+};
+
+struct CUevent_st {
+    emu_link link;
+    struct CUctx_st *ctx;
+    unsigned flags;
+    bool recorded;
+    uint64_t time_ns;           /* modelled completion of the recorded work */
+};
+
+#define EMU_LIMIT_COUNT CU_LIMIT_MAX
+
+struct CUctx_st {
+    emu_link link;              /* in the global context list */
+    unsigned long long id;      /* never reused: tells a stale thread binding from a new context */
+    emu_device *dev;
+    unsigned flags;
+    bool primary;
+    bool active;                /* false: a primary context after reset/last release */
+    CUresult sticky;            /* a failed kernel's error, returned by every later call */
+    size_t limits[EMU_LIMIT_COUNT];
+    CUfunc_cache cache_config;
+    CUsharedconfig shared_config;
+    struct CUstream_st legacy;
+    emu_link streams, events, modules, allocs, host_allocs;
+};
+
+/* ---- images, modules, libraries ------------------------------------------------------------- */
+
+typedef struct {
+    char *name;
+    int param_count;            /* -1: the image does not say */
+    size_t *param_offsets, *param_sizes;
+} emu_image_kernel;
+
+/* What a loaded image (fatbin, cubin, PTX) says about its kernels. */
+typedef struct {
+    emu_image_kernel *kernels;
+    size_t count, cap;
+    bool opaque;                /* nothing readable (compressed): kernels are looked up by name alone */
+} emu_image;
+
+typedef struct {
+    int v[EMU_FUNC_ATTR_COUNT];
+} emu_func_attrs;
+
+struct CUmod_st {
+    emu_link link;              /* in ctx->modules */
+    emu_link lib_link;          /* in lib->modules when it is a library's per-context module */
+    struct CUctx_st *ctx;
+    struct CUlib_st *lib;       /* NULL for cuModuleLoad* */
+    emu_image *image;           /* owned unless lib */
+    emu_link functions;
+};
+
+/* What cuLaunchKernel needs of a CUfunction or CUkernel. */
+typedef struct {
+    const char *name;
+    const gpupool_emu_kernel *impl;   /* NULL: no kernel library implements it */
+    const emu_image_kernel *info;     /* NULL when the image could not be read */
+    emu_func_attrs *attrs;
+} emu_entry;
+
+struct CUfunc_st {
+    emu_link link;              /* in mod->functions */
+    struct CUmod_st *mod;
+    struct CUkern_st *kernel;   /* set when it came from cuKernelGetFunction */
+    emu_entry entry;
+    emu_func_attrs own_attrs;
+};
+
+struct CUlib_st {
+    emu_link link;              /* in the global library list */
+    emu_image image;
+    emu_link kernels;
+    emu_link modules;           /* per-context modules (cuLibraryGetModule, cuKernelGetFunction) */
+};
+
+struct CUkern_st {
+    emu_link link;              /* in lib->kernels */
+    struct CUlib_st *lib;
+    emu_entry entry;
+    emu_func_attrs own_attrs;
+};
+
+/* ---- global state (driver.c) ---------------------------------------------------------------- */
+
+typedef struct {
+    bool initialized;
+    int device_count;
+    emu_device devices[EMU_MAX_DEVICES];
+    uint64_t kernel_ns;                 /* GPUPOOL_EMU_KERNEL_NS */
+    double copy_bytes_per_ns;           /* GPUPOOL_EMU_COPY_BYTES_PER_NS */
+    emu_range_map host_allocs;          /* pinned host blocks of every context */
+    emu_link contexts, libraries;
+    unsigned long long next_id;
+    gpupool_emu_stats stats;
+} emu_state;
+
+extern emu_state emu_g;
+
+void emu_lock(void);
+void emu_unlock(void);
+/* Unlocks and returns rc: the last step of every locked entry point. Inline so that the compiler
+ * sees it returns rc (helpers return "rc == CUDA_SUCCESS ? rc : emu_leave(rc)"). */
+static inline CUresult emu_leave(CUresult rc)
+{
+    emu_unlock();
+    return rc;
+}
+/* Locks; CUDA_ERROR_NOT_INITIALIZED (unlocked again) before a successful cuInit. */
+CUresult emu_enter(void);
+unsigned long long emu_new_id(void);
+/* The CUDA version the driver claims: the fixture's cudaDriverVersion, 13000 by default. Lock NOT
+ * needed (works before cuInit). */
+int emu_driver_version(void);
+
+/* ---- handles.c ------------------------------------------------------------------------------ */
+
+bool emu_handle_add(const void *handle, emu_handle_kind kind);
+void emu_handle_remove(const void *handle);
+bool emu_handle_is(const void *handle, emu_handle_kind kind);
+void emu_handles_clear(void);
+
+/* ---- device.c / attributes.c ---------------------------------------------------------------- */
+
+CUresult emu_device_get(CUdevice dev, emu_device **out);
+int emu_device_attribute(const emu_device *dev, CUdevice_attribute attr);
+bool emu_attribute_valid(int attr);
+/* Attribute number of a cuda.h name without its CU_DEVICE_ATTRIBUTE_ prefix; -1 when unknown. */
+int emu_attribute_by_name(const char *name);
+
+/* ---- context.c ------------------------------------------------------------------------------ */
+
+/* Lock held. The calling thread's current context, or the error a call needing one returns. */
+CUresult emu_current(CUcontext *out);
+/* emu_current, then the context's sticky error. */
+CUresult emu_current_usable(CUcontext *out);
+/* emu_enter + emu_current_usable: locked on success, unlocked on error. */
+CUresult emu_enter_ctx(CUcontext *out);
+/* Lock held: is ctx a live, active context handle? */
+bool emu_ctx_valid(CUcontext ctx);
+/* Lock held: CUDA_SUCCESS for a live context; CONTEXT_IS_DESTROYED for a destroyed one or an
+ * inactive primary context; INVALID_CONTEXT for anything else. */
+CUresult emu_ctx_check(CUcontext ctx);
+/* Lock held. The calling thread's current context even when it is an inactive primary context (whose
+ * device and flags are still known), for calls that only describe it. */
+CUresult emu_current_described(CUcontext *out);
+CUresult emu_ctx_create(emu_device *dev, unsigned flags, bool primary, CUcontext *out);
+/* Frees everything ctx owns; a primary context is kept (inactive), another one freed. */
+void emu_ctx_release_all(CUcontext ctx);
+void emu_ctx_push(CUcontext ctx);
+bool emu_ctx_flags_valid(unsigned flags);
+
+/* ---- memory.c / rangemap.c ------------------------------------------------------------------ */
+
+emu_alloc *emu_map_find(const emu_range_map *map, uint64_t addr);
+bool emu_map_insert(emu_range_map *map, emu_alloc *a);
+void emu_map_remove(emu_range_map *map, const emu_alloc *a);
+void emu_map_free(emu_range_map *map);
+/* Lowest aligned start in [base, base+size) with span free bytes; 0 when there is none. */
+uint64_t emu_map_gap(const emu_range_map *map, uint64_t base, size_t size, size_t span, size_t align);
+
+bool emu_reserve_device_space(emu_device *dev);
+void emu_release_device_space(emu_device *dev);
+/* The device whose address range holds p, or NULL: such a p is never a host pointer. */
+emu_device *emu_device_of_address(uint64_t p);
+/* The live device allocation (any context) holding [p, p+bytes), or NULL. */
+emu_alloc *emu_find_device(uint64_t p, size_t bytes);
+/* The pinned host block holding [p, p+bytes), or NULL. */
+emu_alloc *emu_find_host(const void *p, size_t bytes);
+CUresult emu_alloc_device(CUcontext ctx, size_t bytes, CUdeviceptr *out);
+CUresult emu_free_device(CUdeviceptr p);
+CUresult emu_alloc_host(CUcontext ctx, size_t bytes, unsigned flags, void **out);
+CUresult emu_free_host(void *p);
+void emu_free_ctx_memory(CUcontext ctx);
+void emu_pin(emu_alloc *a);
+void emu_unpin(emu_alloc *a);
+static inline void *emu_host_of(const emu_alloc *a, uint64_t p)
+{
+    return (char *)a->host + (p - a->start);
+}
+
+/* ---- timeline.c ----------------------------------------------------------------------------- */
+
+uint64_t emu_now_ns(void);
+uint64_t emu_copy_ns(size_t bytes);
+/* Lock held. Schedules an operation of duration_ns on s; returns its modelled end. */
+uint64_t emu_enqueue(struct CUstream_st *s, uint64_t duration_ns, bool kernel);
+/* Lock held. When everything enqueued so far on s (legacy: and what it waits for) is done. */
+uint64_t emu_stream_ready_at(const struct CUstream_st *s);
+uint64_t emu_ctx_ready_at(const struct CUctx_st *ctx);
+/* Lock NOT held. */
+void emu_sleep_until(uint64_t t_ns);
+
+/* ---- transfer.c: what copies and memsets share ---------------------------------------------- */
+
+typedef enum {
+    EMU_SIDE_HOST,              /* a host pointer: never inside a device address range */
+    EMU_SIDE_DEVICE,            /* inside one allocation of the operation's context */
+    EMU_SIDE_UNIFIED,           /* whichever of the two the address turns out to be */
+} emu_side;
+
+/* Allocations an operation uses outside the lock. */
+typedef struct {
+    emu_alloc *items[2];
+    unsigned count;
+} emu_pins;
+
+/* Lock held. The host address behind [addr, addr+bytes) on that side; pins the allocation behind a
+ * device-side range. */
+CUresult emu_resolve(CUcontext ctx, emu_side side, uint64_t addr, size_t bytes, void **host, emu_pins *pins);
+/* Lock held: unpins everything in pins (an operation that failed half-way). */
+void emu_unpin_all(emu_pins *pins);
+/* Locks and resolves the stream of an operation and its context (the stream's): locked on success.
+ * A synchronous operation (async false) goes to the current context's default stream, per_thread
+ * choosing which one. */
+CUresult emu_begin_op(CUstream hStream, bool async, bool per_thread, CUcontext *ctx, struct CUstream_st **s);
+/* Lock NOT held: unpins, then for a synchronous copy sleeps until its modelled end. */
+CUresult emu_finish_op(emu_pins *pins, uint64_t end_ns, bool wait);
+
+/* ---- stream.c / event.c --------------------------------------------------------------------- */
+
+void emu_stream_init(struct CUstream_st *s, CUcontext ctx, emu_stream_kind kind, unsigned flags,
+                     int priority);
+/* Lock held. The stream hStream names, and its context's sticky error: a user stream, or for NULL
+ * and the special handles a default stream of the current context (per_thread: NULL means the
+ * calling thread's per-thread stream, as in the _ptsz/_ptds entry points). */
+CUresult emu_stream_lookup(CUstream hStream, bool per_thread, struct CUstream_st **out);
+void emu_free_ctx_streams(CUcontext ctx);
+void emu_free_ctx_events(CUcontext ctx);
+
+/* ---- fatbin.c / elf.c / ptx.c --------------------------------------------------------------- */
+
+/* size 0: unknown (cuModuleLoadData, cuLibraryLoadData); the formats carry their own sizes. */
+CUresult emu_image_parse(const void *data, size_t size, emu_image *out);
+void emu_image_free(emu_image *image);
+bool emu_image_add_kernel(emu_image *image, const char *name, size_t name_len);
+emu_image_kernel *emu_image_find(const emu_image *image, const char *name);
+bool emu_image_set_params(emu_image_kernel *k, int count, const size_t *offsets, const size_t *sizes);
+bool emu_elf_parse(const unsigned char *elf, size_t size, emu_image *out);
+bool emu_ptx_parse(const char *text, size_t size, emu_image *out);
+/* Reads a whole file into memory; CUDA_ERROR_FILE_NOT_FOUND when it cannot be read. */
+CUresult emu_read_file(const char *path, unsigned char **data, size_t *size);
+
+/* ---- module.c / library.c / function.c ------------------------------------------------------ */
+
+/* Lock held. Fills an entry for name of image: CUDA_ERROR_NOT_FOUND when the image lacks it. */
+CUresult emu_entry_lookup(const emu_image *image, const char *name, emu_entry *out);
+void emu_func_attrs_init(emu_func_attrs *attrs, const emu_device *dev);
+CUresult emu_module_new(CUcontext ctx, emu_image *image, CUlibrary lib, CUmodule *out);
+void emu_module_free(CUmodule mod);
+void emu_free_ctx_modules(CUcontext ctx);
+CUresult emu_module_function(CUmodule mod, const char *name, CUkernel kernel, CUfunction *out);
+/* Lock held. The library's module in ctx, created on first use. */
+CUresult emu_library_module(CUlibrary lib, CUcontext ctx, CUmodule *out);
+void emu_free_libraries(void);
+/* The entry of a CUfunction or CUkernel handle, checked against ctx. */
+CUresult emu_entry_of(const void *handle, CUcontext ctx, emu_entry *out);
+/* Byte offset of each parameter: natural alignment of its size, as the CUDA ABI lays them out. */
+CUresult emu_param_layout(const emu_entry *e, size_t index, size_t *offset, size_t *size);
+int emu_param_count(const emu_entry *e);
+
+/* ---- registry.c ----------------------------------------------------------------------------- */
+
+void emu_registry_load(void);
+const gpupool_emu_kernel *emu_registry_find(const char *name);
+void emu_registry_unload(void);
+
+#endif /* GPUPOOL_EMU_INTERNAL_H */

@@ -1,0 +1,71 @@
+/*
+ * The CPU-implementation ABI of the emulated CUDA driver (docs/emulator.md).
+ *
+ * A kernel library is a shared object named in GPUPOOL_EMU_KERNELS (colon-separated). It exports
+ * gpupool_emu_kernels(), which describes the kernels it implements; the emulated libcuda.so.1 runs
+ * them on the CPU when a module or library naming them is launched. gpupoolEmuStats() is exported by
+ * the emulator itself (it is not a CUDA symbol): it counts what is live in the process.
+ *
+ * Needs cuda.h (CUdeviceptr, CUresult): build with -I<CUDA toolkit>/include.
+ */
+#ifndef GPUPOOL_EMU_H
+#define GPUPOOL_EMU_H
+
+#include <stddef.h>
+
+#include <cuda.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define GPUPOOL_EMU_EXPORT __attribute__((visibility("default")))
+#else
+#define GPUPOOL_EMU_EXPORT
+#endif
+
+typedef struct gpupool_emu_launch {
+    unsigned grid[3], block[3];
+    unsigned shared_bytes;
+    /* The host memory behind [ptr, ptr+bytes) of this context, or NULL when the range is not
+     * inside one of its allocations: the kernel must then return CUDA_ERROR_ILLEGAL_ADDRESS. */
+    void *(*memory)(const struct gpupool_emu_launch *launch, CUdeviceptr ptr, size_t bytes);
+    void *internal;
+} gpupool_emu_launch;
+
+typedef struct gpupool_emu_kernel {
+    const char *name;              /* mangled name, as cuLibraryGetKernel is asked for it */
+    unsigned param_count;
+    const size_t *param_sizes;     /* bytes of each parameter, in order */
+    unsigned long long device_ns;  /* modelled device time of one launch; 0: GPUPOOL_EMU_KERNEL_NS */
+    /* Runs the whole grid; returns CUDA_SUCCESS or the error the launch fails with. */
+    int (*run)(const gpupool_emu_launch *launch, void **params);
+} gpupool_emu_kernel;
+
+/* What a kernel library exports: its kernels, *count of them. The array must stay valid while the
+ * library is loaded (the emulator never unloads it before the process exits). */
+GPUPOOL_EMU_EXPORT const gpupool_emu_kernel *gpupool_emu_kernels(unsigned *count);
+
+/* What is live in the process now (kernels_launched: since the process started). */
+typedef struct gpupool_emu_stats {
+    unsigned long long contexts;          /* created contexts, plus active primary contexts */
+    unsigned long long allocations;       /* device allocations (cuMemAlloc, cuMemAllocPitch) */
+    unsigned long long allocated_bytes;   /* their bytes, as requested */
+    unsigned long long host_allocations;  /* pinned host blocks (cuMemAllocHost, cuMemHostAlloc) */
+    unsigned long long host_bytes;        /* their bytes, as requested */
+    unsigned long long modules;           /* cuModuleLoad* modules */
+    unsigned long long libraries;         /* cuLibraryLoad* libraries */
+    unsigned long long streams;           /* cuStreamCreate* streams (not the default streams) */
+    unsigned long long events;            /* cuEventCreate events */
+    unsigned long long kernels_launched;  /* launches that ran a kernel, failed ones included */
+} gpupool_emu_stats;
+
+/* Fills *out; CUDA_ERROR_INVALID_VALUE when out is NULL. Works before cuInit (all zero). */
+GPUPOOL_EMU_EXPORT CUresult gpupoolEmuStats(gpupool_emu_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* GPUPOOL_EMU_H */

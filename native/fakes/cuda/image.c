@@ -1,0 +1,101 @@
+/* The kernel list of a loaded image, and reading image files. */
+#include "emu.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+emu_image_kernel *emu_image_find(const emu_image *image, const char *name)
+{
+    for (size_t i = 0; i < image->count; i++)
+        if (strcmp(image->kernels[i].name, name) == 0)
+            return &image->kernels[i];
+    return NULL;
+}
+
+/* Adds a kernel once: a fatbin carries the same kernels for several architectures. */
+bool emu_image_add_kernel(emu_image *image, const char *name, size_t name_len)
+{
+    char *copy = strndup(name, name_len);
+    if (copy == NULL)
+        return false;
+    if (emu_image_find(image, copy) != NULL) {
+        free(copy);
+        return true;
+    }
+    if (image->count == image->cap) {
+        size_t cap = image->cap == 0 ? 8 : image->cap * 2;
+        emu_image_kernel *grown = realloc(image->kernels, cap * sizeof *grown);
+        if (grown == NULL) {
+            free(copy);
+            return false;
+        }
+        image->kernels = grown;
+        image->cap = cap;
+    }
+    image->kernels[image->count++] = (emu_image_kernel){ copy, -1, NULL, NULL };
+    return true;
+}
+
+/* The first entry that describes the parameters wins; later architectures agree anyway. */
+bool emu_image_set_params(emu_image_kernel *k, int count, const size_t *offsets, const size_t *sizes)
+{
+    if (k->param_count >= 0)
+        return true;
+    size_t n = count > 0 ? (size_t)count : 1;
+    size_t *o = malloc(n * sizeof *o), *s = malloc(n * sizeof *s);
+    if (o == NULL || s == NULL) {
+        free(o);
+        free(s);
+        return false;
+    }
+    if (count > 0) {
+        memcpy(o, offsets, (size_t)count * sizeof *o);
+        memcpy(s, sizes, (size_t)count * sizeof *s);
+    }
+    k->param_count = count;
+    k->param_offsets = o;
+    k->param_sizes = s;
+    return true;
+}
+
+void emu_image_free(emu_image *image)
+{
+    for (size_t i = 0; i < image->count; i++) {
+        free(image->kernels[i].name);
+        free(image->kernels[i].param_offsets);
+        free(image->kernels[i].param_sizes);
+    }
+    free(image->kernels);
+    *image = (emu_image){ NULL, 0, 0, false };
+}
+
+CUresult emu_read_file(const char *path, unsigned char **data, size_t *size)
+{
+    FILE *f = path != NULL ? fopen(path, "rb") : NULL;
+    size_t cap = 1 << 16, used = 0;
+    unsigned char *buf = f != NULL ? malloc(cap) : NULL;
+    while (buf != NULL) {
+        used += fread(buf + used, 1, cap - used, f);
+        if (used < cap)
+            break;
+        unsigned char *grown = realloc(buf, cap * 2);
+        if (grown == NULL) {
+            free(buf);
+            buf = NULL;
+            break;
+        }
+        buf = grown;
+        cap *= 2;
+    }
+    bool failed = f == NULL || buf == NULL || ferror(f);
+    if (f != NULL)
+        fclose(f);
+    if (failed) {
+        free(buf);
+        return f == NULL ? CUDA_ERROR_FILE_NOT_FOUND : CUDA_ERROR_OUT_OF_MEMORY;
+    }
+    *data = buf;
+    *size = used;
+    return CUDA_SUCCESS;
+}

@@ -1,0 +1,155 @@
+/*
+ * CPU implementations of the kernels of test_kernels.cu, under their nvcc mangled names, for the
+ * emulated CUDA driver (docs/emulator.md). Load with GPUPOOL_EMU_KERNELS=<path of this library>.
+ *
+ * Each kernel computes what its CUDA version would: thread i of the x dimension handles element i
+ * (the y and z dimensions only repeat the same work, as in the .cu code).
+ */
+#include "../gpupool_emu.h"
+
+#include <stdint.h>
+#include <string.h>
+
+/* Threads along x: the elements a 1-D grid covers. */
+static size_t threads_x(const gpupool_emu_launch *l)
+{
+    return (size_t)l->grid[0] * l->block[0];
+}
+
+/* min(n, threads), for the "if (i < n)" guard of the CUDA code. */
+static size_t covered(const gpupool_emu_launch *l, long long n)
+{
+    if (n <= 0)
+        return 0;
+    size_t t = threads_x(l);
+    return (unsigned long long)n < t ? (size_t)n : t;
+}
+
+static CUdeviceptr ptr_param(void **params, int i)
+{
+    CUdeviceptr p;
+    memcpy(&p, params[i], sizeof p);
+    return p;
+}
+
+static int int_param(void **params, int i)
+{
+    int v;
+    memcpy(&v, params[i], sizeof v);
+    return v;
+}
+
+static float float_param(void **params, int i)
+{
+    float v;
+    memcpy(&v, params[i], sizeof v);
+    return v;
+}
+
+/* __global__ void vadd(const float *a, const float *b, float *c, int n) */
+static int vadd(const gpupool_emu_launch *l, void **params)
+{
+    size_t n = covered(l, int_param(params, 3)), bytes = n * sizeof(float);
+    if (n == 0)
+        return CUDA_SUCCESS;
+    const float *a = l->memory(l, ptr_param(params, 0), bytes);
+    const float *b = l->memory(l, ptr_param(params, 1), bytes);
+    float *c = l->memory(l, ptr_param(params, 2), bytes);
+    if (a == NULL || b == NULL || c == NULL)
+        return CUDA_ERROR_ILLEGAL_ADDRESS;
+    for (size_t i = 0; i < n; i++)
+        c[i] = a[i] + b[i];
+    return CUDA_SUCCESS;
+}
+
+/* __global__ void saxpy(float a, const float *x, float *y, int n) */
+static int saxpy(const gpupool_emu_launch *l, void **params)
+{
+    float a = float_param(params, 0);
+    size_t n = covered(l, int_param(params, 3)), bytes = n * sizeof(float);
+    if (n == 0)
+        return CUDA_SUCCESS;
+    const float *x = l->memory(l, ptr_param(params, 1), bytes);
+    float *y = l->memory(l, ptr_param(params, 2), bytes);
+    if (x == NULL || y == NULL)
+        return CUDA_ERROR_ILLEGAL_ADDRESS;
+    for (size_t i = 0; i < n; i++)
+        y[i] = a * x[i] + y[i];
+    return CUDA_SUCCESS;
+}
+
+/* __global__ void fill_u32(unsigned *p, unsigned v, size_t n) */
+static int fill_u32(const gpupool_emu_launch *l, void **params)
+{
+    unsigned v;
+    size_t n;
+    memcpy(&v, params[1], sizeof v);
+    memcpy(&n, params[2], sizeof n);
+    size_t t = threads_x(l);
+    n = n < t ? n : t;
+    if (n == 0)
+        return CUDA_SUCCESS;
+    unsigned *p = l->memory(l, ptr_param(params, 0), n * sizeof(unsigned));
+    if (p == NULL)
+        return CUDA_ERROR_ILLEGAL_ADDRESS;
+    for (size_t i = 0; i < n; i++)
+        p[i] = v;
+    return CUDA_SUCCESS;
+}
+
+/* __global__ void scale(float *p, float s, int n) */
+static int scale(const gpupool_emu_launch *l, void **params)
+{
+    float s = float_param(params, 1);
+    size_t n = covered(l, int_param(params, 2));
+    if (n == 0)
+        return CUDA_SUCCESS;
+    float *p = l->memory(l, ptr_param(params, 0), n * sizeof(float));
+    if (p == NULL)
+        return CUDA_ERROR_ILLEGAL_ADDRESS;
+    for (size_t i = 0; i < n; i++)
+        p[i] *= s;
+    return CUDA_SUCCESS;
+}
+
+/* __global__ void poke(unsigned long long addr): one 4-byte store through a raw address. */
+static int poke(const gpupool_emu_launch *l, void **params)
+{
+    uint32_t *p = l->memory(l, ptr_param(params, 0), sizeof *p);
+    if (p == NULL)
+        return CUDA_ERROR_ILLEGAL_ADDRESS;
+    *p = 0xdeadbeefu;
+    return CUDA_SUCCESS;
+}
+
+/* __global__ void spin(int n): no effect; its duration is GPUPOOL_EMU_KERNEL_NS. */
+static int spin(const gpupool_emu_launch *l, void **params)
+{
+    (void)l;
+    (void)params;
+    return CUDA_SUCCESS;
+}
+
+static const size_t vadd_params[] = { 8, 8, 8, 4 };
+static const size_t saxpy_params[] = { 4, 8, 8, 4 };
+static const size_t fill_u32_params[] = { 8, 4, 8 };
+static const size_t scale_params[] = { 8, 4, 4 };
+static const size_t poke_params[] = { 8 };
+static const size_t spin_params[] = { 4 };
+
+#define COUNT(a) (unsigned)(sizeof(a) / sizeof((a)[0]))
+
+static const gpupool_emu_kernel g_kernels[] = {
+    { "_Z4vaddPKfS0_Pfi", COUNT(vadd_params), vadd_params, 0, vadd },
+    { "_Z5saxpyfPKfPfi", COUNT(saxpy_params), saxpy_params, 0, saxpy },
+    { "_Z8fill_u32Pjjm", COUNT(fill_u32_params), fill_u32_params, 0, fill_u32 },
+    { "_Z5scalePffi", COUNT(scale_params), scale_params, 0, scale },
+    { "_Z4pokey", COUNT(poke_params), poke_params, 0, poke },
+    { "_Z4spini", COUNT(spin_params), spin_params, 0, spin },
+};
+
+const gpupool_emu_kernel *gpupool_emu_kernels(unsigned *count)
+{
+    *count = COUNT(g_kernels);
+    return g_kernels;
+}

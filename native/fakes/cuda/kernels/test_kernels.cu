@@ -1,0 +1,46 @@
+// Test kernels for the emulated CUDA driver (docs/emulator.md). Built by nvcc into test programs;
+// test_kernels.c implements the same kernels, under the same mangled names, for the CPU.
+#include <cstddef>
+
+__global__ void vadd(const float *a, const float *b, float *c, int n)
+{
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n)
+        c[i] = a[i] + b[i];
+}
+
+__global__ void saxpy(float a, const float *x, float *y, int n)
+{
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n)
+        y[i] = a * x[i] + y[i];
+}
+
+__global__ void fill_u32(unsigned *p, unsigned v, size_t n)
+{
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n)
+        p[i] = v;
+}
+
+__global__ void scale(float *p, float s, int n)
+{
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n)
+        p[i] *= s;
+}
+
+// Writes through a raw address: a bad one is how tests provoke CUDA_ERROR_ILLEGAL_ADDRESS.
+__global__ void poke(unsigned long long addr)
+{
+    if (blockIdx.x == 0 && threadIdx.x == 0)
+        *(volatile unsigned *)addr = 0xdeadbeefu;
+}
+
+// Burns time on a GPU; on the emulator its duration is the time model's.
+__global__ void spin(int n)
+{
+    volatile int sink = 0;
+    for (int i = 0; i < n; i++)
+        sink = sink + i;
+}

@@ -1,0 +1,262 @@
+/*
+ * Kernel launches: checked like the real driver's, scheduled on the time model, then run eagerly on
+ * the calling thread by the kernel library that implements the kernel, without the lock held. A
+ * kernel's error becomes its context's sticky error.
+ */
+#include "emu.h"
+
+#include <stdlib.h>
+
+#define EMU_STACK_PARAMS 32
+
+typedef struct {
+    unsigned v[3];
+} dims;
+
+/* What the memory callback needs: whose allocations, and what it pinned for the run. */
+typedef struct {
+    CUcontext ctx;
+    unsigned long long ctx_id;
+    emu_alloc **pins;
+    size_t count, cap;
+} run_state;
+
+/* Pins a once per run, however often the kernel asks for it. */
+static bool pin_for_run(run_state *st, emu_alloc *a)
+{
+    for (size_t i = st->count; i > 0; i--)
+        if (st->pins[i - 1] == a)
+            return true;
+    if (st->count == st->cap) {
+        size_t cap = st->cap == 0 ? 8 : st->cap * 2;
+        emu_alloc **grown = realloc(st->pins, cap * sizeof *grown);
+        if (grown == NULL)
+            return false;
+        st->pins = grown;
+        st->cap = cap;
+    }
+    st->pins[st->count++] = a;
+    emu_pin(a);
+    return true;
+}
+
+static bool ctx_alive(const run_state *st)
+{
+    return emu_ctx_valid(st->ctx) && st->ctx->id == st->ctx_id;
+}
+
+static void *launch_memory(const gpupool_emu_launch *launch, CUdeviceptr ptr, size_t bytes)
+{
+    run_state *st = launch->internal;
+    void *host = NULL;
+    emu_lock();
+    emu_alloc *a = ctx_alive(st) ? emu_find_device(ptr, bytes) : NULL;
+    if (a != NULL && a->ctx != st->ctx)
+        a = NULL;
+    else if (a == NULL && ctx_alive(st))
+        a = emu_find_host((const void *)(uintptr_t)ptr, bytes); /* mapped pinned memory */
+    if (a != NULL && pin_for_run(st, a))
+        host = emu_host_of(a, ptr);
+    emu_unlock();
+    return host;
+}
+
+/* ---- checks --------------------------------------------------------------------------------- */
+
+static CUresult check_dims(const emu_device *dev, const emu_entry *e, dims grid, dims block, unsigned shared)
+{
+    static const CUdevice_attribute grid_max[3] = { CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_X,
+                                                    CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Y,
+                                                    CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Z };
+    static const CUdevice_attribute block_max[3] = { CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_X,
+                                                     CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_Y,
+                                                     CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_Z };
+    unsigned long long threads = 1;
+    for (int i = 0; i < 3; i++) {
+        if (grid.v[i] == 0 || grid.v[i] > (unsigned)emu_device_attribute(dev, grid_max[i]))
+            return CUDA_ERROR_INVALID_VALUE;
+        if (block.v[i] == 0 || block.v[i] > (unsigned)emu_device_attribute(dev, block_max[i]))
+            return CUDA_ERROR_INVALID_VALUE;
+        threads *= block.v[i];
+    }
+    if (threads > (unsigned long long)e->attrs->v[CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK])
+        return CUDA_ERROR_INVALID_VALUE;
+    if (shared > (unsigned)e->attrs->v[CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES])
+        return CUDA_ERROR_INVALID_VALUE;
+    return CUDA_SUCCESS;
+}
+
+/* The `extra` form: one buffer holding every parameter at its ABI offset. */
+static CUresult params_from_extra(const emu_entry *e, void **extra, void **argv)
+{
+    char *buffer = NULL;
+    size_t size = 0;
+    bool have_size = false;
+    for (size_t i = 0; extra[i] != CU_LAUNCH_PARAM_END; i += 2) {
+        if (extra[i] == CU_LAUNCH_PARAM_BUFFER_POINTER) {
+            buffer = extra[i + 1];
+        } else if (extra[i] == CU_LAUNCH_PARAM_BUFFER_SIZE && extra[i + 1] != NULL) {
+            size = *(const size_t *)extra[i + 1];
+            have_size = true;
+        } else {
+            return CUDA_ERROR_INVALID_VALUE;
+        }
+    }
+    if (buffer == NULL || !have_size)
+        return CUDA_ERROR_INVALID_VALUE;
+    for (int i = 0; i < emu_param_count(e); i++) {
+        size_t offset, sz;
+        emu_param_layout(e, (size_t)i, &offset, &sz);
+        if (offset > size || sz > size - offset)
+            return CUDA_ERROR_INVALID_VALUE;
+        argv[i] = buffer + offset;
+    }
+    return CUDA_SUCCESS;
+}
+
+static CUresult params_for(const emu_entry *e, void **kernelParams, void **extra, void ***argv, void **stack)
+{
+    int count = emu_param_count(e);
+    if (kernelParams != NULL && extra != NULL)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (extra == NULL) {
+        if (count > 0 && kernelParams == NULL)
+            return CUDA_ERROR_INVALID_VALUE;
+        *argv = kernelParams;
+        return CUDA_SUCCESS;
+    }
+    *argv = count <= EMU_STACK_PARAMS ? stack : malloc((size_t)count * sizeof(void *));
+    if (*argv == NULL)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    CUresult rc = params_from_extra(e, extra, *argv);
+    if (rc != CUDA_SUCCESS && *argv != stack)
+        free(*argv);
+    return rc;
+}
+
+/* ---- the launch ----------------------------------------------------------------------------- */
+
+typedef struct {
+    const void *f;
+    dims grid, block;
+    unsigned shared;
+    CUstream stream;
+    void **params, **extra;
+    bool per_thread;
+} launch_request;
+
+/* Lock held on entry and on return; dropped while the kernel runs. */
+static CUresult run_kernel(CUcontext ctx, const emu_entry *e, const launch_request *r, void **argv)
+{
+    run_state st = { ctx, ctx->id, NULL, 0, 0 };
+    gpupool_emu_launch launch = {
+        .grid = { r->grid.v[0], r->grid.v[1], r->grid.v[2] },
+        .block = { r->block.v[0], r->block.v[1], r->block.v[2] },
+        .shared_bytes = r->shared,
+        .memory = launch_memory,
+        .internal = &st,
+    };
+    emu_g.stats.kernels_launched++;
+    emu_unlock();
+    CUresult rc = (CUresult)e->impl->run(&launch, argv);
+    emu_lock();
+    for (size_t i = 0; i < st.count; i++)
+        emu_unpin(st.pins[i]);
+    free(st.pins);
+    if (rc != CUDA_SUCCESS && ctx_alive(&st) && ctx->sticky == CUDA_SUCCESS)
+        ctx->sticky = rc;
+    return rc;
+}
+
+static CUresult launch(const launch_request *r)
+{
+    CUcontext ctx;
+    struct CUstream_st *s;
+    emu_entry e;
+    void *stack[EMU_STACK_PARAMS], **argv;
+    CUresult rc = emu_begin_op(r->stream, true, r->per_thread, &ctx, &s);
+    if (rc != CUDA_SUCCESS)
+        return rc;
+    rc = emu_entry_of(r->f, ctx, &e); /* a CUfunction must belong to the stream's context */
+    if (rc == CUDA_SUCCESS)
+        rc = check_dims(ctx->dev, &e, r->grid, r->block, r->shared);
+    if (rc == CUDA_SUCCESS && e.impl == NULL)
+        rc = CUDA_ERROR_NO_BINARY_FOR_GPU; /* in the image, but no kernel library implements it */
+    if (rc == CUDA_SUCCESS)
+        rc = params_for(&e, r->params, r->extra, &argv, stack);
+    if (rc != CUDA_SUCCESS)
+        return emu_leave(rc);
+    emu_enqueue(s, e.impl->device_ns != 0 ? e.impl->device_ns : emu_g.kernel_ns, true);
+    rc = run_kernel(ctx, &e, r, argv);
+    if (argv != stack && argv != r->params)
+        free(argv);
+    return emu_leave(rc);
+}
+
+static CUresult launch_kernel(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
+                              unsigned bz, unsigned shared, CUstream hStream, void **kernelParams, void **extra,
+                              bool per_thread)
+{
+    launch_request r = { f, { { gx, gy, gz } }, { { bx, by, bz } }, shared, hStream, kernelParams, extra,
+                         per_thread };
+    return launch(&r);
+}
+
+/* cudart passes a CUkernel where a CUfunction is declared: both are accepted. */
+CUresult CUDAAPI cuLaunchKernel(CUfunction f, unsigned int gridDimX, unsigned int gridDimY, unsigned int gridDimZ,
+                                unsigned int blockDimX, unsigned int blockDimY, unsigned int blockDimZ,
+                                unsigned int sharedMemBytes, CUstream hStream, void **kernelParams, void **extra)
+{
+    return launch_kernel(f, gridDimX, gridDimY, gridDimZ, blockDimX, blockDimY, blockDimZ, sharedMemBytes, hStream,
+                         kernelParams, extra, false);
+}
+
+CUresult CUDAAPI cuLaunchKernel_ptsz(CUfunction f, unsigned int gridDimX, unsigned int gridDimY,
+                                     unsigned int gridDimZ, unsigned int blockDimX, unsigned int blockDimY,
+                                     unsigned int blockDimZ, unsigned int sharedMemBytes, CUstream hStream,
+                                     void **kernelParams, void **extra)
+{
+    return launch_kernel(f, gridDimX, gridDimY, gridDimZ, blockDimX, blockDimY, blockDimZ, sharedMemBytes, hStream,
+                         kernelParams, extra, true);
+}
+
+/* Launch attributes (clusters, priorities, ...) are accepted and not modelled. */
+static CUresult launch_ex(const CUlaunchConfig *config, CUfunction f, void **kernelParams, void **extra,
+                          bool per_thread)
+{
+    if (config == NULL || (config->numAttrs > 0 && config->attrs == NULL))
+        return CUDA_ERROR_INVALID_VALUE;
+    return launch_kernel(f, config->gridDimX, config->gridDimY, config->gridDimZ, config->blockDimX,
+                         config->blockDimY, config->blockDimZ, config->sharedMemBytes, config->hStream,
+                         kernelParams, extra, per_thread);
+}
+
+CUresult CUDAAPI cuLaunchKernelEx(const CUlaunchConfig *config, CUfunction f, void **kernelParams, void **extra)
+{
+    return launch_ex(config, f, kernelParams, extra, false);
+}
+
+CUresult CUDAAPI cuLaunchKernelEx_ptsz(const CUlaunchConfig *config, CUfunction f, void **kernelParams,
+                                       void **extra)
+{
+    return launch_ex(config, f, kernelParams, extra, true);
+}
+
+/* Every block of a grid runs at once here, so any grid may cooperate. */
+CUresult CUDAAPI cuLaunchCooperativeKernel(CUfunction f, unsigned int gridDimX, unsigned int gridDimY,
+                                           unsigned int gridDimZ, unsigned int blockDimX, unsigned int blockDimY,
+                                           unsigned int blockDimZ, unsigned int sharedMemBytes, CUstream hStream,
+                                           void **kernelParams)
+{
+    return launch_kernel(f, gridDimX, gridDimY, gridDimZ, blockDimX, blockDimY, blockDimZ, sharedMemBytes, hStream,
+                         kernelParams, NULL, false);
+}
+
+CUresult CUDAAPI cuLaunchCooperativeKernel_ptsz(CUfunction f, unsigned int gridDimX, unsigned int gridDimY,
+                                                unsigned int gridDimZ, unsigned int blockDimX,
+                                                unsigned int blockDimY, unsigned int blockDimZ,
+                                                unsigned int sharedMemBytes, CUstream hStream, void **kernelParams)
+{
+    return launch_kernel(f, gridDimX, gridDimY, gridDimZ, blockDimX, blockDimY, blockDimZ, sharedMemBytes, hStream,
+                         kernelParams, NULL, true);
+}

@@ -1,0 +1,82 @@
+/*
+ * Kernel libraries: the shared objects named in GPUPOOL_EMU_KERNELS (colon-separated), loaded once at
+ * the first successful cuInit. Each exports gpupool_emu_kernels(); the first library naming a kernel
+ * wins. A library that cannot be used is reported once on stderr and skipped.
+ */
+#include "emu.h"
+
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define EMU_KERNELS_ENV "GPUPOOL_EMU_KERNELS"
+
+typedef const gpupool_emu_kernel *(*kernels_fn)(unsigned *count);
+
+typedef struct {
+    void *handle;
+    const gpupool_emu_kernel *kernels;
+    unsigned count;
+} kernel_library;
+
+static kernel_library *g_libs;
+static size_t g_lib_count;
+
+static bool append(void *handle, const gpupool_emu_kernel *kernels, unsigned count)
+{
+    kernel_library *grown = realloc(g_libs, (g_lib_count + 1) * sizeof *grown);
+    if (grown == NULL)
+        return false;
+    g_libs = grown;
+    g_libs[g_lib_count++] = (kernel_library){ handle, kernels, count };
+    return true;
+}
+
+static void load_one(const char *path)
+{
+    void *handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (handle == NULL) {
+        fprintf(stderr, "fake " EMU_LIB ": cannot load kernel library %s: %s\n", path, dlerror());
+        return;
+    }
+    kernels_fn fn;
+    void *sym = dlsym(handle, "gpupool_emu_kernels");
+    memcpy(&fn, &sym, sizeof fn); /* object pointer to function pointer, as dlsym requires */
+    unsigned count = 0;
+    const gpupool_emu_kernel *kernels = fn != NULL ? fn(&count) : NULL;
+    if (kernels == NULL || !append(handle, kernels, count)) {
+        fprintf(stderr, "fake " EMU_LIB ": kernel library %s has no gpupool_emu_kernels()\n", path);
+        dlclose(handle);
+    }
+}
+
+void emu_registry_load(void)
+{
+    const char *env = getenv(EMU_KERNELS_ENV);
+    char *list = env != NULL ? strdup(env) : NULL;
+    char *save = NULL;
+    if (list == NULL)
+        return;
+    for (char *path = strtok_r(list, ":", &save); path != NULL; path = strtok_r(NULL, ":", &save))
+        load_one(path);
+    free(list);
+}
+
+const gpupool_emu_kernel *emu_registry_find(const char *name)
+{
+    for (size_t i = 0; i < g_lib_count; i++)
+        for (unsigned k = 0; k < g_libs[i].count; k++)
+            if (g_libs[i].kernels[k].name != NULL && strcmp(g_libs[i].kernels[k].name, name) == 0)
+                return &g_libs[i].kernels[k];
+    return NULL;
+}
+
+void emu_registry_unload(void)
+{
+    for (size_t i = 0; i < g_lib_count; i++)
+        dlclose(g_libs[i].handle);
+    free(g_libs);
+    g_libs = NULL;
+    g_lib_count = 0;
+}
