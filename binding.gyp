@@ -1,19 +1,31 @@
-# node-gyp runs this on `npm ci`. The C libraries (fake vendor libraries now; the client library and
-# the emulated driver later) are built by native/Makefile, since each must land in its own folder under
-# its real soname; gyp only drives it here. N-API addons join as ordinary gyp targets.
+# The N-API addon, built by node-gyp (`npm run build:native`). The C libraries (the fake vendor
+# libraries, the client library and the emulated driver) are built by native/Makefile instead, since
+# each must land in its own folder under its real soname; the build script runs make before node-gyp.
+# gpupool_compute reads generated sources from build/gen (`npm run build:gen` writes them first).
 {
   "targets": [
     {
-      "target_name": "native_libraries",
-      "type": "none",
-      "actions": [
-        {
-          "action_name": "make_native_libraries",
-          "inputs": ["<!@(find native -name '*.c' -o -name '*.h' -o -name Makefile)"],
-          "outputs": ["<(module_root_dir)/build/native/fakes/libnvidia-ml.so.1"],
-          "action": ["make", "-C", "native"]
-        }
-      ]
+      "target_name": "gpupool_compute",
+      "sources": [
+        "native/addon/addon.cc",
+        "native/addon/dispatch.cc",
+        "native/addon/driver.cc",
+        "native/addon/handlers.cc",
+        "native/addon/msgpuck.cc",
+        "native/addon/session.cc",
+        "native/addon/wire.cc"
+      ],
+      "include_dirs": [
+        "<!(node -p \"require('node-addon-api').include_dir\")",
+        "<(module_root_dir)/build/gen",
+        "/usr/local/cuda/include"
+      ],
+      "defines": ["NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
+      "cflags_cc": ["-std=c++17", "-O2", "-fexceptions", "-Wall", "-Wextra"],
+      # msgpuck is compiled in (msgpuck.cc): Debian's libmsgpuck.a is not position-independent.
+      "libraries": ["-ldl", "-lpthread"]
     }
   ]
 }

@@ -333,9 +333,17 @@ CUresult gp_local_cuCtxGetDevice_v13000(CUdevice *device, CUcontext ctx)
     return ctx_device(device, ctx ? ctx : gp_tls_context());
 }
 
+/* The handle only: nothing is retained, no daemon is asked (see GP_PRIMARY_CONTEXT_ID). */
 CUresult gp_primary_context(CUcontext *pctx, CUdevice dev)
 {
-    return gp_fwd_cuDevicePrimaryCtxRetain_v7000(pctx, dev);
+    const gp_device *d = gp_device_get(dev);
+    if (d == NULL)
+        return CUDA_ERROR_INVALID_DEVICE;
+    if (pctx == NULL)
+        return CUDA_ERROR_INVALID_VALUE;
+    *pctx = gp_tag_handle(d->server, GP_PRIMARY_CONTEXT_ID(d->remote_ordinal));
+    gp_note_context(NULL, *pctx, dev);
+    return CUDA_SUCCESS;
 }
 
 CUresult gp_local_cuModuleGetLoadingMode_v11070(CUmoduleLoadingMode *mode)

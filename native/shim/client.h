@@ -9,6 +9,12 @@
 #include "conn.h"
 
 #define GP_HANDLE_SHIFT 48
+/*
+ * A device's primary context has a fixed id on its daemon (docs/protocol.md): cudart asks for the
+ * handle (export table cudart-interface[2]) before it retains the context, and expects the handle
+ * cuDevicePrimaryCtxRetain returns later to be the same.
+ */
+#define GP_PRIMARY_CONTEXT_ID(remote_ordinal) ((UINT64_C(1) << 47) | (uint64_t)(remote_ordinal))
 #define GP_HANDLE_ID_MASK ((UINT64_C(1) << GP_HANDLE_SHIFT) - 1)
 
 int gp_server_count(void);

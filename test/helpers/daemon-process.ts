@@ -32,9 +32,14 @@ export class DaemonProcess {
     this.exit = once(child, 'exit').then(([code]) => code as number | null);
   }
 
-  /** Starts `gpupool daemon ARGS` and waits for its "listening" line. */
-  static async start(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 20_000): Promise<DaemonProcess> {
-    const child = spawn(process.execPath, [CLI, 'daemon', '--listen', '127.0.0.1:0', ...args], {
+  /**
+   * Starts `gpupool daemon ARGS` and waits for its "listening" line; `netns` runs it inside that
+   * network namespace (a test host). A later `--listen` in ARGS wins over the default.
+   */
+  static async start(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 20_000, netns?: string): Promise<DaemonProcess> {
+    const argv = [CLI, 'daemon', '--listen', '127.0.0.1:0', ...args];
+    const [cmd, cmdArgs] = netns ? ['ip', ['netns', 'exec', netns, process.execPath, ...argv]] : [process.execPath, argv];
+    const child = spawn(cmd, cmdArgs, {
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -67,9 +72,10 @@ export class DaemonProcess {
   }
 }
 
-/** Runs the CLI to completion and returns what it printed. */
-export async function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+/** Runs the CLI to completion and returns what it printed; `netns` runs it inside that namespace. */
+export async function runCli(args: string[], env: NodeJS.ProcessEnv = {}, netns?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const [cmd, cmdArgs] = netns ? ['ip', ['netns', 'exec', netns, process.execPath, CLI, ...args]] : [process.execPath, [CLI, ...args]];
+  const child = spawn(cmd, cmdArgs, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

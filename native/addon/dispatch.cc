@@ -1,0 +1,85 @@
+// The frame loop: one client message in, its replies out (docs/protocol.md, "Calls" and "Modes").
+#include "dispatch.h"
+
+#include <string>
+
+#include <cuda.h>
+#include <cudaTypedefs.h>
+#include <msgpuck.h>
+
+#include "gp_ops.h"
+#include "handlers.h"
+#include "session.h"
+#include "wire.h"
+
+namespace gp {
+
+// kProtocolDigest, kOps[] and dispatch_op(), generated from src/protocol/cuda-api.ts.
+#include "addon_ops.inc"
+
+static_assert(sizeof kOps / sizeof kOps[0] == GP_OP_COUNT, "kOps has a row per op and one for 0");
+
+const OpInfo *op_info(uint32_t op) { return op > 0 && op < GP_OP_COUNT ? &kOps[op] : nullptr; }
+
+uint32_t op_count() { return GP_OP_COUNT; }
+
+const char *protocol_digest() { return kProtocolDigest; }
+
+namespace {
+
+void reply_result(Writer &w, const Call &call, CUresult rc) {
+  if (w.begin_reply(call, rc)) w.end_reply();
+}
+
+// One frame [op, seq, ctx, args...] from p (checked whole up to frame_end).
+void run_frame(Session &s, Writer &w, const char *&p, const char *frame_end) {
+  if (mp_typeof(*p) != MP_ARRAY) throw ProtocolError("a call frame must be an array");
+  uint32_t count = mp_decode_array(&p);
+  if (count < 3) throw ProtocolError("a call frame needs op, seq and ctx");
+  Reader r(p, frame_end, count);
+  uint64_t op = r.u64();
+  const OpInfo *info = op <= UINT32_MAX ? op_info((uint32_t)op) : nullptr;
+  if (info == nullptr) throw ProtocolError("unknown operation " + std::to_string(op));
+  Call call{(uint32_t)op, 0, 0};
+  s.count_call(info->mode != GP_MODE_SYNC);
+
+  try {
+    call.seq = r.u64();
+    call.ctx = r.u64();
+    // A fire-and-forget call failed earlier: this synchronous call answers with that error instead
+    // of running, as CUDA reports a launch's failure at the next synchronising call.
+    if (info->mode == GP_MODE_SYNC && s.deferred_error() != CUDA_SUCCESS) {
+      r.skip_rest();
+      reply_result(w, call, s.take_deferred_error());
+    } else {
+      CUresult rc = s.make_current(call.ctx);
+      if (rc != CUDA_SUCCESS) {
+        r.skip_rest();
+        reply_result(w, call, rc);
+      } else {
+        dispatch_op(s, r, w, call);
+        r.finish();
+      }
+    }
+  } catch (const ProtocolError &e) {
+    throw ProtocolError(std::string(info->name) + " (op " + std::to_string(op) + ", seq " + std::to_string(call.seq) + "): " + e.what());
+  }
+  p = r.position();
+}
+
+}  // namespace
+
+void process_message(Session &s, const char *data, size_t size, std::vector<char> &out) {
+  s.count_message();
+  Writer w(s, out);
+  const char *p = data, *end = data + size;
+  while (p < end) {
+    const char *frame_end = p;
+    // The whole frame, nested values included, lies inside the message: reads cannot run past it.
+    if (mp_check(&frame_end, end) != 0) throw ProtocolError("a call frame is truncated or not msgpack");
+    run_frame(s, w, p, frame_end);
+    if (p != frame_end) throw ProtocolError("a call frame was not read to its end");
+  }
+}
+
+}  // namespace gp

@@ -1,0 +1,28 @@
+// The generated op table and the frame loop (dispatch.cc, which includes build/gen/addon_ops.inc).
+#ifndef GPUPOOL_ADDON_DISPATCH_H
+#define GPUPOOL_ADDON_DISPATCH_H
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "wire.h"
+
+namespace gp {
+
+class Session;
+
+// The op's row of the table, or nullptr for a number that is no op.
+const OpInfo *op_info(uint32_t op);
+// One past the highest op number (GP_OP_COUNT).
+uint32_t op_count();
+// GP_PROTOCOL_DIGEST of the table this addon was generated from.
+const char *protocol_digest();
+
+// Runs every call frame of one client message, appending the replies it produces to `out`.
+// Throws ProtocolError (the session must close) at the first frame that breaks the protocol.
+void process_message(Session &s, const char *data, size_t size, std::vector<char> &out);
+
+}  // namespace gp
+
+#endif

@@ -1,0 +1,96 @@
+// The CUDA driver as the daemon loads it: one dlopen'ed libcuda.so.1 (real or emulated), every
+// op's entry point resolved once through cuGetProcAddress_v2, and the devices it reports. Shared,
+// read-only after open(), by every session on it.
+#ifndef GPUPOOL_ADDON_DRIVER_H
+#define GPUPOOL_ADDON_DRIVER_H
+
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <cuda.h>
+#include <cudaTypedefs.h>
+
+namespace gp {
+
+// A driver that could not be opened. code: the CUresult when a driver call failed, else -1.
+class DriverError : public std::runtime_error {
+ public:
+  DriverError(const std::string &what, int code) : std::runtime_error(what), code(code) {}
+  int code;
+};
+
+struct DeviceInfo {
+  int ordinal;
+  CUdevice device;
+  std::string name;
+  unsigned char uuid[16];
+  int pci_domain, pci_bus, pci_device;
+  size_t total_mem;
+  std::vector<std::pair<int, int>> attributes;  // (CUdevice_attribute, value), each one answered
+};
+
+// An entry point that may be absent: calling an absent one answers CUDA_ERROR_NOT_SUPPORTED.
+template <typename F>
+struct DriverFn {
+  F f;
+  template <typename... Args>
+  CUresult operator()(Args &&...args) const {
+    return f != nullptr ? f(std::forward<Args>(args)...) : CUDA_ERROR_NOT_SUPPORTED;
+  }
+};
+
+class Driver {
+ public:
+  // dlopen + cuInit + resolution + device enumeration. Blocking: call it off the JS thread.
+  static std::shared_ptr<Driver> open(const std::string &path);
+
+  const std::string &path() const { return path_; }
+  int version() const { return version_; }
+  const std::vector<DeviceInfo> &devices() const { return devices_; }
+  // The driver's CUdevice for an ordinal; false when out of range.
+  bool device(int ordinal, CUdevice *out) const;
+  // "CUDA_ERROR_X" for a result, or its number when the driver cannot name it.
+  std::string error_name(CUresult rc) const;
+
+  // The entry point of generated op `op` (gp_ops.h), cast to its PFN type.
+  template <typename F>
+  DriverFn<F> fn(uint32_t op) const {
+    return DriverFn<F>{op < ops_.size() ? reinterpret_cast<F>(ops_[op]) : nullptr};
+  }
+
+  // Entry points the handlers and the session need beyond the op table, at fixed versions.
+  struct Api {
+    DriverFn<PFN_cuCtxSetCurrent_v4000> ctxSetCurrent;
+    DriverFn<PFN_cuCtxCreate_v3020> ctxCreate;       // cuCtxCreate_v2
+    DriverFn<PFN_cuCtxCreate_v12050> ctxCreateV4;    // cuCtxCreate_v4 (params NULL), preferred
+    DriverFn<PFN_cuCtxDestroy_v4000> ctxDestroy;
+    DriverFn<PFN_cuMemAlloc_v3020> memAlloc;
+    DriverFn<PFN_cuMemAllocPitch_v3020> memAllocPitch;
+    DriverFn<PFN_cuMemFree_v3020> memFree;
+    DriverFn<PFN_cuStreamDestroy_v4000> streamDestroy;
+    DriverFn<PFN_cuEventDestroy_v4000> eventDestroy;
+    DriverFn<PFN_cuModuleUnload_v2000> moduleUnload;
+    DriverFn<PFN_cuLibraryUnload_v12000> libraryUnload;
+    DriverFn<PFN_cuKernelGetParamInfo_v12040> kernelGetParamInfo;
+    DriverFn<PFN_cuFuncGetParamInfo_v12040> funcGetParamInfo;
+  };
+  const Api &api() const { return api_; }
+
+ private:
+  Driver() = default;
+  std::string path_;
+  void *lib_ = nullptr;  // never dlclose'd: a driver does not survive being unloaded
+  int version_ = 0;
+  std::vector<void *> ops_;
+  Api api_{};
+  DriverFn<PFN_cuGetErrorName_v6000> get_error_name_{};
+  std::vector<DeviceInfo> devices_;
+};
+
+}  // namespace gp
+
+#endif

@@ -1,0 +1,398 @@
+#include "handlers.h"
+
+#include <cstring>
+#include <vector>
+
+#include <cudaTypedefs.h>
+
+#include "dispatch.h"
+
+namespace gp {
+namespace handlers {
+
+// ---- contexts --------------------------------------------------------------------------------------
+
+CUresult primary_ctx_retain(Session &s, CUcontext *pctx, CUdevice dev) {
+  if (pctx == nullptr) return CUDA_ERROR_INVALID_VALUE;
+  Session::Primary *p = s.primary((int)dev);
+  if (p == nullptr) return CUDA_ERROR_INVALID_DEVICE;
+  if (p->ctx == nullptr) {
+    CUcontext ctx = nullptr;
+    CUresult rc = s.create_context(&ctx, p->flags, (int)dev);
+    if (rc != CUDA_SUCCESS) return rc;
+    p->ctx = ctx;
+    p->refs = 0;
+  }
+  p->refs++;
+  *pctx = p->ctx;
+  return CUDA_SUCCESS;
+}
+
+CUresult primary_ctx_release(Session &s, CUdevice dev) {
+  Session::Primary *p = s.primary((int)dev);
+  if (p == nullptr) return CUDA_ERROR_INVALID_DEVICE;
+  if (p->ctx == nullptr || p->refs <= 0) return CUDA_ERROR_INVALID_CONTEXT;
+  if (--p->refs > 0) return CUDA_SUCCESS;
+  return s.destroy_context(p->ctx);
+}
+
+CUresult primary_ctx_reset(Session &s, CUdevice dev) {
+  Session::Primary *p = s.primary((int)dev);
+  if (p == nullptr) return CUDA_ERROR_INVALID_DEVICE;
+  if (p->ctx == nullptr) return CUDA_SUCCESS;
+  return s.destroy_context(p->ctx);
+}
+
+CUresult primary_ctx_get_state(Session &s, CUdevice dev, unsigned *flags, int *active) {
+  if (flags == nullptr || active == nullptr) return CUDA_ERROR_INVALID_VALUE;
+  Session::Primary *p = s.primary((int)dev);
+  if (p == nullptr) return CUDA_ERROR_INVALID_DEVICE;
+  *flags = p->flags;
+  *active = p->ctx != nullptr ? 1 : 0;
+  return CUDA_SUCCESS;
+}
+
+CUresult primary_ctx_set_flags(Session &s, CUdevice dev, unsigned flags) {
+  Session::Primary *p = s.primary((int)dev);
+  if (p == nullptr) return CUDA_ERROR_INVALID_DEVICE;
+  // Applies from the next creation of the context (after a release to zero or a reset).
+  p->flags = flags;
+  return CUDA_SUCCESS;
+}
+
+CUresult ctx_create(Session &s, CUcontext *pctx, unsigned flags, CUdevice dev) {
+  if (pctx == nullptr) return CUDA_ERROR_INVALID_VALUE;
+  CUresult rc = s.create_context(pctx, flags, (int)dev);
+  if (rc == CUDA_SUCCESS) s.note_created(*pctx);
+  return rc;
+}
+
+CUresult ctx_destroy(Session &s, CUcontext ctx) {
+  // Only contexts the client created: its primary ones end with release or reset.
+  if (ctx == nullptr || !s.created_context(ctx)) return CUDA_ERROR_INVALID_CONTEXT;
+  return s.destroy_context(ctx);
+}
+
+// ---- memory ----------------------------------------------------------------------------------------
+
+CUresult mem_alloc(Session &s, CUdeviceptr *dptr, size_t bytesize) {
+  if (dptr == nullptr) return CUDA_ERROR_INVALID_VALUE;
+  CUresult rc = s.driver().api().memAlloc(dptr, bytesize);
+  if (rc == CUDA_SUCCESS) s.note_alloc(*dptr, bytesize);
+  return rc;
+}
+
+CUresult mem_alloc_pitch(Session &s, CUdeviceptr *dptr, size_t *pitch, size_t width, size_t height, unsigned element_size) {
+  if (dptr == nullptr || pitch == nullptr) return CUDA_ERROR_INVALID_VALUE;
+  CUresult rc = s.driver().api().memAllocPitch(dptr, pitch, width, height, element_size);
+  if (rc == CUDA_SUCCESS) s.note_alloc(*dptr, *pitch * height);
+  return rc;
+}
+
+CUresult mem_free(Session &s, CUdeviceptr dptr) {
+  if (!s.is_alloc_base(dptr)) return CUDA_ERROR_INVALID_VALUE;
+  CUresult rc = s.driver().api().memFree(dptr);
+  if (rc == CUDA_SUCCESS) s.forget_alloc(dptr);
+  return rc;
+}
+
+// ---- destroy and forget -----------------------------------------------------------------------------
+
+CUresult forget_handle(Session &s, CUstream stream) {
+  // The NULL and per-thread default streams are not the client's to destroy.
+  if (stream == nullptr || stream == CU_STREAM_LEGACY || stream == CU_STREAM_PER_THREAD) return CUDA_ERROR_INVALID_HANDLE;
+  CUresult rc = s.driver().api().streamDestroy(stream);
+  if (rc == CUDA_SUCCESS) s.forget(GP_HANDLE_CUstream, stream);
+  return rc;
+}
+
+CUresult forget_handle(Session &s, CUevent event) {
+  if (event == nullptr) return CUDA_ERROR_INVALID_HANDLE;
+  CUresult rc = s.driver().api().eventDestroy(event);
+  if (rc == CUDA_SUCCESS) s.forget(GP_HANDLE_CUevent, event);
+  return rc;
+}
+
+CUresult forget_handle(Session &s, CUmodule module) {
+  if (module == nullptr) return CUDA_ERROR_INVALID_HANDLE;
+  CUresult rc = s.driver().api().moduleUnload(module);
+  if (rc == CUDA_SUCCESS) s.forget(GP_HANDLE_CUmodule, module);
+  return rc;
+}
+
+CUresult forget_handle(Session &s, CUlibrary library) {
+  if (library == nullptr) return CUDA_ERROR_INVALID_HANDLE;
+  CUresult rc = s.driver().api().libraryUnload(library);
+  if (rc == CUDA_SUCCESS) s.forget(GP_HANDLE_CUlibrary, library);
+  return rc;
+}
+
+// ---- module images ---------------------------------------------------------------------------------
+
+namespace {
+
+template <typename T>
+T load(const unsigned char *p) {
+  T v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+// Whether every part of an image the driver will read, by its own header, lies inside the image.
+// The daemon's copy is zero-padded, so text (PTX) always ends in a NUL.
+bool image_in_bounds(const unsigned char *img, size_t size) {
+  if (size < 4) return size > 0;
+  uint32_t magic = load<uint32_t>(img);
+  if (magic == 0x466243b1u) return false;  // a __fatBinC_Wrapper_t: it points into the client's memory
+  if (magic == 0xBA55ED50u) {              // fatbin: magic, version, header size, size of the rest
+    if (size < 16) return false;
+    uint64_t header = load<uint16_t>(img + 6), rest = load<uint64_t>(img + 8);
+    return header <= size && rest <= size - header;
+  }
+  if (std::memcmp(img, "\x7f" "ELF", 4) == 0) {  // cubin: ELF64, its headers and sections inside
+    if (size < 64 || img[4] != 2) return false;
+    uint64_t phoff = load<uint64_t>(img + 0x20), shoff = load<uint64_t>(img + 0x28);
+    uint64_t phsize = load<uint16_t>(img + 0x36), phnum = load<uint16_t>(img + 0x38);
+    uint64_t shsize = load<uint16_t>(img + 0x3a), shnum = load<uint16_t>(img + 0x3c);
+    if (phoff > size || phsize * phnum > size - phoff) return false;
+    if (shoff > size || shsize * shnum > size - shoff) return false;
+    if (shnum > 0 && shsize < 64) return false;
+    for (uint64_t i = 0; i < shnum; i++) {
+      const unsigned char *sh = img + shoff + i * shsize;
+      uint32_t type = load<uint32_t>(sh + 4);
+      uint64_t off = load<uint64_t>(sh + 0x18), len = load<uint64_t>(sh + 0x20);
+      if (type != 8 /* SHT_NOBITS */ && (off > size || len > size - off)) return false;
+    }
+    return true;
+  }
+  return true;  // PTX: text, NUL-terminated by the padding
+}
+
+}  // namespace
+
+void module_image(Session &s, Reader &r, Writer &w, const Call &call, uint32_t op) {
+  Bin image = r.bin();
+  r.finish();
+  // An aligned copy of the daemon's own, zero-padded: drivers expect fatbins 8-byte aligned and PTX
+  // NUL-terminated; the driver copies what it keeps (no CU_LIBRARY_BINARY_IS_PRESERVED).
+  std::vector<uint64_t> copy(s.checked_size(image.size) / sizeof(uint64_t) + 2, 0);
+  if (image.size > 0) std::memcpy(copy.data(), image.data, image.size);
+  const unsigned char *img = reinterpret_cast<const unsigned char *>(copy.data());
+
+  const char *name = op_info(op)->name;
+  CUresult rc = image_in_bounds(img, image.size) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_IMAGE;
+  void *handle = nullptr;
+  int kind = GP_HANDLE_CUmodule;
+  if (rc == CUDA_SUCCESS) {
+    if (std::strcmp(name, "cuLibraryLoadData") == 0) {
+      kind = GP_HANDLE_CUlibrary;
+      CUlibrary lib = nullptr;
+      rc = s.driver().fn<PFN_cuLibraryLoadData_v12000>(op)(&lib, img, nullptr, nullptr, 0, nullptr, nullptr, 0);
+      handle = lib;
+    } else {
+      CUmodule mod = nullptr;
+      if (std::strcmp(name, "cuModuleLoadDataEx") == 0) {
+        rc = s.driver().fn<PFN_cuModuleLoadDataEx_v2010>(op)(&mod, img, 0, nullptr, nullptr);
+      } else if (std::strcmp(name, "cuModuleLoadFatBinary") == 0) {
+        rc = s.driver().fn<PFN_cuModuleLoadFatBinary_v2000>(op)(&mod, img);
+      } else {
+        rc = s.driver().fn<PFN_cuModuleLoadData_v2000>(op)(&mod, img);
+      }
+      handle = mod;
+    }
+  }
+  if (!w.begin_reply(call, rc)) return;
+  if (rc == CUDA_SUCCESS) w.u64(s.remember(kind, handle));
+  w.end_reply();
+}
+
+// ---- launches --------------------------------------------------------------------------------------
+
+namespace {
+
+// Parameters a kernel may have: far above what the 32 KiB parameter space allows.
+constexpr size_t kMaxParams = 4096;
+
+// The layout of a kernel's parameters, asked of the driver once per id.
+CUresult param_layout(Session &s, uint64_t id, void *fn, int kind, const std::vector<ParamSlot> **out) {
+  if ((*out = s.param_layout(id)) != nullptr) return CUDA_SUCCESS;
+  const Driver::Api &api = s.driver().api();
+  std::vector<ParamSlot> slots;
+  for (size_t i = 0;; i++) {
+    if (i == kMaxParams) return CUDA_ERROR_INVALID_VALUE;
+    ParamSlot slot{};
+    CUresult rc = kind == GP_HANDLE_CUkernel ? api.kernelGetParamInfo((CUkernel)fn, i, &slot.offset, &slot.size)
+                                             : api.funcGetParamInfo((CUfunction)fn, i, &slot.offset, &slot.size);
+    if (rc == CUDA_ERROR_INVALID_VALUE) break;  // past the last parameter
+    if (rc != CUDA_SUCCESS) return rc;
+    slots.push_back(slot);
+  }
+  s.set_param_layout(id, std::move(slots));
+  *out = s.param_layout(id);
+  return CUDA_SUCCESS;
+}
+
+// What a launch frame shares between cuLaunchKernel and cuLaunchKernelEx.
+struct Launch {
+  uint64_t fn_id;
+  unsigned grid[3], block[3], shared;
+  uint64_t stream_id;
+  Bin params;
+};
+
+Launch read_launch(Reader &r) {
+  Launch l{};
+  l.fn_id = r.u64();
+  for (unsigned &g : l.grid) g = r.u32();
+  for (unsigned &b : l.block) b = r.u32();
+  l.shared = r.u32();
+  l.stream_id = r.u64();
+  l.params = r.bin();
+  return l;
+}
+
+// Resolves the launch's function and stream and rebuilds kernelParams over an aligned copy of the
+// params buffer: each parameter at its offset, every one inside the buffer.
+CUresult prepare_launch(Session &s, const Launch &l, CUfunction *fn, CUstream *stream, std::vector<void *> &kernel_params) {
+  void *f = nullptr;
+  int kind = 0;
+  if (!s.lookup_any(l.fn_id, {GP_HANDLE_CUfunction, GP_HANDLE_CUkernel}, &f, &kind)) return CUDA_ERROR_INVALID_HANDLE;
+  void *st = nullptr;
+  if (!s.lookup(l.stream_id, GP_HANDLE_CUstream, &st)) return CUDA_ERROR_INVALID_HANDLE;
+  const std::vector<ParamSlot> *slots = nullptr;
+  CUresult rc = param_layout(s, l.fn_id, f, kind, &slots);
+  if (rc != CUDA_SUCCESS) return rc;
+  for (const ParamSlot &p : *slots) {
+    if (p.offset > l.params.size || p.size > l.params.size - p.offset) return CUDA_ERROR_INVALID_VALUE;
+  }
+  char *base = static_cast<char *>(s.param_scratch(l.params.size));
+  if (l.params.size > 0) std::memcpy(base, l.params.data, l.params.size);
+  kernel_params.clear();
+  for (const ParamSlot &p : *slots) kernel_params.push_back(base + p.offset);
+  *fn = (CUfunction)f;  // a CUkernel launches as a CUfunction (CUDA 12)
+  *stream = (CUstream)st;
+  return CUDA_SUCCESS;
+}
+
+void reply_empty(Writer &w, const Call &call, CUresult rc) {
+  if (w.begin_reply(call, rc)) w.end_reply();
+}
+
+}  // namespace
+
+void launch_kernel(Session &s, Reader &r, Writer &w, const Call &call, uint32_t op) {
+  Launch l = read_launch(r);
+  r.finish();
+  CUfunction fn = nullptr;
+  CUstream stream = nullptr;
+  std::vector<void *> kp;
+  CUresult rc = prepare_launch(s, l, &fn, &stream, kp);
+  if (rc == CUDA_SUCCESS) {
+    rc = s.driver().fn<PFN_cuLaunchKernel_v4000>(op)(fn, l.grid[0], l.grid[1], l.grid[2], l.block[0], l.block[1], l.block[2],
+                                                     l.shared, stream, kp.empty() ? nullptr : kp.data(), nullptr);
+  }
+  reply_empty(w, call, rc);
+}
+
+void launch_kernel_ex(Session &s, Reader &r, Writer &w, const Call &call, uint32_t op) {
+  static_assert(sizeof(CUlaunchAttributeValue) == 64, "CUlaunchAttributeValue travels as 64 bytes");
+  constexpr uint32_t kMaxAttributes = 64;
+  Launch l = read_launch(r);
+  uint32_t n = r.array();
+  if (n > kMaxAttributes) throw ProtocolError("too many launch attributes (" + std::to_string(n) + ")");
+  std::vector<CUlaunchAttribute> attrs(n);
+  for (CUlaunchAttribute &a : attrs) {
+    if (r.array() != 2) throw ProtocolError("a launch attribute must be [id, value]");
+    std::memset(&a, 0, sizeof a);
+    a.id = (CUlaunchAttributeID)r.u32();
+    Bin value = r.bin();
+    if (value.size != sizeof a.value) throw ProtocolError("a launch attribute's value must be 64 bytes");
+    std::memcpy(&a.value, value.data, sizeof a.value);
+  }
+  r.finish();
+
+  CUfunction fn = nullptr;
+  CUstream stream = nullptr;
+  std::vector<void *> kp;
+  CUresult rc = prepare_launch(s, l, &fn, &stream, kp);
+  for (CUlaunchAttribute &a : attrs) {
+    if (rc != CUDA_SUCCESS) break;
+    switch ((int)a.id) {
+      case CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_EVENT:
+      case CU_LAUNCH_ATTRIBUTE_LAUNCH_COMPLETION_EVENT: {
+        // The event travels as the session's id for it, in the handle's place.
+        CUevent *slot = a.id == CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_EVENT ? &a.value.programmaticEvent.event : &a.value.launchCompletionEvent.event;
+        void *event = nullptr;
+        uint64_t id = (uint64_t)(uintptr_t)*slot;
+        if (id == 0 || !s.lookup(id, GP_HANDLE_CUevent, &event)) rc = CUDA_ERROR_INVALID_HANDLE;
+        *slot = (CUevent)event;
+        break;
+      }
+      case CU_LAUNCH_ATTRIBUTE_IGNORE:
+      case CU_LAUNCH_ATTRIBUTE_ACCESS_POLICY_WINDOW:
+      case CU_LAUNCH_ATTRIBUTE_COOPERATIVE:
+      case CU_LAUNCH_ATTRIBUTE_SYNCHRONIZATION_POLICY:
+      case CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION:
+      case CU_LAUNCH_ATTRIBUTE_CLUSTER_SCHEDULING_POLICY_PREFERENCE:
+      case CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION:
+      case CU_LAUNCH_ATTRIBUTE_PRIORITY:
+      case CU_LAUNCH_ATTRIBUTE_MEM_SYNC_DOMAIN_MAP:
+      case CU_LAUNCH_ATTRIBUTE_MEM_SYNC_DOMAIN:
+      case CU_LAUNCH_ATTRIBUTE_PREFERRED_CLUSTER_DIMENSION:
+      case CU_LAUNCH_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT:
+      case CU_LAUNCH_ATTRIBUTE_NVLINK_UTIL_CENTRIC_SCHEDULING:
+        break;  // plain values
+      default:
+        // Graph-only attributes (device-updatable nodes write through a pointer) and ones this
+        // build does not know: nothing the client sends may become a pointer the driver follows.
+        rc = CUDA_ERROR_NOT_SUPPORTED;
+    }
+  }
+  if (rc == CUDA_SUCCESS) {
+    CUlaunchConfig config{};
+    config.gridDimX = l.grid[0];
+    config.gridDimY = l.grid[1];
+    config.gridDimZ = l.grid[2];
+    config.blockDimX = l.block[0];
+    config.blockDimY = l.block[1];
+    config.blockDimZ = l.block[2];
+    config.sharedMemBytes = l.shared;
+    config.hStream = stream;
+    config.attrs = attrs.empty() ? nullptr : attrs.data();
+    config.numAttrs = n;
+    rc = s.driver().fn<PFN_cuLaunchKernelEx_v11060>(op)(&config, fn, kp.empty() ? nullptr : kp.data(), nullptr);
+  }
+  reply_empty(w, call, rc);
+}
+
+// ---- unified copies --------------------------------------------------------------------------------
+
+// Both ends must be device memory this session allocated: with unified addressing cuMemcpy would
+// as gladly read or write the daemon's own host memory, or another session's allocations.
+static CUresult check_copy(Session &s, CUdeviceptr dst, CUdeviceptr src, size_t bytes) {
+  return s.owns_range(dst, bytes) && s.owns_range(src, bytes) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
+}
+
+void memcpy_unified(Session &s, Reader &r, Writer &w, const Call &call, uint32_t op) {
+  CUdeviceptr dst = r.u64(), src = r.u64();
+  size_t bytes = r.u64();
+  r.finish();
+  CUresult rc = check_copy(s, dst, src, bytes);
+  if (rc == CUDA_SUCCESS) rc = s.driver().fn<PFN_cuMemcpy_v4000>(op)(dst, src, bytes);
+  reply_empty(w, call, rc);
+}
+
+void memcpy_unified_async(Session &s, Reader &r, Writer &w, const Call &call, uint32_t op) {
+  CUdeviceptr dst = r.u64(), src = r.u64();
+  size_t bytes = r.u64();
+  uint64_t stream_id = r.u64();
+  r.finish();
+  CUresult rc = check_copy(s, dst, src, bytes);
+  void *stream = nullptr;
+  if (!s.lookup(stream_id, GP_HANDLE_CUstream, &stream) && rc == CUDA_SUCCESS) rc = CUDA_ERROR_INVALID_HANDLE;
+  if (rc == CUDA_SUCCESS) rc = s.driver().fn<PFN_cuMemcpyAsync_v4000>(op)(dst, src, bytes, (CUstream)stream);
+  reply_empty(w, call, rc);
+}
+
+}  // namespace handlers
+}  // namespace gp

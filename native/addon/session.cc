@@ -1,0 +1,279 @@
+#include "session.h"
+
+#include <string>
+
+#include "wire.h"
+
+namespace gp {
+
+bool Session::lookup(uint64_t id, int kind, void **out) const {
+  if (id == 0) {
+    *out = nullptr;
+    return true;
+  }
+  if (kind == GP_HANDLE_CUstream && (id == 1 || id == 2)) {
+    *out = id == 1 ? (void *)CU_STREAM_LEGACY : (void *)CU_STREAM_PER_THREAD;
+    return true;
+  }
+  auto it = by_id_.find(id);
+  if (it == by_id_.end() || it->second.kind != kind) return false;
+  *out = it->second.ptr;
+  return true;
+}
+
+bool Session::lookup_any(uint64_t id, std::initializer_list<int> kinds, void **out, int *kind) const {
+  auto it = by_id_.find(id);
+  if (it == by_id_.end()) return false;
+  for (int k : kinds) {
+    if (it->second.kind == k) {
+      *out = it->second.ptr;
+      *kind = k;
+      return true;
+    }
+  }
+  return false;
+}
+
+uint64_t Session::remember(int kind, void *ptr) {
+  if (ptr == nullptr) return 0;
+  if (kind == GP_HANDLE_CUstream && ptr == (void *)CU_STREAM_LEGACY) return 1;
+  if (kind == GP_HANDLE_CUstream && ptr == (void *)CU_STREAM_PER_THREAD) return 2;
+  auto key = std::make_pair(kind, ptr);
+  auto it = by_ptr_.find(key);
+  if (it != by_ptr_.end()) return it->second;
+  int ordinal = kind == GP_HANDLE_CUcontext ? primary_ordinal((CUcontext)ptr) : -1;
+  uint64_t id = 0;
+  if (ordinal >= 0) {
+    id = kPrimaryIdBase + (uint64_t)ordinal;
+  } else {
+    // 2^47 ids would take centuries of calls; refusing is still better than reusing one.
+    if (next_id_ >= kIdLimit) throw ProtocolError("the session ran out of handle ids");
+    id = next_id_++;
+  }
+  CUcontext owner = nullptr;
+  if (kind == GP_HANDLE_CUcontext) {
+    owner = (CUcontext)ptr;
+  } else if (kind != GP_HANDLE_CUlibrary && kind != GP_HANDLE_CUkernel) {
+    owner = current();  // libraries and their kernels are context-independent
+  }
+  by_id_.emplace(id, Handle{kind, ptr, owner});
+  by_ptr_.emplace(key, id);
+  return id;
+}
+
+uint64_t Session::id_of(int kind, void *ptr) const {
+  auto it = by_ptr_.find(std::make_pair(kind, ptr));
+  return it == by_ptr_.end() ? 0 : it->second;
+}
+
+void Session::erase_id(uint64_t id) {
+  auto it = by_id_.find(id);
+  if (it == by_id_.end()) return;
+  by_ptr_.erase(std::make_pair(it->second.kind, it->second.ptr));
+  params_.erase(id);
+  by_id_.erase(it);
+}
+
+void Session::forget(int kind, void *ptr) {
+  uint64_t id = id_of(kind, ptr);
+  if (id != 0) erase_id(id);
+}
+
+size_t Session::checked_size(size_t n) const {
+  if (n > kMaxBuffer) {
+    throw ProtocolError("a buffer of " + std::to_string(n) + " bytes is over the limit of " + std::to_string(kMaxBuffer));
+  }
+  return n;
+}
+
+// ---- current context, deferred error, counters ---------------------------------------------------
+
+CUresult Session::make_current(uint64_t ctx_id) {
+  if (current_valid_ && ctx_id == current_id_) return CUDA_SUCCESS;
+  void *ctx = nullptr;
+  if (!lookup(ctx_id, GP_HANDLE_CUcontext, &ctx)) {
+    bool primary_id = ctx_id >= kPrimaryIdBase && ctx_id - kPrimaryIdBase < driver_->devices().size();
+    if (!primary_id) return CUDA_ERROR_INVALID_CONTEXT;
+  }
+  CUresult rc = driver_->api().ctxSetCurrent((CUcontext)ctx);
+  if (rc != CUDA_SUCCESS) {
+    current_valid_ = false;
+    return rc;
+  }
+  current_ = (CUcontext)ctx;
+  current_id_ = ctx_id;
+  current_valid_ = true;
+  return CUDA_SUCCESS;
+}
+
+void Session::defer_error(CUresult rc) {
+  int none = 0;
+  deferred_.compare_exchange_strong(none, (int)rc, std::memory_order_relaxed);
+}
+
+CUresult Session::take_deferred_error() {
+  return (CUresult)deferred_.exchange(0, std::memory_order_relaxed);
+}
+
+void Session::count_call(bool async) {
+  calls_.fetch_add(1, std::memory_order_relaxed);
+  if (async) async_calls_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void Session::count_message() { messages_.fetch_add(1, std::memory_order_relaxed); }
+
+// ---- contexts --------------------------------------------------------------------------------------
+
+CUresult Session::create_context(CUcontext *out, unsigned flags, int ordinal) {
+  CUdevice dev = 0;
+  if (!driver_->device(ordinal, &dev)) return CUDA_ERROR_INVALID_DEVICE;
+  const Driver::Api &api = driver_->api();
+  // CUDA 13 declares cuCtxCreate as the _v4 entry point (NULL params: a plain context).
+  CUresult rc = api.ctxCreateV4.f != nullptr ? api.ctxCreateV4(out, nullptr, flags, dev) : api.ctxCreate(out, flags, dev);
+  // cuCtxCreate made the new context current; the next frame sets the one it names. (That may be the
+  // id of the primary context just created, which named none a moment ago.)
+  current_valid_ = false;
+  return rc;
+}
+
+void Session::note_created(CUcontext ctx) { created_.insert(ctx); }
+
+Session::Primary *Session::primary(int ordinal) {
+  CUdevice dev = 0;
+  if (!driver_->device(ordinal, &dev)) return nullptr;
+  return &primaries_[ordinal];
+}
+
+int Session::primary_ordinal(CUcontext ctx) const {
+  for (const auto &p : primaries_) {
+    if (p.second.ctx == ctx) return p.first;
+  }
+  return -1;
+}
+
+CUresult Session::destroy_context(CUcontext ctx) {
+  CUresult rc = driver_->api().ctxDestroy(ctx);
+  if (rc != CUDA_SUCCESS) return rc;
+  forget_owned_by(ctx);
+  created_.erase(ctx);
+  for (auto &p : primaries_) {
+    if (p.second.ctx == ctx) {
+      p.second.ctx = nullptr;
+      p.second.refs = 0;
+    }
+  }
+  // The driver popped it if it was current; the next frame makes its own context current again.
+  if (current_ == ctx) current_valid_ = false;
+  return CUDA_SUCCESS;
+}
+
+void Session::forget_owned_by(CUcontext ctx) {
+  for (auto it = by_id_.begin(); it != by_id_.end();) {
+    if (it->second.owner == ctx) {
+      by_ptr_.erase(std::make_pair(it->second.kind, it->second.ptr));
+      params_.erase(it->first);
+      it = by_id_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (auto it = allocs_.begin(); it != allocs_.end();) {
+    if (it->second.owner == ctx) {
+      bytes_ -= it->second.size;
+      it = allocs_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+// ---- allocations -----------------------------------------------------------------------------------
+
+void Session::note_alloc(CUdeviceptr base, size_t size) {
+  forget_alloc(base);
+  allocs_.emplace(base, Allocation{size, current()});
+  bytes_ += size;
+}
+
+void Session::forget_alloc(CUdeviceptr base) {
+  auto it = allocs_.find(base);
+  if (it == allocs_.end()) return;
+  bytes_ -= it->second.size;
+  allocs_.erase(it);
+}
+
+bool Session::owns_range(CUdeviceptr ptr, size_t size) const {
+  auto it = allocs_.upper_bound(ptr);
+  if (it == allocs_.begin()) return false;
+  --it;
+  CUdeviceptr base = it->first;
+  size_t have = it->second.size;
+  return ptr - base <= have && size <= have - (size_t)(ptr - base);
+}
+
+// ---- launches --------------------------------------------------------------------------------------
+
+const std::vector<ParamSlot> *Session::param_layout(uint64_t id) const {
+  auto it = params_.find(id);
+  return it == params_.end() ? nullptr : &it->second;
+}
+
+void Session::set_param_layout(uint64_t id, std::vector<ParamSlot> slots) { params_[id] = std::move(slots); }
+
+void *Session::param_scratch(size_t size) {
+  size_t words = size / sizeof(uint64_t) + 1;
+  if (scratch_.size() < words) scratch_.resize(words);
+  return scratch_.data();
+}
+
+// ---- the end ---------------------------------------------------------------------------------------
+
+void Session::teardown() {
+  const Driver::Api &api = driver_->api();
+  // Libraries belong to no context: unload them first, while their contexts still exist.
+  for (const auto &h : by_id_) {
+    if (h.second.kind == GP_HANDLE_CUlibrary) api.libraryUnload((CUlibrary)h.second.ptr);
+  }
+  // Destroying a context frees everything in it: memory, streams, events, modules.
+  for (CUcontext ctx : created_) api.ctxDestroy(ctx);
+  for (const auto &p : primaries_) {
+    if (p.second.ctx != nullptr) api.ctxDestroy(p.second.ctx);
+  }
+  api.ctxSetCurrent(nullptr);
+  by_id_.clear();
+  by_ptr_.clear();
+  created_.clear();
+  primaries_.clear();
+  allocs_.clear();
+  bytes_ = 0;
+  params_.clear();
+  scratch_.clear();
+  current_ = nullptr;
+  current_valid_ = false;
+  deferred_.store(0, std::memory_order_relaxed);
+  publish();
+}
+
+void Session::publish() {
+  uint64_t contexts = created_.size();
+  for (const auto &p : primaries_) contexts += p.second.ctx != nullptr ? 1 : 0;
+  n_handles_.store(by_id_.size(), std::memory_order_relaxed);
+  n_contexts_.store(contexts, std::memory_order_relaxed);
+  n_allocs_.store(allocs_.size(), std::memory_order_relaxed);
+  alloc_bytes_.store(bytes_, std::memory_order_relaxed);
+}
+
+SessionStats Session::stats() const {
+  SessionStats s{};
+  s.calls = calls_.load(std::memory_order_relaxed);
+  s.async_calls = async_calls_.load(std::memory_order_relaxed);
+  s.messages = messages_.load(std::memory_order_relaxed);
+  s.handles = n_handles_.load(std::memory_order_relaxed);
+  s.contexts = n_contexts_.load(std::memory_order_relaxed);
+  s.allocations = n_allocs_.load(std::memory_order_relaxed);
+  s.allocated_bytes = alloc_bytes_.load(std::memory_order_relaxed);
+  s.deferred_error = deferred_.load(std::memory_order_relaxed);
+  return s;
+}
+
+}  // namespace gp

@@ -1,0 +1,105 @@
+// The msgpack side of the compute protocol (docs/protocol.md, "Calls"): a reader over one call
+// frame's arguments and a writer of reply frames. Both are what the generated dispatcher
+// (build/gen/addon_ops.inc) calls; every value is type-checked, and anything that is not what the op
+// table says is a ProtocolError, which closes the session.
+#ifndef GPUPOOL_ADDON_WIRE_H
+#define GPUPOOL_ADDON_WIRE_H
+
+#include <cstddef>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <cuda.h>
+
+namespace gp {
+
+class Session;
+
+// A frame that is not what the op table says. The session closes with this message as its reason.
+class ProtocolError : public std::runtime_error {
+ public:
+  explicit ProtocolError(const std::string &what) : std::runtime_error(what) {}
+};
+
+// One row of the generated op table (kOps in addon_ops.inc).
+struct OpInfo {
+  const char *name;  // the driver's name without its _vN suffix, as cuGetProcAddress takes it
+  int version;       // the variant's version, as cuGetProcAddress takes it
+  int per_thread;    // 1: the _ptsz entry point (CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM)
+  int mode;          // enum gp_mode
+};
+
+// The three values every frame starts with.
+struct Call {
+  uint32_t op;
+  uint64_t seq;  // 0: fire-and-forget, no reply
+  uint64_t ctx;  // the session's id of the context to run in; 0: none
+};
+
+// An input buffer, pointing into the client's message (valid while that message is processed).
+struct Bin {
+  const void *data;
+  size_t size;
+};
+
+// Reads the values of one frame, in order. The frame was checked whole (mp_check) before, so reads
+// never run past it; each read checks that a value is left and that it has the expected type.
+class Reader {
+ public:
+  // p: the first value after the array header; end: the end of the frame; count: values in it.
+  Reader(const char *p, const char *end, uint32_t count) : p_(p), end_(end), left_(count) {}
+
+  int64_t i64();
+  uint64_t u64();
+  // u64() that must fit 32 bits (grid and block sizes).
+  uint32_t u32();
+  double f64();  // float, double, or an integer (msgpack writers shorten integral floats)
+  bool boolean();
+  Bin bin();
+  std::string str();
+  // A nested array's header: its elements become values still to read, in place.
+  uint32_t array();
+  // Throws when values are left: an op read fewer arguments than the frame holds.
+  void finish() const;
+  // Steps over whatever is left of the frame (a call not run: unknown context, pending error).
+  void skip_rest();
+
+  uint32_t left() const { return left_; }
+  const char *position() const { return p_; }
+
+ private:
+  int next_type(const char *want);
+  const char *p_;
+  const char *end_;
+  uint32_t left_;
+};
+
+// Appends reply frames [seq, result, outs...] to a message's output.
+class Writer {
+ public:
+  Writer(Session &s, std::vector<char> &out) : s_(s), out_(out) {}
+
+  // For seq 0 there is no reply: a failure becomes the session's deferred error and this returns
+  // false. Otherwise starts [seq, rc, ...] (its length patched by end_reply) and returns true.
+  bool begin_reply(const Call &call, CUresult rc);
+  void i64(int64_t v);
+  void u64(uint64_t v);
+  void f64(double v);
+  void bin(const void *data, size_t size);
+  void str(const char *s);
+  void end_reply();
+
+ private:
+  char *grow(size_t n);
+  Session &s_;
+  std::vector<char> &out_;
+  size_t start_ = 0;
+  uint32_t count_ = 0;
+  bool open_ = false;
+};
+
+}  // namespace gp
+
+#endif

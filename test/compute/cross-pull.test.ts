@@ -1,0 +1,97 @@
+/**
+ * Cross-pull end to end: unmodified CUDA programs on a GPU-less client host run on the (emulated)
+ * cards of daemons on other hosts. Hosts are network namespaces made here; where namespaces are
+ * refused, the same checks run over loopback and the namespace test says why it was skipped.
+ */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import t from 'tap';
+import { CLI, DaemonProcess } from '../helpers/daemon-process.js';
+import { FixtureFile, mixedHost, type Fixture } from '../helpers/fixture.js';
+import { createTestHosts, namespacesAvailable } from '../helpers/netns.js';
+import { buildFatbin, buildProgram } from '../helpers/programs.js';
+import { QUICK_CONFIG, writeConfig } from '../helpers/integration.js';
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** `gpupool run --servers LIST -- program args`, optionally inside the client namespace. */
+async function gpupoolRun(servers: string[], program: string[], netns?: string, env: NodeJS.ProcessEnv = {}): Promise<Run> {
+  const argv = [CLI, 'run', '--servers', servers.join(','), '--', ...program];
+  const [cmd, args] = netns ? ['ip', ['netns', 'exec', netns, process.execPath, ...argv]] : [process.execPath, argv];
+  const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const [code] = (await once(child, 'exit')) as [number | null];
+  return { code, stdout, stderr };
+}
+
+function hostWith(nvidiaCards: number, uuidSeed: string): Fixture {
+  const host = mixedHost();
+  const cards = host.nvidia!.cards;
+  host.nvidia!.cards = Array.from({ length: nvidiaCards }, (_, i) => ({
+    ...cards[i % cards.length]!,
+    uuid: `GPU-${uuidSeed}${i.toString(16).padStart(4, '0')}-1111-2222-3333-444444444444`,
+    pciBusId: `00000000:${(0x20 + i).toString(16)}:00.0`,
+  }));
+  return host;
+}
+
+const fatbin = buildFatbin();
+const driverApi = buildProgram('driver_api.c');
+const runtimeStatic = buildProgram('runtime.cu');
+const runtimeShared = buildProgram('runtime.cu', { shared: true });
+
+t.test('one daemon on loopback: driver-API and runtime programs, static and shared cudart', async (t) => {
+  const fixture = new FixtureFile(mixedHost());
+  t.teardown(() => fixture.remove());
+  const config = writeConfig(fixture.dir, QUICK_CONFIG);
+  const daemon = await DaemonProcess.start(['--simulate', fixture.path, '--config', config]);
+  t.teardown(() => daemon.stop());
+  const server = daemon.url.replace(/^http/, 'ws');
+
+  const drv = await gpupoolRun([server], [driverApi, fatbin]);
+  t.equal(drv.code, 0, `driver_api exits 0\n${drv.stdout}${drv.stderr}`);
+  t.match(drv.stdout, /devices 2 driver 13000/);
+  t.match(drv.stdout, /device 0: NVIDIA H100 80GB HBM3, 85899345920 bytes, sm_90, 132 SMs, 0000:17:00\.0/);
+  t.match(drv.stdout, /^PASS$/m);
+
+  for (const [name, program] of [['static', runtimeStatic], ['shared', runtimeShared]] as const) {
+    const run = await gpupoolRun([server], [program]);
+    t.equal(run.code, 0, `runtime (${name} cudart) exits 0\n${run.stdout}${run.stderr}`);
+    t.match(run.stdout, /devices 2/);
+    t.match(run.stdout, /device 1: kernels ok/);
+    t.match(run.stdout, /copy device 0 -> device 1 ok/);
+    t.match(run.stdout, /^PASS$/m);
+  }
+});
+
+const refused = namespacesAvailable();
+t.test('a GPU-less client host and two GPU hosts as network namespaces', { skip: refused ?? false }, async (t) => {
+  const hosts = createTestHosts(2);
+  t.teardown(() => hosts.destroy());
+  const fixtures = [new FixtureFile(hostWith(2, 'aaaa')), new FixtureFile(hostWith(1, 'bbbb'))];
+  t.teardown(() => fixtures.forEach((f) => f.remove()));
+  const daemons = await Promise.all(
+    hosts.hosts.map((h, i) =>
+      DaemonProcess.start(['--simulate', fixtures[i]!.path, '--config', writeConfig(fixtures[i]!.dir, QUICK_CONFIG), '--listen', `${h.address}:7760`], {}, 20_000, h.ns),
+    ),
+  );
+  t.teardown(() => Promise.all(daemons.map((d) => d.stop())));
+  const servers = hosts.hosts.map((h) => `ws://${h.address}:7760`);
+
+  const run = await gpupoolRun(servers, [runtimeStatic], hosts.client);
+  t.equal(run.code, 0, `runtime program across two hosts exits 0\n${run.stdout}${run.stderr}`);
+  t.match(run.stdout, /devices 3/, 'the device count is the sum of both daemons\' cards');
+  t.match(run.stdout, /device 2: kernels ok/, 'a kernel ran on the second host');
+  t.match(run.stdout, /copy device 0 -> device 2 ok/, 'a copy crossed from one host to the other');
+
+  const onB = await gpupoolRun(servers, [driverApi, fatbin, '2'], hosts.client);
+  t.equal(onB.code, 0, `driver_api on the second host's card\n${onB.stdout}${onB.stderr}`);
+  t.match(onB.stdout, /^PASS$/m);
+});
