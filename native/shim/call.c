@@ -22,6 +22,7 @@ struct gp_call {
     char *args;
     size_t len, cap;
     uint32_t argc;
+    CUcontext route_ctx; /* the context of the allocation that routed the call, if any */
     /* Open nested arrays (launch attributes): values left in each; a closed array is one value. */
     uint32_t nest_left[4];
     int nest_depth;
@@ -46,6 +47,7 @@ gp_call *gp_call_begin(uint32_t op, int mode)
     c->server = -1;
     c->len = 0;
     c->argc = 0;
+    c->route_ctx = NULL;
     c->nest_depth = 0;
     c->expect_dst = NULL;
     c->expect_len = 0;
@@ -156,9 +158,12 @@ CUresult gp_route_handle(gp_call *c, const void *handle)
 
 void gp_route_dptr(gp_call *c, uint64_t ptr)
 {
-    int server = gp_alloc_server((CUdeviceptr)ptr, 1);
-    if (server >= 0)
-        gp_route_server(c, server);
+    CUcontext ctx = NULL;
+    int server = gp_alloc_lookup((CUdeviceptr)ptr, 1, &ctx);
+    if (server >= 0 && c->server < 0) {
+        c->server = server;
+        c->route_ctx = ctx;
+    }
 }
 
 void gp_expect_out(gp_call *c, void *dst, size_t n)
@@ -183,7 +188,11 @@ CUresult gp_call_finish(gp_call *c)
     gp_conn *conn = server >= 0 ? gp_server(server) : NULL;
     if (conn == NULL)
         return CUDA_ERROR_INVALID_CONTEXT;
-    CUcontext ctx = gp_tls_context();
+    /*
+     * The context of the memory the call names, if it names some (with unified addressing a copy
+     * works whichever context is current); else the thread's current context.
+     */
+    CUcontext ctx = c->route_ctx ? c->route_ctx : gp_tls_context();
     uint64_t ctx_id = gp_handle_server(ctx) == server ? gp_handle_id(ctx) : 0;
 
     gp_pending *pending = NULL;

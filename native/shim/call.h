@@ -61,6 +61,8 @@ void gp_note_alloc(gp_call *c, CUdeviceptr ptr, size_t bytes);
 void gp_forget_alloc(CUdeviceptr ptr);
 /* The daemon holding [ptr, ptr+bytes), or -1 when it is no allocation of this client's. */
 int gp_alloc_server(CUdeviceptr ptr, size_t bytes);
+/* The same, and the context it was allocated in. */
+int gp_alloc_lookup(CUdeviceptr ptr, size_t bytes, CUcontext *ctx);
 
 int gp_initialized(void);
 

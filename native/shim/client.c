@@ -71,12 +71,19 @@ static int key_is(const char **p, const char *key)
 
 static int64_t read_int(const char **p)
 {
-    if (mp_typeof(**p) == MP_UINT)
+    switch (mp_typeof(**p)) {
+    case MP_UINT:
         return (int64_t)mp_decode_uint(p);
-    if (mp_typeof(**p) == MP_INT)
+    case MP_INT:
         return mp_decode_int(p);
-    mp_next(p);
-    return 0;
+    case MP_DOUBLE: /* msgpack encoders may send a large whole number as a float */
+        return (int64_t)mp_decode_double(p);
+    case MP_FLOAT:
+        return (int64_t)mp_decode_float(p);
+    default:
+        mp_next(p);
+        return 0;
+    }
 }
 
 static void read_device(const char **p, gp_device *d)
@@ -361,6 +368,7 @@ typedef struct {
     CUdeviceptr base;
     size_t size;
     int server;
+    CUcontext ctx; /* where it was allocated: a copy from another thread's context runs there */
 } alloc_record;
 
 static pthread_rwlock_t g_alloc_lock = PTHREAD_RWLOCK_INITIALIZER;
@@ -395,7 +403,7 @@ void gp_note_alloc(gp_call *c, CUdeviceptr ptr, size_t bytes)
     }
     size_t at = alloc_lower_bound(ptr);
     memmove(&g_allocs[at + 1], &g_allocs[at], (g_alloc_count - at) * sizeof *g_allocs);
-    g_allocs[at] = (alloc_record){ ptr, bytes ? bytes : 1, gp_call_server(c) };
+    g_allocs[at] = (alloc_record){ ptr, bytes ? bytes : 1, gp_call_server(c), gp_tls_context() };
     g_alloc_count++;
     pthread_rwlock_unlock(&g_alloc_lock);
 }
@@ -411,18 +419,26 @@ void gp_forget_alloc(CUdeviceptr ptr)
     pthread_rwlock_unlock(&g_alloc_lock);
 }
 
-int gp_alloc_server(CUdeviceptr ptr, size_t bytes)
+int gp_alloc_lookup(CUdeviceptr ptr, size_t bytes, CUcontext *ctx)
 {
     int server = -1;
     pthread_rwlock_rdlock(&g_alloc_lock);
     size_t at = alloc_lower_bound(ptr);
     if (at > 0) {
         const alloc_record *r = &g_allocs[at - 1];
-        if (ptr >= r->base && ptr - r->base < r->size && bytes <= r->size - (ptr - r->base))
+        if (ptr >= r->base && ptr - r->base < r->size && bytes <= r->size - (ptr - r->base)) {
             server = r->server;
+            if (ctx)
+                *ctx = r->ctx;
+        }
     }
     pthread_rwlock_unlock(&g_alloc_lock);
     return server;
+}
+
+int gp_alloc_server(CUdeviceptr ptr, size_t bytes)
+{
+    return gp_alloc_lookup(ptr, bytes, NULL);
 }
 
 CUresult gp_local_cuGetExportTable_v3000(const void **ppExportTable, const CUuuid *pExportTableId)

@@ -177,17 +177,18 @@ static void *receiver_main(void *arg)
     return NULL;
 }
 
-/* Takes the batch (lock held by the caller of this helper's caller) and sends it. send_order held. */
+/* Takes the batch and sends it; the caller holds send_order, so batches leave in the order taken. */
 static int send_batch(gp_conn *c)
 {
     pthread_mutex_lock(&c->batch_lock);
     uint8_t *out = c->batch;
-    size_t len = c->batch_len;
+    size_t len = c->batch_len, out_cap = c->batch_cap;
+    /* Double buffering: callers fill one buffer while this one is on the wire. */
     c->batch = c->spare;
     c->batch_cap = c->spare_cap;
     c->batch_len = 0;
     c->spare = out;
-    c->spare_cap = len > c->spare_cap ? len : c->spare_cap;
+    c->spare_cap = out_cap;
     int dead = c->dead;
     pthread_mutex_unlock(&c->batch_lock);
     if (dead)

@@ -10,6 +10,7 @@
 
 #include "call.h"
 #include "client.h"
+#include "custom.h"
 #include "gp_ops.h"
 #include "gp_shim_decls.h"
 #include "shim.h"
@@ -20,7 +21,7 @@
 #define FATBIN_MAGIC 0xBA55ED50u
 
 /* The bytes of a fatbin, cubin or PTX image, found from its own header (no size is ever passed). */
-static size_t image_size(const void **image)
+size_t gp_image_size(const void **image)
 {
     const unsigned char *p = *image;
     uint32_t magic;
@@ -65,14 +66,11 @@ static size_t image_size(const void **image)
     return strlen((const char *)p) + 1; /* PTX text */
 }
 
-static CUresult load_image(uint32_t op, void **out, const void *image)
+CUresult gp_load_image_on(uint32_t op, int server, void **out, const void *image, size_t size)
 {
-    if (!gp_initialized())
-        return CUDA_ERROR_NOT_INITIALIZED;
-    if (out == NULL || image == NULL)
-        return CUDA_ERROR_INVALID_VALUE;
-    size_t size = image_size(&image);
     gp_call *c = gp_call_begin(op, GP_MODE_SYNC);
+    if (server >= 0)
+        gp_route_server(c, server);
     gp_put_bin(c, image, size);
     CUresult rc = gp_call_finish(c);
     if (rc == CUDA_SUCCESS)
@@ -81,13 +79,15 @@ static CUresult load_image(uint32_t op, void **out, const void *image)
     return rc;
 }
 
-CUresult gp_fwd_cuLibraryLoadData_v12000(CUlibrary *library, const void *code, CUjit_option *jitOptions, void **jitOptionsValues,
-                                         unsigned int numJitOptions, CUlibraryOption *libraryOptions, void **libraryOptionValues,
-                                         unsigned int numLibraryOptions)
+/* Modules belong to the current context, so they load on its daemon. */
+static CUresult load_image(uint32_t op, void **out, const void *image)
 {
-    /* Options stay here: the daemon's copy of the image is its own (BINARY_IS_PRESERVED cannot apply). */
-    (void)jitOptions, (void)jitOptionsValues, (void)numJitOptions, (void)libraryOptions, (void)libraryOptionValues, (void)numLibraryOptions;
-    return load_image(GP_OP_cuLibraryLoadData_v12000, (void **)library, code);
+    if (!gp_initialized())
+        return CUDA_ERROR_NOT_INITIALIZED;
+    if (out == NULL || image == NULL)
+        return CUDA_ERROR_INVALID_VALUE;
+    size_t size = gp_image_size(&image);
+    return gp_load_image_on(op, -1, out, image, size);
 }
 
 CUresult gp_fwd_cuModuleLoadData_v2000(CUmodule *module, const void *image)
@@ -226,9 +226,16 @@ static CUresult launch(uint32_t op, CUfunction f, const unsigned grid[3], const 
         return CUDA_ERROR_NOT_INITIALIZED;
     if (f == NULL)
         return CUDA_ERROR_INVALID_HANDLE;
+    /* A library kernel runs where its stream (else the current context) lives. */
+    int server = gp_handle_server(stream) >= 0 ? gp_handle_server(stream) : gp_context_server(gp_tls_context());
+    const void *real = f;
+    CUresult rc = gp_kernel_for_server(f, server >= 0 ? server : 0, &real);
+    if (rc != CUDA_SUCCESS)
+        return rc;
+    f = (CUfunction)real;
     unsigned char local[4096], *params = NULL;
     size_t len = 0;
-    CUresult rc = pack_params(f, kernelParams, extra, &params, &len, local, sizeof local);
+    rc = pack_params(f, kernelParams, extra, &params, &len, local, sizeof local);
     if (rc != CUDA_SUCCESS)
         return rc;
     gp_call *c = gp_call_begin(op, GP_MODE_ASYNC);
@@ -315,14 +322,22 @@ static CUresult copy_between_daemons(CUdeviceptr dst, CUdeviceptr src, size_t n)
     return rc;
 }
 
+/*
+ * Whether two device ranges must meet on this host: they are on two daemons, or in two contexts of
+ * one daemon (contexts there belong to one client, but a daemon keeps every context's memory apart).
+ */
+static int apart(CUdeviceptr dst, CUdeviceptr src, size_t n)
+{
+    CUcontext cd = NULL, cs = NULL;
+    int to = gp_alloc_lookup(dst, n, &cd), from = gp_alloc_lookup(src, n, &cs);
+    return to >= 0 && from >= 0 && (to != from || cd != cs);
+}
+
 static CUresult dtod(CUdeviceptr dst, CUdeviceptr src, size_t n, dtod_fn same_daemon)
 {
     if (!gp_initialized())
         return CUDA_ERROR_NOT_INITIALIZED;
-    int from = gp_alloc_server(src, n), to = gp_alloc_server(dst, n);
-    if (from >= 0 && to >= 0 && from != to)
-        return copy_between_daemons(dst, src, n);
-    return same_daemon(dst, src, n);
+    return apart(dst, src, n) ? copy_between_daemons(dst, src, n) : same_daemon(dst, src, n);
 }
 
 CUresult gp_fwd_cuMemcpyDtoD_v3020(CUdeviceptr_v2 dst, CUdeviceptr_v2 src, size_t n) { return dtod(dst, src, n, gp_std_cuMemcpyDtoD_v3020); }
@@ -331,14 +346,12 @@ CUresult gp_fwd_cuMemcpyDtoD_v7000_ptsz(CUdeviceptr_v2 dst, CUdeviceptr_v2 src, 
 /* An asynchronous copy between daemons is done synchronously: no single stream spans two daemons. */
 CUresult gp_fwd_cuMemcpyDtoDAsync_v3020(CUdeviceptr_v2 dst, CUdeviceptr_v2 src, size_t n, CUstream s)
 {
-    int from = gp_alloc_server(src, n), to = gp_alloc_server(dst, n);
-    return from >= 0 && to >= 0 && from != to ? copy_between_daemons(dst, src, n) : gp_std_cuMemcpyDtoDAsync_v3020(dst, src, n, s);
+    return apart(dst, src, n) ? copy_between_daemons(dst, src, n) : gp_std_cuMemcpyDtoDAsync_v3020(dst, src, n, s);
 }
 
 CUresult gp_fwd_cuMemcpyDtoDAsync_v7000_ptsz(CUdeviceptr_v2 dst, CUdeviceptr_v2 src, size_t n, CUstream s)
 {
-    int from = gp_alloc_server(src, n), to = gp_alloc_server(dst, n);
-    return from >= 0 && to >= 0 && from != to ? copy_between_daemons(dst, src, n) : gp_std_cuMemcpyDtoDAsync_v7000_ptsz(dst, src, n, s);
+    return apart(dst, src, n) ? copy_between_daemons(dst, src, n) : gp_std_cuMemcpyDtoDAsync_v7000_ptsz(dst, src, n, s);
 }
 
 /* Unified copies: the direction comes from the client's own record of device allocations. */
@@ -357,7 +370,7 @@ static CUresult unified(uint32_t op, CUdeviceptr dst, CUdeviceptr src, size_t n,
     if (to < 0)
         return async ? gp_fwd_cuMemcpyDtoHAsync_v3020((void *)(uintptr_t)dst, src, n, stream)
                      : gp_fwd_cuMemcpyDtoH_v3020((void *)(uintptr_t)dst, src, n);
-    if (to != from)
+    if (apart(dst, src, n))
         return copy_between_daemons(dst, src, n);
     gp_call *c = gp_call_begin(op, async ? GP_MODE_ASYNC : GP_MODE_SYNC);
     gp_route_server(c, to);
@@ -380,29 +393,53 @@ CUresult gp_fwd_cuMemcpy_v7000_ptsz(CUdeviceptr_v2 dst, CUdeviceptr_v2 src, size
 CUresult gp_fwd_cuMemcpyAsync_v4000(CUdeviceptr_v2 dst, CUdeviceptr_v2 src, size_t n, CUstream s) { return unified(GP_OP_cuMemcpyAsync_v4000, dst, src, n, s, 1); }
 CUresult gp_fwd_cuMemcpyAsync_v7000_ptsz(CUdeviceptr_v2 dst, CUdeviceptr_v2 src, size_t n, CUstream s) { return unified(GP_OP_cuMemcpyAsync_v7000_ptsz, dst, src, n, s, 1); }
 
-/* Peer copies name both contexts: on one daemon they travel as they are, between two through here. */
+/*
+ * Peer copies name both contexts. On one daemon they travel as they are; between two daemons, or on a
+ * driver without peer copies (the emulator), the data goes through this host.
+ */
 static int peer_across(CUcontext a, CUcontext b)
 {
     int sa = gp_context_server(a), sb = gp_context_server(b);
     return sa >= 0 && sb >= 0 && sa != sb;
 }
 
+typedef CUresult (*peer_fn)(CUdeviceptr, CUcontext, CUdeviceptr, CUcontext, size_t);
+
+static CUresult peer(CUdeviceptr dst, CUcontext dstCtx, CUdeviceptr src, CUcontext srcCtx, size_t n, peer_fn direct)
+{
+    if (!gp_initialized())
+        return CUDA_ERROR_NOT_INITIALIZED;
+    if (!peer_across(dstCtx, srcCtx)) {
+        CUresult rc = direct(dst, dstCtx, src, srcCtx, n);
+        /* A driver without peer access between these devices refuses; bad pointers fail again below. */
+        if (rc != CUDA_ERROR_NOT_SUPPORTED && rc != CUDA_ERROR_INVALID_VALUE && rc != CUDA_ERROR_PEER_ACCESS_UNSUPPORTED)
+            return rc;
+    }
+    return copy_between_daemons(dst, src, n);
+}
+
+static CUresult peer_sync_std(CUdeviceptr d, CUcontext dc, CUdeviceptr s, CUcontext sc, size_t n) { return gp_std_cuMemcpyPeer_v4000(d, dc, s, sc, n); }
+static CUresult peer_sync_ptds(CUdeviceptr d, CUcontext dc, CUdeviceptr s, CUcontext sc, size_t n) { return gp_std_cuMemcpyPeer_v7000_ptsz(d, dc, s, sc, n); }
+
 CUresult gp_fwd_cuMemcpyPeer_v4000(CUdeviceptr_v2 dst, CUcontext dstCtx, CUdeviceptr_v2 src, CUcontext srcCtx, size_t n)
 {
-    return peer_across(dstCtx, srcCtx) ? copy_between_daemons(dst, src, n) : gp_std_cuMemcpyPeer_v4000(dst, dstCtx, src, srcCtx, n);
+    return peer(dst, dstCtx, src, srcCtx, n, peer_sync_std);
 }
 
 CUresult gp_fwd_cuMemcpyPeer_v7000_ptsz(CUdeviceptr_v2 dst, CUcontext dstCtx, CUdeviceptr_v2 src, CUcontext srcCtx, size_t n)
 {
-    return peer_across(dstCtx, srcCtx) ? copy_between_daemons(dst, src, n) : gp_std_cuMemcpyPeer_v7000_ptsz(dst, dstCtx, src, srcCtx, n);
+    return peer(dst, dstCtx, src, srcCtx, n, peer_sync_ptds);
 }
 
+/* Asynchronous peer copies are done synchronously through this host: no stream spans two devices' daemons. */
 CUresult gp_fwd_cuMemcpyPeerAsync_v4000(CUdeviceptr_v2 dst, CUcontext dstCtx, CUdeviceptr_v2 src, CUcontext srcCtx, size_t n, CUstream s)
 {
-    return peer_across(dstCtx, srcCtx) ? copy_between_daemons(dst, src, n) : gp_std_cuMemcpyPeerAsync_v4000(dst, dstCtx, src, srcCtx, n, s);
+    (void)s;
+    return peer(dst, dstCtx, src, srcCtx, n, peer_sync_std);
 }
 
 CUresult gp_fwd_cuMemcpyPeerAsync_v7000_ptsz(CUdeviceptr_v2 dst, CUcontext dstCtx, CUdeviceptr_v2 src, CUcontext srcCtx, size_t n, CUstream s)
 {
-    return peer_across(dstCtx, srcCtx) ? copy_between_daemons(dst, src, n) : gp_std_cuMemcpyPeerAsync_v7000_ptsz(dst, dstCtx, src, srcCtx, n, s);
+    (void)s;
+    return peer(dst, dstCtx, src, srcCtx, n, peer_sync_ptds);
 }

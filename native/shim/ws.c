@@ -20,7 +20,7 @@
 
 #define RECV_BUFFER 65536
 #define SEND_BUFFER 65536
-#define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC11B65"
+#define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11" /* RFC 6455, section 1.3 */
 
 struct gp_ws {
     int fd;

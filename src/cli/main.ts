@@ -21,6 +21,8 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
   const program = new Command('gpupool')
     .description('gpupool: pool the GPUs of many hosts and vendors')
     .version(version)
+    // `gpupool run -- CMD --flags`: everything after the command belongs to the job.
+    .enablePositionalOptions()
     .exitOverride()
     .configureOutput({ writeOut: (s) => out.write(s), writeErr: (s) => err.write(s) })
     .showHelpAfterError('(run with --help for usage)')

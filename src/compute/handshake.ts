@@ -72,7 +72,8 @@ export function encodeWelcome(session: number, digest: string, driverVersion: nu
       pciDomain: d.pciDomain,
       pciBus: d.pciBus,
       pciDevice: d.pciDevice,
-      totalMem: d.totalMem,
+      // A BigInt travels as a msgpack integer; a number above 2^32 would go as a float.
+      totalMem: BigInt(d.totalMem),
       attributes: d.attributes,
     })),
   });

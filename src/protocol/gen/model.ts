@@ -147,7 +147,7 @@ export function buildModel(headers: CudaHeaders, api: Record<string, Annotation>
       ...(fwd.handler ? { handler: fwd.handler } : {}),
       ...(fwd.after ? { after: fwd.after } : {}),
       ...(fwd.client ? { client: fwd.client } : {}),
-      ...(fwd.wire === 'custom' ? { customWire: true, handler: fwd.client ?? variant.name } : {}),
+      ...(fwd.wire === 'custom' ? { customWire: true, handler: fwd.handler ?? fwd.client ?? variant.name } : {}),
     });
   }
   ops.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));

@@ -1,0 +1,17 @@
+/* What custom.c and library.c share. */
+#ifndef GPUPOOL_SHIM_CUSTOM_H
+#define GPUPOOL_SHIM_CUSTOM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cuda.h>
+
+/* The bytes of a fatbin (or its wrapper), cubin or PTX image; *image moves to the image itself. */
+size_t gp_image_size(const void **image);
+/* Loads an image of `size` bytes on one daemon with op (a library or module load); *out: its handle. */
+CUresult gp_load_image_on(uint32_t op, int server, void **out, const void *image, size_t size);
+/* A CUkernel of library.c made real on that daemon; any other handle comes back as it is. */
+CUresult gp_kernel_for_server(const void *handle, int server, const void **real);
+
+#endif
