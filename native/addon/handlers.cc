@@ -1,3 +1,4 @@
+#include <algorithm>
 #include "handlers.h"
 
 #include <cstring>
@@ -262,9 +263,13 @@ CUresult prepare_launch(Session &s, const Launch &l, CUfunction *fn, CUstream *s
   const std::vector<ParamSlot> *slots = nullptr;
   CUresult rc = param_layout(s, l.fn_id, f, kind, &slots);
   if (rc != CUDA_SUCCESS) return rc;
+  size_t end = 0;
   for (const ParamSlot &p : *slots) {
     if (p.offset > l.params.size || p.size > l.params.size - p.offset) return CUDA_ERROR_INVALID_VALUE;
+    end = std::max(end, p.offset + p.size);
   }
+  // A real driver (H200, 580.159) refuses an `extra` buffer larger than the parameters with this code.
+  if (l.params.size > end) return CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES;
   char *base = static_cast<char *>(s.param_scratch(l.params.size));
   if (l.params.size > 0) std::memcpy(base, l.params.data, l.params.size);
   kernel_params.clear();

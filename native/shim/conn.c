@@ -216,12 +216,24 @@ static void *sender_main(void *arg)
     gp_conn *c = arg;
     struct timespec last = { 0 };
     clock_gettime(CLOCK_MONOTONIC, &last);
+    /* Ping well within the silence the receiver tolerates: the pongs are what keeps an idle but
+     * healthy connection from being taken for a lost one when GPUPOOL_TIMEOUT_MS is short. */
+    int every_ms = silence_ms() / 3;
+    if (every_ms > PING_EVERY_MS)
+        every_ms = PING_EVERY_MS;
+    if (every_ms < 10)
+        every_ms = 10;
     for (;;) {
         pthread_mutex_lock(&c->batch_lock);
         while (c->batch_len == 0 && !c->dead && !c->stopping) {
             struct timespec until;
             clock_gettime(CLOCK_REALTIME, &until);
-            until.tv_sec += PING_EVERY_MS / 1000;
+            until.tv_sec += every_ms / 1000;
+            until.tv_nsec += (long)(every_ms % 1000) * 1000000L;
+            if (until.tv_nsec >= 1000000000L) {
+                until.tv_sec++;
+                until.tv_nsec -= 1000000000L;
+            }
             if (pthread_cond_timedwait(&c->batch_ready, &c->batch_lock, &until) == ETIMEDOUT)
                 break;
         }

@@ -300,13 +300,17 @@ int gp_ws_recv(gp_ws *ws, uint8_t **buf, size_t *cap, size_t *len, int silence_m
         frame_got += iocb.data_length;
         int frame_done = frame_got == iocb.payload_length;
         if (iocb.opcode >= WSLAY_CONNECTION_CLOSE) {
-            if (iocb.opcode == WSLAY_CONNECTION_CLOSE)
-                return -1;
             if (control_len + iocb.data_length <= sizeof control) {
                 memcpy(control + control_len, iocb.data, iocb.data_length);
                 control_len += iocb.data_length;
             }
             if (frame_done) {
+                if (iocb.opcode == WSLAY_CONNECTION_CLOSE) {
+                    /* Answer with a Close echoing the status code (RFC 6455, section 5.5.1), so the
+                     * daemon's closing handshake completes now rather than at its timeout. */
+                    send_control(ws, WSLAY_CONNECTION_CLOSE, control, control_len >= 2 ? 2 : 0);
+                    return -1;
+                }
                 if (iocb.opcode == WSLAY_PING && send_control(ws, WSLAY_PONG, control, control_len) != 0)
                     return -1;
                 control_len = 0;

@@ -138,15 +138,20 @@ int main(int argc, char **argv)
     CHECK(cuEventCreate(&stop, CU_EVENT_DEFAULT));
     CHECK(cuEventRecord(start, stream));
     CHECK(cuMemcpyHtoDAsync(dc, b, N * sizeof(float), stream));
-    struct {
-        float a;
-        int pad;
-        CUdeviceptr x, y;
-        int n;
-    } packed = { 0.5f, 0, da, dc, N };
+    /*
+     * saxpy(float a, const float *x, float *y, int n) laid out as the CUDA ABI does: a@0, x@8, y@16,
+     * n@24, 28 bytes. A real driver wants CU_LAUNCH_PARAM_BUFFER_SIZE to be exactly that.
+     */
+    unsigned char packed[28];
+    float alpha = 0.5f;
+    int count_n = N;
+    memset(packed, 0, sizeof packed);
+    memcpy(packed + 0, &alpha, sizeof alpha);
+    memcpy(packed + 8, &da, sizeof da);
+    memcpy(packed + 16, &dc, sizeof dc);
+    memcpy(packed + 24, &count_n, sizeof count_n);
     size_t packed_size = sizeof packed;
-    /* saxpy(float a, const float *x, float *y, int n): a@0, x@8, y@16, n@24 */
-    void *extra[] = { CU_LAUNCH_PARAM_BUFFER_POINTER, &packed, CU_LAUNCH_PARAM_BUFFER_SIZE, &packed_size, CU_LAUNCH_PARAM_END };
+    void *extra[] = { CU_LAUNCH_PARAM_BUFFER_POINTER, packed, CU_LAUNCH_PARAM_BUFFER_SIZE, &packed_size, CU_LAUNCH_PARAM_END };
     CHECK(cuLaunchKernel(saxpy, (N + 255) / 256, 1, 1, 256, 1, 1, 0, stream, NULL, extra));
     memset(c, 0, N * sizeof(float));
     CHECK(cuMemcpyDtoHAsync(c, dc, N * sizeof(float), stream));

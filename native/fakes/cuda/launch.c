@@ -104,14 +104,18 @@ static CUresult params_from_extra(const emu_entry *e, void **extra, void **argv)
     }
     if (buffer == NULL || !have_size)
         return CUDA_ERROR_INVALID_VALUE;
+    size_t end = 0;
     for (int i = 0; i < emu_param_count(e); i++) {
         size_t offset, sz;
         emu_param_layout(e, (size_t)i, &offset, &sz);
         if (offset > size || sz > size - offset)
             return CUDA_ERROR_INVALID_VALUE;
+        if (offset + sz > end)
+            end = offset + sz;
         argv[i] = buffer + offset;
     }
-    return CUDA_SUCCESS;
+    /* As a real driver does (seen on an H200, driver 580.159): a buffer larger than the parameters. */
+    return size > end ? CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES : CUDA_SUCCESS;
 }
 
 static CUresult params_for(const emu_entry *e, void **kernelParams, void **extra, void ***argv, void **stack)
