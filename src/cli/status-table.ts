@@ -19,6 +19,14 @@ export function renderHost(url: string, doc: StatusDocument): string {
     const versions = [v.versions.driver && `driver ${v.versions.driver}`, v.versions.library && `library ${v.versions.library}`].filter(Boolean).join(', ');
     lines.push(v.available ? `  ${v.vendor}: ${v.deviceCount} card(s)${versions ? ` (${versions})` : ''}` : `  ${v.vendor}: unavailable: ${v.error?.message ?? 'unknown reason'}`);
   }
+  const c = doc.compute;
+  if (c?.enabled) {
+    lines.push(
+      c.available
+        ? `  compute: ${c.driver} (CUDA ${c.driverVersion}), ${c.sessions.length} client session(s)`
+        : `  compute: unavailable: ${c.error ?? 'unknown reason'}`,
+    );
+  }
   if (doc.devices.length === 0) {
     lines.push('  no cards');
     return lines.join('\n');
