@@ -90,6 +90,9 @@ static void mark_dead(gp_conn *c, const char *why)
     int was = c->dead;
     fail_all(c);
     pthread_mutex_unlock(&c->batch_lock);
+    /* Nothing more goes either way: let the daemon see the end now (and free the session) rather
+     * than when this process exits. The memory stays valid for threads still holding it. */
+    gp_ws_shutdown(c->ws);
     if (!was && !c->stopping)
         fprintf(stderr, "gpupool: lost the daemon at %s (%s); its devices now fail with CUDA_ERROR_DEVICE_UNAVAILABLE\n", c->url, why);
 }

@@ -3,32 +3,16 @@
  * cards of daemons on other hosts. Hosts are network namespaces made here; where namespaces are
  * refused, the same checks run over loopback and the namespace test says why it was skipped.
  */
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import t from 'tap';
-import { CLI, DaemonProcess } from '../helpers/daemon-process.js';
+import { DaemonProcess, runCli } from '../helpers/daemon-process.js';
 import { FixtureFile, mixedHost, type Fixture } from '../helpers/fixture.js';
 import { createTestHosts, namespacesAvailable } from '../helpers/netns.js';
 import { buildFatbin, buildProgram } from '../helpers/programs.js';
 import { QUICK_CONFIG, writeConfig } from '../helpers/integration.js';
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** `gpupool run --servers LIST -- program args`, optionally inside the client namespace. */
-async function gpupoolRun(servers: string[], program: string[], netns?: string, env: NodeJS.ProcessEnv = {}): Promise<Run> {
-  const argv = [CLI, 'run', '--servers', servers.join(','), '--', ...program];
-  const [cmd, args] = netns ? ['ip', ['netns', 'exec', netns, process.execPath, ...argv]] : [process.execPath, argv];
-  const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const [code] = (await once(child, 'exit')) as [number | null];
-  return { code, stdout, stderr };
+function gpupoolRun(servers: string[], program: string[], netns?: string) {
+  return runCli(['run', '--servers', servers.join(','), '--', ...program], {}, netns);
 }
 
 function hostWith(nvidiaCards: number, uuidSeed: string): Fixture {

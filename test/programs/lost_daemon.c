@@ -3,7 +3,9 @@
  * a line arrives on stdin (the test stops the daemon meanwhile) and makes more calls, printing each
  * result's name. The client library must answer them with CUDA_ERROR_DEVICE_UNAVAILABLE, never hang
  * or crash. Exits 0 when every later call gave CUDA_ERROR_DEVICE_UNAVAILABLE, 1 otherwise, 2 when
- * the set-up itself failed.
+ * the set-up itself failed. With --hold it prints "holding" and waits for a second line before it
+ * exits: the test can then watch what the daemon sees of a client that is still alive.
+ * Usage: lost_daemon [--hold]
  */
 #include <cuda.h>
 #include <stdio.h>
@@ -25,8 +27,9 @@ static const char *name_of(CUresult rc)
         }                                                                       \
     } while (0)
 
-int main(void)
+int main(int argc, char **argv)
 {
+    int hold = argc > 1 && strcmp(argv[1], "--hold") == 0;
     CUdevice dev;
     CUcontext ctx;
     CUdeviceptr first, second = 0;
@@ -54,5 +57,11 @@ int main(void)
     fflush(stdout);
     int lost = alloc == CUDA_ERROR_DEVICE_UNAVAILABLE && sync == CUDA_ERROR_DEVICE_UNAVAILABLE && copy == CUDA_ERROR_DEVICE_UNAVAILABLE;
     printf("%s\n", lost ? "all unavailable" : "unexpected results");
+    if (hold) {
+        printf("holding\n");
+        fflush(stdout);
+        if (fgets(line, sizeof line, stdin) == NULL)
+            fprintf(stderr, "stdin closed\n");
+    }
     return lost ? 0 : 1;
 }
