@@ -6,6 +6,7 @@ import { version } from '../version.js';
 import { HttpServer } from '../server/http-server.js';
 import { HostInfoSource } from '../server/host-info.js';
 import { DaemonMetrics } from '../server/metrics.js';
+import { registerRoutes } from '../server/routes.js';
 import { buildStatus } from '../server/status.js';
 import { DeviceRegistry } from '../vendors/registry.js';
 import { openCompute, type ComputeStatus } from '../compute/backend.js';
@@ -82,21 +83,11 @@ export class Daemon {
       const computeEndpoint = endpoint;
       if (computeEndpoint) http.onUpgrade('/v1/compute', (req, socket, head) => computeEndpoint.handleUpgrade(req, socket, head));
       let bound: ListenAddress = listen;
-      http
-        .get('/healthz', async () => ({ body: { status: 'ok' } }))
-        .get('/metrics', async () => {
-          const { contentType, body } = await metrics.render();
-          return { contentType, body };
-        })
-        .get('/v1/status', async () => ({
-          body: buildStatus(
-            await hostInfo.current(),
-            { version, pid: process.pid, startedAt, listen: formatAddress(bound.host, bound.port), simulated: config.simulate !== null },
-            registry.vendors(),
-            registry.devices(),
-            computeStatus(),
-          ),
-        }));
+      const daemonInfo = () => ({ version, pid: process.pid, startedAt, listen: formatAddress(bound.host, bound.port), simulated: config.simulate !== null });
+      registerRoutes(http, {
+        metrics,
+        status: async () => buildStatus(await hostInfo.current(), daemonInfo(), registry.vendors(), registry.devices(), computeStatus()),
+      });
       bound = await http.listen(listen);
       poller.start();
 
