@@ -443,3 +443,227 @@ CUresult gp_fwd_cuMemcpyPeerAsync_v7000_ptsz(CUdeviceptr_v2 dst, CUcontext dstCt
     (void)s;
     return peer(dst, dstCtx, src, srcCtx, n, peer_sync_ptds);
 }
+
+/* ---- pitched copies (cuMemcpy2D*) ----------------------------------------------------------------- */
+
+/*
+ * Each side of a CUDA_MEMCPY2D is decided here: host memory of this process (HOST, or UNIFIED that is
+ * no allocation of this client's) or device memory on a daemon (DEVICE, or UNIFIED that is one). Host
+ * rows travel packed, WidthInBytes each with no pitch gaps (docs/protocol.md, "Hand-encoded calls"),
+ * in frames of at most COPY2D_SLICE bytes (whole rows, at least one), so neither end ever holds a
+ * large copy whole. Arrays are not carried.
+ */
+enum { COPY2D_HTOD = 0, COPY2D_DTOH = 1, COPY2D_DTOD = 2 };
+#define COPY2D_SLICE ((size_t)64 << 20)
+
+typedef struct {
+    int host;                 /* 1: memory of this process */
+    unsigned char *row0;      /* host: the first byte copied (x and y applied) */
+    CUdeviceptr device;       /* device: the pointer as given; x, y and pitch travel beside it */
+    size_t x, y, pitch;
+    CUdeviceptr start;        /* device: the first byte copied */
+    int server;               /* device: the daemon holding it, -1 when no allocation of this client's */
+    CUcontext ctx;            /* device: the context it was allocated in */
+} copy2d_side;
+
+static CUresult copy2d_side_of(CUmemorytype type, const void *host, CUdeviceptr device, size_t x, size_t y, size_t pitch,
+                               size_t width, size_t height, copy2d_side *out)
+{
+    memset(out, 0, sizeof *out);
+    out->server = -1;
+    uint64_t offset;
+    if (__builtin_mul_overflow((uint64_t)y, (uint64_t)pitch, &offset) || __builtin_add_overflow(offset, (uint64_t)x, &offset))
+        return CUDA_ERROR_INVALID_VALUE;
+    switch (type) {
+    case CU_MEMORYTYPE_HOST:
+        out->host = 1;
+        break;
+    case CU_MEMORYTYPE_DEVICE:
+        break;
+    case CU_MEMORYTYPE_UNIFIED: {
+        CUdeviceptr at;
+        out->host = __builtin_add_overflow(device, offset, &at) || gp_alloc_server(at, 1) < 0;
+        host = (const void *)(uintptr_t)device;
+        break;
+    }
+    case CU_MEMORYTYPE_ARRAY:
+        return CUDA_ERROR_NOT_SUPPORTED;
+    default:
+        return CUDA_ERROR_INVALID_VALUE;
+    }
+    out->pitch = pitch;
+    if (out->host) {
+        uintptr_t first;
+        /* Rows may not overlap (one row needs no pitch), as the driver requires. */
+        if (host == NULL || (pitch < width && height > 1) || __builtin_add_overflow((uintptr_t)host, (uintptr_t)offset, &first))
+            return CUDA_ERROR_INVALID_VALUE;
+        out->row0 = (unsigned char *)first;
+        return CUDA_SUCCESS;
+    }
+    out->device = device;
+    out->x = x;
+    out->y = y;
+    if (__builtin_add_overflow(device, offset, &out->start))
+        return CUDA_ERROR_INVALID_VALUE;
+    out->server = gp_alloc_lookup(out->start, 1, &out->ctx);
+    return CUDA_SUCCESS;
+}
+
+/* A side's four fields in a frame, from row `row` on: a host side's are zeros (its rows are the bin). */
+static void copy2d_put_side(gp_call *c, const copy2d_side *s, size_t row)
+{
+    gp_put_uint(c, s->host ? 0 : s->device);
+    gp_put_uint(c, s->host ? 0 : s->x);
+    gp_put_uint(c, s->host ? 0 : s->y + row);
+    gp_put_uint(c, s->host ? 0 : s->pitch);
+}
+
+/*
+ * One frame: rows [row, row+rows) of the copy. HtoD sends `packed` (rows * width bytes); DtoH receives
+ * the rows packed into `out` (the client's receiver writes them there); the stream travels with
+ * `stream_op` frames. DtoH always waits for its reply, whatever the op's mode.
+ */
+static CUresult copy2d_frame(uint32_t op, int mode, int kind, int with_stream, CUstream stream, const copy2d_side *dst,
+                             const copy2d_side *src, size_t row, size_t rows, size_t width, const void *packed, void *out)
+{
+    if (kind == COPY2D_DTOH)
+        mode = GP_MODE_SYNC;
+    gp_call *c = gp_call_begin(op, mode);
+    CUresult rc = CUDA_SUCCESS;
+    /* Routed by the device memory it names, and run in the context that memory was allocated in. */
+    if (!dst->host)
+        gp_route_dptr(c, dst->start);
+    if (!src->host)
+        gp_route_dptr(c, src->start);
+    if (with_stream)
+        rc = gp_route_handle(c, stream);
+    if (rc == CUDA_SUCCESS) {
+        if (kind == COPY2D_DTOH)
+            gp_expect_out(c, out, rows * width);
+        gp_put_uint(c, (uint64_t)kind);
+        copy2d_put_side(c, dst, row);
+        copy2d_put_side(c, src, row);
+        gp_put_uint(c, width);
+        gp_put_uint(c, rows);
+        if (with_stream)
+            gp_put_handle(c, stream);
+        if (kind == COPY2D_HTOD)
+            gp_put_bin(c, packed, rows * width);
+        rc = gp_call_finish(c);
+    }
+    gp_call_end(c);
+    return rc;
+}
+
+/* Host rows to device rows (kind HtoD) or device rows to host rows (DtoH), slice by slice. */
+static CUresult copy2d_host_device(uint32_t op, int mode, int with_stream, CUstream stream, const copy2d_side *dst,
+                                   const copy2d_side *src, size_t width, size_t height)
+{
+    int to_device = src->host;
+    const copy2d_side *host = to_device ? src : dst;
+    size_t per = width >= COPY2D_SLICE ? 1 : COPY2D_SLICE / width;
+    if (per > height)
+        per = height;
+    /* Rows already packed in the caller's memory travel from (or land in) it directly. */
+    int packed = host->pitch == width || height == 1;
+    unsigned char *tmp = packed ? NULL : malloc(per * width);
+    if (!packed && tmp == NULL)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    CUresult rc = CUDA_SUCCESS;
+    for (size_t row = 0; row < height && rc == CUDA_SUCCESS; row += per) {
+        size_t rows = height - row < per ? height - row : per;
+        unsigned char *first = host->row0 + row * host->pitch;
+        if (to_device) {
+            if (!packed)
+                for (size_t i = 0; i < rows; i++)
+                    memcpy(tmp + i * width, first + i * host->pitch, width);
+            rc = copy2d_frame(op, mode, COPY2D_HTOD, with_stream, stream, dst, src, row, rows, width, packed ? first : tmp, NULL);
+        } else {
+            rc = copy2d_frame(op, mode, COPY2D_DTOH, with_stream, stream, dst, src, row, rows, width, NULL, packed ? first : tmp);
+            if (rc == CUDA_SUCCESS && !packed)
+                for (size_t i = 0; i < rows; i++)
+                    memcpy(first + i * host->pitch, tmp + i * width, width);
+        }
+    }
+    free(tmp);
+    return rc;
+}
+
+/*
+ * Device rows on two daemons (or in two contexts of one) meet here: each slice is read packed from the
+ * source and written from this host to the destination, synchronously, with `sync_op`.
+ */
+static CUresult copy2d_staged(uint32_t sync_op, const copy2d_side *dst, const copy2d_side *src, size_t width, size_t height)
+{
+    size_t per = width >= COPY2D_SLICE ? 1 : COPY2D_SLICE / width;
+    if (per > height)
+        per = height;
+    unsigned char *tmp = malloc(per * width);
+    if (tmp == NULL)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    copy2d_side packed = { .host = 1, .row0 = tmp, .pitch = width, .server = -1 };
+    CUresult rc = CUDA_SUCCESS;
+    for (size_t row = 0; row < height && rc == CUDA_SUCCESS; row += per) {
+        size_t rows = height - row < per ? height - row : per;
+        rc = copy2d_frame(sync_op, GP_MODE_SYNC, COPY2D_DTOH, 0, NULL, &packed, src, row, rows, width, NULL, tmp);
+        if (rc == CUDA_SUCCESS)
+            rc = copy2d_frame(sync_op, GP_MODE_SYNC, COPY2D_HTOD, 0, NULL, dst, &packed, row, rows, width, tmp, NULL);
+    }
+    free(tmp);
+    return rc;
+}
+
+/*
+ * op: the call's own op; sync_op: the synchronous op of the same default-stream kind, for what cannot
+ * ride the stream (staged copies, a stream on another daemon than the memory).
+ */
+static CUresult copy2d(uint32_t op, uint32_t sync_op, const CUDA_MEMCPY2D *p, int async, CUstream stream)
+{
+    if (!gp_initialized())
+        return CUDA_ERROR_NOT_INITIALIZED;
+    if (p == NULL)
+        return CUDA_ERROR_INVALID_VALUE;
+    size_t w = p->WidthInBytes, h = p->Height;
+    copy2d_side dst, src;
+    CUresult rc = copy2d_side_of(p->dstMemoryType, p->dstHost, p->dstDevice, p->dstXInBytes, p->dstY, p->dstPitch, w, h, &dst);
+    if (rc == CUDA_SUCCESS)
+        rc = copy2d_side_of(p->srcMemoryType, p->srcHost, p->srcDevice, p->srcXInBytes, p->srcY, p->srcPitch, w, h, &src);
+    if (rc != CUDA_SUCCESS || w == 0 || h == 0)
+        return rc;
+    if (dst.host && src.host) {
+        for (size_t row = 0; row < h; row++)
+            memmove(dst.row0 + row * dst.pitch, src.row0 + row * src.pitch, w);
+        return CUDA_SUCCESS;
+    }
+    if (!dst.host && !src.host && dst.server >= 0 && src.server >= 0 && (dst.server != src.server || dst.ctx != src.ctx))
+        return copy2d_staged(sync_op, &dst, &src, w, h);
+    /* No stream spans two daemons: a stream elsewhere than the memory means a synchronous copy. */
+    int server = !dst.host && dst.server >= 0 ? dst.server : src.server;
+    if (async && server >= 0 && gp_handle_server(stream) >= 0 && gp_handle_server(stream) != server) {
+        op = sync_op;
+        async = 0;
+    }
+    int mode = async ? GP_MODE_ASYNC : GP_MODE_SYNC;
+    if (!dst.host && !src.host)
+        return copy2d_frame(op, mode, COPY2D_DTOD, async, stream, &dst, &src, 0, h, w, NULL, NULL);
+    return copy2d_host_device(op, mode, async, stream, &dst, &src, w, h);
+}
+
+CUresult gp_fwd_cuMemcpy2D_v3020(const CUDA_MEMCPY2D *p) { return copy2d(GP_OP_cuMemcpy2D_v3020, GP_OP_cuMemcpy2D_v3020, p, 0, NULL); }
+CUresult gp_fwd_cuMemcpy2D_v7000_ptsz(const CUDA_MEMCPY2D *p) { return copy2d(GP_OP_cuMemcpy2D_v7000_ptsz, GP_OP_cuMemcpy2D_v7000_ptsz, p, 0, NULL); }
+CUresult gp_fwd_cuMemcpy2DUnaligned_v3020(const CUDA_MEMCPY2D *p)
+{
+    return copy2d(GP_OP_cuMemcpy2DUnaligned_v3020, GP_OP_cuMemcpy2DUnaligned_v3020, p, 0, NULL);
+}
+CUresult gp_fwd_cuMemcpy2DUnaligned_v7000_ptsz(const CUDA_MEMCPY2D *p)
+{
+    return copy2d(GP_OP_cuMemcpy2DUnaligned_v7000_ptsz, GP_OP_cuMemcpy2DUnaligned_v7000_ptsz, p, 0, NULL);
+}
+CUresult gp_fwd_cuMemcpy2DAsync_v3020(const CUDA_MEMCPY2D *p, CUstream s)
+{
+    return copy2d(GP_OP_cuMemcpy2DAsync_v3020, GP_OP_cuMemcpy2DUnaligned_v3020, p, 1, s);
+}
+CUresult gp_fwd_cuMemcpy2DAsync_v7000_ptsz(const CUDA_MEMCPY2D *p, CUstream s)
+{
+    return copy2d(GP_OP_cuMemcpy2DAsync_v7000_ptsz, GP_OP_cuMemcpy2DUnaligned_v7000_ptsz, p, 1, s);
+}
