@@ -342,7 +342,11 @@ int gp_conn_open(gp_conn *c, const char *url, int index, const char *token, char
     uint8_t *buf = NULL;
     size_t cap = 0, got = 0;
     if (len == 0 || gp_ws_send(c->ws, &part, 1) != 0 || gp_ws_recv(c->ws, &buf, &cap, &got, 15000) != 0) {
-        snprintf(why, why_len, "%s: the daemon closed the connection during the handshake (a protocol mismatch or a refused token; see the daemon's log)", url);
+        const char *reason = gp_ws_close_reason(c->ws);
+        if (reason)
+            snprintf(why, why_len, "%s refused the connection: %s", url, reason);
+        else
+            snprintf(why, why_len, "%s: the daemon closed the connection during the handshake (see the daemon's log)", url);
         free(buf);
         return -1;
     }

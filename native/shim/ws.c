@@ -33,6 +33,7 @@ struct gp_ws {
     size_t in_pos, in_len;
     int silence_ms;
     int dead;
+    char close_reason[160]; /* the peer's Close: "4003 authentication refused" */
 };
 
 static int write_all(int fd, const uint8_t *p, size_t n)
@@ -306,6 +307,9 @@ int gp_ws_recv(gp_ws *ws, uint8_t **buf, size_t *cap, size_t *len, int silence_m
             }
             if (frame_done) {
                 if (iocb.opcode == WSLAY_CONNECTION_CLOSE) {
+                    if (control_len >= 2)
+                        snprintf(ws->close_reason, sizeof ws->close_reason, "%u %.*s", (unsigned)(control[0] << 8 | control[1]),
+                                 (int)(control_len - 2), (const char *)control + 2);
                     /* Answer with a Close echoing the status code (RFC 6455, section 5.5.1), so the
                      * daemon's closing handshake completes now rather than at its timeout. */
                     send_control(ws, WSLAY_CONNECTION_CLOSE, control, control_len >= 2 ? 2 : 0);
@@ -332,6 +336,11 @@ int gp_ws_recv(gp_ws *ws, uint8_t **buf, size_t *cap, size_t *len, int silence_m
                 return 0;
         }
     }
+}
+
+const char *gp_ws_close_reason(const gp_ws *ws)
+{
+    return ws->close_reason[0] ? ws->close_reason : NULL;
 }
 
 void gp_ws_shutdown(gp_ws *ws)

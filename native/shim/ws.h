@@ -23,6 +23,9 @@ int gp_ws_ping(gp_ws *ws);
  */
 int gp_ws_recv(gp_ws *ws, uint8_t **buf, size_t *cap, size_t *len, int silence_ms);
 
+/* The status code and reason of the Close the peer sent, or NULL. */
+const char *gp_ws_close_reason(const gp_ws *ws);
+
 /* Shuts the socket down so that blocked senders and receivers return; the memory stays valid. */
 void gp_ws_shutdown(gp_ws *ws);
 void gp_ws_free(gp_ws *ws);
