@@ -399,5 +399,134 @@ void memcpy_unified_async(Session &s, Reader &r, Writer &w, const Call &call, ui
   reply_empty(w, call, rc);
 }
 
+// ---- pitched copies --------------------------------------------------------------------------------
+
+namespace {
+
+// A pitched copy's frame (docs/protocol.md, "Hand-encoded calls"): kind, then four fields per side
+// (device, xInBytes, y, pitch; zeros for the host side, whose rows are packed in the bin or the
+// reply), WidthInBytes, Height.
+enum Copy2DKind : uint32_t { kCopyHtoD = 0, kCopyDtoH = 1, kCopyDtoD = 2 };
+
+struct Side2D {
+  CUdeviceptr device;
+  size_t x, y, pitch;
+};
+
+struct Copy2D {
+  uint32_t kind;
+  Side2D dst, src;
+  size_t width, height;
+};
+
+Copy2D read_copy_2d(Reader &r) {
+  Copy2D c{};
+  c.kind = r.u32();
+  if (c.kind > kCopyDtoD) throw ProtocolError("a 2D copy's kind must be 0 (HtoD), 1 (DtoH) or 2 (DtoD)");
+  for (Side2D *side : {&c.dst, &c.src}) {
+    side->device = r.u64();
+    side->x = r.u64();
+    side->y = r.u64();
+    side->pitch = r.u64();
+  }
+  c.width = r.u64();
+  c.height = r.u64();
+  return c;
+}
+
+// Bytes of the host side's packed rows (width * height), or a ProtocolError when the daemon would
+// have to hold more than a session may.
+size_t packed_size(const Session &s, const Copy2D &c) {
+  size_t n = 0;
+  if (__builtin_mul_overflow(c.width, c.height, &n)) throw ProtocolError("a 2D copy's size overflows");
+  return s.checked_size(n);
+}
+
+// Whether a device side's rows lie inside one allocation of the session: the whole pitched extent,
+// from y*pitch + x to (y + height - 1)*pitch + x + width.
+bool owns_rows(const Session &s, const Side2D &d, size_t width, size_t height) {
+  uint64_t offset = 0, start = 0, rows = 0, extent = 0;
+  if (__builtin_mul_overflow((uint64_t)d.y, (uint64_t)d.pitch, &offset) || __builtin_add_overflow(offset, (uint64_t)d.x, &offset) ||
+      __builtin_add_overflow((uint64_t)d.device, offset, &start))
+    return false;
+  if (__builtin_mul_overflow((uint64_t)(height - 1), (uint64_t)d.pitch, &rows) || __builtin_add_overflow(rows, (uint64_t)width, &extent))
+    return false;
+  return s.owns_range((CUdeviceptr)start, (size_t)extent);
+}
+
+// The driver's descriptor: device sides as given, the host side over `host` with rows packed.
+CUDA_MEMCPY2D rebuild_2d(const Copy2D &c, const void *host) {
+  CUDA_MEMCPY2D m{};
+  m.WidthInBytes = c.width;
+  m.Height = c.height;
+  if (c.kind == kCopyHtoD) {
+    m.srcMemoryType = CU_MEMORYTYPE_HOST;
+    m.srcHost = host;
+    m.srcPitch = c.width;
+  } else {
+    m.srcMemoryType = CU_MEMORYTYPE_DEVICE;
+    m.srcDevice = c.src.device;
+    m.srcXInBytes = c.src.x;
+    m.srcY = c.src.y;
+    m.srcPitch = c.src.pitch;
+  }
+  if (c.kind == kCopyDtoH) {
+    m.dstMemoryType = CU_MEMORYTYPE_HOST;
+    m.dstHost = const_cast<void *>(host);
+    m.dstPitch = c.width;
+  } else {
+    m.dstMemoryType = CU_MEMORYTYPE_DEVICE;
+    m.dstDevice = c.dst.device;
+    m.dstXInBytes = c.dst.x;
+    m.dstY = c.dst.y;
+    m.dstPitch = c.dst.pitch;
+  }
+  return m;
+}
+
+// Decodes the rest of the frame after the stream (if any), checks it and runs `copy` on the
+// descriptor; replies [seq, rc] or, for DtoH, [seq, rc, rows packed].
+template <typename Run>
+void copy_2d(Session &s, Reader &r, Writer &w, const Call &call, const Copy2D &c, CUresult rc, Run run) {
+  Bin data{nullptr, 0};
+  if (c.kind == kCopyHtoD) data = r.bin();
+  r.finish();
+  if (c.kind == kCopyDtoH && call.seq == 0) throw ProtocolError("a device-to-host 2D copy needs a reply (seq != 0)");
+  size_t bytes = c.kind == kCopyDtoD ? 0 : packed_size(s, c);
+  if (c.kind == kCopyHtoD && data.size != bytes) throw ProtocolError("a 2D copy's rows have the wrong size");
+  std::vector<unsigned char> scratch(c.kind == kCopyDtoH ? bytes : 0);
+  bool empty = c.width == 0 || c.height == 0;  // nothing to check or to copy
+  if (rc == CUDA_SUCCESS && !empty) {
+    if ((c.kind != kCopyHtoD && !owns_rows(s, c.src, c.width, c.height)) ||
+        (c.kind != kCopyDtoH && !owns_rows(s, c.dst, c.width, c.height)))
+      rc = CUDA_ERROR_INVALID_VALUE;
+  }
+  if (rc == CUDA_SUCCESS && !empty) {
+    CUDA_MEMCPY2D m = rebuild_2d(c, c.kind == kCopyHtoD ? data.data : scratch.data());
+    rc = run(m);
+  }
+  if (!w.begin_reply(call, rc)) return;
+  if (rc == CUDA_SUCCESS && c.kind == kCopyDtoH) w.bin(scratch.data(), scratch.size());
+  w.end_reply();
+}
+
+}  // namespace
+
+// cuMemcpy2D and cuMemcpy2DUnaligned, either default stream: the op picks the driver's entry point.
+void memcpy_2d(Session &s, Reader &r, Writer &w, const Call &call, uint32_t op) {
+  Copy2D c = read_copy_2d(r);
+  copy_2d(s, r, w, call, c, CUDA_SUCCESS, [&](const CUDA_MEMCPY2D &m) { return s.driver().fn<PFN_cuMemcpy2D_v3020>(op)(&m); });
+}
+
+// cuMemcpy2DAsync. A device-to-host copy lands in the daemon's pageable scratch, so the driver has
+// finished it when the call returns, and the reply carries the rows.
+void memcpy_2d_async(Session &s, Reader &r, Writer &w, const Call &call, uint32_t op) {
+  Copy2D c = read_copy_2d(r);
+  uint64_t stream_id = r.u64();
+  void *stream = nullptr;
+  CUresult rc = s.lookup(stream_id, GP_HANDLE_CUstream, &stream) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
+  copy_2d(s, r, w, call, c, rc, [&](const CUDA_MEMCPY2D &m) { return s.driver().fn<PFN_cuMemcpy2DAsync_v3020>(op)(&m, (CUstream)stream); });
+}
+
 }  // namespace handlers
 }  // namespace gp

@@ -43,6 +43,8 @@ void launch_kernel(Session &s, Reader &r, Writer &w, const Call &call, uint32_t 
 void launch_kernel_ex(Session &s, Reader &r, Writer &w, const Call &call, uint32_t op);
 void memcpy_unified(Session &s, Reader &r, Writer &w, const Call &call, uint32_t op);
 void memcpy_unified_async(Session &s, Reader &r, Writer &w, const Call &call, uint32_t op);
+void memcpy_2d(Session &s, Reader &r, Writer &w, const Call &call, uint32_t op);
+void memcpy_2d_async(Session &s, Reader &r, Writer &w, const Call &call, uint32_t op);
 
 }  // namespace handlers
 }  // namespace gp

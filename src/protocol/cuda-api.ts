@@ -131,6 +131,10 @@ export const CUDA_API: Record<string, Annotation> = {
   cuMemcpyPeerAsync: { mode: 'async', client: 'memcpy_peer_async' },
   cuMemcpy: { mode: 'sync', client: 'memcpy_unified', wire: 'custom' },
   cuMemcpyAsync: { mode: 'async', client: 'memcpy_unified_async', wire: 'custom' },
+  // Pitched copies travel as explicit fields, host rows packed (docs/protocol.md); custom.c routes them.
+  cuMemcpy2D: { mode: 'sync', client: 'memcpy_2d', wire: 'custom' },
+  cuMemcpy2DUnaligned: { mode: 'sync', client: 'memcpy_2d', wire: 'custom' },
+  cuMemcpy2DAsync: { mode: 'async', client: 'memcpy_2d_async', wire: 'custom' },
   cuMemsetD8: sync,
   cuMemsetD16: sync,
   cuMemsetD32: sync,
