@@ -226,6 +226,10 @@ CUresult gp_call_finish(gp_call *c)
         return CUDA_SUCCESS;
     gp_conn_flush(conn);
     CUresult rc = gp_conn_wait(conn, pending);
+    /* Replies come in order, so a deferred call sent before this one has answered by now. */
+    CUresult deferred = gp_conn_take_deferred_error(conn);
+    if (rc == CUDA_SUCCESS && deferred != CUDA_SUCCESS)
+        rc = deferred;
     c->rpos = (const char *)pending->reply;
     c->rend = c->rpos + pending->reply_len;
     return rc;

@@ -149,6 +149,9 @@ static int deliver(gp_conn *c, const char **pos, const char *end)
         }
         pthread_mutex_lock(&c->batch_lock);
         e->done = 1;
+        /* Nobody waits for a deferred call: its failure waits for the next sync call instead. */
+        if (e->deferred && rc != 0 && c->deferred_error == CUDA_SUCCESS)
+            c->deferred_error = (CUresult)rc;
         if (e->deferred)
             free(e->reply), free(e);
         else
@@ -294,6 +297,15 @@ CUresult gp_conn_wait(gp_conn *c, gp_pending *e)
         pthread_cond_wait(&e->cond, &c->batch_lock);
     pthread_mutex_unlock(&c->batch_lock);
     return e->rc;
+}
+
+CUresult gp_conn_take_deferred_error(gp_conn *c)
+{
+    pthread_mutex_lock(&c->batch_lock);
+    CUresult rc = c->deferred_error;
+    c->deferred_error = CUDA_SUCCESS;
+    pthread_mutex_unlock(&c->batch_lock);
+    return rc;
 }
 
 uint64_t gp_conn_next_seq(gp_conn *c)

@@ -36,6 +36,7 @@ typedef struct gp_conn {
     size_t batch_len, batch_cap;
     uint64_t next_seq;
     gp_pending *pending;
+    CUresult deferred_error; /* a failed deferred call's result, for the next sync call to report */
     int dead;
     int stopping;
 
@@ -66,6 +67,9 @@ int gp_conn_flush(gp_conn *conn);
 CUresult gp_conn_wait(gp_conn *conn, gp_pending *pending);
 
 uint64_t gp_conn_next_seq(gp_conn *conn);
+
+/* The first failure of a deferred call since the last time it was taken (CUDA_SUCCESS: none). */
+CUresult gp_conn_take_deferred_error(gp_conn *conn);
 void gp_conn_close(gp_conn *conn);
 
 #endif
