@@ -187,6 +187,10 @@ class Runner {
   void run() {
     bool failed = false;
     std::string reason;
+    // Input buffers are released on the JS thread, so each delivery carries the references of the
+    // messages it covers. A delivery goes out when it has replies, or when the queue has run dry:
+    // a burst of fire-and-forget messages costs one hop to the event loop, not one per message.
+    auto *d = new Delivery();
     for (;;) {
       Message m;
       {
@@ -196,7 +200,6 @@ class Runner {
         m = queue_.front();
         queue_.pop_front();
       }
-      auto *d = new Delivery();
       d->refs.push_back(m.ref);
       try {
         gp::process_message(session, m.data, m.size, d->output);
@@ -212,11 +215,21 @@ class Runner {
       }
       if (failed) d->output.clear();  // the connection closes with the reason instead
       session.publish();
-      post(d);
+      bool idle;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        idle = queue_.empty();
+      }
+      if (failed || idle || !d->output.empty()) {
+        post(d);
+        d = new Delivery();
+      }
       if (failed) break;
     }
+    if (!d->refs.empty()) post(d);
+    else delete d;
     session.teardown();
-    auto *d = new Delivery();
+    d = new Delivery();
     d->closed = true;
     d->has_reason = failed;
     d->reason = reason;

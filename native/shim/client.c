@@ -193,6 +193,16 @@ static void connect_all(void)
     gp_debug("connected to %d daemon(s), %d device(s)", g_server_count, g_device_count);
 }
 
+/*
+ * At exit every connection sends what the job queued and closes normally: fire-and-forget work is not
+ * lost because the job did not synchronise, and the daemon sees a clean end (1000), not a dropped link.
+ */
+__attribute__((destructor)) static void close_all(void)
+{
+    for (int i = 0; i < g_server_count; i++)
+        gp_conn_close(&g_servers[i]);
+}
+
 CUresult gp_local_cuInit_v2000(unsigned int flags)
 {
     if (flags != 0)

@@ -285,7 +285,9 @@ int gp_conn_append(gp_conn *c, const uint8_t *head, size_t head_len, const uint8
         pending->next = c->pending;
         c->pending = pending;
     }
-    pthread_cond_signal(&c->batch_ready);
+    /* A sync call flushes the batch itself; only fire-and-forget work needs the sender thread. */
+    if (pending == NULL || pending->deferred)
+        pthread_cond_signal(&c->batch_ready);
     pthread_mutex_unlock(&c->batch_lock);
     return 0;
 }
@@ -380,7 +382,9 @@ void gp_conn_close(gp_conn *c)
     c->stopping = 1;
     pthread_cond_broadcast(&c->batch_ready);
     pthread_mutex_unlock(&c->batch_lock);
-    gp_conn_flush(c);
+    /* Whatever the job queued goes out, then a normal Close: the daemon runs it all, then frees. */
+    if (gp_conn_flush(c) == 0)
+        (void)gp_ws_close(c->ws, 1000);
     gp_ws_shutdown(c->ws);
     pthread_join(c->sender, NULL);
     pthread_join(c->receiver, NULL);

@@ -338,6 +338,12 @@ int gp_ws_recv(gp_ws *ws, uint8_t **buf, size_t *cap, size_t *len, int silence_m
     }
 }
 
+int gp_ws_close(gp_ws *ws, unsigned code)
+{
+    const uint8_t payload[2] = { (uint8_t)(code >> 8), (uint8_t)code };
+    return send_control(ws, WSLAY_CONNECTION_CLOSE, payload, sizeof payload);
+}
+
 const char *gp_ws_close_reason(const gp_ws *ws)
 {
     return ws->close_reason[0] ? ws->close_reason : NULL;

@@ -23,6 +23,9 @@ int gp_ws_ping(gp_ws *ws);
  */
 int gp_ws_recv(gp_ws *ws, uint8_t **buf, size_t *cap, size_t *len, int silence_ms);
 
+/* Starts the closing handshake with this status code (1000: normal). 0, or -1 on error. */
+int gp_ws_close(gp_ws *ws, unsigned code);
+
 /* The status code and reason of the Close the peer sent, or NULL. */
 const char *gp_ws_close_reason(const gp_ws *ws);
 
