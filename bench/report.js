@@ -386,17 +386,13 @@ passes are the throughput:
    payload into the caller's buffer (three passes).
 
 **Next steps, in order of expected gain:**
-- Daemon: install \`ws\`'s optional native helper \`bufferutil\` (an \`optionalDependencies\` entry).
-  Measured by hand outside this run, on the same VM (2026-11-25): \`ws\`'s JavaScript unmask takes
-  about 105 ms per 64 MiB (1.6 ms per MiB), \`bufferutil\`'s 4 to 7 ms. A full \`bench/run.js\` run of a copy of this
-  tree with \`bufferutil\` 4.1.0 installed next to \`ws\` gave 423 MB/s HtoD at 64 MiB (13% of that run's
-  raw stream; runs without it that day gave 235-275 MB/s), the daemon's main thread down from about
-  3.5 to 1.8 ms of CPU per MiB, and 1.48x on the training loop (1.54-1.70x without it): necessary,
-  far from sufficient. What remains on that
-  thread (\`perf\`, same experiment) is a quarter page faults and zeroing of freshly allocated memory
-  (libuv's 64 KiB read buffers, \`ws\`'s 64 MiB message buffer, every message), the socket's copy,
-  \`ws\`'s copy that joins the chunks, and GC marking; only taking bulk data off the JavaScript thread
-  (the session thread reading the socket into a reused buffer) removes those.
+- Daemon: \`ws\`'s native helper \`bufferutil\` is now a dependency (it was the first step named by the
+  first run of this benchmark, when it was absent: JavaScript unmasking took about 105 ms per 64 MiB,
+  \`bufferutil\` 4 to 7 ms; HtoD at 64 MiB went from 235-282 MB/s to about 420 MB/s). What remains on the
+  daemon's main thread (\`perf\`, by hand, 2026-11-25) is a quarter page faults and zeroing of freshly
+  allocated memory (libuv's 64 KiB read buffers, \`ws\`'s message buffer, every message), the socket's
+  copy, \`ws\`'s copy that joins the chunks, and GC marking; only taking bulk data off the JavaScript
+  thread (the session thread reading the socket into a reused buffer) removes those.
 - Daemon: for device-to-host, reserve the reply's header and let the driver copy straight into the
   reply buffer (one allocation, no zero-fill: \`std::vector<char>\` value-initialises; use
   \`std::unique_ptr<char[]>(new char[n])\` or a reused buffer), and keep large buffers off fresh
@@ -497,30 +493,20 @@ loss is read), which a real training loop with \`loss.item()\` every step does n
 }
 
 function closingSection(r) {
-  return `## Bugs and oddities found while measuring
+  void r;
+  return `## Found while measuring, and what became of it
 
-- Client library (\`native/shim/conn.c\`, \`gp_conn_append\`): every appended call signals the sender
-  thread, synchronous calls included, although \`gp_call_finish\` flushes a synchronous call itself.
-  The sender thread wakes, finds the batch empty (or races the caller for \`send_order\`) and sleeps
-  again: a useless wake-up per call on the latency path (benchmark 1).
-- Daemon (\`native/addon/addon.cc\`): every client message is answered with a \`ThreadSafeFunction\`
-  call, even when it produced no reply (a batch of launches), only to release the message's
-  reference on the main thread: one extra wake-up of the event loop per message.
-- Daemon: the \`ws\` server runs without its native \`bufferutil\` helper, so each client frame is
-  unmasked one byte at a time in JavaScript (benchmark 3).
-- Daemon (generated \`cuMemcpyDtoH\` handler): the output is allocated zero-filled and then copied
+- Fixed (2026-11-25): the client library signalled its sender thread for synchronous calls too,
+  which flush themselves: a useless wake-up per call on the latency path (benchmark 1).
+- Fixed: the daemon's addon answered every client message with a \`ThreadSafeFunction\` call, even
+  one with no reply; it now posts once per burst (when there are replies or its queue runs dry).
+- Fixed: \`ws\` ran without its native \`bufferutil\` helper (benchmark 3).
+- Fixed: the client library never closed its connections, so the daemon logged every ordinary exit as
+  close code 1006 and asynchronous calls still batched at exit were dropped (by hand: a program that
+  launched 100,000 kernels and returned from \`main\` without synchronising got 54,000 to 66,000 of
+  them to the daemon). A destructor now flushes and closes normally (1000).
+- Open: the generated \`cuMemcpyDtoH\` handler allocates its output zero-filled and then copies it
   into a second zero-filled, growing reply vector (benchmark 3).
-- Client library: \`gp_conn_close\` (\`native/shim/conn.c\`) is defined but called from nowhere in this
-  tree, so a program that exits never sends a WebSocket Close frame: the daemon logs every ordinary
-  client exit as close code 1006 (abnormal closure), and the asynchronous calls still in the batch
-  at exit are dropped: by hand (2026-11-25), a program that launches 100,000 kernels and returns from
-  \`main\` without synchronising got 54,000 to 66,000 of them to the daemon (its session's \`calls\`
-  counter), over three runs. A program should not rely on work it never synchronised, so this rarely
-  matters, but an exit-time flush and Close (a destructor calling \`gp_conn_close\`) would end
-  sessions cleanly.
-
-The first four are performance findings, listed for their owners; the last is a small correctness
-and hygiene issue.
 
 ## Reproducing
 
