@@ -87,14 +87,14 @@ static void fail_all(gp_conn *c)
 static void mark_dead(gp_conn *c, const char *why)
 {
     pthread_mutex_lock(&c->batch_lock);
-    int was = c->dead;
+    /* Said before any waiter wakes, so the job's own output of the failed calls comes after it. */
+    if (!c->dead && !c->stopping)
+        fprintf(stderr, "gpupool: lost the daemon at %s (%s); its devices now fail with CUDA_ERROR_DEVICE_UNAVAILABLE\n", c->url, why);
     fail_all(c);
     pthread_mutex_unlock(&c->batch_lock);
     /* Nothing more goes either way: let the daemon see the end now (and free the session) rather
      * than when this process exits. The memory stays valid for threads still holding it. */
     gp_ws_shutdown(c->ws);
-    if (!was && !c->stopping)
-        fprintf(stderr, "gpupool: lost the daemon at %s (%s); its devices now fail with CUDA_ERROR_DEVICE_UNAVAILABLE\n", c->url, why);
 }
 
 static gp_pending *take_pending(gp_conn *c, uint64_t seq)

@@ -3,7 +3,10 @@
  * cards of daemons on other hosts. Hosts are network namespaces made here; where namespaces are
  * refused, the same checks run over loopback and the namespace test says why it was skipped.
  */
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import t from 'tap';
+import { clientLibraryDir } from '../../src/paths.js';
 import { DaemonProcess, runCli } from '../helpers/daemon-process.js';
 import { FixtureFile, mixedHost, type Fixture } from '../helpers/fixture.js';
 import { createTestHosts, namespacesAvailable } from '../helpers/netns.js';
@@ -53,6 +56,20 @@ t.test('one daemon on loopback: driver-API and runtime programs, static and shar
     t.match(run.stdout, /copy device 0 -> device 1 ok/);
     t.match(run.stdout, /^PASS$/m);
   }
+});
+
+t.test('LD_PRELOAD instead of LD_LIBRARY_PATH: the preloaded library answers cudart\'s dlopen', async (t) => {
+  const fixture = new FixtureFile(mixedHost());
+  t.teardown(() => fixture.remove());
+  const daemon = await DaemonProcess.start(['--simulate', fixture.path, '--config', writeConfig(fixture.dir, QUICK_CONFIG)]);
+  t.teardown(() => daemon.stop());
+  const child = spawnSync(runtimeStatic, [], {
+    encoding: 'utf8',
+    env: { ...process.env, LD_PRELOAD: join(clientLibraryDir, 'libcuda.so.1'), GPUPOOL_SERVERS: daemon.url.replace(/^http/, 'ws') },
+    timeout: 60_000,
+  });
+  t.equal(child.status, 0, `runtime program with LD_PRELOAD exits 0\n${child.stdout}${child.stderr}`);
+  t.match(child.stdout, /^PASS$/m);
 });
 
 const refused = namespacesAvailable();
