@@ -105,37 +105,11 @@ static inline void die(const char *what)
 }
 
 #ifdef GPUPOOL_BENCH_CUDA
-#include <cuda.h>
+#define CHECK_PREFIX "bench:"
+#include "../../test/programs/cuda_check.h"
 
-#define CHECK(call)                                                                              \
-    do {                                                                                         \
-        CUresult rc_ = (call);                                                                   \
-        if (rc_ != CUDA_SUCCESS) {                                                               \
-            const char *name_ = NULL;                                                            \
-            cuGetErrorName(rc_, &name_);                                                         \
-            fprintf(stderr, "bench: %s:%d %s -> %s\n", __FILE__, __LINE__, #call, name_ ? name_ : "?"); \
-            exit(1);                                                                             \
-        }                                                                                        \
-    } while (0)
 
-static inline void *read_file(const char *path, size_t *size)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        perror(path);
-        exit(2);
-    }
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    void *buf = malloc((size_t)n + 1);
-    if (buf == NULL || fread(buf, 1, (size_t)n, f) != (size_t)n)
-        die("cannot read the kernel image");
-    fclose(f);
-    if (size)
-        *size = (size_t)n;
-    return buf;
-}
+
 
 /* cuInit, the primary context of device 0 made current. */
 static inline CUcontext open_device(void)

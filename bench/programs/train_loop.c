@@ -4,18 +4,22 @@
  * `saxpy` that folds the batch into a one-float "loss"), copies the loss back (cuMemcpyDtoHAsync)
  * and waits for the stream (as loss.item() does). Kernels take GPUPOOL_EMU_KERNEL_NS each on the
  * emulated device. Times the whole loop and each step.
- * Usage: train_loop KERNELS.fatbin STEPS K BATCH_BYTES
+ * Usage: train_loop KERNELS.fatbin STEPS K BATCH_BYTES [SPIN_ARG]
+ * SPIN_ARG (default 1) is the `spin` kernels' parameter: the emulator ignores it (its time model sets the
+ * duration); with bench/programs/gpu_kernels.cu on a real GPU it is each spin's duration in ns.
  * Prints: {"bench":"train_loop","steps":S,"kernels":K,"batch_bytes":B,"wall_ns":...,"step_median_ns":...,
  *          "step_p99_ns":...,"threads":[...]}
  */
 #define GPUPOOL_BENCH_CUDA
 #include "bench.h"
 
+static int spin_arg = 1;
+
 static void step(CUstream s, CUfunction scale, CUfunction spin, CUfunction saxpy, CUdeviceptr batch, CUdeviceptr loss, const float *host_batch,
                  float *host_loss, int n, int k)
 {
     float factor = 0.5f, a = 1.0f;
-    int one = 1, iters = 1;
+    int one = 1, iters = spin_arg;
     void *scale_params[] = { &batch, &factor, &n };
     void *spin_params[] = { &iters };
     void *saxpy_params[] = { &a, &batch, &loss, &one };
@@ -31,8 +35,10 @@ static void step(CUstream s, CUfunction scale, CUfunction spin, CUfunction saxpy
 int main(int argc, char **argv)
 {
     if (argc < 5)
-        die("usage: train_loop KERNELS.fatbin STEPS K BATCH_BYTES");
+        die("usage: train_loop KERNELS.fatbin STEPS K BATCH_BYTES [SPIN_ARG]");
     int steps = atoi(argv[2]), k = atoi(argv[3]);
+    if (argc > 5)
+        spin_arg = atoi(argv[5]);
     size_t batch_bytes = strtoull(argv[4], NULL, 10);
     if (steps < 1 || k < 2 || batch_bytes < sizeof(float))
         die("STEPS >= 1, K >= 2, BATCH_BYTES >= 4");

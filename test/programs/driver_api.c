@@ -4,23 +4,14 @@
  * with kernelParams and with `extra`, and the errors a real driver gives for bad calls.
  * Usage: driver_api KERNELS.fatbin [device]
  */
-#include <cuda.h>
+#include "cuda_check.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 static int failures;
 
-#define CHECK(call)                                                                         \
-    do {                                                                                    \
-        CUresult rc_ = (call);                                                              \
-        if (rc_ != CUDA_SUCCESS) {                                                          \
-            const char *name_ = NULL;                                                       \
-            cuGetErrorName(rc_, &name_);                                                    \
-            fprintf(stderr, "FAIL %s:%d %s -> %s\n", __FILE__, __LINE__, #call, name_ ? name_ : "?"); \
-            exit(1);                                                                        \
-        }                                                                                   \
-    } while (0)
+
 
 #define EXPECT(cond, ...)                      \
     do {                                       \
@@ -31,22 +22,6 @@ static int failures;
         }                                      \
     } while (0)
 
-static void *read_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        perror(path);
-        exit(2);
-    }
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    void *buf = malloc((size_t)n);
-    if (fread(buf, 1, (size_t)n, f) != (size_t)n)
-        exit(2);
-    fclose(f);
-    return buf;
-}
 
 int main(int argc, char **argv)
 {
@@ -114,7 +89,7 @@ int main(int argc, char **argv)
     CHECK(cuMemFree(pitched));
 
     /* a module from a real fatbin, and launches */
-    void *image = read_file(argv[1]);
+    void *image = read_file(argv[1], NULL);
     CUmodule module;
     CUfunction vadd, saxpy;
     CHECK(cuModuleLoadData(&module, image));

@@ -7,39 +7,15 @@
  * way. --meminfo only prints "free BYTES total BYTES" for device 0 and exits: what another client
  * left behind shows there.
  */
-#include <cuda.h>
+#define CHECK_EXIT 2
+#include "cuda_check.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#define CHECK(call)                                                                  \
-    do {                                                                             \
-        CUresult rc_ = (call);                                                       \
-        if (rc_ != CUDA_SUCCESS) {                                                   \
-            const char *name_ = NULL;                                                \
-            cuGetErrorName(rc_, &name_);                                             \
-            fprintf(stderr, "FAIL %s -> %s\n", #call, name_ ? name_ : "?");          \
-            exit(2);                                                                 \
-        }                                                                            \
-    } while (0)
 
-static void *read_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        perror(path);
-        exit(2);
-    }
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    void *buf = malloc((size_t)n);
-    if (fread(buf, 1, (size_t)n, f) != (size_t)n)
-        exit(2);
-    fclose(f);
-    return buf;
-}
+
 
 int main(int argc, char **argv)
 {
@@ -70,7 +46,7 @@ int main(int argc, char **argv)
     CHECK(cuMemAlloc(&buffers[2], 4096));
     CHECK(cuStreamCreate(&stream, CU_STREAM_NON_BLOCKING));
     CHECK(cuEventCreate(&event, CU_EVENT_DEFAULT));
-    CHECK(cuModuleLoadData(&module, read_file(argv[1])));
+    CHECK(cuModuleLoadData(&module, read_file(argv[1], NULL)));
     CHECK(cuEventRecord(event, stream));
     CHECK(cuStreamSynchronize(stream));
     CHECK(cuMemGetInfo(&free_bytes, &total_bytes));
