@@ -80,7 +80,11 @@ export class ComputeEndpoint {
     });
     ws.on('message', (data) => {
       const message = toBuffer(data);
-      if (client.session) return client.session.submit(message);
+      if (client.session) {
+        // Refused only while the session is closing, when the connection is going away anyway.
+        client.session.submit(message);
+        return;
+      }
       try {
         this.start(client, parseHello(message, this.driver.digest), log);
       } catch (err) {

@@ -33,7 +33,8 @@ export interface SessionStats {
 }
 
 export interface NativeSession {
-  submit(message: Buffer): void;
+  /** False once the session is closing: the message was not taken. */
+  submit(message: Buffer): boolean;
   close(): void;
   stats(): SessionStats;
 }
