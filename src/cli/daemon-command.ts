@@ -12,6 +12,7 @@ export interface DaemonOptions {
   systemLibraries?: boolean;
   vendors?: string;
   hostname?: string;
+  tokens?: string;
 }
 
 export function flagsLayer(opts: DaemonOptions): ConfigLayer {
@@ -24,6 +25,7 @@ export function flagsLayer(opts: DaemonOptions): ConfigLayer {
     ...(opts.hostname === undefined ? {} : { hostname: opts.hostname }),
     ...(opts.logLevel === undefined ? {} : { logLevel: opts.logLevel }),
     ...(opts.simulate === undefined ? {} : { simulate: opts.simulate === true ? defaultFixture : opts.simulate }),
+    ...(opts.tokens === undefined ? {} : { auth: { tokens: opts.tokens } }),
     ...(Object.keys(vendors).length > 0 ? { vendors } : {}),
   };
 }
@@ -39,6 +41,7 @@ export function daemonCommand(setExit: (code: number) => void, done: (p: Promise
     .option('--no-system-libraries', "search only --library-path, not the vendors' usual folders")
     .option('--vendors <list>', `comma-separated vendors to probe (${VENDORS.join(',')})`)
     .option('--hostname <name>', 'host name reported in status and metrics')
+    .option('--tokens <file>', 'token file: compute clients must present a token listed there (docs/security.md); SIGHUP reloads it')
     // The daemon's modules (koffi, prom-client, ajv, systeminformation) load only when it runs, so
     // that `gpupool status` starts quickly.
     .action((opts: DaemonOptions) => done(import('./daemon-run.js').then((m) => m.runDaemon(opts, setExit))));

@@ -1,4 +1,6 @@
 import type { Logger } from 'pino';
+import { checkExposure } from '../auth/exposure.js';
+import { readTokenFile, type TokenTable } from '../auth/tokens.js';
 import { loadConfig } from '../config/load.js';
 import type { DaemonConfig } from '../config/schema.js';
 import { Daemon } from '../daemon/daemon.js';
@@ -14,8 +16,12 @@ const EXIT_GRACE_MS = 1000;
 
 export async function runDaemon(opts: DaemonOptions, setExit: (code: number) => void): Promise<void> {
   let config: DaemonConfig;
+  let tokens: TokenTable | null;
   try {
     config = loadConfig({ file: opts.config, env: process.env, flags: flagsLayer(opts) });
+    // Both are mistakes in what the operator gave, found before anything starts: exit 2, like a bad flag.
+    checkExposure(config);
+    tokens = config.auth.tokens === null ? null : readTokenFile(config.auth.tokens);
   } catch (err) {
     process.stderr.write(`gpupool daemon: ${messageOf(err)}\n`);
     setExit(ExitCodes.CONFIG);
@@ -25,7 +31,7 @@ export async function runDaemon(opts: DaemonOptions, setExit: (code: number) => 
   const notifier = new SdNotifier(process.env);
   let daemon: Daemon;
   try {
-    daemon = await Daemon.start(config, { logger, notifier });
+    daemon = await Daemon.start(config, { logger, notifier, tokens });
   } catch (err) {
     logger.fatal({ err: messageOf(err), code: (err as { code?: string }).code }, 'gpupoold failed to start');
     notifier.notify({ STATUS: `failed to start: ${messageOf(err)}`, ERRNO: 1 });
@@ -51,6 +57,8 @@ export async function runDaemon(opts: DaemonOptions, setExit: (code: number) => 
     let stopping = false;
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
+    // SIGHUP reloads the token file (and no longer ends the process, as it would by default).
+    process.on('SIGHUP', () => daemon.reloadTokens());
   });
   setExit(ExitCodes.OK);
   exitWithin(EXIT_GRACE_MS, ExitCodes.OK, logger);

@@ -4,6 +4,7 @@ import { daemonCommand } from './daemon-command.js';
 import { ExitCodes } from './exit-codes.js';
 import { runCommand } from './run-command.js';
 import { statusCommand } from './status-command.js';
+import { tokenCommand } from './token-command.js';
 
 /**
  * The `gpupool` command. Returns the exit status instead of exiting so that tests and the
@@ -28,8 +29,14 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
     .showHelpAfterError('(run with --help for usage)')
     .addCommand(daemonCommand(setExit, done))
     .addCommand(statusCommand(out, err, setExit, done))
-    .addCommand(runCommand(err, setExit, done));
-  for (const sub of program.commands) sub.exitOverride().configureOutput({ writeOut: (s) => out.write(s), writeErr: (s) => err.write(s) }).showHelpAfterError('(run with --help for usage)');
+    .addCommand(runCommand(err, setExit, done))
+    .addCommand(tokenCommand(out, err, setExit));
+  // Nested ones too (`token new`): each must return its usage errors here, not exit the process.
+  const subs = [...program.commands];
+  for (let sub = subs.shift(); sub; sub = subs.shift()) {
+    sub.exitOverride().configureOutput({ writeOut: (s) => out.write(s), writeErr: (s) => err.write(s) }).showHelpAfterError('(run with --help for usage)');
+    subs.push(...sub.commands);
+  }
   try {
     await program.parseAsync(argv);
     await pending;

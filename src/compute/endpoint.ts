@@ -2,7 +2,8 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
-import { messageOf } from '../errors.js';
+import { RefusalReasons, peerKey, type Authenticator } from '../auth/authenticator.js';
+import { ErrorCodes, messageOf } from '../errors.js';
 import { CloseCodes, HandshakeError, encodeWelcome, parseHello, type Hello } from './handshake.js';
 import type { ComputeAddon, NativeDriver, NativeSession, SessionStats } from './native.js';
 
@@ -15,6 +16,8 @@ export interface SessionInfo {
   program: string;
   pid: number;
   host: string;
+  /** The tenant whose token opened the session (docs/security.md); null when the daemon has no token file. */
+  tenant: string | null;
   connectedAt: string;
   stats: SessionStats | null;
 }
@@ -29,6 +32,8 @@ interface Client {
 export interface ComputeEndpointOptions {
   /** Ping every client this often; one that has not answered the previous ping is dropped. */
   pingIntervalMs: number;
+  /** Who may open a session; without one, anyone who can connect may. */
+  auth?: Authenticator;
 }
 
 function toBuffer(data: RawData): Buffer {
@@ -46,6 +51,7 @@ export class ComputeEndpoint {
   private readonly pinger: NodeJS.Timeout;
   private nextId = 1;
   private closing = false;
+  private readonly auth: Authenticator | null;
 
   constructor(
     private readonly driver: NativeDriver,
@@ -53,6 +59,7 @@ export class ComputeEndpoint {
     private readonly logger: Logger,
     options: ComputeEndpointOptions,
   ) {
+    this.auth = options.auth ?? null;
     this.pinger = setInterval(() => this.ping(), options.pingIntervalMs);
     this.pinger.unref();
   }
@@ -68,13 +75,14 @@ export class ComputeEndpoint {
   private accept(ws: WebSocket, req: IncomingMessage): void {
     const id = this.nextId++;
     const client: Client = {
-      info: { id, peer: `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? 0}`, program: '', pid: 0, host: '', connectedAt: new Date().toISOString(), stats: null },
+      info: { id, peer: `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? 0}`, program: '', pid: 0, host: '', tenant: null, connectedAt: new Date().toISOString(), stats: null },
       ws,
       session: null,
       alive: true,
     };
     this.clients.set(id, client);
     const log = this.logger.child({ session: id, peer: client.info.peer });
+    const peer = peerKey(req.socket.remoteAddress);
     ws.on('pong', () => {
       client.alive = true;
     });
@@ -85,8 +93,26 @@ export class ComputeEndpoint {
         client.session.submit(message);
         return;
       }
+      // Anything a refused client sent after its HELLO is dropped, not taken for another attempt.
+      if (ws.readyState !== ws.OPEN) return;
+      if (this.auth?.blocked(peer)) {
+        // Refused before HELLO is even decoded; logged quietly, as the block itself was logged once.
+        log.debug({ code: ErrorCodes.AUTH_REFUSED }, 'handshake refused: too many failed attempts');
+        ws.close(CloseCodes.AUTH_REFUSED, RefusalReasons.BLOCKED);
+        return;
+      }
       try {
-        this.start(client, parseHello(message, this.driver.digest), log);
+        const hello = parseHello(message, this.driver.digest);
+        // Authenticated before the session exists: nothing reaches the driver without a good token.
+        const auth = this.auth?.check(hello.token, peer) ?? { ok: true, tenant: null };
+        if (!auth.ok) {
+          // The reason and the peer (bound to `log`), never the token.
+          log.warn({ code: ErrorCodes.AUTH_REFUSED, reason: auth.reason, program: hello.program, host: hello.host }, 'handshake refused');
+          ws.close(CloseCodes.AUTH_REFUSED, auth.reason);
+          return;
+        }
+        client.info.tenant = auth.tenant;
+        this.start(client, hello, log);
       } catch (err) {
         const code = err instanceof HandshakeError ? err.closeCode : CloseCodes.PROTOCOL_ERROR;
         log.warn({ err: messageOf(err) }, 'handshake refused');
@@ -121,7 +147,7 @@ export class ComputeEndpoint {
         }
       },
     );
-    log.info({ program: hello.program, pid: hello.pid, host: hello.host, cuda: hello.cuda }, 'client connected');
+    log.info({ program: hello.program, pid: hello.pid, host: hello.host, cuda: hello.cuda, tenant: client.info.tenant }, 'client connected');
     ws.send(encodeWelcome(client.info.id, this.driver.digest, this.driver.version, this.driver.devices()));
   }
 

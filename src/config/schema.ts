@@ -41,6 +41,16 @@ export interface DaemonConfig {
     /** Clients are pinged this often; one that misses a ping is dropped and its state freed. */
     pingIntervalMs: number;
   };
+  auth: {
+    /**
+     * Token file (docs/security.md): one `TENANT sha256:HEX [key=value ...]` line per token. null: no
+     * authentication, and then compute may only listen on loopback.
+     */
+    tokens: string | null;
+    /** Failed handshakes a peer address may make per window; beyond them it is refused without checking. */
+    maxFailures: number;
+    failureWindowMs: number;
+  };
   /** Fixture of simulated cards; when set the daemon loads the fake vendor libraries. */
   simulate: string | null;
   /** Longest time an orderly shutdown may take before the process exits anyway. */
@@ -56,6 +66,7 @@ export function defaultConfig(): DaemonConfig {
     sampling: { intervalMs: 2_000 },
     health: { xidWaitMs: 1_000, ignoredXids: [13, 31, 43, 45, 68, 109] },
     compute: { enabled: true, driver: null, pingIntervalMs: 10_000 },
+    auth: { tokens: null, maxFailures: 10, failureWindowMs: 10_000 },
     simulate: null,
     shutdownTimeoutMs: 10_000,
   };
@@ -99,6 +110,15 @@ export const configSchema = {
         enabled: { type: 'boolean' },
         driver: { type: ['string', 'null'], minLength: 1 },
         pingIntervalMs: { type: 'integer', minimum: 100, maximum: 600_000 },
+      },
+    },
+    auth: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        tokens: { type: ['string', 'null'], minLength: 1 },
+        maxFailures: { type: 'integer', minimum: 1, maximum: 100_000 },
+        failureWindowMs: { type: 'integer', minimum: 100, maximum: 86_400_000 },
       },
     },
     simulate: { type: ['string', 'null'], minLength: 1 },

@@ -1,4 +1,7 @@
 import type { Logger } from 'pino';
+import { Authenticator } from '../auth/authenticator.js';
+import { checkExposure } from '../auth/exposure.js';
+import type { TokenTable } from '../auth/tokens.js';
 import { formatAddress, parseListen, type ListenAddress } from '../config/address.js';
 import type { DaemonConfig } from '../config/schema.js';
 import { messageOf } from '../errors.js';
@@ -22,6 +25,8 @@ export interface DaemonDeps {
   env?: NodeJS.ProcessEnv;
   /** Replaces koffi.load, for tests that count loads; production passes nothing. */
   loadLibrary?: (path: string) => Library;
+  /** The token file as already read (gpupool daemon reads it first, to exit 2 on a bad one); else read here. */
+  tokens?: TokenTable | null;
 }
 
 /**
@@ -40,12 +45,15 @@ export class Daemon {
     private readonly poller: Poller,
     private readonly http: HttpServer,
     private readonly compute: ComputeEndpoint | null,
+    private readonly auth: Authenticator,
   ) {}
 
   static async start(config: DaemonConfig, deps: DaemonDeps): Promise<Daemon> {
     const { logger, notifier } = deps;
     const env = deps.env ?? process.env;
     const listen = parseListen(config.listen);
+    checkExposure(config);
+    const auth = new Authenticator(config.auth, logger, deps.tokens ?? null);
     const search = librarySearch(config);
     logger.info({ version, simulate: config.simulate, search }, 'gpupoold starting');
     notifier.notify({ STATUS: 'reading cards' });
@@ -57,7 +65,13 @@ export class Daemon {
     try {
       const compute = await openCompute(config, logger);
       if (compute.driver && compute.addon) {
-        endpoint = new ComputeEndpoint(compute.driver, compute.addon, logger, { pingIntervalMs: config.compute.pingIntervalMs });
+        endpoint = new ComputeEndpoint(compute.driver, compute.addon, logger, { pingIntervalMs: config.compute.pingIntervalMs, auth });
+      }
+      if (endpoint && auth.enabled) {
+        logger.info({ path: config.auth.tokens, tenants: auth.tenants().length }, 'compute clients must present a token');
+      } else if (endpoint) {
+        // checkExposure() let this through only because the address is loopback; still, every local user can get in.
+        logger.warn({ listen: config.listen }, 'no token file (--tokens, auth.tokens): compute is open to any local user; listening on loopback only');
       }
       const computeStatus = (): ComputeStatus & { sessions: ReturnType<ComputeEndpoint['sessions']> } => ({
         ...compute.status,
@@ -91,7 +105,7 @@ export class Daemon {
       bound = await http.listen(listen);
       poller.start();
 
-      const daemon = new Daemon(config, bound, deps, registry, poller, http, endpoint);
+      const daemon = new Daemon(config, bound, deps, registry, poller, http, endpoint, auth);
       const cards = registry.devices().length;
       const vendors = registry.vendors().filter((v) => v.available).map((v) => v.vendor);
       logger.info({ address: formatAddress(bound.host, bound.port), url: `http://${formatAddress(bound.host, bound.port)}`, cards, vendors }, 'listening');
@@ -112,6 +126,11 @@ export class Daemon {
     this.deps.logger.info({ intervalMs: interval }, 'systemd watchdog enabled');
     this.watchdog = setInterval(() => this.deps.notifier.notify({ WATCHDOG: 1 }), interval);
     this.watchdog.unref();
+  }
+
+  /** SIGHUP: reads the token file again; a bad file keeps the tokens in force (and is logged). */
+  reloadTokens(): boolean {
+    return this.auth.reload();
   }
 
   /** Ordered and idempotent: every later call gets the first call's promise. */

@@ -4,8 +4,10 @@
  * refused, the same checks run over loopback and the namespace test says why it was skipped.
  */
 import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
+import { newToken, tokenLine } from '../../src/auth/tokens.js';
 import { clientLibraryDir } from '../../src/paths.js';
 import { DaemonProcess, runCli } from '../helpers/daemon-process.js';
 import { FixtureFile, mixedHost, type Fixture } from '../helpers/fixture.js';
@@ -13,9 +15,9 @@ import { createTestHosts, namespacesAvailable } from '../helpers/netns.js';
 import { buildFatbin, buildProgram } from '../helpers/programs.js';
 import { QUICK_CONFIG, writeConfig } from '../helpers/integration.js';
 
-/** `gpupool run --servers LIST -- program args`, optionally inside the client namespace. */
-function gpupoolRun(servers: string[], program: string[], netns?: string) {
-  return runCli(['run', '--servers', servers.join(','), '--', ...program], {}, netns);
+/** `gpupool run --servers LIST [--token T] -- program args`, optionally inside the client namespace. */
+function gpupoolRun(servers: string[], program: string[], netns?: string, token?: string) {
+  return runCli(['run', '--servers', servers.join(','), ...(token === undefined ? [] : ['--token', token]), '--', ...program], {}, netns);
 }
 
 function hostWith(nvidiaCards: number, uuidSeed: string): Fixture {
@@ -78,21 +80,29 @@ t.test('a GPU-less client host and two GPU hosts as network namespaces', { skip:
   t.teardown(() => hosts.destroy());
   const fixtures = [new FixtureFile(hostWith(2, 'aaaa')), new FixtureFile(hostWith(1, 'bbbb'))];
   t.teardown(() => fixtures.forEach((f) => f.remove()));
+  // A daemon on a network address must have a token file (docs/security.md); one tenant's token
+  // opens sessions on both hosts.
+  const token = newToken();
+  const tokens = fixtures.map((f) => {
+    const path = join(f.dir, 'tokens');
+    writeFileSync(path, `${tokenLine('cross-pull', token)}\n`, { mode: 0o600 });
+    return path;
+  });
   const daemons = await Promise.all(
     hosts.hosts.map((h, i) =>
-      DaemonProcess.start(['--simulate', fixtures[i]!.path, '--config', writeConfig(fixtures[i]!.dir, QUICK_CONFIG), '--listen', `${h.address}:7760`], {}, 20_000, h.ns),
+      DaemonProcess.start(['--simulate', fixtures[i]!.path, '--config', writeConfig(fixtures[i]!.dir, QUICK_CONFIG), '--tokens', tokens[i]!, '--listen', `${h.address}:7760`], {}, 20_000, h.ns),
     ),
   );
   t.teardown(() => Promise.all(daemons.map((d) => d.stop())));
   const servers = hosts.hosts.map((h) => `ws://${h.address}:7760`);
 
-  const run = await gpupoolRun(servers, [runtimeStatic], hosts.client);
+  const run = await gpupoolRun(servers, [runtimeStatic], hosts.client, token);
   t.equal(run.code, 0, `runtime program across two hosts exits 0\n${run.stdout}${run.stderr}`);
   t.match(run.stdout, /devices 3/, 'the device count is the sum of both daemons\' cards');
   t.match(run.stdout, /device 2: kernels ok/, 'a kernel ran on the second host');
   t.match(run.stdout, /copy device 0 -> device 2 ok/, 'a copy crossed from one host to the other');
 
-  const onB = await gpupoolRun(servers, [driverApi, fatbin, '2'], hosts.client);
+  const onB = await gpupoolRun(servers, [driverApi, fatbin, '2'], hosts.client, token);
   t.equal(onB.code, 0, `driver_api on the second host's card\n${onB.stdout}${onB.stderr}`);
   t.match(onB.stdout, /^PASS$/m);
 });

@@ -1,0 +1,136 @@
+import { statSync } from 'node:fs';
+import { timingSafeEqual } from 'node:crypto';
+import type { Logger } from 'pino';
+import { ErrorCodes, messageOf } from '../errors.js';
+import type { DaemonConfig } from '../config/schema.js';
+import { FailureLimiter } from './rate-limit.js';
+import { readTokenFile, tokenDigest, type TenantLimits, type TokenTable } from './tokens.js';
+
+/** Reasons a handshake is refused; they travel as the close reason (4003), so the client's user sees them. */
+export const RefusalReasons = {
+  MISSING: 'authentication required (set GPUPOOL_TOKEN, or gpupool run --token)',
+  UNKNOWN: 'unknown token',
+  BLOCKED: 'too many failed attempts; try again later',
+} as const;
+
+export type AuthResult =
+  | { ok: true; tenant: string | null; limits: TenantLimits | null }
+  | { ok: false; reason: string };
+
+/** A peer's address as the rate limit counts it: an IPv4-mapped IPv6 address is its IPv4 address. */
+export function peerKey(address: string | undefined): string {
+  const a = address ?? '?';
+  return a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a;
+}
+
+/**
+ * Who may open a compute session. Without a token file everyone may (the daemon then listens on
+ * loopback only, see exposure.ts); with one, a client must present a token whose SHA-256 is on a line
+ * of the file, and the line's tenant is the session's. The table is replaced whole on reload(), so a
+ * handshake sees either the old file or the new one, never a mix.
+ */
+export class Authenticator {
+  private table: TokenTable | null;
+  private readonly limiter: FailureLimiter;
+
+  constructor(
+    private readonly options: DaemonConfig['auth'],
+    private readonly logger: Logger,
+    table: TokenTable | null = null,
+    now?: () => number,
+  ) {
+    if (options.tokens !== null && table === null) table = readTokenFile(options.tokens);
+    this.table = table;
+    this.limiter = new FailureLimiter(options.maxFailures, options.failureWindowMs, undefined, now);
+    if (table) this.checkPermissions(table.path);
+  }
+
+  get enabled(): boolean {
+    return this.table !== null;
+  }
+
+  /** Tenant names in the file, each once (never their hashes). */
+  tenants(): string[] {
+    return [...new Set(this.table?.entries.map((e) => e.tenant) ?? [])];
+  }
+
+  /** Whether `peer` has used up its failures: then its handshake is refused before anything is checked. */
+  blocked(peer: string): boolean {
+    return this.enabled && this.limiter.blocked(peer);
+  }
+
+  /**
+   * Checks a HELLO's token. Every entry is compared, in constant time on the digests, whatever
+   * matched: how long this takes says nothing about the token or about which line it is close to.
+   */
+  check(token: string | null, peer: string): AuthResult {
+    if (!this.table) return { ok: true, tenant: null, limits: null };
+    if (this.limiter.blocked(peer)) return { ok: false, reason: RefusalReasons.BLOCKED };
+    if (token === null || token === '') return this.fail(peer, RefusalReasons.MISSING);
+    const digest = tokenDigest(token);
+    let found: TokenTable['entries'][number] | null = null;
+    for (const entry of this.table.entries) {
+      if (timingSafeEqual(entry.digest, digest) && found === null) found = entry;
+    }
+    if (!found) return this.fail(peer, RefusalReasons.UNKNOWN);
+    return { ok: true, tenant: found.tenant, limits: found.limits };
+  }
+
+  private fail(peer: string, reason: string): AuthResult {
+    const failures = this.limiter.fail(peer);
+    if (failures === this.limiter.max) {
+      this.logger.warn(
+        { peer, failures, windowMs: this.limiter.windowMs, code: ErrorCodes.AUTH_REFUSED },
+        'too many failed handshakes from this address; refusing it without checking until they age out',
+      );
+    }
+    return { ok: false, reason };
+  }
+
+  /**
+   * Reads the token file again (SIGHUP). A file that cannot be read or parsed leaves the tokens in
+   * force as they were: a typo while editing must not lock every tenant out, nor let anyone in.
+   * Sessions already open are not ended; a revoked token is refused from its next connection on.
+   */
+  reload(): boolean {
+    const path = this.options.tokens;
+    if (path === null) {
+      this.logger.info('no token file configured (auth.tokens): nothing to reload');
+      return false;
+    }
+    let table: TokenTable;
+    try {
+      table = readTokenFile(path);
+    } catch (err) {
+      this.logger.error({ err: messageOf(err), code: (err as { code?: string }).code, path }, 'token file not reloaded; the previous tokens stay in force');
+      return false;
+    }
+    const before = new Set(this.tenants());
+    this.table = table;
+    this.checkPermissions(path);
+    const after = this.tenants();
+    this.logger.info(
+      {
+        path,
+        tenants: after.length,
+        tokens: table.entries.length,
+        added: after.filter((t) => !before.has(t)),
+        removed: [...before].filter((t) => !after.includes(t)),
+      },
+      'token file reloaded',
+    );
+    return true;
+  }
+
+  /** The file holds no secret, but whoever can write it can add a tenant. */
+  private checkPermissions(path: string): void {
+    try {
+      const mode = statSync(path).mode;
+      if ((mode & 0o022) !== 0) {
+        this.logger.warn({ path, mode: `0${(mode & 0o777).toString(8)}` }, 'the token file is writable by group or others: whoever can write it can add a tenant (chmod 600)');
+      }
+    } catch {
+      // It was just read; a race with its removal shows up at the next reload.
+    }
+  }
+}
