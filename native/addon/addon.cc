@@ -2,7 +2,7 @@
 //
 //   openDriver(path): Promise<Driver>   dlopen + cuInit + resolution, on a worker thread
 //   driver.devices() / .version / .digest / .path
-//   new Session(driver, onOutput, onClosed)
+//   new Session(driver, onOutput, onClosed[, quota])   quota: bytes per card, by ordinal
 //     .submit(buf)  queue one client message (call frames); the Buffer is kept, not copied
 //     .close()      stop after the current message, tear down, then onClosed(null)
 //     .stats()
@@ -163,7 +163,7 @@ using Tsfn = Napi::TypedThreadSafeFunction<SessionWrap, Delivery, Deliver>;
 // joins the thread), so it outlives all three.
 class Runner {
  public:
-  explicit Runner(std::shared_ptr<const gp::Driver> driver) : session(std::move(driver)) {}
+  Runner(std::shared_ptr<const gp::Driver> driver, std::vector<uint64_t> quota) : session(std::move(driver), std::move(quota)) {}
 
   // False once the session is stopping: the message is not taken.
   bool push(const Message &m) {
@@ -278,9 +278,20 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
       throw Napi::TypeError::New(env, "new Session(driver: Driver, onOutput: (buf) => void, onClosed: (reason) => void)");
     }
     std::shared_ptr<gp::Driver> driver = DriverWrap::Unwrap(info[0].As<Napi::Object>())->core();
+    // Optional: the session's memory quota per card, in bytes, by ordinal (absent: the whole card).
+    std::vector<uint64_t> quota;
+    if (info.Length() > 3 && !info[3].IsUndefined()) {
+      if (!info[3].IsArray()) throw Napi::TypeError::New(env, "quota must be an array of byte counts, one per card");
+      Napi::Array q = info[3].As<Napi::Array>();
+      for (uint32_t i = 0; i < q.Length(); i++) {
+        Napi::Value v = q.Get(i);
+        if (!v.IsNumber() || v.As<Napi::Number>().DoubleValue() < 0) throw Napi::TypeError::New(env, "quota must be an array of byte counts, one per card");
+        quota.push_back((uint64_t)v.As<Napi::Number>().DoubleValue());
+      }
+    }
     on_output_ = Napi::Persistent(info[1].As<Napi::Function>());
     on_closed_ = Napi::Persistent(info[2].As<Napi::Function>());
-    runner_ = std::make_shared<Runner>(driver);
+    runner_ = std::make_shared<Runner>(driver, std::move(quota));
     runner_->tsfn = Tsfn::New(
         env, "gpupool:session", 0, 1, this,
         [](Napi::Env, std::shared_ptr<Runner> *runner, SessionWrap *) {
@@ -361,6 +372,11 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
     o.Set("allocations", (double)s.allocations);
     o.Set("allocatedBytes", (double)s.allocated_bytes);
     o.Set("deferredError", s.deferred_error);
+    Napi::Array quota = Napi::Array::New(env, s.quota.size()), used = Napi::Array::New(env, s.used.size());
+    for (size_t i = 0; i < s.quota.size(); i++) quota.Set((uint32_t)i, (double)s.quota[i]);
+    for (size_t i = 0; i < s.used.size(); i++) used.Set((uint32_t)i, (double)s.used[i]);
+    o.Set("quota", quota);
+    o.Set("used", used);
     return o;
   }
 

@@ -64,6 +64,7 @@ std::shared_ptr<Driver> Driver::open(const std::string &path) {
   bind(a.memAlloc, gpa, "cuMemAlloc", 3020);
   bind(a.memAllocPitch, gpa, "cuMemAllocPitch", 3020);
   bind(a.memFree, gpa, "cuMemFree", 3020);
+  bind(a.memGetInfo, gpa, "cuMemGetInfo", 3020);
   bind(a.streamDestroy, gpa, "cuStreamDestroy", 4000);
   bind(a.eventDestroy, gpa, "cuEventDestroy", 4000);
   bind(a.moduleUnload, gpa, "cuModuleUnload", 2000);

@@ -71,6 +71,7 @@ class Driver {
     DriverFn<PFN_cuMemAlloc_v3020> memAlloc;
     DriverFn<PFN_cuMemAllocPitch_v3020> memAllocPitch;
     DriverFn<PFN_cuMemFree_v3020> memFree;
+    DriverFn<PFN_cuMemGetInfo_v3020> memGetInfo;
     DriverFn<PFN_cuStreamDestroy_v4000> streamDestroy;
     DriverFn<PFN_cuEventDestroy_v4000> eventDestroy;
     DriverFn<PFN_cuModuleUnload_v2000> moduleUnload;

@@ -76,8 +76,10 @@ CUresult ctx_destroy(Session &s, CUcontext ctx) {
 
 // ---- memory ----------------------------------------------------------------------------------------
 
+// Over the session's quota on the current context's card: CUDA_ERROR_OUT_OF_MEMORY, and no driver call.
 CUresult mem_alloc(Session &s, CUdeviceptr *dptr, size_t bytesize) {
   if (dptr == nullptr) return CUDA_ERROR_INVALID_VALUE;
+  if (!s.fits_quota(bytesize)) return CUDA_ERROR_OUT_OF_MEMORY;
   CUresult rc = s.driver().api().memAlloc(dptr, bytesize);
   if (rc == CUDA_SUCCESS) s.note_alloc(*dptr, bytesize);
   return rc;
@@ -85,8 +87,19 @@ CUresult mem_alloc(Session &s, CUdeviceptr *dptr, size_t bytesize) {
 
 CUresult mem_alloc_pitch(Session &s, CUdeviceptr *dptr, size_t *pitch, size_t width, size_t height, unsigned element_size) {
   if (dptr == nullptr || pitch == nullptr) return CUDA_ERROR_INVALID_VALUE;
+  // The pitch is the driver's to choose: width*height (its least) is checked before the call, and
+  // pitch*height (what it took) after it, giving the block back when that is over the quota.
+  size_t least = 0;
+  if (__builtin_mul_overflow(width, height, &least) || !s.fits_quota(least)) return CUDA_ERROR_OUT_OF_MEMORY;
   CUresult rc = s.driver().api().memAllocPitch(dptr, pitch, width, height, element_size);
-  if (rc == CUDA_SUCCESS) s.note_alloc(*dptr, *pitch * height);
+  if (rc != CUDA_SUCCESS) return rc;
+  size_t taken = 0;
+  if (__builtin_mul_overflow(*pitch, height, &taken) || !s.fits_quota(taken)) {
+    s.driver().api().memFree(*dptr);
+    *dptr = 0;
+    return CUDA_ERROR_OUT_OF_MEMORY;
+  }
+  s.note_alloc(*dptr, taken);
   return rc;
 }
 
@@ -95,6 +108,26 @@ CUresult mem_free(Session &s, CUdeviceptr dptr) {
   CUresult rc = s.driver().api().memFree(dptr);
   if (rc == CUDA_SUCCESS) s.forget_alloc(dptr);
   return rc;
+}
+
+// The card as the session sees it: its quota is the total, and free is what is left of the quota,
+// never more than the driver has free.
+CUresult mem_get_info(Session &s, size_t *free, size_t *total) {
+  if (free == nullptr || total == nullptr) return s.driver().api().memGetInfo(free, total);  // the driver's answer
+  size_t driver_free = 0, driver_total = 0;
+  CUresult rc = s.driver().api().memGetInfo(&driver_free, &driver_total);
+  if (rc != CUDA_SUCCESS) return rc;
+  int ordinal = s.current_ordinal();
+  if (ordinal < 0) {
+    *free = driver_free;
+    *total = driver_total;
+    return CUDA_SUCCESS;
+  }
+  uint64_t q = s.quota(ordinal), u = s.used(ordinal);
+  uint64_t left = u < q ? q - u : 0;
+  *free = (size_t)std::min<uint64_t>(left, driver_free);
+  *total = (size_t)q;
+  return CUDA_SUCCESS;
 }
 
 // ---- destroy and forget -----------------------------------------------------------------------------

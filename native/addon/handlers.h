@@ -26,10 +26,11 @@ CUresult primary_ctx_set_flags(Session &s, CUdevice dev, unsigned flags);
 CUresult ctx_create(Session &s, CUcontext *pctx, unsigned flags, CUdevice dev);
 CUresult ctx_destroy(Session &s, CUcontext ctx);
 
-// ---- memory: recorded per context ----
+// ---- memory: recorded per context, held to the session's quota per card ----
 CUresult mem_alloc(Session &s, CUdeviceptr *dptr, size_t bytesize);
 CUresult mem_alloc_pitch(Session &s, CUdeviceptr *dptr, size_t *pitch, size_t width, size_t height, unsigned element_size);
 CUresult mem_free(Session &s, CUdeviceptr dptr);
+CUresult mem_get_info(Session &s, size_t *free, size_t *total);
 
 // ---- destroy/unload, then forget the id ----
 CUresult forget_handle(Session &s, CUstream stream);

@@ -6,6 +6,17 @@
 
 namespace gp {
 
+Session::Session(std::shared_ptr<const Driver> driver, std::vector<uint64_t> quota) : driver_(std::move(driver)) {
+  const auto &devices = driver_->devices();
+  quota_.resize(devices.size());
+  used_.assign(devices.size(), 0);
+  used_pub_.reset(new std::atomic<uint64_t>[devices.size() + 1]);
+  for (size_t i = 0; i < devices.size(); i++) {
+    quota_[i] = i < quota.size() ? quota[i] : (uint64_t)devices[i].total_mem;
+    used_pub_[i].store(0, std::memory_order_relaxed);
+  }
+}
+
 bool Session::lookup(uint64_t id, int kind, void **out) const {
   if (id == 0) {
     *out = nullptr;
@@ -133,6 +144,7 @@ CUresult Session::create_context(CUcontext *out, unsigned flags, int ordinal) {
   // cuCtxCreate made the new context current; the next frame sets the one it names. (That may be the
   // id of the primary context just created, which named none a moment ago.)
   current_valid_ = false;
+  if (rc == CUDA_SUCCESS) ctx_ordinal_[*out] = ordinal;
   return rc;
 }
 
@@ -156,6 +168,7 @@ CUresult Session::destroy_context(CUcontext ctx) {
   if (rc != CUDA_SUCCESS) return rc;
   forget_owned_by(ctx);
   created_.erase(ctx);
+  ctx_ordinal_.erase(ctx);
   for (auto &p : primaries_) {
     if (p.second.ctx == ctx) {
       p.second.ctx = nullptr;
@@ -180,6 +193,7 @@ void Session::forget_owned_by(CUcontext ctx) {
   for (auto it = allocs_.begin(); it != allocs_.end();) {
     if (it->second.owner == ctx) {
       bytes_ -= it->second.size;
+      add_used(it->second.ordinal, -(int64_t)it->second.size);
       it = allocs_.erase(it);
     } else {
       ++it;
@@ -189,16 +203,45 @@ void Session::forget_owned_by(CUcontext ctx) {
 
 // ---- allocations -----------------------------------------------------------------------------------
 
+int Session::current_ordinal() const {
+  auto it = ctx_ordinal_.find(current());
+  return it == ctx_ordinal_.end() ? -1 : it->second;
+}
+
+uint64_t Session::quota(int ordinal) const {
+  return ordinal >= 0 && (size_t)ordinal < quota_.size() ? quota_[ordinal] : 0;
+}
+
+uint64_t Session::used(int ordinal) const {
+  return ordinal >= 0 && (size_t)ordinal < used_.size() ? used_[ordinal] : 0;
+}
+
+bool Session::fits_quota(size_t size) const {
+  int ordinal = current_ordinal();
+  // No context of the session is current: the driver refuses the call itself, and nothing is held.
+  if (ordinal < 0) return true;
+  uint64_t q = quota(ordinal), u = used(ordinal);
+  return u <= q && (uint64_t)size <= q - u;
+}
+
+void Session::add_used(int ordinal, int64_t delta) {
+  if (ordinal < 0 || (size_t)ordinal >= used_.size()) return;
+  used_[ordinal] = (uint64_t)((int64_t)used_[ordinal] + delta);
+}
+
 void Session::note_alloc(CUdeviceptr base, size_t size) {
   forget_alloc(base);
-  allocs_.emplace(base, Allocation{size, current()});
+  int ordinal = current_ordinal();
+  allocs_.emplace(base, Allocation{size, current(), ordinal});
   bytes_ += size;
+  add_used(ordinal, (int64_t)size);
 }
 
 void Session::forget_alloc(CUdeviceptr base) {
   auto it = allocs_.find(base);
   if (it == allocs_.end()) return;
   bytes_ -= it->second.size;
+  add_used(it->second.ordinal, -(int64_t)it->second.size);
   allocs_.erase(it);
 }
 
@@ -243,9 +286,11 @@ void Session::teardown() {
   by_id_.clear();
   by_ptr_.clear();
   created_.clear();
+  ctx_ordinal_.clear();
   primaries_.clear();
   allocs_.clear();
   bytes_ = 0;
+  used_.assign(used_.size(), 0);
   params_.clear();
   scratch_.clear();
   current_ = nullptr;
@@ -261,6 +306,7 @@ void Session::publish() {
   n_contexts_.store(contexts, std::memory_order_relaxed);
   n_allocs_.store(allocs_.size(), std::memory_order_relaxed);
   alloc_bytes_.store(bytes_, std::memory_order_relaxed);
+  for (size_t i = 0; i < used_.size(); i++) used_pub_[i].store(used_[i], std::memory_order_relaxed);
 }
 
 SessionStats Session::stats() const {
@@ -273,6 +319,9 @@ SessionStats Session::stats() const {
   s.allocations = n_allocs_.load(std::memory_order_relaxed);
   s.allocated_bytes = alloc_bytes_.load(std::memory_order_relaxed);
   s.deferred_error = deferred_.load(std::memory_order_relaxed);
+  s.quota = quota_;  // fixed at construction
+  s.used.resize(quota_.size());
+  for (size_t i = 0; i < quota_.size(); i++) s.used[i] = used_pub_[i].load(std::memory_order_relaxed);
   return s;
 }
 

@@ -31,6 +31,7 @@ struct ParamSlot {
 struct SessionStats {
   uint64_t calls, async_calls, messages, handles, contexts, allocations, allocated_bytes;
   int deferred_error;
+  std::vector<uint64_t> quota, used;  // per card, by ordinal
 };
 
 class Session {
@@ -44,7 +45,9 @@ class Session {
   // The largest buffer a call may make the daemon hold (an output buffer, a reply).
   static constexpr size_t kMaxBuffer = size_t(1) << 31;
 
-  explicit Session(std::shared_ptr<const Driver> driver) : driver_(std::move(driver)) {}
+  // quota: device memory the session may hold on each card, by ordinal (docs/operations.md, "Memory
+  // quotas"); a card without an entry (an empty vector: every card) has its whole memory as quota.
+  explicit Session(std::shared_ptr<const Driver> driver, std::vector<uint64_t> quota = {});
   Session(const Session &) = delete;
   Session &operator=(const Session &) = delete;
 
@@ -93,6 +96,16 @@ class Session {
   // The device ordinal whose primary context this is, or -1.
   int primary_ordinal(CUcontext ctx) const;
 
+  // ---- memory quota (per card) ----
+  // The device ordinal of the current context, or -1 (no context, or one the session does not know).
+  int current_ordinal() const;
+  uint64_t quota(int ordinal) const;
+  uint64_t used(int ordinal) const;
+  // Whether `size` more bytes fit in the quota of the card of the current context. The session's
+  // calls all run on its one thread, in order, so a plain counter per card is enough: two threads of
+  // the client cannot allocate at once here, and together they never pass the quota.
+  bool fits_quota(size_t size) const;
+
   void note_alloc(CUdeviceptr base, size_t size);
   bool is_alloc_base(CUdeviceptr base) const { return allocs_.count(base) != 0; }
   void forget_alloc(CUdeviceptr base);
@@ -122,7 +135,9 @@ class Session {
   struct Allocation {
     size_t size;
     CUcontext owner;
+    int ordinal;  // the card it is on: -1 when unknown (it then counts against no quota)
   };
+  void add_used(int ordinal, int64_t delta);
   void forget_owned_by(CUcontext ctx);
   void erase_id(uint64_t id);
 
@@ -136,9 +151,13 @@ class Session {
   bool current_valid_ = false;
 
   std::set<CUcontext> created_;
+  std::map<CUcontext, int> ctx_ordinal_;  // every context the session made, with its card
   std::map<int, Primary> primaries_;
   std::map<CUdeviceptr, Allocation> allocs_;
   uint64_t bytes_ = 0;
+  std::vector<uint64_t> quota_;                           // by ordinal
+  std::vector<uint64_t> used_;                            // by ordinal: bytes allocated on that card
+  std::unique_ptr<std::atomic<uint64_t>[]> used_pub_;     // used_, as stats() reads it
   std::unordered_map<uint64_t, std::vector<ParamSlot>> params_;
   std::vector<uint64_t> scratch_;
 

@@ -168,6 +168,20 @@ static void connect_all(void)
 {
     const char *list = getenv("GPUPOOL_SERVERS");
     const char *token = getenv("GPUPOOL_TOKEN");
+    /* What the job asks for (docs/operations.md, "Memory quotas"): a bad request fails cuInit, never
+     * silently turns into the daemon's default. */
+    const char *request_text = getenv("GPUPOOL_REQUEST");
+    gp_request request;
+    memset(&request, 0, sizeof request);
+    if (request_text != NULL && *request_text != '\0') {
+        char why[768] = "";
+        if (gp_request_parse(request_text, &request, why, sizeof why) != 0) {
+            fprintf(stderr, "gpupool: %s\n", why);
+            g_init_result = CUDA_ERROR_INVALID_VALUE;
+            gp_devices_set(g_devices, 0);
+            return;
+        }
+    }
     char *copy = strdup(list && *list ? list : "ws://127.0.0.1:7760");
     char *save = NULL;
     g_init_result = CUDA_SUCCESS;
@@ -175,7 +189,7 @@ static void connect_all(void)
         char why[512] = "";
         if (g_server_count >= MAX_SERVERS)
             break;
-        if (gp_conn_open(&g_servers[g_server_count], url, g_server_count, token, why, sizeof why, take_welcome, NULL) != 0) {
+        if (gp_conn_open(&g_servers[g_server_count], url, g_server_count, token, &request, why, sizeof why, take_welcome, NULL) != 0) {
             fprintf(stderr, "gpupool: %s\n", why);
             g_init_result = CUDA_ERROR_NO_DEVICE;
             break;

@@ -315,7 +315,96 @@ uint64_t gp_conn_next_seq(gp_conn *c)
     return __atomic_add_fetch(&c->next_seq, 1, __ATOMIC_RELAXED);
 }
 
-static size_t encode_hello(char *buf, size_t cap, const char *token)
+/* A size: digits (a fraction allowed), then a unit as tokens.ts's parseBytes reads it. 0 when bad. */
+static uint64_t parse_size(const char *text)
+{
+    static const struct { const char *unit; double scale; } units[] = {
+        { "", 1 }, { "b", 1 }, { "k", 1e3 }, { "kb", 1e3 }, { "m", 1e6 }, { "mb", 1e6 }, { "g", 1e9 }, { "gb", 1e9 },
+        { "t", 1e12 }, { "tb", 1e12 }, { "ki", 1024.0 }, { "kib", 1024.0 }, { "mi", 1048576.0 }, { "mib", 1048576.0 },
+        { "gi", 1073741824.0 }, { "gib", 1073741824.0 }, { "ti", 1099511627776.0 }, { "tib", 1099511627776.0 },
+    };
+    const char *p = text;
+    if (*p < '0' || *p > '9')
+        return 0;
+    char *end = NULL;
+    double value = strtod(p, &end);
+    if (end == p)
+        return 0;
+    while (*end == ' ')
+        end++;
+    char unit[8];
+    size_t n = strlen(end);
+    if (n >= sizeof unit)
+        return 0;
+    for (size_t i = 0; i <= n; i++)
+        unit[i] = (char)((end[i] >= 'A' && end[i] <= 'Z') ? end[i] - 'A' + 'a' : end[i]);
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+        if (strcmp(unit, units[i].unit) == 0) {
+            double bytes = value * units[i].scale;
+            if (!(bytes >= 1 && bytes <= 9007199254740991.0) || bytes != (double)(uint64_t)bytes)
+                return 0;
+            return (uint64_t)bytes;
+        }
+    }
+    return 0;
+}
+
+int gp_request_parse(const char *text, gp_request *out, char *why, size_t why_len)
+{
+    memset(out, 0, sizeof *out);
+    char copy[512];
+    if (strlen(text) >= sizeof copy) {
+        snprintf(why, why_len, "GPUPOOL_REQUEST is too long");
+        return -1;
+    }
+    strcpy(copy, text);
+    out->present = 1;
+    char *save = NULL;
+    for (char *item = strtok_r(copy, ",", &save); item != NULL; item = strtok_r(NULL, ",", &save)) {
+        while (*item == ' ')
+            item++;
+        size_t len = strlen(item);
+        while (len > 0 && item[len - 1] == ' ')
+            item[--len] = '\0';
+        if (len == 0)
+            continue;
+        char *eq = strchr(item, '=');
+        if (eq == NULL) {
+            snprintf(why, why_len, "GPUPOOL_REQUEST=\"%s\": \"%s\" is not key=value (keys: mem, share, priority; e.g. mem=8GiB,share=0.25,priority=high)", text, item);
+            return -1;
+        }
+        *eq = '\0';
+        const char *key = item, *value = eq + 1;
+        if (strcmp(key, "mem") == 0) {
+            out->mem = parse_size(value);
+            if (out->mem == 0) {
+                snprintf(why, why_len, "GPUPOOL_REQUEST=\"%s\": mem=%s is not a size in bytes (e.g. 8GiB, 512MiB, 2000000000)", text, value);
+                return -1;
+            }
+        } else if (strcmp(key, "share") == 0) {
+            char *end = NULL;
+            double share = strtod(value, &end);
+            if (end == value || *end != '\0' || !(share > 0 && share <= 1)) {
+                snprintf(why, why_len, "GPUPOOL_REQUEST=\"%s\": share=%s is not a number in (0, 1] (e.g. 0.25)", text, value);
+                return -1;
+            }
+            out->has_share = 1;
+            out->share = share;
+        } else if (strcmp(key, "priority") == 0) {
+            if (strcmp(value, "high") != 0 && strcmp(value, "normal") != 0 && strcmp(value, "low") != 0) {
+                snprintf(why, why_len, "GPUPOOL_REQUEST=\"%s\": priority=%s is not high, normal or low", text, value);
+                return -1;
+            }
+            snprintf(out->priority, sizeof out->priority, "%s", value);
+        } else {
+            snprintf(why, why_len, "GPUPOOL_REQUEST=\"%s\": unknown key \"%s\" (keys: mem, share, priority)", text, key);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static size_t encode_hello(char *buf, size_t cap, const char *token, const gp_request *request)
 {
     char program[256] = "";
     ssize_t n = readlink("/proc/self/exe", program, sizeof program - 1);
@@ -326,7 +415,8 @@ static size_t encode_hello(char *buf, size_t cap, const char *token)
     if (need > cap)
         return 0;
     char *p = buf;
-    p = mp_encode_map(p, 7);
+    int with_request = request != NULL && request->present;
+    p = mp_encode_map(p, 7 + (with_request ? 1 : 0));
     p = mp_encode_str(p, "protocol", 8), p = mp_encode_uint(p, 1);
     p = mp_encode_str(p, "digest", 6), p = mp_encode_str(p, GP_PROTOCOL_DIGEST, (uint32_t)strlen(GP_PROTOCOL_DIGEST));
     p = mp_encode_str(p, "cuda", 4), p = mp_encode_uint(p, 13000);
@@ -335,10 +425,19 @@ static size_t encode_hello(char *buf, size_t cap, const char *token)
     p = mp_encode_str(p, "pid", 3), p = mp_encode_uint(p, (uint64_t)getpid());
     p = mp_encode_str(p, "host", 4), p = mp_encode_str(p, host, (uint32_t)strlen(host));
     p = mp_encode_str(p, "program", 7), p = mp_encode_str(p, program, (uint32_t)strlen(program));
+    if (with_request) {
+        /* request: {mem: uint or nil, share: float or nil, priority: str or nil} (docs/protocol.md) */
+        p = mp_encode_str(p, "request", 7), p = mp_encode_map(p, 3);
+        p = mp_encode_str(p, "mem", 3), p = request->mem ? mp_encode_uint(p, request->mem) : mp_encode_nil(p);
+        p = mp_encode_str(p, "share", 5), p = request->has_share ? mp_encode_double(p, request->share) : mp_encode_nil(p);
+        p = mp_encode_str(p, "priority", 8);
+        p = request->priority[0] ? mp_encode_str(p, request->priority, (uint32_t)strlen(request->priority)) : mp_encode_nil(p);
+    }
     return (size_t)(p - buf);
 }
 
-int gp_conn_open(gp_conn *c, const char *url, int index, const char *token, char *why, size_t why_len, gp_device_sink sink, void *user)
+int gp_conn_open(gp_conn *c, const char *url, int index, const char *token, const gp_request *request, char *why, size_t why_len,
+                 gp_device_sink sink, void *user)
 {
     memset(c, 0, sizeof *c);
     c->index = index;
@@ -351,7 +450,7 @@ int gp_conn_open(gp_conn *c, const char *url, int index, const char *token, char
     if (c->ws == NULL)
         return -1;
     char hello[2048];
-    size_t len = encode_hello(hello, sizeof hello, token);
+    size_t len = encode_hello(hello, sizeof hello, token, request);
     struct iovec part = { .iov_base = hello, .iov_len = len };
     uint8_t *buf = NULL;
     size_t cap = 0, got = 0;

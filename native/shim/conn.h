@@ -48,10 +48,25 @@ typedef struct gp_conn {
     int threads_started;
 } gp_conn;
 
+/*
+ * What the job asks of each daemon (GPUPOOL_REQUEST, docs/operations.md): sent in HELLO's `request`.
+ * mem 0: the daemon's default quota; has_share 0 / priority "": none given.
+ */
+typedef struct gp_request {
+    int present;
+    uint64_t mem;
+    int has_share;
+    double share;
+    char priority[32];
+} gp_request;
+
+/* Parses GPUPOOL_REQUEST's text ("mem=8GiB,share=0.25,priority=high"). 0, or -1 with *why. */
+int gp_request_parse(const char *text, gp_request *out, char *why, size_t why_len);
+
 /* Connects and greets the daemon; fills devices through the callback. 0, or -1 with *why. */
 typedef void (*gp_device_sink)(gp_conn *conn, const uint8_t *welcome, size_t len, void *user);
-int gp_conn_open(gp_conn *conn, const char *url, int index, const char *token, char *why, size_t why_len,
-                 gp_device_sink sink, void *user);
+int gp_conn_open(gp_conn *conn, const char *url, int index, const char *token, const gp_request *request, char *why,
+                 size_t why_len, gp_device_sink sink, void *user);
 
 /*
  * Appends one encoded frame (its header and its arguments). A pending entry (seq != 0) is registered

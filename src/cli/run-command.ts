@@ -4,12 +4,14 @@ import { join } from 'node:path';
 import { constants } from 'node:os';
 import { Command } from 'commander';
 import { clientLibraryDir } from '../paths.js';
+import { parseBytes } from '../auth/tokens.js';
 import { ExitCodes } from './exit-codes.js';
 
 interface RunOptions {
   servers?: string;
   token?: string;
   debug?: boolean;
+  mem?: string;
 }
 
 export const DEFAULT_SERVERS = 'ws://127.0.0.1:7760';
@@ -23,7 +25,17 @@ export function jobEnvironment(opts: RunOptions, env: NodeJS.ProcessEnv): NodeJS
   };
   if (opts.token !== undefined) out.GPUPOOL_TOKEN = opts.token;
   if (opts.debug) out.GPUPOOL_DEBUG = '1';
+  if (opts.mem !== undefined) out.GPUPOOL_REQUEST = withMem(env.GPUPOOL_REQUEST, opts.mem);
   return out;
+}
+
+/** GPUPOOL_REQUEST with its `mem` set to `mem` (docs/operations.md); the other keys kept as they are. */
+export function withMem(request: string | undefined, mem: string): string {
+  const others = (request ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '' && !/^mem\s*=/.test(s));
+  return [`mem=${mem.trim()}`, ...others].join(',');
 }
 
 /** A child killed by a signal exits the way a shell reports it: 128 + the signal's number. */
@@ -39,6 +51,7 @@ export function runCommand(err: NodeJS.WritableStream, setExit: (code: number) =
     .option('-s, --servers <list>', `comma-separated daemon addresses (env GPUPOOL_SERVERS, default ${DEFAULT_SERVERS})`)
     .option('--token <token>', 'bearer token for the daemons (env GPUPOOL_TOKEN)')
     .option('--debug', "log the client library's connections and calls to stderr")
+    .option('--mem <size>', 'device memory the job asks for on each card, e.g. 8GiB (sets mem= in env GPUPOOL_REQUEST; default: the daemon\'s default quota)')
     .argument('<command...>', 'the program and its arguments')
     .passThroughOptions()
     .action((command: string[], opts: RunOptions) => done(run(command, opts, err, setExit)));
@@ -48,6 +61,11 @@ function run(command: string[], opts: RunOptions, err: NodeJS.WritableStream, se
   if (!existsSync(join(clientLibraryDir, 'libcuda.so.1'))) {
     err.write(`gpupool run: the client library is not built (${clientLibraryDir}); run npm run build\n`);
     setExit(ExitCodes.FAILURE);
+    return Promise.resolve();
+  }
+  if (opts.mem !== undefined && parseBytes(opts.mem) === null) {
+    err.write(`gpupool run: --mem ${opts.mem}: expected a size in bytes, such as 8GiB, 512MiB or 2000000000\n`);
+    setExit(ExitCodes.CONFIG);
     return Promise.resolve();
   }
   const [program, ...args] = command;

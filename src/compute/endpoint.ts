@@ -6,6 +6,7 @@ import { RefusalReasons, peerKey, type Authenticator } from '../auth/authenticat
 import { ErrorCodes, messageOf } from '../errors.js';
 import { CloseCodes, HandshakeError, encodeWelcome, parseHello, type Hello } from './handshake.js';
 import type { ComputeAddon, NativeDriver, NativeSession, SessionStats } from './native.js';
+import { NO_REQUEST, QuotaLedger, QuotaRefusal, parseQuotaSetting, sessionQuota, type JobRequest, type QuotaSetting } from '../sharing/quota.js';
 
 /** The largest message a client may send: a host-to-device copy travels as one. */
 export const MAX_MESSAGE_BYTES = 1024 * 1024 * 1024;
@@ -19,6 +20,10 @@ export interface SessionInfo {
   /** The tenant whose token opened the session (docs/security.md); null when the daemon has no token file. */
   tenant: string | null;
   connectedAt: string;
+  /** What the client asked for (docs/operations.md, "Memory quotas"); all null: the defaults. */
+  request: JobRequest;
+  /** Per card: the session's quota and the device memory it holds, in bytes. */
+  cards: { ordinal: number; quota: number; used: number }[];
   stats: SessionStats | null;
 }
 
@@ -27,6 +32,8 @@ interface Client {
   ws: WebSocket;
   session: NativeSession | null;
   alive: boolean;
+  /** The quota committed for it per card; released once, when the session is freed. */
+  quota: number[] | null;
 }
 
 export interface ComputeEndpointOptions {
@@ -34,6 +41,8 @@ export interface ComputeEndpointOptions {
   pingIntervalMs: number;
   /** Who may open a session; without one, anyone who can connect may. */
   auth?: Authenticator;
+  /** Memory quotas (config `sharing`); default: 25% of each card, no overcommit. */
+  sharing?: { defaultQuota: string; overcommit: boolean };
 }
 
 function toBuffer(data: RawData): Buffer {
@@ -52,6 +61,8 @@ export class ComputeEndpoint {
   private nextId = 1;
   private closing = false;
   private readonly auth: Authenticator | null;
+  private readonly defaultQuota: QuotaSetting;
+  private readonly ledger: QuotaLedger;
 
   constructor(
     private readonly driver: NativeDriver,
@@ -60,6 +71,12 @@ export class ComputeEndpoint {
     options: ComputeEndpointOptions,
   ) {
     this.auth = options.auth ?? null;
+    const sharing = options.sharing ?? { defaultQuota: '25%', overcommit: false };
+    this.defaultQuota = parseQuotaSetting(sharing.defaultQuota);
+    this.ledger = new QuotaLedger(
+      driver.devices().map((d) => ({ ordinal: d.ordinal, totalMem: d.totalMem })),
+      sharing.overcommit,
+    );
     this.pinger = setInterval(() => this.ping(), options.pingIntervalMs);
     this.pinger.unref();
   }
@@ -75,10 +92,22 @@ export class ComputeEndpoint {
   private accept(ws: WebSocket, req: IncomingMessage): void {
     const id = this.nextId++;
     const client: Client = {
-      info: { id, peer: `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? 0}`, program: '', pid: 0, host: '', tenant: null, connectedAt: new Date().toISOString(), stats: null },
+      info: {
+        id,
+        peer: `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? 0}`,
+        program: '',
+        pid: 0,
+        host: '',
+        tenant: null,
+        connectedAt: new Date().toISOString(),
+        request: { ...NO_REQUEST },
+        cards: [],
+        stats: null,
+      },
       ws,
       session: null,
       alive: true,
+      quota: null,
     };
     this.clients.set(id, client);
     const log = this.logger.child({ session: id, peer: client.info.peer });
@@ -104,7 +133,7 @@ export class ComputeEndpoint {
       try {
         const hello = parseHello(message, this.driver.digest);
         // Authenticated before the session exists: nothing reaches the driver without a good token.
-        const auth = this.auth?.check(hello.token, peer) ?? { ok: true, tenant: null };
+        const auth = this.auth?.check(hello.token, peer) ?? { ok: true, tenant: null, limits: null };
         if (!auth.ok) {
           // The reason and the peer (bound to `log`), never the token.
           log.warn({ code: ErrorCodes.AUTH_REFUSED, reason: auth.reason, program: hello.program, host: hello.host }, 'handshake refused');
@@ -112,8 +141,27 @@ export class ComputeEndpoint {
           return;
         }
         client.info.tenant = auth.tenant;
+        const request = hello.request ?? { ...NO_REQUEST };
+        client.info.request = request;
+        let quota: number[];
+        try {
+          quota = sessionQuota(request, this.ledger.status(), this.defaultQuota, { name: auth.tenant, quota: auth.limits?.quota ?? null });
+          // Committed here, before the session exists, and released when it is freed.
+          this.ledger.commit(quota);
+        } catch (err) {
+          if (!(err instanceof QuotaRefusal)) throw err;
+          log.warn({ code: ErrorCodes.QUOTA_REFUSED, reason: err.message, request, tenant: auth.tenant, program: hello.program }, 'handshake refused: memory quota');
+          ws.close(CloseCodes.NO_DEVICE, err.message.slice(0, 120));
+          return;
+        }
+        client.quota = quota;
         this.start(client, hello, log);
       } catch (err) {
+        // A session that could not start holds no quota.
+        if (client.quota && !client.session) {
+          this.ledger.release(client.quota);
+          client.quota = null;
+        }
         const code = err instanceof HandshakeError ? err.closeCode : CloseCodes.PROTOCOL_ERROR;
         log.warn({ err: messageOf(err) }, 'handshake refused');
         ws.close(code, messageOf(err).slice(0, 120));
@@ -131,6 +179,7 @@ export class ComputeEndpoint {
   private start(client: Client, hello: Hello, log: Logger): void {
     Object.assign(client.info, { program: hello.program, pid: hello.pid, host: hello.host });
     const { ws } = client;
+    const quota = client.quota ?? [];
     client.session = new this.addon.Session(
       this.driver,
       (reply) => {
@@ -139,6 +188,9 @@ export class ComputeEndpoint {
       (reason) => {
         client.info.stats = client.session?.stats() ?? null;
         this.clients.delete(client.info.id);
+        // The session's memory is freed: its quota is the card's again.
+        if (client.quota) this.ledger.release(client.quota);
+        client.quota = null;
         if (reason !== null) {
           log.warn({ reason }, 'session ended by a protocol error');
           ws.close(CloseCodes.PROTOCOL_ERROR, reason.slice(0, 120));
@@ -146,9 +198,10 @@ export class ComputeEndpoint {
           log.info({ stats: client.info.stats }, 'session freed');
         }
       },
+      quota,
     );
-    log.info({ program: hello.program, pid: hello.pid, host: hello.host, cuda: hello.cuda, tenant: client.info.tenant }, 'client connected');
-    ws.send(encodeWelcome(client.info.id, this.driver.digest, this.driver.version, this.driver.devices()));
+    log.info({ program: hello.program, pid: hello.pid, host: hello.host, cuda: hello.cuda, tenant: client.info.tenant, request: client.info.request, quota }, 'client connected');
+    ws.send(encodeWelcome(client.info.id, this.driver.digest, this.driver.version, this.driver.devices(), quota));
   }
 
   private ping(): void {
@@ -164,7 +217,16 @@ export class ComputeEndpoint {
   }
 
   sessions(): SessionInfo[] {
-    return [...this.clients.values()].map((c) => ({ ...c.info, stats: c.session?.stats() ?? null }));
+    return [...this.clients.values()].map((c) => {
+      const stats = c.session?.stats() ?? null;
+      const cards = (c.quota ?? []).map((quota, ordinal) => ({ ordinal, quota, used: stats?.used[ordinal] ?? 0 }));
+      return { ...c.info, cards, stats };
+    });
+  }
+
+  /** Per card: its memory and the quota committed to live sessions, in bytes. */
+  cards(): { ordinal: number; totalMem: number; committed: number }[] {
+    return this.ledger.status();
   }
 
   /** Refuses new clients, closes the others, and waits until every session has freed its state. */

@@ -1,5 +1,6 @@
 import { Packr } from 'msgpackr';
 import type { DriverDevice } from './native.js';
+import { NO_REQUEST, type JobRequest } from '../sharing/quota.js';
 
 /** Protocol major version; the op table's digest pins the rest (docs/protocol.md). */
 export const PROTOCOL_VERSION = 1;
@@ -21,6 +22,8 @@ export interface Hello {
   pid: number;
   host: string;
   program: string;
+  /** What the job asks for (docs/protocol.md); absent from old clients: the daemon's defaults. */
+  request?: JobRequest;
 }
 
 // Maps decode as plain objects; bin decodes as Buffer; no msgpackr record extensions on the wire.
@@ -49,6 +52,7 @@ export function parseHello(message: Buffer, digest: string): Hello {
     throw new HandshakeError(CloseCodes.PROTOCOL_MISMATCH, `client built from op table ${String(hello.digest)}, daemon from ${digest}: use matching gpupool versions`);
   }
   return {
+    request: parseRequest((hello as { request?: unknown }).request),
     protocol: hello.protocol,
     digest: hello.digest,
     cuda: typeof hello.cuda === 'number' ? hello.cuda : 0,
@@ -59,7 +63,35 @@ export function parseHello(message: Buffer, digest: string): Hello {
   };
 }
 
-export function encodeWelcome(session: number, digest: string, driverVersion: number, devices: DriverDevice[]): Buffer {
+const PRIORITY = /^[a-z][a-z0-9_-]{0,31}$/;
+
+/** HELLO's `request`: {mem: uint or nil, share: float or nil, priority: str or nil}; anything else is a 4002. */
+function parseRequest(value: unknown): JobRequest {
+  if (value === undefined || value === null) return { ...NO_REQUEST };
+  const bad = (why: string) => new HandshakeError(CloseCodes.PROTOCOL_ERROR, `HELLO's request: ${why}`);
+  if (typeof value !== 'object' || Array.isArray(value)) throw bad('not a map');
+  const r = value as Record<string, unknown>;
+  let mem: number | null = null;
+  if (r.mem !== undefined && r.mem !== null) {
+    const m = typeof r.mem === 'bigint' ? Number(r.mem) : r.mem;
+    if (typeof m !== 'number' || !Number.isSafeInteger(m) || m <= 0) throw bad('mem must be a positive number of bytes');
+    mem = m;
+  }
+  let share: number | null = null;
+  if (r.share !== undefined && r.share !== null) {
+    if (typeof r.share !== 'number' || !(r.share > 0 && r.share <= 1)) throw bad('share must be a number in (0, 1]');
+    share = r.share;
+  }
+  let priority: string | null = null;
+  if (r.priority !== undefined && r.priority !== null) {
+    if (typeof r.priority !== 'string' || !PRIORITY.test(r.priority)) throw bad('priority must be a short lower-case word (high, normal, low)');
+    priority = r.priority;
+  }
+  return { mem, share, priority };
+}
+
+/** `quota`: the session's quota per card, by ordinal: each device's `totalMem` as the client sees it. */
+export function encodeWelcome(session: number, digest: string, driverVersion: number, devices: DriverDevice[], quota?: number[]): Buffer {
   return packr.pack({
     protocol: PROTOCOL_VERSION,
     digest,
@@ -73,7 +105,7 @@ export function encodeWelcome(session: number, digest: string, driverVersion: nu
       pciBus: d.pciBus,
       pciDevice: d.pciDevice,
       // A BigInt travels as a msgpack integer; a number above 2^32 would go as a float.
-      totalMem: BigInt(d.totalMem),
+      totalMem: BigInt(quota?.[d.ordinal] ?? d.totalMem),
       attributes: d.attributes,
     })),
   });

@@ -30,6 +30,10 @@ export interface SessionStats {
   allocations: number;
   allocatedBytes: number;
   deferredError: number;
+  /** The session's memory quota per card, by ordinal, in bytes. */
+  quota: number[];
+  /** Device memory the session holds per card, by ordinal, in bytes (counted against its quota). */
+  used: number[];
 }
 
 export interface NativeSession {
@@ -42,7 +46,7 @@ export interface NativeSession {
 /** The compute addon (native/addon): every driver call runs on its native threads, never here. */
 export interface ComputeAddon {
   openDriver(path: string): Promise<NativeDriver>;
-  Session: new (driver: NativeDriver, onOutput: (message: Buffer) => void, onClosed: (reason: string | null) => void) => NativeSession;
+  Session: new (driver: NativeDriver, onOutput: (message: Buffer) => void, onClosed: (reason: string | null) => void, quota?: number[]) => NativeSession;
 }
 
 let addon: ComputeAddon | null = null;

@@ -3,6 +3,7 @@ import { Ajv, type ErrorObject } from 'ajv';
 import { ErrorCodes, GpupoolError, messageOf } from '../errors.js';
 import { parseListen } from './address.js';
 import { configSchema, defaultConfig, type DaemonConfig } from './schema.js';
+import { parseQuotaSetting } from '../sharing/quota.js';
 
 /** A partial configuration as one source (file, environment, flags) gives it. */
 export type ConfigLayer = { [K in keyof DaemonConfig]?: DaemonConfig[K] extends object ? Partial<DaemonConfig[K]> : DaemonConfig[K] };
@@ -113,5 +114,6 @@ export function loadConfig(sources: ConfigSources): DaemonConfig {
   if (sources.flags) config = mergeLayers(config, checkLayer(sources.flags, 'command line'));
   checkLayer(config, 'configuration');
   parseListen(config.listen);
+  parseQuotaSetting(config.sharing.defaultQuota);
   return config;
 }

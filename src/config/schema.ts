@@ -41,6 +41,15 @@ export interface DaemonConfig {
     /** Clients are pinged this often; one that misses a ping is dropped and its state freed. */
     pingIntervalMs: number;
   };
+  sharing: {
+    /**
+     * The memory quota per card of a session whose client asked for none (docs/operations.md, "Memory
+     * quotas"): bytes (`4GiB`, `512MiB`, `2000000000`) or a share of each card (`25%`). Never unlimited.
+     */
+    defaultQuota: string;
+    /** Whether the quotas of live sessions may add up to more than a card's memory. */
+    overcommit: boolean;
+  };
   auth: {
     /**
      * Token file (docs/security.md): one `TENANT sha256:HEX [key=value ...]` line per token. null: no
@@ -66,6 +75,7 @@ export function defaultConfig(): DaemonConfig {
     sampling: { intervalMs: 2_000 },
     health: { xidWaitMs: 1_000, ignoredXids: [13, 31, 43, 45, 68, 109] },
     compute: { enabled: true, driver: null, pingIntervalMs: 10_000 },
+    sharing: { defaultQuota: '25%', overcommit: false },
     auth: { tokens: null, maxFailures: 10, failureWindowMs: 10_000 },
     simulate: null,
     shutdownTimeoutMs: 10_000,
@@ -110,6 +120,14 @@ export const configSchema = {
         enabled: { type: 'boolean' },
         driver: { type: ['string', 'null'], minLength: 1 },
         pingIntervalMs: { type: 'integer', minimum: 100, maximum: 600_000 },
+      },
+    },
+    sharing: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        defaultQuota: { type: 'string', pattern: '^\\s*(\\d+(\\.\\d+)?\\s*[A-Za-z]*|\\d+(\\.\\d+)?\\s*%)\\s*$' },
+        overcommit: { type: 'boolean' },
       },
     },
     auth: {

@@ -65,7 +65,7 @@ export class Daemon {
     try {
       const compute = await openCompute(config, logger);
       if (compute.driver && compute.addon) {
-        endpoint = new ComputeEndpoint(compute.driver, compute.addon, logger, { pingIntervalMs: config.compute.pingIntervalMs, auth });
+        endpoint = new ComputeEndpoint(compute.driver, compute.addon, logger, { pingIntervalMs: config.compute.pingIntervalMs, auth, sharing: config.sharing });
       }
       if (endpoint && auth.enabled) {
         logger.info({ path: config.auth.tokens, tenants: auth.tenants().length }, 'compute clients must present a token');
@@ -73,9 +73,10 @@ export class Daemon {
         // checkExposure() let this through only because the address is loopback; still, every local user can get in.
         logger.warn({ listen: config.listen }, 'no token file (--tokens, auth.tokens): compute is open to any local user; listening on loopback only');
       }
-      const computeStatus = (): ComputeStatus & { sessions: ReturnType<ComputeEndpoint['sessions']> } => ({
+      const computeStatus = (): ComputeStatus & { sessions: ReturnType<ComputeEndpoint['sessions']>; cards: ReturnType<ComputeEndpoint['cards']> } => ({
         ...compute.status,
         sessions: endpoint?.sessions() ?? [],
+        cards: endpoint?.cards() ?? [],
       });
       await registry.refresh();
       registry.watchHealth();

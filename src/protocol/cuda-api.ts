@@ -86,6 +86,8 @@ export const CUDA_API: Record<string, Annotation> = {
   cuDeviceGetByPCIBusId: local,
   cuDeviceComputeCapability: local,
   cuDeviceGetProperties: local,
+  // Devices of one client never map each other's memory (peer copies go through the client).
+  cuDeviceCanAccessPeer: local,
 
   // --- contexts: the current context is per client thread, so it stays local ------------------
   cuCtxGetCurrent: local,
@@ -111,7 +113,8 @@ export const CUDA_API: Record<string, Annotation> = {
   cuMemAlloc: { mode: 'sync', handler: 'mem_alloc', after: 'gp_note_alloc(c, *dptr, bytesize);' },
   cuMemAllocPitch: { mode: 'sync', handler: 'mem_alloc_pitch', after: 'gp_note_alloc(c, *dptr, *pPitch * Height);' },
   cuMemFree: { mode: 'sync', handler: 'mem_free', after: 'gp_forget_alloc(dptr);' },
-  cuMemGetInfo: sync,
+  // The session's quota is the card's total (docs/operations.md, "Memory quotas").
+  cuMemGetInfo: { mode: 'sync', handler: 'mem_get_info' },
   cuMemGetAddressRange: sync,
   // Pinned host memory is host memory of the client's own machine: it never leaves it.
   cuMemAllocHost: local,
@@ -149,6 +152,11 @@ export const CUDA_API: Record<string, Annotation> = {
   cuMemsetD2D32Async: async,
 
   // --- streams and events -----------------------------------------------------------------------
+  // gpupool carries no stream capture (graphs), so no stream is ever capturing: answered here. The
+  // caching allocators of frameworks ask on every allocation.
+  cuStreamIsCapturing: local,
+  cuStreamGetCaptureInfo: local,
+  cuThreadExchangeStreamCaptureMode: local,
   cuStreamCreate: sync,
   cuStreamCreateWithPriority: sync,
   cuStreamDestroy: { mode: 'sync', handler: 'forget_handle' },
@@ -185,6 +193,8 @@ export const CUDA_API: Record<string, Annotation> = {
   cuKernelSetAttribute: { mode: 'sync', client: 'library' },
   cuFuncSetAttribute: sync,
   cuFuncSetCacheConfig: sync,
+  cuOccupancyMaxActiveBlocksPerMultiprocessor: sync,
+  cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags: sync,
   cuLaunchKernel: { mode: 'async', client: 'launch_kernel', wire: 'custom' },
   cuLaunchKernelEx: { mode: 'async', client: 'launch_kernel_ex', wire: 'custom' },
 };

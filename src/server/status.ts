@@ -2,6 +2,13 @@ import type { Device } from '../vendors/device.js';
 import type { VendorStatus } from '../vendors/registry.js';
 import type { ComputeStatus } from '../compute/backend.js';
 import type { SessionInfo } from '../compute/endpoint.js';
+
+/** A card of the compute driver: its memory and the quota committed to live sessions (docs/operations.md). */
+export interface ComputeCard {
+  ordinal: number;
+  totalMem: number;
+  committed: number;
+}
 import type { HostInfo } from './host-info.js';
 
 /** Bumped only for changes that break readers; fields may be added within a version. */
@@ -21,7 +28,7 @@ export interface StatusDocument {
   daemon: DaemonInfo;
   vendors: VendorStatus[];
   devices: Device[];
-  compute: ComputeStatus & { sessions: SessionInfo[] };
+  compute: ComputeStatus & { sessions: SessionInfo[]; cards: ComputeCard[] };
   summary: { devices: number; healthy: number; unhealthy: number; vendorsAvailable: number };
 }
 
@@ -30,7 +37,7 @@ export function buildStatus(
   daemon: DaemonInfo,
   vendors: VendorStatus[],
   devices: Device[],
-  compute: ComputeStatus & { sessions: SessionInfo[] },
+  compute: ComputeStatus & { sessions: SessionInfo[]; cards: ComputeCard[] },
 ): StatusDocument {
   const healthy = devices.filter((d) => d.health.state === 'healthy').length;
   return {

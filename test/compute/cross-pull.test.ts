@@ -47,7 +47,8 @@ t.test('one daemon on loopback: driver-API and runtime programs, static and shar
   const drv = await gpupoolRun([server], [driverApi, fatbin]);
   t.equal(drv.code, 0, `driver_api exits 0\n${drv.stdout}${drv.stderr}`);
   t.match(drv.stdout, /devices 2 driver 13000/);
-  t.match(drv.stdout, /device 0: NVIDIA H100 80GB HBM3, 85899345920 bytes, sm_90, 132 SMs, 0000:17:00\.0/);
+  // 21474836480 bytes: the default quota (sharing.defaultQuota, 25% of the 80 GiB card) is the total a job sees.
+  t.match(drv.stdout, /device 0: NVIDIA H100 80GB HBM3, 21474836480 bytes, sm_90, 132 SMs, 0000:17:00\.0/);
   t.match(drv.stdout, /^PASS$/m);
 
   for (const [name, program] of [['static', runtimeStatic], ['shared', runtimeShared]] as const) {

@@ -1,0 +1,42 @@
+import t from 'tap';
+import { QuotaLedger, parseQuotaSetting, sessionQuota, NO_REQUEST } from '../../src/sharing/quota.js';
+import { loadConfig } from '../../src/config/load.js';
+
+const GiB = 1024 ** 3;
+const cards = [
+  { ordinal: 0, totalMem: 80 * GiB },
+  { ordinal: 1, totalMem: 40 * GiB },
+];
+const nobody = { name: null, quota: null };
+
+t.test('sharing.defaultQuota: bytes or a share of each card', async (t) => {
+  t.same(parseQuotaSetting('4GiB'), { bytes: 4 * GiB });
+  t.same(parseQuotaSetting('25%'), { fraction: 0.25 });
+  t.same(parseQuotaSetting('100 %'), { fraction: 1 });
+  for (const bad of ['0%', '150%', 'lots', '0', '-1GiB', '']) t.throws(() => parseQuotaSetting(bad), { code: 'GPUPOOL_CONFIG_INVALID' }, bad);
+  t.throws(() => loadConfig({ flags: { sharing: { defaultQuota: '150%' } } }), /sharing\.defaultQuota "150%"/);
+  t.equal(loadConfig({}).sharing.defaultQuota, '25%');
+  t.equal(loadConfig({}).sharing.overcommit, false);
+});
+
+t.test('a session\'s quota per card', async (t) => {
+  t.same(sessionQuota(NO_REQUEST, cards, { fraction: 0.25 }, nobody), [20 * GiB, 10 * GiB], 'a share of each card');
+  t.same(sessionQuota(NO_REQUEST, cards, { bytes: 50 * GiB }, nobody), [50 * GiB, 40 * GiB], 'never more than the card');
+  t.same(sessionQuota(NO_REQUEST, cards, { bytes: 4 * GiB }, { name: 'a', quota: GiB }), [GiB, GiB], 'capped by the tenant');
+  t.same(sessionQuota({ ...NO_REQUEST, mem: 8 * GiB }, cards, { bytes: GiB }, nobody), [8 * GiB, 8 * GiB], 'the request on every card');
+  t.throws(() => sessionQuota({ ...NO_REQUEST, mem: 50 * GiB }, cards, { bytes: GiB }, nobody), /larger than card 1/);
+  t.throws(() => sessionQuota({ ...NO_REQUEST, mem: 2 * GiB }, cards, { bytes: GiB }, { name: 'a', quota: GiB }), /over tenant a's quota/);
+});
+
+t.test('committed quota: no overcommit unless allowed', async (t) => {
+  const ledger = new QuotaLedger(cards, false);
+  ledger.commit([30 * GiB, 30 * GiB]);
+  t.throws(() => ledger.commit([30 * GiB, 30 * GiB]), /no card has room for 32212254720 bytes: card 1/);
+  t.same(ledger.status().map((c) => c.committed), [30 * GiB, 30 * GiB], 'a refusal commits nothing');
+  ledger.release([30 * GiB, 30 * GiB]);
+  ledger.commit([30 * GiB, 30 * GiB]);
+  const loose = new QuotaLedger(cards, true);
+  loose.commit([40 * GiB, 40 * GiB]);
+  loose.commit([40 * GiB, 40 * GiB]);
+  t.same(loose.status().map((c) => c.committed), [80 * GiB, 80 * GiB]);
+});
