@@ -9,14 +9,7 @@
 
 static int failures = 0;
 
-#define CHECK(call)                                                                                  \
-    do {                                                                                             \
-        cudaError_t e_ = (call);                                                                     \
-        if (e_ != cudaSuccess) {                                                                     \
-            fprintf(stderr, "FAIL %s:%d %s -> %s (%d)\n", __FILE__, __LINE__, #call, cudaGetErrorString(e_), e_); \
-            exit(1);                                                                                 \
-        }                                                                                            \
-    } while (0)
+#include "cudart_check.h"
 
 static void expect(bool ok, const char *what)
 {

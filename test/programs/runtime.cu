@@ -22,14 +22,7 @@ __global__ void scale(float *p, float s, int n)
 
 static int failures = 0;
 
-#define CHECK(call)                                                                                  \
-    do {                                                                                             \
-        cudaError_t e_ = (call);                                                                     \
-        if (e_ != cudaSuccess) {                                                                     \
-            fprintf(stderr, "FAIL %s:%d %s -> %s (%d)\n", __FILE__, __LINE__, #call, cudaGetErrorString(e_), e_); \
-            exit(1);                                                                                 \
-        }                                                                                            \
-    } while (0)
+#include "cudart_check.h"
 
 static void run_on(int device)
 {
