@@ -511,12 +511,9 @@ function closingSection(r) {
 ## On a real card
 
 \`npm run bench\` measures gpupool on the emulated driver. The same programs were run on a real NVIDIA
-H200 (driver 580.159.04), directly and through gpupool against a daemon on the real driver, by
-\`bench/gpu-bench.sh\` (2026-11-25; method, every figure and commentary in docs/gpu-validation.md, section
-"overheads on the card"). In short: a synchronous call costs about 48 us through gpupool (3.1x a bare
-loopback round trip there), async launches keep 85% of the card's empty-kernel rate, the 1 ms
-training-like step costs 1.36x (the emulator predicted 1.42x), and copies move 0.46-0.62 GB/s, 3-6% of the
-card's pageable copy rate and 12-13% of raw loopback TCP: gpupool's own handling of bulk data is the limit.
+H200, directly and through gpupool against a daemon on the real driver, by \`bench/gpu-bench.sh\`; the
+figures, the method and what they say are in docs/gpu-validation.md (section "overheads on the card"),
+next to the run they come from.
 
 ## Reproducing
 

@@ -283,7 +283,7 @@ unsigned fx_percent(const cJSON *obj, const char *key)
     return v >= 100 ? 100 : (unsigned)lround(v);
 }
 
-static int hex_digit(char c)
+int fx_hex_digit(char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -298,7 +298,7 @@ static bool hex_field(const char **p, int max_digits, unsigned long *out)
 {
     int n = 0;
     unsigned long v = 0;
-    for (int d; n < max_digits && (d = hex_digit(**p)) >= 0; n++, (*p)++)
+    for (int d; n < max_digits && (d = fx_hex_digit(**p)) >= 0; n++, (*p)++)
         v = v * 16 + (unsigned long)d;
     *out = v;
     return n > 0;

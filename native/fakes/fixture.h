@@ -70,6 +70,9 @@ double fx_wave(const cJSON *obj, const char *key, double dflt);
 /* fx_wave rounded and clamped to 0..100. */
 unsigned fx_percent(const cJSON *obj, const char *key);
 
+/* The value of one hex digit, or -1. */
+int fx_hex_digit(char c);
+
 /* Accepts "DDDDDDDD:BB:DD.F", "DDDD:BB:DD.F" and "BB:DD.F". */
 bool fx_pci_parse(const char *text, fx_pci *out);
 /* The card's pciBusId, or bus index+1 when missing or malformed, so cards stay distinct. */

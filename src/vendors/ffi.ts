@@ -20,10 +20,6 @@ export function cString(buf: Buffer): string {
   return buf.toString('utf8', 0, end < 0 ? buf.length : end);
 }
 
-export function toNumber(value: number | bigint): number {
-  return typeof value === 'bigint' ? Number(value) : value;
-}
-
 /** Rejects when `promise` has not settled within `ms`; the call itself keeps its worker thread. */
 export function withTimeout<T>(promise: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
   let timer: NodeJS.Timeout | undefined;

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 
 /**
  * Settings that keep test daemons quick to stop. Stopping waits for the NVML event wait in flight,
- * which blocks its worker thread for up to health.xidWaitMs (5 s by default).
+ * which blocks its worker thread for up to health.xidWaitMs (1 s by default).
  */
 export const QUICK_CONFIG = { health: { xidWaitMs: 100 } } as const;
 

@@ -61,17 +61,6 @@ static double env_positive(const char *name, double dflt)
 
 /* ---- devices from the fixture (fixture lock held) -------------------------------------------- */
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* "GPU-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx": 32 hex digits after the prefix, dashes ignored. */
 static bool parse_uuid(const char *text, unsigned char out[16])
 {
@@ -79,7 +68,7 @@ static bool parse_uuid(const char *text, unsigned char out[16])
         return false;
     int digits = 0;
     for (const char *p = text + 4; *p != '\0'; p++) {
-        int v = hex_value(*p);
+        int v = fx_hex_digit(*p);
         if (*p == '-')
             continue;
         if (v < 0 || digits == 32)

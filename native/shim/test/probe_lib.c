@@ -7,7 +7,6 @@
 #include "../shim.h"
 
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,30 +24,8 @@ CUresult CUDAAPI cuGetProcAddress(const char *symbol, void **pfn, int cudaVersio
 
 /* ---- logging --------------------------------------------------------------------------------- */
 
-static int debug_enabled; /* set once at load, before any thread can log */
+/* gp_debug and gp_unsupported_once come from ../log.c, as in the client library. */
 
-static void debug_init(void)
-{
-    const char *v = getenv("GPUPOOL_DEBUG");
-    debug_enabled = v && *v && strcmp(v, "0") != 0;
-}
-
-void gp_debug(const char *fmt, ...)
-{
-    if (!debug_enabled)
-        return;
-    char line[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "gpupool: %s\n", line);
-}
-
-void gp_unsupported_once(const char *name)
-{
-    fprintf(stderr, "gpupool: %s is not supported\n", name);
-}
 
 /* ---- two fake devices ------------------------------------------------------------------------ */
 
@@ -555,7 +532,6 @@ static void check_proc_table_order(void)
 
 __attribute__((constructor)) static void probe_lib_load(void)
 {
-    debug_init();
     check_proc_table_order();
     gp_device devs[FAKE_DEVICES];
     fake_h100(&devs[0], 0, 0x0000, 0x41);
