@@ -6,6 +6,10 @@ import { RefusalReasons, peerKey, type Authenticator } from '../auth/authenticat
 import { ErrorCodes, messageOf } from '../errors.js';
 import { CloseCodes, HandshakeError, encodeWelcome, parseHello, type Hello } from './handshake.js';
 import type { ComputeAddon, NativeDriver, NativeSession, SessionStats } from './native.js';
+import { defaultConfig, type DaemonConfig } from '../config/schema.js';
+import { formatPriority, parsePriority, type Priority } from '../sharing/priority.js';
+import { scheduling, type SchedParams } from '../sharing/schedule.js';
+import { UsageWindow } from '../sharing/usage.js';
 import { NO_REQUEST, QuotaLedger, QuotaRefusal, parseQuotaSetting, sessionQuota, type JobRequest, type QuotaSetting } from '../sharing/quota.js';
 
 /** The largest message a client may send: a host-to-device copy travels as one. */
@@ -22,8 +26,13 @@ export interface SessionInfo {
   connectedAt: string;
   /** What the client asked for (docs/operations.md, "Memory quotas"); all null: the defaults. */
   request: JobRequest;
-  /** Per card: the session's quota and the device memory it holds, in bytes. */
-  cards: { ordinal: number; quota: number; used: number }[];
+  /** How the scheduler treats it (docs/sharing.md); null until the handshake is done. */
+  scheduling: { share: number; limit: boolean; priority: string; effective: string } | null;
+  /**
+   * Per card: its memory quota and what it holds (bytes), its measured device time and time waiting
+   * for the card (ns), and the share of the card it had over the last 10 s (null: not measured yet).
+   */
+  cards: { ordinal: number; quota: number; used: number; deviceNs: number; waitNs: number; achievedShare: number | null }[];
   stats: SessionStats | null;
 }
 
@@ -34,6 +43,10 @@ interface Client {
   alive: boolean;
   /** The quota committed for it per card; released once, when the session is freed. */
   quota: number[] | null;
+  /** The tenant's priority ceiling and the last parameters the scheduler was given. */
+  ceiling: Priority | null;
+  params: SchedParams | null;
+  usage: UsageWindow;
 }
 
 export interface ComputeEndpointOptions {
@@ -41,9 +54,13 @@ export interface ComputeEndpointOptions {
   pingIntervalMs: number;
   /** Who may open a session; without one, anyone who can connect may. */
   auth?: Authenticator;
-  /** Memory quotas (config `sharing`); default: 25% of each card, no overcommit. */
-  sharing?: { defaultQuota: string; overcommit: boolean };
+  /** Memory quotas and the scheduler (config `sharing`); default: 25% of each card, no overcommit. */
+  sharing?: Partial<DaemonConfig['sharing']>;
+  /** The wall clock the schedule windows follow (tests pass their own). */
+  now?: () => Date;
 }
+
+const SAMPLE_MS = 1000;
 
 function toBuffer(data: RawData): Buffer {
   if (Buffer.isBuffer(data)) return data;
@@ -63,6 +80,9 @@ export class ComputeEndpoint {
   private readonly auth: Authenticator | null;
   private readonly defaultQuota: QuotaSetting;
   private readonly ledger: QuotaLedger;
+  private readonly sharing: DaemonConfig['sharing'];
+  private readonly sampler: NodeJS.Timeout;
+  private readonly now: () => Date;
 
   constructor(
     private readonly driver: NativeDriver,
@@ -71,7 +91,10 @@ export class ComputeEndpoint {
     options: ComputeEndpointOptions,
   ) {
     this.auth = options.auth ?? null;
-    const sharing = options.sharing ?? { defaultQuota: '25%', overcommit: false };
+    const sharing = { ...defaultConfig().sharing, ...options.sharing };
+    this.sharing = sharing;
+    this.now = options.now ?? (() => new Date());
+    driver.configureScheduler({ sliceUs: sharing.sliceMs * 1000, paceDepth: sharing.paceDepth, idleGraceUs: sharing.idleGraceUs });
     this.defaultQuota = parseQuotaSetting(sharing.defaultQuota);
     this.ledger = new QuotaLedger(
       driver.devices().map((d) => ({ ordinal: d.ordinal, totalMem: d.totalMem })),
@@ -79,6 +102,9 @@ export class ComputeEndpoint {
     );
     this.pinger = setInterval(() => this.ping(), options.pingIntervalMs);
     this.pinger.unref();
+    // Device time is sampled for achieved shares; schedule windows are checked on the same beat.
+    this.sampler = setInterval(() => this.sample(), SAMPLE_MS);
+    this.sampler.unref();
   }
 
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
@@ -101,6 +127,7 @@ export class ComputeEndpoint {
         tenant: null,
         connectedAt: new Date().toISOString(),
         request: { ...NO_REQUEST },
+        scheduling: null,
         cards: [],
         stats: null,
       },
@@ -108,6 +135,9 @@ export class ComputeEndpoint {
       session: null,
       alive: true,
       quota: null,
+      ceiling: null,
+      params: null,
+      usage: new UsageWindow(),
     };
     this.clients.set(id, client);
     const log = this.logger.child({ session: id, peer: client.info.peer });
@@ -155,6 +185,7 @@ export class ComputeEndpoint {
           return;
         }
         client.quota = quota;
+        client.ceiling = auth.limits?.priority ? parsePriority(auth.limits.priority) : null;
         this.start(client, hello, log);
       } catch (err) {
         // A session that could not start holds no quota.
@@ -180,6 +211,8 @@ export class ComputeEndpoint {
     Object.assign(client.info, { program: hello.program, pid: hello.pid, host: hello.host });
     const { ws } = client;
     const quota = client.quota ?? [];
+    const scheduling = this.schedulingOf(client);
+    client.params = scheduling.params;
     client.session = new this.addon.Session(
       this.driver,
       (reply) => {
@@ -198,10 +231,32 @@ export class ComputeEndpoint {
           log.info({ stats: client.info.stats }, 'session freed');
         }
       },
-      quota,
+      { quota, ...scheduling.params },
     );
-    log.info({ program: hello.program, pid: hello.pid, host: hello.host, cuda: hello.cuda, tenant: client.info.tenant, request: client.info.request, quota }, 'client connected');
+    log.info({ program: hello.program, pid: hello.pid, host: hello.host, cuda: hello.cuda, tenant: client.info.tenant, request: client.info.request, quota, scheduling: client.info.scheduling }, 'client connected');
     ws.send(encodeWelcome(client.info.id, this.driver.digest, this.driver.version, this.driver.devices(), quota));
+  }
+
+  private schedulingOf(client: Client) {
+    const s = scheduling(client.info.request, client.ceiling, { share: this.sharing.defaultShare }, this.sharing.windows, this.now());
+    client.info.scheduling = { share: s.params.share, limit: s.params.limit, priority: formatPriority(s.priority), effective: s.effective };
+    return s;
+  }
+
+  /** Once a second: device time for achieved shares, and the schedule windows' changes. */
+  private sample(): void {
+    const at = Date.now();
+    for (const client of this.clients.values()) {
+      if (!client.session) continue;
+      client.usage.record(at, client.session.stats().sched.map((c) => c.deviceNs));
+      const next = this.schedulingOf(client).params;
+      const prev = client.params;
+      if (prev && (prev.priority !== next.priority || prev.paused !== next.paused)) {
+        this.logger.info({ session: client.info.id, scheduling: client.info.scheduling }, 'schedule window: session rescheduled');
+        client.session.setSchedule(next);
+      }
+      client.params = next;
+    }
   }
 
   private ping(): void {
@@ -219,20 +274,39 @@ export class ComputeEndpoint {
   sessions(): SessionInfo[] {
     return [...this.clients.values()].map((c) => {
       const stats = c.session?.stats() ?? null;
-      const cards = (c.quota ?? []).map((quota, ordinal) => ({ ordinal, quota, used: stats?.used[ordinal] ?? 0 }));
+      const achieved = c.usage.achieved();
+      const cards = (c.quota ?? []).map((quota, ordinal) => ({
+        ordinal,
+        quota,
+        used: stats?.used[ordinal] ?? 0,
+        deviceNs: stats?.sched[ordinal]?.deviceNs ?? 0,
+        waitNs: stats?.sched[ordinal]?.waitNs ?? 0,
+        achievedShare: achieved?.[ordinal] ?? null,
+      }));
       return { ...c.info, cards, stats };
     });
   }
 
-  /** Per card: its memory and the quota committed to live sessions, in bytes. */
-  cards(): { ordinal: number; totalMem: number; committed: number }[] {
-    return this.ledger.status();
+  /**
+   * Per card: its memory and the quota committed to live sessions (bytes), the shares committed to
+   * them, and the scheduler's view: sessions waiting for it, measured device time of all its work.
+   */
+  cards(): { ordinal: number; totalMem: number; committed: number; committedShare: number; waiting: number; deviceNs: number }[] {
+    const sched = this.driver.cardStats();
+    return this.ledger.status().map((c) => {
+      let committedShare = 0;
+      for (const client of this.clients.values()) {
+        if (client.session && (client.quota?.[c.ordinal] ?? 0) > 0) committedShare += client.params?.share ?? 0;
+      }
+      return { ...c, committedShare, waiting: sched[c.ordinal]?.waiting ?? 0, deviceNs: sched[c.ordinal]?.deviceNs ?? 0 };
+    });
   }
 
   /** Refuses new clients, closes the others, and waits until every session has freed its state. */
   async close(timeoutMs = 5000): Promise<void> {
     this.closing = true;
     clearInterval(this.pinger);
+    clearInterval(this.sampler);
     for (const client of this.clients.values()) client.ws.close(CloseCodes.SHUTTING_DOWN, 'daemon shutting down');
     const deadline = Date.now() + timeoutMs;
     while (this.clients.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
