@@ -62,6 +62,12 @@ export interface ComputeEndpointOptions {
 
 const SAMPLE_MS = 1000;
 
+/** A CUDA UUID as NVML and nvidia-smi write it: GPU-8-4-4-4-12 hex digits. */
+function formatUuid(b: Buffer): string {
+  const h = b.toString('hex');
+  return `GPU-${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
+}
+
 function toBuffer(data: RawData): Buffer {
   if (Buffer.isBuffer(data)) return data;
   return Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
@@ -291,14 +297,16 @@ export class ComputeEndpoint {
    * Per card: its memory and the quota committed to live sessions (bytes), the shares committed to
    * them, and the scheduler's view: sessions waiting for it, measured device time of all its work.
    */
-  cards(): { ordinal: number; totalMem: number; committed: number; committedShare: number; waiting: number; deviceNs: number }[] {
+  cards(): { ordinal: number; uuid: string; totalMem: number; committed: number; committedShare: number; waiting: number; deviceNs: number }[] {
     const sched = this.driver.cardStats();
+    const devices = this.driver.devices();
     return this.ledger.status().map((c) => {
       let committedShare = 0;
       for (const client of this.clients.values()) {
         if (client.session && (client.quota?.[c.ordinal] ?? 0) > 0) committedShare += client.params?.share ?? 0;
       }
-      return { ...c, committedShare, waiting: sched[c.ordinal]?.waiting ?? 0, deviceNs: sched[c.ordinal]?.deviceNs ?? 0 };
+      const uuid = devices[c.ordinal]?.uuid;
+      return { ordinal: c.ordinal, uuid: uuid ? formatUuid(uuid) : '', totalMem: c.totalMem, committed: c.committed, committedShare, waiting: sched[c.ordinal]?.waiting ?? 0, deviceNs: sched[c.ordinal]?.deviceNs ?? 0 };
     });
   }
 

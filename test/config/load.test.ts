@@ -44,3 +44,14 @@ t.test('errors name the source and the bad key', async (t) => {
   t.throws(() => loadConfig({ flags: { listen: 'nowhere' } }), { message: /^listen: expected HOST:PORT/ });
   t.throws(() => loadConfig({ flags: { simulate: '' } }), { message: /^command line: simulate/ });
 });
+
+t.test('sharing: scheduler settings and schedule windows are checked', async (t) => {
+  const windows = [{ class: 'low', from: '22:00', to: '06:00', days: ['fri', 'sat'], as: 'high' }];
+  const config = loadConfig({ file: file({ sharing: { sliceMs: 2, defaultShare: 0.1, windows } }) });
+  t.same(config.sharing.windows, windows);
+  t.equal(config.sharing.sliceMs, 2);
+  t.equal(config.sharing.paceDepth, defaultConfig().sharing.paceDepth, 'unset keys keep their defaults');
+  t.throws(() => loadConfig({ file: file({ sharing: { windows: [{ class: 'low', from: '25:00', to: '06:00', as: 'high' }] } }) }), { message: /sharing\.windows\.0\.from must match pattern/ });
+  t.throws(() => loadConfig({ file: file({ sharing: { windows: [{ class: 'batch', from: '22:00', to: '06:00', as: 'high' }] } }) }), { message: /sharing\.windows\.0\.class must be one of/ });
+  t.throws(() => loadConfig({ file: file({ sharing: { defaultShare: 0 } }) }), { message: /sharing\.defaultShare must be > 0/ });
+});

@@ -8,6 +8,7 @@ import t, { type Test } from 'tap';
 import type { SessionInfo } from '../../src/compute/endpoint.js';
 import { DaemonProcess } from '../helpers/daemon-process.js';
 import { startSimulatedDaemon } from '../helpers/simulated.js';
+import { parseMetrics, type Sample } from '../helpers/integration.js';
 import { LoadJob, percentile, runTogether } from '../helpers/load.js';
 
 
@@ -23,6 +24,7 @@ async function sharesTest(t: Test, shares: number[]): Promise<void> {
   const jobs = shares.map((s) => new LoadJob(server, ['--share', String(s), '--priority', 'low'], TRAIN));
   t.teardown(() => jobs.forEach((j) => j.kill()));
   const midway = new Promise<SessionInfo[]>((resolve) => setTimeout(() => resolve(sessions(daemon)), 3000));
+  const metrics = new Promise<Sample[]>((resolve) => setTimeout(() => resolve(fetch(`${daemon.url}/metrics`).then(async (r) => parseMetrics(await r.text()))), 3000));
   const results = await runTogether(jobs);
   const total = results.reduce((a, r) => a + r.device_us, 0);
   results.forEach((r, i) => {
@@ -40,6 +42,16 @@ async function sharesTest(t: Test, shares: number[]): Promise<void> {
     const share = s.scheduling!.share;
     t.ok(Math.abs(s.cards[0]!.deviceNs / sum - share) <= 0.05, `measured by the daemon, share ${share} got ${((s.cards[0]!.deviceNs / sum) * 100).toFixed(1)}%`);
   }
+  // The same figures per client in /metrics (docs/metrics.md, "Sharing").
+  const samples = await metrics;
+  for (const s of seen) {
+    const of = (name: string) => samples.find((m) => m.name === name && m.labels.session === String(s.id) && m.labels.card === '0')?.value;
+    t.ok((of('gpupool_client_device_seconds_total') ?? 0) > 0.1, `session ${s.id}: device seconds in /metrics`);
+    t.equal(of('gpupool_client_share'), s.scheduling!.share);
+    t.equal(of('gpupool_client_priority'), 0, 'low priority, level 0');
+    t.ok(of('gpupool_client_queue_wait_seconds_total') !== undefined);
+  }
+  t.equal(samples.find((m) => m.name === 'gpupool_card_committed_share' && m.labels.card === '0')?.value, shares.reduce((a, b) => a + b, 0));
 }
 
 t.test('two saturating low-priority clients at 0.25/0.75 get device time within 3 points of their shares', (t) => sharesTest(t, [0.25, 0.75]));
