@@ -35,7 +35,8 @@ export class LoadJob {
     });
     this.child.stdout!.on('data', (d: Buffer) => (this.stdout += d.toString()));
     this.child.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));
-    this.exited = once(this.child, 'exit');
+    // 'close', not 'exit': the output may still be in the pipe when the process has exited.
+    this.exited = once(this.child, 'close');
   }
 
   ready(): Promise<boolean> {
