@@ -69,9 +69,11 @@ t.test('a high-priority client keeps its latency beside a saturating low-priorit
   const [shared, training] = await runTogether([high, low]);
   const p99Alone = percentile(alone!.latency_us, 0.99), p99Shared = percentile(shared!.latency_us, 0.99);
   t.ok(p99Shared <= p99Alone * 1.1, `p99 beside training ${p99Shared} us, alone ${p99Alone} us: ${(p99Shared / p99Alone).toFixed(3)}x (at most 1.10x)`);
-  // The card is free about half the time between requests: training fills it (work-conserving).
+  // Between requests the card is free: training fills at least half of that time (work-conserving;
+  // the rest goes to hand-overs and the idle grace of the service).
+  const free = 1 - shared!.device_us / shared!.wall_us;
   const got = training!.device_us / training!.wall_us;
-  t.ok(got > 0.25, `training still had ${(got * 100).toFixed(0)}% of the card`);
+  t.ok(got > 0.5 * free, `training had ${(got * 100).toFixed(0)}% of the card, which was free ${(free * 100).toFixed(0)}% of the time`);
 });
 
 t.test('--share-limit caps a client even on an idle card', async (t) => {
