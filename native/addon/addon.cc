@@ -4,11 +4,13 @@
 //   driver.devices() / .version / .digest / .path
 //   driver.configureScheduler({sliceUs, paceDepth, idleGraceUs})   before the first session
 //   driver.cardStats()   the scheduler's view of each card
+//   driver.emuStats()    the emulated driver's counters (gpupoolEmuStats); null on a real driver
 //   new Session(driver, onOutput, onClosed[, options])
 //     options: {quota: bytes per card by ordinal, share, limit, priority, paused}
 //     .submit(buf)  queue one client message (call frames); the Buffer is kept, not copied
 //     .close()      stop after the current message, tear down, then onClosed(null)
 //     .stats()
+//     .poison(ordinal, cuResult)   the card went bad: the session's later calls on it answer cuResult
 //
 // Each session runs its calls on one native thread of its own; replies and the end come back to
 // JS through a thread-safe function. Nothing on the JS thread ever calls the driver.
@@ -48,6 +50,7 @@ class DriverWrap : public Napi::ObjectWrap<DriverWrap> {
                            InstanceAccessor<&DriverWrap::Path>("path"),
                            InstanceMethod<&DriverWrap::ConfigureScheduler>("configureScheduler"),
                            InstanceMethod<&DriverWrap::CardStats>("cardStats"),
+                           InstanceMethod<&DriverWrap::EmuStats>("emuStats"),
                        });
   }
 
@@ -129,6 +132,21 @@ class DriverWrap : public Napi::ObjectWrap<DriverWrap> {
       out.Set((uint32_t)i, o);
     }
     return out;
+  }
+
+  Napi::Value EmuStats(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    gpupool_emu_stats s{};
+    if (!core_->emu_stats(&s)) return env.Null();
+    const std::pair<const char *, unsigned long long> fields[] = {
+        {"contexts", s.contexts},   {"allocations", s.allocations}, {"allocatedBytes", s.allocated_bytes},
+        {"hostAllocations", s.host_allocations}, {"hostBytes", s.host_bytes}, {"modules", s.modules},
+        {"libraries", s.libraries}, {"streams", s.streams},         {"events", s.events},
+        {"kernelsLaunched", s.kernels_launched},
+    };
+    Napi::Object o = Napi::Object::New(env);
+    for (const auto &f : fields) o.Set(f.first, (double)f.second);
+    return o;
   }
 
   std::shared_ptr<gp::Driver> core_;
@@ -325,6 +343,7 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
                            InstanceMethod<&SessionWrap::Close>("close"),
                            InstanceMethod<&SessionWrap::Stats>("stats"),
                            InstanceMethod<&SessionWrap::SetSchedule>("setSchedule"),
+                           InstanceMethod<&SessionWrap::Poison>("poison"),
                        });
   }
 
@@ -448,6 +467,18 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
     return env.Undefined();
   }
 
+  // From the JS thread when the vendor library reports the card unhealthy; the session's thread reads
+  // it before each call (dispatch.cc).
+  Napi::Value Poison(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber()) throw Napi::TypeError::New(env, "poison(ordinal: number, cuResult: number)");
+    int ordinal = info[0].As<Napi::Number>().Int32Value();
+    int code = info[1].As<Napi::Number>().Int32Value();
+    if (code <= 0) throw Napi::RangeError::New(env, "poison: cuResult must be an error (more than 0)");
+    if (!runner_->session.poison(ordinal, (CUresult)code)) throw Napi::RangeError::New(env, "poison: no card " + std::to_string(ordinal));
+    return env.Undefined();
+  }
+
   Napi::Value Close(const Napi::CallbackInfo &info) {
     closing_ = true;
     runner_->request_stop();
@@ -471,6 +502,9 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
     for (size_t i = 0; i < s.used.size(); i++) used.Set((uint32_t)i, (double)s.used[i]);
     o.Set("quota", quota);
     o.Set("used", used);
+    Napi::Array poisoned = Napi::Array::New(env, s.poisoned.size());
+    for (size_t i = 0; i < s.poisoned.size(); i++) poisoned.Set((uint32_t)i, s.poisoned[i]);
+    o.Set("poisoned", poisoned);
     Napi::Array sched = Napi::Array::New(env, s.sched.size());
     for (size_t i = 0; i < s.sched.size(); i++) {
       Napi::Object c = Napi::Object::New(env);

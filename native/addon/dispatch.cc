@@ -53,6 +53,8 @@ void run_frame(Session &s, Writer &w, const char *&p, const char *frame_end) {
       reply_result(w, call, s.take_deferred_error());
     } else {
       CUresult rc = s.make_current(call.ctx);
+      // A card that went bad answers its error without reaching the driver (Session::poison).
+      if (rc == CUDA_SUCCESS) rc = s.poisoned_current();
       if (rc != CUDA_SUCCESS) {
         r.skip_rest();
         reply_result(w, call, rc);

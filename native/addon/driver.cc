@@ -38,6 +38,8 @@ std::shared_ptr<Driver> Driver::open(const std::string &path) {
     throw DriverError(path + ": not a CUDA 12+ driver (cuInit or cuGetProcAddress_v2 missing)", -1);
   }
   bind(d->get_error_name_, gpa, "cuGetErrorName", 6000);
+  // Not a CUDA symbol: only the emulated driver exports it.
+  d->emu_stats_ = reinterpret_cast<CUresult (*)(gpupool_emu_stats *)>(dlsym(d->lib_, "gpupoolEmuStats"));
 
   CUresult rc = init(0);
   if (rc != CUDA_SUCCESS) throw DriverError(path + ": cuInit failed: " + d->error_name(rc), rc);
@@ -130,6 +132,10 @@ bool Driver::device(int ordinal, CUdevice *out) const {
   if (ordinal < 0 || (size_t)ordinal >= devices_.size()) return false;
   *out = devices_[(size_t)ordinal].device;
   return true;
+}
+
+bool Driver::emu_stats(gpupool_emu_stats *out) const {
+  return emu_stats_ != nullptr && emu_stats_(out) == CUDA_SUCCESS;
 }
 
 std::string Driver::error_name(CUresult rc) const {

@@ -14,6 +14,8 @@
 #include <cuda.h>
 #include <cudaTypedefs.h>
 
+#include "../fakes/cuda/gpupool_emu.h"
+
 namespace gp {
 
 // A driver that could not be opened. code: the CUresult when a driver call failed, else -1.
@@ -87,6 +89,10 @@ class Driver {
   };
   const Api &api() const { return api_; }
 
+  // The emulated driver's counters of what is live in the process (docs/emulator.md, "Counters");
+  // false on a real driver, which has no such entry point.
+  bool emu_stats(gpupool_emu_stats *out) const;
+
  private:
   Driver() = default;
   std::string path_;
@@ -95,6 +101,7 @@ class Driver {
   std::vector<void *> ops_;
   Api api_{};
   DriverFn<PFN_cuGetErrorName_v6000> get_error_name_{};
+  CUresult (*emu_stats_)(gpupool_emu_stats *) = nullptr;
   std::vector<DeviceInfo> devices_;
 };
 

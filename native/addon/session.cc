@@ -13,9 +13,11 @@ Session::Session(std::shared_ptr<const Driver> driver, std::vector<uint64_t> quo
   quota_.resize(devices.size());
   used_.assign(devices.size(), 0);
   used_pub_.reset(new std::atomic<uint64_t>[devices.size() + 1]);
+  poisoned_.reset(new std::atomic<int>[devices.size() + 1]);
   for (size_t i = 0; i < devices.size(); i++) {
     quota_[i] = i < quota.size() ? quota[i] : (uint64_t)devices[i].total_mem;
     used_pub_[i].store(0, std::memory_order_relaxed);
+    poisoned_[i].store(0, std::memory_order_relaxed);
   }
 }
 
@@ -140,6 +142,7 @@ void Session::count_message() { messages_.fetch_add(1, std::memory_order_relaxed
 CUresult Session::create_context(CUcontext *out, unsigned flags, int ordinal) {
   CUdevice dev = 0;
   if (!driver_->device(ordinal, &dev)) return CUDA_ERROR_INVALID_DEVICE;
+  if (CUresult bad = poisoned(ordinal)) return bad;
   const Driver::Api &api = driver_->api();
   // CUDA 13 declares cuCtxCreate as the _v4 entry point (NULL params: a plain context).
   CUresult rc = api.ctxCreateV4.f != nullptr ? api.ctxCreateV4(out, nullptr, flags, dev) : api.ctxCreate(out, flags, dev);
@@ -204,6 +207,23 @@ void Session::forget_owned_by(CUcontext ctx) {
     }
   }
 }
+
+// ---- cards that went bad ------------------------------------------------------------------------------
+
+bool Session::poison(int ordinal, CUresult rc) {
+  if (ordinal < 0 || (size_t)ordinal >= quota_.size()) return false;
+  int none = 0;
+  // The first error stays: a card that is also lost after an ECC error still answers the ECC error.
+  poisoned_[ordinal].compare_exchange_strong(none, (int)rc, std::memory_order_relaxed);
+  return true;
+}
+
+CUresult Session::poisoned(int ordinal) const {
+  if (ordinal < 0 || (size_t)ordinal >= quota_.size()) return CUDA_SUCCESS;
+  return (CUresult)poisoned_[ordinal].load(std::memory_order_relaxed);
+}
+
+CUresult Session::poisoned_current() const { return poisoned(current_ordinal()); }
 
 // ---- allocations -----------------------------------------------------------------------------------
 
@@ -385,6 +405,8 @@ SessionStats Session::stats() const {
   s.quota = quota_;  // fixed at construction
   s.used.resize(quota_.size());
   for (size_t i = 0; i < quota_.size(); i++) s.used[i] = used_pub_[i].load(std::memory_order_relaxed);
+  s.poisoned.resize(quota_.size());
+  for (size_t i = 0; i < quota_.size(); i++) s.poisoned[i] = poisoned_[i].load(std::memory_order_relaxed);
   s.sched.resize(quota_.size());
   std::lock_guard<std::mutex> lock(sched_mu_);
   for (const auto &c : cards_) {

@@ -35,6 +35,7 @@ struct SessionStats {
   uint64_t calls, async_calls, messages, handles, contexts, allocations, allocated_bytes;
   int deferred_error;
   std::vector<uint64_t> quota, used;  // per card, by ordinal
+  std::vector<int> poisoned;           // per card, by ordinal: the CUresult its calls answer; 0: none
   std::vector<CardClientStats> sched;  // per card, by ordinal: the scheduler's view of the session
 };
 
@@ -102,6 +103,15 @@ class Session {
   Primary *primary(int ordinal);
   // The device ordinal whose primary context this is, or -1.
   int primary_ordinal(CUcontext ctx) const;
+
+  // ---- cards that went bad (docs/operations.md, "Faults") ----
+  // From any thread: every later call of the session on that card answers `rc` without reaching the
+  // driver, and no context can be made on it. Never cleared: the session's state there is lost.
+  // False when there is no such card.
+  bool poison(int ordinal, CUresult rc);
+  // The error of the card of the current context (CUDA_SUCCESS: none, or no context).
+  CUresult poisoned_current() const;
+  CUresult poisoned(int ordinal) const;
 
   // ---- memory quota (per card) ----
   // The device ordinal of the current context, or -1 (no context, or one the session does not know).
@@ -178,6 +188,7 @@ class Session {
   std::vector<uint64_t> quota_;                           // by ordinal
   std::vector<uint64_t> used_;                            // by ordinal: bytes allocated on that card
   std::unique_ptr<std::atomic<uint64_t>[]> used_pub_;     // used_, as stats() reads it
+  std::unique_ptr<std::atomic<int>[]> poisoned_;          // by ordinal: set by the JS thread
   std::unordered_map<uint64_t, std::vector<ParamSlot>> params_;
   std::vector<uint64_t> scratch_;
 

@@ -444,11 +444,19 @@ bool fx_init(const char *vendor, const char *lib, long long *error)
     const cJSON *section = fx_section(vendor);
     long long delay = fx_int(section, "initDelayMs", 0);
     *error = fx_int(section, "initError", 0);
+    bool crash = cJSON_IsTrue(member(section, "initCrash"));
     if (state != FX_LOADED)
         fx_report(lib);
     fx_unlock();
     if (state != FX_LOADED)
         return false;
     fx_sleep_ms(delay > LONG_MAX ? LONG_MAX : (long)delay);
+    if (crash) {
+        /* A real fault, as a broken driver makes: raise(SIGSEGV) could be swallowed by a handler that
+         * only forwards genuine faults (V8's trap handler). The pointer is read through a volatile so
+         * the compiler cannot see it is NULL and turn the store into a trap instruction. */
+        volatile int *volatile nowhere = NULL;
+        *nowhere = 0;
+    }
     return true;
 }

@@ -98,7 +98,8 @@ void fx_sleep_ms(long ms);
 
 /*
  * What every fake's init call does first: read the fixture, then sleep the vendor's initDelayMs
- * outside the lock (a hanging init must not block other threads' calls). Returns false when the
+ * outside the lock (a hanging init must not block other threads' calls), then, with initCrash, die of
+ * a segmentation fault as a broken driver would (docs/simulation.md). Returns false when the
  * fixture cannot be read (already reported on stderr); otherwise *error is the vendor's initError
  * (0 for success). Called without the lock held.
  */

@@ -465,6 +465,25 @@ int gp_alloc_server(CUdeviceptr ptr, size_t bytes)
     return gp_alloc_lookup(ptr, bytes, NULL);
 }
 
+void gp_server_holdings(int server, size_t *contexts, size_t *allocations, uint64_t *bytes)
+{
+    *contexts = *allocations = 0;
+    *bytes = 0;
+    pthread_mutex_lock(&g_ctx_lock);
+    for (size_t i = 0; i < g_ctx_count; i++)
+        if (gp_context_server(g_ctxs[i].ctx) == server)
+            (*contexts)++;
+    pthread_mutex_unlock(&g_ctx_lock);
+    pthread_rwlock_rdlock(&g_alloc_lock);
+    for (size_t i = 0; i < g_alloc_count; i++) {
+        if (g_allocs[i].server == server) {
+            (*allocations)++;
+            *bytes += g_allocs[i].size;
+        }
+    }
+    pthread_rwlock_unlock(&g_alloc_lock);
+}
+
 CUresult gp_local_cuGetExportTable_v3000(const void **ppExportTable, const CUuuid *pExportTableId)
 {
     return gp_get_export_table(ppExportTable, pExportTableId);

@@ -29,6 +29,12 @@ uint64_t gp_handle_id(const void *handle);
 /* The global ordinal of a daemon's device, or -1. */
 int gp_device_global(int server, int remote);
 
+/*
+ * What the job holds on one daemon, by the client's own records: contexts whose handles it was given,
+ * allocations and their bytes. Said when that daemon is lost, since all of it is gone with the session.
+ */
+void gp_server_holdings(int server, size_t *contexts, size_t *allocations, uint64_t *bytes);
+
 /* The calling thread's current context and the daemon holding it (-1: none). */
 CUcontext gp_tls_context(void);
 int gp_context_server(CUcontext ctx);

@@ -10,6 +10,7 @@
 
 #include <msgpuck.h>
 
+#include "client.h"
 #include "gp_ops.h"
 #include "shim.h"
 
@@ -86,10 +87,18 @@ static void fail_all(gp_conn *c)
 
 static void mark_dead(gp_conn *c, const char *why)
 {
+    /* Counted before the lock: the records have locks of their own, never taken with batch_lock. */
+    size_t contexts, allocations;
+    uint64_t bytes;
+    gp_server_holdings(c->index, &contexts, &allocations, &bytes);
     pthread_mutex_lock(&c->batch_lock);
-    /* Said before any waiter wakes, so the job's own output of the failed calls comes after it. */
+    /* Said before any waiter wakes, so the job's own output of the failed calls comes after it. The
+     * session and what it held are named: none of it survives (a restarted daemon starts fresh). */
     if (!c->dead && !c->stopping)
-        fprintf(stderr, "gpupool: lost the daemon at %s (%s); its devices now fail with CUDA_ERROR_DEVICE_UNAVAILABLE\n", c->url, why);
+        fprintf(stderr,
+                "gpupool: lost the daemon at %s (%s); session %llu there is gone with what it held (%zu context(s), %zu "
+                "allocation(s), %llu bytes); its devices now fail with CUDA_ERROR_DEVICE_UNAVAILABLE\n",
+                c->url, why, (unsigned long long)c->session, contexts, allocations, (unsigned long long)bytes);
     fail_all(c);
     pthread_mutex_unlock(&c->batch_lock);
     /* Nothing more goes either way: let the daemon see the end now (and free the session) rather

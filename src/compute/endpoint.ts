@@ -11,6 +11,8 @@ import { formatPriority, parsePriority, type Priority } from '../sharing/priorit
 import { scheduling, type SchedParams } from '../sharing/schedule.js';
 import { UsageWindow } from '../sharing/usage.js';
 import { NO_REQUEST, QuotaLedger, QuotaRefusal, parseQuotaSetting, sessionQuota, type JobRequest, type QuotaSetting } from '../sharing/quota.js';
+import type { Device } from '../vendors/device.js';
+import { CUDA_ERROR_NAMES, cardHealth, formatCudaUuid, healthyOrdinals, poisonCode, type CardHealthState } from './card-health.js';
 
 /** The largest message a client may send: a host-to-device copy travels as one. */
 export const MAX_MESSAGE_BYTES = 1024 * 1024 * 1024;
@@ -32,7 +34,7 @@ export interface SessionInfo {
    * Per card: its memory quota and what it holds (bytes), its measured device time and time waiting
    * for the card (ns), and the share of the card it had over the last 10 s (null: not measured yet).
    */
-  cards: { ordinal: number; quota: number; used: number; deviceNs: number; waitNs: number; achievedShare: number | null }[];
+  cards: { ordinal: number; quota: number; used: number; deviceNs: number; waitNs: number; achievedShare: number | null; poisoned: string | null }[];
   stats: SessionStats | null;
 }
 
@@ -40,7 +42,8 @@ interface Client {
   info: SessionInfo;
   ws: WebSocket;
   session: NativeSession | null;
-  alive: boolean;
+  /** When the client last showed it is there (any bytes, a pong), by Date.now(). */
+  lastSeen: number;
   /** The quota committed for it per card; released once, when the session is freed. */
   quota: number[] | null;
   /** The tenant's priority ceiling and the last parameters the scheduler was given. */
@@ -50,8 +53,12 @@ interface Client {
 }
 
 export interface ComputeEndpointOptions {
-  /** Ping every client this often; one that has not answered the previous ping is dropped. */
+  /** Ping every client this often. */
   pingIntervalMs: number;
+  /** A client silent (no data, no pong) for longer is dropped at the next ping; default two ping intervals. */
+  clientGraceMs?: number | null;
+  /** The vendor libraries' cards, whose health (matched to the driver's cards by UUID) decides which cards sessions get. */
+  vendorDevices?: () => Device[];
   /** Who may open a session; without one, anyone who can connect may. */
   auth?: Authenticator;
   /** Memory quotas and the scheduler (config `sharing`); default: 25% of each card, no overcommit. */
@@ -61,12 +68,6 @@ export interface ComputeEndpointOptions {
 }
 
 const SAMPLE_MS = 1000;
-
-/** A CUDA UUID as NVML and nvidia-smi write it: GPU-8-4-4-4-12 hex digits. */
-function formatUuid(b: Buffer): string {
-  const h = b.toString('hex');
-  return `GPU-${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
-}
 
 function toBuffer(data: RawData): Buffer {
   if (Buffer.isBuffer(data)) return data;
@@ -89,6 +90,8 @@ export class ComputeEndpoint {
   private readonly sharing: DaemonConfig['sharing'];
   private readonly sampler: NodeJS.Timeout;
   private readonly now: () => Date;
+  private readonly graceMs: number;
+  private readonly vendorDevices: () => Device[];
 
   constructor(
     private readonly driver: NativeDriver,
@@ -106,6 +109,8 @@ export class ComputeEndpoint {
       driver.devices().map((d) => ({ ordinal: d.ordinal, totalMem: d.totalMem })),
       sharing.overcommit,
     );
+    this.graceMs = options.clientGraceMs ?? 2 * options.pingIntervalMs;
+    this.vendorDevices = options.vendorDevices ?? (() => []);
     this.pinger = setInterval(() => this.ping(), options.pingIntervalMs);
     this.pinger.unref();
     // Device time is sampled for achieved shares; schedule windows are checked on the same beat.
@@ -139,7 +144,7 @@ export class ComputeEndpoint {
       },
       ws,
       session: null,
-      alive: true,
+      lastSeen: Date.now(),
       quota: null,
       ceiling: null,
       params: null,
@@ -148,9 +153,12 @@ export class ComputeEndpoint {
     this.clients.set(id, client);
     const log = this.logger.child({ session: id, peer: client.info.peer });
     const peer = peerKey(req.socket.remoteAddress);
-    ws.on('pong', () => {
-      client.alive = true;
-    });
+    // Any bytes count as a sign of life, not only pongs: a pong can wait behind a large copy on the wire.
+    const seen = () => {
+      client.lastSeen = Date.now();
+    };
+    req.socket.on('data', seen);
+    ws.on('pong', seen);
     ws.on('message', (data) => {
       const message = toBuffer(data);
       if (client.session) {
@@ -179,9 +187,19 @@ export class ComputeEndpoint {
         client.info.tenant = auth.tenant;
         const request = hello.request ?? { ...NO_REQUEST };
         client.info.request = request;
+        const usable = this.healthyOrdinals();
+        if (usable.length === 0) {
+          const reason = 'no healthy card: every card of this daemon is reported unhealthy';
+          log.warn({ code: ErrorCodes.CARD_UNHEALTHY, reason, program: hello.program }, 'handshake refused: no healthy card');
+          ws.close(CloseCodes.NO_DEVICE, reason);
+          return;
+        }
         let quota: number[];
         try {
-          quota = sessionQuota(request, this.ledger.status(), this.defaultQuota, { name: auth.tenant, quota: auth.limits?.quota ?? null });
+          // Unhealthy cards are not given to the session: no quota is committed there and WELCOME leaves them out.
+          quota = sessionQuota(request, this.ledger.status(), this.defaultQuota, { name: auth.tenant, quota: auth.limits?.quota ?? null }).map((q, ordinal) =>
+            usable.includes(ordinal) ? q : 0,
+          );
           // Committed here, before the session exists, and released when it is freed.
           this.ledger.commit(quota);
         } catch (err) {
@@ -239,8 +257,45 @@ export class ComputeEndpoint {
       },
       { quota, ...scheduling.params },
     );
-    log.info({ program: hello.program, pid: hello.pid, host: hello.host, cuda: hello.cuda, tenant: client.info.tenant, request: client.info.request, quota, scheduling: client.info.scheduling }, 'client connected');
-    ws.send(encodeWelcome(client.info.id, this.driver.digest, this.driver.version, this.driver.devices(), quota));
+    // A card the session was not given (it was unhealthy) answers as a card that went bad, should a
+    // client name it anyway.
+    const devices = this.driver.devices().filter((d) => (quota[d.ordinal] ?? 0) > 0);
+    for (const c of this.cardHealth()) {
+      if (c.health && c.state === 'unhealthy') client.session.poison(c.ordinal, poisonCode(c.health));
+    }
+    log.info({ program: hello.program, pid: hello.pid, host: hello.host, cuda: hello.cuda, tenant: client.info.tenant, request: client.info.request, quota, cards: devices.map((d) => d.ordinal), scheduling: client.info.scheduling }, 'client connected');
+    ws.send(encodeWelcome(client.info.id, this.driver.digest, this.driver.version, devices, quota));
+  }
+
+  /** The ordinals a new session may be given (src/compute/card-health.ts). */
+  healthyOrdinals(): number[] {
+    return healthyOrdinals(this.driver.devices(), this.vendorDevices());
+  }
+
+  private cardHealth() {
+    return cardHealth(this.driver.devices(), this.vendorDevices());
+  }
+
+  /**
+   * A card's health changed (the vendor registry's event): every live session on a card now unhealthy
+   * has it poisoned, so that its later calls there fail (docs/operations.md, "Faults"). A card healthy
+   * again is given to new sessions; sessions already poisoned stay so, their state there being lost.
+   */
+  cardHealthChanged(): void {
+    for (const card of this.cardHealth()) {
+      if (card.state !== 'unhealthy' || !card.health) continue;
+      const code = poisonCode(card.health);
+      const hit: number[] = [];
+      for (const client of this.clients.values()) {
+        if (!client.session || (client.quota?.[card.ordinal] ?? 0) === 0) continue;
+        if ((client.session.stats().poisoned[card.ordinal] ?? 0) !== 0) continue;
+        client.session.poison(card.ordinal, code);
+        hit.push(client.info.id);
+      }
+      if (hit.length > 0) {
+        this.logger.warn({ code: ErrorCodes.CARD_UNHEALTHY, ordinal: card.ordinal, reason: card.health.reason, error: CUDA_ERROR_NAMES[code], sessions: hit }, 'card unhealthy: its sessions\' calls on it now fail');
+      }
+    }
   }
 
   private schedulingOf(client: Client) {
@@ -266,13 +321,15 @@ export class ComputeEndpoint {
   }
 
   private ping(): void {
+    const now = Date.now();
     for (const client of this.clients.values()) {
-      if (!client.alive) {
-        this.logger.warn({ session: client.info.id, peer: client.info.peer }, 'client stopped answering pings; dropping it');
+      const silentMs = now - client.lastSeen;
+      if (silentMs > this.graceMs) {
+        // terminate(): a close handshake would wait on a peer that is not there. The session is freed as on any end.
+        this.logger.warn({ session: client.info.id, peer: client.info.peer, silentMs, graceMs: this.graceMs }, 'client stopped answering pings; dropping it');
         client.ws.terminate();
         continue;
       }
-      client.alive = false;
       client.ws.ping();
     }
   }
@@ -288,6 +345,7 @@ export class ComputeEndpoint {
         deviceNs: stats?.sched[ordinal]?.deviceNs ?? 0,
         waitNs: stats?.sched[ordinal]?.waitNs ?? 0,
         achievedShare: achieved?.[ordinal] ?? null,
+        poisoned: CUDA_ERROR_NAMES[stats?.poisoned[ordinal] ?? 0] ?? null,
       }));
       return { ...c.info, cards, stats };
     });
@@ -297,16 +355,28 @@ export class ComputeEndpoint {
    * Per card: its memory and the quota committed to live sessions (bytes), the shares committed to
    * them, and the scheduler's view: sessions waiting for it, measured device time of all its work.
    */
-  cards(): { ordinal: number; uuid: string; totalMem: number; committed: number; committedShare: number; waiting: number; deviceNs: number }[] {
+  cards(): { ordinal: number; uuid: string; totalMem: number; committed: number; committedShare: number; waiting: number; deviceNs: number; health: CardHealthState; poisonedSessions: number[] }[] {
     const sched = this.driver.cardStats();
     const devices = this.driver.devices();
+    const health = this.cardHealth();
     return this.ledger.status().map((c) => {
       let committedShare = 0;
       for (const client of this.clients.values()) {
         if (client.session && (client.quota?.[c.ordinal] ?? 0) > 0) committedShare += client.params?.share ?? 0;
       }
       const uuid = devices[c.ordinal]?.uuid;
-      return { ordinal: c.ordinal, uuid: uuid ? formatUuid(uuid) : '', totalMem: c.totalMem, committed: c.committed, committedShare, waiting: sched[c.ordinal]?.waiting ?? 0, deviceNs: sched[c.ordinal]?.deviceNs ?? 0 };
+      const poisonedSessions = [...this.clients.values()].filter((client) => (client.session?.stats().poisoned[c.ordinal] ?? 0) !== 0).map((client) => client.info.id);
+      return {
+        ordinal: c.ordinal,
+        uuid: uuid ? formatCudaUuid(uuid) : '',
+        totalMem: c.totalMem,
+        committed: c.committed,
+        committedShare,
+        waiting: sched[c.ordinal]?.waiting ?? 0,
+        deviceNs: sched[c.ordinal]?.deviceNs ?? 0,
+        health: health[c.ordinal]?.state ?? 'unknown',
+        poisonedSessions,
+      };
     });
   }
 

@@ -23,6 +23,23 @@ export interface NativeDriver {
   configureScheduler(options: { sliceUs?: number; paceDepth?: number; idleGraceUs?: number }): void;
   /** The scheduler's view of each card, by ordinal. */
   cardStats(): CardSchedStats[];
+  /** The emulated driver's counters of what is live in the process (docs/emulator.md); null on a real driver. */
+  emuStats(): EmuStats | null;
+}
+
+/** gpupoolEmuStats (native/fakes/cuda/gpupool_emu.h): what the emulated driver holds right now. */
+export interface EmuStats {
+  contexts: number;
+  allocations: number;
+  allocatedBytes: number;
+  hostAllocations: number;
+  hostBytes: number;
+  modules: number;
+  libraries: number;
+  streams: number;
+  events: number;
+  /** Since the process started, failed launches included. */
+  kernelsLaunched: number;
 }
 
 export interface CardSchedStats {
@@ -71,6 +88,8 @@ export interface SessionStats {
   used: number[];
   /** Per card, by ordinal. */
   sched: SessionSchedStats[];
+  /** Per card, by ordinal: the CUresult the session's calls on it answer since it went bad; 0: none. */
+  poisoned: number[];
 }
 
 export interface NativeSession {
@@ -79,6 +98,8 @@ export interface NativeSession {
   close(): void;
   stats(): SessionStats;
   setSchedule(params: NativeSchedParams): void;
+  /** The card went bad: the session's later calls on it answer `cuResult` without reaching the driver. */
+  poison(ordinal: number, cuResult: number): void;
 }
 
 /** The compute addon (native/addon): every driver call runs on its native threads, never here. */

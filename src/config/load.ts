@@ -115,5 +115,12 @@ export function loadConfig(sources: ConfigSources): DaemonConfig {
   checkLayer(config, 'configuration');
   parseListen(config.listen);
   parseQuotaSetting(config.sharing.defaultQuota);
+  const { pingIntervalMs, clientGraceMs } = config.compute;
+  if (clientGraceMs !== null && clientGraceMs <= pingIntervalMs) {
+    // A grace no longer than the ping interval would drop healthy clients between two pings.
+    throw new GpupoolError(ErrorCodes.CONFIG_INVALID, `configuration: compute.clientGraceMs (${clientGraceMs}) must be more than compute.pingIntervalMs (${pingIntervalMs})`, {
+      details: { source: 'configuration', keys: ['compute.clientGraceMs'] },
+    });
+  }
   return config;
 }

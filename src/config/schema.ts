@@ -23,6 +23,11 @@ export interface DaemonConfig {
     systemLibraries: boolean;
     /** A vendor whose init call takes longer is reported unavailable (a hung driver must not hold the daemon). */
     initTimeoutMs: number;
+    /**
+     * Try each library's init in a short-lived child process first: one that crashes or hangs there is
+     * reported unavailable and never loaded into the daemon (docs/operations.md, "Vendor libraries").
+     */
+    probeInit: boolean;
   };
   sampling: {
     /** How often live figures (utilization, memory, temperature, power) and polled health are read. */
@@ -39,8 +44,13 @@ export interface DaemonConfig {
     enabled: boolean;
     /** The CUDA driver library; null: `libcuda.so.1` through the dynamic loader (the emulated one with `simulate`). */
     driver: string | null;
-    /** Clients are pinged this often; one that misses a ping is dropped and its state freed. */
+    /** Clients are pinged this often. */
     pingIntervalMs: number;
+    /**
+     * A client silent this long (no data, no pong) is dropped at the next ping and its state freed;
+     * null: two ping intervals (two missed pings). More than pingIntervalMs.
+     */
+    clientGraceMs: number | null;
   };
   sharing: {
     /**
@@ -82,10 +92,10 @@ export function defaultConfig(): DaemonConfig {
     listen: '127.0.0.1:7760',
     hostname: hostname(),
     logLevel: 'info',
-    vendors: { enabled: [...VENDORS], libraryPath: [], systemLibraries: true, initTimeoutMs: 10_000 },
+    vendors: { enabled: [...VENDORS], libraryPath: [], systemLibraries: true, initTimeoutMs: 10_000, probeInit: true },
     sampling: { intervalMs: 2_000 },
     health: { xidWaitMs: 1_000, ignoredXids: [13, 31, 43, 45, 68, 109] },
-    compute: { enabled: true, driver: null, pingIntervalMs: 10_000 },
+    compute: { enabled: true, driver: null, pingIntervalMs: 10_000, clientGraceMs: null },
     sharing: { defaultQuota: '25%', overcommit: false, defaultShare: 0.25, sliceMs: 4, paceDepth: 1, idleGraceUs: 200, windows: [] },
     auth: { tokens: null, maxFailures: 10, failureWindowMs: 10_000 },
     simulate: null,
@@ -109,6 +119,7 @@ export const configSchema = {
         libraryPath: { type: 'array', items: { type: 'string', minLength: 1 } },
         systemLibraries: { type: 'boolean' },
         initTimeoutMs: { type: 'integer', minimum: 100, maximum: 600_000 },
+        probeInit: { type: 'boolean' },
       },
     },
     sampling: {
@@ -131,6 +142,7 @@ export const configSchema = {
         enabled: { type: 'boolean' },
         driver: { type: ['string', 'null'], minLength: 1 },
         pingIntervalMs: { type: 'integer', minimum: 100, maximum: 600_000 },
+        clientGraceMs: { type: ['integer', 'null'], minimum: 100, maximum: 3_600_000 },
       },
     },
     sharing: {

@@ -14,6 +14,7 @@ import { buildStatus } from '../server/status.js';
 import { DeviceRegistry } from '../vendors/registry.js';
 import { openCompute, type ComputeStatus } from '../compute/backend.js';
 import { ComputeEndpoint } from '../compute/endpoint.js';
+import type { EmuStats } from '../compute/native.js';
 import { registerSharingMetrics } from '../server/sharing-metrics.js';
 import type { Library } from '../vendors/library.js';
 import { Poller } from './poller.js';
@@ -59,14 +60,25 @@ export class Daemon {
     logger.info({ version, simulate: config.simulate, search }, 'gpupoold starting');
     notifier.notify({ STATUS: 'reading cards' });
 
+    // The CUDA driver opens on a worker thread while the vendor libraries are probed: neither waits for the other.
+    const opening = openCompute(config, logger);
     const registry = await DeviceRegistry.probe({ config, logger, search, ...(deps.loadLibrary ? { load: deps.loadLibrary } : {}) });
     const startedAt = new Date().toISOString();
     let http: HttpServer | null = null;
     let endpoint: ComputeEndpoint | null = null;
     try {
-      const compute = await openCompute(config, logger);
+      const compute = await opening;
       if (compute.driver && compute.addon) {
-        endpoint = new ComputeEndpoint(compute.driver, compute.addon, logger, { pingIntervalMs: config.compute.pingIntervalMs, auth, sharing: config.sharing });
+        endpoint = new ComputeEndpoint(compute.driver, compute.addon, logger, {
+          pingIntervalMs: config.compute.pingIntervalMs,
+          clientGraceMs: config.compute.clientGraceMs,
+          auth,
+          sharing: config.sharing,
+          vendorDevices: () => registry.devices(),
+        });
+        // Sessions live in this process only: whatever clients held in a previous daemon is gone, and
+        // their client libraries have said so (docs/operations.md, "Faults").
+        logger.info({ sessions: 0 }, 'compute starts fresh: no session survives a restart; clients of a previous daemon must start again');
       }
       if (endpoint && auth.enabled) {
         logger.info({ path: config.auth.tokens, tenants: auth.tenants().length }, 'compute clients must present a token');
@@ -74,11 +86,17 @@ export class Daemon {
         // checkExposure() let this through only because the address is loopback; still, every local user can get in.
         logger.warn({ listen: config.listen }, 'no token file (--tokens, auth.tokens): compute is open to any local user; listening on loopback only');
       }
-      const computeStatus = (): ComputeStatus & { sessions: ReturnType<ComputeEndpoint['sessions']>; cards: ReturnType<ComputeEndpoint['cards']> } => ({
-        ...compute.status,
-        sessions: endpoint?.sessions() ?? [],
-        cards: endpoint?.cards() ?? [],
-      });
+      const emulator = compute.driver;
+      const computeStatus = (): ComputeStatus & { sessions: ReturnType<ComputeEndpoint['sessions']>; cards: ReturnType<ComputeEndpoint['cards']>; emulator?: EmuStats } => {
+        const emu = emulator?.emuStats() ?? null;
+        return {
+          ...compute.status,
+          sessions: endpoint?.sessions() ?? [],
+          cards: endpoint?.cards() ?? [],
+          // Only the emulated driver counts what it holds (docs/emulator.md): how tests see that a session was freed.
+          ...(emu ? { emulator: emu } : {}),
+        };
+      };
       await registry.refresh();
       registry.watchHealth();
       const poller = new Poller(() => registry.refresh(), config.sampling.intervalMs, (err) =>
@@ -97,6 +115,7 @@ export class Daemon {
       }
       registry.on('health', (card, change) => {
         if (change.xid !== undefined) metrics.xid(card, change.xid);
+        endpoint?.cardHealthChanged();
       });
 
       http = new HttpServer(logger);

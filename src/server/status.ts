@@ -1,6 +1,7 @@
 import type { Device } from '../vendors/device.js';
 import type { VendorStatus } from '../vendors/registry.js';
 import type { ComputeStatus } from '../compute/backend.js';
+import type { EmuStats } from '../compute/native.js';
 import type { SessionInfo } from '../compute/endpoint.js';
 
 /**
@@ -17,6 +18,10 @@ export interface ComputeCard {
   waiting: number;
   /** Device time of all sessions' work on the card, in ns. */
   deviceNs: number;
+  /** As the vendor library with the same card UUID reports it; `unknown`: none does. */
+  health: 'healthy' | 'unhealthy' | 'unknown';
+  /** Sessions whose calls on this card fail since it went unhealthy (docs/operations.md, "Faults"). */
+  poisonedSessions: number[];
 }
 import type { HostInfo } from './host-info.js';
 
@@ -37,7 +42,8 @@ export interface StatusDocument {
   daemon: DaemonInfo;
   vendors: VendorStatus[];
   devices: Device[];
-  compute: ComputeStatus & { sessions: SessionInfo[]; cards: ComputeCard[] };
+  /** `emulator`: with the emulated driver only, its counters of what is live in the daemon (docs/emulator.md). */
+  compute: ComputeStatus & { sessions: SessionInfo[]; cards: ComputeCard[]; emulator?: EmuStats };
   summary: { devices: number; healthy: number; unhealthy: number; vendorsAvailable: number };
 }
 
@@ -46,7 +52,7 @@ export function buildStatus(
   daemon: DaemonInfo,
   vendors: VendorStatus[],
   devices: Device[],
-  compute: ComputeStatus & { sessions: SessionInfo[]; cards: ComputeCard[] },
+  compute: ComputeStatus & { sessions: SessionInfo[]; cards: ComputeCard[]; emulator?: EmuStats },
 ): StatusDocument {
   const healthy = devices.filter((d) => d.health.state === 'healthy').length;
   return {

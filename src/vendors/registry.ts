@@ -1,12 +1,13 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { DaemonConfig } from '../config/schema.js';
-import { ErrorCodes, GpupoolError, messageOf } from '../errors.js';
+import { ErrorCodes, GpupoolError, messageOf, type ErrorCode } from '../errors.js';
 import type { HealthEvent, VendorBackend } from './backend.js';
 import { DcmiBackend, dcmiLibrary } from './dcmi.js';
 import { emptySample, type Device, type DeviceIdentity, type DeviceSample, type Vendor, type VendorVersions } from './device.js';
 import { withTimeout } from './ffi.js';
 import { HealthTracker, type HealthChange } from './health.js';
+import { describeProbeFailure, probeInits, type InitProbe, type InitProbeResult } from './init-probe.js';
 import { loadVendorLibrary, type Library, type LibrarySpec, type SearchPath } from './library.js';
 import { NullBackend } from './null-backend.js';
 import { NvmlBackend, nvmlLibrary } from './nvml.js';
@@ -62,6 +63,8 @@ export interface ProbeOptions {
   search: SearchPath;
   load?: (path: string) => Library;
   now?: () => Date;
+  /** Tries each library's init in a child process first (`vendors.probeInit`); tests pass their own. */
+  initProbe?: InitProbe;
 }
 
 /**
@@ -89,10 +92,20 @@ export class DeviceRegistry extends EventEmitter<DeviceRegistryEvents> {
   }
 
   static async probe(options: ProbeOptions): Promise<DeviceRegistry> {
-    const { logger } = options;
-    const entries = await Promise.all(
-      (Object.keys(VENDOR_DRIVERS) as Vendor[]).map((vendor) => probeVendor(vendor, options)),
-    );
+    const { logger, config } = options;
+    const vendors = Object.keys(VENDOR_DRIVERS) as Vendor[];
+    const enabled = vendors.filter((v) => config.vendors.enabled.includes(v));
+    let probed = new Map<Vendor, InitProbeResult>();
+    if (config.vendors.probeInit && enabled.length > 0) {
+      const started = performance.now();
+      probed = await (options.initProbe ?? probeInits)(enabled, options.search, config);
+      const outcomes = Object.fromEntries([...probed].map(([v, r]) => [v, r.outcome]));
+      logger.info({ ms: Math.round(performance.now() - started), outcomes }, 'vendor libraries\' init probed in a child process');
+      for (const [vendor, r] of probed) {
+        if (r.outcome === 'unprobed') logger.warn({ vendor, reason: r.reason }, 'vendor init probe did not run; loading the library without it');
+      }
+    }
+    const entries = await Promise.all(vendors.map((vendor) => probeVendor(vendor, options, probed.get(vendor))));
     for (const { status } of entries) {
       if (status.available) {
         logger.info({ vendor: status.vendor, library: status.library, devices: status.deviceCount, versions: status.versions }, 'vendor available');
@@ -185,7 +198,7 @@ function key(vendor: Vendor, index: number): string {
   return `${vendor}:${index}`;
 }
 
-async function probeVendor(vendor: Vendor, options: ProbeOptions): Promise<Entry> {
+async function probeVendor(vendor: Vendor, options: ProbeOptions, probed?: InitProbeResult): Promise<Entry> {
   const { config } = options;
   const driver = VENDOR_DRIVERS[vendor];
   const status: VendorStatus = {
@@ -201,6 +214,13 @@ async function probeVendor(vendor: Vendor, options: ProbeOptions): Promise<Entry
     return { status: { ...status, error: { code: error.code, message: error.message } }, backend, cards: [] };
   };
   if (!status.enabled) return { status, backend: new NullBackend(vendor), cards: [] };
+  // The child's verdict stands for a library that crashed, hung or failed there: it is not loaded here.
+  if (probed && probed.outcome !== 'ok' && probed.outcome !== 'unprobed') {
+    status.library = probed.library;
+    if (probed.outcome === 'failed') return unavailable(new GpupoolError(probed.error.code as ErrorCode, probed.error.message));
+    const code = probed.outcome === 'hung' ? ErrorCodes.VENDOR_INIT_TIMEOUT : ErrorCodes.VENDOR_INIT_CRASHED;
+    return unavailable(new GpupoolError(code, `${vendor}: ${describeProbeFailure(probed)}`, { details: { vendor } }));
+  }
 
   let backend: VendorBackend;
   try {

@@ -25,7 +25,7 @@ t.test('file, then environment, then flags: the later source wins key by key', a
   });
   t.equal(config.listen, '127.0.0.1:3');
   t.equal(config.logLevel, 'debug');
-  t.same(config.vendors, { enabled: ['nvidia', 'amd'], libraryPath: ['/b', '/c'], systemLibraries: true, initTimeoutMs: 500 });
+  t.same(config.vendors, { enabled: ['nvidia', 'amd'], libraryPath: ['/b', '/c'], systemLibraries: true, initTimeoutMs: 500, probeInit: true });
   t.equal(loadConfig({ env: { GPUPOOL_CONFIG: path } }).listen, '0.0.0.0:1', 'GPUPOOL_CONFIG names the file');
 });
 
@@ -54,4 +54,16 @@ t.test('sharing: scheduler settings and schedule windows are checked', async (t)
   t.throws(() => loadConfig({ file: file({ sharing: { windows: [{ class: 'low', from: '25:00', to: '06:00', as: 'high' }] } }) }), { message: /sharing\.windows\.0\.from must match pattern/ });
   t.throws(() => loadConfig({ file: file({ sharing: { windows: [{ class: 'batch', from: '22:00', to: '06:00', as: 'high' }] } }) }), { message: /sharing\.windows\.0\.class must be one of/ });
   t.throws(() => loadConfig({ file: file({ sharing: { defaultShare: 0 } }) }), { message: /sharing\.defaultShare must be > 0/ });
+});
+
+t.test('compute.clientGraceMs: two ping intervals by default, and never at or below one', async (t) => {
+  t.equal(defaultConfig().compute.clientGraceMs, null, 'null: two ping intervals');
+  const config = loadConfig({ file: file({ compute: { pingIntervalMs: 500, clientGraceMs: 1500 } }) });
+  t.equal(config.compute.clientGraceMs, 1500);
+  t.throws(() => loadConfig({ file: file({ compute: { pingIntervalMs: 500, clientGraceMs: 500 } }) }), {
+    code: 'GPUPOOL_CONFIG_INVALID',
+    message: /compute\.clientGraceMs \(500\) must be more than compute\.pingIntervalMs \(500\)/,
+    details: { keys: ['compute.clientGraceMs'] },
+  });
+  t.throws(() => loadConfig({ file: file({ vendors: { probeInit: 'yes' } }) }), { message: /vendors\.probeInit must be boolean/ });
 });
