@@ -4,7 +4,6 @@
  * the daemon cannot run; and what `gpupool run` reports for its job. Everything runs over loopback
  * against `gpupool daemon --simulate` (the emulated driver, docs/emulator.md).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
@@ -15,7 +14,8 @@ import WebSocket from 'ws';
 import { packageRoot } from '../../src/paths.js';
 import { encodeHello, type Hello } from '../../src/compute/handshake.js';
 import type { SessionInfo } from '../../src/compute/endpoint.js';
-import { CLI, DaemonProcess, type LogLine } from '../helpers/daemon-process.js';
+import { DaemonProcess, type LogLine } from '../helpers/daemon-process.js';
+import { PROMPT_MS, runJob as gpupoolRun, startJob as job, within } from '../helpers/job-process.js';
 import { FixtureFile, mixedHost } from '../helpers/fixture.js';
 import { QUICK_CONFIG, eventually, writeConfig } from '../helpers/integration.js';
 import { buildFatbin, buildProgram } from '../helpers/programs.js';
@@ -27,8 +27,6 @@ const leaky = buildProgram('leaky.c');
 const exitStatus = buildProgram('exit_status.c');
 const unknownKernel = buildProgram('unknown_kernel.cu');
 
-/** "No hang": every wait in this file gives up after this long. */
-const PROMPT_MS = 10_000;
 /** leaky.c's three buffers: 1 MiB + 64 KiB + 4 KiB. */
 const LEAKED_BYTES = (1 << 20) + (1 << 16) + 4096;
 
@@ -43,19 +41,6 @@ function op(id: string): number {
   return found.code;
 }
 
-/** Rejects with `what` when `p` has not settled after `ms`. */
-async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([p, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 /** A daemon of its own for one test, stopped (whatever state it is in) when the test ends. */
 async function startDaemon(t: Test): Promise<{ daemon: DaemonProcess; server: string }> {
   const fixture = new FixtureFile(mixedHost());
@@ -67,65 +52,6 @@ async function startDaemon(t: Test): Promise<{ daemon: DaemonProcess; server: st
     await daemon.stop('SIGKILL');
   });
   return { daemon, server: daemon.url.replace(/^http/, 'ws') };
-}
-
-/** `gpupool run --servers SERVER -- PROGRAM...` with its stdin a pipe, its output collected as it comes. */
-class Job {
-  readonly child: ChildProcess;
-  stdout = '';
-  stderr = '';
-  readonly exit: Promise<number | null>;
-
-  constructor(server: string, program: string[], env: NodeJS.ProcessEnv = {}) {
-    this.child = spawn(process.execPath, [CLI, 'run', '--servers', server, '--', ...program], {
-      env: { ...process.env, ...env },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    this.child.stdout!.on('data', (d: Buffer) => (this.stdout += d.toString()));
-    this.child.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));
-    this.exit = once(this.child, 'exit').then(([code]) => code as number | null);
-  }
-
-  /** The first match of `re` in stdout (or stderr), waiting for it to be printed. */
-  output(re: RegExp, stream: 'stdout' | 'stderr' = 'stdout'): Promise<RegExpMatchArray> {
-    return eventually(`${re} in the job's ${stream}`, () => {
-      const match = re.exec(this[stream]);
-      if (match) return match;
-      if (this.child.exitCode !== null || this.child.signalCode !== null) throw new Error(`the job exited (${this.child.exitCode}); stdout: ${this.stdout}; stderr: ${this.stderr}`);
-      return undefined;
-    }, PROMPT_MS);
-  }
-
-  line(text = 'go'): void {
-    this.child.stdin!.write(`${text}\n`);
-  }
-
-  /** Its exit status, or a failure when it has not exited within the no-hang bound. */
-  finished(): Promise<number | null> {
-    return within(this.exit, PROMPT_MS, 'the job exiting');
-  }
-
-  kill(): void {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
-  }
-}
-
-function job(t: Test, server: string, program: string[], env: NodeJS.ProcessEnv = {}): Job {
-  const j = new Job(server, program, env);
-  t.teardown(() => j.kill());
-  return j;
-}
-
-/** A whole run: exit status and output. */
-async function gpupoolRun(server: string, program: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const j = new Job(server, program, env);
-  j.child.stdin!.end();
-  try {
-    const code = await j.finished();
-    return { code, stdout: j.stdout, stderr: j.stderr };
-  } finally {
-    j.kill();
-  }
 }
 
 async function sessions(daemon: DaemonProcess): Promise<SessionInfo[]> {

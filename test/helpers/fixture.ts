@@ -25,6 +25,8 @@ export interface FixtureCard {
 export interface FixtureVendor {
   initError?: number;
   initDelayMs?: number;
+  /** The init call dies of a segmentation fault (docs/simulation.md). */
+  initCrash?: boolean;
   driverVersion?: string;
   nvmlVersion?: string;
   version?: string;
