@@ -359,13 +359,14 @@ export class ComputeEndpoint {
     const sched = this.driver.cardStats();
     const devices = this.driver.devices();
     const health = this.cardHealth();
+    const poisoned = [...this.clients.values()].map((client) => ({ id: client.info.id, cards: client.session?.stats().poisoned ?? [] }));
     return this.ledger.status().map((c) => {
       let committedShare = 0;
       for (const client of this.clients.values()) {
         if (client.session && (client.quota?.[c.ordinal] ?? 0) > 0) committedShare += client.params?.share ?? 0;
       }
       const uuid = devices[c.ordinal]?.uuid;
-      const poisonedSessions = [...this.clients.values()].filter((client) => (client.session?.stats().poisoned[c.ordinal] ?? 0) !== 0).map((client) => client.info.id);
+      const poisonedSessions = poisoned.filter((p) => (p.cards[c.ordinal] ?? 0) !== 0).map((p) => p.id);
       return {
         ordinal: c.ordinal,
         uuid: uuid ? formatCudaUuid(uuid) : '',

@@ -40,13 +40,26 @@ async function probe(vendor: Vendor, request: ProbeRequest): Promise<void> {
   }
 }
 
-async function main(): Promise<void> {
+/** The request is the first line on stdin; the end of stdin means the daemon is gone (or done with us). */
+function main(): void {
   let text = '';
-  for await (const chunk of process.stdin) text += String(chunk);
-  const request = JSON.parse(text) as ProbeRequest;
-  await Promise.all(request.vendors.map((v) => probe(v, request)));
-  // Not closed: the process ends here, and a library's shutdown is one more call that could misbehave.
-  process.exit(0);
+  let started = false;
+  process.stdin.on('data', (chunk: Buffer) => {
+    if (started) return;
+    text += chunk.toString();
+    const newline = text.indexOf('\n');
+    if (newline < 0) return;
+    started = true;
+    const request = JSON.parse(text.slice(0, newline)) as ProbeRequest;
+    // Not closed after: the process ends here, and a library's shutdown is one more call that could misbehave.
+    void Promise.all(request.vendors.map((v) => probe(v, request))).then(() => process.exit(0));
+  });
+  // A child must not outlive the daemon that started it: stdin ends, or stdout breaks (EPIPE), when the
+  // daemon is gone. Not process.exit(), nor an uncaught error: with an init hung on a worker thread,
+  // exiting waits for that thread, for ever.
+  const orphaned = () => process.kill(process.pid, 'SIGKILL');
+  process.stdin.on('end', orphaned);
+  process.stdout.on('error', orphaned);
 }
 
-void main();
+main();

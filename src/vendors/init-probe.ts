@@ -135,7 +135,8 @@ function probeInChild(vendors: Vendor[], search: SearchPath, config: DaemonConfi
     });
     child.stdin.on('error', () => undefined); // a child that died at once: its close says so
     const request: ProbeRequest = { vendors, search, config };
-    child.stdin.end(JSON.stringify(request));
+    // Left open: the child takes its end for the daemon's, and exits (probe-child's main).
+    child.stdin.write(`${JSON.stringify(request)}\n`);
   });
 }
 

@@ -3,8 +3,9 @@
  * are reported unavailable with the reason, the daemon stays up and the other vendors serve. Without
  * the probe (`vendors.probeInit: false`) the same library takes the daemon down, which is why it exists.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { pino } from 'pino';
 import t from 'tap';
 import { loadConfig } from '../../src/config/load.js';
@@ -13,7 +14,7 @@ import { probeInits } from '../../src/vendors/init-probe.js';
 import { DeviceRegistry } from '../../src/vendors/registry.js';
 import { CLI, DaemonProcess } from '../helpers/daemon-process.js';
 import { FixtureFile, mixedHost, type Fixture } from '../helpers/fixture.js';
-import { QUICK_CONFIG, writeConfig } from '../helpers/integration.js';
+import { QUICK_CONFIG, eventually, writeConfig } from '../helpers/integration.js';
 
 function host(change: (h: Fixture) => void): Fixture {
   const h = mixedHost();
@@ -94,4 +95,27 @@ t.test('the daemon: up and serving with a crashing library; down without the pro
   t.same([code, signal], [null, 'SIGSEGV'], 'with vendors.probeInit false, the same library kills the daemon');
   t.notMatch(out, /probed in a child process/, 'no probe ran');
   t.notMatch(out, /"msg":"listening"/);
+});
+
+t.test('a probe child hung in an init does not outlive a daemon killed meanwhile', async (t) => {
+  const hung = new FixtureFile(host((h) => {
+    h.amd!.initDelayMs = 60_000;
+  }));
+  t.teardown(() => hung.remove());
+  const config = writeConfig(hung.dir, { ...QUICK_CONFIG, vendors: { initTimeoutMs: 30_000 } });
+  const daemon = spawn(process.execPath, [CLI, 'daemon', '--simulate', hung.path, '--config', config, '--listen', '127.0.0.1:0'], { stdio: 'ignore' });
+  const exited = once(daemon, 'exit');
+  const children = () => spawnSync('pgrep', ['-P', String(daemon.pid)], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean).map(Number);
+  const [probe] = await eventually('the probe child', () => (children().length > 0 ? children() : undefined));
+  daemon.kill('SIGKILL');
+  await exited;
+  // Gone, or a zombie waiting for whoever adopted it to reap it: either way it runs no more.
+  const gone = await eventually('the probe child gone', () => {
+    try {
+      return / Z /.test(readFileSync(`/proc/${probe}/stat`, 'utf8').replace(/\(.*\)/, '()')) ? true : undefined;
+    } catch {
+      return true;
+    }
+  });
+  t.ok(gone, `the probe child (pid ${probe}) ended with the daemon, its init still hung`);
 });
