@@ -101,7 +101,8 @@ double CardScheduler::active_vtime_floor(const CardClient *except) const {
 
 // ---- one client on the card ----------------------------------------------------------------------
 
-CardClient::CardClient(CardScheduler &card, const SchedParams &params) : card_(card), api_(card.driver_.api()), params_(params) {
+CardClient::CardClient(CardScheduler &card, const SchedParams &params, std::function<void()> wanted)
+    : card_(card), api_(card.driver_.api()), wanted_(std::move(wanted)), params_(params) {
   std::lock_guard<std::mutex> lock(card_.mu_);
   // A newcomer starts level with those already competing: shares are not banked from before.
   vtime_ = card_.active_vtime_floor(this);
@@ -277,6 +278,13 @@ void CardClient::begin(CUcontext ctx, CUstream stream) {
   vtime_ = std::max(vtime_, card_.active_vtime_floor(this));
   const uint64_t since = now;
   card_.grant_next(now);
+  if (card_.holder_ != nullptr && card_.holder_ != this && card_.holder_->wanted_) {
+    // The holder may be idle, keeping the card for a next call: it must look again now.
+    std::function<void()> wake = card_.holder_->wanted_;
+    lock.unlock();
+    wake();
+    lock.lock();
+  }
   bool waited = false;
   while (card_.holder_ != this) {
     waited = true;
@@ -348,7 +356,11 @@ uint64_t CardClient::idle_grace_ns() const {
     if (card_.rival_owed(this, card_.holder_vtime(now))) return 0;
     return std::max(o.owed_grace_ns, held < o.slice_ns ? o.slice_ns - held : 0);
   }
-  return o.idle_grace_ns;
+  for (const CardClient *w : card_.clients_) {
+    if (w != this && w->waiting_) return o.idle_grace_ns;  // of lower priority: idle time is theirs
+  }
+  // Nobody waits: keep the card (no drain, no hand-over) until someone does.
+  return kKeep;
 }
 
 bool CardClient::holding() const {

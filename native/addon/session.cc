@@ -322,7 +322,7 @@ void Session::begin_work(CUstream stream, bool per_thread) {
   {
     std::lock_guard<std::mutex> lock(sched_mu_);
     std::unique_ptr<CardClient> &slot = cards_[ordinal];
-    if (!slot) slot = std::make_unique<CardClient>(*card, sched_params_);
+    if (!slot) slot = std::make_unique<CardClient>(*card, sched_params_, wake_);
     client = slot.get();
   }
   working_stream_ = stream == nullptr && per_thread ? CU_STREAM_PER_THREAD : stream;
@@ -347,9 +347,14 @@ bool Session::sched_holding() const {
 
 uint64_t Session::idle_grace_ns() {
   for (auto &c : cards_) c.second->settle_idle(current());
-  uint64_t grace = 0;
-  for (const auto &c : cards_) grace = std::max(grace, c.second->idle_grace_ns());
-  return grace;
+  uint64_t grace = CardClient::kKeep;
+  bool holding = false;
+  for (const auto &c : cards_) {
+    if (!c.second->holding()) continue;
+    holding = true;
+    grace = std::min(grace, c.second->idle_grace_ns());
+  }
+  return holding ? grace : 0;
 }
 
 void Session::sched_idle() {

@@ -127,8 +127,11 @@ class Session {
   // Whether the session holds a card; idle(): it has nothing queued, so hand its cards back.
   bool sched_holding() const;
   void sched_idle();
-  // How long to keep the cards for the next message (the session's work so far is measured first).
+  // How long to keep the cards for the next message (the session's work so far is measured first);
+  // CardClient::kKeep: until a waiter calls the wake function.
   uint64_t idle_grace_ns();
+  // What a waiter on a card this session holds calls (before the session's thread starts).
+  void set_wake(std::function<void()> wake) { wake_ = std::move(wake); }
   // From any thread (schedule windows, reloads).
   void set_sched_params(const SchedParams &params);
 
@@ -186,6 +189,7 @@ class Session {
   SchedParams sched_params_;
   std::map<int, std::unique_ptr<CardClient>> cards_;
   CardClient *working_ = nullptr;  // between begin_work and end_work
+  std::function<void()> wake_;
   CUstream working_stream_ = nullptr;
 
   std::atomic<int> deferred_{0};
