@@ -229,6 +229,8 @@ class Runner {
       stop_ = true;
     }
     cv_.notify_one();
+    // A call waiting for a card (behind other sessions, or held off by a schedule window) gives up.
+    session.cancel_waits();
   }
 
   void run() {

@@ -238,7 +238,13 @@ void CardClient::settle(CUcontext current) {
   if (card_.holder_ == this) card_.measured_ns_ = now_ns();
 }
 
-void CardClient::begin(CUcontext ctx, CUstream stream) {
+void CardClient::cancel() {
+  std::lock_guard<std::mutex> lock(card_.mu_);
+  cancelled_ = true;
+  card_.cv_.notify_all();
+}
+
+bool CardClient::begin(CUcontext ctx, CUstream stream) {
   uint64_t now = now_ns();
   std::unique_lock<std::mutex> lock(card_.mu_);
   if (card_.holder_ == this) {
@@ -268,12 +274,13 @@ void CardClient::begin(CUcontext ctx, CUstream stream) {
         slice_checkpoint_ns_ = now;
       }
       note_stream(ctx, stream);
-      return;
+      return true;
     }
     lock.unlock();
     release(ctx);
     lock.lock();
   }
+  if (cancelled_) return false;
   waiting_ = true;
   vtime_ = std::max(vtime_, card_.active_vtime_floor(this));
   const uint64_t since = now;
@@ -287,6 +294,11 @@ void CardClient::begin(CUcontext ctx, CUstream stream) {
   }
   bool waited = false;
   while (card_.holder_ != this) {
+    if (cancelled_) {
+      waiting_ = false;
+      card_.grant_next(now_ns());
+      return false;
+    }
     waited = true;
     if (!params_.paused && throttled(now)) {
       // A hard cap: wait until the share has earned the card back, even if the card is idle.
@@ -307,6 +319,7 @@ void CardClient::begin(CUcontext ctx, CUstream stream) {
   lock.unlock();
   slice_checkpoint_ns_ = now;
   note_stream(ctx, stream);
+  return true;
 }
 
 void CardClient::end(CUcontext ctx, CUstream stream) {

@@ -111,8 +111,10 @@ class CardClient {
   CardClient &operator=(const CardClient &) = delete;
 
   // Before work on `stream` (as the driver is given it) in the current context `ctx`: returns once
-  // the card is this client's.
-  void begin(CUcontext ctx, CUstream stream);
+  // the card is this client's (true), or when the session is ending (false: the work must not run).
+  bool begin(CUcontext ctx, CUstream stream);
+  // From any thread: the session is ending; a wait for the card returns at once, now and later.
+  void cancel();
   // After that work was submitted.
   void end(CUcontext ctx, CUstream stream);
   // The session has nothing queued: hand the card back once this client's work has finished.
@@ -169,7 +171,8 @@ class CardClient {
   // Under the card's mutex.
   SchedParams params_;
   bool waiting_ = false;
-  bool owed_checked_ = false;  // this slice, an exact measure found no rival owed the card
+  bool owed_checked_ = false;
+  bool cancelled_ = false;  // this slice, an exact measure found no rival owed the card
   double vtime_ = 0;  // device ns per unit of share
   mutable double credit_ns_ = 0;
   mutable uint64_t credit_at_ = 0;

@@ -312,22 +312,32 @@ void Session::teardown() {
 
 // ---- compute scheduling ------------------------------------------------------------------------------
 
-void Session::begin_work(CUstream stream, bool per_thread) {
+CUresult Session::begin_work(CUstream stream, bool per_thread) {
   working_ = nullptr;
-  if (!sched_) return;
+  if (!sched_) return CUDA_SUCCESS;
   int ordinal = current_ordinal();
   CardScheduler *card = sched_->card(ordinal);
-  if (card == nullptr) return;
+  if (card == nullptr) return CUDA_SUCCESS;
   CardClient *client;
   {
     std::lock_guard<std::mutex> lock(sched_mu_);
     std::unique_ptr<CardClient> &slot = cards_[ordinal];
-    if (!slot) slot = std::make_unique<CardClient>(*card, sched_params_, wake_);
+    if (!slot) {
+      slot = std::make_unique<CardClient>(*card, sched_params_, wake_);
+      if (cancelled_) slot->cancel();
+    }
     client = slot.get();
   }
   working_stream_ = stream == nullptr && per_thread ? CU_STREAM_PER_THREAD : stream;
+  if (!client->begin(current(), working_stream_)) return CUDA_ERROR_DEVICE_UNAVAILABLE;
   working_ = client;
-  client->begin(current(), working_stream_);
+  return CUDA_SUCCESS;
+}
+
+void Session::cancel_waits() {
+  std::lock_guard<std::mutex> lock(sched_mu_);
+  cancelled_ = true;
+  for (auto &c : cards_) c.second->cancel();
 }
 
 void Session::end_work() {

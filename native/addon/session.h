@@ -122,7 +122,10 @@ class Session {
   // ---- compute scheduling (scheduler.h) ----
   // Around every call that puts work on a card: waits until the card of the current context is the
   // session's. `stream` as the driver is given it; per_thread: the call is a per-thread variant.
-  void begin_work(CUstream stream, bool per_thread);
+  // CUDA_ERROR_DEVICE_UNAVAILABLE: the session is ending while the work waited; it must not run.
+  CUresult begin_work(CUstream stream, bool per_thread);
+  // From any thread, when the session is told to stop: waits for a card end at once.
+  void cancel_waits();
   void end_work();
   // Whether the session holds a card; idle(): it has nothing queued, so hand its cards back.
   bool sched_holding() const;
@@ -190,6 +193,7 @@ class Session {
   std::map<int, std::unique_ptr<CardClient>> cards_;
   CardClient *working_ = nullptr;  // between begin_work and end_work
   std::function<void()> wake_;
+  bool cancelled_ = false;  // under sched_mu_
   CUstream working_stream_ = nullptr;
 
   std::atomic<int> deferred_{0};
@@ -200,10 +204,11 @@ class Session {
 // begin_work/end_work around one call of a hand-written handler.
 class WorkScope {
  public:
-  WorkScope(Session &s, CUstream stream, bool per_thread) : s_(s) { s_.begin_work(stream, per_thread); }
+  WorkScope(Session &s, CUstream stream, bool per_thread) : rc(s.begin_work(stream, per_thread)), s_(s) {}
   ~WorkScope() { s_.end_work(); }
   WorkScope(const WorkScope &) = delete;
   WorkScope &operator=(const WorkScope &) = delete;
+  const CUresult rc;  // what begin_work said: anything but success means the call must not run
 
  private:
   Session &s_;

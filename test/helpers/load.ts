@@ -47,6 +47,11 @@ export class LoadJob {
     }, 30_000);
   }
 
+  /** Whether it has connected, loaded its kernels and run its first one. */
+  isReady(): boolean {
+    return /^ready$/m.test(this.stdout);
+  }
+
   go(): void {
     this.child.stdin!.end('go\n');
   }

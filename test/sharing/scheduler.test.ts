@@ -8,7 +8,7 @@ import t, { type Test } from 'tap';
 import type { SessionInfo } from '../../src/compute/endpoint.js';
 import { DaemonProcess } from '../helpers/daemon-process.js';
 import { startSimulatedDaemon } from '../helpers/simulated.js';
-import { parseMetrics, type Sample } from '../helpers/integration.js';
+import { QUICK_CONFIG, eventually, parseMetrics, type Sample } from '../helpers/integration.js';
 import { LoadJob, percentile, runTogether } from '../helpers/load.js';
 
 
@@ -81,4 +81,32 @@ t.test('--share-limit caps a client even on an idle card', async (t) => {
   const [capped] = await runTogether([new LoadJob(server, ['--share', '0.3', '--share-limit'], TRAIN)]);
   const got = capped!.device_us / capped!.wall_us;
   t.ok(got <= 0.33 && got >= 0.2, `a 0.3 cap alone on the card got ${(got * 100).toFixed(1)}%`);
+});
+
+t.test('schedule windows: a class is held off the card, or scheduled as another, at the hours the operator says', async (t) => {
+  // A window around now, in the daemon host's local time (tests and daemon share the clock).
+  const hhmm = (d: Date) => `${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}`;
+  const from = hhmm(new Date(Date.now() - 60_000)), to = hhmm(new Date(Date.now() + 3 * 60_000));
+  const { daemon, server } = await startSimulatedDaemon(t, {
+    ...QUICK_CONFIG,
+    sharing: { windows: [{ class: 'low', from, to, as: 'paused' }, { class: 'normal', from, to, as: 'high' }] },
+  });
+  const paused = new LoadJob(server, ['--priority', 'low'], TRAIN);
+  const boosted = new LoadJob(server, ['--priority', 'normal:3'], { ...TRAIN, seconds: 2 });
+  t.teardown(() => [paused, boosted].forEach((j) => j.kill()));
+  await boosted.ready();
+  boosted.go();
+  await new Promise((r) => setTimeout(r, 1000));
+  const seen = await sessions(daemon);
+  t.match(seen.find((s) => s.scheduling?.priority === 'normal:3'), { scheduling: { effective: 'high:3' } }, 'the normal job runs as high');
+  const low = seen.find((s) => s.scheduling?.priority === 'low');
+  t.match(low, { scheduling: { effective: 'paused' } }, 'status says the low job is paused');
+  t.equal(low!.cards[0]!.deviceNs, 0, 'and it has had no device time');
+  const result = await boosted.result();
+  t.ok(result.kernels > 0, 'the boosted job ran');
+  t.notOk(paused.isReady(), 'the paused job never got past its first kernel');
+  // Its call waits for the card inside the daemon; killing the job still frees its session.
+  paused.kill();
+  await eventually('the paused session freed', async () => ((await sessions(daemon)).length === 0 ? true : undefined));
+  t.pass('a session waiting for its window is freed when its client goes');
 });
