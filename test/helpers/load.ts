@@ -63,8 +63,9 @@ export class LoadJob {
     return JSON.parse(line) as LoadResult;
   }
 
+  /** Ends the job: SIGTERM, which `gpupool run` passes on to the program (a SIGKILL would leave it running). */
   kill(): void {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGTERM');
   }
 }
 
