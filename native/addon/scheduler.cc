@@ -102,7 +102,7 @@ double CardScheduler::active_vtime_floor(const CardClient *except) const {
 // ---- one client on the card ----------------------------------------------------------------------
 
 CardClient::CardClient(CardScheduler &card, const SchedParams &params, std::function<void()> wanted)
-    : card_(card), api_(card.driver_.api()), wanted_(std::move(wanted)), params_(params) {
+    : card_(card), api_(card.driver_.api()), wanted_(std::move(wanted)), params_(params), priority_(params.priority) {
   std::lock_guard<std::mutex> lock(card_.mu_);
   // A newcomer starts level with those already competing: shares are not banked from before.
   vtime_ = card_.active_vtime_floor(this);
@@ -324,12 +324,7 @@ bool CardClient::begin(CUcontext ctx, CUstream stream) {
 
 void CardClient::end(CUcontext ctx, CUstream stream) {
   // Only when a client of higher priority shares the card: otherwise queueing deep costs nobody.
-  int mine;
-  {
-    std::lock_guard<std::mutex> lock(card_.mu_);
-    mine = params_.priority;
-  }
-  if (card_.max_priority_.load(std::memory_order_relaxed) <= mine) return;
+  if (card_.max_priority_.load(std::memory_order_relaxed) <= priority_.load(std::memory_order_relaxed)) return;
   CUevent ev = take_event(ctx);
   if (ev == nullptr) return;
   if (api_.eventRecord(ev, stream) != CUDA_SUCCESS) {
@@ -394,6 +389,7 @@ void CardClient::forget_context(CUcontext ctx, CUcontext current) {
 void CardClient::set_params(const SchedParams &params) {
   std::lock_guard<std::mutex> lock(card_.mu_);
   params_ = params;
+  priority_.store(params.priority, std::memory_order_relaxed);
   card_.refresh_max_priority();
   card_.grant_next(now_ns());
 }

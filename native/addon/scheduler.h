@@ -172,7 +172,8 @@ class CardClient {
   SchedParams params_;
   bool waiting_ = false;
   bool owed_checked_ = false;
-  bool cancelled_ = false;  // this slice, an exact measure found no rival owed the card
+  bool cancelled_ = false;
+  std::atomic<int> priority_;  // params_.priority, read without the lock on every operation  // this slice, an exact measure found no rival owed the card
   double vtime_ = 0;  // device ns per unit of share
   mutable double credit_ns_ = 0;
   mutable uint64_t credit_at_ = 0;

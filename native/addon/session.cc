@@ -283,6 +283,8 @@ void Session::teardown() {
     std::lock_guard<std::mutex> lock(sched_mu_);
     cards_.clear();
   }
+  last_card_ = nullptr;
+  last_card_ordinal_ = -1;
   working_ = nullptr;
   // Libraries belong to no context: unload them first, while their contexts still exist.
   for (const auto &h : by_id_) {
@@ -318,8 +320,9 @@ CUresult Session::begin_work(CUstream stream, bool per_thread) {
   int ordinal = current_ordinal();
   CardScheduler *card = sched_->card(ordinal);
   if (card == nullptr) return CUDA_SUCCESS;
-  CardClient *client;
-  {
+  // The card of the last work, most of the time: no lock, no lookup.
+  CardClient *client = last_card_ordinal_ == ordinal ? last_card_ : nullptr;
+  if (client == nullptr) {
     std::lock_guard<std::mutex> lock(sched_mu_);
     std::unique_ptr<CardClient> &slot = cards_[ordinal];
     if (!slot) {
@@ -327,6 +330,8 @@ CUresult Session::begin_work(CUstream stream, bool per_thread) {
       if (cancelled_) slot->cancel();
     }
     client = slot.get();
+    last_card_ = client;
+    last_card_ordinal_ = ordinal;
   }
   working_stream_ = stream == nullptr && per_thread ? CU_STREAM_PER_THREAD : stream;
   if (!client->begin(current(), working_stream_)) return CUDA_ERROR_DEVICE_UNAVAILABLE;

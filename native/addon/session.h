@@ -192,6 +192,8 @@ class Session {
   SchedParams sched_params_;
   std::map<int, std::unique_ptr<CardClient>> cards_;
   CardClient *working_ = nullptr;  // between begin_work and end_work
+  CardClient *last_card_ = nullptr;  // the card of the last work (cards_ entries live until teardown)
+  int last_card_ordinal_ = -1;
   std::function<void()> wake_;
   bool cancelled_ = false;  // under sched_mu_
   CUstream working_stream_ = nullptr;
