@@ -4,7 +4,10 @@
  * that wait for room (`--wait`). The job is test/programs/quota.c, which prints each device's PCI
  * address, so the client's own view says which cards it was given.
  */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import t, { type Test } from 'tap';
+import { newToken, tokenLine } from '../../src/auth/tokens.js';
 import { DaemonProcess, runCli } from '../helpers/daemon-process.js';
 import { FixtureFile, mixedHost, type Fixture, type FixtureCard } from '../helpers/fixture.js';
 import { QUICK_CONFIG, computeStatus, eventually, writeConfig } from '../helpers/integration.js';
@@ -89,6 +92,22 @@ t.test('sharing.placement sets the policy of requests that name none', async (t)
   t.same(await cardsFor(t, daemon, server, []), ['0000:21:00.0']);
   t.same(await cardsFor(t, daemon, server, ['--policy', 'spread']), ['0000:22:00.0'], 'the request wins');
   t.equal((await computeStatus(daemon)).sharing?.placement, 'binpack', 'status shows the setting');
+});
+
+t.test("a tenant's cards= limits placement to those cards (by ordinal or UUID)", async (t) => {
+  const fixture = new FixtureFile(threeCards());
+  t.teardown(() => fixture.remove());
+  const [zero, two] = [newToken(), newToken()];
+  const tokens = join(fixture.dir, 'tokens');
+  writeFileSync(tokens, `${tokenLine('zero', zero, { cards: '0' })}\n${tokenLine('two', two, { cards: 'GPU-00000000-0000-4000-8000-000000000023' })}\n`, { mode: 0o600 });
+  const daemon = await DaemonProcess.start(['--simulate', fixture.path, '--config', writeConfig(fixture.dir, QUICK_CONFIG), '--tokens', tokens]);
+  t.teardown(() => daemon.stop());
+  const server = daemon.url.replace(/^http/, 'ws');
+  t.same(await cardsFor(t, daemon, server, ['--token', zero]), ['0000:21:00.0'], 'card 0, though spread would pick card 1');
+  t.same(await cardsFor(t, daemon, server, ['--token', two, '--gpus', 'all']), ['0000:23:00.0'], 'all: every card the tenant may use');
+  const more = await runCli(['run', '--servers', server, '--token', zero, '--', quota], { GPUPOOL_REQUEST: 'gpus=2' });
+  t.equal(more.code, 3);
+  t.match(more.stderr, /4004 gpus=2: the tenant may use 1 card\(s\) here/);
 });
 
 t.test('an unhealthy card is never chosen', async (t) => {
