@@ -8,7 +8,7 @@ import { parseBytes } from '../auth/tokens.js';
 import { messageOf } from '../errors.js';
 import { fetchStatus } from '../server/status-client.js';
 import { POLICIES } from '../sharing/placement.js';
-import { MAX_GPUS, MAX_WAIT_S } from '../sharing/quota.js';
+import { MAX_GPUS, MAX_WAIT_S, type JobRequest } from '../sharing/quota.js';
 import { parseGpus, parsePolicy, parseRequestText, parseWait, withKeys } from '../sharing/request-text.js';
 import { ExitCodes } from './exit-codes.js';
 import { planJob } from './run-placement.js';
@@ -56,7 +56,7 @@ async function placeJob(opts: RunOptions, env: NodeJS.ProcessEnv, err: NodeJS.Wr
   const jobEnv = jobEnvironment(opts, env);
   const gpus = opts.gpus === undefined ? null : parseGpus(opts.gpus);
   if (typeof gpus !== 'number') return { ok: true, env: jobEnv };
-  let request;
+  let request: JobRequest;
   try {
     request = parseRequestText(jobEnv.GPUPOOL_REQUEST);
   } catch (e) {
@@ -97,7 +97,7 @@ export function runCommand(err: NodeJS.WritableStream, setExit: (code: number) =
     .option('--debug', "log the client library's connections and calls to stderr")
     .option('--mem <size>', 'device memory the job asks for on each card, e.g. 8GiB (sets mem= in env GPUPOOL_REQUEST; default: the daemon\'s default quota)')
     .option('--gpus <n|all>', 'cards for the job: N split across the servers by --policy from their status, or all of every server\'s (default: 1 from each server)')
-    .option('--policy <policy>', `how cards are chosen: ${POLICIES.join(' (fill the busiest first) or ')} (the least busy) (default: the daemons' sharing.placement; across servers spread)`)
+    .option('--policy <policy>', "how cards are chosen: binpack (the busiest cards and hosts that still fit) or spread (the least busy) (default: each daemon's sharing.placement; across servers spread)")
     .option('--wait <seconds>', 'how long a daemon may hold the job until cards have room (default 0: refuse at once)')
     .argument('<command...>', 'the program and its arguments')
     .passThroughOptions()

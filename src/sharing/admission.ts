@@ -10,6 +10,8 @@ interface Waiter {
 
 export class AdmissionQueue {
   private readonly waiting = new Set<Waiter>();
+  private retrying = false;
+  private again = false;
 
   /**
    * Holds a handshake: `attempt` is called on each retry() and returns true once it is done with
@@ -28,11 +30,26 @@ export class AdmissionQueue {
     return () => this.remove(waiter);
   }
 
-  /** Tries every waiter once, oldest first. */
+  /**
+   * Tries every waiter once, oldest first. Called again from inside an attempt (an admission that
+   * failed and gave its room back), it runs another round once this one is over instead of nesting.
+   */
   retry(): void {
-    for (const waiter of [...this.waiting]) {
-      // An earlier attempt may have withdrawn it (its client closed meanwhile).
-      if (this.waiting.has(waiter) && waiter.attempt()) this.remove(waiter);
+    if (this.retrying) {
+      this.again = true;
+      return;
+    }
+    this.retrying = true;
+    try {
+      do {
+        this.again = false;
+        for (const waiter of [...this.waiting]) {
+          // An earlier attempt may have withdrawn it (its client closed meanwhile).
+          if (this.waiting.has(waiter) && waiter.attempt()) this.remove(waiter);
+        }
+      } while (this.again);
+    } finally {
+      this.retrying = false;
     }
   }
 

@@ -65,3 +65,22 @@ t.test('a waiter may withdraw another during a retry; clear() forgets every wait
   t.same(events, []);
   t.equal(q.size, 0);
 });
+
+t.test('a retry asked for during a retry runs after it, not inside it', async (t) => {
+  const q = new AdmissionQueue();
+  const order: string[] = [];
+  let rounds = 0;
+  q.add(() => {
+    rounds += 1;
+    order.push(`first, round ${rounds}`);
+    if (rounds === 1) q.retry();
+    return rounds === 2;
+  }, 10_000, () => {});
+  q.add(() => {
+    order.push('second');
+    return true;
+  }, 10_000, () => {});
+  q.retry();
+  t.same(order, ['first, round 1', 'second', 'first, round 2']);
+  t.equal(q.size, 0);
+});
