@@ -139,7 +139,7 @@ void Session::count_message() { messages_.fetch_add(1, std::memory_order_relaxed
 
 CUresult Session::create_context(CUcontext *out, unsigned flags, int ordinal) {
   CUdevice dev = 0;
-  if (!driver_->device(ordinal, &dev)) return CUDA_ERROR_INVALID_DEVICE;
+  if (!has_card(ordinal) || !driver_->device(ordinal, &dev)) return CUDA_ERROR_INVALID_DEVICE;
   const Driver::Api &api = driver_->api();
   // CUDA 13 declares cuCtxCreate as the _v4 entry point (NULL params: a plain context).
   CUresult rc = api.ctxCreateV4.f != nullptr ? api.ctxCreateV4(out, nullptr, flags, dev) : api.ctxCreate(out, flags, dev);
@@ -154,7 +154,7 @@ void Session::note_created(CUcontext ctx) { created_.insert(ctx); }
 
 Session::Primary *Session::primary(int ordinal) {
   CUdevice dev = 0;
-  if (!driver_->device(ordinal, &dev)) return nullptr;
+  if (!has_card(ordinal) || !driver_->device(ordinal, &dev)) return nullptr;
   return &primaries_[ordinal];
 }
 
@@ -210,6 +210,10 @@ void Session::forget_owned_by(CUcontext ctx) {
 int Session::current_ordinal() const {
   auto it = ctx_ordinal_.find(current());
   return it == ctx_ordinal_.end() ? -1 : it->second;
+}
+
+bool Session::has_card(int ordinal) const {
+  return ordinal >= 0 && (size_t)ordinal < quota_.size() && quota_[(size_t)ordinal] > 0;
 }
 
 uint64_t Session::quota(int ordinal) const {

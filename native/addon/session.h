@@ -50,7 +50,8 @@ class Session {
   static constexpr size_t kMaxBuffer = size_t(1) << 31;
 
   // quota: device memory the session may hold on each card, by ordinal (docs/operations.md, "Memory
-  // quotas"); a card without an entry (an empty vector: every card) has its whole memory as quota.
+  // quotas"); a card without an entry (an empty vector: every card) has its whole memory as quota. A
+  // card whose entry is 0 was not given to the session (placement chose others): it cannot be used.
   // sched: the cards' schedulers (nullptr: work goes to the cards unscheduled), with the session's
   // share and priority on every card (docs/sharing.md).
   explicit Session(std::shared_ptr<const Driver> driver, std::vector<uint64_t> quota = {}, std::shared_ptr<Scheduler> sched = nullptr,
@@ -102,6 +103,10 @@ class Session {
   Primary *primary(int ordinal);
   // The device ordinal whose primary context this is, or -1.
   int primary_ordinal(CUcontext ctx) const;
+
+  // Whether the session was given this card (its quota entry is more than 0). Every call naming another
+  // card answers CUDA_ERROR_INVALID_DEVICE, so no context, and no work, can land on it.
+  bool has_card(int ordinal) const;
 
   // ---- memory quota (per card) ----
   // The device ordinal of the current context, or -1 (no context, or one the session does not know).

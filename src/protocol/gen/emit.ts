@@ -165,8 +165,10 @@ function addonDecode(p: WireParam): string[] {
   const w = p.wire;
   switch (w.kind) {
     case 'int':
-    case 'device':
       return [`${p.type} ${p.name} = (${p.type})r.i64();`];
+    case 'device':
+      // Only the cards placement gave the session (docs/operations.md, "Placement").
+      return [`${p.type} ${p.name} = (${p.type})r.i64();`, `if (!s.has_card((int)${p.name}) && rc == CUDA_SUCCESS) rc = CUDA_ERROR_INVALID_DEVICE;`];
     case 'uint':
     case 'dptr':
       return [`${p.type} ${p.name} = (${p.type})r.u64();`];
