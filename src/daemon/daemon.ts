@@ -10,11 +10,13 @@ import { HttpServer } from '../server/http-server.js';
 import { HostInfoSource } from '../server/host-info.js';
 import { DaemonMetrics } from '../server/metrics.js';
 import { registerRoutes } from '../server/routes.js';
-import { buildStatus } from '../server/status.js';
+import { buildPoolView } from '../server/pool.js';
+import { buildStatus, type ComputeSection } from '../server/status.js';
+import { fetchStatus } from '../server/status-client.js';
+import { StaticMembership } from '../sharing/membership.js';
 import { DeviceRegistry } from '../vendors/registry.js';
-import { openCompute, type ComputeStatus } from '../compute/backend.js';
+import { openCompute } from '../compute/backend.js';
 import { ComputeEndpoint } from '../compute/endpoint.js';
-import type { EmuStats } from '../compute/native.js';
 import { registerSharingMetrics } from '../server/sharing-metrics.js';
 import type { Library } from '../vendors/library.js';
 import { Poller } from './poller.js';
@@ -87,12 +89,13 @@ export class Daemon {
         logger.warn({ listen: config.listen }, 'no token file (--tokens, auth.tokens): compute is open to any local user; listening on loopback only');
       }
       const emulator = compute.driver;
-      const computeStatus = (): ComputeStatus & { sessions: ReturnType<ComputeEndpoint['sessions']>; cards: ReturnType<ComputeEndpoint['cards']>; emulator?: EmuStats } => {
+      const computeStatus = (): ComputeSection => {
         const emu = emulator?.emuStats() ?? null;
         return {
           ...compute.status,
           sessions: endpoint?.sessions() ?? [],
           cards: endpoint?.cards() ?? [],
+          sharing: endpoint?.sharingStatus() ?? null,
           // Only the emulated driver counts what it holds (docs/emulator.md): how tests see that a session was freed.
           ...(emu ? { emulator: emu } : {}),
         };
@@ -115,7 +118,9 @@ export class Daemon {
       }
       registry.on('health', (card, change) => {
         if (change.xid !== undefined) metrics.xid(card, change.xid);
+        // A card gone bad fails its sessions' later calls there; one healthy again may be what a waiting client needs.
         endpoint?.cardHealthChanged();
+        if (change.health.state === 'healthy') endpoint?.retryWaiting();
       });
 
       http = new HttpServer(logger);
@@ -123,9 +128,12 @@ export class Daemon {
       if (computeEndpoint) http.onUpgrade('/v1/compute', (req, socket, head) => computeEndpoint.handleUpgrade(req, socket, head));
       let bound: ListenAddress = listen;
       const daemonInfo = () => ({ version, pid: process.pid, startedAt, listen: formatAddress(bound.host, bound.port), simulated: config.simulate !== null });
+      const status = async () => buildStatus(await hostInfo.current(), daemonInfo(), registry.vendors(), registry.devices(), computeStatus());
+      const membership = new StaticMembership(config.pool.peers);
       registerRoutes(http, {
         metrics,
-        status: async () => buildStatus(await hostInfo.current(), daemonInfo(), registry.vendors(), registry.devices(), computeStatus()),
+        status,
+        pool: async () => buildPoolView({ self: { url: `http://${formatAddress(bound.host, bound.port)}`, status: await status() }, membership, fetchStatus, timeoutMs: config.pool.timeoutMs }),
       });
       bound = await http.listen(listen);
       poller.start();

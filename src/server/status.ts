@@ -1,29 +1,17 @@
 import type { Device } from '../vendors/device.js';
 import type { VendorStatus } from '../vendors/registry.js';
 import type { ComputeStatus } from '../compute/backend.js';
+import type { ComputeCard } from '../compute/cards.js';
+import type { SessionInfo, SharingStatus } from '../compute/endpoint.js';
 import type { EmuStats } from '../compute/native.js';
-import type { SessionInfo } from '../compute/endpoint.js';
+import type { HostInfo } from './host-info.js';
 
 /**
- * A card of the compute driver: its memory and the quota committed to live sessions
- * (docs/operations.md), the shares committed to them, and the scheduler's figures (docs/sharing.md).
+ * The compute section: the driver, its sessions, its cards as placement sees them, the sharing settings
+ * (null: no compute); `emulator`, with the emulated driver only: its counters of what is live in the
+ * daemon (docs/emulator.md).
  */
-export interface ComputeCard {
-  ordinal: number;
-  uuid: string;
-  totalMem: number;
-  committed: number;
-  committedShare: number;
-  /** Sessions whose work waits for the card right now. */
-  waiting: number;
-  /** Device time of all sessions' work on the card, in ns. */
-  deviceNs: number;
-  /** As the vendor library with the same card UUID reports it; `unknown`: none does. */
-  health: 'healthy' | 'unhealthy' | 'unknown';
-  /** Sessions whose calls on this card fail since it went unhealthy (docs/operations.md, "Faults"). */
-  poisonedSessions: number[];
-}
-import type { HostInfo } from './host-info.js';
+export type ComputeSection = ComputeStatus & { sessions: SessionInfo[]; cards: ComputeCard[]; sharing: SharingStatus | null; emulator?: EmuStats };
 
 /** Bumped only for changes that break readers; fields may be added within a version. */
 export const STATUS_API_VERSION = 'gpupool.status/v1';
@@ -42,8 +30,7 @@ export interface StatusDocument {
   daemon: DaemonInfo;
   vendors: VendorStatus[];
   devices: Device[];
-  /** `emulator`: with the emulated driver only, its counters of what is live in the daemon (docs/emulator.md). */
-  compute: ComputeStatus & { sessions: SessionInfo[]; cards: ComputeCard[]; emulator?: EmuStats };
+  compute: ComputeSection;
   summary: { devices: number; healthy: number; unhealthy: number; vendorsAvailable: number };
 }
 
@@ -52,7 +39,7 @@ export function buildStatus(
   daemon: DaemonInfo,
   vendors: VendorStatus[],
   devices: Device[],
-  compute: ComputeStatus & { sessions: SessionInfo[]; cards: ComputeCard[]; emulator?: EmuStats },
+  compute: ComputeSection,
 ): StatusDocument {
   const healthy = devices.filter((d) => d.health.state === 'healthy').length;
   return {

@@ -78,7 +78,7 @@ class Client {
   private nextSeq = 1;
   private readonly waiting = new Map<number, (reply: Reply) => void>();
 
-  constructor(driver: NativeDriver) {
+  constructor(driver: NativeDriver, quota?: number[]) {
     let done: (reason: string | null) => void = () => {};
     this.closed = new Promise((resolve) => (done = resolve));
     this.session = new addon.Session(driver, (buf) => this.receive(buf), (reason) => {
@@ -86,7 +86,7 @@ class Client {
       for (const answer of this.waiting.values()) answer({ rc: -1, outs: [reason] });
       this.waiting.clear();
       done(reason);
-    });
+    }, quota === undefined ? undefined : { quota });
   }
 
   private receive(buf: Buffer): void {
@@ -135,8 +135,8 @@ class Client {
 }
 
 /** A client whose session is closed when the test ends, whatever happens in it. */
-function client(t: Test, driver: NativeDriver): Client {
-  const c = new Client(driver);
+function client(t: Test, driver: NativeDriver, quota?: number[]): Client {
+  const c = new Client(driver, quota);
   t.teardown(() => c.close());
   return c;
 }
@@ -333,6 +333,20 @@ t.test('a frame that breaks the protocol closes the session with a reason', asyn
   extra.session.submit(pack([op('cuCtxSynchronize_v2000'), 1, 0, 'extra']));
   t.match(await extra.closed, /too many/);
   t.match(emuStats(), { contexts: 0, allocations: 0 });
+});
+
+t.test('a card the session was not given (quota 0) cannot be named: CUDA_ERROR_INVALID_DEVICE', async (t) => {
+  const CUDA_ERROR_INVALID_DEVICE = 101;
+  // Placement gave this session card 1 only.
+  const c = client(t, await driverPromise, [0, 1 << 30]);
+  t.equal((await c.call('cuDevicePrimaryCtxRetain_v7000', 0, true, 0)).rc, CUDA_ERROR_INVALID_DEVICE, 'primary context of card 0');
+  t.equal((await c.call('cuCtxCreate_v3020', 0, true, 0, 0)).rc, CUDA_ERROR_INVALID_DEVICE, 'a new context on card 0');
+  t.equal((await c.call('cuDevicePrimaryCtxGetState_v7000', 0, 0, true, true)).rc, CUDA_ERROR_INVALID_DEVICE, 'any call naming card 0');
+  t.equal((await c.call('cuDevicePrimaryCtxRetain_v7000', 0, true, 2)).rc, CUDA_ERROR_INVALID_DEVICE, 'a card past the driver\'s');
+  const ctx = await c.context(1);
+  t.equal(ctx, PRIMARY_0 + 1, 'card 1 works');
+  t.equal((await c.call('cuCtxCreate_v3020', ctx, true, 0, 1)).rc, CUDA_SUCCESS);
+  t.match(c.session.stats(), { quota: [0, 1 << 30], contexts: 2 });
 });
 
 t.test('closing frees everything the session held', async (t) => {

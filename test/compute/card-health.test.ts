@@ -6,31 +6,19 @@
  * given to new clients again.
  */
 import t from 'tap';
-import { CUDA_ERROR_DEVICE_UNAVAILABLE, CUDA_ERROR_ECC_UNCORRECTABLE, cardHealth, formatCudaUuid, healthyOrdinals, poisonCode } from '../../src/compute/card-health.js';
-import type { DriverDevice } from '../../src/compute/native.js';
+import { CUDA_ERROR_DEVICE_UNAVAILABLE, CUDA_ERROR_ECC_UNCORRECTABLE, poisonCode } from '../../src/compute/card-health.js';
 import type { StatusDocument } from '../../src/server/status.js';
-import type { Device, DeviceHealth } from '../../src/vendors/device.js';
 import { DaemonProcess } from '../helpers/daemon-process.js';
 import { FixtureFile, mixedHost } from '../helpers/fixture.js';
 import { eventually, writeConfig } from '../helpers/integration.js';
 import { PROMPT_MS, runJob, startJob } from '../helpers/job-process.js';
 import { buildFatbin, buildProgram } from '../helpers/programs.js';
 
-const healthy: DeviceHealth = { state: 'healthy', since: '', xidEvents: 0 };
-const unhealthy = (over: Partial<DeviceHealth>): DeviceHealth => ({ state: 'unhealthy', since: '', xidEvents: 0, ...over });
-
-t.test('card health by UUID, and the error a poisoned card answers', async (t) => {
-  const uuid = (byte: number) => Buffer.alloc(16, byte);
-  const devices = [0, 1, 2].map((ordinal) => ({ ordinal, uuid: uuid(0x11 * (ordinal + 1)) }) as DriverDevice);
-  // The vendor library spells the UUID its own way (case); card 2 it does not know.
-  const vendor = (byte: number, health: DeviceHealth) => ({ uuid: formatCudaUuid(uuid(byte)).toUpperCase(), health }) as Device;
-  const vendors = [vendor(0x11, healthy), vendor(0x22, unhealthy({ reason: 'Xid 79', lastXid: 79 }))];
-  t.same(cardHealth(devices, vendors).map((c) => c.state), ['healthy', 'unhealthy', 'unknown'], 'matched by UUID, case aside; a card no vendor reports is unknown');
-  t.same(healthyOrdinals(devices, vendors), [0, 2], 'unknown cards are used: only a card reported unhealthy is left out');
-  for (const xid of [48, 63, 64, 94, 95]) t.equal(poisonCode(unhealthy({ reason: `Xid ${xid}`, lastXid: xid })), CUDA_ERROR_ECC_UNCORRECTABLE, `Xid ${xid}: ECC`);
-  t.equal(poisonCode(unhealthy({ reason: 'double-bit ECC error' })), CUDA_ERROR_ECC_UNCORRECTABLE, 'an NVML double-bit ECC event: ECC');
-  t.equal(poisonCode(unhealthy({ reason: 'Xid 79', lastXid: 79 })), CUDA_ERROR_DEVICE_UNAVAILABLE, 'Xid 79 (fallen off the bus): unavailable');
-  t.equal(poisonCode(unhealthy({ reason: 'nvmlDeviceGetMemoryInfo_v2: GPU is lost (15)' })), CUDA_ERROR_DEVICE_UNAVAILABLE, 'a card that cannot be read: unavailable');
+t.test('the error a poisoned card answers', async (t) => {
+  for (const xid of [48, 63, 64, 94, 95]) t.equal(poisonCode({ healthReason: `Xid ${xid}`, lastXid: xid }), CUDA_ERROR_ECC_UNCORRECTABLE, `Xid ${xid}: ECC`);
+  t.equal(poisonCode({ healthReason: 'double-bit ECC error' }), CUDA_ERROR_ECC_UNCORRECTABLE, 'an NVML double-bit ECC event: ECC');
+  t.equal(poisonCode({ healthReason: 'Xid 79', lastXid: 79 }), CUDA_ERROR_DEVICE_UNAVAILABLE, 'Xid 79 (fallen off the bus): unavailable');
+  t.equal(poisonCode({ healthReason: 'nvmlDeviceGetMemoryInfo_v2: GPU is lost (15)' }), CUDA_ERROR_DEVICE_UNAVAILABLE, 'a card that cannot be read: unavailable');
 });
 
 const fatbin = buildFatbin();
@@ -53,8 +41,9 @@ t.test('a card that goes bad under running sessions', async (t) => {
     const [line] = (await job.output(new RegExp(`^round ${k} .*$`, 'm'))) as unknown as [string];
     return line;
   };
-  const onCard0 = startJob(t, server, [faultClient, fatbin, 'step']);
-  const onCard1 = startJob(t, server, [faultClient, fatbin, 'step'], { GPUPOOL_FAULT_DEVICE: '1' });
+  // Both jobs are given both cards, and each works on one of them.
+  const onCard0 = startJob(t, server, [faultClient, fatbin, 'step'], { GPUPOOL_REQUEST: 'gpus=all' });
+  const onCard1 = startJob(t, server, [faultClient, fatbin, 'step'], { GPUPOOL_REQUEST: 'gpus=all', GPUPOOL_FAULT_DEVICE: '1' });
   const [, pid0] = (await onCard0.output(/^ready (\d+)$/m)) as unknown as [string, string];
   const [, pid1] = (await onCard1.output(/^ready (\d+)$/m)) as unknown as [string, string];
   const sessionOf = async (pid: string) => (await daemon.waitFor((l) => l.msg === 'client connected' && l.pid === Number(pid))).session as number;
@@ -76,12 +65,12 @@ t.test('a card that goes bad under running sessions', async (t) => {
 
     const doc = await status();
     t.match(doc.devices.find((d) => d.vendor === 'nvidia' && d.index === 0)?.health, { state: 'unhealthy', reason: 'Xid 48', lastXid: 48 });
-    t.match(doc.compute.cards, [{ ordinal: 0, health: 'unhealthy', poisonedSessions: both }, { ordinal: 1, health: 'healthy', poisonedSessions: [] }]);
+    t.match(doc.compute.cards, [{ ordinal: 0, health: 'unhealthy', healthReason: 'Xid 48', lastXid: 48, poisonedSessions: both }, { ordinal: 1, health: 'healthy', poisonedSessions: [] }]);
     t.match(doc.compute.sessions.find((s) => s.id === s0)?.cards, [{ ordinal: 0, poisoned: 'CUDA_ERROR_ECC_UNCORRECTABLE' }, { ordinal: 1, poisoned: null }]);
 
     const run = await runJob(server, [driverApi, fatbin]);
     t.equal(run.code, 0, `a new client runs ${run.stderr}`);
-    t.match(run.stdout, /^devices 1 driver \d+\ndevice 0: NVIDIA A100-SXM4-40GB,/m, 'on card 1 only: the unhealthy card is not given to it');
+    t.match(run.stdout, /^devices 1 driver \d+\ndevice 0: NVIDIA A100-SXM4-40GB,/m, 'on card 1: placement does not give it the unhealthy card');
     t.match(run.stdout, /^PASS$/m);
     t.equal(daemon.child.exitCode, null, 'the daemon runs on');
   });
@@ -93,9 +82,8 @@ t.test('a card that goes bad under running sessions', async (t) => {
     t.match(poisoned, { error: 'CUDA_ERROR_DEVICE_UNAVAILABLE', sessions: both });
     t.equal(await step(onCard1, 3), 'round 3 cuMemcpyHtoD(dx, hx, sizeof hx) CUDA_ERROR_DEVICE_UNAVAILABLE');
     const none = await runJob(server, [driverApi, fatbin]);
-    t.match(none.stderr, /refused the connection: 4004 no healthy card/, 'no card left for a new client: refused, saying why');
+    t.match(none.stderr, /refused the connection: 4004 no card has room for .*: card 0 is unhealthy \(Xid 48\); card 1 is unhealthy/, 'no card left for a new client: refused, saying why');
     t.match(none.stderr, /CUDA_ERROR_NO_DEVICE/);
-    t.ok(daemon.logs.some((l) => l.msg === 'handshake refused: no healthy card' && l.code === 'GPUPOOL_CARD_UNHEALTHY'), 'and logged');
 
     host.nvidia!.cards[1]!.present = true;
     fixture.write(host);

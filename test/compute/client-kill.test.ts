@@ -43,7 +43,9 @@ t.test('SIGKILL mid-copy and mid-launch: freed within 1 s, the neighbour on the 
   const idle = await computeStatus(daemon);
   t.same(held(idle.emulator), { contexts: 0, allocations: 0, allocatedBytes: 0, hostAllocations: 0, modules: 0, libraries: 0, streams: 0 }, 'the emulated driver holds nothing before any client');
 
-  const neighbour = startJob(t, server, [faultClient, fatbin, 'work']);
+  // Every job is given every card, and works on card 0: the victim and the neighbour share it.
+  const everyCard = { GPUPOOL_REQUEST: 'gpus=all' };
+  const neighbour = startJob(t, server, [faultClient, fatbin, 'work'], everyCard);
   await neighbour.output(/^round 3 ok$/m);
   const alone = await computeStatus(daemon);
   t.match(held(alone.emulator), { contexts: 1, allocations: 2, modules: 1 }, 'the neighbour holds its context, module and buffers');
@@ -57,7 +59,7 @@ t.test('SIGKILL mid-copy and mid-launch: freed within 1 s, the neighbour on the 
   for (const [what, args, busy] of victims) {
     t.test(what, async (t) => {
       const from = daemon.logs.length;
-      const victim = startJob(t, server, [faultClient, fatbin, ...args]);
+      const victim = startJob(t, server, [faultClient, fatbin, ...args], everyCard);
       const [, pid] = (await victim.output(/^ready (\d+)$/m)) as unknown as [string, string];
       await victim.output(busy);
       const connected = await daemon.waitFor((l) => daemon.logs.indexOf(l) >= from && l.msg === 'client connected' && l.pid === Number(pid));
