@@ -8,8 +8,17 @@ import { CloseCodes, HandshakeError, encodeWelcome, parseHello, type Hello } fro
 import type { ComputeAddon, NativeDriver, NativeSession, SessionStats } from './native.js';
 import { NO_REQUEST, QuotaLedger, QuotaRefusal, parseQuotaSetting, sessionQuota, type JobRequest, type QuotaSetting } from '../sharing/quota.js';
 
-/** The largest message a client may send: a host-to-device copy travels as one. */
+/** The largest message a client may send: a host-to-device copy travels as one (docs/protocol.md, "Limits"). */
 export const MAX_MESSAGE_BYTES = 1024 * 1024 * 1024;
+/** Bytes of a session's messages taken and not yet run above which its socket is not read. */
+export const MAX_QUEUED_BYTES = 256 * 1024 * 1024;
+
+export interface ComputeLimits {
+  /** Larger messages close the connection (1009). */
+  maxMessageBytes: number;
+  /** Backpressure: the session's socket is paused while its queue holds more, resumed at half. */
+  maxQueuedBytes: number;
+}
 
 export interface SessionInfo {
   id: number;
@@ -43,6 +52,8 @@ export interface ComputeEndpointOptions {
   auth?: Authenticator;
   /** Memory quotas (config `sharing`); default: 25% of each card, no overcommit. */
   sharing?: { defaultQuota: string; overcommit: boolean };
+  /** Message and queue limits (config `compute`); default MAX_MESSAGE_BYTES, MAX_QUEUED_BYTES. */
+  limits?: Partial<ComputeLimits>;
 }
 
 function toBuffer(data: RawData): Buffer {
@@ -55,7 +66,8 @@ function toBuffer(data: RawData): Buffer {
  * handshake and moves bytes; the addon's session thread decodes and runs every call.
  */
 export class ComputeEndpoint {
-  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES, perMessageDeflate: false });
+  private readonly wss: WebSocketServer;
+  private readonly limits: ComputeLimits;
   private readonly clients = new Map<number, Client>();
   private readonly pinger: NodeJS.Timeout;
   private nextId = 1;
@@ -71,6 +83,8 @@ export class ComputeEndpoint {
     options: ComputeEndpointOptions,
   ) {
     this.auth = options.auth ?? null;
+    this.limits = { maxMessageBytes: MAX_MESSAGE_BYTES, maxQueuedBytes: MAX_QUEUED_BYTES, ...options.limits };
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: this.limits.maxMessageBytes, perMessageDeflate: false });
     const sharing = options.sharing ?? { defaultQuota: '25%', overcommit: false };
     this.defaultQuota = parseQuotaSetting(sharing.defaultQuota);
     this.ledger = new QuotaLedger(
@@ -120,6 +134,8 @@ export class ComputeEndpoint {
       if (client.session) {
         // Refused only while the session is closing, when the connection is going away anyway.
         client.session.submit(message);
+        // A client that sends faster than its calls run is not read until they catch up.
+        if (client.session.backlogged) ws.pause();
         return;
       }
       // Anything a refused client sent after its HELLO is dropped, not taken for another attempt.
@@ -163,7 +179,7 @@ export class ComputeEndpoint {
           client.quota = null;
         }
         const code = err instanceof HandshakeError ? err.closeCode : CloseCodes.PROTOCOL_ERROR;
-        log.warn({ err: messageOf(err) }, 'handshake refused');
+        log.warn({ code: ErrorCodes.PROTOCOL_ERROR, closeCode: code, err: messageOf(err) }, 'handshake refused');
         ws.close(code, messageOf(err).slice(0, 120));
       }
     });
@@ -192,7 +208,7 @@ export class ComputeEndpoint {
         if (client.quota) this.ledger.release(client.quota);
         client.quota = null;
         if (reason !== null) {
-          log.warn({ reason }, 'session ended by a protocol error');
+          log.warn({ code: ErrorCodes.PROTOCOL_ERROR, reason }, 'session ended by a protocol error');
           ws.close(CloseCodes.PROTOCOL_ERROR, reason.slice(0, 120));
         } else {
           log.info({ stats: client.info.stats }, 'session freed');
@@ -200,12 +216,20 @@ export class ComputeEndpoint {
       },
       quota,
     );
+    client.session.limitBacklog(this.limits.maxQueuedBytes, () => ws.resume());
+    // Only the first refusal of a session comes here; the session's stats count them all.
+    client.session.onRefusal((refusal) => log.warn({ code: ErrorCodes.BOUNDS_REFUSED, tenant: client.info.tenant, program: hello.program, ...refusal }, 'refused a call on device memory outside the session\'s allocations'));
     log.info({ program: hello.program, pid: hello.pid, host: hello.host, cuda: hello.cuda, tenant: client.info.tenant, request: client.info.request, quota }, 'client connected');
     ws.send(encodeWelcome(client.info.id, this.driver.digest, this.driver.version, this.driver.devices(), quota));
   }
 
   private ping(): void {
     for (const client of this.clients.values()) {
+      // A paused socket is not read, so its pongs wait too: a slowed client is not a dead one.
+      if (client.ws.isPaused) {
+        client.alive = true;
+        continue;
+      }
       if (!client.alive) {
         this.logger.warn({ session: client.info.id, peer: client.info.peer }, 'client stopped answering pings; dropping it');
         client.ws.terminate();
