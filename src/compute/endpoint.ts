@@ -3,16 +3,13 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { RefusalReasons, peerKey, type Authenticator } from '../auth/authenticator.js';
+import { defaultConfig } from '../config/schema.js';
 import { ErrorCodes, messageOf } from '../errors.js';
-import { CloseCodes, HandshakeError, encodeWelcome, parseHello, type Hello } from './handshake.js';
+import { CloseCodes, HandshakeError, closeReason, encodeWelcome, parseHello, type Hello } from './handshake.js';
 import type { ComputeAddon, NativeDriver, NativeSession, SessionStats } from './native.js';
 import { NO_REQUEST, QuotaLedger, QuotaRefusal, parseQuotaSetting, sessionQuota, type JobRequest, type QuotaSetting } from '../sharing/quota.js';
 
-/** The largest message a client may send: a host-to-device copy travels as one (docs/protocol.md, "Limits"). */
-export const MAX_MESSAGE_BYTES = 1024 * 1024 * 1024;
-/** Bytes of a session's messages taken and not yet run above which its socket is not read. */
-export const MAX_QUEUED_BYTES = 256 * 1024 * 1024;
-
+/** Message and backlog limits of a session (docs/protocol.md, "Limits"; config `compute`). */
 export interface ComputeLimits {
   /** Larger messages close the connection (1009). */
   maxMessageBytes: number;
@@ -33,6 +30,8 @@ export interface SessionInfo {
   request: JobRequest;
   /** Per card: the session's quota and the device memory it holds, in bytes. */
   cards: { ordinal: number; quota: number; used: number }[];
+  /** Times the daemon stopped reading the client, its backlog over `compute.maxQueuedBytes`. */
+  pauses: number;
   stats: SessionStats | null;
 }
 
@@ -52,7 +51,7 @@ export interface ComputeEndpointOptions {
   auth?: Authenticator;
   /** Memory quotas (config `sharing`); default: 25% of each card, no overcommit. */
   sharing?: { defaultQuota: string; overcommit: boolean };
-  /** Message and queue limits (config `compute`); default MAX_MESSAGE_BYTES, MAX_QUEUED_BYTES. */
+  /** Message and queue limits; default: the configuration's defaults. */
   limits?: Partial<ComputeLimits>;
 }
 
@@ -83,7 +82,8 @@ export class ComputeEndpoint {
     options: ComputeEndpointOptions,
   ) {
     this.auth = options.auth ?? null;
-    this.limits = { maxMessageBytes: MAX_MESSAGE_BYTES, maxQueuedBytes: MAX_QUEUED_BYTES, ...options.limits };
+    const { maxMessageBytes, maxQueuedBytes } = defaultConfig().compute;
+    this.limits = { maxMessageBytes, maxQueuedBytes, ...options.limits };
     this.wss = new WebSocketServer({ noServer: true, maxPayload: this.limits.maxMessageBytes, perMessageDeflate: false });
     const sharing = options.sharing ?? { defaultQuota: '25%', overcommit: false };
     this.defaultQuota = parseQuotaSetting(sharing.defaultQuota);
@@ -116,6 +116,7 @@ export class ComputeEndpoint {
         connectedAt: new Date().toISOString(),
         request: { ...NO_REQUEST },
         cards: [],
+        pauses: 0,
         stats: null,
       },
       ws,
@@ -135,7 +136,10 @@ export class ComputeEndpoint {
         // Refused only while the session is closing, when the connection is going away anyway.
         client.session.submit(message);
         // A client that sends faster than its calls run is not read until they catch up.
-        if (client.session.backlogged) ws.pause();
+        if (client.session.backlogged && !ws.isPaused) {
+          ws.pause();
+          client.info.pauses++;
+        }
         return;
       }
       // Anything a refused client sent after its HELLO is dropped, not taken for another attempt.
@@ -153,7 +157,7 @@ export class ComputeEndpoint {
         if (!auth.ok) {
           // The reason and the peer (bound to `log`), never the token.
           log.warn({ code: ErrorCodes.AUTH_REFUSED, reason: auth.reason, program: hello.program, host: hello.host }, 'handshake refused');
-          ws.close(CloseCodes.AUTH_REFUSED, auth.reason);
+          ws.close(CloseCodes.AUTH_REFUSED, closeReason(auth.reason));
           return;
         }
         client.info.tenant = auth.tenant;
@@ -167,7 +171,7 @@ export class ComputeEndpoint {
         } catch (err) {
           if (!(err instanceof QuotaRefusal)) throw err;
           log.warn({ code: ErrorCodes.QUOTA_REFUSED, reason: err.message, request, tenant: auth.tenant, program: hello.program }, 'handshake refused: memory quota');
-          ws.close(CloseCodes.NO_DEVICE, err.message.slice(0, 120));
+          ws.close(CloseCodes.NO_DEVICE, closeReason(err.message));
           return;
         }
         client.quota = quota;
@@ -180,7 +184,7 @@ export class ComputeEndpoint {
         }
         const code = err instanceof HandshakeError ? err.closeCode : CloseCodes.PROTOCOL_ERROR;
         log.warn({ code: ErrorCodes.PROTOCOL_ERROR, closeCode: code, err: messageOf(err) }, 'handshake refused');
-        ws.close(code, messageOf(err).slice(0, 120));
+        ws.close(code, closeReason(messageOf(err)));
       }
     });
     ws.on('close', (code) => {
@@ -209,7 +213,7 @@ export class ComputeEndpoint {
         client.quota = null;
         if (reason !== null) {
           log.warn({ code: ErrorCodes.PROTOCOL_ERROR, reason }, 'session ended by a protocol error');
-          ws.close(CloseCodes.PROTOCOL_ERROR, reason.slice(0, 120));
+          ws.close(CloseCodes.PROTOCOL_ERROR, closeReason(reason));
         } else {
           log.info({ stats: client.info.stats }, 'session freed');
         }

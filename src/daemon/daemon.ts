@@ -65,7 +65,12 @@ export class Daemon {
     try {
       const compute = await openCompute(config, logger);
       if (compute.driver && compute.addon) {
-        endpoint = new ComputeEndpoint(compute.driver, compute.addon, logger, { pingIntervalMs: config.compute.pingIntervalMs, auth, sharing: config.sharing });
+        endpoint = new ComputeEndpoint(compute.driver, compute.addon, logger, {
+          pingIntervalMs: config.compute.pingIntervalMs,
+          auth,
+          sharing: config.sharing,
+          limits: { maxMessageBytes: config.compute.maxMessageBytes, maxQueuedBytes: config.compute.maxQueuedBytes },
+        });
       }
       if (endpoint && auth.enabled) {
         logger.info({ path: config.auth.tokens, tenants: auth.tenants().length }, 'compute clients must present a token');

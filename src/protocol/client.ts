@@ -161,7 +161,11 @@ export class ProtocolClient {
 
   /** Sends one message as it is (binary unless a string). */
   async send(data: Buffer | string): Promise<void> {
-    await this.opened;
+    try {
+      await this.opened;
+    } catch {
+      return; // refused: `closed` says how
+    }
     if (this.ws.readyState !== WebSocket.OPEN) return;
     await new Promise<void>((resolve) => this.ws.send(data, () => resolve()));
   }

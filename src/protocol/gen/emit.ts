@@ -255,11 +255,11 @@ function addonCase(op: Op): string {
   for (const p of op.params) {
     if (p.wire.kind === 'outBuf') {
       lines.push(`    std::vector<unsigned char> ${p.name}_out;`);
-      lines.push(`    if (has_${p.name}) { size_t n = s.checked_size((size_t)(${p.wire.size})); if (rc == CUDA_SUCCESS) ${p.name}_out.resize(n); }`);
+      lines.push(`    if (has_${p.name} && rc == CUDA_SUCCESS) ${p.name}_out.resize(s.checked_size((size_t)(${p.wire.size})));`);
     }
     if (p.wire.kind === 'outString') {
       lines.push(`    std::vector<char> ${p.name}_out(1);`);
-      lines.push(`    if (has_${p.name}) { size_t n = s.checked_size((size_t)(${p.wire.len})); if (rc == CUDA_SUCCESS) ${p.name}_out.resize(n + 1); }`);
+      lines.push(`    if (has_${p.name} && rc == CUDA_SUCCESS) ${p.name}_out.resize(s.checked_size((size_t)(${p.wire.len})) + 1);`);
     }
   }
   const args = op.params.map(addonArg).join(', ');
