@@ -48,6 +48,10 @@ export interface FuzzCase {
   /** Sent in order; a string goes as a text message. */
   messages: (Buffer | string)[];
   expect: Expect;
+  /** Call frames (or attempts at one) the messages hold, each drawn on its own; 1 when absent. */
+  frames?: number;
+  /** Further copies of frames already counted (a flood that repeats one frame). */
+  repeats?: number;
 }
 
 /** What the cases may point at: the worker's own session (after HELLO). */
@@ -303,22 +307,45 @@ const WELL_FORMED: Record<string, Generator> = {
 };
 
 /**
+ * A fire-and-forget frame of fuzzed values that is still well-formed (no reply; its error, if any,
+ * is the session's deferred error): memsets at wild pointers, records and waits on forged events and
+ * streams, forged launches, host-to-device copies anywhere.
+ */
+function asyncFrame(rng: Rng, ops: OpTable, t: Target): Buffer {
+  switch (rng.int(5)) {
+    case 0:
+      return frame(ops.code(rng.pick(['cuMemsetD8Async_v3020', 'cuMemsetD16Async_v3020', 'cuMemsetD32Async_v7000_ptsz'])), 0, t.ctx, [pointer(rng, t), rng.int(256), size(rng, t), rng.pick([0, 1, 2])]);
+    case 1:
+      return frame(ops.code('cuEventRecord_v2000'), 0, t.ctx, [handleId(rng, t), handleId(rng, t)]);
+    case 2:
+      return frame(ops.code('cuStreamWaitEvent_v3020'), 0, t.ctx, [handleId(rng, t), handleId(rng, t), rng.int(2)]);
+    case 3:
+      return frame(ops.code('cuLaunchKernel_v4000'), 0, t.ctx, [handleId(rng, t), 1, 1, 1, 1 + rng.int(64), 1, 1, 0, rng.int(3), rng.bytes(rng.int(32))]);
+    default: {
+      const n = rng.int(64);
+      return frame(ops.code('cuMemcpyHtoDAsync_v3020'), 0, t.ctx, [pointer(rng, t), rng.bytes(n), n, rng.int(3)]);
+    }
+  }
+}
+
+/**
  * Floods, drawn apart from the others (they cost seconds, not microseconds): many frames in one
  * message, or many messages sent without waiting. The daemon must keep up, or stop reading the
  * sender until it has (docs/protocol.md, "Limits"), and answer.
  */
 const FLOODS: Record<string, (rng: Rng, ops: OpTable, t: Target, bytes: number) => FuzzCase> = {
   'flood: one message of many async frames': (rng, ops, t) => {
-    const memset = ops.code('cuMemsetD8Async_v3020');
-    const frames = Array.from({ length: 10000 + rng.int(40000) }, () => frame(memset, 0, t.ctx, [pointer(rng, t), 1, rng.int(64), 0]));
-    return { kind: '', phase: 'after', messages: [Buffer.concat(frames)], expect: 'answer' };
+    const frames = Array.from({ length: 10000 + rng.int(40000) }, () => asyncFrame(rng, ops, t));
+    return { kind: '', phase: 'after', messages: [Buffer.concat(frames)], expect: 'answer', frames: frames.length };
   },
   'flood: many messages': (rng, ops, t, bytes) => {
     // 64-byte memsets inside the worker's buffer: each frame is cheap to run, the bytes pile up.
     const memset = ops.code('cuMemsetD8Async_v3020');
     const one = frame(memset, 0, t.ctx, [t.buffer, 0, 64, 0]);
-    const message = Buffer.concat(Array.from({ length: Math.ceil((256 * 1024) / one.length) }, () => one));
-    return { kind: '', phase: 'after', messages: Array.from({ length: Math.ceil(bytes / message.length) }, () => message), expect: 'answer' };
+    const perMessage = Math.ceil((256 * 1024) / one.length);
+    const message = Buffer.concat(Array.from({ length: perMessage }, () => one));
+    const count = Math.ceil(bytes / message.length);
+    return { kind: '', phase: 'after', messages: Array.from({ length: count }, () => message), expect: 'answer', frames: 1, repeats: count * perMessage - 1 };
   },
 };
 

@@ -38,6 +38,10 @@ export interface FuzzFailure {
 export interface FuzzReport {
   seed: number;
   cases: number;
+  /** Call frames (or attempts at one) sent, each drawn on its own: floods hold thousands each. */
+  frames: number;
+  /** Copies of a frame already counted, sent by floods that repeat one. */
+  repeatedFrames: number;
   messages: number;
   bytes: number;
   /** Connections opened by the fuzzing workers (each protocol error ends one). */
@@ -101,7 +105,7 @@ function caseRng(seed: number, index: number): Rng {
 export async function runFuzz(o: FuzzRunOptions): Promise<FuzzReport> {
   const started = Date.now();
   const slots = schedule(o);
-  const report: FuzzReport = { seed: o.seed, cases: 0, messages: 0, bytes: 0, connections: 0, outcomes: {}, kinds: {}, failures: [], wellBehaved: { rounds: 0, errors: [] }, seconds: 0 };
+  const report: FuzzReport = { seed: o.seed, cases: 0, frames: 0, repeatedFrames: 0, messages: 0, bytes: 0, connections: 0, outcomes: {}, kinds: {}, failures: [], wellBehaved: { rounds: 0, errors: [] }, seconds: 0 };
   const count = (map: Record<string, number>, key: string) => (map[key] = (map[key] ?? 0) + 1);
   let next = 0;
   let done = false;
@@ -118,6 +122,8 @@ export async function runFuzz(o: FuzzRunOptions): Promise<FuzzReport> {
     }
     const c: FuzzCase = slot === 'flood' ? floodCase(rng, o.ops, worker.target, o.floodBytes) : slot === 'oversized' ? oversizedCase(o.maxMessageBytes) : nextCase(rng, o.ops, worker.target);
     count(report.kinds, c.kind);
+    report.frames += c.frames ?? 1;
+    report.repeatedFrames += c.repeats ?? 0;
     const fail = (detail: string) => report.failures.push({ index, kind: c.kind, detail });
     const client = c.phase === 'before' ? new ProtocolClient(o.url) : worker.client;
     if (c.phase === 'before') report.connections++;
