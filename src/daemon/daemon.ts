@@ -74,6 +74,7 @@ export class Daemon {
           auth,
           sharing: config.sharing,
           vendorDevices: () => registry.devices(),
+          limits: { maxMessageBytes: config.compute.maxMessageBytes, maxQueuedBytes: config.compute.maxQueuedBytes },
         });
       }
       if (endpoint && auth.enabled) {
