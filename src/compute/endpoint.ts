@@ -11,15 +11,20 @@ import { placeSession, type PlacementCard, type Policy } from '../sharing/placem
 import { NO_REQUEST, QuotaLedger, QuotaRefusal, parseQuotaSetting, sessionQuota, type JobRequest, type QuotaSetting } from '../sharing/quota.js';
 import { CUDA_ERROR_NAMES, poisonCode } from './card-health.js';
 import { computeCards, type ComputeCard } from './cards.js';
-import { CloseCodes, HandshakeError, encodeWelcome, parseHello, type Hello } from './handshake.js';
+import { CloseCodes, HandshakeError, closeReason, encodeWelcome, parseHello, type Hello } from './handshake.js';
 import type { ComputeAddon, NativeDriver, NativeSession, SessionStats } from './native.js';
 import { defaultConfig, type DaemonConfig } from '../config/schema.js';
 import { formatPriority, parsePriority, type Priority } from '../sharing/priority.js';
 import { scheduling, type SchedParams } from '../sharing/schedule.js';
 import { UsageWindow } from '../sharing/usage.js';
 
-/** The largest message a client may send: a host-to-device copy travels as one. */
-export const MAX_MESSAGE_BYTES = 1024 * 1024 * 1024;
+/** Message and backlog limits of a session (docs/protocol.md, "Limits"; config `compute`). */
+export interface ComputeLimits {
+  /** Larger messages close the connection (1009). */
+  maxMessageBytes: number;
+  /** Backpressure: the session's socket is paused while its queue holds more, resumed at half. */
+  maxQueuedBytes: number;
+}
 
 export interface SessionInfo {
   id: number;
@@ -42,6 +47,8 @@ export interface SessionInfo {
    * (null: not measured yet).
    */
   cards: { ordinal: number; quota: number; used: number; deviceNs: number; waitNs: number; achievedShare: number | null; poisoned: string | null }[];
+  /** Times the daemon stopped reading the client, its backlog over `compute.maxQueuedBytes`. */
+  pauses: number;
   stats: SessionStats | null;
 }
 
@@ -84,6 +91,8 @@ export interface ComputeEndpointOptions {
   vendorDevices?: () => Device[];
   /** The wall clock the schedule windows follow (tests pass their own). */
   now?: () => Date;
+  /** Message and queue limits; default: the configuration's defaults. */
+  limits?: Partial<ComputeLimits>;
 }
 
 /** A card of the compute driver with the scheduler's figures (docs/sharing.md). */
@@ -116,7 +125,8 @@ function toBuffer(data: RawData): Buffer {
  * handshake and moves bytes; the addon's session thread decodes and runs every call.
  */
 export class ComputeEndpoint {
-  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES, perMessageDeflate: false });
+  private readonly wss: WebSocketServer;
+  private readonly limits: ComputeLimits;
   private readonly clients = new Map<number, Client>();
   private readonly pinger: NodeJS.Timeout;
   private nextId = 1;
@@ -139,6 +149,9 @@ export class ComputeEndpoint {
     options: ComputeEndpointOptions,
   ) {
     this.auth = options.auth ?? null;
+    const { maxMessageBytes, maxQueuedBytes } = defaultConfig().compute;
+    this.limits = { maxMessageBytes, maxQueuedBytes, ...options.limits };
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: this.limits.maxMessageBytes, perMessageDeflate: false });
     const sharing = { ...defaultConfig().sharing, ...options.sharing };
     this.schedule = sharing;
     this.sharing = { defaultQuota: sharing.defaultQuota, overcommit: sharing.overcommit, placement: sharing.placement, defaultShare: sharing.defaultShare };
@@ -181,6 +194,7 @@ export class ComputeEndpoint {
         request: { ...NO_REQUEST },
         scheduling: null,
         cards: [],
+        pauses: 0,
         stats: null,
       },
       ws,
@@ -207,6 +221,11 @@ export class ComputeEndpoint {
       if (client.session) {
         // Refused only while the session is closing, when the connection is going away anyway.
         client.session.submit(message);
+        // A client that sends faster than its calls run is not read until they catch up.
+        if (client.session.backlogged && !ws.isPaused) {
+          ws.pause();
+          client.info.pauses++;
+        }
         return;
       }
       // Anything a refused or waiting client sent after its HELLO is dropped, not taken for another attempt.
@@ -224,7 +243,7 @@ export class ComputeEndpoint {
         if (!auth.ok) {
           // The reason and the peer (bound to `log`), never the token.
           log.warn({ code: ErrorCodes.AUTH_REFUSED, reason: auth.reason, program: hello.program, host: hello.host }, 'handshake refused');
-          ws.close(CloseCodes.AUTH_REFUSED, auth.reason);
+          ws.close(CloseCodes.AUTH_REFUSED, closeReason(auth.reason));
           return;
         }
         Object.assign(client.info, { tenant: auth.tenant, program: hello.program, pid: hello.pid, host: hello.host, request: hello.request ?? { ...NO_REQUEST } });
@@ -232,8 +251,8 @@ export class ComputeEndpoint {
         this.admitOrWait(client, hello, { name: auth.tenant, limits: auth.limits }, log);
       } catch (err) {
         const code = err instanceof HandshakeError ? err.closeCode : CloseCodes.PROTOCOL_ERROR;
-        log.warn({ err: messageOf(err) }, 'handshake refused');
-        ws.close(code, messageOf(err).slice(0, 120));
+        log.warn({ code: ErrorCodes.PROTOCOL_ERROR, closeCode: code, err: messageOf(err) }, 'handshake refused');
+        ws.close(code, closeReason(messageOf(err)));
       }
     });
     ws.on('close', (code) => {
@@ -271,7 +290,7 @@ export class ComputeEndpoint {
         } catch (err) {
           // Called when another session ends: its failure is this client's alone.
           log.warn({ err: messageOf(err) }, 'handshake refused');
-          client.ws.close(CloseCodes.PROTOCOL_ERROR, messageOf(err).slice(0, 120));
+          client.ws.close(CloseCodes.PROTOCOL_ERROR, closeReason(messageOf(err)));
           return true;
         }
         if (next.ok) return true;
@@ -330,7 +349,7 @@ export class ComputeEndpoint {
   private refuse(client: Client, refusal: { reason: string; code: string }, log: Logger): void {
     const { info } = client;
     log.warn({ code: refusal.code, reason: refusal.reason, request: info.request, tenant: info.tenant, program: info.program }, refusal.code === ErrorCodes.QUOTA_REFUSED ? 'handshake refused: memory quota' : 'handshake refused: no card has room');
-    client.ws.close(CloseCodes.NO_DEVICE, refusal.reason.slice(0, 120));
+    client.ws.close(CloseCodes.NO_DEVICE, closeReason(refusal.reason));
   }
 
   /** Gives back what the client held, and lets waiting clients try again. */
@@ -362,14 +381,17 @@ export class ComputeEndpoint {
         // The session's memory is freed: its quota is the cards' again.
         this.release(client);
         if (reason !== null) {
-          log.warn({ reason }, 'session ended by a protocol error');
-          ws.close(CloseCodes.PROTOCOL_ERROR, reason.slice(0, 120));
+          log.warn({ code: ErrorCodes.PROTOCOL_ERROR, reason }, 'session ended by a protocol error');
+          ws.close(CloseCodes.PROTOCOL_ERROR, closeReason(reason));
         } else {
           log.info({ stats: client.info.stats }, 'session freed');
         }
       },
       { quota, ...scheduling.params },
     );
+    client.session.limitBacklog(this.limits.maxQueuedBytes, () => ws.resume());
+    // Only the first refusal of a session comes here; the session's stats count them all.
+    client.session.onRefusal((refusal) => log.warn({ code: ErrorCodes.BOUNDS_REFUSED, tenant: client.info.tenant, program: hello.program, ...refusal }, 'refused a call on device memory outside the session\'s allocations'));
     client.info.state = 'active';
     const devices = this.driver.devices().filter((d) => (quota[d.ordinal] ?? 0) > 0);
     log.info({ program: hello.program, pid: hello.pid, host: hello.host, cuda: hello.cuda, tenant: client.info.tenant, request: client.info.request, cards: devices.map((d) => d.ordinal), quota, scheduling: client.info.scheduling }, 'client connected');
@@ -401,6 +423,11 @@ export class ComputeEndpoint {
   private ping(): void {
     const now = Date.now();
     for (const client of this.clients.values()) {
+      // A paused socket is not read, so its pongs wait too: a slowed client is not a dead one.
+      if (client.ws.isPaused) {
+        client.lastSeen = now;
+        continue;
+      }
       const silentMs = now - client.lastSeen;
       if (silentMs > this.graceMs) {
         // terminate(): a close handshake would wait on a peer that is not there. The session is freed as on any end.

@@ -52,6 +52,10 @@ export interface DaemonConfig {
      * null: two ping intervals (two missed pings). More than pingIntervalMs.
      */
     clientGraceMs: number | null;
+    /** The largest message a client may send (docs/protocol.md, "Limits"); a larger one closes its connection. */
+    maxMessageBytes: number;
+    /** A session's messages received and not yet run, in bytes, above which its socket is not read. */
+    maxQueuedBytes: number;
   };
   sharing: {
     /**
@@ -104,7 +108,7 @@ export function defaultConfig(): DaemonConfig {
     vendors: { enabled: [...VENDORS], libraryPath: [], systemLibraries: true, initTimeoutMs: 10_000, probeInit: true },
     sampling: { intervalMs: 2_000 },
     health: { xidWaitMs: 1_000, ignoredXids: [13, 31, 43, 45, 68, 109] },
-    compute: { enabled: true, driver: null, pingIntervalMs: 10_000, clientGraceMs: null },
+    compute: { enabled: true, driver: null, pingIntervalMs: 10_000, clientGraceMs: null, maxMessageBytes: 1024 ** 3, maxQueuedBytes: 256 * 1024 ** 2 },
     sharing: { defaultQuota: '25%', overcommit: false, placement: 'spread', defaultShare: 0.25, sliceMs: 4, paceDepth: 1, idleGraceUs: 200, windows: [] },
     pool: { peers: [], timeoutMs: 2_000 },
     auth: { tokens: null, maxFailures: 10, failureWindowMs: 10_000 },
@@ -153,6 +157,9 @@ export const configSchema = {
         driver: { type: ['string', 'null'], minLength: 1 },
         pingIntervalMs: { type: 'integer', minimum: 100, maximum: 600_000 },
         clientGraceMs: { type: ['integer', 'null'], minimum: 100, maximum: 3_600_000 },
+        // A message holds at least one call frame; 2 GiB is the most a bin (and a session buffer) may hold.
+        maxMessageBytes: { type: 'integer', minimum: 65_536, maximum: 2 ** 31 },
+        maxQueuedBytes: { type: 'integer', minimum: 65_536, maximum: 2 ** 40 },
       },
     },
     sharing: {

@@ -77,6 +77,7 @@ export class Daemon {
           auth,
           sharing: config.sharing,
           vendorDevices: () => registry.devices(),
+          limits: { maxMessageBytes: config.compute.maxMessageBytes, maxQueuedBytes: config.compute.maxQueuedBytes },
         });
         // Sessions live in this process only: whatever clients held in a previous daemon is gone, and
         // their client libraries have said so (docs/operations.md, "Faults").
