@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import koffi from 'koffi';
 import { Unpackr, pack } from 'msgpackr';
 import { emulatedDriver, emulatedKernels, fakeLibraryDir, packageRoot } from '../../src/paths.js';
-import { addonPath, loadComputeAddon, type NativeDriver, type NativeSession } from '../../src/compute/native.js';
+import { addonPath, loadComputeAddon, type NativeDriver, type NativeSession, type NativeSessionOptions } from '../../src/compute/native.js';
 import { FixtureFile, mixedHost } from '../helpers/fixture.js';
 
 // The addon against the emulated driver (docs/emulator.md), in this process: frames in, replies out.
@@ -52,6 +52,17 @@ koffi.struct('gpupool_emu_stats', {
   streams: 'uint64',
   events: 'uint64',
   kernels_launched: 'uint64',
+  arrays: 'uint64',
+  mipmapped_arrays: 'uint64',
+  array_bytes: 'uint64',
+  mem_pools: 'uint64',
+  pool_allocations: 'uint64',
+  pool_bytes: 'uint64',
+  pool_cached_bytes: 'uint64',
+  vmm_allocations: 'uint64',
+  vmm_bytes: 'uint64',
+  vmm_reservations: 'uint64',
+  vmm_mappings: 'uint64',
 });
 const gpupoolEmuStats = emu.func('int gpupoolEmuStats(_Out_ gpupool_emu_stats *out)');
 function emuStats(): Record<string, number> {
@@ -78,7 +89,7 @@ class Client {
   private nextSeq = 1;
   private readonly waiting = new Map<number, (reply: Reply) => void>();
 
-  constructor(driver: NativeDriver) {
+  constructor(driver: NativeDriver, options?: NativeSessionOptions) {
     let done: (reason: string | null) => void = () => {};
     this.closed = new Promise((resolve) => (done = resolve));
     this.session = new addon.Session(driver, (buf) => this.receive(buf), (reason) => {
@@ -86,7 +97,7 @@ class Client {
       for (const answer of this.waiting.values()) answer({ rc: -1, outs: [reason] });
       this.waiting.clear();
       done(reason);
-    });
+    }, options);
   }
 
   private receive(buf: Buffer): void {
@@ -135,8 +146,8 @@ class Client {
 }
 
 /** A client whose session is closed when the test ends, whatever happens in it. */
-function client(t: Test, driver: NativeDriver): Client {
-  const c = new Client(driver);
+function client(t: Test, driver: NativeDriver, options?: NativeSessionOptions): Client {
+  const c = new Client(driver, options);
   t.teardown(() => c.close());
   return c;
 }
@@ -351,4 +362,118 @@ t.test('closing frees everything the session held', async (t) => {
   t.equal(await c.closed, null);
   t.match(c.session.stats(), { handles: 0, contexts: 0, allocations: 0, allocatedBytes: 0 });
   t.match(emuStats(), { contexts: 0, allocations: 0, events: 0 });
+});
+
+// ---- arrays, memory pools and virtual memory (docs/operations.md, "Memory quotas") ----------------
+
+const MiB = 1024 ** 2;
+const CUDA_ERROR_OUT_OF_MEMORY = 2;
+const CU_AD_FORMAT_FLOAT = 0x20;
+const CU_MEMPOOL_ATTR_RELEASE_THRESHOLD = 4;
+const CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR = 1;
+
+/** CUDA_ARRAY_DESCRIPTOR: Width, Height (size_t), Format, NumChannels. */
+function arrayDesc(width: number, height: number): Buffer {
+  const b = Buffer.alloc(24);
+  b.writeBigUInt64LE(BigInt(width), 0);
+  b.writeBigUInt64LE(BigInt(height), 8);
+  b.writeUInt32LE(CU_AD_FORMAT_FLOAT, 16);
+  b.writeUInt32LE(1, 20);
+  return b;
+}
+
+/** CUmemAllocationProp of pinned memory on a device, with whatever the client puts in its pointer. */
+function allocProp(device: number, handleTypes = 0, win32 = 0n): Buffer {
+  const b = Buffer.alloc(32);
+  b.writeUInt32LE(1, 0); // CU_MEM_ALLOCATION_TYPE_PINNED
+  b.writeUInt32LE(handleTypes, 4);
+  b.writeUInt32LE(1, 8); // CU_MEM_LOCATION_TYPE_DEVICE
+  b.writeInt32LE(device, 12);
+  b.writeBigUInt64LE(win32, 16);
+  return b;
+}
+
+/** CUmemAccessDesc[]: read-write from each device. */
+function access(...devices: number[]): Buffer {
+  const b = Buffer.alloc(12 * devices.length);
+  devices.forEach((d, i) => {
+    b.writeUInt32LE(1, 12 * i);
+    b.writeInt32LE(d, 12 * i + 4);
+    b.writeUInt32LE(3, 12 * i + 8); // CU_MEM_ACCESS_FLAGS_PROT_READWRITE
+  });
+  return b;
+}
+
+function u64(value: bigint): Buffer {
+  const b = Buffer.alloc(8);
+  b.writeBigUInt64LE(value);
+  return b;
+}
+
+const HELD = ['arrays', 'mipmapped_arrays', 'array_bytes', 'mem_pools', 'pool_allocations', 'pool_bytes', 'vmm_allocations', 'vmm_bytes', 'vmm_reservations', 'vmm_mappings', 'allocations'];
+function held(): Record<string, number> {
+  const s = emuStats();
+  return Object.fromEntries(HELD.map((k) => [k, s[k]!]));
+}
+
+t.test('arrays, pools and VMM memory: counted before the driver is asked, private to the session, freed at its end', async (t) => {
+  const driver = await driverPromise;
+  const before = held();
+  const a = client(t, driver, { quota: [64 * MiB, 64 * MiB] });
+  const b = client(t, driver);
+  const ctxA = await a.context();
+  const ctxB = await b.context();
+
+  // Over the quota: out of memory, and the driver is never asked (nothing is made).
+  t.equal((await a.call('cuArrayCreate_v3020', ctxA, true, arrayDesc(4096, 4097))).rc, CUDA_ERROR_OUT_OF_MEMORY, 'an array past the quota');
+  t.equal((await a.call('cuMemCreate_v10020', ctxA, true, 66 * MiB, allocProp(0), 0)).rc, CUDA_ERROR_OUT_OF_MEMORY, 'physical memory past the quota');
+  t.equal((await a.call('cuMemAllocAsync_v11020', ctxA, true, 65 * MiB, 0)).rc, CUDA_ERROR_OUT_OF_MEMORY, 'a stream-ordered allocation past the quota');
+  t.same(held(), before, 'nothing changed in the driver');
+  t.same(a.session.stats().used, [0, 0]);
+
+  const array = await a.call('cuArrayCreate_v3020', ctxA, true, arrayDesc(1024, 1024));
+  t.equal(array.rc, CUDA_SUCCESS);
+  // The daemon sends its own copy: no exportable handle type, no client pointer.
+  const phys = await a.call('cuMemCreate_v10020', ctxA, true, 8 * MiB, allocProp(0, CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR, 0xdeadbeefdeadbeefn), 0);
+  t.equal(phys.rc, CUDA_SUCCESS, 'a handle type and a pointer from the client are not passed on');
+  const va = await a.call('cuMemAddressReserve_v10020', ctxA, true, 1024 * MiB, 0, 0, 0);
+  t.equal(va.rc, CUDA_SUCCESS, 'address space past the quota: not counted');
+  const vaA = va.outs[0] as number;
+  t.equal((await a.call('cuMemMap_v10020', ctxA, vaA, 8 * MiB, 0, phys.outs[0], 0)).rc, CUDA_SUCCESS);
+  t.equal((await a.call('cuMemSetAccess_v10020', ctxA, vaA, 8 * MiB, access(0), 1)).rc, CUDA_SUCCESS);
+  const async = await a.call('cuMemAllocAsync_v11020', ctxA, true, 16 * MiB, 0);
+  t.equal(async.rc, CUDA_SUCCESS);
+  t.same(a.session.stats().used, [(4 + 8 + 16) * MiB, 0], 'each counted on its card');
+  const data = Buffer.from(Array.from({ length: 4096 }, (_, i) => i & 0xff));
+  t.equal((await a.call('cuMemcpyHtoD_v3020', ctxA, vaA + MiB, data, data.length)).rc, CUDA_SUCCESS);
+  t.same((await a.call('cuMemcpyDtoH_v3020', ctxA, true, vaA + MiB, data.length)).outs[0], data, 'a mapping is memory like any other');
+
+  // The card's default pool is private to each session; a threshold is capped at the quota.
+  const poolA = (await a.call('cuDeviceGetDefaultMemPool_v11020', ctxA, true, 0)).outs[0];
+  const poolsBefore = emuStats().mem_pools!;
+  const poolB = await b.call('cuDeviceGetDefaultMemPool_v11020', ctxB, true, 0);
+  t.equal(poolB.rc, CUDA_SUCCESS);
+  t.equal(emuStats().mem_pools, poolsBefore + 1, "B's default pool is a pool of its own");
+  t.equal((await a.call('cuMemPoolSetAttribute_v11020', ctxA, poolA, CU_MEMPOOL_ATTR_RELEASE_THRESHOLD, u64(2n ** 64n - 1n))).rc, CUDA_SUCCESS);
+  const threshold = await a.call('cuMemPoolGetAttribute_v11020', ctxA, poolA, CU_MEMPOOL_ATTR_RELEASE_THRESHOLD, true);
+  t.same(threshold.outs[0], u64(BigInt(64 * MiB)), 'the release threshold is capped at the quota');
+  t.equal((await a.call('cuMemPoolDestroy_v11020', ctxA, poolA)).rc, CUDA_ERROR_INVALID_VALUE, 'a default pool cannot be destroyed');
+
+  // Another session can name none of it.
+  t.equal((await b.call('cuArrayDestroy_v2000', ctxB, array.outs[0])).rc, CUDA_ERROR_INVALID_HANDLE);
+  t.equal((await b.call('cuMemRelease_v10020', ctxB, phys.outs[0])).rc, CUDA_ERROR_INVALID_HANDLE);
+  t.equal((await b.call('cuMemPoolTrimTo_v11020', ctxB, poolA, 0)).rc, CUDA_ERROR_INVALID_HANDLE);
+  t.equal((await b.call('cuMemUnmap_v10020', ctxB, vaA, 8 * MiB)).rc, CUDA_ERROR_INVALID_VALUE);
+  t.equal((await b.call('cuMemAddressFree_v10020', ctxB, vaA, 1024 * MiB)).rc, CUDA_ERROR_INVALID_VALUE);
+  t.equal((await b.call('cuMemFree_v3020', ctxB, async.outs[0])).rc, CUDA_ERROR_INVALID_VALUE);
+  const physB = await b.call('cuMemCreate_v10020', ctxB, true, 2 * MiB, allocProp(0), 0);
+  t.equal((await b.call('cuMemMap_v10020', ctxB, vaA + 16 * MiB, 2 * MiB, 0, physB.outs[0], 0)).rc, CUDA_ERROR_INVALID_VALUE, "mapping into A's addresses");
+  t.equal((await b.call('cuMemcpyDtoH_v3020', ctxB, true, vaA + MiB, 16)).rc, CUDA_ERROR_INVALID_VALUE, "reading A's mapping");
+
+  // A count whose size wraps around to the buffer's is refused, not read past.
+  t.equal((await a.call('cuMemSetAccess_v10020', ctxA, vaA, 8 * MiB, access(0), 2n ** 62n + 1n)).rc, CUDA_ERROR_INVALID_VALUE);
+
+  t.ok(emuStats().vmm_mappings! > before.vmm_mappings!, 'the driver holds them while the sessions live');
+  await Promise.all([a.close(), b.close()]);
+  t.same(held(), before, 'closing freed the arrays, pools, pool allocations, VMM memory, mappings and reservations');
 });
