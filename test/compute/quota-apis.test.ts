@@ -41,6 +41,7 @@ function assertQuota(t: Test, run: { code: number | null; stdout: string; stderr
   t.match(run.stdout, /^mipmap level 2: 64x64$/m);
   t.match(run.stdout, new RegExp(`^threads 8: allocated ${capacity} bytes in ${capacity / (16 * MiB)} blocks, then CUDA_ERROR_OUT_OF_MEMORY$`, 'm'), '8 threads together fill the quota exactly and no further');
   t.match(run.stdout, new RegExp(`^threads freed: free ${capacity}$`, 'm'));
+  t.match(run.stdout, /^cuMemAllocManaged: CUDA_ERROR_NOT_SUPPORTED, CUDA_ERROR_NOT_SUPPORTED$/m, 'managed memory is not supported');
   t.match(run.stdout, /^PASS$/m);
 }
 
@@ -61,6 +62,7 @@ t.test('gpupool run --mem 256MiB: every allocating API stops at the quota on a c
   const from = daemon.logs.length;
   const run = await runCli(['run', '--servers', server, '--mem', '256MiB', '--', program]);
   assertQuota(t, run, 256 * MiB);
+  t.equal(run.stderr.match(/^gpupool: cuMemAllocManaged is not supported: managed memory must be addressable by this host/gm)?.length, 1, 'the client library says why, once');
   const freed = await eventually('the session freed', () => daemon.logs.slice(from).find((l) => l.msg === 'session freed'));
   t.match(freed.stats, { used: [0, 0], allocations: 0, handles: 0 }, 'the session held nothing at its end');
 });

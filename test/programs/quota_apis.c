@@ -12,7 +12,8 @@
  * be F0 again). It checks that data written into a VMM mapping, a stream-ordered allocation, a pool
  * allocation and an array reads back ("data API: ok"), that released VMM memory stays counted while
  * mapped, and that 8 threads allocating together through four APIs never pass F0 ("threads 8:
- * allocated B bytes in K blocks, then ERR"). Prints PASS (exit 0) or FAIL (exit 1).
+ * allocated B bytes in K blocks, then ERR"); and that cuMemAllocManaged, asked twice, is not supported
+ * ("cuMemAllocManaged: ERR, ERR"). Prints PASS (exit 0) or FAIL (exit 1).
  */
 #include "cuda_check.h"
 #include <pthread.h>
@@ -419,6 +420,12 @@ int main(int argc, char **argv)
         fill((api)k, capacity);
     data_checks();
     expect(free_now() == capacity, "the data checks gave everything back");
+    /* Managed memory is not supported: said once, however often asked. */
+    CUdeviceptr managed = 0;
+    CUresult first = cuMemAllocManaged(&managed, MiB, CU_MEM_ATTACH_GLOBAL);
+    CUresult second = cuMemAllocManaged(&managed, MiB, CU_MEM_ATTACH_GLOBAL);
+    printf("cuMemAllocManaged: %s, %s\n", name_of(first), name_of(second));
+    expect(first == CUDA_ERROR_NOT_SUPPORTED && second == CUDA_ERROR_NOT_SUPPORTED, "managed memory is not supported");
     threads(capacity);
     teardown();
     printf("%s\n", g_ok ? "PASS" : "FAIL");
