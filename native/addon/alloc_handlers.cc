@@ -28,11 +28,12 @@ T copy_of(const T *p) {
   return v;
 }
 
-// A device location's ordinal to the driver's CUdevice; other location types are not carried.
+// A device location's ordinal to the driver's CUdevice: a card the session was given, as for a CUdevice
+// argument. Other location types are not carried.
 CUresult location_to_driver(const Session &s, CUmemLocation *loc, int *ordinal) {
   if (loc->type != CU_MEM_LOCATION_TYPE_DEVICE) return loc->type == CU_MEM_LOCATION_TYPE_INVALID ? CUDA_ERROR_INVALID_VALUE : CUDA_ERROR_NOT_SUPPORTED;
   CUdevice dev = 0;
-  if (!s.driver().device(loc->id, &dev)) return CUDA_ERROR_INVALID_DEVICE;
+  if (!s.has_card(loc->id) || !s.driver().device(loc->id, &dev)) return CUDA_ERROR_INVALID_DEVICE;
   *ordinal = loc->id;
   loc->id = (int)dev;
   return CUDA_SUCCESS;

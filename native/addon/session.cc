@@ -140,7 +140,7 @@ void Session::count_message() { messages_.fetch_add(1, std::memory_order_relaxed
 
 CUresult Session::create_context(CUcontext *out, unsigned flags, int ordinal) {
   CUdevice dev = 0;
-  if (!driver_->device(ordinal, &dev)) return CUDA_ERROR_INVALID_DEVICE;
+  if (!has_card(ordinal) || !driver_->device(ordinal, &dev)) return CUDA_ERROR_INVALID_DEVICE;
   const Driver::Api &api = driver_->api();
   // CUDA 13 declares cuCtxCreate as the _v4 entry point (NULL params: a plain context).
   CUresult rc = api.ctxCreateV4.f != nullptr ? api.ctxCreateV4(out, nullptr, flags, dev) : api.ctxCreate(out, flags, dev);
@@ -155,7 +155,7 @@ void Session::note_created(CUcontext ctx) { created_.insert(ctx); }
 
 Session::Primary *Session::primary(int ordinal) {
   CUdevice dev = 0;
-  if (!driver_->device(ordinal, &dev)) return nullptr;
+  if (!has_card(ordinal) || !driver_->device(ordinal, &dev)) return nullptr;
   return &primaries_[ordinal];
 }
 
@@ -223,6 +223,10 @@ void Session::forget_owned_by(CUcontext ctx) {
 int Session::current_ordinal() const {
   auto it = ctx_ordinal_.find(current());
   return it == ctx_ordinal_.end() ? -1 : it->second;
+}
+
+bool Session::has_card(int ordinal) const {
+  return ordinal >= 0 && (size_t)ordinal < quota_.size() && quota_[(size_t)ordinal] > 0;
 }
 
 uint64_t Session::quota(int ordinal) const {
@@ -311,6 +315,8 @@ void Session::teardown() {
     std::lock_guard<std::mutex> lock(sched_mu_);
     cards_.clear();
   }
+  last_card_ = nullptr;
+  last_card_ordinal_ = -1;
   working_ = nullptr;
   // Pools and VMM memory belong to no context either: freed through the driver while contexts exist.
   release_memory_objects();
@@ -349,22 +355,35 @@ void Session::teardown() {
 
 // ---- compute scheduling ------------------------------------------------------------------------------
 
-void Session::begin_work(CUstream stream, bool per_thread) {
+CUresult Session::begin_work(CUstream stream, bool per_thread) {
   working_ = nullptr;
-  if (!sched_) return;
+  if (!sched_) return CUDA_SUCCESS;
   int ordinal = current_ordinal();
   CardScheduler *card = sched_->card(ordinal);
-  if (card == nullptr) return;
-  CardClient *client;
-  {
+  if (card == nullptr) return CUDA_SUCCESS;
+  // The card of the last work, most of the time: no lock, no lookup.
+  CardClient *client = last_card_ordinal_ == ordinal ? last_card_ : nullptr;
+  if (client == nullptr) {
     std::lock_guard<std::mutex> lock(sched_mu_);
     std::unique_ptr<CardClient> &slot = cards_[ordinal];
-    if (!slot) slot = std::make_unique<CardClient>(*card, sched_params_);
+    if (!slot) {
+      slot = std::make_unique<CardClient>(*card, sched_params_, wake_);
+      if (cancelled_) slot->cancel();
+    }
     client = slot.get();
+    last_card_ = client;
+    last_card_ordinal_ = ordinal;
   }
   working_stream_ = stream == nullptr && per_thread ? CU_STREAM_PER_THREAD : stream;
+  if (!client->begin(current(), working_stream_)) return CUDA_ERROR_DEVICE_UNAVAILABLE;
   working_ = client;
-  client->begin(current(), working_stream_);
+  return CUDA_SUCCESS;
+}
+
+void Session::cancel_waits() {
+  std::lock_guard<std::mutex> lock(sched_mu_);
+  cancelled_ = true;
+  for (auto &c : cards_) c.second->cancel();
 }
 
 void Session::end_work() {
@@ -384,9 +403,14 @@ bool Session::sched_holding() const {
 
 uint64_t Session::idle_grace_ns() {
   for (auto &c : cards_) c.second->settle_idle(current());
-  uint64_t grace = 0;
-  for (const auto &c : cards_) grace = std::max(grace, c.second->idle_grace_ns());
-  return grace;
+  uint64_t grace = CardClient::kKeep;
+  bool holding = false;
+  for (const auto &c : cards_) {
+    if (!c.second->holding()) continue;
+    holding = true;
+    grace = std::min(grace, c.second->idle_grace_ns());
+  }
+  return holding ? grace : 0;
 }
 
 void Session::sched_idle() {

@@ -22,9 +22,10 @@ export const TENANT_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 export type Priority = 'high' | 'low';
 
 /**
- * A tenant's limits as the file states them. `quota` caps each session's memory quota (src/sharing/quota.ts);
- * the others are only parsed and kept for now: enforcing them is the
- * scheduler's job (docs/security.md, "still to come"). null: the key was not given.
+ * A tenant's limits as the file states them. `quota` caps each session's memory quota (src/sharing/quota.ts),
+ * `cards` limits which cards placement gives its sessions (src/compute/endpoint.ts); `priority` is only
+ * parsed and kept for now: enforcing it is the scheduler's job (docs/security.md, "still to come").
+ * null: the key was not given.
  */
 export interface TenantLimits {
   /** The cards the tenant may use: indexes (numbers) or UUIDs (strings), as written. */

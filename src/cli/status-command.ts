@@ -3,12 +3,16 @@ import { isGpupoolError, messageOf } from '../errors.js';
 import type { StatusDocument } from '../server/status.js';
 import type { Device } from '../vendors/device.js';
 import { ExitCodes } from './exit-codes.js';
-import { fetchStatus, statusUrl } from './status-client.js';
+import { POOL_API_VERSION, type PoolDocument } from '../server/pool.js';
+import { fetchDocument, fetchStatus } from '../server/status-client.js';
+import { statusUrl } from './status-client.js';
+import { renderPool } from './status-pool-table.js';
 import { renderHost } from './status-table.js';
 
 interface StatusOptions {
   host: string[];
   json?: boolean;
+  pool?: boolean;
   timeout: number;
 }
 
@@ -31,11 +35,13 @@ export function statusCommand(out: NodeJS.WritableStream, err: NodeJS.WritableSt
     .description('show the cards, figures and health of one or more hosts')
     .option('-H, --host <url>', `daemon to ask; repeat for several hosts (default ${DEFAULT_HOST})`, collect, [])
     .option('--json', 'print JSON for scripts instead of tables')
+    .option('--pool', "ask one daemon (--host) for the whole pool: every host's cards and clients (GET /v1/pool)")
     .option('--timeout <ms>', 'how long to wait for each host', positiveInt, 5000)
     .action((opts: StatusOptions) => done(runStatus(opts, out, err, setExit)));
 }
 
 async function runStatus(opts: StatusOptions, out: NodeJS.WritableStream, err: NodeJS.WritableStream, setExit: (code: number) => void): Promise<void> {
+  if (opts.pool) return runPool(opts, out, err, setExit);
   const hosts = opts.host.length > 0 ? opts.host : [DEFAULT_HOST];
   let urls: URL[];
   try {
@@ -65,5 +71,37 @@ async function runStatus(opts: StatusOptions, out: NodeJS.WritableStream, err: N
   }
   if (results.some((r) => !r.ok)) setExit(ExitCodes.UNREACHABLE);
   else if (devices.some((d) => d.health.state !== 'healthy')) setExit(ExitCodes.FAILURE);
+  else setExit(ExitCodes.OK);
+}
+
+/** `--pool`: one daemon's `/v1/pool`; exit codes as for the hosts it lists. */
+async function runPool(opts: StatusOptions, out: NodeJS.WritableStream, err: NodeJS.WritableStream, setExit: (code: number) => void): Promise<void> {
+  if (opts.host.length > 1) {
+    err.write('gpupool status: --pool asks one daemon for the whole pool: give at most one --host\n');
+    setExit(ExitCodes.CONFIG);
+    return;
+  }
+  let url: URL;
+  try {
+    url = statusUrl(opts.host[0] ?? DEFAULT_HOST);
+  } catch (e) {
+    err.write(`gpupool status: ${messageOf(e)}\n`);
+    setExit(ExitCodes.CONFIG);
+    return;
+  }
+  if (url.pathname === '/v1/status') url.pathname = '/v1/pool';
+  let doc: PoolDocument;
+  try {
+    // The daemon gives each peer its pool.timeoutMs (2 s by default), less than --timeout's default.
+    doc = await fetchDocument<PoolDocument>(url, opts.timeout, POOL_API_VERSION);
+  } catch (e) {
+    err.write(`gpupool status: ${messageOf(e)}\n`);
+    setExit(ExitCodes.UNREACHABLE);
+    return;
+  }
+  out.write(opts.json ? `${JSON.stringify(doc, null, 2)}\n` : `${renderPool(doc)}\n`);
+  const reached = doc.hosts.flatMap((h) => (h.ok ? [h.status] : []));
+  if (reached.length < doc.hosts.length) setExit(ExitCodes.UNREACHABLE);
+  else if (reached.some((s) => s.devices.some((d) => d.health.state !== 'healthy'))) setExit(ExitCodes.FAILURE);
   else setExit(ExitCodes.OK);
 }

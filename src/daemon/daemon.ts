@@ -10,9 +10,12 @@ import { HttpServer } from '../server/http-server.js';
 import { HostInfoSource } from '../server/host-info.js';
 import { DaemonMetrics } from '../server/metrics.js';
 import { registerRoutes } from '../server/routes.js';
-import { buildStatus } from '../server/status.js';
+import { buildPoolView } from '../server/pool.js';
+import { buildStatus, type ComputeSection } from '../server/status.js';
+import { fetchStatus } from '../server/status-client.js';
+import { StaticMembership } from '../sharing/membership.js';
 import { DeviceRegistry } from '../vendors/registry.js';
-import { openCompute, type ComputeStatus } from '../compute/backend.js';
+import { openCompute } from '../compute/backend.js';
 import { ComputeEndpoint } from '../compute/endpoint.js';
 import { registerSharingMetrics } from '../server/sharing-metrics.js';
 import type { Library } from '../vendors/library.js';
@@ -66,7 +69,12 @@ export class Daemon {
     try {
       const compute = await openCompute(config, logger);
       if (compute.driver && compute.addon) {
-        endpoint = new ComputeEndpoint(compute.driver, compute.addon, logger, { pingIntervalMs: config.compute.pingIntervalMs, auth, sharing: config.sharing });
+        endpoint = new ComputeEndpoint(compute.driver, compute.addon, logger, {
+          pingIntervalMs: config.compute.pingIntervalMs,
+          auth,
+          sharing: config.sharing,
+          vendorDevices: () => registry.devices(),
+        });
       }
       if (endpoint && auth.enabled) {
         logger.info({ path: config.auth.tokens, tenants: auth.tenants().length }, 'compute clients must present a token');
@@ -74,10 +82,11 @@ export class Daemon {
         // checkExposure() let this through only because the address is loopback; still, every local user can get in.
         logger.warn({ listen: config.listen }, 'no token file (--tokens, auth.tokens): compute is open to any local user; listening on loopback only');
       }
-      const computeStatus = (): ComputeStatus & { sessions: ReturnType<ComputeEndpoint['sessions']>; cards: ReturnType<ComputeEndpoint['cards']> } => ({
+      const computeStatus = (): ComputeSection => ({
         ...compute.status,
         sessions: endpoint?.sessions() ?? [],
         cards: endpoint?.cards() ?? [],
+        sharing: endpoint?.sharingStatus() ?? null,
       });
       await registry.refresh();
       registry.watchHealth();
@@ -97,6 +106,8 @@ export class Daemon {
       }
       registry.on('health', (card, change) => {
         if (change.xid !== undefined) metrics.xid(card, change.xid);
+        // A card healthy again may be what a waiting client needs.
+        if (change.health.state === 'healthy') endpoint?.retryWaiting();
       });
 
       http = new HttpServer(logger);
@@ -104,9 +115,12 @@ export class Daemon {
       if (computeEndpoint) http.onUpgrade('/v1/compute', (req, socket, head) => computeEndpoint.handleUpgrade(req, socket, head));
       let bound: ListenAddress = listen;
       const daemonInfo = () => ({ version, pid: process.pid, startedAt, listen: formatAddress(bound.host, bound.port), simulated: config.simulate !== null });
+      const status = async () => buildStatus(await hostInfo.current(), daemonInfo(), registry.vendors(), registry.devices(), computeStatus());
+      const membership = new StaticMembership(config.pool.peers);
       registerRoutes(http, {
         metrics,
-        status: async () => buildStatus(await hostInfo.current(), daemonInfo(), registry.vendors(), registry.devices(), computeStatus()),
+        status,
+        pool: async () => buildPoolView({ self: { url: `http://${formatAddress(bound.host, bound.port)}`, status: await status() }, membership, fetchStatus, timeoutMs: config.pool.timeoutMs }),
       });
       bound = await http.listen(listen);
       poller.start();

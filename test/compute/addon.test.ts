@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import koffi from 'koffi';
 import { Unpackr, pack } from 'msgpackr';
 import { emulatedDriver, emulatedKernels, fakeLibraryDir, packageRoot } from '../../src/paths.js';
-import { addonPath, loadComputeAddon, type NativeDriver, type NativeSession, type NativeSessionOptions } from '../../src/compute/native.js';
+import { addonPath, loadComputeAddon, type NativeDriver, type NativeSession } from '../../src/compute/native.js';
 import { FixtureFile, mixedHost } from '../helpers/fixture.js';
 
 // The addon against the emulated driver (docs/emulator.md), in this process: frames in, replies out.
@@ -89,7 +89,7 @@ class Client {
   private nextSeq = 1;
   private readonly waiting = new Map<number, (reply: Reply) => void>();
 
-  constructor(driver: NativeDriver, options?: NativeSessionOptions) {
+  constructor(driver: NativeDriver, quota?: number[]) {
     let done: (reason: string | null) => void = () => {};
     this.closed = new Promise((resolve) => (done = resolve));
     this.session = new addon.Session(driver, (buf) => this.receive(buf), (reason) => {
@@ -97,7 +97,7 @@ class Client {
       for (const answer of this.waiting.values()) answer({ rc: -1, outs: [reason] });
       this.waiting.clear();
       done(reason);
-    }, options);
+    }, quota === undefined ? undefined : { quota });
   }
 
   private receive(buf: Buffer): void {
@@ -146,8 +146,8 @@ class Client {
 }
 
 /** A client whose session is closed when the test ends, whatever happens in it. */
-function client(t: Test, driver: NativeDriver, options?: NativeSessionOptions): Client {
-  const c = new Client(driver, options);
+function client(t: Test, driver: NativeDriver, quota?: number[]): Client {
+  const c = new Client(driver, quota);
   t.teardown(() => c.close());
   return c;
 }
@@ -346,6 +346,20 @@ t.test('a frame that breaks the protocol closes the session with a reason', asyn
   t.match(emuStats(), { contexts: 0, allocations: 0 });
 });
 
+t.test('a card the session was not given (quota 0) cannot be named: CUDA_ERROR_INVALID_DEVICE', async (t) => {
+  const CUDA_ERROR_INVALID_DEVICE = 101;
+  // Placement gave this session card 1 only.
+  const c = client(t, await driverPromise, [0, 1 << 30]);
+  t.equal((await c.call('cuDevicePrimaryCtxRetain_v7000', 0, true, 0)).rc, CUDA_ERROR_INVALID_DEVICE, 'primary context of card 0');
+  t.equal((await c.call('cuCtxCreate_v3020', 0, true, 0, 0)).rc, CUDA_ERROR_INVALID_DEVICE, 'a new context on card 0');
+  t.equal((await c.call('cuDevicePrimaryCtxGetState_v7000', 0, 0, true, true)).rc, CUDA_ERROR_INVALID_DEVICE, 'any call naming card 0');
+  t.equal((await c.call('cuDevicePrimaryCtxRetain_v7000', 0, true, 2)).rc, CUDA_ERROR_INVALID_DEVICE, 'a card past the driver\'s');
+  const ctx = await c.context(1);
+  t.equal(ctx, PRIMARY_0 + 1, 'card 1 works');
+  t.equal((await c.call('cuCtxCreate_v3020', ctx, true, 0, 1)).rc, CUDA_SUCCESS);
+  t.match(c.session.stats(), { quota: [0, 1 << 30], contexts: 2 });
+});
+
 t.test('closing frees everything the session held', async (t) => {
   const c = client(t, await driverPromise);
   const ctx = await c.context();
@@ -419,7 +433,7 @@ function held(): Record<string, number> {
 t.test('arrays, pools and VMM memory: counted before the driver is asked, private to the session, freed at its end', async (t) => {
   const driver = await driverPromise;
   const before = held();
-  const a = client(t, driver, { quota: [64 * MiB, 64 * MiB] });
+  const a = client(t, driver, [64 * MiB, 64 * MiB]);
   const b = client(t, driver);
   const ctxA = await a.context();
   const ctxB = await b.context();

@@ -10,7 +10,8 @@
  *
  * Prints one JSON line: kernels completed, the device time they asked for, wall time, and for serve
  * the latency of every request (sorted) in microseconds. Starts after "go" arrives on stdin when
- * GPUPOOL_LOAD_WAIT=1, so that several clients can start their measurement together.
+ * GPUPOOL_LOAD_WAIT=1, so that several clients can start their measurement together. Runs on device
+ * GPUPOOL_LOAD_DEVICE (default 0).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdint.h>
@@ -42,11 +43,12 @@ int main(int argc, char **argv)
     double seconds = atof(argv[3]);
     unsigned long long kernel_ns = strtoull(argv[4], NULL, 10) * 1000ull;
     int batch = atoi(argv[5]);
-    uint64_t thinks[64];
+    static uint64_t thinks[4096];
     int n_thinks = 0;
     if (serve) {
-        char *list = argc > 6 ? argv[6] : "0";
-        for (char *t = strtok(list, ":"); t != NULL && n_thinks < 64; t = strtok(NULL, ":"))
+        static char none[] = "0";
+        char *list = argc > 6 ? argv[6] : none;
+        for (char *t = strtok(list, ":"); t != NULL && n_thinks < 4096; t = strtok(NULL, ":"))
             thinks[n_thinks++] = strtoull(t, NULL, 10);
     }
 
@@ -55,7 +57,7 @@ int main(int argc, char **argv)
     CUmodule module;
     CUfunction spin;
     CHECK(cuInit(0));
-    CHECK(cuDeviceGet(&dev, 0));
+    CHECK(cuDeviceGet(&dev, getenv("GPUPOOL_LOAD_DEVICE") ? atoi(getenv("GPUPOOL_LOAD_DEVICE")) : 0));
     CHECK(cuDevicePrimaryCtxRetain(&ctx, dev));
     CHECK(cuCtxSetCurrent(ctx));
     void *image = read_file(argv[1], NULL);
