@@ -74,7 +74,7 @@ async function sessions(daemon: DaemonProcess): Promise<SessionInfo[]> {
 
 /** Card 1's free memory as the driver counts it: a 40 GiB quota is the whole card, so nothing hides it. */
 async function cardFree(server: string): Promise<number> {
-  const run = await runCli(['run', '--servers', server, '--mem', '40GiB', '--', program, 'meminfo', '1']);
+  const run = await runCli(['run', '--servers', server, '--gpus', 'all', '--mem', '40GiB', '--', program, 'meminfo', '1']);
   const m = /^free (\d+) total \d+$/m.exec(run.stdout);
   if (run.code !== 0 || !m) throw new Error(`quota_apis meminfo failed (${run.code}): ${run.stdout}${run.stderr}`);
   return Number(m[1]);
@@ -85,7 +85,7 @@ t.test('a client killed while it holds memory through every API: all of it retur
   const before = await cardFree(server);
   t.equal(before, 40 * GiB, 'card 1 is all free to begin with');
 
-  const job = spawn(process.execPath, [CLI, 'run', '--servers', server, '--', program, 'hold', '1'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const job = spawn(process.execPath, [CLI, 'run', '--servers', server, '--gpus', 'all', '--', program, 'hold', '1'], { stdio: ['pipe', 'pipe', 'pipe'] });
   t.teardown(() => void (job.exitCode === null && job.signalCode === null && job.kill('SIGKILL')));
   let out = '';
   job.stdout.on('data', (d: Buffer) => (out += d.toString()));
