@@ -25,7 +25,7 @@ const APIS = ['cuMemAlloc', 'cuMemAllocPitch', 'cuArrayCreate', 'cuArray3DCreate
 /** What quota_apis prints when `capacity` bytes are all it may hold on its device. */
 function assertQuota(t: Test, run: { code: number | null; stdout: string; stderr: string }, capacity: number): void {
   t.equal(run.code, 0, `${run.stdout}${run.stderr}`);
-  t.match(run.stdout, new RegExp(`^capacity ${capacity}$`, 'm'));
+  t.match(run.stdout, new RegExp(`^totalMem ${capacity} capacity ${capacity}$`, 'm'), 'the device is as large as the quota, and all of it free');
   for (const api of APIS) {
     const filled = new RegExp(`^${api}: allocated (\\d+) bytes in (\\d+) blocks, then CUDA_ERROR_OUT_OF_MEMORY$`, 'm').exec(run.stdout);
     t.ok(filled, `${api}: out of memory past the quota`);

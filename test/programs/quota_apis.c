@@ -5,9 +5,9 @@
  *                                      wait for a line (or EOF) on stdin, exit 0 (the test kills it)
  *        quota_apis meminfo DEV        print "free F total T" (cuMemGetInfo) and exit
  *
- * The default mode measures the device's free memory F0 (cuMemGetInfo), then for each API allocates
- * blocks until an allocation fails and prints "API: allocated B bytes in K blocks, then ERR"; it must
- * be CUDA_ERROR_OUT_OF_MEMORY with B <= F0 < B + one block (the count is exact). Then it frees one
+ * The default mode prints "totalMem T capacity F0": cuDeviceTotalMem and the device's free memory
+ * (cuMemGetInfo). Then for each API it allocates blocks until an allocation fails and prints
+ * "API: allocated B bytes in K blocks, then ERR"; it must be CUDA_ERROR_OUT_OF_MEMORY with B <= F0 < B + one block (the count is exact). Then it frees one
  * block and allocates it again ("API after free: ERR"), frees everything ("API freed: free F"; F must
  * be F0 again). It checks that data written into a VMM mapping, a stream-ordered allocation, a pool
  * allocation and an array reads back ("data API: ok"), that released VMM memory stays counted while
@@ -414,8 +414,9 @@ int main(int argc, char **argv)
     setup(dev);
     if (argc > 1 && strcmp(argv[1], "hold") == 0)
         return hold();
-    size_t capacity = free_now();
-    printf("capacity %zu\n", capacity);
+    size_t capacity = free_now(), total = 0;
+    CHECK(cuDeviceTotalMem(&total, g_dev));
+    printf("totalMem %zu capacity %zu\n", total, capacity);
     for (int k = 0; k < API_COUNT; k++)
         fill((api)k, capacity);
     data_checks();
