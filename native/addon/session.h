@@ -117,7 +117,7 @@ class Session {
   // calls all run on its one thread, in order, so a plain counter per card is enough: two threads of
   // the client cannot allocate at once here, and together they never pass the quota.
   bool fits_quota(size_t size) const;
-
+  // The same on a given card (memory whose card is not the current context's: VMM, pools).
   bool fits_quota_on(int ordinal, size_t size) const;
 
   void note_alloc(CUdeviceptr base, size_t size);
@@ -139,7 +139,6 @@ class Session {
   // handle is destroyed or its context is.
   void note_held(int kind, void *handle, size_t bytes);
   bool forget_held(int kind, void *handle);
-  bool holds(int kind, void *handle) const { return held_.count({kind, handle}) != 0; }
   // A mipmapped array's level handed out: forgotten with the mipmapped array.
   void note_level(CUmipmappedArray mipmap, CUarray level);
   void forget_levels(CUmipmappedArray mipmap);
