@@ -83,9 +83,11 @@ CUresult array_3d_create(Session &s, CUarray *handle, const CUDA_ARRAY3D_DESCRIP
   return counted_create(s, GP_HANDLE_CUarray, (void **)handle, sized, bytes, [&] { return s.driver().api().array3DCreate(handle, &d); });
 }
 
+// A mipmapped array's level is not the client's to destroy: the driver is not asked to.
 CUresult array_destroy(Session &s, CUarray array) {
+  if (!s.holds(GP_HANDLE_CUarray, array)) return CUDA_ERROR_INVALID_VALUE;
   CUresult rc = s.driver().api().arrayDestroy(array);
-  if (rc == CUDA_SUCCESS && !s.forget_held(GP_HANDLE_CUarray, array)) s.forget(GP_HANDLE_CUarray, array);
+  if (rc == CUDA_SUCCESS) s.forget_held(GP_HANDLE_CUarray, array);
   return rc;
 }
 

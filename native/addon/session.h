@@ -139,6 +139,7 @@ class Session {
   // handle is destroyed or its context is.
   void note_held(int kind, void *handle, size_t bytes);
   bool forget_held(int kind, void *handle);
+  bool holds(int kind, void *handle) const { return held_.count({kind, handle}) != 0; }
   // A mipmapped array's level handed out: forgotten with the mipmapped array.
   void note_level(CUmipmappedArray mipmap, CUarray level);
   void forget_levels(CUmipmappedArray mipmap);

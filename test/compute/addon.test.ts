@@ -484,6 +484,19 @@ t.test('arrays, pools and VMM memory: counted before the driver is asked, privat
   t.equal((await b.call('cuMemMap_v10020', ctxB, vaA + 16 * MiB, 2 * MiB, 0, physB.outs[0], 0)).rc, CUDA_ERROR_INVALID_VALUE, "mapping into A's addresses");
   t.equal((await b.call('cuMemcpyDtoH_v3020', ctxB, true, vaA + MiB, 16)).rc, CUDA_ERROR_INVALID_VALUE, "reading A's mapping");
 
+  // A mipmapped array's levels are not arrays of their own to destroy, and go with it.
+  const desc3d = Buffer.alloc(40);
+  desc3d.writeBigUInt64LE(256n, 0);
+  desc3d.writeBigUInt64LE(256n, 8);
+  desc3d.writeUInt32LE(CU_AD_FORMAT_FLOAT, 24);
+  desc3d.writeUInt32LE(1, 28);
+  const mip = await a.call('cuMipmappedArrayCreate_v5000', ctxA, true, desc3d, 3);
+  t.equal(mip.rc, CUDA_SUCCESS);
+  const level = (await a.call('cuMipmappedArrayGetLevel_v5000', ctxA, true, mip.outs[0], 1)).outs[0];
+  t.equal((await a.call('cuArrayDestroy_v2000', ctxA, level)).rc, CUDA_ERROR_INVALID_VALUE, 'a level is not destroyed on its own');
+  t.equal((await a.call('cuMipmappedArrayDestroy_v5000', ctxA, mip.outs[0])).rc, CUDA_SUCCESS);
+  t.equal((await a.call('cuArray3DGetDescriptor_v3020', ctxA, true, level)).rc, CUDA_ERROR_INVALID_HANDLE, "a destroyed mipmapped array's level is no longer known");
+
   // A count whose size wraps around to the buffer's is refused, not read past.
   t.equal((await a.call('cuMemSetAccess_v10020', ctxA, vaA, 8 * MiB, access(0), 2n ** 62n + 1n)).rc, CUDA_ERROR_INVALID_VALUE);
 
