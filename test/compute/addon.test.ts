@@ -504,3 +504,28 @@ t.test('arrays, pools and VMM memory: counted before the driver is asked, privat
   await Promise.all([a.close(), b.close()]);
   t.same(held(), before, 'closing freed the arrays, pools, pool allocations, VMM memory, mappings and reservations');
 });
+
+t.test('a kernel reads and writes VMM mappings and stream-ordered memory as it does cuMemAlloc memory', { skip: noFatbin }, async (t) => {
+  const c = client(t, await driverPromise);
+  const ctx = await c.context();
+  const lib = await c.call('cuLibraryLoadData_v12000', ctx, readFileSync(fatbin));
+  const kernelId = (await c.call('cuLibraryGetKernel_v12000', ctx, true, lib.outs[0], VADD)).outs[0] as number;
+  const n = 1024;
+  const va = (await c.call('cuMemAddressReserve_v10020', ctx, true, 4 * MiB, 0, 0, 0)).outs[0] as number;
+  const phys = await c.call('cuMemCreate_v10020', ctx, true, 2 * MiB, allocProp(0), 0);
+  t.equal((await c.call('cuMemMap_v10020', ctx, va, 2 * MiB, 0, phys.outs[0], 0)).rc, CUDA_SUCCESS);
+  t.equal((await c.call('cuMemSetAccess_v10020', ctx, va, 2 * MiB, access(0), 1)).rc, CUDA_SUCCESS);
+  const da = va;
+  const db = (await c.call('cuMemAllocAsync_v11020', ctx, true, n * 4, 0)).outs[0] as number;
+  const dc = va + MiB;
+  const a = Array.from({ length: n }, (_, i) => i);
+  const b = Array.from({ length: n }, (_, i) => 2 * i);
+  c.send('cuMemcpyHtoDAsync_v3020', ctx, da, floats(a), n * 4, 0);
+  c.send('cuMemcpyHtoDAsync_v3020', ctx, db, floats(b), n * 4, 0);
+  c.send('cuLaunchKernel_v4000', ctx, kernelId, n / 256, 1, 1, 256, 1, 1, 0, 0, vaddParams(da, db, dc, n));
+  t.equal((await c.call('cuCtxSynchronize_v2000', ctx)).rc, CUDA_SUCCESS);
+  const out = new Float32Array(Uint8Array.from((await c.call('cuMemcpyDtoH_v3020', ctx, true, dc, n * 4)).outs[0] as Buffer).buffer);
+  t.ok(a.every((x, i) => out[i] === x + b[i]!), 'c = a + b, across a mapping and a pool allocation');
+  t.equal(await c.close(), null);
+  t.match(emuStats(), { vmm_allocations: 0, vmm_mappings: 0, vmm_reservations: 0, pool_allocations: 0 });
+});

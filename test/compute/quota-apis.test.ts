@@ -37,6 +37,8 @@ function assertQuota(t: Test, run: { code: number | null; stdout: string; stderr
   for (const api of ['cuMemCreate', 'cuMemCreate after release', 'cuMemAllocAsync', 'cuMemAllocFromPoolAsync', 'cuArrayCreate']) {
     t.match(run.stdout, new RegExp(`^data ${api}: ok$`, 'm'), `data written through ${api} reads back`);
   }
+  t.match(run.stdout, /^memset cuMemCreate: ok$/m, 'a memset of a VMM mapping');
+  t.match(run.stdout, /^memset cuMemAllocAsync: ok$/m, 'a memset of a stream-ordered allocation');
   t.match(run.stdout, /^mipmap level 2: 64x64$/m);
   t.match(run.stdout, new RegExp(`^threads 8: allocated ${capacity} bytes in ${capacity / (16 * MiB)} blocks, then CUDA_ERROR_OUT_OF_MEMORY$`, 'm'), '8 threads together fill the quota exactly and no further');
   t.match(run.stdout, new RegExp(`^threads freed: free ${capacity}$`, 'm'));

@@ -237,6 +237,19 @@ static void data_linear(const char *name, CUdeviceptr ptr, size_t bytes, int asy
     free(out);
 }
 
+static void data_memset(const char *name, CUdeviceptr ptr, size_t bytes)
+{
+    uint32_t *out = calloc(1, bytes);
+    CHECK(cuMemsetD32(ptr, 0x5eed5eedu, bytes / 4));
+    CHECK(cuMemcpyDtoH(out, ptr, bytes));
+    int ok = 1;
+    for (size_t i = 0; i < bytes / 4; i++)
+        ok = ok && out[i] == 0x5eed5eedu;
+    printf("memset %s: %s\n", name, ok ? "ok" : "wrong");
+    expect(ok, name);
+    free(out);
+}
+
 static void data_checks(void)
 {
     size_t granularity = 0;
@@ -254,6 +267,7 @@ static void data_checks(void)
     expect(got.location.type == CU_MEM_LOCATION_TYPE_DEVICE && got.location.id == g_dev && got.win32HandleMetaData == NULL,
            "cuMemGetAllocationPropertiesFromHandle names this device");
     data_linear("cuMemCreate", v.ptr, 2 * granularity, 0, 1);
+    data_memset("cuMemCreate", v.ptr, 2 * granularity);
     /* Released while mapped: the memory is still held, and counted, until it is unmapped. */
     size_t before = free_now();
     CHECK(cuMemRelease(v.handle));
@@ -267,6 +281,7 @@ static void data_checks(void)
     block a;
     CHECK(alloc_block(API_ASYNC, MiB, -1, &a));
     data_linear("cuMemAllocAsync", a.ptr, MiB, 1, 3);
+    data_memset("cuMemAllocAsync", a.ptr, MiB);
     free_block(&a, MiB);
 
     block p;
