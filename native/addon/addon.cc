@@ -163,7 +163,8 @@ using Tsfn = Napi::TypedThreadSafeFunction<SessionWrap, Delivery, Deliver>;
 // joins the thread), so it outlives all three.
 class Runner {
  public:
-  Runner(std::shared_ptr<const gp::Driver> driver, std::vector<uint64_t> quota) : session(std::move(driver), std::move(quota)) {}
+  Runner(std::shared_ptr<const gp::Driver> driver, std::vector<uint64_t> quota, std::vector<bool> granted)
+      : session(std::move(driver), std::move(quota), std::move(granted)) {}
 
   // False once the session is stopping: the message is not taken.
   bool push(const Message &m) {
@@ -278,20 +279,29 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
       throw Napi::TypeError::New(env, "new Session(driver: Driver, onOutput: (buf) => void, onClosed: (reason) => void)");
     }
     std::shared_ptr<gp::Driver> driver = DriverWrap::Unwrap(info[0].As<Napi::Object>())->core();
-    // Optional: the session's memory quota per card, in bytes, by ordinal (absent: the whole card).
+    // Optional: the session's memory quota per card, in bytes, by ordinal (absent: the whole card);
+    // null for a card the session may not use at all.
     std::vector<uint64_t> quota;
+    std::vector<bool> granted;
     if (info.Length() > 3 && !info[3].IsUndefined()) {
-      if (!info[3].IsArray()) throw Napi::TypeError::New(env, "quota must be an array of byte counts, one per card");
+      const char *usage = "quota must be an array of byte counts (or null for a card not granted), one per card";
+      if (!info[3].IsArray()) throw Napi::TypeError::New(env, usage);
       Napi::Array q = info[3].As<Napi::Array>();
       for (uint32_t i = 0; i < q.Length(); i++) {
         Napi::Value v = q.Get(i);
-        if (!v.IsNumber() || v.As<Napi::Number>().DoubleValue() < 0) throw Napi::TypeError::New(env, "quota must be an array of byte counts, one per card");
+        if (v.IsNull()) {
+          quota.push_back(0);
+          granted.push_back(false);
+          continue;
+        }
+        if (!v.IsNumber() || v.As<Napi::Number>().DoubleValue() < 0) throw Napi::TypeError::New(env, usage);
         quota.push_back((uint64_t)v.As<Napi::Number>().DoubleValue());
+        granted.push_back(true);
       }
     }
     on_output_ = Napi::Persistent(info[1].As<Napi::Function>());
     on_closed_ = Napi::Persistent(info[2].As<Napi::Function>());
-    runner_ = std::make_shared<Runner>(driver, std::move(quota));
+    runner_ = std::make_shared<Runner>(driver, std::move(quota), std::move(granted));
     runner_->tsfn = Tsfn::New(
         env, "gpupool:session", 0, 1, this,
         [](Napi::Env, std::shared_ptr<Runner> *runner, SessionWrap *) {

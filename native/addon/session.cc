@@ -6,9 +6,12 @@
 
 namespace gp {
 
-Session::Session(std::shared_ptr<const Driver> driver, std::vector<uint64_t> quota) : driver_(std::move(driver)) {
+Session::Session(std::shared_ptr<const Driver> driver, std::vector<uint64_t> quota, std::vector<bool> granted)
+    : driver_(std::move(driver)) {
   const auto &devices = driver_->devices();
   quota_.resize(devices.size());
+  granted_.assign(devices.size(), true);
+  for (size_t i = 0; i < granted.size() && i < granted_.size(); i++) granted_[i] = granted[i];
   used_.assign(devices.size(), 0);
   used_pub_.reset(new std::atomic<uint64_t>[devices.size() + 1]);
   for (size_t i = 0; i < devices.size(); i++) {
@@ -135,9 +138,15 @@ void Session::count_message() { messages_.fetch_add(1, std::memory_order_relaxed
 
 // ---- contexts --------------------------------------------------------------------------------------
 
+bool Session::granted(int ordinal) const {
+  CUdevice dev = 0;
+  return driver_->device(ordinal, &dev) && (size_t)ordinal < granted_.size() && granted_[ordinal];
+}
+
 CUresult Session::create_context(CUcontext *out, unsigned flags, int ordinal) {
   CUdevice dev = 0;
-  if (!driver_->device(ordinal, &dev)) return CUDA_ERROR_INVALID_DEVICE;
+  // A card the session was not granted is, to it, a device that does not exist.
+  if (!granted(ordinal) || !driver_->device(ordinal, &dev)) return CUDA_ERROR_INVALID_DEVICE;
   const Driver::Api &api = driver_->api();
   // CUDA 13 declares cuCtxCreate as the _v4 entry point (NULL params: a plain context).
   CUresult rc = api.ctxCreateV4.f != nullptr ? api.ctxCreateV4(out, nullptr, flags, dev) : api.ctxCreate(out, flags, dev);
@@ -151,8 +160,7 @@ CUresult Session::create_context(CUcontext *out, unsigned flags, int ordinal) {
 void Session::note_created(CUcontext ctx) { created_.insert(ctx); }
 
 Session::Primary *Session::primary(int ordinal) {
-  CUdevice dev = 0;
-  if (!driver_->device(ordinal, &dev)) return nullptr;
+  if (!granted(ordinal)) return nullptr;
   return &primaries_[ordinal];
 }
 

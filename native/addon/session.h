@@ -47,7 +47,9 @@ class Session {
 
   // quota: device memory the session may hold on each card, by ordinal (docs/operations.md, "Memory
   // quotas"); a card without an entry (an empty vector: every card) has its whole memory as quota.
-  explicit Session(std::shared_ptr<const Driver> driver, std::vector<uint64_t> quota = {});
+  // granted: whether the session may use each card, by ordinal (its tenant's cards=); a card without
+  // an entry is granted. A card not granted is not the session's: no context can be made on it.
+  explicit Session(std::shared_ptr<const Driver> driver, std::vector<uint64_t> quota = {}, std::vector<bool> granted = {});
   Session(const Session &) = delete;
   Session &operator=(const Session &) = delete;
 
@@ -91,7 +93,9 @@ class Session {
     unsigned flags = 0;
     int refs = 0;
   };
-  // The session's private "primary" context of a device ordinal; nullptr when out of range.
+  // Whether the session may use the card with this ordinal (in range, and granted).
+  bool granted(int ordinal) const;
+  // The session's private "primary" context of a device ordinal; nullptr when out of range or not granted.
   Primary *primary(int ordinal);
   // The device ordinal whose primary context this is, or -1.
   int primary_ordinal(CUcontext ctx) const;
@@ -156,6 +160,7 @@ class Session {
   std::map<CUdeviceptr, Allocation> allocs_;
   uint64_t bytes_ = 0;
   std::vector<uint64_t> quota_;                           // by ordinal
+  std::vector<bool> granted_;                             // by ordinal
   std::vector<uint64_t> used_;                            // by ordinal: bytes allocated on that card
   std::unique_ptr<std::atomic<uint64_t>[]> used_pub_;     // used_, as stats() reads it
   std::unordered_map<uint64_t, std::vector<ParamSlot>> params_;

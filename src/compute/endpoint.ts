@@ -3,6 +3,8 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { RefusalReasons, peerKey, type Authenticator } from '../auth/authenticator.js';
+import { verifiedClientName } from '../auth/certificate.js';
+import { byOrdinal, grantPriority, grantedCards } from '../auth/limits.js';
 import { ErrorCodes, messageOf } from '../errors.js';
 import { CloseCodes, HandshakeError, encodeWelcome, parseHello, type Hello } from './handshake.js';
 import type { ComputeAddon, NativeDriver, NativeSession, SessionStats } from './native.js';
@@ -17,8 +19,10 @@ export interface SessionInfo {
   program: string;
   pid: number;
   host: string;
-  /** The tenant whose token opened the session (docs/security.md); null when the daemon has no token file. */
+  /** The tenant whose token or client certificate opened the session (docs/security.md); null when the daemon has neither. */
   tenant: string | null;
+  /** The priority class the session runs at: what it asked for, at most its tenant's `priority=`. */
+  priority: string;
   connectedAt: string;
   /** What the client asked for (docs/operations.md, "Memory quotas"); all null: the defaults. */
   request: JobRequest;
@@ -34,11 +38,15 @@ interface Client {
   alive: boolean;
   /** The quota committed for it per card; released once, when the session is freed. */
   quota: number[] | null;
+  /** The ordinals of the cards the session may use (its tenant's `cards=`). */
+  granted: number[];
 }
 
 export interface ComputeEndpointOptions {
   /** Ping every client this often; one that has not answered the previous ping is dropped. */
   pingIntervalMs: number;
+  /** A connection that has not sent a valid HELLO this long after it opened is closed (4002). */
+  helloTimeoutMs?: number;
   /** Who may open a session; without one, anyone who can connect may. */
   auth?: Authenticator;
   /** Memory quotas (config `sharing`); default: 25% of each card, no overcommit. */
@@ -63,6 +71,7 @@ export class ComputeEndpoint {
   private readonly auth: Authenticator | null;
   private readonly defaultQuota: QuotaSetting;
   private readonly ledger: QuotaLedger;
+  private readonly helloTimeoutMs: number;
 
   constructor(
     private readonly driver: NativeDriver,
@@ -71,6 +80,7 @@ export class ComputeEndpoint {
     options: ComputeEndpointOptions,
   ) {
     this.auth = options.auth ?? null;
+    this.helloTimeoutMs = options.helloTimeoutMs ?? 5000;
     const sharing = options.sharing ?? { defaultQuota: '25%', overcommit: false };
     this.defaultQuota = parseQuotaSetting(sharing.defaultQuota);
     this.ledger = new QuotaLedger(
@@ -99,6 +109,7 @@ export class ComputeEndpoint {
         pid: 0,
         host: '',
         tenant: null,
+        priority: 'normal',
         connectedAt: new Date().toISOString(),
         request: { ...NO_REQUEST },
         cards: [],
@@ -108,10 +119,18 @@ export class ComputeEndpoint {
       session: null,
       alive: true,
       quota: null,
+      granted: [],
     };
     this.clients.set(id, client);
     const log = this.logger.child({ session: id, peer: client.info.peer });
     const peer = peerKey(req.socket.remoteAddress);
+    const certificate = verifiedClientName(req.socket);
+    // A connection that never says HELLO holds a socket and a slot for nothing: it gets this long.
+    const helloTimer = setTimeout(() => {
+      if (ws.readyState !== ws.OPEN) return;
+      log.warn({ code: ErrorCodes.HELLO_TIMEOUT, timeoutMs: this.helloTimeoutMs }, 'no HELLO in time; closing the connection');
+      ws.close(CloseCodes.PROTOCOL_ERROR, `no HELLO within ${this.helloTimeoutMs} ms`);
+    }, this.helloTimeoutMs);
     ws.on('pong', () => {
       client.alive = true;
     });
@@ -124,6 +143,7 @@ export class ComputeEndpoint {
       }
       // Anything a refused client sent after its HELLO is dropped, not taken for another attempt.
       if (ws.readyState !== ws.OPEN) return;
+      clearTimeout(helloTimer);
       if (this.auth?.blocked(peer)) {
         // Refused before HELLO is even decoded; logged quietly, as the block itself was logged once.
         log.debug({ code: ErrorCodes.AUTH_REFUSED }, 'handshake refused: too many failed attempts');
@@ -133,7 +153,7 @@ export class ComputeEndpoint {
       try {
         const hello = parseHello(message, this.driver.digest);
         // Authenticated before the session exists: nothing reaches the driver without a good token.
-        const auth = this.auth?.check(hello.token, peer) ?? { ok: true, tenant: null, limits: null };
+        const auth = this.auth?.check(hello.token, peer, certificate) ?? { ok: true, tenant: null, limits: null };
         if (!auth.ok) {
           // The reason and the peer (bound to `log`), never the token.
           log.warn({ code: ErrorCodes.AUTH_REFUSED, reason: auth.reason, program: hello.program, host: hello.host }, 'handshake refused');
@@ -143,9 +163,22 @@ export class ComputeEndpoint {
         client.info.tenant = auth.tenant;
         const request = hello.request ?? { ...NO_REQUEST };
         client.info.request = request;
+        // The tenant's cards= and priority= (src/auth/limits.ts): the session sees and uses only its cards.
+        client.granted = grantedCards(auth.limits?.cards ?? null, this.driver.devices());
+        if (client.granted.length === 0) {
+          const reason = `tenant ${auth.tenant ?? '?'} may use no card of this host (cards=${auth.limits?.cards?.join(',') ?? ''})`;
+          log.warn({ code: ErrorCodes.CARDS_REFUSED, reason, tenant: auth.tenant, program: hello.program }, 'handshake refused: no card for the tenant');
+          ws.close(CloseCodes.NO_DEVICE, reason.slice(0, 120));
+          return;
+        }
+        const { priority, clampedFrom } = grantPriority(request.priority, auth.limits?.priority ?? null);
+        client.info.priority = priority;
+        if (clampedFrom !== null) log.info({ tenant: auth.tenant, requested: clampedFrom, priority, limit: auth.limits?.priority }, "priority lowered to the tenant's limit");
         let quota: number[];
         try {
-          quota = sessionQuota(request, this.ledger.status(), this.defaultQuota, { name: auth.tenant, quota: auth.limits?.quota ?? null });
+          const cards = this.ledger.status().filter((c) => client.granted.includes(c.ordinal));
+          const perCard = sessionQuota(request, cards, this.defaultQuota, { name: auth.tenant, quota: auth.limits?.quota ?? null });
+          quota = byOrdinal(client.granted, perCard, this.ledger.status().length, 0);
           // Committed here, before the session exists, and released when it is freed.
           this.ledger.commit(quota);
         } catch (err) {
@@ -168,6 +201,7 @@ export class ComputeEndpoint {
       }
     });
     ws.on('close', (code) => {
+      clearTimeout(helloTimer);
       log.info({ code }, 'client disconnected');
       // The native session tears down on its own thread and frees everything the client held.
       client.session?.close();
@@ -180,6 +214,8 @@ export class ComputeEndpoint {
     Object.assign(client.info, { program: hello.program, pid: hello.pid, host: hello.host });
     const { ws } = client;
     const quota = client.quota ?? [];
+    // A card the session was not granted has no quota at all: the native session refuses contexts on it.
+    const grants = quota.map((q, ordinal) => (client.granted.includes(ordinal) ? q : null));
     client.session = new this.addon.Session(
       this.driver,
       (reply) => {
@@ -198,10 +234,14 @@ export class ComputeEndpoint {
           log.info({ stats: client.info.stats }, 'session freed');
         }
       },
-      quota,
+      grants,
     );
-    log.info({ program: hello.program, pid: hello.pid, host: hello.host, cuda: hello.cuda, tenant: client.info.tenant, request: client.info.request, quota }, 'client connected');
-    ws.send(encodeWelcome(client.info.id, this.driver.digest, this.driver.version, this.driver.devices(), quota));
+    log.info(
+      { program: hello.program, pid: hello.pid, host: hello.host, cuda: hello.cuda, tenant: client.info.tenant, request: client.info.request, quota, cards: client.granted, priority: client.info.priority },
+      'client connected',
+    );
+    const devices = this.driver.devices().filter((d) => client.granted.includes(d.ordinal));
+    ws.send(encodeWelcome(client.info.id, this.driver.digest, this.driver.version, devices, quota));
   }
 
   private ping(): void {
@@ -219,7 +259,7 @@ export class ComputeEndpoint {
   sessions(): SessionInfo[] {
     return [...this.clients.values()].map((c) => {
       const stats = c.session?.stats() ?? null;
-      const cards = (c.quota ?? []).map((quota, ordinal) => ({ ordinal, quota, used: stats?.used[ordinal] ?? 0 }));
+      const cards = (c.quota ?? []).map((quota, ordinal) => ({ ordinal, quota, used: stats?.used[ordinal] ?? 0 })).filter((card) => c.granted.includes(card.ordinal));
       return { ...c.info, cards, stats };
     });
   }

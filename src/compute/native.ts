@@ -46,7 +46,8 @@ export interface NativeSession {
 /** The compute addon (native/addon): every driver call runs on its native threads, never here. */
 export interface ComputeAddon {
   openDriver(path: string): Promise<NativeDriver>;
-  Session: new (driver: NativeDriver, onOutput: (message: Buffer) => void, onClosed: (reason: string | null) => void, quota?: number[]) => NativeSession;
+  /** quota: bytes per card, by ordinal; null: a card the session may not use (its contexts are refused with CUDA_ERROR_INVALID_DEVICE). */
+  Session: new (driver: NativeDriver, onOutput: (message: Buffer) => void, onClosed: (reason: string | null) => void, quota?: (number | null)[]) => NativeSession;
 }
 
 let addon: ComputeAddon | null = null;

@@ -1,27 +1,57 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { ErrorCodes, GpupoolError, messageOf } from '../errors.js';
 import { formatAddress, type ListenAddress } from '../config/address.js';
+import { secureContextOptions, serverTlsOptions, type TlsMaterial } from './tls.js';
 
 export type RouteHandler = (req: IncomingMessage) => Promise<{ status?: number; contentType?: string; body: string | object }>;
 
 /** A handler for WebSocket upgrades on one path; the compute endpoint registers itself here. */
 export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
 
+export interface HttpServerOptions {
+  /** Serve HTTPS (and `wss://`) with these; null: plain HTTP. */
+  tls?: TlsMaterial | null;
+  /** A TLS handshake not finished this long after the connection opened is dropped. */
+  handshakeTimeoutMs?: number;
+}
+
 /**
- * The daemon's one HTTP server: read-only GET routes (status, health, metrics) and, on the same
- * port, WebSocket upgrades routed by path.
+ * One HTTP (or HTTPS) server of the daemon: read-only GET routes (status, health, metrics) and
+ * WebSocket upgrades routed by path. The daemon runs one, or two with `statusListen` (the routes on
+ * one, the upgrades on the other).
  */
 export class HttpServer {
-  private readonly server: Server;
+  private readonly server: Server | HttpsServer;
   private readonly routes = new Map<string, RouteHandler>();
   private readonly upgrades = new Map<string, UpgradeHandler>();
+  readonly secure: boolean;
 
-  constructor(private readonly logger: Logger) {
-    this.server = createServer((req, res) => void this.handle(req, res));
+  constructor(
+    private readonly logger: Logger,
+    options: HttpServerOptions = {},
+  ) {
+    const handler = (req: IncomingMessage, res: ServerResponse) => void this.handle(req, res);
+    this.secure = Boolean(options.tls);
+    this.server = options.tls ? createHttpsServer(serverTlsOptions(options.tls, options.handshakeTimeoutMs ?? 10_000), handler) : createServer(handler);
     this.server.on('upgrade', (req, socket, head) => this.upgrade(req, socket, head));
     this.server.on('clientError', (_err, socket) => socket.destroy());
+    // A refused client certificate, a plain-text client, a scan: said once per connection, with the peer.
+    this.server.on('tlsClientError', (err: Error & { code?: string }, socket: { remoteAddress?: string; remotePort?: number; destroy(): void }) => {
+      this.logger.warn(
+        { peer: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`, err: err.message, reason: err.code, code: ErrorCodes.TLS_HANDSHAKE_FAILED },
+        'TLS handshake failed',
+      );
+      socket.destroy();
+    });
+  }
+
+  /** Swaps the certificate, key and client CA for new connections (SIGHUP); open ones keep theirs. */
+  setTls(material: TlsMaterial): void {
+    if (!this.secure) throw new Error('setTls on a plain HTTP server');
+    (this.server as HttpsServer).setSecureContext(secureContextOptions(material));
   }
 
   get(path: string, handler: RouteHandler): this {

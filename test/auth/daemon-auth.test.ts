@@ -93,7 +93,7 @@ t.test('gpupool token new: a token, and a line the daemon accepts for it', async
   for (const [args, message] of [
     [['token', 'new', 'no/slash'], /tenant "no\/slash" must be/],
     [['token', 'new', 'carol', '--quota', 'lots'], /quota=lots: expected a positive size/],
-    [['token', 'new', 'carol', '--priority', 'urgent'], /Allowed choices are high, low/],
+    [['token', 'new', 'carol', '--priority', 'urgent'], /priority=urgent: expected high, normal or low/],
     [['token', 'new'], /missing required argument 'tenant'/],
   ] as const) {
     const r = await runCli([...args]);
