@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { constants } from 'node:os';
 import { Command } from 'commander';
 import { clientLibraryDir } from '../paths.js';
@@ -12,6 +12,9 @@ interface RunOptions {
   token?: string;
   debug?: boolean;
   mem?: string;
+  tlsCa?: string;
+  tlsCert?: string;
+  tlsKey?: string;
 }
 
 export const DEFAULT_SERVERS = 'ws://127.0.0.1:7760';
@@ -24,6 +27,10 @@ export function jobEnvironment(opts: RunOptions, env: NodeJS.ProcessEnv): NodeJS
     GPUPOOL_SERVERS: opts.servers ?? env.GPUPOOL_SERVERS ?? DEFAULT_SERVERS,
   };
   if (opts.token !== undefined) out.GPUPOOL_TOKEN = opts.token;
+  // Absolute, so that a job that changes its directory before cuInit still finds them.
+  if (opts.tlsCa !== undefined) out.GPUPOOL_TLS_CA = resolve(opts.tlsCa);
+  if (opts.tlsCert !== undefined) out.GPUPOOL_TLS_CERT = resolve(opts.tlsCert);
+  if (opts.tlsKey !== undefined) out.GPUPOOL_TLS_KEY = resolve(opts.tlsKey);
   if (opts.debug) out.GPUPOOL_DEBUG = '1';
   if (opts.mem !== undefined) out.GPUPOOL_REQUEST = withMem(env.GPUPOOL_REQUEST, opts.mem);
   return out;
@@ -48,8 +55,11 @@ export function runCommand(err: NodeJS.WritableStream, setExit: (code: number) =
   return new Command('run')
     .description('run COMMAND with its CUDA calls carried to pool cards')
     .usage('[options] -- COMMAND [ARGS...]')
-    .option('-s, --servers <list>', `comma-separated daemon addresses (env GPUPOOL_SERVERS, default ${DEFAULT_SERVERS})`)
+    .option('-s, --servers <list>', `comma-separated daemon addresses, ws:// or wss:// (env GPUPOOL_SERVERS, default ${DEFAULT_SERVERS})`)
     .option('--token <token>', 'bearer token for the daemons (env GPUPOOL_TOKEN)')
+    .option('--tls-ca <file>', "PEM CA that signed the daemons' certificates, for wss:// (env GPUPOOL_TLS_CA; default: the system's CA store)")
+    .option('--tls-cert <file>', 'PEM client certificate for daemons that require one (env GPUPOOL_TLS_CERT)')
+    .option('--tls-key <file>', 'PEM private key of --tls-cert (env GPUPOOL_TLS_KEY)')
     .option('--debug', "log the client library's connections and calls to stderr")
     .option('--mem <size>', 'device memory the job asks for on each card, e.g. 8GiB (sets mem= in env GPUPOOL_REQUEST; default: the daemon\'s default quota)')
     .argument('<command...>', 'the program and its arguments')

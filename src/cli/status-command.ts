@@ -3,13 +3,16 @@ import { isGpupoolError, messageOf } from '../errors.js';
 import type { StatusDocument } from '../server/status.js';
 import type { Device } from '../vendors/device.js';
 import { ExitCodes } from './exit-codes.js';
-import { fetchStatus, statusUrl } from './status-client.js';
+import { fetchStatus, readTlsClientFiles, statusUrl, type TlsClientOptions } from './status-client.js';
 import { renderHost } from './status-table.js';
 
 interface StatusOptions {
   host: string[];
   json?: boolean;
   timeout: number;
+  tlsCa?: string;
+  tlsCert?: string;
+  tlsKey?: string;
 }
 
 type HostResult = { url: string; ok: true; status: StatusDocument } | { url: string; ok: false; error: { code: string; message: string } };
@@ -32,14 +35,20 @@ export function statusCommand(out: NodeJS.WritableStream, err: NodeJS.WritableSt
     .option('-H, --host <url>', `daemon to ask; repeat for several hosts (default ${DEFAULT_HOST})`, collect, [])
     .option('--json', 'print JSON for scripts instead of tables')
     .option('--timeout <ms>', 'how long to wait for each host', positiveInt, 5000)
+    // The client library's variables, so that one environment serves jobs and status alike.
+    .option('--tls-ca <file>', "PEM CA that signed https:// daemons' certificates (env GPUPOOL_TLS_CA; default: Node's CA store)", process.env.GPUPOOL_TLS_CA)
+    .option('--tls-cert <file>', 'PEM client certificate for daemons that require one (env GPUPOOL_TLS_CERT)', process.env.GPUPOOL_TLS_CERT)
+    .option('--tls-key <file>', 'PEM private key of --tls-cert (env GPUPOOL_TLS_KEY)', process.env.GPUPOOL_TLS_KEY)
     .action((opts: StatusOptions) => done(runStatus(opts, out, err, setExit)));
 }
 
 async function runStatus(opts: StatusOptions, out: NodeJS.WritableStream, err: NodeJS.WritableStream, setExit: (code: number) => void): Promise<void> {
   const hosts = opts.host.length > 0 ? opts.host : [DEFAULT_HOST];
   let urls: URL[];
+  let tls: TlsClientOptions;
   try {
     urls = hosts.map(statusUrl);
+    tls = readTlsClientFiles({ ca: opts.tlsCa || undefined, cert: opts.tlsCert || undefined, key: opts.tlsKey || undefined });
   } catch (e) {
     err.write(`gpupool status: ${messageOf(e)}\n`);
     setExit(ExitCodes.CONFIG);
@@ -48,7 +57,7 @@ async function runStatus(opts: StatusOptions, out: NodeJS.WritableStream, err: N
   const results: HostResult[] = await Promise.all(
     urls.map(async (url): Promise<HostResult> => {
       try {
-        return { url: url.origin, ok: true, status: await fetchStatus(url, opts.timeout) };
+        return { url: url.origin, ok: true, status: await fetchStatus(url, opts.timeout, tls) };
       } catch (e) {
         return { url: url.origin, ok: false, error: isGpupoolError(e) ? { code: e.code, message: e.message } : { code: 'UNKNOWN', message: messageOf(e) } };
       }

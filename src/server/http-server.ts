@@ -4,7 +4,11 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { ErrorCodes, GpupoolError, messageOf } from '../errors.js';
 import { formatAddress, type ListenAddress } from '../config/address.js';
-import { secureContextOptions, serverTlsOptions, type TlsMaterial } from './tls.js';
+import type { TLSSocket } from 'node:tls';
+import { clientCertificateProblem, secureContextOptions, serverTlsOptions, type TlsMaterial } from './tls.js';
+
+/** Marks a connection whose refused certificate was logged already (keep-alive: several requests, one line). */
+const refusalLogged = Symbol('refusalLogged');
 
 export type RouteHandler = (req: IncomingMessage) => Promise<{ status?: number; contentType?: string; body: string | object }>;
 
@@ -28,6 +32,8 @@ export class HttpServer {
   private readonly routes = new Map<string, RouteHandler>();
   private readonly upgrades = new Map<string, UpgradeHandler>();
   readonly secure: boolean;
+  /** Whether every request must come over a connection with a verified client certificate. */
+  private readonly clientCertificates: boolean;
 
   constructor(
     private readonly logger: Logger,
@@ -35,13 +41,16 @@ export class HttpServer {
   ) {
     const handler = (req: IncomingMessage, res: ServerResponse) => void this.handle(req, res);
     this.secure = Boolean(options.tls);
+    this.clientCertificates = Boolean(options.tls?.ca);
     this.server = options.tls ? createHttpsServer(serverTlsOptions(options.tls, options.handshakeTimeoutMs ?? 10_000), handler) : createServer(handler);
     this.server.on('upgrade', (req, socket, head) => this.upgrade(req, socket, head));
     this.server.on('clientError', (_err, socket) => socket.destroy());
-    // A refused client certificate, a plain-text client, a scan: said once per connection, with the peer.
+    // A plain-text client or a bad handshake: said once per connection, with the peer. A peer that
+    // hung up before its handshake (a port probe) is no news.
     this.server.on('tlsClientError', (err: Error & { code?: string }, socket: { remoteAddress?: string; remotePort?: number; destroy(): void }) => {
-      this.logger.warn(
-        { peer: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`, err: err.message, reason: err.code, code: ErrorCodes.TLS_HANDSHAKE_FAILED },
+      const level = err.code === 'ECONNRESET' ? 'debug' : 'warn';
+      this.logger[level](
+        { peer: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`, err: err.message.trim(), reason: err.code, code: ErrorCodes.TLS_HANDSHAKE_FAILED },
         'TLS handshake failed',
       );
       socket.destroy();
@@ -64,7 +73,24 @@ export class HttpServer {
     return this;
   }
 
+  /** With client certificates required: why this request's connection is refused, logged once per connection; else null. */
+  private refusedCertificate(req: IncomingMessage): string | null {
+    if (!this.clientCertificates) return null;
+    const socket = req.socket as TLSSocket & { [refusalLogged]?: boolean };
+    const problem = clientCertificateProblem(socket);
+    if (problem !== null && !socket[refusalLogged]) {
+      socket[refusalLogged] = true;
+      this.logger.warn({ peer: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`, reason: problem, code: ErrorCodes.AUTH_REFUSED }, 'client certificate refused');
+    }
+    return problem;
+  }
+
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const refused = this.refusedCertificate(req);
+    if (refused !== null) {
+      res.shouldKeepAlive = false;
+      return send(res, 403, { error: { code: ErrorCodes.AUTH_REFUSED, message: refused } });
+    }
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
     const handler = this.routes.get(path);
     if (!handler) return send(res, 404, { error: { code: 'NOT_FOUND', message: `no such path ${path}` } });
@@ -82,6 +108,9 @@ export class HttpServer {
   }
 
   private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const refused = this.refusedCertificate(req);
+    // The reason phrase carries the reason: the client library prints the status line.
+    if (refused !== null) return void socket.end(`HTTP/1.1 403 ${refused}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
     const handler = this.upgrades.get(path);
     if (handler) return handler(req, socket, head);

@@ -1,6 +1,6 @@
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createSecureContext, type TlsOptions } from 'node:tls';
+import { createSecureContext, type TLSSocket, type TlsOptions } from 'node:tls';
 import type { DaemonConfig } from '../config/schema.js';
 import { ErrorCodes, GpupoolError, messageOf } from '../errors.js';
 
@@ -64,7 +64,7 @@ export function readTlsMaterial(files: DaemonConfig['tls']): TlsMaterial | null 
   const ca = files.clientCa === null ? null : read('tls.clientCa', files.clientCa);
   const [leaf] = certificates('tls.cert', files.cert, cert);
   const keyObject = privateKey(files.key, key);
-  if (!leaf!.checkPrivateKey(keyObject)) throw invalid('tls.key', files.key, `is not the private key of tls.cert ${files.cert}`);
+  if (!leaf!.checkPrivateKey(keyObject)) throw invalid('tls.key', files.key, `not the private key of tls.cert ${files.cert}`);
   if (ca !== null) certificates('tls.clientCa', files.clientCa!, ca);
   const material: TlsMaterial = { cert, key, ca, subject: leaf!.subject.replace(/\n/g, ', '), validTo: new Date(leaf!.validTo) };
   try {
@@ -81,7 +81,21 @@ export function secureContextOptions(m: TlsMaterial): TlsOptions {
   return { cert: m.cert, key: m.key, ...(m.ca ? { ca: m.ca } : {}), minVersion: 'TLSv1.2' };
 }
 
-/** Server options: with a CA, a client certificate it signed is required before any HTTP is read. */
+/**
+ * Server options. With a CA, a client certificate is asked for, but the handshake completes whatever
+ * the client sends: the HTTP server refuses a connection whose certificate did not verify with 403
+ * and the reason (clientCertificateProblem), which the client can show its user, where a TLS-level
+ * refusal would only be a closed socket.
+ */
 export function serverTlsOptions(m: TlsMaterial, handshakeTimeoutMs: number): TlsOptions {
-  return { ...secureContextOptions(m), requestCert: m.ca !== null, rejectUnauthorized: m.ca !== null, handshakeTimeout: handshakeTimeoutMs };
+  return { ...secureContextOptions(m), requestCert: m.ca !== null, rejectUnauthorized: false, handshakeTimeout: handshakeTimeoutMs };
+}
+
+/** Why a connection's client certificate is not accepted (the HTTP reason phrase of the 403), or null when it is. */
+export function clientCertificateProblem(socket: TLSSocket): string | null {
+  if (socket.authorized) return null;
+  const presented = Object.keys(socket.getPeerCertificate() ?? {}).length > 0;
+  if (!presented) return 'client certificate required (GPUPOOL_TLS_CERT, GPUPOOL_TLS_KEY)';
+  const why = String(socket.authorizationError ?? 'not verified');
+  return `client certificate refused (${why}): it must be signed by the daemon's tls.clientCa, for client use`;
 }
