@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import type { SessionInfo } from '../../src/compute/endpoint.js';
 import type { StatusDocument } from '../../src/server/status.js';
+import { readTlsMaterial } from '../../src/server/tls.js';
 import { TestCa } from '../helpers/certificates.js';
 import { DaemonProcess, runCli } from '../helpers/daemon-process.js';
 import { FixtureFile, mixedHost } from '../helpers/fixture.js';
@@ -118,6 +119,18 @@ t.test('SIGHUP reloads the certificate: new connections get the new one; a bad f
   t.match(await daemon.waitFor((l) => /TLS files not reloaded/.test(l.msg)), { level: 50, code: 'GPUPOOL_TLS_INVALID', err: new RegExp(`tls.key ${key}: not a PEM private key`) });
   t.ok(await welcomed(wss, null, trusting(otherCa)), 'the previous certificate stays in force');
   t.equal(daemon.child.exitCode, null, 'and the daemon runs on');
+
+  // An expired certificate is taken (the operator may be mid-rotation) and warned of; clients refuse it.
+  const expired = otherCa.server('expired', ['127.0.0.1'], 0);
+  copyFileSync(expired.cert, cert);
+  copyFileSync(expired.key, key);
+  const from = daemon.logs.length;
+  daemon.child.kill('SIGHUP');
+  await daemon.waitFor((l) => l.msg === 'TLS files reloaded' && daemon.logs.indexOf(l) >= from);
+  t.match(await daemon.waitFor((l) => /has expired/.test(l.msg)), { level: 40, msg: 'the TLS certificate has expired: clients will refuse it' });
+  const job = await driverApiRun(wss, ['--tls-ca', otherCa.cert]);
+  t.equal(job.code, 1);
+  t.match(job.stderr, /TLS: the daemon's certificate was not accepted: certificate has expired/);
 });
 
 t.test('client certificates: none or a stranger\'s is refused with the reason, one the CA signed gets in as its CN', async (t) => {
@@ -165,20 +178,28 @@ t.test('where the daemon may listen, and bad TLS files: exit 2 naming the file',
   const wide = await startDaemon(t, ['--tls-client-ca', ca.cert, '--listen', '0.0.0.0:0']);
   t.match(wide.logs.find((l) => l.msg === 'listening'), { address: /^0\.0\.0\.0:\d+$/ }, 'client certificates alone allow a non-loopback address');
 
-  const cases: [string, string[], RegExp][] = [
+  for (const [name, args, message] of [
     ['TLS without client certificates or tokens, on 0.0.0.0', ['--listen', '0.0.0.0:0'], /is not a loopback address and no token file is set, nor client certificates required/],
-    ['a certificate without its key', ['--tls-cert', server.cert], /tls\.key: tls\.cert and tls\.key go together/],
-    ['client certificates without TLS', ['--tls-client-ca', ca.cert], /tls\.clientCa: client certificates need TLS/],
-    ['a missing certificate', ['--tls-cert', join(ca.dir, 'gone.pem'), '--tls-key', server.key], /tls\.cert \S+gone\.pem: ENOENT/],
-    ['a key that is not the certificate\'s', ['--tls-cert', server.cert, '--tls-key', alice.key], new RegExp(`tls\\.key ${alice.key}: not the private key of tls\\.cert ${server.cert}`)],
-    ['a key file that is no key', ['--tls-cert', server.cert, '--tls-key', server.cert], new RegExp(`tls\\.key ${server.cert}: not a PEM private key`)],
-    ['a certificate file that is no certificate', ['--tls-cert', server.key, '--tls-key', server.key], new RegExp(`tls\\.cert ${server.key}: no PEM certificate in it`)],
-    ['a client CA that is no certificate', ['--tls-cert', server.cert, '--tls-key', server.key, '--tls-client-ca', alice.key], new RegExp(`tls\\.clientCa ${alice.key}: no PEM certificate`)],
-  ];
-  for (const [name, args, message] of cases) {
-    const r = await runCli(['daemon', '--simulate', fixture.path, '--listen', '127.0.0.1:0', ...args]);
+    ['a missing certificate', ['--tls-cert', join(ca.dir, 'gone.pem'), '--tls-key', server.key], /^gpupool daemon: tls\.cert \S+gone\.pem: ENOENT/],
+  ] as const) {
+    const r = await runCli(['daemon', '--simulate', fixture.path, '--listen', '127.0.0.1:0', '--tls-cert', server.cert, '--tls-key', server.key, ...args]);
     t.equal(r.code, 2, `${name}: exit 2`);
     t.match(r.stderr, message, name);
     t.notMatch(r.stdout, /listening/, 'nothing started');
   }
+
+  // The checks behind those exits, in-process.
+  const files = (cert: string, key: string, clientCa: string | null = null) => ({ cert, key, clientCa });
+  const cases: [string, ReturnType<typeof files>, string, RegExp][] = [
+    ['a key that is not the certificate\'s', files(server.cert, alice.key), 'GPUPOOL_TLS_INVALID', new RegExp(`^tls\\.key ${alice.key}: not the private key of tls\\.cert ${server.cert}$`)],
+    ['a key file that is no key', files(server.cert, server.cert), 'GPUPOOL_TLS_INVALID', new RegExp(`^tls\\.key ${server.cert}: not a PEM private key`)],
+    ['a certificate file that is no certificate', files(server.key, server.key), 'GPUPOOL_TLS_INVALID', new RegExp(`^tls\\.cert ${server.key}: no PEM certificate in it`)],
+    ['a client CA that is no certificate', files(server.cert, server.key, alice.key), 'GPUPOOL_TLS_INVALID', new RegExp(`^tls\\.clientCa ${alice.key}: no PEM certificate`)],
+    ['an unreadable client CA', files(server.cert, server.key, ca.dir), 'GPUPOOL_TLS_UNREADABLE', new RegExp(`^tls\\.clientCa ${ca.dir}: EISDIR`)],
+  ];
+  for (const [name, tls, code, message] of cases) t.throws(() => readTlsMaterial(tls), { code, message }, name);
+  const expired = ca.server('expired', ['127.0.0.1'], 0);
+  const loaded = readTlsMaterial(files(expired.cert, expired.key));
+  t.match(loaded, { subject: 'CN=127.0.0.1' }, 'an expired certificate loads (the daemon warns of it)');
+  t.ok(loaded!.validTo.getTime() < Date.now() + 1000, 'its end of validity is read');
 });

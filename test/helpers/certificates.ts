@@ -42,8 +42,8 @@ export class TestCa implements CertFiles {
     const ext = join(this.dir, `${file}.ext`);
     writeFileSync(ext, `${['basicConstraints=CA:FALSE', 'keyUsage=critical,digitalSignature', ...extensions].join('\n')}\n`);
     openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', `/CN=${cn}`, '-keyout', key, '-out', csr]);
-    const validity = days > 0 ? ['-days', String(days)] : ['-not_before', '20200101000000Z', '-not_after', '20200102000000Z'];
-    openssl(['x509', '-req', '-in', csr, '-CA', this.cert, '-CAkey', this.key, '-set_serial', String(this.serial++), ...validity, '-extfile', ext, '-out', cert]);
+    // -days 0: valid for the second it was made in, expired from the next one on.
+    openssl(['x509', '-req', '-in', csr, '-CA', this.cert, '-CAkey', this.key, '-set_serial', String(this.serial++), '-days', String(days), '-extfile', ext, '-out', cert]);
     return { cert, key };
   }
 
