@@ -12,6 +12,7 @@
         "native/addon/driver.cc",
         "native/addon/handlers.cc",
         "native/addon/msgpuck.cc",
+        "native/addon/scheduler.cc",
         "native/addon/session.cc",
         "native/addon/wire.cc"
       ],

@@ -24,6 +24,7 @@ import { createRequire } from 'node:module';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { renderConsole, renderMarkdown } from './report.js';
+import { otherSections } from './doc-sections.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const CLI = join(root, 'dist', 'cli', 'gpupool.js');
@@ -459,7 +460,9 @@ async function main() {
     process.stdout.write(renderConsole(results));
     if (jsonOut) writeFileSync(jsonOut, `${JSON.stringify(results, null, 2)}\n`);
     if (write && only.size === 4) {
-      writeFileSync(DOC, renderMarkdown(results));
+      // Sections other benchmarks own (bench/doc-sections.js) are kept as they are.
+      const others = existsSync(DOC) ? otherSections(readFileSync(DOC, 'utf8'), 'cross-pull') : '';
+      writeFileSync(DOC, `${renderMarkdown(results).trimEnd()}\n${others ? `\n${others}\n` : ''}`);
       log(`wrote ${DOC}`);
     } else if (write) {
       log('not writing docs/benchmarks.md: only part of the benchmarks ran');

@@ -2,7 +2,10 @@
 //
 //   openDriver(path): Promise<Driver>   dlopen + cuInit + resolution, on a worker thread
 //   driver.devices() / .version / .digest / .path
-//   new Session(driver, onOutput, onClosed[, quota])   quota: bytes per card, by ordinal
+//   driver.configureScheduler({sliceUs, paceDepth, idleGraceUs})   before the first session
+//   driver.cardStats()   the scheduler's view of each card
+//   new Session(driver, onOutput, onClosed[, options])
+//     options: {quota: bytes per card by ordinal, share, limit, priority, paused}
 //     .submit(buf)  queue one client message (call frames); the Buffer is kept, not copied
 //     .close()      stop after the current message, tear down, then onClosed(null)
 //     .stats()
@@ -11,6 +14,7 @@
 // JS through a thread-safe function. Nothing on the JS thread ever calls the driver.
 #include <napi.h>
 
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <memory>
@@ -21,6 +25,7 @@
 
 #include "dispatch.h"
 #include "driver.h"
+#include "scheduler.h"
 #include "session.h"
 #include "wire.h"
 
@@ -41,6 +46,8 @@ class DriverWrap : public Napi::ObjectWrap<DriverWrap> {
                            InstanceAccessor<&DriverWrap::Version>("version"),
                            InstanceAccessor<&DriverWrap::Digest>("digest"),
                            InstanceAccessor<&DriverWrap::Path>("path"),
+                           InstanceMethod<&DriverWrap::ConfigureScheduler>("configureScheduler"),
+                           InstanceMethod<&DriverWrap::CardStats>("cardStats"),
                        });
   }
 
@@ -50,9 +57,11 @@ class DriverWrap : public Napi::ObjectWrap<DriverWrap> {
       throw Napi::TypeError::New(info.Env(), "use openDriver(path) to open a driver");
     }
     core_ = *info[0].As<Napi::External<std::shared_ptr<gp::Driver>>>().Data();
+    scheduler_ = std::make_shared<gp::Scheduler>(*core_, core_->devices().size());
   }
 
   const std::shared_ptr<gp::Driver> &core() const { return core_; }
+  const std::shared_ptr<gp::Scheduler> &scheduler() const { return scheduler_; }
 
  private:
   Napi::Value Devices(const Napi::CallbackInfo &info) {
@@ -86,7 +95,44 @@ class DriverWrap : public Napi::ObjectWrap<DriverWrap> {
   Napi::Value Digest(const Napi::CallbackInfo &info) { return Napi::String::New(info.Env(), gp::protocol_digest()); }
   Napi::Value Path(const Napi::CallbackInfo &info) { return Napi::String::New(info.Env(), core_->path()); }
 
+  static uint64_t Field(const Napi::Object &o, const char *key, uint64_t fallback, uint64_t scale) {
+    Napi::Value v = o.Get(key);
+    if (v.IsUndefined()) return fallback;
+    if (!v.IsNumber() || v.As<Napi::Number>().DoubleValue() < 0) throw Napi::TypeError::New(o.Env(), std::string(key) + " must be a number >= 0");
+    return (uint64_t)(v.As<Napi::Number>().DoubleValue() * (double)scale);
+  }
+
+  Napi::Value ConfigureScheduler(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, "configureScheduler({sliceUs, paceDepth, idleGraceUs})");
+    Napi::Object o = info[0].As<Napi::Object>();
+    gp::SchedulerOptions opts = scheduler_->options();
+    opts.slice_ns = Field(o, "sliceUs", opts.slice_ns / 1000, 1000);
+    opts.pace_depth = (unsigned)Field(o, "paceDepth", opts.pace_depth, 1);
+    opts.idle_grace_ns = Field(o, "idleGraceUs", opts.idle_grace_ns / 1000, 1000);
+    if (opts.slice_ns == 0 || opts.pace_depth == 0) throw Napi::RangeError::New(env, "sliceUs and paceDepth must be more than 0");
+    scheduler_->configure(opts);
+    return env.Undefined();
+  }
+
+  Napi::Value CardStats(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    Napi::Array out = Napi::Array::New(env, scheduler_->size());
+    for (size_t i = 0; i < scheduler_->size(); i++) {
+      gp::CardStats c = scheduler_->card((int)i)->stats();
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("ordinal", (double)i);
+      o.Set("clients", c.clients);
+      o.Set("waiting", c.waiting);
+      o.Set("busy", c.busy);
+      o.Set("deviceNs", (double)c.device_ns);
+      out.Set((uint32_t)i, o);
+    }
+    return out;
+  }
+
   std::shared_ptr<gp::Driver> core_;
+  std::shared_ptr<gp::Scheduler> scheduler_;
 };
 
 // openDriver's work, on a libuv worker thread.
@@ -163,8 +209,8 @@ using Tsfn = Napi::TypedThreadSafeFunction<SessionWrap, Delivery, Deliver>;
 // joins the thread), so it outlives all three.
 class Runner {
  public:
-  Runner(std::shared_ptr<const gp::Driver> driver, std::vector<uint64_t> quota, std::vector<bool> granted)
-      : session(std::move(driver), std::move(quota), std::move(granted)) {}
+  Runner(std::shared_ptr<const gp::Driver> driver, std::vector<uint64_t> quota, std::shared_ptr<gp::Scheduler> sched, gp::SchedParams params)
+      : session(std::move(driver), std::move(quota), std::move(sched), params) {}
 
   // False once the session is stopping: the message is not taken.
   bool push(const Message &m) {
@@ -196,6 +242,16 @@ class Runner {
       Message m;
       {
         std::unique_lock<std::mutex> lock(mu_);
+        if (!stop_ && queue_.empty() && session.sched_holding()) {
+          // Idle while holding a card: keep it a moment for the next message (a client's next call
+          // often follows its reply at once), then hand it back so others are not kept waiting.
+          cv_.wait_for(lock, std::chrono::nanoseconds(session.idle_grace_ns()), [this] { return stop_ || !queue_.empty(); });
+          if (!stop_ && queue_.empty()) {
+            lock.unlock();
+            session.sched_idle();
+            lock.lock();
+          }
+        }
         cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
         if (stop_) break;
         m = queue_.front();
@@ -268,7 +324,27 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
                            InstanceMethod<&SessionWrap::Submit>("submit"),
                            InstanceMethod<&SessionWrap::Close>("close"),
                            InstanceMethod<&SessionWrap::Stats>("stats"),
+                           InstanceMethod<&SessionWrap::SetSchedule>("setSchedule"),
                        });
+  }
+
+  // share in (0, 1], limit and paused booleans, priority an integer 0-29 (docs/sharing.md).
+  static gp::SchedParams ReadParams(const Napi::Object &o, gp::SchedParams p) {
+    Napi::Env env = o.Env();
+    Napi::Value share = o.Get("share"), limit = o.Get("limit"), priority = o.Get("priority"), paused = o.Get("paused");
+    if (!share.IsUndefined()) {
+      double v = share.IsNumber() ? share.As<Napi::Number>().DoubleValue() : -1;
+      if (!(v > 0 && v <= 1)) throw Napi::RangeError::New(env, "share must be a number in (0, 1]");
+      p.share = v;
+    }
+    if (!priority.IsUndefined()) {
+      double v = priority.IsNumber() ? priority.As<Napi::Number>().DoubleValue() : -1;
+      if (!(v >= 0 && v <= 29) || v != (int)v) throw Napi::RangeError::New(env, "priority must be an integer 0-29");
+      p.priority = (int)v;
+    }
+    if (!limit.IsUndefined()) p.limit = limit.ToBoolean().Value();
+    if (!paused.IsUndefined()) p.paused = paused.ToBoolean().Value();
+    return p;
   }
 
   explicit SessionWrap(const Napi::CallbackInfo &info) : Napi::ObjectWrap<SessionWrap>(info) {
@@ -278,30 +354,30 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
         !info[1].IsFunction() || !info[2].IsFunction()) {
       throw Napi::TypeError::New(env, "new Session(driver: Driver, onOutput: (buf) => void, onClosed: (reason) => void)");
     }
-    std::shared_ptr<gp::Driver> driver = DriverWrap::Unwrap(info[0].As<Napi::Object>())->core();
-    // Optional: the session's memory quota per card, in bytes, by ordinal (absent: the whole card);
-    // null for a card the session may not use at all.
+    DriverWrap *driver_wrap = DriverWrap::Unwrap(info[0].As<Napi::Object>());
+    std::shared_ptr<gp::Driver> driver = driver_wrap->core();
+    // Optional: {quota: bytes per card by ordinal (absent: the whole card), share, limit, priority}.
     std::vector<uint64_t> quota;
-    std::vector<bool> granted;
+    gp::SchedParams params;
     if (info.Length() > 3 && !info[3].IsUndefined()) {
-      const char *usage = "quota must be an array of byte counts (or null for a card not granted), one per card";
-      if (!info[3].IsArray()) throw Napi::TypeError::New(env, usage);
-      Napi::Array q = info[3].As<Napi::Array>();
-      for (uint32_t i = 0; i < q.Length(); i++) {
-        Napi::Value v = q.Get(i);
-        if (v.IsNull()) {
-          quota.push_back(0);
-          granted.push_back(false);
-          continue;
+      if (!info[3].IsObject() || info[3].IsArray()) throw Napi::TypeError::New(env, "options must be an object {quota, share, limit, priority}");
+      Napi::Object o = info[3].As<Napi::Object>();
+      Napi::Value qv = o.Get("quota");
+      if (!qv.IsUndefined()) {
+        if (!qv.IsArray()) throw Napi::TypeError::New(env, "quota must be an array of byte counts, one per card");
+        Napi::Array q = qv.As<Napi::Array>();
+        for (uint32_t i = 0; i < q.Length(); i++) {
+          Napi::Value v = q.Get(i);
+          if (!v.IsNumber() || v.As<Napi::Number>().DoubleValue() < 0) throw Napi::TypeError::New(env, "quota must be an array of byte counts, one per card");
+          quota.push_back((uint64_t)v.As<Napi::Number>().DoubleValue());
         }
-        if (!v.IsNumber() || v.As<Napi::Number>().DoubleValue() < 0) throw Napi::TypeError::New(env, usage);
-        quota.push_back((uint64_t)v.As<Napi::Number>().DoubleValue());
-        granted.push_back(true);
       }
+      params = ReadParams(o, params);
     }
     on_output_ = Napi::Persistent(info[1].As<Napi::Function>());
     on_closed_ = Napi::Persistent(info[2].As<Napi::Function>());
-    runner_ = std::make_shared<Runner>(driver, std::move(quota), std::move(granted));
+    current_params_ = params;
+    runner_ = std::make_shared<Runner>(driver, std::move(quota), driver_wrap->scheduler(), params);
     runner_->tsfn = Tsfn::New(
         env, "gpupool:session", 0, 1, this,
         [](Napi::Env, std::shared_ptr<Runner> *runner, SessionWrap *) {
@@ -364,6 +440,14 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
     return Napi::Boolean::New(env, true);
   }
 
+  Napi::Value SetSchedule(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, "setSchedule({share, limit, priority, paused})");
+    current_params_ = ReadParams(info[0].As<Napi::Object>(), current_params_);
+    runner_->session.set_sched_params(current_params_);
+    return env.Undefined();
+  }
+
   Napi::Value Close(const Napi::CallbackInfo &info) {
     closing_ = true;
     runner_->request_stop();
@@ -387,10 +471,21 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
     for (size_t i = 0; i < s.used.size(); i++) used.Set((uint32_t)i, (double)s.used[i]);
     o.Set("quota", quota);
     o.Set("used", used);
+    Napi::Array sched = Napi::Array::New(env, s.sched.size());
+    for (size_t i = 0; i < s.sched.size(); i++) {
+      Napi::Object c = Napi::Object::New(env);
+      c.Set("deviceNs", (double)s.sched[i].device_ns);
+      c.Set("waitNs", (double)s.sched[i].wait_ns);
+      c.Set("waits", (double)s.sched[i].waits);
+      c.Set("slices", (double)s.sched[i].slices);
+      sched.Set((uint32_t)i, c);
+    }
+    o.Set("sched", sched);
     return o;
   }
 
   std::shared_ptr<Runner> runner_;
+  gp::SchedParams current_params_;
   Napi::FunctionReference on_output_;
   Napi::FunctionReference on_closed_;
   bool closing_ = false;

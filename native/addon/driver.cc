@@ -67,6 +67,13 @@ std::shared_ptr<Driver> Driver::open(const std::string &path) {
   bind(a.memGetInfo, gpa, "cuMemGetInfo", 3020);
   bind(a.streamDestroy, gpa, "cuStreamDestroy", 4000);
   bind(a.eventDestroy, gpa, "cuEventDestroy", 4000);
+  bind(a.eventCreate, gpa, "cuEventCreate", 2000);
+  bind(a.eventRecord, gpa, "cuEventRecord", 2000);
+  bind(a.eventSynchronize, gpa, "cuEventSynchronize", 2000);
+  bind(a.eventQuery, gpa, "cuEventQuery", 2000);
+  // CUDA 13 drivers may offer only the 12.8 variant; the signature is the same.
+  bind(a.eventElapsedTime, gpa, "cuEventElapsedTime", 12080);
+  if (a.eventElapsedTime.f == nullptr) bind(a.eventElapsedTime, gpa, "cuEventElapsedTime", 2000);
   bind(a.moduleUnload, gpa, "cuModuleUnload", 2000);
   bind(a.libraryUnload, gpa, "cuLibraryUnload", 12000);
   bind(a.kernelGetParamInfo, gpa, "cuKernelGetParamInfo", 12040);

@@ -74,6 +74,12 @@ class Driver {
     DriverFn<PFN_cuMemGetInfo_v3020> memGetInfo;
     DriverFn<PFN_cuStreamDestroy_v4000> streamDestroy;
     DriverFn<PFN_cuEventDestroy_v4000> eventDestroy;
+    // The scheduler's measurements (scheduler.h): events around each client's work.
+    DriverFn<PFN_cuEventCreate_v2000> eventCreate;
+    DriverFn<PFN_cuEventRecord_v2000> eventRecord;
+    DriverFn<PFN_cuEventSynchronize_v2000> eventSynchronize;
+    DriverFn<PFN_cuEventQuery_v2000> eventQuery;
+    DriverFn<PFN_cuEventElapsedTime_v2000> eventElapsedTime;
     DriverFn<PFN_cuModuleUnload_v2000> moduleUnload;
     DriverFn<PFN_cuLibraryUnload_v12000> libraryUnload;
     DriverFn<PFN_cuKernelGetParamInfo_v12040> kernelGetParamInfo;

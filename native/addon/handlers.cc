@@ -326,6 +326,7 @@ void launch_kernel(Session &s, Reader &r, Writer &w, const Call &call, uint32_t 
   std::vector<void *> kp;
   CUresult rc = prepare_launch(s, l, &fn, &stream, kp);
   if (rc == CUDA_SUCCESS) {
+    WorkScope work(s, stream, op_info(op)->per_thread);
     rc = s.driver().fn<PFN_cuLaunchKernel_v4000>(op)(fn, l.grid[0], l.grid[1], l.grid[2], l.block[0], l.block[1], l.block[2],
                                                      l.shared, stream, kp.empty() ? nullptr : kp.data(), nullptr);
   }
@@ -398,6 +399,7 @@ void launch_kernel_ex(Session &s, Reader &r, Writer &w, const Call &call, uint32
     config.hStream = stream;
     config.attrs = attrs.empty() ? nullptr : attrs.data();
     config.numAttrs = n;
+    WorkScope work(s, stream, op_info(op)->per_thread);
     rc = s.driver().fn<PFN_cuLaunchKernelEx_v11060>(op)(&config, fn, kp.empty() ? nullptr : kp.data(), nullptr);
   }
   reply_empty(w, call, rc);
@@ -416,7 +418,10 @@ void memcpy_unified(Session &s, Reader &r, Writer &w, const Call &call, uint32_t
   size_t bytes = r.u64();
   r.finish();
   CUresult rc = check_copy(s, dst, src, bytes);
-  if (rc == CUDA_SUCCESS) rc = s.driver().fn<PFN_cuMemcpy_v4000>(op)(dst, src, bytes);
+  if (rc == CUDA_SUCCESS) {
+    WorkScope work(s, nullptr, op_info(op)->per_thread);
+    rc = s.driver().fn<PFN_cuMemcpy_v4000>(op)(dst, src, bytes);
+  }
   reply_empty(w, call, rc);
 }
 
@@ -428,7 +433,10 @@ void memcpy_unified_async(Session &s, Reader &r, Writer &w, const Call &call, ui
   CUresult rc = check_copy(s, dst, src, bytes);
   void *stream = nullptr;
   if (!s.lookup(stream_id, GP_HANDLE_CUstream, &stream) && rc == CUDA_SUCCESS) rc = CUDA_ERROR_INVALID_HANDLE;
-  if (rc == CUDA_SUCCESS) rc = s.driver().fn<PFN_cuMemcpyAsync_v4000>(op)(dst, src, bytes, (CUstream)stream);
+  if (rc == CUDA_SUCCESS) {
+    WorkScope work(s, (CUstream)stream, op_info(op)->per_thread);
+    rc = s.driver().fn<PFN_cuMemcpyAsync_v4000>(op)(dst, src, bytes, (CUstream)stream);
+  }
   reply_empty(w, call, rc);
 }
 
@@ -520,7 +528,7 @@ CUDA_MEMCPY2D rebuild_2d(const Copy2D &c, const void *host) {
 // Decodes the rest of the frame after the stream (if any), checks it and runs `copy` on the
 // descriptor; replies [seq, rc] or, for DtoH, [seq, rc, rows packed].
 template <typename Run>
-void copy_2d(Session &s, Reader &r, Writer &w, const Call &call, const Copy2D &c, CUresult rc, Run run) {
+void copy_2d(Session &s, Reader &r, Writer &w, const Call &call, const Copy2D &c, CUresult rc, CUstream stream, Run run) {
   Bin data{nullptr, 0};
   if (c.kind == kCopyHtoD) data = r.bin();
   r.finish();
@@ -536,6 +544,7 @@ void copy_2d(Session &s, Reader &r, Writer &w, const Call &call, const Copy2D &c
   }
   if (rc == CUDA_SUCCESS && !empty) {
     CUDA_MEMCPY2D m = rebuild_2d(c, c.kind == kCopyHtoD ? data.data : scratch.data());
+    WorkScope work(s, stream, op_info(call.op)->per_thread);
     rc = run(m);
   }
   if (!w.begin_reply(call, rc)) return;
@@ -548,7 +557,7 @@ void copy_2d(Session &s, Reader &r, Writer &w, const Call &call, const Copy2D &c
 // cuMemcpy2D and cuMemcpy2DUnaligned, either default stream: the op picks the driver's entry point.
 void memcpy_2d(Session &s, Reader &r, Writer &w, const Call &call, uint32_t op) {
   Copy2D c = read_copy_2d(r);
-  copy_2d(s, r, w, call, c, CUDA_SUCCESS, [&](const CUDA_MEMCPY2D &m) { return s.driver().fn<PFN_cuMemcpy2D_v3020>(op)(&m); });
+  copy_2d(s, r, w, call, c, CUDA_SUCCESS, nullptr, [&](const CUDA_MEMCPY2D &m) { return s.driver().fn<PFN_cuMemcpy2D_v3020>(op)(&m); });
 }
 
 // cuMemcpy2DAsync. A device-to-host copy lands in the daemon's pageable scratch, so the driver has
@@ -558,7 +567,7 @@ void memcpy_2d_async(Session &s, Reader &r, Writer &w, const Call &call, uint32_
   uint64_t stream_id = r.u64();
   void *stream = nullptr;
   CUresult rc = s.lookup(stream_id, GP_HANDLE_CUstream, &stream) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
-  copy_2d(s, r, w, call, c, rc, [&](const CUDA_MEMCPY2D &m) { return s.driver().fn<PFN_cuMemcpy2DAsync_v3020>(op)(&m, (CUstream)stream); });
+  copy_2d(s, r, w, call, c, rc, (CUstream)stream, [&](const CUDA_MEMCPY2D &m) { return s.driver().fn<PFN_cuMemcpy2DAsync_v3020>(op)(&m, (CUstream)stream); });
 }
 
 }  // namespace handlers

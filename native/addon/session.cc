@@ -1,17 +1,16 @@
 #include "session.h"
 
+#include <algorithm>
 #include <string>
 
 #include "wire.h"
 
 namespace gp {
 
-Session::Session(std::shared_ptr<const Driver> driver, std::vector<uint64_t> quota, std::vector<bool> granted)
-    : driver_(std::move(driver)) {
+Session::Session(std::shared_ptr<const Driver> driver, std::vector<uint64_t> quota, std::shared_ptr<Scheduler> sched, SchedParams params)
+    : driver_(std::move(driver)), sched_(std::move(sched)), sched_params_(params) {
   const auto &devices = driver_->devices();
   quota_.resize(devices.size());
-  granted_.assign(devices.size(), true);
-  for (size_t i = 0; i < granted.size() && i < granted_.size(); i++) granted_[i] = granted[i];
   used_.assign(devices.size(), 0);
   used_pub_.reset(new std::atomic<uint64_t>[devices.size() + 1]);
   for (size_t i = 0; i < devices.size(); i++) {
@@ -138,15 +137,9 @@ void Session::count_message() { messages_.fetch_add(1, std::memory_order_relaxed
 
 // ---- contexts --------------------------------------------------------------------------------------
 
-bool Session::granted(int ordinal) const {
-  CUdevice dev = 0;
-  return driver_->device(ordinal, &dev) && (size_t)ordinal < granted_.size() && granted_[ordinal];
-}
-
 CUresult Session::create_context(CUcontext *out, unsigned flags, int ordinal) {
   CUdevice dev = 0;
-  // A card the session was not granted is, to it, a device that does not exist.
-  if (!granted(ordinal) || !driver_->device(ordinal, &dev)) return CUDA_ERROR_INVALID_DEVICE;
+  if (!has_card(ordinal) || !driver_->device(ordinal, &dev)) return CUDA_ERROR_INVALID_DEVICE;
   const Driver::Api &api = driver_->api();
   // CUDA 13 declares cuCtxCreate as the _v4 entry point (NULL params: a plain context).
   CUresult rc = api.ctxCreateV4.f != nullptr ? api.ctxCreateV4(out, nullptr, flags, dev) : api.ctxCreate(out, flags, dev);
@@ -160,7 +153,8 @@ CUresult Session::create_context(CUcontext *out, unsigned flags, int ordinal) {
 void Session::note_created(CUcontext ctx) { created_.insert(ctx); }
 
 Session::Primary *Session::primary(int ordinal) {
-  if (!granted(ordinal)) return nullptr;
+  CUdevice dev = 0;
+  if (!has_card(ordinal) || !driver_->device(ordinal, &dev)) return nullptr;
   return &primaries_[ordinal];
 }
 
@@ -172,6 +166,8 @@ int Session::primary_ordinal(CUcontext ctx) const {
 }
 
 CUresult Session::destroy_context(CUcontext ctx) {
+  // cards_ changes only on this thread: reading it here needs no lock (the JS thread's readers do).
+  for (auto &c : cards_) c.second->forget_context(ctx, current());
   CUresult rc = driver_->api().ctxDestroy(ctx);
   if (rc != CUDA_SUCCESS) return rc;
   forget_owned_by(ctx);
@@ -214,6 +210,10 @@ void Session::forget_owned_by(CUcontext ctx) {
 int Session::current_ordinal() const {
   auto it = ctx_ordinal_.find(current());
   return it == ctx_ordinal_.end() ? -1 : it->second;
+}
+
+bool Session::has_card(int ordinal) const {
+  return ordinal >= 0 && (size_t)ordinal < quota_.size() && quota_[(size_t)ordinal] > 0;
 }
 
 uint64_t Session::quota(int ordinal) const {
@@ -281,6 +281,13 @@ void *Session::param_scratch(size_t size) {
 
 void Session::teardown() {
   const Driver::Api &api = driver_->api();
+  // Off the cards first, while the contexts the scheduler's events live in still exist.
+  for (auto &c : cards_) c.second->idle(current());
+  {
+    std::lock_guard<std::mutex> lock(sched_mu_);
+    cards_.clear();
+  }
+  working_ = nullptr;
   // Libraries belong to no context: unload them first, while their contexts still exist.
   for (const auto &h : by_id_) {
     if (h.second.kind == GP_HANDLE_CUlibrary) api.libraryUnload((CUlibrary)h.second.ptr);
@@ -307,6 +314,58 @@ void Session::teardown() {
   publish();
 }
 
+// ---- compute scheduling ------------------------------------------------------------------------------
+
+void Session::begin_work(CUstream stream, bool per_thread) {
+  working_ = nullptr;
+  if (!sched_) return;
+  int ordinal = current_ordinal();
+  CardScheduler *card = sched_->card(ordinal);
+  if (card == nullptr) return;
+  CardClient *client;
+  {
+    std::lock_guard<std::mutex> lock(sched_mu_);
+    std::unique_ptr<CardClient> &slot = cards_[ordinal];
+    if (!slot) slot = std::make_unique<CardClient>(*card, sched_params_);
+    client = slot.get();
+  }
+  working_stream_ = stream == nullptr && per_thread ? CU_STREAM_PER_THREAD : stream;
+  working_ = client;
+  client->begin(current(), working_stream_);
+}
+
+void Session::end_work() {
+  if (working_ == nullptr) return;
+  working_->end(current(), working_stream_);
+  working_ = nullptr;
+}
+
+// Draining a card can take a while: it runs without sched_mu_, which only guards cards_ against the
+// JS thread's readers (cards_ itself changes only on this thread).
+bool Session::sched_holding() const {
+  for (const auto &c : cards_) {
+    if (c.second->holding()) return true;
+  }
+  return false;
+}
+
+uint64_t Session::idle_grace_ns() {
+  for (auto &c : cards_) c.second->settle_idle(current());
+  uint64_t grace = 0;
+  for (const auto &c : cards_) grace = std::max(grace, c.second->idle_grace_ns());
+  return grace;
+}
+
+void Session::sched_idle() {
+  for (auto &c : cards_) c.second->idle(current());
+}
+
+void Session::set_sched_params(const SchedParams &params) {
+  std::lock_guard<std::mutex> lock(sched_mu_);
+  sched_params_ = params;
+  for (auto &c : cards_) c.second->set_params(params);
+}
+
 void Session::publish() {
   uint64_t contexts = created_.size();
   for (const auto &p : primaries_) contexts += p.second.ctx != nullptr ? 1 : 0;
@@ -330,6 +389,11 @@ SessionStats Session::stats() const {
   s.quota = quota_;  // fixed at construction
   s.used.resize(quota_.size());
   for (size_t i = 0; i < quota_.size(); i++) s.used[i] = used_pub_[i].load(std::memory_order_relaxed);
+  s.sched.resize(quota_.size());
+  std::lock_guard<std::mutex> lock(sched_mu_);
+  for (const auto &c : cards_) {
+    if ((size_t)c.first < s.sched.size()) s.sched[(size_t)c.first] = c.second->stats();
+  }
   return s;
 }
 

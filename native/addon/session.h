@@ -17,8 +17,11 @@
 
 #include <cuda.h>
 
+#include <mutex>
+
 #include "driver.h"
 #include "gp_ops.h"
+#include "scheduler.h"
 
 namespace gp {
 
@@ -32,6 +35,7 @@ struct SessionStats {
   uint64_t calls, async_calls, messages, handles, contexts, allocations, allocated_bytes;
   int deferred_error;
   std::vector<uint64_t> quota, used;  // per card, by ordinal
+  std::vector<CardClientStats> sched;  // per card, by ordinal: the scheduler's view of the session
 };
 
 class Session {
@@ -47,9 +51,12 @@ class Session {
 
   // quota: device memory the session may hold on each card, by ordinal (docs/operations.md, "Memory
   // quotas"); a card without an entry (an empty vector: every card) has its whole memory as quota.
-  // granted: whether the session may use each card, by ordinal (its tenant's cards=); a card without
-  // an entry is granted. A card not granted is not the session's: no context can be made on it.
-  explicit Session(std::shared_ptr<const Driver> driver, std::vector<uint64_t> quota = {}, std::vector<bool> granted = {});
+  // A card whose entry is 0 was not given to the session (its tenant's cards=, or placement chose
+  // others): it cannot be used.
+  // sched: the cards' schedulers (nullptr: work goes to the cards unscheduled), with the session's
+  // share and priority on every card (docs/sharing.md).
+  explicit Session(std::shared_ptr<const Driver> driver, std::vector<uint64_t> quota = {}, std::shared_ptr<Scheduler> sched = nullptr,
+                   SchedParams params = {});
   Session(const Session &) = delete;
   Session &operator=(const Session &) = delete;
 
@@ -93,10 +100,12 @@ class Session {
     unsigned flags = 0;
     int refs = 0;
   };
-  // Whether the session may use the card with this ordinal (in range, and granted).
-  bool granted(int ordinal) const;
-  // The session's private "primary" context of a device ordinal; nullptr when out of range or not granted.
+  // The session's private "primary" context of a device ordinal; nullptr when out of range or not its card.
   Primary *primary(int ordinal);
+
+  // Whether the session was given this card (its quota entry is more than 0). Every call naming another
+  // card answers CUDA_ERROR_INVALID_DEVICE, so no context, and no work, can land on it.
+  bool has_card(int ordinal) const;
   // The device ordinal whose primary context this is, or -1.
   int primary_ordinal(CUcontext ctx) const;
 
@@ -115,6 +124,19 @@ class Session {
   void forget_alloc(CUdeviceptr base);
   // Whether [ptr, ptr+size) lies inside one allocation of this session.
   bool owns_range(CUdeviceptr ptr, size_t size) const;
+
+  // ---- compute scheduling (scheduler.h) ----
+  // Around every call that puts work on a card: waits until the card of the current context is the
+  // session's. `stream` as the driver is given it; per_thread: the call is a per-thread variant.
+  void begin_work(CUstream stream, bool per_thread);
+  void end_work();
+  // Whether the session holds a card; idle(): it has nothing queued, so hand its cards back.
+  bool sched_holding() const;
+  void sched_idle();
+  // How long to keep the cards for the next message (the session's work so far is measured first).
+  uint64_t idle_grace_ns();
+  // From any thread (schedule windows, reloads).
+  void set_sched_params(const SchedParams &params);
 
   // The cached parameter layout of a kernel or function id (nullptr: not asked yet).
   const std::vector<ParamSlot> *param_layout(uint64_t id) const;
@@ -160,15 +182,33 @@ class Session {
   std::map<CUdeviceptr, Allocation> allocs_;
   uint64_t bytes_ = 0;
   std::vector<uint64_t> quota_;                           // by ordinal
-  std::vector<bool> granted_;                             // by ordinal
   std::vector<uint64_t> used_;                            // by ordinal: bytes allocated on that card
   std::unique_ptr<std::atomic<uint64_t>[]> used_pub_;     // used_, as stats() reads it
   std::unordered_map<uint64_t, std::vector<ParamSlot>> params_;
   std::vector<uint64_t> scratch_;
 
+  std::shared_ptr<Scheduler> sched_;
+  mutable std::mutex sched_mu_;  // cards_ and sched_params_: the JS thread reads stats and sets params
+  SchedParams sched_params_;
+  std::map<int, std::unique_ptr<CardClient>> cards_;
+  CardClient *working_ = nullptr;  // between begin_work and end_work
+  CUstream working_stream_ = nullptr;
+
   std::atomic<int> deferred_{0};
   std::atomic<uint64_t> calls_{0}, async_calls_{0}, messages_{0};
   std::atomic<uint64_t> n_handles_{0}, n_contexts_{0}, n_allocs_{0}, alloc_bytes_{0};
+};
+
+// begin_work/end_work around one call of a hand-written handler.
+class WorkScope {
+ public:
+  WorkScope(Session &s, CUstream stream, bool per_thread) : s_(s) { s_.begin_work(stream, per_thread); }
+  ~WorkScope() { s_.end_work(); }
+  WorkScope(const WorkScope &) = delete;
+  WorkScope &operator=(const WorkScope &) = delete;
+
+ private:
+  Session &s_;
 };
 
 }  // namespace gp

@@ -370,7 +370,7 @@ int gp_request_parse(const char *text, gp_request *out, char *why, size_t why_le
             continue;
         char *eq = strchr(item, '=');
         if (eq == NULL) {
-            snprintf(why, why_len, "GPUPOOL_REQUEST=\"%s\": \"%s\" is not key=value (keys: mem, share, priority; e.g. mem=8GiB,share=0.25,priority=high)", text, item);
+            snprintf(why, why_len, "GPUPOOL_REQUEST=\"%s\": \"%s\" is not key=value (keys: mem, share, limit, priority; e.g. mem=8GiB,share=0.25,priority=high)", text, item);
             return -1;
         }
         *eq = '\0';
@@ -391,13 +391,26 @@ int gp_request_parse(const char *text, gp_request *out, char *why, size_t why_le
             out->has_share = 1;
             out->share = share;
         } else if (strcmp(key, "priority") == 0) {
-            if (strcmp(value, "high") != 0 && strcmp(value, "normal") != 0 && strcmp(value, "low") != 0) {
-                snprintf(why, why_len, "GPUPOOL_REQUEST=\"%s\": priority=%s is not high, normal or low", text, value);
+            /* A class, optionally with a level inside it: high, low:3 (docs/sharing.md). */
+            size_t cls = strcspn(value, ":");
+            int known = (cls == 4 && strncmp(value, "high", 4) == 0) || (cls == 6 && strncmp(value, "normal", 6) == 0) ||
+                        (cls == 3 && strncmp(value, "low", 3) == 0);
+            int level_ok = value[cls] == '\0' || (value[cls + 1] >= '0' && value[cls + 1] <= '9' && value[cls + 2] == '\0');
+            if (!known || !level_ok) {
+                snprintf(why, why_len, "GPUPOOL_REQUEST=\"%s\": priority=%s is not high, normal or low (with an optional level 0-9: high:5)", text, value);
                 return -1;
             }
             snprintf(out->priority, sizeof out->priority, "%s", value);
+        } else if (strcmp(key, "limit") == 0) {
+            int yes = strcmp(value, "1") == 0 || strcmp(value, "yes") == 0 || strcmp(value, "true") == 0;
+            int no = strcmp(value, "0") == 0 || strcmp(value, "no") == 0 || strcmp(value, "false") == 0;
+            if (!yes && !no) {
+                snprintf(why, why_len, "GPUPOOL_REQUEST=\"%s\": limit=%s is not yes or no (yes: the share is also a cap)", text, value);
+                return -1;
+            }
+            out->limit = yes;
         } else {
-            snprintf(why, why_len, "GPUPOOL_REQUEST=\"%s\": unknown key \"%s\" (keys: mem, share, priority)", text, key);
+            snprintf(why, why_len, "GPUPOOL_REQUEST=\"%s\": unknown key \"%s\" (keys: mem, share, limit, priority)", text, key);
             return -1;
         }
     }
@@ -426,8 +439,9 @@ static size_t encode_hello(char *buf, size_t cap, const char *token, const gp_re
     p = mp_encode_str(p, "host", 4), p = mp_encode_str(p, host, (uint32_t)strlen(host));
     p = mp_encode_str(p, "program", 7), p = mp_encode_str(p, program, (uint32_t)strlen(program));
     if (with_request) {
-        /* request: {mem: uint or nil, share: float or nil, priority: str or nil} (docs/protocol.md) */
-        p = mp_encode_str(p, "request", 7), p = mp_encode_map(p, 3);
+        /* request: {mem: uint or nil, share: float or nil, priority: str or nil, limit: bool} (docs/protocol.md) */
+        p = mp_encode_str(p, "request", 7), p = mp_encode_map(p, 4);
+        p = mp_encode_str(p, "limit", 5), p = mp_encode_bool(p, request->limit != 0);
         p = mp_encode_str(p, "mem", 3), p = request->mem ? mp_encode_uint(p, request->mem) : mp_encode_nil(p);
         p = mp_encode_str(p, "share", 5), p = request->has_share ? mp_encode_double(p, request->share) : mp_encode_nil(p);
         p = mp_encode_str(p, "priority", 8);

@@ -57,6 +57,7 @@ typedef struct gp_request {
     int present;
     uint64_t mem;
     int has_share;
+    int limit; /* the share is also a cap (gpupool run --share-limit) */
     double share;
     char priority[32];
 } gp_request;

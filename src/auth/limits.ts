@@ -1,21 +1,16 @@
-import { PRIORITY_CLASSES, type PriorityClass, type TenantLimits } from './tokens.js';
+import { clampPriority, formatPriority, parsePriority, type Priority } from '../sharing/priority.js';
+import type { TenantLimits } from './tokens.js';
 
 /**
- * A tenant's `cards=` and `priority=` (docs/security.md, "The token file"), applied at the handshake:
- * which of this host's cards its session gets, and at what priority. (`quota=` is applied with the
- * memory quotas, src/sharing/quota.ts.)
+ * A tenant's `cards=` (docs/security.md, "The token file"), applied at the handshake: which of this
+ * host's cards its session gets. (`quota=` is applied with the memory quotas, src/sharing/quota.ts;
+ * `priority=` by the scheduler, src/sharing/schedule.ts; here only the lowering is said for the log.)
  */
 
 /** What identifies a card in `cards=`: its ordinal on this daemon's driver, or its UUID. */
 export interface CardIdentity {
   ordinal: number;
   uuid: Buffer;
-}
-
-/** A 16-byte UUID as NVML and nvidia-smi print it: `GPU-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`. */
-export function formatGpuUuid(uuid: Buffer): string {
-  const h = uuid.toString('hex');
-  return `GPU-${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
 }
 
 function sameUuid(written: string, uuid: Buffer): boolean {
@@ -37,25 +32,15 @@ export function grantedCards(cards: TenantLimits['cards'], devices: CardIdentity
   });
 }
 
-export interface PriorityGrant {
-  /** The class the session runs at. */
-  priority: string;
-  /** The class the job asked for when it was above the tenant's ceiling (and so lowered); else null. */
-  clampedFrom: string | null;
-}
-
-const rank = (p: string): number => PRIORITY_CLASSES.indexOf(p as PriorityClass);
-
 /**
- * The session's priority: what the job asked for (`normal` when nothing), lowered to the class of the
- * tenant's `priority=` when above it. A word the daemon does not rank counts as above any ceiling.
+ * The priority a job gets when it asked for one above its tenant's `priority=` (the ceiling, as the
+ * scheduler applies it: src/sharing/priority.ts), for the log; null when nothing was lowered.
  */
-export function grantPriority(requested: string | null, ceiling: TenantLimits['priority']): PriorityGrant {
-  const asked = requested ?? 'normal';
-  if (ceiling === null) return { priority: asked, clampedFrom: null };
-  const limit = ceiling.split(':')[0]!;
-  if (rank(asked) >= 0 && rank(asked) <= rank(limit)) return { priority: asked, clampedFrom: null };
-  return { priority: limit, clampedFrom: requested === null ? null : asked };
+export function priorityLowered(requested: string | null, ceiling: Priority | null): string | null {
+  const asked = requested === null ? null : parsePriority(requested);
+  if (asked === null || ceiling === null) return null;
+  const given = clampPriority(asked, ceiling);
+  return given === asked ? null : formatPriority(given);
 }
 
 /** Spreads per-granted-card values (in `granted` order) over every ordinal of the host; others get `fill`. */

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { ErrorCodes, GpupoolError, messageOf } from '../errors.js';
+import { parsePriority } from '../sharing/priority.js';
 
 /**
  * The token file (`auth.tokens`, `gpupool daemon --tokens FILE`): one line per tenant token or
@@ -21,13 +22,6 @@ const TOKEN_BYTES = 32;
 /** Letters, digits, `.`, `_`, `-`; it shows in logs and status, so nothing that needs quoting. */
 export const TENANT_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
-/** Priority classes, lowest first: a class is above every class before it. */
-export const PRIORITY_CLASSES = ['low', 'normal', 'high'] as const;
-export type PriorityClass = (typeof PRIORITY_CLASSES)[number];
-
-/** A tenant's `priority=`: a class and an optional level inside it (`high:3`), kept for the scheduler. */
-export const PRIORITY_PATTERN = /^(low|normal|high)(?::(\d{1,2}))?$/;
-
 /**
  * A tenant's limits as the file states them, enforced at the handshake (src/auth/limits.ts,
  * src/sharing/quota.ts). null: the key was not given.
@@ -37,7 +31,7 @@ export interface TenantLimits {
   cards: (number | string)[] | null;
   /** Device memory one of the tenant's sessions may ask for per card, in bytes. */
   quota: number | null;
-  /** The highest priority the tenant's sessions get, as written (`high`, `normal:2`, `low`). */
+  /** The highest priority the tenant's sessions get, as written (`high`, `normal:2`, `low`; src/sharing/priority.ts). */
   priority: string | null;
 }
 
@@ -137,7 +131,7 @@ function parseLimit(key: LimitKey, value: string, where: string, limits: TenantL
       return;
     }
     case 'priority':
-      if (!PRIORITY_PATTERN.test(value)) throw invalid(where, `priority=${value}: expected high, normal or low, optionally with a level (high:3)`, { key });
+      if (parsePriority(value) === null) throw invalid(where, `priority=${value}: expected high, normal or low, optionally with a level 0-9 (high:3)`, { key });
       limits.priority = value;
       return;
   }

@@ -6,6 +6,7 @@ import { Command } from 'commander';
 import { clientLibraryDir } from '../paths.js';
 import { parseBytes } from '../auth/tokens.js';
 import { ExitCodes } from './exit-codes.js';
+import { parsePriority } from '../sharing/priority.js';
 
 interface RunOptions {
   servers?: string;
@@ -15,6 +16,9 @@ interface RunOptions {
   tlsCa?: string;
   tlsCert?: string;
   tlsKey?: string;
+  share?: string;
+  shareLimit?: boolean;
+  priority?: string;
 }
 
 export const DEFAULT_SERVERS = 'ws://127.0.0.1:7760';
@@ -32,17 +36,22 @@ export function jobEnvironment(opts: RunOptions, env: NodeJS.ProcessEnv): NodeJS
   if (opts.tlsCert !== undefined) out.GPUPOOL_TLS_CERT = resolve(opts.tlsCert);
   if (opts.tlsKey !== undefined) out.GPUPOOL_TLS_KEY = resolve(opts.tlsKey);
   if (opts.debug) out.GPUPOOL_DEBUG = '1';
-  if (opts.mem !== undefined) out.GPUPOOL_REQUEST = withMem(env.GPUPOOL_REQUEST, opts.mem);
+  const request: Record<string, string> = {};
+  if (opts.mem !== undefined) request.mem = opts.mem.trim();
+  if (opts.share !== undefined) request.share = opts.share.trim();
+  if (opts.shareLimit) request.limit = 'yes';
+  if (opts.priority !== undefined) request.priority = opts.priority.trim();
+  if (Object.keys(request).length > 0) out.GPUPOOL_REQUEST = withRequest(env.GPUPOOL_REQUEST, request);
   return out;
 }
 
-/** GPUPOOL_REQUEST with its `mem` set to `mem` (docs/operations.md); the other keys kept as they are. */
-export function withMem(request: string | undefined, mem: string): string {
+/** GPUPOOL_REQUEST with the keys of `set` replaced (docs/operations.md); the other keys kept as they are. */
+export function withRequest(request: string | undefined, set: Record<string, string>): string {
   const others = (request ?? '')
     .split(',')
     .map((s) => s.trim())
-    .filter((s) => s !== '' && !/^mem\s*=/.test(s));
-  return [`mem=${mem.trim()}`, ...others].join(',');
+    .filter((s) => s !== '' && !Object.keys(set).includes(s.split('=')[0]!.trim()));
+  return [...Object.entries(set).map(([k, v]) => `${k}=${v}`), ...others].join(',');
 }
 
 /** A child killed by a signal exits the way a shell reports it: 128 + the signal's number. */
@@ -62,6 +71,9 @@ export function runCommand(err: NodeJS.WritableStream, setExit: (code: number) =
     .option('--tls-key <file>', 'PEM private key of --tls-cert (env GPUPOOL_TLS_KEY)')
     .option('--debug', "log the client library's connections and calls to stderr")
     .option('--mem <size>', 'device memory the job asks for on each card, e.g. 8GiB (sets mem= in env GPUPOOL_REQUEST; default: the daemon\'s default quota)')
+    .option('--share <fraction>', "the job's share of each card's compute under contention, in (0, 1] (share= in GPUPOOL_REQUEST)")
+    .option('--share-limit', 'make the share also a cap: the job never gets more, even of an idle card (limit=yes)')
+    .option('--priority <class>', 'high (online inference), normal or low (training, batch), optionally with a level: high:5 (priority=)')
     .argument('<command...>', 'the program and its arguments')
     .passThroughOptions()
     .action((command: string[], opts: RunOptions) => done(run(command, opts, err, setExit)));
@@ -75,6 +87,17 @@ function run(command: string[], opts: RunOptions, err: NodeJS.WritableStream, se
   }
   if (opts.mem !== undefined && parseBytes(opts.mem) === null) {
     err.write(`gpupool run: --mem ${opts.mem}: expected a size in bytes, such as 8GiB, 512MiB or 2000000000\n`);
+    setExit(ExitCodes.CONFIG);
+    return Promise.resolve();
+  }
+  const share = opts.share === undefined ? null : Number(opts.share);
+  if (share !== null && !(share > 0 && share <= 1)) {
+    err.write(`gpupool run: --share ${opts.share}: expected a number in (0, 1], such as 0.25\n`);
+    setExit(ExitCodes.CONFIG);
+    return Promise.resolve();
+  }
+  if (opts.priority !== undefined && parsePriority(opts.priority) === null) {
+    err.write(`gpupool run: --priority ${opts.priority}: expected high, normal or low, optionally with a level 0-9 (high:5)\n`);
     setExit(ExitCodes.CONFIG);
     return Promise.resolve();
   }

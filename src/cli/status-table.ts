@@ -1,5 +1,6 @@
 import Table from 'cli-table3';
 import type { StatusDocument } from '../server/status.js';
+import { renderClients } from './status-clients.js';
 
 const GiB = 1024 ** 3;
 
@@ -49,5 +50,7 @@ export function renderHost(url: string, doc: StatusDocument): string {
     ]);
   }
   lines.push(table.toString());
+  const clients = renderClients(doc);
+  if (clients !== null) lines.push('  clients:', clients);
   return lines.join('\n');
 }

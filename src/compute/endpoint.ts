@@ -4,10 +4,14 @@ import type { Logger } from 'pino';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { RefusalReasons, peerKey, type Authenticator } from '../auth/authenticator.js';
 import { verifiedClientName } from '../auth/certificate.js';
-import { byOrdinal, grantPriority, grantedCards } from '../auth/limits.js';
+import { byOrdinal, grantedCards, priorityLowered } from '../auth/limits.js';
 import { ErrorCodes, messageOf } from '../errors.js';
 import { CloseCodes, HandshakeError, encodeWelcome, parseHello, type Hello } from './handshake.js';
 import type { ComputeAddon, NativeDriver, NativeSession, SessionStats } from './native.js';
+import { defaultConfig, type DaemonConfig } from '../config/schema.js';
+import { formatPriority, parsePriority, type Priority } from '../sharing/priority.js';
+import { scheduling, type SchedParams } from '../sharing/schedule.js';
+import { UsageWindow } from '../sharing/usage.js';
 import { NO_REQUEST, QuotaLedger, QuotaRefusal, parseQuotaSetting, sessionQuota, type JobRequest, type QuotaSetting } from '../sharing/quota.js';
 
 /** The largest message a client may send: a host-to-device copy travels as one. */
@@ -21,13 +25,16 @@ export interface SessionInfo {
   host: string;
   /** The tenant whose token or client certificate opened the session (docs/security.md); null when the daemon has neither. */
   tenant: string | null;
-  /** The priority class the session runs at: what it asked for, at most its tenant's `priority=`. */
-  priority: string;
   connectedAt: string;
   /** What the client asked for (docs/operations.md, "Memory quotas"); all null: the defaults. */
   request: JobRequest;
-  /** Per card: the session's quota and the device memory it holds, in bytes. */
-  cards: { ordinal: number; quota: number; used: number }[];
+  /** How the scheduler treats it (docs/sharing.md); null until the handshake is done. */
+  scheduling: { share: number; limit: boolean; priority: string; effective: string } | null;
+  /**
+   * Per card: its memory quota and what it holds (bytes), its measured device time and time waiting
+   * for the card (ns), and the share of the card it had over the last 10 s (null: not measured yet).
+   */
+  cards: { ordinal: number; quota: number; used: number; deviceNs: number; waitNs: number; achievedShare: number | null }[];
   stats: SessionStats | null;
 }
 
@@ -38,8 +45,10 @@ interface Client {
   alive: boolean;
   /** The quota committed for it per card; released once, when the session is freed. */
   quota: number[] | null;
-  /** The ordinals of the cards the session may use (its tenant's `cards=`). */
-  granted: number[];
+  /** The tenant's priority ceiling and the last parameters the scheduler was given. */
+  ceiling: Priority | null;
+  params: SchedParams | null;
+  usage: UsageWindow;
 }
 
 export interface ComputeEndpointOptions {
@@ -49,8 +58,18 @@ export interface ComputeEndpointOptions {
   helloTimeoutMs?: number;
   /** Who may open a session; without one, anyone who can connect may. */
   auth?: Authenticator;
-  /** Memory quotas (config `sharing`); default: 25% of each card, no overcommit. */
-  sharing?: { defaultQuota: string; overcommit: boolean };
+  /** Memory quotas and the scheduler (config `sharing`); default: 25% of each card, no overcommit. */
+  sharing?: Partial<DaemonConfig['sharing']>;
+  /** The wall clock the schedule windows follow (tests pass their own). */
+  now?: () => Date;
+}
+
+const SAMPLE_MS = 1000;
+
+/** A CUDA UUID as NVML and nvidia-smi write it: GPU-8-4-4-4-12 hex digits. */
+function formatUuid(b: Buffer): string {
+  const h = b.toString('hex');
+  return `GPU-${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
 }
 
 function toBuffer(data: RawData): Buffer {
@@ -71,6 +90,9 @@ export class ComputeEndpoint {
   private readonly auth: Authenticator | null;
   private readonly defaultQuota: QuotaSetting;
   private readonly ledger: QuotaLedger;
+  private readonly sharing: DaemonConfig['sharing'];
+  private readonly sampler: NodeJS.Timeout;
+  private readonly now: () => Date;
   private readonly helloTimeoutMs: number;
 
   constructor(
@@ -81,7 +103,10 @@ export class ComputeEndpoint {
   ) {
     this.auth = options.auth ?? null;
     this.helloTimeoutMs = options.helloTimeoutMs ?? 5000;
-    const sharing = options.sharing ?? { defaultQuota: '25%', overcommit: false };
+    const sharing = { ...defaultConfig().sharing, ...options.sharing };
+    this.sharing = sharing;
+    this.now = options.now ?? (() => new Date());
+    driver.configureScheduler({ sliceUs: sharing.sliceMs * 1000, paceDepth: sharing.paceDepth, idleGraceUs: sharing.idleGraceUs });
     this.defaultQuota = parseQuotaSetting(sharing.defaultQuota);
     this.ledger = new QuotaLedger(
       driver.devices().map((d) => ({ ordinal: d.ordinal, totalMem: d.totalMem })),
@@ -89,6 +114,9 @@ export class ComputeEndpoint {
     );
     this.pinger = setInterval(() => this.ping(), options.pingIntervalMs);
     this.pinger.unref();
+    // Device time is sampled for achieved shares; schedule windows are checked on the same beat.
+    this.sampler = setInterval(() => this.sample(), SAMPLE_MS);
+    this.sampler.unref();
   }
 
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
@@ -109,9 +137,9 @@ export class ComputeEndpoint {
         pid: 0,
         host: '',
         tenant: null,
-        priority: 'normal',
         connectedAt: new Date().toISOString(),
         request: { ...NO_REQUEST },
+        scheduling: null,
         cards: [],
         stats: null,
       },
@@ -119,7 +147,9 @@ export class ComputeEndpoint {
       session: null,
       alive: true,
       quota: null,
-      granted: [],
+      ceiling: null,
+      params: null,
+      usage: new UsageWindow(),
     };
     this.clients.set(id, client);
     const log = this.logger.child({ session: id, peer: client.info.peer });
@@ -163,22 +193,20 @@ export class ComputeEndpoint {
         client.info.tenant = auth.tenant;
         const request = hello.request ?? { ...NO_REQUEST };
         client.info.request = request;
-        // The tenant's cards= and priority= (src/auth/limits.ts): the session sees and uses only its cards.
-        client.granted = grantedCards(auth.limits?.cards ?? null, this.driver.devices());
-        if (client.granted.length === 0) {
+        // The tenant's cards= (src/auth/limits.ts): the session is offered and given those cards only.
+        const granted = grantedCards(auth.limits?.cards ?? null, this.driver.devices());
+        if (granted.length === 0) {
           const reason = `tenant ${auth.tenant ?? '?'} may use no card of this host (cards=${auth.limits?.cards?.join(',') ?? ''})`;
           log.warn({ code: ErrorCodes.CARDS_REFUSED, reason, tenant: auth.tenant, program: hello.program }, 'handshake refused: no card for the tenant');
           ws.close(CloseCodes.NO_DEVICE, reason.slice(0, 120));
           return;
         }
-        const { priority, clampedFrom } = grantPriority(request.priority, auth.limits?.priority ?? null);
-        client.info.priority = priority;
-        if (clampedFrom !== null) log.info({ tenant: auth.tenant, requested: clampedFrom, priority, limit: auth.limits?.priority }, "priority lowered to the tenant's limit");
         let quota: number[];
         try {
-          const cards = this.ledger.status().filter((c) => client.granted.includes(c.ordinal));
+          const cards = this.ledger.status().filter((c) => granted.includes(c.ordinal));
           const perCard = sessionQuota(request, cards, this.defaultQuota, { name: auth.tenant, quota: auth.limits?.quota ?? null });
-          quota = byOrdinal(client.granted, perCard, this.ledger.status().length, 0);
+          // By ordinal, 0 on a card not given: the native session refuses contexts there.
+          quota = byOrdinal(granted, perCard, this.ledger.status().length, 0);
           // Committed here, before the session exists, and released when it is freed.
           this.ledger.commit(quota);
         } catch (err) {
@@ -188,6 +216,9 @@ export class ComputeEndpoint {
           return;
         }
         client.quota = quota;
+        client.ceiling = auth.limits?.priority ? parsePriority(auth.limits.priority) : null;
+        const lowered = priorityLowered(request.priority, client.ceiling);
+        if (lowered) log.info({ tenant: auth.tenant, requested: request.priority, priority: lowered, limit: auth.limits?.priority }, "priority lowered to the tenant's limit");
         this.start(client, hello, log);
       } catch (err) {
         // A session that could not start holds no quota.
@@ -214,8 +245,8 @@ export class ComputeEndpoint {
     Object.assign(client.info, { program: hello.program, pid: hello.pid, host: hello.host });
     const { ws } = client;
     const quota = client.quota ?? [];
-    // A card the session was not granted has no quota at all: the native session refuses contexts on it.
-    const grants = quota.map((q, ordinal) => (client.granted.includes(ordinal) ? q : null));
+    const scheduling = this.schedulingOf(client);
+    client.params = scheduling.params;
     client.session = new this.addon.Session(
       this.driver,
       (reply) => {
@@ -234,14 +265,36 @@ export class ComputeEndpoint {
           log.info({ stats: client.info.stats }, 'session freed');
         }
       },
-      grants,
+      { quota, ...scheduling.params },
     );
+    const devices = this.driver.devices().filter((d) => (quota[d.ordinal] ?? 0) > 0);
     log.info(
-      { program: hello.program, pid: hello.pid, host: hello.host, cuda: hello.cuda, tenant: client.info.tenant, request: client.info.request, quota, cards: client.granted, priority: client.info.priority },
+      { program: hello.program, pid: hello.pid, host: hello.host, cuda: hello.cuda, tenant: client.info.tenant, request: client.info.request, cards: devices.map((d) => d.ordinal), quota, scheduling: client.info.scheduling },
       'client connected',
     );
-    const devices = this.driver.devices().filter((d) => client.granted.includes(d.ordinal));
     ws.send(encodeWelcome(client.info.id, this.driver.digest, this.driver.version, devices, quota));
+  }
+
+  private schedulingOf(client: Client) {
+    const s = scheduling(client.info.request, client.ceiling, { share: this.sharing.defaultShare }, this.sharing.windows, this.now());
+    client.info.scheduling = { share: s.params.share, limit: s.params.limit, priority: formatPriority(s.priority), effective: s.effective };
+    return s;
+  }
+
+  /** Once a second: device time for achieved shares, and the schedule windows' changes. */
+  private sample(): void {
+    const at = Date.now();
+    for (const client of this.clients.values()) {
+      if (!client.session) continue;
+      client.usage.record(at, client.session.stats().sched.map((c) => c.deviceNs));
+      const next = this.schedulingOf(client).params;
+      const prev = client.params;
+      if (prev && (prev.priority !== next.priority || prev.paused !== next.paused)) {
+        this.logger.info({ session: client.info.id, scheduling: client.info.scheduling }, 'schedule window: session rescheduled');
+        client.session.setSchedule(next);
+      }
+      client.params = next;
+    }
   }
 
   private ping(): void {
@@ -259,20 +312,41 @@ export class ComputeEndpoint {
   sessions(): SessionInfo[] {
     return [...this.clients.values()].map((c) => {
       const stats = c.session?.stats() ?? null;
-      const cards = (c.quota ?? []).map((quota, ordinal) => ({ ordinal, quota, used: stats?.used[ordinal] ?? 0 })).filter((card) => c.granted.includes(card.ordinal));
+      const achieved = c.usage.achieved();
+      const cards = (c.quota ?? []).map((quota, ordinal) => ({
+        ordinal,
+        quota,
+        used: stats?.used[ordinal] ?? 0,
+        deviceNs: stats?.sched[ordinal]?.deviceNs ?? 0,
+        waitNs: stats?.sched[ordinal]?.waitNs ?? 0,
+        achievedShare: achieved?.[ordinal] ?? null,
+      })).filter((card) => card.quota > 0); // the cards it was given
       return { ...c.info, cards, stats };
     });
   }
 
-  /** Per card: its memory and the quota committed to live sessions, in bytes. */
-  cards(): { ordinal: number; totalMem: number; committed: number }[] {
-    return this.ledger.status();
+  /**
+   * Per card: its memory and the quota committed to live sessions (bytes), the shares committed to
+   * them, and the scheduler's view: sessions waiting for it, measured device time of all its work.
+   */
+  cards(): { ordinal: number; uuid: string; totalMem: number; committed: number; committedShare: number; waiting: number; deviceNs: number }[] {
+    const sched = this.driver.cardStats();
+    const devices = this.driver.devices();
+    return this.ledger.status().map((c) => {
+      let committedShare = 0;
+      for (const client of this.clients.values()) {
+        if (client.session && (client.quota?.[c.ordinal] ?? 0) > 0) committedShare += client.params?.share ?? 0;
+      }
+      const uuid = devices[c.ordinal]?.uuid;
+      return { ordinal: c.ordinal, uuid: uuid ? formatUuid(uuid) : '', totalMem: c.totalMem, committed: c.committed, committedShare, waiting: sched[c.ordinal]?.waiting ?? 0, deviceNs: sched[c.ordinal]?.deviceNs ?? 0 };
+    });
   }
 
   /** Refuses new clients, closes the others, and waits until every session has freed its state. */
   async close(timeoutMs = 5000): Promise<void> {
     this.closing = true;
     clearInterval(this.pinger);
+    clearInterval(this.sampler);
     for (const client of this.clients.values()) client.ws.close(CloseCodes.SHUTTING_DOWN, 'daemon shutting down');
     const deadline = Date.now() + timeoutMs;
     while (this.clients.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));

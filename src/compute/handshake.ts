@@ -1,6 +1,7 @@
 import { Packr } from 'msgpackr';
 import type { DriverDevice } from './native.js';
 import { NO_REQUEST, type JobRequest } from '../sharing/quota.js';
+import { parsePriority } from '../sharing/priority.js';
 
 /** Protocol major version; the op table's digest pins the rest (docs/protocol.md). */
 export const PROTOCOL_VERSION = 1;
@@ -63,9 +64,7 @@ export function parseHello(message: Buffer, digest: string): Hello {
   };
 }
 
-const PRIORITY = /^[a-z][a-z0-9_-]{0,31}$/;
-
-/** HELLO's `request`: {mem: uint or nil, share: float or nil, priority: str or nil}; anything else is a 4002. */
+/** HELLO's `request`: {mem: uint or nil, share: float or nil, priority: str or nil, limit: bool or nil}; anything else is a 4002. */
 function parseRequest(value: unknown): JobRequest {
   if (value === undefined || value === null) return { ...NO_REQUEST };
   const bad = (why: string) => new HandshakeError(CloseCodes.PROTOCOL_ERROR, `HELLO's request: ${why}`);
@@ -84,10 +83,15 @@ function parseRequest(value: unknown): JobRequest {
   }
   let priority: string | null = null;
   if (r.priority !== undefined && r.priority !== null) {
-    if (typeof r.priority !== 'string' || !PRIORITY.test(r.priority)) throw bad('priority must be a short lower-case word (high, normal, low)');
+    if (typeof r.priority !== 'string' || parsePriority(r.priority) === null) throw bad('priority must be high, normal or low, optionally with a level 0-9 (high:5)');
     priority = r.priority;
   }
-  return { mem, share, priority };
+  let limit = false;
+  if (r.limit !== undefined && r.limit !== null) {
+    if (typeof r.limit !== 'boolean') throw bad('limit must be a boolean');
+    limit = r.limit;
+  }
+  return { mem, share, priority, limit };
 }
 
 /** `quota`: the session's quota per card, by ordinal: each device's `totalMem` as the client sees it. */

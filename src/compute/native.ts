@@ -19,6 +19,41 @@ export interface NativeDriver {
   readonly version: number;
   readonly digest: string;
   devices(): DriverDevice[];
+  /** Before the first session (native/addon/scheduler.h SchedulerOptions). */
+  configureScheduler(options: { sliceUs?: number; paceDepth?: number; idleGraceUs?: number }): void;
+  /** The scheduler's view of each card, by ordinal. */
+  cardStats(): CardSchedStats[];
+}
+
+export interface CardSchedStats {
+  ordinal: number;
+  clients: number;
+  /** Sessions whose work waits for the card right now. */
+  waiting: number;
+  busy: boolean;
+  /** Measured device time of every session's work on the card, departed ones included. */
+  deviceNs: number;
+}
+
+/** One session on one card, as the scheduler measures it. */
+export interface SessionSchedStats {
+  deviceNs: number;
+  waitNs: number;
+  waits: number;
+  slices: number;
+}
+
+/** What the scheduler is told about a session (src/sharing/schedule.ts). */
+export interface NativeSchedParams {
+  share?: number;
+  limit?: boolean;
+  priority?: number;
+  paused?: boolean;
+}
+
+export interface NativeSessionOptions extends NativeSchedParams {
+  /** Memory quota per card, by ordinal, in bytes; absent: the whole card. */
+  quota?: number[];
 }
 
 export interface SessionStats {
@@ -34,6 +69,8 @@ export interface SessionStats {
   quota: number[];
   /** Device memory the session holds per card, by ordinal, in bytes (counted against its quota). */
   used: number[];
+  /** Per card, by ordinal. */
+  sched: SessionSchedStats[];
 }
 
 export interface NativeSession {
@@ -41,13 +78,13 @@ export interface NativeSession {
   submit(message: Buffer): boolean;
   close(): void;
   stats(): SessionStats;
+  setSchedule(params: NativeSchedParams): void;
 }
 
 /** The compute addon (native/addon): every driver call runs on its native threads, never here. */
 export interface ComputeAddon {
   openDriver(path: string): Promise<NativeDriver>;
-  /** quota: bytes per card, by ordinal; null: a card the session may not use (its contexts are refused with CUDA_ERROR_INVALID_DEVICE). */
-  Session: new (driver: NativeDriver, onOutput: (message: Buffer) => void, onClosed: (reason: string | null) => void, quota?: (number | null)[]) => NativeSession;
+  Session: new (driver: NativeDriver, onOutput: (message: Buffer) => void, onClosed: (reason: string | null) => void, options?: NativeSessionOptions) => NativeSession;
 }
 
 let addon: ComputeAddon | null = null;

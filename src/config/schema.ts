@@ -1,3 +1,4 @@
+import type { ScheduleWindow } from '../sharing/schedule.js';
 import { hostname } from 'node:os';
 
 export const VENDORS = ['nvidia', 'amd', 'ascend'] as const;
@@ -68,6 +69,16 @@ export interface DaemonConfig {
     defaultQuota: string;
     /** Whether the quotas of live sessions may add up to more than a card's memory. */
     overcommit: boolean;
+    /** The compute share of a session whose client asked for none (docs/sharing.md). */
+    defaultShare: number;
+    /** How long a session keeps a card others wait for, in milliseconds of device time. */
+    sliceMs: number;
+    /** Operations a session may have queued while one of higher priority shares its card. */
+    paceDepth: number;
+    /** How long an idle session keeps its card for its next call, in microseconds. */
+    idleGraceUs: number;
+    /** Hours at which a priority class is scheduled as another, or held off the cards. */
+    windows: ScheduleWindow[];
   };
   auth: {
     /**
@@ -98,7 +109,7 @@ export function defaultConfig(): DaemonConfig {
     sampling: { intervalMs: 2_000 },
     health: { xidWaitMs: 1_000, ignoredXids: [13, 31, 43, 45, 68, 109] },
     compute: { enabled: true, driver: null, pingIntervalMs: 10_000 },
-    sharing: { defaultQuota: '25%', overcommit: false },
+    sharing: { defaultQuota: '25%', overcommit: false, defaultShare: 0.25, sliceMs: 4, paceDepth: 1, idleGraceUs: 200, windows: [] },
     auth: { tokens: null, maxFailures: 10, failureWindowMs: 10_000, helloTimeoutMs: 5_000 },
     simulate: null,
     shutdownTimeoutMs: 10_000,
@@ -161,6 +172,25 @@ export const configSchema = {
       properties: {
         defaultQuota: { type: 'string', pattern: '^\\s*(\\d+(\\.\\d+)?\\s*[A-Za-z]*|\\d+(\\.\\d+)?\\s*%)\\s*$' },
         overcommit: { type: 'boolean' },
+        defaultShare: { type: 'number', exclusiveMinimum: 0, maximum: 1 },
+        sliceMs: { type: 'number', minimum: 0.1, maximum: 1000 },
+        paceDepth: { type: 'integer', minimum: 1, maximum: 64 },
+        idleGraceUs: { type: 'integer', minimum: 0, maximum: 1_000_000 },
+        windows: {
+          type: 'array',
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['class', 'from', 'to', 'as'],
+            properties: {
+              class: { enum: ['low', 'normal', 'high'] },
+              from: { type: 'string', pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$' },
+              to: { type: 'string', pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$' },
+              days: { type: 'array', items: { enum: ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'] }, uniqueItems: true, minItems: 1 },
+              as: { enum: ['low', 'normal', 'high', 'paused'] },
+            },
+          },
+        },
       },
     },
     auth: {

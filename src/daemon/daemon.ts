@@ -15,6 +15,7 @@ import { buildStatus } from '../server/status.js';
 import { DeviceRegistry } from '../vendors/registry.js';
 import { openCompute, type ComputeStatus } from '../compute/backend.js';
 import { ComputeEndpoint } from '../compute/endpoint.js';
+import { registerSharingMetrics } from '../server/sharing-metrics.js';
 import type { Library } from '../vendors/library.js';
 import { Poller } from './poller.js';
 import { type Notifier, watchdogInterval } from './sd-notify.js';
@@ -105,6 +106,10 @@ export class Daemon {
         devices: () => registry.devices(),
         vendors: () => registry.vendors(),
       });
+      if (endpoint) {
+        const sharing = endpoint;
+        registerSharingMetrics(metrics.registry, { hostname: config.hostname, sessions: () => sharing.sessions(), cards: () => sharing.cards() });
+      }
       registry.on('health', (card, change) => {
         if (change.xid !== undefined) metrics.xid(card, change.xid);
       });

@@ -52,6 +52,11 @@ export interface Forwarded {
    * in scope: the client's own records (which daemon holds an allocation or a context).
    */
   after?: string;
+  /**
+   * The call puts work on the card (a copy, a memset, a kernel): the daemon's scheduler lets it
+   * through only while the card is the client's (docs/sharing.md). Custom handlers ask themselves.
+   */
+  work?: true;
 }
 
 /** Answered inside the client library, never sent: device facts arrive with the handshake. */
@@ -64,6 +69,8 @@ export type Annotation = Forwarded | Local;
 const local: Local = { local: true };
 const sync: Forwarded = { mode: 'sync' };
 const async: Forwarded = { mode: 'async' };
+const syncWork: Forwarded = { mode: 'sync', work: true };
+const asyncWork: Forwarded = { mode: 'async', work: true };
 
 export const CUDA_API: Record<string, Annotation> = {
   // --- initialisation, versions, errors, the private interfaces: all local --------------------
@@ -123,13 +130,13 @@ export const CUDA_API: Record<string, Annotation> = {
   cuMemHostGetDevicePointer: local,
   cuMemHostRegister: local,
   cuMemHostUnregister: local,
-  cuMemcpyHtoD: { mode: 'sync', params: { srcHost: { in: 'ByteCount' } } },
-  cuMemcpyDtoH: { mode: 'sync', params: { dstHost: { out: 'ByteCount' } } },
+  cuMemcpyHtoD: { mode: 'sync', params: { srcHost: { in: 'ByteCount' } }, work: true },
+  cuMemcpyDtoH: { mode: 'sync', params: { dstHost: { out: 'ByteCount' } }, work: true },
   // Between two daemons a device-to-device copy travels through the client (custom.c).
-  cuMemcpyDtoD: { mode: 'sync', client: 'memcpy_dtod' },
-  cuMemcpyHtoDAsync: { mode: 'async', params: { srcHost: { in: 'ByteCount' } } },
-  cuMemcpyDtoHAsync: { mode: 'deferred', params: { dstHost: { out: 'ByteCount' } } },
-  cuMemcpyDtoDAsync: { mode: 'async', client: 'memcpy_dtod_async' },
+  cuMemcpyDtoD: { mode: 'sync', client: 'memcpy_dtod', work: true },
+  cuMemcpyHtoDAsync: { mode: 'async', params: { srcHost: { in: 'ByteCount' } }, work: true },
+  cuMemcpyDtoHAsync: { mode: 'deferred', params: { dstHost: { out: 'ByteCount' } }, work: true },
+  cuMemcpyDtoDAsync: { mode: 'async', client: 'memcpy_dtod_async', work: true },
   cuMemcpyPeer: { mode: 'sync', client: 'memcpy_peer' },
   cuMemcpyPeerAsync: { mode: 'async', client: 'memcpy_peer_async' },
   cuMemcpy: { mode: 'sync', client: 'memcpy_unified', wire: 'custom' },
@@ -138,18 +145,18 @@ export const CUDA_API: Record<string, Annotation> = {
   cuMemcpy2D: { mode: 'sync', client: 'memcpy_2d', wire: 'custom' },
   cuMemcpy2DUnaligned: { mode: 'sync', client: 'memcpy_2d', wire: 'custom' },
   cuMemcpy2DAsync: { mode: 'async', client: 'memcpy_2d_async', wire: 'custom' },
-  cuMemsetD8: sync,
-  cuMemsetD16: sync,
-  cuMemsetD32: sync,
-  cuMemsetD8Async: async,
-  cuMemsetD16Async: async,
-  cuMemsetD32Async: async,
-  cuMemsetD2D8: sync,
-  cuMemsetD2D16: sync,
-  cuMemsetD2D32: sync,
-  cuMemsetD2D8Async: async,
-  cuMemsetD2D16Async: async,
-  cuMemsetD2D32Async: async,
+  cuMemsetD8: syncWork,
+  cuMemsetD16: syncWork,
+  cuMemsetD32: syncWork,
+  cuMemsetD8Async: asyncWork,
+  cuMemsetD16Async: asyncWork,
+  cuMemsetD32Async: asyncWork,
+  cuMemsetD2D8: syncWork,
+  cuMemsetD2D16: syncWork,
+  cuMemsetD2D32: syncWork,
+  cuMemsetD2D8Async: asyncWork,
+  cuMemsetD2D16Async: asyncWork,
+  cuMemsetD2D32Async: asyncWork,
 
   // --- streams and events -----------------------------------------------------------------------
   // gpupool carries no stream capture (graphs), so no stream is ever capturing: answered here. The

@@ -3,11 +3,20 @@ import type { VendorStatus } from '../vendors/registry.js';
 import type { ComputeStatus } from '../compute/backend.js';
 import type { SessionInfo } from '../compute/endpoint.js';
 
-/** A card of the compute driver: its memory and the quota committed to live sessions (docs/operations.md). */
+/**
+ * A card of the compute driver: its memory and the quota committed to live sessions
+ * (docs/operations.md), the shares committed to them, and the scheduler's figures (docs/sharing.md).
+ */
 export interface ComputeCard {
   ordinal: number;
+  uuid: string;
   totalMem: number;
   committed: number;
+  committedShare: number;
+  /** Sessions whose work waits for the card right now. */
+  waiting: number;
+  /** Device time of all sessions' work on the card, in ns. */
+  deviceNs: number;
 }
 import type { HostInfo } from './host-info.js';
 

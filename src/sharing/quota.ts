@@ -10,13 +10,15 @@ import { ErrorCodes, GpupoolError } from '../errors.js';
 export interface JobRequest {
   /** Device memory per card, in bytes; null: the daemon's default quota. */
   mem: number | null;
-  /** Share of a card's compute, (0, 1]; carried for the scheduler to come, not enforced yet. */
+  /** Share of each card's compute under contention, (0, 1]; null: `sharing.defaultShare` (docs/sharing.md). */
   share: number | null;
-  /** Carried for the scheduler to come, not enforced yet. */
+  /** `high`, `normal`, `low`, with an optional level (`high:5`); null: normal. */
   priority: string | null;
+  /** The share is also a cap, even on an idle card (`gpupool run --share-limit`). */
+  limit: boolean;
 }
 
-export const NO_REQUEST: JobRequest = { mem: null, share: null, priority: null };
+export const NO_REQUEST: JobRequest = { mem: null, share: null, priority: null, limit: false };
 
 /** `sharing.defaultQuota`: bytes, or a share of each card. */
 export type QuotaSetting = { bytes: number } | { fraction: number };

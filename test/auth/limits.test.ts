@@ -1,5 +1,5 @@
 /**
- * Tenants' limits at the handshake (src/auth/limits.ts): `cards=` and `priority=` from the token file,
+ * Tenants' limits at the handshake (src/auth/limits.ts, src/sharing/priority.ts): `cards=` and `priority=` from the token file,
  * for token and certificate tenants alike, and the HELLO deadline. In-process for the rules, then
  * `gpupool daemon --simulate` as a real process with raw clients and a real job. The fixture's
  * compute cards: 0 an H100 (80 GiB), 1 an A100 (40 GiB, GPU-66666666-7777-8888-9999-aaaaaaaaaaaa).
@@ -8,7 +8,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import WebSocket from 'ws';
-import { byOrdinal, formatGpuUuid, grantPriority, grantedCards } from '../../src/auth/limits.js';
+import { byOrdinal, grantedCards, priorityLowered } from '../../src/auth/limits.js';
+import { parsePriority } from '../../src/sharing/priority.js';
 import { newToken, tokenLine } from '../../src/auth/tokens.js';
 import type { SessionInfo } from '../../src/compute/endpoint.js';
 import { TestCa } from '../helpers/certificates.js';
@@ -27,20 +28,18 @@ t.test('the rules: which cards, what priority', async (t) => {
     { ordinal: 1, uuid: uuid(A100) },
     { ordinal: 0, uuid: uuid('GPU-11111111-2222-3333-4444-555555555555') },
   ];
-  t.equal(formatGpuUuid(devices[0]!.uuid), A100);
   t.same(grantedCards(null, devices), [0, 1], 'no cards=: every card');
   t.same(grantedCards([1], devices), [1]);
   t.same(grantedCards(['gpu-66666666-7777-8888-9999-AAAAAAAAAAAA'], devices), [1], 'a UUID in any case');
   t.same(grantedCards(['11111111-2222-3333-4444-555555555555', 1], devices), [0, 1], 'without GPU-, and mixed with indexes');
   t.same(grantedCards([7, 'GPU-00000000-0000-0000-0000-000000000000'], devices), [], 'cards of other hosts: none here');
 
-  t.same(grantPriority(null, null), { priority: 'normal', clampedFrom: null }, 'nothing asked, no limit: normal');
-  t.same(grantPriority('high', null), { priority: 'high', clampedFrom: null });
-  t.same(grantPriority('high', 'normal:2'), { priority: 'normal', clampedFrom: 'high' }, 'above the ceiling: lowered to its class');
-  t.same(grantPriority('low', 'normal'), { priority: 'low', clampedFrom: null }, 'below: kept');
-  t.same(grantPriority('high', 'high:3'), { priority: 'high', clampedFrom: null }, 'the level is not compared');
-  t.same(grantPriority(null, 'low'), { priority: 'low', clampedFrom: null }, 'nothing asked under a low ceiling: low, and not a clamp to log');
-  t.same(grantPriority('urgent', 'high'), { priority: 'high', clampedFrom: 'urgent' }, 'a word not ranked is above any ceiling');
+  const ceiling = (text: string) => parsePriority(text);
+  t.equal(priorityLowered('high', ceiling('normal:2')), 'normal:2', 'above the ceiling: lowered to it');
+  t.equal(priorityLowered('normal:5', ceiling('normal:2')), 'normal:2', 'the level counts inside a class');
+  t.equal(priorityLowered('low', ceiling('normal')), null, 'below: kept');
+  t.equal(priorityLowered('high', null), null, 'no ceiling');
+  t.equal(priorityLowered(null, ceiling('low')), null, 'nothing asked: nothing to say (the scheduler still gives it the ceiling)');
 
   t.same(byOrdinal([1, 3], [10, 30], 4, 0), [0, 10, 0, 30]);
 });
@@ -71,16 +70,16 @@ t.test('token tenants: cards= limits what the session sees and holds, priority= 
   const daemon = await startDaemon(t, ['--tokens', tokens]);
   const ws = daemon.url.replace(/^http/, 'ws');
 
-  const held = await handshake(ws, carol, { request: { mem: null, share: null, priority: 'high' } });
+  const held = await handshake(ws, carol, { request: { mem: null, share: null, priority: 'high', limit: false } });
   t.ok(held.welcome, 'carol gets in');
   if (!held.welcome) return;
   t.match(held.message.devices, [{ ordinal: 1, name: 'NVIDIA A100-SXM4-40GB', totalMem: 10 * GiB }], 'WELCOME lists her card only, with her quota on it');
   t.equal(held.message.devices.length, 1);
   const status = await sessions(daemon.url);
-  t.match(status.sessions, [{ tenant: 'carol', priority: 'normal', request: { priority: 'high' }, cards: [{ ordinal: 1, quota: 10 * GiB }] }]);
+  t.match(status.sessions, [{ tenant: 'carol', scheduling: { priority: 'normal:2' }, request: { priority: 'high' }, cards: [{ ordinal: 1, quota: 10 * GiB }] }]);
   t.equal(status.sessions[0]!.cards.length, 1, 'status lists her card only');
   t.same(status.cards.map((c) => c.committed), [0, 10 * GiB], 'quota is committed on her card alone');
-  t.match(daemon.logs.find((l) => l.msg === "priority lowered to the tenant's limit"), { level: 30, tenant: 'carol', requested: 'high', priority: 'normal', limit: 'normal:2' });
+  t.match(daemon.logs.find((l) => l.msg === "priority lowered to the tenant's limit"), { level: 30, tenant: 'carol', requested: 'high', priority: 'normal:2', limit: 'normal:2' });
   held.ws.close();
 
   // A real job: the client library numbers her one card 0, and runs on it (card 1 on the daemon).
@@ -101,7 +100,7 @@ t.test('token tenants: cards= limits what the session sees and holds, priority= 
   t.ok(low.welcome);
   if (low.welcome) {
     t.equal(low.message.devices.length, 2, 'no cards=: every card');
-    t.match((await sessions(daemon.url)).sessions, [{ tenant: 'erin', priority: 'low', request: { priority: null } }], 'asked nothing: the ceiling, low');
+    t.match((await sessions(daemon.url)).sessions, [{ tenant: 'erin', scheduling: { priority: 'low' }, request: { priority: null } }], 'asked nothing: the ceiling, low');
     low.ws.close();
   }
   t.equal(daemon.logs.filter((l) => l.msg === "priority lowered to the tenant's limit").length, 1, 'only an explicit request above the ceiling is logged');
@@ -117,11 +116,11 @@ t.test('certificate tenants: a cert= line maps the CN to a tenant and its limits
   const daemon = await startDaemon(t, ['--tokens', tokens, '--tls-cert', server.cert, '--tls-key', server.key, '--tls-client-ca', ca.cert]);
   const wss = daemon.url.replace(/^https/, 'wss');
   const tls = { ca: readFileSync(ca.cert), cert: readFileSync(host.cert), key: readFileSync(host.key) };
-  const o = await handshake(wss, null, { ws: tls, request: { mem: null, share: null, priority: 'high' } });
+  const o = await handshake(wss, null, { ws: tls, request: { mem: null, share: null, priority: 'high', limit: false } });
   t.ok(o.welcome, 'the certificate gets in');
   if (!o.welcome) return;
   t.same(o.message.devices.map((d) => d.ordinal), [1], 'its tenant\'s cards=');
-  t.match(daemon.logs.find((l) => l.msg === 'client connected'), { tenant: 'ops', cards: [1], priority: 'low' });
+  t.match(daemon.logs.find((l) => l.msg === 'client connected'), { tenant: 'ops', cards: [1], scheduling: { priority: 'low' } });
   o.ws.close();
 });
 

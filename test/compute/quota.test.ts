@@ -12,6 +12,7 @@ import { newToken, tokenLine } from '../../src/auth/tokens.js';
 import type { SessionInfo } from '../../src/compute/endpoint.js';
 import { CLI, DaemonProcess, runCli } from '../helpers/daemon-process.js';
 import { FixtureFile, mixedHost } from '../helpers/fixture.js';
+import { startSimulatedDaemon } from '../helpers/simulated.js';
 import { QUICK_CONFIG, eventually, writeConfig } from '../helpers/integration.js';
 import { buildProgram } from '../helpers/programs.js';
 
@@ -19,13 +20,6 @@ const MiB = 1024 ** 2;
 const GiB = 1024 ** 3;
 const quota = buildProgram('quota.c');
 
-async function startDaemon(t: Test, config: object = QUICK_CONFIG): Promise<{ daemon: DaemonProcess; server: string }> {
-  const fixture = new FixtureFile(mixedHost());
-  t.teardown(() => fixture.remove());
-  const daemon = await DaemonProcess.start(['--simulate', fixture.path, '--config', writeConfig(fixture.dir, config)]);
-  t.teardown(() => daemon.stop());
-  return { daemon, server: daemon.url.replace(/^http/, 'ws') };
-}
 
 function gpupoolRun(server: string, options: string[], program: string[], env: NodeJS.ProcessEnv = {}) {
   return runCli(['run', '--servers', server, ...options, '--', ...program], env);
@@ -71,7 +65,7 @@ async function computeStatus(daemon: DaemonProcess): Promise<ComputeStatus> {
 }
 
 t.test('--mem 256MiB: the job sees 256 MiB and cannot allocate past it', async (t) => {
-  const { server } = await startDaemon(t);
+  const { server } = await startSimulatedDaemon(t);
   const run = await gpupoolRun(server, ['--mem', '256MiB'], [quota]);
   t.equal(run.code, 0, `${run.stdout}${run.stderr}`);
   t.match(run.stdout, new RegExp(`^totalMem ${256 * MiB}$`, 'm'), 'cuDeviceTotalMem is the quota');
@@ -89,7 +83,7 @@ t.test('--mem 256MiB: the job sees 256 MiB and cannot allocate past it', async (
 });
 
 t.test('no request: the default quota applies (sharing.defaultQuota), never the whole card', async (t) => {
-  const { server } = await startDaemon(t, { ...QUICK_CONFIG, sharing: { defaultQuota: '512MiB' } });
+  const { server } = await startSimulatedDaemon(t, { ...QUICK_CONFIG, sharing: { defaultQuota: '512MiB' } });
   const run = await gpupoolRun(server, [], [quota]);
   t.equal(run.code, 0, `${run.stdout}${run.stderr}`);
   t.match(run.stdout, new RegExp(`^totalMem ${512 * MiB}$`, 'm'));
@@ -98,7 +92,7 @@ t.test('no request: the default quota applies (sharing.defaultQuota), never the 
 });
 
 t.test('quotas do not overcommit a card; memory returns when a job ends; status shows it all', async (t) => {
-  const { daemon, server } = await startDaemon(t);
+  const { daemon, server } = await startSimulatedDaemon(t);
   // The default: 25% of each card.
   const plain = await gpupoolRun(server, [], [quota, 'wait']);
   t.equal(plain.code, 0, `${plain.stdout}${plain.stderr}`);
@@ -117,10 +111,11 @@ t.test('quotas do not overcommit a card; memory returns when a job ends; status 
       { ordinal: 1, quota: 30 * GiB, used: 0 },
     ],
   });
-  t.same(status.cards, [
-    { ordinal: 0, totalMem: 80 * GiB, committed: 30 * GiB },
-    { ordinal: 1, totalMem: 40 * GiB, committed: 30 * GiB },
+  t.match(status.cards, [
+    { ordinal: 0, totalMem: 80 * GiB, committed: 30 * GiB, committedShare: 0.5, waiting: 0 },
+    { ordinal: 1, totalMem: 40 * GiB, committed: 30 * GiB, committedShare: 0.5, waiting: 0 },
   ]);
+  t.match(status.sessions[0], { scheduling: { share: 0.5, limit: false, priority: 'high', effective: 'high' } });
 
   // 30 GiB more does not fit the 40 GiB card.
   const second = await gpupoolRun(server, ['--mem', '30GiB'], [quota]);
@@ -142,12 +137,12 @@ t.test('quotas do not overcommit a card; memory returns when a job ends; status 
 });
 
 t.test('GPUPOOL_REQUEST parsing errors: a clear message, and cuInit fails', async (t) => {
-  const { server } = await startDaemon(t);
+  const { server } = await startSimulatedDaemon(t);
   const cases: [string, RegExp][] = [
     ['mem=lots', /GPUPOOL_REQUEST="mem=lots": mem=lots is not a size in bytes/],
     ['mem=1GiB,share=2', /share=2 is not a number in \(0, 1\]/],
     ['mem=1GiB,priority=urgent', /priority=urgent is not high, normal or low/],
-    ['colour=red', /unknown key "colour" \(keys: mem, share, priority\)/],
+    ['colour=red', /unknown key "colour" \(keys: mem, share, limit, priority\)/],
     ['8GiB', /"8GiB" is not key=value/],
   ];
   for (const [request, message] of cases) {

@@ -56,3 +56,14 @@ t.test('statusListen and tls: what goes together', async (t) => {
   t.throws(() => loadConfig({ file: file({ tls: { cert: 'c.pem', key: 'k.pem', ca: 'x' } }) }), { message: /tls\.ca is not a known setting/ });
   t.throws(() => loadConfig({ file: file({ auth: { helloTimeoutMs: 10 } }) }), { message: /auth\.helloTimeoutMs must be >= 100/ });
 });
+
+t.test('sharing: scheduler settings and schedule windows are checked', async (t) => {
+  const windows = [{ class: 'low', from: '22:00', to: '06:00', days: ['fri', 'sat'], as: 'high' }];
+  const config = loadConfig({ file: file({ sharing: { sliceMs: 2, defaultShare: 0.1, windows } }) });
+  t.same(config.sharing.windows, windows);
+  t.equal(config.sharing.sliceMs, 2);
+  t.equal(config.sharing.paceDepth, defaultConfig().sharing.paceDepth, 'unset keys keep their defaults');
+  t.throws(() => loadConfig({ file: file({ sharing: { windows: [{ class: 'low', from: '25:00', to: '06:00', as: 'high' }] } }) }), { message: /sharing\.windows\.0\.from must match pattern/ });
+  t.throws(() => loadConfig({ file: file({ sharing: { windows: [{ class: 'batch', from: '22:00', to: '06:00', as: 'high' }] } }) }), { message: /sharing\.windows\.0\.class must be one of/ });
+  t.throws(() => loadConfig({ file: file({ sharing: { defaultShare: 0 } }) }), { message: /sharing\.defaultShare must be > 0/ });
+});

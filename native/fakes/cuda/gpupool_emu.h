@@ -32,6 +32,9 @@ typedef struct gpupool_emu_launch {
      * inside one of its allocations: the kernel must then return CUDA_ERROR_ILLEGAL_ADDRESS. */
     void *(*memory)(const struct gpupool_emu_launch *launch, CUdeviceptr ptr, size_t bytes);
     void *internal;
+    /* The launch's modelled device time: the kernel's device_ns on entry; a kernel whose duration
+     * depends on its arguments may set it (a spin kernel told how long to take). */
+    unsigned long long device_ns;
 } gpupool_emu_launch;
 
 typedef struct gpupool_emu_kernel {

@@ -150,7 +150,7 @@ typedef struct {
 } launch_request;
 
 /* Lock held on entry and on return; dropped while the kernel runs. */
-static CUresult run_kernel(CUcontext ctx, const emu_entry *e, const launch_request *r, void **argv)
+static CUresult run_kernel(CUcontext ctx, const emu_entry *e, const launch_request *r, void **argv, uint64_t *device_ns)
 {
     run_state st = { ctx, ctx->id, NULL, 0, 0 };
     gpupool_emu_launch launch = {
@@ -159,6 +159,7 @@ static CUresult run_kernel(CUcontext ctx, const emu_entry *e, const launch_reque
         .shared_bytes = r->shared,
         .memory = launch_memory,
         .internal = &st,
+        .device_ns = *device_ns,
     };
     emu_g.stats.kernels_launched++;
     emu_unlock();
@@ -169,6 +170,8 @@ static CUresult run_kernel(CUcontext ctx, const emu_entry *e, const launch_reque
     free(st.pins);
     if (rc != CUDA_SUCCESS && ctx_alive(&st) && ctx->sticky == CUDA_SUCCESS)
         ctx->sticky = rc;
+    /* The context (and the stream with it) may have been destroyed while the kernel ran. */
+    *device_ns = ctx_alive(&st) ? launch.device_ns : UINT64_MAX;
     return rc;
 }
 
@@ -190,8 +193,11 @@ static CUresult launch(const launch_request *r)
         rc = params_for(&e, r->params, r->extra, &argv, stack);
     if (rc != CUDA_SUCCESS)
         return emu_leave(rc);
-    emu_enqueue(s, e.impl->device_ns != 0 ? e.impl->device_ns : emu_g.kernel_ns, true);
-    rc = run_kernel(ctx, &e, r, argv);
+    /* The kernel runs first (eagerly, as always): it may say how long it takes. */
+    uint64_t device_ns = e.impl->device_ns != 0 ? e.impl->device_ns : emu_g.kernel_ns;
+    rc = run_kernel(ctx, &e, r, argv, &device_ns);
+    if (device_ns != UINT64_MAX)
+        emu_enqueue(s, device_ns, true);
     if (argv != stack && argv != r->params)
         free(argv);
     return emu_leave(rc);

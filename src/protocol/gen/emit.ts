@@ -235,7 +235,12 @@ function addonCase(op: Op): string {
   }
   const args = op.params.map(addonArg).join(', ');
   const target = op.handler !== undefined ? `gp::handlers::${op.handler}(s${args ? `, ${args}` : ''})` : `s.driver().fn<${pfn(op)}>(${op.code})(${args})`;
+  // The stream the work goes to, as the scheduler records its events there (a NULL stream of a
+  // per-thread variant is the session thread's per-thread default stream).
+  const stream = op.params.find((p) => p.wire.kind === 'handle' && /^CUstream\b/.test(p.wire.ctype))?.name ?? 'nullptr';
+  if (op.work) lines.push(`    if (rc == CUDA_SUCCESS) s.begin_work(${stream}, ${op.variant.perThread});`);
   lines.push(`    if (rc == CUDA_SUCCESS) rc = ${target};`);
+  if (op.work) lines.push(`    s.end_work();`);
   const replies = op.params.map(addonReply).filter((x): x is string => x !== null);
   lines.push('    if (!w.begin_reply(call, rc)) return;');
   if (replies.length > 0) lines.push('    if (rc == CUDA_SUCCESS) {', ...replies.map((x) => `        ${x}`), '    }');

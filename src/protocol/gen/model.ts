@@ -32,6 +32,8 @@ export interface Op {
   /** The frame is hand-defined; the daemon's handler has the client's name. */
   customWire?: boolean;
   after?: string;
+  /** Work on the card: the daemon asks its scheduler first (cuda-api.ts `work`). */
+  work?: boolean;
 }
 
 export interface LocalEntry {
@@ -146,6 +148,7 @@ export function buildModel(headers: CudaHeaders, api: Record<string, Annotation>
       params: problem === null ? params : [],
       ...(fwd.handler ? { handler: fwd.handler } : {}),
       ...(fwd.after ? { after: fwd.after } : {}),
+      ...(fwd.work ? { work: true } : {}),
       ...(fwd.client ? { client: fwd.client } : {}),
       ...(fwd.wire === 'custom' ? { customWire: true, handler: fwd.handler ?? fwd.client ?? variant.name } : {}),
     });

@@ -130,12 +130,20 @@ static int spin(const gpupool_emu_launch *l, void **params)
     return CUDA_SUCCESS;
 }
 
+/* __global__ void spin_ns(unsigned long long ns): takes ns of modelled device time. */
+static int spin_ns(const gpupool_emu_launch *l, void **params)
+{
+    ((gpupool_emu_launch *)l)->device_ns = *(const unsigned long long *)params[0];
+    return CUDA_SUCCESS;
+}
+
 static const size_t vadd_params[] = { 8, 8, 8, 4 };
 static const size_t saxpy_params[] = { 4, 8, 8, 4 };
 static const size_t fill_u32_params[] = { 8, 4, 8 };
 static const size_t scale_params[] = { 8, 4, 4 };
 static const size_t poke_params[] = { 8 };
 static const size_t spin_params[] = { 4 };
+static const size_t spin_ns_params[] = { 8 };
 
 #define COUNT(a) (unsigned)(sizeof(a) / sizeof((a)[0]))
 
@@ -146,6 +154,7 @@ static const gpupool_emu_kernel g_kernels[] = {
     { "_Z5scalePffi", COUNT(scale_params), scale_params, 0, scale },
     { "_Z4pokey", COUNT(poke_params), poke_params, 0, poke },
     { "_Z4spini", COUNT(spin_params), spin_params, 0, spin },
+    { "_Z7spin_nsy", COUNT(spin_ns_params), spin_ns_params, 0, spin_ns },
 };
 
 const gpupool_emu_kernel *gpupool_emu_kernels(unsigned *count)

@@ -44,3 +44,16 @@ __global__ void spin(int n)
     for (int i = 0; i < n; i++)
         sink = sink + i;
 }
+
+// Takes `ns` nanoseconds of device time (the sharing tests' unit of work): on a GPU it waits on the
+// global timer; on the emulator its modelled duration is `ns`.
+__global__ void spin_ns(unsigned long long ns)
+{
+    if (threadIdx.x != 0)
+        return;
+    unsigned long long start, now;
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(start));
+    do {
+        asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(now));
+    } while (now - start < ns);
+}

@@ -1,0 +1,387 @@
+#include "scheduler.h"
+
+#include <algorithm>
+#include <chrono>
+#include <ctime>
+#include <limits>
+
+namespace gp {
+
+uint64_t now_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1'000'000'000ULL + (uint64_t)ts.tv_nsec;
+}
+
+// ---- the card ------------------------------------------------------------------------------------
+
+CardStats CardScheduler::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  CardStats s;
+  s.clients = (unsigned)clients_.size();
+  s.busy = holder_ != nullptr;
+  s.device_ns = departed_ns_;
+  for (const CardClient *c : clients_) {
+    if (c->waiting_) s.waiting++;
+    s.device_ns += c->stats_.device_ns;
+  }
+  return s;
+}
+
+bool CardScheduler::must_yield(const CardClient *c, uint64_t now) const {
+  if (c->params_.paused || c->throttled(now)) return true;
+  for (const CardClient *w : clients_) {
+    if (w == c || !w->waiting_ || w->params_.paused || w->throttled(now)) continue;
+    if (w->params_.priority > c->params_.priority) return true;  // strict priority between classes
+  }
+  return false;
+}
+
+bool CardScheduler::has_rival(const CardClient *c) const {
+  for (const CardClient *w : clients_) {
+    if (w != c && w->waiting_ && !w->params_.paused && w->params_.priority == c->params_.priority) return true;
+  }
+  return false;
+}
+
+bool CardScheduler::rival_owed(const CardClient *c, double vtime) const {
+  uint64_t now = now_ns();
+  for (const CardClient *w : clients_) {
+    if (w == c || !w->waiting_ || w->params_.paused || w->throttled(now) || w->params_.priority != c->params_.priority) continue;
+    if (w->vtime_ < vtime) return true;
+  }
+  return false;
+}
+
+CardClient *CardScheduler::pick(uint64_t now) const {
+  CardClient *best = nullptr;
+  for (CardClient *w : clients_) {
+    if (!w->waiting_ || w->params_.paused || w->throttled(now)) continue;
+    if (best == nullptr || w->params_.priority > best->params_.priority ||
+        (w->params_.priority == best->params_.priority && w->vtime_ < best->vtime_)) {
+      best = w;
+    }
+  }
+  return best;
+}
+
+void CardScheduler::grant_next(uint64_t now) {
+  if (holder_ == nullptr) {
+    holder_ = pick(now);
+    if (holder_ != nullptr) {
+      grant_ns_ = now;
+      measured_ns_ = now;
+      holder_->stats_.slices++;
+    }
+  }
+  cv_.notify_all();
+}
+
+void CardScheduler::refresh_max_priority() {
+  int m = -1;
+  for (const CardClient *c : clients_) m = std::max(m, c->params_.priority);
+  max_priority_.store(m, std::memory_order_relaxed);
+}
+
+double CardScheduler::holder_vtime(uint64_t now) const {
+  if (holder_ == nullptr) return 0;
+  return holder_->vtime_ + (double)(now - measured_ns_) / holder_->params_.share;
+}
+
+double CardScheduler::active_vtime_floor(const CardClient *except) const {
+  double floor = 0;
+  bool any = false;
+  for (const CardClient *c : clients_) {
+    if (c == except || !(c->waiting_ || c == holder_)) continue;
+    floor = any ? std::min(floor, c->vtime_) : c->vtime_;
+    any = true;
+  }
+  return floor;
+}
+
+// ---- one client on the card ----------------------------------------------------------------------
+
+CardClient::CardClient(CardScheduler &card, const SchedParams &params) : card_(card), api_(card.driver_.api()), params_(params) {
+  std::lock_guard<std::mutex> lock(card_.mu_);
+  // A newcomer starts level with those already competing: shares are not banked from before.
+  vtime_ = card_.active_vtime_floor(this);
+  credit_ns_ = (double)card_.options_.slice_ns;
+  credit_at_ = now_ns();
+  card_.clients_.push_back(this);
+  card_.refresh_max_priority();
+}
+
+CardClient::~CardClient() {
+  std::lock_guard<std::mutex> lock(card_.mu_);
+  card_.clients_.erase(std::remove(card_.clients_.begin(), card_.clients_.end(), this), card_.clients_.end());
+  card_.departed_ns_ += stats_.device_ns;
+  card_.refresh_max_priority();
+  if (card_.holder_ == this) card_.holder_ = nullptr;
+  card_.grant_next(now_ns());
+}
+
+double CardClient::credit(uint64_t now) const {
+  if (now > credit_at_) {
+    credit_ns_ = std::min((double)card_.options_.slice_ns, credit_ns_ + params_.share * (double)(now - credit_at_));
+    credit_at_ = now;
+  }
+  return credit_ns_;
+}
+
+bool CardClient::throttled(uint64_t now) const { return params_.limit && credit(now) < 0; }
+
+CUevent CardClient::take_event(CUcontext ctx) {
+  std::vector<CUevent> &free = pool_[ctx];
+  if (!free.empty()) {
+    CUevent ev = free.back();
+    free.pop_back();
+    return ev;
+  }
+  CUevent ev = nullptr;
+  if (api_.eventCreate(&ev, CU_EVENT_DEFAULT) != CUDA_SUCCESS) return nullptr;
+  return ev;
+}
+
+void CardClient::give_event(CUcontext ctx, CUevent ev) {
+  if (ev != nullptr) pool_[ctx].push_back(ev);
+}
+
+void CardClient::note_stream(CUcontext ctx, CUstream stream) {
+  for (CtxSlice &s : slice_) {
+    if (s.ctx != ctx) continue;
+    if (std::find(s.streams.begin(), s.streams.end(), stream) == s.streams.end()) s.streams.push_back(stream);
+    return;
+  }
+  // The start of this context's share of the slice: the stream reaches it once the client's own
+  // earlier work there is done, so time is not counted twice.
+  CUevent start = take_event(ctx);
+  if (start != nullptr && api_.eventRecord(start, stream) != CUDA_SUCCESS) {
+    give_event(ctx, start);
+    start = nullptr;
+  }
+  slice_.push_back(CtxSlice{ctx, start, {stream}});
+}
+
+void CardClient::close_slice(CUcontext current) {
+  for (CtxSlice &s : slice_) {
+    if (s.start == nullptr) continue;
+    if (s.ctx != current) api_.ctxSetCurrent(s.ctx);
+    Pending p{s.ctx, s.start, {}};
+    for (CUstream stream : s.streams) {
+      CUevent end = take_event(s.ctx);
+      if (end == nullptr) continue;
+      if (api_.eventRecord(end, stream) == CUDA_SUCCESS) p.ends.push_back(end);
+      else give_event(s.ctx, end);
+    }
+    if (s.ctx != current) api_.ctxSetCurrent(current);
+    pending_.push_back(std::move(p));
+  }
+  slice_.clear();
+}
+
+void CardClient::collect(bool wait) {
+  while (!pending_.empty()) {
+    Pending &p = pending_.front();
+    bool complete = true;
+    for (CUevent end : p.ends) {
+      CUresult rc = wait ? api_.eventSynchronize(end) : api_.eventQuery(end);
+      if (rc == CUDA_ERROR_NOT_READY) {
+        complete = false;
+        break;
+      }
+    }
+    if (!complete) return;
+    // The longest stream of the slice: concurrent streams of one client share the card's time.
+    uint64_t ns = 0;
+    for (CUevent end : p.ends) {
+      float ms = 0;
+      if (api_.eventElapsedTime(&ms, p.start, end) == CUDA_SUCCESS && ms > 0) ns = std::max(ns, (uint64_t)((double)ms * 1e6));
+      give_event(p.ctx, end);
+    }
+    give_event(p.ctx, p.start);
+    pending_.pop_front();
+    account(ns);
+  }
+}
+
+void CardClient::account(uint64_t ns) {
+  if (ns == 0) return;
+  std::lock_guard<std::mutex> lock(card_.mu_);
+  stats_.device_ns += ns;
+  vtime_ += (double)ns / params_.share;
+  if (params_.limit) {
+    credit(now_ns());
+    credit_ns_ -= (double)ns;
+  }
+}
+
+void CardClient::release(CUcontext current) {
+  close_slice(current);
+  // Everything the client queued is done before anyone else's work reaches the card, so the next
+  // holder's time is its own and this client's measurement is complete.
+  for (const Paced &p : paced_) {
+    api_.eventSynchronize(p.event);
+    give_event(p.ctx, p.event);
+  }
+  paced_.clear();
+  collect(true);
+  std::lock_guard<std::mutex> lock(card_.mu_);
+  if (card_.holder_ == this) card_.holder_ = nullptr;
+  card_.grant_next(now_ns());
+}
+
+void CardClient::settle(CUcontext current) {
+  close_slice(current);
+  collect(true);
+  std::lock_guard<std::mutex> lock(card_.mu_);
+  if (card_.holder_ == this) card_.measured_ns_ = now_ns();
+}
+
+void CardClient::begin(CUcontext ctx, CUstream stream) {
+  uint64_t now = now_ns();
+  std::unique_lock<std::mutex> lock(card_.mu_);
+  if (card_.holder_ == this) {
+    bool yield = card_.must_yield(this, now);
+    const bool expired = now - card_.grant_ns_ >= card_.options_.slice_ns;
+    // A rival of its priority waits, and the slice is over, or the rival seems owed the card (the
+    // holder may have it only because the rival was not ready): measure exactly what ran, then the
+    // card goes to whoever has had less of its share. A holder still owed the card starts a new slice.
+    if (!yield && card_.has_rival(this) && (expired || (!owed_checked_ && card_.rival_owed(this, card_.holder_vtime(now))))) {
+      lock.unlock();
+      settle(ctx);
+      lock.lock();
+      now = now_ns();
+      yield = card_.rival_owed(this, vtime_) || card_.must_yield(this, now);
+      owed_checked_ = !yield;  // until the next slice: the estimate overstates a holder with gaps
+      if (!yield && expired) {
+        card_.grant_ns_ = now;
+        owed_checked_ = false;
+      }
+    }
+    if (!yield) {
+      lock.unlock();
+      // Nobody is owed the card: measure what ran so far without draining the client's queue.
+      if (now - slice_checkpoint_ns_ >= card_.options_.slice_ns) {
+        close_slice(ctx);
+        collect(false);
+        slice_checkpoint_ns_ = now;
+      }
+      note_stream(ctx, stream);
+      return;
+    }
+    lock.unlock();
+    release(ctx);
+    lock.lock();
+  }
+  waiting_ = true;
+  vtime_ = std::max(vtime_, card_.active_vtime_floor(this));
+  const uint64_t since = now;
+  card_.grant_next(now);
+  bool waited = false;
+  while (card_.holder_ != this) {
+    waited = true;
+    if (!params_.paused && throttled(now)) {
+      // A hard cap: wait until the share has earned the card back, even if the card is idle.
+      double owed = -credit(now) / params_.share;
+      card_.cv_.wait_for(lock, std::chrono::nanoseconds((int64_t)std::min(owed + 1000.0, 1e9)));
+    } else {
+      card_.cv_.wait(lock);
+    }
+    now = now_ns();
+    card_.grant_next(now);
+  }
+  waiting_ = false;
+  owed_checked_ = false;
+  if (waited) {
+    stats_.waits++;
+    stats_.wait_ns += now - since;
+  }
+  lock.unlock();
+  slice_checkpoint_ns_ = now;
+  note_stream(ctx, stream);
+}
+
+void CardClient::end(CUcontext ctx, CUstream stream) {
+  // Only when a client of higher priority shares the card: otherwise queueing deep costs nobody.
+  int mine;
+  {
+    std::lock_guard<std::mutex> lock(card_.mu_);
+    mine = params_.priority;
+  }
+  if (card_.max_priority_.load(std::memory_order_relaxed) <= mine) return;
+  CUevent ev = take_event(ctx);
+  if (ev == nullptr) return;
+  if (api_.eventRecord(ev, stream) != CUDA_SUCCESS) {
+    give_event(ctx, ev);
+    return;
+  }
+  paced_.push_back(Paced{ctx, ev});
+  while (paced_.size() > card_.options_.pace_depth) {
+    api_.eventSynchronize(paced_.front().event);
+    give_event(paced_.front().ctx, paced_.front().event);
+    paced_.pop_front();
+  }
+}
+
+void CardClient::settle_idle(CUcontext current) {
+  bool rival;
+  {
+    std::lock_guard<std::mutex> lock(card_.mu_);
+    if (card_.holder_ != this) return;
+    rival = card_.has_rival(this);
+  }
+  if (rival) settle(current);
+}
+
+uint64_t CardClient::idle_grace_ns() const {
+  const SchedulerOptions &o = card_.options_;
+  std::lock_guard<std::mutex> lock(card_.mu_);
+  if (card_.holder_ != this) return 0;
+  uint64_t now = now_ns(), held = now - card_.grant_ns_;
+  for (const CardClient *w : card_.clients_) {
+    if (w != this && w->waiting_ && w->params_.priority > params_.priority) return 0;
+  }
+  // A rival of its priority that is owed the card gets it now; if it is owed by every rival, it keeps
+  // the card for the rest of the slice. Otherwise idle time is given away after a short grace
+  // (work-conserving).
+  if (card_.has_rival(this)) {
+    if (card_.rival_owed(this, card_.holder_vtime(now))) return 0;
+    return std::max(o.owed_grace_ns, held < o.slice_ns ? o.slice_ns - held : 0);
+  }
+  return o.idle_grace_ns;
+}
+
+bool CardClient::holding() const {
+  std::lock_guard<std::mutex> lock(card_.mu_);
+  return card_.holder_ == this;
+}
+
+void CardClient::idle(CUcontext current) {
+  if (holding()) release(current);
+}
+
+void CardClient::forget_context(CUcontext ctx, CUcontext current) {
+  if (!slice_.empty() || !pending_.empty() || !paced_.empty()) release(current);
+  // Its events die with it.
+  pool_.erase(ctx);
+}
+
+void CardClient::set_params(const SchedParams &params) {
+  std::lock_guard<std::mutex> lock(card_.mu_);
+  params_ = params;
+  card_.refresh_max_priority();
+  card_.grant_next(now_ns());
+}
+
+CardClientStats CardClient::stats() const {
+  std::lock_guard<std::mutex> lock(card_.mu_);
+  return stats_;
+}
+
+// ---- every card --------------------------------------------------------------------------------------
+
+Scheduler::Scheduler(const Driver &driver, size_t cards) {
+  for (size_t i = 0; i < cards; i++) cards_.push_back(std::make_unique<CardScheduler>(driver, options_));
+}
+
+}  // namespace gp

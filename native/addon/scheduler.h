@@ -1,0 +1,198 @@
+// The compute scheduler of each card (docs/sharing.md): time-division of one card between the
+// sessions that use it. A card has at most one holder at a time; only the holder submits work.
+// Under contention the holder keeps the card for one slice, then the waiter with the highest
+// priority (among equals: the least device time per unit of share) takes it. Device time is measured
+// with events around each holder's work, never by counting launches. A lone client is never made to
+// wait or drain: the card stays its own until someone else wants it.
+//
+// Threads: each CardClient is driven by its session's thread; the card's state (holder, waiters,
+// accounting) is under the card's mutex, which the JS thread also takes to read stats or set params.
+#ifndef GPUPOOL_ADDON_SCHEDULER_H
+#define GPUPOOL_ADDON_SCHEDULER_H
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include <cuda.h>
+
+#include "driver.h"
+
+namespace gp {
+
+struct SchedulerOptions {
+  // How long a holder keeps a card that others are waiting for, in device time.
+  uint64_t slice_ns = 4'000'000;
+  // Work a holder may have queued on the card while a client of higher priority shares it: the
+  // wait of that client's next request is bounded by this many of the holder's operations.
+  unsigned pace_depth = 2;
+  // How long an idle holder keeps the card for its next message before handing it back.
+  uint64_t idle_grace_ns = 200'000;
+  // How long an idle holder that its rivals owe the card keeps it at least: a synchronous client's
+  // round trip between its reply and its next call, which it would otherwise lose the card over.
+  uint64_t owed_grace_ns = 1'000'000;
+};
+
+// What a session is entitled to on a card; set from JS (request, tenant ceiling, schedule window).
+struct SchedParams {
+  double share = 0.25;  // (0, 1]: a weight under contention; a cap only with `limit`
+  bool limit = false;
+  int priority = 10;  // class * 10 + level: low 0-9, normal 10-19, high 20-29
+  bool paused = false;  // a schedule window holds the class off the card
+};
+
+struct CardClientStats {
+  uint64_t device_ns = 0;  // measured device time of its work
+  uint64_t wait_ns = 0;    // time its work waited for the card
+  uint64_t waits = 0;      // times it had to wait
+  uint64_t slices = 0;     // times it held the card
+};
+
+struct CardStats {
+  unsigned clients = 0;
+  unsigned waiting = 0;
+  bool busy = false;
+  uint64_t device_ns = 0;  // of every client, departed ones included
+};
+
+uint64_t now_ns();
+
+class CardClient;
+
+class CardScheduler {
+ public:
+  CardScheduler(const Driver &driver, const SchedulerOptions &options) : driver_(driver), options_(options) {}
+  CardStats stats() const;
+
+ private:
+  friend class CardClient;
+  // All under mu_.
+  // Whether the holder must hand the card over now: it is paused or over its cap, or a client of
+  // higher priority waits. (A rival of its own priority is weighed at the end of a slice.)
+  bool must_yield(const CardClient *c, uint64_t now) const;
+  bool has_rival(const CardClient *c) const;
+  // A waiter of the holder's priority that has had less device time per unit of share.
+  bool rival_owed(const CardClient *c, double vtime) const;
+  CardClient *pick(uint64_t now) const;
+  void grant_next(uint64_t now);
+  void refresh_max_priority();
+  double active_vtime_floor(const CardClient *except) const;
+  // The holder's device time per unit of share, its current slice included (estimated from the
+  // slice's wall time until the slice is measured).
+  double holder_vtime(uint64_t now) const;
+
+  const Driver &driver_;
+  const SchedulerOptions &options_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<CardClient *> clients_;
+  CardClient *holder_ = nullptr;
+  uint64_t grant_ns_ = 0;
+  uint64_t measured_ns_ = 0;  // when the holder's vtime_ was last exact
+  uint64_t departed_ns_ = 0;
+  std::atomic<int> max_priority_{-1};
+};
+
+// A session's presence on one card. Everything but stats() and set_params() runs on the session's
+// thread; `current` is the context the session has current, restored after the scheduler's own calls.
+class CardClient {
+ public:
+  CardClient(CardScheduler &card, const SchedParams &params);
+  ~CardClient();
+  CardClient(const CardClient &) = delete;
+  CardClient &operator=(const CardClient &) = delete;
+
+  // Before work on `stream` (as the driver is given it) in the current context `ctx`: returns once
+  // the card is this client's.
+  void begin(CUcontext ctx, CUstream stream);
+  // After that work was submitted.
+  void end(CUcontext ctx, CUstream stream);
+  // The session has nothing queued: hand the card back once this client's work has finished.
+  void idle(CUcontext current);
+  bool holding() const;
+  // How long an idle holder keeps the card for its next call: longer while a waiter of its own
+  // priority has had more than its share, so that a client owed the card does not lose it between
+  // two calls (a synchronous client is never backlogged at the instant its reply goes out).
+  uint64_t idle_grace_ns() const;
+  // Before an idle holder's grace: its work so far is measured (it has usually finished already).
+  void settle_idle(CUcontext current);
+  // Before a context of this client is destroyed: nothing of the scheduler may stay in it.
+  void forget_context(CUcontext ctx, CUcontext current);
+  void set_params(const SchedParams &params);
+  CardClientStats stats() const;
+
+ private:
+  friend class CardScheduler;
+  struct CtxSlice {
+    CUcontext ctx;
+    CUevent start;
+    std::vector<CUstream> streams;
+  };
+  // Ends recorded but not yet complete: a holder nobody waits for is measured without draining it.
+  struct Pending {
+    CUcontext ctx;
+    CUevent start;
+    std::vector<CUevent> ends;
+  };
+  struct Paced {
+    CUcontext ctx;
+    CUevent event;
+  };
+
+  CUevent take_event(CUcontext ctx);
+  void give_event(CUcontext ctx, CUevent ev);
+  void note_stream(CUcontext ctx, CUstream stream);
+  // Closes the current slice's measurement: Pending entries for every context of the slice.
+  void close_slice(CUcontext current);
+  // Accounts the pending measurements that are complete; with `wait`, waits for all of them.
+  void collect(bool wait);
+  void release(CUcontext current);
+  // Measures everything the holder ran so far (waiting for it), so that vtime_ is exact.
+  void settle(CUcontext current);
+  void account(uint64_t ns);
+  bool throttled(uint64_t now) const;  // under the card's mutex
+  double credit(uint64_t now) const;
+
+  CardScheduler &card_;
+  const Driver::Api &api_;
+  // Under the card's mutex.
+  SchedParams params_;
+  bool waiting_ = false;
+  bool owed_checked_ = false;  // this slice, an exact measure found no rival owed the card
+  double vtime_ = 0;  // device ns per unit of share
+  mutable double credit_ns_ = 0;
+  mutable uint64_t credit_at_ = 0;
+  CardClientStats stats_;
+  // The session's thread only.
+  std::vector<CtxSlice> slice_;
+  uint64_t slice_checkpoint_ns_ = 0;
+  std::deque<Pending> pending_;
+  std::deque<Paced> paced_;
+  std::map<CUcontext, std::vector<CUevent>> pool_;
+};
+
+// Every card of one driver.
+class Scheduler {
+ public:
+  Scheduler(const Driver &driver, size_t cards);
+  // Before any session exists (the daemon configures it once).
+  void configure(const SchedulerOptions &options) { options_ = options; }
+  const SchedulerOptions &options() const { return options_; }
+  CardScheduler *card(int ordinal) {
+    return ordinal >= 0 && (size_t)ordinal < cards_.size() ? cards_[(size_t)ordinal].get() : nullptr;
+  }
+  size_t size() const { return cards_.size(); }
+
+ private:
+  SchedulerOptions options_;
+  std::vector<std::unique_ptr<CardScheduler>> cards_;
+};
+
+}  // namespace gp
+
+#endif

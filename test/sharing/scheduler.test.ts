@@ -1,0 +1,84 @@
+/**
+ * The card scheduler end to end (docs/sharing.md): real client processes (test/programs/card_load.c)
+ * through `gpupool run` against `gpupool daemon --simulate`, whose emulated driver runs one kernel at a
+ * time per card with modelled durations. Device time is what the clients' kernels asked for, so
+ * shares are measured on the time model, not on this machine's CPU.
+ */
+import t, { type Test } from 'tap';
+import type { SessionInfo } from '../../src/compute/endpoint.js';
+import { DaemonProcess } from '../helpers/daemon-process.js';
+import { startSimulatedDaemon } from '../helpers/simulated.js';
+import { parseMetrics, type Sample } from '../helpers/integration.js';
+import { LoadJob, percentile, runTogether } from '../helpers/load.js';
+
+
+async function sessions(daemon: DaemonProcess): Promise<SessionInfo[]> {
+  const res = await fetch(`${daemon.url}/v1/status`);
+  return ((await res.json()) as { compute: { sessions: SessionInfo[] } }).compute.sessions;
+}
+
+const TRAIN = { mode: 'train', seconds: 4, kernelUs: 200, batch: 10 } as const;
+
+async function sharesTest(t: Test, shares: number[]): Promise<void> {
+  const { daemon, server } = await startSimulatedDaemon(t);
+  const jobs = shares.map((s) => new LoadJob(server, ['--share', String(s), '--priority', 'low'], TRAIN));
+  t.teardown(() => jobs.forEach((j) => j.kill()));
+  const midway = new Promise<SessionInfo[]>((resolve) => setTimeout(() => resolve(sessions(daemon)), 3000));
+  const metrics = new Promise<Sample[]>((resolve) => setTimeout(() => resolve(fetch(`${daemon.url}/metrics`).then(async (r) => parseMetrics(await r.text()))), 3000));
+  const results = await runTogether(jobs);
+  const total = results.reduce((a, r) => a + r.device_us, 0);
+  results.forEach((r, i) => {
+    const got = r.device_us / total;
+    t.ok(Math.abs(got - shares[i]!) <= 0.03, `share ${shares[i]}: got ${(got * 100).toFixed(1)}% of the device time (within 3 points)`);
+  });
+  t.ok(total / (TRAIN.seconds * 1e6) > 0.6, `the card stayed busy: ${((total / (TRAIN.seconds * 1e6)) * 100).toFixed(0)}% of the window`);
+  // The daemon's own measurement (events around each holder's work) agrees with the clients'.
+  const seen = await midway;
+  t.equal(seen.length, shares.length, 'status lists every client');
+  const measured = seen.map((s) => s.cards[0]!.deviceNs);
+  const sum = measured.reduce((a, b) => a + b, 0);
+  for (const s of seen) {
+    t.ok(s.cards[0]!.achievedShare !== null, 'an achieved share is reported');
+    const share = s.scheduling!.share;
+    t.ok(Math.abs(s.cards[0]!.deviceNs / sum - share) <= 0.05, `measured by the daemon, share ${share} got ${((s.cards[0]!.deviceNs / sum) * 100).toFixed(1)}%`);
+  }
+  // The same figures per client in /metrics (docs/metrics.md, "Sharing").
+  const samples = await metrics;
+  for (const s of seen) {
+    const of = (name: string) => samples.find((m) => m.name === name && m.labels.session === String(s.id) && m.labels.card === '0')?.value;
+    t.ok((of('gpupool_client_device_seconds_total') ?? 0) > 0.1, `session ${s.id}: device seconds in /metrics`);
+    t.equal(of('gpupool_client_share'), s.scheduling!.share);
+    t.equal(of('gpupool_client_priority'), 0, 'low priority, level 0');
+    t.ok(of('gpupool_client_queue_wait_seconds_total') !== undefined);
+  }
+  t.equal(samples.find((m) => m.name === 'gpupool_card_committed_share' && m.labels.card === '0')?.value, shares.reduce((a, b) => a + b, 0));
+}
+
+t.test('two saturating low-priority clients at 0.25/0.75 get device time within 3 points of their shares', (t) => sharesTest(t, [0.25, 0.75]));
+
+t.test('three clients at 0.2/0.3/0.5 get their shares', (t) => sharesTest(t, [0.2, 0.3, 0.5]));
+
+t.test('a high-priority client keeps its latency beside a saturating low-priority one, which still progresses', async (t) => {
+  const { server } = await startSimulatedDaemon(t);
+  // Requests of 4 kernels of 1 ms each, 2 ms apart (an inference service); training kernels of 100 us.
+  const serve = { mode: 'serve', seconds: 4, kernelUs: 1000, batch: 4, thinkUs: [2000] } as const;
+  const [alone] = await runTogether([new LoadJob(server, ['--priority', 'high'], serve)]);
+  const high = new LoadJob(server, ['--priority', 'high'], serve);
+  const low = new LoadJob(server, ['--priority', 'low', '--share', '0.5'], { mode: 'train', seconds: 4, kernelUs: 100, batch: 20 });
+  t.teardown(() => [high, low].forEach((j) => j.kill()));
+  const [shared, training] = await runTogether([high, low]);
+  const p99Alone = percentile(alone!.latency_us, 0.99), p99Shared = percentile(shared!.latency_us, 0.99);
+  t.ok(p99Shared <= p99Alone * 1.1, `p99 beside training ${p99Shared} us, alone ${p99Alone} us: ${(p99Shared / p99Alone).toFixed(3)}x (at most 1.10x)`);
+  // Between requests the card is free: training fills at least half of that time (work-conserving;
+  // the rest goes to hand-overs and the idle grace of the service).
+  const free = 1 - shared!.device_us / shared!.wall_us;
+  const got = training!.device_us / training!.wall_us;
+  t.ok(got > 0.5 * free, `training had ${(got * 100).toFixed(0)}% of the card, which was free ${(free * 100).toFixed(0)}% of the time`);
+});
+
+t.test('--share-limit caps a client even on an idle card', async (t) => {
+  const { server } = await startSimulatedDaemon(t);
+  const [capped] = await runTogether([new LoadJob(server, ['--share', '0.3', '--share-limit'], TRAIN)]);
+  const got = capped!.device_us / capped!.wall_us;
+  t.ok(got <= 0.33 && got >= 0.2, `a 0.3 cap alone on the card got ${(got * 100).toFixed(1)}%`);
+});
