@@ -159,7 +159,8 @@ async function cardDeviceNs(url) {
 
 /** Starts one job on `card`; resolves to its result once it has run SECONDS after "go". */
 function startJob(tools, url, job, card) {
-  const request = job.kind === 'serve' ? 'mem=64MiB,priority=high,share=0.1' : 'mem=64MiB,priority=low,share=0.5';
+  // Every card of the daemon is the job's (gpus=all); it uses the one the replay placed it on.
+  const request = job.kind === 'serve' ? 'mem=64MiB,priority=high,share=0.1,gpus=all' : 'mem=64MiB,priority=low,share=0.5,gpus=all';
   const argv = [tools.fatbin, job.kind, String(SECONDS), String(job.kernelUs), String(job.batch)];
   if (job.kind === 'serve') argv.push(job.gaps.join(':'));
   const child = spawn(tools.loader, argv, {

@@ -229,6 +229,8 @@ class Runner {
       stop_ = true;
     }
     cv_.notify_one();
+    // A call waiting for a card (behind other sessions, or held off by a schedule window) gives up.
+    session.cancel_waits();
   }
 
   void run() {
@@ -240,23 +242,7 @@ class Runner {
     auto *d = new Delivery();
     for (;;) {
       Message m;
-      {
-        std::unique_lock<std::mutex> lock(mu_);
-        if (!stop_ && queue_.empty() && session.sched_holding()) {
-          // Idle while holding a card: keep it a moment for the next message (a client's next call
-          // often follows its reply at once), then hand it back so others are not kept waiting.
-          cv_.wait_for(lock, std::chrono::nanoseconds(session.idle_grace_ns()), [this] { return stop_ || !queue_.empty(); });
-          if (!stop_ && queue_.empty()) {
-            lock.unlock();
-            session.sched_idle();
-            lock.lock();
-          }
-        }
-        cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
-        if (stop_) break;
-        m = queue_.front();
-        queue_.pop_front();
-      }
+      if (!next(m)) break;
       d->refs.push_back(m.ref);
       try {
         gp::process_message(session, m.data, m.size, d->output);
@@ -300,11 +286,49 @@ class Runner {
     tsfn.Release();
   }
 
+  // From another session's thread: a waiter wants a card this session holds.
+  void wake() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      wake_ = true;
+    }
+    cv_.notify_one();
+  }
+
   gp::Session session;
   Tsfn tsfn;
   std::thread thread;
 
  private:
+  // The next message, or false once stopping. While idle and holding a card, the session keeps it
+  // for its next message as the scheduler says (until a waiter wakes it, for a while, or not at all),
+  // then hands it back. The scheduler's calls may wait for the card's work: they run outside mu_, so
+  // that submit() on the JS thread never waits for them.
+  bool next(Message &m) {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!stop_ && queue_.empty()) {
+      wake_ = false;
+      lock.unlock();
+      const uint64_t grace = session.idle_grace_ns();
+      lock.lock();
+      auto ready = [this] { return stop_ || !queue_.empty() || wake_; };
+      if (grace == gp::CardClient::kKeep) {
+        cv_.wait(lock, ready);
+        continue;  // a message, or a waiter: look again
+      }
+      if (grace > 0 && cv_.wait_for(lock, std::chrono::nanoseconds(grace), ready)) continue;
+      if (stop_ || !queue_.empty()) break;
+      lock.unlock();
+      session.sched_idle();  // the grace ran out (or there was none): the cards go back
+      lock.lock();
+      cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
+    }
+    if (stop_) return false;
+    m = queue_.front();
+    queue_.pop_front();
+    return true;
+  }
+
   void post(Delivery *d) {
     // Fails only while the environment is going away; the references go with it.
     if (tsfn.NonBlockingCall(d) != napi_ok) delete d;
@@ -314,6 +338,7 @@ class Runner {
   std::condition_variable cv_;
   std::deque<Message> queue_;
   bool stop_ = false;
+  bool wake_ = false;
 };
 
 class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
@@ -378,6 +403,10 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
     on_closed_ = Napi::Persistent(info[2].As<Napi::Function>());
     current_params_ = params;
     runner_ = std::make_shared<Runner>(driver, std::move(quota), driver_wrap->scheduler(), params);
+    // A waiter may call it while this session is being torn down: the weak pointer keeps that safe.
+    runner_->session.set_wake([weak = std::weak_ptr<Runner>(runner_)] {
+      if (auto r = weak.lock()) r->wake();
+    });
     runner_->tsfn = Tsfn::New(
         env, "gpupool:session", 0, 1, this,
         [](Napi::Env, std::shared_ptr<Runner> *runner, SessionWrap *) {

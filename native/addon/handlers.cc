@@ -327,8 +327,9 @@ void launch_kernel(Session &s, Reader &r, Writer &w, const Call &call, uint32_t 
   CUresult rc = prepare_launch(s, l, &fn, &stream, kp);
   if (rc == CUDA_SUCCESS) {
     WorkScope work(s, stream, op_info(op)->per_thread);
-    rc = s.driver().fn<PFN_cuLaunchKernel_v4000>(op)(fn, l.grid[0], l.grid[1], l.grid[2], l.block[0], l.block[1], l.block[2],
-                                                     l.shared, stream, kp.empty() ? nullptr : kp.data(), nullptr);
+    rc = work.rc != CUDA_SUCCESS ? work.rc
+                                 : s.driver().fn<PFN_cuLaunchKernel_v4000>(op)(fn, l.grid[0], l.grid[1], l.grid[2], l.block[0], l.block[1], l.block[2],
+                                                                               l.shared, stream, kp.empty() ? nullptr : kp.data(), nullptr);
   }
   reply_empty(w, call, rc);
 }
@@ -400,7 +401,7 @@ void launch_kernel_ex(Session &s, Reader &r, Writer &w, const Call &call, uint32
     config.attrs = attrs.empty() ? nullptr : attrs.data();
     config.numAttrs = n;
     WorkScope work(s, stream, op_info(op)->per_thread);
-    rc = s.driver().fn<PFN_cuLaunchKernelEx_v11060>(op)(&config, fn, kp.empty() ? nullptr : kp.data(), nullptr);
+    rc = work.rc != CUDA_SUCCESS ? work.rc : s.driver().fn<PFN_cuLaunchKernelEx_v11060>(op)(&config, fn, kp.empty() ? nullptr : kp.data(), nullptr);
   }
   reply_empty(w, call, rc);
 }
@@ -420,7 +421,7 @@ void memcpy_unified(Session &s, Reader &r, Writer &w, const Call &call, uint32_t
   CUresult rc = check_copy(s, dst, src, bytes);
   if (rc == CUDA_SUCCESS) {
     WorkScope work(s, nullptr, op_info(op)->per_thread);
-    rc = s.driver().fn<PFN_cuMemcpy_v4000>(op)(dst, src, bytes);
+    rc = work.rc != CUDA_SUCCESS ? work.rc : s.driver().fn<PFN_cuMemcpy_v4000>(op)(dst, src, bytes);
   }
   reply_empty(w, call, rc);
 }
@@ -435,7 +436,7 @@ void memcpy_unified_async(Session &s, Reader &r, Writer &w, const Call &call, ui
   if (!s.lookup(stream_id, GP_HANDLE_CUstream, &stream) && rc == CUDA_SUCCESS) rc = CUDA_ERROR_INVALID_HANDLE;
   if (rc == CUDA_SUCCESS) {
     WorkScope work(s, (CUstream)stream, op_info(op)->per_thread);
-    rc = s.driver().fn<PFN_cuMemcpyAsync_v4000>(op)(dst, src, bytes, (CUstream)stream);
+    rc = work.rc != CUDA_SUCCESS ? work.rc : s.driver().fn<PFN_cuMemcpyAsync_v4000>(op)(dst, src, bytes, (CUstream)stream);
   }
   reply_empty(w, call, rc);
 }
@@ -545,7 +546,7 @@ void copy_2d(Session &s, Reader &r, Writer &w, const Call &call, const Copy2D &c
   if (rc == CUDA_SUCCESS && !empty) {
     CUDA_MEMCPY2D m = rebuild_2d(c, c.kind == kCopyHtoD ? data.data : scratch.data());
     WorkScope work(s, stream, op_info(call.op)->per_thread);
-    rc = run(m);
+    rc = work.rc != CUDA_SUCCESS ? work.rc : run(m);
   }
   if (!w.begin_reply(call, rc)) return;
   if (rc == CUDA_SUCCESS && c.kind == kCopyDtoH) w.bin(scratch.data(), scratch.size());

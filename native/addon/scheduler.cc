@@ -101,7 +101,8 @@ double CardScheduler::active_vtime_floor(const CardClient *except) const {
 
 // ---- one client on the card ----------------------------------------------------------------------
 
-CardClient::CardClient(CardScheduler &card, const SchedParams &params) : card_(card), api_(card.driver_.api()), params_(params) {
+CardClient::CardClient(CardScheduler &card, const SchedParams &params, std::function<void()> wanted)
+    : card_(card), api_(card.driver_.api()), wanted_(std::move(wanted)), params_(params), priority_(params.priority) {
   std::lock_guard<std::mutex> lock(card_.mu_);
   // A newcomer starts level with those already competing: shares are not banked from before.
   vtime_ = card_.active_vtime_floor(this);
@@ -237,7 +238,13 @@ void CardClient::settle(CUcontext current) {
   if (card_.holder_ == this) card_.measured_ns_ = now_ns();
 }
 
-void CardClient::begin(CUcontext ctx, CUstream stream) {
+void CardClient::cancel() {
+  std::lock_guard<std::mutex> lock(card_.mu_);
+  cancelled_ = true;
+  card_.cv_.notify_all();
+}
+
+bool CardClient::begin(CUcontext ctx, CUstream stream) {
   uint64_t now = now_ns();
   std::unique_lock<std::mutex> lock(card_.mu_);
   if (card_.holder_ == this) {
@@ -267,18 +274,31 @@ void CardClient::begin(CUcontext ctx, CUstream stream) {
         slice_checkpoint_ns_ = now;
       }
       note_stream(ctx, stream);
-      return;
+      return true;
     }
     lock.unlock();
     release(ctx);
     lock.lock();
   }
+  if (cancelled_) return false;
   waiting_ = true;
   vtime_ = std::max(vtime_, card_.active_vtime_floor(this));
   const uint64_t since = now;
   card_.grant_next(now);
+  if (card_.holder_ != nullptr && card_.holder_ != this && card_.holder_->wanted_) {
+    // The holder may be idle, keeping the card for a next call: it must look again now.
+    std::function<void()> wake = card_.holder_->wanted_;
+    lock.unlock();
+    wake();
+    lock.lock();
+  }
   bool waited = false;
   while (card_.holder_ != this) {
+    if (cancelled_) {
+      waiting_ = false;
+      card_.grant_next(now_ns());
+      return false;
+    }
     waited = true;
     if (!params_.paused && throttled(now)) {
       // A hard cap: wait until the share has earned the card back, even if the card is idle.
@@ -299,16 +319,12 @@ void CardClient::begin(CUcontext ctx, CUstream stream) {
   lock.unlock();
   slice_checkpoint_ns_ = now;
   note_stream(ctx, stream);
+  return true;
 }
 
 void CardClient::end(CUcontext ctx, CUstream stream) {
   // Only when a client of higher priority shares the card: otherwise queueing deep costs nobody.
-  int mine;
-  {
-    std::lock_guard<std::mutex> lock(card_.mu_);
-    mine = params_.priority;
-  }
-  if (card_.max_priority_.load(std::memory_order_relaxed) <= mine) return;
+  if (card_.max_priority_.load(std::memory_order_relaxed) <= priority_.load(std::memory_order_relaxed)) return;
   CUevent ev = take_event(ctx);
   if (ev == nullptr) return;
   if (api_.eventRecord(ev, stream) != CUDA_SUCCESS) {
@@ -348,7 +364,11 @@ uint64_t CardClient::idle_grace_ns() const {
     if (card_.rival_owed(this, card_.holder_vtime(now))) return 0;
     return std::max(o.owed_grace_ns, held < o.slice_ns ? o.slice_ns - held : 0);
   }
-  return o.idle_grace_ns;
+  for (const CardClient *w : card_.clients_) {
+    if (w != this && w->waiting_) return o.idle_grace_ns;  // of lower priority: idle time is theirs
+  }
+  // Nobody waits: keep the card (no drain, no hand-over) until someone does.
+  return kKeep;
 }
 
 bool CardClient::holding() const {
@@ -369,6 +389,7 @@ void CardClient::forget_context(CUcontext ctx, CUcontext current) {
 void CardClient::set_params(const SchedParams &params) {
   std::lock_guard<std::mutex> lock(card_.mu_);
   params_ = params;
+  priority_.store(params.priority, std::memory_order_relaxed);
   card_.refresh_max_priority();
   card_.grant_next(now_ns());
 }

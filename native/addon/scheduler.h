@@ -14,6 +14,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -102,22 +103,28 @@ class CardScheduler {
 // thread; `current` is the context the session has current, restored after the scheduler's own calls.
 class CardClient {
  public:
-  CardClient(CardScheduler &card, const SchedParams &params);
+  // wanted: asks the session's thread to look at its cards again (a waiter needs the card it holds
+  // while it is idle). Called from other sessions' threads, never under the card's mutex.
+  CardClient(CardScheduler &card, const SchedParams &params, std::function<void()> wanted);
   ~CardClient();
   CardClient(const CardClient &) = delete;
   CardClient &operator=(const CardClient &) = delete;
 
   // Before work on `stream` (as the driver is given it) in the current context `ctx`: returns once
-  // the card is this client's.
-  void begin(CUcontext ctx, CUstream stream);
+  // the card is this client's (true), or when the session is ending (false: the work must not run).
+  bool begin(CUcontext ctx, CUstream stream);
+  // From any thread: the session is ending; a wait for the card returns at once, now and later.
+  void cancel();
   // After that work was submitted.
   void end(CUcontext ctx, CUstream stream);
   // The session has nothing queued: hand the card back once this client's work has finished.
   void idle(CUcontext current);
   bool holding() const;
-  // How long an idle holder keeps the card for its next call: longer while a waiter of its own
-  // priority has had more than its share, so that a client owed the card does not lose it between
-  // two calls (a synchronous client is never backlogged at the instant its reply goes out).
+  // How long an idle holder keeps the card for its next call: kKeep while nobody waits (a waiter
+  // calls `wanted`); longer while a waiter of its own priority has had more than its share, so that a
+  // client owed the card does not lose it between two calls (a synchronous client is never backlogged
+  // at the instant its reply goes out); 0: hand it over now.
+  static constexpr uint64_t kKeep = UINT64_MAX;
   uint64_t idle_grace_ns() const;
   // Before an idle holder's grace: its work so far is measured (it has usually finished already).
   void settle_idle(CUcontext current);
@@ -160,10 +167,13 @@ class CardClient {
 
   CardScheduler &card_;
   const Driver::Api &api_;
+  const std::function<void()> wanted_;
   // Under the card's mutex.
   SchedParams params_;
   bool waiting_ = false;
-  bool owed_checked_ = false;  // this slice, an exact measure found no rival owed the card
+  bool owed_checked_ = false;
+  bool cancelled_ = false;
+  std::atomic<int> priority_;  // params_.priority, read without the lock on every operation  // this slice, an exact measure found no rival owed the card
   double vtime_ = 0;  // device ns per unit of share
   mutable double credit_ns_ = 0;
   mutable uint64_t credit_at_ = 0;

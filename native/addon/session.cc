@@ -287,6 +287,8 @@ void Session::teardown() {
     std::lock_guard<std::mutex> lock(sched_mu_);
     cards_.clear();
   }
+  last_card_ = nullptr;
+  last_card_ordinal_ = -1;
   working_ = nullptr;
   // Libraries belong to no context: unload them first, while their contexts still exist.
   for (const auto &h : by_id_) {
@@ -316,22 +318,35 @@ void Session::teardown() {
 
 // ---- compute scheduling ------------------------------------------------------------------------------
 
-void Session::begin_work(CUstream stream, bool per_thread) {
+CUresult Session::begin_work(CUstream stream, bool per_thread) {
   working_ = nullptr;
-  if (!sched_) return;
+  if (!sched_) return CUDA_SUCCESS;
   int ordinal = current_ordinal();
   CardScheduler *card = sched_->card(ordinal);
-  if (card == nullptr) return;
-  CardClient *client;
-  {
+  if (card == nullptr) return CUDA_SUCCESS;
+  // The card of the last work, most of the time: no lock, no lookup.
+  CardClient *client = last_card_ordinal_ == ordinal ? last_card_ : nullptr;
+  if (client == nullptr) {
     std::lock_guard<std::mutex> lock(sched_mu_);
     std::unique_ptr<CardClient> &slot = cards_[ordinal];
-    if (!slot) slot = std::make_unique<CardClient>(*card, sched_params_);
+    if (!slot) {
+      slot = std::make_unique<CardClient>(*card, sched_params_, wake_);
+      if (cancelled_) slot->cancel();
+    }
     client = slot.get();
+    last_card_ = client;
+    last_card_ordinal_ = ordinal;
   }
   working_stream_ = stream == nullptr && per_thread ? CU_STREAM_PER_THREAD : stream;
+  if (!client->begin(current(), working_stream_)) return CUDA_ERROR_DEVICE_UNAVAILABLE;
   working_ = client;
-  client->begin(current(), working_stream_);
+  return CUDA_SUCCESS;
+}
+
+void Session::cancel_waits() {
+  std::lock_guard<std::mutex> lock(sched_mu_);
+  cancelled_ = true;
+  for (auto &c : cards_) c.second->cancel();
 }
 
 void Session::end_work() {
@@ -351,9 +366,14 @@ bool Session::sched_holding() const {
 
 uint64_t Session::idle_grace_ns() {
   for (auto &c : cards_) c.second->settle_idle(current());
-  uint64_t grace = 0;
-  for (const auto &c : cards_) grace = std::max(grace, c.second->idle_grace_ns());
-  return grace;
+  uint64_t grace = CardClient::kKeep;
+  bool holding = false;
+  for (const auto &c : cards_) {
+    if (!c.second->holding()) continue;
+    holding = true;
+    grace = std::min(grace, c.second->idle_grace_ns());
+  }
+  return holding ? grace : 0;
 }
 
 void Session::sched_idle() {

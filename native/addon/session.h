@@ -50,9 +50,8 @@ class Session {
   static constexpr size_t kMaxBuffer = size_t(1) << 31;
 
   // quota: device memory the session may hold on each card, by ordinal (docs/operations.md, "Memory
-  // quotas"); a card without an entry (an empty vector: every card) has its whole memory as quota.
-  // A card whose entry is 0 was not given to the session (its tenant's cards=, or placement chose
-  // others): it cannot be used.
+  // quotas"); a card without an entry (an empty vector: every card) has its whole memory as quota. A
+  // card whose entry is 0 was not given to the session (placement chose others): it cannot be used.
   // sched: the cards' schedulers (nullptr: work goes to the cards unscheduled), with the session's
   // share and priority on every card (docs/sharing.md).
   explicit Session(std::shared_ptr<const Driver> driver, std::vector<uint64_t> quota = {}, std::shared_ptr<Scheduler> sched = nullptr,
@@ -100,14 +99,14 @@ class Session {
     unsigned flags = 0;
     int refs = 0;
   };
-  // The session's private "primary" context of a device ordinal; nullptr when out of range or not its card.
+  // The session's private "primary" context of a device ordinal; nullptr when out of range.
   Primary *primary(int ordinal);
+  // The device ordinal whose primary context this is, or -1.
+  int primary_ordinal(CUcontext ctx) const;
 
   // Whether the session was given this card (its quota entry is more than 0). Every call naming another
   // card answers CUDA_ERROR_INVALID_DEVICE, so no context, and no work, can land on it.
   bool has_card(int ordinal) const;
-  // The device ordinal whose primary context this is, or -1.
-  int primary_ordinal(CUcontext ctx) const;
 
   // ---- memory quota (per card) ----
   // The device ordinal of the current context, or -1 (no context, or one the session does not know).
@@ -128,13 +127,19 @@ class Session {
   // ---- compute scheduling (scheduler.h) ----
   // Around every call that puts work on a card: waits until the card of the current context is the
   // session's. `stream` as the driver is given it; per_thread: the call is a per-thread variant.
-  void begin_work(CUstream stream, bool per_thread);
+  // CUDA_ERROR_DEVICE_UNAVAILABLE: the session is ending while the work waited; it must not run.
+  CUresult begin_work(CUstream stream, bool per_thread);
+  // From any thread, when the session is told to stop: waits for a card end at once.
+  void cancel_waits();
   void end_work();
   // Whether the session holds a card; idle(): it has nothing queued, so hand its cards back.
   bool sched_holding() const;
   void sched_idle();
-  // How long to keep the cards for the next message (the session's work so far is measured first).
+  // How long to keep the cards for the next message (the session's work so far is measured first);
+  // CardClient::kKeep: until a waiter calls the wake function.
   uint64_t idle_grace_ns();
+  // What a waiter on a card this session holds calls (before the session's thread starts).
+  void set_wake(std::function<void()> wake) { wake_ = std::move(wake); }
   // From any thread (schedule windows, reloads).
   void set_sched_params(const SchedParams &params);
 
@@ -192,6 +197,10 @@ class Session {
   SchedParams sched_params_;
   std::map<int, std::unique_ptr<CardClient>> cards_;
   CardClient *working_ = nullptr;  // between begin_work and end_work
+  CardClient *last_card_ = nullptr;  // the card of the last work (cards_ entries live until teardown)
+  int last_card_ordinal_ = -1;
+  std::function<void()> wake_;
+  bool cancelled_ = false;  // under sched_mu_
   CUstream working_stream_ = nullptr;
 
   std::atomic<int> deferred_{0};
@@ -202,10 +211,11 @@ class Session {
 // begin_work/end_work around one call of a hand-written handler.
 class WorkScope {
  public:
-  WorkScope(Session &s, CUstream stream, bool per_thread) : s_(s) { s_.begin_work(stream, per_thread); }
+  WorkScope(Session &s, CUstream stream, bool per_thread) : rc(s.begin_work(stream, per_thread)), s_(s) {}
   ~WorkScope() { s_.end_work(); }
   WorkScope(const WorkScope &) = delete;
   WorkScope &operator=(const WorkScope &) = delete;
+  const CUresult rc;  // what begin_work said: anything but success means the call must not run
 
  private:
   Session &s_;

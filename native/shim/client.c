@@ -186,10 +186,23 @@ static void connect_all(void)
     char *save = NULL;
     g_init_result = CUDA_SUCCESS;
     for (char *url = strtok_r(copy, ", ", &save); url != NULL; url = strtok_r(NULL, ", ", &save)) {
-        char why[512] = "";
+        char why[768] = "";
         if (g_server_count >= MAX_SERVERS)
             break;
-        if (gp_conn_open(&g_servers[g_server_count], url, g_server_count, token, &request, why, sizeof why, take_welcome, NULL) != 0) {
+        /* ws://HOST:PORT?gpus=2&wait=60: this server's own request, over GPUPOOL_REQUEST's. */
+        gp_request mine = request;
+        char *query = strchr(url, '?');
+        if (query != NULL) {
+            char what[320];
+            snprintf(what, sizeof what, "GPUPOOL_SERVERS: %s", url);
+            *query = '\0';
+            if (gp_request_apply(what, query + 1, "&", &mine, why, sizeof why) != 0) {
+                gp_error("%s", why);
+                g_init_result = CUDA_ERROR_INVALID_VALUE;
+                break;
+            }
+        }
+        if (gp_conn_open(&g_servers[g_server_count], url, g_server_count, token, &mine, why, sizeof why, take_welcome, NULL) != 0) {
             gp_error("%s", why);
             g_init_result = CUDA_ERROR_NO_DEVICE;
             break;

@@ -349,18 +349,32 @@ static uint64_t parse_size(const char *text)
     return 0;
 }
 
-int gp_request_parse(const char *text, gp_request *out, char *why, size_t why_len)
+#define REQUEST_KEYS "mem, share, limit, priority, gpus, policy, wait"
+
+/* A whole number from lo to hi, nothing after it. */
+static int parse_count(const char *text, long lo, long hi, long *out)
 {
-    memset(out, 0, sizeof *out);
+    char *end = NULL;
+    if (*text < '0' || *text > '9')
+        return -1;
+    long v = strtol(text, &end, 10);
+    if (*end != '\0' || v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int gp_request_apply(const char *what, const char *text, const char *separators, gp_request *out, char *why, size_t why_len)
+{
     char copy[512];
     if (strlen(text) >= sizeof copy) {
-        snprintf(why, why_len, "GPUPOOL_REQUEST is too long");
+        snprintf(why, why_len, "%s: too long", what);
         return -1;
     }
     strcpy(copy, text);
     out->present = 1;
     char *save = NULL;
-    for (char *item = strtok_r(copy, ",", &save); item != NULL; item = strtok_r(NULL, ",", &save)) {
+    for (char *item = strtok_r(copy, separators, &save); item != NULL; item = strtok_r(NULL, separators, &save)) {
         while (*item == ' ')
             item++;
         size_t len = strlen(item);
@@ -370,22 +384,23 @@ int gp_request_parse(const char *text, gp_request *out, char *why, size_t why_le
             continue;
         char *eq = strchr(item, '=');
         if (eq == NULL) {
-            snprintf(why, why_len, "GPUPOOL_REQUEST=\"%s\": \"%s\" is not key=value (keys: mem, share, limit, priority; e.g. mem=8GiB,share=0.25,priority=high)", text, item);
+            snprintf(why, why_len, "%s: \"%s\" is not key=value (keys: " REQUEST_KEYS "; e.g. mem=8GiB,share=0.25,priority=high,gpus=2)", what, item);
             return -1;
         }
         *eq = '\0';
         const char *key = item, *value = eq + 1;
+        long n = 0;
         if (strcmp(key, "mem") == 0) {
             out->mem = parse_size(value);
             if (out->mem == 0) {
-                snprintf(why, why_len, "GPUPOOL_REQUEST=\"%s\": mem=%s is not a size in bytes (e.g. 8GiB, 512MiB, 2000000000)", text, value);
+                snprintf(why, why_len, "%s: mem=%s is not a size in bytes (e.g. 8GiB, 512MiB, 2000000000)", what, value);
                 return -1;
             }
         } else if (strcmp(key, "share") == 0) {
             char *end = NULL;
             double share = strtod(value, &end);
             if (end == value || *end != '\0' || !(share > 0 && share <= 1)) {
-                snprintf(why, why_len, "GPUPOOL_REQUEST=\"%s\": share=%s is not a number in (0, 1] (e.g. 0.25)", text, value);
+                snprintf(why, why_len, "%s: share=%s is not a number in (0, 1] (e.g. 0.25)", what, value);
                 return -1;
             }
             out->has_share = 1;
@@ -397,7 +412,7 @@ int gp_request_parse(const char *text, gp_request *out, char *why, size_t why_le
                         (cls == 3 && strncmp(value, "low", 3) == 0);
             int level_ok = value[cls] == '\0' || (value[cls + 1] >= '0' && value[cls + 1] <= '9' && value[cls + 2] == '\0');
             if (!known || !level_ok) {
-                snprintf(why, why_len, "GPUPOOL_REQUEST=\"%s\": priority=%s is not high, normal or low (with an optional level 0-9: high:5)", text, value);
+                snprintf(why, why_len, "%s: priority=%s is not high, normal or low (with an optional level 0-9: high:5)", what, value);
                 return -1;
             }
             snprintf(out->priority, sizeof out->priority, "%s", value);
@@ -405,16 +420,46 @@ int gp_request_parse(const char *text, gp_request *out, char *why, size_t why_le
             int yes = strcmp(value, "1") == 0 || strcmp(value, "yes") == 0 || strcmp(value, "true") == 0;
             int no = strcmp(value, "0") == 0 || strcmp(value, "no") == 0 || strcmp(value, "false") == 0;
             if (!yes && !no) {
-                snprintf(why, why_len, "GPUPOOL_REQUEST=\"%s\": limit=%s is not yes or no (yes: the share is also a cap)", text, value);
+                snprintf(why, why_len, "%s: limit=%s is not yes or no (yes: the share is also a cap)", what, value);
                 return -1;
             }
             out->limit = yes;
+        } else if (strcmp(key, "gpus") == 0) {
+            if (strcmp(value, "all") == 0) {
+                out->gpus = GP_GPUS_ALL;
+            } else if (parse_count(value, 1, 256, &n) == 0) {
+                out->gpus = (int)n;
+            } else {
+                snprintf(why, why_len, "%s: gpus=%s is not a number of cards from 1 to 256, or all", what, value);
+                return -1;
+            }
+        } else if (strcmp(key, "policy") == 0) {
+            if (strcmp(value, "binpack") != 0 && strcmp(value, "spread") != 0) {
+                snprintf(why, why_len, "%s: policy=%s is not binpack or spread", what, value);
+                return -1;
+            }
+            snprintf(out->policy, sizeof out->policy, "%s", value);
+        } else if (strcmp(key, "wait") == 0) {
+            if (parse_count(value, 0, 86400, &n) != 0) {
+                snprintf(why, why_len, "%s: wait=%s is not a whole number of seconds from 0 to 86400", what, value);
+                return -1;
+            }
+            out->has_wait = 1;
+            out->wait = (unsigned)n;
         } else {
-            snprintf(why, why_len, "GPUPOOL_REQUEST=\"%s\": unknown key \"%s\" (keys: mem, share, limit, priority)", text, key);
+            snprintf(why, why_len, "%s: unknown key \"%s\" (keys: " REQUEST_KEYS ")", what, key);
             return -1;
         }
     }
     return 0;
+}
+
+int gp_request_parse(const char *text, gp_request *out, char *why, size_t why_len)
+{
+    memset(out, 0, sizeof *out);
+    char what[600];
+    snprintf(what, sizeof what, "GPUPOOL_REQUEST=\"%s\"", text);
+    return gp_request_apply(what, text, ",", out, why, why_len);
 }
 
 static size_t encode_hello(char *buf, size_t cap, const char *token, const gp_request *request)
@@ -439,13 +484,19 @@ static size_t encode_hello(char *buf, size_t cap, const char *token, const gp_re
     p = mp_encode_str(p, "host", 4), p = mp_encode_str(p, host, (uint32_t)strlen(host));
     p = mp_encode_str(p, "program", 7), p = mp_encode_str(p, program, (uint32_t)strlen(program));
     if (with_request) {
-        /* request: {mem: uint or nil, share: float or nil, priority: str or nil, limit: bool} (docs/protocol.md) */
-        p = mp_encode_str(p, "request", 7), p = mp_encode_map(p, 4);
+        /* request: {mem: uint, share: float, priority: str, limit: bool, gpus: uint or "all", policy: str,
+         * wait: uint}, nil where not given (docs/protocol.md) */
+        p = mp_encode_str(p, "request", 7), p = mp_encode_map(p, 7);
         p = mp_encode_str(p, "limit", 5), p = mp_encode_bool(p, request->limit != 0);
         p = mp_encode_str(p, "mem", 3), p = request->mem ? mp_encode_uint(p, request->mem) : mp_encode_nil(p);
         p = mp_encode_str(p, "share", 5), p = request->has_share ? mp_encode_double(p, request->share) : mp_encode_nil(p);
         p = mp_encode_str(p, "priority", 8);
         p = request->priority[0] ? mp_encode_str(p, request->priority, (uint32_t)strlen(request->priority)) : mp_encode_nil(p);
+        p = mp_encode_str(p, "gpus", 4);
+        p = request->gpus == GP_GPUS_ALL ? mp_encode_str(p, "all", 3) : request->gpus > 0 ? mp_encode_uint(p, (uint64_t)request->gpus) : mp_encode_nil(p);
+        p = mp_encode_str(p, "policy", 6);
+        p = request->policy[0] ? mp_encode_str(p, request->policy, (uint32_t)strlen(request->policy)) : mp_encode_nil(p);
+        p = mp_encode_str(p, "wait", 4), p = request->has_wait ? mp_encode_uint(p, request->wait) : mp_encode_nil(p);
     }
     return (size_t)(p - buf);
 }
@@ -468,7 +519,9 @@ int gp_conn_open(gp_conn *c, const char *url, int index, const char *token, cons
     struct iovec part = { .iov_base = hello, .iov_len = len };
     uint8_t *buf = NULL;
     size_t cap = 0, got = 0;
-    if (len == 0 || gp_ws_send(c->ws, &part, 1) != 0 || gp_ws_recv(c->ws, &buf, &cap, &got, 15000) != 0) {
+    /* A daemon may hold the handshake for the request's `wait` until cards have room. */
+    int handshake_ms = 15000 + (request != NULL && request->has_wait ? (int)request->wait * 1000 : 0);
+    if (len == 0 || gp_ws_send(c->ws, &part, 1) != 0 || gp_ws_recv(c->ws, &buf, &cap, &got, handshake_ms) != 0) {
         const char *reason = gp_ws_close_reason(c->ws);
         if (reason)
             snprintf(why, why_len, "%s refused the connection: %s", url, reason);

@@ -49,9 +49,13 @@ typedef struct gp_conn {
     int threads_started;
 } gp_conn;
 
+/* gp_request.gpus: every card of the daemon. */
+#define GP_GPUS_ALL (-1)
+
 /*
  * What the job asks of each daemon (GPUPOOL_REQUEST, docs/operations.md): sent in HELLO's `request`.
- * mem 0: the daemon's default quota; has_share 0 / priority "": none given.
+ * mem 0: the daemon's default quota; has_share 0 / priority "" / gpus 0 / policy "" / has_wait 0:
+ * none given.
  */
 typedef struct gp_request {
     int present;
@@ -60,10 +64,20 @@ typedef struct gp_request {
     int limit; /* the share is also a cap (gpupool run --share-limit) */
     double share;
     char priority[32];
+    int gpus;             /* cards wanted from the daemon, or GP_GPUS_ALL */
+    char policy[16];      /* binpack or spread */
+    int has_wait;
+    unsigned wait;        /* seconds the daemon may hold the handshake until cards have room */
 } gp_request;
 
-/* Parses GPUPOOL_REQUEST's text ("mem=8GiB,share=0.25,priority=high"). 0, or -1 with *why. */
+/* Parses GPUPOOL_REQUEST's text ("mem=8GiB,share=0.25,priority=high,gpus=2"). 0, or -1 with *why. */
 int gp_request_parse(const char *text, gp_request *out, char *why, size_t why_len);
+
+/*
+ * Applies `text`'s keys, separated by any of `separators`, over what `out` holds (a server's own
+ * request in GPUPOOL_SERVERS: `ws://HOST:PORT?gpus=2&wait=60`). Messages start with `what`. 0, or -1.
+ */
+int gp_request_apply(const char *what, const char *text, const char *separators, gp_request *out, char *why, size_t why_len);
 
 /* Connects and greets the daemon; fills devices through the callback. 0, or -1 with *why. */
 typedef void (*gp_device_sink)(gp_conn *conn, const uint8_t *welcome, size_t len, void *user);

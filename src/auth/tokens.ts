@@ -23,8 +23,9 @@ const TOKEN_BYTES = 32;
 export const TENANT_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 /**
- * A tenant's limits as the file states them, enforced at the handshake (src/auth/limits.ts,
- * src/sharing/quota.ts). null: the key was not given.
+ * A tenant's limits as the file states them. `quota` caps each session's memory quota (src/sharing/quota.ts),
+ * `cards` limits which cards placement gives its sessions (src/compute/endpoint.ts), `priority` is the
+ * scheduler's ceiling (src/sharing/priority.ts). null: the key was not given.
  */
 export interface TenantLimits {
   /** The cards the tenant may use: indexes (numbers) or UUIDs (strings), as written. */

@@ -7,4 +7,6 @@ export const ExitCodes = {
   CONFIG: 2,
   /** status: a host could not be reached or answered with something other than a status document. */
   UNREACHABLE: 3,
+  /** run: the pool has no room for the job's cards (EX_TEMPFAIL: try again later). */
+  NO_ROOM: 75,
 } as const;

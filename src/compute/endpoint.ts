@@ -4,15 +4,20 @@ import type { Logger } from 'pino';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { RefusalReasons, peerKey, type Authenticator } from '../auth/authenticator.js';
 import { verifiedClientName } from '../auth/certificate.js';
-import { byOrdinal, grantedCards, priorityLowered } from '../auth/limits.js';
+import { priorityLowered } from '../auth/limits.js';
+import type { TenantLimits } from '../auth/tokens.js';
 import { ErrorCodes, messageOf } from '../errors.js';
+import type { Device } from '../vendors/device.js';
+import { AdmissionQueue } from '../sharing/admission.js';
+import { placeSession, type PlacementCard, type Policy } from '../sharing/placement.js';
+import { NO_REQUEST, QuotaLedger, QuotaRefusal, parseQuotaSetting, sessionQuota, type JobRequest, type QuotaSetting } from '../sharing/quota.js';
+import { computeCards, type ComputeCard } from './cards.js';
 import { CloseCodes, HandshakeError, encodeWelcome, parseHello, type Hello } from './handshake.js';
 import type { ComputeAddon, NativeDriver, NativeSession, SessionStats } from './native.js';
 import { defaultConfig, type DaemonConfig } from '../config/schema.js';
 import { formatPriority, parsePriority, type Priority } from '../sharing/priority.js';
 import { scheduling, type SchedParams } from '../sharing/schedule.js';
 import { UsageWindow } from '../sharing/usage.js';
-import { NO_REQUEST, QuotaLedger, QuotaRefusal, parseQuotaSetting, sessionQuota, type JobRequest, type QuotaSetting } from '../sharing/quota.js';
 
 /** The largest message a client may send: a host-to-device copy travels as one. */
 export const MAX_MESSAGE_BYTES = 1024 * 1024 * 1024;
@@ -26,13 +31,16 @@ export interface SessionInfo {
   /** The tenant whose token or client certificate opened the session (docs/security.md); null when the daemon has neither. */
   tenant: string | null;
   connectedAt: string;
-  /** What the client asked for (docs/operations.md, "Memory quotas"); all null: the defaults. */
+  /** `handshake` until HELLO is taken; `waiting` while held for cards with room (its `wait`); then `active`. */
+  state: 'handshake' | 'waiting' | 'active';
+  /** What the client asked for (docs/operations.md, "Memory quotas", "Placement"); all null: the defaults. */
   request: JobRequest;
   /** How the scheduler treats it (docs/sharing.md); null until the handshake is done. */
   scheduling: { share: number; limit: boolean; priority: string; effective: string } | null;
   /**
-   * Per card: its memory quota and what it holds (bytes), its measured device time and time waiting
-   * for the card (ns), and the share of the card it had over the last 10 s (null: not measured yet).
+   * Per card the session was given: its memory quota and what it holds (bytes), its measured device
+   * time and time waiting for the card (ns), and the share of the card it had over the last 10 s
+   * (null: not measured yet).
    */
   cards: { ordinal: number; quota: number; used: number; deviceNs: number; waitNs: number; achievedShare: number | null }[];
   stats: SessionStats | null;
@@ -43,13 +51,25 @@ interface Client {
   ws: WebSocket;
   session: NativeSession | null;
   alive: boolean;
-  /** The quota committed for it per card; released once, when the session is freed. */
+  /** The quota committed for it per card, by ordinal (0: a card it was not given); released once, when the session is freed. */
   quota: number[] | null;
+  /** The share committed with it on each of its cards. */
+  share: number;
+  /** Withdraws it from the admission queue while it waits for room. */
+  withdraw: (() => void) | null;
   /** The tenant's priority ceiling and the last parameters the scheduler was given. */
   ceiling: Priority | null;
   params: SchedParams | null;
   usage: UsageWindow;
 }
+
+/** Who opened a session, as placement needs it. */
+interface Tenant {
+  name: string | null;
+  limits: TenantLimits | null;
+}
+
+type Admission = { ok: true } | { ok: false; reason: string; final: boolean; code: string };
 
 export interface ComputeEndpointOptions {
   /** Ping every client this often; one that has not answered the previous ping is dropped. */
@@ -58,18 +78,30 @@ export interface ComputeEndpointOptions {
   helloTimeoutMs?: number;
   /** Who may open a session; without one, anyone who can connect may. */
   auth?: Authenticator;
-  /** Memory quotas and the scheduler (config `sharing`); default: 25% of each card, no overcommit. */
+  /** Memory quotas, placement and the scheduler (config `sharing`); default: 25% of each card, no overcommit, `spread`. */
   sharing?: Partial<DaemonConfig['sharing']>;
+  /** The vendor libraries' cards (health, utilization), matched to the driver's by UUID; default: none. */
+  vendorDevices?: () => Device[];
   /** The wall clock the schedule windows follow (tests pass their own). */
   now?: () => Date;
 }
 
+/** A card of the compute driver with the scheduler's figures (docs/sharing.md). */
+export interface ScheduledCard extends ComputeCard {
+  /** Sessions whose work waits for the card right now (the queue length). */
+  waiting: number;
+  /** Device time of all sessions' work on the card, departed ones included, in ns. */
+  deviceNs: number;
+}
+
 const SAMPLE_MS = 1000;
 
-/** A CUDA UUID as NVML and nvidia-smi write it: GPU-8-4-4-4-12 hex digits. */
-function formatUuid(b: Buffer): string {
-  const h = b.toString('hex');
-  return `GPU-${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
+/** What status shows of the sharing settings: what `gpupool run` needs to place a job across hosts. */
+export interface SharingStatus {
+  defaultQuota: string;
+  overcommit: boolean;
+  placement: Policy;
+  defaultShare: number;
 }
 
 function toBuffer(data: RawData): Buffer {
@@ -88,9 +120,12 @@ export class ComputeEndpoint {
   private nextId = 1;
   private closing = false;
   private readonly auth: Authenticator | null;
+  private readonly sharing: SharingStatus;
   private readonly defaultQuota: QuotaSetting;
   private readonly ledger: QuotaLedger;
-  private readonly sharing: DaemonConfig['sharing'];
+  private readonly waiting = new AdmissionQueue();
+  private readonly vendorDevices: () => Device[];
+  private readonly schedule: DaemonConfig['sharing'];
   private readonly sampler: NodeJS.Timeout;
   private readonly now: () => Date;
   private readonly helloTimeoutMs: number;
@@ -104,10 +139,12 @@ export class ComputeEndpoint {
     this.auth = options.auth ?? null;
     this.helloTimeoutMs = options.helloTimeoutMs ?? 5000;
     const sharing = { ...defaultConfig().sharing, ...options.sharing };
-    this.sharing = sharing;
+    this.schedule = sharing;
+    this.sharing = { defaultQuota: sharing.defaultQuota, overcommit: sharing.overcommit, placement: sharing.placement, defaultShare: sharing.defaultShare };
     this.now = options.now ?? (() => new Date());
     driver.configureScheduler({ sliceUs: sharing.sliceMs * 1000, paceDepth: sharing.paceDepth, idleGraceUs: sharing.idleGraceUs });
     this.defaultQuota = parseQuotaSetting(sharing.defaultQuota);
+    this.vendorDevices = options.vendorDevices ?? (() => []);
     this.ledger = new QuotaLedger(
       driver.devices().map((d) => ({ ordinal: d.ordinal, totalMem: d.totalMem })),
       sharing.overcommit,
@@ -138,6 +175,7 @@ export class ComputeEndpoint {
         host: '',
         tenant: null,
         connectedAt: new Date().toISOString(),
+        state: 'handshake',
         request: { ...NO_REQUEST },
         scheduling: null,
         cards: [],
@@ -147,6 +185,8 @@ export class ComputeEndpoint {
       session: null,
       alive: true,
       quota: null,
+      share: 0,
+      withdraw: null,
       ceiling: null,
       params: null,
       usage: new UsageWindow(),
@@ -157,7 +197,7 @@ export class ComputeEndpoint {
     const certificate = verifiedClientName(req.socket);
     // A connection that never says HELLO holds a socket and a slot for nothing: it gets this long.
     const helloTimer = setTimeout(() => {
-      if (ws.readyState !== ws.OPEN) return;
+      if (ws.readyState !== ws.OPEN || client.info.state !== 'handshake') return;
       log.warn({ code: ErrorCodes.HELLO_TIMEOUT, timeoutMs: this.helloTimeoutMs }, 'no HELLO in time; closing the connection');
       ws.close(CloseCodes.PROTOCOL_ERROR, `no HELLO within ${this.helloTimeoutMs} ms`);
     }, this.helloTimeoutMs);
@@ -171,8 +211,8 @@ export class ComputeEndpoint {
         client.session.submit(message);
         return;
       }
-      // Anything a refused client sent after its HELLO is dropped, not taken for another attempt.
-      if (ws.readyState !== ws.OPEN) return;
+      // Anything a refused or waiting client sent after its HELLO is dropped, not taken for another attempt.
+      if (ws.readyState !== ws.OPEN || client.info.state !== 'handshake') return;
       clearTimeout(helloTimer);
       if (this.auth?.blocked(peer)) {
         // Refused before HELLO is even decoded; logged quietly, as the block itself was logged once.
@@ -190,42 +230,12 @@ export class ComputeEndpoint {
           ws.close(CloseCodes.AUTH_REFUSED, auth.reason);
           return;
         }
-        client.info.tenant = auth.tenant;
-        const request = hello.request ?? { ...NO_REQUEST };
-        client.info.request = request;
-        // The tenant's cards= (src/auth/limits.ts): the session is offered and given those cards only.
-        const granted = grantedCards(auth.limits?.cards ?? null, this.driver.devices());
-        if (granted.length === 0) {
-          const reason = `tenant ${auth.tenant ?? '?'} may use no card of this host (cards=${auth.limits?.cards?.join(',') ?? ''})`;
-          log.warn({ code: ErrorCodes.CARDS_REFUSED, reason, tenant: auth.tenant, program: hello.program }, 'handshake refused: no card for the tenant');
-          ws.close(CloseCodes.NO_DEVICE, reason.slice(0, 120));
-          return;
-        }
-        let quota: number[];
-        try {
-          const cards = this.ledger.status().filter((c) => granted.includes(c.ordinal));
-          const perCard = sessionQuota(request, cards, this.defaultQuota, { name: auth.tenant, quota: auth.limits?.quota ?? null });
-          // By ordinal, 0 on a card not given: the native session refuses contexts there.
-          quota = byOrdinal(granted, perCard, this.ledger.status().length, 0);
-          // Committed here, before the session exists, and released when it is freed.
-          this.ledger.commit(quota);
-        } catch (err) {
-          if (!(err instanceof QuotaRefusal)) throw err;
-          log.warn({ code: ErrorCodes.QUOTA_REFUSED, reason: err.message, request, tenant: auth.tenant, program: hello.program }, 'handshake refused: memory quota');
-          ws.close(CloseCodes.NO_DEVICE, err.message.slice(0, 120));
-          return;
-        }
-        client.quota = quota;
+        Object.assign(client.info, { tenant: auth.tenant, program: hello.program, pid: hello.pid, host: hello.host, request: hello.request ?? { ...NO_REQUEST } });
         client.ceiling = auth.limits?.priority ? parsePriority(auth.limits.priority) : null;
-        const lowered = priorityLowered(request.priority, client.ceiling);
-        if (lowered) log.info({ tenant: auth.tenant, requested: request.priority, priority: lowered, limit: auth.limits?.priority }, "priority lowered to the tenant's limit");
-        this.start(client, hello, log);
+        const lowered = priorityLowered(client.info.request.priority, client.ceiling);
+        if (lowered) log.info({ tenant: auth.tenant, requested: client.info.request.priority, priority: lowered, limit: auth.limits?.priority }, "priority lowered to the tenant's limit");
+        this.admitOrWait(client, hello, { name: auth.tenant, limits: auth.limits }, log);
       } catch (err) {
-        // A session that could not start holds no quota.
-        if (client.quota && !client.session) {
-          this.ledger.release(client.quota);
-          client.quota = null;
-        }
         const code = err instanceof HandshakeError ? err.closeCode : CloseCodes.PROTOCOL_ERROR;
         log.warn({ err: messageOf(err) }, 'handshake refused');
         ws.close(code, messageOf(err).slice(0, 120));
@@ -234,6 +244,8 @@ export class ComputeEndpoint {
     ws.on('close', (code) => {
       clearTimeout(helloTimer);
       log.info({ code }, 'client disconnected');
+      client.withdraw?.();
+      client.withdraw = null;
       // The native session tears down on its own thread and frees everything the client held.
       client.session?.close();
       if (!client.session) this.clients.delete(id);
@@ -241,8 +253,106 @@ export class ComputeEndpoint {
     ws.on('error', (err) => log.warn({ err: messageOf(err) }, 'client connection error'));
   }
 
+  /**
+   * Places the session now, or (with a request's `wait`) holds the handshake and tries again each time
+   * a session ends or a card's health changes, or refuses it with close 4004 and the reason.
+   */
+  private admitOrWait(client: Client, hello: Hello, tenant: Tenant, log: Logger): void {
+    const first = this.admit(client, hello, tenant, log);
+    if (first.ok) return;
+    const waitS = client.info.request.wait ?? 0;
+    if (first.final || waitS === 0) {
+      this.refuse(client, first, log);
+      return;
+    }
+    let last = first;
+    client.info.state = 'waiting';
+    log.info({ reason: first.reason, waitS, request: client.info.request }, 'waiting for cards with room');
+    client.withdraw = this.waiting.add(
+      () => {
+        if (client.ws.readyState !== client.ws.OPEN) return true;
+        let next: Admission;
+        try {
+          next = this.admit(client, hello, tenant, log);
+        } catch (err) {
+          // Called when another session ends: its failure is this client's alone.
+          log.warn({ err: messageOf(err) }, 'handshake refused');
+          client.ws.close(CloseCodes.PROTOCOL_ERROR, messageOf(err).slice(0, 120));
+          return true;
+        }
+        if (next.ok) return true;
+        if (next.final) {
+          this.refuse(client, next, log);
+          return true;
+        }
+        last = next;
+        return false;
+      },
+      waitS * 1000,
+      () => {
+        client.withdraw = null;
+        this.refuse(client, { ...last, reason: `waited ${waitS} s: ${last.reason}` }, log);
+      },
+    );
+  }
+
+  /** Chooses the session's cards, commits its quota on them and starts it; or says why it cannot. */
+  private admit(client: Client, hello: Hello, tenant: Tenant, log: Logger): Admission {
+    const request = client.info.request;
+    const cards = this.cards();
+    let quota: number[];
+    try {
+      quota = sessionQuota(request, cards, this.defaultQuota, { name: tenant.name, quota: tenant.limits?.quota ?? null });
+    } catch (err) {
+      if (!(err instanceof QuotaRefusal)) throw err;
+      return { ok: false, final: true, reason: err.message, code: ErrorCodes.QUOTA_REFUSED };
+    }
+    const share = request.share ?? this.sharing.defaultShare;
+    const allowed = tenantCards(tenant.limits);
+    const placement = placeSession(cards, {
+      gpus: request.gpus ?? 1,
+      policy: request.policy ?? this.sharing.placement,
+      quota,
+      share,
+      overcommit: this.sharing.overcommit,
+      ...(allowed ? { allowed } : {}),
+    });
+    if (!placement.ok) return { ...placement, code: ErrorCodes.NO_ROOM };
+    const given = quota.map((q, ordinal) => (placement.ordinals.includes(ordinal) ? q : 0));
+    // Committed here, before the session exists, and released when it is freed.
+    this.ledger.commit(given, share);
+    client.quota = given;
+    client.share = share;
+    try {
+      this.start(client, hello, log);
+    } catch (err) {
+      // A session that could not start holds nothing.
+      this.release(client);
+      throw err;
+    }
+    return { ok: true };
+  }
+
+  private refuse(client: Client, refusal: { reason: string; code: string }, log: Logger): void {
+    const { info } = client;
+    log.warn({ code: refusal.code, reason: refusal.reason, request: info.request, tenant: info.tenant, program: info.program }, refusal.code === ErrorCodes.QUOTA_REFUSED ? 'handshake refused: memory quota' : 'handshake refused: no card has room');
+    client.ws.close(CloseCodes.NO_DEVICE, refusal.reason.slice(0, 120));
+  }
+
+  /** Gives back what the client held, and lets waiting clients try again. */
+  private release(client: Client): void {
+    if (!client.quota) return;
+    this.ledger.release(client.quota, client.share);
+    client.quota = null;
+    this.retryWaiting();
+  }
+
+  /** Tries the waiting clients again: something that may have made room happened (a card healthy again). */
+  retryWaiting(): void {
+    this.waiting.retry();
+  }
+
   private start(client: Client, hello: Hello, log: Logger): void {
-    Object.assign(client.info, { program: hello.program, pid: hello.pid, host: hello.host });
     const { ws } = client;
     const quota = client.quota ?? [];
     const scheduling = this.schedulingOf(client);
@@ -255,9 +365,8 @@ export class ComputeEndpoint {
       (reason) => {
         client.info.stats = client.session?.stats() ?? null;
         this.clients.delete(client.info.id);
-        // The session's memory is freed: its quota is the card's again.
-        if (client.quota) this.ledger.release(client.quota);
-        client.quota = null;
+        // The session's memory is freed: its quota is the cards' again.
+        this.release(client);
         if (reason !== null) {
           log.warn({ reason }, 'session ended by a protocol error');
           ws.close(CloseCodes.PROTOCOL_ERROR, reason.slice(0, 120));
@@ -267,16 +376,14 @@ export class ComputeEndpoint {
       },
       { quota, ...scheduling.params },
     );
+    client.info.state = 'active';
     const devices = this.driver.devices().filter((d) => (quota[d.ordinal] ?? 0) > 0);
-    log.info(
-      { program: hello.program, pid: hello.pid, host: hello.host, cuda: hello.cuda, tenant: client.info.tenant, request: client.info.request, cards: devices.map((d) => d.ordinal), quota, scheduling: client.info.scheduling },
-      'client connected',
-    );
+    log.info({ program: hello.program, pid: hello.pid, host: hello.host, cuda: hello.cuda, tenant: client.info.tenant, request: client.info.request, cards: devices.map((d) => d.ordinal), quota, scheduling: client.info.scheduling }, 'client connected');
     ws.send(encodeWelcome(client.info.id, this.driver.digest, this.driver.version, devices, quota));
   }
 
   private schedulingOf(client: Client) {
-    const s = scheduling(client.info.request, client.ceiling, { share: this.sharing.defaultShare }, this.sharing.windows, this.now());
+    const s = scheduling(client.info.request, client.ceiling, { share: this.sharing.defaultShare }, this.schedule.windows, this.now());
     client.info.scheduling = { share: s.params.share, limit: s.params.limit, priority: formatPriority(s.priority), effective: s.effective };
     return s;
   }
@@ -313,33 +420,39 @@ export class ComputeEndpoint {
     return [...this.clients.values()].map((c) => {
       const stats = c.session?.stats() ?? null;
       const achieved = c.usage.achieved();
-      const cards = (c.quota ?? []).map((quota, ordinal) => ({
-        ordinal,
-        quota,
-        used: stats?.used[ordinal] ?? 0,
-        deviceNs: stats?.sched[ordinal]?.deviceNs ?? 0,
-        waitNs: stats?.sched[ordinal]?.waitNs ?? 0,
-        achievedShare: achieved?.[ordinal] ?? null,
-      })).filter((card) => card.quota > 0); // the cards it was given
+      const cards = (c.quota ?? []).flatMap((quota, ordinal) =>
+        quota > 0
+          ? [
+              {
+                ordinal,
+                quota,
+                used: stats?.used[ordinal] ?? 0,
+                deviceNs: stats?.sched[ordinal]?.deviceNs ?? 0,
+                waitNs: stats?.sched[ordinal]?.waitNs ?? 0,
+                achievedShare: achieved?.[ordinal] ?? null,
+              },
+            ]
+          : [],
+      );
       return { ...c.info, cards, stats };
     });
   }
 
   /**
-   * Per card: its memory and the quota committed to live sessions (bytes), the shares committed to
-   * them, and the scheduler's view: sessions waiting for it, measured device time of all its work.
+   * Per card: its memory, what live sessions hold of it, its health and utilization (docs/operations.md,
+   * "Placement"), and the scheduler's figures: sessions waiting for it, device time (docs/sharing.md).
    */
-  cards(): { ordinal: number; uuid: string; totalMem: number; committed: number; committedShare: number; waiting: number; deviceNs: number }[] {
+  cards(): ScheduledCard[] {
     const sched = this.driver.cardStats();
-    const devices = this.driver.devices();
-    return this.ledger.status().map((c) => {
-      let committedShare = 0;
-      for (const client of this.clients.values()) {
-        if (client.session && (client.quota?.[c.ordinal] ?? 0) > 0) committedShare += client.params?.share ?? 0;
-      }
-      const uuid = devices[c.ordinal]?.uuid;
-      return { ordinal: c.ordinal, uuid: uuid ? formatUuid(uuid) : '', totalMem: c.totalMem, committed: c.committed, committedShare, waiting: sched[c.ordinal]?.waiting ?? 0, deviceNs: sched[c.ordinal]?.deviceNs ?? 0 };
-    });
+    return computeCards(this.driver.devices(), this.ledger.status(), this.vendorDevices()).map((c) => ({
+      ...c,
+      waiting: sched[c.ordinal]?.waiting ?? 0,
+      deviceNs: sched[c.ordinal]?.deviceNs ?? 0,
+    }));
+  }
+
+  sharingStatus(): SharingStatus {
+    return { ...this.sharing };
   }
 
   /** Refuses new clients, closes the others, and waits until every session has freed its state. */
@@ -347,10 +460,18 @@ export class ComputeEndpoint {
     this.closing = true;
     clearInterval(this.pinger);
     clearInterval(this.sampler);
+    this.waiting.clear();
     for (const client of this.clients.values()) client.ws.close(CloseCodes.SHUTTING_DOWN, 'daemon shutting down');
     const deadline = Date.now() + timeoutMs;
     while (this.clients.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     for (const client of this.clients.values()) client.ws.terminate();
     this.wss.close();
   }
+}
+
+/** A tenant's `cards=` (docs/security.md) as a filter: CUDA ordinals or UUIDs; null: every card. */
+function tenantCards(limits: TenantLimits | null): ((card: PlacementCard) => boolean) | null {
+  const list = limits?.cards;
+  if (!list) return null;
+  return (card) => list.some((x) => (typeof x === 'number' ? x === card.ordinal : card.uuid !== null && x.toLowerCase() === card.uuid.toLowerCase()));
 }

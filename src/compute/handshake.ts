@@ -1,6 +1,7 @@
 import { Packr } from 'msgpackr';
 import type { DriverDevice } from './native.js';
-import { NO_REQUEST, type JobRequest } from '../sharing/quota.js';
+import { MAX_GPUS, MAX_WAIT_S, NO_REQUEST, type JobRequest } from '../sharing/quota.js';
+import { POLICIES, type Policy } from '../sharing/placement.js';
 import { parsePriority } from '../sharing/priority.js';
 
 /** Protocol major version; the op table's digest pins the rest (docs/protocol.md). */
@@ -64,37 +65,62 @@ export function parseHello(message: Buffer, digest: string): Hello {
   };
 }
 
-/** HELLO's `request`: {mem: uint or nil, share: float or nil, priority: str or nil, limit: bool or nil}; anything else is a 4002. */
+/** A msgpack integer as a number (msgpackr may decode a wide one as a BigInt); anything else unchanged. */
+function integer(v: unknown): unknown {
+  return typeof v === 'bigint' ? Number(v) : v;
+}
+
+/**
+ * HELLO's `request`: {mem: uint, share: float, priority: str, limit: bool, gpus: uint or "all", policy: str,
+ * wait: uint}, each nil or absent when not given; anything else is a 4002. Keys this daemon does not know
+ * are ignored.
+ */
 function parseRequest(value: unknown): JobRequest {
   if (value === undefined || value === null) return { ...NO_REQUEST };
   const bad = (why: string) => new HandshakeError(CloseCodes.PROTOCOL_ERROR, `HELLO's request: ${why}`);
   if (typeof value !== 'object' || Array.isArray(value)) throw bad('not a map');
   const r = value as Record<string, unknown>;
-  let mem: number | null = null;
-  if (r.mem !== undefined && r.mem !== null) {
-    const m = typeof r.mem === 'bigint' ? Number(r.mem) : r.mem;
+  const given = (key: string) => r[key] !== undefined && r[key] !== null;
+  const out: JobRequest = { ...NO_REQUEST };
+  if (given('mem')) {
+    const m = integer(r.mem);
     if (typeof m !== 'number' || !Number.isSafeInteger(m) || m <= 0) throw bad('mem must be a positive number of bytes');
-    mem = m;
+    out.mem = m;
   }
-  let share: number | null = null;
-  if (r.share !== undefined && r.share !== null) {
+  if (given('share')) {
     if (typeof r.share !== 'number' || !(r.share > 0 && r.share <= 1)) throw bad('share must be a number in (0, 1]');
-    share = r.share;
+    out.share = r.share;
   }
-  let priority: string | null = null;
-  if (r.priority !== undefined && r.priority !== null) {
+  if (given('priority')) {
     if (typeof r.priority !== 'string' || parsePriority(r.priority) === null) throw bad('priority must be high, normal or low, optionally with a level 0-9 (high:5)');
-    priority = r.priority;
+    out.priority = r.priority;
   }
-  let limit = false;
-  if (r.limit !== undefined && r.limit !== null) {
+  if (given('limit')) {
     if (typeof r.limit !== 'boolean') throw bad('limit must be a boolean');
-    limit = r.limit;
+    out.limit = r.limit;
   }
-  return { mem, share, priority, limit };
+  if (given('gpus')) {
+    const g = integer(r.gpus);
+    if (g !== 'all' && (typeof g !== 'number' || !Number.isInteger(g) || g < 1 || g > MAX_GPUS)) throw bad(`gpus must be a whole number from 1 to ${MAX_GPUS}, or "all"`);
+    out.gpus = g as number | 'all';
+  }
+  if (given('policy')) {
+    if (!(POLICIES as readonly unknown[]).includes(r.policy)) throw bad(`policy must be one of ${POLICIES.join(', ')}`);
+    out.policy = r.policy as Policy;
+  }
+  if (given('wait')) {
+    const w = integer(r.wait);
+    if (typeof w !== 'number' || !Number.isInteger(w) || w < 0 || w > MAX_WAIT_S) throw bad(`wait must be a whole number of seconds from 0 to ${MAX_WAIT_S}`);
+    out.wait = w;
+  }
+  return out;
 }
 
-/** `quota`: the session's quota per card, by ordinal: each device's `totalMem` as the client sees it. */
+/**
+ * `devices`: the session's cards only, in ordinal order (the client numbers them 0..n-1 and sends each
+ * call with the `ordinal` given here). `quota`: the session's quota per card, by ordinal: each
+ * device's `totalMem` as the client sees it.
+ */
 export function encodeWelcome(session: number, digest: string, driverVersion: number, devices: DriverDevice[], quota?: number[]): Buffer {
   return packr.pack({
     protocol: PROTOCOL_VERSION,

@@ -19,6 +19,7 @@ export const ENVIRONMENT: Record<string, (value: string) => ConfigLayer> = {
   GPUPOOL_VENDORS: (v) => ({ vendors: { enabled: splitList(v, ',') as DaemonConfig['vendors']['enabled'] } }),
   GPUPOOL_LIBRARY_PATH: (v) => ({ vendors: { libraryPath: splitList(v, ':') } }),
   GPUPOOL_SAMPLE_INTERVAL_MS: (v) => ({ sampling: { intervalMs: toNumber(v) } }),
+  GPUPOOL_POOL_PEERS: (v) => ({ pool: { peers: splitList(v, ',') } }),
 };
 
 function splitList(value: string, separator: string): string[] {

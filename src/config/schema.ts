@@ -1,5 +1,6 @@
 import type { ScheduleWindow } from '../sharing/schedule.js';
 import { hostname } from 'node:os';
+import { POLICIES, type Policy } from '../sharing/placement.js';
 
 export const VENDORS = ['nvidia', 'amd', 'ascend'] as const;
 export type Vendor = (typeof VENDORS)[number];
@@ -79,6 +80,14 @@ export interface DaemonConfig {
     idleGraceUs: number;
     /** Hours at which a priority class is scheduled as another, or held off the cards. */
     windows: ScheduleWindow[];
+    /** How a session's cards are chosen when its request names no `policy` (docs/operations.md, "Placement"). */
+    placement: Policy;
+  };
+  pool: {
+    /** Other daemons of the pool (`http://HOST:PORT`), shown by `GET /v1/pool`; this host may be listed too. */
+    peers: string[];
+    /** How long `GET /v1/pool` waits for each peer's status. */
+    timeoutMs: number;
   };
   auth: {
     /**
@@ -109,7 +118,8 @@ export function defaultConfig(): DaemonConfig {
     sampling: { intervalMs: 2_000 },
     health: { xidWaitMs: 1_000, ignoredXids: [13, 31, 43, 45, 68, 109] },
     compute: { enabled: true, driver: null, pingIntervalMs: 10_000 },
-    sharing: { defaultQuota: '25%', overcommit: false, defaultShare: 0.25, sliceMs: 4, paceDepth: 1, idleGraceUs: 200, windows: [] },
+    sharing: { defaultQuota: '25%', overcommit: false, placement: 'spread', defaultShare: 0.25, sliceMs: 4, paceDepth: 1, idleGraceUs: 200, windows: [] },
+    pool: { peers: [], timeoutMs: 2_000 },
     auth: { tokens: null, maxFailures: 10, failureWindowMs: 10_000, helloTimeoutMs: 5_000 },
     simulate: null,
     shutdownTimeoutMs: 10_000,
@@ -191,6 +201,15 @@ export const configSchema = {
             },
           },
         },
+        placement: { enum: [...POLICIES] },
+      },
+    },
+    pool: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        peers: { type: 'array', items: { type: 'string', pattern: '^https?://[^/?#\\s]+/?$' }, uniqueItems: true, maxItems: 1024 },
+        timeoutMs: { type: 'integer', minimum: 100, maximum: 60_000 },
       },
     },
     auth: {

@@ -11,9 +11,12 @@ import { readTlsMaterial, type TlsMaterial } from '../server/tls.js';
 import { HostInfoSource } from '../server/host-info.js';
 import { DaemonMetrics } from '../server/metrics.js';
 import { registerRoutes } from '../server/routes.js';
-import { buildStatus } from '../server/status.js';
+import { buildPoolView } from '../server/pool.js';
+import { buildStatus, type ComputeSection } from '../server/status.js';
+import { fetchStatus } from '../server/status-client.js';
+import { StaticMembership } from '../sharing/membership.js';
 import { DeviceRegistry } from '../vendors/registry.js';
-import { openCompute, type ComputeStatus } from '../compute/backend.js';
+import { openCompute } from '../compute/backend.js';
 import { ComputeEndpoint } from '../compute/endpoint.js';
 import { registerSharingMetrics } from '../server/sharing-metrics.js';
 import type { Library } from '../vendors/library.js';
@@ -79,6 +82,7 @@ export class Daemon {
           helloTimeoutMs: config.auth.helloTimeoutMs,
           auth,
           sharing: config.sharing,
+          vendorDevices: () => registry.devices(),
         });
       }
       if (endpoint && config.tls.clientCa !== null) {
@@ -89,10 +93,11 @@ export class Daemon {
         // checkExposure() let this through only because the address is loopback; still, every local user can get in.
         logger.warn({ listen: config.listen }, 'no token file (--tokens, auth.tokens): compute is open to any local user; listening on loopback only');
       }
-      const computeStatus = (): ComputeStatus & { sessions: ReturnType<ComputeEndpoint['sessions']>; cards: ReturnType<ComputeEndpoint['cards']> } => ({
+      const computeStatus = (): ComputeSection => ({
         ...compute.status,
         sessions: endpoint?.sessions() ?? [],
         cards: endpoint?.cards() ?? [],
+        sharing: endpoint?.sharingStatus() ?? null,
       });
       await registry.refresh();
       registry.watchHealth();
@@ -112,6 +117,8 @@ export class Daemon {
       }
       registry.on('health', (card, change) => {
         if (change.xid !== undefined) metrics.xid(card, change.xid);
+        // A card healthy again may be what a waiting client needs.
+        if (change.health.state === 'healthy') endpoint?.retryWaiting();
       });
 
       http = new HttpServer(logger, { tls, handshakeTimeoutMs: config.auth.helloTimeoutMs });
@@ -133,9 +140,14 @@ export class Daemon {
         clientCertificates: config.tls.clientCa !== null,
         simulated: config.simulate !== null,
       });
+      const status = async () => buildStatus(await hostInfo.current(), daemonInfo(), registry.vendors(), registry.devices(), computeStatus());
+      const membership = new StaticMembership(config.pool.peers);
+      // Where this daemon's status is read: the status address, or the main one (https:// with TLS).
+      const selfUrl = () => (statusBound ? `http://${formatAddress(statusBound.host, statusBound.port)}` : `${tls ? 'https' : 'http'}://${formatAddress(bound.host, bound.port)}`);
       registerRoutes(statusHttp ?? http, {
         metrics,
-        status: async () => buildStatus(await hostInfo.current(), daemonInfo(), registry.vendors(), registry.devices(), computeStatus()),
+        status,
+        pool: async () => buildPoolView({ self: { url: selfUrl(), status: await status() }, membership, fetchStatus, timeoutMs: config.pool.timeoutMs }),
       });
       bound = await http.listen(listen);
       if (statusHttp && statusListen) statusBound = await statusHttp.listen(statusListen);

@@ -1,12 +1,12 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { SessionInfo } from '../compute/endpoint.js';
+import type { ScheduledCard, SessionInfo } from '../compute/endpoint.js';
 import { parsePriority, priorityValue } from '../sharing/priority.js';
 
 /** What the compute endpoint reports (ComputeEndpoint.sessions() and cards()). */
 export interface SharingSource {
   hostname: string;
   sessions(): SessionInfo[];
-  cards(): { ordinal: number; uuid: string; totalMem: number; committed: number; committedShare: number; waiting: number; deviceNs: number }[];
+  cards(): ScheduledCard[];
 }
 
 type ClientLabels = 'session' | 'tenant' | 'program' | 'card' | 'UUID' | 'Hostname';
@@ -15,7 +15,7 @@ type ComputeCardLabels = 'card' | 'UUID' | 'Hostname';
 
 /** A client per card with its figure; sessions still in their handshake have no cards yet. */
 function eachClientCard(source: SharingSource, fn: (labels: Record<ClientLabels, string>, s: SessionInfo, card: SessionInfo['cards'][number]) => void): void {
-  const uuids = new Map(source.cards().map((c) => [c.ordinal, c.uuid]));
+  const uuids = new Map(source.cards().map((c) => [c.ordinal, c.uuid ?? '']));
   for (const s of source.sessions()) {
     for (const card of s.cards) {
       fn(
@@ -72,7 +72,7 @@ function cardGauge(registry: Registry, source: SharingSource, name: string, help
     registers: [registry],
     collect() {
       this.reset();
-      for (const c of source.cards()) this.set({ card: String(c.ordinal), UUID: c.uuid, Hostname: source.hostname }, value(c));
+      for (const c of source.cards()) this.set({ card: String(c.ordinal), UUID: c.uuid ?? '', Hostname: source.hostname }, value(c));
     },
   });
 }
@@ -90,7 +90,7 @@ export function registerSharingMetrics(registry: Registry, source: SharingSource
   clientCounter(registry, source, 'gpupool_client_device_seconds_total', "Device time of the client's work on the card, measured with events around it.", (c) => c.deviceNs / 1e9);
   clientCounter(registry, source, 'gpupool_client_queue_wait_seconds_total', "Time the client's work waited for the card while others had it.", (c) => c.waitNs / 1e9);
   cardGauge(registry, source, 'gpupool_card_committed_memory_bytes', 'Memory quota committed to live clients on the card.', (c) => c.committed);
-  cardGauge(registry, source, 'gpupool_card_committed_share', 'Compute shares of the live clients on the card, summed.', (c) => c.committedShare);
+  cardGauge(registry, source, 'gpupool_card_committed_share', 'Compute shares of the live clients on the card, summed.', (c) => c.shares);
   cardGauge(registry, source, 'gpupool_card_waiting_clients', 'Clients whose work waits for the card right now (the queue length).', (c) => c.waiting);
   new Counter({
     name: 'gpupool_card_device_seconds_total',
@@ -99,7 +99,7 @@ export function registerSharingMetrics(registry: Registry, source: SharingSource
     registers: [registry],
     collect() {
       this.reset();
-      for (const c of source.cards()) this.inc({ card: String(c.ordinal), UUID: c.uuid, Hostname: source.hostname }, c.deviceNs / 1e9);
+      for (const c of source.cards()) this.inc({ card: String(c.ordinal), UUID: c.uuid ?? '', Hostname: source.hostname }, c.deviceNs / 1e9);
     },
   });
 }

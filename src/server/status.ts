@@ -1,24 +1,12 @@
 import type { Device } from '../vendors/device.js';
 import type { VendorStatus } from '../vendors/registry.js';
 import type { ComputeStatus } from '../compute/backend.js';
-import type { SessionInfo } from '../compute/endpoint.js';
-
-/**
- * A card of the compute driver: its memory and the quota committed to live sessions
- * (docs/operations.md), the shares committed to them, and the scheduler's figures (docs/sharing.md).
- */
-export interface ComputeCard {
-  ordinal: number;
-  uuid: string;
-  totalMem: number;
-  committed: number;
-  committedShare: number;
-  /** Sessions whose work waits for the card right now. */
-  waiting: number;
-  /** Device time of all sessions' work on the card, in ns. */
-  deviceNs: number;
-}
+import type { ComputeCard } from '../compute/cards.js';
+import type { SessionInfo, SharingStatus } from '../compute/endpoint.js';
 import type { HostInfo } from './host-info.js';
+
+/** The compute section: the driver, its sessions, its cards as placement sees them, the sharing settings (null: no compute). */
+export type ComputeSection = ComputeStatus & { sessions: SessionInfo[]; cards: ComputeCard[]; sharing: SharingStatus | null };
 
 /** Bumped only for changes that break readers; fields may be added within a version. */
 export const STATUS_API_VERSION = 'gpupool.status/v1';
@@ -43,7 +31,7 @@ export interface StatusDocument {
   daemon: DaemonInfo;
   vendors: VendorStatus[];
   devices: Device[];
-  compute: ComputeStatus & { sessions: SessionInfo[]; cards: ComputeCard[] };
+  compute: ComputeSection;
   summary: { devices: number; healthy: number; unhealthy: number; vendorsAvailable: number };
 }
 
@@ -52,7 +40,7 @@ export function buildStatus(
   daemon: DaemonInfo,
   vendors: VendorStatus[],
   devices: Device[],
-  compute: ComputeStatus & { sessions: SessionInfo[]; cards: ComputeCard[] },
+  compute: ComputeSection,
 ): StatusDocument {
   const healthy = devices.filter((d) => d.health.state === 'healthy').length;
   return {

@@ -1,12 +1,13 @@
 import { parseBytes } from '../auth/tokens.js';
 import { ErrorCodes, GpupoolError } from '../errors.js';
+import type { Policy } from './placement.js';
 
 /**
  * Memory quotas (docs/operations.md, "Memory quotas"): what a job asks for, what it gets on each card,
  * and how much of each card the daemon has promised to live sessions.
  */
 
-/** What a client asks for in HELLO's `request` (GPUPOOL_REQUEST, `gpupool run --mem`). */
+/** What a client asks for in HELLO's `request` (GPUPOOL_REQUEST, `gpupool run --mem/--gpus/...`). */
 export interface JobRequest {
   /** Device memory per card, in bytes; null: the daemon's default quota. */
   mem: number | null;
@@ -16,9 +17,19 @@ export interface JobRequest {
   priority: string | null;
   /** The share is also a cap, even on an idle card (`gpupool run --share-limit`). */
   limit: boolean;
+  /** Cards wanted from this daemon; null: one (docs/operations.md, "Placement"). */
+  gpus: number | 'all' | null;
+  /** How this daemon picks the cards; null: its `sharing.placement`. */
+  policy: Policy | null;
+  /** Seconds the daemon may hold the handshake until cards have room; null or 0: refuse at once. */
+  wait: number | null;
 }
 
-export const NO_REQUEST: JobRequest = { mem: null, share: null, priority: null, limit: false };
+export const NO_REQUEST: JobRequest = { mem: null, share: null, priority: null, limit: false, gpus: null, policy: null, wait: null };
+
+/** The most cards one request may name, and the longest wait (a day): beyond them a request is malformed. */
+export const MAX_GPUS = 256;
+export const MAX_WAIT_S = 86_400;
 
 /** `sharing.defaultQuota`: bytes, or a share of each card. */
 export type QuotaSetting = { bytes: number } | { fraction: number };
@@ -48,22 +59,19 @@ export interface Card {
 /** Why a handshake is refused (close 4004 and this text). */
 export class QuotaRefusal extends Error {}
 
-function gib(bytes: number): string {
+export function gib(bytes: number): string {
   return `${(bytes / 1024 ** 3).toFixed(2)} GiB`;
 }
 
 /**
- * The session's quota on each card, by ordinal: the request's `mem` on every card, or the default
- * quota, either capped by the tenant's `quota=`. Throws QuotaRefusal when a request is over the
- * tenant's quota or larger than a card.
+ * The quota a session would have on each card, by ordinal: the request's `mem`, or the default quota,
+ * either capped by the tenant's `quota=`. Throws QuotaRefusal when the request is over the tenant's
+ * quota. A `mem` larger than a card is left as asked: placement does not pick that card.
  */
 export function sessionQuota(request: JobRequest, cards: Card[], defaultQuota: QuotaSetting, tenant: { name: string | null; quota: number | null }): number[] {
   if (request.mem !== null) {
     if (tenant.quota !== null && request.mem > tenant.quota) {
       throw new QuotaRefusal(`request of ${request.mem} bytes is over tenant ${tenant.name ?? '?'}'s quota of ${tenant.quota} bytes`);
-    }
-    for (const card of cards) {
-      if (request.mem > card.totalMem) throw new QuotaRefusal(`request of ${request.mem} bytes is larger than card ${card.ordinal} (${card.totalMem} bytes)`);
     }
     return cards.map(() => request.mem!);
   }
@@ -74,43 +82,62 @@ export function sessionQuota(request: JobRequest, cards: Card[], defaultQuota: Q
   });
 }
 
+/** What live sessions hold of one card: quota, compute shares and their number. */
+export interface CardCommitment {
+  ordinal: number;
+  totalMem: number;
+  /** Bytes of quota committed to live sessions. */
+  committed: number;
+  /** The sum of their shares (a session that asked for none counts as DEFAULT_SHARE). */
+  shares: number;
+  sessions: number;
+}
+
 /**
- * Committed quota per card across live sessions. Without overcommit, a session is admitted only when
- * its quota fits every card's uncommitted memory (the request applies to every card the session uses).
+ * Committed quota, shares and sessions per card across live sessions. A session holds the cards whose
+ * quota entry is more than 0. Without overcommit, a commitment must fit each card's uncommitted memory
+ * (placement has already chosen cards where it does; this is the last word).
  */
 export class QuotaLedger {
-  private readonly committed: number[];
+  private readonly held: CardCommitment[];
 
   constructor(
-    private readonly cards: Card[],
+    cards: Card[],
     private readonly overcommit: boolean,
   ) {
-    this.committed = cards.map(() => 0);
+    this.held = cards.map((c) => ({ ordinal: c.ordinal, totalMem: c.totalMem, committed: 0, shares: 0, sessions: 0 }));
   }
 
-  /** Commits `quota` (per card) or throws QuotaRefusal; the caller must release() exactly once after. */
-  commit(quota: number[]): void {
+  /** Commits `quota` (by ordinal; 0: a card not given) and `share` on each card given, or throws QuotaRefusal; release() it exactly once after. */
+  commit(quota: number[], share: number): void {
     if (!this.overcommit) {
-      for (const card of this.cards) {
+      for (const card of this.held) {
         const want = quota[card.ordinal] ?? 0;
-        const room = card.totalMem - this.committed[card.ordinal]!;
+        const room = card.totalMem - card.committed;
         if (want > room) {
           throw new QuotaRefusal(`no card has room for ${want} bytes: card ${card.ordinal} has ${Math.max(room, 0)} of ${card.totalMem} bytes uncommitted (${gib(Math.max(room, 0))})`);
         }
       }
     }
+    this.apply(quota, share, 1);
+  }
+
+  release(quota: number[], share: number): void {
+    this.apply(quota, share, -1);
+  }
+
+  private apply(quota: number[], share: number, sign: 1 | -1): void {
     quota.forEach((q, i) => {
-      if (i < this.committed.length) this.committed[i]! += q;
+      const card = this.held[i];
+      if (card === undefined || q <= 0) return;
+      card.committed = Math.max(0, card.committed + sign * q);
+      // Rounded so that adding and removing 0.1 many times leaves 0, not 1e-17.
+      card.shares = Math.max(0, Math.round((card.shares + sign * share) * 1e9) / 1e9);
+      card.sessions = Math.max(0, card.sessions + sign);
     });
   }
 
-  release(quota: number[]): void {
-    quota.forEach((q, i) => {
-      if (i < this.committed.length) this.committed[i] = Math.max(0, this.committed[i]! - q);
-    });
-  }
-
-  status(): { ordinal: number; totalMem: number; committed: number }[] {
-    return this.cards.map((c) => ({ ordinal: c.ordinal, totalMem: c.totalMem, committed: this.committed[c.ordinal]! }));
+  status(): CardCommitment[] {
+    return this.held.map((c) => ({ ...c }));
   }
 }

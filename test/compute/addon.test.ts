@@ -81,17 +81,12 @@ class Client {
   constructor(driver: NativeDriver, quota?: number[]) {
     let done: (reason: string | null) => void = () => {};
     this.closed = new Promise((resolve) => (done = resolve));
-    this.session = new addon.Session(
-      driver,
-      (buf) => this.receive(buf),
-      (reason) => {
-        // Calls still waiting will never be answered: say why instead of leaving the test unfinished.
-        for (const answer of this.waiting.values()) answer({ rc: -1, outs: [reason] });
-        this.waiting.clear();
-        done(reason);
-      },
-      quota === undefined ? undefined : { quota },
-    );
+    this.session = new addon.Session(driver, (buf) => this.receive(buf), (reason) => {
+      // Calls still waiting will never be answered: say why instead of leaving the test unfinished.
+      for (const answer of this.waiting.values()) answer({ rc: -1, outs: [reason] });
+      this.waiting.clear();
+      done(reason);
+    }, quota === undefined ? undefined : { quota });
   }
 
   private receive(buf: Buffer): void {
@@ -313,18 +308,6 @@ t.test('sessions cannot use each other\'s ids', async (t) => {
   t.match(emuStats(), { contexts: 0, allocations: 0, streams: 0 });
 });
 
-t.test('a card the session was not given (quota 0) is a device that does not exist to it', async (t) => {
-  const driver = await driverPromise;
-  const CUDA_ERROR_INVALID_DEVICE = 101;
-  const c = client(t, driver, [0, 1024 ** 3]);
-  t.equal((await c.call('cuDevicePrimaryCtxRetain_v7000', 0, true, 0)).rc, CUDA_ERROR_INVALID_DEVICE, 'no primary context on card 0');
-  t.equal((await c.call('cuCtxCreate_v3020', 0, true, 0, 0)).rc, CUDA_ERROR_INVALID_DEVICE, 'no context of its own on card 0 either');
-  t.equal((await c.call('cuDevicePrimaryCtxGetState_v7000', 0, 0, true, true)).rc, CUDA_ERROR_INVALID_DEVICE, 'nor its state');
-  const ctx = await c.context(1);
-  t.ok(ctx > 0, 'card 1 is granted');
-  t.match(c.session.stats(), { quota: [0, 1024 ** 3], contexts: 1 });
-});
-
 t.test('a frame that breaks the protocol closes the session with a reason', async (t) => {
   const driver = await driverPromise;
   const wrongType = client(t, driver);
@@ -350,6 +333,20 @@ t.test('a frame that breaks the protocol closes the session with a reason', asyn
   extra.session.submit(pack([op('cuCtxSynchronize_v2000'), 1, 0, 'extra']));
   t.match(await extra.closed, /too many/);
   t.match(emuStats(), { contexts: 0, allocations: 0 });
+});
+
+t.test('a card the session was not given (quota 0) cannot be named: CUDA_ERROR_INVALID_DEVICE', async (t) => {
+  const CUDA_ERROR_INVALID_DEVICE = 101;
+  // Placement gave this session card 1 only.
+  const c = client(t, await driverPromise, [0, 1 << 30]);
+  t.equal((await c.call('cuDevicePrimaryCtxRetain_v7000', 0, true, 0)).rc, CUDA_ERROR_INVALID_DEVICE, 'primary context of card 0');
+  t.equal((await c.call('cuCtxCreate_v3020', 0, true, 0, 0)).rc, CUDA_ERROR_INVALID_DEVICE, 'a new context on card 0');
+  t.equal((await c.call('cuDevicePrimaryCtxGetState_v7000', 0, 0, true, true)).rc, CUDA_ERROR_INVALID_DEVICE, 'any call naming card 0');
+  t.equal((await c.call('cuDevicePrimaryCtxRetain_v7000', 0, true, 2)).rc, CUDA_ERROR_INVALID_DEVICE, 'a card past the driver\'s');
+  const ctx = await c.context(1);
+  t.equal(ctx, PRIMARY_0 + 1, 'card 1 works');
+  t.equal((await c.call('cuCtxCreate_v3020', ctx, true, 0, 1)).rc, CUDA_SUCCESS);
+  t.match(c.session.stats(), { quota: [0, 1 << 30], contexts: 2 });
 });
 
 t.test('closing frees everything the session held', async (t) => {

@@ -15,9 +15,12 @@ import { createTestHosts, namespacesAvailable } from '../helpers/netns.js';
 import { buildFatbin, buildProgram } from '../helpers/programs.js';
 import { QUICK_CONFIG, writeConfig } from '../helpers/integration.js';
 
-/** `gpupool run --servers LIST [--token T] -- program args`, optionally inside the client namespace. */
+/**
+ * `gpupool run --servers LIST --gpus all [--token T] -- program args`, optionally inside the client
+ * namespace: every card of every daemon, as these programs use several devices.
+ */
 function gpupoolRun(servers: string[], program: string[], netns?: string, token?: string) {
-  return runCli(['run', '--servers', servers.join(','), ...(token === undefined ? [] : ['--token', token]), '--', ...program], {}, netns);
+  return runCli(['run', '--servers', servers.join(','), '--gpus', 'all', ...(token === undefined ? [] : ['--token', token]), '--', ...program], {}, netns);
 }
 
 function hostWith(nvidiaCards: number, uuidSeed: string): Fixture {

@@ -48,7 +48,8 @@ t.test('cudaMallocPitch, cudaMemcpy2D(Async) and cudaMemset2D through one daemon
   const server = daemon.url.replace(/^http/, 'ws');
 
   for (const [name, program] of [['legacy default stream', pitch], ['per-thread default stream', pitchPerThread]] as const) {
-    const run = await runCli(['run', '--servers', server, '--', program]);
+    // Both cards: the copies between two devices need them.
+    const run = await runCli(['run', '--servers', server, '--gpus', 'all', '--', program]);
     t.equal(run.code, 0, `pitch (${name}) exits 0\n${run.stdout}${run.stderr}`);
     t.match(run.stdout, /devices 2/);
     t.match(run.stdout, /2D host -> device -> host ok/);

@@ -1,5 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { StatusDocument } from '../../src/server/status.js';
 
 /**
  * Settings that keep test daemons quick to stop. Stopping waits for the NVML event wait in flight,
@@ -53,4 +54,10 @@ export function parseMetrics(text: string): Sample[] {
     out.push({ name: m[1]!, labels, value: Number(m[3]) });
   }
   return out;
+}
+
+/** The compute section of a daemon's `/v1/status` (sessions, cards as placement sees them). */
+export async function computeStatus(daemon: { url: string }): Promise<StatusDocument['compute']> {
+  const res = await fetch(`${daemon.url}/v1/status`);
+  return ((await res.json()) as StatusDocument).compute;
 }

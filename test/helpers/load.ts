@@ -26,11 +26,12 @@ export class LoadJob {
   private stderr = '';
   private readonly exited: Promise<unknown>;
 
-  constructor(server: string, options: string[], load: LoadMode) {
+  /** `device`: the job's device ordinal (it sees every card it was given; ask `--gpus all` for all). */
+  constructor(server: string, options: string[], load: LoadMode, device = 0) {
     const args = [load.mode, String(load.seconds), String(load.kernelUs), String(load.batch)];
     if (load.mode === 'serve') args.push(load.thinkUs.join(':'));
     this.child = spawn(process.execPath, [CLI, 'run', '--servers', server, ...options, '--', buildProgram('card_load.c'), buildFatbin(), ...args], {
-      env: { ...process.env, GPUPOOL_LOAD_WAIT: '1' },
+      env: { ...process.env, GPUPOOL_LOAD_WAIT: '1', GPUPOOL_LOAD_DEVICE: String(device) },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     this.child.stdout!.on('data', (d: Buffer) => (this.stdout += d.toString()));
@@ -47,6 +48,11 @@ export class LoadJob {
     }, 30_000);
   }
 
+  /** Whether it has connected, loaded its kernels and run its first one. */
+  isReady(): boolean {
+    return /^ready$/m.test(this.stdout);
+  }
+
   go(): void {
     this.child.stdin!.end('go\n');
   }
@@ -58,8 +64,9 @@ export class LoadJob {
     return JSON.parse(line) as LoadResult;
   }
 
+  /** Ends the job: SIGTERM, which `gpupool run` passes on to the program (a SIGKILL would leave it running). */
   kill(): void {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGTERM');
   }
 }
 

@@ -2,7 +2,8 @@
  * Memory quotas as a job sees them (docs/operations.md, "Memory quotas"), on device 0.
  * Usage: quota [wait]
  * Prints "cuInit NAME" and exits 3 when cuInit fails (a refused handshake). Otherwise prints
- * "totalMem N" (cuDeviceTotalMem) and "meminfo free F total T" (cuMemGetInfo). With `wait` it then
+ * "device I BUS" for each device (its PCI address), "totalMem N" (cuDeviceTotalMem) and
+ * "meminfo free F total T" (cuMemGetInfo). With `wait` it then
  * prints "ready" and holds its session until a line (or EOF) on stdin, and exits 0. Without, it
  * allocates 64 MiB blocks until CUDA_ERROR_OUT_OF_MEMORY ("allocated N bytes in K blocks, then
  * NAME"), tries a cuMemAllocPitch past the quota ("pitch past quota: NAME"), frees one block and
@@ -30,6 +31,16 @@ int main(int argc, char **argv)
     if (rc != CUDA_SUCCESS) {
         printf("cuInit %s\n", name_of(rc));
         return 3;
+    }
+    /* Which cards the daemons gave: their PCI addresses tell them apart. */
+    int count = 0;
+    CHECK(cuDeviceGetCount(&count));
+    for (int i = 0; i < count; i++) {
+        CUdevice d;
+        char bus[32];
+        CHECK(cuDeviceGet(&d, i));
+        CHECK(cuDeviceGetPCIBusId(bus, sizeof bus, d));
+        printf("device %d %s\n", i, bus);
     }
     CUdevice dev;
     CUcontext ctx;

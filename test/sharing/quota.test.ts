@@ -24,19 +24,26 @@ t.test('a session\'s quota per card', async (t) => {
   t.same(sessionQuota(NO_REQUEST, cards, { bytes: 50 * GiB }, nobody), [50 * GiB, 40 * GiB], 'never more than the card');
   t.same(sessionQuota(NO_REQUEST, cards, { bytes: 4 * GiB }, { name: 'a', quota: GiB }), [GiB, GiB], 'capped by the tenant');
   t.same(sessionQuota({ ...NO_REQUEST, mem: 8 * GiB }, cards, { bytes: GiB }, nobody), [8 * GiB, 8 * GiB], 'the request on every card');
-  t.throws(() => sessionQuota({ ...NO_REQUEST, mem: 50 * GiB }, cards, { bytes: GiB }, nobody), /larger than card 1/);
+  t.same(sessionQuota({ ...NO_REQUEST, mem: 50 * GiB }, cards, { bytes: GiB }, nobody), [50 * GiB, 50 * GiB], 'larger than a card: placement leaves that card out');
   t.throws(() => sessionQuota({ ...NO_REQUEST, mem: 2 * GiB }, cards, { bytes: GiB }, { name: 'a', quota: GiB }), /over tenant a's quota/);
 });
 
-t.test('committed quota: no overcommit unless allowed', async (t) => {
+t.test('committed quota, shares and sessions: no overcommit unless allowed', async (t) => {
   const ledger = new QuotaLedger(cards, false);
-  ledger.commit([30 * GiB, 30 * GiB]);
-  t.throws(() => ledger.commit([30 * GiB, 30 * GiB]), /no card has room for 32212254720 bytes: card 1/);
+  ledger.commit([30 * GiB, 30 * GiB], 0.5);
+  t.throws(() => ledger.commit([30 * GiB, 30 * GiB], 0.5), /no card has room for 32212254720 bytes: card 1/);
   t.same(ledger.status().map((c) => c.committed), [30 * GiB, 30 * GiB], 'a refusal commits nothing');
-  ledger.release([30 * GiB, 30 * GiB]);
-  ledger.commit([30 * GiB, 30 * GiB]);
+  ledger.commit([30 * GiB, 0], 0.25);
+  t.same(ledger.status(), [
+    { ordinal: 0, totalMem: 80 * GiB, committed: 60 * GiB, shares: 0.75, sessions: 2 },
+    { ordinal: 1, totalMem: 40 * GiB, committed: 30 * GiB, shares: 0.5, sessions: 1 },
+  ], 'a card not given (quota 0) holds nothing of the session');
+  ledger.release([30 * GiB, 30 * GiB], 0.5);
+  ledger.release([30 * GiB, 0], 0.25);
+  t.same(ledger.status().map((c) => [c.committed, c.shares, c.sessions]), [[0, 0, 0], [0, 0, 0]], 'released to nothing');
+  ledger.commit([30 * GiB, 30 * GiB], 0.1);
   const loose = new QuotaLedger(cards, true);
-  loose.commit([40 * GiB, 40 * GiB]);
-  loose.commit([40 * GiB, 40 * GiB]);
+  loose.commit([40 * GiB, 40 * GiB], 1);
+  loose.commit([40 * GiB, 40 * GiB], 1);
   t.same(loose.status().map((c) => c.committed), [80 * GiB, 80 * GiB]);
 });

@@ -165,8 +165,10 @@ function addonDecode(p: WireParam): string[] {
   const w = p.wire;
   switch (w.kind) {
     case 'int':
-    case 'device':
       return [`${p.type} ${p.name} = (${p.type})r.i64();`];
+    case 'device':
+      // Only the cards placement gave the session (docs/operations.md, "Placement").
+      return [`${p.type} ${p.name} = (${p.type})r.i64();`, `if (!s.has_card((int)${p.name}) && rc == CUDA_SUCCESS) rc = CUDA_ERROR_INVALID_DEVICE;`];
     case 'uint':
     case 'dptr':
       return [`${p.type} ${p.name} = (${p.type})r.u64();`];
@@ -238,7 +240,7 @@ function addonCase(op: Op): string {
   // The stream the work goes to, as the scheduler records its events there (a NULL stream of a
   // per-thread variant is the session thread's per-thread default stream).
   const stream = op.params.find((p) => p.wire.kind === 'handle' && /^CUstream\b/.test(p.wire.ctype))?.name ?? 'nullptr';
-  if (op.work) lines.push(`    if (rc == CUDA_SUCCESS) s.begin_work(${stream}, ${op.variant.perThread});`);
+  if (op.work) lines.push(`    if (rc == CUDA_SUCCESS) rc = s.begin_work(${stream}, ${op.variant.perThread});`);
   lines.push(`    if (rc == CUDA_SUCCESS) rc = ${target};`);
   if (op.work) lines.push(`    s.end_work();`);
   const replies = op.params.map(addonReply).filter((x): x is string => x !== null);
