@@ -88,6 +88,13 @@ t.test('TLS: a job runs over wss:// with the CA; a wrong CA, a wrong name or pla
 
   const status = await runCli(['status', '--host', daemon.url, '--tls-ca', ca.cert]);
   t.equal(status.code, 0, `gpupool status over https://\n${status.stderr}`);
+  const pool = await runCli(['status', '--pool', '--host', daemon.url, '--json', '--tls-ca', ca.cert]);
+  t.equal(pool.code, 0, `gpupool status --pool over https://\n${pool.stderr}`);
+  t.match(JSON.parse(pool.stdout), { hosts: [{ url: daemon.url, self: true, ok: true }] }, 'the pool view names its own https:// address');
+  // --gpus reads each daemon's status before the job starts: over https://, with the job's CA.
+  const placed = await runCli(['run', '--servers', wss, '--tls-ca', ca.cert, '--gpus', '1', '--debug', '--', driverApi, fatbin]);
+  t.equal(placed.code, 0, `gpupool run --gpus 1 over wss://\n${placed.stderr}`);
+  t.match(placed.stderr, /gpupool run: 1 card\(s\) by \w+: wss:\/\/127\.0\.0\.1:\d+ 1/);
   const untrusted = await runCli(['status', '--host', daemon.url, '--json']);
   t.equal(untrusted.code, 3);
   t.match(JSON.parse(untrusted.stdout), { hosts: [{ ok: false, error: { code: 'GPUPOOL_HOST_UNREACHABLE', message: /the daemon's certificate was not accepted: .* \(give its CA with --tls-ca\)/ } }] });
