@@ -16,11 +16,13 @@
         "native/addon/scheduler.cc",
         "native/addon/session.cc",
         "native/addon/session_memory.cc",
-        "native/addon/wire.cc"
+        "native/addon/wire.cc",
+        "native/common/mp_check.c"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
         "<(module_root_dir)/build/gen",
+        "<(module_root_dir)/native/common",
         "/usr/local/cuda/include"
       ],
       "defines": ["NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],

@@ -187,6 +187,7 @@ ${mdTable(
   if (r.launches) md.push(launchSection(r, label));
   if (r.copies) md.push(copySection(r, label));
   if (r.train) md.push(trainSection(r, label));
+  if (r.fuzz) md.push(renderFuzzSection(r.fuzz));
   md.push(closingSection(r));
   return md.join('\n');
 }
@@ -489,6 +490,104 @@ two vCPUs that work competes with the client's threads and the session thread wh
 unmasking of benchmark 3 (\`bufferutil\`) are what this loop needs; beyond them, a step could hide
 its round trip only if the program itself pipelined (the next step's launches queued before the
 loss is read), which a real training loop with \`loss.item()\` every step does not do.
+`;
+}
+
+// ---- fuzzing (bench/fuzz.js) ------------------------------------------------------------------------
+
+const FUZZ_BEGIN = '<!-- fuzzing: written by bench/fuzz.js from bench/results/fuzz.json -->';
+const FUZZ_END = '<!-- end of fuzzing -->';
+
+/** The document with its fuzzing section replaced, or inserted before the closing sections. */
+export function replaceFuzzSection(doc, section) {
+  const begin = doc.indexOf(FUZZ_BEGIN);
+  const end = doc.indexOf(FUZZ_END);
+  if (begin >= 0 && end > begin) return `${doc.slice(0, begin)}${section}${doc.slice(end + FUZZ_END.length + 1)}`;
+  const at = doc.indexOf('## Found while measuring');
+  return at >= 0 ? `${doc.slice(0, at)}${section}\n${doc.slice(at)}` : `${doc}\n${section}`;
+}
+
+export function renderFuzzSection(f) {
+  const D = f.daemon;
+  const F = f.decoder;
+  const P = f.params;
+  const mib = (b) => `${(b / MiB).toFixed(0)} MiB`;
+  const outcomes = Object.entries(D.outcomes)
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, v]) => `${k}: ${int(v)}`)
+    .join(', ');
+  return `${FUZZ_BEGIN}
+## Fuzzing
+
+Bad input must cost a client its own connection and nothing else (docs/protocol.md, "Limits" and
+"Errors"). \`bench/fuzz.js\` (\`npm run bench:fuzz\`, run by hand and not by \`npm run bench\`; its last
+results are kept in \`bench/results/fuzz.json\`) measures that at scale, in two parts. The short
+versions run with every \`npm test\` (\`test/compute/fuzz.test.ts\`, \`test/compute/decode-fuzz.test.ts\`).
+
+**The daemon.** ${int(P.cases)} seeded cases (seed ${P.seed}; \`src/protocol/fuzz/cases.ts\`) of
+${Object.keys(D.kinds).length} kinds, ${P.concurrency} connections at a time, over real WebSockets to
+\`gpupool daemon --simulate\` with \`compute.maxMessageBytes\` ${mib(P.limits.maxMessageBytes)} and
+\`compute.maxQueuedBytes\` ${mib(P.limits.maxQueuedBytes)}: random bytes, truncated msgpack, huge declared
+lengths and counts, wrong types, missing and extra arguments, unknown ops, call frames before HELLO and
+a second HELLO after it, out-of-order and duplicate sequence numbers, forged and stale handles and
+contexts, wild device pointers, random module images and launches; plus ${P.floods} floods (one message
+of 10,000 to 50,000 fuzzed fire-and-forget frames, or ${mib(P.floodBytes)} of messages sent without
+waiting) and ${P.oversized} messages one byte over the limit. A case that breaks the protocol must close
+its connection with 4001, 4002, 1007 or 1009 (connections are reused until one does: a valid HELLO,
+then case after case); a well-formed one must be answered (a refused call is an answer); none may go
+unanswered for ${P.timeoutMs / 1000} s. Meanwhile a well-behaved client writes random bytes to its own
+device memory and reads them back, over and over, and compares.
+
+**The client library's decoder.** \`native/shim/fuzz/decode_fuzz\` (\`make -C native fuzz\`, clang's
+libFuzzer with AddressSanitizer and UBSan) decodes WELCOMEs and reply frames of any bytes with
+\`native/shim/decode.c\`, the code the client library's receiver runs, for ${P.decoderSeconds} s from a seed
+corpus (\`native/shim/fuzz/seeds.mjs\`).
+
+${machineLine(f.machine)}, ${f.machine.date}; **emulated driver (CPU)**.
+
+${mdTable(
+  ['', ''],
+  [
+    ['daemon: cases', `${int(D.cases)} (${int(D.connections)} connections)`],
+    ['daemon: frames tried', `**${int(D.frames)}**, each drawn on its own (and ${int(D.repeatedFrames)} repeated copies in the many-messages floods), in ${int(D.messages)} messages, ${mib(D.bytes)}, ${D.seconds.toFixed(0)} s`],
+    ['how they ended', outcomes],
+    ['cases that ended otherwise', `**${int(D.failureCount)}**`],
+    ['daemon crashes', `**${D.crashes}** (${D.alive ? 'alive at the end' : 'not alive at the end'})`],
+    ['well-behaved client', `${int(D.wellBehaved.rounds)} rounds, ${D.wellBehaved.errors.length} errors`],
+    ['daemon RSS', `${mib(D.rss.before)} before, ${mib(D.rss.peak)} at the peak, ${mib(D.rss.after)} after`],
+    ['decoder: inputs', `**${int(F.execs)}** in ${F.seconds.toFixed(0)} s (${int(F.execsPerSecond)}/s), corpus ${int(F.corpus)}`],
+    ['decoder crashes (and ASan/UBSan reports)', `**${F.crashes}**`],
+    ['1-minute load average', `${f.machine.loadBefore.toFixed(2)} before, ${f.machine.loadAfter.toFixed(2)} after (the machine is shared: rates, not the outcomes, depend on it)`],
+  ],
+)}
+
+The daemon's memory after the run stays above where it started: V8's heap and glibc's per-thread
+malloc arenas keep what they grew to. It does not grow with the number of sessions: by hand
+(2026-11-25, same VM), five rounds of 5,000 cases against one daemon left it at 112, 113, 114, 114 and
+120 MiB, and five rounds of 2,000 plain sessions at 112 to 115 MiB.
+
+**Found by fuzzing, and fixed** (while the fuzzers were written, 2026-11-25):
+- The daemon crashed (\`RangeError\`, from \`ws\`) when a HELLO it could not decode made a close reason
+  longer than a close frame holds: the reason quoted the client's bytes, and cutting it to 120
+  characters left more than 123 bytes of UTF-8. Close reasons are now cut by bytes.
+- The daemon crashed (SIGSEGV) on a call frame with an array or map declaring 2^31 elements or more:
+  msgpuck's \`mp_check\` (1.0.3) keeps its count of values still expected in an \`int\`, so such a count
+  wraps it, the check passes a frame shorter than its own elements, and skipping the rest of the frame
+  read past the message. Both ends now check msgpack with \`native/common/mp_check.c\` (64-bit counts,
+  never more than the bytes left); the fuzzer has a case kind for it. The client library had the same
+  hole: the decoder harness, built with msgpuck's check, finds the overflow in seconds.
+- The client library's WELCOME parser stepped out of line on a field of an unexpected type, and then
+  read past the message: the decoder harness run on the old parser (with the fixed check) finds a
+  heap-buffer-overflow within a minute. The parser (now \`native/shim/decode.c\`) steps over whole
+  values only.
+
+**Found on the way, and fixed** (by reading the code the fuzzers exercise):
+- A device-to-host reply that was not the data asked for left its caller waiting forever in the
+  client library (the call was taken off the pending list before the reply was found malformed); it
+  now fails with \`CUDA_ERROR_DEVICE_UNAVAILABLE\`, as on a lost connection.
+- A device-to-host copy refused by the bounds check still made the daemon allocate (and zero) its
+  output buffer, up to 2 GiB per call; buffers are now allocated after the check.
+${FUZZ_END}
 `;
 }
 

@@ -18,23 +18,22 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { createRequire } from 'node:module';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { CLI, Daemon, FIXTURE, withoutGpupoolEnv } from './daemon.js';
+import { machine } from './machine.js';
 import { renderConsole, renderMarkdown } from './report.js';
 import { otherSections } from './doc-sections.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const CLI = join(root, 'dist', 'cli', 'gpupool.js');
 const SHIM_DIR = join(root, 'build', 'native', 'shim');
 const EMU_DIR = join(root, 'build', 'native', 'fakes', 'cuda');
 const EMU_KERNELS = join(EMU_DIR, 'kernels', 'libgpupool_test_kernels.so');
-const FIXTURE = join(root, 'native', 'fakes', 'fixtures', 'default.json');
 const KERNELS_CU = join(root, 'native', 'fakes', 'cuda', 'kernels', 'test_kernels.cu');
 const PROGRAMS = join(root, 'bench', 'programs');
 const DOC = join(root, 'docs', 'benchmarks.md');
+const FUZZ_RESULTS = join(root, 'bench', 'results', 'fuzz.json');
 const CUDA_HOME = process.env.CUDA_HOME ?? '/usr/local/cuda';
 
 const args = process.argv.slice(2);
@@ -150,67 +149,6 @@ function cpuDelta(pid, a, b) {
   return { main, session: Math.max(0, total - main - others), others, total };
 }
 
-class Daemon {
-  static async start(env, dir) {
-    const config = join(dir, 'gpupoold.json');
-    // Quick to stop: the NVML event wait in flight blocks stopping for up to xidWaitMs.
-    writeFileSync(config, JSON.stringify({ health: { xidWaitMs: 100 } }));
-    const child = spawn(process.execPath, [CLI, 'daemon', '--simulate', FIXTURE, '--listen', '127.0.0.1:0', '--config', config], {
-      env: { ...withoutGpupoolEnv(process.env), ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const d = new Daemon(child, env);
-    const listening = await d.waitFor((l) => l.msg === 'listening', 30000);
-    d.server = `ws://${listening.address}`;
-    return d;
-  }
-
-  constructor(child, env) {
-    this.child = child;
-    this.env = env;
-    this.logs = [];
-    this.stderr = '';
-    this.waiters = [];
-    createInterface({ input: child.stdout }).on('line', (line) => {
-      let l;
-      try {
-        l = JSON.parse(line);
-      } catch {
-        l = { msg: line };
-      }
-      this.logs.push(l);
-      this.waiters = this.waiters.filter((w) => !(w.match(l) && (w.resolve(l), true)));
-    });
-    child.stderr.on('data', (d) => (this.stderr += d.toString()));
-    this.exited = once(child, 'exit');
-    Daemon.live.add(this);
-    this.exited.then(() => Daemon.live.delete(this));
-  }
-
-  waitFor(match, timeoutMs = 15000) {
-    const seen = this.logs.find(match);
-    if (seen) return Promise.resolve(seen);
-    return new Promise((resolvePromise, reject) => {
-      const timer = setTimeout(() => reject(new Error(`the daemon did not log what was awaited; stderr: ${this.stderr}; last logs: ${JSON.stringify(this.logs.slice(-5))}`)), timeoutMs);
-      this.exited.then(() => reject(new Error(`the daemon exited; stderr: ${this.stderr}; last logs: ${JSON.stringify(this.logs.slice(-5))}`)));
-      this.waiters.push({ match, resolve: (l) => (clearTimeout(timer), resolvePromise(l)) });
-    });
-  }
-
-  freedCount() {
-    return this.logs.filter((l) => l.msg === 'session freed').length;
-  }
-
-  async stop() {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGTERM');
-    await this.exited;
-  }
-}
-Daemon.live = new Set();
-process.on('exit', () => {
-  for (const d of Daemon.live) d.child.kill('SIGKILL');
-});
-
 // ---- running programs ------------------------------------------------------------------------------
 
 async function runProgram(argv, env, what) {
@@ -223,11 +161,6 @@ async function runProgram(argv, env, what) {
   const line = stdout.split('\n').find((l) => l.startsWith('{'));
   if (code !== 0 || !line) throw new Error(`${what} failed (${code ?? signal}):\n${stdout}${stderr}`);
   return JSON.parse(line);
-}
-
-/** The caller's environment without gpupool's settings: each run gets exactly the ones it names. */
-function withoutGpupoolEnv(env) {
-  return Object.fromEntries(Object.entries(env).filter(([k]) => !k.startsWith('GPUPOOL_')));
 }
 
 /** PROGRAM run through gpupool on `daemon`, with the daemon's CPU time over the run. */
@@ -392,39 +325,6 @@ async function train(bin, daemon) {
   return { steps, kernels, kernelNs, ...main, small };
 }
 
-// ---- the machine -----------------------------------------------------------------------------------
-
-/** Whether the daemon's `ws` finds its optional native helper (else it unmasks client frames in JS). */
-function wsBufferUtil() {
-  try {
-    createRequire(join(root, 'node_modules', 'ws', 'lib', 'buffer-util.js')).resolve('bufferutil');
-    return !process.env.WS_NO_BUFFER_UTIL;
-  } catch {
-    return false;
-  }
-}
-
-function machine() {
-  const info = cpus();
-  let virtual = false;
-  try {
-    virtual = /^flags\s*:.*\bhypervisor\b/m.test(readFileSync('/proc/cpuinfo', 'utf8'));
-  } catch {
-    // not Linux
-  }
-  return {
-    cpu: info[0]?.model.trim() ?? 'unknown CPU',
-    cpus: info.length,
-    virtual,
-    memGiB: Math.round(totalmem() / 1024 ** 3),
-    kernel: release(),
-    node: process.version,
-    bufferutil: wsBufferUtil(),
-    loadBefore: loadavg()[0],
-    date: new Date().toISOString(),
-  };
-}
-
 // ---- main ------------------------------------------------------------------------------------------
 
 async function main() {
@@ -460,6 +360,8 @@ async function main() {
     process.stdout.write(renderConsole(results));
     if (jsonOut) writeFileSync(jsonOut, `${JSON.stringify(results, null, 2)}\n`);
     if (write && only.size === 4) {
+      // The fuzzing figures come from their own run (bench/fuzz.js); the document keeps them.
+      if (existsSync(FUZZ_RESULTS)) results.fuzz = JSON.parse(readFileSync(FUZZ_RESULTS, 'utf8'));
       // Sections other benchmarks own (bench/doc-sections.js) are kept as they are.
       const others = existsSync(DOC) ? otherSections(readFileSync(DOC, 'utf8'), 'cross-pull') : '';
       writeFileSync(DOC, `${renderMarkdown(results).trimEnd()}\n${others ? `\n${others}\n` : ''}`);

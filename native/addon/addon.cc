@@ -9,6 +9,9 @@
 //     .submit(buf)  queue one client message (call frames); the Buffer is kept, not copied
 //     .close()      stop after the current message, tear down, then onClosed(null)
 //     .stats()
+//     .limitBacklog(bytes, onDrained)  from now on .backlogged is true while the messages taken and
+//                   not yet run hold more than `bytes`; onDrained() once they are down to half
+//     .onRefusal(fn)  fn({op, param, ptr, bytes, rc}) for the session's first bounds-check refusal
 //
 // Each session runs its calls on one native thread of its own; replies and the end come back to
 // JS through a thread-safe function. Nothing on the JS thread ever calls the driver.
@@ -16,6 +19,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <cstdio>
 #include <deque>
 #include <memory>
 #include <mutex>
@@ -26,6 +30,7 @@
 #include "dispatch.h"
 #include "driver.h"
 #include "scheduler.h"
+#include "extent.h"
 #include "session.h"
 #include "wire.h"
 
@@ -192,11 +197,20 @@ struct Message {
   Napi::Reference<Napi::Value> *ref;
 };
 
+// What a message held counts against the session's backlog (docs/protocol.md, "Limits"): its bytes,
+// and the JS Buffer and reference that come with each, so that a flood of tiny messages counts too.
+size_t backlog_cost(const Message &m) { return m.size + 256; }
+// A delivery goes out once the messages it releases hold this much, even in a steady stream.
+constexpr size_t kReleaseBytes = size_t(8) << 20;
+
 // What the session's thread hands back to JS: the replies to one message (and the references to
 // release), or the end of the session.
 struct Delivery {
   std::vector<char> output;
   std::vector<Napi::Reference<Napi::Value> *> refs;
+  size_t released = 0;  // the backlog cost of the messages behind `refs`
+  bool has_refusal = false;
+  gp::Session::Refusal refusal{0, "", 0, gp::Extent(0), CUDA_SUCCESS};
   bool closed = false;
   bool has_reason = false;
   std::string reason;
@@ -244,6 +258,7 @@ class Runner {
       Message m;
       if (!next(m)) break;
       d->refs.push_back(m.ref);
+      d->released += backlog_cost(m);
       try {
         gp::process_message(session, m.data, m.size, d->output);
       } catch (const gp::ProtocolError &e) {
@@ -257,13 +272,14 @@ class Runner {
         reason = std::string("internal error: ") + e.what();
       }
       if (failed) d->output.clear();  // the connection closes with the reason instead
+      if (session.take_refusal(&d->refusal)) d->has_refusal = true;
       session.publish();
       bool idle;
       {
         std::lock_guard<std::mutex> lock(mu_);
         idle = queue_.empty();
       }
-      if (failed || idle || !d->output.empty()) {
+      if (failed || idle || !d->output.empty() || d->has_refusal || d->released >= kReleaseBytes) {
         post(d);
         d = new Delivery();
       }
@@ -279,7 +295,10 @@ class Runner {
     {
       std::lock_guard<std::mutex> lock(mu_);
       stop_ = true;
-      for (const Message &m : queue_) d->refs.push_back(m.ref);
+      for (const Message &m : queue_) {
+        d->refs.push_back(m.ref);
+        d->released += backlog_cost(m);
+      }
       queue_.clear();
     }
     post(d);
@@ -350,6 +369,9 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
                            InstanceMethod<&SessionWrap::Close>("close"),
                            InstanceMethod<&SessionWrap::Stats>("stats"),
                            InstanceMethod<&SessionWrap::SetSchedule>("setSchedule"),
+                           InstanceMethod<&SessionWrap::LimitBacklog>("limitBacklog"),
+                           InstanceAccessor<&SessionWrap::Backlogged>("backlogged"),
+                           InstanceMethod<&SessionWrap::OnRefusal>("onRefusal"),
                        });
   }
 
@@ -426,6 +448,8 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
   void Receive(Napi::Env env, Delivery *d) {
     for (auto *ref : d->refs) delete ref;
     d->refs.clear();
+    Release(env, d->released);
+    if (d->has_refusal) ReportRefusal(env, d->refusal);
     if (!d->output.empty()) {
       auto *bytes = new std::vector<char>(std::move(d->output));
       Napi::Buffer<char> buf = Napi::Buffer<char>::New(
@@ -436,6 +460,8 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
       Napi::Value reason = d->has_reason ? Napi::String::New(env, d->reason) : env.Null();
       Napi::FunctionReference on_closed = std::move(on_closed_);
       on_output_.Reset();
+      on_drained_.Reset();
+      on_refusal_.Reset();
       Unref();
       Call(env, on_closed, {reason});
     }
@@ -452,6 +478,50 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
     }
   }
 
+  // The backlog (JS thread only): what the messages taken and not yet released hold.
+  void Release(Napi::Env env, size_t bytes) {
+    held_ -= bytes < held_ ? bytes : held_;
+    if (backlogged_ && held_ <= backlog_limit_ / 2) {
+      backlogged_ = false;
+      Call(env, on_drained_, {});
+    }
+  }
+
+  void ReportRefusal(Napi::Env env, const gp::Session::Refusal &r) {
+    if (on_refusal_.IsEmpty()) return;
+    Napi::Object o = Napi::Object::New(env);
+    const gp::OpInfo *info = gp::op_info(r.op);
+    o.Set("op", info != nullptr ? info->name : "?");
+    o.Set("param", r.param);
+    char ptr[32];
+    snprintf(ptr, sizeof ptr, "0x%llx", (unsigned long long)r.ptr);
+    o.Set("ptr", ptr);
+    // The extent: bytes, or null when the call states none, or "overflow".
+    if (r.extent.exact()) o.Set("bytes", (double)r.extent.bytes());
+    else if (r.extent.overflowed()) o.Set("bytes", "overflow");
+    else o.Set("bytes", env.Null());
+    o.Set("rc", (int)r.rc);
+    Call(env, on_refusal_, {o});
+  }
+
+  Napi::Value LimitBacklog(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 2 || !info[0].IsNumber() || info[0].As<Napi::Number>().DoubleValue() < 1 || !info[1].IsFunction()) {
+      throw Napi::TypeError::New(env, "limitBacklog(bytes: number, onDrained: () => void)");
+    }
+    backlog_limit_ = (size_t)info[0].As<Napi::Number>().DoubleValue();
+    on_drained_ = Napi::Persistent(info[1].As<Napi::Function>());
+    return env.Undefined();
+  }
+
+  Napi::Value Backlogged(const Napi::CallbackInfo &info) { return Napi::Boolean::New(info.Env(), backlogged_); }
+
+  Napi::Value OnRefusal(const Napi::CallbackInfo &info) {
+    if (info.Length() < 1 || !info[0].IsFunction()) throw Napi::TypeError::New(info.Env(), "onRefusal(fn: (refusal) => void)");
+    on_refusal_ = Napi::Persistent(info[0].As<Napi::Function>());
+    return info.Env().Undefined();
+  }
+
   Napi::Value Submit(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
     if (info.Length() < 1 || !info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
@@ -466,6 +536,8 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
       delete ref;  // the session ended on a protocol error meanwhile
       return Napi::Boolean::New(env, false);
     }
+    held_ += backlog_cost(m);
+    if (backlog_limit_ > 0 && held_ > backlog_limit_) backlogged_ = true;
     return Napi::Boolean::New(env, true);
   }
 
@@ -495,6 +567,7 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
     o.Set("allocations", (double)s.allocations);
     o.Set("allocatedBytes", (double)s.allocated_bytes);
     o.Set("deferredError", s.deferred_error);
+    o.Set("refusals", (double)s.refusals);
     Napi::Array quota = Napi::Array::New(env, s.quota.size()), used = Napi::Array::New(env, s.used.size());
     for (size_t i = 0; i < s.quota.size(); i++) quota.Set((uint32_t)i, (double)s.quota[i]);
     for (size_t i = 0; i < s.used.size(); i++) used.Set((uint32_t)i, (double)s.used[i]);
@@ -518,6 +591,12 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
   Napi::FunctionReference on_output_;
   Napi::FunctionReference on_closed_;
   bool closing_ = false;
+  // The backlog: bytes of messages submitted and not yet released, against limitBacklog's limit.
+  size_t held_ = 0;
+  size_t backlog_limit_ = 0;
+  bool backlogged_ = false;
+  Napi::FunctionReference on_drained_;
+  Napi::FunctionReference on_refusal_;
 };
 
 void Deliver(Napi::Env env, Napi::Function, SessionWrap *session, Delivery *delivery) {

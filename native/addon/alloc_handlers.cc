@@ -148,7 +148,6 @@ CUresult mem_alloc_from_pool_async(Session &s, CUdeviceptr *dptr, size_t bytesiz
 
 // Given back to the quota when the free is enqueued, not when the stream reaches it.
 CUresult mem_free_async(Session &s, CUdeviceptr dptr, CUstream stream) {
-  if (dptr == 0) return CUDA_SUCCESS;
   if (!s.is_alloc_base(dptr)) return CUDA_ERROR_INVALID_VALUE;
   CUresult rc = s.driver().api().memFreeAsync(dptr, s.plain_stream(stream));
   if (rc == CUDA_SUCCESS) s.forget_alloc(dptr);

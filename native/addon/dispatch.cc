@@ -9,6 +9,7 @@
 
 #include "gp_ops.h"
 #include "handlers.h"
+#include "mp_check.h"
 #include "session.h"
 #include "wire.h"
 
@@ -77,7 +78,7 @@ void process_message(Session &s, const char *data, size_t size, std::vector<char
   while (p < end) {
     const char *frame_end = p;
     // The whole frame, nested values included, lies inside the message: reads cannot run past it.
-    if (mp_check(&frame_end, end) != 0) throw ProtocolError("a call frame is truncated or not msgpack");
+    if (gp_mp_check(&frame_end, end) != 0) throw ProtocolError("a call frame is truncated or not msgpack");
     run_frame(s, w, p, frame_end);
     if (p != frame_end) throw ProtocolError("a call frame was not read to its end");
   }

@@ -410,15 +410,16 @@ void launch_kernel_ex(Session &s, Reader &r, Writer &w, const Call &call, uint32
 
 // Both ends must be device memory this session allocated: with unified addressing cuMemcpy would
 // as gladly read or write the daemon's own host memory, or another session's allocations.
-static CUresult check_copy(Session &s, CUdeviceptr dst, CUdeviceptr src, size_t bytes) {
-  return s.owns_range(dst, bytes) && s.owns_range(src, bytes) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
+static CUresult check_copy(Session &s, uint32_t op, CUdeviceptr dst, CUdeviceptr src, size_t bytes) {
+  CUresult rc = s.check_device(op, "dst", dst, Extent(bytes), CUDA_ERROR_INVALID_VALUE);
+  return rc == CUDA_SUCCESS ? s.check_device(op, "src", src, Extent(bytes), CUDA_ERROR_INVALID_VALUE) : rc;
 }
 
 void memcpy_unified(Session &s, Reader &r, Writer &w, const Call &call, uint32_t op) {
   CUdeviceptr dst = r.u64(), src = r.u64();
   size_t bytes = r.u64();
   r.finish();
-  CUresult rc = check_copy(s, dst, src, bytes);
+  CUresult rc = check_copy(s, op, dst, src, bytes);
   if (rc == CUDA_SUCCESS) {
     WorkScope work(s, nullptr, op_info(op)->per_thread);
     rc = work.rc != CUDA_SUCCESS ? work.rc : s.driver().fn<PFN_cuMemcpy_v4000>(op)(dst, src, bytes);
@@ -431,7 +432,7 @@ void memcpy_unified_async(Session &s, Reader &r, Writer &w, const Call &call, ui
   size_t bytes = r.u64();
   uint64_t stream_id = r.u64();
   r.finish();
-  CUresult rc = check_copy(s, dst, src, bytes);
+  CUresult rc = check_copy(s, op, dst, src, bytes);
   void *stream = nullptr;
   if (!s.lookup(stream_id, GP_HANDLE_CUstream, &stream) && rc == CUDA_SUCCESS) rc = CUDA_ERROR_INVALID_HANDLE;
   if (rc == CUDA_SUCCESS) {
@@ -486,14 +487,11 @@ size_t packed_size(const Session &s, const Copy2D &c) {
 
 // Whether a device side's rows lie inside one allocation of the session: the whole pitched extent,
 // from y*pitch + x to (y + height - 1)*pitch + x + width.
-bool owns_rows(const Session &s, const Side2D &d, size_t width, size_t height) {
-  uint64_t offset = 0, start = 0, rows = 0, extent = 0;
-  if (__builtin_mul_overflow((uint64_t)d.y, (uint64_t)d.pitch, &offset) || __builtin_add_overflow(offset, (uint64_t)d.x, &offset) ||
-      __builtin_add_overflow((uint64_t)d.device, offset, &start))
-    return false;
-  if (__builtin_mul_overflow((uint64_t)(height - 1), (uint64_t)d.pitch, &rows) || __builtin_add_overflow(rows, (uint64_t)width, &extent))
-    return false;
-  return s.owns_range((CUdeviceptr)start, (size_t)extent);
+CUresult check_rows(Session &s, uint32_t op, const char *param, const Side2D &d, size_t width, size_t height) {
+  Extent start = Extent(d.device) + Extent(d.y) * Extent(d.pitch) + Extent(d.x);
+  // An overflowing start is an overflowed extent: refused like one.
+  Extent extent = start.exact() ? Extent::rows(d.pitch, width, height) : start;
+  return s.check_device(op, param, start.exact() ? (CUdeviceptr)start.bytes() : d.device, extent, CUDA_ERROR_INVALID_VALUE);
 }
 
 // The driver's descriptor: device sides as given, the host side over `host` with rows packed.
@@ -529,20 +527,18 @@ CUDA_MEMCPY2D rebuild_2d(const Copy2D &c, const void *host) {
 // Decodes the rest of the frame after the stream (if any), checks it and runs `copy` on the
 // descriptor; replies [seq, rc] or, for DtoH, [seq, rc, rows packed].
 template <typename Run>
-void copy_2d(Session &s, Reader &r, Writer &w, const Call &call, const Copy2D &c, CUresult rc, CUstream stream, Run run) {
+void copy_2d(Session &s, Reader &r, Writer &w, const Call &call, uint32_t op, const Copy2D &c, CUresult rc, CUstream stream, Run run) {
   Bin data{nullptr, 0};
   if (c.kind == kCopyHtoD) data = r.bin();
   r.finish();
   if (c.kind == kCopyDtoH && call.seq == 0) throw ProtocolError("a device-to-host 2D copy needs a reply (seq != 0)");
   size_t bytes = c.kind == kCopyDtoD ? 0 : packed_size(s, c);
   if (c.kind == kCopyHtoD && data.size != bytes) throw ProtocolError("a 2D copy's rows have the wrong size");
-  std::vector<unsigned char> scratch(c.kind == kCopyDtoH ? bytes : 0);
   bool empty = c.width == 0 || c.height == 0;  // nothing to check or to copy
-  if (rc == CUDA_SUCCESS && !empty) {
-    if ((c.kind != kCopyHtoD && !owns_rows(s, c.src, c.width, c.height)) ||
-        (c.kind != kCopyDtoH && !owns_rows(s, c.dst, c.width, c.height)))
-      rc = CUDA_ERROR_INVALID_VALUE;
-  }
+  if (rc == CUDA_SUCCESS && !empty && c.kind != kCopyHtoD) rc = check_rows(s, op, "src", c.src, c.width, c.height);
+  if (rc == CUDA_SUCCESS && !empty && c.kind != kCopyDtoH) rc = check_rows(s, op, "dst", c.dst, c.width, c.height);
+  // Only for a copy that will run: a refused one must not make the daemon hold its size.
+  std::vector<unsigned char> scratch(c.kind == kCopyDtoH && rc == CUDA_SUCCESS ? bytes : 0);
   if (rc == CUDA_SUCCESS && !empty) {
     CUDA_MEMCPY2D m = rebuild_2d(c, c.kind == kCopyHtoD ? data.data : scratch.data());
     WorkScope work(s, stream, op_info(call.op)->per_thread);
@@ -558,7 +554,7 @@ void copy_2d(Session &s, Reader &r, Writer &w, const Call &call, const Copy2D &c
 // cuMemcpy2D and cuMemcpy2DUnaligned, either default stream: the op picks the driver's entry point.
 void memcpy_2d(Session &s, Reader &r, Writer &w, const Call &call, uint32_t op) {
   Copy2D c = read_copy_2d(r);
-  copy_2d(s, r, w, call, c, CUDA_SUCCESS, nullptr, [&](const CUDA_MEMCPY2D &m) { return s.driver().fn<PFN_cuMemcpy2D_v3020>(op)(&m); });
+  copy_2d(s, r, w, call, op, c, CUDA_SUCCESS, nullptr, [&](const CUDA_MEMCPY2D &m) { return s.driver().fn<PFN_cuMemcpy2D_v3020>(op)(&m); });
 }
 
 // cuMemcpy2DAsync. A device-to-host copy lands in the daemon's pageable scratch, so the driver has
@@ -568,7 +564,7 @@ void memcpy_2d_async(Session &s, Reader &r, Writer &w, const Call &call, uint32_
   uint64_t stream_id = r.u64();
   void *stream = nullptr;
   CUresult rc = s.lookup(stream_id, GP_HANDLE_CUstream, &stream) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
-  copy_2d(s, r, w, call, c, rc, (CUstream)stream, [&](const CUDA_MEMCPY2D &m) { return s.driver().fn<PFN_cuMemcpy2DAsync_v3020>(op)(&m, (CUstream)stream); });
+  copy_2d(s, r, w, call, op, c, rc, (CUstream)stream, [&](const CUDA_MEMCPY2D &m) { return s.driver().fn<PFN_cuMemcpy2DAsync_v3020>(op)(&m, (CUstream)stream); });
 }
 
 }  // namespace handlers

@@ -290,6 +290,31 @@ bool Session::owns_range(CUdeviceptr ptr, size_t size) const {
   return ptr - base <= have && size <= have - (size_t)(ptr - base);
 }
 
+// ---- bounds checks --------------------------------------------------------------------------------
+
+CUresult Session::check_device(uint32_t op, const char *param, CUdeviceptr ptr, Extent extent, CUresult refuse_with) {
+  if (extent.exact() && extent.bytes() == 0) return CUDA_SUCCESS;  // touches nothing
+  if (!extent.overflowed() && owns_range(ptr, extent.unknown() ? 1 : (size_t)extent.bytes())) return CUDA_SUCCESS;
+  return refuse(Refusal{op, param, ptr, extent, refuse_with});
+}
+
+CUresult Session::refuse(const Refusal &r) {
+  refusals_.fetch_add(1, std::memory_order_relaxed);
+  if (!refused_before_) {
+    refused_before_ = true;
+    first_refusal_pending_ = true;
+    first_refusal_ = r;
+  }
+  return r.rc;
+}
+
+bool Session::take_refusal(Refusal *out) {
+  if (!first_refusal_pending_) return false;
+  first_refusal_pending_ = false;
+  *out = first_refusal_;
+  return true;
+}
+
 // ---- launches --------------------------------------------------------------------------------------
 
 const std::vector<ParamSlot> *Session::param_layout(uint64_t id) const {
@@ -437,6 +462,7 @@ SessionStats Session::stats() const {
   SessionStats s{};
   s.calls = calls_.load(std::memory_order_relaxed);
   s.async_calls = async_calls_.load(std::memory_order_relaxed);
+  s.refusals = refusals_.load(std::memory_order_relaxed);
   s.messages = messages_.load(std::memory_order_relaxed);
   s.handles = n_handles_.load(std::memory_order_relaxed);
   s.contexts = n_contexts_.load(std::memory_order_relaxed);

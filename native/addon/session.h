@@ -20,6 +20,7 @@
 #include <mutex>
 
 #include "driver.h"
+#include "extent.h"
 #include "gp_ops.h"
 #include "scheduler.h"
 
@@ -32,7 +33,7 @@ struct ParamSlot {
 };
 
 struct SessionStats {
-  uint64_t calls, async_calls, messages, handles, contexts, allocations, allocated_bytes;
+  uint64_t calls, async_calls, messages, handles, contexts, allocations, allocated_bytes, refusals;
   int deferred_error;
   std::vector<uint64_t> quota, used;  // per card, by ordinal
   std::vector<CardClientStats> sched;  // per card, by ordinal: the scheduler's view of the session
@@ -189,6 +190,23 @@ class Session {
   void set_wake(std::function<void()> wake) { wake_ = std::move(wake); }
   // From any thread (schedule windows, reloads).
   void set_sched_params(const SchedParams &params);
+  // ---- bounds checks (docs/security.md, "Bounds checks") ----
+  // A call refused because it named device memory outside the session's allocations.
+  struct Refusal {
+    uint32_t op;        // the frame's op
+    const char *param;  // the parameter's name (a literal)
+    CUdeviceptr ptr;
+    Extent extent;
+    CUresult rc;
+  };
+  // CUDA_SUCCESS when the call may touch `extent` bytes from `ptr`: they lie inside one allocation of
+  // the session, or there are none. Else `refuse` (what the driver answers for memory it does not
+  // know), without calling it, and the refusal is counted and kept for the daemon's log.
+  CUresult check_device(uint32_t op, const char *param, CUdeviceptr ptr, Extent extent, CUresult refuse);
+  // Counts a refusal a handler decided itself; returns rc.
+  CUresult refuse(const Refusal &r);
+  // The session's first refusal, once (later ones are only counted: a client cannot flood the log).
+  bool take_refusal(Refusal *out);
 
   // The cached parameter layout of a kernel or function id (nullptr: not asked yet).
   const std::vector<ParamSlot> *param_layout(uint64_t id) const;
@@ -281,9 +299,11 @@ class Session {
   std::function<void()> wake_;
   bool cancelled_ = false;  // under sched_mu_
   CUstream working_stream_ = nullptr;
+  bool first_refusal_pending_ = false, refused_before_ = false;
+  Refusal first_refusal_{0, "", 0, Extent(0), CUDA_SUCCESS};
 
   std::atomic<int> deferred_{0};
-  std::atomic<uint64_t> calls_{0}, async_calls_{0}, messages_{0};
+  std::atomic<uint64_t> calls_{0}, async_calls_{0}, messages_{0}, refusals_{0};
   std::atomic<uint64_t> n_handles_{0}, n_contexts_{0}, n_allocs_{0}, alloc_bytes_{0};
 };
 

@@ -107,7 +107,7 @@ uint32_t Reader::array() {
   int t = next_type("array");
   if (t != MP_ARRAY) wrong_type("array", t);
   uint32_t n = mp_decode_array(&p_);
-  // mp_check proved the frame holds all n elements, so the count cannot exceed what is there.
+  // gp_mp_check proved the frame holds all n elements, so the count cannot exceed what is there.
   left_ += n;
   return n;
 }
@@ -118,6 +118,7 @@ void Reader::finish() const {
 
 void Reader::skip_rest() {
   while (left_ > 0) {
+    if (p_ >= end_) throw ProtocolError("a call frame is shorter than its count");
     mp_next(&p_);
     left_--;
   }

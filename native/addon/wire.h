@@ -44,7 +44,7 @@ struct Bin {
   size_t size;
 };
 
-// Reads the values of one frame, in order. The frame was checked whole (mp_check) before, so reads
+// Reads the values of one frame, in order. The frame was checked whole (gp_mp_check) before, so reads
 // never run past it; each read checks that a value is left and that it has the expected type.
 class Reader {
  public:

@@ -8,6 +8,7 @@
 #include <msgpuck.h>
 
 #include "client.h"
+#include "decode.h"
 #include "gp_ops.h"
 #include "shim.h"
 
@@ -29,7 +30,7 @@ struct gp_call {
     void *expect_dst;
     size_t expect_len;
     gp_pending pending;
-    const char *rpos, *rend;
+    gp_reader reply; /* the reply's out values, read by gp_get_* */
     int finished;
 };
 
@@ -51,7 +52,7 @@ gp_call *gp_call_begin(uint32_t op, int mode)
     c->nest_depth = 0;
     c->expect_dst = NULL;
     c->expect_len = 0;
-    c->rpos = c->rend = NULL;
+    c->reply.pos = c->reply.end = NULL;
     c->finished = 0;
     memset(&c->pending, 0, sizeof c->pending);
     return c;
@@ -230,38 +231,14 @@ CUresult gp_call_finish(gp_call *c)
     CUresult deferred = gp_conn_take_deferred_error(conn);
     if (rc == CUDA_SUCCESS && deferred != CUDA_SUCCESS)
         rc = deferred;
-    c->rpos = (const char *)pending->reply;
-    c->rend = c->rpos + pending->reply_len;
+    c->reply.pos = (const char *)pending->reply;
+    c->reply.end = c->reply.pos + pending->reply_len;
     return rc;
 }
 
-static int next_is(gp_call *c, enum mp_type t)
-{
-    return c->rpos != NULL && c->rpos < c->rend && mp_typeof(*c->rpos) == t;
-}
-
-int64_t gp_get_int(gp_call *c)
-{
-    if (next_is(c, MP_UINT))
-        return (int64_t)mp_decode_uint(&c->rpos);
-    if (next_is(c, MP_INT))
-        return mp_decode_int(&c->rpos);
-    return 0;
-}
-
-uint64_t gp_get_uint(gp_call *c)
-{
-    return next_is(c, MP_UINT) ? mp_decode_uint(&c->rpos) : (uint64_t)gp_get_int(c);
-}
-
-double gp_get_float(gp_call *c)
-{
-    if (next_is(c, MP_DOUBLE))
-        return mp_decode_double(&c->rpos);
-    if (next_is(c, MP_FLOAT))
-        return mp_decode_float(&c->rpos);
-    return (double)gp_get_int(c);
-}
+int64_t gp_get_int(gp_call *c) { return gp_read_int(&c->reply); }
+uint64_t gp_get_uint(gp_call *c) { return gp_read_uint(&c->reply); }
+double gp_get_float(gp_call *c) { return gp_read_float(&c->reply); }
 
 CUdevice gp_get_device(gp_call *c)
 {
@@ -273,26 +250,8 @@ void *gp_get_handle(gp_call *c)
     return gp_tag_handle(c->server, gp_get_uint(c));
 }
 
-void gp_get_bin(gp_call *c, void *dst, size_t n)
-{
-    if (!next_is(c, MP_BIN))
-        return;
-    uint32_t len;
-    const char *data = mp_decode_bin(&c->rpos, &len);
-    if (dst != NULL)
-        memcpy(dst, data, len < n ? len : n);
-}
-
-void gp_get_str(gp_call *c, char *dst, size_t n)
-{
-    if (!next_is(c, MP_STR) || n == 0)
-        return;
-    uint32_t len;
-    const char *data = mp_decode_str(&c->rpos, &len);
-    size_t k = len < n - 1 ? len : n - 1;
-    memcpy(dst, data, k);
-    dst[k] = '\0';
-}
+void gp_get_bin(gp_call *c, void *dst, size_t n) { gp_read_bin(&c->reply, dst, n); }
+void gp_get_str(gp_call *c, char *dst, size_t n) { gp_read_str(&c->reply, dst, n); }
 
 void gp_call_end(gp_call *c)
 {

@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <msgpuck.h>
 
 #include "call.h"
+#include "decode.h"
 #include "gp_ops.h"
 #include "gp_shim_decls.h"
 #include "shim.h"
@@ -55,105 +55,11 @@ uint64_t gp_handle_id(const void *handle)
 
 /* ---- the handshake's device list ------------------------------------------------------------- */
 
-static int key_is(const char **p, const char *key)
-{
-    if (mp_typeof(**p) != MP_STR)
-        return 0;
-    const char *q = *p;
-    uint32_t len;
-    const char *s = mp_decode_str(&q, &len);
-    if (len == strlen(key) && memcmp(s, key, len) == 0) {
-        *p = q;
-        return 1;
-    }
-    return 0;
-}
-
-static int64_t read_int(const char **p)
-{
-    switch (mp_typeof(**p)) {
-    case MP_UINT:
-        return (int64_t)mp_decode_uint(p);
-    case MP_INT:
-        return mp_decode_int(p);
-    case MP_DOUBLE: /* msgpack encoders may send a large whole number as a float */
-        return (int64_t)mp_decode_double(p);
-    case MP_FLOAT:
-        return (int64_t)mp_decode_float(p);
-    default:
-        mp_next(p);
-        return 0;
-    }
-}
-
-static void read_device(const char **p, gp_device *d)
-{
-    uint32_t fields = mp_typeof(**p) == MP_MAP ? mp_decode_map(p) : 0;
-    for (uint32_t i = 0; i < fields; i++) {
-        if (key_is(p, "name") && mp_typeof(**p) == MP_STR) {
-            uint32_t len;
-            const char *s = mp_decode_str(p, &len);
-            snprintf(d->name, sizeof d->name, "%.*s", (int)len, s);
-        } else if (key_is(p, "uuid") && mp_typeof(**p) == MP_BIN) {
-            uint32_t len;
-            const char *s = mp_decode_bin(p, &len);
-            memcpy(d->uuid, s, len < 16 ? len : 16);
-        } else if (key_is(p, "pciDomain")) {
-            d->pci_domain = (int)read_int(p);
-        } else if (key_is(p, "pciBus")) {
-            d->pci_bus = (int)read_int(p);
-        } else if (key_is(p, "pciDevice")) {
-            d->pci_device = (int)read_int(p);
-        } else if (key_is(p, "totalMem")) {
-            d->total_mem = (size_t)read_int(p);
-        } else if (key_is(p, "ordinal")) {
-            d->remote_ordinal = (int)read_int(p);
-        } else if (key_is(p, "attributes") && mp_typeof(**p) == MP_ARRAY) {
-            uint32_t n = mp_decode_array(p);
-            for (uint32_t k = 0; k < n; k++) {
-                uint32_t pair = mp_typeof(**p) == MP_ARRAY ? mp_decode_array(p) : 0;
-                int64_t attr = pair >= 1 ? read_int(p) : -1;
-                int64_t value = pair >= 2 ? read_int(p) : 0;
-                for (uint32_t extra = 2; extra < pair; extra++)
-                    mp_next(p);
-                if (attr >= 0 && attr < GP_MAX_ATTRIBUTES) {
-                    d->attributes[attr] = (int)value;
-                    d->attribute_known[attr] = 1;
-                }
-            }
-        } else {
-            mp_next(p); /* the key */
-            mp_next(p); /* its value: fields a newer daemon adds are skipped */
-        }
-    }
-}
-
 static void take_welcome(gp_conn *conn, const uint8_t *msg, size_t len, void *user)
 {
     (void)user;
-    const char *p = (const char *)msg, *end = p + len, *check = p;
-    if (mp_check(&check, end) != 0 || mp_typeof(*p) != MP_MAP)
-        return;
-    uint32_t fields = mp_decode_map(&p);
-    for (uint32_t i = 0; i < fields; i++) {
-        if (key_is(&p, "session")) {
-            conn->session = (uint64_t)read_int(&p);
-        } else if (key_is(&p, "devices") && mp_typeof(*p) == MP_ARRAY) {
-            uint32_t n = mp_decode_array(&p);
-            for (uint32_t k = 0; k < n; k++) {
-                gp_device d;
-                memset(&d, 0, sizeof d);
-                d.remote_ordinal = (int)k;
-                read_device(&p, &d);
-                d.server = conn->index;
-                if (g_device_count < MAX_DEVICES)
-                    g_devices[g_device_count++] = d;
-            }
-        } else {
-            mp_next(&p);
-            mp_next(&p);
-        }
-    }
+    /* A WELCOME that does not decode leaves no devices: cuInit then reports that there are none. */
+    (void)gp_decode_welcome(msg, len, conn->index, &conn->session, g_devices, MAX_DEVICES, &g_device_count);
 }
 
 int gp_device_global(int server, int remote)
@@ -176,7 +82,7 @@ static void connect_all(void)
     if (request_text != NULL && *request_text != '\0') {
         char why[768] = "";
         if (gp_request_parse(request_text, &request, why, sizeof why) != 0) {
-            fprintf(stderr, "gpupool: %s\n", why);
+            gp_error("%s", why);
             g_init_result = CUDA_ERROR_INVALID_VALUE;
             gp_devices_set(g_devices, 0);
             return;
@@ -197,13 +103,13 @@ static void connect_all(void)
             snprintf(what, sizeof what, "GPUPOOL_SERVERS: %s", url);
             *query = '\0';
             if (gp_request_apply(what, query + 1, "&", &mine, why, sizeof why) != 0) {
-                fprintf(stderr, "gpupool: %s\n", why);
+                gp_error("%s", why);
                 g_init_result = CUDA_ERROR_INVALID_VALUE;
                 break;
             }
         }
         if (gp_conn_open(&g_servers[g_server_count], url, g_server_count, token, &mine, why, sizeof why, take_welcome, NULL) != 0) {
-            fprintf(stderr, "gpupool: %s\n", why);
+            gp_error("%s", why);
             g_init_result = CUDA_ERROR_NO_DEVICE;
             break;
         }
@@ -211,7 +117,7 @@ static void connect_all(void)
     }
     free(copy);
     if (g_init_result == CUDA_SUCCESS && g_device_count == 0) {
-        fprintf(stderr, "gpupool: the daemons in GPUPOOL_SERVERS offer no devices\n");
+        gp_error("the daemons in GPUPOOL_SERVERS offer no devices");
         g_init_result = CUDA_ERROR_NO_DEVICE;
     }
     gp_devices_set(g_devices, g_device_count);

@@ -10,6 +10,7 @@
 
 #include <msgpuck.h>
 
+#include "decode.h"
 #include "gp_ops.h"
 #include "shim.h"
 
@@ -27,13 +28,13 @@ static int silence_ms(void)
 static int parse_url(gp_conn *c, const char *url, char *why, size_t why_len)
 {
     const char *rest;
-    if (strncmp(url, "ws://", 5) == 0)
+    if (strncmp(url, "ws://", 5) == 0) {
         rest = url + 5;
-    else if (strncmp(url, "wss://", 6) == 0) {
-        snprintf(why, why_len, "%s: wss:// needs TLS, which this build of the client library does not have yet", url);
-        return -1;
+    } else if (strncmp(url, "wss://", 6) == 0) {
+        rest = url + 6;
+        c->tls = 1;
     } else {
-        snprintf(why, why_len, "%s: not a ws:// address", url);
+        snprintf(why, why_len, "%s: not a ws:// or wss:// address", url);
         return -1;
     }
     const char *slash = strchr(rest, '/');
@@ -89,7 +90,7 @@ static void mark_dead(gp_conn *c, const char *why)
     pthread_mutex_lock(&c->batch_lock);
     /* Said before any waiter wakes, so the job's own output of the failed calls comes after it. */
     if (!c->dead && !c->stopping)
-        fprintf(stderr, "gpupool: lost the daemon at %s (%s); its devices now fail with CUDA_ERROR_DEVICE_UNAVAILABLE\n", c->url, why);
+        gp_error("lost the daemon at %s (%s); its devices now fail with CUDA_ERROR_DEVICE_UNAVAILABLE", c->url, why);
     fail_all(c);
     pthread_mutex_unlock(&c->batch_lock);
     /* Nothing more goes either way: let the daemon see the end now (and free the session) rather
@@ -109,57 +110,44 @@ static gp_pending *take_pending(gp_conn *c, uint64_t seq)
     return NULL;
 }
 
-/* One reply frame: [seq, rc, outs...]. Returns -1 on a malformed frame. */
+/* One reply frame: [seq, rc, outs...] (decode.c). Returns -1 on a malformed frame. */
 static int deliver(gp_conn *c, const char **pos, const char *end)
 {
-    const char *p = *pos;
-    if (mp_check(&p, end) != 0)
+    gp_reply r;
+    if (gp_decode_reply(pos, end, &r) != 0)
         return -1;
-    p = *pos;
-    if (mp_typeof(*p) != MP_ARRAY)
-        return -1;
-    uint32_t n = mp_decode_array(&p);
-    if (n < 2 || mp_typeof(*p) != MP_UINT)
-        return -1;
-    uint64_t seq = mp_decode_uint(&p);
-    int64_t rc = mp_typeof(*p) == MP_UINT ? (int64_t)mp_decode_uint(&p) : mp_typeof(*p) == MP_INT ? mp_decode_int(&p) : -1;
-    if (rc < 0)
-        return -1;
-    const char *outs = p;
-    for (uint32_t i = 2; i < n; i++)
-        mp_next(&p);
     pthread_mutex_lock(&c->batch_lock);
-    gp_pending *e = take_pending(c, seq);
+    gp_pending *e = take_pending(c, r.seq);
     pthread_mutex_unlock(&c->batch_lock);
-    if (e != NULL) {
-        e->rc = (CUresult)rc;
-        if (rc == 0 && e->out_dst != NULL) {
-            const char *q = outs;
-            if (n != 3 || mp_typeof(*q) != MP_BIN)
-                return -1;
-            uint32_t blen;
-            const char *data = mp_decode_bin(&q, &blen);
-            memcpy(e->out_dst, data, blen < e->out_len ? blen : e->out_len);
-        } else if ((size_t)(p - outs) > 0) {
-            e->reply = malloc((size_t)(p - outs));
-            if (e->reply) {
-                memcpy(e->reply, outs, (size_t)(p - outs));
-                e->reply_len = (size_t)(p - outs);
-            }
+    if (e == NULL)
+        return 0;
+    int malformed = 0;
+    e->rc = r.rc;
+    if (r.rc == CUDA_SUCCESS && e->out_dst != NULL) {
+        /* A reply that is not the data asked for: the call fails as on a lost connection (which this
+         * one is about to be), rather than leave its caller waiting. */
+        if (gp_reply_copy_bin(&r, e->out_dst, e->out_len) != 0) {
+            malformed = 1;
+            e->rc = CUDA_ERROR_DEVICE_UNAVAILABLE;
         }
-        pthread_mutex_lock(&c->batch_lock);
-        e->done = 1;
-        /* Nobody waits for a deferred call: its failure waits for the next sync call instead. */
-        if (e->deferred && rc != 0 && c->deferred_error == CUDA_SUCCESS)
-            c->deferred_error = (CUresult)rc;
-        if (e->deferred)
-            free(e->reply), free(e);
-        else
-            pthread_cond_signal(&e->cond);
-        pthread_mutex_unlock(&c->batch_lock);
+    } else if (r.outs_len > 0) {
+        e->reply = malloc(r.outs_len);
+        if (e->reply) {
+            memcpy(e->reply, r.outs, r.outs_len);
+            e->reply_len = r.outs_len;
+        }
     }
-    *pos = p;
-    return 0;
+    pthread_mutex_lock(&c->batch_lock);
+    e->done = 1;
+    /* Nobody waits for a deferred call: its failure waits for the next sync call instead. */
+    if (e->deferred && e->rc != CUDA_SUCCESS && c->deferred_error == CUDA_SUCCESS)
+        c->deferred_error = e->rc;
+    if (e->deferred)
+        free(e->reply), free(e);
+    else
+        pthread_cond_signal(&e->cond);
+    pthread_mutex_unlock(&c->batch_lock);
+    return malformed ? -1 : 0;
 }
 
 static void *receiver_main(void *arg)
@@ -511,7 +499,7 @@ int gp_conn_open(gp_conn *c, const char *url, int index, const char *token, cons
     pthread_cond_init(&c->batch_ready, NULL);
     if (parse_url(c, url, why, why_len) != 0)
         return -1;
-    c->ws = gp_ws_connect(c->host, c->port, c->path, 10000, why, why_len);
+    c->ws = gp_ws_connect(c->host, c->port, c->path, c->tls, 10000, why, why_len);
     if (c->ws == NULL)
         return -1;
     char hello[2048];

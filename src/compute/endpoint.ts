@@ -3,6 +3,8 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { RefusalReasons, peerKey, type Authenticator } from '../auth/authenticator.js';
+import { verifiedClientName } from '../auth/certificate.js';
+import { priorityLowered } from '../auth/limits.js';
 import type { TenantLimits } from '../auth/tokens.js';
 import { ErrorCodes, messageOf } from '../errors.js';
 import type { Device } from '../vendors/device.js';
@@ -10,15 +12,20 @@ import { AdmissionQueue } from '../sharing/admission.js';
 import { placeSession, type PlacementCard, type Policy } from '../sharing/placement.js';
 import { NO_REQUEST, QuotaLedger, QuotaRefusal, parseQuotaSetting, sessionQuota, type JobRequest, type QuotaSetting } from '../sharing/quota.js';
 import { computeCards, type ComputeCard } from './cards.js';
-import { CloseCodes, HandshakeError, encodeWelcome, parseHello, type Hello } from './handshake.js';
+import { CloseCodes, HandshakeError, closeReason, encodeWelcome, parseHello, type Hello } from './handshake.js';
 import type { ComputeAddon, NativeDriver, NativeSession, SessionStats } from './native.js';
 import { defaultConfig, type DaemonConfig } from '../config/schema.js';
 import { formatPriority, parsePriority, type Priority } from '../sharing/priority.js';
 import { scheduling, type SchedParams } from '../sharing/schedule.js';
 import { UsageWindow } from '../sharing/usage.js';
 
-/** The largest message a client may send: a host-to-device copy travels as one. */
-export const MAX_MESSAGE_BYTES = 1024 * 1024 * 1024;
+/** Message and backlog limits of a session (docs/protocol.md, "Limits"; config `compute`). */
+export interface ComputeLimits {
+  /** Larger messages close the connection (1009). */
+  maxMessageBytes: number;
+  /** Backpressure: the session's socket is paused while its queue holds more, resumed at half. */
+  maxQueuedBytes: number;
+}
 
 export interface SessionInfo {
   id: number;
@@ -26,7 +33,7 @@ export interface SessionInfo {
   program: string;
   pid: number;
   host: string;
-  /** The tenant whose token opened the session (docs/security.md); null when the daemon has no token file. */
+  /** The tenant whose token or client certificate opened the session (docs/security.md); null when the daemon has neither. */
   tenant: string | null;
   connectedAt: string;
   /** `handshake` until HELLO is taken; `waiting` while held for cards with room (its `wait`); then `active`. */
@@ -41,6 +48,8 @@ export interface SessionInfo {
    * (null: not measured yet).
    */
   cards: { ordinal: number; quota: number; used: number; deviceNs: number; waitNs: number; achievedShare: number | null }[];
+  /** Times the daemon stopped reading the client, its backlog over `compute.maxQueuedBytes`. */
+  pauses: number;
   stats: SessionStats | null;
 }
 
@@ -72,6 +81,8 @@ type Admission = { ok: true } | { ok: false; reason: string; final: boolean; cod
 export interface ComputeEndpointOptions {
   /** Ping every client this often; one that has not answered the previous ping is dropped. */
   pingIntervalMs: number;
+  /** A connection that has not sent a valid HELLO this long after it opened is closed (4002). */
+  helloTimeoutMs?: number;
   /** Who may open a session; without one, anyone who can connect may. */
   auth?: Authenticator;
   /** Memory quotas, placement and the scheduler (config `sharing`); default: 25% of each card, no overcommit, `spread`. */
@@ -80,6 +91,8 @@ export interface ComputeEndpointOptions {
   vendorDevices?: () => Device[];
   /** The wall clock the schedule windows follow (tests pass their own). */
   now?: () => Date;
+  /** Message and queue limits; default: the configuration's defaults. */
+  limits?: Partial<ComputeLimits>;
 }
 
 /** A card of the compute driver with the scheduler's figures (docs/sharing.md). */
@@ -110,7 +123,8 @@ function toBuffer(data: RawData): Buffer {
  * handshake and moves bytes; the addon's session thread decodes and runs every call.
  */
 export class ComputeEndpoint {
-  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES, perMessageDeflate: false });
+  private readonly wss: WebSocketServer;
+  private readonly limits: ComputeLimits;
   private readonly clients = new Map<number, Client>();
   private readonly pinger: NodeJS.Timeout;
   private nextId = 1;
@@ -124,6 +138,7 @@ export class ComputeEndpoint {
   private readonly schedule: DaemonConfig['sharing'];
   private readonly sampler: NodeJS.Timeout;
   private readonly now: () => Date;
+  private readonly helloTimeoutMs: number;
 
   constructor(
     private readonly driver: NativeDriver,
@@ -132,6 +147,10 @@ export class ComputeEndpoint {
     options: ComputeEndpointOptions,
   ) {
     this.auth = options.auth ?? null;
+    const { maxMessageBytes, maxQueuedBytes } = defaultConfig().compute;
+    this.limits = { maxMessageBytes, maxQueuedBytes, ...options.limits };
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: this.limits.maxMessageBytes, perMessageDeflate: false });
+    this.helloTimeoutMs = options.helloTimeoutMs ?? 5000;
     const sharing = { ...defaultConfig().sharing, ...options.sharing };
     this.schedule = sharing;
     this.sharing = { defaultQuota: sharing.defaultQuota, overcommit: sharing.overcommit, placement: sharing.placement, defaultShare: sharing.defaultShare };
@@ -173,6 +192,7 @@ export class ComputeEndpoint {
         request: { ...NO_REQUEST },
         scheduling: null,
         cards: [],
+        pauses: 0,
         stats: null,
       },
       ws,
@@ -188,6 +208,13 @@ export class ComputeEndpoint {
     this.clients.set(id, client);
     const log = this.logger.child({ session: id, peer: client.info.peer });
     const peer = peerKey(req.socket.remoteAddress);
+    const certificate = verifiedClientName(req.socket);
+    // A connection that never says HELLO holds a socket and a slot for nothing: it gets this long.
+    const helloTimer = setTimeout(() => {
+      if (ws.readyState !== ws.OPEN || client.info.state !== 'handshake') return;
+      log.warn({ code: ErrorCodes.HELLO_TIMEOUT, timeoutMs: this.helloTimeoutMs }, 'no HELLO in time; closing the connection');
+      ws.close(CloseCodes.PROTOCOL_ERROR, `no HELLO within ${this.helloTimeoutMs} ms`);
+    }, this.helloTimeoutMs);
     ws.on('pong', () => {
       client.alive = true;
     });
@@ -196,10 +223,16 @@ export class ComputeEndpoint {
       if (client.session) {
         // Refused only while the session is closing, when the connection is going away anyway.
         client.session.submit(message);
+        // A client that sends faster than its calls run is not read until they catch up.
+        if (client.session.backlogged && !ws.isPaused) {
+          ws.pause();
+          client.info.pauses++;
+        }
         return;
       }
       // Anything a refused or waiting client sent after its HELLO is dropped, not taken for another attempt.
       if (ws.readyState !== ws.OPEN || client.info.state !== 'handshake') return;
+      clearTimeout(helloTimer);
       if (this.auth?.blocked(peer)) {
         // Refused before HELLO is even decoded; logged quietly, as the block itself was logged once.
         log.debug({ code: ErrorCodes.AUTH_REFUSED }, 'handshake refused: too many failed attempts');
@@ -209,23 +242,26 @@ export class ComputeEndpoint {
       try {
         const hello = parseHello(message, this.driver.digest);
         // Authenticated before the session exists: nothing reaches the driver without a good token.
-        const auth = this.auth?.check(hello.token, peer) ?? { ok: true, tenant: null, limits: null };
+        const auth = this.auth?.check(hello.token, peer, certificate) ?? { ok: true, tenant: null, limits: null };
         if (!auth.ok) {
           // The reason and the peer (bound to `log`), never the token.
           log.warn({ code: ErrorCodes.AUTH_REFUSED, reason: auth.reason, program: hello.program, host: hello.host }, 'handshake refused');
-          ws.close(CloseCodes.AUTH_REFUSED, auth.reason);
+          ws.close(CloseCodes.AUTH_REFUSED, closeReason(auth.reason));
           return;
         }
         Object.assign(client.info, { tenant: auth.tenant, program: hello.program, pid: hello.pid, host: hello.host, request: hello.request ?? { ...NO_REQUEST } });
         client.ceiling = auth.limits?.priority ? parsePriority(auth.limits.priority) : null;
+        const lowered = priorityLowered(client.info.request.priority, client.ceiling);
+        if (lowered) log.info({ tenant: auth.tenant, requested: client.info.request.priority, priority: lowered, limit: auth.limits?.priority }, "priority lowered to the tenant's limit");
         this.admitOrWait(client, hello, { name: auth.tenant, limits: auth.limits }, log);
       } catch (err) {
         const code = err instanceof HandshakeError ? err.closeCode : CloseCodes.PROTOCOL_ERROR;
-        log.warn({ err: messageOf(err) }, 'handshake refused');
-        ws.close(code, messageOf(err).slice(0, 120));
+        log.warn({ code: ErrorCodes.PROTOCOL_ERROR, closeCode: code, err: messageOf(err) }, 'handshake refused');
+        ws.close(code, closeReason(messageOf(err)));
       }
     });
     ws.on('close', (code) => {
+      clearTimeout(helloTimer);
       log.info({ code }, 'client disconnected');
       client.withdraw?.();
       client.withdraw = null;
@@ -260,7 +296,7 @@ export class ComputeEndpoint {
         } catch (err) {
           // Called when another session ends: its failure is this client's alone.
           log.warn({ err: messageOf(err) }, 'handshake refused');
-          client.ws.close(CloseCodes.PROTOCOL_ERROR, messageOf(err).slice(0, 120));
+          client.ws.close(CloseCodes.PROTOCOL_ERROR, closeReason(messageOf(err)));
           return true;
         }
         if (next.ok) return true;
@@ -319,7 +355,7 @@ export class ComputeEndpoint {
   private refuse(client: Client, refusal: { reason: string; code: string }, log: Logger): void {
     const { info } = client;
     log.warn({ code: refusal.code, reason: refusal.reason, request: info.request, tenant: info.tenant, program: info.program }, refusal.code === ErrorCodes.QUOTA_REFUSED ? 'handshake refused: memory quota' : 'handshake refused: no card has room');
-    client.ws.close(CloseCodes.NO_DEVICE, refusal.reason.slice(0, 120));
+    client.ws.close(CloseCodes.NO_DEVICE, closeReason(refusal.reason));
   }
 
   /** Gives back what the client held, and lets waiting clients try again. */
@@ -351,14 +387,17 @@ export class ComputeEndpoint {
         // The session's memory is freed: its quota is the cards' again.
         this.release(client);
         if (reason !== null) {
-          log.warn({ reason }, 'session ended by a protocol error');
-          ws.close(CloseCodes.PROTOCOL_ERROR, reason.slice(0, 120));
+          log.warn({ code: ErrorCodes.PROTOCOL_ERROR, reason }, 'session ended by a protocol error');
+          ws.close(CloseCodes.PROTOCOL_ERROR, closeReason(reason));
         } else {
           log.info({ stats: client.info.stats }, 'session freed');
         }
       },
       { quota, ...scheduling.params },
     );
+    client.session.limitBacklog(this.limits.maxQueuedBytes, () => ws.resume());
+    // Only the first refusal of a session comes here; the session's stats count them all.
+    client.session.onRefusal((refusal) => log.warn({ code: ErrorCodes.BOUNDS_REFUSED, tenant: client.info.tenant, program: hello.program, ...refusal }, 'refused a call on device memory outside the session\'s allocations'));
     client.info.state = 'active';
     const devices = this.driver.devices().filter((d) => (quota[d.ordinal] ?? 0) > 0);
     log.info({ program: hello.program, pid: hello.pid, host: hello.host, cuda: hello.cuda, tenant: client.info.tenant, request: client.info.request, cards: devices.map((d) => d.ordinal), quota, scheduling: client.info.scheduling }, 'client connected');
@@ -389,6 +428,11 @@ export class ComputeEndpoint {
 
   private ping(): void {
     for (const client of this.clients.values()) {
+      // A paused socket is not read, so its pongs wait too: a slowed client is not a dead one.
+      if (client.ws.isPaused) {
+        client.alive = true;
+        continue;
+      }
       if (!client.alive) {
         this.logger.warn({ session: client.info.id, peer: client.info.peer }, 'client stopped answering pings; dropping it');
         client.ws.terminate();

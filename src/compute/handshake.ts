@@ -16,6 +16,23 @@ export const CloseCodes = {
   SHUTTING_DOWN: 4005,
 } as const;
 
+/** The most bytes a WebSocket close reason may hold (RFC 6455: 125 with the code). */
+const MAX_REASON_BYTES = 123;
+
+/**
+ * A close reason that fits the frame: cut to 123 bytes of UTF-8, never inside a character. A reason
+ * that quotes what the client sent may hold any character, and `ws` throws on a longer one.
+ */
+export function closeReason(text: string): string {
+  if (Buffer.byteLength(text) <= MAX_REASON_BYTES) return text;
+  let cut = '';
+  for (const ch of text) {
+    if (Buffer.byteLength(cut + ch) > MAX_REASON_BYTES) break;
+    cut += ch;
+  }
+  return cut;
+}
+
 export interface Hello {
   protocol: number;
   digest: string;

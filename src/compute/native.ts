@@ -65,6 +65,8 @@ export interface SessionStats {
   allocations: number;
   allocatedBytes: number;
   deferredError: number;
+  /** Calls refused for naming device memory outside the session's allocations (docs/security.md). */
+  refusals: number;
   /** The session's memory quota per card, by ordinal, in bytes. */
   quota: number[];
   /** Device memory the session holds per card, by ordinal, in bytes (counted against its quota). */
@@ -73,12 +75,32 @@ export interface SessionStats {
   sched: SessionSchedStats[];
 }
 
+/** A call refused by the daemon's bounds check (docs/security.md, "Bounds checks"). */
+export interface Refusal {
+  op: string;
+  param: string;
+  /** The device address, in hex. */
+  ptr: string;
+  /** The extent checked: bytes; null when the call states none; 'overflow' when it overflowed. */
+  bytes: number | null | 'overflow';
+  /** The CUresult the call got. */
+  rc: number;
+}
+
 export interface NativeSession {
   /** False once the session is closing: the message was not taken. */
   submit(message: Buffer): boolean;
   close(): void;
   stats(): SessionStats;
   setSchedule(params: NativeSchedParams): void;
+  /**
+   * From now on `backlogged` is true while the messages submitted and not yet run hold more than
+   * `bytes` (docs/protocol.md, "Limits"); `onDrained` runs once they are down to half of it.
+   */
+  limitBacklog(bytes: number, onDrained: () => void): void;
+  readonly backlogged: boolean;
+  /** Called with the session's first refusal (later ones are counted in stats().refusals). */
+  onRefusal(fn: (refusal: Refusal) => void): void;
 }
 
 /** The compute addon (native/addon): every driver call runs on its native threads, never here. */

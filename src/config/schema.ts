@@ -10,8 +10,27 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** The daemon's whole configuration once defaults, file, environment and flags are merged. */
 export interface DaemonConfig {
-  /** `HOST:PORT` of the HTTP server (status, metrics, and later the compute WebSocket); port 0 picks one. */
+  /**
+   * `HOST:PORT` of the HTTP server (status, metrics, and the compute WebSocket); port 0 picks one.
+   * HTTPS (and `wss://`) when `tls.cert` is set.
+   */
   listen: string;
+  /**
+   * `HOST:PORT` serving status, health and metrics alone, plain HTTP and read-only; null: they are
+   * served on `listen`. When set, `listen` serves only the compute WebSocket.
+   */
+  statusListen: string | null;
+  tls: {
+    /** PEM certificate (chain) of the daemon; with `key`, `listen` serves HTTPS and `wss://`. null: plain. */
+    cert: string | null;
+    /** PEM private key of `cert`. */
+    key: string | null;
+    /**
+     * PEM CA certificate(s): compute clients must present a certificate it signed, and its subject CN
+     * (or the token file's `cert=` line) is their tenant (docs/security.md). Needs `cert` and `key`.
+     */
+    clientCa: string | null;
+  };
   /** The name this host reports in status and in the metrics' `Hostname` label. */
   hostname: string;
   logLevel: LogLevel;
@@ -42,6 +61,10 @@ export interface DaemonConfig {
     driver: string | null;
     /** Clients are pinged this often; one that misses a ping is dropped and its state freed. */
     pingIntervalMs: number;
+    /** The largest message a client may send (docs/protocol.md, "Limits"); a larger one closes its connection. */
+    maxMessageBytes: number;
+    /** A session's messages received and not yet run, in bytes, above which its socket is not read. */
+    maxQueuedBytes: number;
   };
   sharing: {
     /**
@@ -79,6 +102,8 @@ export interface DaemonConfig {
     /** Failed handshakes a peer address may make per window; beyond them it is refused without checking. */
     maxFailures: number;
     failureWindowMs: number;
+    /** A compute connection that has not sent a valid HELLO this long after it opened is closed (4002). */
+    helloTimeoutMs: number;
   };
   /** Fixture of simulated cards; when set the daemon loads the fake vendor libraries. */
   simulate: string | null;
@@ -89,15 +114,17 @@ export interface DaemonConfig {
 export function defaultConfig(): DaemonConfig {
   return {
     listen: '127.0.0.1:7760',
+    statusListen: null,
+    tls: { cert: null, key: null, clientCa: null },
     hostname: hostname(),
     logLevel: 'info',
     vendors: { enabled: [...VENDORS], libraryPath: [], systemLibraries: true, initTimeoutMs: 10_000 },
     sampling: { intervalMs: 2_000 },
     health: { xidWaitMs: 1_000, ignoredXids: [13, 31, 43, 45, 68, 109] },
-    compute: { enabled: true, driver: null, pingIntervalMs: 10_000 },
+    compute: { enabled: true, driver: null, pingIntervalMs: 10_000, maxMessageBytes: 1024 ** 3, maxQueuedBytes: 256 * 1024 ** 2 },
     sharing: { defaultQuota: '25%', overcommit: false, placement: 'spread', defaultShare: 0.25, sliceMs: 4, paceDepth: 1, idleGraceUs: 200, windows: [] },
     pool: { peers: [], timeoutMs: 2_000 },
-    auth: { tokens: null, maxFailures: 10, failureWindowMs: 10_000 },
+    auth: { tokens: null, maxFailures: 10, failureWindowMs: 10_000, helloTimeoutMs: 5_000 },
     simulate: null,
     shutdownTimeoutMs: 10_000,
   };
@@ -109,6 +136,16 @@ export const configSchema = {
   additionalProperties: false,
   properties: {
     listen: { type: 'string', minLength: 1 },
+    statusListen: { type: ['string', 'null'], minLength: 1 },
+    tls: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        cert: { type: ['string', 'null'], minLength: 1 },
+        key: { type: ['string', 'null'], minLength: 1 },
+        clientCa: { type: ['string', 'null'], minLength: 1 },
+      },
+    },
     hostname: { type: 'string', minLength: 1, maxLength: 253 },
     logLevel: { enum: [...LOG_LEVELS] },
     vendors: {
@@ -141,6 +178,9 @@ export const configSchema = {
         enabled: { type: 'boolean' },
         driver: { type: ['string', 'null'], minLength: 1 },
         pingIntervalMs: { type: 'integer', minimum: 100, maximum: 600_000 },
+        // A message holds at least one call frame; 2 GiB is the most a bin (and a session buffer) may hold.
+        maxMessageBytes: { type: 'integer', minimum: 65_536, maximum: 2 ** 31 },
+        maxQueuedBytes: { type: 'integer', minimum: 65_536, maximum: 2 ** 40 },
       },
     },
     sharing: {
@@ -186,6 +226,7 @@ export const configSchema = {
         tokens: { type: ['string', 'null'], minLength: 1 },
         maxFailures: { type: 'integer', minimum: 1, maximum: 100_000 },
         failureWindowMs: { type: 'integer', minimum: 100, maximum: 86_400_000 },
+        helloTimeoutMs: { type: 'integer', minimum: 100, maximum: 600_000 },
       },
     },
     simulate: { type: ['string', 'null'], minLength: 1 },

@@ -5,8 +5,10 @@
  * prototype cannot: how each call travels, which pointer is a buffer and how big, and what the
  * daemon must remember about it. A new call is usually one line here.
  *
- * Parameters need no annotation when their type says everything: scalars, enums, devices and device
- * pointers by value; handles (CUstream, CUevent, ...) by value; and `T *` out-parameters of those.
+ * Parameters need no annotation when their type says everything: scalars, enums, devices; handles
+ * (CUstream, CUevent, ...) by value; and `T *` out-parameters of those. A device pointer by value
+ * (CUdeviceptr) needs none to travel, but says with `device` how much memory the call touches from
+ * it: the daemon checks that extent against the session's allocations before calling the driver.
  */
 
 /** How a call travels. */
@@ -18,6 +20,18 @@ export type Mode =
   /** Fire-and-forget, but the daemon sends data back later (device-to-host async copies). */
   | 'deferred';
 
+/**
+ * How much device memory a call touches from a CUdeviceptr parameter on (docs/security.md, "Bounds
+ * checks"):
+ * - a C expression over the other parameters: that many bytes (`'ByteCount'`, `'N * 4'`);
+ * - `{ pitch, width, height }`: a pitched area, `(height - 1) * pitch + width` bytes (`width` in bytes);
+ * - `'inside'`: an extent the call does not say; the pointer must point into an allocation. This is
+ *   what an unannotated device pointer gets.
+ * The arithmetic is checked: an extent that overflows lies in no allocation. A zero extent touches
+ * nothing and is not checked.
+ */
+export type DeviceExtent = string | { pitch: string; width: string; height: string } | 'inside';
+
 export type ParamRole =
   /** Host memory the call reads, of this many bytes (a C expression over the other parameters). */
   | { in: string }
@@ -26,7 +40,13 @@ export type ParamRole =
   /** A NUL-terminated string the call reads. */
   | 'string'
   /** A buffer of `len` chars the call writes a string into. */
-  | { outString: string };
+  | { outString: string }
+  /**
+   * A device pointer (CUdeviceptr, by value) and the memory the call touches from it. `refuse`: the
+   * CUresult for a pointer outside the session's allocations when the driver would answer another
+   * than CUDA_ERROR_INVALID_VALUE.
+   */
+  | { device: DeviceExtent; refuse?: string };
 
 export interface Forwarded {
   mode: Mode;
@@ -84,8 +104,12 @@ const PROP_TO_REMOTE = 'CUmemAllocationProp gp_prop; if ((rc = gp_prop_to_remote
 const local: Local = { local: true };
 const sync: Forwarded = { mode: 'sync' };
 const async: Forwarded = { mode: 'async' };
-const syncWork: Forwarded = { mode: 'sync', work: true };
-const asyncWork: Forwarded = { mode: 'async', work: true };
+/** Device-to-device copies: both ends are ByteCount bytes of device memory. */
+const copyDtoD: Record<string, ParamRole> = { dstDevice: { device: 'ByteCount' }, srcDevice: { device: 'ByteCount' } };
+/** cuMemsetD8/16/32: N elements of `size` bytes. */
+const memset = (size: number, mode: Mode): Forwarded => ({ mode, work: true, params: { dstDevice: { device: `N * ${size}` } } });
+/** cuMemsetD2D8/16/32: Height rows of Width elements of `size` bytes, dstPitch bytes apart. */
+const memset2D = (size: number, mode: Mode): Forwarded => ({ mode, work: true, params: { dstDevice: { device: { pitch: 'dstPitch', width: `Width * ${size}`, height: 'Height' } } } });
 
 export const CUDA_API: Record<string, Annotation> = {
   // --- initialisation, versions, errors, the private interfaces: all local --------------------
@@ -134,10 +158,11 @@ export const CUDA_API: Record<string, Annotation> = {
   // --- memory -----------------------------------------------------------------------------------
   cuMemAlloc: { mode: 'sync', handler: 'mem_alloc', after: 'gp_note_alloc(c, *dptr, bytesize);' },
   cuMemAllocPitch: { mode: 'sync', handler: 'mem_alloc_pitch', after: 'gp_note_alloc(c, *dptr, *pPitch * Height);' },
-  cuMemFree: { mode: 'sync', handler: 'mem_free', after: 'gp_forget_alloc(dptr);' },
+  cuMemFree: { mode: 'sync', handler: 'mem_free', after: 'gp_forget_alloc(dptr);', params: { dptr: { device: 'inside' } } },
   // The session's quota is the card's total (docs/operations.md, "Memory quotas").
   cuMemGetInfo: { mode: 'sync', handler: 'mem_get_info' },
-  cuMemGetAddressRange: sync,
+  // The driver answers CUDA_ERROR_NOT_FOUND for an address in no allocation; another session's is one.
+  cuMemGetAddressRange: { mode: 'sync', params: { dptr: { device: 'inside', refuse: 'CUDA_ERROR_NOT_FOUND' } } },
   // Pinned host memory is host memory of the client's own machine: it never leaves it.
   cuMemAllocHost: local,
   cuMemHostAlloc: local,
@@ -145,15 +170,15 @@ export const CUDA_API: Record<string, Annotation> = {
   cuMemHostGetDevicePointer: local,
   cuMemHostRegister: local,
   cuMemHostUnregister: local,
-  cuMemcpyHtoD: { mode: 'sync', params: { srcHost: { in: 'ByteCount' } }, work: true },
-  cuMemcpyDtoH: { mode: 'sync', params: { dstHost: { out: 'ByteCount' } }, work: true },
+  cuMemcpyHtoD: { mode: 'sync', params: { dstDevice: { device: 'ByteCount' }, srcHost: { in: 'ByteCount' } }, work: true },
+  cuMemcpyDtoH: { mode: 'sync', params: { dstHost: { out: 'ByteCount' }, srcDevice: { device: 'ByteCount' } }, work: true },
   // Between two daemons a device-to-device copy travels through the client (custom.c).
-  cuMemcpyDtoD: { mode: 'sync', client: 'memcpy_dtod', work: true },
-  cuMemcpyHtoDAsync: { mode: 'async', params: { srcHost: { in: 'ByteCount' } }, work: true },
-  cuMemcpyDtoHAsync: { mode: 'deferred', params: { dstHost: { out: 'ByteCount' } }, work: true },
-  cuMemcpyDtoDAsync: { mode: 'async', client: 'memcpy_dtod_async', work: true },
-  cuMemcpyPeer: { mode: 'sync', client: 'memcpy_peer' },
-  cuMemcpyPeerAsync: { mode: 'async', client: 'memcpy_peer_async' },
+  cuMemcpyDtoD: { mode: 'sync', client: 'memcpy_dtod', params: copyDtoD, work: true },
+  cuMemcpyHtoDAsync: { mode: 'async', params: { dstDevice: { device: 'ByteCount' }, srcHost: { in: 'ByteCount' } }, work: true },
+  cuMemcpyDtoHAsync: { mode: 'deferred', params: { dstHost: { out: 'ByteCount' }, srcDevice: { device: 'ByteCount' } }, work: true },
+  cuMemcpyDtoDAsync: { mode: 'async', client: 'memcpy_dtod_async', params: copyDtoD, work: true },
+  cuMemcpyPeer: { mode: 'sync', client: 'memcpy_peer', params: copyDtoD, work: true },
+  cuMemcpyPeerAsync: { mode: 'async', client: 'memcpy_peer_async', params: copyDtoD, work: true },
   cuMemcpy: { mode: 'sync', client: 'memcpy_unified', wire: 'custom' },
   cuMemcpyAsync: { mode: 'async', client: 'memcpy_unified_async', wire: 'custom' },
   // Pitched copies travel as explicit fields, host rows packed (docs/protocol.md); custom.c routes them.
@@ -163,18 +188,18 @@ export const CUDA_API: Record<string, Annotation> = {
   // Managed memory must be addressable by the client's host at its device address: a remote card's
   // is not (native/shim/hostmem.c answers CUDA_ERROR_NOT_SUPPORTED and says why, once).
   cuMemAllocManaged: local,
-  cuMemsetD8: syncWork,
-  cuMemsetD16: syncWork,
-  cuMemsetD32: syncWork,
-  cuMemsetD8Async: asyncWork,
-  cuMemsetD16Async: asyncWork,
-  cuMemsetD32Async: asyncWork,
-  cuMemsetD2D8: syncWork,
-  cuMemsetD2D16: syncWork,
-  cuMemsetD2D32: syncWork,
-  cuMemsetD2D8Async: asyncWork,
-  cuMemsetD2D16Async: asyncWork,
-  cuMemsetD2D32Async: asyncWork,
+  cuMemsetD8: memset(1, 'sync'),
+  cuMemsetD16: memset(2, 'sync'),
+  cuMemsetD32: memset(4, 'sync'),
+  cuMemsetD8Async: memset(1, 'async'),
+  cuMemsetD16Async: memset(2, 'async'),
+  cuMemsetD32Async: memset(4, 'async'),
+  cuMemsetD2D8: memset2D(1, 'sync'),
+  cuMemsetD2D16: memset2D(2, 'sync'),
+  cuMemsetD2D32: memset2D(4, 'sync'),
+  cuMemsetD2D8Async: memset2D(1, 'async'),
+  cuMemsetD2D16Async: memset2D(2, 'async'),
+  cuMemsetD2D32Async: memset2D(4, 'async'),
 
   // --- arrays, stream-ordered allocation, virtual memory: each counted against the session's quota
   // before the driver is asked (docs/operations.md, "Memory quotas") ---------------------------------
@@ -192,7 +217,7 @@ export const CUDA_API: Record<string, Annotation> = {
   // sees, trims or reuses another's memory.
   cuMemAllocAsync: { mode: 'sync', handler: 'mem_alloc_async', after: 'gp_note_alloc(c, *dptr, bytesize);' },
   cuMemAllocFromPoolAsync: { mode: 'sync', handler: 'mem_alloc_from_pool_async', after: 'gp_note_alloc(c, *dptr, bytesize);' },
-  cuMemFreeAsync: { mode: 'async', handler: 'mem_free_async', after: 'gp_forget_alloc(dptr);' },
+  cuMemFreeAsync: { mode: 'async', handler: 'mem_free_async', after: 'gp_forget_alloc(dptr);', params: { dptr: { device: 'inside' } } },
   cuMemPoolCreate: {
     mode: 'sync',
     params: { poolProps: { in: 'sizeof(CUmemPoolProps)' } },
@@ -207,16 +232,19 @@ export const CUDA_API: Record<string, Annotation> = {
   cuDeviceGetMemPool: { mode: 'sync', handler: 'device_get_mem_pool' },
   cuDeviceSetMemPool: { mode: 'sync', handler: 'device_set_mem_pool' },
   // Virtual memory: physical memory (cuMemCreate) is counted, address ranges are not. The client records
-  // a reserved range as one allocation, so that copies into its mappings find their daemon.
-  cuMemAddressReserve: { mode: 'sync', handler: 'mem_address_reserve', after: 'gp_note_alloc(c, *ptr, size);' },
-  cuMemAddressFree: { mode: 'sync', handler: 'mem_address_free', after: 'gp_forget_alloc(ptr);' },
+  // a reserved range as one allocation, so that copies into its mappings find their daemon. The address
+  // ranges these calls name are no memory they touch: their handlers check them against the session's
+  // own reservations and mappings instead (docs/security.md, "Bounds checks"); an address hint is only
+  // a hint.
+  cuMemAddressReserve: { mode: 'sync', handler: 'mem_address_reserve', after: 'gp_note_alloc(c, *ptr, size);', params: { addr: { device: '0' } } },
+  cuMemAddressFree: { mode: 'sync', handler: 'mem_address_free', after: 'gp_forget_alloc(ptr);', params: { ptr: { device: '0' } } },
   cuMemCreate: { mode: 'sync', params: { prop: { in: 'sizeof(CUmemAllocationProp)' } }, before: PROP_TO_REMOTE, handler: 'mem_create' },
   cuMemRelease: { mode: 'sync', handler: 'mem_release' },
-  cuMemMap: { mode: 'sync', handler: 'mem_map' },
-  cuMemUnmap: { mode: 'sync', handler: 'mem_unmap' },
+  cuMemMap: { mode: 'sync', handler: 'mem_map', params: { ptr: { device: '0' } } },
+  cuMemUnmap: { mode: 'sync', handler: 'mem_unmap', params: { ptr: { device: '0' } } },
   cuMemSetAccess: {
     mode: 'sync',
-    params: { desc: { in: 'count * sizeof(CUmemAccessDesc)' } },
+    params: { ptr: { device: '0' }, desc: { in: 'count * sizeof(CUmemAccessDesc)' } },
     before: 'CUmemAccessDesc gp_desc[GP_MAX_ACCESS_DESCS]; if ((rc = gp_access_to_remote(c, ptr, &desc, count, gp_desc)) != CUDA_SUCCESS) goto done;',
     handler: 'mem_set_access',
   },

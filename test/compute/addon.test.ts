@@ -529,3 +529,35 @@ t.test('a kernel reads and writes VMM mappings and stream-ordered memory as it d
   t.equal(await c.close(), null);
   t.match(emuStats(), { vmm_allocations: 0, vmm_mappings: 0, vmm_reservations: 0, pool_allocations: 0 });
 });
+
+t.test('backlog: backlogged while the messages taken and not yet run hold more than the limit, onDrained at half', async (t) => {
+  const c = client(t, await driverPromise);
+  const ctx = await c.context();
+  const buf = await c.alloc(ctx, 4096);
+  let drained = 0;
+  c.session.limitBacklog(1 << 20, () => drained++);
+  const burst = Buffer.concat(Array.from({ length: 8192 }, () => c.frame('cuMemsetD8Async_v3020', ctx, [buf, 1, 4096, 0], false).bytes));
+  t.equal(c.session.backlogged, false, 'nothing taken yet');
+  // Submitted on this thread in one go: the session thread cannot hand any back before it yields.
+  for (let i = 0; i < Math.ceil((2 << 20) / burst.length); i++) c.session.submit(burst);
+  t.equal(c.session.backlogged, true, 'over the limit once 2 MiB are taken');
+  t.equal(drained, 0);
+  t.equal((await c.call('cuCtxSynchronize_v2000', ctx)).rc, CUDA_SUCCESS, 'every call ran');
+  t.equal(c.session.backlogged, false, 'back under the limit');
+  t.equal(drained, 1, 'onDrained ran once');
+  t.equal(await c.close(), null);
+});
+
+t.test('onRefusal: the first bounds-check refusal of a session, once; stats count them all', async (t) => {
+  const c = client(t, await driverPromise);
+  const ctx = await c.context();
+  const buf = await c.alloc(ctx, 4096);
+  const seen: unknown[] = [];
+  c.session.onRefusal((r) => seen.push(r));
+  t.equal((await c.call('cuMemsetD8_v3020', ctx, buf + 4000, 0, 200)).rc, CUDA_ERROR_INVALID_VALUE, 'past the end');
+  t.equal((await c.call('cuMemsetD32_v3020', ctx, buf, 0, 2 ** 62)).rc, CUDA_ERROR_INVALID_VALUE, 'an extent that overflows');
+  t.equal((await c.call('cuMemGetAddressRange_v3020', ctx, true, true, buf + 8192)).rc, 500, 'CUDA_ERROR_NOT_FOUND, as the driver answers');
+  t.same(seen, [{ op: 'cuMemsetD8', param: 'dstDevice', ptr: `0x${(buf + 4000).toString(16)}`, bytes: 200, rc: CUDA_ERROR_INVALID_VALUE }]);
+  t.match(c.session.stats(), { refusals: 3 });
+  t.equal(await c.close(), null);
+});

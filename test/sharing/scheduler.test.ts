@@ -24,27 +24,34 @@ async function sharesTest(t: Test, shares: number[]): Promise<void> {
   // Every job on card 0 (each is given every card and uses its first).
   const jobs = shares.map((s) => new LoadJob(server, ['--gpus', 'all', '--mem', '1GiB', '--share', String(s), '--priority', 'low'], TRAIN));
   t.teardown(() => jobs.forEach((j) => j.kill()));
-  const midway = new Promise<SessionInfo[]>((resolve) => setTimeout(() => resolve(sessions(daemon)), 3000));
-  const metrics = new Promise<Sample[]>((resolve) => setTimeout(() => resolve(fetch(`${daemon.url}/metrics`).then(async (r) => parseMetrics(await r.text()))), 3000));
-  const results = await runTogether(jobs);
+  await Promise.all(jobs.map((j) => j.ready()));
+  jobs.forEach((j) => j.go());
+  // The window: from 1 s after the start (every job competing) to 3.5 s, by the daemon's measurement
+  // (events around each holder's work: on the emulator, the time model's device time).
+  const at = (ms: number) => new Promise<SessionInfo[]>((resolve) => setTimeout(() => resolve(sessions(daemon)), ms));
+  const [first, second] = await Promise.all([at(1000), at(3500)]);
+  const metrics = await fetch(`${daemon.url}/metrics`).then(async (r) => parseMetrics(await r.text()));
+  const results = await Promise.all(jobs.map((j) => j.result()));
+  t.equal(second!.length, shares.length, 'status lists every client');
+  const delta = second!.map((s) => s.cards[0]!.deviceNs - (first!.find((f) => f.id === s.id)?.cards[0]!.deviceNs ?? 0));
+  const sum = delta.reduce((a, b) => a + b, 0);
+  t.ok(sum / 2.5e9 > 0.6, `the card stayed busy: ${((sum / 2.5e9) * 100).toFixed(0)}% of the window`);
+  second!.forEach((s, i) => {
+    const share = s.scheduling!.share;
+    const got = delta[i]! / sum;
+    t.ok(Math.abs(got - share) <= 0.03, `share ${share}: got ${(got * 100).toFixed(1)}% of the device time in the window (within 3 points)`);
+    t.ok(s.cards[0]!.achievedShare !== null, 'an achieved share is reported');
+  });
+  // The clients' own view (the device time their kernels asked for, whole run) agrees, more loosely:
+  // it includes the start, and a client this machine's CPUs kept from submitting.
   const total = results.reduce((a, r) => a + r.device_us, 0);
   results.forEach((r, i) => {
     const got = r.device_us / total;
-    t.ok(Math.abs(got - shares[i]!) <= 0.03, `share ${shares[i]}: got ${(got * 100).toFixed(1)}% of the device time (within 3 points)`);
+    t.ok(Math.abs(got - shares[i]!) <= 0.05, `share ${shares[i]}: the client counted ${(got * 100).toFixed(1)}% (within 5 points)`);
   });
-  t.ok(total / (TRAIN.seconds * 1e6) > 0.6, `the card stayed busy: ${((total / (TRAIN.seconds * 1e6)) * 100).toFixed(0)}% of the window`);
-  // The daemon's own measurement (events around each holder's work) agrees with the clients'.
-  const seen = await midway;
-  t.equal(seen.length, shares.length, 'status lists every client');
-  const measured = seen.map((s) => s.cards[0]!.deviceNs);
-  const sum = measured.reduce((a, b) => a + b, 0);
-  for (const s of seen) {
-    t.ok(s.cards[0]!.achievedShare !== null, 'an achieved share is reported');
-    const share = s.scheduling!.share;
-    t.ok(Math.abs(s.cards[0]!.deviceNs / sum - share) <= 0.05, `measured by the daemon, share ${share} got ${((s.cards[0]!.deviceNs / sum) * 100).toFixed(1)}%`);
-  }
+  const seen = second!;
   // The same figures per client in /metrics (docs/metrics.md, "Sharing").
-  const samples = await metrics;
+  const samples = metrics;
   for (const s of seen) {
     const of = (name: string) => samples.find((m) => m.name === name && m.labels.session === String(s.id) && m.labels.card === '0')?.value;
     t.ok((of('gpupool_client_device_seconds_total') ?? 0) > 0.1, `session ${s.id}: device seconds in /metrics`);
@@ -83,7 +90,9 @@ t.test('--share-limit caps a client even on an idle card', async (t) => {
   const { server } = await startSimulatedDaemon(t);
   const [capped] = await runTogether([new LoadJob(server, ['--share', '0.3', '--share-limit'], TRAIN)]);
   const got = capped!.device_us / capped!.wall_us;
-  t.ok(got <= 0.33 && got >= 0.2, `a 0.3 cap alone on the card got ${(got * 100).toFixed(1)}%`);
+  // Alone, the same loop keeps the card about 80% busy; capped, never more than its share.
+  t.ok(got <= 0.33, `a 0.3 cap alone on the card got ${(got * 100).toFixed(1)}% (at most 33%)`);
+  t.ok(got >= 0.1, 'and it still progresses');
 });
 
 t.test('schedule windows: a class is held off the card, or scheduled as another, at the hours the operator says', async (t) => {

@@ -1,4 +1,4 @@
-import { variantId, type ApiModel, type Op, type WireParam } from './model.js';
+import { variantId, type ApiModel, type DeviceCheck, type Op, type WireParam } from './model.js';
 
 /**
  * Emitters of the generated sources. Both ends encode an op's arguments in declaration order, one
@@ -223,6 +223,24 @@ function addonReply(p: WireParam): string | null {
   }
 }
 
+/** A C expression of the annotation with every parameter name read as a gp::Extent (checked arithmetic). */
+function extentExpr(expr: string, params: WireParam[]): string {
+  const names = new Set(params.map((p) => p.name));
+  return expr.replace(/[A-Za-z_]\w*/g, (name) => (names.has(name) ? `gp::Extent((uint64_t)${name})` : name));
+}
+
+/** The daemon's bounds check of a device pointer (docs/security.md, "Bounds checks"). */
+function addonCheck(op: Op, p: WireParam, check: DeviceCheck): string {
+  const e = check.extent;
+  const extent =
+    e === 'inside'
+      ? 'gp::Extent::inside()'
+      : typeof e === 'string'
+        ? extentExpr(e, op.params)
+        : `gp::Extent::rows(${extentExpr(e.pitch, op.params)}, ${extentExpr(e.width, op.params)}, ${extentExpr(e.height, op.params)})`;
+  return `if (rc == CUDA_SUCCESS) rc = s.check_device(${op.code}, "${p.name}", (CUdeviceptr)${p.name}, ${extent}, ${check.refuse});`;
+}
+
 function addonCase(op: Op): string {
   const lines = [`case GP_OP_${op.id}: {`];
   if (op.customWire) {
@@ -234,8 +252,19 @@ function addonCase(op: Op): string {
   lines.push('    r.finish();');
   for (const p of op.params) {
     if (p.wire.kind === 'inBuf') lines.push(`    if (${p.name}_bin.size != (size_t)(${p.wire.size})) throw gp::ProtocolError("${op.id}: ${p.name} has the wrong size");`);
-    if (p.wire.kind === 'outBuf') lines.push(`    std::vector<unsigned char> ${p.name}_out(has_${p.name} ? s.checked_size((size_t)(${p.wire.size})) : 0);`);
-    if (p.wire.kind === 'outString') lines.push(`    std::vector<char> ${p.name}_out(has_${p.name} ? s.checked_size((size_t)(${p.wire.len})) + 1 : 1);`);
+  }
+  // Before the driver sees a device pointer: inside the session's allocations, or refused.
+  for (const p of op.params) if (p.device) lines.push(`    ${addonCheck(op, p, p.device)}`);
+  // Output buffers only for a call that will run: a refused one must not make the daemon hold its size.
+  for (const p of op.params) {
+    if (p.wire.kind === 'outBuf') {
+      lines.push(`    std::vector<unsigned char> ${p.name}_out;`);
+      lines.push(`    if (has_${p.name} && rc == CUDA_SUCCESS) ${p.name}_out.resize(s.checked_size((size_t)(${p.wire.size})));`);
+    }
+    if (p.wire.kind === 'outString') {
+      lines.push(`    std::vector<char> ${p.name}_out(1);`);
+      lines.push(`    if (has_${p.name} && rc == CUDA_SUCCESS) ${p.name}_out.resize(s.checked_size((size_t)(${p.wire.len})) + 1);`);
+    }
   }
   const args = op.params.map(addonArg).join(', ');
   const target = op.handler !== undefined ? `gp::handlers::${op.handler}(s${args ? `, ${args}` : ''})` : `s.driver().fn<${pfn(op)}>(${op.code})(${args})`;
@@ -268,7 +297,21 @@ export function emitOpsJson(model: ApiModel): string {
   return `${JSON.stringify(
     {
       digest: model.digest,
-      ops: model.ops.map((o) => ({ code: o.code, id: o.id, name: o.variant.name, version: o.variant.version, perThread: o.variant.perThread, mode: o.mode, symbol: o.variant.symbol, handler: o.handler ?? null, client: o.client ?? null })),
+      ops: model.ops.map((o) => ({
+        code: o.code,
+        id: o.id,
+        name: o.variant.name,
+        version: o.variant.version,
+        perThread: o.variant.perThread,
+        mode: o.mode,
+        symbol: o.variant.symbol,
+        handler: o.handler ?? null,
+        client: o.client ?? null,
+        // The standard wire's arguments, for tools that speak the protocol (an empty list for a
+        // hand-encoded frame, docs/protocol.md); `device`: the daemon's bounds check of a device pointer.
+        params: o.params.map((p) => ({ name: p.name, wire: p.wire.kind, ...(p.device ? { device: p.device } : {}) })),
+        customWire: o.customWire ?? false,
+      })),
       local: model.locals.map((l) => ({ name: l.variant.name, version: l.variant.version, perThread: l.variant.perThread, symbol: l.variant.symbol })),
       unsupported: model.unsupported.map((u) => ({ name: u.variant.name, version: u.variant.version, reason: u.reason })),
     },

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { CUDA_API, type Annotation, type Forwarded, type Mode, type ParamRole } from '../cuda-api.js';
+import { CUDA_API, type Annotation, type DeviceExtent, type Forwarded, type Mode, type ParamRole } from '../cuda-api.js';
 import type { CudaHeaders, Param, TypeKind, Variant } from './cuda-headers.js';
 
 /** How one parameter crosses the wire. */
@@ -15,8 +15,17 @@ export type Wire =
   | { kind: 'outBuf'; size: string }
   | { kind: 'outString'; len: string };
 
+/** The daemon's check of a device pointer parameter against the session's allocations. */
+export interface DeviceCheck {
+  extent: DeviceExtent;
+  /** The CUresult (its cuda.h name) for a pointer outside them. */
+  refuse: string;
+}
+
 export interface WireParam extends Param {
   wire: Wire;
+  /** Set on every device pointer by value; not part of the wire, so not of the digest. */
+  device?: DeviceCheck;
 }
 
 export interface Op {
@@ -73,11 +82,16 @@ export function variantId(v: Variant): string {
 
 /** The wire form of a parameter from its C type, or a reason it cannot travel without annotation. */
 function classify(param: Param, role: ParamRole | undefined, types: Map<string, TypeKind>): Wire | string {
+  if (typeof role === 'object' && 'device' in role) {
+    const { base, pointers } = baseType(param.type);
+    if (pointers !== 0 || !/^CUdeviceptr(_v\d)?$/.test(base)) return `parameter ${param.name} (${param.type}) is annotated as device memory but is no CUdeviceptr`;
+    return { kind: 'dptr', ctype: param.type };
+  }
   if (role !== undefined) {
     if (role === 'string') return { kind: 'string' };
     if ('in' in role) return { kind: 'inBuf', size: role.in };
     if ('out' in role) return { kind: 'outBuf', size: role.out };
-    return { kind: 'outString', len: role.outString };
+    if ('outString' in role) return { kind: 'outString', len: role.outString };
   }
   const { base, pointers } = baseType(param.type);
   const scalar = (b: string): 'int' | 'uint' | 'float' | 'device' | 'dptr' | 'handle' | null => {
@@ -101,6 +115,30 @@ function classify(param: Param, role: ParamRole | undefined, types: Map<string, 
     return s === 'handle' ? { kind: 'outHandle', ctype: base } : { kind: 'out', of: s, ctype: base };
   }
   return `parameter ${param.name} (${param.type}) needs an annotation`;
+}
+
+const IDENTIFIER = /[A-Za-z_]\w*/g;
+
+/**
+ * The check of a device pointer parameter: its annotation, or 'inside' without one. Every name an
+ * extent uses must be a parameter of the call, so that a typo fails here rather than in the C++.
+ */
+function deviceCheck(param: Param, role: ParamRole | undefined, params: Param[]): DeviceCheck | string {
+  const note = role !== undefined && typeof role === 'object' && 'device' in role ? role : { device: 'inside' as const };
+  const refuse = note.refuse ?? 'CUDA_ERROR_INVALID_VALUE';
+  if (!/^CUDA_ERROR_[A-Z_]+$/.test(refuse)) return `parameter ${param.name}: refuse must be a CUDA_ERROR_ name, not ${refuse}`;
+  const extent = note.device;
+  if (extent !== 'inside') {
+    const names = new Set(params.map((p) => p.name));
+    const exprs = typeof extent === 'string' ? [extent] : [extent.pitch, extent.width, extent.height];
+    for (const expr of exprs) {
+      if (!/^[\w\s*+()-]+$/.test(expr)) return `parameter ${param.name}: extent ${expr} may use only names, numbers, + - * and parentheses`;
+      for (const name of expr.match(IDENTIFIER) ?? []) {
+        if (!names.has(name)) return `parameter ${param.name}: extent ${expr} names ${name}, which is no parameter`;
+      }
+    }
+  }
+  return { extent, refuse };
 }
 
 /** Joins cudaTypedefs.h with the annotated table into the list of ops both ends are generated from. */
@@ -134,7 +172,14 @@ export function buildModel(headers: CudaHeaders, api: Record<string, Annotation>
         break;
       }
       if (wire.kind === 'handle' || wire.kind === 'outHandle') handleTypes.add(baseType(wire.ctype).base);
-      params.push({ ...p, wire });
+      if (wire.kind === 'dptr') {
+        const check = deviceCheck(p, fwd.params?.[p.name], variant.params);
+        // A table that names what is no parameter is a mistake in the table, not a call to skip.
+        if (typeof check === 'string') throw new Error(`${variant.name}: ${check}`);
+        params.push({ ...p, wire, device: check });
+      } else {
+        params.push({ ...p, wire });
+      }
     }
     const outs = params.filter((p) => ['out', 'outHandle', 'outBuf', 'outString'].includes(p.wire.kind));
     if (problem === null && outs.some((p) => p.wire.kind === 'outBuf') && outs.length > 1) {

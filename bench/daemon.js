@@ -1,0 +1,82 @@
+/**
+ * `gpupool daemon --simulate` as the benchmarks run it (bench/run.js, bench/fuzz.js): on 127.0.0.1,
+ * port 0 (the address read from its JSON `listening` log line), its log lines collected, killed if the
+ * runner exits first.
+ */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+export const CLI = join(root, 'dist', 'cli', 'gpupool.js');
+export const FIXTURE = join(root, 'native', 'fakes', 'fixtures', 'default.json');
+
+/** The caller's environment without gpupool's settings: each run gets exactly the ones it names. */
+export function withoutGpupoolEnv(env) {
+  return Object.fromEntries(Object.entries(env).filter(([k]) => !k.startsWith('GPUPOOL_')));
+}
+
+export class Daemon {
+  /** `config`: settings merged into the daemon's configuration file (written into `dir`). */
+  static async start(env, dir, config = {}) {
+    const path = join(dir, 'gpupoold.json');
+    // Quick to stop: the NVML event wait in flight blocks stopping for up to xidWaitMs.
+    writeFileSync(path, JSON.stringify({ health: { xidWaitMs: 100 }, ...config }));
+    const child = spawn(process.execPath, [CLI, 'daemon', '--simulate', FIXTURE, '--listen', '127.0.0.1:0', '--config', path], {
+      env: { ...withoutGpupoolEnv(process.env), ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const d = new Daemon(child, env);
+    const listening = await d.waitFor((l) => l.msg === 'listening', 30000);
+    d.server = `ws://${listening.address}`;
+    return d;
+  }
+
+  constructor(child, env) {
+    this.child = child;
+    this.env = env;
+    this.logs = [];
+    this.stderr = '';
+    this.waiters = [];
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      let l;
+      try {
+        l = JSON.parse(line);
+      } catch {
+        l = { msg: line };
+      }
+      this.logs.push(l);
+      this.waiters = this.waiters.filter((w) => !(w.match(l) && (w.resolve(l), true)));
+    });
+    child.stderr.on('data', (d) => (this.stderr += d.toString()));
+    this.exited = once(child, 'exit');
+    Daemon.live.add(this);
+    this.exited.then(() => Daemon.live.delete(this));
+  }
+
+  waitFor(match, timeoutMs = 15000) {
+    const seen = this.logs.find(match);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolvePromise, reject) => {
+      const timer = setTimeout(() => reject(new Error(`the daemon did not log what was awaited; stderr: ${this.stderr}; last logs: ${JSON.stringify(this.logs.slice(-5))}`)), timeoutMs);
+      this.exited.then(() => reject(new Error(`the daemon exited; stderr: ${this.stderr}; last logs: ${JSON.stringify(this.logs.slice(-5))}`)));
+      this.waiters.push({ match, resolve: (l) => (clearTimeout(timer), resolvePromise(l)) });
+    });
+  }
+
+  freedCount() {
+    return this.logs.filter((l) => l.msg === 'session freed').length;
+  }
+
+  async stop() {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGTERM');
+    await this.exited;
+  }
+}
+Daemon.live = new Set();
+process.on('exit', () => {
+  for (const d of Daemon.live) d.child.kill('SIGKILL');
+});

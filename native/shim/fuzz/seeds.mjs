@@ -1,0 +1,35 @@
+#!/usr/bin/env node
+/**
+ * Writes a seed corpus for decode_fuzz into DIR: WELCOMEs and reply frames as a daemon encodes them
+ * (msgpackr, as src/compute/handshake.ts and the addon write them), each behind the harness's first
+ * byte (odd: WELCOME, even: replies).
+ *
+ *   node native/shim/fuzz/seeds.mjs DIR
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Packr } from 'msgpackr';
+
+const dir = process.argv[2];
+if (!dir) throw new Error('usage: seeds.mjs DIR');
+mkdirSync(dir, { recursive: true });
+const packr = new Packr({ useRecords: false, variableMapSize: true });
+const device = (ordinal) => ({
+  ordinal,
+  name: 'NVIDIA H100 80GB HBM3',
+  uuid: Buffer.alloc(16, 0x11 * (ordinal + 1)),
+  pciDomain: 0,
+  pciBus: 0x17 + ordinal,
+  pciDevice: 0,
+  totalMem: 21474836480n,
+  attributes: [[1, 1024], [75, 9], [76, 0], [16, 132]],
+});
+const seeds = {
+  'welcome-1': [1, packr.pack({ protocol: 1, digest: 'caf06f62dc807990', session: 7, driverVersion: 13000, devices: [device(0)] })],
+  'welcome-6': [3, packr.pack({ protocol: 1, digest: 'x', session: 2n ** 40n, driverVersion: 13000, devices: [0, 1, 2, 3, 4, 5].map(device), extra: { a: [1, 2] } })],
+  'reply-empty': [0, packr.pack([1, 0])],
+  'reply-error': [2, packr.pack([2, 400])],
+  'reply-outs': [4, Buffer.concat([packr.pack([3, 0, 2n ** 47n, 42]), packr.pack([4, 0, -5, 1.5]), packr.pack([5, 0, 'kernel'])])],
+  'reply-bin': [8, packr.pack([6, 0, Buffer.alloc(40, 7)])],
+};
+for (const [name, [how, bytes]] of Object.entries(seeds)) writeFileSync(join(dir, name), Buffer.concat([Buffer.from([how]), bytes]));
