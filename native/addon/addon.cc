@@ -115,7 +115,7 @@ class DriverWrap : public Napi::ObjectWrap<DriverWrap> {
     opts.slice_ns = Field(o, "sliceUs", opts.slice_ns / 1000, 1000);
     opts.pace_depth = (unsigned)Field(o, "paceDepth", opts.pace_depth, 1);
     opts.idle_grace_ns = Field(o, "idleGraceUs", opts.idle_grace_ns / 1000, 1000);
-    if (opts.slice_ns == 0 || opts.pace_depth == 0) throw Napi::RangeError::New(env, "sliceUs and paceDepth must be more than 0");
+    if (opts.slice_ns == 0) throw Napi::RangeError::New(env, "sliceUs must be more than 0");
     scheduler_->configure(opts);
     return env.Undefined();
   }

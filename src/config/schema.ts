@@ -191,7 +191,7 @@ export const configSchema = {
         overcommit: { type: 'boolean' },
         defaultShare: { type: 'number', exclusiveMinimum: 0, maximum: 1 },
         sliceMs: { type: 'number', minimum: 0.1, maximum: 1000 },
-        paceDepth: { type: 'integer', minimum: 1, maximum: 64 },
+        paceDepth: { type: 'integer', minimum: 0, maximum: 64 },
         idleGraceUs: { type: 'integer', minimum: 0, maximum: 1_000_000 },
         windows: {
           type: 'array',
