@@ -8,12 +8,14 @@
       "target_name": "gpupool_compute",
       "sources": [
         "native/addon/addon.cc",
+        "native/addon/alloc_handlers.cc",
         "native/addon/dispatch.cc",
         "native/addon/driver.cc",
         "native/addon/handlers.cc",
         "native/addon/msgpuck.cc",
         "native/addon/scheduler.cc",
         "native/addon/session.cc",
+        "native/addon/session_memory.cc",
         "native/addon/wire.cc",
         "native/common/mp_check.c"
       ],

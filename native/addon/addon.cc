@@ -118,7 +118,7 @@ class DriverWrap : public Napi::ObjectWrap<DriverWrap> {
     opts.slice_ns = Field(o, "sliceUs", opts.slice_ns / 1000, 1000);
     opts.pace_depth = (unsigned)Field(o, "paceDepth", opts.pace_depth, 1);
     opts.idle_grace_ns = Field(o, "idleGraceUs", opts.idle_grace_ns / 1000, 1000);
-    if (opts.slice_ns == 0 || opts.pace_depth == 0) throw Napi::RangeError::New(env, "sliceUs and paceDepth must be more than 0");
+    if (opts.slice_ns == 0) throw Napi::RangeError::New(env, "sliceUs must be more than 0");
     scheduler_->configure(opts);
     return env.Undefined();
   }
@@ -147,7 +147,10 @@ class DriverWrap : public Napi::ObjectWrap<DriverWrap> {
         {"contexts", s.contexts},   {"allocations", s.allocations}, {"allocatedBytes", s.allocated_bytes},
         {"hostAllocations", s.host_allocations}, {"hostBytes", s.host_bytes}, {"modules", s.modules},
         {"libraries", s.libraries}, {"streams", s.streams},         {"events", s.events},
-        {"kernelsLaunched", s.kernels_launched},
+        {"kernelsLaunched", s.kernels_launched}, {"arrays", s.arrays}, {"mipmappedArrays", s.mipmapped_arrays},
+        {"arrayBytes", s.array_bytes}, {"memPools", s.mem_pools}, {"poolAllocations", s.pool_allocations},
+        {"poolBytes", s.pool_bytes}, {"poolCachedBytes", s.pool_cached_bytes}, {"vmmAllocations", s.vmm_allocations},
+        {"vmmBytes", s.vmm_bytes}, {"vmmReservations", s.vmm_reservations}, {"vmmMappings", s.vmm_mappings},
     };
     Napi::Object o = Napi::Object::New(env);
     for (const auto &f : fields) o.Set(f.first, (double)f.second);

@@ -53,6 +53,7 @@ void run_frame(Session &s, Writer &w, const char *&p, const char *frame_end) {
       r.skip_rest();
       reply_result(w, call, s.take_deferred_error());
     } else {
+      s.set_call_per_thread(info->per_thread != 0);
       CUresult rc = s.make_current(call.ctx);
       // A card that went bad answers its error without reaching the driver (Session::poison).
       if (rc == CUDA_SUCCESS) rc = s.poisoned_current();

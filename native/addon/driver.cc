@@ -21,6 +21,33 @@ void bind(DriverFn<F> &slot, PFN_cuGetProcAddress_v12000 gpa, const char *name, 
   slot.f = reinterpret_cast<F>(resolve(gpa, name, version, CU_GET_PROC_ADDRESS_DEFAULT));
 }
 
+// Capabilities gpupool does not carry read 0 to its clients, so that programs that probe them take a
+// path that works through it: managed and pageable memory (the client's host cannot address a remote
+// card's memory: docs/operations.md, "Memory quotas"), and memory on the daemon's host or exportable
+// to its processes (the export calls are not carried).
+bool not_carried(int attr) {
+  switch (attr) {
+    case CU_DEVICE_ATTRIBUTE_MANAGED_MEMORY:
+    case CU_DEVICE_ATTRIBUTE_PAGEABLE_MEMORY_ACCESS:
+    case CU_DEVICE_ATTRIBUTE_CONCURRENT_MANAGED_ACCESS:
+    case CU_DEVICE_ATTRIBUTE_PAGEABLE_MEMORY_ACCESS_USES_HOST_PAGE_TABLES:
+    case CU_DEVICE_ATTRIBUTE_DIRECT_MANAGED_MEM_ACCESS_FROM_HOST:
+    case CU_DEVICE_ATTRIBUTE_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR_SUPPORTED:
+    case CU_DEVICE_ATTRIBUTE_HANDLE_TYPE_WIN32_HANDLE_SUPPORTED:
+    case CU_DEVICE_ATTRIBUTE_HANDLE_TYPE_WIN32_KMT_HANDLE_SUPPORTED:
+    case CU_DEVICE_ATTRIBUTE_MEMPOOL_SUPPORTED_HANDLE_TYPES:
+    case CU_DEVICE_ATTRIBUTE_HANDLE_TYPE_FABRIC_SUPPORTED:
+    case CU_DEVICE_ATTRIBUTE_HOST_NUMA_VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED:
+    case CU_DEVICE_ATTRIBUTE_HOST_NUMA_MEMORY_POOLS_SUPPORTED:
+    case CU_DEVICE_ATTRIBUTE_HOST_NUMA_MULTINODE_IPC_SUPPORTED:
+    case CU_DEVICE_ATTRIBUTE_HOST_MEMORY_POOLS_SUPPORTED:
+    case CU_DEVICE_ATTRIBUTE_HOST_VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED:
+      return true;
+    default:
+      return false;
+  }
+}
+
 }  // namespace
 
 std::shared_ptr<Driver> Driver::open(const std::string &path) {
@@ -80,6 +107,28 @@ std::shared_ptr<Driver> Driver::open(const std::string &path) {
   bind(a.libraryUnload, gpa, "cuLibraryUnload", 12000);
   bind(a.kernelGetParamInfo, gpa, "cuKernelGetParamInfo", 12040);
   bind(a.funcGetParamInfo, gpa, "cuFuncGetParamInfo", 12040);
+  bind(a.ctxSynchronize, gpa, "cuCtxSynchronize", 2000);
+  bind(a.arrayCreate, gpa, "cuArrayCreate", 3020);
+  bind(a.array3DCreate, gpa, "cuArray3DCreate", 3020);
+  bind(a.arrayDestroy, gpa, "cuArrayDestroy", 2000);
+  bind(a.mipmappedArrayCreate, gpa, "cuMipmappedArrayCreate", 5000);
+  bind(a.mipmappedArrayGetLevel, gpa, "cuMipmappedArrayGetLevel", 5000);
+  bind(a.mipmappedArrayDestroy, gpa, "cuMipmappedArrayDestroy", 5000);
+  bind(a.memAllocFromPoolAsync, gpa, "cuMemAllocFromPoolAsync", 11020);
+  bind(a.memFreeAsync, gpa, "cuMemFreeAsync", 11020);
+  bind(a.memPoolCreate, gpa, "cuMemPoolCreate", 11020);
+  bind(a.memPoolDestroy, gpa, "cuMemPoolDestroy", 11020);
+  bind(a.memPoolSetAttribute, gpa, "cuMemPoolSetAttribute", 11020);
+  bind(a.memPoolGetAttribute, gpa, "cuMemPoolGetAttribute", 11020);
+  bind(a.memAddressReserve, gpa, "cuMemAddressReserve", 10020);
+  bind(a.memAddressFree, gpa, "cuMemAddressFree", 10020);
+  bind(a.memCreate, gpa, "cuMemCreate", 10020);
+  bind(a.memRelease, gpa, "cuMemRelease", 10020);
+  bind(a.memMap, gpa, "cuMemMap", 10020);
+  bind(a.memUnmap, gpa, "cuMemUnmap", 10020);
+  bind(a.memSetAccess, gpa, "cuMemSetAccess", 10020);
+  bind(a.memGetAllocationGranularity, gpa, "cuMemGetAllocationGranularity", 10020);
+  bind(a.memGetAllocationPropertiesFromHandle, gpa, "cuMemGetAllocationPropertiesFromHandle", 10020);
   if (a.ctxSetCurrent.f == nullptr || a.ctxDestroy.f == nullptr || (a.ctxCreate.f == nullptr && a.ctxCreateV4.f == nullptr)) {
     throw DriverError(path + ": the driver lacks cuCtxSetCurrent, cuCtxCreate or cuCtxDestroy", -1);
   }
@@ -118,7 +167,7 @@ std::shared_ptr<Driver> Driver::open(const std::string &path) {
     for (int attr = 1; attr < CU_DEVICE_ATTRIBUTE_MAX; attr++) {
       int value = 0;
       if (get_attribute(&value, (CUdevice_attribute)attr, info.device) != CUDA_SUCCESS) continue;
-      info.attributes.emplace_back(attr, value);
+      info.attributes.emplace_back(attr, not_carried(attr) ? 0 : value);
       if (attr == CU_DEVICE_ATTRIBUTE_PCI_DOMAIN_ID) info.pci_domain = value;
       if (attr == CU_DEVICE_ATTRIBUTE_PCI_BUS_ID) info.pci_bus = value;
       if (attr == CU_DEVICE_ATTRIBUTE_PCI_DEVICE_ID) info.pci_device = value;

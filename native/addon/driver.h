@@ -32,7 +32,7 @@ struct DeviceInfo {
   unsigned char uuid[16];
   int pci_domain, pci_bus, pci_device;
   size_t total_mem;
-  std::vector<std::pair<int, int>> attributes;  // (CUdevice_attribute, value), each one answered
+  std::vector<std::pair<int, int>> attributes;  // (CUdevice_attribute, value), each one answered (0: not carried)
 };
 
 // An entry point that may be absent: calling an absent one answers CUDA_ERROR_NOT_SUPPORTED.
@@ -86,6 +86,29 @@ class Driver {
     DriverFn<PFN_cuLibraryUnload_v12000> libraryUnload;
     DriverFn<PFN_cuKernelGetParamInfo_v12040> kernelGetParamInfo;
     DriverFn<PFN_cuFuncGetParamInfo_v12040> funcGetParamInfo;
+    DriverFn<PFN_cuCtxSynchronize_v2000> ctxSynchronize;
+    // Arrays, stream-ordered allocation and VMM (session_memory.cc, alloc_handlers.cc).
+    DriverFn<PFN_cuArrayCreate_v3020> arrayCreate;
+    DriverFn<PFN_cuArray3DCreate_v3020> array3DCreate;
+    DriverFn<PFN_cuArrayDestroy_v2000> arrayDestroy;
+    DriverFn<PFN_cuMipmappedArrayCreate_v5000> mipmappedArrayCreate;
+    DriverFn<PFN_cuMipmappedArrayGetLevel_v5000> mipmappedArrayGetLevel;
+    DriverFn<PFN_cuMipmappedArrayDestroy_v5000> mipmappedArrayDestroy;
+    DriverFn<PFN_cuMemAllocFromPoolAsync_v11020> memAllocFromPoolAsync;
+    DriverFn<PFN_cuMemFreeAsync_v11020> memFreeAsync;
+    DriverFn<PFN_cuMemPoolCreate_v11020> memPoolCreate;
+    DriverFn<PFN_cuMemPoolDestroy_v11020> memPoolDestroy;
+    DriverFn<PFN_cuMemPoolSetAttribute_v11020> memPoolSetAttribute;
+    DriverFn<PFN_cuMemPoolGetAttribute_v11020> memPoolGetAttribute;
+    DriverFn<PFN_cuMemAddressReserve_v10020> memAddressReserve;
+    DriverFn<PFN_cuMemAddressFree_v10020> memAddressFree;
+    DriverFn<PFN_cuMemCreate_v10020> memCreate;
+    DriverFn<PFN_cuMemRelease_v10020> memRelease;
+    DriverFn<PFN_cuMemMap_v10020> memMap;
+    DriverFn<PFN_cuMemUnmap_v10020> memUnmap;
+    DriverFn<PFN_cuMemSetAccess_v10020> memSetAccess;
+    DriverFn<PFN_cuMemGetAllocationGranularity_v10020> memGetAllocationGranularity;
+    DriverFn<PFN_cuMemGetAllocationPropertiesFromHandle_v10020> memGetAllocationPropertiesFromHandle;
   };
   const Api &api() const { return api_; }
 

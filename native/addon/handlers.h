@@ -32,6 +32,38 @@ CUresult mem_alloc_pitch(Session &s, CUdeviceptr *dptr, size_t *pitch, size_t wi
 CUresult mem_free(Session &s, CUdeviceptr dptr);
 CUresult mem_get_info(Session &s, size_t *free, size_t *total);
 
+// ---- arrays, stream-ordered allocation, VMM (alloc_handlers.cc): each counted against the quota
+// of its card before the driver is asked, given back when freed ----
+CUresult array_create(Session &s, CUarray *handle, const CUDA_ARRAY_DESCRIPTOR *desc);
+CUresult array_3d_create(Session &s, CUarray *handle, const CUDA_ARRAY3D_DESCRIPTOR *desc);
+CUresult array_destroy(Session &s, CUarray array);
+CUresult mipmapped_array_create(Session &s, CUmipmappedArray *handle, const CUDA_ARRAY3D_DESCRIPTOR *desc, unsigned levels);
+CUresult mipmapped_array_get_level(Session &s, CUarray *level_array, CUmipmappedArray mipmap, unsigned level);
+CUresult mipmapped_array_destroy(Session &s, CUmipmappedArray mipmap);
+CUresult mem_alloc_async(Session &s, CUdeviceptr *dptr, size_t bytesize, CUstream stream);
+CUresult mem_alloc_from_pool_async(Session &s, CUdeviceptr *dptr, size_t bytesize, CUmemoryPool pool, CUstream stream);
+CUresult mem_free_async(Session &s, CUdeviceptr dptr, CUstream stream);
+CUresult mem_pool_create(Session &s, CUmemoryPool *pool, const CUmemPoolProps *props);
+CUresult mem_pool_destroy(Session &s, CUmemoryPool pool);
+CUresult mem_pool_set_attribute(Session &s, CUmemoryPool pool, CUmemPool_attribute attr, void *value);
+CUresult mem_pool_get_attribute(Session &s, CUmemoryPool pool, CUmemPool_attribute attr, void *value);
+CUresult device_get_default_mem_pool(Session &s, CUmemoryPool *pool, CUdevice dev);
+CUresult device_get_mem_pool(Session &s, CUmemoryPool *pool, CUdevice dev);
+CUresult device_set_mem_pool(Session &s, CUdevice dev, CUmemoryPool pool);
+CUresult mem_address_reserve(Session &s, CUdeviceptr *ptr, size_t size, size_t alignment, CUdeviceptr addr,
+                             unsigned long long flags);
+CUresult mem_address_free(Session &s, CUdeviceptr ptr, size_t size);
+CUresult mem_create(Session &s, CUmemGenericAllocationHandle *handle, size_t size, const CUmemAllocationProp *prop,
+                    unsigned long long flags);
+CUresult mem_release(Session &s, CUmemGenericAllocationHandle handle);
+CUresult mem_map(Session &s, CUdeviceptr ptr, size_t size, size_t offset, CUmemGenericAllocationHandle handle,
+                 unsigned long long flags);
+CUresult mem_unmap(Session &s, CUdeviceptr ptr, size_t size);
+CUresult mem_set_access(Session &s, CUdeviceptr ptr, size_t size, const CUmemAccessDesc *desc, size_t count);
+CUresult mem_get_allocation_granularity(Session &s, size_t *granularity, const CUmemAllocationProp *prop,
+                                        CUmemAllocationGranularity_flags option);
+CUresult mem_get_allocation_properties(Session &s, CUmemAllocationProp *prop, CUmemGenericAllocationHandle handle);
+
 // ---- destroy/unload, then forget the id ----
 CUresult forget_handle(Session &s, CUstream stream);
 CUresult forget_handle(Session &s, CUevent event);

@@ -346,7 +346,15 @@ void CardClient::settle_idle(CUcontext current) {
     if (card_.holder_ != this) return;
     rival = card_.has_rival(this);
   }
-  if (rival) settle(current);
+  if (rival) {
+    settle(current);
+    return;
+  }
+  // Keeping the card with nothing to do: the slice's measurement ends here, so that the idle time
+  // until the next call is not counted as device time (the next call starts a new one).
+  close_slice(current);
+  collect(false);
+  slice_checkpoint_ns_ = now_ns();
 }
 
 uint64_t CardClient::idle_grace_ns() const {

@@ -126,7 +126,8 @@ class CardClient {
   // at the instant its reply goes out); 0: hand it over now.
   static constexpr uint64_t kKeep = UINT64_MAX;
   uint64_t idle_grace_ns() const;
-  // Before an idle holder's grace: its work so far is measured (it has usually finished already).
+  // Before an idle holder's grace: its work so far is measured (waiting for it when a rival waits;
+  // it has usually finished already), and its idle time is not.
   void settle_idle(CUcontext current);
   // Before a context of this client is destroyed: nothing of the scheduler may stay in it.
   void forget_context(CUcontext ctx, CUcontext current);

@@ -68,8 +68,9 @@ uint64_t Session::remember(int kind, void *ptr) {
   CUcontext owner = nullptr;
   if (kind == GP_HANDLE_CUcontext) {
     owner = (CUcontext)ptr;
-  } else if (kind != GP_HANDLE_CUlibrary && kind != GP_HANDLE_CUkernel) {
-    owner = current();  // libraries and their kernels are context-independent
+  } else if (kind != GP_HANDLE_CUlibrary && kind != GP_HANDLE_CUkernel && kind != GP_HANDLE_CUmemoryPool &&
+             kind != GP_HANDLE_CUmemGenericAllocationHandle_v1) {
+    owner = current();  // libraries and their kernels, pools and VMM memory are context-independent
   }
   by_id_.emplace(id, Handle{kind, ptr, owner});
   by_ptr_.emplace(key, id);
@@ -171,6 +172,8 @@ int Session::primary_ordinal(CUcontext ctx) const {
 CUresult Session::destroy_context(CUcontext ctx) {
   // cards_ changes only on this thread: reading it here needs no lock (the JS thread's readers do).
   for (auto &c : cards_) c.second->forget_context(ctx, current());
+  // Pool memory belongs to its pool, not to the context: given back explicitly first.
+  free_async_allocs(ctx);
   CUresult rc = driver_->api().ctxDestroy(ctx);
   if (rc != CUDA_SUCCESS) return rc;
   forget_owned_by(ctx);
@@ -199,9 +202,19 @@ void Session::forget_owned_by(CUcontext ctx) {
   }
   for (auto it = allocs_.begin(); it != allocs_.end();) {
     if (it->second.owner == ctx) {
-      bytes_ -= it->second.size;
-      add_used(it->second.ordinal, -(int64_t)it->second.size);
+      bytes_ -= it->second.charged;
+      add_used(it->second.ordinal, -(int64_t)it->second.charged);
       it = allocs_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  // Arrays and mipmapped arrays go with their context.
+  for (auto it = held_.begin(); it != held_.end();) {
+    if (it->second.owner == ctx) {
+      add_used(it->second.ordinal, -(int64_t)it->second.bytes);
+      levels_.erase((CUmipmappedArray)it->first.second);
+      it = held_.erase(it);
     } else {
       ++it;
     }
@@ -245,8 +258,11 @@ uint64_t Session::used(int ordinal) const {
 }
 
 bool Session::fits_quota(size_t size) const {
-  int ordinal = current_ordinal();
   // No context of the session is current: the driver refuses the call itself, and nothing is held.
+  return fits_quota_on(current_ordinal(), size);
+}
+
+bool Session::fits_quota_on(int ordinal, size_t size) const {
   if (ordinal < 0) return true;
   uint64_t q = quota(ordinal), u = used(ordinal);
   return u <= q && (uint64_t)size <= q - u;
@@ -257,20 +273,32 @@ void Session::add_used(int ordinal, int64_t delta) {
   used_[ordinal] = (uint64_t)((int64_t)used_[ordinal] + delta);
 }
 
-void Session::note_alloc(CUdeviceptr base, size_t size) {
+void Session::add_alloc(CUdeviceptr base, const Allocation &a) {
   forget_alloc(base);
-  int ordinal = current_ordinal();
-  allocs_.emplace(base, Allocation{size, current(), ordinal});
-  bytes_ += size;
-  add_used(ordinal, (int64_t)size);
+  allocs_.emplace(base, a);
+  bytes_ += a.charged;
+  add_used(a.ordinal, (int64_t)a.charged);
+}
+
+void Session::note_alloc(CUdeviceptr base, size_t size) {
+  Allocation a{size, current(), current_ordinal()};
+  a.charged = size;
+  add_alloc(base, a);
+}
+
+bool Session::is_alloc_base(CUdeviceptr base) const {
+  auto it = allocs_.find(base);
+  return it != allocs_.end() && it->second.kind != Mem::Mapping;
 }
 
 void Session::forget_alloc(CUdeviceptr base) {
   auto it = allocs_.find(base);
   if (it == allocs_.end()) return;
-  bytes_ -= it->second.size;
-  add_used(it->second.ordinal, -(int64_t)it->second.size);
+  bytes_ -= it->second.charged;
+  add_used(it->second.ordinal, -(int64_t)it->second.charged);
+  CUmemGenericAllocationHandle mapped = it->second.kind == Mem::Mapping ? it->second.mapped : 0;
   allocs_.erase(it);
+  if (mapped != 0) unref_physical(mapped);
 }
 
 bool Session::owns_range(CUdeviceptr ptr, size_t size) const {
@@ -335,6 +363,8 @@ void Session::teardown() {
   last_card_ = nullptr;
   last_card_ordinal_ = -1;
   working_ = nullptr;
+  // Pools and VMM memory belong to no context either: freed through the driver while contexts exist.
+  release_memory_objects();
   // Libraries belong to no context: unload them first, while their contexts still exist.
   for (const auto &h : by_id_) {
     if (h.second.kind == GP_HANDLE_CUlibrary) api.libraryUnload((CUlibrary)h.second.ptr);
@@ -351,6 +381,13 @@ void Session::teardown() {
   ctx_ordinal_.clear();
   primaries_.clear();
   allocs_.clear();
+  held_.clear();
+  levels_.clear();
+  physical_.clear();
+  reservations_.clear();
+  pools_.clear();
+  default_pool_.clear();
+  current_pool_.clear();
   bytes_ = 0;
   used_.assign(used_.size(), 0);
   params_.clear();

@@ -128,12 +128,59 @@ class Session {
   // calls all run on its one thread, in order, so a plain counter per card is enough: two threads of
   // the client cannot allocate at once here, and together they never pass the quota.
   bool fits_quota(size_t size) const;
+  // The same on a given card (memory whose card is not the current context's: VMM, pools).
+  bool fits_quota_on(int ordinal, size_t size) const;
 
   void note_alloc(CUdeviceptr base, size_t size);
-  bool is_alloc_base(CUdeviceptr base) const { return allocs_.count(base) != 0; }
+  // A cuMemFree-able allocation's base (cuMemAlloc*, stream-ordered), not a VMM mapping's.
+  bool is_alloc_base(CUdeviceptr base) const;
   void forget_alloc(CUdeviceptr base);
-  // Whether [ptr, ptr+size) lies inside one allocation of this session.
+  // Whether [ptr, ptr+size) lies inside one allocation (or one VMM mapping) of this session.
   bool owns_range(CUdeviceptr ptr, size_t size) const;
+
+  // ---- the other memory a session holds (session_memory.cc): arrays, memory pools, VMM ----
+  // The call being run is a per-thread variant: a NULL stream means the per-thread default stream.
+  void set_call_per_thread(bool per_thread) { call_per_thread_ = per_thread; }
+  // The stream as the driver's plain (not per-thread) entry points take it.
+  CUstream plain_stream(CUstream stream) const;
+  // The context and card of a stream (the current context's for the default streams); false when
+  // the session knows neither.
+  bool stream_card(CUstream stream, CUcontext *ctx, int *ordinal) const;
+  // Memory behind a handle (an array, a mipmapped array), counted on the current card until the
+  // handle is destroyed or its context is.
+  void note_held(int kind, void *handle, size_t bytes);
+  bool forget_held(int kind, void *handle);
+  bool holds(int kind, void *handle) const { return held_.count({kind, handle}) != 0; }
+  // A mipmapped array's level handed out: forgotten with the mipmapped array.
+  void note_level(CUmipmappedArray mipmap, CUarray level);
+  void forget_levels(CUmipmappedArray mipmap);
+  // A stream-ordered allocation, counted on `ordinal`, freed with `owner` (the stream's context).
+  void note_async_alloc(CUdeviceptr base, size_t size, CUcontext owner, int ordinal);
+  // Memory pools the session made (its private default ones among them), by card.
+  void note_pool(CUmemoryPool pool, int ordinal, bool is_default);
+  int pool_ordinal(CUmemoryPool pool) const;
+  size_t pool_count() const;  // pools the client created (not the private default ones)
+  bool is_default_pool(CUmemoryPool pool) const;
+  void forget_pool(CUmemoryPool pool);
+  // The session's current pool of a card (its private default one unless set), made at first use.
+  CUresult current_pool(int ordinal, CUmemoryPool *out);
+  CUresult default_pool(int ordinal, CUmemoryPool *out);
+  void set_current_pool(int ordinal, CUmemoryPool pool) { current_pool_[ordinal] = pool; }
+  // VMM: physical memory (counted on its card until released and unmapped), reserved ranges, and
+  // mappings (ranges copies may use, counted through their memory).
+  void note_physical(CUmemGenericAllocationHandle handle, size_t bytes, int ordinal);
+  bool has_physical(CUmemGenericAllocationHandle handle) const;
+  void release_physical(CUmemGenericAllocationHandle handle);
+  void note_reservation(CUdeviceptr base, size_t size) { reservations_[base] = size; }
+  bool is_reservation(CUdeviceptr base, size_t size) const;
+  void forget_reservation(CUdeviceptr base) { reservations_.erase(base); }
+  // Whether [ptr, ptr+size) lies inside one reservation of the session.
+  bool reserved(CUdeviceptr ptr, size_t size) const;
+  bool any_mapping_in(CUdeviceptr ptr, size_t size) const;
+  void note_mapping(CUdeviceptr base, size_t size, CUmemGenericAllocationHandle handle);
+  // The mappings [ptr, ptr+size) is made of, whole and back to back; false when it is not that.
+  bool mappings_in(CUdeviceptr ptr, size_t size, std::vector<CUdeviceptr> *bases) const;
+  void forget_mapping(CUdeviceptr base);
 
   // ---- compute scheduling (scheduler.h) ----
   // Around every call that puts work on a card: waits until the card of the current context is the
@@ -191,13 +238,38 @@ class Session {
     void *ptr;
     CUcontext owner;  // the context whose destruction ends it; nullptr: none (libraries, kernels)
   };
+  enum class Mem : uint8_t { Plain, Async, Mapping };
   struct Allocation {
     size_t size;
+    CUcontext owner;  // nullptr: a mapping, which no context's end frees
+    int ordinal;      // the card it is on: -1 when unknown (it then counts against no quota)
+    Mem kind = Mem::Plain;
+    size_t charged = 0;  // what it counts against the quota (a mapping: 0, its memory is counted)
+    CUmemGenericAllocationHandle mapped = 0;  // a mapping's physical memory
+  };
+  struct Held {
+    size_t bytes;
+    int ordinal;
     CUcontext owner;
-    int ordinal;  // the card it is on: -1 when unknown (it then counts against no quota)
+  };
+  struct Physical {
+    size_t bytes;
+    int ordinal;
+    unsigned mappings;
+    bool released;
+  };
+  struct Pool {
+    int ordinal;
+    bool is_default;
   };
   void add_used(int ordinal, int64_t delta);
   void forget_owned_by(CUcontext ctx);
+  void add_alloc(CUdeviceptr base, const Allocation &a);
+  void unref_physical(CUmemGenericAllocationHandle handle);
+  // Frees the stream-ordered allocations of ctx (all of them: nullptr) through the driver.
+  void free_async_allocs(CUcontext ctx);
+  // Unmaps, releases and frees the session's VMM memory and destroys its pools (teardown).
+  void release_memory_objects();
   void erase_id(uint64_t id);
 
   std::shared_ptr<const Driver> driver_;
@@ -213,6 +285,13 @@ class Session {
   std::map<CUcontext, int> ctx_ordinal_;  // every context the session made, with its card
   std::map<int, Primary> primaries_;
   std::map<CUdeviceptr, Allocation> allocs_;
+  std::map<std::pair<int, void *>, Held> held_;
+  std::map<CUmipmappedArray, std::vector<CUarray>> levels_;
+  std::map<CUmemGenericAllocationHandle, Physical> physical_;
+  std::map<CUdeviceptr, size_t> reservations_;
+  std::map<CUmemoryPool, Pool> pools_;
+  std::map<int, CUmemoryPool> default_pool_, current_pool_;
+  bool call_per_thread_ = false;
   uint64_t bytes_ = 0;
   std::vector<uint64_t> quota_;                           // by ordinal
   std::vector<uint64_t> used_;                            // by ordinal: bytes allocated on that card

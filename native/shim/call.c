@@ -37,6 +37,25 @@ struct gp_call {
 static __thread gp_call tls_calls[MAX_DEPTH];
 static __thread int tls_depth;
 
+/* A thread's argument buffers go with the thread: programs start and end threads that make calls. */
+static pthread_key_t g_calls_key;
+static pthread_once_t g_calls_once = PTHREAD_ONCE_INIT;
+
+static void free_thread_calls(void *calls)
+{
+    gp_call *c = calls;
+    for (int i = 0; i < MAX_DEPTH; i++) {
+        free(c[i].args);
+        c[i].args = NULL;
+        c[i].cap = 0;
+    }
+}
+
+static void make_calls_key(void)
+{
+    pthread_key_create(&g_calls_key, free_thread_calls);
+}
+
 gp_call *gp_call_begin(uint32_t op, int mode)
 {
     if (tls_depth >= MAX_DEPTH)
@@ -67,6 +86,10 @@ static char *reserve(gp_call *c, size_t n)
         char *p = realloc(c->args, cap);
         if (p == NULL)
             abort();
+        if (c->args == NULL) {
+            pthread_once(&g_calls_once, make_calls_key);
+            pthread_setspecific(g_calls_key, tls_calls);
+        }
         c->args = p;
         c->cap = cap;
     }

@@ -64,6 +64,20 @@ int gp_alloc_server(CUdeviceptr ptr, size_t bytes);
 /* The same, and the context it was allocated in. */
 int gp_alloc_lookup(CUdeviceptr ptr, size_t bytes, CUcontext *ctx);
 
+/*
+ * Structs that name a device by the client's ordinal (native/shim/memprops.c), for the stubs'
+ * `before`/`after` statements (cuda-api.ts): *prop is pointed at `copy`, the daemon's ordinal in it
+ * and its pointers NULL, and the call is routed to that device's daemon.
+ */
+#define GP_MAX_ACCESS_DESCS 64
+CUresult gp_prop_to_remote(gp_call *c, const CUmemAllocationProp **prop, CUmemAllocationProp *copy);
+CUresult gp_pool_props_to_remote(gp_call *c, const CUmemPoolProps **props, CUmemPoolProps *copy);
+/* Routed by ptr's allocation (else the first descriptor's device); every device on that daemon. */
+CUresult gp_access_to_remote(gp_call *c, CUdeviceptr ptr, const CUmemAccessDesc **desc, size_t count,
+                             CUmemAccessDesc copy[GP_MAX_ACCESS_DESCS]);
+/* The daemon's answer, its device ordinal back to the client's. */
+void gp_prop_from_remote(gp_call *c, CUmemAllocationProp *prop);
+
 int gp_initialized(void);
 
 #endif

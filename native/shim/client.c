@@ -82,7 +82,7 @@ static void connect_all(void)
     if (request_text != NULL && *request_text != '\0') {
         char why[768] = "";
         if (gp_request_parse(request_text, &request, why, sizeof why) != 0) {
-            fprintf(stderr, "gpupool: %s\n", why);
+            gp_error("%s", why);
             g_init_result = CUDA_ERROR_INVALID_VALUE;
             gp_devices_set(g_devices, 0);
             return;
@@ -103,13 +103,13 @@ static void connect_all(void)
             snprintf(what, sizeof what, "GPUPOOL_SERVERS: %s", url);
             *query = '\0';
             if (gp_request_apply(what, query + 1, "&", &mine, why, sizeof why) != 0) {
-                fprintf(stderr, "gpupool: %s\n", why);
+                gp_error("%s", why);
                 g_init_result = CUDA_ERROR_INVALID_VALUE;
                 break;
             }
         }
         if (gp_conn_open(&g_servers[g_server_count], url, g_server_count, token, &mine, why, sizeof why, take_welcome, NULL) != 0) {
-            fprintf(stderr, "gpupool: %s\n", why);
+            gp_error("%s", why);
             g_init_result = CUDA_ERROR_NO_DEVICE;
             break;
         }
@@ -117,7 +117,7 @@ static void connect_all(void)
     }
     free(copy);
     if (g_init_result == CUDA_SUCCESS && g_device_count == 0) {
-        fprintf(stderr, "gpupool: the daemons in GPUPOOL_SERVERS offer no devices\n");
+        gp_error("the daemons in GPUPOOL_SERVERS offer no devices");
         g_init_result = CUDA_ERROR_NO_DEVICE;
     }
     gp_devices_set(g_devices, g_device_count);

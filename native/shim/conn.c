@@ -29,13 +29,13 @@ static int silence_ms(void)
 static int parse_url(gp_conn *c, const char *url, char *why, size_t why_len)
 {
     const char *rest;
-    if (strncmp(url, "ws://", 5) == 0)
+    if (strncmp(url, "ws://", 5) == 0) {
         rest = url + 5;
-    else if (strncmp(url, "wss://", 6) == 0) {
-        snprintf(why, why_len, "%s: wss:// needs TLS, which this build of the client library does not have yet", url);
-        return -1;
+    } else if (strncmp(url, "wss://", 6) == 0) {
+        rest = url + 6;
+        c->tls = 1;
     } else {
-        snprintf(why, why_len, "%s: not a ws:// address", url);
+        snprintf(why, why_len, "%s: not a ws:// or wss:// address", url);
         return -1;
     }
     const char *slash = strchr(rest, '/');
@@ -96,10 +96,9 @@ static void mark_dead(gp_conn *c, const char *why)
     /* Said before any waiter wakes, so the job's own output of the failed calls comes after it. The
      * session and what it held are named: none of it survives (a restarted daemon starts fresh). */
     if (!c->dead && !c->stopping)
-        fprintf(stderr,
-                "gpupool: lost the daemon at %s (%s); session %llu there is gone with what it held (%zu context(s), %zu "
-                "allocation(s), %llu bytes); its devices now fail with CUDA_ERROR_DEVICE_UNAVAILABLE\n",
-                c->url, why, (unsigned long long)c->session, contexts, allocations, (unsigned long long)bytes);
+        gp_error("lost the daemon at %s (%s); session %llu there is gone with what it held (%zu context(s), %zu allocation(s), "
+                 "%llu bytes); its devices now fail with CUDA_ERROR_DEVICE_UNAVAILABLE",
+                 c->url, why, (unsigned long long)c->session, contexts, allocations, (unsigned long long)bytes);
     fail_all(c);
     pthread_mutex_unlock(&c->batch_lock);
     /* Nothing more goes either way: let the daemon see the end now (and free the session) rather
@@ -508,7 +507,7 @@ int gp_conn_open(gp_conn *c, const char *url, int index, const char *token, cons
     pthread_cond_init(&c->batch_ready, NULL);
     if (parse_url(c, url, why, why_len) != 0)
         return -1;
-    c->ws = gp_ws_connect(c->host, c->port, c->path, 10000, why, why_len);
+    c->ws = gp_ws_connect(c->host, c->port, c->path, c->tls, 10000, why, why_len);
     if (c->ws == NULL)
         return -1;
     char hello[2048];

@@ -27,6 +27,7 @@ typedef struct gp_conn {
     int index;
     char url[256];
     char host[160], port[16], path[128];
+    int tls;                      /* wss:// */
     gp_ws *ws;
     uint64_t session;
 

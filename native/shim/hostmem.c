@@ -3,6 +3,7 @@
  * so that a later zero-copy path could hand them to the kernel as they are.
  */
 #define _GNU_SOURCE
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "call.h"
@@ -52,4 +53,21 @@ CUresult gp_local_cuMemHostUnregister_v4000(void *p)
 {
     (void)p;
     return gp_initialized() ? CUDA_SUCCESS : CUDA_ERROR_NOT_INITIALIZED;
+}
+
+/*
+ * Managed memory is host memory too, at its device address: a card on another machine cannot provide
+ * it. Said once, with the way out, since frameworks fall back to other allocators on this error.
+ */
+CUresult gp_local_cuMemAllocManaged_v6000(CUdeviceptr *dptr, size_t bytesize, unsigned int flags)
+{
+    static int said;
+    (void)dptr, (void)bytesize, (void)flags;
+    if (!gp_initialized())
+        return CUDA_ERROR_NOT_INITIALIZED;
+    if (!__atomic_exchange_n(&said, 1, __ATOMIC_RELAXED))
+        fprintf(stderr, "gpupool: cuMemAllocManaged is not supported: managed memory must be addressable by this host, "
+                        "and the card is on the daemon's; it returned CUDA_ERROR_NOT_SUPPORTED (allocate device memory "
+                        "and copy instead)\n");
+    return CUDA_ERROR_NOT_SUPPORTED;
 }

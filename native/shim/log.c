@@ -7,6 +7,14 @@
 
 #include "shim.h"
 
+/* One whole line per call: lines of several threads never interleave mid-line. */
+static void emit(const char *fmt, va_list ap)
+{
+    char line[1024];
+    vsnprintf(line, sizeof line, fmt, ap);
+    fprintf(stderr, "gpupool: %s\n", line);
+}
+
 void gp_debug(const char *fmt, ...)
 {
     static int enabled = -1;
@@ -14,12 +22,18 @@ void gp_debug(const char *fmt, ...)
         enabled = getenv("GPUPOOL_DEBUG") != NULL && getenv("GPUPOOL_DEBUG")[0] != '\0';
     if (!enabled)
         return;
-    char line[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
+    emit(fmt, ap);
     va_end(ap);
-    fprintf(stderr, "gpupool: %s\n", line);
+}
+
+void gp_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    emit(fmt, ap);
+    va_end(ap);
 }
 
 /* A small set of names already reported: an unsupported call is named once, not on every call. */

@@ -91,6 +91,8 @@ CUresult gp_get_export_table(const void **table, const CUuuid *id);
 
 /* One line to stderr, prefixed "gpupool: ", only when GPUPOOL_DEBUG is set, except warn/once. */
 void gp_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* One line to stderr, prefixed "gpupool: ", always: what the job's user must see (a refused connection). */
+void gp_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Logs "gpupool: <name> is not supported" once per name. */
 void gp_unsupported_once(const char *name);
 

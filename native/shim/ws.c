@@ -18,12 +18,15 @@
 #include <openssl/evp.h>
 #include <wslay/wslay.h>
 
+#include "tls.h"
+
 #define RECV_BUFFER 65536
 #define SEND_BUFFER 65536
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11" /* RFC 6455, section 1.3 */
 
 struct gp_ws {
     int fd;
+    gp_tls *tls;                   /* wss://: every byte goes through it; NULL: the plain socket */
     pthread_mutex_t send_lock;     /* one sender at a time: frames of one message must not interleave */
     wslay_frame_context_ptr tx;    /* separate contexts: the sender and receiver threads never share one */
     wslay_frame_context_ptr rx;
@@ -36,10 +39,12 @@ struct gp_ws {
     char close_reason[160]; /* the peer's Close: "4003 authentication refused" */
 };
 
-static int write_all(int fd, const uint8_t *p, size_t n)
+static int write_all(gp_ws *ws, const uint8_t *p, size_t n)
 {
+    if (ws->tls)
+        return gp_tls_write(ws->tls, p, n);
     while (n > 0) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        ssize_t w = send(ws->fd, p, n, MSG_NOSIGNAL);
         if (w < 0) {
             if (errno == EINTR)
                 continue;
@@ -55,7 +60,7 @@ static int flush_out(gp_ws *ws)
 {
     if (ws->out_len == 0)
         return 0;
-    int rc = write_all(ws->fd, ws->out, ws->out_len);
+    int rc = write_all(ws, ws->out, ws->out_len);
     ws->out_len = 0;
     return rc;
 }
@@ -65,7 +70,7 @@ static ssize_t on_send(const uint8_t *data, size_t len, int flags, void *user)
     gp_ws *ws = user;
     (void)flags;
     if (len >= SEND_BUFFER / 2) {
-        if (flush_out(ws) != 0 || write_all(ws->fd, data, len) != 0)
+        if (flush_out(ws) != 0 || write_all(ws, data, len) != 0)
             return -1;
         return (ssize_t)len;
     }
@@ -76,29 +81,42 @@ static ssize_t on_send(const uint8_t *data, size_t len, int flags, void *user)
     return (ssize_t)len;
 }
 
-/* Waits for data with poll so that a silent peer is noticed (silence_ms), not waited on for ever. */
+/* Refills the input buffer; waits with poll so that a silent peer is noticed (silence_ms), not waited on for ever. */
+static int fill_in(gp_ws *ws)
+{
+    int timeout = ws->silence_ms > 0 ? ws->silence_ms : -1;
+    if (ws->tls) {
+        ssize_t r = gp_tls_read(ws->tls, ws->in, sizeof ws->in, timeout);
+        if (r <= 0)
+            return -1;
+        ws->in_pos = 0;
+        ws->in_len = (size_t)r;
+        return 0;
+    }
+    for (;;) {
+        struct pollfd p = { .fd = ws->fd, .events = POLLIN };
+        int ready = poll(&p, 1, timeout);
+        if (ready < 0 && errno == EINTR)
+            continue;
+        if (ready <= 0)
+            return -1;
+        ssize_t r = recv(ws->fd, ws->in, sizeof ws->in, 0);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return -1;
+        ws->in_pos = 0;
+        ws->in_len = (size_t)r;
+        return 0;
+    }
+}
+
 static ssize_t on_recv(uint8_t *buf, size_t len, int flags, void *user)
 {
     gp_ws *ws = user;
     (void)flags;
-    if (ws->in_pos == ws->in_len) {
-        for (;;) {
-            struct pollfd p = { .fd = ws->fd, .events = POLLIN };
-            int ready = poll(&p, 1, ws->silence_ms > 0 ? ws->silence_ms : -1);
-            if (ready < 0 && errno == EINTR)
-                continue;
-            if (ready <= 0)
-                return -1;
-            ssize_t r = recv(ws->fd, ws->in, sizeof ws->in, 0);
-            if (r < 0 && errno == EINTR)
-                continue;
-            if (r <= 0)
-                return -1;
-            ws->in_pos = 0;
-            ws->in_len = (size_t)r;
-            break;
-        }
-    }
+    if (ws->in_pos == ws->in_len && fill_in(ws) != 0)
+        return -1;
     size_t n = ws->in_len - ws->in_pos;
     if (n > len)
         n = len;
@@ -179,8 +197,13 @@ static int handshake(gp_ws *ws, const char *host, const char *port, const char *
                      "GET %s HTTP/1.1\r\nHost: %s:%s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                      "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n",
                      path, host, port, key);
-    if (write_all(ws->fd, (const uint8_t *)request, (size_t)n) != 0 || read_head(ws, head, sizeof head) != 0) {
-        snprintf(why, why_len, "no WebSocket handshake answer from %s:%s", host, port);
+    if (write_all(ws, (const uint8_t *)request, (size_t)n) != 0 || read_head(ws, head, sizeof head) != 0) {
+        const char *tls_error = gp_tls_error(ws->tls);
+        if (tls_error)
+            snprintf(why, why_len, "no WebSocket handshake answer from %s:%s: TLS: %s", host, port, tls_error);
+        else
+            snprintf(why, why_len, "no WebSocket handshake answer from %s:%s%s", host, port,
+                     ws->tls ? "" : " (if it serves TLS, its address is wss://)");
         return -1;
     }
     if (strncmp(head, "HTTP/1.1 101", 12) != 0) {
@@ -202,7 +225,7 @@ static int handshake(gp_ws *ws, const char *host, const char *port, const char *
     return 0;
 }
 
-gp_ws *gp_ws_connect(const char *host, const char *port, const char *path, int timeout_ms, char *why, size_t why_len)
+gp_ws *gp_ws_connect(const char *host, const char *port, const char *path, int tls, int timeout_ms, char *why, size_t why_len)
 {
     gp_ws *ws = calloc(1, sizeof *ws);
     if (ws == NULL || (ws->out = malloc(SEND_BUFFER)) == NULL) {
@@ -211,7 +234,12 @@ gp_ws *gp_ws_connect(const char *host, const char *port, const char *path, int t
         return NULL;
     }
     pthread_mutex_init(&ws->send_lock, NULL);
-    ws->fd = dial(host, port, timeout_ms, why, why_len);
+    /* A bad GPUPOOL_TLS_* is said before anything reaches the daemon. */
+    ws->fd = tls && gp_tls_ready(why, why_len) != 0 ? -1 : dial(host, port, timeout_ms, why, why_len);
+    if (ws->fd >= 0 && tls && (ws->tls = gp_tls_connect(ws->fd, host, port, timeout_ms, why, why_len)) == NULL) {
+        gp_ws_free(ws);
+        return NULL;
+    }
     struct wslay_frame_callbacks callbacks = { on_send, on_recv, on_genmask };
     if (ws->fd < 0 || handshake(ws, host, port, path, why, why_len) != 0 ||
         wslay_frame_context_init(&ws->tx, &callbacks, ws) != 0 || wslay_frame_context_init(&ws->rx, &callbacks, ws) != 0) {
@@ -351,8 +379,10 @@ const char *gp_ws_close_reason(const gp_ws *ws)
 
 void gp_ws_shutdown(gp_ws *ws)
 {
-    if (ws != NULL && ws->fd >= 0)
-        shutdown(ws->fd, SHUT_RDWR);
+    if (ws == NULL || ws->fd < 0)
+        return;
+    gp_tls_shutdown(ws->tls);
+    shutdown(ws->fd, SHUT_RDWR);
 }
 
 void gp_ws_free(gp_ws *ws)
@@ -363,6 +393,7 @@ void gp_ws_free(gp_ws *ws)
         wslay_frame_context_free(ws->tx);
     if (ws->rx)
         wslay_frame_context_free(ws->rx);
+    gp_tls_free(ws->tls);
     if (ws->fd >= 0)
         close(ws->fd);
     pthread_mutex_destroy(&ws->send_lock);

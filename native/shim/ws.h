@@ -8,8 +8,11 @@
 
 typedef struct gp_ws gp_ws;
 
-/* Connects to ws://host:port/path and completes the opening handshake; NULL with *why set on failure. */
-gp_ws *gp_ws_connect(const char *host, const char *port, const char *path, int timeout_ms, char *why, size_t why_len);
+/*
+ * Connects to ws://host:port/path (wss:// when tls: see tls.h) and completes the opening handshake;
+ * NULL with *why set on failure.
+ */
+gp_ws *gp_ws_connect(const char *host, const char *port, const char *path, int tls, int timeout_ms, char *why, size_t why_len);
 
 /* Sends one binary message made of these pieces (fragmented as WebSocket allows). 0, or -1 on error. */
 int gp_ws_send(gp_ws *ws, const struct iovec *parts, int count);

@@ -4,14 +4,18 @@ import type { Logger } from 'pino';
 import { ErrorCodes, messageOf } from '../errors.js';
 import type { DaemonConfig } from '../config/schema.js';
 import { FailureLimiter } from './rate-limit.js';
-import { readTokenFile, tokenDigest, type TenantLimits, type TokenTable } from './tokens.js';
+import { TENANT_PATTERN, readTokenFile, tokenDigest, type TenantLimits, type TokenEntry, type TokenTable } from './tokens.js';
 
 /** Reasons a handshake is refused; they travel as the close reason (4003), so the client's user sees them. */
 export const RefusalReasons = {
   MISSING: 'authentication required (set GPUPOOL_TOKEN, or gpupool run --token)',
   UNKNOWN: 'unknown token',
   BLOCKED: 'too many failed attempts; try again later',
+  NO_CERTIFICATE: 'a client certificate signed by the daemon\'s CA is required (GPUPOOL_TLS_CERT, GPUPOOL_TLS_KEY)',
 } as const;
+
+/** The settings the authenticator reads: `auth`, and whether TLS client certificates are required (`tls.clientCa`). */
+export type AuthOptions = Pick<DaemonConfig['auth'], 'tokens' | 'maxFailures' | 'failureWindowMs'> & { certificates?: boolean };
 
 export type AuthResult =
   | { ok: true; tenant: string | null; limits: TenantLimits | null }
@@ -24,29 +28,34 @@ export function peerKey(address: string | undefined): string {
 }
 
 /**
- * Who may open a compute session. Without a token file everyone may (the daemon then listens on
- * loopback only, see exposure.ts); with one, a client must present a token whose SHA-256 is on a line
- * of the file, and the line's tenant is the session's. The table is replaced whole on reload(), so a
- * handshake sees either the old file or the new one, never a mix.
+ * Who may open a compute session. Without a token file or client certificates everyone may (the
+ * daemon then listens on loopback only, see exposure.ts). With a token file, a client must present a
+ * token whose SHA-256 is on a line of the file, and the line's tenant is the session's. With client
+ * certificates (the TLS layer has already checked them against `tls.clientCa`), a client that sends
+ * no token is the tenant its certificate names: the token file's `cert=CN` line, or else the CN
+ * itself. The table is replaced whole on reload(), so a handshake sees either the old file or the
+ * new one, never a mix.
  */
 export class Authenticator {
   private table: TokenTable | null;
   private readonly limiter: FailureLimiter;
+  private readonly certificates: boolean;
 
   constructor(
-    private readonly options: DaemonConfig['auth'],
+    private readonly options: AuthOptions,
     private readonly logger: Logger,
     table: TokenTable | null = null,
     now?: () => number,
   ) {
     if (options.tokens !== null && table === null) table = readTokenFile(options.tokens);
     this.table = table;
+    this.certificates = options.certificates ?? false;
     this.limiter = new FailureLimiter(options.maxFailures, options.failureWindowMs, undefined, now);
     if (table) this.checkPermissions(table.path);
   }
 
   get enabled(): boolean {
-    return this.table !== null;
+    return this.table !== null || this.certificates;
   }
 
   /** Tenant names in the file, each once (never their hashes). */
@@ -60,20 +69,37 @@ export class Authenticator {
   }
 
   /**
-   * Checks a HELLO's token. Every entry is compared, in constant time on the digests, whatever
-   * matched: how long this takes says nothing about the token or about which line it is close to.
+   * Checks a HELLO's token, or the connection's client certificate. `certificate` is the subject CN
+   * of a certificate the TLS layer verified (null: none). A token, when the daemon has a token file,
+   * decides the tenant; without one, the certificate does. Every token entry is compared, in
+   * constant time on the digests, whatever matched: how long this takes says nothing about the
+   * token or about which line it is close to.
    */
-  check(token: string | null, peer: string): AuthResult {
-    if (!this.table) return { ok: true, tenant: null, limits: null };
+  check(token: string | null, peer: string, certificate: string | null = null): AuthResult {
+    if (!this.enabled) return { ok: true, tenant: null, limits: null };
     if (this.limiter.blocked(peer)) return { ok: false, reason: RefusalReasons.BLOCKED };
-    if (token === null || token === '') return this.fail(peer, RefusalReasons.MISSING);
+    const hasToken = token !== null && token !== '';
+    if (this.certificates && !(hasToken && this.table)) return this.checkCertificate(certificate, peer);
+    if (!this.table) return { ok: true, tenant: null, limits: null };
+    if (!hasToken) return this.fail(peer, RefusalReasons.MISSING);
     const digest = tokenDigest(token);
-    let found: TokenTable['entries'][number] | null = null;
+    let found: TokenEntry | null = null;
     for (const entry of this.table.entries) {
+      if (entry.digest === null) continue;
       if (timingSafeEqual(entry.digest, digest) && found === null) found = entry;
     }
     if (!found) return this.fail(peer, RefusalReasons.UNKNOWN);
     return { ok: true, tenant: found.tenant, limits: found.limits };
+  }
+
+  /** The tenant of a verified client certificate: its `cert=` line's, or its CN when that is a tenant name. */
+  private checkCertificate(cn: string | null, peer: string): AuthResult {
+    if (cn === null) return this.fail(peer, RefusalReasons.NO_CERTIFICATE);
+    const mapped = this.table?.entries.find((e) => e.cert === cn);
+    if (mapped) return { ok: true, tenant: mapped.tenant, limits: mapped.limits };
+    if (TENANT_PATTERN.test(cn)) return { ok: true, tenant: cn, limits: null };
+    const shown = JSON.stringify(cn.length > 40 ? `${cn.slice(0, 40)}...` : cn);
+    return this.fail(peer, `certificate CN ${shown} is not a tenant name; map it with a cert= line`);
   }
 
   private fail(peer: string, reason: string): AuthResult {

@@ -18,18 +18,18 @@ export function isLoopback(host: string): boolean {
 
 /**
  * Refuses a configuration that would let anyone on the network run code on this host's cards: compute
- * served on a non-loopback address with no token file. (TLS client certificates would be another
- * answer; they are not implemented yet, docs/security.md.) Status and metrics alone (compute off)
- * may be served anywhere, as any exporter's are.
+ * served on a non-loopback address with neither a token file nor required client certificates
+ * (`tls.clientCa`). Status and metrics alone (compute off, or on `statusListen`) may be served
+ * anywhere, as any exporter's are.
  */
 export function checkExposure(config: DaemonConfig): void {
-  if (!config.compute.enabled || config.auth.tokens !== null) return;
+  if (!config.compute.enabled || config.auth.tokens !== null || config.tls.clientCa !== null) return;
   const { host } = parseListen(config.listen);
   if (isLoopback(host)) return;
   throw new GpupoolError(
     ErrorCodes.CONFIG_INSECURE,
-    `listen ${config.listen} is not a loopback address and no token file is set: anyone who can reach it could run code on this host's GPUs. ` +
-      'Give the daemon a token file (--tokens FILE, auth.tokens; see docs/security.md), listen on 127.0.0.1, or turn compute off (compute.enabled: false)',
+    `listen ${config.listen} is not a loopback address and no token file is set, nor client certificates required: anyone who can reach it could run code on this host's GPUs. ` +
+      'Give the daemon a token file (--tokens FILE, auth.tokens) or a CA for client certificates (--tls-client-ca FILE, tls.clientCa; see docs/security.md), listen on 127.0.0.1, or turn compute off (compute.enabled: false)',
     { details: { key: 'listen', value: config.listen } },
   );
 }

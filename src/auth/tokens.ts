@@ -1,11 +1,14 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { ErrorCodes, GpupoolError, messageOf } from '../errors.js';
+import { parsePriority } from '../sharing/priority.js';
 
 /**
- * The token file (`auth.tokens`, `gpupool daemon --tokens FILE`): one line per tenant token,
+ * The token file (`auth.tokens`, `gpupool daemon --tokens FILE`): one line per tenant token or
+ * client certificate,
  *
- *     TENANT sha256:HEX [key=value ...]
+ *     TENANT sha256:HEX [key=value ...]     a bearer token
+ *     TENANT cert=CN [key=value ...]        a client certificate (tls.clientCa) whose subject CN is CN
  *
  * HEX is the SHA-256 of the token's UTF-8 bytes, so the file holds no secret: reading it does not
  * let anyone connect. Writing it does (a new line is a new tenant), so it must be writable by the
@@ -19,26 +22,29 @@ const TOKEN_BYTES = 32;
 /** Letters, digits, `.`, `_`, `-`; it shows in logs and status, so nothing that needs quoting. */
 export const TENANT_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
-export type Priority = 'high' | 'low';
-
 /**
  * A tenant's limits as the file states them. `quota` caps each session's memory quota (src/sharing/quota.ts),
- * `cards` limits which cards placement gives its sessions (src/compute/endpoint.ts); `priority` is only
- * parsed and kept for now: enforcing it is the scheduler's job (docs/security.md, "still to come").
- * null: the key was not given.
+ * `cards` limits which cards placement gives its sessions (src/compute/endpoint.ts), `priority` is the
+ * scheduler's ceiling (src/sharing/priority.ts). null: the key was not given.
  */
 export interface TenantLimits {
   /** The cards the tenant may use: indexes (numbers) or UUIDs (strings), as written. */
   cards: (number | string)[] | null;
   /** Device memory one of the tenant's sessions may ask for per card, in bytes. */
   quota: number | null;
-  priority: Priority | null;
+  /** The highest priority the tenant's sessions get, as written (`high`, `normal:2`, `low`; src/sharing/priority.ts). */
+  priority: string | null;
 }
+
+/** Subject CNs a `cert=` line may name: what the file's whitespace-separated syntax can hold. */
+export const CERT_NAME_PATTERN = /^[^\s#=]{1,64}$/;
 
 export interface TokenEntry {
   tenant: string;
-  /** SHA-256 of the token: 32 bytes. */
-  digest: Buffer;
+  /** SHA-256 of the token: 32 bytes; null on a `cert=` line. */
+  digest: Buffer | null;
+  /** The client certificate's subject CN a `cert=` line names; null on a token line. */
+  cert: string | null;
   limits: TenantLimits;
   /** Where the line is, for messages: `FILE:LINE`. */
   where: string;
@@ -49,8 +55,9 @@ export interface TokenTable {
   entries: TokenEntry[];
 }
 
-/** Keys a line may carry after the hash; anything else is an error, so a typo never goes unnoticed. */
+/** Limits a line may carry after the hash; anything else (but cert=) is an error, so a typo never goes unnoticed. */
 export const LIMIT_KEYS = ['cards', 'quota', 'priority'] as const;
+const KNOWN_KEYS = ['cert', ...LIMIT_KEYS].join(', ');
 type LimitKey = (typeof LIMIT_KEYS)[number];
 
 const UNITS: Record<string, number> = {
@@ -125,7 +132,7 @@ function parseLimit(key: LimitKey, value: string, where: string, limits: TenantL
       return;
     }
     case 'priority':
-      if (value !== 'high' && value !== 'low') throw invalid(where, `priority=${value}: expected high or low`, { key });
+      if (parsePriority(value) === null) throw invalid(where, `priority=${value}: expected high, normal or low, optionally with a level 0-9 (high:3)`, { key });
       limits.priority = value;
       return;
   }
@@ -151,34 +158,54 @@ export function parseTokenFile(text: string, path: string): TokenTable {
     if (!TENANT_PATTERN.test(tenant)) {
       throw invalid(where, `tenant "${tenant}" must be 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit`);
     }
-    if (hash === undefined) throw invalid(where, `tenant ${tenant} has no token hash: expected "${tenant} sha256:HEX [key=value ...]"`);
-    if (hash.startsWith(TOKEN_PREFIX)) {
-      // Never echo it: it is a secret that should not have been written here.
-      throw invalid(where, `tenant ${tenant}: this is a token itself, not its hash; the file holds sha256:HEX (gpupool token new prints the line)`);
+    if (hash === undefined) throw invalid(where, `tenant ${tenant} has no token hash: expected "${tenant} sha256:HEX [key=value ...]" or "${tenant} cert=CN [key=value ...]"`);
+    let digest: Buffer | null = null;
+    let cert: string | null = null;
+    const fields = rest;
+    if (/^[a-z]+=/.test(hash)) {
+      // No hash: a cert= line (its cert= may come anywhere among the keys).
+      fields.unshift(hash);
+    } else {
+      if (hash.startsWith(TOKEN_PREFIX)) {
+        // Never echo it: it is a secret that should not have been written here.
+        throw invalid(where, `tenant ${tenant}: this is a token itself, not its hash; the file holds sha256:HEX (gpupool token new prints the line)`);
+      }
+      const m = /^sha256:([0-9a-fA-F]{64})$/.exec(hash);
+      if (!m) throw invalid(where, `tenant ${tenant}: expected sha256: and 64 hex digits (the token's SHA-256), got "${hash.length > 80 ? `${hash.slice(0, 80)}...` : hash}"`);
+      digest = Buffer.from(m[1]!, 'hex');
     }
-    const m = /^sha256:([0-9a-fA-F]{64})$/.exec(hash);
-    if (!m) throw invalid(where, `tenant ${tenant}: expected sha256: and 64 hex digits (the token's SHA-256), got "${hash.length > 80 ? `${hash.slice(0, 80)}...` : hash}"`);
-    const digest = Buffer.from(m[1]!, 'hex');
     const limits: TenantLimits = { cards: null, quota: null, priority: null };
     const seen = new Set<string>();
-    for (const field of rest) {
+    for (const field of fields) {
       const eq = field.indexOf('=');
-      if (eq <= 0) throw invalid(where, `"${field}" is not key=value (known keys: ${LIMIT_KEYS.join(', ')})`);
+      if (eq <= 0) throw invalid(where, `"${field}" is not key=value (known keys: ${KNOWN_KEYS})`);
       const key = field.slice(0, eq);
-      if (!(LIMIT_KEYS as readonly string[]).includes(key)) {
-        throw invalid(where, `unknown key "${key}" (known keys: ${LIMIT_KEYS.join(', ')})`, { key });
+      const value = field.slice(eq + 1);
+      if (key !== 'cert' && !(LIMIT_KEYS as readonly string[]).includes(key)) {
+        throw invalid(where, `unknown key "${key}" (known keys: ${KNOWN_KEYS})`, { key });
       }
       if (seen.has(key)) throw invalid(where, `key "${key}" is given twice`, { key });
       seen.add(key);
-      parseLimit(key as LimitKey, field.slice(eq + 1), where, limits);
+      if (key === 'cert') {
+        if (digest !== null) throw invalid(where, `tenant ${tenant}: a line holds a token hash or cert=, not both (give each its own line)`, { key });
+        if (!CERT_NAME_PATTERN.test(value)) throw invalid(where, `cert=${value}: expected a certificate's subject CN, 1-64 characters without spaces, "#" or "="`, { key });
+        cert = value;
+      } else {
+        parseLimit(key as LimitKey, value, where, limits);
+      }
     }
-    const twin = entries.find((e) => e.digest.equals(digest));
+    if (digest === null && cert === null) {
+      throw invalid(where, `tenant ${tenant} has no token hash or cert=: expected "${tenant} sha256:HEX [key=value ...]" or "${tenant} cert=CN [key=value ...]"`);
+    }
+    const twin = digest && entries.find((e) => e.digest?.equals(digest));
     if (twin) throw invalid(where, `this token hash is already on ${twin.where} (tenant ${twin.tenant}): every token belongs to one tenant`);
+    const sameCert = cert !== null && entries.find((e) => e.cert === cert);
+    if (sameCert) throw invalid(where, `cert=${cert} is already on ${sameCert.where} (tenant ${sameCert.tenant}): every certificate name belongs to one tenant`);
     const sibling = entries.find((e) => e.tenant === tenant);
     if (sibling && !sameLimits(sibling.limits, limits)) {
       throw invalid(where, `tenant ${tenant}'s limits differ from ${sibling.where}: give every line of a tenant the same limits`);
     }
-    entries.push({ tenant, digest, limits, where });
+    entries.push({ tenant, digest, cert, limits, where });
   }
   return { path, entries };
 }

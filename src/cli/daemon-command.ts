@@ -13,6 +13,10 @@ export interface DaemonOptions {
   vendors?: string;
   hostname?: string;
   tokens?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsClientCa?: string;
+  statusListen?: string;
 }
 
 export function flagsLayer(opts: DaemonOptions): ConfigLayer {
@@ -20,12 +24,18 @@ export function flagsLayer(opts: DaemonOptions): ConfigLayer {
   if (opts.libraryPath !== undefined) vendors.libraryPath = opts.libraryPath.split(':').filter(Boolean);
   if (opts.systemLibraries === false) vendors.systemLibraries = false;
   if (opts.vendors !== undefined) vendors.enabled = opts.vendors.split(',').map((v) => v.trim()) as DaemonConfig['vendors']['enabled'];
+  const tls: ConfigLayer['tls'] = {};
+  if (opts.tlsCert !== undefined) tls.cert = opts.tlsCert;
+  if (opts.tlsKey !== undefined) tls.key = opts.tlsKey;
+  if (opts.tlsClientCa !== undefined) tls.clientCa = opts.tlsClientCa;
   return {
     ...(opts.listen === undefined ? {} : { listen: opts.listen }),
     ...(opts.hostname === undefined ? {} : { hostname: opts.hostname }),
     ...(opts.logLevel === undefined ? {} : { logLevel: opts.logLevel }),
     ...(opts.simulate === undefined ? {} : { simulate: opts.simulate === true ? defaultFixture : opts.simulate }),
+    ...(opts.statusListen === undefined ? {} : { statusListen: opts.statusListen }),
     ...(opts.tokens === undefined ? {} : { auth: { tokens: opts.tokens } }),
+    ...(Object.keys(tls).length > 0 ? { tls } : {}),
     ...(Object.keys(vendors).length > 0 ? { vendors } : {}),
   };
 }
@@ -41,7 +51,11 @@ export function daemonCommand(setExit: (code: number) => void, done: (p: Promise
     .option('--no-system-libraries', "search only --library-path, not the vendors' usual folders")
     .option('--vendors <list>', `comma-separated vendors to probe (${VENDORS.join(',')})`)
     .option('--hostname <name>', 'host name reported in status and metrics')
+    .option('--status-listen <host:port>', 'serve status, health and metrics (plain HTTP) on this address only; --listen then serves compute alone')
     .option('--tokens <file>', 'token file: compute clients must present a token listed there (docs/security.md); SIGHUP reloads it')
+    .option('--tls-cert <file>', 'PEM certificate: serve HTTPS and wss:// (with --tls-key); SIGHUP reloads it')
+    .option('--tls-key <file>', 'PEM private key of --tls-cert')
+    .option('--tls-client-ca <file>', 'PEM CA: compute clients must present a certificate it signed; its CN is their tenant (docs/security.md)')
     // The daemon's modules (koffi, prom-client, ajv, systeminformation) load only when it runs, so
     // that `gpupool status` starts quickly.
     .action((opts: DaemonOptions) => done(import('./daemon-run.js').then((m) => m.runDaemon(opts, setExit))));

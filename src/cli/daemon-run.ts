@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { checkExposure } from '../auth/exposure.js';
 import { readTokenFile, type TokenTable } from '../auth/tokens.js';
+import { readTlsMaterial, type TlsMaterial } from '../server/tls.js';
 import { loadConfig } from '../config/load.js';
 import type { DaemonConfig } from '../config/schema.js';
 import { Daemon } from '../daemon/daemon.js';
@@ -17,11 +18,13 @@ const EXIT_GRACE_MS = 1000;
 export async function runDaemon(opts: DaemonOptions, setExit: (code: number) => void): Promise<void> {
   let config: DaemonConfig;
   let tokens: TokenTable | null;
+  let tls: TlsMaterial | null;
   try {
     config = loadConfig({ file: opts.config, env: process.env, flags: flagsLayer(opts) });
-    // Both are mistakes in what the operator gave, found before anything starts: exit 2, like a bad flag.
+    // All are mistakes in what the operator gave, found before anything starts: exit 2, like a bad flag.
     checkExposure(config);
     tokens = config.auth.tokens === null ? null : readTokenFile(config.auth.tokens);
+    tls = readTlsMaterial(config.tls);
   } catch (err) {
     process.stderr.write(`gpupool daemon: ${messageOf(err)}\n`);
     setExit(ExitCodes.CONFIG);
@@ -31,7 +34,7 @@ export async function runDaemon(opts: DaemonOptions, setExit: (code: number) => 
   const notifier = new SdNotifier(process.env);
   let daemon: Daemon;
   try {
-    daemon = await Daemon.start(config, { logger, notifier, tokens });
+    daemon = await Daemon.start(config, { logger, notifier, tokens, tls });
   } catch (err) {
     logger.fatal({ err: messageOf(err), code: (err as { code?: string }).code }, 'gpupoold failed to start');
     notifier.notify({ STATUS: `failed to start: ${messageOf(err)}`, ERRNO: 1 });
@@ -57,8 +60,8 @@ export async function runDaemon(opts: DaemonOptions, setExit: (code: number) => 
     let stopping = false;
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
-    // SIGHUP reloads the token file (and no longer ends the process, as it would by default).
-    process.on('SIGHUP', () => daemon.reloadTokens());
+    // SIGHUP reloads the token file and the TLS files (and no longer ends the process, as it would by default).
+    process.on('SIGHUP', () => daemon.reload());
   });
   setExit(ExitCodes.OK);
   exitWithin(EXIT_GRACE_MS, ExitCodes.OK, logger);

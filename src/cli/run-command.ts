@@ -1,12 +1,13 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { constants } from 'node:os';
 import { Command } from 'commander';
 import { clientLibraryDir } from '../paths.js';
 import { parseBytes } from '../auth/tokens.js';
 import { messageOf } from '../errors.js';
-import { fetchStatus } from '../server/status-client.js';
+import { fetchStatus, type TlsClientOptions } from '../server/status-client.js';
+import { readTlsClientFiles } from './status-client.js';
 import { POLICIES } from '../sharing/placement.js';
 import { MAX_GPUS, MAX_WAIT_S, type JobRequest } from '../sharing/quota.js';
 import { parseGpus, parsePolicy, parseRequestText, parseShare, parseWait, withKeys } from '../sharing/request-text.js';
@@ -19,6 +20,9 @@ interface RunOptions {
   token?: string;
   debug?: boolean;
   mem?: string;
+  tlsCa?: string;
+  tlsCert?: string;
+  tlsKey?: string;
   share?: string;
   shareLimit?: boolean;
   priority?: string;
@@ -37,6 +41,10 @@ export function jobEnvironment(opts: RunOptions, env: NodeJS.ProcessEnv): NodeJS
     GPUPOOL_SERVERS: opts.servers ?? env.GPUPOOL_SERVERS ?? DEFAULT_SERVERS,
   };
   if (opts.token !== undefined) out.GPUPOOL_TOKEN = opts.token;
+  // Absolute, so that a job that changes its directory before cuInit still finds them.
+  if (opts.tlsCa !== undefined) out.GPUPOOL_TLS_CA = resolve(opts.tlsCa);
+  if (opts.tlsCert !== undefined) out.GPUPOOL_TLS_CERT = resolve(opts.tlsCert);
+  if (opts.tlsKey !== undefined) out.GPUPOOL_TLS_KEY = resolve(opts.tlsKey);
   if (opts.debug) out.GPUPOOL_DEBUG = '1';
   const keys = { mem: opts.mem, share: opts.share, limit: opts.shareLimit ? 'yes' : undefined, priority: opts.priority, gpus: opts.gpus, policy: opts.policy, wait: opts.wait };
   if (Object.values(keys).some((v) => v !== undefined)) out.GPUPOOL_REQUEST = withKeys(env.GPUPOOL_REQUEST, keys);
@@ -63,14 +71,17 @@ async function placeJob(opts: RunOptions, env: NodeJS.ProcessEnv, err: NodeJS.Wr
   const gpus = opts.gpus === undefined ? null : parseGpus(opts.gpus);
   if (typeof gpus !== 'number') return { ok: true, env: jobEnv };
   let request: JobRequest;
+  let tls: TlsClientOptions;
   try {
     request = parseRequestText(jobEnv.GPUPOOL_REQUEST);
+    // wss:// daemons' status is read over https:// with the job's own TLS settings.
+    tls = readTlsClientFiles({ ca: jobEnv.GPUPOOL_TLS_CA || undefined, cert: jobEnv.GPUPOOL_TLS_CERT || undefined, key: jobEnv.GPUPOOL_TLS_KEY || undefined });
   } catch (e) {
     err.write(`gpupool run: ${messageOf(e)}\n`);
     return { ok: false, exit: ExitCodes.CONFIG };
   }
   const servers = jobEnv.GPUPOOL_SERVERS!.split(/[,\s]+/).filter((s) => s !== '');
-  const placed = await planJob(servers, request, gpus, fetchStatus);
+  const placed = await planJob(servers, request, gpus, (url, timeoutMs) => fetchStatus(url, timeoutMs, tls));
   if (!placed.ok) {
     err.write(`gpupool run: no room for ${gpus} card(s): ${placed.reason}\n`);
     return { ok: false, exit: ExitCodes.NO_ROOM };
@@ -98,8 +109,11 @@ export function runCommand(err: NodeJS.WritableStream, setExit: (code: number) =
   return new Command('run')
     .description('run COMMAND with its CUDA calls carried to pool cards')
     .usage('[options] -- COMMAND [ARGS...]')
-    .option('-s, --servers <list>', `comma-separated daemon addresses (env GPUPOOL_SERVERS, default ${DEFAULT_SERVERS})`)
+    .option('-s, --servers <list>', `comma-separated daemon addresses, ws:// or wss:// (env GPUPOOL_SERVERS, default ${DEFAULT_SERVERS})`)
     .option('--token <token>', 'bearer token for the daemons (env GPUPOOL_TOKEN)')
+    .option('--tls-ca <file>', "PEM CA that signed the daemons' certificates, for wss:// (env GPUPOOL_TLS_CA; default: the system's CA store)")
+    .option('--tls-cert <file>', 'PEM client certificate for daemons that require one (env GPUPOOL_TLS_CERT)')
+    .option('--tls-key <file>', 'PEM private key of --tls-cert (env GPUPOOL_TLS_KEY)')
     .option('--debug', "log the client library's connections and calls to stderr")
     .option('--mem <size>', 'device memory the job asks for on each card, e.g. 8GiB (sets mem= in env GPUPOOL_REQUEST; default: the daemon\'s default quota)')
     .option('--share <fraction>', "the job's share of each card's compute under contention, in (0, 1] (share= in GPUPOOL_REQUEST)")

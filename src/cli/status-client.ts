@@ -1,4 +1,6 @@
-import { ErrorCodes, GpupoolError } from '../errors.js';
+import { readFileSync } from 'node:fs';
+import { ErrorCodes, GpupoolError, messageOf } from '../errors.js';
+import type { TlsClientOptions } from '../server/status-client.js';
 
 /** Accepts `http://host:port`, `host:port` or a full `/v1/status` URL, as operators type them. */
 export function statusUrl(host: string): URL {
@@ -12,4 +14,27 @@ export function statusUrl(host: string): URL {
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new GpupoolError(ErrorCodes.USAGE, `--host ${host}: use http:// or https://`);
   if (url.pathname === '/' || url.pathname === '') url.pathname = '/v1/status';
   return url;
+}
+
+/** The PEM files for https:// daemons, as the client library's GPUPOOL_TLS_CA, _CERT and _KEY name them. */
+export interface TlsClientFiles {
+  ca?: string | undefined;
+  cert?: string | undefined;
+  key?: string | undefined;
+}
+
+/** Reads the files; one that cannot be read is a usage error naming the option and the file. */
+export function readTlsClientFiles(files: TlsClientFiles): TlsClientOptions {
+  if ((files.cert === undefined) !== (files.key === undefined)) throw new GpupoolError(ErrorCodes.USAGE, '--tls-cert and --tls-key go together: give both or neither');
+  const out: TlsClientOptions = {};
+  for (const [name, option] of [['ca', '--tls-ca'], ['cert', '--tls-cert'], ['key', '--tls-key']] as const) {
+    const path = files[name];
+    if (path === undefined) continue;
+    try {
+      out[name] = readFileSync(path);
+    } catch (err) {
+      throw new GpupoolError(ErrorCodes.USAGE, `${option} ${path}: ${messageOf(err)}`, { cause: err });
+    }
+  }
+  return out;
 }

@@ -4,8 +4,8 @@ import type { StatusDocument } from '../server/status.js';
 import type { Device } from '../vendors/device.js';
 import { ExitCodes } from './exit-codes.js';
 import { POOL_API_VERSION, type PoolDocument } from '../server/pool.js';
-import { fetchDocument, fetchStatus } from '../server/status-client.js';
-import { statusUrl } from './status-client.js';
+import { fetchDocument, fetchStatus, type TlsClientOptions } from '../server/status-client.js';
+import { readTlsClientFiles, statusUrl } from './status-client.js';
 import { renderPool } from './status-pool-table.js';
 import { renderHost } from './status-table.js';
 
@@ -14,6 +14,9 @@ interface StatusOptions {
   json?: boolean;
   pool?: boolean;
   timeout: number;
+  tlsCa?: string;
+  tlsCert?: string;
+  tlsKey?: string;
 }
 
 type HostResult = { url: string; ok: true; status: StatusDocument } | { url: string; ok: false; error: { code: string; message: string } };
@@ -37,6 +40,10 @@ export function statusCommand(out: NodeJS.WritableStream, err: NodeJS.WritableSt
     .option('--json', 'print JSON for scripts instead of tables')
     .option('--pool', "ask one daemon (--host) for the whole pool: every host's cards and clients (GET /v1/pool)")
     .option('--timeout <ms>', 'how long to wait for each host', positiveInt, 5000)
+    // The client library's variables, so that one environment serves jobs and status alike.
+    .option('--tls-ca <file>', "PEM CA that signed https:// daemons' certificates (env GPUPOOL_TLS_CA; default: Node's CA store)", process.env.GPUPOOL_TLS_CA)
+    .option('--tls-cert <file>', 'PEM client certificate for daemons that require one (env GPUPOOL_TLS_CERT)', process.env.GPUPOOL_TLS_CERT)
+    .option('--tls-key <file>', 'PEM private key of --tls-cert (env GPUPOOL_TLS_KEY)', process.env.GPUPOOL_TLS_KEY)
     .action((opts: StatusOptions) => done(runStatus(opts, out, err, setExit)));
 }
 
@@ -44,8 +51,10 @@ async function runStatus(opts: StatusOptions, out: NodeJS.WritableStream, err: N
   if (opts.pool) return runPool(opts, out, err, setExit);
   const hosts = opts.host.length > 0 ? opts.host : [DEFAULT_HOST];
   let urls: URL[];
+  let tls: TlsClientOptions;
   try {
     urls = hosts.map(statusUrl);
+    tls = tlsOptions(opts);
   } catch (e) {
     err.write(`gpupool status: ${messageOf(e)}\n`);
     setExit(ExitCodes.CONFIG);
@@ -54,7 +63,7 @@ async function runStatus(opts: StatusOptions, out: NodeJS.WritableStream, err: N
   const results: HostResult[] = await Promise.all(
     urls.map(async (url): Promise<HostResult> => {
       try {
-        return { url: url.origin, ok: true, status: await fetchStatus(url, opts.timeout) };
+        return { url: url.origin, ok: true, status: await fetchStatus(url, opts.timeout, tls) };
       } catch (e) {
         return { url: url.origin, ok: false, error: isGpupoolError(e) ? { code: e.code, message: e.message } : { code: 'UNKNOWN', message: messageOf(e) } };
       }
@@ -74,6 +83,11 @@ async function runStatus(opts: StatusOptions, out: NodeJS.WritableStream, err: N
   else setExit(ExitCodes.OK);
 }
 
+/** The --tls-* files (empty variables count as unset). */
+function tlsOptions(opts: StatusOptions): TlsClientOptions {
+  return readTlsClientFiles({ ca: opts.tlsCa || undefined, cert: opts.tlsCert || undefined, key: opts.tlsKey || undefined });
+}
+
 /** `--pool`: one daemon's `/v1/pool`; exit codes as for the hosts it lists. */
 async function runPool(opts: StatusOptions, out: NodeJS.WritableStream, err: NodeJS.WritableStream, setExit: (code: number) => void): Promise<void> {
   if (opts.host.length > 1) {
@@ -82,8 +96,10 @@ async function runPool(opts: StatusOptions, out: NodeJS.WritableStream, err: Nod
     return;
   }
   let url: URL;
+  let tls: TlsClientOptions;
   try {
     url = statusUrl(opts.host[0] ?? DEFAULT_HOST);
+    tls = tlsOptions(opts);
   } catch (e) {
     err.write(`gpupool status: ${messageOf(e)}\n`);
     setExit(ExitCodes.CONFIG);
@@ -93,7 +109,7 @@ async function runPool(opts: StatusOptions, out: NodeJS.WritableStream, err: Nod
   let doc: PoolDocument;
   try {
     // The daemon gives each peer its pool.timeoutMs (2 s by default), less than --timeout's default.
-    doc = await fetchDocument<PoolDocument>(url, opts.timeout, POOL_API_VERSION);
+    doc = await fetchDocument<PoolDocument>(url, opts.timeout, POOL_API_VERSION, tls);
   } catch (e) {
     err.write(`gpupool status: ${messageOf(e)}\n`);
     setExit(ExitCodes.UNREACHABLE);

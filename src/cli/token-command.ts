@@ -1,4 +1,4 @@
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import { parseTokenFile, newToken, tokenLine, TENANT_PATTERN } from '../auth/tokens.js';
 import { messageOf } from '../errors.js';
 import { ExitCodes } from './exit-codes.js';
@@ -24,7 +24,7 @@ export function tokenCommand(out: NodeJS.WritableStream, err: NodeJS.WritableStr
     .argument('<tenant>', 'tenant name: letters, digits, ".", "_", "-"')
     .option('--cards <list>', 'limit: comma-separated card indexes or UUIDs the tenant may use')
     .option('--quota <size>', 'limit: device memory the tenant may hold (8GiB, 512MiB, bytes)')
-    .addOption(new Option('--priority <level>', 'limit: scheduling priority').choices(['high', 'low']))
+    .option('--priority <class>', 'limit: the highest priority its jobs get: high, normal or low, optionally with a level (high:3)')
     .option('--json', 'print {"tenant", "token", "line"} as JSON')
     .action((tenant: string, opts: NewOptions) => {
       if (!TENANT_PATTERN.test(tenant)) {

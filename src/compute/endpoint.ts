@@ -3,6 +3,8 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { RefusalReasons, peerKey, type Authenticator } from '../auth/authenticator.js';
+import { verifiedClientName } from '../auth/certificate.js';
+import { priorityLowered } from '../auth/limits.js';
 import type { TenantLimits } from '../auth/tokens.js';
 import { ErrorCodes, messageOf } from '../errors.js';
 import type { Device } from '../vendors/device.js';
@@ -32,7 +34,7 @@ export interface SessionInfo {
   program: string;
   pid: number;
   host: string;
-  /** The tenant whose token opened the session (docs/security.md); null when the daemon has no token file. */
+  /** The tenant whose token or client certificate opened the session (docs/security.md); null when the daemon has neither. */
   tenant: string | null;
   connectedAt: string;
   /** `handshake` until HELLO is taken; `waiting` while held for cards with room (its `wait`); then `active`. */
@@ -83,6 +85,8 @@ export interface ComputeEndpointOptions {
   pingIntervalMs: number;
   /** A client silent (no data, no pong) for longer is dropped at the next ping; default two ping intervals. */
   clientGraceMs?: number | null;
+  /** A connection that has not sent a valid HELLO this long after it opened is closed (4002). */
+  helloTimeoutMs?: number;
   /** Who may open a session; without one, anyone who can connect may. */
   auth?: Authenticator;
   /** Memory quotas, placement and the scheduler (config `sharing`); default: 25% of each card, no overcommit, `spread`. */
@@ -141,6 +145,7 @@ export class ComputeEndpoint {
   private readonly sampler: NodeJS.Timeout;
   private readonly now: () => Date;
   private readonly graceMs: number;
+  private readonly helloTimeoutMs: number;
 
   constructor(
     private readonly driver: NativeDriver,
@@ -152,6 +157,7 @@ export class ComputeEndpoint {
     const { maxMessageBytes, maxQueuedBytes } = defaultConfig().compute;
     this.limits = { maxMessageBytes, maxQueuedBytes, ...options.limits };
     this.wss = new WebSocketServer({ noServer: true, maxPayload: this.limits.maxMessageBytes, perMessageDeflate: false });
+    this.helloTimeoutMs = options.helloTimeoutMs ?? 5000;
     const sharing = { ...defaultConfig().sharing, ...options.sharing };
     this.schedule = sharing;
     this.sharing = { defaultQuota: sharing.defaultQuota, overcommit: sharing.overcommit, placement: sharing.placement, defaultShare: sharing.defaultShare };
@@ -210,6 +216,13 @@ export class ComputeEndpoint {
     this.clients.set(id, client);
     const log = this.logger.child({ session: id, peer: client.info.peer });
     const peer = peerKey(req.socket.remoteAddress);
+    const certificate = verifiedClientName(req.socket);
+    // A connection that never says HELLO holds a socket and a slot for nothing: it gets this long.
+    const helloTimer = setTimeout(() => {
+      if (ws.readyState !== ws.OPEN || client.info.state !== 'handshake') return;
+      log.warn({ code: ErrorCodes.HELLO_TIMEOUT, timeoutMs: this.helloTimeoutMs }, 'no HELLO in time; closing the connection');
+      ws.close(CloseCodes.PROTOCOL_ERROR, `no HELLO within ${this.helloTimeoutMs} ms`);
+    }, this.helloTimeoutMs);
     // Any bytes count as a sign of life, not only pongs: a pong can wait behind a large copy on the wire.
     const seen = () => {
       client.lastSeen = Date.now();
@@ -230,6 +243,7 @@ export class ComputeEndpoint {
       }
       // Anything a refused or waiting client sent after its HELLO is dropped, not taken for another attempt.
       if (ws.readyState !== ws.OPEN || client.info.state !== 'handshake') return;
+      clearTimeout(helloTimer);
       if (this.auth?.blocked(peer)) {
         // Refused before HELLO is even decoded; logged quietly, as the block itself was logged once.
         log.debug({ code: ErrorCodes.AUTH_REFUSED }, 'handshake refused: too many failed attempts');
@@ -239,7 +253,7 @@ export class ComputeEndpoint {
       try {
         const hello = parseHello(message, this.driver.digest);
         // Authenticated before the session exists: nothing reaches the driver without a good token.
-        const auth = this.auth?.check(hello.token, peer) ?? { ok: true, tenant: null, limits: null };
+        const auth = this.auth?.check(hello.token, peer, certificate) ?? { ok: true, tenant: null, limits: null };
         if (!auth.ok) {
           // The reason and the peer (bound to `log`), never the token.
           log.warn({ code: ErrorCodes.AUTH_REFUSED, reason: auth.reason, program: hello.program, host: hello.host }, 'handshake refused');
@@ -248,6 +262,8 @@ export class ComputeEndpoint {
         }
         Object.assign(client.info, { tenant: auth.tenant, program: hello.program, pid: hello.pid, host: hello.host, request: hello.request ?? { ...NO_REQUEST } });
         client.ceiling = auth.limits?.priority ? parsePriority(auth.limits.priority) : null;
+        const lowered = priorityLowered(client.info.request.priority, client.ceiling);
+        if (lowered) log.info({ tenant: auth.tenant, requested: client.info.request.priority, priority: lowered, limit: auth.limits?.priority }, "priority lowered to the tenant's limit");
         this.admitOrWait(client, hello, { name: auth.tenant, limits: auth.limits }, log);
       } catch (err) {
         const code = err instanceof HandshakeError ? err.closeCode : CloseCodes.PROTOCOL_ERROR;
@@ -256,6 +272,7 @@ export class ComputeEndpoint {
       }
     });
     ws.on('close', (code) => {
+      clearTimeout(helloTimer);
       log.info({ code }, 'client disconnected');
       client.withdraw?.();
       client.withdraw = null;

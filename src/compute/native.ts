@@ -40,6 +40,17 @@ export interface EmuStats {
   events: number;
   /** Since the process started, failed launches included. */
   kernelsLaunched: number;
+  arrays: number;
+  mipmappedArrays: number;
+  arrayBytes: number;
+  memPools: number;
+  poolAllocations: number;
+  poolBytes: number;
+  poolCachedBytes: number;
+  vmmAllocations: number;
+  vmmBytes: number;
+  vmmReservations: number;
+  vmmMappings: number;
 }
 
 export interface CardSchedStats {

@@ -115,6 +115,8 @@ export function loadConfig(sources: ConfigSources): DaemonConfig {
   if (sources.flags) config = mergeLayers(config, checkLayer(sources.flags, 'command line'));
   checkLayer(config, 'configuration');
   parseListen(config.listen);
+  if (config.statusListen !== null) checkStatusListen(config);
+  checkTlsSettings(config.tls);
   parseQuotaSetting(config.sharing.defaultQuota);
   const { pingIntervalMs, clientGraceMs } = config.compute;
   if (clientGraceMs !== null && clientGraceMs <= pingIntervalMs) {
@@ -124,4 +126,26 @@ export function loadConfig(sources: ConfigSources): DaemonConfig {
     });
   }
   return config;
+}
+
+function invalid(key: string, message: string): GpupoolError {
+  return new GpupoolError(ErrorCodes.CONFIG_INVALID, `${key}: ${message}`, { details: { key } });
+}
+
+function checkStatusListen(config: DaemonConfig): void {
+  const status = parseListen(config.statusListen!, 'statusListen');
+  const main = parseListen(config.listen);
+  if (status.port !== 0 && status.port === main.port && status.host === main.host) {
+    throw invalid('statusListen', `"${config.statusListen}" is the listen address itself; give status its own address or leave statusListen out`);
+  }
+}
+
+/** A certificate needs its key and the other way round; client certificates need the daemon's own. */
+function checkTlsSettings(tls: DaemonConfig['tls']): void {
+  if ((tls.cert === null) !== (tls.key === null)) {
+    throw invalid(tls.cert === null ? 'tls.cert' : 'tls.key', 'tls.cert and tls.key go together: give both (--tls-cert, --tls-key) or neither');
+  }
+  if (tls.clientCa !== null && tls.cert === null) {
+    throw invalid('tls.clientCa', 'client certificates need TLS: give the daemon its own certificate and key too (tls.cert, tls.key)');
+  }
 }

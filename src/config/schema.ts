@@ -10,8 +10,27 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** The daemon's whole configuration once defaults, file, environment and flags are merged. */
 export interface DaemonConfig {
-  /** `HOST:PORT` of the HTTP server (status, metrics, and later the compute WebSocket); port 0 picks one. */
+  /**
+   * `HOST:PORT` of the HTTP server (status, metrics, and the compute WebSocket); port 0 picks one.
+   * HTTPS (and `wss://`) when `tls.cert` is set.
+   */
   listen: string;
+  /**
+   * `HOST:PORT` serving status, health and metrics alone, plain HTTP and read-only; null: they are
+   * served on `listen`. When set, `listen` serves only the compute WebSocket.
+   */
+  statusListen: string | null;
+  tls: {
+    /** PEM certificate (chain) of the daemon; with `key`, `listen` serves HTTPS and `wss://`. null: plain. */
+    cert: string | null;
+    /** PEM private key of `cert`. */
+    key: string | null;
+    /**
+     * PEM CA certificate(s): compute clients must present a certificate it signed, and its subject CN
+     * (or the token file's `cert=` line) is their tenant (docs/security.md). Needs `cert` and `key`.
+     */
+    clientCa: string | null;
+  };
   /** The name this host reports in status and in the metrics' `Hostname` label. */
   hostname: string;
   logLevel: LogLevel;
@@ -93,6 +112,8 @@ export interface DaemonConfig {
     /** Failed handshakes a peer address may make per window; beyond them it is refused without checking. */
     maxFailures: number;
     failureWindowMs: number;
+    /** A compute connection that has not sent a valid HELLO this long after it opened is closed (4002). */
+    helloTimeoutMs: number;
   };
   /** Fixture of simulated cards; when set the daemon loads the fake vendor libraries. */
   simulate: string | null;
@@ -103,6 +124,8 @@ export interface DaemonConfig {
 export function defaultConfig(): DaemonConfig {
   return {
     listen: '127.0.0.1:7760',
+    statusListen: null,
+    tls: { cert: null, key: null, clientCa: null },
     hostname: hostname(),
     logLevel: 'info',
     vendors: { enabled: [...VENDORS], libraryPath: [], systemLibraries: true, initTimeoutMs: 10_000, probeInit: true },
@@ -111,7 +134,7 @@ export function defaultConfig(): DaemonConfig {
     compute: { enabled: true, driver: null, pingIntervalMs: 10_000, clientGraceMs: null, maxMessageBytes: 1024 ** 3, maxQueuedBytes: 256 * 1024 ** 2 },
     sharing: { defaultQuota: '25%', overcommit: false, placement: 'spread', defaultShare: 0.25, sliceMs: 4, paceDepth: 1, idleGraceUs: 200, windows: [] },
     pool: { peers: [], timeoutMs: 2_000 },
-    auth: { tokens: null, maxFailures: 10, failureWindowMs: 10_000 },
+    auth: { tokens: null, maxFailures: 10, failureWindowMs: 10_000, helloTimeoutMs: 5_000 },
     simulate: null,
     shutdownTimeoutMs: 10_000,
   };
@@ -123,6 +146,16 @@ export const configSchema = {
   additionalProperties: false,
   properties: {
     listen: { type: 'string', minLength: 1 },
+    statusListen: { type: ['string', 'null'], minLength: 1 },
+    tls: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        cert: { type: ['string', 'null'], minLength: 1 },
+        key: { type: ['string', 'null'], minLength: 1 },
+        clientCa: { type: ['string', 'null'], minLength: 1 },
+      },
+    },
     hostname: { type: 'string', minLength: 1, maxLength: 253 },
     logLevel: { enum: [...LOG_LEVELS] },
     vendors: {
@@ -170,7 +203,7 @@ export const configSchema = {
         overcommit: { type: 'boolean' },
         defaultShare: { type: 'number', exclusiveMinimum: 0, maximum: 1 },
         sliceMs: { type: 'number', minimum: 0.1, maximum: 1000 },
-        paceDepth: { type: 'integer', minimum: 1, maximum: 64 },
+        paceDepth: { type: 'integer', minimum: 0, maximum: 64 },
         idleGraceUs: { type: 'integer', minimum: 0, maximum: 1_000_000 },
         windows: {
           type: 'array',
@@ -205,6 +238,7 @@ export const configSchema = {
         tokens: { type: ['string', 'null'], minLength: 1 },
         maxFailures: { type: 'integer', minimum: 1, maximum: 100_000 },
         failureWindowMs: { type: 'integer', minimum: 100, maximum: 86_400_000 },
+        helloTimeoutMs: { type: 'integer', minimum: 100, maximum: 600_000 },
       },
     },
     simulate: { type: ['string', 'null'], minLength: 1 },

@@ -7,6 +7,7 @@ import type { DaemonConfig } from '../config/schema.js';
 import { messageOf } from '../errors.js';
 import { version } from '../version.js';
 import { HttpServer } from '../server/http-server.js';
+import { readTlsMaterial, type TlsMaterial } from '../server/tls.js';
 import { HostInfoSource } from '../server/host-info.js';
 import { DaemonMetrics } from '../server/metrics.js';
 import { registerRoutes } from '../server/routes.js';
@@ -31,6 +32,8 @@ export interface DaemonDeps {
   loadLibrary?: (path: string) => Library;
   /** The token file as already read (gpupool daemon reads it first, to exit 2 on a bad one); else read here. */
   tokens?: TokenTable | null;
+  /** The TLS files as already read, likewise; else read here. */
+  tls?: TlsMaterial | null;
 }
 
 /**
@@ -48,6 +51,8 @@ export class Daemon {
     private readonly registry: DeviceRegistry,
     private readonly poller: Poller,
     private readonly http: HttpServer,
+    /** The status address's server (`statusListen`); null: status is served by `http`. */
+    private readonly statusHttp: HttpServer | null,
     private readonly compute: ComputeEndpoint | null,
     private readonly auth: Authenticator,
   ) {}
@@ -56,8 +61,10 @@ export class Daemon {
     const { logger, notifier } = deps;
     const env = deps.env ?? process.env;
     const listen = parseListen(config.listen);
+    const statusListen = config.statusListen === null ? null : parseListen(config.statusListen, 'statusListen');
     checkExposure(config);
-    const auth = new Authenticator(config.auth, logger, deps.tokens ?? null);
+    const tls = deps.tls !== undefined ? deps.tls : readTlsMaterial(config.tls);
+    const auth = new Authenticator({ ...config.auth, certificates: config.tls.clientCa !== null }, logger, deps.tokens ?? null);
     const search = librarySearch(config);
     logger.info({ version, simulate: config.simulate, search }, 'gpupoold starting');
     notifier.notify({ STATUS: 'reading cards' });
@@ -67,6 +74,7 @@ export class Daemon {
     const registry = await DeviceRegistry.probe({ config, logger, search, ...(deps.loadLibrary ? { load: deps.loadLibrary } : {}) });
     const startedAt = new Date().toISOString();
     let http: HttpServer | null = null;
+    let statusHttp: HttpServer | null = null;
     let endpoint: ComputeEndpoint | null = null;
     try {
       const compute = await opening;
@@ -74,6 +82,7 @@ export class Daemon {
         endpoint = new ComputeEndpoint(compute.driver, compute.addon, logger, {
           pingIntervalMs: config.compute.pingIntervalMs,
           clientGraceMs: config.compute.clientGraceMs,
+          helloTimeoutMs: config.auth.helloTimeoutMs,
           auth,
           sharing: config.sharing,
           vendorDevices: () => registry.devices(),
@@ -83,7 +92,9 @@ export class Daemon {
         // their client libraries have said so (docs/operations.md, "Faults").
         logger.info({ sessions: 0 }, 'compute starts fresh: no session survives a restart; clients of a previous daemon must start again');
       }
-      if (endpoint && auth.enabled) {
+      if (endpoint && config.tls.clientCa !== null) {
+        logger.info({ clientCa: config.tls.clientCa, tokens: config.auth.tokens, tenants: auth.tenants().length }, 'compute clients must present a certificate signed by tls.clientCa');
+      } else if (endpoint && auth.enabled) {
         logger.info({ path: config.auth.tokens, tenants: auth.tenants().length }, 'compute clients must present a token');
       } else if (endpoint) {
         // checkExposure() let this through only because the address is loopback; still, every local user can get in.
@@ -124,31 +135,59 @@ export class Daemon {
         if (change.health.state === 'healthy') endpoint?.retryWaiting();
       });
 
-      http = new HttpServer(logger);
+      http = new HttpServer(logger, { tls, handshakeTimeoutMs: config.auth.helloTimeoutMs });
+      if (tls) logger.info({ cert: config.tls.cert, subject: tls.subject, validTo: tls.validTo.toISOString() }, 'serving HTTPS and wss://');
+      warnIfExpired(tls, logger);
+      // With statusListen the read-only routes live there alone, and the compute address serves compute only.
+      statusHttp = statusListen ? new HttpServer(logger) : null;
       const computeEndpoint = endpoint;
       if (computeEndpoint) http.onUpgrade('/v1/compute', (req, socket, head) => computeEndpoint.handleUpgrade(req, socket, head));
       let bound: ListenAddress = listen;
-      const daemonInfo = () => ({ version, pid: process.pid, startedAt, listen: formatAddress(bound.host, bound.port), simulated: config.simulate !== null });
+      let statusBound: ListenAddress | null = statusListen;
+      const daemonInfo = () => ({
+        version,
+        pid: process.pid,
+        startedAt,
+        listen: formatAddress(bound.host, bound.port),
+        statusListen: statusBound ? formatAddress(statusBound.host, statusBound.port) : null,
+        tls: tls !== null,
+        clientCertificates: config.tls.clientCa !== null,
+        simulated: config.simulate !== null,
+      });
       const status = async () => buildStatus(await hostInfo.current(), daemonInfo(), registry.vendors(), registry.devices(), computeStatus());
       const membership = new StaticMembership(config.pool.peers);
-      registerRoutes(http, {
+      // Where this daemon's status is read: the status address, or the main one (https:// with TLS).
+      const selfUrl = () => (statusBound ? `http://${formatAddress(statusBound.host, statusBound.port)}` : `${tls ? 'https' : 'http'}://${formatAddress(bound.host, bound.port)}`);
+      registerRoutes(statusHttp ?? http, {
         metrics,
         status,
-        pool: async () => buildPoolView({ self: { url: `http://${formatAddress(bound.host, bound.port)}`, status: await status() }, membership, fetchStatus, timeoutMs: config.pool.timeoutMs }),
+        pool: async () => buildPoolView({ self: { url: selfUrl(), status: await status() }, membership, fetchStatus, timeoutMs: config.pool.timeoutMs }),
       });
       bound = await http.listen(listen);
+      if (statusHttp && statusListen) statusBound = await statusHttp.listen(statusListen);
       poller.start();
 
-      const daemon = new Daemon(config, bound, deps, registry, poller, http, endpoint, auth);
+      const daemon = new Daemon(config, bound, deps, registry, poller, http, statusHttp, endpoint, auth);
       const cards = registry.devices().length;
       const vendors = registry.vendors().filter((v) => v.available).map((v) => v.vendor);
-      logger.info({ address: formatAddress(bound.host, bound.port), url: `http://${formatAddress(bound.host, bound.port)}`, cards, vendors }, 'listening');
+      const address = formatAddress(bound.host, bound.port);
+      logger.info(
+        {
+          address,
+          url: `${tls ? 'https' : 'http'}://${address}`,
+          ...(statusBound ? { statusAddress: formatAddress(statusBound.host, statusBound.port), statusUrl: `http://${formatAddress(statusBound.host, statusBound.port)}` } : {}),
+          cards,
+          vendors,
+        },
+        'listening',
+      );
       notifier.notify({ READY: 1, STATUS: `serving ${cards} card(s) of ${vendors.join(', ') || 'no vendor'} on ${formatAddress(bound.host, bound.port)}` });
       daemon.startWatchdog(env);
       return daemon;
     } catch (err) {
       await endpoint?.close();
       await http?.close();
+      await statusHttp?.close();
       await registry.close();
       throw err;
     }
@@ -167,6 +206,33 @@ export class Daemon {
     return this.auth.reload();
   }
 
+  /**
+   * SIGHUP: reads the TLS files again and serves new connections with them; open ones keep theirs.
+   * Files that cannot be read or do not fit together leave the ones in force as they were (logged).
+   */
+  reloadTls(): boolean {
+    if (!this.http.secure) return false;
+    const { logger } = this.deps;
+    let material: TlsMaterial | null;
+    try {
+      material = readTlsMaterial(this.config.tls);
+    } catch (err) {
+      logger.error({ err: messageOf(err), code: (err as { code?: string }).code }, 'TLS files not reloaded; the previous certificate and key stay in force');
+      return false;
+    }
+    if (!material) return false;
+    this.http.setTls(material);
+    logger.info({ cert: this.config.tls.cert, subject: material.subject, validTo: material.validTo.toISOString(), clientCa: this.config.tls.clientCa }, 'TLS files reloaded');
+    warnIfExpired(material, logger);
+    return true;
+  }
+
+  /** SIGHUP: everything the daemon reads from files an operator may replace while it runs. */
+  reload(): void {
+    this.reloadTokens();
+    this.reloadTls();
+  }
+
   /** Ordered and idempotent: every later call gets the first call's promise. */
   stop(reason = 'requested'): Promise<void> {
     this.stopping ??= this.shutdown(reason);
@@ -182,6 +248,7 @@ export class Daemon {
       // Clients first, while the server still runs: each session frees its contexts before we go on.
       ['compute sessions', async () => this.compute?.close()],
       ['http server', () => this.http.close()],
+      ['status server', async () => this.statusHttp?.close()],
       ['sampler', () => this.poller.stop()],
       ['vendor libraries', () => this.registry.close()],
     ];
@@ -193,5 +260,12 @@ export class Daemon {
       }
     }
     logger.info('stopped');
+  }
+}
+
+/** An expired certificate still serves (the operator may be replacing it), but every client will refuse it. */
+function warnIfExpired(tls: TlsMaterial | null, logger: Logger): void {
+  if (tls && tls.validTo.getTime() < Date.now()) {
+    logger.warn({ subject: tls.subject, validTo: tls.validTo.toISOString() }, 'the TLS certificate has expired: clients will refuse it');
   }
 }

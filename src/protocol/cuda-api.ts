@@ -73,6 +73,13 @@ export interface Forwarded {
    */
   after?: string;
   /**
+   * A C statement the client stub runs before it encodes the arguments, with the parameters and the
+   * call `c` in scope: it may route the call (`gp_route_server`) or point a parameter at a rewritten
+   * copy (a struct naming a device, whose ordinal the daemon knows under another number); to fail the
+   * call it sets `rc` and jumps to `done`.
+   */
+  before?: string;
+  /**
    * The call puts work on the card (a copy, a memset, a kernel): the daemon's scheduler lets it
    * through only while the card is the client's (docs/sharing.md). Custom handlers ask themselves.
    */
@@ -85,6 +92,14 @@ export interface Local {
 }
 
 export type Annotation = Forwarded | Local;
+
+// Memory pool attributes: the reuse flags are ints, the sizes cuuint64_t (cuda.h 13 knows no others;
+// the daemon refuses any other before the driver sees it).
+const POOL_ATTR_SIZE = '(attr >= CU_MEMPOOL_ATTR_RELEASE_THRESHOLD && attr <= CU_MEMPOOL_ATTR_USED_MEM_HIGH ? sizeof(cuuint64_t) : sizeof(int))';
+// The device a struct names is the client's ordinal: the stub routes the call to that device's daemon
+// and sends the daemon's ordinal in a copy (native/shim/memprops.c). Pointers inside such a struct
+// (win32HandleMetaData, win32SecurityAttributes) travel as NULL, and the daemon forces them so.
+const PROP_TO_REMOTE = 'CUmemAllocationProp gp_prop; if ((rc = gp_prop_to_remote(c, &prop, &gp_prop)) != CUDA_SUCCESS) goto done;';
 
 const local: Local = { local: true };
 const sync: Forwarded = { mode: 'sync' };
@@ -170,6 +185,9 @@ export const CUDA_API: Record<string, Annotation> = {
   cuMemcpy2D: { mode: 'sync', client: 'memcpy_2d', wire: 'custom' },
   cuMemcpy2DUnaligned: { mode: 'sync', client: 'memcpy_2d', wire: 'custom' },
   cuMemcpy2DAsync: { mode: 'async', client: 'memcpy_2d_async', wire: 'custom' },
+  // Managed memory must be addressable by the client's host at its device address: a remote card's
+  // is not (native/shim/hostmem.c answers CUDA_ERROR_NOT_SUPPORTED and says why, once).
+  cuMemAllocManaged: local,
   cuMemsetD8: memset(1, 'sync'),
   cuMemsetD16: memset(2, 'sync'),
   cuMemsetD32: memset(4, 'sync'),
@@ -182,6 +200,61 @@ export const CUDA_API: Record<string, Annotation> = {
   cuMemsetD2D8Async: memset2D(1, 'async'),
   cuMemsetD2D16Async: memset2D(2, 'async'),
   cuMemsetD2D32Async: memset2D(4, 'async'),
+
+  // --- arrays, stream-ordered allocation, virtual memory: each counted against the session's quota
+  // before the driver is asked (docs/operations.md, "Memory quotas") ---------------------------------
+  cuArrayCreate: { mode: 'sync', params: { pAllocateArray: { in: 'sizeof(CUDA_ARRAY_DESCRIPTOR)' } }, handler: 'array_create' },
+  cuArray3DCreate: { mode: 'sync', params: { pAllocateArray: { in: 'sizeof(CUDA_ARRAY3D_DESCRIPTOR)' } }, handler: 'array_3d_create' },
+  cuArrayDestroy: { mode: 'sync', handler: 'array_destroy' },
+  cuArrayGetDescriptor: { mode: 'sync', params: { pArrayDescriptor: { out: 'sizeof(CUDA_ARRAY_DESCRIPTOR)' } } },
+  cuArray3DGetDescriptor: { mode: 'sync', params: { pArrayDescriptor: { out: 'sizeof(CUDA_ARRAY3D_DESCRIPTOR)' } } },
+  cuMipmappedArrayCreate: { mode: 'sync', params: { pMipmappedArrayDesc: { in: 'sizeof(CUDA_ARRAY3D_DESCRIPTOR)' } }, handler: 'mipmapped_array_create' },
+  cuMipmappedArrayGetLevel: { mode: 'sync', handler: 'mipmapped_array_get_level' },
+  cuMipmappedArrayDestroy: { mode: 'sync', handler: 'mipmapped_array_destroy' },
+  cuMemcpyHtoA: { mode: 'sync', params: { srcHost: { in: 'ByteCount' } }, work: true },
+  cuMemcpyAtoH: { mode: 'sync', params: { dstHost: { out: 'ByteCount' } }, work: true },
+  // A session's pools are its own: the card's default pool is a private one per session, so no client
+  // sees, trims or reuses another's memory.
+  cuMemAllocAsync: { mode: 'sync', handler: 'mem_alloc_async', after: 'gp_note_alloc(c, *dptr, bytesize);' },
+  cuMemAllocFromPoolAsync: { mode: 'sync', handler: 'mem_alloc_from_pool_async', after: 'gp_note_alloc(c, *dptr, bytesize);' },
+  cuMemFreeAsync: { mode: 'async', handler: 'mem_free_async', after: 'gp_forget_alloc(dptr);', params: { dptr: { device: 'inside' } } },
+  cuMemPoolCreate: {
+    mode: 'sync',
+    params: { poolProps: { in: 'sizeof(CUmemPoolProps)' } },
+    before: 'CUmemPoolProps gp_props; if ((rc = gp_pool_props_to_remote(c, &poolProps, &gp_props)) != CUDA_SUCCESS) goto done;',
+    handler: 'mem_pool_create',
+  },
+  cuMemPoolDestroy: { mode: 'sync', handler: 'mem_pool_destroy' },
+  cuMemPoolTrimTo: sync,
+  cuMemPoolSetAttribute: { mode: 'sync', params: { value: { in: POOL_ATTR_SIZE } }, handler: 'mem_pool_set_attribute' },
+  cuMemPoolGetAttribute: { mode: 'sync', params: { value: { out: POOL_ATTR_SIZE } }, handler: 'mem_pool_get_attribute' },
+  cuDeviceGetDefaultMemPool: { mode: 'sync', handler: 'device_get_default_mem_pool' },
+  cuDeviceGetMemPool: { mode: 'sync', handler: 'device_get_mem_pool' },
+  cuDeviceSetMemPool: { mode: 'sync', handler: 'device_set_mem_pool' },
+  // Virtual memory: physical memory (cuMemCreate) is counted, address ranges are not. The client records
+  // a reserved range as one allocation, so that copies into its mappings find their daemon. The address
+  // ranges these calls name are no memory they touch: their handlers check them against the session's
+  // own reservations and mappings instead (docs/security.md, "Bounds checks"); an address hint is only
+  // a hint.
+  cuMemAddressReserve: { mode: 'sync', handler: 'mem_address_reserve', after: 'gp_note_alloc(c, *ptr, size);', params: { addr: { device: '0' } } },
+  cuMemAddressFree: { mode: 'sync', handler: 'mem_address_free', after: 'gp_forget_alloc(ptr);', params: { ptr: { device: '0' } } },
+  cuMemCreate: { mode: 'sync', params: { prop: { in: 'sizeof(CUmemAllocationProp)' } }, before: PROP_TO_REMOTE, handler: 'mem_create' },
+  cuMemRelease: { mode: 'sync', handler: 'mem_release' },
+  cuMemMap: { mode: 'sync', handler: 'mem_map', params: { ptr: { device: '0' } } },
+  cuMemUnmap: { mode: 'sync', handler: 'mem_unmap', params: { ptr: { device: '0' } } },
+  cuMemSetAccess: {
+    mode: 'sync',
+    params: { ptr: { device: '0' }, desc: { in: 'count * sizeof(CUmemAccessDesc)' } },
+    before: 'CUmemAccessDesc gp_desc[GP_MAX_ACCESS_DESCS]; if ((rc = gp_access_to_remote(c, ptr, &desc, count, gp_desc)) != CUDA_SUCCESS) goto done;',
+    handler: 'mem_set_access',
+  },
+  cuMemGetAllocationGranularity: { mode: 'sync', params: { prop: { in: 'sizeof(CUmemAllocationProp)' } }, before: PROP_TO_REMOTE, handler: 'mem_get_allocation_granularity' },
+  cuMemGetAllocationPropertiesFromHandle: {
+    mode: 'sync',
+    params: { prop: { out: 'sizeof(CUmemAllocationProp)' } },
+    handler: 'mem_get_allocation_properties',
+    after: 'gp_prop_from_remote(c, prop);',
+  },
 
   // --- streams and events -----------------------------------------------------------------------
   // gpupool carries no stream capture (graphs), so no stream is ever capturing: answered here. The

@@ -1,27 +1,66 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { ErrorCodes, GpupoolError, messageOf } from '../errors.js';
 import { formatAddress, type ListenAddress } from '../config/address.js';
+import type { TLSSocket } from 'node:tls';
+import { clientCertificateProblem, secureContextOptions, serverTlsOptions, type TlsMaterial } from './tls.js';
+
+/** Marks a connection whose refused certificate was logged already (keep-alive: several requests, one line). */
+const refusalLogged = Symbol('refusalLogged');
 
 export type RouteHandler = (req: IncomingMessage) => Promise<{ status?: number; contentType?: string; body: string | object }>;
 
 /** A handler for WebSocket upgrades on one path; the compute endpoint registers itself here. */
 export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
 
+export interface HttpServerOptions {
+  /** Serve HTTPS (and `wss://`) with these; null: plain HTTP. */
+  tls?: TlsMaterial | null;
+  /** A TLS handshake not finished this long after the connection opened is dropped. */
+  handshakeTimeoutMs?: number;
+}
+
 /**
- * The daemon's one HTTP server: read-only GET routes (status, health, metrics) and, on the same
- * port, WebSocket upgrades routed by path.
+ * One HTTP (or HTTPS) server of the daemon: read-only GET routes (status, health, metrics) and
+ * WebSocket upgrades routed by path. The daemon runs one, or two with `statusListen` (the routes on
+ * one, the upgrades on the other).
  */
 export class HttpServer {
-  private readonly server: Server;
+  private readonly server: Server | HttpsServer;
   private readonly routes = new Map<string, RouteHandler>();
   private readonly upgrades = new Map<string, UpgradeHandler>();
+  readonly secure: boolean;
+  /** Whether every request must come over a connection with a verified client certificate. */
+  private readonly clientCertificates: boolean;
 
-  constructor(private readonly logger: Logger) {
-    this.server = createServer((req, res) => void this.handle(req, res));
+  constructor(
+    private readonly logger: Logger,
+    options: HttpServerOptions = {},
+  ) {
+    const handler = (req: IncomingMessage, res: ServerResponse) => void this.handle(req, res);
+    this.secure = Boolean(options.tls);
+    this.clientCertificates = Boolean(options.tls?.ca);
+    this.server = options.tls ? createHttpsServer(serverTlsOptions(options.tls, options.handshakeTimeoutMs ?? 10_000), handler) : createServer(handler);
     this.server.on('upgrade', (req, socket, head) => this.upgrade(req, socket, head));
     this.server.on('clientError', (_err, socket) => socket.destroy());
+    // A plain-text client or a bad handshake: said once per connection, with the peer. A peer that
+    // hung up before its handshake (a port probe) is no news.
+    this.server.on('tlsClientError', (err: Error & { code?: string }, socket: { remoteAddress?: string; remotePort?: number; destroy(): void }) => {
+      const level = err.code === 'ECONNRESET' ? 'debug' : 'warn';
+      this.logger[level](
+        { peer: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`, err: err.message.trim(), reason: err.code, code: ErrorCodes.TLS_HANDSHAKE_FAILED },
+        'TLS handshake failed',
+      );
+      socket.destroy();
+    });
+  }
+
+  /** Swaps the certificate, key and client CA for new connections (SIGHUP); open ones keep theirs. */
+  setTls(material: TlsMaterial): void {
+    if (!this.secure) throw new Error('setTls on a plain HTTP server');
+    (this.server as HttpsServer).setSecureContext(secureContextOptions(material));
   }
 
   get(path: string, handler: RouteHandler): this {
@@ -34,7 +73,24 @@ export class HttpServer {
     return this;
   }
 
+  /** With client certificates required: why this request's connection is refused, logged once per connection; else null. */
+  private refusedCertificate(req: IncomingMessage): string | null {
+    if (!this.clientCertificates) return null;
+    const socket = req.socket as TLSSocket & { [refusalLogged]?: boolean };
+    const problem = clientCertificateProblem(socket);
+    if (problem !== null && !socket[refusalLogged]) {
+      socket[refusalLogged] = true;
+      this.logger.warn({ peer: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`, reason: problem, code: ErrorCodes.AUTH_REFUSED }, 'client certificate refused');
+    }
+    return problem;
+  }
+
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const refused = this.refusedCertificate(req);
+    if (refused !== null) {
+      res.shouldKeepAlive = false;
+      return send(res, 403, { error: { code: ErrorCodes.AUTH_REFUSED, message: refused } });
+    }
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
     const handler = this.routes.get(path);
     if (!handler) return send(res, 404, { error: { code: 'NOT_FOUND', message: `no such path ${path}` } });
@@ -52,6 +108,9 @@ export class HttpServer {
   }
 
   private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const refused = this.refusedCertificate(req);
+    // The reason phrase carries the reason: the client library prints the status line.
+    if (refused !== null) return void socket.end(`HTTP/1.1 403 ${refused}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
     const handler = this.upgrades.get(path);
     if (handler) return handler(req, socket, head);

@@ -21,6 +21,12 @@ export interface DaemonInfo {
   pid: number;
   startedAt: string;
   listen: string;
+  /** The status address (`statusListen`); null: status is served on `listen`. */
+  statusListen: string | null;
+  /** Whether `listen` serves HTTPS and `wss://`. */
+  tls: boolean;
+  /** Whether compute clients must present a certificate signed by `tls.clientCa`. */
+  clientCertificates: boolean;
   simulated: boolean;
 }
 

@@ -3,24 +3,21 @@
  * (`gpupool run` with the client library) and as raw WebSockets, the token file made by
  * `gpupool token new`, reloaded on SIGHUP, and the address rules at start.
  */
-import { once } from 'node:events';
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import WebSocket from 'ws';
-import { encodeHello } from '../../src/compute/handshake.js';
 import type { SessionInfo } from '../../src/compute/endpoint.js';
 import { tokenDigest, tokenLine, newToken } from '../../src/auth/tokens.js';
-import { packageRoot } from '../../src/paths.js';
 import { DaemonProcess, runCli } from '../helpers/daemon-process.js';
 import { FixtureFile, mixedHost } from '../helpers/fixture.js';
 import { QUICK_CONFIG, eventually, writeConfig } from '../helpers/integration.js';
 import { createTestHosts, namespacesAvailable } from '../helpers/netns.js';
 import { buildFatbin, buildProgram } from '../helpers/programs.js';
+import { handshake, refused, welcomed } from '../helpers/raw-client.js';
 
 const fatbin = buildFatbin();
 const driverApi = buildProgram('driver_api.c');
-const digest = (JSON.parse(readFileSync(join(packageRoot, 'build', 'gen', 'ops.json'), 'utf8')) as { digest: string }).digest;
 
 const fixture = new FixtureFile(mixedHost());
 t.teardown(() => fixture.remove());
@@ -46,36 +43,6 @@ function driverApiRun(server: string, token?: string, netns?: string) {
   return runCli(['run', '--servers', server, ...(token === undefined ? [] : ['--token', token]), '--', driverApi, fatbin], {}, netns);
 }
 
-type Outcome = { welcome: true; ws: WebSocket } | { welcome: false; code: number; reason: string };
-
-/** A raw client: sends HELLO with `token` (from `localAddress` if given), and says whether WELCOME or a close came back. */
-async function handshake(server: string, token: string | null, localAddress?: string): Promise<Outcome> {
-  const ws = new WebSocket(`${server}/v1/compute`, { perMessageDeflate: false, ...(localAddress ? { localAddress } : {}) });
-  ws.on('error', () => {}); // the close that follows says what happened
-  const closed = once(ws, 'close');
-  await once(ws, 'open');
-  ws.send(encodeHello({ protocol: 1, digest, cuda: 13000, token, pid: process.pid, host: 'auth-test', program: 'raw-client' }));
-  const first = await Promise.race([once(ws, 'message').then(() => 'message' as const), closed.then(() => 'closed' as const)]);
-  if (first === 'message') return { welcome: true, ws };
-  const [code, reason] = await closed;
-  return { welcome: false, code: code as number, reason: (reason as Buffer).toString() };
-}
-
-async function refused(server: string, token: string | null, localAddress?: string): Promise<{ code: number; reason: string } | 'welcomed'> {
-  const o = await handshake(server, token, localAddress);
-  if (o.welcome) {
-    o.ws.terminate();
-    return 'welcomed';
-  }
-  return { code: o.code, reason: o.reason };
-}
-
-async function welcomed(server: string, token: string | null): Promise<boolean> {
-  const o = await handshake(server, token);
-  if (o.welcome) o.ws.close();
-  return o.welcome;
-}
-
 t.test('gpupool token new: a token, and a line the daemon accepts for it', async (t) => {
   const made = await runCli(['token', 'new', 'alice']);
   t.equal(made.code, 0, made.stderr);
@@ -93,7 +60,7 @@ t.test('gpupool token new: a token, and a line the daemon accepts for it', async
   for (const [args, message] of [
     [['token', 'new', 'no/slash'], /tenant "no\/slash" must be/],
     [['token', 'new', 'carol', '--quota', 'lots'], /quota=lots: expected a positive size/],
-    [['token', 'new', 'carol', '--priority', 'urgent'], /Allowed choices are high, low/],
+    [['token', 'new', 'carol', '--priority', 'urgent'], /priority=urgent: expected high, normal or low/],
     [['token', 'new'], /missing required argument 'tenant'/],
   ] as const) {
     const r = await runCli([...args]);
@@ -164,7 +131,7 @@ t.test('failures are limited per address: after N, refused without checking unti
   t.same(await refused(server, token), { code: 4003, reason: 'too many failed attempts; try again later' }, 'the right token, refused unchecked');
   t.match(daemon.logs.find((l) => /too many failed handshakes/.test(l.msg)), { level: 40, peer: '127.0.0.1', failures: 3 });
   // Another address is not blocked: loopback answers from all of 127.0.0.0/8.
-  t.equal(await refused(server, token, '127.0.0.2'), 'welcomed', 'another address still gets in');
+  t.equal(await refused(server, token, { localAddress: '127.0.0.2' }), 'welcomed', 'another address still gets in');
   t.ok(Date.now() - start < 4000, 'all of that within the window');
 
   const run = await driverApiRun(server, token);

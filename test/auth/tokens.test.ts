@@ -50,16 +50,27 @@ t.test('good lines: comments, blank lines, limits, several tokens per tenant', a
   t.equal(table.entries.length, 3);
   t.match(table.entries[0], { tenant: 'alice', where: '/etc/gpupool/tokens:3', limits: { cards: null, quota: null, priority: null } });
   t.same(table.entries[1]!.limits, { cards: [0, 'GPU-11111111-2222-3333-4444-555555555555'], quota: 8 * 1024 ** 3, priority: 'high' });
-  t.ok(table.entries[1]!.digest.equals(tokenDigest(b)), 'hex digits in either case');
+  t.ok(table.entries[1]!.digest!.equals(tokenDigest(b)), 'hex digits in either case');
   t.equal(table.entries[2]!.where, '/etc/gpupool/tokens:5');
   t.same(parseTokenFile('', 'empty').entries, [], 'an empty file admits nobody');
+
+  // Client certificates: a tenant by its certificate's CN, with or without limits, next to its tokens.
+  const certs = parseTokenFile(
+    [`carol cert=carol.example.org cards=1 priority=normal:2`, `carol ${hashOf(a)} priority=normal:2 cards=1`, 'dave quota=2GiB cert=CN-with.odd_chars'].join('\n'),
+    'f',
+  );
+  t.match(certs.entries, [
+    { tenant: 'carol', cert: 'carol.example.org', digest: null, limits: { cards: [1], priority: 'normal:2' } },
+    { tenant: 'carol', cert: null, limits: { cards: [1], priority: 'normal:2' } },
+    { tenant: 'dave', cert: 'CN-with.odd_chars', digest: null, limits: { quota: 2 * 1024 ** 3 } },
+  ]);
 });
 
 t.test('bad lines: GPUPOOL_TOKENS_INVALID naming FILE:LINE and what is wrong', async (t) => {
   const token = newToken();
   const h = hashOf(token);
   const cases: [string, string, RegExp][] = [
-    ['unknown key', `alice ${h} cards=0 burst=2`, /^f:2: unknown key "burst" \(known keys: cards, quota, priority\)$/],
+    ['unknown key', `alice ${h} cards=0 burst=2`, /^f:2: unknown key "burst" \(known keys: cert, cards, quota, priority\)$/],
     ['not key=value', `alice ${h} fast`, /^f:2: "fast" is not key=value/],
     ['key twice', `alice ${h} quota=1GiB quota=2GiB`, /^f:2: key "quota" is given twice/],
     ['bad hash: too short', 'alice sha256:abcd', /^f:2: tenant alice: expected sha256: and 64 hex digits/],
@@ -69,7 +80,13 @@ t.test('bad lines: GPUPOOL_TOKENS_INVALID naming FILE:LINE and what is wrong', a
     ['bad tenant name', `al/ice ${h}`, /^f:2: tenant "al\/ice" must be/],
     ['bad quota', `alice ${h} quota=lots`, /^f:2: quota=lots: expected a positive size/],
     ['zero quota', `alice ${h} quota=0`, /^f:2: quota=0: expected a positive size/],
-    ['bad priority', `alice ${h} priority=urgent`, /^f:2: priority=urgent: expected high or low/],
+    ['bad priority', `alice ${h} priority=urgent`, /^f:2: priority=urgent: expected high, normal or low, optionally with a level 0-9 \(high:3\)/],
+    ['bad priority level', `alice ${h} priority=high:10`, /^f:2: priority=high:10: expected high, normal or low/],
+    ['hash and cert', `alice ${h} cert=alice`, /^f:2: tenant alice: a line holds a token hash or cert=, not both/],
+    ['neither hash nor cert', 'alice quota=1GiB', /^f:2: tenant alice has no token hash or cert=/],
+    ['cert with a #', 'alice cert=a#b', /^f:2: cert=a#b: expected a certificate's subject CN, 1-64 characters without spaces/],
+    ['empty cert', 'alice cert=', /^f:2: cert=: expected a certificate's subject CN/],
+    ['cert twice', 'bob cert=zed.example', /^f:2: cert=zed\.example is already on f:1 \(tenant zed\)/],
     ['empty card', `alice ${h} cards=0,,1`, /^f:2: cards=0,,1: expected a comma-separated list/],
     ['card twice', `alice ${h} cards=1,1`, /^f:2: cards=1,1: a card is listed twice/],
     ['odd card', `alice ${h} cards=0,<gpu>`, /^f:2: cards=0,<gpu>: "<gpu>" is neither a card index nor a UUID/],
@@ -77,7 +94,7 @@ t.test('bad lines: GPUPOOL_TOKENS_INVALID naming FILE:LINE and what is wrong', a
   ];
   for (const [name, line, message] of cases) {
     // Line 1 is a good one (so the error is on line 2); the duplicate case reuses its hash.
-    const first = name === 'duplicate hash' ? `alice ${h}` : `zed ${hashOf(newToken())}`;
+    const first = name === 'duplicate hash' ? `alice ${h}` : name === 'cert twice' ? 'zed cert=zed.example' : `zed ${hashOf(newToken())}`;
     t.throws(() => parseTokenFile(`${first}\n${line}\n`, 'f'), { code: ErrorCodes.TOKENS_INVALID, message }, name);
   }
   t.throws(() => parseTokenFile(`alice ${h}\nalice ${hashOf(newToken())} priority=low\n`, 'f'), { message: /^f:2: tenant alice's limits differ from f:1/ }, 'one tenant, different limits');
@@ -164,8 +181,28 @@ t.test('the authenticator: tenants by token, refusals by reason, reload keeps th
 
   const open = new Authenticator({ tokens: null, maxFailures: 2, failureWindowMs: 1000 }, logger);
   t.notOk(open.enabled);
+  t.same(open.check(null, '10.0.0.1', 'alice'), { ok: true, tenant: null, limits: null }, 'a certificate changes nothing when none is required');
   t.same(open.check(null, '10.0.0.1'), { ok: true, tenant: null, limits: null }, 'without a file everyone gets in');
   t.notOk(open.reload(), 'nothing to reload');
+});
+
+t.test('client certificates: the CN, or its cert= line, is the tenant; a token still decides when there is a file', async (t) => {
+  const token = newToken();
+  const path = join(dir, 'cert-tokens');
+  writeFileSync(path, `ops cert=build-host-7 cards=0 priority=low\n${tokenLine('alice', token)}\n`, { mode: 0o600 });
+  const { logger } = capture();
+  const auth = new Authenticator({ tokens: path, maxFailures: 2, failureWindowMs: 1000, certificates: true }, logger);
+  t.ok(auth.enabled);
+  t.same(auth.check(null, '10.0.0.1', 'build-host-7'), { ok: true, tenant: 'ops', limits: { cards: [0], quota: null, priority: 'low' } }, 'mapped by its cert= line');
+  t.same(auth.check(null, '10.0.0.1', 'bob'), { ok: true, tenant: 'bob', limits: null }, 'unmapped: the CN itself, no limits');
+  t.match(auth.check(token, '10.0.0.1', 'bob'), { ok: true, tenant: 'alice' }, 'a token, with a file to check it in, decides');
+  t.same(auth.check(null, '10.0.0.1', null), { ok: false, reason: RefusalReasons.NO_CERTIFICATE }, 'no verified certificate');
+  t.match(auth.check(null, '10.0.0.1', 'Bob Smith'), { ok: false, reason: /^certificate CN "Bob Smith" is not a tenant name; map it with a cert= line$/ });
+  t.ok(auth.blocked('10.0.0.1'), 'refusals count against the address like bad tokens');
+
+  const certsOnly = new Authenticator({ tokens: null, maxFailures: 2, failureWindowMs: 1000, certificates: true }, logger);
+  t.ok(certsOnly.enabled, 'client certificates alone are authentication');
+  t.same(certsOnly.check(token, '10.0.0.2', 'carol'), { ok: true, tenant: 'carol', limits: null }, 'without a token file a token is not looked at');
 });
 
 t.test('loopback and exposure', async (t) => {
@@ -176,5 +213,7 @@ t.test('loopback and exposure', async (t) => {
   t.throws(() => checkExposure({ ...config, listen: '0.0.0.0:7760' }), { code: ErrorCodes.CONFIG_INSECURE, message: /^listen 0\.0\.0\.0:7760 is not a loopback address and no token file is set/ });
   t.throws(() => checkExposure({ ...config, listen: '[::]:7760' }), { code: ErrorCodes.CONFIG_INSECURE });
   t.doesNotThrow(() => checkExposure({ ...config, listen: '0.0.0.0:7760', auth: { ...config.auth, tokens: '/etc/gpupool/tokens' } }), 'with tokens');
+  t.doesNotThrow(() => checkExposure({ ...config, listen: '0.0.0.0:7760', tls: { cert: 'c.pem', key: 'k.pem', clientCa: 'ca.pem' } }), 'with client certificates');
+  t.throws(() => checkExposure({ ...config, listen: '0.0.0.0:7760', tls: { cert: 'c.pem', key: 'k.pem', clientCa: null } }), { code: ErrorCodes.CONFIG_INSECURE }, 'TLS alone does not say who may connect');
   t.doesNotThrow(() => checkExposure({ ...config, listen: '0.0.0.0:7760', compute: { ...config.compute, enabled: false } }), 'status and metrics only');
 });

@@ -69,7 +69,7 @@ t.test('GET /v1/pool and gpupool status --pool: every host, its cards and its cl
   t.match(table.stdout, /^pool-b \(http:\/\/127\.0\.0\.1:\d+\) gpupoold/m);
   t.match(table.stdout, new RegExp(`^${deadUrl.replace(/\./g, '\\.')}: UNREACHABLE: `, 'm'));
   t.match(table.stdout, /│ card │ session │ tenant │ program\s+│ memory used \/ quota │ share │ achieved │ priority │ device time │ waited │/);
-  t.match(table.stdout, /│ \d +│ \d+ +│ - +│ quota \(\d+@\S+\) +│ 0\.00 \/ 1\.00 GiB +│ 0\.5 +│ \d+% +│ high +│ [\d.]+ s +│ [\d.]+ s +│/, 'a client row: card, session, tenant, program (pid@host), memory, share, achieved, priority, device time, waited');
+  t.match(table.stdout, /│ \d +│ \d+ +│ - +│ quota \(\d+@\S+\) +│ 0\.00 \/ 1\.00 GiB +│ 0\.5 +│ (\d+%|-) +│ high +│ [\d.]+ s +│ [\d.]+ s +│/, 'a client row: card, session, tenant, program (pid@host), memory, share, achieved, priority, device time, waited');
   // Spread put A's job on its idle A100 (the H100 is 42% busy).
   t.match(table.stdout, /│ 1 +│ NVIDIA A100-SXM4-40GB +│ healthy │ 1\.0 GiB \/ 40\.0 GiB +│ 0\.5 +│ 0% +│ 1 +│/, 'a card row: committed quota, shares, utilization, sessions');
   t.match(table.stdout, /│ 0 +│ NVIDIA H100 80GB HBM3 +│ healthy │ 0 MiB \/ 80\.0 GiB +│ 0 +│ 42% +│ 0 +│/);

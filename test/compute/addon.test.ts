@@ -52,6 +52,17 @@ koffi.struct('gpupool_emu_stats', {
   streams: 'uint64',
   events: 'uint64',
   kernels_launched: 'uint64',
+  arrays: 'uint64',
+  mipmapped_arrays: 'uint64',
+  array_bytes: 'uint64',
+  mem_pools: 'uint64',
+  pool_allocations: 'uint64',
+  pool_bytes: 'uint64',
+  pool_cached_bytes: 'uint64',
+  vmm_allocations: 'uint64',
+  vmm_bytes: 'uint64',
+  vmm_reservations: 'uint64',
+  vmm_mappings: 'uint64',
 });
 const gpupoolEmuStats = emu.func('int gpupoolEmuStats(_Out_ gpupool_emu_stats *out)');
 function emuStats(): Record<string, number> {
@@ -365,6 +376,158 @@ t.test('closing frees everything the session held', async (t) => {
   t.equal(await c.closed, null);
   t.match(c.session.stats(), { handles: 0, contexts: 0, allocations: 0, allocatedBytes: 0 });
   t.match(emuStats(), { contexts: 0, allocations: 0, events: 0 });
+});
+
+// ---- arrays, memory pools and virtual memory (docs/operations.md, "Memory quotas") ----------------
+
+const MiB = 1024 ** 2;
+const CUDA_ERROR_OUT_OF_MEMORY = 2;
+const CU_AD_FORMAT_FLOAT = 0x20;
+const CU_MEMPOOL_ATTR_RELEASE_THRESHOLD = 4;
+const CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR = 1;
+
+/** CUDA_ARRAY_DESCRIPTOR: Width, Height (size_t), Format, NumChannels. */
+function arrayDesc(width: number, height: number): Buffer {
+  const b = Buffer.alloc(24);
+  b.writeBigUInt64LE(BigInt(width), 0);
+  b.writeBigUInt64LE(BigInt(height), 8);
+  b.writeUInt32LE(CU_AD_FORMAT_FLOAT, 16);
+  b.writeUInt32LE(1, 20);
+  return b;
+}
+
+/** CUmemAllocationProp of pinned memory on a device, with whatever the client puts in its pointer. */
+function allocProp(device: number, handleTypes = 0, win32 = 0n): Buffer {
+  const b = Buffer.alloc(32);
+  b.writeUInt32LE(1, 0); // CU_MEM_ALLOCATION_TYPE_PINNED
+  b.writeUInt32LE(handleTypes, 4);
+  b.writeUInt32LE(1, 8); // CU_MEM_LOCATION_TYPE_DEVICE
+  b.writeInt32LE(device, 12);
+  b.writeBigUInt64LE(win32, 16);
+  return b;
+}
+
+/** CUmemAccessDesc[]: read-write from each device. */
+function access(...devices: number[]): Buffer {
+  const b = Buffer.alloc(12 * devices.length);
+  devices.forEach((d, i) => {
+    b.writeUInt32LE(1, 12 * i);
+    b.writeInt32LE(d, 12 * i + 4);
+    b.writeUInt32LE(3, 12 * i + 8); // CU_MEM_ACCESS_FLAGS_PROT_READWRITE
+  });
+  return b;
+}
+
+function u64(value: bigint): Buffer {
+  const b = Buffer.alloc(8);
+  b.writeBigUInt64LE(value);
+  return b;
+}
+
+const HELD = ['arrays', 'mipmapped_arrays', 'array_bytes', 'mem_pools', 'pool_allocations', 'pool_bytes', 'vmm_allocations', 'vmm_bytes', 'vmm_reservations', 'vmm_mappings', 'allocations'];
+function held(): Record<string, number> {
+  const s = emuStats();
+  return Object.fromEntries(HELD.map((k) => [k, s[k]!]));
+}
+
+t.test('arrays, pools and VMM memory: counted before the driver is asked, private to the session, freed at its end', async (t) => {
+  const driver = await driverPromise;
+  const before = held();
+  const a = client(t, driver, [64 * MiB, 64 * MiB]);
+  const b = client(t, driver);
+  const ctxA = await a.context();
+  const ctxB = await b.context();
+
+  // Over the quota: out of memory, and the driver is never asked (nothing is made).
+  t.equal((await a.call('cuArrayCreate_v3020', ctxA, true, arrayDesc(4096, 4097))).rc, CUDA_ERROR_OUT_OF_MEMORY, 'an array past the quota');
+  t.equal((await a.call('cuMemCreate_v10020', ctxA, true, 66 * MiB, allocProp(0), 0)).rc, CUDA_ERROR_OUT_OF_MEMORY, 'physical memory past the quota');
+  t.equal((await a.call('cuMemAllocAsync_v11020', ctxA, true, 65 * MiB, 0)).rc, CUDA_ERROR_OUT_OF_MEMORY, 'a stream-ordered allocation past the quota');
+  t.same(held(), before, 'nothing changed in the driver');
+  t.same(a.session.stats().used, [0, 0]);
+
+  const array = await a.call('cuArrayCreate_v3020', ctxA, true, arrayDesc(1024, 1024));
+  t.equal(array.rc, CUDA_SUCCESS);
+  // The daemon sends its own copy: no exportable handle type, no client pointer.
+  const phys = await a.call('cuMemCreate_v10020', ctxA, true, 8 * MiB, allocProp(0, CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR, 0xdeadbeefdeadbeefn), 0);
+  t.equal(phys.rc, CUDA_SUCCESS, 'a handle type and a pointer from the client are not passed on');
+  const va = await a.call('cuMemAddressReserve_v10020', ctxA, true, 1024 * MiB, 0, 0, 0);
+  t.equal(va.rc, CUDA_SUCCESS, 'address space past the quota: not counted');
+  const vaA = va.outs[0] as number;
+  t.equal((await a.call('cuMemMap_v10020', ctxA, vaA, 8 * MiB, 0, phys.outs[0], 0)).rc, CUDA_SUCCESS);
+  t.equal((await a.call('cuMemSetAccess_v10020', ctxA, vaA, 8 * MiB, access(0), 1)).rc, CUDA_SUCCESS);
+  const async = await a.call('cuMemAllocAsync_v11020', ctxA, true, 16 * MiB, 0);
+  t.equal(async.rc, CUDA_SUCCESS);
+  t.same(a.session.stats().used, [(4 + 8 + 16) * MiB, 0], 'each counted on its card');
+  const data = Buffer.from(Array.from({ length: 4096 }, (_, i) => i & 0xff));
+  t.equal((await a.call('cuMemcpyHtoD_v3020', ctxA, vaA + MiB, data, data.length)).rc, CUDA_SUCCESS);
+  t.same((await a.call('cuMemcpyDtoH_v3020', ctxA, true, vaA + MiB, data.length)).outs[0], data, 'a mapping is memory like any other');
+
+  // The card's default pool is private to each session; a threshold is capped at the quota.
+  const poolA = (await a.call('cuDeviceGetDefaultMemPool_v11020', ctxA, true, 0)).outs[0];
+  const poolsBefore = emuStats().mem_pools!;
+  const poolB = await b.call('cuDeviceGetDefaultMemPool_v11020', ctxB, true, 0);
+  t.equal(poolB.rc, CUDA_SUCCESS);
+  t.equal(emuStats().mem_pools, poolsBefore + 1, "B's default pool is a pool of its own");
+  t.equal((await a.call('cuMemPoolSetAttribute_v11020', ctxA, poolA, CU_MEMPOOL_ATTR_RELEASE_THRESHOLD, u64(2n ** 64n - 1n))).rc, CUDA_SUCCESS);
+  const threshold = await a.call('cuMemPoolGetAttribute_v11020', ctxA, poolA, CU_MEMPOOL_ATTR_RELEASE_THRESHOLD, true);
+  t.same(threshold.outs[0], u64(BigInt(64 * MiB)), 'the release threshold is capped at the quota');
+  t.equal((await a.call('cuMemPoolDestroy_v11020', ctxA, poolA)).rc, CUDA_ERROR_INVALID_VALUE, 'a default pool cannot be destroyed');
+
+  // Another session can name none of it.
+  t.equal((await b.call('cuArrayDestroy_v2000', ctxB, array.outs[0])).rc, CUDA_ERROR_INVALID_HANDLE);
+  t.equal((await b.call('cuMemRelease_v10020', ctxB, phys.outs[0])).rc, CUDA_ERROR_INVALID_HANDLE);
+  t.equal((await b.call('cuMemPoolTrimTo_v11020', ctxB, poolA, 0)).rc, CUDA_ERROR_INVALID_HANDLE);
+  t.equal((await b.call('cuMemUnmap_v10020', ctxB, vaA, 8 * MiB)).rc, CUDA_ERROR_INVALID_VALUE);
+  t.equal((await b.call('cuMemAddressFree_v10020', ctxB, vaA, 1024 * MiB)).rc, CUDA_ERROR_INVALID_VALUE);
+  t.equal((await b.call('cuMemFree_v3020', ctxB, async.outs[0])).rc, CUDA_ERROR_INVALID_VALUE);
+  const physB = await b.call('cuMemCreate_v10020', ctxB, true, 2 * MiB, allocProp(0), 0);
+  t.equal((await b.call('cuMemMap_v10020', ctxB, vaA + 16 * MiB, 2 * MiB, 0, physB.outs[0], 0)).rc, CUDA_ERROR_INVALID_VALUE, "mapping into A's addresses");
+  t.equal((await b.call('cuMemcpyDtoH_v3020', ctxB, true, vaA + MiB, 16)).rc, CUDA_ERROR_INVALID_VALUE, "reading A's mapping");
+
+  // A mipmapped array's levels are not arrays of their own to destroy, and go with it.
+  const desc3d = Buffer.alloc(40);
+  desc3d.writeBigUInt64LE(256n, 0);
+  desc3d.writeBigUInt64LE(256n, 8);
+  desc3d.writeUInt32LE(CU_AD_FORMAT_FLOAT, 24);
+  desc3d.writeUInt32LE(1, 28);
+  const mip = await a.call('cuMipmappedArrayCreate_v5000', ctxA, true, desc3d, 3);
+  t.equal(mip.rc, CUDA_SUCCESS);
+  const level = (await a.call('cuMipmappedArrayGetLevel_v5000', ctxA, true, mip.outs[0], 1)).outs[0];
+  t.equal((await a.call('cuArrayDestroy_v2000', ctxA, level)).rc, CUDA_ERROR_INVALID_VALUE, 'a level is not destroyed on its own');
+  t.equal((await a.call('cuMipmappedArrayDestroy_v5000', ctxA, mip.outs[0])).rc, CUDA_SUCCESS);
+  t.equal((await a.call('cuArray3DGetDescriptor_v3020', ctxA, true, level)).rc, CUDA_ERROR_INVALID_HANDLE, "a destroyed mipmapped array's level is no longer known");
+
+  // A count whose size wraps around to the buffer's is refused, not read past.
+  t.equal((await a.call('cuMemSetAccess_v10020', ctxA, vaA, 8 * MiB, access(0), 2n ** 62n + 1n)).rc, CUDA_ERROR_INVALID_VALUE);
+
+  t.ok(emuStats().vmm_mappings! > before.vmm_mappings!, 'the driver holds them while the sessions live');
+  await Promise.all([a.close(), b.close()]);
+  t.same(held(), before, 'closing freed the arrays, pools, pool allocations, VMM memory, mappings and reservations');
+});
+
+t.test('a kernel reads and writes VMM mappings and stream-ordered memory as it does cuMemAlloc memory', { skip: noFatbin }, async (t) => {
+  const c = client(t, await driverPromise);
+  const ctx = await c.context();
+  const lib = await c.call('cuLibraryLoadData_v12000', ctx, readFileSync(fatbin));
+  const kernelId = (await c.call('cuLibraryGetKernel_v12000', ctx, true, lib.outs[0], VADD)).outs[0] as number;
+  const n = 1024;
+  const va = (await c.call('cuMemAddressReserve_v10020', ctx, true, 4 * MiB, 0, 0, 0)).outs[0] as number;
+  const phys = await c.call('cuMemCreate_v10020', ctx, true, 2 * MiB, allocProp(0), 0);
+  t.equal((await c.call('cuMemMap_v10020', ctx, va, 2 * MiB, 0, phys.outs[0], 0)).rc, CUDA_SUCCESS);
+  t.equal((await c.call('cuMemSetAccess_v10020', ctx, va, 2 * MiB, access(0), 1)).rc, CUDA_SUCCESS);
+  const da = va;
+  const db = (await c.call('cuMemAllocAsync_v11020', ctx, true, n * 4, 0)).outs[0] as number;
+  const dc = va + MiB;
+  const a = Array.from({ length: n }, (_, i) => i);
+  const b = Array.from({ length: n }, (_, i) => 2 * i);
+  c.send('cuMemcpyHtoDAsync_v3020', ctx, da, floats(a), n * 4, 0);
+  c.send('cuMemcpyHtoDAsync_v3020', ctx, db, floats(b), n * 4, 0);
+  c.send('cuLaunchKernel_v4000', ctx, kernelId, n / 256, 1, 1, 256, 1, 1, 0, 0, vaddParams(da, db, dc, n));
+  t.equal((await c.call('cuCtxSynchronize_v2000', ctx)).rc, CUDA_SUCCESS);
+  const out = new Float32Array(Uint8Array.from((await c.call('cuMemcpyDtoH_v3020', ctx, true, dc, n * 4)).outs[0] as Buffer).buffer);
+  t.ok(a.every((x, i) => out[i] === x + b[i]!), 'c = a + b, across a mapping and a pool allocation');
+  t.equal(await c.close(), null);
+  t.match(emuStats(), { vmm_allocations: 0, vmm_mappings: 0, vmm_reservations: 0, pool_allocations: 0 });
 });
 
 t.test('backlog: backlogged while the messages taken and not yet run hold more than the limit, onDrained at half', async (t) => {

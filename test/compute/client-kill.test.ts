@@ -24,8 +24,8 @@ const FREED_WITHIN_MS = 1000;
  */
 function held(e: EmuStats | undefined) {
   if (!e) throw new Error('no emulator counters in status: is the daemon simulated?');
-  const { contexts, allocations, allocatedBytes, hostAllocations, modules, libraries, streams } = e;
-  return { contexts, allocations, allocatedBytes, hostAllocations, modules, libraries, streams };
+  const { events, kernelsLaunched, ...rest } = e;
+  return rest;
 }
 
 /** How many checked rounds the job has reported right so far. */
@@ -41,7 +41,7 @@ t.test('SIGKILL mid-copy and mid-launch: freed within 1 s, the neighbour on the 
   const server = daemon.url.replace(/^http/, 'ws');
 
   const idle = await computeStatus(daemon);
-  t.same(held(idle.emulator), { contexts: 0, allocations: 0, allocatedBytes: 0, hostAllocations: 0, modules: 0, libraries: 0, streams: 0 }, 'the emulated driver holds nothing before any client');
+  t.ok(Object.values(held(idle.emulator)).every((n) => n === 0), 'the emulated driver holds nothing before any client');
 
   // Every job is given every card, and works on card 0: the victim and the neighbour share it.
   const everyCard = { GPUPOOL_REQUEST: 'gpus=all' };

@@ -86,6 +86,22 @@ t.test('the client library under driver-API and runtime programs, against a daem
   }
 });
 
+t.test('every allocating API (quota_apis): the emulated driver, and the client library against a daemon', async (t) => {
+  const program = buildProgram('quota_apis.c');
+  const small = new FixtureFile({ nvidia: { cards: [{ ...mixedHost().nvidia!.cards[0]!, memoryTotal: 256 * 1024 ** 2 }] } });
+  t.teardown(() => small.remove());
+  const direct = spawnSync(program, [], { encoding: 'utf8', timeout: 120_000, env: sanitized({ LD_LIBRARY_PATH: join(ASAN, 'fakes', 'cuda'), GPUPOOL_SIM_FIXTURE: small.path }) });
+  clean(t, 'quota_apis on the emulated driver', direct);
+  t.match(direct.stdout, /^PASS$/m);
+
+  const daemon = await DaemonProcess.start(['--simulate', fixture.path, '--config', writeConfig(fixture.dir, QUICK_CONFIG)]);
+  t.teardown(() => daemon.stop());
+  const env = sanitized({ LD_LIBRARY_PATH: join(ASAN, 'shim'), GPUPOOL_SERVERS: daemon.url.replace(/^http/, 'ws'), GPUPOOL_REQUEST: 'mem=256MiB' });
+  const remote = spawnSync(program, [], { encoding: 'utf8', env, timeout: 120_000 });
+  clean(t, 'quota_apis through the client library', remote);
+  t.match(remote.stdout, /^PASS$/m);
+});
+
 t.test('the emulated driver inside a daemon, under protocol fuzzing', async (t) => {
   const config = writeConfig(fixture.dir, { ...QUICK_CONFIG, compute: { driver: join(ASAN, 'fakes', 'cuda', 'libcuda.so.1') } }, 'asan.json');
   // Node itself is not built for LeakSanitizer: out-of-bounds accesses and UB are what count here.

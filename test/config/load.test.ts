@@ -45,6 +45,18 @@ t.test('errors name the source and the bad key', async (t) => {
   t.throws(() => loadConfig({ flags: { simulate: '' } }), { message: /^command line: simulate/ });
 });
 
+t.test('statusListen and tls: what goes together', async (t) => {
+  t.equal(loadConfig({ flags: { statusListen: '0.0.0.0:9400' } }).statusListen, '0.0.0.0:9400');
+  t.throws(() => loadConfig({ flags: { statusListen: 'nowhere' } }), { code: 'GPUPOOL_CONFIG_INVALID', message: /^statusListen: expected HOST:PORT/ });
+  t.throws(() => loadConfig({ flags: { listen: '127.0.0.1:7760', statusListen: '127.0.0.1:7760' } }), { message: /^statusListen: "127\.0\.0\.1:7760" is the listen address itself/ });
+  t.doesNotThrow(() => loadConfig({ flags: { listen: '127.0.0.1:0', statusListen: '127.0.0.1:0' } }), 'two ports the kernel picks are two addresses');
+  t.throws(() => loadConfig({ flags: { tls: { cert: 'c.pem' } } }), { message: /^tls\.key: tls\.cert and tls\.key go together/ });
+  t.throws(() => loadConfig({ flags: { tls: { key: 'k.pem' } } }), { message: /^tls\.cert: tls\.cert and tls\.key go together/ });
+  t.throws(() => loadConfig({ flags: { tls: { clientCa: 'ca.pem' } } }), { message: /^tls\.clientCa: client certificates need TLS/ });
+  t.throws(() => loadConfig({ file: file({ tls: { cert: 'c.pem', key: 'k.pem', ca: 'x' } }) }), { message: /tls\.ca is not a known setting/ });
+  t.throws(() => loadConfig({ file: file({ auth: { helloTimeoutMs: 10 } }) }), { message: /auth\.helloTimeoutMs must be >= 100/ });
+});
+
 t.test('sharing: scheduler settings and schedule windows are checked', async (t) => {
   const windows = [{ class: 'low', from: '22:00', to: '06:00', days: ['fri', 'sat'], as: 'high' }];
   const config = loadConfig({ file: file({ sharing: { sliceMs: 2, defaultShare: 0.1, windows } }) });

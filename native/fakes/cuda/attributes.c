@@ -3,8 +3,8 @@
  * of each generation: V100, T4, A100, A10, L4, H100, B200), the card's identity from the fixture,
  * and the fixture's per-card "attributes" overrides.
  *
- * Capabilities the emulator does not implement (managed memory, registered host memory,
- * memory pools, virtual memory management, IPC, stream memory operations, ...) answer 0 whatever
+ * Capabilities the emulator does not implement (managed memory, registered host memory, IPC and
+ * exportable handles, stream memory operations, ...) answer 0 whatever
  * the generation, so that a program probing them takes the path that works here.
  */
 #include "emu.h"
@@ -108,6 +108,9 @@ static const row g_table[CU_DEVICE_ATTRIBUTE_MAX] = {
     [A(MEM_SYNC_DOMAIN_COUNT)] = BY(1, 1, 1, 1, 1, 4, 4),
     [A(TENSOR_MAP_ACCESS_SUPPORTED)] = BY(0, 0, 0, 0, 0, 1, 1),
     [A(NUMA_ID)] = ALL(-1),
+    /* Device memory only (vmm.c, mempool.c): no host locations, no exportable handle types. */
+    [A(VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED)] = ALL(1),
+    [A(MEMORY_POOLS_SUPPORTED)] = ALL(1),
 };
 
 typedef struct {

@@ -106,6 +106,8 @@ static void activate(CUcontext ctx, emu_device *dev, unsigned flags, bool primar
     emu_list_init(&ctx->modules);
     emu_list_init(&ctx->allocs);
     emu_list_init(&ctx->host_allocs);
+    emu_list_init(&ctx->arrays);
+    emu_list_init(&ctx->mipmaps);
     emu_stream_init(&ctx->legacy, ctx, EMU_STREAM_LEGACY, 0, 0);
     emu_list_add(&emu_g.contexts, &ctx->link);
     emu_g.stats.contexts++;

@@ -13,7 +13,7 @@ CUresult emu_device_get(CUdevice dev, emu_device **out)
 }
 
 /* Locks, checks the out pointer and the device: locked with *device set on success. */
-static CUresult enter_device(CUdevice dev, const void *out, emu_device **device)
+CUresult emu_enter_device(CUdevice dev, const void *out, emu_device **device)
 {
     CUresult rc = emu_enter();
     if (rc != CUDA_SUCCESS)
@@ -52,7 +52,7 @@ CUresult CUDAAPI cuDeviceGetCount(int *count)
 CUresult CUDAAPI cuDeviceGetName(char *name, int len, CUdevice dev)
 {
     emu_device *device;
-    CUresult rc = enter_device(dev, name, &device);
+    CUresult rc = emu_enter_device(dev, name, &device);
     if (rc != CUDA_SUCCESS)
         return rc;
     if (len <= 0)
@@ -64,7 +64,7 @@ CUresult CUDAAPI cuDeviceGetName(char *name, int len, CUdevice dev)
 CUresult CUDAAPI cuDeviceTotalMem_v2(size_t *bytes, CUdevice dev)
 {
     emu_device *device;
-    CUresult rc = enter_device(dev, bytes, &device);
+    CUresult rc = emu_enter_device(dev, bytes, &device);
     if (rc != CUDA_SUCCESS)
         return rc;
     *bytes = (size_t)device->total_mem;
@@ -74,7 +74,7 @@ CUresult CUDAAPI cuDeviceTotalMem_v2(size_t *bytes, CUdevice dev)
 CUresult CUDAAPI cuDeviceGetUuid_v2(CUuuid *uuid, CUdevice dev)
 {
     emu_device *device;
-    CUresult rc = enter_device(dev, uuid, &device);
+    CUresult rc = emu_enter_device(dev, uuid, &device);
     if (rc != CUDA_SUCCESS)
         return rc;
     memcpy(uuid->bytes, device->uuid, sizeof uuid->bytes);
@@ -90,7 +90,7 @@ CUresult CUDAAPI cuDeviceGetUuid(CUuuid *uuid, CUdevice dev)
 CUresult CUDAAPI cuDeviceGetPCIBusId(char *pciBusId, int len, CUdevice dev)
 {
     emu_device *device;
-    CUresult rc = enter_device(dev, pciBusId, &device);
+    CUresult rc = emu_enter_device(dev, pciBusId, &device);
     if (rc != CUDA_SUCCESS)
         return rc;
     if (len <= 0)
@@ -125,7 +125,7 @@ CUresult CUDAAPI cuDeviceGetByPCIBusId(CUdevice *dev, const char *pciBusId)
 CUresult CUDAAPI cuDeviceComputeCapability(int *major, int *minor, CUdevice dev)
 {
     emu_device *device;
-    CUresult rc = enter_device(dev, major != NULL && minor != NULL ? major : NULL, &device);
+    CUresult rc = emu_enter_device(dev, major != NULL && minor != NULL ? major : NULL, &device);
     if (rc != CUDA_SUCCESS)
         return rc;
     *major = device->cc_major;
@@ -136,7 +136,7 @@ CUresult CUDAAPI cuDeviceComputeCapability(int *major, int *minor, CUdevice dev)
 CUresult CUDAAPI cuDeviceGetProperties(CUdevprop *prop, CUdevice dev)
 {
     emu_device *d;
-    CUresult rc = enter_device(dev, prop, &d);
+    CUresult rc = emu_enter_device(dev, prop, &d);
     if (rc != CUDA_SUCCESS)
         return rc;
     prop->maxThreadsPerBlock = emu_device_attribute(d, CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK);
@@ -156,19 +156,11 @@ CUresult CUDAAPI cuDeviceGetProperties(CUdevprop *prop, CUdevice dev)
     return emu_leave(CUDA_SUCCESS);
 }
 
-/* Memory pools are not modelled (CU_DEVICE_ATTRIBUTE_MEMORY_POOLS_SUPPORTED is 0). */
-CUresult CUDAAPI cuDeviceGetDefaultMemPool(CUmemoryPool *pool_out, CUdevice dev)
-{
-    emu_device *device;
-    CUresult rc = enter_device(dev, pool_out, &device);
-    return rc != CUDA_SUCCESS ? rc : emu_leave(CUDA_ERROR_NOT_SUPPORTED);
-}
-
 /* Peer access is not modelled: every pair answers "no", as cards without P2P do. */
 CUresult CUDAAPI cuDeviceCanAccessPeer(int *canAccessPeer, CUdevice dev, CUdevice peerDev)
 {
     emu_device *device, *peer;
-    CUresult rc = enter_device(dev, canAccessPeer, &device);
+    CUresult rc = emu_enter_device(dev, canAccessPeer, &device);
     if (rc != CUDA_SUCCESS)
         return rc;
     rc = emu_device_get(peerDev, &peer);

@@ -12,6 +12,8 @@
 emu_state emu_g = {
     .contexts = { &emu_g.contexts, &emu_g.contexts },
     .libraries = { &emu_g.libraries, &emu_g.libraries },
+    .pools = { &emu_g.pools, &emu_g.pools },
+    .physicals = { &emu_g.physicals, &emu_g.physicals },
 };
 
 static pthread_mutex_t g_mutex = PTHREAD_MUTEX_INITIALIZER;
@@ -176,6 +178,10 @@ static CUresult load_devices(void)
             return CUDA_ERROR_OUT_OF_MEMORY;
         }
     }
+    if (!emu_reserve_vmm_space()) {
+        unload_devices();
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    }
     return CUDA_SUCCESS;
 }
 
@@ -237,6 +243,8 @@ __attribute__((destructor)) static void emu_unload(void)
     EMU_FOR_EACH_SAFE (pos, &emu_g.contexts)
         emu_ctx_release_all(EMU_CONTAINER(pos, struct CUctx_st, link));
     emu_free_libraries();
+    emu_free_pools();
+    emu_release_vmm_space();
     unload_devices();
     emu_map_free(&emu_g.host_allocs);
     emu_handles_clear();

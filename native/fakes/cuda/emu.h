@@ -78,10 +78,24 @@ static inline void emu_list_del(emu_link *item)
 
 /* ---- memory --------------------------------------------------------------------------------- */
 
-/* One device allocation (dptr != 0) or pinned host block (dptr == 0). */
+typedef enum {
+    EMU_MEM_DEVICE,             /* cuMemAlloc, cuMemAllocPitch */
+    EMU_MEM_HOST,               /* pinned host memory */
+    EMU_MEM_POOL,               /* stream-ordered: cuMemAllocAsync, cuMemAllocFromPoolAsync */
+    EMU_MEM_MAPPING,            /* a cuMemMap mapping of physical memory (vmm.c) */
+    EMU_MEM_RESERVATION,        /* a cuMemAddressReserve range (vmm.c): no memory behind it */
+} emu_mem_kind;
+
+struct emu_phys;
+
+/* One device allocation, pinned host block, pool allocation, VMM mapping or address reservation. */
 typedef struct emu_alloc {
-    emu_link link;              /* in its context's allocs or host_allocs */
-    struct CUctx_st *ctx;
+    emu_link link;              /* in its context's allocs or host_allocs (mappings, reservations: none) */
+    struct CUctx_st *ctx;       /* a mapping's: the context current at cuMemMap, NULL once it is gone */
+    emu_mem_kind kind;
+    struct CUmemPoolHandle_st *pool; /* EMU_MEM_POOL: the pool it came from */
+    struct emu_phys *phys;      /* EMU_MEM_MAPPING: the memory it maps (a reference) */
+    bool accessible;            /* EMU_MEM_MAPPING: cuMemSetAccess granted its device read/write */
     uint64_t start;             /* map key: the device address, or the host address */
     size_t span;                /* address space it occupies in its map */
     size_t bytes;               /* as requested */
@@ -92,6 +106,52 @@ typedef struct emu_alloc {
     bool dead;                  /* freed while pinned: unmapped at the last unpin */
     unsigned long long id;      /* CU_POINTER_ATTRIBUTE_BUFFER_ID */
 } emu_alloc;
+
+/* Physical memory of cuMemCreate (vmm.c). Its handle is the pointer, valid until cuMemRelease; the
+ * memory lives until the handle is released and every mapping of it is gone. */
+typedef struct emu_phys {
+    emu_link link;              /* in emu_g.physicals */
+    struct emu_device *dev;
+    size_t bytes;
+    void *host;
+    size_t map_bytes;
+    unsigned refs;              /* the handle until cuMemRelease, and each mapping */
+} emu_phys;
+
+/* A memory pool (mempool.c): a device's default one, or one of cuMemPoolCreate. */
+struct CUmemPoolHandle_st {
+    emu_link link;              /* in emu_g.pools */
+    struct emu_device *dev;
+    bool is_default;
+    bool destroyed;             /* cuMemPoolDestroy with allocations outstanding: freed at the last */
+    uint64_t threshold;         /* CU_MEMPOOL_ATTR_RELEASE_THRESHOLD */
+    uint64_t max_size;          /* 0: the card's memory */
+    uint64_t used, used_high;   /* bytes handed out */
+    uint64_t cached, reserved_high; /* freed bytes kept for reuse (up to the threshold) */
+    unsigned long long allocations;
+    int reuse[3];               /* the CU_MEMPOOL_ATTR_REUSE_* flags: kept, not acted on */
+};
+
+/* A CUDA array (array.c): a standalone one, or a level of a mipmapped array. */
+struct CUarray_st {
+    emu_link link;              /* in ctx->arrays (a level: in no list) */
+    struct CUctx_st *ctx;
+    struct CUmipmappedArray_st *mipmap; /* the mipmapped array it is a level of, or NULL */
+    CUDA_ARRAY3D_DESCRIPTOR_v2 desc;
+    size_t bytes;
+    void *host;
+    size_t map_bytes;
+    unsigned pins;              /* copies outside the lock */
+    bool dead;                  /* destroyed while pinned: unmapped at the last unpin */
+};
+
+struct CUmipmappedArray_st {
+    emu_link link;              /* in ctx->mipmaps */
+    struct CUctx_st *ctx;
+    unsigned levels;
+    struct CUarray_st **level;
+    size_t bytes;
+};
 
 /* Allocations sorted by start, for interval look-ups. */
 typedef struct emu_range_map {
@@ -120,6 +180,7 @@ typedef struct emu_device {
     uint64_t va_base;           /* reserved PROT_NONE range its device addresses come from */
     size_t va_size;
     emu_range_map allocs;
+    struct CUmemPoolHandle_st *default_pool, *current_pool; /* made at first use (mempool.c) */
     uint64_t compute_free_ns;   /* when its one compute engine is free (time model) */
     struct CUctx_st *primary;   /* created at the first retain, kept (inactive) after a reset */
     unsigned primary_refs;
@@ -137,6 +198,10 @@ typedef enum {
     EMU_H_LIBRARY,
     EMU_H_KERNEL,
     EMU_H_DEAD_CONTEXT,         /* a destroyed context: CUDA_ERROR_CONTEXT_IS_DESTROYED, not INVALID */
+    EMU_H_ARRAY,
+    EMU_H_MIPMAP,
+    EMU_H_POOL,
+    EMU_H_PHYS,                 /* a CUmemGenericAllocationHandle not yet released */
 } emu_handle_kind;
 
 typedef enum {
@@ -178,7 +243,7 @@ struct CUctx_st {
     CUfunc_cache cache_config;
     CUsharedconfig shared_config;
     struct CUstream_st legacy;
-    emu_link streams, events, modules, allocs, host_allocs;
+    emu_link streams, events, modules, allocs, host_allocs, arrays, mipmaps;
 };
 
 /* ---- images, modules, libraries ------------------------------------------------------------- */
@@ -248,7 +313,10 @@ typedef struct {
     uint64_t kernel_ns;                 /* GPUPOOL_EMU_KERNEL_NS */
     double copy_bytes_per_ns;           /* GPUPOOL_EMU_COPY_BYTES_PER_NS */
     emu_range_map host_allocs;          /* pinned host blocks of every context */
-    emu_link contexts, libraries;
+    uint64_t vmm_base;                  /* reserved PROT_NONE range of cuMemAddressReserve (vmm.c) */
+    size_t vmm_size;
+    emu_range_map reservations, mappings; /* in it */
+    emu_link contexts, libraries, pools, physicals;
     unsigned long long next_id;
     gpupool_emu_stats stats;
 } emu_state;
@@ -281,6 +349,8 @@ void emu_handles_clear(void);
 /* ---- device.c / attributes.c ---------------------------------------------------------------- */
 
 CUresult emu_device_get(CUdevice dev, emu_device **out);
+/* Locks, checks the out pointer and the device: locked with *device set on success. */
+CUresult emu_enter_device(CUdevice dev, const void *out, emu_device **device);
 int emu_device_attribute(const emu_device *dev, CUdevice_attribute attr);
 bool emu_attribute_valid(int attr);
 /* Attribute number of a cuda.h name without its CU_DEVICE_ATTRIBUTE_ prefix; -1 when unknown. */
@@ -314,6 +384,8 @@ emu_alloc *emu_map_find(const emu_range_map *map, uint64_t addr);
 bool emu_map_insert(emu_range_map *map, emu_alloc *a);
 void emu_map_remove(emu_range_map *map, const emu_alloc *a);
 void emu_map_free(emu_range_map *map);
+/* Index of the first item starting at or after addr; map->count when there is none. */
+size_t emu_map_first_from(const emu_range_map *map, uint64_t addr);
 /* Lowest aligned start in [base, base+size) with span free bytes; 0 when there is none. */
 uint64_t emu_map_gap(const emu_range_map *map, uint64_t base, size_t size, size_t span, size_t align);
 
@@ -321,12 +393,25 @@ bool emu_reserve_device_space(emu_device *dev);
 void emu_release_device_space(emu_device *dev);
 /* The device whose address range holds p, or NULL: such a p is never a host pointer. */
 emu_device *emu_device_of_address(uint64_t p);
-/* The live device allocation (any context) holding [p, p+bytes), or NULL. */
+/* Whether p is in a device's range or in the VMM range: never a host pointer either way. */
+bool emu_is_device_address(uint64_t p);
+/* The live device allocation (any context) holding [p, p+bytes), or NULL: memory of cuMemAlloc*, a
+ * pool, or a VMM mapping whose context is alive and whose device was granted access. */
 emu_alloc *emu_find_device(uint64_t p, size_t bytes);
 /* The pinned host block holding [p, p+bytes), or NULL. */
 emu_alloc *emu_find_host(const void *p, size_t bytes);
 CUresult emu_alloc_device(CUcontext ctx, size_t bytes, CUdeviceptr *out);
+/* The same for a pool allocation (a->pool set by the caller through *out_alloc). */
+CUresult emu_alloc_device_kind(CUcontext ctx, size_t bytes, emu_mem_kind kind, emu_alloc **out);
+/* cuMemFree: an allocation of cuMemAlloc* or of a pool, by its base. */
 CUresult emu_free_device(CUdeviceptr p);
+/* Forgets a device, pool or host allocation or a mapping; its memory goes at the last unpin. */
+void emu_release_alloc(emu_alloc *a);
+/* Memory for a device-side object (arrays, physical memory): an anonymous mapping, or NULL. */
+void *emu_map_memory(size_t bytes, size_t *map_bytes);
+void emu_unmap_memory(void *host, size_t map_bytes);
+/* Whether dev has bytes more free (memoryTotal less memoryReserved less what the process holds). */
+bool emu_device_fits(const emu_device *dev, size_t bytes);
 CUresult emu_alloc_host(CUcontext ctx, size_t bytes, unsigned flags, void **out);
 CUresult emu_free_host(void *p);
 void emu_free_ctx_memory(CUcontext ctx);
@@ -336,6 +421,19 @@ static inline void *emu_host_of(const emu_alloc *a, uint64_t p)
 {
     return (char *)a->host + (p - a->start);
 }
+
+/* ---- mempool.c / vmm.c / array.c ----------------------------------------------------------- */
+
+/* Lock held. A pool allocation is gone (freed, or its context destroyed): its pool's accounting. */
+void emu_pool_note_free(struct CUmemPoolHandle_st *pool, size_t bytes);
+void emu_free_pools(void);
+bool emu_reserve_vmm_space(void);
+void emu_release_vmm_space(void);
+/* Lock held: one reference to physical memory less (a mapping gone, or the handle released). */
+void emu_phys_unref(emu_phys *phys);
+/* Lock held: the context is going; its mappings become unreachable until unmapped. */
+void emu_vmm_forget_ctx(CUcontext ctx);
+void emu_free_ctx_arrays(CUcontext ctx);
 
 /* ---- timeline.c ----------------------------------------------------------------------------- */
 

@@ -50,7 +50,8 @@ typedef struct gpupool_emu_kernel {
  * library is loaded (the emulator never unloads it before the process exits). */
 GPUPOOL_EMU_EXPORT const gpupool_emu_kernel *gpupool_emu_kernels(unsigned *count);
 
-/* What is live in the process now (kernels_launched: since the process started). */
+/* What is live in the process now (kernels_launched: since the process started). Fields are only
+ * ever appended. */
 typedef struct gpupool_emu_stats {
     unsigned long long contexts;          /* created contexts, plus active primary contexts */
     unsigned long long allocations;       /* device allocations (cuMemAlloc, cuMemAllocPitch) */
@@ -62,6 +63,17 @@ typedef struct gpupool_emu_stats {
     unsigned long long streams;           /* cuStreamCreate* streams (not the default streams) */
     unsigned long long events;            /* cuEventCreate events */
     unsigned long long kernels_launched;  /* launches that ran a kernel, failed ones included */
+    unsigned long long arrays;            /* cuArrayCreate, cuArray3DCreate arrays */
+    unsigned long long mipmapped_arrays;  /* cuMipmappedArrayCreate arrays */
+    unsigned long long array_bytes;       /* the memory of both (a mipmapped array's levels summed) */
+    unsigned long long mem_pools;         /* cuMemPoolCreate pools (not the cards' default pools) */
+    unsigned long long pool_allocations;  /* cuMemAllocAsync, cuMemAllocFromPoolAsync allocations */
+    unsigned long long pool_bytes;        /* their bytes, as requested */
+    unsigned long long pool_cached_bytes; /* freed into pools and kept there (release threshold) */
+    unsigned long long vmm_allocations;   /* cuMemCreate memory not yet freed */
+    unsigned long long vmm_bytes;         /* its bytes */
+    unsigned long long vmm_reservations;  /* cuMemAddressReserve ranges */
+    unsigned long long vmm_mappings;      /* cuMemMap mappings */
 } gpupool_emu_stats;
 
 /* Fills *out; CUDA_ERROR_INVALID_VALUE when out is NULL. Works before cuInit (all zero). */

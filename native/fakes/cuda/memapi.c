@@ -79,6 +79,18 @@ CUresult CUDAAPI cuMemGetAddressRange_v2(CUdeviceptr *pbase, size_t *psize, CUde
     return emu_leave(CUDA_SUCCESS);
 }
 
+/* Managed memory is not emulated (CU_DEVICE_ATTRIBUTE_MANAGED_MEMORY is 0): gpupool cannot carry it,
+ * since the client's host could not dereference it (docs/operations.md, "Memory quotas"). */
+CUresult CUDAAPI cuMemAllocManaged(CUdeviceptr *dptr, size_t bytesize, unsigned int flags)
+{
+    CUresult rc = emu_enter();
+    if (rc != CUDA_SUCCESS)
+        return rc;
+    (void)bytesize;
+    (void)flags;
+    return emu_leave(dptr == NULL ? CUDA_ERROR_INVALID_VALUE : CUDA_ERROR_NOT_SUPPORTED);
+}
+
 /* ---- pinned host memory: ordinary host memory, owned by the context ------------------------- */
 
 CUresult CUDAAPI cuMemHostAlloc(void **pp, size_t bytesize, unsigned int Flags)

@@ -89,10 +89,22 @@ static emu_alloc *holding(const emu_range_map *map, uint64_t p, size_t bytes)
     return off <= a->bytes && bytes <= a->bytes - off ? a : NULL;
 }
 
+bool emu_is_device_address(uint64_t p)
+{
+    return emu_device_of_address(p) != NULL || p - emu_g.vmm_base < emu_g.vmm_size;
+}
+
 emu_alloc *emu_find_device(uint64_t p, size_t bytes)
 {
     emu_device *dev = emu_device_of_address(p);
-    return dev != NULL ? holding(&dev->allocs, p, bytes) : NULL;
+    if (dev != NULL)
+        return holding(&dev->allocs, p, bytes);
+    if (p - emu_g.vmm_base >= emu_g.vmm_size)
+        return NULL;
+    /* A mapping is reachable while its context lives, once its card was granted access, and only
+     * from a context of that card (peer access is not emulated). */
+    emu_alloc *a = holding(&emu_g.mappings, p, bytes);
+    return a != NULL && a->ctx != NULL && a->accessible && a->ctx->dev == a->phys->dev ? a : NULL;
 }
 
 emu_alloc *emu_find_host(const void *p, size_t bytes)
@@ -102,15 +114,32 @@ emu_alloc *emu_find_host(const void *p, size_t bytes)
 
 /* ---- lifetime ------------------------------------------------------------------------------- */
 
+void *emu_map_memory(size_t bytes, size_t *map_bytes)
+{
+    *map_bytes = (size_t)align_up(bytes ? bytes : 1, page_size());
+    void *p = mmap(NULL, *map_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+void emu_unmap_memory(void *host, size_t map_bytes)
+{
+    if (host != NULL)
+        munmap(host, map_bytes);
+}
+
+bool emu_device_fits(const emu_device *dev, size_t bytes)
+{
+    /* The limit counts every context of the process on this card, as one GPU's memory would. */
+    return bytes <= dev->total_mem - dev->reserved_mem - dev->used_mem;
+}
+
 static emu_alloc *new_alloc(CUcontext ctx, size_t bytes)
 {
     emu_alloc *a = calloc(1, sizeof *a);
     if (a == NULL)
         return NULL;
-    a->map_bytes = (size_t)align_up(bytes, page_size());
-    a->host = mmap(NULL, a->map_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                   -1, 0);
-    if (a->host == MAP_FAILED) {
+    a->host = emu_map_memory(bytes, &a->map_bytes);
+    if (a->host == NULL) {
         free(a);
         return NULL;
     }
@@ -121,19 +150,22 @@ static emu_alloc *new_alloc(CUcontext ctx, size_t bytes)
     return a;
 }
 
+/* A mapping shares its physical memory's bytes; everything else owns its own. */
 static void destroy_alloc(emu_alloc *a)
 {
-    munmap(a->host, a->map_bytes);
+    if (a->phys != NULL)
+        emu_phys_unref(a->phys);
+    else
+        emu_unmap_memory(a->host, a->map_bytes);
     free(a);
 }
 
-CUresult emu_alloc_device(CUcontext ctx, size_t bytes, CUdeviceptr *out)
+CUresult emu_alloc_device_kind(CUcontext ctx, size_t bytes, emu_mem_kind kind, emu_alloc **out)
 {
     emu_device *dev = ctx->dev;
     if (bytes == 0)
         return CUDA_ERROR_INVALID_VALUE;
-    /* The limit counts every context of the process on this card, as one GPU's memory would. */
-    if (bytes > dev->total_mem - dev->reserved_mem - dev->used_mem)
+    if (!emu_device_fits(dev, bytes))
         return CUDA_ERROR_OUT_OF_MEMORY;
     size_t span = (size_t)align_up(bytes, EMU_ALLOC_ALIGN);
     uint64_t start = emu_map_gap(&dev->allocs, dev->va_base, dev->va_size, span, EMU_ALLOC_ALIGN);
@@ -142,16 +174,31 @@ CUresult emu_alloc_device(CUcontext ctx, size_t bytes, CUdeviceptr *out)
         return CUDA_ERROR_OUT_OF_MEMORY;
     a->start = start;
     a->span = span;
+    a->kind = kind;
     if (!emu_map_insert(&dev->allocs, a)) {
         destroy_alloc(a);
         return CUDA_ERROR_OUT_OF_MEMORY;
     }
     emu_list_add(&ctx->allocs, &a->link);
     dev->used_mem += bytes;
-    emu_g.stats.allocations++;
-    emu_g.stats.allocated_bytes += bytes;
-    *out = (CUdeviceptr)start;
+    if (kind == EMU_MEM_POOL) {
+        emu_g.stats.pool_allocations++;
+        emu_g.stats.pool_bytes += bytes;
+    } else {
+        emu_g.stats.allocations++;
+        emu_g.stats.allocated_bytes += bytes;
+    }
+    *out = a;
     return CUDA_SUCCESS;
+}
+
+CUresult emu_alloc_device(CUcontext ctx, size_t bytes, CUdeviceptr *out)
+{
+    emu_alloc *a;
+    CUresult rc = emu_alloc_device_kind(ctx, bytes, EMU_MEM_DEVICE, &a);
+    if (rc == CUDA_SUCCESS)
+        *out = (CUdeviceptr)a->start;
+    return rc;
 }
 
 CUresult emu_alloc_host(CUcontext ctx, size_t bytes, unsigned flags, void **out)
@@ -163,6 +210,7 @@ CUresult emu_alloc_host(CUcontext ctx, size_t bytes, unsigned flags, void **out)
         return CUDA_ERROR_OUT_OF_MEMORY;
     a->start = (uint64_t)(uintptr_t)a->host;
     a->span = bytes;
+    a->kind = EMU_MEM_HOST;
     a->host_flags = flags;
     if (!emu_map_insert(&emu_g.host_allocs, a)) {
         destroy_alloc(a);
@@ -176,19 +224,38 @@ CUresult emu_alloc_host(CUcontext ctx, size_t bytes, unsigned flags, void **out)
 }
 
 /* Forgets a; the mapping goes now, or at the last unpin when a copy or kernel still uses it. */
-static void release(emu_alloc *a, bool device)
+void emu_release_alloc(emu_alloc *a)
 {
     emu_list_del(&a->link);
-    if (device) {
+    switch (a->kind) {
+    case EMU_MEM_DEVICE:
+    case EMU_MEM_POOL: {
         emu_device *dev = a->ctx->dev;
         emu_map_remove(&dev->allocs, a);
         dev->used_mem -= a->bytes;
-        emu_g.stats.allocations--;
-        emu_g.stats.allocated_bytes -= a->bytes;
-    } else {
+        if (a->kind == EMU_MEM_POOL) {
+            emu_g.stats.pool_allocations--;
+            emu_g.stats.pool_bytes -= a->bytes;
+            emu_pool_note_free(a->pool, a->bytes);
+        } else {
+            emu_g.stats.allocations--;
+            emu_g.stats.allocated_bytes -= a->bytes;
+        }
+        break;
+    }
+    case EMU_MEM_HOST:
         emu_map_remove(&emu_g.host_allocs, a);
         emu_g.stats.host_allocations--;
         emu_g.stats.host_bytes -= a->bytes;
+        break;
+    case EMU_MEM_MAPPING:
+        emu_map_remove(&emu_g.mappings, a);
+        emu_g.stats.vmm_mappings--;
+        break;
+    case EMU_MEM_RESERVATION:
+        emu_map_remove(&emu_g.reservations, a);
+        emu_g.stats.vmm_reservations--;
+        break;
     }
     a->ctx = NULL;
     if (a->pins == 0)
@@ -200,9 +267,9 @@ static void release(emu_alloc *a, bool device)
 CUresult emu_free_device(CUdeviceptr p)
 {
     emu_alloc *a = emu_find_device(p, 0);
-    if (a == NULL || a->start != p)
+    if (a == NULL || a->start != p || (a->kind != EMU_MEM_DEVICE && a->kind != EMU_MEM_POOL))
         return CUDA_ERROR_INVALID_VALUE;
-    release(a, true);
+    emu_release_alloc(a);
     return CUDA_SUCCESS;
 }
 
@@ -211,16 +278,18 @@ CUresult emu_free_host(void *p)
     emu_alloc *a = emu_find_host(p, 0);
     if (a == NULL || a->host != p)
         return CUDA_ERROR_INVALID_VALUE;
-    release(a, false);
+    emu_release_alloc(a);
     return CUDA_SUCCESS;
 }
 
 void emu_free_ctx_memory(CUcontext ctx)
 {
     EMU_FOR_EACH_SAFE (pos, &ctx->allocs)
-        release(EMU_CONTAINER(pos, emu_alloc, link), true);
+        emu_release_alloc(EMU_CONTAINER(pos, emu_alloc, link));
     EMU_FOR_EACH_SAFE (pos, &ctx->host_allocs)
-        release(EMU_CONTAINER(pos, emu_alloc, link), false);
+        emu_release_alloc(EMU_CONTAINER(pos, emu_alloc, link));
+    emu_free_ctx_arrays(ctx);
+    emu_vmm_forget_ctx(ctx);
 }
 
 void emu_pin(emu_alloc *a)

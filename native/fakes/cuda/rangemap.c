@@ -79,3 +79,17 @@ uint64_t emu_map_gap(const emu_range_map *map, uint64_t base, size_t size, size_
     }
     return cursor <= end && end - cursor >= span ? cursor : 0;
 }
+
+/* Index of the first item starting at or after addr; count when there is none. */
+size_t emu_map_first_from(const emu_range_map *map, uint64_t addr)
+{
+    size_t lo = 0, hi = map->count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (map->items[mid]->start < addr)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}

@@ -27,7 +27,7 @@ static CUresult resolve_device(CUcontext ctx, uint64_t addr, size_t bytes, void 
 
 CUresult emu_resolve(CUcontext ctx, emu_side side, uint64_t addr, size_t bytes, void **host, emu_pins *pins)
 {
-    bool device_range = emu_device_of_address(addr) != NULL;
+    bool device_range = emu_is_device_address(addr);
     if (side == EMU_SIDE_DEVICE || (side == EMU_SIDE_UNIFIED && device_range))
         return resolve_device(ctx, addr, bytes, host, pins);
     if (addr == 0 || device_range)

@@ -91,6 +91,7 @@ function shimStub(op: Op): string {
   body.push(`    CUresult rc = CUDA_SUCCESS;`, ...devices.map((d) => `    ${d}`));
   body.push(`    if (!gp_initialized()) return CUDA_ERROR_NOT_INITIALIZED;`);
   body.push(`    gp_call *c = gp_call_begin(GP_OP_${op.id}, ${MODE[op.mode]});`);
+  if (op.before) body.push(`    ${op.before}`);
   for (const p of op.params) {
     // The receiver thread writes an out-buffer straight into the caller's memory, sync or deferred.
     if (p.wire.kind === 'outBuf') body.push(`    gp_expect_out(c, ${p.name}, (size_t)(${p.wire.size}));`);
@@ -196,6 +197,7 @@ function addonArg(p: WireParam): string {
     case 'outHandle':
       return `has_${p.name} ? &${p.name}_v : nullptr`;
     case 'outBuf':
+      return `has_${p.name} ? (${p.type})${p.name}_out.data() : nullptr`;
     case 'outString':
       return `has_${p.name} ? ${p.name}_out.data() : nullptr`;
     case 'inBuf':

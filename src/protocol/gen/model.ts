@@ -41,6 +41,7 @@ export interface Op {
   /** The frame is hand-defined; the daemon's handler has the client's name. */
   customWire?: boolean;
   after?: string;
+  before?: string;
   /** Work on the card: the daemon asks its scheduler first (cuda-api.ts `work`). */
   work?: boolean;
 }
@@ -64,6 +65,8 @@ export interface ApiModel {
 }
 
 const SCALAR_INT = new Set(['int', 'short', 'char', 'signed char']);
+/** Integer types of cuda.h that name driver objects: they travel as session ids, as pointer handles do. */
+const SCALAR_HANDLES = new Set(['CUmemGenericAllocationHandle', 'CUmemGenericAllocationHandle_v1']);
 const SCALAR_UINT = new Set(['unsigned int', 'unsigned', 'size_t', 'unsigned long long', 'unsigned long', 'unsigned short', 'unsigned char', 'cuuint32_t', 'cuuint64_t', 'uint32_t', 'uint64_t']);
 
 function baseType(type: string): { base: string; pointers: number; isConst: boolean } {
@@ -94,6 +97,7 @@ function classify(param: Param, role: ParamRole | undefined, types: Map<string, 
   const scalar = (b: string): 'int' | 'uint' | 'float' | 'device' | 'dptr' | 'handle' | null => {
     if (/^CUdevice(_v\d)?$/.test(b)) return 'device';
     if (/^CUdeviceptr(_v\d)?$/.test(b)) return 'dptr';
+    if (SCALAR_HANDLES.has(b)) return 'handle';
     if (b === 'float' || b === 'double') return 'float';
     if (SCALAR_INT.has(b)) return 'int';
     if (SCALAR_UINT.has(b)) return 'uint';
@@ -193,6 +197,7 @@ export function buildModel(headers: CudaHeaders, api: Record<string, Annotation>
       params: problem === null ? params : [],
       ...(fwd.handler ? { handler: fwd.handler } : {}),
       ...(fwd.after ? { after: fwd.after } : {}),
+      ...(fwd.before ? { before: fwd.before } : {}),
       ...(fwd.work ? { work: true } : {}),
       ...(fwd.client ? { client: fwd.client } : {}),
       ...(fwd.wire === 'custom' ? { customWire: true, handler: fwd.handler ?? fwd.client ?? variant.name } : {}),

@@ -1,0 +1,66 @@
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Unpackr } from 'msgpackr';
+import WebSocket, { type ClientOptions } from 'ws';
+import { encodeHello } from '../../src/compute/handshake.js';
+import { packageRoot } from '../../src/paths.js';
+import type { JobRequest } from '../../src/sharing/quota.js';
+
+/** The op table's digest, which HELLO must carry. */
+export const digest = (JSON.parse(readFileSync(join(packageRoot, 'build', 'gen', 'ops.json'), 'utf8')) as { digest: string }).digest;
+
+const unpackr = new Unpackr({ mapsAsObjects: true, int64AsType: 'number' });
+
+export interface Welcome {
+  session: number;
+  devices: { ordinal: number; name: string; totalMem: number }[];
+}
+
+export type Outcome = { welcome: true; ws: WebSocket; message: Welcome } | { welcome: false; code: number; reason: string };
+
+export interface RawClientOptions {
+  /** The local address to connect from (loopback answers from all of 127.0.0.0/8). */
+  localAddress?: string;
+  request?: JobRequest;
+  /** More options for the WebSocket (a CA, a client certificate for wss://). */
+  ws?: ClientOptions;
+}
+
+/**
+ * A client without the client library: opens `${server}/v1/compute`, sends HELLO with `token`, and
+ * says whether WELCOME or a close came back. An upgrade the server refuses (HTTP 403, a TLS failure)
+ * is a close with code -1 and the error as the reason.
+ */
+export async function handshake(server: string, token: string | null, options: RawClientOptions = {}): Promise<Outcome> {
+  const ws = new WebSocket(`${server}/v1/compute`, { perMessageDeflate: false, ...(options.localAddress ? { localAddress: options.localAddress } : {}), ...options.ws });
+  let failure = '';
+  ws.on('error', (err) => (failure ||= err.message)); // the close that follows says what happened
+  // Not once(): it rejects on 'error' (a refused upgrade, a TLS failure), and that is a refusal like any other.
+  const closed = new Promise<[number, Buffer]>((resolve) => ws.on('close', (code, reason) => resolve([code, reason])));
+  const opened = await Promise.race([once(ws, 'open').then(() => true, () => false), closed.then(() => false)]);
+  if (!opened) return { welcome: false, code: -1, reason: failure };
+  const hello = { protocol: 1, digest, cuda: 13000, token, pid: process.pid, host: 'raw-client-host', program: 'raw-client', ...(options.request ? { request: options.request } : {}) };
+  ws.send(encodeHello(hello));
+  const first = await Promise.race([once(ws, 'message').then(([data]) => data as Buffer, () => null), closed.then(() => null)]);
+  if (first !== null) return { welcome: true, ws, message: unpackr.unpack(first) as Welcome };
+  const [code, reason] = await closed;
+  return { welcome: false, code, reason: reason.toString() };
+}
+
+/** The close code and reason of a refused handshake, or 'welcomed' (and the session is ended). */
+export async function refused(server: string, token: string | null, options: RawClientOptions = {}): Promise<{ code: number; reason: string } | 'welcomed'> {
+  const o = await handshake(server, token, options);
+  if (o.welcome) {
+    o.ws.terminate();
+    return 'welcomed';
+  }
+  return { code: o.code, reason: o.reason };
+}
+
+/** Whether a session opens (it is closed again at once). */
+export async function welcomed(server: string, token: string | null, options: RawClientOptions = {}): Promise<boolean> {
+  const o = await handshake(server, token, options);
+  if (o.welcome) o.ws.close();
+  return o.welcome;
+}
