@@ -82,7 +82,8 @@ t.test('SIGKILL mid-copy and mid-launch: freed within 1 s, the neighbour on the 
         const c = await computeStatus(daemon);
         return c.sessions.some((s) => s.id === id) ? undefined : c;
       }, PROMPT_MS);
-      t.equal(after.sessions.length, 1, 'only the neighbour\'s session is left');
+      const seenMs = Date.now() - killedAt;
+      t.equal(after.sessions.length, 1, `only the neighbour's session is left (status showed it ${seenMs} ms after the SIGKILL)`);
       t.equal(after.cards[0]!.committed, committedAlone, 'the victim\'s quota is uncommitted');
       t.same(held(after.emulator), held(alone.emulator), 'the emulated driver holds only what the neighbour holds: the victim\'s contexts, modules and memory are gone');
 
