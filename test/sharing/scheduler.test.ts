@@ -71,10 +71,10 @@ t.test('a high-priority client keeps its latency beside a saturating low-priorit
   // Requests of 4 kernels of 1 ms each, 2 ms apart (an inference service); training kernels of 100 us.
   // The same service runs alone on card 1 in the same window: both see the same load on this machine's
   // CPUs, so the comparison isolates what sharing card 0 costs.
-  const serve = { mode: 'serve', seconds: 4, kernelUs: 1000, batch: 4, thinkUs: [2000] } as const;
+  const serve = { mode: 'serve', seconds: 6, kernelUs: 1000, batch: 4, thinkUs: [2000] } as const;
   const alone = new LoadJob(server, ['--gpus', 'all', '--priority', 'high'], serve, 1);
   const high = new LoadJob(server, ['--gpus', 'all', '--priority', 'high'], serve, 0);
-  const low = new LoadJob(server, ['--gpus', 'all', '--priority', 'low', '--share', '0.5', '--mem', '1GiB'], { mode: 'train', seconds: 4, kernelUs: 100, batch: 20 }, 0);
+  const low = new LoadJob(server, ['--gpus', 'all', '--priority', 'low', '--share', '0.5', '--mem', '1GiB'], { mode: 'train', seconds: 6, kernelUs: 100, batch: 20 }, 0);
   t.teardown(() => [alone, high, low].forEach((j) => j.kill()));
   const [single, shared, training] = await runTogether([alone, high, low]);
   const p99Alone = percentile(single!.latency_us, 0.99), p99Shared = percentile(shared!.latency_us, 0.99);
