@@ -1,5 +1,5 @@
 /**
- * `gpupool daemon --simulate` as the benchmarks run it (bench/run.js, bench/fuzz.js): on 127.0.0.1,
+ * `gpupool daemon --simulate` as the benchmarks run it (bench/run.js, fuzz.js, pool-replay.js, soak.js): on 127.0.0.1,
  * port 0 (the address read from its JSON `listening` log line), its log lines collected, killed if the
  * runner exits first.
  */
@@ -20,19 +20,28 @@ export function withoutGpupoolEnv(env) {
 }
 
 export class Daemon {
-  /** `config`: settings merged into the daemon's configuration file (written into `dir`). */
-  static async start(env, dir, config = {}) {
+  /**
+   * `config`: settings merged into the daemon's configuration file (written into `dir`); `fixture`:
+   * the simulated cards (docs/simulation.md).
+   */
+  static async start(env, dir, config = {}, fixture = FIXTURE) {
     const path = join(dir, 'gpupoold.json');
     // Quick to stop: the NVML event wait in flight blocks stopping for up to xidWaitMs.
     writeFileSync(path, JSON.stringify({ health: { xidWaitMs: 100 }, ...config }));
-    const child = spawn(process.execPath, [CLI, 'daemon', '--simulate', FIXTURE, '--listen', '127.0.0.1:0', '--config', path], {
+    const child = spawn(process.execPath, [CLI, 'daemon', '--simulate', fixture, '--listen', '127.0.0.1:0', '--config', path], {
       env: { ...withoutGpupoolEnv(process.env), ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const d = new Daemon(child, env);
     const listening = await d.waitFor((l) => l.msg === 'listening', 30000);
     d.server = `ws://${listening.address}`;
+    d.http = `http://${listening.address}`;
     return d;
+  }
+
+  /** The daemon's status document (GET /v1/status). */
+  async status() {
+    return (await fetch(`${this.http}/v1/status`)).json();
   }
 
   constructor(child, env) {

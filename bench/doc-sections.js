@@ -2,6 +2,12 @@
  * docs/benchmarks.md is written by several benchmarks: each owns a section between
  * `<!-- section:NAME -->` and `<!-- /section:NAME -->` and rewrites only that.
  */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const DOC = join(resolve(dirname(fileURLToPath(import.meta.url)), '..'), 'docs', 'benchmarks.md');
+
 const open = (name) => `<!-- section:${name} -->`;
 const close = (name) => `<!-- /section:${name} -->`;
 
@@ -20,4 +26,19 @@ export function otherSections(doc, except) {
   const re = /<!-- section:([\w-]+) -->[\s\S]*?<!-- \/section:\1 -->/g;
   for (const m of doc.matchAll(re)) if (m[1] !== except) out.push(m[0]);
   return out.join('\n\n');
+}
+
+/** Rewrites section `name` of docs/benchmarks.md. */
+export function writeSection(name, content) {
+  writeFileSync(DOC, replaceSection(readFileSync(DOC, 'utf8'), name, content));
+}
+
+/**
+ * A benchmark's `--render FILE`: its section again from a saved run's JSON (`--json`), printed and, with
+ * `write`, written, without running anything.
+ */
+export function renderSaved(name, render, file, write) {
+  const text = render(JSON.parse(readFileSync(file, 'utf8')));
+  process.stdout.write(`${text}\n`);
+  if (write) writeSection(name, text);
 }

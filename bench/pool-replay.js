@@ -18,20 +18,14 @@
  * Every figure is of the emulated driver's time model (one kernel at a time per card, modelled
  * durations), never of a GPU.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { replaceSection } from './doc-sections.js';
-
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const CLI = join(root, 'dist', 'cli', 'gpupool.js');
-const SHIM_DIR = join(root, 'build', 'native', 'shim');
-const FIXTURE = join(root, 'native', 'fakes', 'fixtures', 'default.json');
-const CUDA_HOME = process.env.CUDA_HOME ?? '/usr/local/cuda';
-const DOC = join(root, 'docs', 'benchmarks.md');
+import { join } from 'node:path';
+import { Daemon, FIXTURE } from './daemon.js';
+import { renderSaved, writeSection } from './doc-sections.js';
+import { buildTestPrograms, clientEnv } from './test-programs.js';
 
 const args = process.argv.slice(2);
 const flag = (name, fallback) => (args.includes(name) ? args[args.indexOf(name) + 1] : fallback);
@@ -105,14 +99,6 @@ function serviceMix(seed) {
 
 // ---- running jobs -----------------------------------------------------------------------------------
 
-function build(dir) {
-  const loader = join(dir, 'card_load');
-  execFileSync('cc', ['-std=c11', '-O2', '-I', join(CUDA_HOME, 'include'), '-I', join(root, 'test', 'programs'), '-o', loader, join(root, 'test', 'programs', 'card_load.c'), '-L', SHIM_DIR, '-l:libcuda.so.1']);
-  const fatbin = join(dir, 'kernels.fatbin');
-  execFileSync(join(CUDA_HOME, 'bin', 'nvcc'), ['-fatbin', '-o', fatbin, join(root, 'native', 'fakes', 'cuda', 'kernels', 'test_kernels.cu')]);
-  return { loader, fatbin };
-}
-
 /** A fixture of `n` copies of the default fixture's first NVIDIA card (other vendors dropped). */
 function fixture(dir, n) {
   const base = JSON.parse(readFileSync(FIXTURE, 'utf8'));
@@ -128,52 +114,18 @@ function fixture(dir, n) {
   return path;
 }
 
-async function startDaemon(fixturePath, dir) {
-  const config = join(dir, 'gpupoold.json');
-  writeFileSync(config, JSON.stringify({ health: { xidWaitMs: 100 }, sharing: { defaultQuota: '64MiB', ...(process.env.REPLAY_PACE ? { paceDepth: Number(process.env.REPLAY_PACE) } : {}) } }));
-  const child = spawn(process.execPath, [CLI, 'daemon', '--simulate', fixturePath, '--config', config, '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  const url = await new Promise((resolve, reject) => {
-    child.stdout.on('data', (d) => {
-      out += d.toString();
-      for (const line of out.split('\n')) {
-        if (!line.includes('"listening"')) continue;
-        try {
-          resolve(JSON.parse(line).address);
-        } catch {
-          // a partial line: the rest comes with the next chunk
-        }
-      }
-    });
-    child.on('exit', (code) => reject(new Error(`daemon exited ${code}: ${out}`)));
-  });
-  // The daemon logs every client; nothing reads the pipe after this.
-  child.stdout.resume();
-  child.stderr.resume();
-  return { child, url };
-}
-
-async function cardDeviceNs(url) {
-  const res = await fetch(`http://${url}/v1/status`);
-  const doc = await res.json();
-  return doc.compute.cards.map((c) => c.deviceNs);
+async function cardDeviceNs(daemon) {
+  return (await daemon.status()).compute.cards.map((c) => c.deviceNs);
 }
 
 /** Starts one job on `card`; resolves to its result once it has run SECONDS after "go". */
-function startJob(tools, url, job, card) {
+function startJob(tools, daemon, job, card) {
   // Every card of the daemon is the job's (gpus=all); it uses the one the replay placed it on.
   const request = job.kind === 'serve' ? 'mem=64MiB,priority=high,share=0.1,gpus=all' : 'mem=64MiB,priority=low,share=0.5,gpus=all';
   const argv = [tools.fatbin, job.kind, String(SECONDS), String(job.kernelUs), String(job.batch)];
   if (job.kind === 'serve') argv.push(job.gaps.join(':'));
-  const child = spawn(tools.loader, argv, {
-    env: {
-      ...process.env,
-      LD_LIBRARY_PATH: [SHIM_DIR, process.env.LD_LIBRARY_PATH].filter(Boolean).join(':'),
-      GPUPOOL_SERVERS: `ws://${url}`,
-      GPUPOOL_REQUEST: request,
-      GPUPOOL_LOAD_DEVICE: String(card),
-      GPUPOOL_LOAD_WAIT: '1',
-    },
+  const child = spawn(tools.card_load, argv, {
+    env: clientEnv(daemon.server, { GPUPOOL_REQUEST: request, GPUPOOL_LOAD_DEVICE: String(card), GPUPOOL_LOAD_WAIT: '1' }),
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   let out = '', err = '';
@@ -194,16 +146,16 @@ function startJob(tools, url, job, card) {
 }
 
 /** Runs every job on its card (placement: job index -> card) and measures the cards meanwhile. */
-async function trial(tools, url, jobs, placement, cards) {
-  const running = jobs.map((job, i) => startJob(tools, url, job, placement[i]));
+async function trial(tools, daemon, jobs, placement, cards) {
+  const running = jobs.map((job, i) => startJob(tools, daemon, job, placement[i]));
   try {
     await Promise.all(running.map((r) => r.ready));
-    const before = await cardDeviceNs(url);
+    const before = await cardDeviceNs(daemon);
     const t0 = Date.now();
     running.forEach((r) => r.go());
     const results = await Promise.all(running.map((r) => r.done));
     const wallNs = (Date.now() - t0) * 1e6;
-    const after = await cardDeviceNs(url);
+    const after = await cardDeviceNs(daemon);
     const utilization = Array.from({ length: cards }, (_, c) => (after[c] - before[c]) / wallNs);
     return { results, utilization };
   } finally {
@@ -253,22 +205,20 @@ function summarize(jobs, outcome, slo) {
 async function main() {
   const from = flag('--render', null);
   if (from) {
-    // The document again from a saved run's JSON (--json), without running anything.
-    const text = render(JSON.parse(readFileSync(from, 'utf8')));
-    process.stdout.write(`${text}\n`);
-    if (write) writeFileSync(DOC, replaceSection(readFileSync(DOC, 'utf8'), 'pool-replay', text));
+    renderSaved('pool-replay', render, from, write);
     return;
   }
   const dir = mkdtempSync(join(tmpdir(), 'gpupool-replay-'));
   const jobs = serviceMix(SEED);
-  const tools = build(dir);
+  const tools = buildTestPrograms(dir, ['card_load']);
   const maxCards = jobs.length;
-  const { child: daemon, url } = await startDaemon(fixture(dir, maxCards), dir);
+  const sharing = { defaultQuota: '64MiB', ...(process.env.REPLAY_PACE ? { paceDepth: Number(process.env.REPLAY_PACE) } : {}) };
+  const daemon = await Daemon.start({}, dir, { sharing }, fixture(dir, maxCards));
   const report = { when: new Date().toISOString(), seconds: SECONDS, seed: SEED, cpus: cpus().length, jobs: jobs.map(({ gaps, ...j }) => ({ ...j, requests: gaps ? 'trace' : undefined })) };
   try {
     // (a) One card per job.
     process.stderr.write(`pool-replay: (a) ${jobs.length} jobs on ${maxCards} cards, ${SECONDS} s\n`);
-    const dedicated = await trial(tools, url, jobs, jobs.map((_, i) => i), maxCards);
+    const dedicated = await trial(tools, daemon, jobs, jobs.map((_, i) => i), maxCards);
     const slo = dedicated.results.map((r, i) => (jobs[i].kind === 'serve' ? Math.round(p99(r.latency_us) * SLO_FACTOR) : null));
     report.dedicated = { cards: maxCards, ...summarize(jobs, dedicated, slo) };
 
@@ -277,20 +227,19 @@ async function main() {
     for (let k = 1; k <= maxCards; k++) {
       const placement = place(jobs, k);
       process.stderr.write(`pool-replay: (b) on ${k} card(s)\n`);
-      const outcome = await trial(tools, url, jobs, placement, k);
+      const outcome = await trial(tools, daemon, jobs, placement, k);
       const s = { cards: k, placement, ...summarize(jobs, outcome, slo) };
       report.pooled.push(s);
       if (s.services.every((x) => x.met)) break;
     }
   } finally {
-    daemon.kill('SIGTERM');
-    await once(daemon, 'exit').catch(() => {});
+    await daemon.stop();
     rmSync(dir, { recursive: true, force: true });
   }
   const text = render(report);
   process.stdout.write(`${text}\n`);
   if (jsonOut) writeFileSync(jsonOut, JSON.stringify(report, null, 2));
-  if (write) writeFileSync(DOC, replaceSection(readFileSync(DOC, 'utf8'), 'pool-replay', text));
+  if (write) writeSection('pool-replay', text);
 }
 
 // ---- the report -----------------------------------------------------------------------------------------

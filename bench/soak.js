@@ -11,20 +11,14 @@
  * times); the other half run short jobs back to back (driver_api: contexts, modules, allocations,
  * copies, kernels, streams and events, then exit), so sessions open and close all along.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { replaceSection } from './doc-sections.js';
-
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const CLI = join(root, 'dist', 'cli', 'gpupool.js');
-const SHIM_DIR = join(root, 'build', 'native', 'shim');
-const FIXTURE = join(root, 'native', 'fakes', 'fixtures', 'default.json');
-const CUDA_HOME = process.env.CUDA_HOME ?? '/usr/local/cuda';
-const DOC = join(root, 'docs', 'benchmarks.md');
+import { join } from 'node:path';
+import { Daemon } from './daemon.js';
+import { renderSaved, writeSection } from './doc-sections.js';
+import { buildTestPrograms, clientEnv } from './test-programs.js';
 
 const args = process.argv.slice(2);
 const flag = (name, fallback) => (args.includes(name) ? args[args.indexOf(name) + 1] : fallback);
@@ -34,49 +28,9 @@ const write = !args.includes('--no-write');
 const jsonOut = flag('--json', null);
 const SAMPLE_MS = MINUTES >= 5 ? 30_000 : 5_000;
 
-function build(dir) {
-  const out = {};
-  for (const name of ['card_load', 'driver_api']) {
-    out[name] = join(dir, name);
-    execFileSync('cc', ['-std=c11', '-O2', '-I', join(CUDA_HOME, 'include'), '-I', join(root, 'test', 'programs'), '-o', out[name], join(root, 'test', 'programs', `${name}.c`), '-L', SHIM_DIR, '-l:libcuda.so.1']);
-  }
-  out.fatbin = join(dir, 'kernels.fatbin');
-  execFileSync(join(CUDA_HOME, 'bin', 'nvcc'), ['-fatbin', '-o', out.fatbin, join(root, 'native', 'fakes', 'cuda', 'kernels', 'test_kernels.cu')]);
-  return out;
-}
-
-async function startDaemon(dir) {
-  const config = join(dir, 'gpupoold.json');
-  // Small quotas: 32 sessions of the default 25% would not fit the cards.
-  writeFileSync(config, JSON.stringify({ health: { xidWaitMs: 100 }, logLevel: 'warn', sharing: { defaultQuota: '256MiB' } }));
-  const child = spawn(process.execPath, [CLI, 'daemon', '--simulate', FIXTURE, '--config', config, '--listen', '127.0.0.1:0', '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  const address = await new Promise((resolve, reject) => {
-    child.stdout.on('data', (d) => {
-      out += d.toString();
-      for (const line of out.split('\n')) {
-        if (!line.includes('"listening"')) continue;
-        try {
-          resolve(JSON.parse(line).address);
-        } catch {
-          // the rest of the line comes with the next chunk
-        }
-      }
-    });
-    child.on('exit', (code) => reject(new Error(`daemon exited ${code}: ${out}`)));
-  });
-  child.stdout.resume();
-  child.stderr.resume();
-  return { child, address };
-}
-
-function jobEnv(address) {
-  return { ...process.env, LD_LIBRARY_PATH: [SHIM_DIR, process.env.LD_LIBRARY_PATH].filter(Boolean).join(':'), GPUPOOL_SERVERS: `ws://${address}` };
-}
-
 /** A client slot: keeps one client running until `until`, restarting short jobs as they end. */
-async function slot(i, tools, address, until, counts) {
-  const env = jobEnv(address);
+async function slot(i, tools, server, until, counts) {
+  const env = clientEnv(server);
   while (Date.now() < until) {
     let argv;
     if (i % 2 === 0) {
@@ -97,11 +51,12 @@ async function slot(i, tools, address, until, counts) {
   }
 }
 
-async function sample(pid, address, t0) {
+async function sample(daemon, t0) {
+  const { pid } = daemon.child;
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const rssKiB = Number(/VmRSS:\s+(\d+)/.exec(status)[1]);
   const fds = readdirSync(`/proc/${pid}/fd`).length;
-  const doc = await (await fetch(`http://${address}/v1/status`)).json();
+  const doc = await daemon.status();
   const sessions = doc.compute.sessions;
   return {
     minute: (Date.now() - t0) / 60000,
@@ -116,24 +71,22 @@ async function sample(pid, address, t0) {
 async function main() {
   const from = flag('--render', null);
   if (from) {
-    // The document again from a saved run's JSON (--json), without running anything.
-    const text = render(JSON.parse(readFileSync(from, 'utf8')));
-    process.stdout.write(`${text}\n`);
-    if (write) writeFileSync(DOC, replaceSection(readFileSync(DOC, 'utf8'), 'soak', text));
+    renderSaved('soak', render, from, write);
     return;
   }
   const dir = mkdtempSync(join(tmpdir(), 'gpupool-soak-'));
-  const tools = build(dir);
-  const { child: daemon, address } = await startDaemon(dir);
+  const tools = buildTestPrograms(dir, ['card_load', 'driver_api']);
+  // Small quotas: 32 sessions of the default 25% would not fit the cards.
+  const daemon = await Daemon.start({}, dir, { sharing: { defaultQuota: '256MiB' } });
   const counts = { jobs: 0, failed: 0, errors: [] };
   const samples = [];
   const t0 = Date.now();
   const until = t0 + MINUTES * 60_000;
   try {
-    samples.push(await sample(daemon.pid, address, t0));
-    const slots = Array.from({ length: CLIENTS }, (_, i) => slot(i, tools, address, until, counts));
+    samples.push(await sample(daemon, t0));
+    const slots = Array.from({ length: CLIENTS }, (_, i) => slot(i, tools, daemon.server, until, counts));
     const timer = setInterval(() => {
-      sample(daemon.pid, address, t0).then(
+      sample(daemon, t0).then(
         (s) => {
           samples.push(s);
           process.stderr.write(`soak: ${s.minute.toFixed(1)} min: rss ${s.rssMiB.toFixed(0)} MiB, fds ${s.fds}, sessions ${s.sessions}, jobs ${counts.jobs} (${counts.failed} failed)\n`);
@@ -145,17 +98,16 @@ async function main() {
     clearInterval(timer);
     // Everyone gone: what the daemon still holds once the last session is freed.
     await new Promise((r) => setTimeout(r, 3000));
-    samples.push({ ...(await sample(daemon.pid, address, t0)), after: true });
+    samples.push({ ...(await sample(daemon, t0)), after: true });
   } finally {
-    daemon.kill('SIGTERM');
-    await once(daemon, 'exit').catch(() => {});
+    await daemon.stop();
     rmSync(dir, { recursive: true, force: true });
   }
   const report = { when: new Date(t0).toISOString(), minutes: MINUTES, clients: CLIENTS, cpus: cpus().length, counts, samples };
   const text = render(report);
   process.stdout.write(`${text}\n`);
   if (jsonOut) writeFileSync(jsonOut, JSON.stringify(report, null, 2));
-  if (write) writeFileSync(DOC, replaceSection(readFileSync(DOC, 'utf8'), 'soak', text));
+  if (write) writeSection('soak', text);
 }
 
 function render(r) {
