@@ -18,7 +18,8 @@ export class HeldJob {
     this.child = spawn(cmd, cmdArgs, { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
     this.child.stdout!.on('data', (d: Buffer) => (this.stdout += d.toString()));
     this.child.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));
-    this.exit = once(this.child, 'exit');
+    // 'close', not 'exit': the last of the output may still be in the pipe when the process has exited.
+    this.exit = once(this.child, 'close');
   }
 
   /** Resolves once the job printed `ready` (it holds its session); fails if it exits first. */
@@ -41,7 +42,8 @@ export class HeldJob {
     return this.child.exitCode;
   }
 
+  /** Ends the job: SIGTERM, which `gpupool run` passes on to the program (a SIGKILL would leave it running). */
   kill(): void {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGTERM');
   }
 }

@@ -1,7 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { CLI } from './daemon-process.js';
-import { eventually } from './integration.js';
+import { HeldJob } from './job.js';
 import { buildFatbin, buildProgram } from './programs.js';
 
 /** What test/programs/card_load.c reports. */
@@ -13,7 +10,9 @@ export interface LoadResult {
   latency_us: number[];
 }
 
-export type LoadMode = { mode: 'train'; seconds: number; kernelUs: number; batch: number } | { mode: 'serve'; seconds: number; kernelUs: number; batch: number; thinkUs: readonly number[] };
+export type LoadMode =
+  | { mode: 'train'; seconds: number; kernelUs: number; batch: number }
+  | { mode: 'serve'; seconds: number; kernelUs: number; batch: number; thinkUs: readonly number[] };
 
 /**
  * One card_load job through `gpupool run` with the given options (--share, --priority, ...). It
@@ -21,52 +20,40 @@ export type LoadMode = { mode: 'train'; seconds: number; kernelUs: number; batch
  * the same window.
  */
 export class LoadJob {
-  private readonly child: ChildProcess;
-  private stdout = '';
-  private stderr = '';
-  private readonly exited: Promise<unknown>;
+  private readonly job: HeldJob;
 
   /** `device`: the job's device ordinal (it sees every card it was given; ask `--gpus all` for all). */
   constructor(server: string, options: string[], load: LoadMode, device = 0) {
     const args = [load.mode, String(load.seconds), String(load.kernelUs), String(load.batch)];
     if (load.mode === 'serve') args.push(load.thinkUs.join(':'));
-    this.child = spawn(process.execPath, [CLI, 'run', '--servers', server, ...options, '--', buildProgram('card_load.c'), buildFatbin(), ...args], {
-      env: { ...process.env, GPUPOOL_LOAD_WAIT: '1', GPUPOOL_LOAD_DEVICE: String(device) },
-      stdio: ['pipe', 'pipe', 'pipe'],
+    this.job = new HeldJob(['run', '--servers', server, ...options, '--', buildProgram('card_load.c'), buildFatbin(), ...args], {
+      GPUPOOL_LOAD_WAIT: '1',
+      GPUPOOL_LOAD_DEVICE: String(device),
     });
-    this.child.stdout!.on('data', (d: Buffer) => (this.stdout += d.toString()));
-    this.child.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));
-    // 'close', not 'exit': the output may still be in the pipe when the process has exited.
-    this.exited = once(this.child, 'close');
   }
 
   ready(): Promise<boolean> {
-    return eventually('a load job ready', () => {
-      if (/^ready$/m.test(this.stdout)) return true;
-      if (this.child.exitCode !== null) throw new Error(`the job exited: ${this.stdout}${this.stderr}`);
-      return undefined;
-    }, 30_000);
+    return this.job.ready(30_000);
   }
 
   /** Whether it has connected, loaded its kernels and run its first one. */
   isReady(): boolean {
-    return /^ready$/m.test(this.stdout);
+    return /^ready$/m.test(this.job.stdout);
   }
 
   go(): void {
-    this.child.stdin!.end('go\n');
+    this.job.child.stdin!.end('go\n');
   }
 
   async result(): Promise<LoadResult> {
-    await this.exited;
-    const line = this.stdout.split('\n').find((l) => l.startsWith('{'));
-    if (this.child.exitCode !== 0 || line === undefined) throw new Error(`card_load failed (${this.child.exitCode}): ${this.stdout}${this.stderr}`);
+    await this.job.exit;
+    const line = this.job.stdout.split('\n').find((l) => l.startsWith('{'));
+    if (this.job.child.exitCode !== 0 || line === undefined) throw new Error(`card_load failed (${this.job.child.exitCode}): ${this.job.stdout}${this.job.stderr}`);
     return JSON.parse(line) as LoadResult;
   }
 
-  /** Ends the job: SIGTERM, which `gpupool run` passes on to the program (a SIGKILL would leave it running). */
   kill(): void {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGTERM');
+    this.job.kill();
   }
 }
 
