@@ -439,13 +439,6 @@ void Session::end_work() {
 
 // Draining a card can take a while: it runs without sched_mu_, which only guards cards_ against the
 // JS thread's readers (cards_ itself changes only on this thread).
-bool Session::sched_holding() const {
-  for (const auto &c : cards_) {
-    if (c.second->holding()) return true;
-  }
-  return false;
-}
-
 uint64_t Session::idle_grace_ns() {
   for (auto &c : cards_) c.second->settle_idle(current());
   uint64_t grace = CardClient::kKeep;

@@ -190,8 +190,7 @@ class Session {
   // From any thread, when the session is told to stop: waits for a card end at once.
   void cancel_waits();
   void end_work();
-  // Whether the session holds a card; idle(): it has nothing queued, so hand its cards back.
-  bool sched_holding() const;
+  // The session has nothing queued: hand its cards back.
   void sched_idle();
   // How long to keep the cards for the next message (the session's work so far is measured first);
   // CardClient::kKeep: until a waiter calls the wake function.
