@@ -1,6 +1,6 @@
 import type { ScheduleWindow } from '../sharing/schedule.js';
 import { hostname } from 'node:os';
-import { POLICIES, type Policy } from '../sharing/placement.js';
+import { DEFAULT_SHARE, POLICIES, type Policy } from '../sharing/placement.js';
 
 export const VENDORS = ['nvidia', 'amd', 'ascend'] as const;
 export type Vendor = (typeof VENDORS)[number];
@@ -132,7 +132,7 @@ export function defaultConfig(): DaemonConfig {
     sampling: { intervalMs: 2_000 },
     health: { xidWaitMs: 1_000, ignoredXids: [13, 31, 43, 45, 68, 109] },
     compute: { enabled: true, driver: null, pingIntervalMs: 10_000, clientGraceMs: null, maxMessageBytes: 1024 ** 3, maxQueuedBytes: 256 * 1024 ** 2 },
-    sharing: { defaultQuota: '25%', overcommit: false, placement: 'spread', defaultShare: 0.25, sliceMs: 4, paceDepth: 1, idleGraceUs: 200, windows: [] },
+    sharing: { defaultQuota: '25%', overcommit: false, placement: 'spread', defaultShare: DEFAULT_SHARE, sliceMs: 4, paceDepth: 1, idleGraceUs: 200, windows: [] },
     pool: { peers: [], timeoutMs: 2_000 },
     auth: { tokens: null, maxFailures: 10, failureWindowMs: 10_000, helloTimeoutMs: 5_000 },
     simulate: null,

@@ -10,8 +10,8 @@ export const POLICIES = ['binpack', 'spread'] as const;
 export type Policy = (typeof POLICIES)[number];
 
 /**
- * The compute share a session that asked for none weighs in placement: the same fraction of a card as
- * the default memory quota. Shares are not enforced yet; here they only weigh cards against each other.
+ * The compute share of a session that asked for none (`sharing.defaultShare`'s default, docs/sharing.md):
+ * the same fraction of a card as the default memory quota. `gpupool run --gpus N` weighs hosts with it.
  */
 export const DEFAULT_SHARE = 0.25;
 
