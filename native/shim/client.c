@@ -92,7 +92,7 @@ static void connect_all(void)
     char *save = NULL;
     g_init_result = CUDA_SUCCESS;
     for (char *url = strtok_r(copy, ", ", &save); url != NULL; url = strtok_r(NULL, ", ", &save)) {
-        char why[768] = "";
+        char why[3072] = ""; /* a refusal's whole reason (docs/protocol.md, "Handshake") */
         if (g_server_count >= MAX_SERVERS)
             break;
         /* ws://HOST:PORT?gpus=2&wait=60: this server's own request, over GPUPOOL_REQUEST's. */

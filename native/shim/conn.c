@@ -470,7 +470,9 @@ static size_t encode_hello(char *buf, size_t cap, const char *token, const gp_re
         return 0;
     char *p = buf;
     int with_request = request != NULL && request->present;
-    p = mp_encode_map(p, 7 + (with_request ? 1 : 0));
+    p = mp_encode_map(p, 8 + (with_request ? 1 : 0));
+    /* The daemon may send notices before WELCOME or its refusal: progress while held, the whole reason. */
+    p = mp_encode_str(p, "notices", 7), p = mp_encode_bool(p, 1);
     p = mp_encode_str(p, "protocol", 8), p = mp_encode_uint(p, 1);
     p = mp_encode_str(p, "digest", 6), p = mp_encode_str(p, GP_PROTOCOL_DIGEST, (uint32_t)strlen(GP_PROTOCOL_DIGEST));
     p = mp_encode_str(p, "cuda", 4), p = mp_encode_uint(p, 13000);
@@ -517,9 +519,28 @@ int gp_conn_open(gp_conn *c, const char *url, int index, const char *token, cons
     size_t cap = 0, got = 0;
     /* A daemon may hold the handshake for the request's `wait` until cards have room. */
     int handshake_ms = 15000 + (request != NULL && request->has_wait ? (int)request->wait * 1000 : 0);
-    if (len == 0 || gp_ws_send(c->ws, &part, 1) != 0 || gp_ws_recv(c->ws, &buf, &cap, &got, handshake_ms) != 0) {
+    static gp_notice refusal; /* one handshake at a time (cuInit's once); too large for the stack's comfort */
+    refusal.kind[0] = '\0';
+    int failed = len == 0 || gp_ws_send(c->ws, &part, 1) != 0;
+    while (!failed) {
+        gp_notice notice;
+        if (gp_ws_recv(c->ws, &buf, &cap, &got, handshake_ms) != 0) {
+            failed = 1;
+        } else if (gp_decode_notice(buf, got, &notice) != 1) {
+            break; /* WELCOME */
+        } else if (strcmp(notice.kind, "waiting") == 0) {
+            /* Said whatever GPUPOOL_DEBUG says: the job asked to wait, and its owner should see why. */
+            gp_error("%s: waiting for room (%llu s of %llu s): %s", url, (unsigned long long)notice.waited_s, (unsigned long long)notice.wait_s, notice.reason);
+        } else if (strcmp(notice.kind, "refused") == 0) {
+            refusal = notice;
+        }
+    }
+    if (failed) {
+        /* The refusal notice holds the whole reason; the close frame's is cut to 123 bytes. */
         const char *reason = gp_ws_close_reason(c->ws);
-        if (reason)
+        if (refusal.kind[0] != '\0')
+            snprintf(why, why_len, "%s refused the connection: %u %s", url, refusal.code, refusal.reason);
+        else if (reason)
             snprintf(why, why_len, "%s refused the connection: %s", url, reason);
         else
             snprintf(why, why_len, "%s: the daemon closed the connection during the handshake (see the daemon's log)", url);

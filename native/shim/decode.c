@@ -229,3 +229,39 @@ int gp_decode_welcome(const uint8_t *msg, size_t len, int server, uint64_t *sess
     }
     return 0;
 }
+
+/* ---- handshake notices ---------------------------------------------------------------------------- */
+
+/* A str value copied into dst (cut to n - 1 bytes, NUL-terminated); anything else leaves dst as it was. */
+static void value_str(const char *p, char *dst, size_t n)
+{
+    if (mp_typeof(*p) != MP_STR)
+        return;
+    uint32_t len;
+    const char *s = mp_decode_str(&p, &len);
+    snprintf(dst, n, "%.*s", (int)(len < n ? len : n - 1), s);
+}
+
+int gp_decode_notice(const uint8_t *msg, size_t len, gp_notice *out)
+{
+    const char *p = (const char *)msg, *end = p + len, *check = p;
+    if (gp_mp_check(&check, end) != 0 || mp_typeof(*p) != MP_MAP)
+        return -1;
+    memset(out, 0, sizeof *out);
+    uint32_t fields = mp_decode_map(&p);
+    for (uint32_t i = 0; i < fields; i++) {
+        const char *key, *value;
+        next_field(&p, &key, &value);
+        if (is_key(key, "notice"))
+            value_str(value, out->kind, sizeof out->kind);
+        else if (is_key(key, "reason"))
+            value_str(value, out->reason, sizeof out->reason);
+        else if (is_key(key, "waited"))
+            out->waited_s = (uint64_t)value_int(value);
+        else if (is_key(key, "wait"))
+            out->wait_s = (uint64_t)value_int(value);
+        else if (is_key(key, "code"))
+            out->code = (unsigned)value_int(value);
+    }
+    return out->kind[0] != '\0';
+}

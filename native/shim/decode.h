@@ -52,4 +52,16 @@ void gp_read_str(gp_reader *r, char *dst, size_t n);
  */
 int gp_decode_welcome(const uint8_t *msg, size_t len, int server, uint64_t *session, gp_device *devices, int max, int *count);
 
+/* A handshake notice (docs/protocol.md, "Handshake"): a map with a `notice` key, before WELCOME or a close. */
+typedef struct gp_notice {
+    char kind[16];      /* "waiting" (held for room) or "refused" (the close follows) */
+    char reason[2048];  /* the whole reason, with units; cut to fit, NUL-terminated */
+    uint64_t waited_s;  /* waiting: seconds held so far */
+    uint64_t wait_s;    /* waiting: seconds it may be held in all */
+    unsigned code;      /* refused: the close code that follows (4004) */
+} gp_notice;
+
+/* 1 and *out filled: a notice; 0: a map without `notice` (WELCOME); -1: not one msgpack map. */
+int gp_decode_notice(const uint8_t *msg, size_t len, gp_notice *out);
+
 #endif

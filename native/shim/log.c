@@ -10,7 +10,7 @@
 /* One whole line per call: lines of several threads never interleave mid-line. */
 static void emit(const char *fmt, va_list ap)
 {
-    char line[1024];
+    char line[4096]; /* a refusal's whole reason fits */
     vsnprintf(line, sizeof line, fmt, ap);
     fprintf(stderr, "gpupool: %s\n", line);
 }

@@ -2,7 +2,19 @@ import { readFileSync } from 'node:fs';
 import { ErrorCodes, GpupoolError, messageOf } from '../errors.js';
 import type { TlsClientOptions } from '../server/status-client.js';
 
-/** Accepts `http://host:port`, `host:port` or a full `/v1/status` URL, as operators type them. */
+/** The port gpupoold listens on unless told otherwise (`listen`'s default). */
+export const DEFAULT_PORT = 7760;
+
+/** Whether the authority of `scheme://authority/...` names a port (`gpu1:80`, `[::1]:7760`). */
+function namesPort(withScheme: string): boolean {
+  const authority = withScheme.replace(/^[a-z]+:\/\//i, '').split(/[/?#]/, 1)[0] ?? '';
+  return /:\d*$/.test(authority.replace(/^\[[^\]]*\]/, ''));
+}
+
+/**
+ * Accepts `http://host:port`, `host:port`, a bare `host` or a full `/v1/status` URL, as operators type
+ * them. Without a port, the daemon's own (7760), not the scheme's: a bare `gpu1` is gpupoold on gpu1.
+ */
 export function statusUrl(host: string): URL {
   const withScheme = /^[a-z]+:\/\//i.test(host) ? host : `http://${host}`;
   let url: URL;
@@ -12,6 +24,7 @@ export function statusUrl(host: string): URL {
     throw new GpupoolError(ErrorCodes.USAGE, `--host ${host}: not a URL`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new GpupoolError(ErrorCodes.USAGE, `--host ${host}: use http:// or https://`);
+  if (!namesPort(withScheme)) url.port = String(DEFAULT_PORT);
   if (url.pathname === '/' || url.pathname === '') url.pathname = '/v1/status';
   return url;
 }

@@ -1,50 +1,54 @@
 import { basename } from 'node:path';
-import Table from 'cli-table3';
 import type { StatusDocument } from '../server/status.js';
-
-const GiB = 1024 ** 3;
-
-function percent(x: number | null): string {
-  return x === null ? '-' : `${(x * 100).toFixed(0)}%`;
-}
+import { formatBytes, formatFraction, formatNs } from '../units.js';
+import { renderTable, type Column, type TableLayout } from './text-table.js';
 
 type Compute = NonNullable<StatusDocument['compute']>;
+type Session = Compute['sessions'][number];
+type Row = { s: Session; c: Session['cards'][number] | null };
+
+function priority(s: Session): string {
+  const sched = s.scheduling;
+  if (!sched) return s.request.priority ?? '-';
+  return sched.effective === sched.priority ? sched.priority : `${sched.priority} as ${sched.effective}`;
+}
+
+function share(s: Session): string {
+  const sched = s.scheduling;
+  if (!sched) return s.request.share === null ? '-' : String(s.request.share);
+  return `${sched.share}${sched.limit ? ' (cap)' : ''}`;
+}
+
+// Program, host and tenant come from the client: the table escapes and cuts every cell.
+const columns: Column<Row>[] = [
+  { header: 'CARD', value: ({ c, s }) => (c === null ? s.state : String(c.ordinal)) },
+  { header: 'SESSION', value: ({ s }) => String(s.id), right: true },
+  { header: 'TENANT', value: ({ s }) => s.tenant ?? '-', flex: true },
+  { header: 'PROGRAM', value: ({ s }) => (s.program ? basename(s.program) : '-'), flex: true },
+  { header: 'PID', value: ({ s }) => String(s.pid), right: true, wide: true },
+  { header: 'HOST', value: ({ s }) => s.host || s.peer, flex: true, wide: true },
+  { header: 'MEMORY', value: ({ c }) => (c === null ? '-' : `${formatBytes(c.used)} / ${formatBytes(c.quota)}`), right: true },
+  { header: 'SHARE', value: ({ s }) => share(s), right: true },
+  { header: 'ACHIEVED', value: ({ c }) => (c === null ? '-' : formatFraction(c.achievedShare)), right: true },
+  { header: 'PRIORITY', value: ({ s }) => priority(s) },
+  { header: 'DEVICE TIME', value: ({ c }) => (c === null ? '-' : formatNs(c.deviceNs)), right: true, wide: true },
+  { header: 'WAITED', value: ({ c }) => (c === null ? '-' : formatNs(c.waitNs)), right: true, wide: true },
+  { header: 'STATE', value: ({ s, c }) => (c?.poisoned ? `poisoned (${c.poisoned})` : s.state), wide: true },
+  { header: 'SINCE', value: ({ s }) => s.connectedAt, wide: true },
+];
 
 /**
  * A row per client and card it holds (a client still in its handshake or waiting for room: one row, no
  * card yet): what each asked for and what it gets.
  */
-export function clientsTable(compute: Compute): string {
-  const table = new Table({
-    head: ['card', 'session', 'tenant', 'program', 'memory used / quota', 'share', 'achieved', 'priority', 'device time', 'waited'],
-    style: { head: [], border: [] },
-  });
-  type Row = { s: Compute['sessions'][number]; c: Compute['sessions'][number]['cards'][number] | null };
+export function clientsTable(compute: Compute, layout: TableLayout): string {
   const rows: Row[] = compute.sessions.flatMap((s): Row[] => (s.cards.length === 0 ? [{ s, c: null }] : s.cards.map((c) => ({ s, c }))));
   rows.sort((a, b) => (a.c?.ordinal ?? -1) - (b.c?.ordinal ?? -1) || a.s.id - b.s.id);
-  for (const { s, c } of rows) {
-    const sched = s.scheduling;
-    const who = [String(s.id), s.tenant ?? '-', `${s.program ? basename(s.program) : '-'} (${s.pid}@${s.host || s.peer})`];
-    if (c === null) {
-      table.push([s.state, ...who, '-', String(s.request.share ?? '-'), '-', s.request.priority ?? '-', '-', '-']);
-      continue;
-    }
-    table.push([
-      String(c.ordinal),
-      ...who,
-      `${(c.used / GiB).toFixed(2)} / ${(c.quota / GiB).toFixed(2)} GiB`,
-      sched ? `${sched.share}${sched.limit ? ' (cap)' : ''}` : '-',
-      percent(c.achievedShare),
-      sched ? (sched.effective === sched.priority ? sched.priority : `${sched.priority} as ${sched.effective}`) : '-',
-      `${(c.deviceNs / 1e9).toFixed(2)} s`,
-      `${(c.waitNs / 1e9).toFixed(2)} s`,
-    ]);
-  }
-  return table.toString();
+  return renderTable(columns, rows, layout);
 }
 
 /** The compute clients of one host, or null when it has none. */
-export function renderClients(doc: StatusDocument): string | null {
+export function renderClients(doc: StatusDocument, layout: TableLayout): string | null {
   const compute = doc.compute;
-  return compute && compute.sessions.length > 0 ? clientsTable(compute) : null;
+  return compute && compute.sessions.length > 0 ? clientsTable(compute, layout) : null;
 }

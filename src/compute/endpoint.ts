@@ -14,6 +14,7 @@ import { NO_REQUEST, QuotaLedger, QuotaRefusal, parseQuotaSetting, sessionQuota,
 import { CUDA_ERROR_NAMES, poisonCode } from './card-health.js';
 import { computeCards, type ComputeCard } from './cards.js';
 import { CloseCodes, HandshakeError, closeReason, encodeWelcome, parseHello, type Hello } from './handshake.js';
+import { WaitProgress, encodeRefused } from './handshake-notices.js';
 import type { ComputeAddon, NativeDriver, NativeSession, SessionStats } from './native.js';
 import { defaultConfig, type DaemonConfig } from '../config/schema.js';
 import { formatPriority, parsePriority, type Priority } from '../sharing/priority.js';
@@ -66,6 +67,8 @@ interface Client {
   share: number;
   /** Withdraws it from the admission queue while it waits for room. */
   withdraw: (() => void) | null;
+  /** Its HELLO asked for handshake notices (handshake-notices.ts). */
+  notices: boolean;
   /** The tenant's priority ceiling and the last parameters the scheduler was given. */
   ceiling: Priority | null;
   params: SchedParams | null;
@@ -209,6 +212,7 @@ export class ComputeEndpoint {
       quota: null,
       share: 0,
       withdraw: null,
+      notices: false,
       ceiling: null,
       params: null,
       usage: new UsageWindow(),
@@ -260,6 +264,7 @@ export class ComputeEndpoint {
           ws.close(CloseCodes.AUTH_REFUSED, closeReason(auth.reason));
           return;
         }
+        client.notices = hello.notices === true;
         Object.assign(client.info, { tenant: auth.tenant, program: hello.program, pid: hello.pid, host: hello.host, request: hello.request ?? { ...NO_REQUEST } });
         client.ceiling = auth.limits?.priority ? parsePriority(auth.limits.priority) : null;
         const lowered = priorityLowered(client.info.request.priority, client.ceiling);
@@ -298,7 +303,9 @@ export class ComputeEndpoint {
     let last = first;
     client.info.state = 'waiting';
     log.info({ reason: first.reason, waitS, request: client.info.request }, 'waiting for cards with room');
-    client.withdraw = this.waiting.add(
+    const progress = client.notices ? new WaitProgress((m) => client.ws.readyState === client.ws.OPEN && client.ws.send(m), waitS) : null;
+    progress?.update(first.reason);
+    const withdraw = this.waiting.add(
       () => {
         if (client.ws.readyState !== client.ws.OPEN) return true;
         let next: Admission;
@@ -310,20 +317,27 @@ export class ComputeEndpoint {
           client.ws.close(CloseCodes.PROTOCOL_ERROR, closeReason(messageOf(err)));
           return true;
         }
+        if (next.ok || next.final) progress?.stop();
         if (next.ok) return true;
         if (next.final) {
           this.refuse(client, next, log);
           return true;
         }
         last = next;
+        progress?.update(next.reason);
         return false;
       },
       waitS * 1000,
       () => {
         client.withdraw = null;
+        progress?.stop();
         this.refuse(client, { ...last, reason: `waited ${waitS} s: ${last.reason}` }, log);
       },
     );
+    client.withdraw = () => {
+      withdraw();
+      progress?.stop();
+    };
   }
 
   /** Chooses the session's cards, commits its quota on them and starts it; or says why it cannot. */
@@ -366,6 +380,8 @@ export class ComputeEndpoint {
   private refuse(client: Client, refusal: { reason: string; code: string }, log: Logger): void {
     const { info } = client;
     log.warn({ code: refusal.code, reason: refusal.reason, request: info.request, tenant: info.tenant, program: info.program }, refusal.code === ErrorCodes.QUOTA_REFUSED ? 'handshake refused: memory quota' : 'handshake refused: no card has room');
+    // The whole reason first, for clients that take notices; the close frame's is cut to 123 bytes.
+    if (client.notices) client.ws.send(encodeRefused(CloseCodes.NO_DEVICE, refusal.reason));
     client.ws.close(CloseCodes.NO_DEVICE, closeReason(refusal.reason));
   }
 

@@ -20,18 +20,26 @@ export const CloseCodes = {
 const MAX_REASON_BYTES = 123;
 
 /**
- * A close reason that fits the frame: cut to 123 bytes of UTF-8, never inside a character. A reason
- * that quotes what the client sent may hold any character, and `ws` throws on a longer one.
+ * A close reason that fits the frame: at most 123 bytes of UTF-8, cut after the last whole word that
+ * fits and marked with an ellipsis, never inside a character. A reason that quotes what the client sent
+ * may hold any character, and `ws` throws on a longer one. Clients that asked for notices get the whole
+ * reason in a frame before the close (handshake-notices.ts).
  */
 export function closeReason(text: string): string {
   if (Buffer.byteLength(text) <= MAX_REASON_BYTES) return text;
+  const room = MAX_REASON_BYTES - Buffer.byteLength(ELLIPSIS);
   let cut = '';
   for (const ch of text) {
-    if (Buffer.byteLength(cut + ch) > MAX_REASON_BYTES) break;
+    if (Buffer.byteLength(cut + ch) > room) break;
     cut += ch;
   }
-  return cut;
+  // Back to the last space, unless that would throw away most of it (one very long word).
+  const space = cut.lastIndexOf(' ');
+  if (space >= cut.length / 2) cut = cut.slice(0, space);
+  return `${cut.replace(/[\s,;:]+$/, '')}${ELLIPSIS}`;
 }
+
+const ELLIPSIS = '…';
 
 export interface Hello {
   protocol: number;
@@ -43,6 +51,8 @@ export interface Hello {
   program: string;
   /** What the job asks for (docs/protocol.md); absent from old clients: the daemon's defaults. */
   request?: JobRequest;
+  /** The client takes handshake notices (progress while held, a refusal's whole reason) before WELCOME or the close. */
+  notices?: boolean;
 }
 
 // Maps decode as plain objects; bin decodes as Buffer; no msgpackr record extensions on the wire.
@@ -79,6 +89,7 @@ export function parseHello(message: Buffer, digest: string): Hello {
     pid: typeof hello.pid === 'number' ? hello.pid : 0,
     host: typeof hello.host === 'string' ? hello.host : '',
     program: typeof hello.program === 'string' ? hello.program : '',
+    notices: hello.notices === true,
   };
 }
 

@@ -98,23 +98,23 @@ export function placeSession(cards: PlacementCard[], request: PlacementRequest):
 
 function tooSmallReason(tooSmall: PlacementCard[], quotaOf: (c: PlacementCard) => number, need: number, usable: number): string {
   const first = tooSmall[0]!;
-  const request = `request of ${quotaOf(first)} bytes`;
-  if (tooSmall.length === usable) return `${request} is larger than every card here (the largest has ${Math.max(...tooSmall.map((c) => c.totalMem))} bytes)`;
-  if (need === usable) return `${request} is larger than card ${first.ordinal} (${first.totalMem} bytes)`;
-  return `${request} fits only ${usable - tooSmall.length} of this host's cards, ${need} asked for (card ${first.ordinal} has ${first.totalMem} bytes)`;
+  const request = `request of ${gib(quotaOf(first))}`;
+  if (tooSmall.length === usable) return `${request} is larger than every card here (the largest has ${gib(Math.max(...tooSmall.map((c) => c.totalMem)))})`;
+  if (need === usable) return `${request} is larger than card ${first.ordinal} (${gib(first.totalMem)})`;
+  return `${request} fits only ${usable - tooSmall.length} of this host's cards, ${need} asked for (card ${first.ordinal} has ${gib(first.totalMem)})`;
 }
 
-/** "no card has room for N bytes: card 0 has …; card 1 is unhealthy (…)" — the cards first, as the close reason is short. */
+/** "no card has room for 8.00 GiB: card 0 has 2.00 GiB of 80.00 GiB uncommitted (6.00 GiB short); card 1 is unhealthy (…)". */
 function noRoomReason(usable: PlacementCard[], quotaOf: (c: PlacementCard) => number, need: number, fitting: number, overcommit: boolean): string {
   const quotas = new Set(usable.map(quotaOf));
-  const what = quotas.size === 1 ? `${[...quotas][0]} bytes` : 'the session\'s quota';
+  const what = quotas.size === 1 ? gib([...quotas][0]!) : 'the session\'s quota';
   const head = need === 1 ? `no card has room for ${what}` : `only ${fitting} of the ${need} cards asked for have room for ${what}`;
   const why = usable
     .filter((c) => !fitsNow(c, quotaOf(c), overcommit))
     .map((c) => {
       if (c.health === 'unhealthy') return `card ${c.ordinal} is unhealthy${c.healthReason ? ` (${c.healthReason})` : ''}`;
       const room = Math.max(0, c.totalMem - c.committed);
-      return `card ${c.ordinal} has ${gib(room)} of ${gib(c.totalMem)} uncommitted`;
+      return `card ${c.ordinal} has ${gib(room)} of ${gib(c.totalMem)} uncommitted (${gib(quotaOf(c) - room)} short)`;
     });
   return `${head}: ${why.join('; ')}`;
 }

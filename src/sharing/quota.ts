@@ -1,6 +1,7 @@
 import { parseBytes } from '../auth/tokens.js';
 import { ErrorCodes, GpupoolError } from '../errors.js';
 import type { Policy } from './placement.js';
+import { formatBytes } from '../units.js';
 
 /**
  * Memory quotas (docs/operations.md, "Memory quotas"): what a job asks for, what it gets on each card,
@@ -59,8 +60,9 @@ export interface Card {
 /** Why a handshake is refused (close 4004 and this text). */
 export class QuotaRefusal extends Error {}
 
+/** Sizes in refusal reasons: `8.00 GiB`, `512 MiB` (a person reads them in a job's stderr). */
 export function gib(bytes: number): string {
-  return `${(bytes / 1024 ** 3).toFixed(2)} GiB`;
+  return formatBytes(bytes, 2);
 }
 
 /**
@@ -71,7 +73,7 @@ export function gib(bytes: number): string {
 export function sessionQuota(request: JobRequest, cards: Card[], defaultQuota: QuotaSetting, tenant: { name: string | null; quota: number | null }): number[] {
   if (request.mem !== null) {
     if (tenant.quota !== null && request.mem > tenant.quota) {
-      throw new QuotaRefusal(`request of ${request.mem} bytes is over tenant ${tenant.name ?? '?'}'s quota of ${tenant.quota} bytes`);
+      throw new QuotaRefusal(`request of ${gib(request.mem)} is over tenant ${tenant.name ?? '?'}'s quota of ${gib(tenant.quota)}`);
     }
     return cards.map(() => request.mem!);
   }
@@ -115,7 +117,7 @@ export class QuotaLedger {
         const want = quota[card.ordinal] ?? 0;
         const room = card.totalMem - card.committed;
         if (want > room) {
-          throw new QuotaRefusal(`no card has room for ${want} bytes: card ${card.ordinal} has ${Math.max(room, 0)} of ${card.totalMem} bytes uncommitted (${gib(Math.max(room, 0))})`);
+          throw new QuotaRefusal(`no card has room for ${gib(want)}: card ${card.ordinal} has ${gib(Math.max(room, 0))} of ${gib(card.totalMem)} uncommitted`);
         }
       }
     }

@@ -53,7 +53,7 @@ t.test('an unhealthy card is never chosen; one no vendor library watches is', as
   t.same(placeSession(cards, ask()), { ok: true, ordinals: [1] });
   t.same(placeSession(cards, ask({ policy: 'binpack' })), { ok: true, ordinals: [2] });
   const refused = placeSession(cards, ask({ gpus: 'all' }));
-  t.match(refused, { ok: false, final: false, reason: /^only 2 of the 3 cards asked for have room for 8589934592 bytes: card 0 is unhealthy \(Xid 79\)$/ });
+  t.match(refused, { ok: false, final: false, reason: /^only 2 of the 3 cards asked for have room for 8\.00 GiB: card 0 is unhealthy \(Xid 79\)$/ });
 });
 
 t.test('no room now: a reason naming each card, and waiting may help', async (t) => {
@@ -62,7 +62,7 @@ t.test('no room now: a reason naming each card, and waiting may help', async (t)
   t.same(r, {
     ok: false,
     final: false,
-    reason: 'no card has room for 8589934592 bytes: card 0 has 5.00 GiB of 80.00 GiB uncommitted; card 1 has 2.00 GiB of 80.00 GiB uncommitted',
+    reason: 'no card has room for 8.00 GiB: card 0 has 5.00 GiB of 80.00 GiB uncommitted (3.00 GiB short); card 1 has 2.00 GiB of 80.00 GiB uncommitted (6.00 GiB short)',
   });
   t.same(placeSession(full, ask({ overcommit: true })), { ok: true, ordinals: [0] }, 'overcommit: memory room does not bound it');
   t.match(placeSession(full, ask({ quota: [20 * GiB, 10 * GiB] })), { ok: false, reason: /^no card has room for the session's quota: / }, 'quotas that differ per card');
@@ -72,11 +72,11 @@ t.test('what waiting cannot fix is final', async (t) => {
   t.same(placeSession(host(), ask({ gpus: 4 })), { ok: false, final: true, reason: 'gpus=4: this host has 3 card(s)' });
   t.same(placeSession([], ask()), { ok: false, final: true, reason: 'this host has no card' });
   const big = ask({ quota: [100 * GiB, 100 * GiB, 100 * GiB] });
-  t.same(placeSession(host(), big), { ok: false, final: true, reason: `request of ${100 * GiB} bytes is larger than every card here (the largest has ${80 * GiB} bytes)` });
+  t.same(placeSession(host(), big), { ok: false, final: true, reason: 'request of 100.00 GiB is larger than every card here (the largest has 80.00 GiB)' });
   const mixed = [card(0), card(1, { totalMem: 40 * GiB })];
   const fifty = ask({ quota: [50 * GiB, 50 * GiB, 50 * GiB] });
   t.same(placeSession(mixed, fifty), { ok: true, ordinals: [0] }, 'one card can hold it');
-  t.same(placeSession(mixed, { ...fifty, gpus: 'all' }), { ok: false, final: true, reason: `request of ${50 * GiB} bytes is larger than card 1 (${40 * GiB} bytes)` });
+  t.same(placeSession(mixed, { ...fifty, gpus: 'all' }), { ok: false, final: true, reason: 'request of 50.00 GiB is larger than card 1 (40.00 GiB)' });
   t.match(placeSession([...mixed, card(2, { totalMem: 40 * GiB })], { ...fifty, gpus: 2 }), { ok: false, final: true, reason: /fits only 1 of this host's cards, 2 asked for/ });
 });
 
