@@ -14,6 +14,8 @@ export interface Column<R> {
   right?: boolean;
   /** Names and reasons: cut first (with an ellipsis) when the table must narrow. */
   flex?: boolean;
+  /** Left out, before any other column, when cutting the names is not enough. */
+  optional?: boolean;
 }
 
 export interface TableLayout {
@@ -22,7 +24,7 @@ export interface TableLayout {
   wide: boolean;
 }
 
-const GAP = 3;
+const GAP = 2;
 /** The widest a cell grows without a terminal to fit: a hostile 50 MiB name stays one readable cell. */
 const MAX_CELL = 48;
 const MAX_WIDE_CELL = 120;
@@ -46,11 +48,14 @@ export function renderTable<R>(columns: Column<R>[], rows: R[], layout: TableLay
     widths[widest]!--;
     over--;
   }
-  // Still too wide on a very narrow terminal: the last columns go, then the first is cut.
+  // Still too wide on a narrow terminal: the optional columns go (rightmost first), then the last
+  // ones, then the first is cut.
   while (total() > layout.width && cols.length > 1) {
-    cols = cols.slice(0, -1);
-    widths = widths.slice(0, -1);
-    cells = cells.map((row) => row.slice(0, -1));
+    const optional = cols.map((c) => c.optional === true).lastIndexOf(true);
+    const drop = optional >= 0 ? optional : cols.length - 1;
+    cols = cols.filter((_, i) => i !== drop);
+    widths = widths.filter((_, i) => i !== drop);
+    cells = cells.map((row) => row.filter((_, i) => i !== drop));
   }
   if (total() > layout.width) widths[0] = Math.max(1, layout.width);
   const line = (texts: string[]) =>

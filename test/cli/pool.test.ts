@@ -68,11 +68,14 @@ t.test('GET /v1/pool and gpupool status --pool: every host, its cards and its cl
   t.match(table.stdout, new RegExp(`^pool-a \\(http://127\\.0\\.0\\.1:${portA}\\) \\[asked\\] gpupoold \\S+, simulated cards, placement spread, 1 client session\\(s\\)$`, 'm'));
   t.match(table.stdout, /^pool-b \(http:\/\/127\.0\.0\.1:\d+\) gpupoold/m);
   t.match(table.stdout, new RegExp(`^${deadUrl.replace(/\./g, '\\.')}: UNREACHABLE: `, 'm'));
-  t.match(table.stdout, /│ card │ session │ tenant │ program\s+│ memory used \/ quota │ share │ achieved │ priority │ device time │ waited │/);
-  t.match(table.stdout, /│ \d +│ \d+ +│ - +│ quota \(\d+@\S+\) +│ 0\.00 \/ 1\.00 GiB +│ 0\.5 +│ (\d+%|-) +│ high +│ [\d.]+ s +│ [\d.]+ s +│/, 'a client row: card, session, tenant, program (pid@host), memory, share, achieved, priority, device time, waited');
+  t.match(table.stdout, /^CARD +SESSION +TENANT +PROGRAM +MEMORY +SHARE +ACHIEVED +PRIORITY$/m);
+  t.match(table.stdout, /^\d +\d+ +- +quota +0 B \/ 1\.0 GiB +0\.5 +(\d+%|-) +high$/m, 'a client row: card, session, tenant, program, memory, share, achieved, priority');
   // Spread put A's job on its idle A100 (the H100 is 42% busy).
-  t.match(table.stdout, /│ 1 +│ NVIDIA A100-SXM4-40GB +│ healthy │ 1\.0 GiB \/ 40\.0 GiB +│ 0\.5 +│ 0% +│ 1 +│/, 'a card row: committed quota, shares, utilization, sessions');
-  t.match(table.stdout, /│ 0 +│ NVIDIA H100 80GB HBM3 +│ healthy │ 0 MiB \/ 80\.0 GiB +│ 0 +│ 42% +│ 0 +│/);
+  t.match(table.stdout, /^ +1 +NVIDIA A100-SXM4-40GB +healthy +1\.0 GiB \/ 40\.0 GiB +0\.5 +0% +1$/m, 'a card row: committed quota, shares, utilization, sessions');
+  t.match(table.stdout, /^ +0 +NVIDIA H100 80GB HBM3 +healthy +0 B \/ 80\.0 GiB +0 +42% +0$/m);
+  const wide = await runCli(['status', '--pool', '--host', a.url, '-o', 'wide']);
+  t.match(wide.stdout, /^CARD +SESSION +TENANT +PROGRAM +PID +HOST +MEMORY +SHARE +ACHIEVED +PRIORITY +DEVICE TIME +WAITED +STATE +SINCE$/m, '-o wide: every client column');
+  t.match(wide.stdout, /^\d +\d+ +- +quota +\d+ +\S+ +0 B \/ 1\.0 GiB +0\.5 +(\d+%|-) +high +(\d+ ms|[\d.]+ s) +(\d+ ms|[\d.]+ s) +active +\S+$/m, 'pid, host, device time and waits in units, state, since');
 
   const two = await runCli(['status', '--pool', '--host', a.url, '--host', b.url]);
   t.equal(two.code, 2);

@@ -155,10 +155,10 @@ t.test('two hosts (as host:port and as a full /v1/status URL): devices of both, 
   for (const name of ['NVIDIA H100 80GB HBM3', 'NVIDIA A100-SXM4-40GB', 'AMD Instinct MI210', 'Ascend910B3', 'NVIDIA L40S']) {
     t.match(stdout, name, `row for ${name}`);
   }
-  t.match(stdout, /3\.0 \/ 80\.0 GiB/, 'memory used / total');
+  t.match(stdout, /3\.0 GiB \/ 80\.0 GiB/, 'memory used / total');
   t.match(stdout, /312\.5 W/);
-  t.match(stdout, /58°C/);
-  t.equal(stdout.match(/│ healthy │/g)?.length, 5, 'five healthy cards');
+  t.match(stdout, /58 C/);
+  t.equal(stdout.match(/ healthy$/gm)?.length, 5, 'five healthy cards');
   t.notMatch(stdout, /UNHEALTHY/);
 });
 
@@ -257,6 +257,6 @@ t.test('an unhealthy card: exit 1, and the table says why', async (t) => {
   t.match(out.devices, [{ vendor: 'nvidia', name: 'NVIDIA L40S', health: { state: 'unhealthy', reason: 'Xid 79', lastXid: 79 } }]);
   t.equal(table.code, 1, 'one unhealthy card among healthy ones');
   t.match(table.stdout, 'UNHEALTHY: Xid 79');
-  t.equal(table.stdout.match(/│ healthy │/g)?.length, 4, 'the other cards stay healthy');
+  t.equal(table.stdout.match(/ healthy$/gm)?.length, 4, 'the other cards stay healthy');
   t.equal(withDown.code, 3, 'an unreachable host outranks an unhealthy card');
 });
