@@ -11,6 +11,7 @@ import { devicesCsv, poolCardsCsv } from './status-csv.js';
 import { renderPool } from './status-pool-table.js';
 import { renderHost } from './status-table.js';
 import type { TableLayout } from './text-table.js';
+import { terminalJson } from './terminal-text.js';
 import { tlsOnlyMessage } from './tls-probe.js';
 
 const FORMATS = ['table', 'wide', 'csv', 'json'] as const;
@@ -200,7 +201,7 @@ function layoutOf(opts: StatusOptions, format: Format, out: NodeJS.WritableStrea
   return { width: tableWidth(opts, out), wide: format === 'wide' };
 }
 
-/** Indented for a person; one line per look under --watch (JSON Lines), for a script reading a stream. */
+/** Indented for a person; one line per look under --watch (JSON Lines), for a script reading a stream. Clients' names stay escaped. */
 function json(doc: unknown, opts: StatusOptions): string {
-  return `${opts.watch === undefined ? JSON.stringify(doc, null, 2) : JSON.stringify(doc)}\n`;
+  return `${terminalJson(doc, opts.watch === undefined ? 2 : undefined)}\n`;
 }

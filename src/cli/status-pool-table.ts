@@ -16,8 +16,8 @@ const cardColumns: Column<ComputeCard>[] = [
   { header: 'NAME', value: (c) => c.name, flex: true },
   { header: 'HEALTH', value: (c) => (c.health === 'unhealthy' ? `UNHEALTHY: ${c.healthReason ?? ''}` : c.health), flex: true },
   { header: 'COMMITTED', value: (c) => `${formatBytes(c.committed)} / ${formatBytes(c.totalMem)}`, right: true },
-  { header: 'SHARES', value: (c) => share(c.shares), right: true, optional: true },
-  { header: 'UTIL', value: (c) => (c.utilization === null ? '-' : `${c.utilization}%`), right: true, optional: true },
+  { header: 'SHARES', value: (c) => share(c.shares), right: true, optional: 2 },
+  { header: 'UTIL', value: (c) => (c.utilization === null ? '-' : `${c.utilization}%`), right: true, optional: 1 },
   { header: 'SESSIONS', value: (c) => String(c.sessions), right: true },
   { header: 'UUID', value: (c) => c.uuid ?? '-', wide: true },
 ];

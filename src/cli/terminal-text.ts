@@ -49,3 +49,11 @@ export function truncate(text: string, width: number): string {
 export function safeText(text: string, width = Number.POSITIVE_INFINITY): string {
   return truncate(escapeControl(text), width);
 }
+
+// JSON.stringify escapes only C0 controls; these it leaves raw.
+const JSON_RAW = /[\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+/** JSON with every control character as a `\uXXXX` escape: the same document, safe on a terminal. */
+export function terminalJson(value: unknown, indent?: number): string {
+  return JSON.stringify(value, null, indent).replace(JSON_RAW, (ch) => `\\u${ch.codePointAt(0)!.toString(16).padStart(4, '0')}`);
+}

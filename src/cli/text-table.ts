@@ -14,8 +14,8 @@ export interface Column<R> {
   right?: boolean;
   /** Names and reasons: cut first (with an ellipsis) when the table must narrow. */
   flex?: boolean;
-  /** Left out, before any other column, when cutting the names is not enough. */
-  optional?: boolean;
+  /** Left out, before any other column, when cutting the names is not enough: the highest first. */
+  optional?: number;
 }
 
 export interface TableLayout {
@@ -51,8 +51,10 @@ export function renderTable<R>(columns: Column<R>[], rows: R[], layout: TableLay
   // Still too wide on a narrow terminal: the optional columns go (rightmost first), then the last
   // ones, then the first is cut.
   while (total() > layout.width && cols.length > 1) {
-    const optional = cols.map((c) => c.optional === true).lastIndexOf(true);
-    const drop = optional >= 0 ? optional : cols.length - 1;
+    let drop = cols.length - 1;
+    cols.forEach((c, i) => {
+      if (c.optional !== undefined && (cols[drop]!.optional === undefined || c.optional >= cols[drop]!.optional!)) drop = i;
+    });
     cols = cols.filter((_, i) => i !== drop);
     widths = widths.filter((_, i) => i !== drop);
     cells = cells.map((row) => row.filter((_, i) => i !== drop));

@@ -17,12 +17,26 @@ export interface Welcome {
   devices: { ordinal: number; name: string; totalMem: number }[];
 }
 
-export type Outcome = { welcome: true; ws: WebSocket; message: Welcome } | { welcome: false; code: number; reason: string };
+/** A handshake notice (docs/protocol.md, "Handshake"). */
+export interface Notice {
+  notice: 'waiting' | 'refused';
+  reason: string;
+  code?: number;
+  waited?: number;
+  wait?: number;
+}
+
+export type Outcome = { welcome: true; ws: WebSocket; message: Welcome; notices: Notice[] } | { welcome: false; code: number; reason: string; notices: Notice[] };
 
 export interface RawClientOptions {
   /** The local address to connect from (loopback answers from all of 127.0.0.0/8). */
   localAddress?: string;
   request?: JobRequest;
+  /** HELLO's program and host names (default raw-client, raw-client-host): any string a client may send. */
+  program?: string;
+  host?: string;
+  /** HELLO's `notices`: take handshake notices before WELCOME or the close (collected in `notices`). */
+  notices?: boolean;
   /** More options for the WebSocket (a CA, a client certificate for wss://). */
   ws?: ClientOptions;
 }
@@ -39,13 +53,30 @@ export async function handshake(server: string, token: string | null, options: R
   // Not once(): it rejects on 'error' (a refused upgrade, a TLS failure), and that is a refusal like any other.
   const closed = new Promise<[number, Buffer]>((resolve) => ws.on('close', (code, reason) => resolve([code, reason])));
   const opened = await Promise.race([once(ws, 'open').then(() => true, () => false), closed.then(() => false)]);
-  if (!opened) return { welcome: false, code: -1, reason: failure };
-  const hello = { protocol: 1, digest, cuda: 13000, token, pid: process.pid, host: 'raw-client-host', program: 'raw-client', ...(options.request ? { request: options.request } : {}) };
+  const notices: Notice[] = [];
+  if (!opened) return { welcome: false, code: -1, reason: failure, notices };
+  const hello = {
+    protocol: 1, digest, cuda: 13000, token, pid: process.pid, host: options.host ?? 'raw-client-host', program: options.program ?? 'raw-client',
+    ...(options.request ? { request: options.request } : {}),
+    ...(options.notices ? { notices: true } : {}),
+  };
+  // Messages are taken as they come, before the close is looked at: a notice may precede it.
+  const welcome = new Promise<Welcome>((resolve) => {
+    const take = (data: Buffer) => {
+      const m = unpackr.unpack(data) as Welcome | Notice;
+      if ('notice' in m) notices.push(m);
+      else {
+        ws.off('message', take);
+        resolve(m);
+      }
+    };
+    ws.on('message', take);
+  });
   ws.send(encodeHello(hello));
-  const first = await Promise.race([once(ws, 'message').then(([data]) => data as Buffer, () => null), closed.then(() => null)]);
-  if (first !== null) return { welcome: true, ws, message: unpackr.unpack(first) as Welcome };
+  const first = await Promise.race([welcome, closed.then(() => null)]);
+  if (first !== null) return { welcome: true, ws, message: first, notices };
   const [code, reason] = await closed;
-  return { welcome: false, code, reason: reason.toString() };
+  return { welcome: false, code, reason: reason.toString(), notices };
 }
 
 /** The close code and reason of a refused handshake, or 'welcomed' (and the session is ended). */
