@@ -21,6 +21,10 @@ static void welcome(const uint8_t *data, size_t size)
     uint64_t session = 0;
     if (gp_decode_welcome(data, size, 1, &session, devices, DEVICES, &count) == 0 && (count < 0 || count > DEVICES))
         abort();
+    /* The same first message may be a handshake notice: its strings always end inside their buffers. */
+    gp_notice notice;
+    if (gp_decode_notice(data, size, &notice) == 1 && (memchr(notice.kind, 0, sizeof notice.kind) == NULL || memchr(notice.reason, 0, sizeof notice.reason) == NULL))
+        abort();
 }
 
 /* Every reply of a message, its outs read with the getters a stub would use, in an order the input picks. */

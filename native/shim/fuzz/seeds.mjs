@@ -26,6 +26,8 @@ const device = (ordinal) => ({
 });
 const seeds = {
   'welcome-1': [1, packr.pack({ protocol: 1, digest: 'caf06f62dc807990', session: 7, driverVersion: 13000, devices: [device(0)] })],
+  'notice-waiting': [1, packr.pack({ notice: 'waiting', waited: 5, wait: 60, reason: 'no card has room for 8.00 GiB: card 0 has 2.00 GiB of 80.00 GiB uncommitted (6.00 GiB short)' })],
+  'notice-refused': [1, packr.pack({ notice: 'refused', code: 4004, reason: 'x'.repeat(3000) })],
   'welcome-6': [3, packr.pack({ protocol: 1, digest: 'x', session: 2n ** 40n, driverVersion: 13000, devices: [0, 1, 2, 3, 4, 5].map(device), extra: { a: [1, 2] } })],
   'reply-empty': [0, packr.pack([1, 0])],
   'reply-error': [2, packr.pack([2, 400])],
