@@ -34,10 +34,11 @@ export class DaemonProcess {
 
   /**
    * Starts `gpupool daemon ARGS` and waits for its "listening" line; `netns` runs it inside that
-   * network namespace (a test host). A later `--listen` in ARGS wins over the default.
+   * network namespace (a test host); `wrapper` runs it through a launcher (`node WRAPPER... node CLI
+   * daemon ...`, test/helpers/seccomp-exec.ts). A later `--listen` in ARGS wins over the default.
    */
-  static async start(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 20_000, netns?: string): Promise<DaemonProcess> {
-    const argv = [CLI, 'daemon', '--listen', '127.0.0.1:0', ...args];
+  static async start(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 20_000, netns?: string, wrapper: string[] = []): Promise<DaemonProcess> {
+    const argv = [...wrapper, CLI, 'daemon', '--listen', '127.0.0.1:0', ...args];
     const [cmd, cmdArgs] = netns ? ['ip', ['netns', 'exec', netns, process.execPath, ...argv]] : [process.execPath, argv];
     const child = spawn(cmd, cmdArgs, {
       env: { ...process.env, ...env },
