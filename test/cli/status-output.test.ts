@@ -106,6 +106,13 @@ t.test('-o wide, -o csv, -o json and --json', async (t) => {
   t.equal(parsedLegacy.devices.length, 4, '--json is kept');
   t.same(Object.keys(parsedJson), Object.keys(parsedLegacy), 'the same document either way');
 
+  const poolCsv = await runCli(['status', '--pool', '--host', daemon.url, '-o', 'csv']);
+  t.equal(poolCsv.code, 0);
+  const poolLines = poolCsv.stdout.trimEnd().split('\n');
+  t.equal(poolLines[0], 'timestamp,host,hostname,card,name,uuid,health,committed_bytes,total_bytes,shares,utilization_percent,sessions', '--pool -o csv: a row per compute card');
+  t.equal(poolLines.length, 3, 'the two compute cards');
+  t.equal(poolLines.map((l) => Number(l.split(',').at(-1))).slice(1).reduce((a, b) => a + b, 0), 2, 'holding the two clients\' sessions');
+
   const bad = await runCli(['status', '--host', daemon.url, '-o', 'yaml']);
   t.equal(bad.code, 2, 'an unknown format is a usage error');
   t.match(bad.stderr, /Allowed choices are table, wide, csv, json/);
