@@ -262,7 +262,8 @@ export class ComputeEndpoint {
       req.socket.pause();
       setTimeout(() => ws.terminate(), 1000).unref();
     };
-    req.socket.on('data', seen);
+    // Before ws's own listener: a chunk is counted before ws buffers it or takes a message from it.
+    req.socket.prependListener('data', seen);
     ws.on('pong', () => (client.lastSeen = Date.now()));
     ws.on('message', (data) => {
       const message = toBuffer(data);
