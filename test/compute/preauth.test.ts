@@ -72,11 +72,13 @@ t.test('huge unauthenticated first messages are cut after a HELLO\'s worth; the 
   t.ok(await welcomed(daemon.url.replace(/^http/, 'ws'), token), 'a valid tenant gets in meanwhile');
 });
 
-t.test('a HELLO over auth.maxHelloBytes is refused; one under it, with a token, opens a session', async (t) => {
+t.test('a HELLO over auth.maxHelloBytes is refused, and so are out-of-range values; one under it, with a token, opens a session', async (t) => {
   const daemon = await DaemonProcess.start(['--simulate', fixture.path, '--config', writeConfig(fixture.dir, { ...QUICK_CONFIG, auth: { tokens, maxHelloBytes: 4096 } }, 'preauth-small.json')]);
   t.teardown(() => daemon.stop());
   const server = daemon.url.replace(/^http/, 'ws');
   t.same(await refused(server, token, { hello: { program: 'p'.repeat(5000) } }), { code: 1009, reason: 'more than 4096 bytes before HELLO was accepted' });
+  t.match(await refused(server, token, { hello: { cuda: -1 } }), { code: 4002, reason: /HELLO's cuda -1 is not a whole number/ }, 'cuda -1: 4002');
+  t.match(await refused(server, token, { hello: { pid: -5 } }), { code: 4002, reason: /HELLO's pid -5 is not a whole number/ }, 'pid -5: 4002');
   const ok = await handshake(server, token, { hello: { program: 'p'.repeat(3000) } });
   t.ok(ok.welcome, 'a 3000-byte program name fits');
   if (ok.welcome) ok.ws.close();
