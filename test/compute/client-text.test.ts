@@ -6,6 +6,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
+import type WebSocket from 'ws';
 import { newToken, tokenLine } from '../../src/auth/tokens.js';
 import { CLIENT_TEXT_BYTES, clientText } from '../../src/compute/client-text.js';
 import type { SessionInfo } from '../../src/compute/endpoint.js';
@@ -50,7 +51,7 @@ t.test('a daemon: hostile names are bounded and escaped in its log, status and m
   t.same(await refused(server, 'gpt_wrong', { hello: { program: name(0), host: name(0) } }), { code: 4003, reason: 'unknown token' });
   t.match(await refused(server, token, { hello: { protocol: `9${'\u001b[31m'.repeat(2000)}` } }), { code: 4001 });
   // Accepted ones, many at once: their names reach status and every per-client metric.
-  const sessions = [];
+  const sessions: WebSocket[] = [];
   for (let i = 1; i <= 20; i++) {
     const s = await handshake(server, token, { hello: { program: `/opt/${name(i)}`, host: name(i) } });
     t.ok(s.welcome, `session ${i} opens`);

@@ -23,7 +23,8 @@ export type Outcome = { welcome: true; ws: WebSocket; message: Welcome } | { wel
 export interface RawClientOptions {
   /** The local address to connect from (loopback answers from all of 127.0.0.0/8). */
   localAddress?: string;
-  request?: JobRequest;
+  /** HELLO's request; keys left out are sent as absent. */
+  request?: Partial<JobRequest>;
   /** More options for the WebSocket (a CA, a client certificate for wss://). */
   ws?: ClientOptions;
   /** HELLO's fields to send instead of the usual ones (a hostile program name, a negative pid). */
