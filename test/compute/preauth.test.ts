@@ -25,9 +25,11 @@ const token = newToken();
 const tokens = join(fixture.dir, 'tokens');
 writeFileSync(tokens, `${tokenLine('alice', token)}\n`, { mode: 0o600 });
 
+const daemon = await DaemonProcess.start(['--simulate', fixture.path, '--config', writeConfig(fixture.dir, { ...QUICK_CONFIG, auth: { tokens } }, 'preauth.json')]);
+t.teardown(() => daemon.stop());
+const server = daemon.url.replace(/^http/, 'ws');
+
 t.test('huge unauthenticated first messages are cut after a HELLO\'s worth; the daemon keeps no memory for them', async (t) => {
-  const daemon = await DaemonProcess.start(['--simulate', fixture.path, '--config', writeConfig(fixture.dir, { ...QUICK_CONFIG, auth: { tokens } }, 'preauth.json')]);
-  t.teardown(() => daemon.stop());
   const pid = daemon.child.pid!;
   const before = rss(pid);
   const announced = 512 * MiB;
@@ -69,14 +71,11 @@ t.test('huge unauthenticated first messages are cut after a HELLO\'s worth; the 
   t.ok(peak - before < 100 * MiB, `RSS grew ${((peak - before) / MiB).toFixed(0)} MiB at its peak (bound 100 MiB)`);
   t.ok(after - before < 100 * MiB, `and is ${((after - before) / MiB).toFixed(0)} MiB above where it started after`);
   t.equal(daemon.logs.filter((l) => l.msg === 'handshake refused: more than a HELLO before authentication').length, 3, 'each logged once');
-  t.ok(await welcomed(daemon.url.replace(/^http/, 'ws'), token), 'a valid tenant gets in meanwhile');
+  t.ok(await welcomed(server, token), 'a valid tenant gets in meanwhile');
 });
 
 t.test('a HELLO over auth.maxHelloBytes is refused, and so are out-of-range values; one under it, with a token, opens a session', async (t) => {
-  const daemon = await DaemonProcess.start(['--simulate', fixture.path, '--config', writeConfig(fixture.dir, { ...QUICK_CONFIG, auth: { tokens, maxHelloBytes: 4096 } }, 'preauth-small.json')]);
-  t.teardown(() => daemon.stop());
-  const server = daemon.url.replace(/^http/, 'ws');
-  t.same(await refused(server, token, { hello: { program: 'p'.repeat(5000) } }), { code: 1009, reason: 'more than 4096 bytes before HELLO was accepted' });
+  t.same(await refused(server, token, { hello: { program: 'p'.repeat(17_000) } }), { code: 1009, reason: 'more than 16384 bytes before HELLO was accepted' });
   t.match(await refused(server, token, { hello: { cuda: -1 } }), { code: 4002, reason: /HELLO's cuda -1 is not a whole number/ }, 'cuda -1: 4002');
   t.match(await refused(server, token, { hello: { pid: -5 } }), { code: 4002, reason: /HELLO's pid -5 is not a whole number/ }, 'pid -5: 4002');
   const ok = await handshake(server, token, { hello: { program: 'p'.repeat(3000) } });

@@ -18,9 +18,11 @@ import { FixtureFile, mixedHost } from '../helpers/fixture.js';
 const fatbin = buildFatbin();
 const driverApi = buildProgram('driver_api.c');
 
+// One daemon for both cases.
+const { daemon, server } = await startSimulatedDaemon(t);
+
 t.test('a share under the minimum is refused wherever it enters', async (t) => {
   t.equal(MIN_SHARE, 0.01);
-  const { server } = await startSimulatedDaemon(t);
   const cli = await runCli(['run', '--servers', server, '--share', '1e-300', '--', driverApi, fatbin]);
   t.equal(cli.code, 2, 'gpupool run --share 1e-300: exit 2');
   t.match(cli.stderr, /--share 1e-300: expected a number from 0\.01 to 1/);
@@ -42,7 +44,6 @@ t.test('a share under the minimum is refused wherever it enters', async (t) => {
 });
 
 t.test('the order of shares is the order of device time, down to the minimum', async (t) => {
-  const { daemon, server } = await startSimulatedDaemon(t);
   const shares = [MIN_SHARE, 0.1, 0.5];
   const jobs = shares.map((s) => new LoadJob(server, ['--gpus', 'all', '--mem', '1GiB', '--share', String(s), '--priority', 'low'], { mode: 'train', seconds: 4, kernelUs: 200, batch: 10 }));
   t.teardown(() => jobs.forEach((j) => j.kill()));
