@@ -56,11 +56,15 @@ t.test('gpupool token new: a token, and a line the daemon accepts for it', async
   t.equal(json.code, 0, json.stderr);
   const made2 = JSON.parse(json.stdout) as { tenant: string; token: string; line: string };
   t.match(made2, { tenant: 'bob', token: /^gpt_/, line: /^bob sha256:[0-9a-f]{64} cards=0,GPU-11111111-2222-3333-4444-555555555555 quota=8GiB priority=low$/ });
+  const limited = await runCli(['token', 'new', 'carol', '--sessions', '4', '--memory', '50%']);
+  t.match(limited.stdout.split('\n')[1], /^carol sha256:[0-9a-f]{64} sessions=4 memory=50%$/, 'tenant limits: --sessions and --memory');
 
   for (const [args, message] of [
     [['token', 'new', 'no/slash'], /tenant "no\/slash" must be/],
     [['token', 'new', 'carol', '--quota', 'lots'], /quota=lots: expected a positive size/],
     [['token', 'new', 'carol', '--priority', 'urgent'], /priority=urgent: expected high, normal or low/],
+    [['token', 'new', 'carol', '--sessions', '0'], /sessions=0: expected a whole number of sessions from 1/],
+    [['token', 'new', 'carol', '--memory', 'lots'], /memory=lots: expected a size in bytes/],
     [['token', 'new'], /missing required argument 'tenant'/],
   ] as const) {
     const r = await runCli([...args]);
