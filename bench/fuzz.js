@@ -4,7 +4,10 @@
  * 1. the daemon: seeded protocol fuzz cases (src/protocol/fuzz) over real WebSockets against
  *    `gpupool daemon --simulate`, with a well-behaved client alongside; frames tried, how they ended,
  *    failures and crashes, the daemon's memory before, at its peak and after;
- * 2. the client library's decoder (native/shim/fuzz) under libFuzzer with ASan and UBSan.
+ * 2. clients that never authenticate (bench/hostile.js): huge first messages before HELLO against a
+ *    daemon with a token file (its RSS before, at the peak and after), and silent and slowloris
+ *    connections from several addresses (how many it still holds, and when it closed them);
+ * 3. the client library's decoder (native/shim/fuzz) under libFuzzer with ASan and UBSan.
  * Writes bench/results/fuzz.json and the "Fuzzing" section of docs/benchmarks.md (bench/report.js
  * renders it, so a later `npm run bench` keeps it).
  *
@@ -16,6 +19,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Daemon } from './daemon.js';
+import { preauthMemory, slowConnections } from './hostile.js';
 import { machine } from './machine.js';
 import { replaceFuzzSection, renderFuzzSection } from './report.js';
 
@@ -42,6 +46,10 @@ const P = {
   /** The daemon's limits for the run: small messages, so that an oversized one costs little. */
   limits: { maxMessageBytes: 16 * MiB, maxQueuedBytes: 64 * MiB },
   decoderSeconds: quick ? 10 : 120,
+  /** Before authentication: connections each announcing one huge first message, and how much of it they stream. */
+  preauth: { connections: 3, bytes: (quick ? 64 : 512) * MiB },
+  /** Silent and slowloris connections (a header line every lineMs), from `addresses` loopback addresses, watched for observeMs. */
+  slow: { silent: quick ? 100 : 1000, slowloris: quick ? 50 : 500, addresses: 4, lineMs: 2000, observeMs: quick ? 8000 : 15_000 },
 };
 
 function log(line) {
@@ -93,6 +101,22 @@ async function fuzzDaemon(dir) {
   }
 }
 
+/** Clients that never authenticate: a daemon with a token file, at its defaults (auth.maxHelloBytes, the pending limits). */
+async function hostileClients(dir) {
+  const { newToken, tokenLine } = await import(join(root, 'dist', 'auth', 'tokens.js'));
+  const tokens = join(dir, 'tokens');
+  writeFileSync(tokens, `${tokenLine('bench', newToken())}\n`, { mode: 0o600 });
+  const daemon = await Daemon.start({}, dir, { auth: { tokens } });
+  try {
+    const preauth = await preauthMemory(daemon, { count: P.preauth.connections, bytes: P.preauth.bytes });
+    const slow = await slowConnections(daemon, P.slow);
+    const alive = daemon.child.exitCode === null && daemon.child.signalCode === null;
+    return { preauth, slow, alive };
+  } finally {
+    await daemon.stop();
+  }
+}
+
 function fuzzDecoder(dir) {
   const build = spawnSync('make', ['-C', join(root, 'native'), 'fuzz'], { encoding: 'utf8' });
   if (build.status !== 0) throw new Error(`make -C native fuzz failed (clang and libclang-rt-dev are needed):\n${build.stdout}${build.stderr}`);
@@ -126,18 +150,22 @@ async function main() {
     const results = { machine: machine(), params: P, quick };
     log(`1. the daemon: ${P.cases} cases, ${P.floods} floods, ${P.oversized} oversized messages (seed ${P.seed})`);
     results.daemon = await fuzzDaemon(dir);
-    log(`2. the client library's decoder: libFuzzer, ${P.decoderSeconds} s`);
+    log(`2. clients that never authenticate: ${P.preauth.connections} huge first messages, ${P.slow.silent} silent and ${P.slow.slowloris} slowloris connections`);
+    results.hostile = await hostileClients(dir);
+    log(`3. the client library's decoder: libFuzzer, ${P.decoderSeconds} s`);
     results.decoder = fuzzDecoder(join(dir, 'decoder'));
     results.seconds = (Date.now() - started) / 1000;
     results.machine.loadAfter = loadavg()[0];
     const D = results.daemon;
     const F = results.decoder;
+    const H = results.hostile;
     process.stdout.write(
       [
         '',
         `daemon: ${D.cases} cases, ${D.frames} frames (+${D.repeatedFrames} repeated), ${D.messages} messages (${(D.bytes / MiB).toFixed(0)} MiB), ${D.connections} connections in ${D.seconds.toFixed(0)} s`,
         `  outcomes ${JSON.stringify(D.outcomes)}; failures ${D.failureCount}; crashes ${D.crashes}; well-behaved client ${D.wellBehaved.rounds} rounds, ${D.wellBehaved.errors.length} errors`,
         `  RSS before ${(D.rss.before / MiB).toFixed(0)} MiB, peak ${(D.rss.peak / MiB).toFixed(0)} MiB, after ${(D.rss.after / MiB).toFixed(0)} MiB`,
+        `before authentication: ${H.preauth.connections} x ${(H.preauth.announcedBytes / MiB).toFixed(0)} MiB first messages, RSS ${(H.preauth.rss.before / MiB).toFixed(0)} -> peak ${(H.preauth.rss.peak / MiB).toFixed(0)} -> ${(H.preauth.rss.after / MiB).toFixed(0)} MiB; ${H.slow.silent + H.slow.slowloris} slow connections: ${H.slow.openAtEnd} open after ${H.slow.observeMs / 1000} s`,
         `decoder: ${F.execs} inputs in ${F.seconds.toFixed(0)} s (${F.execsPerSecond}/s), ${F.crashes} crashes, corpus ${F.corpus}`,
         '',
       ].join('\n'),
@@ -148,7 +176,8 @@ async function main() {
       writeFileSync(DOC, replaceFuzzSection(readFileSync(DOC, 'utf8'), renderFuzzSection(results)));
       log(`wrote ${RESULTS} and the Fuzzing section of ${DOC}`);
     }
-    if (D.crashes > 0 || D.failureCount > 0 || D.wellBehaved.errors.length > 0 || F.crashes > 0) process.exitCode = 1;
+    const hostileHeld = !H.alive || H.slow.openAtEnd > 0 || H.preauth.rss.peak - H.preauth.rss.before > 100 * MiB;
+    if (D.crashes > 0 || D.failureCount > 0 || D.wellBehaved.errors.length > 0 || F.crashes > 0 || hostileHeld) process.exitCode = 1;
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -538,7 +538,7 @@ then case after case); a well-formed one must be answered (a refused call is an 
 unanswered for ${P.timeoutMs / 1000} s. Meanwhile a well-behaved client writes random bytes to its own
 device memory and reads them back, over and over, and compares.
 
-**The client library's decoder.** \`native/shim/fuzz/decode_fuzz\` (\`make -C native fuzz\`, clang's
+${hostileParagraph(f)}**The client library's decoder.** \`native/shim/fuzz/decode_fuzz\` (\`make -C native fuzz\`, clang's
 libFuzzer with AddressSanitizer and UBSan) decodes WELCOMEs and reply frames of any bytes with
 \`native/shim/decode.c\`, the code the client library's receiver runs, for ${P.decoderSeconds} s from a seed
 corpus (\`native/shim/fuzz/seeds.mjs\`).
@@ -555,6 +555,7 @@ ${mdTable(
     ['daemon crashes', `**${D.crashes}** (${D.alive ? 'alive at the end' : 'not alive at the end'})`],
     ['well-behaved client', `${int(D.wellBehaved.rounds)} rounds, ${D.wellBehaved.errors.length} errors`],
     ['daemon RSS', `${mib(D.rss.before)} before, ${mib(D.rss.peak)} at the peak, ${mib(D.rss.after)} after`],
+    ...hostileRows(f),
     ['decoder: inputs', `**${int(F.execs)}** in ${F.seconds.toFixed(0)} s (${int(F.execsPerSecond)}/s), corpus ${int(F.corpus)}`],
     ['decoder crashes (and ASan/UBSan reports)', `**${F.crashes}**`],
     ['1-minute load average', `${f.machine.loadBefore.toFixed(2)} before, ${f.machine.loadAfter.toFixed(2)} after (the machine is shared: rates, not the outcomes, depend on it)`],
@@ -589,6 +590,31 @@ malloc arenas keep what they grew to. It does not grow with the number of sessio
   output buffer, up to 2 GiB per call; buffers are now allocated after the check.
 ${FUZZ_END}
 `;
+}
+
+/** The clients that never authenticate (bench/hostile.js), in results that have them. */
+function hostileParagraph(f) {
+  const H = f.hostile;
+  if (!H) return '';
+  const P = f.params;
+  return `**Clients that never authenticate.** Against a daemon with a token file, at its defaults
+(docs/security.md, "Limits before authentication"): ${P.preauth.connections} connections each announce one first
+message of ${(P.preauth.bytes / MiB).toFixed(0)} MiB and stream it without a HELLO; then ${int(P.slow.silent)} silent TCP connections and
+${int(P.slow.slowloris)} slowloris ones (an upgrade request, a header line every ${P.slow.lineMs / 1000} s) from ${P.slow.addresses} loopback addresses,
+watched for ${P.slow.observeMs / 1000} s.
+
+`;
+}
+
+function hostileRows(f) {
+  const H = f.hostile;
+  if (!H) return [];
+  const mib = (b) => `${(b / MiB).toFixed(0)} MiB`;
+  const closed = H.slow.closedWithinMs ? `, closed by the daemon between ${(H.slow.closedWithinMs.min / 1000).toFixed(1)} and ${(H.slow.closedWithinMs.max / 1000).toFixed(1)} s after they opened` : '';
+  return [
+    ['huge first messages before HELLO', `daemon RSS ${mib(H.preauth.rss.before)} before, ${mib(H.preauth.rss.peak)} at the peak, ${mib(H.preauth.rss.after)} after`],
+    ['slow connections still open at the end', `**${int(H.slow.openAtEnd)}** of ${int(H.slow.silent + H.slow.slowloris)}${closed}`],
+  ];
 }
 
 function closingSection(r) {

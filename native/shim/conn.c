@@ -395,8 +395,9 @@ int gp_request_apply(const char *what, const char *text, const char *separators,
         } else if (strcmp(key, "share") == 0) {
             char *end = NULL;
             double share = strtod(value, &end);
-            if (end == value || *end != '\0' || !(share > 0 && share <= 1)) {
-                snprintf(why, why_len, "%s: share=%s is not a number in (0, 1] (e.g. 0.25)", what, value);
+            /* The daemon's MIN_SHARE (src/sharing/placement.ts): below it a share cannot be kept. */
+            if (end == value || *end != '\0' || !(share >= 0.01 && share <= 1)) {
+                snprintf(why, why_len, "%s: share=%s is not a number from 0.01 to 1 (e.g. 0.25)", what, value);
                 return -1;
             }
             out->has_share = 1;

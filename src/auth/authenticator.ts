@@ -19,7 +19,8 @@ export type AuthOptions = Pick<DaemonConfig['auth'], 'tokens' | 'maxFailures' | 
 
 export type AuthResult =
   | { ok: true; tenant: string | null; limits: TenantLimits | null }
-  | { ok: false; reason: string };
+  /** `blocked`: the address is over its failures; the refusal is throttled, not counted. */
+  | { ok: false; reason: string; blocked?: boolean };
 
 /** A peer's address as the rate limit counts it: an IPv4-mapped IPv6 address is its IPv4 address. */
 export function peerKey(address: string | undefined): string {
@@ -63,7 +64,7 @@ export class Authenticator {
     return [...new Set(this.table?.entries.map((e) => e.tenant) ?? [])];
   }
 
-  /** Whether `peer` has used up its failures: then its handshake is refused before anything is checked. */
+  /** Whether `peer` has used up its failures (its failed handshakes are then answered late, see the endpoint). */
   blocked(peer: string): boolean {
     return this.enabled && this.limiter.blocked(peer);
   }
@@ -73,41 +74,50 @@ export class Authenticator {
    * of a certificate the TLS layer verified (null: none). A token, when the daemon has a token file,
    * decides the tenant; without one, the certificate does. Every token entry is compared, in
    * constant time on the digests, whatever matched: how long this takes says nothing about the
-   * token or about which line it is close to.
+   * token or about which line it is close to. An address over its failures is still checked: a valid
+   * token or certificate gets in whoever else failed from that address (a NAT, a shared login node);
+   * its failures are refused as blocked and not counted.
    */
   check(token: string | null, peer: string, certificate: string | null = null): AuthResult {
     if (!this.enabled) return { ok: true, tenant: null, limits: null };
-    if (this.limiter.blocked(peer)) return { ok: false, reason: RefusalReasons.BLOCKED };
+    const result = this.identify(token, certificate);
+    if (result.ok) return result;
+    if (this.limiter.blocked(peer)) return { ok: false, reason: RefusalReasons.BLOCKED, blocked: true };
+    return this.fail(peer, result.reason);
+  }
+
+  /** Who the token or certificate names, counting nothing. */
+  private identify(token: string | null, certificate: string | null): AuthResult {
     const hasToken = token !== null && token !== '';
-    if (this.certificates && !(hasToken && this.table)) return this.checkCertificate(certificate, peer);
+    if (this.certificates && !(hasToken && this.table)) return this.checkCertificate(certificate);
     if (!this.table) return { ok: true, tenant: null, limits: null };
-    if (!hasToken) return this.fail(peer, RefusalReasons.MISSING);
+    if (!hasToken) return { ok: false, reason: RefusalReasons.MISSING };
     const digest = tokenDigest(token);
     let found: TokenEntry | null = null;
     for (const entry of this.table.entries) {
       if (entry.digest === null) continue;
       if (timingSafeEqual(entry.digest, digest) && found === null) found = entry;
     }
-    if (!found) return this.fail(peer, RefusalReasons.UNKNOWN);
+    if (!found) return { ok: false, reason: RefusalReasons.UNKNOWN };
     return { ok: true, tenant: found.tenant, limits: found.limits };
   }
 
   /** The tenant of a verified client certificate: its `cert=` line's, or its CN when that is a tenant name. */
-  private checkCertificate(cn: string | null, peer: string): AuthResult {
-    if (cn === null) return this.fail(peer, RefusalReasons.NO_CERTIFICATE);
+  private checkCertificate(cn: string | null): AuthResult {
+    if (cn === null) return { ok: false, reason: RefusalReasons.NO_CERTIFICATE };
     const mapped = this.table?.entries.find((e) => e.cert === cn);
     if (mapped) return { ok: true, tenant: mapped.tenant, limits: mapped.limits };
     if (TENANT_PATTERN.test(cn)) return { ok: true, tenant: cn, limits: null };
     const shown = JSON.stringify(cn.length > 40 ? `${cn.slice(0, 40)}...` : cn);
-    return this.fail(peer, `certificate CN ${shown} is not a tenant name; map it with a cert= line`);
+    return { ok: false, reason: `certificate CN ${shown} is not a tenant name; map it with a cert= line` };
   }
 
-  private fail(peer: string, reason: string): AuthResult {
+  private fail(peer: string, reason: string): AuthResult & { ok: false } {
     const failures = this.limiter.fail(peer);
     if (failures === this.limiter.max) {
       this.logger.warn(
         { peer, failures, windowMs: this.limiter.windowMs, code: ErrorCodes.AUTH_REFUSED },
-        'too many failed handshakes from this address; refusing it without checking until they age out',
+        'too many failed handshakes from this address; its failures are answered late until they age out (valid tokens still get in)',
       );
     }
     return { ok: false, reason };

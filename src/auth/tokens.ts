@@ -2,6 +2,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { ErrorCodes, GpupoolError, messageOf } from '../errors.js';
 import { parsePriority } from '../sharing/priority.js';
+import { parseSizeOrShare, type QuotaSetting } from '../sharing/quota.js';
+
+/** The most sessions a `sessions=` may allow (as `sharing.tenantMaxSessions`). */
+const MAX_TENANT_SESSIONS = 100_000;
 
 /**
  * The token file (`auth.tokens`, `gpupool daemon --tokens FILE`): one line per tenant token or
@@ -34,6 +38,10 @@ export interface TenantLimits {
   quota: number | null;
   /** The highest priority the tenant's sessions get, as written (`high`, `normal:2`, `low`; src/sharing/priority.ts). */
   priority: string | null;
+  /** Sessions the tenant may hold at once (src/sharing/tenant-limits.ts); null: `sharing.tenantMaxSessions`. */
+  sessions: number | null;
+  /** Memory quota the tenant's sessions may hold together, bytes or a share of the host's cards; null: `sharing.tenantMaxMemory`. */
+  memory: QuotaSetting | null;
 }
 
 /** Subject CNs a `cert=` line may name: what the file's whitespace-separated syntax can hold. */
@@ -56,7 +64,7 @@ export interface TokenTable {
 }
 
 /** Limits a line may carry after the hash; anything else (but cert=) is an error, so a typo never goes unnoticed. */
-export const LIMIT_KEYS = ['cards', 'quota', 'priority'] as const;
+export const LIMIT_KEYS = ['cards', 'quota', 'priority', 'sessions', 'memory'] as const;
 const KNOWN_KEYS = ['cert', ...LIMIT_KEYS].join(', ');
 type LimitKey = (typeof LIMIT_KEYS)[number];
 
@@ -135,6 +143,18 @@ function parseLimit(key: LimitKey, value: string, where: string, limits: TenantL
       if (parsePriority(value) === null) throw invalid(where, `priority=${value}: expected high, normal or low, optionally with a level 0-9 (high:3)`, { key });
       limits.priority = value;
       return;
+    case 'sessions': {
+      const n = /^\d+$/.test(value) ? Number(value) : NaN;
+      if (!(n >= 1 && n <= MAX_TENANT_SESSIONS)) throw invalid(where, `sessions=${value}: expected a whole number of sessions from 1 to ${MAX_TENANT_SESSIONS}`, { key });
+      limits.sessions = n;
+      return;
+    }
+    case 'memory': {
+      const setting = parseSizeOrShare(value);
+      if (setting === null) throw invalid(where, `memory=${value}: expected a size in bytes (64GiB) or a share of the host's cards' memory (50%)`, { key });
+      limits.memory = setting;
+      return;
+    }
   }
 }
 
@@ -174,7 +194,7 @@ export function parseTokenFile(text: string, path: string): TokenTable {
       if (!m) throw invalid(where, `tenant ${tenant}: expected sha256: and 64 hex digits (the token's SHA-256), got "${hash.length > 80 ? `${hash.slice(0, 80)}...` : hash}"`);
       digest = Buffer.from(m[1]!, 'hex');
     }
-    const limits: TenantLimits = { cards: null, quota: null, priority: null };
+    const limits: TenantLimits = { cards: null, quota: null, priority: null, sessions: null, memory: null };
     const seen = new Set<string>();
     for (const field of fields) {
       const eq = field.indexOf('=');

@@ -6,6 +6,7 @@ import { loadConfig } from '../config/load.js';
 import type { DaemonConfig } from '../config/schema.js';
 import { Daemon } from '../daemon/daemon.js';
 import { hardExit } from '../daemon/hard-exit.js';
+import { checkSimulation } from '../daemon/simulate.js';
 import { SdNotifier } from '../daemon/sd-notify.js';
 import { messageOf } from '../errors.js';
 import { flagsLayer, type DaemonOptions } from './daemon-command.js';
@@ -23,6 +24,7 @@ export async function runDaemon(opts: DaemonOptions, setExit: (code: number) => 
     config = loadConfig({ file: opts.config, env: process.env, flags: flagsLayer(opts) });
     // All are mistakes in what the operator gave, found before anything starts: exit 2, like a bad flag.
     checkExposure(config);
+    checkSimulation(config);
     tokens = config.auth.tokens === null ? null : readTokenFile(config.auth.tokens);
     tls = readTlsMaterial(config.tls);
   } catch (err) {

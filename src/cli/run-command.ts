@@ -8,7 +8,7 @@ import { parseBytes } from '../auth/tokens.js';
 import { messageOf } from '../errors.js';
 import { fetchStatus, type TlsClientOptions } from '../server/status-client.js';
 import { readTlsClientFiles } from './status-client.js';
-import { POLICIES } from '../sharing/placement.js';
+import { POLICIES, SHARE_RANGE } from '../sharing/placement.js';
 import { MAX_GPUS, MAX_WAIT_S, type JobRequest } from '../sharing/quota.js';
 import { parseGpus, parsePolicy, parseRequestText, parseShare, parseWait, withKeys } from '../sharing/request-text.js';
 import { parsePriority } from '../sharing/priority.js';
@@ -54,7 +54,7 @@ export function jobEnvironment(opts: RunOptions, env: NodeJS.ProcessEnv): NodeJS
 /** Each flag's value checked before anything starts: the message, or null when all are good. */
 function badFlag(opts: RunOptions): string | null {
   if (opts.mem !== undefined && parseBytes(opts.mem) === null) return `--mem ${opts.mem}: expected a size in bytes, such as 8GiB, 512MiB or 2000000000`;
-  if (opts.share !== undefined && parseShare(opts.share) === null) return `--share ${opts.share}: expected a number in (0, 1], such as 0.25`;
+  if (opts.share !== undefined && parseShare(opts.share) === null) return `--share ${opts.share}: expected ${SHARE_RANGE}, such as 0.25`;
   if (opts.priority !== undefined && parsePriority(opts.priority) === null) return `--priority ${opts.priority}: expected high, normal or low, optionally with a level 0-9 (high:5)`;
   if (opts.gpus !== undefined && parseGpus(opts.gpus) === null) return `--gpus ${opts.gpus}: expected a number of cards from 1 to ${MAX_GPUS}, or all`;
   if (opts.policy !== undefined && parsePolicy(opts.policy) === null) return `--policy ${opts.policy}: expected ${POLICIES.join(' or ')}`;
@@ -116,7 +116,7 @@ export function runCommand(err: NodeJS.WritableStream, setExit: (code: number) =
     .option('--tls-key <file>', 'PEM private key of --tls-cert (env GPUPOOL_TLS_KEY)')
     .option('--debug', "log the client library's connections and calls to stderr")
     .option('--mem <size>', 'device memory the job asks for on each card, e.g. 8GiB (sets mem= in env GPUPOOL_REQUEST; default: the daemon\'s default quota)')
-    .option('--share <fraction>', "the job's share of each card's compute under contention, in (0, 1] (share= in GPUPOOL_REQUEST)")
+    .option('--share <fraction>', "the job's share of each card's compute under contention, from 0.01 to 1 (share= in GPUPOOL_REQUEST)")
     .option('--share-limit', 'make the share also a cap: the job never gets more, even of an idle card (limit=yes)')
     .option('--priority <class>', 'high (online inference), normal or low (training, batch), optionally with a level: high:5 (priority=)')
     .option('--gpus <n|all>', 'cards for the job: N split across the servers by --policy from their status, or all of every server\'s (default: 1 from each server)')

@@ -7,6 +7,8 @@ interface NewOptions {
   cards?: string;
   quota?: string;
   priority?: string;
+  sessions?: string;
+  memory?: string;
   json?: boolean;
 }
 
@@ -25,6 +27,8 @@ export function tokenCommand(out: NodeJS.WritableStream, err: NodeJS.WritableStr
     .option('--cards <list>', 'limit: comma-separated card indexes or UUIDs the tenant may use')
     .option('--quota <size>', 'limit: device memory the tenant may hold (8GiB, 512MiB, bytes)')
     .option('--priority <class>', 'limit: the highest priority its jobs get: high, normal or low, optionally with a level (high:3)')
+    .option('--sessions <n>', 'limit: sessions the tenant may hold at once (default: the daemon\'s sharing.tenantMaxSessions)')
+    .option('--memory <size>', 'limit: memory quota all its sessions may hold together, bytes or a share of the host\'s cards (64GiB, 50%)')
     .option('--json', 'print {"tenant", "token", "line"} as JSON')
     .action((tenant: string, opts: NewOptions) => {
       if (!TENANT_PATTERN.test(tenant)) {
@@ -33,7 +37,7 @@ export function tokenCommand(out: NodeJS.WritableStream, err: NodeJS.WritableStr
         return;
       }
       const secret = newToken();
-      const line = tokenLine(tenant, secret, { cards: opts.cards, quota: opts.quota, priority: opts.priority });
+      const line = tokenLine(tenant, secret, { cards: opts.cards, quota: opts.quota, priority: opts.priority, sessions: opts.sessions, memory: opts.memory });
       try {
         // The daemon's own parser: a line printed here is a line the daemon accepts.
         parseTokenFile(line, 'generated line');

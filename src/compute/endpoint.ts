@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
-import { RefusalReasons, peerKey, type Authenticator } from '../auth/authenticator.js';
+import { peerKey, type Authenticator } from '../auth/authenticator.js';
 import { verifiedClientName } from '../auth/certificate.js';
 import { priorityLowered } from '../auth/limits.js';
 import type { TenantLimits } from '../auth/tokens.js';
@@ -15,11 +15,14 @@ import { CUDA_ERROR_NAMES, poisonCode } from './card-health.js';
 import { computeCards, type ComputeCard } from './cards.js';
 import { CloseCodes, HandshakeError, closeReason, encodeWelcome, parseHello, type Hello } from './handshake.js';
 import { WaitProgress, encodeRefused } from './handshake-notices.js';
+import { clientText } from './client-text.js';
 import type { ComputeAddon, NativeDriver, NativeSession, SessionStats } from './native.js';
 import { defaultConfig, type DaemonConfig } from '../config/schema.js';
 import { formatPriority, parsePriority, type Priority } from '../sharing/priority.js';
 import { scheduling, type SchedParams } from '../sharing/schedule.js';
 import { UsageWindow } from '../sharing/usage.js';
+import { memoryOverLimit, sessionOverLimit, tenantCaps, type TenantDefaults, type TenantHolding } from '../sharing/tenant-limits.js';
+import type { PendingConnection } from '../server/connection-guard.js';
 
 /** Message and backlog limits of a session (docs/protocol.md, "Limits"; config `compute`). */
 export interface ComputeLimits {
@@ -27,6 +30,10 @@ export interface ComputeLimits {
   maxMessageBytes: number;
   /** Backpressure: the session's socket is paused while its queue holds more, resumed at half. */
   maxQueuedBytes: number;
+  /** Before its HELLO is accepted a client may send no more than this (1009); config `auth.maxHelloBytes`. */
+  maxHelloBytes: number;
+  /** A failed handshake from an address over its failures is answered this late; config `auth.blockedDelayMs`. */
+  blockedDelayMs: number;
 }
 
 export interface SessionInfo {
@@ -149,6 +156,7 @@ export class ComputeEndpoint {
   private readonly now: () => Date;
   private readonly graceMs: number;
   private readonly helloTimeoutMs: number;
+  private readonly tenantDefaults: TenantDefaults;
 
   constructor(
     private readonly driver: NativeDriver,
@@ -157,8 +165,10 @@ export class ComputeEndpoint {
     options: ComputeEndpointOptions,
   ) {
     this.auth = options.auth ?? null;
-    const { maxMessageBytes, maxQueuedBytes } = defaultConfig().compute;
-    this.limits = { maxMessageBytes, maxQueuedBytes, ...options.limits };
+    const defaults = defaultConfig();
+    const { maxMessageBytes, maxQueuedBytes } = defaults.compute;
+    const { maxHelloBytes, blockedDelayMs } = defaults.auth;
+    this.limits = { maxMessageBytes, maxQueuedBytes, maxHelloBytes, blockedDelayMs, ...options.limits };
     this.wss = new WebSocketServer({ noServer: true, maxPayload: this.limits.maxMessageBytes, perMessageDeflate: false });
     this.helloTimeoutMs = options.helloTimeoutMs ?? 5000;
     const sharing = { ...defaultConfig().sharing, ...options.sharing };
@@ -167,6 +177,7 @@ export class ComputeEndpoint {
     this.now = options.now ?? (() => new Date());
     driver.configureScheduler({ sliceUs: sharing.sliceMs * 1000, paceDepth: sharing.paceDepth, idleGraceUs: sharing.idleGraceUs });
     this.defaultQuota = parseQuotaSetting(sharing.defaultQuota);
+    this.tenantDefaults = { sessions: sharing.tenantMaxSessions, memory: parseQuotaSetting(sharing.tenantMaxMemory, 'sharing.tenantMaxMemory') };
     this.vendorDevices = options.vendorDevices ?? (() => []);
     this.ledger = new QuotaLedger(
       driver.devices().map((d) => ({ ordinal: d.ordinal, totalMem: d.totalMem })),
@@ -180,15 +191,19 @@ export class ComputeEndpoint {
     this.sampler.unref();
   }
 
-  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+  /**
+   * `pending`: the connection's place under the server's limits before authentication (its deadline
+   * from TCP accept), released once HELLO is accepted; null: the HELLO deadline runs from here.
+   */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, pending: PendingConnection | null = null): void {
     if (this.closing) {
       socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       return;
     }
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, req));
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, req, pending));
   }
 
-  private accept(ws: WebSocket, req: IncomingMessage): void {
+  private accept(ws: WebSocket, req: IncomingMessage, pending: PendingConnection | null): void {
     const id = this.nextId++;
     const client: Client = {
       info: {
@@ -221,18 +236,39 @@ export class ComputeEndpoint {
     const log = this.logger.child({ session: id, peer: client.info.peer });
     const peer = peerKey(req.socket.remoteAddress);
     const certificate = verifiedClientName(req.socket);
-    // A connection that never says HELLO holds a socket and a slot for nothing: it gets this long.
-    const helloTimer = setTimeout(() => {
+    // A connection that never says HELLO holds a socket and a slot for nothing: it gets until its
+    // deadline, counted from TCP accept when the server keeps one (the upgrade and TLS are inside it).
+    const helloTimeout = () => {
       if (ws.readyState !== ws.OPEN || client.info.state !== 'handshake') return;
       log.warn({ code: ErrorCodes.HELLO_TIMEOUT, timeoutMs: this.helloTimeoutMs }, 'no HELLO in time; closing the connection');
       ws.close(CloseCodes.PROTOCOL_ERROR, `no HELLO within ${this.helloTimeoutMs} ms`);
-    }, this.helloTimeoutMs);
-    // Any bytes count as a sign of life, not only pongs: a pong can wait behind a large copy on the wire.
-    const seen = () => {
-      client.lastSeen = Date.now();
     };
-    req.socket.on('data', seen);
-    ws.on('pong', seen);
+    const helloTimer = pending ? null : setTimeout(helloTimeout, this.helloTimeoutMs);
+    pending?.onExpire(helloTimeout);
+    // Until HELLO is accepted the client is nobody: it may send a HELLO's worth of bytes and no more,
+    // counted as they arrive, so that a huge first message is cut before the daemon holds it (ws
+    // would otherwise keep up to compute.maxMessageBytes of it).
+    let authenticated = false;
+    let helloTaken = false;
+    let unauthenticatedBytes = 0;
+    const admitted = () => {
+      authenticated = true;
+      pending?.release();
+    };
+    const seen = (chunk: Buffer) => {
+      client.lastSeen = Date.now();
+      if (authenticated) return;
+      unauthenticatedBytes += chunk.length;
+      if (unauthenticatedBytes <= this.limits.maxHelloBytes || ws.readyState !== ws.OPEN) return;
+      log.warn({ code: ErrorCodes.PROTOCOL_ERROR, bytes: unauthenticatedBytes, maxHelloBytes: this.limits.maxHelloBytes }, 'handshake refused: more than a HELLO before authentication');
+      ws.close(CloseCodes.MESSAGE_TOO_BIG, `more than ${this.limits.maxHelloBytes} bytes before HELLO was accepted`);
+      // Read no more of it; the close frame has gone, the connection is cut shortly.
+      req.socket.pause();
+      setTimeout(() => ws.terminate(), 1000).unref();
+    };
+    // Before ws's own listener: a chunk is counted before ws buffers it or takes a message from it.
+    req.socket.prependListener('data', seen);
+    ws.on('pong', () => (client.lastSeen = Date.now()));
     ws.on('message', (data) => {
       const message = toBuffer(data);
       if (client.session) {
@@ -246,25 +282,28 @@ export class ComputeEndpoint {
         return;
       }
       // Anything a refused or waiting client sent after its HELLO is dropped, not taken for another attempt.
-      if (ws.readyState !== ws.OPEN || client.info.state !== 'handshake') return;
-      clearTimeout(helloTimer);
-      if (this.auth?.blocked(peer)) {
-        // Refused before HELLO is even decoded; logged quietly, as the block itself was logged once.
-        log.debug({ code: ErrorCodes.AUTH_REFUSED }, 'handshake refused: too many failed attempts');
-        ws.close(CloseCodes.AUTH_REFUSED, RefusalReasons.BLOCKED);
-        return;
-      }
+      if (ws.readyState !== ws.OPEN || client.info.state !== 'handshake' || helloTaken) return;
+      helloTaken = true;
+      if (helloTimer) clearTimeout(helloTimer);
       try {
         const hello = parseHello(message, this.driver.digest);
         // Authenticated before the session exists: nothing reaches the driver without a good token.
         const auth = this.auth?.check(hello.token, peer, certificate) ?? { ok: true, tenant: null, limits: null };
         if (!auth.ok) {
-          // The reason and the peer (bound to `log`), never the token.
+          if (auth.blocked) {
+            // Throttled, not logged each time (the block was logged once): the failure is answered late,
+            // holding one of the address's pending connections meanwhile, so guessing stays slow.
+            log.debug({ code: ErrorCodes.AUTH_REFUSED }, 'handshake refused: too many failed attempts');
+            setTimeout(() => ws.close(CloseCodes.AUTH_REFUSED, auth.reason), this.limits.blockedDelayMs).unref();
+            return;
+          }
+          // The reason and the peer (bound to `log`), never the token; names as parseHello bounded them.
           log.warn({ code: ErrorCodes.AUTH_REFUSED, reason: auth.reason, program: hello.program, host: hello.host }, 'handshake refused');
           ws.close(CloseCodes.AUTH_REFUSED, closeReason(auth.reason));
           return;
         }
         client.notices = hello.notices === true;
+        admitted();
         Object.assign(client.info, { tenant: auth.tenant, program: hello.program, pid: hello.pid, host: hello.host, request: hello.request ?? { ...NO_REQUEST } });
         client.ceiling = auth.limits?.priority ? parsePriority(auth.limits.priority) : null;
         const lowered = priorityLowered(client.info.request.priority, client.ceiling);
@@ -272,12 +311,12 @@ export class ComputeEndpoint {
         this.admitOrWait(client, hello, { name: auth.tenant, limits: auth.limits }, log);
       } catch (err) {
         const code = err instanceof HandshakeError ? err.closeCode : CloseCodes.PROTOCOL_ERROR;
-        log.warn({ code: ErrorCodes.PROTOCOL_ERROR, closeCode: code, err: messageOf(err) }, 'handshake refused');
+        log.warn({ code: ErrorCodes.PROTOCOL_ERROR, closeCode: code, err: clientText(messageOf(err)) }, 'handshake refused');
         ws.close(code, closeReason(messageOf(err)));
       }
     });
     ws.on('close', (code) => {
-      clearTimeout(helloTimer);
+      if (helloTimer) clearTimeout(helloTimer);
       log.info({ code }, 'client disconnected');
       client.withdraw?.();
       client.withdraw = null;
@@ -352,6 +391,10 @@ export class ComputeEndpoint {
       return { ok: false, final: true, reason: err.message, code: ErrorCodes.QUOTA_REFUSED };
     }
     const share = request.share ?? this.sharing.defaultShare;
+    const caps = tenant.name === null ? null : tenantCaps(tenant.limits, this.tenantDefaults, cards.reduce((n, c) => n + c.totalMem, 0));
+    const held = tenant.name === null ? null : this.holding(tenant.name);
+    const overSessions = caps && held ? sessionOverLimit(tenant.name!, caps, held) : null;
+    if (overSessions) return { ok: false, final: false, reason: overSessions, code: ErrorCodes.TENANT_LIMIT };
     const allowed = tenantCards(tenant.limits);
     const placement = placeSession(cards, {
       gpus: request.gpus ?? 1,
@@ -363,6 +406,8 @@ export class ComputeEndpoint {
     });
     if (!placement.ok) return { ...placement, code: ErrorCodes.NO_ROOM };
     const given = quota.map((q, ordinal) => (placement.ordinals.includes(ordinal) ? q : 0));
+    const overMemory = caps && held ? memoryOverLimit(tenant.name!, caps, held, given.reduce((n, q) => n + q, 0)) : null;
+    if (overMemory) return { ok: false, final: false, reason: overMemory, code: ErrorCodes.TENANT_LIMIT };
     // Committed here, before the session exists, and released when it is freed.
     this.ledger.commit(given, share);
     client.quota = given;
@@ -377,9 +422,21 @@ export class ComputeEndpoint {
     return { ok: true };
   }
 
+  /** The sessions a tenant has admitted now, and the quota they hold committed over all cards. */
+  private holding(tenant: string): TenantHolding {
+    const held = { sessions: 0, memory: 0 };
+    for (const c of this.clients.values()) {
+      if (c.info.tenant !== tenant || !c.quota) continue;
+      held.sessions++;
+      held.memory += c.quota.reduce((n, q) => n + q, 0);
+    }
+    return held;
+  }
+
   private refuse(client: Client, refusal: { reason: string; code: string }, log: Logger): void {
     const { info } = client;
-    log.warn({ code: refusal.code, reason: refusal.reason, request: info.request, tenant: info.tenant, program: info.program }, refusal.code === ErrorCodes.QUOTA_REFUSED ? 'handshake refused: memory quota' : 'handshake refused: no card has room');
+    const msg = { [ErrorCodes.QUOTA_REFUSED]: 'handshake refused: memory quota', [ErrorCodes.TENANT_LIMIT]: "handshake refused: the tenant's limit" }[refusal.code] ?? 'handshake refused: no card has room';
+    log.warn({ code: refusal.code, reason: refusal.reason, request: info.request, tenant: info.tenant, program: info.program }, msg);
     // The whole reason first, for clients that take notices; the close frame's is cut to 123 bytes.
     if (client.notices) client.ws.send(encodeRefused(CloseCodes.NO_DEVICE, refusal.reason));
     client.ws.close(CloseCodes.NO_DEVICE, closeReason(refusal.reason));

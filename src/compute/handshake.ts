@@ -1,8 +1,9 @@
 import { Packr } from 'msgpackr';
 import type { DriverDevice } from './native.js';
 import { MAX_GPUS, MAX_WAIT_S, NO_REQUEST, type JobRequest } from '../sharing/quota.js';
-import { POLICIES, type Policy } from '../sharing/placement.js';
+import { POLICIES, SHARE_RANGE, validShare, type Policy } from '../sharing/placement.js';
 import { parsePriority } from '../sharing/priority.js';
+import { clientText } from './client-text.js';
 
 /** Protocol major version; the op table's digest pins the rest (docs/protocol.md). */
 export const PROTOCOL_VERSION = 1;
@@ -14,6 +15,8 @@ export const CloseCodes = {
   AUTH_REFUSED: 4003,
   NO_DEVICE: 4004,
   SHUTTING_DOWN: 4005,
+  /** RFC 6455's: a message larger than the endpoint takes (docs/protocol.md, "Limits"). */
+  MESSAGE_TOO_BIG: 1009,
 } as const;
 
 /** The most bytes a WebSocket close reason may hold (RFC 6455: 125 with the code). */
@@ -75,22 +78,42 @@ export function parseHello(message: Buffer, digest: string): Hello {
   }
   if (typeof hello !== 'object' || hello === null || Array.isArray(hello)) throw new HandshakeError(CloseCodes.PROTOCOL_ERROR, 'HELLO is not a map');
   if (hello.protocol !== PROTOCOL_VERSION) {
-    throw new HandshakeError(CloseCodes.PROTOCOL_MISMATCH, `protocol ${String(hello.protocol)} is not ${PROTOCOL_VERSION}`);
+    throw new HandshakeError(CloseCodes.PROTOCOL_MISMATCH, `protocol ${quoted(hello.protocol)} is not ${PROTOCOL_VERSION}`);
   }
   if (hello.digest !== digest) {
-    throw new HandshakeError(CloseCodes.PROTOCOL_MISMATCH, `client built from op table ${String(hello.digest)}, daemon from ${digest}: use matching gpupool versions`);
+    throw new HandshakeError(CloseCodes.PROTOCOL_MISMATCH, `client built from op table ${quoted(hello.digest)}, daemon from ${digest}: use matching gpupool versions`);
   }
   return {
     request: parseRequest((hello as { request?: unknown }).request),
     protocol: hello.protocol,
     digest: hello.digest,
-    cuda: typeof hello.cuda === 'number' ? hello.cuda : 0,
+    cuda: wholeNumber(hello.cuda, 'cuda', 0, 0, MAX_CUDA_VERSION),
     token: typeof hello.token === 'string' ? hello.token : null,
-    pid: typeof hello.pid === 'number' ? hello.pid : 0,
-    host: typeof hello.host === 'string' ? hello.host : '',
-    program: typeof hello.program === 'string' ? hello.program : '',
+    pid: wholeNumber(hello.pid, 'pid', 0, 1, MAX_PID),
+    // Bounded and escaped once, here: these reach logs, status, metrics and the CLI's tables.
+    host: typeof hello.host === 'string' ? clientText(hello.host) : '',
+    program: typeof hello.program === 'string' ? clientText(hello.program) : '',
     notices: hello.notices === true,
   };
+}
+
+/** The largest CUDA version number (major * 1000 + minor * 10) and process id HELLO may carry. */
+const MAX_CUDA_VERSION = 1_000_000;
+const MAX_PID = 2 ** 31 - 1;
+
+/** A value the client sent, as a refusal quotes it: short and escaped, whatever it was. */
+function quoted(value: unknown): string {
+  return clientText(String(value), 64);
+}
+
+/** HELLO's `key`: absent or nil is `fallback`; otherwise a whole number from `min` to `max`, or a 4002. */
+function wholeNumber(value: unknown, key: string, fallback: number, min: number, max: number): number {
+  if (value === undefined || value === null) return fallback;
+  const n = integer(value);
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max) {
+    throw new HandshakeError(CloseCodes.PROTOCOL_ERROR, `HELLO's ${key} ${quoted(n)} is not a whole number from ${min} to ${max}`);
+  }
+  return n;
 }
 
 /** A msgpack integer as a number (msgpackr may decode a wide one as a BigInt); anything else unchanged. */
@@ -116,7 +139,7 @@ function parseRequest(value: unknown): JobRequest {
     out.mem = m;
   }
   if (given('share')) {
-    if (typeof r.share !== 'number' || !(r.share > 0 && r.share <= 1)) throw bad('share must be a number in (0, 1]');
+    if (!validShare(r.share)) throw bad(`share must be ${SHARE_RANGE}`);
     out.share = r.share;
   }
   if (given('priority')) {

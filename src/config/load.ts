@@ -118,6 +118,7 @@ export function loadConfig(sources: ConfigSources): DaemonConfig {
   if (config.statusListen !== null) checkStatusListen(config);
   checkTlsSettings(config.tls);
   parseQuotaSetting(config.sharing.defaultQuota);
+  parseQuotaSetting(config.sharing.tenantMaxMemory, 'sharing.tenantMaxMemory', "all the host's cards' memory");
   const { pingIntervalMs, clientGraceMs } = config.compute;
   if (clientGraceMs !== null && clientGraceMs <= pingIntervalMs) {
     // A grace no longer than the ping interval would drop healthy clients between two pings.

@@ -1,6 +1,6 @@
 import type { ScheduleWindow } from '../sharing/schedule.js';
 import { hostname } from 'node:os';
-import { DEFAULT_SHARE, POLICIES, type Policy } from '../sharing/placement.js';
+import { DEFAULT_SHARE, MIN_SHARE, POLICIES, type Policy } from '../sharing/placement.js';
 
 export const VENDORS = ['nvidia', 'amd', 'ascend'] as const;
 export type Vendor = (typeof VENDORS)[number];
@@ -96,6 +96,13 @@ export interface DaemonConfig {
     windows: ScheduleWindow[];
     /** How a session's cards are chosen when its request names no `policy` (docs/operations.md, "Placement"). */
     placement: Policy;
+    /** Sessions one tenant may hold at once, unless its token file line says `sessions=` (docs/security.md, "Tenant limits"). */
+    tenantMaxSessions: number;
+    /**
+     * Memory quota one tenant's sessions may hold committed together, over all cards of the host, unless
+     * its line says `memory=`: bytes (`64GiB`) or a share of all the cards' memory (`75%`).
+     */
+    tenantMaxMemory: string;
   };
   pool: {
     /** Other daemons of the pool (`http://HOST:PORT`), shown by `GET /v1/pool`; this host may be listed too. */
@@ -112,8 +119,19 @@ export interface DaemonConfig {
     /** Failed handshakes a peer address may make per window; beyond them it is refused without checking. */
     maxFailures: number;
     failureWindowMs: number;
-    /** A compute connection that has not sent a valid HELLO this long after it opened is closed (4002). */
+    /**
+     * A connection that has not had its HELLO accepted this long after TCP accept (its TLS handshake,
+     * HTTP upgrade and HELLO together; a status request: its headers) is closed (4002).
+     */
     helloTimeoutMs: number;
+    /** The largest message a compute client may send before its HELLO is accepted (docs/security.md, "Limits before authentication"). */
+    maxHelloBytes: number;
+    /** Connections from one address not yet past their HELLO (or first request); more are closed at accept. */
+    maxPendingPerAddress: number;
+    /** Connections not yet past their HELLO (or first request), over all addresses. */
+    maxPending: number;
+    /** A failed handshake from an address over `maxFailures` is answered this late (a valid token still gets in at once). */
+    blockedDelayMs: number;
   };
   /** Fixture of simulated cards; when set the daemon loads the fake vendor libraries. */
   simulate: string | null;
@@ -132,9 +150,9 @@ export function defaultConfig(): DaemonConfig {
     sampling: { intervalMs: 2_000 },
     health: { xidWaitMs: 1_000, ignoredXids: [13, 31, 43, 45, 68, 109] },
     compute: { enabled: true, driver: null, pingIntervalMs: 10_000, clientGraceMs: null, maxMessageBytes: 1024 ** 3, maxQueuedBytes: 256 * 1024 ** 2 },
-    sharing: { defaultQuota: '25%', overcommit: false, placement: 'spread', defaultShare: DEFAULT_SHARE, sliceMs: 4, paceDepth: 1, idleGraceUs: 200, windows: [] },
+    sharing: { defaultQuota: '25%', overcommit: false, placement: 'spread', defaultShare: DEFAULT_SHARE, sliceMs: 4, paceDepth: 1, idleGraceUs: 200, windows: [], tenantMaxSessions: 64, tenantMaxMemory: '75%' },
     pool: { peers: [], timeoutMs: 2_000 },
-    auth: { tokens: null, maxFailures: 10, failureWindowMs: 10_000, helloTimeoutMs: 5_000 },
+    auth: { tokens: null, maxFailures: 10, failureWindowMs: 10_000, helloTimeoutMs: 5_000, maxHelloBytes: 16_384, maxPendingPerAddress: 64, maxPending: 1024, blockedDelayMs: 1000 },
     simulate: null,
     shutdownTimeoutMs: 10_000,
   };
@@ -201,7 +219,7 @@ export const configSchema = {
       properties: {
         defaultQuota: { type: 'string', pattern: '^\\s*(\\d+(\\.\\d+)?\\s*[A-Za-z]*|\\d+(\\.\\d+)?\\s*%)\\s*$' },
         overcommit: { type: 'boolean' },
-        defaultShare: { type: 'number', exclusiveMinimum: 0, maximum: 1 },
+        defaultShare: { type: 'number', minimum: MIN_SHARE, maximum: 1 },
         sliceMs: { type: 'number', minimum: 0.1, maximum: 1000 },
         paceDepth: { type: 'integer', minimum: 0, maximum: 64 },
         idleGraceUs: { type: 'integer', minimum: 0, maximum: 1_000_000 },
@@ -221,6 +239,8 @@ export const configSchema = {
           },
         },
         placement: { enum: [...POLICIES] },
+        tenantMaxSessions: { type: 'integer', minimum: 1, maximum: 100_000 },
+        tenantMaxMemory: { type: 'string', pattern: '^\\s*(\\d+(\\.\\d+)?\\s*[A-Za-z]*|\\d+(\\.\\d+)?\\s*%)\\s*$' },
       },
     },
     pool: {
@@ -239,6 +259,11 @@ export const configSchema = {
         maxFailures: { type: 'integer', minimum: 1, maximum: 100_000 },
         failureWindowMs: { type: 'integer', minimum: 100, maximum: 86_400_000 },
         helloTimeoutMs: { type: 'integer', minimum: 100, maximum: 600_000 },
+        // The client library's HELLO is under 2 KiB (names of 255 bytes at most, a token, a request).
+        maxHelloBytes: { type: 'integer', minimum: 2048, maximum: 1_048_576 },
+        maxPendingPerAddress: { type: 'integer', minimum: 1, maximum: 1_000_000 },
+        maxPending: { type: 'integer', minimum: 1, maximum: 1_000_000 },
+        blockedDelayMs: { type: 'integer', minimum: 0, maximum: 60_000 },
       },
     },
     simulate: { type: ['string', 'null'], minLength: 1 },

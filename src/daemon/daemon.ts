@@ -86,11 +86,20 @@ export class Daemon {
           auth,
           sharing: config.sharing,
           vendorDevices: () => registry.devices(),
-          limits: { maxMessageBytes: config.compute.maxMessageBytes, maxQueuedBytes: config.compute.maxQueuedBytes },
+          limits: {
+            maxMessageBytes: config.compute.maxMessageBytes,
+            maxQueuedBytes: config.compute.maxQueuedBytes,
+            maxHelloBytes: config.auth.maxHelloBytes,
+            blockedDelayMs: config.auth.blockedDelayMs,
+          },
         });
         // Sessions live in this process only: whatever clients held in a previous daemon is gone, and
         // their client libraries have said so (docs/operations.md, "Faults").
         logger.info({ sessions: 0 }, 'compute starts fresh: no session survives a restart; clients of a previous daemon must start again');
+        if (config.sharing.overcommit) {
+          // A careless setting is easy to miss: the quotas then promise memory the cards do not have.
+          logger.warn({ overcommit: true }, 'sharing.overcommit is on: memory quotas may add up to more than a card holds, and a session can run out of device memory inside its quota');
+        }
       }
       if (endpoint && config.tls.clientCa !== null) {
         logger.info({ clientCa: config.tls.clientCa, tokens: config.auth.tokens, tenants: auth.tenants().length }, 'compute clients must present a certificate signed by tls.clientCa');
@@ -135,13 +144,15 @@ export class Daemon {
         if (change.health.state === 'healthy') endpoint?.retryWaiting();
       });
 
-      http = new HttpServer(logger, { tls, handshakeTimeoutMs: config.auth.helloTimeoutMs });
+      // Connections before their HELLO (or first request) are bounded on both servers (docs/security.md, "Limits before authentication").
+      const pending = { maxPerAddress: config.auth.maxPendingPerAddress, maxTotal: config.auth.maxPending, deadlineMs: config.auth.helloTimeoutMs };
+      http = new HttpServer(logger, { tls, handshakeTimeoutMs: config.auth.helloTimeoutMs, pending });
       if (tls) logger.info({ cert: config.tls.cert, subject: tls.subject, validTo: tls.validTo.toISOString() }, 'serving HTTPS and wss://');
       warnIfExpired(tls, logger);
       // With statusListen the read-only routes live there alone, and the compute address serves compute only.
-      statusHttp = statusListen ? new HttpServer(logger) : null;
+      statusHttp = statusListen ? new HttpServer(logger, { pending }) : null;
       const computeEndpoint = endpoint;
-      if (computeEndpoint) http.onUpgrade('/v1/compute', (req, socket, head) => computeEndpoint.handleUpgrade(req, socket, head));
+      if (computeEndpoint) http.onUpgrade('/v1/compute', (req, socket, head, pendingConnection) => computeEndpoint.handleUpgrade(req, socket, head, pendingConnection));
       let bound: ListenAddress = listen;
       let statusBound: ListenAddress | null = statusListen;
       const daemonInfo = () => ({

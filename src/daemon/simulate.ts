@@ -16,6 +16,17 @@ export const FIXTURE_ENV = 'GPUPOOL_SIM_FIXTURE';
  */
 export function librarySearch(config: DaemonConfig): SearchPath {
   if (config.simulate === null) return { dirs: config.vendors.libraryPath, system: config.vendors.systemLibraries };
+  const fixture = checkSimulation(config)!;
+  process.env[FIXTURE_ENV] = fixture;
+  return { dirs: [...config.vendors.libraryPath, fakeLibraryDir], system: false };
+}
+
+/**
+ * The simulation's fixture, checked with the rest of the configuration before anything starts (a
+ * missing one is the operator's mistake: exit 2); null without `simulate`.
+ */
+export function checkSimulation(config: DaemonConfig): string | null {
+  if (config.simulate === null) return null;
   const fixture = resolve(config.simulate);
   if (!existsSync(fixture)) {
     throw new GpupoolError(ErrorCodes.CONFIG_INVALID, `simulate: fixture ${fixture} does not exist`, { details: { key: 'simulate' } });
@@ -25,6 +36,5 @@ export function librarySearch(config: DaemonConfig): SearchPath {
       details: { key: 'simulate' },
     });
   }
-  process.env[FIXTURE_ENV] = fixture;
-  return { dirs: [...config.vendors.libraryPath, fakeLibraryDir], system: false };
+  return fixture;
 }

@@ -5,21 +5,29 @@ import type { Logger } from 'pino';
 import { ErrorCodes, GpupoolError, messageOf } from '../errors.js';
 import { formatAddress, type ListenAddress } from '../config/address.js';
 import type { TLSSocket } from 'node:tls';
+import type { Socket } from 'node:net';
 import { clientCertificateProblem, secureContextOptions, serverTlsOptions, type TlsMaterial } from './tls.js';
+import { ConnectionGuard, type PendingConnection, type PendingLimits } from './connection-guard.js';
 
 /** Marks a connection whose refused certificate was logged already (keep-alive: several requests, one line). */
 const refusalLogged = Symbol('refusalLogged');
 
 export type RouteHandler = (req: IncomingMessage) => Promise<{ status?: number; contentType?: string; body: string | object }>;
 
-/** A handler for WebSocket upgrades on one path; the compute endpoint registers itself here. */
-export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+/**
+ * A handler for WebSocket upgrades on one path; the compute endpoint registers itself here. `pending`:
+ * the connection's place under the limits before authentication, to release once the client is
+ * known (null: the server has no such limits, or the connection was released already).
+ */
+export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer, pending: PendingConnection | null) => void;
 
 export interface HttpServerOptions {
   /** Serve HTTPS (and `wss://`) with these; null: plain HTTP. */
   tls?: TlsMaterial | null;
   /** A TLS handshake not finished this long after the connection opened is dropped. */
   handshakeTimeoutMs?: number;
+  /** Bounds on connections until their first request or HELLO (docs/security.md); default: none. */
+  pending?: PendingLimits;
 }
 
 /**
@@ -34,6 +42,7 @@ export class HttpServer {
   readonly secure: boolean;
   /** Whether every request must come over a connection with a verified client certificate. */
   private readonly clientCertificates: boolean;
+  private readonly guard: ConnectionGuard | null;
 
   constructor(
     private readonly logger: Logger,
@@ -42,7 +51,19 @@ export class HttpServer {
     const handler = (req: IncomingMessage, res: ServerResponse) => void this.handle(req, res);
     this.secure = Boolean(options.tls);
     this.clientCertificates = Boolean(options.tls?.ca);
-    this.server = options.tls ? createHttpsServer(serverTlsOptions(options.tls, options.handshakeTimeoutMs ?? 10_000), handler) : createServer(handler);
+    const pending = options.pending ?? null;
+    // Node checks its headers deadline on this beat; with pending limits, a keep-alive connection's later
+    // requests get the same deadline as its first (the guard holds only the first).
+    const checking = pending ? { connectionsCheckingInterval: Math.min(1000, pending.deadlineMs) } : {};
+    this.server = options.tls
+      ? createHttpsServer({ ...serverTlsOptions(options.tls, options.handshakeTimeoutMs ?? 10_000), ...checking }, handler)
+      : createServer(checking, handler);
+    this.guard = pending ? new ConnectionGuard(pending, logger) : null;
+    if (pending) {
+      this.server.headersTimeout = pending.deadlineMs;
+      // The raw TCP connection, before any TLS handshake: the deadline covers that too.
+      this.server.on('connection', (socket: Socket) => this.guard?.accept(socket));
+    }
     this.server.on('upgrade', (req, socket, head) => this.upgrade(req, socket, head));
     this.server.on('clientError', (_err, socket) => socket.destroy());
     // A plain-text client or a bad handshake: said once per connection, with the peer. A peer that
@@ -86,6 +107,8 @@ export class HttpServer {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // A whole request came: this connection is a client of the routes, no longer a pending one.
+    this.guard?.of(req.socket)?.release();
     const refused = this.refusedCertificate(req);
     if (refused !== null) {
       res.shouldKeepAlive = false;
@@ -113,7 +136,7 @@ export class HttpServer {
     if (refused !== null) return void socket.end(`HTTP/1.1 403 ${refused}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
     const handler = this.upgrades.get(path);
-    if (handler) return handler(req, socket, head);
+    if (handler) return handler(req, socket, head, this.guard?.of(req.socket) ?? null);
     socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
   }
 
@@ -136,6 +159,11 @@ export class HttpServer {
         resolve({ host: bound.address, port: bound.port });
       });
     });
+  }
+
+  /** Connections accepted and not yet released (for tests). */
+  pendingConnections(): number {
+    return this.guard?.size() ?? 0;
   }
 
   /** Stops accepting, then ends idle and in-flight connections. */

@@ -15,6 +15,20 @@ export type Policy = (typeof POLICIES)[number];
  */
 export const DEFAULT_SHARE = 0.25;
 
+/**
+ * The smallest share a session may ask for (docs/sharing.md): a share is a promise of the card's time,
+ * and below a hundredth of it the scheduler's slices are too short to keep the promise's order.
+ */
+export const MIN_SHARE = 0.01;
+
+/** What a share may be, as messages say it. */
+export const SHARE_RANGE = `a number from ${MIN_SHARE} to 1`;
+
+/** Whether `share` is a share a session may have: a number from MIN_SHARE to 1. */
+export function validShare(share: unknown): share is number {
+  return typeof share === 'number' && share >= MIN_SHARE && share <= 1;
+}
+
 /** A card as placement sees it: its memory, what live sessions hold of it, and how it is doing. */
 export interface PlacementCard {
   /** The card's ordinal in the daemon's CUDA driver. */

@@ -35,21 +35,31 @@ export const MAX_WAIT_S = 86_400;
 /** `sharing.defaultQuota`: bytes, or a share of each card. */
 export type QuotaSetting = { bytes: number } | { fraction: number };
 
-/** Parses `sharing.defaultQuota`: `4GiB`, `512MiB`, `2000000000`, or `25%` (of each card, more than 0 and at most 100). */
-export function parseQuotaSetting(text: string): QuotaSetting {
+/** `4GiB`, `512MiB`, `2000000000`, or `25%` (more than 0 and at most 100); null otherwise. */
+export function parseSizeOrShare(text: string): QuotaSetting | null {
   const pct = /^\s*(\d+(?:\.\d+)?)\s*%\s*$/.exec(text);
   if (pct) {
     const value = Number(pct[1]);
-    if (value > 0 && value <= 100) return { fraction: value / 100 };
-  } else {
-    const bytes = parseBytes(text);
-    if (bytes !== null) return { bytes };
+    return value > 0 && value <= 100 ? { fraction: value / 100 } : null;
   }
+  const bytes = parseBytes(text);
+  return bytes === null ? null : { bytes };
+}
+
+/** Parses a size setting of the configuration (`sharing.defaultQuota`, `sharing.tenantMaxMemory`): bytes, or a share of the memory it is counted against. */
+export function parseQuotaSetting(text: string, key = 'sharing.defaultQuota', of = 'each card'): QuotaSetting {
+  const setting = parseSizeOrShare(text);
+  if (setting !== null) return setting;
   throw new GpupoolError(
     ErrorCodes.CONFIG_INVALID,
-    `sharing.defaultQuota "${text}": expected a size in bytes (4GiB, 512MiB, 2000000000) or a share of each card (25%), more than 0`,
-    { details: { key: 'sharing.defaultQuota' } },
+    `${key} "${text}": expected a size in bytes (4GiB, 512MiB, 2000000000) or a share of ${of} (25%), more than 0`,
+    { details: { key } },
   );
+}
+
+/** A size setting in bytes, given the memory a share of it is taken of. */
+export function settingBytes(setting: QuotaSetting, total: number): number {
+  return 'bytes' in setting ? setting.bytes : Math.floor(total * setting.fraction);
 }
 
 export interface Card {

@@ -1,6 +1,6 @@
 import { parseBytes } from '../auth/tokens.js';
 import { ErrorCodes, GpupoolError } from '../errors.js';
-import { POLICIES, type Policy } from './placement.js';
+import { POLICIES, SHARE_RANGE, validShare, type Policy } from './placement.js';
 import { MAX_GPUS, MAX_WAIT_S, NO_REQUEST, type JobRequest } from './quota.js';
 import { parsePriority } from './priority.js';
 
@@ -32,10 +32,10 @@ export function parseWait(text: string): number | null {
   return n <= MAX_WAIT_S ? n : null;
 }
 
-/** `share`: a number in (0, 1]; null otherwise. */
+/** `share`: a number from MIN_SHARE to 1; null otherwise. */
 export function parseShare(text: string): number | null {
   const share = Number(text);
-  return text.trim() !== '' && share > 0 && share <= 1 ? share : null;
+  return text.trim() !== '' && validShare(share) ? share : null;
 }
 
 /** `limit`: yes/no, true/false, 1/0; null otherwise. */
@@ -78,7 +78,7 @@ export function parseRequestText(text: string | undefined): JobRequest {
         out.mem = orThrow(parseBytes(value), () => wrong('a size in bytes (e.g. 8GiB, 512MiB, 2000000000)'));
         break;
       case 'share':
-        out.share = orThrow(parseShare(value), () => wrong('a number in (0, 1]'));
+        out.share = orThrow(parseShare(value), () => wrong(SHARE_RANGE));
         break;
       case 'limit':
         out.limit = orThrow(parseLimit(value), () => wrong('yes or no'));

@@ -49,7 +49,11 @@ t.test('good lines: comments, blank lines, limits, several tokens per tenant', a
   const table = parseTokenFile(text, '/etc/gpupool/tokens');
   t.equal(table.entries.length, 3);
   t.match(table.entries[0], { tenant: 'alice', where: '/etc/gpupool/tokens:3', limits: { cards: null, quota: null, priority: null } });
-  t.same(table.entries[1]!.limits, { cards: [0, 'GPU-11111111-2222-3333-4444-555555555555'], quota: 8 * 1024 ** 3, priority: 'high' });
+  t.same(table.entries[1]!.limits, { cards: [0, 'GPU-11111111-2222-3333-4444-555555555555'], quota: 8 * 1024 ** 3, priority: 'high', sessions: null, memory: null });
+  t.match(parseTokenFile(`erin ${hashOf(newToken())} sessions=4 memory=64GiB\nfrank ${hashOf(newToken())} memory=50%`, 'f').entries, [
+    { tenant: 'erin', limits: { sessions: 4, memory: { bytes: 64 * 1024 ** 3 } } },
+    { tenant: 'frank', limits: { sessions: null, memory: { fraction: 0.5 } } },
+  ], 'tenant limits: sessions= and memory= (bytes or a share of the host)');
   t.ok(table.entries[1]!.digest!.equals(tokenDigest(b)), 'hex digits in either case');
   t.equal(table.entries[2]!.where, '/etc/gpupool/tokens:5');
   t.same(parseTokenFile('', 'empty').entries, [], 'an empty file admits nobody');
@@ -70,7 +74,11 @@ t.test('bad lines: GPUPOOL_TOKENS_INVALID naming FILE:LINE and what is wrong', a
   const token = newToken();
   const h = hashOf(token);
   const cases: [string, string, RegExp][] = [
-    ['unknown key', `alice ${h} cards=0 burst=2`, /^f:2: unknown key "burst" \(known keys: cert, cards, quota, priority\)$/],
+    ['unknown key', `alice ${h} cards=0 burst=2`, /^f:2: unknown key "burst" \(known keys: cert, cards, quota, priority, sessions, memory\)$/],
+    ['zero sessions', `alice ${h} sessions=0`, /^f:2: sessions=0: expected a whole number of sessions from 1 to 100000/],
+    ['fractional sessions', `alice ${h} sessions=1.5`, /^f:2: sessions=1\.5: expected a whole number/],
+    ['bad memory', `alice ${h} memory=plenty`, /^f:2: memory=plenty: expected a size in bytes \(64GiB\) or a share of the host's cards' memory \(50%\)/],
+    ['memory over 100%', `alice ${h} memory=150%`, /^f:2: memory=150%: expected a size/],
     ['not key=value', `alice ${h} fast`, /^f:2: "fast" is not key=value/],
     ['key twice', `alice ${h} quota=1GiB quota=2GiB`, /^f:2: key "quota" is given twice/],
     ['bad hash: too short', 'alice sha256:abcd', /^f:2: tenant alice: expected sha256: and 64 hex digits/],
@@ -158,11 +166,13 @@ t.test('the authenticator: tenants by token, refusals by reason, reload keeps th
   t.same(auth.check(null, '10.0.0.1'), { ok: false, reason: RefusalReasons.MISSING });
   t.same(auth.check(b, '10.0.0.1'), { ok: false, reason: RefusalReasons.UNKNOWN });
   t.ok(auth.blocked('10.0.0.1'), 'two failures: the address is blocked');
-  t.same(auth.check(a, '10.0.0.1'), { ok: false, reason: RefusalReasons.BLOCKED }, 'even the right token, without being checked');
+  t.same(auth.check(b, '10.0.0.1'), { ok: false, reason: RefusalReasons.BLOCKED, blocked: true }, 'a wrong token is refused as blocked');
+  t.match(auth.check(a, '10.0.0.1'), { ok: true, tenant: 'alice' }, 'the right token still gets in');
   t.match(auth.check(a, '10.0.0.2'), { ok: true }, 'other addresses are not affected');
   t.ok(lines.some((l) => l.level === 40 && l.peer === '10.0.0.1' && l.failures === 2), 'the block is logged once, with the address');
   now += 1001;
-  t.match(auth.check(a, '10.0.0.1'), { ok: true, tenant: 'alice' }, 'the block lifts when the failures age out');
+  t.notOk(auth.blocked('10.0.0.1'), 'the block lifts when the failures age out');
+  t.same(auth.check(b, '10.0.0.1'), { ok: false, reason: RefusalReasons.UNKNOWN }, 'and a wrong token is checked and counted again');
 
   writeFileSync(path, `alice ${hashOf(a)} colour=blue\n`);
   t.notOk(auth.reload(), 'a bad file is not taken');
@@ -193,7 +203,7 @@ t.test('client certificates: the CN, or its cert= line, is the tenant; a token s
   const { logger } = capture();
   const auth = new Authenticator({ tokens: path, maxFailures: 2, failureWindowMs: 1000, certificates: true }, logger);
   t.ok(auth.enabled);
-  t.same(auth.check(null, '10.0.0.1', 'build-host-7'), { ok: true, tenant: 'ops', limits: { cards: [0], quota: null, priority: 'low' } }, 'mapped by its cert= line');
+  t.same(auth.check(null, '10.0.0.1', 'build-host-7'), { ok: true, tenant: 'ops', limits: { cards: [0], quota: null, priority: 'low', sessions: null, memory: null } }, 'mapped by its cert= line');
   t.same(auth.check(null, '10.0.0.1', 'bob'), { ok: true, tenant: 'bob', limits: null }, 'unmapped: the CN itself, no limits');
   t.match(auth.check(token, '10.0.0.1', 'bob'), { ok: true, tenant: 'alice' }, 'a token, with a file to check it in, decides');
   t.same(auth.check(null, '10.0.0.1', null), { ok: false, reason: RefusalReasons.NO_CERTIFICATE }, 'no verified certificate');

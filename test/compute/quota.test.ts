@@ -118,7 +118,7 @@ t.test('GPUPOOL_REQUEST parsing errors: a clear message, and cuInit fails', asyn
   const { server } = await startDaemon(t);
   const cases: [string, RegExp][] = [
     ['mem=lots', /GPUPOOL_REQUEST="mem=lots": mem=lots is not a size in bytes/],
-    ['mem=1GiB,share=2', /share=2 is not a number in \(0, 1\]/],
+    ['mem=1GiB,share=2', /share=2 is not a number from 0\.01 to 1/],
     ['mem=1GiB,priority=urgent', /priority=urgent is not high, normal or low/],
     ['colour=red', /unknown key "colour" \(keys: mem, share, limit, priority, gpus, policy, wait\)/],
     ['8GiB', /"8GiB" is not key=value/],

@@ -65,7 +65,9 @@ t.test('sharing: scheduler settings and schedule windows are checked', async (t)
   t.equal(config.sharing.paceDepth, defaultConfig().sharing.paceDepth, 'unset keys keep their defaults');
   t.throws(() => loadConfig({ file: file({ sharing: { windows: [{ class: 'low', from: '25:00', to: '06:00', as: 'high' }] } }) }), { message: /sharing\.windows\.0\.from must match pattern/ });
   t.throws(() => loadConfig({ file: file({ sharing: { windows: [{ class: 'batch', from: '22:00', to: '06:00', as: 'high' }] } }) }), { message: /sharing\.windows\.0\.class must be one of/ });
-  t.throws(() => loadConfig({ file: file({ sharing: { defaultShare: 0 } }) }), { message: /sharing\.defaultShare must be > 0/ });
+  t.throws(() => loadConfig({ file: file({ sharing: { defaultShare: 0 } }) }), { message: /sharing\.defaultShare must be >= 0\.01/ });
+  t.throws(() => loadConfig({ file: file({ sharing: { defaultShare: 1e-300 } }) }), { message: /sharing\.defaultShare must be >= 0\.01/ }, 'under the minimum share');
+  t.throws(() => loadConfig({ file: file({ sharing: { tenantMaxMemory: 'lots' } }) }), { message: /sharing\.tenantMaxMemory/ });
 });
 
 t.test('compute.clientGraceMs: two ping intervals by default, and never at or below one', async (t) => {

@@ -1,9 +1,10 @@
 import { once } from 'node:events';
+import { connect, type Socket } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Unpackr } from 'msgpackr';
 import WebSocket, { type ClientOptions } from 'ws';
-import { encodeHello } from '../../src/compute/handshake.js';
+import { encodeHello, type Hello } from '../../src/compute/handshake.js';
 import { packageRoot } from '../../src/paths.js';
 import type { JobRequest } from '../../src/sharing/quota.js';
 
@@ -31,7 +32,8 @@ export type Outcome = { welcome: true; ws: WebSocket; message: Welcome; notices:
 export interface RawClientOptions {
   /** The local address to connect from (loopback answers from all of 127.0.0.0/8). */
   localAddress?: string;
-  request?: JobRequest;
+  /** HELLO's request; keys left out are sent as absent. */
+  request?: Partial<JobRequest>;
   /** HELLO's program and host names (default raw-client, raw-client-host): any string a client may send. */
   program?: string;
   host?: string;
@@ -39,6 +41,8 @@ export interface RawClientOptions {
   notices?: boolean;
   /** More options for the WebSocket (a CA, a client certificate for wss://). */
   ws?: ClientOptions;
+  /** HELLO's fields to send instead of the usual ones (a hostile program name, a negative pid). */
+  hello?: Record<string, unknown>;
 }
 
 /**
@@ -59,6 +63,7 @@ export async function handshake(server: string, token: string | null, options: R
     protocol: 1, digest, cuda: 13000, token, pid: process.pid, host: options.host ?? 'raw-client-host', program: options.program ?? 'raw-client',
     ...(options.request ? { request: options.request } : {}),
     ...(options.notices ? { notices: true } : {}),
+    ...options.hello,
   };
   // Messages are taken as they come, before the close is looked at: a notice may precede it.
   const welcome = new Promise<Welcome>((resolve) => {
@@ -72,7 +77,7 @@ export async function handshake(server: string, token: string | null, options: R
     };
     ws.on('message', take);
   });
-  ws.send(encodeHello(hello));
+  ws.send(encodeHello(hello as Hello));
   const first = await Promise.race([welcome, closed.then(() => null)]);
   if (first !== null) return { welcome: true, ws, message: first, notices };
   const [code, reason] = await closed;
@@ -94,4 +99,38 @@ export async function welcomed(server: string, token: string | null, options: Ra
   const o = await handshake(server, token, options);
   if (o.welcome) o.ws.close();
   return o.welcome;
+}
+
+/** A TCP connection to the daemon at `http` and the milliseconds until it closed, whoever closed it. */
+export function rawConnection(http: string, localAddress = '127.0.0.1'): { socket: Socket; closed: Promise<number> } {
+  const url = new URL(http);
+  const socket = connect({ host: url.hostname, port: Number(url.port), localAddress });
+  const started = Date.now();
+  socket.on('error', () => {}); // a reset is one way of being closed
+  return { socket, closed: new Promise((resolve) => socket.once('close', () => resolve(Date.now() - started))) };
+}
+
+/** Upgrades a raw connection to a WebSocket by hand: true once 101 came, false if it closed first. */
+export function rawUpgrade(socket: Socket): Promise<boolean> {
+  socket.write('GET /v1/compute HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n');
+  let got = '';
+  return new Promise((resolve) => {
+    const onData = (d: Buffer) => {
+      got += d.toString('latin1');
+      if (!got.includes('\r\n\r\n')) return;
+      socket.off('data', onData);
+      resolve(got.startsWith('HTTP/1.1 101'));
+    };
+    socket.on('data', onData);
+    socket.once('close', () => resolve(false));
+  });
+}
+
+/** A client-to-server binary frame's header announcing `length` bytes, masked with key 0 (the payload goes as is). */
+export function frameHeader(length: number): Buffer {
+  const h = Buffer.alloc(14);
+  h[0] = 0x82;
+  h[1] = 0x80 | 127;
+  h.writeBigUInt64BE(BigInt(length), 2);
+  return h;
 }

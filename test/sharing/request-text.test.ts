@@ -9,7 +9,8 @@ t.test('GPUPOOL_REQUEST text: every key, the last of a key wins', async (t) => {
   t.match(parseRequestText('gpus=all,gpus=3,wait=0'), { gpus: 3, wait: 0 });
   const cases: [string, RegExp][] = [
     ['mem=lots', /mem=lots is not a size in bytes/],
-    ['share=0', /share=0 is not a number in \(0, 1\]/],
+    ['share=0', /share=0 is not a number from 0\.01 to 1/],
+    ['share=1e-300', /share=1e-300 is not a number from 0\.01 to 1/],
     ['share=', /share= is not a number/],
     ['priority=urgent', /priority=urgent is not high, normal or low/],
     ['gpus=0', /gpus=0 is not a number of cards from 1 to 256, or all/],
