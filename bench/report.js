@@ -339,6 +339,8 @@ ${mdTable(
   C.rows.map((w) => [size(w.bytes), w.reps, mbs(w.gpupool.htod), mbs(w.raw.htod), pct(w.gpupool.htod / w.raw.htod), mbs(w.gpupool.dtoh), mbs(w.raw.dtoh), pct(w.gpupool.dtoh / w.raw.dtoh)]),
 )}
 
+![Copy throughput by size, gpupool against the raw TCP stream](img/bench-copies.svg)
+
 Goal >= 85% at 64 MiB: HtoD ${met(htodOk)} (${row ? pct(row.gpupool.htod / row.raw.htod) : 'n/a'}), DtoH ${met(dtohOk)} (${row ? pct(row.gpupool.dtoh / row.raw.dtoh) : 'n/a'}).
 
 Small copies are latency-bound (one synchronous round trip each, see benchmark 1): at 4-16 KiB the
