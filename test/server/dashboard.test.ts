@@ -25,7 +25,8 @@ const VIEWS = join(packageRoot, 'test', 'server', 'dashboard-views.json');
 const IMG = join(packageRoot, 'docs', 'img');
 /** A program whose name is markup: the page must show it as text. */
 const HOSTILE_NAME = '<img src=x onerror=window.__xss=1>';
-const TRAIN = ['train', '120', '200', '10'];
+/** Batches of 10 ms of device time: busy cards, yet few round trips for a loaded CI machine. */
+const TRAIN = ['train', '120', '2000', '5'];
 
 async function json<T>(url: string): Promise<T> {
   return (await (await fetch(url)).json()) as T;
@@ -68,15 +69,22 @@ async function shoot(t: Test, page: Page, name: string, views: Record<string, un
   t.equal(png.subarray(1, 4).toString(), 'PNG', 'the page renders to a PNG');
 }
 
+// A browser, two daemons and five clients: on a loaded machine more than tap's default 120 s.
+t.setTimeout(300_000);
+
 t.test('the dashboard: a pool of two hosts with several clients, clicked through in Chromium', async (t) => {
-  // binpack: this host's clients share its first card, as the card view shows them.
-  const config = { ...QUICK_CONFIG, sampling: { intervalMs: 500 }, pool: { historySeconds: 60 }, sharing: { placement: 'binpack' } };
+  // binpack: this host's clients share its first card, as the card view shows them. No init probe in a
+  // child process: the fake libraries cannot hang, and the test starts two daemons.
+  const config = { ...QUICK_CONFIG, vendors: { probeInit: false }, sampling: { intervalMs: 500 }, pool: { historySeconds: 60 }, sharing: { placement: 'binpack' } };
   const fixtureB = new FixtureFile(mixedHost());
   const fixtureA = new FixtureFile(mixedHost());
   t.teardown(() => [fixtureA, fixtureB].forEach((f) => f.remove()));
+  // The browser starts while the daemons and their clients do.
+  const browser = launchChromium(t);
   // A peer whose host name is markup, as a hostile or careless operator could set.
   const peer = await DaemonProcess.start(['--simulate', fixtureB.path, '--config', writeConfig(fixtureB.dir, { ...config, hostname: 'gpu-b<b>x</b>' })]);
   t.teardown(() => peer.stop());
+  const peerJob = loadJob(peer.url.replace(/^http/, 'ws'), ['--mem', '4GiB', '--share', '0.5']);
   // This host asks for tokens: the page must never show one.
   const token = newToken();
   const tokens = join(fixtureA.dir, 'tokens');
@@ -94,7 +102,7 @@ t.test('the dashboard: a pool of two hosts with several clients, clicked through
     loadJob(server, [...auth, '--mem', '2GiB', '--share', '0.5', '--priority', 'high']),
     loadJob(server, [...auth, '--mem', '1GiB', '--share', '0.25']),
     loadJob(server, [...auth, '--mem', '512MiB', '--share', '0.25', '--priority', 'low'], hostile),
-    loadJob(peer.url.replace(/^http/, 'ws'), ['--mem', '4GiB', '--share', '0.5']),
+    peerJob,
   ];
   await Promise.all(jobs.map((j) => j.ready(30_000)));
   jobs.forEach((j) => j.child.stdin!.write('go\n'));
@@ -104,7 +112,7 @@ t.test('the dashboard: a pool of two hosts with several clients, clicked through
     return st.compute.sessions.length === 3 && st.compute.sessions.every((s) => s.cards.every((c) => c.achievedShare !== null)) ? true : undefined;
   }, 20_000, 200);
 
-  const context = await launchChromium(t);
+  const context = await browser;
   const page = await context.newPage();
   const errors: string[] = [];
   page.on('pageerror', (err) => errors.push(err.message));
