@@ -341,9 +341,11 @@ function connect() {
     render();
   });
   source.addEventListener('error', () => {
-    // EventSource reconnects by itself; the history comes again with the new stream.
+    // EventSource reconnects by itself after a dropped stream (the history comes again with the new
+    // one), but not after a refusal (503: too many readers): then try again later.
     state.connected = false;
     render();
+    if (source.readyState === EventSource.CLOSED) setTimeout(connect, 10_000);
   });
   source.addEventListener('history', (e) => {
     const histories = JSON.parse(e.data);
