@@ -149,6 +149,9 @@ whose work is a CPU model. Each comparison is a ratio against a baseline measure
 run**, trials interleaved (baseline, gpupool, baseline, ...) so that both see the same machine; a
 figure is the median of the trials. Absolute numbers move by tens of percent from run to run on
 these small shared VMs; the ratios are what the goals are set on.
+The plots (\`docs/img/bench-*.svg\`) are drawn by each benchmark from its own results when it writes
+its section, and name their run; \`npm run bench:plots\` (\`bench/plots.js\`) draws them again from the
+saved runs in \`bench/results/\`.
 
 How a run works: \`bench/run.js\` builds the C programs of \`bench/programs/\` into a temporary
 folder (\`cc -O2\`, linked to the name \`libcuda.so.1\` as every CUDA program is; the test kernels
