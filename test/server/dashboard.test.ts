@@ -32,9 +32,18 @@ async function json<T>(url: string): Promise<T> {
   return (await (await fetch(url)).json()) as T;
 }
 
-/** A card_load job held until go, through `gpupool run`; `program` may be a copy of card_load by another name. */
-function loadJob(server: string, options: string[], program = buildProgram('card_load.c')): HeldJob {
-  const job = new HeldJob(['run', '--servers', server, ...options, '--', program, buildFatbin(), ...TRAIN], { GPUPOOL_LOAD_WAIT: '1', GPUPOOL_LOAD_DEVICE: '0' });
+const MiB = 1024 * 1024;
+
+/**
+ * A card_load job held until go, through `gpupool run`, holding `hold` bytes of device memory;
+ * `program` may be a copy of card_load by another name.
+ */
+function loadJob(server: string, options: string[], hold: number, program = buildProgram('card_load.c')): HeldJob {
+  const job = new HeldJob(['run', '--servers', server, ...options, '--', program, buildFatbin(), ...TRAIN], {
+    GPUPOOL_LOAD_WAIT: '1',
+    GPUPOOL_LOAD_DEVICE: '0',
+    GPUPOOL_LOAD_HOLD: String(hold),
+  });
   t.teardown(() => job.kill());
   return job;
 }
@@ -84,7 +93,7 @@ t.test('the dashboard: a pool of two hosts with several clients, clicked through
   // A peer whose host name is markup, as a hostile or careless operator could set.
   const peer = await DaemonProcess.start(['--simulate', fixtureB.path, '--config', writeConfig(fixtureB.dir, { ...config, hostname: 'gpu-b<b>x</b>' })]);
   t.teardown(() => peer.stop());
-  const peerJob = loadJob(peer.url.replace(/^http/, 'ws'), ['--mem', '4GiB', '--share', '0.5']);
+  const peerJob = loadJob(peer.url.replace(/^http/, 'ws'), ['--mem', '4GiB', '--share', '0.5'], 1536 * MiB);
   // This host asks for tokens: the page must never show one.
   const token = newToken();
   const tokens = join(fixtureA.dir, 'tokens');
@@ -99,9 +108,9 @@ t.test('the dashboard: a pool of two hosts with several clients, clicked through
   copyFileSync(buildProgram('card_load.c'), hostile);
   const auth = ['--token', token];
   const jobs = [
-    loadJob(server, [...auth, '--mem', '2GiB', '--share', '0.5', '--priority', 'high']),
-    loadJob(server, [...auth, '--mem', '1GiB', '--share', '0.25']),
-    loadJob(server, [...auth, '--mem', '512MiB', '--share', '0.25', '--priority', 'low'], hostile),
+    loadJob(server, [...auth, '--mem', '2GiB', '--share', '0.5', '--priority', 'high'], 1200 * MiB),
+    loadJob(server, [...auth, '--mem', '1GiB', '--share', '0.25'], 700 * MiB),
+    loadJob(server, [...auth, '--mem', '512MiB', '--share', '0.25', '--priority', 'low'], 300 * MiB, hostile),
     peerJob,
   ];
   await Promise.all(jobs.map((j) => j.ready(30_000)));
@@ -160,6 +169,8 @@ t.test('the dashboard: a pool of two hosts with several clients, clicked through
       const row = detail.locator(`tr.client[data-session="${s.id}"]`);
       const c = s.cards.find((x) => x.ordinal === 0)!;
       t.equal(await row.locator('[data-field="quota"]').getAttribute('data-value'), String(c.quota), `#${s.id}: quota`);
+      t.equal(await row.locator('[data-field="used"]').getAttribute('data-value'), String(c.used), `#${s.id}: memory held`);
+      t.ok(c.used > 0, `#${s.id}: holds memory`);
       t.equal(await row.locator('[data-field="share"]').getAttribute('data-value'), String(s.scheduling!.share), `#${s.id}: share asked`);
       t.equal(await row.locator('[data-field="priority"]').getAttribute('data-value'), s.scheduling!.effective, `#${s.id}: priority`);
       t.equal(await row.locator('[data-field="pid"]').getAttribute('data-value'), String(s.pid), `#${s.id}: pid`);
@@ -193,7 +204,7 @@ t.test('the dashboard: a pool of two hosts with several clients, clicked through
 
   await t.test('live: a client that arrives shows without a reload', async (t) => {
     const before = Number(await page.locator('#live').getAttribute('data-updates'));
-    const late = loadJob(server, [...auth, '--mem', '256MiB', '--share', '0.1']);
+    const late = loadJob(server, [...auth, '--mem', '256MiB', '--share', '0.1'], 200 * MiB);
     await late.ready(30_000);
     const count = await eventually('the new client on the page', async () => {
       const n = await page.locator('#card-detail tr.client').count();

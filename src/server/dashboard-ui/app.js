@@ -221,7 +221,7 @@ function cardDetail(host, status, card) {
           ]
         : []),
     ]),
-    c ? h('div', { class: 'charts' }, chartBlock('Share of the card over time', shareSeries, { yMax: 1, format: share }), chartBlock('Memory over time', memSeries, { yMax: d?.memory.totalBytes ?? c.totalMem, format: bytes })) : '',
+    c ? h('div', { class: 'charts' }, chartBlock('Share of the card over time', shareSeries, { yMax: 1, format: share }), chartBlock('Memory over time', memSeries, { format: bytes })) : '',
     h('h3', {}, 'Clients on this card'),
     clientsTable(host, clients, c?.ordinal),
   );

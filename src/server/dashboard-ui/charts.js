@@ -55,7 +55,7 @@ export function lineChart(series, { yMax, format = String, width = 560, height =
   const ts = all.map((p) => p[0]);
   const t0 = ts.length ? Math.min(...ts) : 0;
   const t1 = ts.length ? Math.max(...ts) : 1;
-  const top = yMax ?? Math.max(1, ...all.map((p) => p[1] ?? 0));
+  const top = yMax ?? Math.max(1, ...all.map((p) => p[1] ?? 0)) * 1.1;
   const w = width - pad.left - pad.right;
   const h = height - pad.top - pad.bottom;
   const x = (t) => pad.left + (t1 === t0 ? w : ((t - t0) / (t1 - t0)) * w);
