@@ -215,6 +215,26 @@ t.test('the dashboard: a pool of two hosts with several clients, clicked through
     late.kill();
   });
 
+  await t.test('keyboard and updates: Enter opens a card; focus and a closed list survive updates', async (t) => {
+    const updates = async () => Number(await page.locator('#live').getAttribute('data-updates'));
+    const afterUpdate = async () => {
+      const before = await updates();
+      await eventually('an update', async () => ((await updates()) > before ? true : undefined));
+    };
+    await page.goto(`${daemon.url}/#`);
+    const tile = page.locator(`section.host[data-host="${peer.url}"] article.card`).nth(1);
+    await tile.focus();
+    await page.keyboard.press('Enter');
+    await page.locator(`#card-detail[data-host="${peer.url}"]`).waitFor();
+    t.pass("the peer's card opened from the keyboard");
+    await afterUpdate();
+    t.equal(await page.evaluate('document.activeElement?.dataset.card'), await tile.getAttribute('data-card'), 'focus stays on the card');
+    const list = page.locator(`section.host[data-host="${daemon.url}"] details.host-clients`);
+    await list.locator('summary').click();
+    await afterUpdate();
+    t.equal(await list.getAttribute('open'), null, 'a list the reader closed stays closed');
+  });
+
   await t.test('read-only and no token anywhere', async (t) => {
     const html = await page.content();
     t.notOk(html.includes(token), 'the page holds no token');

@@ -13,6 +13,8 @@ const state = {
   updates: 0,
   lastUpdate: null,
   connected: false,
+  /** Hosts whose client list the reader opened or closed, by URL: kept across updates. */
+  clientsOpen: new Map(),
 };
 
 /** An element with attributes and children; strings and numbers become text nodes. */
@@ -287,7 +289,11 @@ function hostSection(host, sel) {
     { class: 'host', 'data-host': host.url },
     h('h2', {}, st.host.hostname, ' ', h('small', {}, `${host.url} · gpupoold ${st.daemon.version}${st.daemon.simulated ? ' · simulated' : ''} · ${vendors.join(', ') || 'no vendor library'}`)),
     h('div', { class: 'cards' }, cards.map((c) => cardTile(host, st, c, sel?.kind === 'card' && sel.host === host.url && sel.card === c.key))),
-    h('details', { class: 'host-clients', open: sessions.length > 0 && sessions.length <= 12 },
+    h('details', {
+      class: 'host-clients',
+      open: state.clientsOpen.get(host.url) ?? (sessions.length > 0 && sessions.length <= 12),
+      ontoggle: (e) => state.clientsOpen.set(host.url, e.target.open),
+    },
       h('summary', {}, `${sessions.length} client${sessions.length === 1 ? '' : 's'} on ${st.host.hostname}`),
       clientsTable(host, sessions),
     ),
@@ -306,6 +312,13 @@ function detailView(sel) {
   return s ? clientDetail(host, host.status, s) : h('section', { class: 'detail gone', id: 'client-gone' }, `Client #${sel.session} has left.`);
 }
 
+/** Where a focused card tile or client row is, to find its successor after an update. */
+function focusKey(el) {
+  if (!el || !el.matches?.('article.card, tr.client')) return null;
+  const selector = el.matches('article.card') ? 'article.card' : 'tr.client';
+  return { selector, index: [...document.querySelectorAll(selector)].indexOf(el) };
+}
+
 function render() {
   const main = document.getElementById('main');
   const summary = document.getElementById('summary');
@@ -321,10 +334,12 @@ function render() {
     h('span', { 'data-field': 'sessions', 'data-value': p.sessions }, `${p.sessions} clients`),
   );
   const sel = selection();
-  // Keep the reader's place in the page across updates.
+  // Keep the reader's place in the page across updates: the scroll position and the focused card or row.
   const y = window.scrollY;
+  const focused = focusKey(document.activeElement);
   main.replaceChildren(detailView(sel) ?? '', ...state.pool.hosts.map((host) => hostSection(host, sel)));
   window.scrollTo(0, y);
+  if (focused) main.querySelectorAll(focused.selector)[focused.index]?.focus({ preventScroll: true });
 }
 
 // ---- live updates -----------------------------------------------------------------------------------
