@@ -18,6 +18,14 @@ const MiB = 1024 * 1024;
 const sizeLabel = (b) => (b >= MiB ? `${b / MiB} MiB` : `${b / 1024} KiB`);
 const runLabel = (when, cpus) => `run ${when.replace(/\.\d+Z$/, 'Z')}${cpus ? `, ${cpus} CPUs` : ''}; emulated driver on the CPU, not a GPU`;
 
+/**
+ * Keeps a run that wrote the documents as bench/results/NAME.json, so that the document, its plot and
+ * the saved run stay one run.
+ */
+export function saveRun(name, results) {
+  writeFileSync(join(RESULTS, `${name}.json`), `${JSON.stringify(results, null, 2)}\n`);
+}
+
 export function writePlot(name, svg) {
   mkdirSync(IMG, { recursive: true });
   const path = join(IMG, `${name}.svg`);
@@ -114,19 +122,23 @@ function readJson(name) {
   return existsSync(path) ? JSON.parse(readFileSync(path, 'utf8')) : null;
 }
 
-/** Every plot from the saved runs; returns what was written. */
-export function renderAll() {
-  const out = [];
+/** Every plot as the saved runs draw it, by file name (without `.svg`). */
+export function drawSaved() {
   const run = readJson('run');
   const copies = run?.copies ? { when: run.machine.date, cpus: run.machine.cpus, rows: run.copies.rows } : copiesFromDocument(readFileSync(join(root, 'docs', 'benchmarks.md'), 'utf8'));
-  out.push(writePlot('bench-copies', copiesPlot(copies)));
+  const out = { 'bench-copies': copiesPlot(copies) };
   const shares = readJson('shares');
-  if (shares) out.push(writePlot('sharing-shares-over-time', sharesPlot(shares)));
+  if (shares) out['sharing-shares-over-time'] = sharesPlot(shares);
   const replay = readJson('pool-replay');
-  if (replay) out.push(writePlot('bench-pool-replay-p99', replayPlot(replay)));
+  if (replay) out['bench-pool-replay-p99'] = replayPlot(replay);
   const soak = readJson('soak');
-  if (soak) out.push(writePlot('bench-soak-memory', soakPlot(soak)));
+  if (soak) out['bench-soak-memory'] = soakPlot(soak);
   return out;
+}
+
+/** Every plot from the saved runs; returns the files written. */
+export function renderAll() {
+  return Object.entries(drawSaved()).map(([name, svg]) => writePlot(name, svg));
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

@@ -14,6 +14,8 @@
  *   node bench/pool-replay.js [--quick] [--no-write] [--seconds S] [--seed N] [--json FILE] [--render FILE]
  *
  * --render FILE: rewrite the document's section from a saved run (--json) without running.
+ * A run that writes its section also saves itself as bench/results/pool-replay.json and draws
+ * docs/img/bench-pool-replay-p99.svg (bench/plots.js).
  *
  * Every figure is of the emulated driver's time model (one kernel at a time per card, modelled
  * durations), never of a GPU.
@@ -25,7 +27,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Daemon, FIXTURE } from './daemon.js';
 import { renderSaved, writeSection } from './doc-sections.js';
-import { replayPlot, writePlot } from './plots.js';
+import { replayPlot, saveRun, writePlot } from './plots.js';
 import { buildTestPrograms, clientEnv } from './test-programs.js';
 
 const args = process.argv.slice(2);
@@ -242,6 +244,7 @@ async function main() {
   if (jsonOut) writeFileSync(jsonOut, JSON.stringify(report, null, 2));
   if (write) {
     writeSection('pool-replay', text);
+    saveRun('pool-replay', report);
     plot(report);
   }
 }

@@ -26,7 +26,7 @@ import { CLI, Daemon, FIXTURE, withoutGpupoolEnv } from './daemon.js';
 import { machine } from './machine.js';
 import { renderConsole, renderMarkdown } from './report.js';
 import { otherSections } from './doc-sections.js';
-import { copiesPlot, writePlot } from './plots.js';
+import { copiesPlot, saveRun, writePlot } from './plots.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const SHIM_DIR = join(root, 'build', 'native', 'shim');
@@ -36,7 +36,6 @@ const KERNELS_CU = join(root, 'native', 'fakes', 'cuda', 'kernels', 'test_kernel
 const PROGRAMS = join(root, 'bench', 'programs');
 const DOC = join(root, 'docs', 'benchmarks.md');
 const FUZZ_RESULTS = join(root, 'bench', 'results', 'fuzz.json');
-const RUN_RESULTS = join(root, 'bench', 'results', 'run.json');
 const CUDA_HOME = process.env.CUDA_HOME ?? '/usr/local/cuda';
 
 const args = process.argv.slice(2);
@@ -370,7 +369,7 @@ async function main() {
       writeFileSync(DOC, `${renderMarkdown(results).trimEnd()}\n${others ? `\n${others}\n` : ''}`);
       log(`wrote ${DOC}`);
       // The run the plots are drawn from again (node bench/plots.js).
-      writeFileSync(RUN_RESULTS, `${JSON.stringify(results, null, 2)}\n`);
+      saveRun('run', results);
       log(`wrote ${writePlot('bench-copies', copiesPlot({ when: results.machine.date, cpus: results.machine.cpus, rows: results.copies.rows }))}`);
     } else if (write) {
       log('not writing docs/benchmarks.md: only part of the benchmarks ran');

@@ -5,7 +5,8 @@
  *
  *   node bench/shares.js [--no-write] [--json FILE] [--render FILE]
  *
- * --json FILE: also save the run (bench/results/shares.json is the one the docs show).
+ * Saves the run as bench/results/shares.json (the one docs/sharing.md shows) unless --no-write;
+ * --json FILE: also save it there.
  * --render FILE: draw the plot from a saved run without running anything.
  */
 import { spawn } from 'node:child_process';
@@ -14,7 +15,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Daemon } from './daemon.js';
-import { sharesPlot, writePlot } from './plots.js';
+import { saveRun, sharesPlot, writePlot } from './plots.js';
 import { buildTestPrograms, clientEnv } from './test-programs.js';
 
 const args = process.argv.slice(2);
@@ -78,6 +79,7 @@ async function main() {
     const got = r.samples.map((s) => s.achieved[c.name]).filter((v) => v !== undefined);
     process.stdout.write(`${c.name}: asked ${c.share}, achieved ${got.length ? `${Math.min(...got).toFixed(2)}-${Math.max(...got).toFixed(2)}` : 'never measured'}\n`);
   }
+  if (write && !from) saveRun('shares', r);
   if (write) process.stdout.write(`wrote ${writePlot('sharing-shares-over-time', sharesPlot(r))}\n`);
 }
 

@@ -7,6 +7,9 @@
  *
  *   node bench/soak.js [--minutes M] [--clients N] [--no-write] [--json FILE] [--render FILE]
  *
+ * A run that writes its section also saves itself as bench/results/soak.json and draws
+ * docs/img/bench-soak-memory.svg (bench/plots.js).
+ *
  * Half the clients are long-lived (card_load: a training loop, or an inference service with think
  * times); the other half run short jobs back to back (driver_api: contexts, modules, allocations,
  * copies, kernels, streams and events, then exit), so sessions open and close all along.
@@ -18,7 +21,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Daemon } from './daemon.js';
 import { renderSaved, writeSection } from './doc-sections.js';
-import { soakPlot, writePlot } from './plots.js';
+import { saveRun, soakPlot, writePlot } from './plots.js';
 import { buildTestPrograms, clientEnv } from './test-programs.js';
 
 const args = process.argv.slice(2);
@@ -110,6 +113,7 @@ async function main() {
   if (jsonOut) writeFileSync(jsonOut, JSON.stringify(report, null, 2));
   if (write) {
     writeSection('soak', text);
+    saveRun('soak', report);
     plot(report);
   }
 }
