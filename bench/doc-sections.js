@@ -35,10 +35,14 @@ export function writeSection(name, content) {
 
 /**
  * A benchmark's `--render FILE`: its section again from a saved run's JSON (`--json`), printed and, with
- * `write`, written, without running anything.
+ * `write`, written with its plot (`plot`, bench/plots.js), without running anything.
  */
-export function renderSaved(name, render, file, write) {
-  const text = render(JSON.parse(readFileSync(file, 'utf8')));
+export function renderSaved(name, render, file, write, plot) {
+  const results = JSON.parse(readFileSync(file, 'utf8'));
+  const text = render(results);
   process.stdout.write(`${text}\n`);
-  if (write) writeSection(name, text);
+  if (write) {
+    writeSection(name, text);
+    plot?.(results);
+  }
 }

@@ -14,6 +14,8 @@
  *   node bench/pool-replay.js [--quick] [--no-write] [--seconds S] [--seed N] [--json FILE] [--render FILE]
  *
  * --render FILE: rewrite the document's section from a saved run (--json) without running.
+ * A run that writes its section also saves itself as bench/results/pool-replay.json and draws
+ * docs/img/bench-pool-replay-p99.svg (bench/plots.js).
  *
  * Every figure is of the emulated driver's time model (one kernel at a time per card, modelled
  * durations), never of a GPU.
@@ -25,6 +27,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Daemon, FIXTURE } from './daemon.js';
 import { renderSaved, writeSection } from './doc-sections.js';
+import { replayPlot, saveRun, writePlot } from './plots.js';
 import { buildTestPrograms, clientEnv } from './test-programs.js';
 
 const args = process.argv.slice(2);
@@ -205,7 +208,7 @@ function summarize(jobs, outcome, slo) {
 async function main() {
   const from = flag('--render', null);
   if (from) {
-    renderSaved('pool-replay', render, from, write);
+    renderSaved('pool-replay', render, from, write, plot);
     return;
   }
   const dir = mkdtempSync(join(tmpdir(), 'gpupool-replay-'));
@@ -239,8 +242,14 @@ async function main() {
   const text = render(report);
   process.stdout.write(`${text}\n`);
   if (jsonOut) writeFileSync(jsonOut, JSON.stringify(report, null, 2));
-  if (write) writeSection('pool-replay', text);
+  if (write) {
+    writeSection('pool-replay', text);
+    saveRun('pool-replay', report);
+    plot(report);
+  }
 }
+
+const plot = (report) => writePlot('bench-pool-replay-p99', replayPlot(report));
 
 // ---- the report -----------------------------------------------------------------------------------------
 
@@ -284,6 +293,8 @@ function render(r) {
     `| useful device time per card | ${(dedUtil).toFixed(2)} | ${(poolUtil).toFixed(2)} (${(poolUtil / dedUtil).toFixed(1)}x) |`,
     '',
     `Cards: ${r.dedicated.cards} -> ${best.cards} (${pct(1 - best.cards / r.dedicated.cards)} fewer). Utilization per card in the pool: ${best.utilization.map(pct).join(', ')}.`,
+    '',
+    `![p99 request latency of each service alone and pooled on ${best.cards} card(s), against its SLO (run ${r.when})](img/bench-pool-replay-p99.svg)`,
     '',
     '| service | request (device) | p99 alone (ms) | SLO (ms) | p99 pooled (ms) | requests within SLO |',
     '|---|---|---|---|---|---|',

@@ -149,6 +149,9 @@ whose work is a CPU model. Each comparison is a ratio against a baseline measure
 run**, trials interleaved (baseline, gpupool, baseline, ...) so that both see the same machine; a
 figure is the median of the trials. Absolute numbers move by tens of percent from run to run on
 these small shared VMs; the ratios are what the goals are set on.
+The plots (\`docs/img/bench-*.svg\`) are drawn by each benchmark from its own results when it writes
+its section, and name their run; \`npm run bench:plots\` (\`bench/plots.js\`) draws them again from the
+saved runs in \`bench/results/\`.
 
 How a run works: \`bench/run.js\` builds the C programs of \`bench/programs/\` into a temporary
 folder (\`cc -O2\`, linked to the name \`libcuda.so.1\` as every CUDA program is; the test kernels
@@ -338,6 +341,8 @@ ${mdTable(
   ['size', 'reps', 'HtoD gpupool MB/s', 'HtoD raw MB/s', 'HtoD ratio', 'DtoH gpupool MB/s', 'DtoH raw MB/s', 'DtoH ratio'],
   C.rows.map((w) => [size(w.bytes), w.reps, mbs(w.gpupool.htod), mbs(w.raw.htod), pct(w.gpupool.htod / w.raw.htod), mbs(w.gpupool.dtoh), mbs(w.raw.dtoh), pct(w.gpupool.dtoh / w.raw.dtoh)]),
 )}
+
+![Copy throughput by size, gpupool against the raw TCP stream](img/bench-copies.svg)
 
 Goal >= 85% at 64 MiB: HtoD ${met(htodOk)} (${row ? pct(row.gpupool.htod / row.raw.htod) : 'n/a'}), DtoH ${met(dtohOk)} (${row ? pct(row.gpupool.dtoh / row.raw.dtoh) : 'n/a'}).
 

@@ -12,7 +12,8 @@
  *
  * --quick: one trial of each and smaller counts (a smoke test; never written to the document).
  * --no-write: print only. --only: some of the benchmarks (the document is written only by a full run).
- * --json FILE: also write the raw results there.
+ * --json FILE: also write the raw results there. A full run also saves them as bench/results/run.json and
+ * draws docs/img/bench-copies.svg from them (bench/plots.js).
  * Every figure is of the emulated CUDA driver (CPU), never of a GPU.
  */
 import { execFileSync, spawn } from 'node:child_process';
@@ -25,6 +26,7 @@ import { CLI, Daemon, FIXTURE, withoutGpupoolEnv } from './daemon.js';
 import { machine } from './machine.js';
 import { renderConsole, renderMarkdown } from './report.js';
 import { otherSections } from './doc-sections.js';
+import { copiesPlot, saveRun, writePlot } from './plots.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const SHIM_DIR = join(root, 'build', 'native', 'shim');
@@ -366,6 +368,9 @@ async function main() {
       const others = existsSync(DOC) ? otherSections(readFileSync(DOC, 'utf8'), 'cross-pull') : '';
       writeFileSync(DOC, `${renderMarkdown(results).trimEnd()}\n${others ? `\n${others}\n` : ''}`);
       log(`wrote ${DOC}`);
+      // The run the plots are drawn from again (node bench/plots.js).
+      saveRun('run', results);
+      log(`wrote ${writePlot('bench-copies', copiesPlot({ when: results.machine.date, cpus: results.machine.cpus, rows: results.copies.rows }))}`);
     } else if (write) {
       log('not writing docs/benchmarks.md: only part of the benchmarks ran');
     }

@@ -7,6 +7,9 @@
  *
  *   node bench/soak.js [--minutes M] [--clients N] [--no-write] [--json FILE] [--render FILE]
  *
+ * A run that writes its section also saves itself as bench/results/soak.json and draws
+ * docs/img/bench-soak-memory.svg (bench/plots.js).
+ *
  * Half the clients are long-lived (card_load: a training loop, or an inference service with think
  * times); the other half run short jobs back to back (driver_api: contexts, modules, allocations,
  * copies, kernels, streams and events, then exit), so sessions open and close all along.
@@ -18,6 +21,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Daemon } from './daemon.js';
 import { renderSaved, writeSection } from './doc-sections.js';
+import { saveRun, soakPlot, writePlot } from './plots.js';
 import { buildTestPrograms, clientEnv } from './test-programs.js';
 
 const args = process.argv.slice(2);
@@ -71,7 +75,7 @@ async function sample(daemon, t0) {
 async function main() {
   const from = flag('--render', null);
   if (from) {
-    renderSaved('soak', render, from, write);
+    renderSaved('soak', render, from, write, plot);
     return;
   }
   const dir = mkdtempSync(join(tmpdir(), 'gpupool-soak-'));
@@ -107,8 +111,14 @@ async function main() {
   const text = render(report);
   process.stdout.write(`${text}\n`);
   if (jsonOut) writeFileSync(jsonOut, JSON.stringify(report, null, 2));
-  if (write) writeSection('soak', text);
+  if (write) {
+    writeSection('soak', text);
+    saveRun('soak', report);
+    plot(report);
+  }
 }
+
+const plot = (report) => writePlot('bench-soak-memory', soakPlot(report));
 
 function render(r) {
   const s = r.samples;
@@ -131,6 +141,8 @@ function render(r) {
     '| time | daemon RSS (MiB) | open fds | sessions | allocations held | handles held |',
     '|---|---|---|---|---|---|',
     ...pick.map(row),
+    '',
+    `![The daemon's resident memory and live sessions over the soak (run ${r.when})](img/bench-soak-memory.svg)`,
     '',
     `Resident memory: ${firstBusy.rssMiB.toFixed(0)} MiB at the first busy sample, ${lastBusy.rssMiB.toFixed(0)} MiB at the last, ${max('rssMiB').toFixed(0)} MiB at most;`,
     `open file descriptors ${firstBusy.fds} -> ${lastBusy.fds} (at most ${max('fds')}); after the last client: ${after.sessions} sessions, ${after.allocations} allocations, ${after.handles} handles, ${after.fds} fds.`,

@@ -29,6 +29,7 @@ export const ErrorCodes = {
   LISTEN_FAILED: 'GPUPOOL_LISTEN_FAILED',
   HOST_UNREACHABLE: 'GPUPOOL_HOST_UNREACHABLE',
   HOST_BAD_RESPONSE: 'GPUPOOL_HOST_BAD_RESPONSE',
+  DASHBOARD_BUSY: 'GPUPOOL_DASHBOARD_BUSY',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

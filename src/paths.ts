@@ -18,3 +18,6 @@ export const emulatedKernels = join(packageRoot, 'build', 'native', 'fakes', 'cu
 
 /** Where gpupool's client library (libcuda.so.1) is built; `gpupool run` puts it first on LD_LIBRARY_PATH. */
 export const clientLibraryDir = join(packageRoot, 'build', 'native', 'shim');
+
+/** The pool dashboard's page, script and style, served as they are (src/server/dashboard.ts). */
+export const dashboardAssetsDir = join(packageRoot, 'src', 'server', 'dashboard-ui');

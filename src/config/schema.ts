@@ -109,6 +109,8 @@ export interface DaemonConfig {
     peers: string[];
     /** How long `GET /v1/pool` waits for each peer's status. */
     timeoutMs: number;
+    /** How far back the dashboard's time series reach (`GET /v1/history`: one sample per `sampling.intervalMs`). */
+    historySeconds: number;
   };
   auth: {
     /**
@@ -151,7 +153,7 @@ export function defaultConfig(): DaemonConfig {
     health: { xidWaitMs: 1_000, ignoredXids: [13, 31, 43, 45, 68, 109] },
     compute: { enabled: true, driver: null, pingIntervalMs: 10_000, clientGraceMs: null, maxMessageBytes: 1024 ** 3, maxQueuedBytes: 256 * 1024 ** 2 },
     sharing: { defaultQuota: '25%', overcommit: false, placement: 'spread', defaultShare: DEFAULT_SHARE, sliceMs: 4, paceDepth: 1, idleGraceUs: 200, windows: [], tenantMaxSessions: 64, tenantMaxMemory: '75%' },
-    pool: { peers: [], timeoutMs: 2_000 },
+    pool: { peers: [], timeoutMs: 2_000, historySeconds: 300 },
     auth: { tokens: null, maxFailures: 10, failureWindowMs: 10_000, helloTimeoutMs: 5_000, maxHelloBytes: 16_384, maxPendingPerAddress: 64, maxPending: 1024, blockedDelayMs: 1000 },
     simulate: null,
     shutdownTimeoutMs: 10_000,
@@ -249,6 +251,7 @@ export const configSchema = {
       properties: {
         peers: { type: 'array', items: { type: 'string', pattern: '^https?://[^/?#\\s]+/?$' }, uniqueItems: true, maxItems: 1024 },
         timeoutMs: { type: 'integer', minimum: 100, maximum: 60_000 },
+        historySeconds: { type: 'integer', minimum: 10, maximum: 3_600 },
       },
     },
     auth: {

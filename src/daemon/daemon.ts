@@ -11,9 +11,11 @@ import { readTlsMaterial, type TlsMaterial } from '../server/tls.js';
 import { HostInfoSource } from '../server/host-info.js';
 import { DaemonMetrics } from '../server/metrics.js';
 import { registerRoutes } from '../server/routes.js';
+import { DashboardFeed } from '../server/dashboard-feed.js';
+import { HISTORY_API_VERSION, type HistoryDocument } from '../server/history.js';
 import { buildPoolView } from '../server/pool.js';
 import { buildStatus, type ComputeSection } from '../server/status.js';
-import { fetchStatus } from '../server/status-client.js';
+import { fetchDocument, fetchStatus } from '../server/status-client.js';
 import { StaticMembership } from '../sharing/membership.js';
 import { DeviceRegistry } from '../vendors/registry.js';
 import { openCompute } from '../compute/backend.js';
@@ -55,6 +57,7 @@ export class Daemon {
     private readonly statusHttp: HttpServer | null,
     private readonly compute: ComputeEndpoint | null,
     private readonly auth: Authenticator,
+    private readonly dashboard: DashboardFeed,
   ) {}
 
   static async start(config: DaemonConfig, deps: DaemonDeps): Promise<Daemon> {
@@ -76,6 +79,7 @@ export class Daemon {
     let http: HttpServer | null = null;
     let statusHttp: HttpServer | null = null;
     let endpoint: ComputeEndpoint | null = null;
+    let dashboard: DashboardFeed | null = null;
     try {
       const compute = await opening;
       if (compute.driver && compute.addon) {
@@ -169,16 +173,23 @@ export class Daemon {
       const membership = new StaticMembership(config.pool.peers);
       // Where this daemon's status is read: the status address, or the main one (https:// with TLS).
       const selfUrl = () => (statusBound ? `http://${formatAddress(statusBound.host, statusBound.port)}` : `${tls ? 'https' : 'http'}://${formatAddress(bound.host, bound.port)}`);
-      registerRoutes(statusHttp ?? http, {
-        metrics,
+      const pool = async () => buildPoolView({ self: { url: selfUrl(), status: await status() }, membership, fetchStatus, timeoutMs: config.pool.timeoutMs });
+      dashboard = new DashboardFeed({
         status,
-        pool: async () => buildPoolView({ self: { url: selfUrl(), status: await status() }, membership, fetchStatus, timeoutMs: config.pool.timeoutMs }),
+        pool,
+        fetchHistory: (url, timeoutMs) => fetchDocument<HistoryDocument>(url, timeoutMs, HISTORY_API_VERSION),
+        intervalMs: config.sampling.intervalMs,
+        windowMs: config.pool.historySeconds * 1000,
+        timeoutMs: config.pool.timeoutMs,
+        logger,
       });
+      registerRoutes(statusHttp ?? http, { metrics, status, pool, dashboard });
       bound = await http.listen(listen);
       if (statusHttp && statusListen) statusBound = await statusHttp.listen(statusListen);
       poller.start();
+      dashboard.start();
 
-      const daemon = new Daemon(config, bound, deps, registry, poller, http, statusHttp, endpoint, auth);
+      const daemon = new Daemon(config, bound, deps, registry, poller, http, statusHttp, endpoint, auth, dashboard);
       const cards = registry.devices().length;
       const vendors = registry.vendors().filter((v) => v.available).map((v) => v.vendor);
       const address = formatAddress(bound.host, bound.port);
@@ -196,6 +207,7 @@ export class Daemon {
       daemon.startWatchdog(env);
       return daemon;
     } catch (err) {
+      await dashboard?.stop();
       await endpoint?.close();
       await http?.close();
       await statusHttp?.close();
@@ -257,6 +269,8 @@ export class Daemon {
     if (this.watchdog) clearInterval(this.watchdog);
     const steps: [string, () => Promise<void>][] = [
       // Clients first, while the server still runs: each session frees its contexts before we go on.
+      // Its sampler reads the status of the parts stopped below; its readers' streams end with it.
+      ['dashboard', () => this.dashboard.stop()],
       ['compute sessions', async () => this.compute?.close()],
       ['http server', () => this.http.close()],
       ['status server', async () => this.statusHttp?.close()],

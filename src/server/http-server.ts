@@ -12,7 +12,12 @@ import { ConnectionGuard, type PendingConnection, type PendingLimits } from './c
 /** Marks a connection whose refused certificate was logged already (keep-alive: several requests, one line). */
 const refusalLogged = Symbol('refusalLogged');
 
-export type RouteHandler = (req: IncomingMessage) => Promise<{ status?: number; contentType?: string; body: string | object }>;
+/** A whole answer, or one the route writes itself as it goes (server-sent events). */
+export type RouteResult =
+  | { status?: number; contentType?: string; headers?: Record<string, string>; body: string | object }
+  | { stream: (req: IncomingMessage, res: ServerResponse) => void };
+
+export type RouteHandler = (req: IncomingMessage) => Promise<RouteResult>;
 
 /**
  * A handler for WebSocket upgrades on one path; the compute endpoint registers itself here. `pending`:
@@ -123,7 +128,8 @@ export class HttpServer {
     }
     try {
       const out = await handler(req);
-      send(res, out.status ?? 200, out.body, out.contentType, req.method === 'HEAD');
+      if ('stream' in out) return out.stream(req, res);
+      send(res, out.status ?? 200, out.body, out.contentType, req.method === 'HEAD', out.headers);
     } catch (err) {
       this.logger.error({ err: messageOf(err), path }, 'request failed');
       send(res, 500, { error: { code: 'INTERNAL', message: messageOf(err) } });
@@ -176,9 +182,10 @@ export class HttpServer {
   }
 }
 
-function send(res: ServerResponse, status: number, body: string | object, contentType?: string, headOnly = false): void {
+function send(res: ServerResponse, status: number, body: string | object, contentType?: string, headOnly = false, headers: Record<string, string> = {}): void {
   const text = typeof body === 'string' ? body : `${JSON.stringify(body, null, 2)}\n`;
   res.writeHead(status, {
+    ...headers,
     'Content-Type': contentType ?? (typeof body === 'string' ? 'text/plain; charset=utf-8' : 'application/json; charset=utf-8'),
     'Content-Length': Buffer.byteLength(text),
     'Cache-Control': 'no-store',

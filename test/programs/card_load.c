@@ -11,7 +11,8 @@
  * Prints one JSON line: kernels completed, the device time they asked for, wall time, and for serve
  * the latency of every request (sorted) in microseconds. Starts after "go" arrives on stdin when
  * GPUPOOL_LOAD_WAIT=1, so that several clients can start their measurement together. Runs on device
- * GPUPOOL_LOAD_DEVICE (default 0).
+ * GPUPOOL_LOAD_DEVICE (default 0); holds GPUPOOL_LOAD_HOLD bytes of device memory while it runs
+ * (default none), as a real job holds its weights.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdint.h>
@@ -67,6 +68,9 @@ int main(int argc, char **argv)
     /* One kernel first: module loading and the first launch are not part of the measurement. */
     CHECK(cuLaunchKernel(spin, 1, 1, 1, 1, 1, 1, 0, NULL, params, NULL));
     CHECK(cuCtxSynchronize());
+    CUdeviceptr held = 0;
+    if (getenv("GPUPOOL_LOAD_HOLD") && strtoull(getenv("GPUPOOL_LOAD_HOLD"), NULL, 10) > 0)
+        CHECK(cuMemAlloc(&held, (size_t)strtoull(getenv("GPUPOOL_LOAD_HOLD"), NULL, 10)));
 
     if (getenv("GPUPOOL_LOAD_WAIT") && strcmp(getenv("GPUPOOL_LOAD_WAIT"), "1") == 0) {
         printf("ready\n");
@@ -107,6 +111,8 @@ int main(int argc, char **argv)
     printf("]}\n");
     free(lat);
     free(image);
+    if (held)
+        CHECK(cuMemFree(held));
     CHECK(cuModuleUnload(module));
     CHECK(cuDevicePrimaryCtxRelease(dev));
     return 0;

@@ -27,7 +27,7 @@ t.test('status on its own address; compute alone on the main one; never a token'
   t.match(statusUrl, /^http:\/\/127\.0\.0\.1:\d+$/, 'the listening line gives the status address');
   t.not(statusUrl, daemon.url);
 
-  for (const path of ['/v1/status', '/healthz', '/metrics']) {
+  for (const path of ['/v1/status', '/healthz', '/metrics', '/', '/v1/history']) {
     t.equal((await fetch(`${daemon.url}${path}`)).status, 404, `${path}: not on the compute address`);
     t.equal((await fetch(`${statusUrl}${path}`)).status, 200, `${path}: on the status address`);
   }
