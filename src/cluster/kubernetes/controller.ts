@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { PoolMembership } from '../../sharing/membership.js';
 import { readDaemons } from '../daemons.js';
 import type { KubeApi } from './kube-api.js';
-import { poolName, resourceSlice, SLICE_LABEL, SLICE_LABEL_VALUE, type Reach, type ResourceSlice } from './resource-slices.js';
+import { poolName, resourceSlice, sliceName, SLICE_LABEL, SLICE_LABEL_VALUE, type Reach, type ResourceSlice } from './resource-slices.js';
 
 /**
  * The DRA driver's controller: keeps one ResourceSlice per daemon in step with the daemon's status.
@@ -53,7 +53,7 @@ export class DraController {
         continue;
       }
       const pool = poolName(daemon.status.host.hostname);
-      const old = [...existing.values()].find((s) => s.spec.pool.name === pool);
+      const old = existing.get(sliceName(pool));
       const slice = resourceSlice(daemon.status, daemon.server, this.options.reach(pool), old?.spec.pool.generation ?? 1);
       wanted.add(slice.metadata.name);
       if (!old) {
