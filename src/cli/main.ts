@@ -3,6 +3,7 @@ import { version } from '../version.js';
 import { daemonCommand } from './daemon-command.js';
 import { ExitCodes } from './exit-codes.js';
 import { kubeCommand } from './kube-command.js';
+import { slurmCommand } from './slurm-command.js';
 import { runCommand } from './run-command.js';
 import { statusCommand } from './status-command.js';
 import { tokenCommand } from './token-command.js';
@@ -32,7 +33,8 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
     .addCommand(statusCommand(out, err, setExit, done))
     .addCommand(runCommand(err, setExit, done))
     .addCommand(tokenCommand(out, err, setExit))
-    .addCommand(kubeCommand(done));
+    .addCommand(kubeCommand(done))
+    .addCommand(slurmCommand(out, err, setExit, done));
   // Nested ones too (`token new`): each must return its usage errors here, not exit the process.
   const subs = [...program.commands];
   for (let sub = subs.shift(); sub; sub = subs.shift()) {
