@@ -57,6 +57,11 @@ typedef struct gp_conn {
  * mem 0: the daemon's default quota; has_share 0 / priority "" / gpus 0 / policy "" / has_wait 0:
  * none given.
  */
+/* The workload identity keys of a request (docs/operations.md): a cluster engine's names for the job. */
+#define GP_WORKLOAD_COUNT 5
+#define GP_WORKLOAD_MAX 128
+extern const char *const GP_WORKLOAD_KEYS[GP_WORKLOAD_COUNT];
+
 typedef struct gp_request {
     int present;
     uint64_t mem;
@@ -68,6 +73,8 @@ typedef struct gp_request {
     char policy[16];      /* binpack or spread */
     int has_wait;
     unsigned wait;        /* seconds the daemon may hold the handshake until cards have room */
+    /* Who the job is, for status and metrics (GP_WORKLOAD_KEYS, in order); "" where not given. */
+    char workload[GP_WORKLOAD_COUNT][GP_WORKLOAD_MAX + 1];
 } gp_request;
 
 /* Parses GPUPOOL_REQUEST's text ("mem=8GiB,share=0.25,priority=high,gpus=2"). 0, or -1 with *why. */

@@ -3,6 +3,7 @@ import { ErrorCodes, GpupoolError } from '../errors.js';
 import { POLICIES, type Policy } from './placement.js';
 import { MAX_GPUS, MAX_WAIT_S, NO_REQUEST, type JobRequest } from './quota.js';
 import { parsePriority } from './priority.js';
+import { isWorkloadKey, parseWorkloadName, WORKLOAD_KEYS, WORKLOAD_MAX } from './workload.js';
 
 /**
  * GPUPOOL_REQUEST's text, `mem=8GiB,share=0.25,priority=high,gpus=2,policy=binpack,wait=60`
@@ -10,7 +11,7 @@ import { parsePriority } from './priority.js';
  * same rules (native/shim/conn.c), and is the one that sends it.
  */
 
-export const REQUEST_KEYS = ['mem', 'share', 'limit', 'priority', 'gpus', 'policy', 'wait'] as const;
+export const REQUEST_KEYS = ['mem', 'share', 'limit', 'priority', 'gpus', 'policy', 'wait', ...WORKLOAD_KEYS] as const;
 export type RequestKey = (typeof REQUEST_KEYS)[number];
 
 function bad(message: string): GpupoolError {
@@ -97,7 +98,8 @@ export function parseRequestText(text: string | undefined): JobRequest {
         out.wait = orThrow(parseWait(value), () => wrong(`a whole number of seconds from 0 to ${MAX_WAIT_S}`));
         break;
       default:
-        throw bad(`${where}: unknown key "${key}" (keys: ${REQUEST_KEYS.join(', ')})`);
+        if (!isWorkloadKey(key)) throw bad(`${where}: unknown key "${key}" (keys: ${REQUEST_KEYS.join(', ')})`);
+        out.workload = { ...out.workload, [key]: orThrow(parseWorkloadName(value), () => wrong(`1 to ${WORKLOAD_MAX} letters, digits, '.', '_', '-' or '@'`)) };
     }
   }
   return out;

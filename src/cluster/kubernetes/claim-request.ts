@@ -1,6 +1,7 @@
 import { ErrorCodes, GpupoolError } from '../../errors.js';
 import { parsePriority } from '../../sharing/priority.js';
 import { parseLimit, parseWait, withKeys } from '../../sharing/request-text.js';
+import { parseWorkloadName } from '../../sharing/workload.js';
 import type { KubeObject } from './kube-api.js';
 import { parseQuantity } from './quantity.js';
 import { deviceOrdinal, DRIVER } from './resource-slices.js';
@@ -89,5 +90,12 @@ export function claimJob(claim: ResourceClaim, serverOf: (pool: string) => strin
     const query = [`gpus=${e.cards.size}`, ...(e.mem > 0 ? [`mem=${e.mem}`] : []), ...(e.share > 0 ? [`share=${Number(e.share.toFixed(3))}`] : [])].join('&');
     return `${server}?${query}`;
   });
-  return { results, servers, request: withKeys('', parameters(claim, devices.config ?? [])) };
+  // Who the job is: the claim's namespace, and its pod when the claim is one pod's (a template's claim).
+  const pods = (claim.status?.reservedFor ?? []).filter((r) => r.resource === 'pods');
+  const identity: Record<string, string> = {};
+  const ns = parseWorkloadName(claim.metadata.namespace ?? '');
+  if (ns !== null) identity.namespace = ns;
+  const pod = pods.length === 1 ? parseWorkloadName(pods[0]!.name) : null;
+  if (pod !== null) identity.pod = pod;
+  return { results, servers, request: withKeys('', { ...parameters(claim, devices.config ?? []), ...identity }) };
 }

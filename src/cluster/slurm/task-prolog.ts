@@ -1,6 +1,7 @@
 import { parseBytes } from '../../auth/tokens.js';
 import { ErrorCodes, GpupoolError } from '../../errors.js';
 import { parseRequestText, withKeys } from '../../sharing/request-text.js';
+import { parseWorkloadName } from '../../sharing/workload.js';
 import { computeAddress } from '../daemons.js';
 
 /**
@@ -42,6 +43,11 @@ export function taskPrologLines(input: TaskPrologInput): string[] {
     const bytes = parseBytes(input.memPerSession);
     if (bytes === null) throw new GpupoolError(ErrorCodes.USAGE, `--mem-per-session ${input.memPerSession} is not a size (8GiB, 512MiB, bytes)`);
     keys.mem = String(bytes * input.count);
+  }
+  // Who the job is, for status and metrics: Slurm's job id and user.
+  for (const [key, value] of [['job', input.env.SLURM_JOB_ID], ['user', input.env.SLURM_JOB_USER]] as const) {
+    const name = value === undefined ? null : parseWorkloadName(value);
+    if (name !== null && (asked.workload?.[key] ?? null) === null) keys[key] = name;
   }
   const lines = [
     `export GPUPOOL_SERVERS=${word(computeAddress(input.daemon))}`,

@@ -44,6 +44,7 @@ t.test('Slurm: srun --gres=gpupool:N runs through gpupool with its quota and sha
   t.match(half, { cards: [{ ordinal: 0, quota: 512 * MiB }] }, 'the other: half of card 0 and 512 MiB, beside it');
   const jobs = [slurm.jobOf(quarter!.pid), slurm.jobOf(half!.pid)];
   t.ok(jobs[0] !== null && jobs[1] !== null && jobs[0] !== jobs[1], `each session's process is in its own Slurm job (scontrol listpids): ${jobs.join(', ')}`);
+  t.same([quarter!.request.workload, half!.request.workload], jobs.map((job) => ({ job, user: 'root' })), 'status names each session\'s job and user, as Slurm does');
   t.equal(status.compute.cards[0]!.shares, 0.75, 'card 0 has both shares committed');
 
   a.child.stdin!.end('go\n');
