@@ -18,9 +18,9 @@ t.test('GPUPOOL_REQUEST: namespace, pod, container, job and user', async (t) => 
 });
 
 t.test('HELLO: the workload keys, checked as strictly', async (t) => {
-  t.same(parseHello(hello({ namespace: 'ns', pod: 'p-1', job: null }), 'abcdef0123456789').request.workload, { namespace: 'ns', pod: 'p-1' });
+  t.same(parseHello(hello({ namespace: 'ns', pod: 'p-1', job: null }), 'abcdef0123456789').request?.workload, { namespace: 'ns', pod: 'p-1' });
   t.throws(() => parseHello(hello({ user: 'a b' }), 'abcdef0123456789'), { closeCode: 4002, message: /user must be 1 to 128/ });
-  t.throws(() => parseHello(hello({ pod: 7 }), 'abcdef0123456789'), { closeCode: 4002 });
+  t.throws(() => parseHello(hello({ pod: 7 }), 'abcdef0123456789'), { closeCode: 4002, message: /pod must be/ });
 });
 
 t.test('the client library refuses a bad workload name before it connects', async (t) => {
