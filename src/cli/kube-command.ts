@@ -23,6 +23,7 @@ export function kubeCommand(done: (p: Promise<void>) => void): Command {
       .option('--cdi-dir <dir>', 'where CDI specs are written', '/var/run/cdi')
       .option('--token-file <file>', 'the tenant token every claim gets (a mounted Secret key)')
       .option('--token-dir <dir>', 'a token file per namespace, named by the namespace (overrides --token-file)')
+      .option('--install-dir <dir>', 'copy the client library here (a node folder at the same path in the pod) for containers to mount')
       .addOption(logLevel()),
   ).action((opts) => done(import('../cluster/kubernetes/run.js').then((m) => m.runDraPlugin(opts))));
   api(
@@ -42,6 +43,7 @@ export function kubeCommand(done: (p: Promise<void>) => void): Command {
     .option('--split <n>', 'devices per card: each gets 1/n of its memory and time', '4')
     .option('--poll-ms <ms>', 'how often the daemon\'s cards and health are read', '2000')
     .option('--token-file <file>', 'the tenant token containers get (a mounted Secret key)')
+    .option('--install-dir <dir>', 'copy the client library here (a node folder at the same path in the pod) for containers to mount')
     .addOption(logLevel())
     .action((opts) => done(import('../cluster/kubernetes/run.js').then((m) => m.runDevicePlugin(opts))));
   return kube;

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { ErrorCodes, GpupoolError, messageOf } from '../errors.js';
 import { clientLibraryDir } from '../paths.js';
@@ -47,6 +47,25 @@ export function clientLibraryFiles(libraryDir: string = clientLibraryDir): strin
   }
   const deps = [...text.matchAll(/=>\s+(\/\S+)/g)].map((m) => m[1]!).filter((p) => !/\/(libc|libm|libdl|libpthread|ld-linux[^/]*)\.so/.test(p));
   return [library, ...deps];
+}
+
+/**
+ * Copies the files into `dir` (a node folder mounted at the same path in the plugin's pod) and returns
+ * their paths there: CDI mounts and device plugin mounts name paths on the node, not in the pod.
+ */
+export function installFiles(files: string[], dir: string): string[] {
+  try {
+    mkdirSync(dir, { recursive: true });
+    return files.map((file) => {
+      const target = join(dir, basename(file));
+      // Renamed into place: a container starting meanwhile mounts the old file or the new, never half of one.
+      copyFileSync(file, `${target}.tmp`);
+      renameSync(`${target}.tmp`, target);
+      return target;
+    });
+  } catch (err) {
+    throw new GpupoolError(ErrorCodes.CLUSTER_SETUP, `cannot install the client library into ${dir}: ${messageOf(err)}`, { cause: err });
+  }
 }
 
 /** The token in a file (a mounted Secret's key): its first line, without the newline. */

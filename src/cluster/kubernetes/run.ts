@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { createLogger } from '../../cli/logger.js';
 import { ErrorCodes, GpupoolError } from '../../errors.js';
 import { StaticMembership } from '../../sharing/membership.js';
-import { clientLibraryFiles, readToken } from '../container-edits.js';
+import { clientLibraryFiles, installFiles, readToken } from '../container-edits.js';
 import { readDaemons } from '../daemons.js';
 import { untilSignal } from '../wait-for-signal.js';
 import { DEFAULT_CDI_DIR } from './cdi.js';
@@ -29,6 +29,7 @@ export interface DraPluginFlags extends ApiFlags {
   cdiDir?: string;
   tokenFile?: string;
   tokenDir?: string;
+  installDir?: string;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
 }
 
@@ -45,7 +46,14 @@ export interface DevicePluginFlags {
   split: string;
   pollMs: string;
   tokenFile?: string;
+  installDir?: string;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
+}
+
+/** The client library's files as containers mount them: where they are, or copied to the node's `installDir`. */
+function libraryFiles(installDir: string | undefined): string[] {
+  const files = clientLibraryFiles();
+  return installDir === undefined ? files : installFiles(files, installDir);
 }
 
 function kubeApi(flags: ApiFlags): KubeApi {
@@ -96,7 +104,7 @@ export async function runDraPlugin(flags: DraPluginFlags): Promise<void> {
     },
     // One Secret per namespace, mounted as a folder of files named by namespace; else one token for all.
     tokenFor: (ns) => (flags.tokenDir && existsSync(join(flags.tokenDir, ns)) ? readToken(join(flags.tokenDir, ns)) : fixedToken),
-    libraryFiles: clientLibraryFiles(),
+    libraryFiles: libraryFiles(flags.installDir),
     logger,
   });
   await plugin.start();
@@ -120,7 +128,7 @@ export async function runDevicePlugin(flags: DevicePluginFlags): Promise<void> {
     split: positive('--split', flags.split),
     pollMs: positive('--poll-ms', flags.pollMs),
     ...(flags.tokenFile ? { token: readToken(flags.tokenFile) } : {}),
-    libraryFiles: clientLibraryFiles(),
+    libraryFiles: libraryFiles(flags.installDir),
     logger,
   });
   await plugin.start();

@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import t from 'tap';
@@ -64,7 +64,7 @@ t.test('podman runs a CUDA program through gpupool with only the DRA plugin\'s C
   });
   const plugin = new ComponentProcess([
     'kube', 'dra-plugin', '--daemons', daemon.url, '--api-server', api.url, '--api-token-file', join(dir, 'api-token'),
-    '--registry-dir', join(dir, 'plugins_registry'), '--plugin-dir', join(dir, 'plugin'), '--cdi-dir', CDI_DIR,
+    '--registry-dir', join(dir, 'plugins_registry'), '--plugin-dir', join(dir, 'plugin'), '--cdi-dir', CDI_DIR, '--install-dir', join(dir, 'node-lib'),
   ]);
   t.teardown(() => plugin.stop());
   await plugin.waitFor((l) => l.msg === 'DRA plugin serving');
@@ -74,6 +74,8 @@ t.test('podman runs a CUDA program through gpupool with only the DRA plugin\'s C
   const prepared = (await dra.prepare([{ namespace: 'team-b', name: 'infer', uid }])).claims[uid]!;
   t.equal(prepared.error, '');
   const [device] = prepared.devices[0]!.cdi_device_ids;
+  const spec = JSON.parse(readFileSync(join(CDI_DIR, `gpupool.io-claim_${uid}.json`), 'utf8')) as { devices: { containerEdits: { mounts: { hostPath: string }[] } }[] };
+  t.ok(spec.devices[0]!.containerEdits.mounts.every((m) => m.hostPath.startsWith(join(dir, 'node-lib'))), '--install-dir: the mounts name the node folder the library was copied to');
 
   // podman as the kubelet's runtime would run it: the CDI device by name, the host's network (the daemon is on loopback).
   // Explicit ulimits: without CAP_SYS_RESOURCE (as in this sandbox) podman's default rlimits cannot be set.
