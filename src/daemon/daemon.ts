@@ -14,7 +14,7 @@ import { registerRoutes } from '../server/routes.js';
 import { buildPoolView } from '../server/pool.js';
 import { buildStatus, type ComputeSection } from '../server/status.js';
 import { fetchStatus } from '../server/status-client.js';
-import { StaticMembership } from '../sharing/membership.js';
+import { poolMembership } from '../cluster/pool-source.js';
 import { DeviceRegistry } from '../vendors/registry.js';
 import { openCompute } from '../compute/backend.js';
 import { ComputeEndpoint } from '../compute/endpoint.js';
@@ -155,7 +155,7 @@ export class Daemon {
         simulated: config.simulate !== null,
       });
       const status = async () => buildStatus(await hostInfo.current(), daemonInfo(), registry.vendors(), registry.devices(), computeStatus());
-      const membership = new StaticMembership(config.pool.peers);
+      const membership = poolMembership(config.pool);
       // Where this daemon's status is read: the status address, or the main one (https:// with TLS).
       const selfUrl = () => (statusBound ? `http://${formatAddress(statusBound.host, statusBound.port)}` : `${tls ? 'https' : 'http'}://${formatAddress(bound.host, bound.port)}`);
       registerRoutes(statusHttp ?? http, {

@@ -1,7 +1,9 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
+import { KubeApi } from '../../../src/cluster/kubernetes/kube-api.js';
 import { poolName, resourceSlice } from '../../../src/cluster/kubernetes/resource-slices.js';
+import { KubernetesMembership } from '../../../src/cluster/membership.js';
 import type { StatusDocument } from '../../../src/server/status.js';
 import { DaemonProcess } from '../../helpers/daemon-process.js';
 import { FixtureFile, mixedHost } from '../../helpers/fixture.js';
@@ -48,6 +50,9 @@ t.test('the DRA controller publishes a valid ResourceSlice per daemon and follow
   t.match(slice.spec.devices[1], { capacity: { memory: { value: '40Gi' }, share: { value: '1' } }, allowMultipleAllocations: true }, 'memory and share as consumable capacity');
   await eventually('the stale slice withdrawn', () => (api.slices.has(gone.metadata.name) ? undefined : true));
   t.ok(controller.logs.some((l) => l.msg === 'daemon unreachable: its ResourceSlice is withdrawn' && l.daemon === 'http://127.0.0.1:9'), 'an unreachable daemon is logged');
+
+  const members = new KubernetesMembership(new KubeApi({ server: api.url, token: api.token }));
+  t.same(await members.peers(), [{ url: daemon.url }], 'pool membership from Kubernetes: the daemons of the published slices');
 
   host.nvidia!.cards[0]!.xid = [{ id: 1, xid: 79 }];
   fixture.write(host);

@@ -4,6 +4,7 @@ import { CLI, DaemonProcess } from '../../helpers/daemon-process.js';
 import { FixtureFile, mixedHost } from '../../helpers/fixture.js';
 import { eventually, QUICK_CONFIG, writeConfig } from '../../helpers/integration.js';
 import { buildProgram } from '../../helpers/programs.js';
+import { SlurmMembership } from '../../../src/cluster/membership.js';
 import { SlurmCluster } from './slurm-cluster.js';
 
 const MiB = 1024 ** 2;
@@ -51,6 +52,9 @@ t.test('Slurm: srun --gres=gpupool:N runs through gpupool with its quota and sha
   b.child.stdin!.end('go\n');
   t.equal(await a.closed, 0, 'job a exits 0');
   t.equal(await b.closed, 0, 'job b exits 0');
+
+  const port = Number(new URL(daemon.url).port);
+  t.same(await new SlurmMembership(port, 'sinfo', slurm.env).peers(), [{ url: `http://127.0.0.1:${port}` }], 'pool membership from Slurm: the node with the gpupool GRES, at its NodeAddr');
 
   const plain = slurm.srun(['sh', '-c', 'echo "servers=$GPUPOOL_SERVERS"']);
   t.equal(await plain.closed, 0);
