@@ -345,7 +345,7 @@ static uint64_t parse_size(const char *text)
     return 0;
 }
 
-#define REQUEST_KEYS "mem, share, limit, priority, gpus, policy, wait, namespace, pod, container, job, user"
+#define REQUEST_KEYS "mem, share, limit, priority, gpus, policy, wait, cards, namespace, pod, container, job, user"
 
 const char *const GP_WORKLOAD_KEYS[GP_WORKLOAD_COUNT] = {"namespace", "pod", "container", "job", "user"};
 
@@ -460,6 +460,23 @@ int gp_request_apply(const char *what, const char *text, const char *separators,
             }
             out->has_wait = 1;
             out->wait = (unsigned)n;
+        } else if (strcmp(key, "cards") == 0) {
+            /* Ordinals joined by '+' (',' and '&' separate keys): 0+2. */
+            out->ncards = 0;
+            const char *at = value;
+            for (;;) {
+                char *end = NULL;
+                long ordinal = (*at >= '0' && *at <= '9') ? strtol(at, &end, 10) : -1;
+                if (ordinal < 0 || ordinal > 255 || out->ncards == GP_REQUEST_CARDS || (*end != '+' && *end != '\0')) {
+                    snprintf(why, why_len, "%s: cards=%s is not card ordinals 0-255 joined by + (e.g. 0+2)", what, value);
+                    out->ncards = 0;
+                    return -1;
+                }
+                out->cards[out->ncards++] = (unsigned)ordinal;
+                if (*end == '\0')
+                    break;
+                at = end + 1;
+            }
         } else if (workload_key(key) >= 0) {
             if (!workload_ok(value)) {
                 snprintf(why, why_len, "%s: %s=%s is not 1 to %d letters, digits, '.', '_', '-' or '@'", what, key, value, GP_WORKLOAD_MAX);
@@ -489,7 +506,7 @@ static size_t encode_hello(char *buf, size_t cap, const char *token, const gp_re
     program[n > 0 ? n : 0] = '\0';
     char host[256] = "";
     gethostname(host, sizeof host - 1);
-    size_t need = 512 + GP_WORKLOAD_COUNT * (GP_WORKLOAD_MAX + 16) + strlen(program) + strlen(host) + (token ? strlen(token) : 0);
+    size_t need = 512 + GP_WORKLOAD_COUNT * (GP_WORKLOAD_MAX + 16) + GP_REQUEST_CARDS * 3 + strlen(program) + strlen(host) + (token ? strlen(token) : 0);
     if (need > cap)
         return 0;
     char *p = buf;
@@ -509,7 +526,12 @@ static size_t encode_hello(char *buf, size_t cap, const char *token, const gp_re
         uint32_t named = 0;
         for (int i = 0; i < GP_WORKLOAD_COUNT; i++)
             named += request->workload[i][0] != '\0';
-        p = mp_encode_str(p, "request", 7), p = mp_encode_map(p, 7 + named);
+        p = mp_encode_str(p, "request", 7), p = mp_encode_map(p, 7 + named + (request->ncards > 0));
+        if (request->ncards > 0) {
+            p = mp_encode_str(p, "cards", 5), p = mp_encode_array(p, (uint32_t)request->ncards);
+            for (int i = 0; i < request->ncards; i++)
+                p = mp_encode_uint(p, request->cards[i]);
+        }
         for (int i = 0; i < GP_WORKLOAD_COUNT; i++) {
             if (request->workload[i][0] == '\0')
                 continue;

@@ -338,7 +338,12 @@ export class ComputeEndpoint {
       return { ok: false, final: true, reason: err.message, code: ErrorCodes.QUOTA_REFUSED };
     }
     const share = request.share ?? this.sharing.defaultShare;
-    const allowed = tenantCards(tenant.limits);
+    // The tenant's cards, and of those the ones the request names (a DRA allocation's card).
+    const tenantAllowed = tenantCards(tenant.limits);
+    const named = request.cards;
+    const allowed = named
+      ? (card: PlacementCard) => named.includes(card.ordinal) && (tenantAllowed === null || tenantAllowed(card))
+      : tenantAllowed;
     const placement = placeSession(cards, {
       gpus: request.gpus ?? 1,
       policy: request.policy ?? this.sharing.placement,

@@ -26,6 +26,8 @@ export interface JobRequest {
   wait: number | null;
   /** Who the job is (workload.ts); absent when the job named nothing. */
   workload?: Workload;
+  /** The only cards (CUDA ordinals) the session may be given, as a DRA allocation names them; absent: any. */
+  cards?: number[];
 }
 
 export const NO_REQUEST: JobRequest = { mem: null, share: null, priority: null, limit: false, gpus: null, policy: null, wait: null };

@@ -17,6 +17,14 @@ t.test('GPUPOOL_REQUEST: namespace, pod, container, job and user', async (t) => 
   t.equal(withKeys('mem=1GiB', { job: '7' }), 'job=7,mem=1GiB');
 });
 
+t.test('cards: the ordinals a session may be given', async (t) => {
+  t.same(parseRequestText('gpus=2,cards=0+2').cards, [0, 2]);
+  t.throws(() => parseRequestText('cards=0,2'), { code: 'GPUPOOL_USAGE' }, 'a comma ends the key: "2" is not key=value');
+  t.throws(() => parseRequestText('cards=x'), { message: /cards=x is not card ordinals 0-255 joined by \+/ });
+  t.same(parseHello(hello({ cards: [1, 3] }), 'abcdef0123456789').request?.cards, [1, 3]);
+  t.throws(() => parseHello(hello({ cards: [] }), 'abcdef0123456789'), { closeCode: 4002, message: /cards must be/ });
+});
+
 t.test('HELLO: the workload keys, checked as strictly', async (t) => {
   t.same(parseHello(hello({ namespace: 'ns', pod: 'p-1', job: null }), 'abcdef0123456789').request?.workload, { namespace: 'ns', pod: 'p-1' });
   t.throws(() => parseHello(hello({ user: 'a b' }), 'abcdef0123456789'), { closeCode: 4002, message: /user must be 1 to 128/ });

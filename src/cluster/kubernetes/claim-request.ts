@@ -87,7 +87,7 @@ export function claimJob(claim: ResourceClaim, serverOf: (pool: string) => strin
     byServer.set(server, entry);
   }
   const servers = [...byServer].map(([server, e]) => {
-    const query = [`gpus=${e.cards.size}`, ...(e.mem > 0 ? [`mem=${e.mem}`] : []), ...(e.share > 0 ? [`share=${Number(e.share.toFixed(3))}`] : [])].join('&');
+    const query = [`gpus=${e.cards.size}`, `cards=${[...e.cards].sort((a, b) => a - b).join('+')}`, ...(e.mem > 0 ? [`mem=${e.mem}`] : []), ...(e.share > 0 ? [`share=${Number(e.share.toFixed(3))}`] : [])].join('&');
     return `${server}?${query}`;
   });
   // Who the job is: the claim's namespace, and its pod when the claim is one pod's (a template's claim).

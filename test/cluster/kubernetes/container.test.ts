@@ -92,7 +92,7 @@ t.test('podman runs a CUDA program through gpupool with only the DRA plugin\'s C
   }, 60_000);
   t.match(out, new RegExp(`^meminfo free \\d+ total ${768 * MiB}$`, 'm'), 'cuMemGetInfo in the container: the claimed 768 MiB');
   const session = (await status()).compute.sessions[0]!;
-  t.match(session, { request: { mem: 768 * MiB, share: 0.4 }, scheduling: { share: 0.4 }, cards: [{ quota: 768 * MiB }] }, 'the daemon\'s status: the claimed quota and share');
+  t.match(session, { request: { mem: 768 * MiB, share: 0.4 }, scheduling: { share: 0.4 }, cards: [{ ordinal: 0, quota: 768 * MiB }] }, 'the daemon\'s status: the claimed quota and share, on the allocated card');
   job.stdin.end('go\n');
   t.equal(await closed, 0, `the container's program exits 0: ${out}`);
   t.same((await dra.unprepare([{ namespace: 'team-b', name: 'infer', uid }])).claims[uid], { error: '' });

@@ -80,7 +80,7 @@ t.test('the DRA kubelet plugin: registration, prepare/unprepare, its restart, an
   t.equal(spec.devices[0]!.name, ref.uid);
   const env = Object.fromEntries(spec.devices[0]!.containerEdits.env.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
   const server = daemon.url.replace(/^http/, 'ws');
-  t.same(env, { LD_LIBRARY_PATH: '/usr/lib/gpupool', GPUPOOL_SERVERS: `${server}?gpus=1&mem=${GiB}&share=0.25`, GPUPOOL_REQUEST: 'priority=high,namespace=team-a,pod=trainer-0', GPUPOOL_TOKEN: made.token }, 'the claim\'s daemon, memory, share, class parameters, its pod, and the namespace\'s token');
+  t.same(env, { LD_LIBRARY_PATH: '/usr/lib/gpupool', GPUPOOL_SERVERS: `${server}?gpus=1&cards=1&mem=${GiB}&share=0.25`, GPUPOOL_REQUEST: 'priority=high,namespace=team-a,pod=trainer-0', GPUPOOL_TOKEN: made.token }, 'the claim\'s daemon, memory, share, class parameters, its pod, and the namespace\'s token');
   const mounts = spec.devices[0]!.containerEdits.mounts;
   t.match(mounts[0], { hostPath: join(clientLibraryDir, 'libcuda.so.1'), containerPath: '/usr/lib/gpupool/libcuda.so.1', options: ['bind', 'nosuid', 'nodev', 'ro'] }, 'the client library, read-only');
   t.ok(mounts.some((m) => m.containerPath === '/usr/lib/gpupool/libwslay.so.1'), 'and the libraries it links');
@@ -93,7 +93,7 @@ t.test('the DRA kubelet plugin: registration, prepare/unprepare, its restart, an
     await eventually('the job holding its session', () => (/^ready$/m.test(out) ? true : undefined), 15_000);
     t.match(out, new RegExp(`^meminfo free \\d+ total ${GiB}$`, 'm'), 'cuMemGetInfo: total is the claimed memory');
     const session = (await status()).compute.sessions[0]!;
-    t.match(session, { tenant: 'team-a', request: { mem: GiB, share: 0.25, priority: 'high', workload: { namespace: 'team-a', pod: 'trainer-0' } }, scheduling: { share: 0.25, priority: 'high' }, cards: [{ quota: GiB }] }, 'status: the claim\'s quota, share and pod');
+    t.match(session, { tenant: 'team-a', request: { mem: GiB, share: 0.25, priority: 'high', workload: { namespace: 'team-a', pod: 'trainer-0' } }, scheduling: { share: 0.25, priority: 'high' }, cards: [{ ordinal: 1, quota: GiB }] }, 'status: the claim\'s quota, share and pod, on the allocated card');
     const metrics = await (await fetch(`${daemon.url}/metrics`)).text();
     t.match(metrics, /^gpupool_client_share\{[^}]*namespace="team-a",pod="trainer-0",container="",job="",user=""[^}]*\} 0\.25$/m, 'the metrics carry the pod');
     job.stdin.end('go\n');
