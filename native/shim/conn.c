@@ -345,7 +345,25 @@ static uint64_t parse_size(const char *text)
     return 0;
 }
 
-#define REQUEST_KEYS "mem, share, limit, priority, gpus, policy, wait"
+#define REQUEST_KEYS "mem, share, limit, priority, gpus, policy, wait, cards, namespace, pod, container, job, user"
+
+const char *const GP_WORKLOAD_KEYS[GP_WORKLOAD_COUNT] = {"namespace", "pod", "container", "job", "user"};
+
+/* The workload key's index, or -1. */
+static int workload_key(const char *key)
+{
+    for (int i = 0; i < GP_WORKLOAD_COUNT; i++)
+        if (strcmp(key, GP_WORKLOAD_KEYS[i]) == 0)
+            return i;
+    return -1;
+}
+
+/* A workload name: 1 to GP_WORKLOAD_MAX letters, digits, '.', '_', '-' or '@'. */
+static int workload_ok(const char *value)
+{
+    size_t n = strlen(value);
+    return n >= 1 && n <= GP_WORKLOAD_MAX && strspn(value, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-@") == n;
+}
 
 /* A whole number from lo to hi, nothing after it. */
 static int parse_count(const char *text, long lo, long hi, long *out)
@@ -443,6 +461,29 @@ int gp_request_apply(const char *what, const char *text, const char *separators,
             }
             out->has_wait = 1;
             out->wait = (unsigned)n;
+        } else if (strcmp(key, "cards") == 0) {
+            /* Ordinals joined by '+' (',' and '&' separate keys): 0+2. */
+            out->ncards = 0;
+            const char *at = value;
+            for (;;) {
+                char *end = NULL;
+                long ordinal = (*at >= '0' && *at <= '9') ? strtol(at, &end, 10) : -1;
+                if (ordinal < 0 || ordinal > 255 || out->ncards == GP_REQUEST_CARDS || (*end != '+' && *end != '\0')) {
+                    snprintf(why, why_len, "%s: cards=%s is not card ordinals 0-255 joined by + (e.g. 0+2)", what, value);
+                    out->ncards = 0;
+                    return -1;
+                }
+                out->cards[out->ncards++] = (unsigned)ordinal;
+                if (*end == '\0')
+                    break;
+                at = end + 1;
+            }
+        } else if (workload_key(key) >= 0) {
+            if (!workload_ok(value)) {
+                snprintf(why, why_len, "%s: %s=%s is not 1 to %d letters, digits, '.', '_', '-' or '@'", what, key, value, GP_WORKLOAD_MAX);
+                return -1;
+            }
+            snprintf(out->workload[workload_key(key)], sizeof out->workload[0], "%s", value);
         } else {
             snprintf(why, why_len, "%s: unknown key \"%s\" (keys: " REQUEST_KEYS ")", what, key);
             return -1;
@@ -466,7 +507,7 @@ static size_t encode_hello(char *buf, size_t cap, const char *token, const gp_re
     program[n > 0 ? n : 0] = '\0';
     char host[256] = "";
     gethostname(host, sizeof host - 1);
-    size_t need = 512 + strlen(program) + strlen(host) + (token ? strlen(token) : 0);
+    size_t need = 512 + GP_WORKLOAD_COUNT * (GP_WORKLOAD_MAX + 16) + GP_REQUEST_CARDS * 3 + strlen(program) + strlen(host) + (token ? strlen(token) : 0);
     if (need > cap)
         return 0;
     char *p = buf;
@@ -484,8 +525,22 @@ static size_t encode_hello(char *buf, size_t cap, const char *token, const gp_re
     p = mp_encode_str(p, "program", 7), p = mp_encode_str(p, program, (uint32_t)strlen(program));
     if (with_request) {
         /* request: {mem: uint, share: float, priority: str, limit: bool, gpus: uint or "all", policy: str,
-         * wait: uint}, nil where not given (docs/protocol.md) */
-        p = mp_encode_str(p, "request", 7), p = mp_encode_map(p, 7);
+         * wait: uint}, nil where not given, and the workload keys given (docs/protocol.md) */
+        uint32_t named = 0;
+        for (int i = 0; i < GP_WORKLOAD_COUNT; i++)
+            named += request->workload[i][0] != '\0';
+        p = mp_encode_str(p, "request", 7), p = mp_encode_map(p, 7 + named + (request->ncards > 0));
+        if (request->ncards > 0) {
+            p = mp_encode_str(p, "cards", 5), p = mp_encode_array(p, (uint32_t)request->ncards);
+            for (int i = 0; i < request->ncards; i++)
+                p = mp_encode_uint(p, request->cards[i]);
+        }
+        for (int i = 0; i < GP_WORKLOAD_COUNT; i++) {
+            if (request->workload[i][0] == '\0')
+                continue;
+            p = mp_encode_str(p, GP_WORKLOAD_KEYS[i], (uint32_t)strlen(GP_WORKLOAD_KEYS[i]));
+            p = mp_encode_str(p, request->workload[i], (uint32_t)strlen(request->workload[i]));
+        }
         p = mp_encode_str(p, "limit", 5), p = mp_encode_bool(p, request->limit != 0);
         p = mp_encode_str(p, "mem", 3), p = request->mem ? mp_encode_uint(p, request->mem) : mp_encode_nil(p);
         p = mp_encode_str(p, "share", 5), p = request->has_share ? mp_encode_double(p, request->share) : mp_encode_nil(p);
@@ -513,7 +568,7 @@ int gp_conn_open(gp_conn *c, const char *url, int index, const char *token, cons
     c->ws = gp_ws_connect(c->host, c->port, c->path, c->tls, 10000, why, why_len);
     if (c->ws == NULL)
         return -1;
-    char hello[2048];
+    char hello[4096];
     size_t len = encode_hello(hello, sizeof hello, token, request);
     struct iovec part = { .iov_base = hello, .iov_len = len };
     uint8_t *buf = NULL;

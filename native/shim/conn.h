@@ -57,6 +57,12 @@ typedef struct gp_conn {
  * mem 0: the daemon's default quota; has_share 0 / priority "" / gpus 0 / policy "" / has_wait 0:
  * none given.
  */
+/* The workload identity keys of a request (docs/operations.md): a cluster engine's names for the job. */
+#define GP_WORKLOAD_COUNT 5
+#define GP_WORKLOAD_MAX 128
+#define GP_REQUEST_CARDS 64
+extern const char *const GP_WORKLOAD_KEYS[GP_WORKLOAD_COUNT];
+
 typedef struct gp_request {
     int present;
     uint64_t mem;
@@ -68,6 +74,11 @@ typedef struct gp_request {
     char policy[16];      /* binpack or spread */
     int has_wait;
     unsigned wait;        /* seconds the daemon may hold the handshake until cards have room */
+    /* Who the job is, for status and metrics (GP_WORKLOAD_KEYS, in order); "" where not given. */
+    char workload[GP_WORKLOAD_COUNT][GP_WORKLOAD_MAX + 1];
+    /* The daemon's cards (CUDA ordinals) the session may be given, `cards=0+2`; ncards 0: any. */
+    int ncards;
+    unsigned cards[GP_REQUEST_CARDS];
 } gp_request;
 
 /* Parses GPUPOOL_REQUEST's text ("mem=8GiB,share=0.25,priority=high,gpus=2"). 0, or -1 with *why. */

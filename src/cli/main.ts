@@ -2,6 +2,8 @@ import { Command, CommanderError } from 'commander';
 import { version } from '../version.js';
 import { daemonCommand } from './daemon-command.js';
 import { ExitCodes } from './exit-codes.js';
+import { kubeCommand } from './kube-command.js';
+import { slurmCommand } from './slurm-command.js';
 import { runCommand } from './run-command.js';
 import { statusCommand } from './status-command.js';
 import { tokenCommand } from './token-command.js';
@@ -30,7 +32,9 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
     .addCommand(daemonCommand(setExit, done))
     .addCommand(statusCommand(out, err, setExit, done))
     .addCommand(runCommand(err, setExit, done))
-    .addCommand(tokenCommand(out, err, setExit));
+    .addCommand(tokenCommand(out, err, setExit))
+    .addCommand(kubeCommand(done))
+    .addCommand(slurmCommand(out, err, setExit, done));
   // Nested ones too (`token new`): each must return its usage errors here, not exit the process.
   const subs = [...program.commands];
   for (let sub = subs.shift(); sub; sub = subs.shift()) {

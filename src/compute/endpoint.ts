@@ -395,7 +395,12 @@ export class ComputeEndpoint {
     const held = tenant.name === null ? null : this.holding(tenant.name);
     const overSessions = caps && held ? sessionOverLimit(tenant.name!, caps, held) : null;
     if (overSessions) return { ok: false, final: false, reason: overSessions, code: ErrorCodes.TENANT_LIMIT };
-    const allowed = tenantCards(tenant.limits);
+    // The tenant's cards, and of those the ones the request names (a DRA allocation's card).
+    const tenantAllowed = tenantCards(tenant.limits);
+    const named = request.cards;
+    const allowed = named
+      ? (card: PlacementCard) => named.includes(card.ordinal) && (tenantAllowed === null || tenantAllowed(card))
+      : tenantAllowed;
     const placement = placeSession(cards, {
       gpus: request.gpus ?? 1,
       policy: request.policy ?? this.sharing.placement,

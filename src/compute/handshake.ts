@@ -4,6 +4,8 @@ import { MAX_GPUS, MAX_WAIT_S, NO_REQUEST, type JobRequest } from '../sharing/qu
 import { POLICIES, SHARE_RANGE, validShare, type Policy } from '../sharing/placement.js';
 import { parsePriority } from '../sharing/priority.js';
 import { clientText } from './client-text.js';
+import { parseWorkloadName, WORKLOAD_KEYS, WORKLOAD_MAX } from '../sharing/workload.js';
+import { MAX_ORDINAL, MAX_REQUEST_CARDS } from '../sharing/request-text.js';
 
 /** Protocol major version; the op table's digest pins the rest (docs/protocol.md). */
 export const PROTOCOL_VERSION = 1;
@@ -123,7 +125,8 @@ function integer(v: unknown): unknown {
 
 /**
  * HELLO's `request`: {mem: uint, share: float, priority: str, limit: bool, gpus: uint or "all", policy: str,
- * wait: uint}, each nil or absent when not given; anything else is a 4002. Keys this daemon does not know
+ * wait: uint, cards: [uint], and the workload keys namespace, pod, container, job, user: str}, each nil or absent when not
+ * given; anything else is a 4002. Keys this daemon does not know
  * are ignored.
  */
 function parseRequest(value: unknown): JobRequest {
@@ -163,6 +166,19 @@ function parseRequest(value: unknown): JobRequest {
     const w = integer(r.wait);
     if (typeof w !== 'number' || !Number.isInteger(w) || w < 0 || w > MAX_WAIT_S) throw bad(`wait must be a whole number of seconds from 0 to ${MAX_WAIT_S}`);
     out.wait = w;
+  }
+  if (given('cards')) {
+    const list = Array.isArray(r.cards) ? r.cards.map(integer) : null;
+    if (list === null || list.length === 0 || list.length > MAX_REQUEST_CARDS || !list.every((c) => typeof c === 'number' && Number.isInteger(c) && c >= 0 && c <= MAX_ORDINAL)) {
+      throw bad(`cards must be 1 to ${MAX_REQUEST_CARDS} card ordinals from 0 to ${MAX_ORDINAL}`);
+    }
+    out.cards = list as number[];
+  }
+  for (const key of WORKLOAD_KEYS) {
+    if (!given(key)) continue;
+    const name = typeof r[key] === 'string' ? parseWorkloadName(r[key]) : null;
+    if (name === null) throw bad(`${key} must be 1 to ${WORKLOAD_MAX} letters, digits, '.', '_', '-' or '@'`);
+    out.workload = { ...out.workload, [key]: name };
   }
   return out;
 }

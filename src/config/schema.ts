@@ -111,6 +111,16 @@ export interface DaemonConfig {
     timeoutMs: number;
     /** How far back the dashboard's time series reach (`GET /v1/history`: one sample per `sampling.intervalMs`). */
     historySeconds: number;
+    /**
+     * Where the pool's members come from: `static` (`peers`), `kubernetes` (the daemons gpupool's DRA
+     * controller published ResourceSlices for) or `slurm` (the nodes with the gpupool GRES, each with a
+     * daemon on `daemonPort`) (docs/kubernetes.md, docs/slurm.md). `peers` is used with `static` only.
+     */
+    source: 'static' | 'kubernetes' | 'slurm';
+    daemonPort: number;
+    /** With `kubernetes`: the API server and a file with its bearer token; null: the pod's service account. */
+    apiServer: string | null;
+    apiTokenFile: string | null;
   };
   auth: {
     /**
@@ -153,7 +163,7 @@ export function defaultConfig(): DaemonConfig {
     health: { xidWaitMs: 1_000, ignoredXids: [13, 31, 43, 45, 68, 109] },
     compute: { enabled: true, driver: null, pingIntervalMs: 10_000, clientGraceMs: null, maxMessageBytes: 1024 ** 3, maxQueuedBytes: 256 * 1024 ** 2 },
     sharing: { defaultQuota: '25%', overcommit: false, placement: 'spread', defaultShare: DEFAULT_SHARE, sliceMs: 4, paceDepth: 1, idleGraceUs: 200, windows: [], tenantMaxSessions: 64, tenantMaxMemory: '75%' },
-    pool: { peers: [], timeoutMs: 2_000, historySeconds: 300 },
+    pool: { peers: [], timeoutMs: 2_000, historySeconds: 300, source: 'static', daemonPort: 7760, apiServer: null, apiTokenFile: null },
     auth: { tokens: null, maxFailures: 10, failureWindowMs: 10_000, helloTimeoutMs: 5_000, maxHelloBytes: 16_384, maxPendingPerAddress: 64, maxPending: 1024, blockedDelayMs: 1000 },
     simulate: null,
     shutdownTimeoutMs: 10_000,
@@ -252,6 +262,10 @@ export const configSchema = {
         peers: { type: 'array', items: { type: 'string', pattern: '^https?://[^/?#\\s]+/?$' }, uniqueItems: true, maxItems: 1024 },
         timeoutMs: { type: 'integer', minimum: 100, maximum: 60_000 },
         historySeconds: { type: 'integer', minimum: 10, maximum: 3_600 },
+        source: { enum: ['static', 'kubernetes', 'slurm'] },
+        daemonPort: { type: 'integer', minimum: 1, maximum: 65_535 },
+        apiServer: { type: ['string', 'null'], pattern: '^https?://[^/?#\\s]+/?$' },
+        apiTokenFile: { type: ['string', 'null'], minLength: 1 },
       },
     },
     auth: {

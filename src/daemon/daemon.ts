@@ -16,7 +16,7 @@ import { HISTORY_API_VERSION, type HistoryDocument } from '../server/history.js'
 import { buildPoolView } from '../server/pool.js';
 import { buildStatus, type ComputeSection } from '../server/status.js';
 import { fetchDocument, fetchStatus } from '../server/status-client.js';
-import { StaticMembership } from '../sharing/membership.js';
+import { poolMembership } from '../cluster/pool-source.js';
 import { DeviceRegistry } from '../vendors/registry.js';
 import { openCompute } from '../compute/backend.js';
 import { ComputeEndpoint } from '../compute/endpoint.js';
@@ -170,7 +170,7 @@ export class Daemon {
         simulated: config.simulate !== null,
       });
       const status = async () => buildStatus(await hostInfo.current(), daemonInfo(), registry.vendors(), registry.devices(), computeStatus());
-      const membership = new StaticMembership(config.pool.peers);
+      const membership = poolMembership(config.pool);
       // Where this daemon's status is read: the status address, or the main one (https:// with TLS).
       const selfUrl = () => (statusBound ? `http://${formatAddress(statusBound.host, statusBound.port)}` : `${tls ? 'https' : 'http'}://${formatAddress(bound.host, bound.port)}`);
       const pool = async () => buildPoolView({ self: { url: selfUrl(), status: await status() }, membership, fetchStatus, timeoutMs: config.pool.timeoutMs });

@@ -1,6 +1,7 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { ScheduledCard, SessionInfo } from '../compute/endpoint.js';
 import { parsePriority, priorityValue } from '../sharing/priority.js';
+import { WORKLOAD_KEYS } from '../sharing/workload.js';
 
 /** What the compute endpoint reports (ComputeEndpoint.sessions() and cards()). */
 export interface SharingSource {
@@ -9,7 +10,8 @@ export interface SharingSource {
   cards(): ScheduledCard[];
 }
 
-const CLIENT_LABELS = ['session', 'tenant', 'program', 'card', 'UUID', 'Hostname'];
+// The workload's names (workload.ts) join the client's series with the cluster engine's ("" when not given).
+const CLIENT_LABELS = ['session', 'tenant', 'program', ...WORKLOAD_KEYS, 'card', 'UUID', 'Hostname'];
 const CARD_LABELS = ['card', 'UUID', 'Hostname'];
 
 type Labels = Record<string, string>;
@@ -36,6 +38,7 @@ function snapshots(source: SharingSource): () => Snapshot {
           session: String(session.id),
           tenant: session.tenant ?? '',
           program: session.program.split('/').pop() ?? '',
+          ...Object.fromEntries(WORKLOAD_KEYS.map((k) => [k, session.request.workload?.[k] ?? ''])),
           card: String(card.ordinal),
           UUID: uuids.get(card.ordinal) ?? '',
           Hostname: source.hostname,

@@ -1,3 +1,4 @@
+import type { Workload } from './workload.js';
 import { parseBytes } from '../auth/tokens.js';
 import { ErrorCodes, GpupoolError } from '../errors.js';
 import type { Policy } from './placement.js';
@@ -24,6 +25,10 @@ export interface JobRequest {
   policy: Policy | null;
   /** Seconds the daemon may hold the handshake until cards have room; null or 0: refuse at once. */
   wait: number | null;
+  /** Who the job is (workload.ts); absent when the job named nothing. */
+  workload?: Workload;
+  /** The only cards (CUDA ordinals) the session may be given, as a DRA allocation names them; absent: any. */
+  cards?: number[];
 }
 
 export const NO_REQUEST: JobRequest = { mem: null, share: null, priority: null, limit: false, gpus: null, policy: null, wait: null };

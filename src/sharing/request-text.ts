@@ -3,6 +3,7 @@ import { ErrorCodes, GpupoolError } from '../errors.js';
 import { POLICIES, SHARE_RANGE, validShare, type Policy } from './placement.js';
 import { MAX_GPUS, MAX_WAIT_S, NO_REQUEST, type JobRequest } from './quota.js';
 import { parsePriority } from './priority.js';
+import { isWorkloadKey, parseWorkloadName, WORKLOAD_KEYS, WORKLOAD_MAX } from './workload.js';
 
 /**
  * GPUPOOL_REQUEST's text, `mem=8GiB,share=0.25,priority=high,gpus=2,policy=binpack,wait=60`
@@ -10,7 +11,7 @@ import { parsePriority } from './priority.js';
  * same rules (native/shim/conn.c), and is the one that sends it.
  */
 
-export const REQUEST_KEYS = ['mem', 'share', 'limit', 'priority', 'gpus', 'policy', 'wait'] as const;
+export const REQUEST_KEYS = ['mem', 'share', 'limit', 'priority', 'gpus', 'policy', 'wait', 'cards', ...WORKLOAD_KEYS] as const;
 export type RequestKey = (typeof REQUEST_KEYS)[number];
 
 function bad(message: string): GpupoolError {
@@ -36,6 +37,17 @@ export function parseWait(text: string): number | null {
 export function parseShare(text: string): number | null {
   const share = Number(text);
   return text.trim() !== '' && validShare(share) ? share : null;
+}
+
+/** The most ordinals `cards` may list (native/shim/conn.h GP_REQUEST_CARDS), and the highest. */
+export const MAX_REQUEST_CARDS = 64;
+export const MAX_ORDINAL = 255;
+
+/** `cards`: CUDA ordinals joined by `+` (`0+2`: `,` and `&` separate keys); null otherwise. */
+export function parseCards(text: string): number[] | null {
+  const parts = text.split('+');
+  if (parts.length > MAX_REQUEST_CARDS || !parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) <= MAX_ORDINAL)) return null;
+  return parts.map(Number);
 }
 
 /** `limit`: yes/no, true/false, 1/0; null otherwise. */
@@ -96,8 +108,12 @@ export function parseRequestText(text: string | undefined): JobRequest {
       case 'wait':
         out.wait = orThrow(parseWait(value), () => wrong(`a whole number of seconds from 0 to ${MAX_WAIT_S}`));
         break;
+      case 'cards':
+        out.cards = orThrow(parseCards(value), () => wrong(`card ordinals 0-${MAX_ORDINAL} joined by + (e.g. 0+2)`));
+        break;
       default:
-        throw bad(`${where}: unknown key "${key}" (keys: ${REQUEST_KEYS.join(', ')})`);
+        if (!isWorkloadKey(key)) throw bad(`${where}: unknown key "${key}" (keys: ${REQUEST_KEYS.join(', ')})`);
+        out.workload = { ...out.workload, [key]: orThrow(parseWorkloadName(value), () => wrong(`1 to ${WORKLOAD_MAX} letters, digits, '.', '_', '-' or '@'`)) };
     }
   }
   return out;

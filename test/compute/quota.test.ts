@@ -120,7 +120,7 @@ t.test('GPUPOOL_REQUEST parsing errors: a clear message, and cuInit fails', asyn
     ['mem=lots', /GPUPOOL_REQUEST="mem=lots": mem=lots is not a size in bytes/],
     ['mem=1GiB,share=2', /share=2 is not a number from 0\.01 to 1/],
     ['mem=1GiB,priority=urgent', /priority=urgent is not high, normal or low/],
-    ['colour=red', /unknown key "colour" \(keys: mem, share, limit, priority, gpus, policy, wait\)/],
+    ['colour=red', /unknown key "colour" \(keys: mem, share, limit, priority, gpus, policy, wait, cards, namespace, pod, container, job, user\)/],
     ['8GiB', /"8GiB" is not key=value/],
     ['gpus=0', /gpus=0 is not a number of cards from 1 to 256, or all/],
     ['gpus=2x', /gpus=2x is not a number of cards/],

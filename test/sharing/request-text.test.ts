@@ -16,7 +16,7 @@ t.test('GPUPOOL_REQUEST text: every key, the last of a key wins', async (t) => {
     ['gpus=0', /gpus=0 is not a number of cards from 1 to 256, or all/],
     ['policy=tight', /policy=tight is not binpack or spread/],
     ['wait=1.5', /wait=1\.5 is not a whole number of seconds/],
-    ['colour=red', /unknown key "colour" \(keys: mem, share, limit, priority, gpus, policy, wait\)/],
+    ['colour=red', /unknown key "colour" \(keys: mem, share, limit, priority, gpus, policy, wait, cards, namespace, pod, container, job, user\)/],
     ['8GiB', /"8GiB" is not key=value/],
   ];
   for (const [text, message] of cases) t.throws(() => parseRequestText(text), { code: 'GPUPOOL_USAGE', message }, text);
