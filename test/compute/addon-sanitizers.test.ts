@@ -57,7 +57,7 @@ t.test('a daemon on the sanitized addon runs ordinary programs and fuzzing witho
   const client = { LD_LIBRARY_PATH: clientLibraryDir, GPUPOOL_SERVERS: server };
   const fatbin = buildFatbin();
   for (const [what, argv] of [
-    ['streamed_copies (160 async 16 MiB copies on 4 streams)', [buildProgram('streamed_copies.c'), '160', '16']],
+    ['streamed_copies (64 async 16 MiB copies on 4 streams)', [buildProgram('streamed_copies.c'), '64', '16']],
     ['large_copies (64 MiB each way)', [buildProgram('large_copies.c'), '64']],
     ['driver_api', [buildProgram('driver_api.c'), fatbin]],
     ['runtime (static cudart)', [buildProgram('runtime.cu')]],
