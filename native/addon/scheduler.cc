@@ -339,8 +339,10 @@ bool CardClient::begin(CUcontext ctx, CUstream stream) {
 
 size_t CardClient::queue_depth() const {
   // Until an operation has been measured: the pace depth, a short queue.
-  if (op_ns_ <= 0) return card_.options_.pace_depth;
-  return (size_t)std::min((double)kMaxQueued, (double)card_.options_.slice_ns / op_ns_);
+  if (op_ns_ <= 0) return std::max<size_t>(1, card_.options_.pace_depth);
+  // At least one: the card always has the client's next operation, whatever the session thread's
+  // latency (operations longer than a slice then wait at most for one more).
+  return (size_t)std::max(1.0, std::min((double)kMaxQueued, (double)card_.options_.slice_ns / op_ns_));
 }
 
 void CardClient::end(CUcontext ctx, CUstream stream) {

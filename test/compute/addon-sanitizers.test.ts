@@ -13,6 +13,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { clientLibraryDir, packageRoot } from '../../src/paths.js';
@@ -54,6 +55,9 @@ t.test('a daemon on the sanitized addon runs ordinary programs and fuzzing witho
   const daemon = await DaemonProcess.start(['--simulate', fixture.path, '--config', writeConfig(fixture.dir, QUICK_CONFIG)], env, 60_000);
   t.teardown(() => daemon.stop());
   const server = daemon.url.replace(/^http/, 'ws');
+  const maps = readFileSync(`/proc/${daemon.child.pid}/maps`, 'utf8');
+  t.ok(maps.includes(ADDON), 'the daemon runs the sanitized addon');
+  t.match(maps, /libasan\.so/, 'with the ASan runtime');
   const client = { LD_LIBRARY_PATH: clientLibraryDir, GPUPOOL_SERVERS: server };
   const fatbin = buildFatbin();
   for (const [what, argv] of [
