@@ -23,6 +23,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
+#include <malloc.h>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -223,6 +224,12 @@ struct Message {
 size_t backlog_cost(const Message &m) { return m.size + 256; }
 // A delivery goes out once the messages it releases hold this much, even in a steady stream.
 constexpr size_t kReleaseBytes = size_t(8) << 20;
+// Replies go out once they hold this much, even in the middle of a message: one message of many
+// device-to-host copies (a batch of deferred frames) would otherwise gather all their data in one
+// reply of any size, held whole in the daemon, written as one WebSocket message (issue 12, item 0).
+constexpr size_t kReplyBytes = size_t(16) << 20;
+// Buffers at least this large are mapped on their own and returned to the system when freed.
+constexpr int kMapThresholdBytes = 1 << 20;
 
 // What the session's thread hands back to JS: the replies to one message (and the references to
 // release), or the end of the session.
@@ -281,7 +288,12 @@ class Runner {
       d->refs.push_back(m.ref);
       d->released += backlog_cost(m);
       try {
-        gp::process_message(session, m.data, m.size, d->output);
+        gp::process_message(session, m.data, m.size, d->output, [this, &d] {
+          if (d->output.size() < kReplyBytes) return;
+          auto *part = new Delivery();
+          part->output.swap(d->output);  // the writer keeps appending to d->output, now empty
+          post(part);
+        });
       } catch (const gp::ProtocolError &e) {
         failed = true;
         reason = e.what();
@@ -474,8 +486,17 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
     if (d->has_refusal) ReportRefusal(env, d->refusal);
     if (!d->output.empty()) {
       auto *bytes = new std::vector<char>(std::move(d->output));
+      // V8 learns what the reply holds, so that its collector frees spent replies as it would Buffers
+      // of that size, rather than keeping gigabytes behind a few small objects (issue 12, item 11).
+      const int64_t held = (int64_t)bytes->capacity();
+      Napi::MemoryManagement::AdjustExternalMemory(env, held);
       Napi::Buffer<char> buf = Napi::Buffer<char>::New(
-          env, bytes->data(), bytes->size(), [](Napi::Env, char *, std::vector<char> *v) { delete v; }, bytes);
+          env, bytes->data(), bytes->size(),
+          [held](Napi::Env e, char *, std::vector<char> *v) {
+            delete v;
+            Napi::MemoryManagement::AdjustExternalMemory(e, -held);
+          },
+          bytes);
       Call(env, on_output_, {buf});
     }
     if (d->closed) {
@@ -644,6 +665,13 @@ void Deliver(Napi::Env env, Napi::Function, SessionWrap *session, Delivery *deli
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+#ifdef __GLIBC__
+  // Copies pass through the daemon in buffers of megabytes (messages, replies, staging). glibc would
+  // raise its mapping threshold after the first is freed and serve the next ones from its heaps,
+  // which keep their peak: the daemon would sit at the size of its largest burst of copies (issue
+  // 12, item 11). A fixed threshold maps every large buffer, and its free returns it.
+  mallopt(M_MMAP_THRESHOLD, kMapThresholdBytes);
+#endif
   auto *data = new AddonData();
   Napi::Function driver = DriverWrap::Define(env);
   data->driver_ctor = Napi::Persistent(driver);

@@ -73,7 +73,7 @@ void run_frame(Session &s, Writer &w, const char *&p, const char *frame_end) {
 
 }  // namespace
 
-void process_message(Session &s, const char *data, size_t size, std::vector<char> &out) {
+void process_message(Session &s, const char *data, size_t size, std::vector<char> &out, const std::function<void()> &after_frame) {
   s.count_message();
   Writer w(s, out);
   const char *p = data, *end = data + size;
@@ -83,6 +83,7 @@ void process_message(Session &s, const char *data, size_t size, std::vector<char
     if (gp_mp_check(&frame_end, end) != 0) throw ProtocolError("a call frame is truncated or not msgpack");
     run_frame(s, w, p, frame_end);
     if (p != frame_end) throw ProtocolError("a call frame was not read to its end");
+    if (after_frame) after_frame();
   }
 }
 

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "wire.h"
@@ -19,9 +20,12 @@ uint32_t op_count();
 // GP_PROTOCOL_DIGEST of the table this addon was generated from.
 const char *protocol_digest();
 
-// Runs every call frame of one client message, appending the replies it produces to `out`.
-// Throws ProtocolError (the session must close) at the first frame that breaks the protocol.
-void process_message(Session &s, const char *data, size_t size, std::vector<char> &out);
+// Runs every call frame of one client message, appending the replies it produces to `out`;
+// after_frame (if any) runs after each frame, and may take what `out` holds so far (a message of
+// many copies must not gather all their data in one reply). Throws ProtocolError (the session must
+// close) at the first frame that breaks the protocol.
+void process_message(Session &s, const char *data, size_t size, std::vector<char> &out,
+                     const std::function<void()> &after_frame = nullptr);
 
 }  // namespace gp
 

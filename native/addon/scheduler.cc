@@ -79,13 +79,18 @@ void CardScheduler::grant_next(uint64_t now) {
 
 void CardScheduler::refresh_max_priority() {
   int m = -1;
-  for (const CardClient *c : clients_) m = std::max(m, c->params_.priority);
+  unsigned at_max = 0;
+  for (const CardClient *c : clients_) {
+    if (c->params_.priority > m) m = c->params_.priority, at_max = 0;
+    if (c->params_.priority == m) at_max++;
+  }
   max_priority_.store(m, std::memory_order_relaxed);
+  n_at_max_.store(at_max, std::memory_order_relaxed);
 }
 
 double CardScheduler::holder_vtime(uint64_t now) const {
   if (holder_ == nullptr) return 0;
-  return holder_->vtime_ + (double)(now - measured_ns_) / holder_->params_.share;
+  return holder_->vtime_ + (double)(now - measured_ns_) / holder_->weight();
 }
 
 double CardScheduler::active_vtime_floor(const CardClient *except) const {
@@ -148,6 +153,7 @@ void CardClient::give_event(CUcontext ctx, CUevent ev) {
 }
 
 void CardClient::note_stream(CUcontext ctx, CUstream stream) {
+  slice_ops_++;
   for (CtxSlice &s : slice_) {
     if (s.ctx != ctx) continue;
     if (std::find(s.streams.begin(), s.streams.end(), stream) == s.streams.end()) s.streams.push_back(stream);
@@ -167,7 +173,8 @@ void CardClient::close_slice(CUcontext current) {
   for (CtxSlice &s : slice_) {
     if (s.start == nullptr) continue;
     if (s.ctx != current) api_.ctxSetCurrent(s.ctx);
-    Pending p{s.ctx, s.start, {}};
+    Pending p{s.ctx, s.start, {}, slice_ops_};
+    slice_ops_ = 0;  // counted once, with the slice's first context
     for (CUstream stream : s.streams) {
       CUevent end = take_event(s.ctx);
       if (end == nullptr) continue;
@@ -178,6 +185,7 @@ void CardClient::close_slice(CUcontext current) {
     pending_.push_back(std::move(p));
   }
   slice_.clear();
+  slice_ops_ = 0;
 }
 
 void CardClient::collect(bool wait) {
@@ -200,6 +208,10 @@ void CardClient::collect(bool wait) {
       give_event(p.ctx, end);
     }
     give_event(p.ctx, p.start);
+    if (p.ops > 0 && ns > 0) {
+      const double per_op = (double)ns / p.ops;
+      op_ns_ = op_ns_ == 0 ? per_op : 0.75 * op_ns_ + 0.25 * per_op;
+    }
     pending_.pop_front();
     account(ns);
   }
@@ -209,7 +221,7 @@ void CardClient::account(uint64_t ns) {
   if (ns == 0) return;
   std::lock_guard<std::mutex> lock(card_.mu_);
   stats_.device_ns += ns;
-  vtime_ += (double)ns / params_.share;
+  vtime_ += (double)ns / weight();
   if (params_.limit) {
     credit(now_ns());
     credit_ns_ -= (double)ns;
@@ -282,7 +294,10 @@ bool CardClient::begin(CUcontext ctx, CUstream stream) {
   }
   if (cancelled_) return false;
   waiting_ = true;
-  vtime_ = std::max(vtime_, card_.active_vtime_floor(this));
+  // Back from idle: level with the clients competing, less a few slices it may still be owed. A
+  // client away for a round trip (a synchronous one, between its reply and its next call) keeps
+  // what its neighbours' work cost it meanwhile; a long idle banks no more than that.
+  vtime_ = std::max(vtime_, card_.active_vtime_floor(this) - kOwedSlices * (double)card_.options_.slice_ns / weight());
   const uint64_t since = now;
   card_.grant_next(now);
   if (card_.holder_ != nullptr && card_.holder_ != this && card_.holder_->wanted_) {
@@ -302,7 +317,7 @@ bool CardClient::begin(CUcontext ctx, CUstream stream) {
     waited = true;
     if (!params_.paused && throttled(now)) {
       // A hard cap: wait until the share has earned the card back, even if the card is idle.
-      double owed = -credit(now) / params_.share;
+      double owed = -credit(now) / weight();
       card_.cv_.wait_for(lock, std::chrono::nanoseconds((int64_t)std::min(owed + 1000.0, 1e9)));
     } else {
       card_.cv_.wait(lock);
@@ -322,9 +337,23 @@ bool CardClient::begin(CUcontext ctx, CUstream stream) {
   return true;
 }
 
+size_t CardClient::queue_depth() const {
+  // Until an operation has been measured: the pace depth, a short queue.
+  if (op_ns_ <= 0) return std::max<size_t>(1, card_.options_.pace_depth);
+  // At least one: the card always has the client's next operation, whatever the session thread's
+  // latency (operations longer than a slice then wait at most for one more).
+  return (size_t)std::max(1.0, std::min((double)kMaxQueued, (double)card_.options_.slice_ns / op_ns_));
+}
+
 void CardClient::end(CUcontext ctx, CUstream stream) {
-  // Only when a client of higher priority shares the card: otherwise queueing deep costs nobody.
-  if (card_.max_priority_.load(std::memory_order_relaxed) <= priority_.load(std::memory_order_relaxed)) return;
+  // Work already queued on a GPU cannot be taken back: what a client queues is time its neighbours
+  // will wait, whatever the scheduler decides. So while a client of its priority shares the card, a
+  // client keeps at most a slice's worth queued, and a slice ends on time however deep its batches;
+  // beside a client of higher priority, paceDepth operations. Alone at the top priority (alone on
+  // the card, or beside lower classes only, which wait for it anyway), queueing deep costs nobody.
+  const bool outranked = card_.max_priority_.load(std::memory_order_relaxed) > priority_.load(std::memory_order_relaxed);
+  if (!outranked && card_.n_at_max_.load(std::memory_order_relaxed) < 2) return;
+  const size_t depth = outranked ? card_.options_.pace_depth : queue_depth();
   CUevent ev = take_event(ctx);
   if (ev == nullptr) return;
   if (api_.eventRecord(ev, stream) != CUDA_SUCCESS) {
@@ -332,7 +361,7 @@ void CardClient::end(CUcontext ctx, CUstream stream) {
     return;
   }
   paced_.push_back(Paced{ctx, ev});
-  while (paced_.size() > card_.options_.pace_depth) {
+  while (paced_.size() > depth) {
     api_.eventSynchronize(paced_.front().event);
     give_event(paced_.front().ctx, paced_.front().event);
     paced_.pop_front();

@@ -97,6 +97,7 @@ class CardScheduler {
   uint64_t measured_ns_ = 0;  // when the holder's vtime_ was last exact
   uint64_t departed_ns_ = 0;
   std::atomic<int> max_priority_{-1};
+  std::atomic<unsigned> n_at_max_{0};  // clients at max_priority_, read without the lock on every operation
 };
 
 // A session's presence on one card. Everything but stats() and set_params() runs on the session's
@@ -146,6 +147,7 @@ class CardClient {
     CUcontext ctx;
     CUevent start;
     std::vector<CUevent> ends;
+    unsigned ops;  // operations submitted in that part of the slice
   };
   struct Paced {
     CUcontext ctx;
@@ -163,8 +165,18 @@ class CardClient {
   // Measures everything the holder ran so far (waiting for it), so that vtime_ is exact.
   void settle(CUcontext current);
   void account(uint64_t ns);
+  // The share as the virtual time divides by it: shares below kMinWeight count as kMinWeight, so that
+  // a tiny share can never overflow the arithmetic into a tie (and so get more than a larger one).
+  static constexpr double kMinWeight = 1e-6;
+  double weight() const { return params_.share > kMinWeight ? params_.share : kMinWeight; }
   bool throttled(uint64_t now) const;  // under the card's mutex
   double credit(uint64_t now) const;
+  // How many operations the client may have queued beyond the running one while it shares the card:
+  // a slice's worth of its measured device time per operation (docs/sharing.md, "Deep queues").
+  size_t queue_depth() const;
+  static constexpr size_t kMaxQueued = 1024;
+  // What a client coming back from idle may still be owed, in slices of device time.
+  static constexpr double kOwedSlices = 4;
 
   CardScheduler &card_;
   const Driver::Api &api_;
@@ -184,6 +196,8 @@ class CardClient {
   uint64_t slice_checkpoint_ns_ = 0;
   std::deque<Pending> pending_;
   std::deque<Paced> paced_;
+  unsigned slice_ops_ = 0;  // operations since the slice's measurement was last closed
+  double op_ns_ = 0;        // measured device time per operation (a moving average; 0: none yet)
   std::map<CUcontext, std::vector<CUevent>> pool_;
 };
 

@@ -257,6 +257,12 @@ int gp_conn_append(gp_conn *c, const uint8_t *head, size_t head_len, const uint8
 {
     size_t len = head_len + body_len;
     pthread_mutex_lock(&c->batch_lock);
+    /* A message stays under GP_BATCH_BYTES unless it is one frame: what is batched goes first. */
+    while (c->batch_len > 0 && c->batch_len + len > GP_BATCH_BYTES && !c->dead) {
+        pthread_mutex_unlock(&c->batch_lock);
+        gp_conn_flush(c);
+        pthread_mutex_lock(&c->batch_lock);
+    }
     if (c->dead) {
         pthread_mutex_unlock(&c->batch_lock);
         return -1;

@@ -23,6 +23,14 @@
 /* The driver version the library reports (cuDriverGetVersion) and hashes (the integrity check). */
 #define GP_DRIVER_VERSION 13000
 
+/*
+ * The most host data one frame of a linear copy carries (copies.c), and what a message of several
+ * frames holds at most before it is sent (conn.c): every message stays far below the daemon's
+ * compute.maxMessageBytes, whatever size a program copies (docs/protocol.md, "Limits").
+ */
+#define GP_COPY_SLICE ((size_t)16 << 20)
+#define GP_BATCH_BYTES ((size_t)16 << 20)
+
 /* ---- initialisation (next to cuInit; the shim's test harness provides its own) --------------- */
 
 /* Nonzero once cuInit has succeeded; device queries answer CUDA_ERROR_NOT_INITIALIZED before. */

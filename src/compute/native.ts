@@ -143,7 +143,11 @@ export interface ComputeAddon {
 
 let addon: ComputeAddon | null = null;
 
-export const addonPath = join(packageRoot, 'build', 'Release', 'gpupool_compute.node');
+/**
+ * The addon node-gyp built; GPUPOOL_ADDON names another build of the same sources instead (the
+ * sanitized one, `make -C native addon-asan`, which test/compute/addon-sanitizers.test.ts loads).
+ */
+export const addonPath = process.env.GPUPOOL_ADDON || join(packageRoot, 'build', 'Release', 'gpupool_compute.node');
 
 export function loadComputeAddon(): ComputeAddon {
   addon ??= createRequire(import.meta.url)(addonPath) as ComputeAddon;
