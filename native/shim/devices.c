@@ -39,6 +39,13 @@ void gp_devices_set(const gp_device *devs, int n)
         set_attribute(&copy[i], CU_DEVICE_ATTRIBUTE_PCI_DOMAIN_ID, copy[i].pci_domain);
         set_attribute(&copy[i], CU_DEVICE_ATTRIBUTE_PCI_BUS_ID, copy[i].pci_bus);
         set_attribute(&copy[i], CU_DEVICE_ATTRIBUTE_PCI_DEVICE_ID, copy[i].pci_device);
+        /*
+         * The card sits in the daemon's host: it cannot map this process's memory, so
+         * cuMemHostGetDevicePointer is not carried and no attribute may promise it (cuda-samples
+         * then take their copy path instead of zero-copy).
+         */
+        set_attribute(&copy[i], CU_DEVICE_ATTRIBUTE_CAN_MAP_HOST_MEMORY, 0);
+        set_attribute(&copy[i], CU_DEVICE_ATTRIBUTE_CAN_USE_HOST_POINTER_FOR_REGISTERED_MEM, 0);
     }
     free(devices);
     devices = copy;

@@ -230,6 +230,14 @@ CUresult gp_fwd_cuKernelGetFunction_v12000(CUfunction *pFunc, CUkernel kernel)
     return rc == CUDA_SUCCESS ? gp_std_cuKernelGetFunction_v12000(pFunc, real) : rc;
 }
 
+CUresult gp_function_of(CUfunction *func)
+{
+    pthread_mutex_lock(&g_lock);
+    long i = index_of(*func, KIND_KERNEL, g_kernel_count);
+    pthread_mutex_unlock(&g_lock);
+    return i < 0 ? CUDA_SUCCESS : gp_fwd_cuKernelGetFunction_v12000(func, (CUkernel)*func);
+}
+
 CUresult gp_fwd_cuKernelGetParamInfo_v12040(CUkernel kernel, size_t paramIndex, size_t *paramOffset, size_t *paramSize)
 {
     CUkernel real;

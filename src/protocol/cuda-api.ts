@@ -54,6 +54,11 @@ export interface Forwarded {
   /** Variants to forward; default: every non-legacy variant cudaTypedefs.h declares. */
   versions?: number[];
   /**
+   * Variants answered inside the client library instead (`gp_local_<name>_v<version>`), usually by
+   * checking what only they carry and calling a forwarded variant.
+   */
+  localVersions?: number[];
+  /**
    * The daemon runs a hand-written handler (native/addon/handlers) instead of calling the driver
    * directly, because the call touches per-client state: primary contexts are made private to each
    * client, allocations are recorded for bounds checks and clean-up, handles are forgotten on destroy.
@@ -101,6 +106,9 @@ const POOL_ATTR_SIZE = '(attr >= CU_MEMPOOL_ATTR_RELEASE_THRESHOLD && attr <= CU
 // (win32HandleMetaData, win32SecurityAttributes) travel as NULL, and the daemon forces them so.
 const PROP_TO_REMOTE = 'CUmemAllocationProp gp_prop; if ((rc = gp_prop_to_remote(c, &prop, &gp_prop)) != CUDA_SUCCESS) goto done;';
 
+/** A CUfunction parameter that may be one of cudart's kernel handles (gp_function_of). */
+const functionOf = (param: string): string => `if ((rc = gp_function_of(&${param})) != CUDA_SUCCESS) goto done;`;
+
 const local: Local = { local: true };
 const sync: Forwarded = { mode: 'sync' };
 const async: Forwarded = { mode: 'async' };
@@ -120,6 +128,9 @@ export const CUDA_API: Record<string, Annotation> = {
   cuGetErrorName: local,
   cuGetErrorString: local,
   cuModuleGetLoadingMode: local,
+  // The job's process has no card to profile: the markers succeed and do nothing (native/shim/profiler.c).
+  cuProfilerStart: local,
+  cuProfilerStop: local,
 
   // --- devices: facts from the handshake --------------------------------------------------------
   cuDeviceGet: local,
@@ -146,7 +157,9 @@ export const CUDA_API: Record<string, Annotation> = {
   cuDevicePrimaryCtxReset: { mode: 'sync', handler: 'primary_ctx_reset' },
   cuDevicePrimaryCtxGetState: { mode: 'sync', handler: 'primary_ctx_get_state' },
   cuDevicePrimaryCtxSetFlags: { mode: 'sync', handler: 'primary_ctx_set_flags' },
-  cuCtxCreate: { mode: 'sync', versions: [3020], handler: 'ctx_create', after: 'gp_note_context(c, *pctx, dev); gp_set_current(*pctx);' },
+  // CUDA 13's cuda.h maps cuCtxCreate to _v4 (12050): its parameters hold only what gpupool refuses
+  // (execution affinity, CIG), so the client checks them and sends the v2 call (native/shim/client.c).
+  cuCtxCreate: { mode: 'sync', versions: [3020], localVersions: [12050], handler: 'ctx_create', after: 'gp_note_context(c, *pctx, dev); gp_set_current(*pctx);' },
   cuCtxDestroy: { mode: 'sync', handler: 'ctx_destroy', after: 'gp_forget_context(ctx);' },
   cuCtxSynchronize: sync,
   cuCtxGetFlags: sync,
@@ -292,14 +305,18 @@ export const CUDA_API: Record<string, Annotation> = {
   cuLibraryGetModule: { mode: 'sync', client: 'library' },
   cuKernelGetFunction: { mode: 'sync', client: 'library' },
   cuKernelGetParamInfo: { mode: 'sync', client: 'library' },
-  cuFuncGetParamInfo: sync,
+  cuFuncGetParamInfo: { mode: 'sync', before: functionOf('func') },
   cuKernelGetAttribute: { mode: 'sync', client: 'library' },
-  cuFuncGetAttribute: sync,
+  cuFuncGetAttribute: { mode: 'sync', before: functionOf('hfunc') },
   cuKernelSetAttribute: { mode: 'sync', client: 'library' },
-  cuFuncSetAttribute: sync,
-  cuFuncSetCacheConfig: sync,
-  cuOccupancyMaxActiveBlocksPerMultiprocessor: sync,
-  cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags: sync,
+  cuFuncSetAttribute: { mode: 'sync', before: functionOf('hfunc') },
+  cuFuncSetCacheConfig: { mode: 'sync', before: functionOf('hfunc') },
+  cuOccupancyMaxActiveBlocksPerMultiprocessor: { mode: 'sync', before: functionOf('func') },
+  cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags: { mode: 'sync', before: functionOf('func') },
+  // The block-size callback is the program's code: the search runs here, asking the daemon for each
+  // candidate's occupancy (native/shim/occupancy.c).
+  cuOccupancyMaxPotentialBlockSize: local,
+  cuOccupancyMaxPotentialBlockSizeWithFlags: local,
   cuLaunchKernel: { mode: 'async', client: 'launch_kernel', wire: 'custom' },
   cuLaunchKernelEx: { mode: 'async', client: 'launch_kernel_ex', wire: 'custom' },
 };

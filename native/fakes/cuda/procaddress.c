@@ -118,6 +118,8 @@ static const proc_entry g_procs[] = {
     P(cuKernelGetParamInfo, 12040, cuKernelGetParamInfo),
     /* functions */
     P(cuFuncGetAttribute, 2020, cuFuncGetAttribute),
+    P(cuOccupancyMaxActiveBlocksPerMultiprocessor, 6050, cuOccupancyMaxActiveBlocksPerMultiprocessor),
+    P(cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags, 7000, cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags),
     P(cuFuncSetAttribute, 9000, cuFuncSetAttribute),
     P(cuFuncSetCacheConfig, 3000, cuFuncSetCacheConfig),
     P(cuFuncGetName, 12030, cuFuncGetName),
