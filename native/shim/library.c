@@ -265,6 +265,17 @@ CUresult gp_fwd_cuKernelSetAttribute_v12000(CUfunction_attribute attrib, int val
     return rc == CUDA_SUCCESS ? gp_std_cuKernelSetAttribute_v12000(attrib, val, real, dev) : rc;
 }
 
+/* A variable of the library as loaded on the current context's daemon. */
+CUresult gp_fwd_cuLibraryGetGlobal_v12000(CUdeviceptr *dptr, size_t *bytes, CUlibrary handle, const char *name)
+{
+    pthread_mutex_lock(&g_lock);
+    long i = index_of(handle, KIND_LIBRARY, g_lib_count);
+    CUlibrary real = NULL;
+    CUresult rc = i < 0 ? CUDA_ERROR_INVALID_HANDLE : library_on(g_libs[i], current_server(), &real);
+    pthread_mutex_unlock(&g_lock);
+    return rc == CUDA_SUCCESS ? gp_std_cuLibraryGetGlobal_v12000(dptr, bytes, real, name) : rc;
+}
+
 CUresult gp_fwd_cuLibraryGetModule_v12000(CUmodule *pMod, CUlibrary handle)
 {
     pthread_mutex_lock(&g_lock);

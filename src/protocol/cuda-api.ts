@@ -109,6 +109,9 @@ const PROP_TO_REMOTE = 'CUmemAllocationProp gp_prop; if ((rc = gp_prop_to_remote
 /** A CUfunction parameter that may be one of cudart's kernel handles (gp_function_of). */
 const functionOf = (param: string): string => `if ((rc = gp_function_of(&${param})) != CUDA_SUCCESS) goto done;`;
 
+/** Module variables: a NULL output of the caller's is pointed at a local, so both always travel. */
+const GLOBAL_OUTS = 'CUdeviceptr gp_dptr; size_t gp_bytes; if (dptr == NULL) dptr = &gp_dptr; if (bytes == NULL) bytes = &gp_bytes;';
+
 const local: Local = { local: true };
 const sync: Forwarded = { mode: 'sync' };
 const async: Forwarded = { mode: 'async' };
@@ -297,12 +300,17 @@ export const CUDA_API: Record<string, Annotation> = {
   cuModuleLoadFatBinary: { mode: 'sync', client: 'module_image', wire: 'custom' },
   cuModuleUnload: { mode: 'sync', handler: 'forget_handle' },
   cuModuleGetFunction: { mode: 'sync', params: { name: 'string' } },
+  // __device__ and __constant__ variables (cudaMemcpyToSymbol): the daemon lets the session copy to
+  // and from their range; the client records it, so that copies find their daemon. Both outputs are
+  // always asked for, whatever the caller passed.
+  cuModuleGetGlobal: { mode: 'sync', params: { name: 'string' }, before: GLOBAL_OUTS, handler: 'module_get_global', after: 'gp_note_alloc(c, *dptr, *bytes);' },
   // A library and its kernels belong to no context, so one handle must work on every daemon: the
   // client keeps them (native/shim/library.c) and loads each library on a daemon when first used there.
   cuLibraryLoadData: { mode: 'sync', client: 'library', wire: 'custom', handler: 'module_image' },
   cuLibraryUnload: { mode: 'sync', handler: 'forget_handle', client: 'library' },
   cuLibraryGetKernel: { mode: 'sync', params: { name: 'string' }, client: 'library' },
   cuLibraryGetModule: { mode: 'sync', client: 'library' },
+  cuLibraryGetGlobal: { mode: 'sync', params: { name: 'string' }, client: 'library', before: GLOBAL_OUTS, handler: 'library_get_global', after: 'gp_note_alloc(c, *dptr, *bytes);' },
   cuKernelGetFunction: { mode: 'sync', client: 'library' },
   cuKernelGetParamInfo: { mode: 'sync', client: 'library' },
   cuFuncGetParamInfo: { mode: 'sync', before: functionOf('func') },

@@ -101,8 +101,46 @@ int main(int argc, char **argv)
     CHECK(cuOccupancyMaxActiveBlocksPerMultiprocessor(&kernel_blocks, (CUfunction)kernel, 256, 0));
     CHECK(cuFuncGetAttribute(&max_threads, CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK, (CUfunction)kernel));
     expect(kernel_blocks == blocks && max_threads > 0, "a library kernel as a CUfunction");
+
+    /* Module and library variables: the copies to them are the session's, and a kernel reads them. */
+    CUdeviceptr coeffs = 0, calls = 0, lib_coeffs = 0;
+    size_t coeffs_size = 0, calls_size = 0;
+    CHECK(cuModuleGetGlobal(&coeffs, &coeffs_size, module, "poly_coeffs"));
+    CHECK(cuModuleGetGlobal(&calls, NULL, module, "poly_calls"));
+    CHECK(cuModuleGetGlobal(NULL, &calls_size, module, "poly_calls"));
+    const float c[4] = {3.0f, 1.0f, 0.0f, 0.0f};
+    CHECK(cuMemcpyHtoD(coeffs, c, sizeof c));
+    float x[64], y[64];
+    for (int i = 0; i < 64; i++)
+        x[i] = (float)i;
+    CUdeviceptr dx, dy;
+    CHECK(cuMemAlloc(&dx, sizeof x));
+    CHECK(cuMemAlloc(&dy, sizeof y));
+    CHECK(cuMemcpyHtoD(dx, x, sizeof x));
+    CUfunction poly;
+    CHECK(cuModuleGetFunction(&poly, module, "_Z4polyPKfPfi"));
+    int n = 64;
+    void *args[] = {&dx, &dy, &n};
+    CHECK(cuLaunchKernel(poly, 1, 1, 1, 64, 1, 1, 0, NULL, args, NULL));
+    CHECK(cuMemcpyDtoH(y, dy, sizeof y));
+    unsigned launched = 0;
+    CHECK(cuMemcpyDtoH(&launched, calls, sizeof launched));
+    expect(coeffs_size == sizeof c && calls_size == sizeof(unsigned) && y[10] == 13.0f && launched == 1,
+           "cuModuleGetGlobal: a kernel reads what the host wrote");
+    expect(cuMemcpyHtoD(coeffs + sizeof(float), c, sizeof c) == CUDA_ERROR_INVALID_VALUE,
+           "a copy past a module variable is refused");
+    expect(cuModuleGetGlobal(&calls, NULL, module, "no_such_variable") == CUDA_ERROR_NOT_FOUND,
+           "an unknown variable is CUDA_ERROR_NOT_FOUND");
+    size_t lib_size = 0;
+    CHECK(cuLibraryGetGlobal(&lib_coeffs, &lib_size, library, "poly_coeffs"));
+    CHECK(cuMemcpyHtoD(lib_coeffs, c, sizeof c));
+    expect(lib_size == sizeof c && lib_coeffs != coeffs, "cuLibraryGetGlobal: the library's own variable");
+    CHECK(cuMemFree(dx));
+    CHECK(cuMemFree(dy));
+
     CHECK(cuLibraryUnload(library));
     CHECK(cuModuleUnload(module));
+    expect(cuMemcpyHtoD(coeffs, c, sizeof c) != CUDA_SUCCESS, "an unloaded module's variable is no longer the program's");
     free(image);
 
     /* The legacy unversioned symbols, as cuda-samples' dynlink loader finds them. */
