@@ -82,6 +82,8 @@ void gp_prop_from_remote(gp_call *c, CUmemAllocationProp *prop);
  * kernel handle of the client's (native/shim/library.c) becomes its function in the current context.
  */
 CUresult gp_function_of(CUfunction *func);
+/* Returns once the host functions enqueued so far have run (native/shim/hostfunc.c). */
+void gp_host_funcs_drain(void);
 
 int gp_initialized(void);
 

@@ -164,7 +164,8 @@ export const CUDA_API: Record<string, Annotation> = {
   // (execution affinity, CIG), so the client checks them and sends the v2 call (native/shim/client.c).
   cuCtxCreate: { mode: 'sync', versions: [3020], localVersions: [12050], handler: 'ctx_create', after: 'gp_note_context(c, *pctx, dev); gp_set_current(*pctx);' },
   cuCtxDestroy: { mode: 'sync', handler: 'ctx_destroy', after: 'gp_forget_context(ctx);' },
-  cuCtxSynchronize: sync,
+  // A synchronisation also waits for the host functions enqueued before it (native/shim/hostfunc.c).
+  cuCtxSynchronize: { mode: 'sync', after: 'gp_host_funcs_drain();' },
   cuCtxGetFlags: sync,
   cuCtxGetApiVersion: sync,
   cuCtxGetLimit: sync,
@@ -281,11 +282,15 @@ export const CUDA_API: Record<string, Annotation> = {
   cuStreamCreate: sync,
   cuStreamCreateWithPriority: sync,
   cuStreamDestroy: { mode: 'sync', handler: 'forget_handle' },
-  cuStreamSynchronize: sync,
+  cuStreamSynchronize: { mode: 'sync', after: 'gp_host_funcs_drain();' },
   cuStreamQuery: sync,
   cuStreamWaitEvent: async,
   cuStreamGetPriority: sync,
   cuStreamGetFlags: sync,
+  // Host functions are the program's code: they run in the client, when the daemon says their stream
+  // reached them (native/shim/hostfunc.c).
+  cuLaunchHostFunc: local,
+  cuStreamAddCallback: local,
   cuEventCreate: sync,
   cuEventRecord: async,
   cuEventRecordWithFlags: async,

@@ -4,7 +4,8 @@
  * cuCtxCreate, profiler markers, occupancy with a callback and with library kernels, no host-memory
  * mapping promised, legacy unversioned symbols, a call not carried named once by its symbol, module
  * and library variables) and test/programs/samples_runtime.cu (the same through cudart: occupancy of
- * its kernel handles, the profiler, cudaMemcpyToSymbol and __constant__ memory a kernel reads).
+ * its kernel handles, the profiler, cudaMemcpyToSymbol and __constant__ memory a kernel reads, host
+ * functions run in the job's process in stream order).
  */
 import t from 'tap';
 import { DaemonProcess, runCli } from '../helpers/daemon-process.js';
@@ -61,6 +62,11 @@ t.test('the runtime-API surface of the samples', async (t) => {
     '__constant__ memory read back',
     'cudaGetSymbolAddress and a memset of it',
     'a copy past a variable\'s end is refused',
+    'every host function ran by cudaStreamSynchronize',
+    'host functions ran in stream order',
+    'each host function saw the copy before it',
+    'a stream callback gets the stream\'s status',
+    'a host function on the default stream, by cudaDeviceSynchronize',
   ]) {
     t.ok(run.stdout.split('\n').includes(`${line} ok`), line);
   }

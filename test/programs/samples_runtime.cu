@@ -91,12 +91,76 @@ static void variables()
     CHECK(cudaFree(dy));
 }
 
+// What each host function saw: its place in the order they ran, and the copy that preceded it.
+struct HostCall {
+    int order;
+    float seen;
+    const float *from;
+    cudaError_t status;
+};
+static int host_calls = 0;
+
+static void CUDART_CB host_func(void *arg)
+{
+    HostCall *c = (HostCall *)arg;
+    c->order = host_calls++;
+    c->seen = *c->from;
+}
+
+static void CUDART_CB stream_callback(cudaStream_t, cudaError_t status, void *arg)
+{
+    HostCall *c = (HostCall *)arg;
+    c->status = status;
+    host_func(arg);
+}
+
+static void host_functions()
+{
+    const int n = 1 << 16, rounds = 4;
+    float *d, *h;
+    CHECK(cudaMalloc(&d, n * sizeof(float)));
+    CHECK(cudaMallocHost(&h, rounds * sizeof(float)));
+    cudaStream_t stream;
+    CHECK(cudaStreamCreate(&stream));
+    HostCall calls[2 * rounds] = {};
+    for (int r = 0; r < rounds; r++) {
+        // Each round's host functions must see the copy enqueued before them on the stream.
+        CHECK(cudaMemsetAsync(d, 0, n * sizeof(float), stream));
+        float value = (float)(r + 1);
+        CHECK(cudaMemcpyAsync(d + r, &value, sizeof value, cudaMemcpyHostToDevice, stream));
+        CHECK(cudaMemcpyAsync(h + r, d + r, sizeof(float), cudaMemcpyDeviceToHost, stream));
+        calls[2 * r] = {-1, 0, h + r, cudaErrorUnknown};
+        calls[2 * r + 1] = {-1, 0, h + r, cudaErrorUnknown};
+        CHECK(cudaLaunchHostFunc(stream, host_func, &calls[2 * r]));
+        CHECK(cudaStreamAddCallback(stream, stream_callback, &calls[2 * r + 1], 0));
+    }
+    CHECK(cudaStreamSynchronize(stream));
+    bool ordered = true, saw = true;
+    for (int i = 0; i < 2 * rounds; i++) {
+        ordered = ordered && calls[i].order == i;
+        saw = saw && calls[i].seen == (float)(i / 2 + 1);
+    }
+    expect(host_calls == 2 * rounds, "every host function ran by cudaStreamSynchronize");
+    expect(ordered, "host functions ran in stream order");
+    expect(saw, "each host function saw the copy before it");
+    expect(calls[1].status == cudaSuccess, "a stream callback gets the stream's status");
+    // On the legacy default stream, then a device synchronisation.
+    HostCall last = {-1, 0, h, cudaErrorUnknown};
+    CHECK(cudaLaunchHostFunc(0, host_func, &last));
+    CHECK(cudaDeviceSynchronize());
+    expect(last.order == 2 * rounds, "a host function on the default stream, by cudaDeviceSynchronize");
+    CHECK(cudaStreamDestroy(stream));
+    CHECK(cudaFreeHost(h));
+    CHECK(cudaFree(d));
+}
+
 int main()
 {
     CHECK(cudaSetDevice(0));
     CHECK(cudaProfilerStart());
     occupancy();
     variables();
+    host_functions();
     CHECK(cudaProfilerStop());
     if (failures == 0)
         printf("PASS\n");

@@ -20,6 +20,7 @@
 /* Every function cuda.h declares is exported when this library defines it; the rest stays hidden. */
 #pragma GCC visibility push(default)
 #include <cuda.h>
+#include <cudaProfiler.h>
 #include "gpupool_emu.h"
 #pragma GCC visibility pop
 

@@ -306,3 +306,41 @@ CUresult CUDAAPI cuStreamGetDevice_ptsz(CUstream hStream, CUdevice *device)
 {
     return stream_get(hStream, true, Q_DEVICE, device);
 }
+
+/*
+ * Host functions: the stream's earlier work has already run (kernels run eagerly), so the function runs
+ * at the modelled end of that work, on the calling thread, before the call returns. Later work on the
+ * stream cannot start before it, as on a GPU.
+ */
+static CUresult host_func(CUstream hStream, CUhostFn fn, CUstreamCallback callback, void *userData, bool per_thread)
+{
+    CUresult rc = stream_synchronize(hStream, per_thread);
+    if (rc != CUDA_SUCCESS)
+        return rc;
+    if (fn != NULL)
+        fn(userData);
+    else
+        callback(hStream, CUDA_SUCCESS, userData);
+    return CUDA_SUCCESS;
+}
+
+CUresult CUDAAPI cuLaunchHostFunc(CUstream hStream, CUhostFn fn, void *userData)
+{
+    return fn == NULL ? CUDA_ERROR_INVALID_VALUE : host_func(hStream, fn, NULL, userData, false);
+}
+
+CUresult CUDAAPI cuLaunchHostFunc_ptsz(CUstream hStream, CUhostFn fn, void *userData)
+{
+    return fn == NULL ? CUDA_ERROR_INVALID_VALUE : host_func(hStream, fn, NULL, userData, true);
+}
+
+CUresult CUDAAPI cuStreamAddCallback(CUstream hStream, CUstreamCallback callback, void *userData, unsigned int flags)
+{
+    return callback == NULL || flags != 0 ? CUDA_ERROR_INVALID_VALUE : host_func(hStream, NULL, callback, userData, false);
+}
+
+CUresult CUDAAPI cuStreamAddCallback_ptsz(CUstream hStream, CUstreamCallback callback, void *userData,
+                                          unsigned int flags)
+{
+    return callback == NULL || flags != 0 ? CUDA_ERROR_INVALID_VALUE : host_func(hStream, NULL, callback, userData, true);
+}
