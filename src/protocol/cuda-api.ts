@@ -148,6 +148,7 @@ export const CUDA_API: Record<string, Annotation> = {
   cuDeviceGetProperties: local,
   // Devices of one client never map each other's memory (peer copies go through the client).
   cuDeviceCanAccessPeer: local,
+  cuDeviceGetP2PAttribute: local,
 
   // --- contexts: the current context is per client thread, so it stays local ------------------
   cuCtxGetCurrent: local,
@@ -287,6 +288,10 @@ export const CUDA_API: Record<string, Annotation> = {
   cuStreamWaitEvent: async,
   cuStreamGetPriority: sync,
   cuStreamGetFlags: sync,
+  // The attribute is a union of values only (an access policy window names device memory by address).
+  // The per-thread variants name the parameter differently.
+  cuStreamSetAttribute: { mode: 'sync', params: { param: { in: 'sizeof(CUstreamAttrValue)' }, value: { in: 'sizeof(CUstreamAttrValue)' } } },
+  cuStreamGetAttribute: { mode: 'sync', params: { value: { out: 'sizeof(CUstreamAttrValue)' }, value_out: { out: 'sizeof(CUstreamAttrValue)' } } },
   // Host functions are the program's code: they run in the client, when the daemon says their stream
   // reached them (native/shim/hostfunc.c).
   cuLaunchHostFunc: local,

@@ -5,7 +5,7 @@
  * mapping promised, legacy unversioned symbols, a call not carried named once by its symbol, module
  * and library variables) and test/programs/samples_runtime.cu (the same through cudart: occupancy of
  * its kernel handles, the profiler, cudaMemcpyToSymbol and __constant__ memory a kernel reads, host
- * functions run in the job's process in stream order).
+ * functions run in the job's process in stream order, stream and peer attributes).
  */
 import t from 'tap';
 import { DaemonProcess, runCli } from '../helpers/daemon-process.js';
@@ -53,7 +53,7 @@ t.test('the driver-API surface of the samples', async (t) => {
 });
 
 t.test('the runtime-API surface of the samples', async (t) => {
-  const run = await runCli(['run', '--servers', server, '--', samplesRuntime]);
+  const run = await runCli(['run', '--servers', server, '--gpus', 'all', '--', samplesRuntime]);
   t.equal(run.code, 0, `samples_runtime exits 0\n${run.stdout}${run.stderr}`);
   for (const line of [
     'occupancy of a runtime kernel',
@@ -67,6 +67,8 @@ t.test('the runtime-API surface of the samples', async (t) => {
     'each host function saw the copy before it',
     'a stream callback gets the stream\'s status',
     'a host function on the default stream, by cudaDeviceSynchronize',
+    'a stream attribute set and read back',
+    'no peer access between a job\'s devices',
   ]) {
     t.ok(run.stdout.split('\n').includes(`${line} ok`), line);
   }

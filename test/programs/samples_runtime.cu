@@ -1,7 +1,8 @@
 // The runtime-API surface NVIDIA's cuda-samples use that gpupool once lacked (issue 11), built by nvcc
 // and run unmodified through gpupool: occupancy (cudart's kernel handles), the profiler's markers,
-// __constant__ and __device__ variables (cudaMemcpyToSymbol/FromSymbol, cudaGetSymbolAddress), and
-// host functions on streams (cudaStreamAddCallback, cudaLaunchHostFunc) in stream order.
+// __constant__ and __device__ variables (cudaMemcpyToSymbol/FromSymbol, cudaGetSymbolAddress), host
+// functions on streams (cudaStreamAddCallback, cudaLaunchHostFunc) in stream order, stream attributes
+// and peer attributes (with two devices: run it with --gpus all).
 // Its kernel carries a name the emulator's test kernels implement (native/fakes/cuda/kernels).
 #include <cstdio>
 #include <cstdlib>
@@ -154,6 +155,24 @@ static void host_functions()
     CHECK(cudaFree(d));
 }
 
+static void stream_and_peer_attributes()
+{
+    cudaStream_t stream;
+    CHECK(cudaStreamCreate(&stream));
+    cudaStreamAttrValue set = {}, got = {};
+    set.syncPolicy = cudaSyncPolicySpin;
+    CHECK(cudaStreamSetAttribute(stream, cudaStreamAttributeSynchronizationPolicy, &set));
+    CHECK(cudaStreamGetAttribute(stream, cudaStreamAttributeSynchronizationPolicy, &got));
+    expect(got.syncPolicy == cudaSyncPolicySpin, "a stream attribute set and read back");
+    CHECK(cudaStreamDestroy(stream));
+    int count = 0, access = -1;
+    CHECK(cudaGetDeviceCount(&count));
+    if (count > 1) {
+        CHECK(cudaDeviceGetP2PAttribute(&access, cudaDevP2PAttrAccessSupported, 0, 1));
+        expect(access == 0, "no peer access between a job's devices");
+    }
+}
+
 int main()
 {
     CHECK(cudaSetDevice(0));
@@ -161,6 +180,7 @@ int main()
     occupancy();
     variables();
     host_functions();
+    stream_and_peer_attributes();
     CHECK(cudaProfilerStop());
     if (failures == 0)
         printf("PASS\n");

@@ -221,6 +221,7 @@ struct CUstream_st {
     pthread_t owner;            /* EMU_STREAM_PER_THREAD */
     uint64_t tail_ns;           /* modelled end of its last operation */
     unsigned long long id;
+    CUstreamAttrValue attrs[CU_LAUNCH_ATTRIBUTE_MAX]; /* cuStreamSetAttribute's, kept as given */
 };
 
 struct CUevent_st {

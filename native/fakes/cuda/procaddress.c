@@ -119,6 +119,10 @@ static const proc_entry g_procs[] = {
     P(cuKernelGetParamInfo, 12040, cuKernelGetParamInfo),
     /* functions */
     P(cuFuncGetAttribute, 2020, cuFuncGetAttribute),
+    P(cuStreamGetAttribute, 11000, cuStreamGetAttribute),
+    PTSZ(cuStreamGetAttribute, 11000, cuStreamGetAttribute_ptsz),
+    P(cuStreamSetAttribute, 11000, cuStreamSetAttribute),
+    PTSZ(cuStreamSetAttribute, 11000, cuStreamSetAttribute_ptsz),
     P(cuProfilerStart, 4000, cuProfilerStart),
     P(cuProfilerStop, 4000, cuProfilerStop),
     P(cuLaunchHostFunc, 10000, cuLaunchHostFunc),

@@ -344,3 +344,62 @@ CUresult CUDAAPI cuStreamAddCallback_ptsz(CUstream hStream, CUstreamCallback cal
 {
     return callback == NULL || flags != 0 ? CUDA_ERROR_INVALID_VALUE : host_func(hStream, NULL, callback, userData, true);
 }
+
+/*
+ * Stream attributes: the ones cuda.h names for streams are kept as set (none changes the time model);
+ * the priority is the stream's own.
+ */
+static bool stream_attr_valid(CUstreamAttrID attr)
+{
+    switch (attr) {
+    case CU_STREAM_ATTRIBUTE_ACCESS_POLICY_WINDOW:
+    case CU_STREAM_ATTRIBUTE_SYNCHRONIZATION_POLICY:
+    case CU_STREAM_ATTRIBUTE_PRIORITY:
+    case CU_STREAM_ATTRIBUTE_MEM_SYNC_DOMAIN_MAP:
+    case CU_STREAM_ATTRIBUTE_MEM_SYNC_DOMAIN:
+        return true;
+    default:
+        return false;
+    }
+}
+
+static CUresult stream_attribute(CUstream hStream, CUstreamAttrID attr, CUstreamAttrValue *get, const CUstreamAttrValue *set,
+                                 bool per_thread)
+{
+    struct CUstream_st *s;
+    if ((get == NULL && set == NULL) || !stream_attr_valid(attr))
+        return CUDA_ERROR_INVALID_VALUE;
+    CUresult rc = enter_stream(hStream, per_thread, &s);
+    if (rc != CUDA_SUCCESS)
+        return rc;
+    if (set != NULL) {
+        s->attrs[attr] = *set;
+        if (attr == CU_STREAM_ATTRIBUTE_PRIORITY)
+            s->priority = set->priority;
+    } else {
+        *get = s->attrs[attr];
+        if (attr == CU_STREAM_ATTRIBUTE_PRIORITY)
+            get->priority = s->priority;
+    }
+    return emu_leave(CUDA_SUCCESS);
+}
+
+CUresult CUDAAPI cuStreamGetAttribute(CUstream hStream, CUstreamAttrID attr, CUstreamAttrValue *value_out)
+{
+    return stream_attribute(hStream, attr, value_out, NULL, false);
+}
+
+CUresult CUDAAPI cuStreamGetAttribute_ptsz(CUstream hStream, CUstreamAttrID attr, CUstreamAttrValue *value_out)
+{
+    return stream_attribute(hStream, attr, value_out, NULL, true);
+}
+
+CUresult CUDAAPI cuStreamSetAttribute(CUstream hStream, CUstreamAttrID attr, const CUstreamAttrValue *value)
+{
+    return value == NULL ? CUDA_ERROR_INVALID_VALUE : stream_attribute(hStream, attr, NULL, value, false);
+}
+
+CUresult CUDAAPI cuStreamSetAttribute_ptsz(CUstream hStream, CUstreamAttrID attr, const CUstreamAttrValue *value)
+{
+    return value == NULL ? CUDA_ERROR_INVALID_VALUE : stream_attribute(hStream, attr, NULL, value, true);
+}
