@@ -149,7 +149,7 @@ static const gpupool_emu_kernel g_kernels[] = {
     { "_Z16increment_kernelPii", COUNT(ptr_int), ptr_int, 0, increment },
     { "_Z6squarePii", COUNT(ptr_int), ptr_int, 0, square },
     { "_Z9incKernelPii", COUNT(ptr_int), ptr_int, 0, inc },
-    { "_ZL12reduceKernelPfS_i", COUNT(ptr2_int), ptr2_int, 0, reduce },
+    { "_Z12reduceKernelPfS_i", COUNT(ptr2_int), ptr2_int, 0, reduce },
     { "_Z13MatrixMulCUDAILi16EEvPfS0_S0_ii", COUNT(ptr3_int2), ptr3_int2, 0, matrix_mul },
     { "_Z13MatrixMulCUDAILi32EEvPfS0_S0_ii", COUNT(ptr3_int2), ptr3_int2, 0, matrix_mul },
     { "matrixMul_bs8_64bit", COUNT(ptr3_size2), ptr3_size2, 0, matrix_mul64 },

@@ -116,7 +116,12 @@ async function runSample(server, cat, name) {
   const lines = output.trim().split('\n').filter((l) => l.trim() !== '');
   const last = lines.filter((l) => !l.startsWith('gpupool: ')).slice(-1)[0] ?? '';
   const result = signal ? 'fail' : code === 0 ? 'pass' : code === 2 ? 'waived' : 'fail';
-  const why = signal ? `timed out after ${opts.timeout} s` : result === 'pass' ? '' : `${notCarried.length ? `not carried: ${notCarried.join(', ')}; ` : ''}${last.slice(0, 160)}`;
+  // What the emulator cannot run is no gpupool failure, but it is one here: said apart.
+  const noKernel = /no kernel image is available|CUDA_ERROR_NO_BINARY_FOR_GPU|cudaErrorNoKernelImageForDevice/.test(output)
+    ? 'a kernel with no CPU implementation for the emulator (bench/cuda-samples/kernels.c); '
+    : '';
+  const detail = `${notCarried.length ? `not carried: ${notCarried.join(', ')}; ` : ''}${noKernel}${last.slice(0, 160)}`;
+  const why = signal ? `timed out after ${opts.timeout} s` : result === 'pass' ? '' : detail;
   return { result, why, notCarried };
 }
 
