@@ -137,8 +137,51 @@ static int matrix_mul64(const gpupool_emu_launch *l, void **params)
     return matrix_mul_sized(l, params, (long long)PARAM(size_t, params, 3), (long long)PARAM(size_t, params, 4));
 }
 
+/* init_array(int *g_data, int *factor, int num_iterations) (simpleStreams): each element += *factor, n times. */
+static int init_array(const gpupool_emu_launch *l, void **params)
+{
+    long long n = (long long)grid_threads(l);
+    int *data = elements(l, PARAM(CUdeviceptr, params, 0), n, sizeof(int));
+    const int *factor = elements(l, PARAM(CUdeviceptr, params, 1), 1, sizeof(int));
+    if (data == NULL || factor == NULL)
+        return CUDA_ERROR_ILLEGAL_ADDRESS;
+    for (long long i = 0; i < n; i++)
+        data[i] += *factor * PARAM(int, params, 2);
+    return CUDA_SUCCESS;
+}
+
+/*
+ * testKernel(int *g_odata) (simpleAtomicIntrinsics): every thread applies the eleven atomics of the
+ * sample to g_odata[0..10]; here the threads take turns in tid order, one valid order of the atomics.
+ */
+static int atomics(const gpupool_emu_launch *l, void **params)
+{
+    long long n = (long long)grid_threads(l);
+    int *o = elements(l, PARAM(CUdeviceptr, params, 0), 11, sizeof(int));
+    if (o == NULL)
+        return CUDA_ERROR_ILLEGAL_ADDRESS;
+    unsigned *u = (unsigned *)o;
+    for (long long t = 0; t < n; t++) {
+        int tid = (int)t;
+        o[0] += 10;
+        o[1] -= 10;
+        o[2] = tid;
+        o[3] = o[3] > tid ? o[3] : tid;
+        o[4] = o[4] < tid ? o[4] : tid;
+        u[5] = u[5] >= 17 ? 0 : u[5] + 1;
+        u[6] = (u[6] == 0 || u[6] > 137) ? 137 : u[6] - 1;
+        if (o[7] == tid - 1)
+            o[7] = tid;
+        o[8] &= 2 * tid + 7;
+        o[9] |= (int)(1u << (tid & 31));
+        o[10] ^= tid;
+    }
+    return CUDA_SUCCESS;
+}
+
 static const size_t ptr3_int[] = { 8, 8, 8, 4 };
 static const size_t ptr_int[] = { 8, 4 };
+static const size_t ptr[] = { 8 };
 static const size_t ptr2_int[] = { 8, 8, 4 };
 static const size_t ptr3_int2[] = { 8, 8, 8, 4, 4 };
 static const size_t ptr3_size2[] = { 8, 8, 8, 8, 8 };
@@ -149,6 +192,8 @@ static const gpupool_emu_kernel g_kernels[] = {
     { "_Z16increment_kernelPii", COUNT(ptr_int), ptr_int, 0, increment },
     { "_Z6squarePii", COUNT(ptr_int), ptr_int, 0, square },
     { "_Z9incKernelPii", COUNT(ptr_int), ptr_int, 0, inc },
+    { "_Z10init_arrayPiS_i", COUNT(ptr2_int), ptr2_int, 0, init_array },
+    { "_Z10testKernelPi", COUNT(ptr), ptr, 0, atomics },
     { "_Z12reduceKernelPfS_i", COUNT(ptr2_int), ptr2_int, 0, reduce },
     { "_Z13MatrixMulCUDAILi16EEvPfS0_S0_ii", COUNT(ptr3_int2), ptr3_int2, 0, matrix_mul },
     { "_Z13MatrixMulCUDAILi32EEvPfS0_S0_ii", COUNT(ptr3_int2), ptr3_int2, 0, matrix_mul },
