@@ -84,6 +84,8 @@ class Driver {
     DriverFn<PFN_cuEventElapsedTime_v2000> eventElapsedTime;
     DriverFn<PFN_cuModuleUnload_v2000> moduleUnload;
     DriverFn<PFN_cuLibraryUnload_v12000> libraryUnload;
+    DriverFn<PFN_cuModuleGetGlobal_v3020> moduleGetGlobal;
+    DriverFn<PFN_cuLibraryGetGlobal_v12000> libraryGetGlobal;
     DriverFn<PFN_cuKernelGetParamInfo_v12040> kernelGetParamInfo;
     DriverFn<PFN_cuFuncGetParamInfo_v12040> funcGetParamInfo;
     DriverFn<PFN_cuCtxSynchronize_v2000> ctxSynchronize;

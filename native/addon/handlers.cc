@@ -150,14 +150,38 @@ CUresult forget_handle(Session &s, CUevent event) {
 CUresult forget_handle(Session &s, CUmodule module) {
   if (module == nullptr) return CUDA_ERROR_INVALID_HANDLE;
   CUresult rc = s.driver().api().moduleUnload(module);
-  if (rc == CUDA_SUCCESS) s.forget(GP_HANDLE_CUmodule, module);
+  if (rc == CUDA_SUCCESS) {
+    s.forget(GP_HANDLE_CUmodule, module);
+    s.forget_globals(module);
+  }
   return rc;
 }
 
 CUresult forget_handle(Session &s, CUlibrary library) {
   if (library == nullptr) return CUDA_ERROR_INVALID_HANDLE;
   CUresult rc = s.driver().api().libraryUnload(library);
-  if (rc == CUDA_SUCCESS) s.forget(GP_HANDLE_CUlibrary, library);
+  if (rc == CUDA_SUCCESS) {
+    s.forget(GP_HANDLE_CUlibrary, library);
+    s.forget_globals(library);
+  }
+  return rc;
+}
+
+// ---- module and library variables --------------------------------------------------------------
+
+// The variable's range becomes the session's to copy to and from (the stubs always ask for both
+// outputs, so that the client can record the range too).
+CUresult module_get_global(Session &s, CUdeviceptr *dptr, size_t *bytes, CUmodule hmod, const char *name) {
+  if (dptr == nullptr || bytes == nullptr) return CUDA_ERROR_INVALID_VALUE;
+  CUresult rc = s.driver().api().moduleGetGlobal(dptr, bytes, hmod, name);
+  if (rc == CUDA_SUCCESS) s.note_global(hmod, *dptr, *bytes);
+  return rc;
+}
+
+CUresult library_get_global(Session &s, CUdeviceptr *dptr, size_t *bytes, CUlibrary library, const char *name) {
+  if (dptr == nullptr || bytes == nullptr) return CUDA_ERROR_INVALID_VALUE;
+  CUresult rc = s.driver().api().libraryGetGlobal(dptr, bytes, library, name);
+  if (rc == CUDA_SUCCESS) s.note_global(library, *dptr, *bytes);
   return rc;
 }
 

@@ -288,7 +288,27 @@ void Session::note_alloc(CUdeviceptr base, size_t size) {
 
 bool Session::is_alloc_base(CUdeviceptr base) const {
   auto it = allocs_.find(base);
-  return it != allocs_.end() && it->second.kind != Mem::Mapping;
+  return it != allocs_.end() && it->second.kind != Mem::Mapping && it->second.kind != Mem::Global;
+}
+
+void Session::note_global(void *loaded, CUdeviceptr base, size_t size) {
+  auto it = allocs_.find(base);
+  if (it != allocs_.end() && it->second.kind == Mem::Global) return;  // asked again
+  Allocation a{size, current(), current_ordinal()};
+  a.kind = Mem::Global;  // the module's memory, which the driver counts; charged nothing here
+  add_alloc(base, a);
+  globals_[loaded].push_back(base);
+}
+
+void Session::forget_globals(void *loaded) {
+  auto it = globals_.find(loaded);
+  if (it == globals_.end()) return;
+  for (CUdeviceptr base : it->second) {
+    auto a = allocs_.find(base);
+    // Its context may have gone first, and the address been given to a later allocation.
+    if (a != allocs_.end() && a->second.kind == Mem::Global) forget_alloc(base);
+  }
+  globals_.erase(it);
 }
 
 void Session::forget_alloc(CUdeviceptr base) {
@@ -381,6 +401,7 @@ void Session::teardown() {
   ctx_ordinal_.clear();
   primaries_.clear();
   allocs_.clear();
+  globals_.clear();
   held_.clear();
   levels_.clear();
   physical_.clear();

@@ -137,6 +137,10 @@ class Session {
   void forget_alloc(CUdeviceptr base);
   // Whether [ptr, ptr+size) lies inside one allocation (or one VMM mapping) of this session.
   bool owns_range(CUdeviceptr ptr, size_t size) const;
+  // A __device__/__constant__ variable of a module or library the session loaded: memory the session
+  // may copy to and from (cudaMemcpyToSymbol), never free, gone when its module or library is.
+  void note_global(void *loaded, CUdeviceptr base, size_t size);
+  void forget_globals(void *loaded);
 
   // ---- the other memory a session holds (session_memory.cc): arrays, memory pools, VMM ----
   // The call being run is a per-thread variant: a NULL stream means the per-thread default stream.
@@ -237,7 +241,7 @@ class Session {
     void *ptr;
     CUcontext owner;  // the context whose destruction ends it; nullptr: none (libraries, kernels)
   };
-  enum class Mem : uint8_t { Plain, Async, Mapping };
+  enum class Mem : uint8_t { Plain, Async, Mapping, Global };
   struct Allocation {
     size_t size;
     CUcontext owner;  // nullptr: a mapping, which no context's end frees
@@ -310,6 +314,8 @@ class Session {
   bool cancelled_ = false;  // under sched_mu_
   CUstream working_stream_ = nullptr;
   bool first_refusal_pending_ = false, refused_before_ = false;
+  // The variables each module or library (the driver's handle) has shown the session.
+  std::map<void *, std::vector<CUdeviceptr>> globals_;
   Refusal first_refusal_{0, "", 0, Extent(0), CUDA_SUCCESS};
 
   std::atomic<int> deferred_{0};

@@ -77,6 +77,13 @@ CUresult gp_access_to_remote(gp_call *c, CUdeviceptr ptr, const CUmemAccessDesc 
                              CUmemAccessDesc copy[GP_MAX_ACCESS_DESCS]);
 /* The daemon's answer, its device ordinal back to the client's. */
 void gp_prop_from_remote(gp_call *c, CUmemAllocationProp *prop);
+/*
+ * The driver takes a CUkernel wherever it takes a CUfunction, and cudart passes its kernels so: a
+ * kernel handle of the client's (native/shim/library.c) becomes its function in the current context.
+ */
+CUresult gp_function_of(CUfunction *func);
+/* Returns once the host functions enqueued so far have run (native/shim/hostfunc.c). */
+void gp_host_funcs_drain(void);
 
 int gp_initialized(void);
 

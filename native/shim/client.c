@@ -283,6 +283,20 @@ CUresult gp_local_cuCtxGetDevice_v13000(CUdevice *device, CUcontext ctx)
     return ctx_device(device, ctx ? ctx : gp_tls_context());
 }
 
+/*
+ * CUDA 13's cuCtxCreate. What only this variant carries (execution affinity, a CIG context sharing a
+ * graphics client's) gpupool does not offer, and says so as the driver does for a card without it;
+ * anything else is the v2 call.
+ */
+CUresult gp_local_cuCtxCreate_v12050(CUcontext *pctx, CUctxCreateParams *ctxCreateParams, unsigned int flags, CUdevice dev)
+{
+    if (ctxCreateParams != NULL && ctxCreateParams->numExecAffinityParams > 0)
+        return CUDA_ERROR_UNSUPPORTED_EXEC_AFFINITY;
+    if (ctxCreateParams != NULL && ctxCreateParams->cigParams != NULL)
+        return CUDA_ERROR_NOT_SUPPORTED;
+    return gp_fwd_cuCtxCreate_v3020(pctx, flags, dev);
+}
+
 /* The handle only: nothing is retained, no daemon is asked (see GP_PRIMARY_CONTEXT_ID). */
 CUresult gp_primary_context(CUcontext *pctx, CUdevice dev)
 {

@@ -5,6 +5,7 @@
  * Compiled under cuda.h, so its macros give each definition the versioned name the real driver
  * exports (cuDeviceTotalMem is cuDeviceTotalMem_v2, cuDeviceGetUuid is cuDeviceGetUuid_v2).
  */
+#include "gp_shim_decls.h"
 #include "shim.h"
 
 #include <ctype.h>
@@ -39,6 +40,13 @@ void gp_devices_set(const gp_device *devs, int n)
         set_attribute(&copy[i], CU_DEVICE_ATTRIBUTE_PCI_DOMAIN_ID, copy[i].pci_domain);
         set_attribute(&copy[i], CU_DEVICE_ATTRIBUTE_PCI_BUS_ID, copy[i].pci_bus);
         set_attribute(&copy[i], CU_DEVICE_ATTRIBUTE_PCI_DEVICE_ID, copy[i].pci_device);
+        /*
+         * The card sits in the daemon's host: it cannot map this process's memory, so
+         * cuMemHostGetDevicePointer is not carried and no attribute may promise it (cuda-samples
+         * then take their copy path instead of zero-copy).
+         */
+        set_attribute(&copy[i], CU_DEVICE_ATTRIBUTE_CAN_MAP_HOST_MEMORY, 0);
+        set_attribute(&copy[i], CU_DEVICE_ATTRIBUTE_CAN_USE_HOST_POINTER_FOR_REGISTERED_MEM, 0);
     }
     free(devices);
     devices = copy;
@@ -295,5 +303,25 @@ GP_EXPORT CUresult CUDAAPI cuDeviceGetProperties(CUdevprop *prop, CUdevice dev)
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
         if (!attribute_of(d, (int)fields[i].attrib, fields[i].field))
             return CUDA_ERROR_INVALID_VALUE;
+    return CUDA_SUCCESS;
+}
+
+/*
+ * As cuDeviceCanAccessPeer answers (capture.c): a client's devices never map each other's memory (peer
+ * copies travel through the client library), so no peer attribute is offered, between devices of one
+ * daemon or of two.
+ */
+CUresult gp_local_cuDeviceGetP2PAttribute_v8000(int *value, CUdevice_P2PAttribute attrib, CUdevice srcDevice, CUdevice dstDevice)
+{
+    if (!gp_initialized())
+        return CUDA_ERROR_NOT_INITIALIZED;
+    if (value == NULL || attrib < CU_DEVICE_P2P_ATTRIBUTE_PERFORMANCE_RANK ||
+        attrib > CU_DEVICE_P2P_ATTRIBUTE_ONLY_PARTIAL_NATIVE_ATOMIC_SUPPORTED)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (gp_device_get(srcDevice) == NULL || gp_device_get(dstDevice) == NULL)
+        return CUDA_ERROR_INVALID_DEVICE;
+    if (srcDevice == dstDevice)
+        return CUDA_ERROR_INVALID_DEVICE; /* the driver refuses a device with itself */
+    *value = 0;
     return CUDA_SUCCESS;
 }

@@ -8,6 +8,7 @@
 
 #include "call.h"
 #include "gp_shim_decls.h"
+#include "shim.h"
 
 static CUresult host_alloc(void **pp, size_t bytesize)
 {
@@ -36,10 +37,11 @@ CUresult gp_local_cuMemFreeHost_v2000(void *p)
     return CUDA_SUCCESS;
 }
 
-/* A remote device cannot map this machine's memory. */
+/* A remote device cannot map this machine's memory: CAN_MAP_HOST_MEMORY is 0 (devices.c). */
 CUresult gp_local_cuMemHostGetDevicePointer_v3020(CUdeviceptr *pdptr, void *p, unsigned int Flags)
 {
     (void)pdptr, (void)p, (void)Flags;
+    gp_not_carried_once("cuMemHostGetDevicePointer_v2");
     return CUDA_ERROR_NOT_SUPPORTED;
 }
 

@@ -230,6 +230,14 @@ CUresult gp_fwd_cuKernelGetFunction_v12000(CUfunction *pFunc, CUkernel kernel)
     return rc == CUDA_SUCCESS ? gp_std_cuKernelGetFunction_v12000(pFunc, real) : rc;
 }
 
+CUresult gp_function_of(CUfunction *func)
+{
+    pthread_mutex_lock(&g_lock);
+    long i = index_of(*func, KIND_KERNEL, g_kernel_count);
+    pthread_mutex_unlock(&g_lock);
+    return i < 0 ? CUDA_SUCCESS : gp_fwd_cuKernelGetFunction_v12000(func, (CUkernel)*func);
+}
+
 CUresult gp_fwd_cuKernelGetParamInfo_v12040(CUkernel kernel, size_t paramIndex, size_t *paramOffset, size_t *paramSize)
 {
     CUkernel real;
@@ -255,6 +263,17 @@ CUresult gp_fwd_cuKernelSetAttribute_v12000(CUfunction_attribute attrib, int val
         return CUDA_ERROR_INVALID_DEVICE;
     CUresult rc = resolve(kernel, server, &real);
     return rc == CUDA_SUCCESS ? gp_std_cuKernelSetAttribute_v12000(attrib, val, real, dev) : rc;
+}
+
+/* A variable of the library as loaded on the current context's daemon. */
+CUresult gp_fwd_cuLibraryGetGlobal_v12000(CUdeviceptr *dptr, size_t *bytes, CUlibrary handle, const char *name)
+{
+    pthread_mutex_lock(&g_lock);
+    long i = index_of(handle, KIND_LIBRARY, g_lib_count);
+    CUlibrary real = NULL;
+    CUresult rc = i < 0 ? CUDA_ERROR_INVALID_HANDLE : library_on(g_libs[i], current_server(), &real);
+    pthread_mutex_unlock(&g_lock);
+    return rc == CUDA_SUCCESS ? gp_std_cuLibraryGetGlobal_v12000(dptr, bytes, real, name) : rc;
 }
 
 CUresult gp_fwd_cuLibraryGetModule_v12000(CUmodule *pMod, CUlibrary handle)

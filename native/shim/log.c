@@ -36,8 +36,8 @@ void gp_error(const char *fmt, ...)
     va_end(ap);
 }
 
-/* A small set of names already reported: an unsupported call is named once, not on every call. */
-void gp_unsupported_once(const char *name)
+/* A small set of names already reported: a call not carried is named once, not on every call. */
+void gp_not_carried_once(const char *name)
 {
     static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
     static const char *seen[512];
@@ -52,5 +52,5 @@ void gp_unsupported_once(const char *name)
     if (count < sizeof seen / sizeof seen[0])
         seen[count++] = name;
     pthread_mutex_unlock(&lock);
-    fprintf(stderr, "gpupool: %s is not supported by the client library; it returned CUDA_ERROR_NOT_SUPPORTED\n", name);
+    fprintf(stderr, "gpupool: %s is not carried by gpupool (not supported by its client library); it returned CUDA_ERROR_NOT_SUPPORTED\n", name);
 }

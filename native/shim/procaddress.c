@@ -7,13 +7,18 @@
 
 #include <string.h>
 
+typedef struct table {
+    const gp_proc_entry *entries;
+    size_t size;
+} table;
+
 /* The first entry whose name is not below name (the table is sorted by name, then version). */
-static size_t first_entry_at_or_after(const char *name)
+static size_t first_entry_at_or_after(table t, const char *name)
 {
-    size_t lo = 0, hi = gp_proc_table_size;
+    size_t lo = 0, hi = t.size;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (strcmp(gp_proc_table[mid].name, name) < 0)
+        if (strcmp(t.entries[mid].name, name) < 0)
             lo = mid + 1;
         else
             hi = mid;
@@ -31,13 +36,13 @@ typedef struct lookup {
  * variants (_ptsz/_ptds) only when asked for and, as the driver documents, the legacy variant when
  * there is no per-thread one. A name present only at higher versions is VERSION_NOT_SUFFICIENT.
  */
-static lookup resolve(const char *name, int version, int per_thread)
+static lookup resolve(table t, const char *name, int version, int per_thread)
 {
     const gp_proc_entry *best_legacy = NULL, *best_per_thread = NULL;
     int name_exists = 0;
-    for (size_t i = first_entry_at_or_after(name);
-         i < gp_proc_table_size && strcmp(gp_proc_table[i].name, name) == 0; i++) {
-        const gp_proc_entry *e = &gp_proc_table[i];
+    for (size_t i = first_entry_at_or_after(t, name);
+         i < t.size && strcmp(t.entries[i].name, name) == 0; i++) {
+        const gp_proc_entry *e = &t.entries[i];
         name_exists = 1;
         if (e->version > version)
             continue;
@@ -67,7 +72,17 @@ static CUresult find(const char *symbol, void **pfn, int cudaVersion, cuuint64_t
     if (!symbol || !pfn || cudaVersion > GP_DRIVER_VERSION || (flags & ~known_flags))
         return CUDA_ERROR_INVALID_VALUE;
     int per_thread = (flags & CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM) != 0;
-    *found = resolve(symbol, cudaVersion, per_thread);
+    *found = resolve((table){gp_proc_table, gp_proc_table_size}, symbol, cudaVersion, per_thread);
+    /*
+     * A call gpupool does not carry is handed out as its stub, which names it when the program uses
+     * it: a driver without the call would make cudart answer "requires a newer driver", which sends
+     * the user to upgrade a driver instead of telling them what gpupool lacks.
+     */
+    if (!found->entry) {
+        lookup missing = resolve((table){gp_unsup_table, gp_unsup_table_size}, symbol, cudaVersion, per_thread);
+        if (missing.entry)
+            *found = missing;
+    }
     *pfn = found->entry ? found->entry->fn : NULL;
     gp_debug("cuGetProcAddress(\"%s\", %d, %llu) -> %s", symbol, cudaVersion,
              (unsigned long long)flags, found->entry ? "found" : "not found");

@@ -89,6 +89,9 @@ typedef struct gp_proc_entry {
 /* The generated table, sorted by name (strcmp order) then version. */
 extern const gp_proc_entry gp_proc_table[];
 extern const size_t gp_proc_table_size;
+/* The calls not carried, sorted the same way: their stubs say so when used (gp_not_carried_once). */
+extern const gp_proc_entry gp_unsup_table[];
+extern const size_t gp_unsup_table_size;
 
 /* ---- export tables --------------------------------------------------------------------------- */
 
@@ -101,7 +104,7 @@ CUresult gp_get_export_table(const void **table, const CUuuid *id);
 void gp_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* One line to stderr, prefixed "gpupool: ", always: what the job's user must see (a refused connection). */
 void gp_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* Logs "gpupool: <name> is not supported" once per name. */
-void gp_unsupported_once(const char *name);
+/* Logs "gpupool: <symbol> is not carried by gpupool ..." once per symbol (a string literal). */
+void gp_not_carried_once(const char *symbol);
 
 #endif

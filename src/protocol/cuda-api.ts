@@ -54,6 +54,11 @@ export interface Forwarded {
   /** Variants to forward; default: every non-legacy variant cudaTypedefs.h declares. */
   versions?: number[];
   /**
+   * Variants answered inside the client library instead (`gp_local_<name>_v<version>`), usually by
+   * checking what only they carry and calling a forwarded variant.
+   */
+  localVersions?: number[];
+  /**
    * The daemon runs a hand-written handler (native/addon/handlers) instead of calling the driver
    * directly, because the call touches per-client state: primary contexts are made private to each
    * client, allocations are recorded for bounds checks and clean-up, handles are forgotten on destroy.
@@ -101,6 +106,12 @@ const POOL_ATTR_SIZE = '(attr >= CU_MEMPOOL_ATTR_RELEASE_THRESHOLD && attr <= CU
 // (win32HandleMetaData, win32SecurityAttributes) travel as NULL, and the daemon forces them so.
 const PROP_TO_REMOTE = 'CUmemAllocationProp gp_prop; if ((rc = gp_prop_to_remote(c, &prop, &gp_prop)) != CUDA_SUCCESS) goto done;';
 
+/** A CUfunction parameter that may be one of cudart's kernel handles (gp_function_of). */
+const functionOf = (param: string): string => `if ((rc = gp_function_of(&${param})) != CUDA_SUCCESS) goto done;`;
+
+/** Module variables: a NULL output of the caller's is pointed at a local, so both always travel. */
+const GLOBAL_OUTS = 'CUdeviceptr gp_dptr; size_t gp_bytes; if (dptr == NULL) dptr = &gp_dptr; if (bytes == NULL) bytes = &gp_bytes;';
+
 const local: Local = { local: true };
 const sync: Forwarded = { mode: 'sync' };
 const async: Forwarded = { mode: 'async' };
@@ -120,6 +131,9 @@ export const CUDA_API: Record<string, Annotation> = {
   cuGetErrorName: local,
   cuGetErrorString: local,
   cuModuleGetLoadingMode: local,
+  // The job's process has no card to profile: the markers succeed and do nothing (native/shim/profiler.c).
+  cuProfilerStart: local,
+  cuProfilerStop: local,
 
   // --- devices: facts from the handshake --------------------------------------------------------
   cuDeviceGet: local,
@@ -134,6 +148,7 @@ export const CUDA_API: Record<string, Annotation> = {
   cuDeviceGetProperties: local,
   // Devices of one client never map each other's memory (peer copies go through the client).
   cuDeviceCanAccessPeer: local,
+  cuDeviceGetP2PAttribute: local,
 
   // --- contexts: the current context is per client thread, so it stays local ------------------
   cuCtxGetCurrent: local,
@@ -146,9 +161,12 @@ export const CUDA_API: Record<string, Annotation> = {
   cuDevicePrimaryCtxReset: { mode: 'sync', handler: 'primary_ctx_reset' },
   cuDevicePrimaryCtxGetState: { mode: 'sync', handler: 'primary_ctx_get_state' },
   cuDevicePrimaryCtxSetFlags: { mode: 'sync', handler: 'primary_ctx_set_flags' },
-  cuCtxCreate: { mode: 'sync', versions: [3020], handler: 'ctx_create', after: 'gp_note_context(c, *pctx, dev); gp_set_current(*pctx);' },
+  // CUDA 13's cuda.h maps cuCtxCreate to _v4 (12050): its parameters hold only what gpupool refuses
+  // (execution affinity, CIG), so the client checks them and sends the v2 call (native/shim/client.c).
+  cuCtxCreate: { mode: 'sync', versions: [3020], localVersions: [12050], handler: 'ctx_create', after: 'gp_note_context(c, *pctx, dev); gp_set_current(*pctx);' },
   cuCtxDestroy: { mode: 'sync', handler: 'ctx_destroy', after: 'gp_forget_context(ctx);' },
-  cuCtxSynchronize: sync,
+  // A synchronisation also waits for the host functions enqueued before it (native/shim/hostfunc.c).
+  cuCtxSynchronize: { mode: 'sync', after: 'gp_host_funcs_drain();' },
   cuCtxGetFlags: sync,
   cuCtxGetApiVersion: sync,
   cuCtxGetLimit: sync,
@@ -265,11 +283,19 @@ export const CUDA_API: Record<string, Annotation> = {
   cuStreamCreate: sync,
   cuStreamCreateWithPriority: sync,
   cuStreamDestroy: { mode: 'sync', handler: 'forget_handle' },
-  cuStreamSynchronize: sync,
+  cuStreamSynchronize: { mode: 'sync', after: 'gp_host_funcs_drain();' },
   cuStreamQuery: sync,
   cuStreamWaitEvent: async,
   cuStreamGetPriority: sync,
   cuStreamGetFlags: sync,
+  // The attribute is a union of values only (an access policy window names device memory by address).
+  // The per-thread variants name the parameter differently.
+  cuStreamSetAttribute: { mode: 'sync', params: { param: { in: 'sizeof(CUstreamAttrValue)' }, value: { in: 'sizeof(CUstreamAttrValue)' } } },
+  cuStreamGetAttribute: { mode: 'sync', params: { value: { out: 'sizeof(CUstreamAttrValue)' }, value_out: { out: 'sizeof(CUstreamAttrValue)' } } },
+  // Host functions are the program's code: they run in the client, when the daemon says their stream
+  // reached them (native/shim/hostfunc.c).
+  cuLaunchHostFunc: local,
+  cuStreamAddCallback: local,
   cuEventCreate: sync,
   cuEventRecord: async,
   cuEventRecordWithFlags: async,
@@ -284,22 +310,31 @@ export const CUDA_API: Record<string, Annotation> = {
   cuModuleLoadFatBinary: { mode: 'sync', client: 'module_image', wire: 'custom' },
   cuModuleUnload: { mode: 'sync', handler: 'forget_handle' },
   cuModuleGetFunction: { mode: 'sync', params: { name: 'string' } },
+  // __device__ and __constant__ variables (cudaMemcpyToSymbol): the daemon lets the session copy to
+  // and from their range; the client records it, so that copies find their daemon. Both outputs are
+  // always asked for, whatever the caller passed.
+  cuModuleGetGlobal: { mode: 'sync', params: { name: 'string' }, before: GLOBAL_OUTS, handler: 'module_get_global', after: 'gp_note_alloc(c, *dptr, *bytes);' },
   // A library and its kernels belong to no context, so one handle must work on every daemon: the
   // client keeps them (native/shim/library.c) and loads each library on a daemon when first used there.
   cuLibraryLoadData: { mode: 'sync', client: 'library', wire: 'custom', handler: 'module_image' },
   cuLibraryUnload: { mode: 'sync', handler: 'forget_handle', client: 'library' },
   cuLibraryGetKernel: { mode: 'sync', params: { name: 'string' }, client: 'library' },
   cuLibraryGetModule: { mode: 'sync', client: 'library' },
+  cuLibraryGetGlobal: { mode: 'sync', params: { name: 'string' }, client: 'library', before: GLOBAL_OUTS, handler: 'library_get_global', after: 'gp_note_alloc(c, *dptr, *bytes);' },
   cuKernelGetFunction: { mode: 'sync', client: 'library' },
   cuKernelGetParamInfo: { mode: 'sync', client: 'library' },
-  cuFuncGetParamInfo: sync,
+  cuFuncGetParamInfo: { mode: 'sync', before: functionOf('func') },
   cuKernelGetAttribute: { mode: 'sync', client: 'library' },
-  cuFuncGetAttribute: sync,
+  cuFuncGetAttribute: { mode: 'sync', before: functionOf('hfunc') },
   cuKernelSetAttribute: { mode: 'sync', client: 'library' },
-  cuFuncSetAttribute: sync,
-  cuFuncSetCacheConfig: sync,
-  cuOccupancyMaxActiveBlocksPerMultiprocessor: sync,
-  cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags: sync,
+  cuFuncSetAttribute: { mode: 'sync', before: functionOf('hfunc') },
+  cuFuncSetCacheConfig: { mode: 'sync', before: functionOf('hfunc') },
+  cuOccupancyMaxActiveBlocksPerMultiprocessor: { mode: 'sync', before: functionOf('func') },
+  cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags: { mode: 'sync', before: functionOf('func') },
+  // The block-size callback is the program's code: the search runs here, asking the daemon for each
+  // candidate's occupancy (native/shim/occupancy.c).
+  cuOccupancyMaxPotentialBlockSize: local,
+  cuOccupancyMaxPotentialBlockSizeWithFlags: local,
   cuLaunchKernel: { mode: 'async', client: 'launch_kernel', wire: 'custom' },
   cuLaunchKernelEx: { mode: 'async', client: 'launch_kernel_ex', wire: 'custom' },
 };

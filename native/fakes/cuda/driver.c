@@ -252,3 +252,14 @@ __attribute__((destructor)) static void emu_unload(void)
     emu_g.initialized = false;
     emu_unlock();
 }
+
+/* No profiler is ever attached to the emulator: the markers succeed and do nothing, as the driver's do then. */
+CUresult CUDAAPI cuProfilerStart(void)
+{
+    return emu_g.initialized ? CUDA_SUCCESS : CUDA_ERROR_NOT_INITIALIZED;
+}
+
+CUresult CUDAAPI cuProfilerStop(void)
+{
+    return emu_g.initialized ? CUDA_SUCCESS : CUDA_ERROR_NOT_INITIALIZED;
+}

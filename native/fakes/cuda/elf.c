@@ -1,6 +1,6 @@
 /*
- * Kernel names and parameter layouts of a cubin (a 64-bit little-endian ELF), read within its
- * bounds. Kernels are the function symbols marked as entry points (st_other bit 0x10); a kernel's
+ * Kernel names and parameter layouts, and variables, of a cubin (a 64-bit little-endian ELF), read
+ * within its bounds. Kernels are the function symbols marked as entry points (st_other bit 0x10); a kernel's
  * ".nv.info.<name>" section lists its parameters (attribute 0x17, one record per parameter).
  */
 #include "emu.h"
@@ -113,6 +113,28 @@ static bool read_params(const elf_view *v, emu_image_kernel *k)
     return emu_image_set_params(k, count, offsets, sizes);
 }
 
+/*
+ * A variable: an object symbol in a .nv.global* section (__device__; .nv.global.init holds initial
+ * values, .nv.global is NOBITS) or in .nv.constant3 (__constant__, with its initial values).
+ */
+static bool read_global(const elf_view *v, const Elf64_Sym *sym, const char *name, emu_image *out)
+{
+    if (sym->st_shndx == SHN_UNDEF || sym->st_shndx >= v->section_count || sym->st_size == 0)
+        return true;
+    const Elf64_Shdr *sec = &v->sections[sym->st_shndx];
+    const char *sname = table_string(v->section_names, v->section_names_size, sec->sh_name);
+    if (sname == NULL || (strncmp(sname, ".nv.global", 10) != 0 && strcmp(sname, ".nv.constant3") != 0))
+        return true;
+    const unsigned char *init = NULL;
+    if (sec->sh_type != SHT_NOBITS) {
+        if (sym->st_value > sec->sh_size || sym->st_size > sec->sh_size - sym->st_value ||
+            !in_bounds(v->size, sec->sh_offset + sym->st_value, sym->st_size))
+            return false;
+        init = v->data + sec->sh_offset + sym->st_value;
+    }
+    return emu_image_add_global(out, name, sym->st_size, init);
+}
+
 static bool read_symbols(const elf_view *v, const Elf64_Shdr *symtab, emu_image *out)
 {
     if (symtab->sh_link >= v->section_count || symtab->sh_entsize != sizeof(Elf64_Sym) ||
@@ -125,6 +147,11 @@ static bool read_symbols(const elf_view *v, const Elf64_Shdr *symtab, emu_image 
     const char *strings = (const char *)v->data + strtab->sh_offset;
     for (size_t i = 0; i < symtab->sh_size / sizeof(Elf64_Sym); i++) {
         const char *name = table_string(strings, strtab->sh_size, syms[i].st_name);
+        if (ELF64_ST_TYPE(syms[i].st_info) == STT_OBJECT && name != NULL && *name != '\0') {
+            if (!read_global(v, &syms[i], name, out))
+                return false;
+            continue;
+        }
         if (ELF64_ST_TYPE(syms[i].st_info) != STT_FUNC || (syms[i].st_other & CUBIN_STO_ENTRY) == 0 ||
             name == NULL || *name == '\0')
             continue;

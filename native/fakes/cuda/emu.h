@@ -20,6 +20,7 @@
 /* Every function cuda.h declares is exported when this library defines it; the rest stays hidden. */
 #pragma GCC visibility push(default)
 #include <cuda.h>
+#include <cudaProfiler.h>
 #include "gpupool_emu.h"
 #pragma GCC visibility pop
 
@@ -84,6 +85,7 @@ typedef enum {
     EMU_MEM_POOL,               /* stream-ordered: cuMemAllocAsync, cuMemAllocFromPoolAsync */
     EMU_MEM_MAPPING,            /* a cuMemMap mapping of physical memory (vmm.c) */
     EMU_MEM_RESERVATION,        /* a cuMemAddressReserve range (vmm.c): no memory behind it */
+    EMU_MEM_GLOBAL,             /* a module's __device__ or __constant__ variable: freed with the module */
 } emu_mem_kind;
 
 struct emu_phys;
@@ -219,6 +221,7 @@ struct CUstream_st {
     pthread_t owner;            /* EMU_STREAM_PER_THREAD */
     uint64_t tail_ns;           /* modelled end of its last operation */
     unsigned long long id;
+    CUstreamAttrValue attrs[CU_LAUNCH_ATTRIBUTE_MAX]; /* cuStreamSetAttribute's, kept as given */
 };
 
 struct CUevent_st {
@@ -254,11 +257,20 @@ typedef struct {
     size_t *param_offsets, *param_sizes;
 } emu_image_kernel;
 
-/* What a loaded image (fatbin, cubin, PTX) says about its kernels. */
+/* A __device__ or __constant__ variable of an image. */
+typedef struct {
+    char *name;
+    size_t size;
+    unsigned char *init;        /* its initial bytes; NULL: zeros */
+} emu_image_global;
+
+/* What a loaded image (fatbin, cubin, PTX) says about its kernels and variables. */
 typedef struct {
     emu_image_kernel *kernels;
     size_t count, cap;
     bool opaque;                /* nothing readable (compressed): kernels are looked up by name alone */
+    emu_image_global *globals;
+    size_t global_count, global_cap;
 } emu_image;
 
 typedef struct {
@@ -272,6 +284,7 @@ struct CUmod_st {
     struct CUlib_st *lib;       /* NULL for cuModuleLoad* */
     emu_image *image;           /* owned unless lib */
     emu_link functions;
+    struct emu_alloc **globals; /* the memory of image->globals[i], this module's own */
 };
 
 /* What cuLaunchKernel needs of a CUfunction or CUkernel. */
@@ -492,6 +505,12 @@ void emu_image_free(emu_image *image);
 bool emu_image_add_kernel(emu_image *image, const char *name, size_t name_len);
 emu_image_kernel *emu_image_find(const emu_image *image, const char *name);
 bool emu_image_set_params(emu_image_kernel *k, int count, const size_t *offsets, const size_t *sizes);
+/* Adds a variable once (a fatbin repeats it per architecture); init may be NULL (zeros). */
+bool emu_image_add_global(emu_image *image, const char *name, size_t size, const unsigned char *init);
+/* The device address and size of a module's variable: CUDA_ERROR_NOT_FOUND when it has none so named. */
+CUresult emu_module_global(CUmodule mod, const char *name, CUdeviceptr *dptr, size_t *bytes);
+/* The same variable's memory, for a kernel's run: NULL when absent. Lock held. */
+struct emu_alloc *emu_module_global_alloc(CUmodule mod, const char *name);
 bool emu_elf_parse(const unsigned char *elf, size_t size, emu_image *out);
 bool emu_ptx_parse(const char *text, size_t size, emu_image *out);
 /* Reads a whole file into memory; CUDA_ERROR_FILE_NOT_FOUND when it cannot be read. */

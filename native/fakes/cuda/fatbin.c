@@ -138,7 +138,7 @@ static CUresult parse_known(const unsigned char *data, size_t size, emu_image *o
 
 CUresult emu_image_parse(const void *data, size_t size, emu_image *out)
 {
-    *out = (emu_image){ NULL, 0, 0, false };
+    *out = (emu_image){ 0 };
     if (data == NULL || (size != 0 && size < 4))
         return CUDA_ERROR_INVALID_VALUE;
     CUresult rc = parse_known(data, size, out);

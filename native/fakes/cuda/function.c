@@ -288,3 +288,54 @@ CUresult CUDAAPI cuKernelSetCacheConfig(CUkernel kernel, CUfunc_cache config, CU
     CUresult rc = enter_kernel_on(kernel, dev, &e, &device);
     return rc != CUDA_SUCCESS ? rc : emu_leave(CUDA_SUCCESS);
 }
+
+/* ---- occupancy ------------------------------------------------------------------------------ */
+
+/*
+ * Blocks of blockSize threads resident on one multiprocessor at once: the least of the per-SM block
+ * limit, its threads (whole warps), its registers and its shared memory, as the occupancy calculator
+ * counts them (without allocation granularities: the emulator has no register file to round to).
+ */
+static int active_blocks(const emu_entry *e, const emu_device *dev, int blockSize, size_t dynamicSMem)
+{
+    int warp = emu_device_attribute(dev, CU_DEVICE_ATTRIBUTE_WARP_SIZE);
+    long long warps = (blockSize + warp - 1) / warp;
+    long long threads = warps * warp;
+    long long blocks = emu_device_attribute(dev, CU_DEVICE_ATTRIBUTE_MAX_BLOCKS_PER_MULTIPROCESSOR);
+    long long by_threads = emu_device_attribute(dev, CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_MULTIPROCESSOR) / threads;
+    if (by_threads < blocks)
+        blocks = by_threads;
+    long long regs = (long long)e->attrs->v[CU_FUNC_ATTRIBUTE_NUM_REGS] * threads;
+    if (regs > 0 && emu_device_attribute(dev, CU_DEVICE_ATTRIBUTE_MAX_REGISTERS_PER_MULTIPROCESSOR) / regs < blocks)
+        blocks = emu_device_attribute(dev, CU_DEVICE_ATTRIBUTE_MAX_REGISTERS_PER_MULTIPROCESSOR) / regs;
+    long long shared = (long long)e->attrs->v[CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES] + (long long)dynamicSMem;
+    if (shared > 0 && emu_device_attribute(dev, CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_MULTIPROCESSOR) / shared < blocks)
+        blocks = emu_device_attribute(dev, CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_MULTIPROCESSOR) / shared;
+    return (int)blocks;
+}
+
+CUresult CUDAAPI cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(int *numBlocks, CUfunction func, int blockSize,
+                                                                       size_t dynamicSMemSize, unsigned int flags)
+{
+    emu_entry e;
+    const emu_device *dev;
+    if (numBlocks == NULL || flags > CU_OCCUPANCY_DISABLE_CACHING_OVERRIDE)
+        return CUDA_ERROR_INVALID_VALUE;
+    CUresult rc = enter_entry(func, true, &e, &dev);
+    if (rc != CUDA_SUCCESS)
+        return rc;
+    if (blockSize <= 0 || blockSize > e.attrs->v[CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK] ||
+        dynamicSMemSize > (size_t)e.attrs->v[CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES]) {
+        *numBlocks = 0;
+        return emu_leave(CUDA_SUCCESS);
+    }
+    *numBlocks = active_blocks(&e, dev, blockSize, dynamicSMemSize);
+    return emu_leave(CUDA_SUCCESS);
+}
+
+CUresult CUDAAPI cuOccupancyMaxActiveBlocksPerMultiprocessor(int *numBlocks, CUfunction func, int blockSize,
+                                                              size_t dynamicSMemSize)
+{
+    return cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(numBlocks, func, blockSize, dynamicSMemSize,
+                                                                CU_OCCUPANCY_DEFAULT);
+}

@@ -35,6 +35,9 @@ typedef struct gpupool_emu_launch {
     /* The launch's modelled device time: the kernel's device_ns on entry; a kernel whose duration
      * depends on its arguments may set it (a spin kernel told how long to take). */
     unsigned long long device_ns;
+    /* The host memory of a __device__ or __constant__ variable of the launched kernel's module, its
+     * size in *bytes (when bytes is not NULL), or NULL when the module has no variable so named. */
+    void *(*global)(const struct gpupool_emu_launch *launch, const char *name, size_t *bytes);
 } gpupool_emu_launch;
 
 typedef struct gpupool_emu_kernel {

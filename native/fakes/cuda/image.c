@@ -59,15 +59,44 @@ bool emu_image_set_params(emu_image_kernel *k, int count, const size_t *offsets,
     return true;
 }
 
+bool emu_image_add_global(emu_image *image, const char *name, size_t size, const unsigned char *init)
+{
+    for (size_t i = 0; i < image->global_count; i++)
+        if (strcmp(image->globals[i].name, name) == 0)
+            return true;
+    if (image->global_count == image->global_cap) {
+        size_t cap = image->global_cap == 0 ? 8 : image->global_cap * 2;
+        emu_image_global *grown = realloc(image->globals, cap * sizeof *grown);
+        if (grown == NULL)
+            return false;
+        image->globals = grown;
+        image->global_cap = cap;
+    }
+    emu_image_global g = { strdup(name), size, NULL };
+    if (g.name != NULL && init != NULL && (g.init = malloc(size)) != NULL)
+        memcpy(g.init, init, size);
+    if (g.name == NULL || (init != NULL && g.init == NULL)) {
+        free(g.name);
+        return false;
+    }
+    image->globals[image->global_count++] = g;
+    return true;
+}
+
 void emu_image_free(emu_image *image)
 {
+    for (size_t i = 0; i < image->global_count; i++) {
+        free(image->globals[i].name);
+        free(image->globals[i].init);
+    }
+    free(image->globals);
     for (size_t i = 0; i < image->count; i++) {
         free(image->kernels[i].name);
         free(image->kernels[i].param_offsets);
         free(image->kernels[i].param_sizes);
     }
     free(image->kernels);
-    *image = (emu_image){ NULL, 0, 0, false };
+    *image = (emu_image){ 0 };
 }
 
 CUresult emu_read_file(const char *path, unsigned char **data, size_t *size)

@@ -17,6 +17,7 @@ typedef struct {
 typedef struct {
     CUcontext ctx;
     unsigned long long ctx_id;
+    CUmodule mod;               /* the launched function's module in ctx: its variables */
     emu_alloc **pins;
     size_t count, cap;
 } run_state;
@@ -57,6 +58,23 @@ static void *launch_memory(const gpupool_emu_launch *launch, CUdeviceptr ptr, si
         a = emu_find_host((const void *)(uintptr_t)ptr, bytes); /* mapped pinned memory */
     if (a != NULL && pin_for_run(st, a))
         host = emu_host_of(a, ptr);
+    emu_unlock();
+    return host;
+}
+
+static void *launch_global(const gpupool_emu_launch *launch, const char *name, size_t *bytes)
+{
+    run_state *st = launch->internal;
+    void *host = NULL;
+    emu_lock();
+    emu_alloc *a = ctx_alive(st) && st->mod != NULL && emu_handle_is(st->mod, EMU_H_MODULE) && name != NULL
+                       ? emu_module_global_alloc(st->mod, name)
+                       : NULL;
+    if (a != NULL && pin_for_run(st, a)) {
+        host = a->host;
+        if (bytes != NULL)
+            *bytes = a->bytes;
+    }
     emu_unlock();
     return host;
 }
@@ -152,7 +170,11 @@ typedef struct {
 /* Lock held on entry and on return; dropped while the kernel runs. */
 static CUresult run_kernel(CUcontext ctx, const emu_entry *e, const launch_request *r, void **argv, uint64_t *device_ns)
 {
-    run_state st = { ctx, ctx->id, NULL, 0, 0 };
+    run_state st = { ctx, ctx->id, NULL, NULL, 0, 0 };
+    if (emu_handle_is(r->f, EMU_H_FUNCTION))
+        st.mod = ((const struct CUfunc_st *)r->f)->mod;
+    else if (emu_library_module(((const struct CUkern_st *)r->f)->lib, ctx, &st.mod) != CUDA_SUCCESS)
+        st.mod = NULL;
     gpupool_emu_launch launch = {
         .grid = { r->grid.v[0], r->grid.v[1], r->grid.v[2] },
         .block = { r->block.v[0], r->block.v[1], r->block.v[2] },
@@ -160,6 +182,7 @@ static CUresult run_kernel(CUcontext ctx, const emu_entry *e, const launch_reque
         .memory = launch_memory,
         .internal = &st,
         .device_ns = *device_ns,
+        .global = launch_global,
     };
     emu_g.stats.kernels_launched++;
     emu_unlock();

@@ -206,20 +206,30 @@ CUresult CUDAAPI cuLibraryGetModule(CUmodule *pMod, CUlibrary library)
     return emu_leave(rc != CUDA_SUCCESS ? rc : emu_library_module(library, ctx, pMod));
 }
 
-/* Device globals are not emulated. */
+/* The variable of the library's module in the current context. */
 CUresult CUDAAPI cuLibraryGetGlobal(CUdeviceptr *dptr, size_t *bytes, CUlibrary library, const char *name)
 {
-    (void)dptr;
-    (void)bytes;
+    CUcontext ctx;
+    CUmodule mod;
+    if (name == NULL)
+        return CUDA_ERROR_INVALID_VALUE;
+    CUresult rc = enter_library(library);
+    if (rc != CUDA_SUCCESS)
+        return rc;
+    rc = emu_current_usable(&ctx);
+    if (rc == CUDA_SUCCESS)
+        rc = emu_library_module(library, ctx, &mod);
+    return emu_leave(rc != CUDA_SUCCESS ? rc : emu_module_global(mod, name, dptr, bytes));
+}
+
+/* Managed variables are not emulated (managed memory is not). */
+CUresult CUDAAPI cuLibraryGetManaged(CUdeviceptr *dptr, size_t *bytes, CUlibrary library, const char *name)
+{
+    (void)dptr, (void)bytes;
     if (name == NULL)
         return CUDA_ERROR_INVALID_VALUE;
     CUresult rc = enter_library(library);
     return rc != CUDA_SUCCESS ? rc : emu_leave(CUDA_ERROR_NOT_FOUND);
-}
-
-CUresult CUDAAPI cuLibraryGetManaged(CUdeviceptr *dptr, size_t *bytes, CUlibrary library, const char *name)
-{
-    return cuLibraryGetGlobal(dptr, bytes, library, name);
 }
 
 /* The kernel's function in the current context (its library's module there). */

@@ -184,7 +184,7 @@ CUresult emu_alloc_device_kind(CUcontext ctx, size_t bytes, emu_mem_kind kind, e
     if (kind == EMU_MEM_POOL) {
         emu_g.stats.pool_allocations++;
         emu_g.stats.pool_bytes += bytes;
-    } else {
+    } else if (kind == EMU_MEM_DEVICE) {
         emu_g.stats.allocations++;
         emu_g.stats.allocated_bytes += bytes;
     }
@@ -229,6 +229,7 @@ void emu_release_alloc(emu_alloc *a)
     emu_list_del(&a->link);
     switch (a->kind) {
     case EMU_MEM_DEVICE:
+    case EMU_MEM_GLOBAL:
     case EMU_MEM_POOL: {
         emu_device *dev = a->ctx->dev;
         emu_map_remove(&dev->allocs, a);
@@ -237,7 +238,7 @@ void emu_release_alloc(emu_alloc *a)
             emu_g.stats.pool_allocations--;
             emu_g.stats.pool_bytes -= a->bytes;
             emu_pool_note_free(a->pool, a->bytes);
-        } else {
+        } else if (a->kind == EMU_MEM_DEVICE) {
             emu_g.stats.allocations--;
             emu_g.stats.allocated_bytes -= a->bytes;
         }

@@ -30,12 +30,43 @@ void emu_func_attrs_init(emu_func_attrs *attrs, const emu_device *dev)
 
 /* ---- lifetime ------------------------------------------------------------------------------- */
 
+/* Each module has its own copy of the image's variables, initialised from the image. */
+static CUresult alloc_globals(CUcontext ctx, const emu_image *image, emu_alloc ***out)
+{
+    *out = NULL;
+    if (image->global_count == 0)
+        return CUDA_SUCCESS;
+    emu_alloc **globals = calloc(image->global_count, sizeof *globals);
+    if (globals == NULL)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    for (size_t i = 0; i < image->global_count; i++) {
+        const emu_image_global *g = &image->globals[i];
+        CUresult rc = emu_alloc_device_kind(ctx, g->size, EMU_MEM_GLOBAL, &globals[i]);
+        if (rc != CUDA_SUCCESS) {
+            while (i > 0)
+                emu_release_alloc(globals[--i]);
+            free(globals);
+            return rc;
+        }
+        if (g->init != NULL)
+            memcpy(globals[i]->host, g->init, g->size);
+    }
+    *out = globals;
+    return CUDA_SUCCESS;
+}
+
 CUresult emu_module_new(CUcontext ctx, emu_image *image, CUlibrary lib, CUmodule *out)
 {
     CUmodule mod = calloc(1, sizeof *mod);
     if (mod == NULL || !emu_handle_add(mod, EMU_H_MODULE)) {
         free(mod);
         return CUDA_ERROR_OUT_OF_MEMORY;
+    }
+    CUresult rc = alloc_globals(ctx, image, &mod->globals);
+    if (rc != CUDA_SUCCESS) {
+        emu_handle_remove(mod);
+        free(mod);
+        return rc;
     }
     mod->ctx = ctx;
     mod->lib = lib;
@@ -63,6 +94,9 @@ void emu_module_free(CUmodule mod)
 {
     EMU_FOR_EACH_SAFE (pos, &mod->functions)
         free_function(EMU_CONTAINER(pos, struct CUfunc_st, link));
+    for (size_t i = 0; mod->globals != NULL && i < mod->image->global_count; i++)
+        emu_release_alloc(mod->globals[i]);
+    free(mod->globals);
     emu_list_del(&mod->link);
     emu_list_del(&mod->lib_link);
     emu_handle_remove(mod);
@@ -201,15 +235,33 @@ CUresult CUDAAPI cuModuleGetFunction(CUfunction *hfunc, CUmodule hmod, const cha
     return rc != CUDA_SUCCESS ? rc : emu_leave(emu_module_function(hmod, name, NULL, hfunc));
 }
 
-/* Device globals (__device__ variables) are not emulated. */
+emu_alloc *emu_module_global_alloc(CUmodule mod, const char *name)
+{
+    for (size_t i = 0; mod->globals != NULL && i < mod->image->global_count; i++)
+        if (strcmp(mod->image->globals[i].name, name) == 0)
+            return mod->globals[i];
+    return NULL;
+}
+
+CUresult emu_module_global(CUmodule mod, const char *name, CUdeviceptr *dptr, size_t *bytes)
+{
+    emu_alloc *a = emu_module_global_alloc(mod, name);
+    if (a == NULL)
+        return CUDA_ERROR_NOT_FOUND;
+    if (dptr != NULL)
+        *dptr = (CUdeviceptr)a->start;
+    if (bytes != NULL)
+        *bytes = a->bytes;
+    return CUDA_SUCCESS;
+}
+
+/* __device__ and __constant__ variables read from the image's ELF (not from PTX text). */
 CUresult CUDAAPI cuModuleGetGlobal_v2(CUdeviceptr *dptr, size_t *bytes, CUmodule hmod, const char *name)
 {
-    (void)dptr;
-    (void)bytes;
     if (name == NULL)
         return CUDA_ERROR_INVALID_VALUE;
     CUresult rc = enter_module(hmod);
-    return rc != CUDA_SUCCESS ? rc : emu_leave(CUDA_ERROR_NOT_FOUND);
+    return rc != CUDA_SUCCESS ? rc : emu_leave(emu_module_global(hmod, name, dptr, bytes));
 }
 
 /* Lazy, as CUDA 12.2+ defaults to: cudart then loads code at the first launch. */

@@ -12,6 +12,7 @@
  */
 #include "emu.h"
 
+#include <cudaProfilerTypedefs.h>
 #include <cudaTypedefs.h>
 #include <limits.h>
 #include <string.h>
@@ -118,6 +119,18 @@ static const proc_entry g_procs[] = {
     P(cuKernelGetParamInfo, 12040, cuKernelGetParamInfo),
     /* functions */
     P(cuFuncGetAttribute, 2020, cuFuncGetAttribute),
+    P(cuStreamGetAttribute, 11000, cuStreamGetAttribute),
+    PTSZ(cuStreamGetAttribute, 11000, cuStreamGetAttribute_ptsz),
+    P(cuStreamSetAttribute, 11000, cuStreamSetAttribute),
+    PTSZ(cuStreamSetAttribute, 11000, cuStreamSetAttribute_ptsz),
+    P(cuProfilerStart, 4000, cuProfilerStart),
+    P(cuProfilerStop, 4000, cuProfilerStop),
+    P(cuLaunchHostFunc, 10000, cuLaunchHostFunc),
+    PTSZ(cuLaunchHostFunc, 10000, cuLaunchHostFunc_ptsz),
+    P(cuStreamAddCallback, 5000, cuStreamAddCallback),
+    PTSZ(cuStreamAddCallback, 7000, cuStreamAddCallback_ptsz),
+    P(cuOccupancyMaxActiveBlocksPerMultiprocessor, 6050, cuOccupancyMaxActiveBlocksPerMultiprocessor),
+    P(cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags, 7000, cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags),
     P(cuFuncSetAttribute, 9000, cuFuncSetAttribute),
     P(cuFuncSetCacheConfig, 3000, cuFuncSetCacheConfig),
     P(cuFuncGetName, 12030, cuFuncGetName),

@@ -63,13 +63,37 @@ void emu_registry_load(void)
     free(list);
 }
 
-const gpupool_emu_kernel *emu_registry_find(const char *name)
+static const gpupool_emu_kernel *find_exact(const char *name)
 {
     for (size_t i = 0; i < g_lib_count; i++)
         for (unsigned k = 0; k < g_libs[i].count; k++)
             if (g_libs[i].kernels[k].name != NULL && strcmp(g_libs[i].kernels[k].name, name) == 0)
                 return &g_libs[i].kernels[k];
     return NULL;
+}
+
+/*
+ * A file-static kernel compiled for separate compilation (-rdc) is named
+ * "__nv_static_<N>__<N characters of the file's module id>" + its mangled name, the module id
+ * differing per build: kernel libraries name it by the mangled name alone.
+ */
+static const char *without_static_prefix(const char *name)
+{
+    static const char prefix[] = "__nv_static_";
+    if (strncmp(name, prefix, sizeof prefix - 1) != 0)
+        return NULL;
+    char *end;
+    unsigned long n = strtoul(name + sizeof prefix - 1, &end, 10);
+    if (end[0] != '_' || end[1] != '_' || strlen(end + 2) <= n)
+        return NULL;
+    return end + 2 + n;
+}
+
+const gpupool_emu_kernel *emu_registry_find(const char *name)
+{
+    const gpupool_emu_kernel *k = find_exact(name);
+    const char *plain = k == NULL ? without_static_prefix(name) : NULL;
+    return plain != NULL ? find_exact(plain) : k;
 }
 
 void emu_registry_unload(void)

@@ -306,3 +306,100 @@ CUresult CUDAAPI cuStreamGetDevice_ptsz(CUstream hStream, CUdevice *device)
 {
     return stream_get(hStream, true, Q_DEVICE, device);
 }
+
+/*
+ * Host functions: the stream's earlier work has already run (kernels run eagerly), so the function runs
+ * at the modelled end of that work, on the calling thread, before the call returns. Later work on the
+ * stream cannot start before it, as on a GPU.
+ */
+static CUresult host_func(CUstream hStream, CUhostFn fn, CUstreamCallback callback, void *userData, bool per_thread)
+{
+    CUresult rc = stream_synchronize(hStream, per_thread);
+    if (rc != CUDA_SUCCESS)
+        return rc;
+    if (fn != NULL)
+        fn(userData);
+    else
+        callback(hStream, CUDA_SUCCESS, userData);
+    return CUDA_SUCCESS;
+}
+
+CUresult CUDAAPI cuLaunchHostFunc(CUstream hStream, CUhostFn fn, void *userData)
+{
+    return fn == NULL ? CUDA_ERROR_INVALID_VALUE : host_func(hStream, fn, NULL, userData, false);
+}
+
+CUresult CUDAAPI cuLaunchHostFunc_ptsz(CUstream hStream, CUhostFn fn, void *userData)
+{
+    return fn == NULL ? CUDA_ERROR_INVALID_VALUE : host_func(hStream, fn, NULL, userData, true);
+}
+
+CUresult CUDAAPI cuStreamAddCallback(CUstream hStream, CUstreamCallback callback, void *userData, unsigned int flags)
+{
+    return callback == NULL || flags != 0 ? CUDA_ERROR_INVALID_VALUE : host_func(hStream, NULL, callback, userData, false);
+}
+
+CUresult CUDAAPI cuStreamAddCallback_ptsz(CUstream hStream, CUstreamCallback callback, void *userData,
+                                          unsigned int flags)
+{
+    return callback == NULL || flags != 0 ? CUDA_ERROR_INVALID_VALUE : host_func(hStream, NULL, callback, userData, true);
+}
+
+/*
+ * Stream attributes: the ones cuda.h names for streams are kept as set (none changes the time model);
+ * the priority is the stream's own.
+ */
+static bool stream_attr_valid(CUstreamAttrID attr)
+{
+    switch (attr) {
+    case CU_STREAM_ATTRIBUTE_ACCESS_POLICY_WINDOW:
+    case CU_STREAM_ATTRIBUTE_SYNCHRONIZATION_POLICY:
+    case CU_STREAM_ATTRIBUTE_PRIORITY:
+    case CU_STREAM_ATTRIBUTE_MEM_SYNC_DOMAIN_MAP:
+    case CU_STREAM_ATTRIBUTE_MEM_SYNC_DOMAIN:
+        return true;
+    default:
+        return false;
+    }
+}
+
+static CUresult stream_attribute(CUstream hStream, CUstreamAttrID attr, CUstreamAttrValue *get, const CUstreamAttrValue *set,
+                                 bool per_thread)
+{
+    struct CUstream_st *s;
+    if ((get == NULL && set == NULL) || !stream_attr_valid(attr))
+        return CUDA_ERROR_INVALID_VALUE;
+    CUresult rc = enter_stream(hStream, per_thread, &s);
+    if (rc != CUDA_SUCCESS)
+        return rc;
+    if (set != NULL) {
+        s->attrs[attr] = *set;
+        if (attr == CU_STREAM_ATTRIBUTE_PRIORITY)
+            s->priority = set->priority;
+    } else {
+        *get = s->attrs[attr];
+        if (attr == CU_STREAM_ATTRIBUTE_PRIORITY)
+            get->priority = s->priority;
+    }
+    return emu_leave(CUDA_SUCCESS);
+}
+
+CUresult CUDAAPI cuStreamGetAttribute(CUstream hStream, CUstreamAttrID attr, CUstreamAttrValue *value_out)
+{
+    return stream_attribute(hStream, attr, value_out, NULL, false);
+}
+
+CUresult CUDAAPI cuStreamGetAttribute_ptsz(CUstream hStream, CUstreamAttrID attr, CUstreamAttrValue *value_out)
+{
+    return stream_attribute(hStream, attr, value_out, NULL, true);
+}
+
+CUresult CUDAAPI cuStreamSetAttribute(CUstream hStream, CUstreamAttrID attr, const CUstreamAttrValue *value)
+{
+    return value == NULL ? CUDA_ERROR_INVALID_VALUE : stream_attribute(hStream, attr, NULL, value, false);
+}
+
+CUresult CUDAAPI cuStreamSetAttribute_ptsz(CUstream hStream, CUstreamAttrID attr, const CUstreamAttrValue *value)
+{
+    return value == NULL ? CUDA_ERROR_INVALID_VALUE : stream_attribute(hStream, attr, NULL, value, true);
+}

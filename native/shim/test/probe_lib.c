@@ -24,7 +24,7 @@ CUresult CUDAAPI cuGetProcAddress(const char *symbol, void **pfn, int cudaVersio
 
 /* ---- logging --------------------------------------------------------------------------------- */
 
-/* gp_debug and gp_unsupported_once come from ../log.c, as in the client library. */
+/* gp_debug and gp_not_carried_once come from ../log.c, as in the client library. */
 
 
 /* ---- two fake devices ------------------------------------------------------------------------ */
@@ -515,6 +515,8 @@ const gp_proc_entry gp_proc_table[] = {
 };
 #undef P
 const size_t gp_proc_table_size = sizeof gp_proc_table / sizeof gp_proc_table[0];
+const gp_proc_entry gp_unsup_table[1];
+const size_t gp_unsup_table_size = 0;
 
 /* procaddress.c's binary search relies on the order; a mistake here must not pass silently. */
 static void check_proc_table_order(void)

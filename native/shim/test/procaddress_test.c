@@ -26,6 +26,8 @@ const gp_proc_entry gp_proc_table[] = {
     {"cuC", 9000, 0, &c_9000},
 };
 const size_t gp_proc_table_size = sizeof gp_proc_table / sizeof gp_proc_table[0];
+const gp_proc_entry gp_unsup_table[1];
+const size_t gp_unsup_table_size = 0;
 
 #define PTDS CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM
 

@@ -72,9 +72,13 @@ function assignSymbols(variants: RawVariant[]): Variant[] {
 
 type RawVariant = Omit<Variant, 'symbol'> & { suffix?: string };
 
-/** Reads cudaTypedefs.h (every versioned variant) and classifies cuda.h's type names. */
+/**
+ * Reads cudaTypedefs.h (every versioned variant) and cudaProfilerTypedefs.h (the profiler's entry
+ * points, which cudart fetches from the driver too), and classifies cuda.h's type names.
+ */
 export function readCudaHeaders(includeDir = cudaIncludeDir()): CudaHeaders {
-  const typedefs = readFileSync(join(includeDir, 'cudaTypedefs.h'), 'utf8');
+  // The profiler's first: cudaTypedefs.h ends with the legacy section, which must stay last.
+  const typedefs = readFileSync(join(includeDir, 'cudaProfilerTypedefs.h'), 'utf8') + readFileSync(join(includeDir, 'cudaTypedefs.h'), 'utf8');
   const internalFrom = typedefs.indexOf('#if defined(__CUDA_API_VERSION_INTERNAL)');
   const raw: RawVariant[] = [];
   for (const m of typedefs.matchAll(TYPEDEF)) {

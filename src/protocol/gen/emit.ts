@@ -149,12 +149,32 @@ export function emitShim(model: ApiModel): string {
   for (const e of entries) out.push(`    { "${e.v.name}", ${e.v.version}, ${e.v.perThread ? 1 : 0}, (void *)${e.fn} },`);
   out.push('};', 'const size_t gp_proc_table_size = sizeof gp_proc_table / sizeof gp_proc_table[0];', '');
   // Calls gpupool does not carry still exist under their symbols, for programs and libraries that
-  // link or dlsym them: each answers CUDA_ERROR_NOT_SUPPORTED and names itself once. cuGetProcAddress
-  // answers NOT_FOUND for them instead, which cudart expects of a driver that lacks a call.
+  // link or dlsym them, and cuGetProcAddress hands them out too (gp_unsup_table), so that a program
+  // using one hears which call gpupool lacks rather than cudart's "newer driver" guess: each answers
+  // CUDA_ERROR_NOT_SUPPORTED and names itself, with its version suffix, once.
   out.push('/* Not carried: symbols that answer CUDA_ERROR_NOT_SUPPORTED. */');
   for (const { variant: v } of model.unsupported) {
     out.push(`GP_EXPORT CUresult gp_unsup_${variantId(v)}(void) __asm__("${v.symbol}");`);
-    out.push(`GP_EXPORT CUresult gp_unsup_${variantId(v)}(void) { gp_unsupported_once("${v.name}"); return CUDA_ERROR_NOT_SUPPORTED; }`);
+    out.push(`GP_EXPORT CUresult gp_unsup_${variantId(v)}(void) { gp_not_carried_once("${v.symbol}"); return CUDA_ERROR_NOT_SUPPORTED; }`);
+  }
+  out.push('', '/* cuGetProcAddress hands these out for names the first table lacks: sorted as it is. */');
+  const unsup = [...model.unsupported].sort((a, b) => (a.variant.name < b.variant.name ? -1 : a.variant.name > b.variant.name ? 1 : a.variant.version - b.variant.version || Number(a.variant.perThread) - Number(b.variant.perThread)));
+  out.push('const gp_proc_entry gp_unsup_table[] = {');
+  for (const { variant: v } of unsup) out.push(`    { "${v.name}", ${v.version}, ${v.perThread ? 1 : 0}, (void *)gp_unsup_${variantId(v)} },`);
+  out.push('};', 'const size_t gp_unsup_table_size = sizeof gp_unsup_table / sizeof gp_unsup_table[0];', '');
+  // The unversioned symbols of the legacy API, which loaders that dlsym the driver (cuda-samples'
+  // dynlink) still ask for: the carried call where the parameters are the same, else not carried.
+  out.push('/* Legacy unversioned symbols. */');
+  for (const { variant: v, target } of model.legacy) {
+    const params = v.params.length === 0 ? 'void' : v.params.map((p) => `${p.type} ${p.name}`).join(', ');
+    const name = `gp_legacy_${variantId(v)}`;
+    if (target) {
+      out.push(`GP_EXPORT CUresult ${name}(${params}) __asm__("${v.symbol}");`);
+      out.push(`GP_EXPORT CUresult ${name}(${params}) { return ${target}(${v.params.map((p) => p.name).join(', ')}); }`);
+    } else {
+      out.push(`GP_EXPORT CUresult ${name}(void) __asm__("${v.symbol}");`);
+      out.push(`GP_EXPORT CUresult ${name}(void) { gp_not_carried_once("${v.symbol} (legacy)"); return CUDA_ERROR_NOT_SUPPORTED; }`);
+    }
   }
   out.push('');
   return out.join('\n');
@@ -314,6 +334,7 @@ export function emitOpsJson(model: ApiModel): string {
       })),
       local: model.locals.map((l) => ({ name: l.variant.name, version: l.variant.version, perThread: l.variant.perThread, symbol: l.variant.symbol })),
       unsupported: model.unsupported.map((u) => ({ name: u.variant.name, version: u.variant.version, reason: u.reason })),
+      legacy: model.legacy.map((l) => ({ symbol: l.variant.symbol, version: l.variant.version, carried: l.target !== undefined })),
     },
     null,
     1,

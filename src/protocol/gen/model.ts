@@ -55,10 +55,22 @@ export interface Unsupported {
   reason: string;
 }
 
+/**
+ * A legacy variant (declared only for the driver's own build) under the unversioned symbol that
+ * dlopen-based loaders still look up: the carried variant of the same name and parameter types it
+ * stands for, or none (then it is not carried).
+ */
+export interface LegacyEntry {
+  variant: Variant;
+  /** The C function of the carried variant: `gp_fwd_<id>` or `gp_local_<id>`. */
+  target?: string;
+}
+
 export interface ApiModel {
   ops: Op[];
   locals: LocalEntry[];
   unsupported: Unsupported[];
+  legacy: LegacyEntry[];
   /** Both ends must agree on it; the handshake compares it. */
   digest: string;
   handleTypes: string[];
@@ -159,6 +171,10 @@ export function buildModel(headers: CudaHeaders, api: Record<string, Annotation>
       continue;
     }
     const fwd: Forwarded = note;
+    if (fwd.localVersions?.includes(variant.version)) {
+      locals.push({ variant });
+      continue;
+    }
     if (fwd.versions && !fwd.versions.includes(variant.version)) {
       unsupported.push({ variant, reason: `version ${variant.version} not forwarded` });
       continue;
@@ -209,6 +225,26 @@ export function buildModel(headers: CudaHeaders, api: Record<string, Annotation>
     .update(JSON.stringify(numbered.map((o) => [o.code, o.id, o.mode, o.client ?? '', o.customWire ?? false, o.params.map((p) => [p.type, p.wire])])))
     .digest('hex')
     .slice(0, 16);
+  const legacy = legacyEntries(headers.variants, numbered, locals);
   for (const t of ['CUcontext', 'CUstream', 'CUevent', 'CUmodule', 'CUfunction', 'CUlibrary', 'CUkernel']) handleTypes.add(t);
-  return { ops: numbered, locals, unsupported, digest, handleTypes: [...handleTypes].sort() };
+  return { ops: numbered, locals, unsupported, legacy, digest, handleTypes: [...handleTypes].sort() };
+}
+
+/** CUdevice_v1 is CUdevice; every other versioned type name is its own type (CUdeviceptr_v1 is 32 bits). */
+const paramTypes = (v: Variant): string => v.params.map((p) => p.type.replace(/\bCUdevice_v1\b/, 'CUdevice').replace(/\s+/g, ' ')).join(',');
+
+function legacyEntries(variants: Variant[], ops: Op[], locals: LocalEntry[]): LegacyEntry[] {
+  const taken = new Set(variants.filter((v) => !v.legacy).map((v) => v.symbol));
+  const carried = [
+    ...ops.map((op) => ({ v: op.variant, fn: `gp_fwd_${op.id}` })),
+    ...locals.map(({ variant: v }) => ({ v, fn: `gp_local_${variantId(v)}` })),
+  ].filter((c) => !c.v.perThread);
+  const entries: LegacyEntry[] = [];
+  for (const variant of variants) {
+    if (!variant.legacy || variant.perThread || taken.has(variant.symbol)) continue;
+    taken.add(variant.symbol);
+    const same = carried.filter((c) => c.v.name === variant.name && paramTypes(c.v) === paramTypes(variant)).sort((a, b) => b.v.version - a.v.version);
+    entries.push(same[0] ? { variant, target: same[0].fn } : { variant });
+  }
+  return entries;
 }

@@ -137,7 +137,29 @@ static int spin_ns(const gpupool_emu_launch *l, void **params)
     return CUDA_SUCCESS;
 }
 
+/*
+ * __constant__ float poly_coeffs[4]; __device__ unsigned poly_calls;
+ * __global__ void poly(const float *x, float *y, int n): the module's variables through launch->global.
+ */
+static int poly(const gpupool_emu_launch *l, void **params)
+{
+    size_t n = covered(l, int_param(params, 2)), bytes = n * sizeof(float), have = 0;
+    const float *c = l->global(l, "poly_coeffs", &have);
+    unsigned *calls = l->global(l, "poly_calls", NULL);
+    if (c == NULL || have < 4 * sizeof(float) || calls == NULL)
+        return CUDA_ERROR_ILLEGAL_ADDRESS;
+    const float *x = n ? l->memory(l, ptr_param(params, 0), bytes) : NULL;
+    float *y = n ? l->memory(l, ptr_param(params, 1), bytes) : NULL;
+    if (n && (x == NULL || y == NULL))
+        return CUDA_ERROR_ILLEGAL_ADDRESS;
+    for (size_t i = 0; i < n; i++)
+        y[i] = c[0] + x[i] * (c[1] + x[i] * (c[2] + x[i] * c[3]));
+    (*calls)++;
+    return CUDA_SUCCESS;
+}
+
 static const size_t vadd_params[] = { 8, 8, 8, 4 };
+static const size_t poly_params[] = { 8, 8, 4 };
 static const size_t saxpy_params[] = { 4, 8, 8, 4 };
 static const size_t fill_u32_params[] = { 8, 4, 8 };
 static const size_t scale_params[] = { 8, 4, 4 };
@@ -155,6 +177,7 @@ static const gpupool_emu_kernel g_kernels[] = {
     { "_Z4pokey", COUNT(poke_params), poke_params, 0, poke },
     { "_Z4spini", COUNT(spin_params), spin_params, 0, spin },
     { "_Z7spin_nsy", COUNT(spin_ns_params), spin_ns_params, 0, spin_ns },
+    { "_Z4polyPKfPfi", COUNT(poly_params), poly_params, 0, poly },
 };
 
 const gpupool_emu_kernel *gpupool_emu_kernels(unsigned *count)

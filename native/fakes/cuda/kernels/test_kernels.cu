@@ -57,3 +57,17 @@ __global__ void spin_ns(unsigned long long ns)
         asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(now));
     } while (now - start < ns);
 }
+
+// Module variables: a __constant__ table the host fills (cudaMemcpyToSymbol, cuModuleGetGlobal) and a
+// __device__ counter the kernel adds to, read back by the host.
+__constant__ float poly_coeffs[4];
+__device__ unsigned poly_calls;
+
+__global__ void poly(const float *x, float *y, int n)
+{
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n)
+        y[i] = poly_coeffs[0] + x[i] * (poly_coeffs[1] + x[i] * (poly_coeffs[2] + x[i] * poly_coeffs[3]));
+    if (i == 0)
+        atomicAdd(&poly_calls, 1u);
+}

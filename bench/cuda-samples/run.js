@@ -1,0 +1,159 @@
+/**
+ * The conformance run (issue 11): NVIDIA's cuda-samples, built from a checkout the developer points it
+ * at (nothing is fetched; the samples' code is never part of this repository), run unmodified through
+ * `gpupool run` against `gpupool daemon --simulate`, with the CPU kernels of bench/cuda-samples/kernels.c
+ * for the emulated driver. Reports pass / fail / waived / not built per sample of 0_Introduction,
+ * 1_Utilities, 2_Concepts_and_Techniques and 3_CUDA_Features, with the calls gpupool named as not
+ * carried, as a Markdown table (docs/compatibility.md keeps the last one).
+ *
+ *   node bench/cuda-samples/run.js --samples DIR [--cache DIR] [--arch 80] [--jobs 2] [--no-build]
+ *                                  [--only a,b] [--timeout 120] [--out FILE]
+ *
+ * --cache (default ~/.cache/gpupool-cuda-samples) keeps a copy of the sources, patched to build for one
+ * architecture only (nvcc is slow: one arch, uncompressed so that the emulator reads the cubins), and the
+ * CMake build; --no-build runs what is built. A sample's exit status decides: 0 pass, 2 (the samples'
+ * EXIT_WAIVED) waived, anything else or the timeout fail.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { CLI, Daemon } from '../daemon.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = resolve(here, '..', '..');
+const CUDA_HOME = process.env.CUDA_HOME ?? '/usr/local/cuda';
+const CATEGORIES = ['0_Introduction', '1_Utilities', '2_Concepts_and_Techniques', '3_CUDA_Features'];
+const TEST_KERNELS = join(root, 'build', 'native', 'fakes', 'cuda', 'kernels', 'libgpupool_test_kernels.so');
+
+const { values: opts } = parseArgs({
+  options: {
+    samples: { type: 'string' },
+    cache: { type: 'string', default: join(homedir(), '.cache', 'gpupool-cuda-samples') },
+    arch: { type: 'string', default: '80' },
+    jobs: { type: 'string', default: '2' },
+    'no-build': { type: 'boolean', default: false },
+    only: { type: 'string' },
+    timeout: { type: 'string', default: '120' },
+    out: { type: 'string' },
+  },
+});
+if (!opts.samples) {
+  process.stderr.write('usage: node bench/cuda-samples/run.js --samples DIR [--cache DIR] [--no-build] [--only a,b] [--out FILE]\n');
+  process.exit(2);
+}
+const src = join(opts.cache, 'src');
+const build = join(opts.cache, 'build');
+
+/** The checkout's sources in the cache, each sample built for --arch alone. */
+function prepareSources() {
+  if (existsSync(join(src, 'CMakeLists.txt'))) return;
+  for (const part of ['CMakeLists.txt', 'Common', 'cmake', 'Samples', 'test_args.json']) {
+    if (existsSync(join(opts.samples, part))) cpSync(join(opts.samples, part), join(src, part), { recursive: true });
+  }
+  for (const cat of CATEGORIES) {
+    for (const name of samplesOf(cat)) {
+      const lists = join(src, 'Samples', cat, name, 'CMakeLists.txt');
+      if (!existsSync(lists)) continue;
+      const text = readFileSync(lists, 'utf8').replace(/set\(CMAKE_CUDA_ARCHITECTURES [^)]*\)/g, `set(CMAKE_CUDA_ARCHITECTURES ${opts.arch})`);
+      writeFileSync(lists, text);
+    }
+  }
+}
+
+function samplesOf(category) {
+  const dir = join(existsSync(src) ? src : opts.samples, 'Samples', category);
+  return readdirSync(dir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort();
+}
+
+function buildSamples() {
+  if (!existsSync(join(build, 'CMakeCache.txt'))) {
+    execFileSync('nice', ['cmake', '-S', src, '-B', build, '-DCMAKE_BUILD_TYPE=Release', '-DCMAKE_CUDA_FLAGS=--no-compress', `-DCMAKE_CUDA_COMPILER=${join(CUDA_HOME, 'bin', 'nvcc')}`], { stdio: 'inherit' });
+  }
+  for (const cat of CATEGORIES) {
+    // -k: a sample that does not build (a missing library, graphics) must not stop the others.
+    try {
+      execFileSync('nice', ['make', '-C', join(build, 'Samples', cat), '-k', `-j${opts.jobs}`], { stdio: 'inherit' });
+    } catch {
+      // the samples that failed show as "not built"
+    }
+  }
+}
+
+function buildKernels() {
+  const out = join(opts.cache, 'libgpupool_sample_kernels.so');
+  execFileSync('cc', ['-std=c11', '-O2', '-fPIC', '-shared', '-I', join(CUDA_HOME, 'include'), '-I', join(root, 'native', 'fakes', 'cuda'), '-o', out, join(here, 'kernels.c')]);
+  return out;
+}
+
+/** The sample's arguments as the samples' own test list gives them (test_args.json), if any. */
+function argsOf(name) {
+  try {
+    const all = JSON.parse(readFileSync(join(src, 'test_args.json'), 'utf8'));
+    return all[name]?.args ?? [];
+  } catch {
+    return [];
+  }
+}
+
+async function runSample(server, cat, name) {
+  const exe = join(build, 'Samples', cat, name, name);
+  if (!existsSync(exe)) return { result: 'not built', why: 'no executable (a dependency the build machine lacks, or a build error)' };
+  const child = spawn(process.execPath, [CLI, 'run', '--servers', server, '--', exe, ...argsOf(name)], {
+    cwd: join(src, 'Samples', cat, name),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (d) => (output += d));
+  child.stderr.on('data', (d) => (output += d));
+  const timer = setTimeout(() => child.kill('SIGKILL'), Number(opts.timeout) * 1000);
+  const [code, signal] = await once(child, 'exit');
+  clearTimeout(timer);
+  const notCarried = [...new Set([...output.matchAll(/gpupool: (\S+(?: \(legacy\))?) is not carried by gpupool/g)].map((m) => m[1]))];
+  const lines = output.trim().split('\n').filter((l) => l.trim() !== '');
+  const last = lines.filter((l) => !l.startsWith('gpupool: ')).slice(-1)[0] ?? '';
+  const result = signal ? 'fail' : code === 0 ? 'pass' : code === 2 ? 'waived' : 'fail';
+  // What the emulator cannot run is no gpupool failure, but it is one here: said apart.
+  const noKernel = /no kernel image is available|CUDA_ERROR_NO_BINARY_FOR_GPU|cudaErrorNoKernelImageForDevice/.test(output)
+    ? 'a kernel with no CPU implementation for the emulator (bench/cuda-samples/kernels.c); '
+    : '';
+  const detail = `${notCarried.length ? `not carried: ${notCarried.join(', ')}; ` : ''}${noKernel}${last.slice(0, 160)}`;
+  const why = signal ? `timed out after ${opts.timeout} s` : result === 'pass' ? '' : detail;
+  return { result, why, notCarried };
+}
+
+prepareSources();
+if (!opts['no-build']) buildSamples();
+const kernels = buildKernels();
+const work = mkdtempSync(join(tmpdir(), 'gpupool-samples-'));
+mkdirSync(work, { recursive: true });
+const daemon = await Daemon.start({ GPUPOOL_EMU_KERNELS: `${TEST_KERNELS}:${kernels}` }, work);
+const only = opts.only ? new Set(opts.only.split(',')) : null;
+const rows = [];
+try {
+  for (const cat of CATEGORIES) {
+    for (const name of samplesOf(cat)) {
+      if (only && !only.has(name)) continue;
+      const r = await runSample(daemon.server, cat, name);
+      rows.push({ cat, name, ...r });
+      process.stderr.write(`${cat}/${name}: ${r.result}${r.why ? ` (${r.why})` : ''}\n`);
+    }
+  }
+} finally {
+  await daemon.stop();
+}
+const count = (what) => rows.filter((r) => r.result === what).length;
+const cell = (s) => s.replace(/\|/g, '\\|');
+const table = [
+  `${count('pass')} passed, ${count('fail')} failed, ${count('waived')} waived, ${count('not built')} not built, of ${rows.length}.`,
+  '',
+  '| sample | result | the call and why |',
+  '|---|---|---|',
+  ...rows.map((r) => `| ${r.cat}/${r.name} | ${r.result} | ${cell(r.why)} |`),
+  '',
+].join('\n');
+if (opts.out) writeFileSync(opts.out, table);
+process.stdout.write(table);

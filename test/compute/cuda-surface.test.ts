@@ -1,0 +1,77 @@
+/**
+ * The CUDA surface NVIDIA's cuda-samples use (issue 11), each part by an unmodified program run through
+ * `gpupool run` against a simulated daemon: test/programs/samples_driver.c (driver API: CUDA 13's
+ * cuCtxCreate, profiler markers, occupancy with a callback and with library kernels, no host-memory
+ * mapping promised, legacy unversioned symbols, a call not carried named once by its symbol, module
+ * and library variables) and test/programs/samples_runtime.cu (the same through cudart: occupancy of
+ * its kernel handles, the profiler, cudaMemcpyToSymbol and __constant__ memory a kernel reads, host
+ * functions run in the job's process in stream order, stream and peer attributes).
+ */
+import t from 'tap';
+import { DaemonProcess, runCli } from '../helpers/daemon-process.js';
+import { FixtureFile, mixedHost } from '../helpers/fixture.js';
+import { QUICK_CONFIG, writeConfig } from '../helpers/integration.js';
+import { buildFatbin, buildProgram } from '../helpers/programs.js';
+
+const samplesDriver = buildProgram('samples_driver.c');
+const samplesRuntime = buildProgram('samples_runtime.cu');
+const fatbin = buildFatbin();
+
+const fixture = new FixtureFile(mixedHost());
+t.teardown(() => fixture.remove());
+// One daemon for every program: each runs as a client of its own.
+const daemon = await DaemonProcess.start(['--simulate', fixture.path, '--config', writeConfig(fixture.dir, QUICK_CONFIG)]);
+t.teardown(() => daemon.stop());
+const server = daemon.url.replace(/^http/, 'ws');
+
+t.test('the driver-API surface of the samples', async (t) => {
+  const run = await runCli(['run', '--servers', server, '--', samplesDriver, fatbin]);
+  t.equal(run.code, 0, `samples_driver exits 0\n${run.stdout}${run.stderr}`);
+  for (const line of [
+    'cuCtxCreate_v4 makes a current context',
+    'cuCtxCreate_v4 with execution affinity is refused',
+    'cuProfilerStart/Stop',
+    'CAN_MAP_HOST_MEMORY 0 and no device pointer for host memory',
+    'cuOccupancyMaxActiveBlocksPerMultiprocessor',
+    'cuOccupancyMaxPotentialBlockSize with a callback',
+    'cuOccupancyMaxPotentialBlockSizeWithFlags under a limit',
+    'a library kernel as a CUfunction',
+    'legacy cuCtxCreate/cuCtxDestroy by dlsym',
+    'a call not carried answers CUDA_ERROR_NOT_SUPPORTED',
+    'cuModuleGetGlobal: a kernel reads what the host wrote',
+    'a copy past a module variable is refused',
+    'an unknown variable is CUDA_ERROR_NOT_FOUND',
+    'cuLibraryGetGlobal: the library\'s own variable',
+    'an unloaded module\'s variable is no longer the program\'s',
+  ]) {
+    t.ok(run.stdout.split('\n').includes(`${line} ok`), line);
+  }
+  t.match(run.stdout, /^PASS$/m);
+  // Called twice, named once, by its symbol, as gpupool's.
+  t.equal(run.stderr.match(/^gpupool: cuDeviceGetLuid is not carried by gpupool\b.*CUDA_ERROR_NOT_SUPPORTED$/gm)?.length, 1, 'a call not carried is named once');
+  t.equal(run.stderr.match(/^gpupool: cuMemHostGetDevicePointer_v2 is not carried by gpupool\b/gm)?.length, 1, 'so is host-memory mapping');
+});
+
+t.test('the runtime-API surface of the samples', async (t) => {
+  const run = await runCli(['run', '--servers', server, '--gpus', 'all', '--', samplesRuntime]);
+  t.equal(run.code, 0, `samples_runtime exits 0\n${run.stdout}${run.stderr}`);
+  for (const line of [
+    'occupancy of a runtime kernel',
+    'a kernel reads __constant__ memory set by cudaMemcpyToSymbol',
+    'a __device__ counter read back by cudaMemcpyFromSymbol',
+    '__constant__ memory read back',
+    'cudaGetSymbolAddress and a memset of it',
+    'a copy past a variable\'s end is refused',
+    'every host function ran by cudaStreamSynchronize',
+    'host functions ran in stream order',
+    'each host function saw the copy before it',
+    'a stream callback gets the stream\'s status',
+    'a host function on the default stream, by cudaDeviceSynchronize',
+    'a stream attribute set and read back',
+    'no peer access between a job\'s devices',
+  ]) {
+    t.ok(run.stdout.split('\n').includes(`${line} ok`), line);
+  }
+  t.match(run.stdout, /^PASS$/m);
+  t.notMatch(run.stderr, /not carried/, 'every call the program makes is carried');
+});
