@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { ErrorCodes, GpupoolError, messageOf } from '../errors.js';
 import { parsePriority } from '../sharing/priority.js';
-import { parseSizeOrShare, type QuotaSetting } from '../sharing/quota.js';
+import type { QuotaSetting } from '../sharing/quota.js';
 
 /** The most sessions a `sessions=` may allow (as `sharing.tenantMaxSessions`). */
 const MAX_TENANT_SESSIONS = 100_000;
@@ -112,6 +112,17 @@ export function parseBytes(text: string): number | null {
   if (scale === undefined) return null;
   const bytes = Number(m[1]) * scale;
   return Number.isSafeInteger(bytes) && bytes > 0 ? bytes : null;
+}
+
+/** `4GiB`, `512MiB`, `2000000000`, or `25%` (more than 0 and at most 100); null otherwise. */
+export function parseSizeOrShare(text: string): QuotaSetting | null {
+  const pct = /^\s*(\d+(?:\.\d+)?)\s*%\s*$/.exec(text);
+  if (pct) {
+    const value = Number(pct[1]);
+    return value > 0 && value <= 100 ? { fraction: value / 100 } : null;
+  }
+  const bytes = parseBytes(text);
+  return bytes === null ? null : { bytes };
 }
 
 function invalid(where: string, message: string, details: Record<string, unknown> = {}): GpupoolError {

@@ -1,5 +1,5 @@
 import type { Workload } from './workload.js';
-import { parseBytes } from '../auth/tokens.js';
+import { parseBytes, parseSizeOrShare } from '../auth/tokens.js';
 import { ErrorCodes, GpupoolError } from '../errors.js';
 import type { Policy } from './placement.js';
 import { formatBytes } from '../units.js';
@@ -39,17 +39,6 @@ export const MAX_WAIT_S = 86_400;
 
 /** `sharing.defaultQuota`: bytes, or a share of each card. */
 export type QuotaSetting = { bytes: number } | { fraction: number };
-
-/** `4GiB`, `512MiB`, `2000000000`, or `25%` (more than 0 and at most 100); null otherwise. */
-export function parseSizeOrShare(text: string): QuotaSetting | null {
-  const pct = /^\s*(\d+(?:\.\d+)?)\s*%\s*$/.exec(text);
-  if (pct) {
-    const value = Number(pct[1]);
-    return value > 0 && value <= 100 ? { fraction: value / 100 } : null;
-  }
-  const bytes = parseBytes(text);
-  return bytes === null ? null : { bytes };
-}
 
 /** Parses a size setting of the configuration (`sharing.defaultQuota`, `sharing.tenantMaxMemory`): bytes, or a share of the memory it is counted against. */
 export function parseQuotaSetting(text: string, key = 'sharing.defaultQuota', of = 'each card'): QuotaSetting {
