@@ -1,5 +1,5 @@
 import type { Workload } from './workload.js';
-import { parseBytes, parseSizeOrShare } from '../auth/tokens.js';
+import { parseSizeOrShare } from '../auth/tokens.js';
 import { ErrorCodes, GpupoolError } from '../errors.js';
 import type { Policy } from './placement.js';
 import { formatBytes } from '../units.js';
