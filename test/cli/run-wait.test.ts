@@ -18,7 +18,8 @@ const quota = buildProgram('quota.c');
 
 const fixture = new FixtureFile(mixedHost());
 t.teardown(() => fixture.remove());
-const daemon = await DaemonProcess.start(['--simulate', fixture.path, '--config', writeConfig(fixture.dir, QUICK_CONFIG)]);
+// A minute to start: CI machines are small and busy.
+const daemon = await DaemonProcess.start(['--simulate', fixture.path, '--config', writeConfig(fixture.dir, QUICK_CONFIG)], {}, 60_000);
 t.teardown(() => daemon.stop());
 const server = daemon.url.replace(/^http/, 'ws');
 

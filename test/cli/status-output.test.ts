@@ -13,7 +13,8 @@ import { handshake } from '../helpers/raw-client.js';
 
 const fixture = new FixtureFile(mixedHost());
 t.teardown(() => fixture.remove());
-const daemon = await DaemonProcess.start(['--simulate', fixture.path, '--config', writeConfig(fixture.dir, QUICK_CONFIG)]);
+// A minute to start: CI machines are small and busy.
+const daemon = await DaemonProcess.start(['--simulate', fixture.path, '--config', writeConfig(fixture.dir, QUICK_CONFIG)], {}, 60_000);
 t.teardown(() => daemon.stop());
 const ws = daemon.url.replace(/^http/, 'ws');
 
@@ -146,7 +147,7 @@ t.test('--watch: refreshes until SIGINT, then exits with the last look\'s status
 t.test('a --host without a port is port 7760: a bare address, and http:// without one', async (t) => {
   // An address of 127.0.0.0/8 no other test uses, so that port 7760 is free on it.
   const address = `127.${1 + (process.pid % 250)}.${1 + (Date.now() % 250)}.77`;
-  const d = await DaemonProcess.start(['--simulate', fixture.path, '--config', writeConfig(fixture.dir, QUICK_CONFIG, 'port.json'), '--listen', `${address}:7760`, '--hostname', 'default-port']);
+  const d = await DaemonProcess.start(['--simulate', fixture.path, '--config', writeConfig(fixture.dir, QUICK_CONFIG, 'port.json'), '--listen', `${address}:7760`, '--hostname', 'default-port'], {}, 60_000);
   t.teardown(() => d.stop());
   t.equal(d.url, `http://${address}:7760`);
   const [bare, scheme] = await Promise.all([runCli(['status', '--host', address]), runCli(['status', '--host', `http://${address}`, '--json'])]);
@@ -163,7 +164,7 @@ t.test('status --host http:// against a daemon that speaks only TLS says so', as
   const ca = new TestCa();
   t.teardown(() => ca.remove());
   const server = ca.server('daemon');
-  const d = await DaemonProcess.start(['--simulate', fixture.path, '--config', writeConfig(fixture.dir, QUICK_CONFIG, 'tls.json'), '--tls-cert', server.cert, '--tls-key', server.key]);
+  const d = await DaemonProcess.start(['--simulate', fixture.path, '--config', writeConfig(fixture.dir, QUICK_CONFIG, 'tls.json'), '--tls-cert', server.cert, '--tls-key', server.key], {}, 60_000);
   t.teardown(() => d.stop());
   t.match(d.url, /^https:\/\//);
   const plain = d.url.replace(/^https/, 'http');
