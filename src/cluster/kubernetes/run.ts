@@ -12,7 +12,7 @@ import { DraController } from './controller.js';
 import { DevicePlugin } from './device-plugin.js';
 import { DraPlugin } from './dra-plugin.js';
 import { inClusterOptions, KubeApi } from './kube-api.js';
-import { poolName, SLICE_LABEL, SLICE_LABEL_VALUE, type Reach, type ResourceSlice } from './resource-slices.js';
+import { poolName, publishedSlices, type Reach } from './resource-slices.js';
 
 /** The `gpupool kube ...` components, wired from their flags; each runs until SIGTERM or SIGINT. */
 
@@ -89,7 +89,7 @@ export function parseReach(text: string): (pool: string) => Reach {
 
 /** Each published pool's daemon, from its devices' `server` attribute. */
 async function slicePools(api: KubeApi): Promise<Map<string, string>> {
-  const slices = await api.list<ResourceSlice>(`/apis/resource.k8s.io/v1/resourceslices?labelSelector=${encodeURIComponent(`${SLICE_LABEL}=${SLICE_LABEL_VALUE}`)}`);
+  const slices = await publishedSlices(api);
   const out = new Map<string, string>();
   for (const s of slices) {
     const server = s.spec.devices.find((d) => d.attributes.server?.string)?.attributes.server?.string;
