@@ -11,8 +11,6 @@ import { poolName, publishedSlices, resourceSlice, sliceName, SLICES_PATH, type 
  * do not answer, so that no claim is allocated on a card nobody can reach.
  */
 
-
-
 export interface ControllerOptions {
   api: KubeApi;
   membership: PoolMembership;
