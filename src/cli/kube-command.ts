@@ -17,7 +17,7 @@ export function kubeCommand(done: (p: Promise<void>) => void): Command {
     kube
       .command('dra-plugin')
       .description('the DRA kubelet plugin (dra/v1): prepares gpupool.io claims as CDI devices')
-      .requiredOption('--daemons <urls>', 'comma-separated daemons (http://HOST:PORT) whose cards claims may name')
+      .option('--daemons <urls>', 'comma-separated daemons (http://HOST:PORT) whose pools claims may name, beside those of the published ResourceSlices')
       .option('--registry-dir <dir>', 'the kubelet\'s plugin registration folder', '/var/lib/kubelet/plugins_registry')
       .option('--plugin-dir <dir>', 'this plugin\'s socket and checkpoint folder', '/var/lib/kubelet/plugins/gpupool.io')
       .option('--cdi-dir <dir>', 'where CDI specs are written', '/var/run/cdi')

@@ -3,7 +3,7 @@ import { promisify } from 'node:util';
 import { ErrorCodes, GpupoolError, messageOf } from '../errors.js';
 import type { Peer, PoolMembership } from '../sharing/membership.js';
 import type { KubeApi } from './kubernetes/kube-api.js';
-import { SLICE_LABEL, SLICE_LABEL_VALUE, type ResourceSlice } from './kubernetes/resource-slices.js';
+import { publishedSlices } from './kubernetes/resource-slices.js';
 
 /**
  * Pool membership from the cluster engine, behind PoolMembership (beside the static `pool.peers`):
@@ -23,7 +23,7 @@ export class KubernetesMembership implements PoolMembership {
   constructor(private readonly api: KubeApi) {}
 
   async peers(): Promise<Peer[]> {
-    const slices = await this.api.list<ResourceSlice>(`/apis/resource.k8s.io/v1/resourceslices?labelSelector=${encodeURIComponent(`${SLICE_LABEL}=${SLICE_LABEL_VALUE}`)}`);
+    const slices = await publishedSlices(this.api);
     const urls = new Set<string>();
     for (const slice of slices) for (const d of slice.spec.devices) if (d.attributes.server?.string) urls.add(statusAddress(d.attributes.server.string));
     return [...urls].sort().map((url) => ({ url }));

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { PoolMembership } from '../../sharing/membership.js';
 import { readDaemons } from '../daemons.js';
 import type { KubeApi } from './kube-api.js';
-import { poolName, resourceSlice, sliceName, SLICE_LABEL, SLICE_LABEL_VALUE, type Reach, type ResourceSlice } from './resource-slices.js';
+import { poolName, publishedSlices, resourceSlice, sliceName, SLICES_PATH, type Reach, type ResourceSlice } from './resource-slices.js';
 
 /**
  * The DRA driver's controller: keeps one ResourceSlice per daemon in step with the daemon's status.
@@ -10,8 +10,6 @@ import { poolName, resourceSlice, sliceName, SLICE_LABEL, SLICE_LABEL_VALUE, typ
  * changed (a new pool generation), and deletes the slices of daemons that are gone from the pool or
  * do not answer, so that no claim is allocated on a card nobody can reach.
  */
-
-const SLICES = '/apis/resource.k8s.io/v1/resourceslices';
 
 export interface ControllerOptions {
   api: KubeApi;
@@ -44,7 +42,7 @@ export class DraController {
   async pass(): Promise<PassResult> {
     const { api, logger } = this.options;
     const result: PassResult = { created: [], updated: [], deleted: [], unreachable: [] };
-    const existing = new Map((await api.list<ResourceSlice>(`${SLICES}?labelSelector=${encodeURIComponent(`${SLICE_LABEL}=${SLICE_LABEL_VALUE}`)}`)).map((s) => [s.metadata.name, s]));
+    const existing = new Map((await publishedSlices(api)).map((s) => [s.metadata.name, s]));
     const wanted = new Set<string>();
     for (const daemon of await readDaemons(this.options.membership, this.options.statusTimeoutMs)) {
       if (daemon.status === null) {
@@ -57,18 +55,18 @@ export class DraController {
       const slice = resourceSlice(daemon.status, daemon.server, this.options.reach(pool), old?.spec.pool.generation ?? 1);
       wanted.add(slice.metadata.name);
       if (!old) {
-        await api.create(SLICES, slice);
+        await api.create(SLICES_PATH, slice);
         result.created.push(slice.metadata.name);
       } else if (!sameDevices(old, slice)) {
         slice.spec.pool.generation = old.spec.pool.generation + 1;
         slice.metadata.resourceVersion = old.metadata.resourceVersion;
-        await api.replace(`${SLICES}/${old.metadata.name}`, slice);
+        await api.replace(`${SLICES_PATH}/${old.metadata.name}`, slice);
         result.updated.push(slice.metadata.name);
       }
     }
     for (const name of existing.keys()) {
       if (wanted.has(name)) continue;
-      await api.delete(`${SLICES}/${name}`);
+      await api.delete(`${SLICES_PATH}/${name}`);
       result.deleted.push(name);
     }
     if (result.created.length + result.updated.length + result.deleted.length > 0) logger.info(result, 'ResourceSlices published');

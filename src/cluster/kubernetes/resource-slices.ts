@@ -1,7 +1,7 @@
 import type { StatusDocument } from '../../server/status.js';
 import { parseQuotaSetting } from '../../sharing/quota.js';
 import { bytesQuantity, shareQuantity } from './quantity.js';
-import type { KubeObject } from './kube-api.js';
+import type { KubeApi, KubeObject } from './kube-api.js';
 
 /**
  * The ResourceSlices (resource.k8s.io/v1) that describe one gpupool daemon's cards to the Kubernetes
@@ -120,4 +120,11 @@ export function resourceSlice(status: StatusDocument, server: string, reach: Rea
     metadata: { name: sliceName(pool), labels: { [SLICE_LABEL]: SLICE_LABEL_VALUE } },
     spec: { driver: DRIVER, pool: { name: pool, generation, resourceSliceCount: 1 }, ...selector(reach), devices },
   };
+}
+
+export const SLICES_PATH = '/apis/resource.k8s.io/v1/resourceslices';
+
+/** The ResourceSlices gpupool's controller published (by their label). */
+export function publishedSlices(api: KubeApi): Promise<ResourceSlice[]> {
+  return api.list<ResourceSlice>(`${SLICES_PATH}?labelSelector=${encodeURIComponent(`${SLICE_LABEL}=${SLICE_LABEL_VALUE}`)}`);
 }

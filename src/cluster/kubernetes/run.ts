@@ -12,7 +12,7 @@ import { DraController } from './controller.js';
 import { DevicePlugin } from './device-plugin.js';
 import { DraPlugin } from './dra-plugin.js';
 import { inClusterOptions, KubeApi } from './kube-api.js';
-import { poolName, type Reach } from './resource-slices.js';
+import { poolName, publishedSlices, type Reach } from './resource-slices.js';
 
 /** The `gpupool kube ...` components, wired from their flags; each runs until SIGTERM or SIGINT. */
 
@@ -23,7 +23,7 @@ export interface ApiFlags {
 }
 
 export interface DraPluginFlags extends ApiFlags {
-  daemons: string;
+  daemons?: string;
   registryDir: string;
   pluginDir: string;
   cdiDir?: string;
@@ -87,10 +87,21 @@ export function parseReach(text: string): (pool: string) => Reach {
   throw new GpupoolError(ErrorCodes.USAGE, `--reach ${text} is not node, all or label:KEY=VALUE`);
 }
 
+/** Each published pool's daemon, from its devices' `server` attribute. */
+async function slicePools(api: KubeApi): Promise<Map<string, string>> {
+  const slices = await publishedSlices(api);
+  const out = new Map<string, string>();
+  for (const s of slices) {
+    const server = s.spec.devices.find((d) => d.attributes.server?.string)?.attributes.server?.string;
+    if (server) out.set(s.spec.pool.name, server);
+  }
+  return out;
+}
+
 export async function runDraPlugin(flags: DraPluginFlags): Promise<void> {
   const logger = createLogger(flags.logLevel);
   const api = kubeApi(flags);
-  const membership = new StaticMembership(list(flags.daemons));
+  const membership = new StaticMembership(list(flags.daemons ?? ''));
   const pools = new Map<string, string>();
   const fixedToken = flags.tokenFile ? readToken(flags.tokenFile) : undefined;
   const plugin = new DraPlugin({
@@ -98,8 +109,13 @@ export async function runDraPlugin(flags: DraPluginFlags): Promise<void> {
     pluginDir: flags.pluginDir,
     cdiDir: flags.cdiDir ?? DEFAULT_CDI_DIR,
     readClaim: (ns, name) => api.get<ResourceClaim>(`/apis/resource.k8s.io/v1/namespaces/${encodeURIComponent(ns)}/resourceclaims/${encodeURIComponent(name)}`),
+    // A pool's daemon: from the ResourceSlices (the `server` attribute the controller publishes, so a
+    // claim may name a card on any host), else from --daemons; read again whenever a pool is not known.
     serverOf: async (pool) => {
-      if (!pools.has(pool)) for (const d of await readDaemons(membership, 5000)) if (d.status) pools.set(poolName(d.status.host.hostname), d.server);
+      if (!pools.has(pool)) {
+        for (const [name, server] of await slicePools(api)) pools.set(name, server);
+        for (const d of await readDaemons(membership, 5000)) if (d.status) pools.set(poolName(d.status.host.hostname), d.server);
+      }
       return pools.get(pool) ?? null;
     },
     // One Secret per namespace, mounted as a folder of files named by namespace; else one token for all.

@@ -3,7 +3,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync,
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import t from 'tap';
-import { poolName } from '../../../src/cluster/kubernetes/resource-slices.js';
+import { poolName, resourceSlice } from '../../../src/cluster/kubernetes/resource-slices.js';
 import { clientLibraryDir, packageRoot } from '../../../src/paths.js';
 import type { StatusDocument } from '../../../src/server/status.js';
 import { DaemonProcess } from '../../helpers/daemon-process.js';
@@ -62,8 +62,10 @@ t.test('podman runs a CUDA program through gpupool with only the DRA plugin\'s C
     metadata: { namespace: 'team-b', name: 'infer', uid },
     status: { allocation: { devices: { results: [{ request: 'gpu', driver: 'gpupool.io', pool, device: 'gpu-0', consumedCapacity: { memory: '768Mi', share: '400m' } }] } } },
   });
+  // The plugin finds the pool's daemon in the published ResourceSlice, as for a card on another node.
+  api.slices.set('published', resourceSlice(await status(), daemon.url.replace(/^http/, 'ws'), { allNodes: true }, 1));
   const plugin = new ComponentProcess([
-    'kube', 'dra-plugin', '--daemons', daemon.url, '--api-server', api.url, '--api-token-file', join(dir, 'api-token'),
+    'kube', 'dra-plugin', '--api-server', api.url, '--api-token-file', join(dir, 'api-token'),
     '--registry-dir', join(dir, 'plugins_registry'), '--plugin-dir', join(dir, 'plugin'), '--cdi-dir', CDI_DIR, '--install-dir', join(dir, 'node-lib'),
   ]);
   t.teardown(() => plugin.stop());
