@@ -11,7 +11,9 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import t from 'tap';
 import { packageRoot } from '../../src/paths.js';
-import { startSimulatedDaemon } from '../helpers/simulated.js';
+import { DaemonProcess } from '../helpers/daemon-process.js';
+import { FixtureFile, mixedHost } from '../helpers/fixture.js';
+import { QUICK_CONFIG, writeConfig } from '../helpers/integration.js';
 
 const run = promisify(execFile);
 const KIT = join(packageRoot, 'deploy', 'observability');
@@ -74,7 +76,11 @@ t.test('Grafana: every panel expression is valid PromQL', async (t) => {
 });
 
 t.test('Grafana and the rules name only series the daemon exports', async (t) => {
-  const { daemon } = await startSimulatedDaemon(t);
+  // Only the metrics' names are wanted: no init probe in a child process, and patience on a loaded machine.
+  const fixture = new FixtureFile(mixedHost());
+  t.teardown(() => fixture.remove());
+  const daemon = await DaemonProcess.start(['--simulate', fixture.path, '--config', writeConfig(fixture.dir, { ...QUICK_CONFIG, vendors: { probeInit: false } })], {}, 60_000);
+  t.teardown(() => daemon.stop());
   const text = await (await fetch(`${daemon.url}/metrics`)).text();
   // A metric with no series now (no client yet) is still declared by its TYPE line.
   const exported = new Set([...text.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]!));

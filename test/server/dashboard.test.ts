@@ -33,6 +33,8 @@ async function json<T>(url: string): Promise<T> {
 }
 
 const MiB = 1024 * 1024;
+/** A daemon's start, on a machine loaded by a browser and other tests. */
+const START_MS = 60_000;
 
 /**
  * A card_load job held until go, through `gpupool run`, holding `hold` bytes of device memory;
@@ -84,21 +86,21 @@ t.setTimeout(300_000);
 t.test('the dashboard: a pool of two hosts with several clients, clicked through in Chromium', async (t) => {
   // binpack: this host's clients share its first card, as the card view shows them. No init probe in a
   // child process: the fake libraries cannot hang, and the test starts two daemons.
-  const config = { ...QUICK_CONFIG, vendors: { probeInit: false }, sampling: { intervalMs: 500 }, pool: { historySeconds: 60 }, sharing: { placement: 'binpack' } };
+  const config = { ...QUICK_CONFIG, vendors: { probeInit: false }, sampling: { intervalMs: 1000 }, pool: { historySeconds: 60 }, sharing: { placement: 'binpack' } };
   const fixtureB = new FixtureFile(mixedHost());
   const fixtureA = new FixtureFile(mixedHost());
   t.teardown(() => [fixtureA, fixtureB].forEach((f) => f.remove()));
   // The browser starts while the daemons and their clients do.
   const browser = launchChromium(t);
   // A peer whose host name is markup, as a hostile or careless operator could set.
-  const peer = await DaemonProcess.start(['--simulate', fixtureB.path, '--config', writeConfig(fixtureB.dir, { ...config, hostname: 'gpu-b<b>x</b>' })]);
+  const peer = await DaemonProcess.start(['--simulate', fixtureB.path, '--config', writeConfig(fixtureB.dir, { ...config, hostname: 'gpu-b<b>x</b>' })], {}, START_MS);
   t.teardown(() => peer.stop());
   const peerJob = loadJob(peer.url.replace(/^http/, 'ws'), ['--mem', '4GiB', '--share', '0.5'], 1536 * MiB);
   // This host asks for tokens: the page must never show one.
   const token = newToken();
   const tokens = join(fixtureA.dir, 'tokens');
   writeFileSync(tokens, `${tokenLine('research', token)}\n`, { mode: 0o600 });
-  const daemon = await DaemonProcess.start(['--simulate', fixtureA.path, '--tokens', tokens, '--config', writeConfig(fixtureA.dir, { ...config, hostname: 'gpu-a', pool: { ...config.pool, peers: [peer.url] } })]);
+  const daemon = await DaemonProcess.start(['--simulate', fixtureA.path, '--tokens', tokens, '--config', writeConfig(fixtureA.dir, { ...config, hostname: 'gpu-a', pool: { ...config.pool, peers: [peer.url] } })], {}, START_MS);
   t.teardown(() => daemon.stop());
   const server = daemon.url.replace(/^http/, 'ws');
 
@@ -113,13 +115,13 @@ t.test('the dashboard: a pool of two hosts with several clients, clicked through
     loadJob(server, [...auth, '--mem', '512MiB', '--share', '0.25', '--priority', 'low'], 300 * MiB, hostile),
     peerJob,
   ];
-  await Promise.all(jobs.map((j) => j.ready(30_000)));
+  await Promise.all(jobs.map((j) => j.ready(START_MS)));
   jobs.forEach((j) => j.child.stdin!.write('go\n'));
   // Shares are measured once a client has run a while; the series need a few samples to draw.
   await eventually('achieved shares measured', async () => {
     const st = await json<StatusDocument>(`${daemon.url}/v1/status`);
     return st.compute.sessions.length === 3 && st.compute.sessions.every((s) => s.cards.every((c) => c.achievedShare !== null)) ? true : undefined;
-  }, 20_000, 200);
+  }, START_MS, 200);
 
   const context = await browser;
   const page = await context.newPage();
@@ -205,11 +207,11 @@ t.test('the dashboard: a pool of two hosts with several clients, clicked through
   await t.test('live: a client that arrives shows without a reload', async (t) => {
     const before = Number(await page.locator('#live').getAttribute('data-updates'));
     const late = loadJob(server, [...auth, '--mem', '256MiB', '--share', '0.1'], 200 * MiB);
-    await late.ready(30_000);
+    await late.ready(START_MS);
     const count = await eventually('the new client on the page', async () => {
       const n = await page.locator('#card-detail tr.client').count();
       return n === 4 ? n : undefined;
-    }, 15_000, 100);
+    }, START_MS, 100);
     t.equal(count, 4, 'four clients on card 0 now');
     t.ok(Number(await page.locator('#live').getAttribute('data-updates')) > before, 'updates arrived over the event stream');
     late.kill();
