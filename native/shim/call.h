@@ -63,6 +63,8 @@ void gp_forget_alloc(CUdeviceptr ptr);
 int gp_alloc_server(CUdeviceptr ptr, size_t bytes);
 /* The same, and the context it was allocated in. */
 int gp_alloc_lookup(CUdeviceptr ptr, size_t bytes, CUcontext *ctx);
+/* The allocation holding ptr: its daemon (or -1 for none), start, size and context. */
+int gp_alloc_range(CUdeviceptr ptr, CUdeviceptr *base, size_t *size, CUcontext *ctx);
 
 /*
  * Structs that name a device by the client's ordinal (native/shim/memprops.c), for the stubs'

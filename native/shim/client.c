@@ -379,6 +379,24 @@ int gp_alloc_lookup(CUdeviceptr ptr, size_t bytes, CUcontext *ctx)
     return server;
 }
 
+int gp_alloc_range(CUdeviceptr ptr, CUdeviceptr *base, size_t *size, CUcontext *ctx)
+{
+    int server = -1;
+    pthread_rwlock_rdlock(&g_alloc_lock);
+    size_t at = alloc_lower_bound(ptr);
+    if (at > 0) {
+        const alloc_record *r = &g_allocs[at - 1];
+        if (ptr >= r->base && ptr - r->base < r->size) {
+            server = r->server;
+            *base = r->base;
+            *size = r->size;
+            *ctx = r->ctx;
+        }
+    }
+    pthread_rwlock_unlock(&g_alloc_lock);
+    return server;
+}
+
 int gp_alloc_server(CUdeviceptr ptr, size_t bytes)
 {
     return gp_alloc_lookup(ptr, bytes, NULL);

@@ -158,7 +158,9 @@ export const CUDA_API: Record<string, Annotation> = {
   // --- memory -----------------------------------------------------------------------------------
   cuMemAlloc: { mode: 'sync', handler: 'mem_alloc', after: 'gp_note_alloc(c, *dptr, bytesize);' },
   cuMemAllocPitch: { mode: 'sync', handler: 'mem_alloc_pitch', after: 'gp_note_alloc(c, *dptr, *pPitch * Height);' },
-  cuMemFree: { mode: 'sync', handler: 'mem_free', after: 'gp_forget_alloc(dptr);', params: { dptr: { device: 'inside' } } },
+  // cuMemFree(0) succeeds, as the driver's does: cudart's cudaFree(0), the idiom that makes a context
+  // current, reaches it (cuBLAS's handle creation among others).
+  cuMemFree: { mode: 'sync', handler: 'mem_free', before: 'if (dptr == 0) goto done;', after: 'gp_forget_alloc(dptr);', params: { dptr: { device: 'inside' } } },
   // The session's quota is the card's total (docs/operations.md, "Memory quotas").
   cuMemGetInfo: { mode: 'sync', handler: 'mem_get_info' },
   // The driver answers CUDA_ERROR_NOT_FOUND for an address in no allocation; another session's is one.
@@ -170,6 +172,11 @@ export const CUDA_API: Record<string, Annotation> = {
   cuMemHostGetDevicePointer: local,
   cuMemHostRegister: local,
   cuMemHostUnregister: local,
+  cuMemHostGetFlags: local,
+  // What unified addressing says about a pointer: the client records every allocation and pinned or
+  // registered block of its own (native/shim/pointer.c). Frameworks ask on every pinned copy.
+  cuPointerGetAttribute: local,
+  cuPointerGetAttributes: local,
   cuMemcpyHtoD: { mode: 'sync', params: { dstDevice: { device: 'ByteCount' }, srcHost: { in: 'ByteCount' } }, work: true },
   cuMemcpyDtoH: { mode: 'sync', params: { dstHost: { out: 'ByteCount' }, srcDevice: { device: 'ByteCount' } }, work: true },
   // Between two daemons a device-to-device copy travels through the client (custom.c).
