@@ -567,5 +567,55 @@ void memcpy_2d_async(Session &s, Reader &r, Writer &w, const Call &call, uint32_
   copy_2d(s, r, w, call, op, c, rc, (CUstream)stream, [&](const CUDA_MEMCPY2D &m) { return s.driver().fn<PFN_cuMemcpy2DAsync_v3020>(op)(&m, (CUstream)stream); });
 }
 
+// ---- cluster occupancy -----------------------------------------------------------------------------
+
+// cuOccupancyMaxActiveClusters: a launch configuration without parameters (docs/protocol.md). Only
+// attributes that are plain values may come with it: none becomes a pointer the driver follows.
+void occupancy_max_active_clusters(Session &s, Reader &r, Writer &w, const Call &call, uint32_t op) {
+  constexpr uint32_t kMaxAttributes = 64;
+  uint64_t fn_id = r.u64();
+  unsigned grid[3], block[3];
+  for (unsigned &g : grid) g = r.u32();
+  for (unsigned &b : block) b = r.u32();
+  unsigned shared = r.u32();
+  uint64_t stream_id = r.u64();
+  uint32_t n = r.array();
+  if (n > kMaxAttributes) throw ProtocolError("too many launch attributes (" + std::to_string(n) + ")");
+  std::vector<CUlaunchAttribute> attrs(n);
+  CUresult rc = CUDA_SUCCESS;
+  for (CUlaunchAttribute &a : attrs) {
+    if (r.array() != 2) throw ProtocolError("a launch attribute must be [id, value]");
+    std::memset(&a, 0, sizeof a);
+    a.id = (CUlaunchAttributeID)r.u32();
+    Bin value = r.bin();
+    if (value.size != sizeof a.value) throw ProtocolError("a launch attribute's value must be 64 bytes");
+    std::memcpy(&a.value, value.data, sizeof a.value);
+    if (a.id == CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_EVENT || a.id == CU_LAUNCH_ATTRIBUTE_LAUNCH_COMPLETION_EVENT) rc = CUDA_ERROR_NOT_SUPPORTED;
+  }
+  r.finish();
+  void *f = nullptr, *st = nullptr;
+  int kind = 0;
+  if (rc == CUDA_SUCCESS && !s.lookup_any(fn_id, {GP_HANDLE_CUfunction, GP_HANDLE_CUkernel}, &f, &kind)) rc = CUDA_ERROR_INVALID_HANDLE;
+  if (rc == CUDA_SUCCESS && !s.lookup(stream_id, GP_HANDLE_CUstream, &st)) rc = CUDA_ERROR_INVALID_HANDLE;
+  int clusters = 0;
+  if (rc == CUDA_SUCCESS) {
+    CUlaunchConfig config{};
+    config.gridDimX = grid[0];
+    config.gridDimY = grid[1];
+    config.gridDimZ = grid[2];
+    config.blockDimX = block[0];
+    config.blockDimY = block[1];
+    config.blockDimZ = block[2];
+    config.sharedMemBytes = shared;
+    config.hStream = (CUstream)st;
+    config.attrs = attrs.empty() ? nullptr : attrs.data();
+    config.numAttrs = n;
+    rc = s.driver().fn<PFN_cuOccupancyMaxActiveClusters_v11070>(op)(&clusters, (CUfunction)f, &config);
+  }
+  if (!w.begin_reply(call, rc)) return;
+  if (rc == CUDA_SUCCESS) w.i64(clusters);
+  w.end_reply();
+}
+
 }  // namespace handlers
 }  // namespace gp

@@ -74,6 +74,7 @@ CUresult forget_handle(Session &s, CUlibrary library);
 void module_image(Session &s, Reader &r, Writer &w, const Call &call, uint32_t op);
 void launch_kernel(Session &s, Reader &r, Writer &w, const Call &call, uint32_t op);
 void launch_kernel_ex(Session &s, Reader &r, Writer &w, const Call &call, uint32_t op);
+void occupancy_max_active_clusters(Session &s, Reader &r, Writer &w, const Call &call, uint32_t op);
 void memcpy_unified(Session &s, Reader &r, Writer &w, const Call &call, uint32_t op);
 void memcpy_unified_async(Session &s, Reader &r, Writer &w, const Call &call, uint32_t op);
 void memcpy_2d(Session &s, Reader &r, Writer &w, const Call &call, uint32_t op);

@@ -307,6 +307,8 @@ export const CUDA_API: Record<string, Annotation> = {
   cuFuncSetCacheConfig: sync,
   cuOccupancyMaxActiveBlocksPerMultiprocessor: sync,
   cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags: sync,
+  // The configuration's attributes travel as cuLaunchKernelEx's do (native/shim/clusters.c).
+  cuOccupancyMaxActiveClusters: { mode: 'sync', client: 'occupancy_max_active_clusters', wire: 'custom' },
   cuLaunchKernel: { mode: 'async', client: 'launch_kernel', wire: 'custom' },
   cuLaunchKernelEx: { mode: 'async', client: 'launch_kernel_ex', wire: 'custom' },
 };

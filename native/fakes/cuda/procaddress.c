@@ -265,6 +265,7 @@ static const proc_entry g_procs[] = {
     PTSZ(cuLaunchKernel, 7000, cuLaunchKernel_ptsz),
     P(cuLaunchKernelEx, 11060, cuLaunchKernelEx),
     PTSZ(cuLaunchKernelEx, 11060, cuLaunchKernelEx_ptsz),
+    P(cuOccupancyMaxActiveClusters, 11070, cuOccupancyMaxActiveClusters),
     P(cuLaunchCooperativeKernel, 9000, cuLaunchCooperativeKernel),
     PTSZ(cuLaunchCooperativeKernel, 9000, cuLaunchCooperativeKernel_ptsz),
 };
