@@ -1,0 +1,65 @@
+"""PyTorch's CUDA path through gpupool (test/pytorch/pytorch.test.ts). Prints one JSON object per check,
+{"check": name, ...}; the test decides. Kernels run as the emulator's timed no-ops, so values are
+checked only where no kernel computes them (copies), never after arithmetic on the card."""
+import json
+import sys
+
+import torch
+
+
+def say(check, **facts):
+    print(json.dumps({"check": check, **facts}), flush=True)
+
+
+def attempt(check, fn):
+    try:
+        say(check, ok=True, **(fn() or {}))
+    except Exception as e:  # the test names what failed and why
+        say(check, ok=False, error=f"{type(e).__name__}: {e}".splitlines()[0])
+
+
+say("device", available=torch.cuda.is_available(), count=torch.cuda.device_count(),
+    name=torch.cuda.get_device_properties(0).name, total=torch.cuda.get_device_properties(0).total_memory)
+
+host = torch.arange(4096, dtype=torch.float32)
+back = host.to("cuda").cpu()
+say("roundtrip", equal=bool(torch.equal(host, back)))
+
+pinned = torch.arange(1024, dtype=torch.int64).pin_memory()
+dev = pinned.to("cuda", non_blocking=True)
+torch.cuda.synchronize()
+say("pinned", pinned=pinned.is_pinned(), equal=bool(torch.equal(dev.cpu(), pinned)))
+
+attempt("zeros", lambda: {"shape": list(torch.zeros(8, device="cuda").shape)})
+
+stream = torch.cuda.Stream(priority=-1)
+with torch.cuda.stream(stream):
+    on_stream = torch.ones(16, device="cuda")
+stream.synchronize()
+start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+start.record()
+on_stream.add_(1)
+end.record()
+end.synchronize()
+say("streams", priority=stream.priority, elapsed_ms=start.elapsed_time(end))
+
+torch.cuda.synchronize()
+free, total = torch.cuda.mem_get_info()
+stats = torch.cuda.memory_stats()
+say("memory", free=free, total=total, allocated=stats["allocated_bytes.all.current"],
+    reserved=stats["reserved_bytes.all.current"], tensor_bytes=torch.cuda.memory_allocated())
+
+try:
+    torch.empty(total + (1 << 20), dtype=torch.uint8, device="cuda")
+    say("oom", raised=False)
+except torch.OutOfMemoryError:
+    after = torch.ones(256, device="cuda")
+    torch.cuda.synchronize()
+    say("oom", raised=True, goes_on=after.numel() == 256)
+
+attempt("blas_handle", lambda: {"handle": torch.cuda.current_blas_handle() != 0})
+
+del host, back, pinned, dev, on_stream
+torch.cuda.empty_cache()
+say("done")
+sys.exit(0)
