@@ -63,6 +63,12 @@ void gp_forget_alloc(CUdeviceptr ptr);
 int gp_alloc_server(CUdeviceptr ptr, size_t bytes);
 /* The same, and the context it was allocated in. */
 int gp_alloc_lookup(CUdeviceptr ptr, size_t bytes, CUcontext *ctx);
+/*
+ * The context whose allocations win while several daemons' allocations hold one address (they may:
+ * each daemon's address space is its own); NULL: the calling thread's current context. Returns the
+ * previous one, to restore.
+ */
+CUcontext gp_prefer_context(CUcontext ctx);
 /* The allocation holding ptr: its daemon (or -1 for none), start, size and context. */
 int gp_alloc_range(CUdeviceptr ptr, CUdeviceptr *base, size_t *size, CUcontext *ctx);
 

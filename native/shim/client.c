@@ -351,12 +351,53 @@ void gp_note_alloc(gp_call *c, CUdeviceptr ptr, size_t bytes)
     pthread_rwlock_unlock(&g_alloc_lock);
 }
 
+/*
+ * Two daemons may hand out the same device addresses (each daemon's address space is its own: two
+ * daemons on one host over the same cards, or two emulators, do), so several records may hold an
+ * address: device identity is (daemon, card), never an address or a UUID alone. The record chosen is
+ * the one in the context the caller prefers (a peer copy names both contexts), else in the calling
+ * thread's current context, else on the current context's daemon, else the nearest.
+ */
+static __thread CUcontext tls_prefer_ctx;
+
+CUcontext gp_prefer_context(CUcontext ctx)
+{
+    CUcontext previous = tls_prefer_ctx;
+    tls_prefer_ctx = ctx;
+    return previous;
+}
+
+/* Records overlapping one address are neighbours in base order; a few are looked at. */
+#define OVERLAP_SCAN 16
+
+static const alloc_record *find_record(CUdeviceptr ptr, size_t bytes, int base_only)
+{
+    CUcontext prefer = tls_prefer_ctx ? tls_prefer_ctx : gp_tls_context();
+    int prefer_server = prefer ? gp_context_server(prefer) : -1;
+    const alloc_record *best = NULL;
+    int best_score = -1;
+    size_t at = alloc_lower_bound(ptr);
+    for (size_t i = at, scanned = 0; i > 0 && scanned < OVERLAP_SCAN; i--, scanned++) {
+        const alloc_record *r = &g_allocs[i - 1];
+        int holds = base_only ? r->base == ptr : ptr >= r->base && ptr - r->base < r->size && bytes <= r->size - (ptr - r->base);
+        if (!holds)
+            continue;
+        int score = prefer != NULL && r->ctx == prefer ? 2 : prefer_server >= 0 && r->server == prefer_server ? 1 : 0;
+        if (score > best_score) {
+            best = r;
+            best_score = score;
+        }
+    }
+    return best;
+}
+
 void gp_forget_alloc(CUdeviceptr ptr)
 {
     pthread_rwlock_wrlock(&g_alloc_lock);
-    size_t at = alloc_lower_bound(ptr);
-    if (at > 0 && g_allocs[at - 1].base == ptr) {
-        memmove(&g_allocs[at - 1], &g_allocs[at], (g_alloc_count - at) * sizeof *g_allocs);
+    const alloc_record *r = find_record(ptr, 1, 1);
+    if (r != NULL) {
+        size_t at = (size_t)(r - g_allocs);
+        memmove(&g_allocs[at], &g_allocs[at + 1], (g_alloc_count - at - 1) * sizeof *g_allocs);
         g_alloc_count--;
     }
     pthread_rwlock_unlock(&g_alloc_lock);
@@ -366,14 +407,11 @@ int gp_alloc_lookup(CUdeviceptr ptr, size_t bytes, CUcontext *ctx)
 {
     int server = -1;
     pthread_rwlock_rdlock(&g_alloc_lock);
-    size_t at = alloc_lower_bound(ptr);
-    if (at > 0) {
-        const alloc_record *r = &g_allocs[at - 1];
-        if (ptr >= r->base && ptr - r->base < r->size && bytes <= r->size - (ptr - r->base)) {
-            server = r->server;
-            if (ctx)
-                *ctx = r->ctx;
-        }
+    const alloc_record *r = find_record(ptr, bytes, 0);
+    if (r != NULL) {
+        server = r->server;
+        if (ctx)
+            *ctx = r->ctx;
     }
     pthread_rwlock_unlock(&g_alloc_lock);
     return server;
@@ -383,15 +421,12 @@ int gp_alloc_range(CUdeviceptr ptr, CUdeviceptr *base, size_t *size, CUcontext *
 {
     int server = -1;
     pthread_rwlock_rdlock(&g_alloc_lock);
-    size_t at = alloc_lower_bound(ptr);
-    if (at > 0) {
-        const alloc_record *r = &g_allocs[at - 1];
-        if (ptr >= r->base && ptr - r->base < r->size) {
-            server = r->server;
-            *base = r->base;
-            *size = r->size;
-            *ctx = r->ctx;
-        }
+    const alloc_record *r = find_record(ptr, 1, 0);
+    if (r != NULL) {
+        server = r->server;
+        *base = r->base;
+        *size = r->size;
+        *ctx = r->ctx;
     }
     pthread_rwlock_unlock(&g_alloc_lock);
     return server;

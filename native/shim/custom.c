@@ -303,9 +303,11 @@ typedef CUresult (*dtod_fn)(CUdeviceptr, CUdeviceptr, size_t);
 
 /*
  * Between two daemons, device memory travels through this host: a device-to-host copy from one and a
- * host-to-device copy to the other, in slices so a large copy never needs its whole size in RAM.
+ * host-to-device copy to the other, in slices so a large copy never needs its whole size in RAM. Each
+ * leg goes to its own context's allocation: two daemons may hand out the same addresses, and a copy
+ * routed by the address alone would then read and write one card (wrong bytes, and success).
  */
-static CUresult copy_between_daemons(CUdeviceptr dst, CUdeviceptr src, size_t n)
+static CUresult copy_between_contexts(CUdeviceptr dst, CUcontext dst_ctx, CUdeviceptr src, CUcontext src_ctx, size_t n)
 {
     const size_t slice = 64u << 20;
     unsigned char *buf = malloc(n < slice ? (n ? n : 1) : slice);
@@ -314,9 +316,12 @@ static CUresult copy_between_daemons(CUdeviceptr dst, CUdeviceptr src, size_t n)
     CUresult rc = CUDA_SUCCESS;
     for (size_t done = 0; done < n && rc == CUDA_SUCCESS; done += slice) {
         size_t k = n - done < slice ? n - done : slice;
+        CUcontext previous = gp_prefer_context(src_ctx);
         rc = gp_fwd_cuMemcpyDtoH_v3020(buf, src + done, k);
+        gp_prefer_context(dst_ctx);
         if (rc == CUDA_SUCCESS)
             rc = gp_fwd_cuMemcpyHtoD_v3020(dst + done, buf, k);
+        gp_prefer_context(previous);
     }
     free(buf);
     return rc;
@@ -331,6 +336,15 @@ static int apart(CUdeviceptr dst, CUdeviceptr src, size_t n)
     CUcontext cd = NULL, cs = NULL;
     int to = gp_alloc_lookup(dst, n, &cd), from = gp_alloc_lookup(src, n, &cs);
     return to >= 0 && from >= 0 && (to != from || cd != cs);
+}
+
+/* Both ends' contexts, as their records say. */
+static CUresult copy_between_daemons(CUdeviceptr dst, CUdeviceptr src, size_t n)
+{
+    CUcontext cd = NULL, cs = NULL;
+    gp_alloc_lookup(dst, n, &cd);
+    gp_alloc_lookup(src, n, &cs);
+    return copy_between_contexts(dst, cd, src, cs, n);
 }
 
 static CUresult dtod(CUdeviceptr dst, CUdeviceptr src, size_t n, dtod_fn same_daemon)
@@ -415,7 +429,7 @@ static CUresult peer(CUdeviceptr dst, CUcontext dstCtx, CUdeviceptr src, CUconte
         if (rc != CUDA_ERROR_NOT_SUPPORTED && rc != CUDA_ERROR_INVALID_VALUE && rc != CUDA_ERROR_PEER_ACCESS_UNSUPPORTED)
             return rc;
     }
-    return copy_between_daemons(dst, src, n);
+    return copy_between_contexts(dst, dstCtx, src, srcCtx, n);
 }
 
 static CUresult peer_sync_std(CUdeviceptr d, CUcontext dc, CUdeviceptr s, CUcontext sc, size_t n) { return gp_std_cuMemcpyPeer_v4000(d, dc, s, sc, n); }
