@@ -460,3 +460,21 @@ CUresult gp_local_cuGetExportTable_v3000(const void **ppExportTable, const CUuui
 {
     return gp_get_export_table(ppExportTable, pExportTableId);
 }
+
+/*
+ * Not a CUDA symbol: the device memory this process holds on client device dev (its allocations'
+ * bytes, as recorded), for the client-side NVML (native/nvml), whose "used" memory is the job's own.
+ */
+GP_EXPORT int gpupoolDeviceMemoryHeld(int dev, unsigned long long *bytes)
+{
+    if (bytes == NULL || gp_device_get(dev) == NULL)
+        return -1;
+    unsigned long long sum = 0;
+    pthread_rwlock_rdlock(&g_alloc_lock);
+    for (size_t i = 0; i < g_alloc_count; i++)
+        if (gp_context_device(g_allocs[i].ctx) == dev)
+            sum += g_allocs[i].size;
+    pthread_rwlock_unlock(&g_alloc_lock);
+    *bytes = sum;
+    return 0;
+}
