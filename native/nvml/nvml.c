@@ -365,3 +365,53 @@ NVML_EXPORT nvmlReturn_t nvmlDeviceGetMigMode(nvmlDevice_t device, unsigned int 
     nvmlReturn_t r = device_of(device, &i);
     return r == NVML_SUCCESS ? NVML_ERROR_NOT_SUPPORTED : r;
 }
+
+/* PyTorch finds a card by its PCI location (its report of who uses memory when an allocation fails). */
+NVML_EXPORT nvmlReturn_t nvmlDeviceGetHandleByPciBusId_v2(const char *pciBusId, nvmlDevice_t *device)
+{
+    if (!initialized())
+        return NVML_ERROR_UNINITIALIZED;
+    if (pciBusId == NULL || device == NULL)
+        return NVML_ERROR_INVALID_ARGUMENT;
+    unsigned domain = 0, bus = 0, dev = 0, fn = 0;
+    if (sscanf(pciBusId, "%x:%x:%x.%x", &domain, &bus, &dev, &fn) != 4)
+        return NVML_ERROR_INVALID_ARGUMENT;
+    for (int i = 0; i < g_count; i++) {
+        if ((unsigned)attribute(i, CU_DEVICE_ATTRIBUTE_PCI_DOMAIN_ID) == domain && (unsigned)attribute(i, CU_DEVICE_ATTRIBUTE_PCI_BUS_ID) == bus &&
+            (unsigned)attribute(i, CU_DEVICE_ATTRIBUTE_PCI_DEVICE_ID) == dev) {
+            *device = &g_devices[i];
+            return NVML_SUCCESS;
+        }
+    }
+    return NVML_ERROR_NOT_FOUND;
+}
+
+NVML_EXPORT nvmlReturn_t nvmlDeviceGetHandleByPciBusId(const char *pciBusId, nvmlDevice_t *device)
+{
+    return nvmlDeviceGetHandleByPciBusId_v2(pciBusId, device);
+}
+
+/* A job's cards are linked to nothing it can see: no NVLink, no fabric. */
+NVML_EXPORT nvmlReturn_t nvmlDeviceGetNvLinkRemoteDeviceType(nvmlDevice_t device, unsigned int link, int *type)
+{
+    int i;
+    (void)link, (void)type;
+    nvmlReturn_t r = device_of(device, &i);
+    return r == NVML_SUCCESS ? NVML_ERROR_NOT_SUPPORTED : r;
+}
+
+NVML_EXPORT nvmlReturn_t nvmlDeviceGetNvLinkRemotePciInfo_v2(nvmlDevice_t device, unsigned int link, nvmlPciInfo_t *pci)
+{
+    int i;
+    (void)link, (void)pci;
+    nvmlReturn_t r = device_of(device, &i);
+    return r == NVML_SUCCESS ? NVML_ERROR_NOT_SUPPORTED : r;
+}
+
+NVML_EXPORT nvmlReturn_t nvmlDeviceGetGpuFabricInfoV(nvmlDevice_t device, void *info)
+{
+    int i;
+    (void)info;
+    nvmlReturn_t r = device_of(device, &i);
+    return r == NVML_SUCCESS ? NVML_ERROR_NOT_SUPPORTED : r;
+}

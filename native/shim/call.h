@@ -69,6 +69,8 @@ int gp_alloc_lookup(CUdeviceptr ptr, size_t bytes, CUcontext *ctx);
  * previous one, to restore.
  */
 CUcontext gp_prefer_context(CUcontext ctx);
+/* Whether [ptr, ptr+bytes) overlaps an allocation of another daemon than server. */
+int gp_alloc_collides(CUdeviceptr ptr, size_t bytes, int server);
 /* The allocation holding ptr: its daemon (or -1 for none), start, size and context. */
 int gp_alloc_range(CUdeviceptr ptr, CUdeviceptr *base, size_t *size, CUcontext *ctx);
 

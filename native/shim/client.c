@@ -391,6 +391,20 @@ static const alloc_record *find_record(CUdeviceptr ptr, size_t bytes, int base_o
     return best;
 }
 
+int gp_alloc_collides(CUdeviceptr ptr, size_t bytes, int server)
+{
+    int collides = 0;
+    pthread_rwlock_rdlock(&g_alloc_lock);
+    CUdeviceptr end = ptr + (bytes ? bytes : 1);
+    size_t at = alloc_lower_bound(end - 1);
+    for (size_t i = at, scanned = 0; i > 0 && scanned < OVERLAP_SCAN && !collides; i--, scanned++) {
+        const alloc_record *r = &g_allocs[i - 1];
+        collides = r->server != server && r->base < end && ptr < r->base + r->size;
+    }
+    pthread_rwlock_unlock(&g_alloc_lock);
+    return collides;
+}
+
 void gp_forget_alloc(CUdeviceptr ptr)
 {
     pthread_rwlock_wrlock(&g_alloc_lock);

@@ -297,6 +297,75 @@ CUresult gp_fwd_cuLaunchKernelEx_v11060_ptsz(const CUlaunchConfig *config, CUfun
     return launch_ex(GP_OP_cuLaunchKernelEx_v11060_ptsz, config, f, kernelParams, extra);
 }
 
+/* ---- allocations: one address, one daemon ------------------------------------------------------ */
+
+#define ALLOC_RETRIES 16
+
+/*
+ * Each daemon's address space is its own, so two daemons may hand out the same device addresses (two
+ * emulators always do; real drivers may), and a copy named by addresses alone (cuMemcpy, cuMemcpyDtoD:
+ * what frameworks use between cards) could not tell the two apart. An allocation that overlaps another
+ * daemon's is kept aside while the daemon is asked again, so it hands out another range; the ones kept
+ * are freed after. Should every try collide (or the quota leave no room to try), the job is told once.
+ */
+CUresult gp_fwd_cuMemAlloc_v3020(CUdeviceptr *dptr, size_t bytesize)
+{
+    CUdeviceptr held[ALLOC_RETRIES];
+    int kept = 0, collides = 0;
+    CUresult rc;
+    for (;;) {
+        rc = gp_std_cuMemAlloc_v3020(dptr, bytesize);
+        if (rc != CUDA_SUCCESS)
+            break;
+        int server = gp_alloc_server(*dptr, bytesize);
+        collides = gp_alloc_collides(*dptr, bytesize, server);
+        if (!collides || kept == ALLOC_RETRIES)
+            break;
+        held[kept++] = *dptr;
+    }
+    if (rc != CUDA_SUCCESS && kept > 0) {
+        /* No room for another try: the last range that collided is the answer. */
+        *dptr = held[--kept];
+        rc = CUDA_SUCCESS;
+        collides = 1;
+    }
+    for (int i = 0; i < kept; i++)
+        gp_fwd_cuMemFree_v3020(held[i]);
+    static int said;
+    if (rc == CUDA_SUCCESS && collides && !__atomic_exchange_n(&said, 1, __ATOMIC_RELAXED))
+        gp_error("device memory at 0x%llx has the same addresses on two daemons; copies between them named by address "
+                 "alone (cuMemcpy, cuMemcpyDtoD) go to the calling thread's current device's daemon",
+                 (unsigned long long)*dptr);
+    return rc;
+}
+
+/* ---- waits across daemons ----------------------------------------------------------------------- */
+
+/* The daemon a stream's work goes to: its own, or for NULL and the special streams the current context's. */
+static int stream_server(CUstream stream)
+{
+    int server = gp_handle_server(stream);
+    return server >= 0 ? server : gp_context_server(gp_tls_context());
+}
+
+/*
+ * A stream of one daemon cannot wait on an event of another (frameworks order a copy between two cards
+ * so). The client waits for the event itself, then the stream's later work is queued after it: the
+ * same order, at the cost of the host waiting.
+ */
+static CUresult wait_event(CUstream stream, CUevent event, unsigned flags, int per_thread)
+{
+    if (!gp_initialized())
+        return CUDA_ERROR_NOT_INITIALIZED;
+    int from = gp_handle_server(event), to = stream_server(stream);
+    if (from >= 0 && to >= 0 && from != to)
+        return gp_fwd_cuEventSynchronize_v2000(event);
+    return per_thread ? gp_std_cuStreamWaitEvent_v7000_ptsz(stream, event, flags) : gp_std_cuStreamWaitEvent_v3020(stream, event, flags);
+}
+
+CUresult gp_fwd_cuStreamWaitEvent_v3020(CUstream s, CUevent e, unsigned int flags) { return wait_event(s, e, flags, 0); }
+CUresult gp_fwd_cuStreamWaitEvent_v7000_ptsz(CUstream s, CUevent e, unsigned int flags) { return wait_event(s, e, flags, 1); }
+
 /* ---- copies that may cross daemons ------------------------------------------------------------ */
 
 typedef CUresult (*dtod_fn)(CUdeviceptr, CUdeviceptr, size_t);

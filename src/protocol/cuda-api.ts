@@ -156,7 +156,8 @@ export const CUDA_API: Record<string, Annotation> = {
   cuCtxGetStreamPriorityRange: sync,
 
   // --- memory -----------------------------------------------------------------------------------
-  cuMemAlloc: { mode: 'sync', handler: 'mem_alloc', after: 'gp_note_alloc(c, *dptr, bytesize);' },
+  // An allocation whose addresses another daemon already handed out is asked for again (custom.c).
+  cuMemAlloc: { mode: 'sync', handler: 'mem_alloc', client: 'mem_alloc', after: 'gp_note_alloc(c, *dptr, bytesize);' },
   cuMemAllocPitch: { mode: 'sync', handler: 'mem_alloc_pitch', after: 'gp_note_alloc(c, *dptr, *pPitch * Height);' },
   // cuMemFree(0) succeeds, as the driver's does: cudart's cudaFree(0), the idiom that makes a context
   // current, reaches it (cuBLAS's handle creation among others).
@@ -195,6 +196,19 @@ export const CUDA_API: Record<string, Annotation> = {
   // Managed memory must be addressable by the client's host at its device address: a remote card's
   // is not (native/shim/hostmem.c answers CUDA_ERROR_NOT_SUPPORTED and says why, once).
   cuMemAllocManaged: local,
+  // IPC and shareable handles name memory only the daemon's host can open: each is refused with one
+  // line naming it, once (native/shim/ipc.c).
+  cuIpcGetMemHandle: local,
+  cuIpcOpenMemHandle: local,
+  cuIpcCloseMemHandle: local,
+  cuIpcGetEventHandle: local,
+  cuIpcOpenEventHandle: local,
+  cuMemExportToShareableHandle: local,
+  cuMemImportFromShareableHandle: local,
+  cuMemPoolExportToShareableHandle: local,
+  cuMemPoolImportFromShareableHandle: local,
+  cuMemPoolExportPointer: local,
+  cuMemPoolImportPointer: local,
   cuMemsetD8: memset(1, 'sync'),
   cuMemsetD16: memset(2, 'sync'),
   cuMemsetD32: memset(4, 'sync'),
@@ -274,7 +288,8 @@ export const CUDA_API: Record<string, Annotation> = {
   cuStreamDestroy: { mode: 'sync', handler: 'forget_handle' },
   cuStreamSynchronize: sync,
   cuStreamQuery: sync,
-  cuStreamWaitEvent: async,
+  // A stream waiting on another daemon's event: the client waits for the event itself (custom.c).
+  cuStreamWaitEvent: { mode: 'async', client: 'stream_wait_event' },
   cuStreamGetPriority: sync,
   cuStreamGetFlags: sync,
   cuEventCreate: sync,

@@ -56,8 +56,22 @@ except torch.OutOfMemoryError:
     after = torch.ones(256, device="cuda")
     torch.cuda.synchronize()
     say("oom", raised=True, goes_on=after.numel() == 256)
+except Exception as e:
+    say("oom", raised=False, error=f"{type(e).__name__}: {e}".splitlines()[0])
 
 attempt("blas_handle", lambda: {"handle": torch.cuda.current_blas_handle() != 0})
+
+if torch.cuda.device_count() > 1:
+    # A tensor from one card to the other (with --gpus 2 across two daemons: through the client).
+    values = torch.arange(1 << 16, dtype=torch.float32)
+    first = values.to("cuda:0")
+    second = first.to("cuda:1")
+    into = torch.empty(1 << 16, device="cuda:1")
+    into.copy_(first)
+    torch.cuda.synchronize(0)
+    torch.cuda.synchronize(1)
+    say("two_cards", to=bool(torch.equal(second.cpu(), values)), copy=bool(torch.equal(into.cpu(), values)),
+        names=[torch.cuda.get_device_name(0), torch.cuda.get_device_name(1)])
 
 del host, back, pinned, dev, on_stream
 torch.cuda.empty_cache()

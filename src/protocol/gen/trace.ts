@@ -77,6 +77,8 @@ function traceArg(p: Param, types: Map<string, TypeKind>): string {
       case 'float':
         return `gp_trace_float(&t, ${n}, (double)${p.name});`;
       default:
+        // A struct by value (an IPC handle): its type, not its bytes.
+        if (types.get(base) === 'struct') return `gp_trace_str(&t, ${n}, "{${base}}");`;
         return `gp_trace_ptr(&t, ${n}, (const void *)(uintptr_t)${p.name});`;
     }
   }
