@@ -312,6 +312,24 @@ CUresult prepare_launch(Session &s, const Launch &l, CUfunction *fn, CUstream *s
   return CUDA_SUCCESS;
 }
 
+// A launch configuration's attributes: an array of [id, value], each value CUlaunchAttributeValue's 64 bytes.
+std::vector<CUlaunchAttribute> read_launch_attributes(Reader &r) {
+  static_assert(sizeof(CUlaunchAttributeValue) == 64, "CUlaunchAttributeValue travels as 64 bytes");
+  constexpr uint32_t kMaxAttributes = 64;
+  uint32_t n = r.array();
+  if (n > kMaxAttributes) throw ProtocolError("too many launch attributes (" + std::to_string(n) + ")");
+  std::vector<CUlaunchAttribute> attrs(n);
+  for (CUlaunchAttribute &a : attrs) {
+    if (r.array() != 2) throw ProtocolError("a launch attribute must be [id, value]");
+    std::memset(&a, 0, sizeof a);
+    a.id = (CUlaunchAttributeID)r.u32();
+    Bin value = r.bin();
+    if (value.size != sizeof a.value) throw ProtocolError("a launch attribute's value must be 64 bytes");
+    std::memcpy(&a.value, value.data, sizeof a.value);
+  }
+  return attrs;
+}
+
 void reply_empty(Writer &w, const Call &call, CUresult rc) {
   if (w.begin_reply(call, rc)) w.end_reply();
 }
@@ -335,20 +353,9 @@ void launch_kernel(Session &s, Reader &r, Writer &w, const Call &call, uint32_t 
 }
 
 void launch_kernel_ex(Session &s, Reader &r, Writer &w, const Call &call, uint32_t op) {
-  static_assert(sizeof(CUlaunchAttributeValue) == 64, "CUlaunchAttributeValue travels as 64 bytes");
-  constexpr uint32_t kMaxAttributes = 64;
   Launch l = read_launch(r);
-  uint32_t n = r.array();
-  if (n > kMaxAttributes) throw ProtocolError("too many launch attributes (" + std::to_string(n) + ")");
-  std::vector<CUlaunchAttribute> attrs(n);
-  for (CUlaunchAttribute &a : attrs) {
-    if (r.array() != 2) throw ProtocolError("a launch attribute must be [id, value]");
-    std::memset(&a, 0, sizeof a);
-    a.id = (CUlaunchAttributeID)r.u32();
-    Bin value = r.bin();
-    if (value.size != sizeof a.value) throw ProtocolError("a launch attribute's value must be 64 bytes");
-    std::memcpy(&a.value, value.data, sizeof a.value);
-  }
+  std::vector<CUlaunchAttribute> attrs = read_launch_attributes(r);
+  uint32_t n = (uint32_t)attrs.size();
   r.finish();
 
   CUfunction fn = nullptr;
@@ -572,27 +579,18 @@ void memcpy_2d_async(Session &s, Reader &r, Writer &w, const Call &call, uint32_
 // cuOccupancyMaxActiveClusters: a launch configuration without parameters (docs/protocol.md). Only
 // attributes that are plain values may come with it: none becomes a pointer the driver follows.
 void occupancy_max_active_clusters(Session &s, Reader &r, Writer &w, const Call &call, uint32_t op) {
-  constexpr uint32_t kMaxAttributes = 64;
   uint64_t fn_id = r.u64();
   unsigned grid[3], block[3];
   for (unsigned &g : grid) g = r.u32();
   for (unsigned &b : block) b = r.u32();
   unsigned shared = r.u32();
   uint64_t stream_id = r.u64();
-  uint32_t n = r.array();
-  if (n > kMaxAttributes) throw ProtocolError("too many launch attributes (" + std::to_string(n) + ")");
-  std::vector<CUlaunchAttribute> attrs(n);
-  CUresult rc = CUDA_SUCCESS;
-  for (CUlaunchAttribute &a : attrs) {
-    if (r.array() != 2) throw ProtocolError("a launch attribute must be [id, value]");
-    std::memset(&a, 0, sizeof a);
-    a.id = (CUlaunchAttributeID)r.u32();
-    Bin value = r.bin();
-    if (value.size != sizeof a.value) throw ProtocolError("a launch attribute's value must be 64 bytes");
-    std::memcpy(&a.value, value.data, sizeof a.value);
-    if (a.id == CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_EVENT || a.id == CU_LAUNCH_ATTRIBUTE_LAUNCH_COMPLETION_EVENT) rc = CUDA_ERROR_NOT_SUPPORTED;
-  }
+  std::vector<CUlaunchAttribute> attrs = read_launch_attributes(r);
+  uint32_t n = (uint32_t)attrs.size();
   r.finish();
+  CUresult rc = CUDA_SUCCESS;
+  for (const CUlaunchAttribute &a : attrs)
+    if (a.id == CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_EVENT || a.id == CU_LAUNCH_ATTRIBUTE_LAUNCH_COMPLETION_EVENT) rc = CUDA_ERROR_NOT_SUPPORTED;
   void *f = nullptr, *st = nullptr;
   int kind = 0;
   if (rc == CUDA_SUCCESS && !s.lookup_any(fn_id, {GP_HANDLE_CUfunction, GP_HANDLE_CUkernel}, &f, &kind)) rc = CUDA_ERROR_INVALID_HANDLE;

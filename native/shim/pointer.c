@@ -13,6 +13,7 @@
 #include "client.h"
 #include "gp_shim_decls.h"
 #include "hostmem.h"
+#include "pointer_attrs.h"
 #include "shim.h"
 
 typedef struct {
@@ -99,26 +100,6 @@ CUresult gp_local_cuPointerGetAttribute_v4000(void *data, CUpointer_attribute at
     return answer(&info, attribute, data);
 }
 
-static void unknown_answer(CUpointer_attribute attr, void *data)
-{
-    switch (attr) {
-    case CU_POINTER_ATTRIBUTE_CONTEXT: *(CUcontext *)data = NULL; break;
-    case CU_POINTER_ATTRIBUTE_MEMORY_TYPE: *(unsigned *)data = 0; break;
-    case CU_POINTER_ATTRIBUTE_DEVICE_POINTER:
-    case CU_POINTER_ATTRIBUTE_RANGE_START_ADDR:
-    case CU_POINTER_ATTRIBUTE_MAPPING_BASE_ADDR: *(CUdeviceptr *)data = 0; break;
-    case CU_POINTER_ATTRIBUTE_HOST_POINTER:
-    case CU_POINTER_ATTRIBUTE_MEMPOOL_HANDLE: *(void **)data = NULL; break;
-    case CU_POINTER_ATTRIBUTE_RANGE_SIZE:
-    case CU_POINTER_ATTRIBUTE_MAPPING_SIZE: *(size_t *)data = 0; break;
-    case CU_POINTER_ATTRIBUTE_BUFFER_ID:
-    case CU_POINTER_ATTRIBUTE_ALLOWED_HANDLE_TYPES:
-    case CU_POINTER_ATTRIBUTE_MEMORY_BLOCK_ID: *(unsigned long long *)data = 0; break;
-    case CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL: *(int *)data = -2; break;
-    default: *(int *)data = 0; break;
-    }
-}
-
 CUresult gp_local_cuPointerGetAttributes_v7000(unsigned int numAttributes, CUpointer_attribute *attributes, void **data,
                                                CUdeviceptr ptr)
 {
@@ -132,7 +113,7 @@ CUresult gp_local_cuPointerGetAttributes_v7000(unsigned int numAttributes, CUpoi
         if (data[i] == NULL)
             return CUDA_ERROR_INVALID_VALUE;
         if (!known || answer(&info, attributes[i], data[i]) != CUDA_SUCCESS)
-            unknown_answer(attributes[i], data[i]);
+            gp_pointer_attribute_unknown(attributes[i], data[i]);
     }
     return CUDA_SUCCESS;
 }

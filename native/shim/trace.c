@@ -120,6 +120,26 @@ void gp_trace_out_hex(gp_trace *t, const char *name, const void *p, unsigned lon
         add(t, name, "%p", p);
 }
 
+static void emit_line(const char *line, size_t n);
+
+/* Formats and writes one line; a line too long for the buffer is cut, its newline kept. */
+static void write_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void write_line(const char *fmt, ...)
+{
+    char line[640];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if ((size_t)n >= sizeof line) {
+        n = sizeof line - 1;
+        line[n - 1] = '\n';
+    }
+    emit_line(line, (size_t)n);
+}
+
 static void emit_line(const char *line, size_t n)
 {
     while (n > 0) {
@@ -139,37 +159,22 @@ void gp_trace_end(gp_trace *t, const char *symbol, const char *where, CUresult r
     const char *rname = NULL;
     if (cuGetErrorName(rc, &rname) != CUDA_SUCCESS || rname == NULL)
         rname = "CUDA_ERROR_?";
-    char line[640];
-    int n = snprintf(line, sizeof line, "gpupool-trace %-4s +%.6fs pid %d tid %ld %s %.1fus %s(%s) = %s (%d)\n",
-                     rc == CUDA_SUCCESS ? "ok" : "FAIL", (double)(t->start_ns - g_epoch_ns) / 1e9, (int)getpid(),
-                     (long)syscall(SYS_gettid), where, (double)(end - t->start_ns) / 1e3, symbol, t->args, rname, (int)rc);
-    if (n < 0)
-        return;
-    if ((size_t)n >= sizeof line) {
-        n = sizeof line - 1;
-        line[n - 1] = '\n';
-    }
-    emit_line(line, (size_t)n);
+    write_line("gpupool-trace %-4s +%.6fs pid %d tid %ld %s %.1fus %s(%s) = %s (%d)\n", rc == CUDA_SUCCESS ? "ok" : "FAIL",
+               (double)(t->start_ns - g_epoch_ns) / 1e9, (int)getpid(), (long)syscall(SYS_gettid), where,
+               (double)(end - t->start_ns) / 1e3, symbol, t->args, rname, (int)rc);
 }
 
 void gp_trace_note(const char *fmt, ...)
 {
     if (!gp_trace_on)
         return;
-    char msg[512], line[640];
+    char msg[512];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    int n = snprintf(line, sizeof line, "gpupool-trace note +%.6fs pid %d tid %ld %s\n", (double)(now_ns() - g_epoch_ns) / 1e9,
-                     (int)getpid(), (long)syscall(SYS_gettid), msg);
-    if (n < 0)
-        return;
-    if ((size_t)n >= sizeof line) {
-        n = sizeof line - 1;
-        line[n - 1] = '\n';
-    }
-    emit_line(line, (size_t)n);
+    write_line("gpupool-trace note +%.6fs pid %d tid %ld %s\n", (double)(now_ns() - g_epoch_ns) / 1e9, (int)getpid(),
+               (long)syscall(SYS_gettid), msg);
 }
 
 /* A call gpupool does not carry: its symbol exists, answers CUDA_ERROR_NOT_SUPPORTED and is named. */

@@ -25,7 +25,7 @@ t.test('NVML in the job: the job\'s cards, its quota as their memory', async (t)
   const host = mixedHost();
   const fixture = new FixtureFile(host);
   t.teardown(() => fixture.remove());
-  const daemon = await DaemonProcess.start(['--simulate', fixture.path, '--config', writeConfig(fixture.dir, QUICK_CONFIG)]);
+  const daemon = await DaemonProcess.start(['--simulate', fixture.path, '--config', writeConfig(fixture.dir, QUICK_CONFIG)], {}, 60_000);
   t.teardown(() => daemon.stop());
   const server = daemon.url.replace(/^http/, 'ws');
   const cards = host.nvidia!.cards;

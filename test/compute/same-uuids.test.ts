@@ -18,7 +18,7 @@ t.test('a peer copy between two daemons that report the same card', async (t) =>
   const fixture = new FixtureFile(host);
   t.teardown(() => fixture.remove());
   const config = writeConfig(fixture.dir, QUICK_CONFIG);
-  const daemons = await Promise.all([0, 1].map(() => DaemonProcess.start(['--simulate', fixture.path, '--config', config])));
+  const daemons = await Promise.all([0, 1].map(() => DaemonProcess.start(['--simulate', fixture.path, '--config', config], {}, 60_000)));
   t.teardown(() => Promise.all(daemons.map((d) => d.stop())));
   const servers = daemons.map((d) => d.url.replace(/^http/, 'ws')).join(',');
 
