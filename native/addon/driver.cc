@@ -105,6 +105,8 @@ std::shared_ptr<Driver> Driver::open(const std::string &path) {
   if (a.eventElapsedTime.f == nullptr) bind(a.eventElapsedTime, gpa, "cuEventElapsedTime", 2000);
   bind(a.moduleUnload, gpa, "cuModuleUnload", 2000);
   bind(a.libraryUnload, gpa, "cuLibraryUnload", 12000);
+  bind(a.graphDestroy, gpa, "cuGraphDestroy", 10000);
+  bind(a.graphExecDestroy, gpa, "cuGraphExecDestroy", 10000);
   bind(a.kernelGetParamInfo, gpa, "cuKernelGetParamInfo", 12040);
   bind(a.funcGetParamInfo, gpa, "cuFuncGetParamInfo", 12040);
   bind(a.ctxSynchronize, gpa, "cuCtxSynchronize", 2000);

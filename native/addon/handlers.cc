@@ -161,6 +161,20 @@ CUresult forget_handle(Session &s, CUlibrary library) {
   return rc;
 }
 
+CUresult forget_handle(Session &s, CUgraph graph) {
+  if (graph == nullptr) return CUDA_ERROR_INVALID_VALUE;
+  CUresult rc = s.driver().api().graphDestroy(graph);
+  if (rc == CUDA_SUCCESS) s.forget(GP_HANDLE_CUgraph, graph);
+  return rc;
+}
+
+CUresult forget_handle(Session &s, CUgraphExec exec) {
+  if (exec == nullptr) return CUDA_ERROR_INVALID_VALUE;
+  CUresult rc = s.driver().api().graphExecDestroy(exec);
+  if (rc == CUDA_SUCCESS) s.forget(GP_HANDLE_CUgraphExec, exec);
+  return rc;
+}
+
 // ---- module images ---------------------------------------------------------------------------------
 
 namespace {

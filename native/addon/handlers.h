@@ -69,6 +69,8 @@ CUresult forget_handle(Session &s, CUstream stream);
 CUresult forget_handle(Session &s, CUevent event);
 CUresult forget_handle(Session &s, CUmodule module);
 CUresult forget_handle(Session &s, CUlibrary library);
+CUresult forget_handle(Session &s, CUgraph graph);
+CUresult forget_handle(Session &s, CUgraphExec exec);
 
 // ---- hand-encoded calls (op: the frame's op number, which picks the variant) ----
 void module_image(Session &s, Reader &r, Writer &w, const Call &call, uint32_t op);

@@ -278,11 +278,23 @@ export const CUDA_API: Record<string, Annotation> = {
   },
 
   // --- streams and events -----------------------------------------------------------------------
-  // gpupool carries no stream capture (graphs), so no stream is ever capturing: answered here. The
-  // caching allocators of frameworks ask on every allocation.
+  // Whether a stream is capturing is answered here, from the client's record of the captures it
+  // began and ended (native/shim/capture.c): the caching allocators of frameworks ask on every
+  // allocation.
   cuStreamIsCapturing: local,
   cuStreamGetCaptureInfo: local,
   cuThreadExchangeStreamCaptureMode: local,
+  // Stream capture and graphs (CUDA graphs: torch.cuda.CUDAGraph, vLLM): captured and replayed on the
+  // daemon; the client keeps which of its streams capture.
+  cuStreamBeginCapture: { mode: 'sync', versions: [10010], after: 'gp_note_capture(hStream, 1);' },
+  cuStreamEndCapture: { mode: 'sync', before: 'gp_note_capture(hStream, 0);' },
+  // Counting a graph's nodes (PyTorch warns of an empty capture so) is carried; listing them is not.
+  cuGraphGetNodes: { mode: 'sync', before: 'if (nodes != NULL) { rc = CUDA_ERROR_NOT_SUPPORTED; goto done; }' },
+  cuGraphInstantiateWithFlags: sync,
+  cuGraphLaunch: { mode: 'async', work: true },
+  cuGraphUpload: async,
+  cuGraphDestroy: { mode: 'sync', handler: 'forget_handle' },
+  cuGraphExecDestroy: { mode: 'sync', handler: 'forget_handle' },
   cuStreamCreate: sync,
   cuStreamCreateWithPriority: sync,
   cuStreamDestroy: { mode: 'sync', handler: 'forget_handle' },

@@ -59,6 +59,27 @@ except torch.OutOfMemoryError:
 except Exception as e:
     say("oom", raised=False, error=f"{type(e).__name__}: {e}".splitlines()[0])
 
+def graph():
+    """A CUDA graph captured and replayed 10 times (torch.cuda.CUDAGraph)."""
+    static = torch.ones(1024, device="cuda")
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(2):  # warm-up outside the capture, as PyTorch asks
+            out = static * 2 + 1
+    torch.cuda.current_stream().wait_stream(side)
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g):
+        out = static * 2 + 1
+    for _ in range(10):
+        g.replay()
+    torch.cuda.synchronize()
+    g.reset()
+    return {"replays": 10, "shape": list(out.shape)}
+
+
+attempt("graph", graph)
+
 attempt("blas_handle", lambda: {"handle": torch.cuda.current_blas_handle() != 0})
 
 if torch.cuda.device_count() > 1:

@@ -196,6 +196,14 @@ static CUresult launch(const launch_request *r)
         rc = params_for(&e, r->params, r->extra, &argv, stack);
     if (rc != CUDA_SUCCESS)
         return emu_leave(rc);
+    /* A capturing stream records the launch (graph.c); it runs when the graph is launched. */
+    if (s != NULL && s->capture != NULL) {
+        const unsigned grid[3] = { r->grid.v[0], r->grid.v[1], r->grid.v[2] }, block[3] = { r->block.v[0], r->block.v[1], r->block.v[2] };
+        rc = emu_graph_capture_launch(s->capture, r->f, grid, block, r->shared, &e, argv);
+        if (argv != stack && argv != r->params)
+            free(argv);
+        return emu_leave(rc);
+    }
     if (noop) {
         emu_g.stats.kernels_launched++;
         emu_g.stats.noop_launches++;
@@ -221,6 +229,21 @@ static CUresult launch_kernel(CUfunction f, unsigned gx, unsigned gy, unsigned g
     launch_request r = { f, { { gx, gy, gz } }, { { bx, by, bz } }, shared, hStream, kernelParams, extra,
                          per_thread };
     return launch(&r);
+}
+
+CUresult emu_launch_node(const emu_graph_node *n, CUstream stream, bool per_thread)
+{
+    void *stack[EMU_STACK_PARAMS], **argv = n->count <= EMU_STACK_PARAMS ? stack : malloc((size_t)n->count * sizeof(void *));
+    if (argv == NULL)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    for (int i = 0; i < n->count; i++)
+        argv[i] = n->params + n->offsets[i];
+    launch_request r = { n->f, { { n->grid[0], n->grid[1], n->grid[2] } }, { { n->block[0], n->block[1], n->block[2] } }, n->shared,
+                         stream, n->count > 0 ? argv : NULL, NULL, per_thread };
+    CUresult rc = launch(&r);
+    if (argv != stack)
+        free(argv);
+    return rc;
 }
 
 /* cudart passes a CUkernel where a CUfunction is declared: both are accepted. */
