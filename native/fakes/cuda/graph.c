@@ -98,13 +98,19 @@ CUresult emu_graph_capture_launch(emu_graph *g, const void *f, const unsigned gr
     return CUDA_SUCCESS;
 }
 
+/* Locks and resolves the stream a capture call names, when its out-parameter is there (locked on success). */
+static CUresult capture_stream(CUstream hStream, bool per_thread, const void *out, CUcontext *ctx, struct CUstream_st **s)
+{
+    return out == NULL ? CUDA_ERROR_INVALID_VALUE : emu_begin_op(hStream, true, per_thread, ctx, s);
+}
+
 static CUresult begin_capture(CUstream hStream, CUstreamCaptureMode mode, bool per_thread)
 {
     CUcontext ctx;
     struct CUstream_st *s;
     if (mode != CU_STREAM_CAPTURE_MODE_GLOBAL && mode != CU_STREAM_CAPTURE_MODE_THREAD_LOCAL && mode != CU_STREAM_CAPTURE_MODE_RELAXED)
         return CUDA_ERROR_INVALID_VALUE;
-    CUresult rc = emu_begin_op(hStream, true, per_thread, &ctx, &s);
+    CUresult rc = capture_stream(hStream, per_thread, &mode, &ctx, &s);
     if (rc != CUDA_SUCCESS)
         return rc;
     if (s->kind != EMU_STREAM_USER)
@@ -135,9 +141,7 @@ static CUresult end_capture(CUstream hStream, CUgraph *phGraph, bool per_thread)
 {
     CUcontext ctx;
     struct CUstream_st *s;
-    if (phGraph == NULL)
-        return CUDA_ERROR_INVALID_VALUE;
-    CUresult rc = emu_begin_op(hStream, true, per_thread, &ctx, &s);
+    CUresult rc = capture_stream(hStream, per_thread, phGraph, &ctx, &s);
     if (rc != CUDA_SUCCESS)
         return rc;
     emu_graph *g = s->capture;
@@ -160,9 +164,7 @@ static CUresult capturing(CUstream hStream, CUstreamCaptureStatus *status, bool 
 {
     CUcontext ctx;
     struct CUstream_st *s;
-    if (status == NULL)
-        return CUDA_ERROR_INVALID_VALUE;
-    CUresult rc = emu_begin_op(hStream, true, per_thread, &ctx, &s);
+    CUresult rc = capture_stream(hStream, per_thread, status, &ctx, &s);
     if (rc != CUDA_SUCCESS)
         return rc;
     *status = s->capture == NULL ? CU_STREAM_CAPTURE_STATUS_NONE
