@@ -152,9 +152,12 @@ class DriverWrap : public Napi::ObjectWrap<DriverWrap> {
         {"arrayBytes", s.array_bytes}, {"memPools", s.mem_pools}, {"poolAllocations", s.pool_allocations},
         {"poolBytes", s.pool_bytes}, {"poolCachedBytes", s.pool_cached_bytes}, {"vmmAllocations", s.vmm_allocations},
         {"vmmBytes", s.vmm_bytes}, {"vmmReservations", s.vmm_reservations}, {"vmmMappings", s.vmm_mappings},
+        {"noopLaunches", s.noop_launches},
     };
     Napi::Object o = Napi::Object::New(env);
     for (const auto &f : fields) o.Set(f.first, (double)f.second);
+    // The no-op kernel mode is named wherever its figures appear (docs/emulator.md).
+    o.Set("noopKernels", s.noop_kernels != 0);
     return o;
   }
 

@@ -107,6 +107,8 @@ std::shared_ptr<Driver> Driver::open(const std::string &path) {
   bind(a.libraryUnload, gpa, "cuLibraryUnload", 12000);
   bind(a.moduleGetGlobal, gpa, "cuModuleGetGlobal", 3020);
   bind(a.libraryGetGlobal, gpa, "cuLibraryGetGlobal", 12000);
+  bind(a.graphDestroy, gpa, "cuGraphDestroy", 10000);
+  bind(a.graphExecDestroy, gpa, "cuGraphExecDestroy", 10000);
   bind(a.kernelGetParamInfo, gpa, "cuKernelGetParamInfo", 12040);
   bind(a.funcGetParamInfo, gpa, "cuFuncGetParamInfo", 12040);
   bind(a.ctxSynchronize, gpa, "cuCtxSynchronize", 2000);

@@ -86,6 +86,8 @@ class Driver {
     DriverFn<PFN_cuLibraryUnload_v12000> libraryUnload;
     DriverFn<PFN_cuModuleGetGlobal_v3020> moduleGetGlobal;
     DriverFn<PFN_cuLibraryGetGlobal_v12000> libraryGetGlobal;
+    DriverFn<PFN_cuGraphDestroy_v10000> graphDestroy;
+    DriverFn<PFN_cuGraphExecDestroy_v10000> graphExecDestroy;
     DriverFn<PFN_cuKernelGetParamInfo_v12040> kernelGetParamInfo;
     DriverFn<PFN_cuFuncGetParamInfo_v12040> funcGetParamInfo;
     DriverFn<PFN_cuCtxSynchronize_v2000> ctxSynchronize;

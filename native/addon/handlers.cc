@@ -185,6 +185,20 @@ CUresult library_get_global(Session &s, CUdeviceptr *dptr, size_t *bytes, CUlibr
   return rc;
 }
 
+CUresult forget_handle(Session &s, CUgraph graph) {
+  if (graph == nullptr) return CUDA_ERROR_INVALID_VALUE;
+  CUresult rc = s.driver().api().graphDestroy(graph);
+  if (rc == CUDA_SUCCESS) s.forget(GP_HANDLE_CUgraph, graph);
+  return rc;
+}
+
+CUresult forget_handle(Session &s, CUgraphExec exec) {
+  if (exec == nullptr) return CUDA_ERROR_INVALID_VALUE;
+  CUresult rc = s.driver().api().graphExecDestroy(exec);
+  if (rc == CUDA_SUCCESS) s.forget(GP_HANDLE_CUgraphExec, exec);
+  return rc;
+}
+
 // ---- module images ---------------------------------------------------------------------------------
 
 namespace {
@@ -336,6 +350,24 @@ CUresult prepare_launch(Session &s, const Launch &l, CUfunction *fn, CUstream *s
   return CUDA_SUCCESS;
 }
 
+// A launch configuration's attributes: an array of [id, value], each value CUlaunchAttributeValue's 64 bytes.
+std::vector<CUlaunchAttribute> read_launch_attributes(Reader &r) {
+  static_assert(sizeof(CUlaunchAttributeValue) == 64, "CUlaunchAttributeValue travels as 64 bytes");
+  constexpr uint32_t kMaxAttributes = 64;
+  uint32_t n = r.array();
+  if (n > kMaxAttributes) throw ProtocolError("too many launch attributes (" + std::to_string(n) + ")");
+  std::vector<CUlaunchAttribute> attrs(n);
+  for (CUlaunchAttribute &a : attrs) {
+    if (r.array() != 2) throw ProtocolError("a launch attribute must be [id, value]");
+    std::memset(&a, 0, sizeof a);
+    a.id = (CUlaunchAttributeID)r.u32();
+    Bin value = r.bin();
+    if (value.size != sizeof a.value) throw ProtocolError("a launch attribute's value must be 64 bytes");
+    std::memcpy(&a.value, value.data, sizeof a.value);
+  }
+  return attrs;
+}
+
 void reply_empty(Writer &w, const Call &call, CUresult rc) {
   if (w.begin_reply(call, rc)) w.end_reply();
 }
@@ -359,20 +391,9 @@ void launch_kernel(Session &s, Reader &r, Writer &w, const Call &call, uint32_t 
 }
 
 void launch_kernel_ex(Session &s, Reader &r, Writer &w, const Call &call, uint32_t op) {
-  static_assert(sizeof(CUlaunchAttributeValue) == 64, "CUlaunchAttributeValue travels as 64 bytes");
-  constexpr uint32_t kMaxAttributes = 64;
   Launch l = read_launch(r);
-  uint32_t n = r.array();
-  if (n > kMaxAttributes) throw ProtocolError("too many launch attributes (" + std::to_string(n) + ")");
-  std::vector<CUlaunchAttribute> attrs(n);
-  for (CUlaunchAttribute &a : attrs) {
-    if (r.array() != 2) throw ProtocolError("a launch attribute must be [id, value]");
-    std::memset(&a, 0, sizeof a);
-    a.id = (CUlaunchAttributeID)r.u32();
-    Bin value = r.bin();
-    if (value.size != sizeof a.value) throw ProtocolError("a launch attribute's value must be 64 bytes");
-    std::memcpy(&a.value, value.data, sizeof a.value);
-  }
+  std::vector<CUlaunchAttribute> attrs = read_launch_attributes(r);
+  uint32_t n = (uint32_t)attrs.size();
   r.finish();
 
   CUfunction fn = nullptr;
@@ -589,6 +610,47 @@ void memcpy_2d_async(Session &s, Reader &r, Writer &w, const Call &call, uint32_
   void *stream = nullptr;
   CUresult rc = s.lookup(stream_id, GP_HANDLE_CUstream, &stream) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
   copy_2d(s, r, w, call, op, c, rc, (CUstream)stream, [&](const CUDA_MEMCPY2D &m) { return s.driver().fn<PFN_cuMemcpy2DAsync_v3020>(op)(&m, (CUstream)stream); });
+}
+
+// ---- cluster occupancy -----------------------------------------------------------------------------
+
+// cuOccupancyMaxActiveClusters: a launch configuration without parameters (docs/protocol.md). Only
+// attributes that are plain values may come with it: none becomes a pointer the driver follows.
+void occupancy_max_active_clusters(Session &s, Reader &r, Writer &w, const Call &call, uint32_t op) {
+  uint64_t fn_id = r.u64();
+  unsigned grid[3], block[3];
+  for (unsigned &g : grid) g = r.u32();
+  for (unsigned &b : block) b = r.u32();
+  unsigned shared = r.u32();
+  uint64_t stream_id = r.u64();
+  std::vector<CUlaunchAttribute> attrs = read_launch_attributes(r);
+  uint32_t n = (uint32_t)attrs.size();
+  r.finish();
+  CUresult rc = CUDA_SUCCESS;
+  for (const CUlaunchAttribute &a : attrs)
+    if (a.id == CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_EVENT || a.id == CU_LAUNCH_ATTRIBUTE_LAUNCH_COMPLETION_EVENT) rc = CUDA_ERROR_NOT_SUPPORTED;
+  void *f = nullptr, *st = nullptr;
+  int kind = 0;
+  if (rc == CUDA_SUCCESS && !s.lookup_any(fn_id, {GP_HANDLE_CUfunction, GP_HANDLE_CUkernel}, &f, &kind)) rc = CUDA_ERROR_INVALID_HANDLE;
+  if (rc == CUDA_SUCCESS && !s.lookup(stream_id, GP_HANDLE_CUstream, &st)) rc = CUDA_ERROR_INVALID_HANDLE;
+  int clusters = 0;
+  if (rc == CUDA_SUCCESS) {
+    CUlaunchConfig config{};
+    config.gridDimX = grid[0];
+    config.gridDimY = grid[1];
+    config.gridDimZ = grid[2];
+    config.blockDimX = block[0];
+    config.blockDimY = block[1];
+    config.blockDimZ = block[2];
+    config.sharedMemBytes = shared;
+    config.hStream = (CUstream)st;
+    config.attrs = attrs.empty() ? nullptr : attrs.data();
+    config.numAttrs = n;
+    rc = s.driver().fn<PFN_cuOccupancyMaxActiveClusters_v11070>(op)(&clusters, (CUfunction)f, &config);
+  }
+  if (!w.begin_reply(call, rc)) return;
+  if (rc == CUDA_SUCCESS) w.i64(clusters);
+  w.end_reply();
 }
 
 }  // namespace handlers

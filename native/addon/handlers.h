@@ -71,11 +71,14 @@ CUresult forget_handle(Session &s, CUmodule module);
 CUresult forget_handle(Session &s, CUlibrary library);
 CUresult module_get_global(Session &s, CUdeviceptr *dptr, size_t *bytes, CUmodule hmod, const char *name);
 CUresult library_get_global(Session &s, CUdeviceptr *dptr, size_t *bytes, CUlibrary library, const char *name);
+CUresult forget_handle(Session &s, CUgraph graph);
+CUresult forget_handle(Session &s, CUgraphExec exec);
 
 // ---- hand-encoded calls (op: the frame's op number, which picks the variant) ----
 void module_image(Session &s, Reader &r, Writer &w, const Call &call, uint32_t op);
 void launch_kernel(Session &s, Reader &r, Writer &w, const Call &call, uint32_t op);
 void launch_kernel_ex(Session &s, Reader &r, Writer &w, const Call &call, uint32_t op);
+void occupancy_max_active_clusters(Session &s, Reader &r, Writer &w, const Call &call, uint32_t op);
 void memcpy_unified(Session &s, Reader &r, Writer &w, const Call &call, uint32_t op);
 void memcpy_unified_async(Session &s, Reader &r, Writer &w, const Call &call, uint32_t op);
 void memcpy_2d(Session &s, Reader &r, Writer &w, const Call &call, uint32_t op);

@@ -59,10 +59,22 @@ void gp_forget_context(CUcontext ctx);
 void gp_set_current(CUcontext ctx);
 void gp_note_alloc(gp_call *c, CUdeviceptr ptr, size_t bytes);
 void gp_forget_alloc(CUdeviceptr ptr);
+/* A capture began (1) or ended (0) on stream (native/shim/capture.c). */
+void gp_note_capture(CUstream stream, int capturing);
 /* The daemon holding [ptr, ptr+bytes), or -1 when it is no allocation of this client's. */
 int gp_alloc_server(CUdeviceptr ptr, size_t bytes);
 /* The same, and the context it was allocated in. */
 int gp_alloc_lookup(CUdeviceptr ptr, size_t bytes, CUcontext *ctx);
+/*
+ * The context whose allocations win while several daemons' allocations hold one address (they may:
+ * each daemon's address space is its own); NULL: the calling thread's current context. Returns the
+ * previous one, to restore.
+ */
+CUcontext gp_prefer_context(CUcontext ctx);
+/* Whether [ptr, ptr+bytes) overlaps an allocation of another daemon than server. */
+int gp_alloc_collides(CUdeviceptr ptr, size_t bytes, int server);
+/* The allocation holding ptr: its daemon (or -1 for none), start, size and context. */
+int gp_alloc_range(CUdeviceptr ptr, CUdeviceptr *base, size_t *size, CUcontext *ctx);
 
 /*
  * Structs that name a device by the client's ordinal (native/shim/memprops.c), for the stubs'

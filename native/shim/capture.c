@@ -1,9 +1,13 @@
 /*
- * Stream capture (CUDA graphs) is not carried, so no stream is ever capturing. Frameworks' caching
- * allocators ask on every allocation (cudaStreamIsCapturing, cudaStreamGetCaptureInfo), and cudart
- * turns a missing entry point into cudaErrorCallRequiresNewerDriver: these answers keep them going.
+ * Stream capture's state, answered in the client: capture is carried (cuStreamBeginCapture and
+ * cuStreamEndCapture travel, the daemon's driver captures and replays), and the client records which
+ * of its streams capture, with an id of its own for each capture. Frameworks' caching allocators ask
+ * on every allocation (cudaStreamIsCapturing, cudaStreamGetCaptureInfo), so the answer must not cost a
+ * round trip. The graph being built stays on the daemon until the capture ends: GetCaptureInfo answers
+ * it, and the capture's dependencies, as NULL and none.
  */
 #define _GNU_SOURCE
+#include <pthread.h>
 #include <stddef.h>
 
 #include "call.h"
@@ -12,25 +16,66 @@
 
 static __thread CUstreamCaptureMode tls_capture_mode = CU_STREAM_CAPTURE_MODE_GLOBAL;
 
-static CUresult not_capturing(CUstreamCaptureStatus *status)
+#define MAX_CAPTURES 64
+
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    CUstream stream;
+    cuuint64_t id;
+} g_captures[MAX_CAPTURES];
+static size_t g_capture_count;
+static cuuint64_t g_next_id = 1;
+
+void gp_note_capture(CUstream stream, int capturing)
+{
+    pthread_mutex_lock(&g_lock);
+    for (size_t i = 0; i < g_capture_count; i++) {
+        if (g_captures[i].stream == stream) {
+            g_captures[i] = g_captures[--g_capture_count];
+            break;
+        }
+    }
+    if (capturing && g_capture_count < MAX_CAPTURES) {
+        g_captures[g_capture_count].stream = stream;
+        g_captures[g_capture_count++].id = g_next_id++;
+    }
+    pthread_mutex_unlock(&g_lock);
+}
+
+/* The capture's id, or 0 when the stream is not capturing. */
+static cuuint64_t capture_of(CUstream stream)
+{
+    cuuint64_t id = 0;
+    pthread_mutex_lock(&g_lock);
+    for (size_t i = 0; i < g_capture_count; i++)
+        if (g_captures[i].stream == stream)
+            id = g_captures[i].id;
+    pthread_mutex_unlock(&g_lock);
+    return id;
+}
+
+static CUresult capture_status(CUstream stream, CUstreamCaptureStatus *status, cuuint64_t *id)
 {
     if (!gp_initialized())
         return CUDA_ERROR_NOT_INITIALIZED;
     if (status == NULL)
         return CUDA_ERROR_INVALID_VALUE;
-    *status = CU_STREAM_CAPTURE_STATUS_NONE;
+    cuuint64_t capture = capture_of(stream);
+    *status = capture != 0 ? CU_STREAM_CAPTURE_STATUS_ACTIVE : CU_STREAM_CAPTURE_STATUS_NONE;
+    if (id)
+        *id = capture;
     return CUDA_SUCCESS;
 }
 
-/* Everything a capture would describe is empty. */
-static CUresult no_capture(CUstreamCaptureStatus *status, cuuint64_t *id, CUgraph *graph, const CUgraphNode **deps,
+static CUresult not_capturing(CUstream stream, CUstreamCaptureStatus *status) { return capture_status(stream, status, NULL); }
+
+/* What the client knows of a capture: its status and id; the graph and dependencies stay on the daemon. */
+static CUresult no_capture(CUstream stream, CUstreamCaptureStatus *status, cuuint64_t *id, CUgraph *graph, const CUgraphNode **deps,
                            const CUgraphEdgeData **edges, size_t *count)
 {
-    CUresult rc = not_capturing(status);
+    CUresult rc = capture_status(stream, status, id);
     if (rc != CUDA_SUCCESS)
         return rc;
-    if (id)
-        *id = 0;
     if (graph)
         *graph = NULL;
     if (deps)
@@ -42,46 +87,40 @@ static CUresult no_capture(CUstreamCaptureStatus *status, cuuint64_t *id, CUgrap
     return CUDA_SUCCESS;
 }
 
-CUresult gp_local_cuStreamIsCapturing_v10000(CUstream s, CUstreamCaptureStatus *st) { (void)s; return not_capturing(st); }
-CUresult gp_local_cuStreamIsCapturing_v10000_ptsz(CUstream s, CUstreamCaptureStatus *st) { (void)s; return not_capturing(st); }
+CUresult gp_local_cuStreamIsCapturing_v10000(CUstream s, CUstreamCaptureStatus *st) { return not_capturing(s, st); }
+CUresult gp_local_cuStreamIsCapturing_v10000_ptsz(CUstream s, CUstreamCaptureStatus *st) { return not_capturing(s, st); }
 
 CUresult gp_local_cuStreamGetCaptureInfo_v10010(CUstream s, CUstreamCaptureStatus *st, cuuint64_t *id)
 {
-    (void)s;
-    return no_capture(st, id, NULL, NULL, NULL, NULL);
+    return no_capture(s, st, id, NULL, NULL, NULL, NULL);
 }
 
 CUresult gp_local_cuStreamGetCaptureInfo_v10010_ptsz(CUstream s, CUstreamCaptureStatus *st, cuuint64_t *id)
 {
-    (void)s;
-    return no_capture(st, id, NULL, NULL, NULL, NULL);
+    return no_capture(s, st, id, NULL, NULL, NULL, NULL);
 }
 
 CUresult gp_local_cuStreamGetCaptureInfo_v11030(CUstream s, CUstreamCaptureStatus *st, cuuint64_t *id, CUgraph *g, const CUgraphNode **d, size_t *n)
 {
-    (void)s;
-    return no_capture(st, id, g, d, NULL, n);
+    return no_capture(s, st, id, g, d, NULL, n);
 }
 
 CUresult gp_local_cuStreamGetCaptureInfo_v11030_ptsz(CUstream s, CUstreamCaptureStatus *st, cuuint64_t *id, CUgraph *g, const CUgraphNode **d,
                                                      size_t *n)
 {
-    (void)s;
-    return no_capture(st, id, g, d, NULL, n);
+    return no_capture(s, st, id, g, d, NULL, n);
 }
 
 CUresult gp_local_cuStreamGetCaptureInfo_v12030(CUstream s, CUstreamCaptureStatus *st, cuuint64_t *id, CUgraph *g, const CUgraphNode **d,
                                                 const CUgraphEdgeData **e, size_t *n)
 {
-    (void)s;
-    return no_capture(st, id, g, d, e, n);
+    return no_capture(s, st, id, g, d, e, n);
 }
 
 CUresult gp_local_cuStreamGetCaptureInfo_v12030_ptsz(CUstream s, CUstreamCaptureStatus *st, cuuint64_t *id, CUgraph *g, const CUgraphNode **d,
                                                      const CUgraphEdgeData **e, size_t *n)
 {
-    (void)s;
-    return no_capture(st, id, g, d, e, n);
+    return no_capture(s, st, id, g, d, e, n);
 }
 
 /* The thread's capture mode is kept (a program may set and restore it) though nothing captures. */

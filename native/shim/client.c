@@ -365,12 +365,67 @@ void gp_note_alloc(gp_call *c, CUdeviceptr ptr, size_t bytes)
     pthread_rwlock_unlock(&g_alloc_lock);
 }
 
+/*
+ * Two daemons may hand out the same device addresses (each daemon's address space is its own: two
+ * daemons on one host over the same cards, or two emulators, do), so several records may hold an
+ * address: device identity is (daemon, card), never an address or a UUID alone. The record chosen is
+ * the one in the context the caller prefers (a peer copy names both contexts), else in the calling
+ * thread's current context, else on the current context's daemon, else the nearest.
+ */
+static __thread CUcontext tls_prefer_ctx;
+
+CUcontext gp_prefer_context(CUcontext ctx)
+{
+    CUcontext previous = tls_prefer_ctx;
+    tls_prefer_ctx = ctx;
+    return previous;
+}
+
+/* Records overlapping one address are neighbours in base order; a few are looked at. */
+#define OVERLAP_SCAN 16
+
+static const alloc_record *find_record(CUdeviceptr ptr, size_t bytes, int base_only)
+{
+    CUcontext prefer = tls_prefer_ctx ? tls_prefer_ctx : gp_tls_context();
+    int prefer_server = prefer ? gp_context_server(prefer) : -1;
+    const alloc_record *best = NULL;
+    int best_score = -1;
+    size_t at = alloc_lower_bound(ptr);
+    for (size_t i = at, scanned = 0; i > 0 && scanned < OVERLAP_SCAN; i--, scanned++) {
+        const alloc_record *r = &g_allocs[i - 1];
+        int holds = base_only ? r->base == ptr : ptr >= r->base && ptr - r->base < r->size && bytes <= r->size - (ptr - r->base);
+        if (!holds)
+            continue;
+        int score = prefer != NULL && r->ctx == prefer ? 2 : prefer_server >= 0 && r->server == prefer_server ? 1 : 0;
+        if (score > best_score) {
+            best = r;
+            best_score = score;
+        }
+    }
+    return best;
+}
+
+int gp_alloc_collides(CUdeviceptr ptr, size_t bytes, int server)
+{
+    int collides = 0;
+    pthread_rwlock_rdlock(&g_alloc_lock);
+    CUdeviceptr end = ptr + (bytes ? bytes : 1);
+    size_t at = alloc_lower_bound(end - 1);
+    for (size_t i = at, scanned = 0; i > 0 && scanned < OVERLAP_SCAN && !collides; i--, scanned++) {
+        const alloc_record *r = &g_allocs[i - 1];
+        collides = r->server != server && r->base < end && ptr < r->base + r->size;
+    }
+    pthread_rwlock_unlock(&g_alloc_lock);
+    return collides;
+}
+
 void gp_forget_alloc(CUdeviceptr ptr)
 {
     pthread_rwlock_wrlock(&g_alloc_lock);
-    size_t at = alloc_lower_bound(ptr);
-    if (at > 0 && g_allocs[at - 1].base == ptr) {
-        memmove(&g_allocs[at - 1], &g_allocs[at], (g_alloc_count - at) * sizeof *g_allocs);
+    const alloc_record *r = find_record(ptr, 1, 1);
+    if (r != NULL) {
+        size_t at = (size_t)(r - g_allocs);
+        memmove(&g_allocs[at], &g_allocs[at + 1], (g_alloc_count - at - 1) * sizeof *g_allocs);
         g_alloc_count--;
     }
     pthread_rwlock_unlock(&g_alloc_lock);
@@ -380,14 +435,26 @@ int gp_alloc_lookup(CUdeviceptr ptr, size_t bytes, CUcontext *ctx)
 {
     int server = -1;
     pthread_rwlock_rdlock(&g_alloc_lock);
-    size_t at = alloc_lower_bound(ptr);
-    if (at > 0) {
-        const alloc_record *r = &g_allocs[at - 1];
-        if (ptr >= r->base && ptr - r->base < r->size && bytes <= r->size - (ptr - r->base)) {
-            server = r->server;
-            if (ctx)
-                *ctx = r->ctx;
-        }
+    const alloc_record *r = find_record(ptr, bytes, 0);
+    if (r != NULL) {
+        server = r->server;
+        if (ctx)
+            *ctx = r->ctx;
+    }
+    pthread_rwlock_unlock(&g_alloc_lock);
+    return server;
+}
+
+int gp_alloc_range(CUdeviceptr ptr, CUdeviceptr *base, size_t *size, CUcontext *ctx)
+{
+    int server = -1;
+    pthread_rwlock_rdlock(&g_alloc_lock);
+    const alloc_record *r = find_record(ptr, 1, 0);
+    if (r != NULL) {
+        server = r->server;
+        *base = r->base;
+        *size = r->size;
+        *ctx = r->ctx;
     }
     pthread_rwlock_unlock(&g_alloc_lock);
     return server;
@@ -420,4 +487,22 @@ void gp_server_holdings(int server, size_t *contexts, size_t *allocations, uint6
 CUresult gp_local_cuGetExportTable_v3000(const void **ppExportTable, const CUuuid *pExportTableId)
 {
     return gp_get_export_table(ppExportTable, pExportTableId);
+}
+
+/*
+ * Not a CUDA symbol: the device memory this process holds on client device dev (its allocations'
+ * bytes, as recorded), for the client-side NVML (native/nvml), whose "used" memory is the job's own.
+ */
+GP_EXPORT int gpupoolDeviceMemoryHeld(int dev, unsigned long long *bytes)
+{
+    if (bytes == NULL || gp_device_get(dev) == NULL)
+        return -1;
+    unsigned long long sum = 0;
+    pthread_rwlock_rdlock(&g_alloc_lock);
+    for (size_t i = 0; i < g_alloc_count; i++)
+        if (gp_context_device(g_allocs[i].ctx) == dev)
+            sum += g_allocs[i].size;
+    pthread_rwlock_unlock(&g_alloc_lock);
+    *bytes = sum;
+    return 0;
 }

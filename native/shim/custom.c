@@ -297,15 +297,86 @@ CUresult gp_fwd_cuLaunchKernelEx_v11060_ptsz(const CUlaunchConfig *config, CUfun
     return launch_ex(GP_OP_cuLaunchKernelEx_v11060_ptsz, config, f, kernelParams, extra);
 }
 
+/* ---- allocations: one address, one daemon ------------------------------------------------------ */
+
+#define ALLOC_RETRIES 16
+
+/*
+ * Each daemon's address space is its own, so two daemons may hand out the same device addresses (two
+ * emulators always do; real drivers may), and a copy named by addresses alone (cuMemcpy, cuMemcpyDtoD:
+ * what frameworks use between cards) could not tell the two apart. An allocation that overlaps another
+ * daemon's is kept aside while the daemon is asked again, so it hands out another range; the ones kept
+ * are freed after. Should every try collide (or the quota leave no room to try), the job is told once.
+ */
+CUresult gp_fwd_cuMemAlloc_v3020(CUdeviceptr *dptr, size_t bytesize)
+{
+    CUdeviceptr held[ALLOC_RETRIES];
+    int kept = 0, collides = 0;
+    CUresult rc;
+    for (;;) {
+        rc = gp_std_cuMemAlloc_v3020(dptr, bytesize);
+        if (rc != CUDA_SUCCESS)
+            break;
+        int server = gp_alloc_server(*dptr, bytesize);
+        collides = gp_alloc_collides(*dptr, bytesize, server);
+        if (!collides || kept == ALLOC_RETRIES)
+            break;
+        held[kept++] = *dptr;
+    }
+    if (rc != CUDA_SUCCESS && kept > 0) {
+        /* No room for another try: the last range that collided is the answer. */
+        *dptr = held[--kept];
+        rc = CUDA_SUCCESS;
+        collides = 1;
+    }
+    for (int i = 0; i < kept; i++)
+        gp_fwd_cuMemFree_v3020(held[i]);
+    static int said;
+    if (rc == CUDA_SUCCESS && collides && !__atomic_exchange_n(&said, 1, __ATOMIC_RELAXED))
+        gp_error("device memory at 0x%llx has the same addresses on two daemons; copies between them named by address "
+                 "alone (cuMemcpy, cuMemcpyDtoD) go to the calling thread's current device's daemon",
+                 (unsigned long long)*dptr);
+    return rc;
+}
+
+/* ---- waits across daemons ----------------------------------------------------------------------- */
+
+/* The daemon a stream's work goes to: its own, or for NULL and the special streams the current context's. */
+static int stream_server(CUstream stream)
+{
+    int server = gp_handle_server(stream);
+    return server >= 0 ? server : gp_context_server(gp_tls_context());
+}
+
+/*
+ * A stream of one daemon cannot wait on an event of another (frameworks order a copy between two cards
+ * so). The client waits for the event itself, then the stream's later work is queued after it: the
+ * same order, at the cost of the host waiting.
+ */
+static CUresult wait_event(CUstream stream, CUevent event, unsigned flags, int per_thread)
+{
+    if (!gp_initialized())
+        return CUDA_ERROR_NOT_INITIALIZED;
+    int from = gp_handle_server(event), to = stream_server(stream);
+    if (from >= 0 && to >= 0 && from != to)
+        return gp_fwd_cuEventSynchronize_v2000(event);
+    return per_thread ? gp_std_cuStreamWaitEvent_v7000_ptsz(stream, event, flags) : gp_std_cuStreamWaitEvent_v3020(stream, event, flags);
+}
+
+CUresult gp_fwd_cuStreamWaitEvent_v3020(CUstream s, CUevent e, unsigned int flags) { return wait_event(s, e, flags, 0); }
+CUresult gp_fwd_cuStreamWaitEvent_v7000_ptsz(CUstream s, CUevent e, unsigned int flags) { return wait_event(s, e, flags, 1); }
+
 /* ---- copies that may cross daemons ------------------------------------------------------------ */
 
 typedef CUresult (*dtod_fn)(CUdeviceptr, CUdeviceptr, size_t);
 
 /*
  * Between two daemons, device memory travels through this host: a device-to-host copy from one and a
- * host-to-device copy to the other, in slices so a large copy never needs its whole size in RAM.
+ * host-to-device copy to the other, in slices so a large copy never needs its whole size in RAM. Each
+ * leg goes to its own context's allocation: two daemons may hand out the same addresses, and a copy
+ * routed by the address alone would then read and write one card (wrong bytes, and success).
  */
-static CUresult copy_between_daemons(CUdeviceptr dst, CUdeviceptr src, size_t n)
+static CUresult copy_between_contexts(CUdeviceptr dst, CUcontext dst_ctx, CUdeviceptr src, CUcontext src_ctx, size_t n)
 {
     const size_t slice = 64u << 20;
     unsigned char *buf = malloc(n < slice ? (n ? n : 1) : slice);
@@ -314,9 +385,12 @@ static CUresult copy_between_daemons(CUdeviceptr dst, CUdeviceptr src, size_t n)
     CUresult rc = CUDA_SUCCESS;
     for (size_t done = 0; done < n && rc == CUDA_SUCCESS; done += slice) {
         size_t k = n - done < slice ? n - done : slice;
+        CUcontext previous = gp_prefer_context(src_ctx);
         rc = gp_fwd_cuMemcpyDtoH_v3020(buf, src + done, k);
+        gp_prefer_context(dst_ctx);
         if (rc == CUDA_SUCCESS)
             rc = gp_fwd_cuMemcpyHtoD_v3020(dst + done, buf, k);
+        gp_prefer_context(previous);
     }
     free(buf);
     return rc;
@@ -331,6 +405,15 @@ static int apart(CUdeviceptr dst, CUdeviceptr src, size_t n)
     CUcontext cd = NULL, cs = NULL;
     int to = gp_alloc_lookup(dst, n, &cd), from = gp_alloc_lookup(src, n, &cs);
     return to >= 0 && from >= 0 && (to != from || cd != cs);
+}
+
+/* Both ends' contexts, as their records say. */
+static CUresult copy_between_daemons(CUdeviceptr dst, CUdeviceptr src, size_t n)
+{
+    CUcontext cd = NULL, cs = NULL;
+    gp_alloc_lookup(dst, n, &cd);
+    gp_alloc_lookup(src, n, &cs);
+    return copy_between_contexts(dst, cd, src, cs, n);
 }
 
 static CUresult dtod(CUdeviceptr dst, CUdeviceptr src, size_t n, dtod_fn same_daemon)
@@ -415,7 +498,7 @@ static CUresult peer(CUdeviceptr dst, CUcontext dstCtx, CUdeviceptr src, CUconte
         if (rc != CUDA_ERROR_NOT_SUPPORTED && rc != CUDA_ERROR_INVALID_VALUE && rc != CUDA_ERROR_PEER_ACCESS_UNSUPPORTED)
             return rc;
     }
-    return copy_between_daemons(dst, src, n);
+    return copy_between_contexts(dst, dstCtx, src, srcCtx, n);
 }
 
 static CUresult peer_sync_std(CUdeviceptr d, CUcontext dc, CUdeviceptr s, CUcontext sc, size_t n) { return gp_std_cuMemcpyPeer_v4000(d, dc, s, sc, n); }

@@ -4,6 +4,7 @@
  * is the variant of that function for that version, picked from the generated gp_proc_table.
  */
 #include "shim.h"
+#include "trace.h"
 
 #include <string.h>
 
@@ -86,6 +87,12 @@ static CUresult find(const char *symbol, void **pfn, int cudaVersion, cuuint64_t
     *pfn = found->entry ? found->entry->fn : NULL;
     gp_debug("cuGetProcAddress(\"%s\", %d, %llu) -> %s", symbol, cudaVersion,
              (unsigned long long)flags, found->entry ? "found" : "not found");
+    /* A miss is how a job meets a call gpupool lacks (cudart then reports cudaErrorCallRequiresNewerDriver). */
+    gp_trace_note("%s cuGetProcAddress(\"%s\", %d, flags=%llu) -> %s", found->entry ? "ok  " : "MISS", symbol, cudaVersion,
+                  (unsigned long long)flags,
+                  found->entry ? "found"
+                  : found->status == CU_GET_PROC_ADDRESS_VERSION_NOT_SUFFICIENT ? "VERSION_NOT_SUFFICIENT"
+                                                                                 : "SYMBOL_NOT_FOUND");
     return CUDA_SUCCESS;
 }
 

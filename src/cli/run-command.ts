@@ -29,6 +29,7 @@ interface RunOptions {
   gpus?: string;
   policy?: string;
   wait?: string;
+  trace?: string;
 }
 
 export const DEFAULT_SERVERS = 'ws://127.0.0.1:7760';
@@ -46,6 +47,9 @@ export function jobEnvironment(opts: RunOptions, env: NodeJS.ProcessEnv): NodeJS
   if (opts.tlsCert !== undefined) out.GPUPOOL_TLS_CERT = resolve(opts.tlsCert);
   if (opts.tlsKey !== undefined) out.GPUPOOL_TLS_KEY = resolve(opts.tlsKey);
   if (opts.debug) out.GPUPOOL_DEBUG = '1';
+  // The call trace (docs/operations.md, "Call trace"): a file the job's processes append to, absolute
+  // for the same reason as the TLS files.
+  if (opts.trace !== undefined) out.GPUPOOL_TRACE = resolve(opts.trace);
   const keys = { mem: opts.mem, share: opts.share, limit: opts.shareLimit ? 'yes' : undefined, priority: opts.priority, gpus: opts.gpus, policy: opts.policy, wait: opts.wait };
   if (Object.values(keys).some((v) => v !== undefined)) out.GPUPOOL_REQUEST = withKeys(env.GPUPOOL_REQUEST, keys);
   return out;
@@ -115,6 +119,7 @@ export function runCommand(err: NodeJS.WritableStream, setExit: (code: number) =
     .option('--tls-cert <file>', 'PEM client certificate for daemons that require one (env GPUPOOL_TLS_CERT)')
     .option('--tls-key <file>', 'PEM private key of --tls-cert (env GPUPOOL_TLS_KEY)')
     .option('--debug', "log the client library's connections and calls to stderr")
+    .option('--trace <file>', 'append a line per CUDA driver call the job makes to FILE: arguments, local or forwarded, result, time (env GPUPOOL_TRACE)')
     .option('--mem <size>', 'device memory the job asks for on each card, e.g. 8GiB (sets mem= in env GPUPOOL_REQUEST; default: the daemon\'s default quota)')
     .option('--share <fraction>', "the job's share of each card's compute under contention, from 0.01 to 1 (share= in GPUPOOL_REQUEST)")
     .option('--share-limit', 'make the share also a cap: the job never gets more, even of an idle card (limit=yes)')

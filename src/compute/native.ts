@@ -51,6 +51,10 @@ export interface EmuStats {
   vmmBytes: number;
   vmmReservations: number;
   vmmMappings: number;
+  /** GPUPOOL_EMU_NOOP_KERNELS: kernels without a CPU implementation run as timed no-ops (docs/emulator.md). */
+  noopKernels: boolean;
+  /** Launches run as no-ops in that mode, since the process started. */
+  noopLaunches: number;
 }
 
 export interface CardSchedStats {

@@ -174,9 +174,12 @@ export const CUDA_API: Record<string, Annotation> = {
   cuCtxGetStreamPriorityRange: sync,
 
   // --- memory -----------------------------------------------------------------------------------
-  cuMemAlloc: { mode: 'sync', handler: 'mem_alloc', after: 'gp_note_alloc(c, *dptr, bytesize);' },
+  // An allocation whose addresses another daemon already handed out is asked for again (custom.c).
+  cuMemAlloc: { mode: 'sync', handler: 'mem_alloc', client: 'mem_alloc', after: 'gp_note_alloc(c, *dptr, bytesize);' },
   cuMemAllocPitch: { mode: 'sync', handler: 'mem_alloc_pitch', after: 'gp_note_alloc(c, *dptr, *pPitch * Height);' },
-  cuMemFree: { mode: 'sync', handler: 'mem_free', after: 'gp_forget_alloc(dptr);', params: { dptr: { device: 'inside' } } },
+  // cuMemFree(0) succeeds, as the driver's does: cudart's cudaFree(0), the idiom that makes a context
+  // current, reaches it (cuBLAS's handle creation among others).
+  cuMemFree: { mode: 'sync', handler: 'mem_free', before: 'if (dptr == 0) goto done;', after: 'gp_forget_alloc(dptr);', params: { dptr: { device: 'inside' } } },
   // The session's quota is the card's total (docs/operations.md, "Memory quotas").
   cuMemGetInfo: { mode: 'sync', handler: 'mem_get_info' },
   // The driver answers CUDA_ERROR_NOT_FOUND for an address in no allocation; another session's is one.
@@ -188,6 +191,11 @@ export const CUDA_API: Record<string, Annotation> = {
   cuMemHostGetDevicePointer: local,
   cuMemHostRegister: local,
   cuMemHostUnregister: local,
+  cuMemHostGetFlags: local,
+  // What unified addressing says about a pointer: the client records every allocation and pinned or
+  // registered block of its own (native/shim/pointer.c). Frameworks ask on every pinned copy.
+  cuPointerGetAttribute: local,
+  cuPointerGetAttributes: local,
   cuMemcpyHtoD: { mode: 'sync', client: 'copies', params: { dstDevice: { device: 'ByteCount' }, srcHost: { in: 'ByteCount' } }, work: true },
   cuMemcpyDtoH: { mode: 'sync', client: 'copies', params: { dstHost: { out: 'ByteCount' }, srcDevice: { device: 'ByteCount' } }, work: true },
   // Between two daemons a device-to-device copy travels through the client (custom.c).
@@ -206,6 +214,19 @@ export const CUDA_API: Record<string, Annotation> = {
   // Managed memory must be addressable by the client's host at its device address: a remote card's
   // is not (native/shim/hostmem.c answers CUDA_ERROR_NOT_SUPPORTED and says why, once).
   cuMemAllocManaged: local,
+  // IPC and shareable handles name memory only the daemon's host can open: each is refused with one
+  // line naming it, once (native/shim/ipc.c).
+  cuIpcGetMemHandle: local,
+  cuIpcOpenMemHandle: local,
+  cuIpcCloseMemHandle: local,
+  cuIpcGetEventHandle: local,
+  cuIpcOpenEventHandle: local,
+  cuMemExportToShareableHandle: local,
+  cuMemImportFromShareableHandle: local,
+  cuMemPoolExportToShareableHandle: local,
+  cuMemPoolImportFromShareableHandle: local,
+  cuMemPoolExportPointer: local,
+  cuMemPoolImportPointer: local,
   cuMemsetD8: memset(1, 'sync'),
   cuMemsetD16: memset(2, 'sync'),
   cuMemsetD32: memset(4, 'sync'),
@@ -275,17 +296,30 @@ export const CUDA_API: Record<string, Annotation> = {
   },
 
   // --- streams and events -----------------------------------------------------------------------
-  // gpupool carries no stream capture (graphs), so no stream is ever capturing: answered here. The
-  // caching allocators of frameworks ask on every allocation.
+  // Whether a stream is capturing is answered here, from the client's record of the captures it
+  // began and ended (native/shim/capture.c): the caching allocators of frameworks ask on every
+  // allocation.
   cuStreamIsCapturing: local,
   cuStreamGetCaptureInfo: local,
   cuThreadExchangeStreamCaptureMode: local,
+  // Stream capture and graphs (CUDA graphs: torch.cuda.CUDAGraph, vLLM): captured and replayed on the
+  // daemon; the client keeps which of its streams capture.
+  cuStreamBeginCapture: { mode: 'sync', versions: [10010], after: 'gp_note_capture(hStream, 1);' },
+  cuStreamEndCapture: { mode: 'sync', before: 'gp_note_capture(hStream, 0);' },
+  // Counting a graph's nodes (PyTorch warns of an empty capture so) is carried; listing them is not.
+  cuGraphGetNodes: { mode: 'sync', before: 'if (nodes != NULL) { rc = CUDA_ERROR_NOT_SUPPORTED; goto done; }' },
+  cuGraphInstantiateWithFlags: sync,
+  cuGraphLaunch: { mode: 'async', work: true },
+  cuGraphUpload: async,
+  cuGraphDestroy: { mode: 'sync', handler: 'forget_handle' },
+  cuGraphExecDestroy: { mode: 'sync', handler: 'forget_handle' },
   cuStreamCreate: sync,
   cuStreamCreateWithPriority: sync,
   cuStreamDestroy: { mode: 'sync', handler: 'forget_handle' },
   cuStreamSynchronize: { mode: 'sync', after: 'gp_host_funcs_drain();' },
   cuStreamQuery: sync,
-  cuStreamWaitEvent: async,
+  // A stream waiting on another daemon's event: the client waits for the event itself (custom.c).
+  cuStreamWaitEvent: { mode: 'async', client: 'stream_wait_event' },
   cuStreamGetPriority: sync,
   cuStreamGetFlags: sync,
   // The attribute is a union of values only (an access policy window names device memory by address).
@@ -335,6 +369,8 @@ export const CUDA_API: Record<string, Annotation> = {
   // candidate's occupancy (native/shim/occupancy.c).
   cuOccupancyMaxPotentialBlockSize: local,
   cuOccupancyMaxPotentialBlockSizeWithFlags: local,
+  // The configuration's attributes travel as cuLaunchKernelEx's do (native/shim/clusters.c).
+  cuOccupancyMaxActiveClusters: { mode: 'sync', client: 'occupancy_max_active_clusters', wire: 'custom' },
   cuLaunchKernel: { mode: 'async', client: 'launch_kernel', wire: 'custom' },
   cuLaunchKernelEx: { mode: 'async', client: 'launch_kernel_ex', wire: 'custom' },
 };

@@ -202,6 +202,8 @@ CUresult CUDAAPI cuInit(unsigned int Flags)
         return emu_leave(rc);
     emu_g.kernel_ns = env_u64("GPUPOOL_EMU_KERNEL_NS", EMU_DEFAULT_KERNEL_NS);
     emu_g.copy_bytes_per_ns = env_positive("GPUPOOL_EMU_COPY_BYTES_PER_NS", EMU_DEFAULT_COPY_BYTES_PER_NS);
+    /* Opt-in: kernels no kernel library implements run as timed no-ops (docs/emulator.md). */
+    emu_g.stats.noop_kernels = env_u64("GPUPOOL_EMU_NOOP_KERNELS", 0) != 0;
     emu_registry_load();
     emu_g.initialized = true;
     return emu_leave(CUDA_SUCCESS);

@@ -204,6 +204,8 @@ typedef enum {
     EMU_H_MIPMAP,
     EMU_H_POOL,
     EMU_H_PHYS,                 /* a CUmemGenericAllocationHandle not yet released */
+    EMU_H_GRAPH,                /* a CUgraph (graph.c) */
+    EMU_H_GRAPH_EXEC,           /* a CUgraphExec */
 } emu_handle_kind;
 
 typedef enum {
@@ -222,6 +224,7 @@ struct CUstream_st {
     uint64_t tail_ns;           /* modelled end of its last operation */
     unsigned long long id;
     CUstreamAttrValue attrs[CU_LAUNCH_ATTRIBUTE_MAX]; /* cuStreamSetAttribute's, kept as given */
+    struct emu_graph *capture;  /* the graph its launches are captured into (graph.c), or NULL */
 };
 
 struct CUevent_st {
@@ -483,6 +486,31 @@ void emu_unpin_all(emu_pins *pins);
  * A synchronous operation (async false) goes to the current context's default stream, per_thread
  * choosing which one. */
 CUresult emu_begin_op(CUstream hStream, bool async, bool per_thread, CUcontext *ctx, struct CUstream_st **s);
+
+/* ---- graphs (graph.c) --------------------------------------------------------------------------- */
+
+/* One captured kernel launch: what it needs to run again, its parameters copied. */
+typedef struct {
+    const void *f;                 /* CUfunction or CUkernel */
+    unsigned grid[3], block[3], shared;
+    unsigned char *params;         /* every parameter at its offset */
+    size_t bytes;                  /* of params */
+    size_t *offsets;
+    int count;
+} emu_graph_node;
+
+struct emu_graph {
+    CUcontext ctx;
+    emu_graph_node *nodes;
+    size_t count, cap;
+    bool invalid;                  /* an operation that cannot be captured was issued */
+};
+
+/* Records a launch on a capturing stream (lock held); launch.c calls it instead of running. */
+CUresult emu_graph_capture_launch(struct emu_graph *g, const void *f, const unsigned grid[3], const unsigned block[3],
+                                  unsigned shared, const emu_entry *e, void **argv);
+/* Runs one node on a stream (lock not held): launch.c. */
+CUresult emu_launch_node(const emu_graph_node *n, CUstream stream, bool per_thread);
 /* Lock NOT held: unpins, then for a synchronous copy sleeps until its modelled end. */
 CUresult emu_finish_op(emu_pins *pins, uint64_t end_ns, bool wait);
 

@@ -6,19 +6,26 @@
  *   fatbin:  u32 magic 0xBA55ED50, u16 version, u16 header size, u64 payload size; then entries:
  *   entry:   u16 kind (1 PTX, 2 ELF), u16, u32 header size, u64 payload size, ..., u64 flags at 40;
  *            the payload follows the entry header. Flags 0x2000 and 0x8000 mark a compressed
- *            payload (LZ4 and zstd), which is not read here.
+ *            payload (LZ4 and zstd); a zstd payload is one zstd frame (padding may follow it), and
+ *            is read after decompression (libraries such as PyTorch's and cuBLAS's ship their
+ *            kernels so). LZ4 payloads are not read.
  *
- * An image whose entries are all compressed is "opaque": its kernels are looked up by name alone.
+ * An image whose entries are all unreadable is "opaque": its kernels are looked up by name alone.
  */
 #include "emu.h"
 
+#include <stdlib.h>
 #include <string.h>
+
+#include <zstd.h>
 
 #define WRAPPER_MAGIC 0x466243b1u
 #define FATBIN_MAGIC 0xBA55ED50u
 #define FATBIN_KIND_PTX 1
 #define FATBIN_KIND_ELF 2
 #define FATBIN_COMPRESSED (0x2000ULL | 0x8000ULL)
+#define FATBIN_ZSTD 0x8000ULL
+#define DECOMPRESSED_MAX ((size_t)1 << 30)
 #define ENTRY_MIN_HEADER 48
 #define PTX_MAX_SCAN ((size_t)1 << 30)
 
@@ -61,13 +68,54 @@ static size_t elf_extent(const unsigned char *elf)
     return (size_t)(sh_end > ph_end ? sh_end : ph_end);
 }
 
+/* A zstd payload, decompressed into a buffer the caller frees; NULL when it is no readable frame. */
+static unsigned char *decompress_zstd(const unsigned char *payload, size_t bound, size_t *size)
+{
+    size_t frame = ZSTD_findFrameCompressedSize(payload, bound);
+    if (ZSTD_isError(frame))
+        return NULL;
+    unsigned long long content = ZSTD_getFrameContentSize(payload, frame);
+    if (content == ZSTD_CONTENTSIZE_UNKNOWN || content == ZSTD_CONTENTSIZE_ERROR || content == 0 ||
+        content > DECOMPRESSED_MAX)
+        return NULL;
+    unsigned char *plain = malloc((size_t)content);
+    if (plain == NULL)
+        return NULL;
+    size_t got = ZSTD_decompress(plain, (size_t)content, payload, frame);
+    if (ZSTD_isError(got) || got != content) {
+        free(plain);
+        return NULL;
+    }
+    *size = got;
+    return plain;
+}
+
+/* A compressed ELF entry: read after decompression when it is zstd. */
+static bool parse_compressed(const unsigned char *entry, const entry_header *eh, uint64_t flags, emu_image *out,
+                             bool *failed)
+{
+    if ((flags & FATBIN_ZSTD) == 0 || eh->kind != FATBIN_KIND_ELF)
+        return false;
+    size_t size = 0;
+    unsigned char *plain = decompress_zstd(entry + eh->header_size, (size_t)eh->payload_size, &size);
+    if (plain == NULL)
+        return false;
+    bool read = false;
+    if (size >= 4 && memcmp(plain, "\177ELF", 4) == 0) {
+        *failed |= !emu_elf_parse(plain, size, out);
+        read = true;
+    }
+    free(plain);
+    return read;
+}
+
 /* Returns whether the entry could be read. */
 static bool parse_entry(const unsigned char *entry, const entry_header *eh, emu_image *out, bool *failed)
 {
     uint64_t flags = eh->header_size >= ENTRY_MIN_HEADER ? read_u64(entry + 40) : 0;
     const unsigned char *payload = entry + eh->header_size;
     if ((flags & FATBIN_COMPRESSED) != 0)
-        return false;
+        return parse_compressed(entry, eh, flags, out, failed);
     if (eh->kind == FATBIN_KIND_ELF && eh->payload_size >= 4 && memcmp(payload, "\177ELF", 4) == 0) {
         *failed |= !emu_elf_parse(payload, (size_t)eh->payload_size, out);
         return true;

@@ -77,6 +77,8 @@ typedef struct gpupool_emu_stats {
     unsigned long long vmm_bytes;         /* its bytes */
     unsigned long long vmm_reservations;  /* cuMemAddressReserve ranges */
     unsigned long long vmm_mappings;      /* cuMemMap mappings */
+    unsigned long long noop_kernels;      /* 1 when GPUPOOL_EMU_NOOP_KERNELS is on (docs/emulator.md) */
+    unsigned long long noop_launches;     /* launches run as timed no-ops in that mode */
 } gpupool_emu_stats;
 
 /* Fills *out; CUDA_ERROR_INVALID_VALUE when out is NULL. Works before cuInit (all zero). */

@@ -210,12 +210,31 @@ static CUresult launch(const launch_request *r)
     rc = emu_entry_of(r->f, ctx, &e); /* a CUfunction must belong to the stream's context */
     if (rc == CUDA_SUCCESS)
         rc = check_dims(ctx->dev, &e, r->grid, r->block, r->shared);
-    if (rc == CUDA_SUCCESS && e.impl == NULL)
-        rc = CUDA_ERROR_NO_BINARY_FOR_GPU; /* in the image, but no kernel library implements it */
+    /* In the image, but no kernel library implements it: a timed no-op in no-op mode, as long as the
+     * image says its parameters (the launch's are checked against them), else no binary. */
+    bool noop = rc == CUDA_SUCCESS && e.impl == NULL;
+    if (noop && (!emu_g.stats.noop_kernels || emu_param_count(&e) < 0))
+        rc = CUDA_ERROR_NO_BINARY_FOR_GPU;
     if (rc == CUDA_SUCCESS)
         rc = params_for(&e, r->params, r->extra, &argv, stack);
     if (rc != CUDA_SUCCESS)
         return emu_leave(rc);
+    /* A capturing stream records the launch (graph.c); it runs when the graph is launched. */
+    if (s != NULL && s->capture != NULL) {
+        const unsigned grid[3] = { r->grid.v[0], r->grid.v[1], r->grid.v[2] }, block[3] = { r->block.v[0], r->block.v[1], r->block.v[2] };
+        rc = emu_graph_capture_launch(s->capture, r->f, grid, block, r->shared, &e, argv);
+        if (argv != stack && argv != r->params)
+            free(argv);
+        return emu_leave(rc);
+    }
+    if (noop) {
+        emu_g.stats.kernels_launched++;
+        emu_g.stats.noop_launches++;
+        emu_enqueue(s, emu_g.kernel_ns, true);
+        if (argv != stack && argv != r->params)
+            free(argv);
+        return emu_leave(CUDA_SUCCESS);
+    }
     /* The kernel runs first (eagerly, as always): it may say how long it takes. */
     uint64_t device_ns = e.impl->device_ns != 0 ? e.impl->device_ns : emu_g.kernel_ns;
     rc = run_kernel(ctx, &e, r, argv, &device_ns);
@@ -233,6 +252,21 @@ static CUresult launch_kernel(CUfunction f, unsigned gx, unsigned gy, unsigned g
     launch_request r = { f, { { gx, gy, gz } }, { { bx, by, bz } }, shared, hStream, kernelParams, extra,
                          per_thread };
     return launch(&r);
+}
+
+CUresult emu_launch_node(const emu_graph_node *n, CUstream stream, bool per_thread)
+{
+    void *stack[EMU_STACK_PARAMS], **argv = n->count <= EMU_STACK_PARAMS ? stack : malloc((size_t)n->count * sizeof(void *));
+    if (argv == NULL)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    for (int i = 0; i < n->count; i++)
+        argv[i] = n->params + n->offsets[i];
+    launch_request r = { n->f, { { n->grid[0], n->grid[1], n->grid[2] } }, { { n->block[0], n->block[1], n->block[2] } }, n->shared,
+                         stream, n->count > 0 ? argv : NULL, NULL, per_thread };
+    CUresult rc = launch(&r);
+    if (argv != stack)
+        free(argv);
+    return rc;
 }
 
 /* cudart passes a CUkernel where a CUfunction is declared: both are accepted. */
@@ -292,4 +326,37 @@ CUresult CUDAAPI cuLaunchCooperativeKernel_ptsz(CUfunction f, unsigned int gridD
 {
     return launch_kernel(f, gridDimX, gridDimY, gridDimZ, blockDimX, blockDimY, blockDimZ, sharedMemBytes, hStream,
                          kernelParams, NULL, true);
+}
+
+/*
+ * Clusters of a kernel that fit the card at once. The model runs one block per multiprocessor at a
+ * time, so it is the multiprocessors divided by the cluster's blocks (its CLUSTER_DIMENSION attribute,
+ * else 1). Clusters exist from compute capability 9.0; at most 8 blocks (portable) per cluster.
+ */
+CUresult CUDAAPI cuOccupancyMaxActiveClusters(int *numClusters, CUfunction func, const CUlaunchConfig *config)
+{
+    if (numClusters == NULL || config == NULL || (config->numAttrs > 0 && config->attrs == NULL))
+        return CUDA_ERROR_INVALID_VALUE;
+    CUcontext ctx;
+    struct CUstream_st *s;
+    emu_entry e;
+    CUresult rc = emu_begin_op(config->hStream, true, false, &ctx, &s);
+    if (rc != CUDA_SUCCESS)
+        return rc;
+    rc = emu_entry_of(func, ctx, &e);
+    dims grid = { { config->gridDimX, config->gridDimY, config->gridDimZ } };
+    dims block = { { config->blockDimX, config->blockDimY, config->blockDimZ } };
+    if (rc == CUDA_SUCCESS)
+        rc = check_dims(ctx->dev, &e, grid, block, config->sharedMemBytes);
+    unsigned long long cluster = 1;
+    for (unsigned i = 0; rc == CUDA_SUCCESS && i < config->numAttrs; i++) {
+        const CUlaunchAttribute *a = &config->attrs[i];
+        if (a->id == CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION)
+            cluster = (unsigned long long)a->value.clusterDim.x * a->value.clusterDim.y * a->value.clusterDim.z;
+    }
+    if (rc == CUDA_SUCCESS && (ctx->dev->cc_major < 9 || cluster == 0 || cluster > 8))
+        rc = CUDA_ERROR_INVALID_CLUSTER_SIZE;
+    if (rc == CUDA_SUCCESS)
+        *numClusters = (int)((unsigned long long)emu_device_attribute(ctx->dev, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT) / cluster);
+    return emu_leave(rc);
 }

@@ -3,6 +3,7 @@
  * context and pinned host blocks are known; any other address is CUDA_ERROR_INVALID_VALUE.
  */
 #include "emu.h"
+#include "../../common/pointer_attrs.h"
 
 typedef struct {
     const emu_alloc *alloc;
@@ -69,26 +70,6 @@ CUresult CUDAAPI cuPointerGetAttribute(void *data, CUpointer_attribute attribute
 }
 
 /* Unlike the single form, an unknown pointer is not an error: the attributes read as "not ours". */
-static void unknown_answer(CUpointer_attribute attr, void *data)
-{
-    switch (attr) {
-    case CU_POINTER_ATTRIBUTE_CONTEXT: *(CUcontext *)data = NULL; break;
-    case CU_POINTER_ATTRIBUTE_MEMORY_TYPE: *(unsigned *)data = 0; break;
-    case CU_POINTER_ATTRIBUTE_DEVICE_POINTER:
-    case CU_POINTER_ATTRIBUTE_RANGE_START_ADDR:
-    case CU_POINTER_ATTRIBUTE_MAPPING_BASE_ADDR: *(CUdeviceptr *)data = 0; break;
-    case CU_POINTER_ATTRIBUTE_HOST_POINTER:
-    case CU_POINTER_ATTRIBUTE_MEMPOOL_HANDLE: *(void **)data = NULL; break;
-    case CU_POINTER_ATTRIBUTE_RANGE_SIZE:
-    case CU_POINTER_ATTRIBUTE_MAPPING_SIZE: *(size_t *)data = 0; break;
-    case CU_POINTER_ATTRIBUTE_BUFFER_ID:
-    case CU_POINTER_ATTRIBUTE_ALLOWED_HANDLE_TYPES:
-    case CU_POINTER_ATTRIBUTE_MEMORY_BLOCK_ID: *(unsigned long long *)data = 0; break;
-    case CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL: *(int *)data = -2; break;
-    default: *(int *)data = 0; break;
-    }
-}
-
 CUresult CUDAAPI cuPointerGetAttributes(unsigned int numAttributes, CUpointer_attribute *attributes, void **data,
                                         CUdeviceptr ptr)
 {
@@ -103,7 +84,7 @@ CUresult CUDAAPI cuPointerGetAttributes(unsigned int numAttributes, CUpointer_at
         if (data[i] == NULL)
             return emu_leave(CUDA_ERROR_INVALID_VALUE);
         if (!known || answer(&info, attributes[i], data[i]) != CUDA_SUCCESS)
-            unknown_answer(attributes[i], data[i]);
+            gp_pointer_attribute_unknown(attributes[i], data[i]);
     }
     return emu_leave(CUDA_SUCCESS);
 }

@@ -15,6 +15,11 @@ void gp_debug(const char *fmt, ...)
     (void)fmt;
 }
 
+void gp_trace_note(const char *fmt, ...)
+{
+    (void)fmt;
+}
+
 /* Distinct addresses to compare answers against; never called. */
 static char a_2000, a_4000, a_ptds_7000, b_3020, c_9000;
 

@@ -37,7 +37,7 @@ done
 # The flags native/Makefile compiles the library with, plus the CUDA headers.
 cflags=(-std=c11 -D_POSIX_C_SOURCE=200809L -O2 -g -Wall -Wextra -Werror -fPIC -fvisibility=hidden
         -I"$cuda/include")
-sources=("$shim/md2.c" "$shim/devices.c" "$shim/procaddress.c" "$shim/export_tables.c" "$shim/../common/cuda_errors.c" "$shim/log.c")
+sources=("$shim/md2.c" "$shim/devices.c" "$shim/procaddress.c" "$shim/export_tables.c" "$shim/../common/cuda_errors.c" "$shim/log.c" "$shim/trace.c")
 mkdir -p "$build/lib"
 
 step() { printf '== %s\n' "$*"; }

@@ -1,4 +1,5 @@
 import { variantId, type ApiModel, type DeviceCheck, type Op, type WireParam } from './model.js';
+import { entryName, traced } from './trace.js';
 
 /**
  * Emitters of the generated sources. Both ends encode an op's arguments in declaration order, one
@@ -105,8 +106,8 @@ function shimStub(op: Op): string {
   }
   body.push(`done:`, `    gp_call_end(c);`, `    return rc;`);
   // `done` is reached by routing failures before any put; gp_call_end copes with an unsent call.
-  const exported = op.client === undefined ? 'GP_EXPORT ' : '';
-  return [`/* ${op.variant.name} v${op.variant.version}${op.variant.perThread ? ' (per-thread stream)' : ''} */`, `${exported}CUresult ${name}(${signature(op)})`, '{', ...body, '}'].join('\n');
+  // The exported symbol is the entry point of trace_entries.c, which calls this.
+  return [`/* ${op.variant.name} v${op.variant.version}${op.variant.perThread ? ' (per-thread stream)' : ''} */`, `CUresult ${name}(${signature(op)})`, '{', ...body, '}'].join('\n');
 }
 
 function localName(v: { name: string; version: number; perThread: boolean }): string {
@@ -114,27 +115,34 @@ function localName(v: { name: string; version: number; perThread: boolean }): st
 }
 
 /**
- * Every entry point under its C name, bound by an asm label to the symbol the real libcuda exports:
- * stubs, hand-encoded calls and local answers all define or reference these, and no C name clashes
- * with cuda.h's own declarations.
+ * Every implementation under its C name: stubs, hand-encoded calls and local answers define or
+ * reference these, and no C name clashes with cuda.h's own declarations. The symbols the real libcuda
+ * exports are the entry points of trace_entries.c (src/protocol/gen/trace.ts), which call these; a
+ * local answer defined under its own symbol (trace.ts OWN_SYMBOL_LOCALS) is bound to it by an asm label.
  */
 export function emitShimDecls(model: ApiModel): string {
   const out = [HEADER, '#ifndef GPUPOOL_GEN_SHIM_DECLS_H', '#define GPUPOOL_GEN_SHIM_DECLS_H', '', '#include <cuda.h>', ''];
   out.push('#define GP_ENTRY __attribute__((visibility("default")))', '');
-  for (const op of model.ops) out.push(`GP_ENTRY CUresult gp_fwd_${op.id}(${signature(op)}) __asm__("${op.variant.symbol}");`);
+  for (const op of model.ops) out.push(`CUresult gp_fwd_${op.id}(${signature(op)});`);
   out.push('');
   for (const op of model.ops.filter((o) => o.client !== undefined && !o.customWire)) out.push(`CUresult gp_std_${op.id}(${signature(op)});`);
   out.push('');
   for (const { variant } of model.locals) {
     const params = variant.params.length === 0 ? 'void' : variant.params.map((p) => `${p.type} ${p.name}`).join(', ');
-    out.push(`GP_ENTRY CUresult ${localName(variant)}(${params}) __asm__("${variant.symbol}");`);
+    out.push(traced(variant) ? `CUresult ${localName(variant)}(${params});` : `GP_ENTRY CUresult ${localName(variant)}(${params}) __asm__("${variant.symbol}");`);
+  }
+  out.push('');
+  const entries = [...model.ops.map((op) => op.variant), ...model.locals.map((l) => l.variant).filter(traced)];
+  for (const v of entries) {
+    const params = v.params.length === 0 ? 'void' : v.params.map((p) => `${p.type} ${p.name}`).join(', ');
+    out.push(`GP_ENTRY CUresult ${entryName(v)}(${params}) __asm__("${v.symbol}");`);
   }
   out.push('', '#endif', '');
   return out.join('\n');
 }
 
 export function emitShim(model: ApiModel): string {
-  const out = [HEADER, '#include "shim.h"', '#include "call.h"', '#include "gp_ops.h"', '#include "gp_shim_decls.h"', ''];
+  const out = [HEADER, '#include "shim.h"', '#include "call.h"', '#include "gp_ops.h"', '#include "gp_shim_decls.h"', '#include "trace.h"', ''];
   out.push('#pragma GCC diagnostic ignored "-Wunused-label"', '');
   for (const op of model.ops) {
     const stub = shimStub(op);
@@ -142,8 +150,8 @@ export function emitShim(model: ApiModel): string {
   }
   out.push('/* cuGetProcAddress answers from this table: sorted by name, then version. */');
   const entries = [
-    ...model.ops.map((op) => ({ v: op.variant, fn: `gp_fwd_${op.id}` })),
-    ...model.locals.map(({ variant: v }) => ({ v, fn: localName(v) })),
+    ...model.ops.map((op) => ({ v: op.variant, fn: entryName(op.variant) })),
+    ...model.locals.map(({ variant: v }) => ({ v, fn: traced(v) ? entryName(v) : localName(v) })),
   ].sort((a, b) => (a.v.name < b.v.name ? -1 : a.v.name > b.v.name ? 1 : a.v.version - b.v.version || Number(a.v.perThread) - Number(b.v.perThread)));
   out.push('const gp_proc_entry gp_proc_table[] = {');
   for (const e of entries) out.push(`    { "${e.v.name}", ${e.v.version}, ${e.v.perThread ? 1 : 0}, (void *)${e.fn} },`);
@@ -155,7 +163,7 @@ export function emitShim(model: ApiModel): string {
   out.push('/* Not carried: symbols that answer CUDA_ERROR_NOT_SUPPORTED. */');
   for (const { variant: v } of model.unsupported) {
     out.push(`GP_EXPORT CUresult gp_unsup_${variantId(v)}(void) __asm__("${v.symbol}");`);
-    out.push(`GP_EXPORT CUresult gp_unsup_${variantId(v)}(void) { gp_not_carried_once("${v.symbol}"); return CUDA_ERROR_NOT_SUPPORTED; }`);
+    out.push(`GP_EXPORT CUresult gp_unsup_${variantId(v)}(void) { gp_trace_unsupported("${v.symbol}"); gp_not_carried_once("${v.symbol}"); return CUDA_ERROR_NOT_SUPPORTED; }`);
   }
   out.push('', '/* cuGetProcAddress hands these out for names the first table lacks: sorted as it is. */');
   const unsup = [...model.unsupported].sort((a, b) => (a.variant.name < b.variant.name ? -1 : a.variant.name > b.variant.name ? 1 : a.variant.version - b.variant.version || Number(a.variant.perThread) - Number(b.variant.perThread)));
@@ -173,7 +181,7 @@ export function emitShim(model: ApiModel): string {
       out.push(`GP_EXPORT CUresult ${name}(${params}) { return ${target}(${v.params.map((p) => p.name).join(', ')}); }`);
     } else {
       out.push(`GP_EXPORT CUresult ${name}(void) __asm__("${v.symbol}");`);
-      out.push(`GP_EXPORT CUresult ${name}(void) { gp_not_carried_once("${v.symbol} (legacy)"); return CUDA_ERROR_NOT_SUPPORTED; }`);
+      out.push(`GP_EXPORT CUresult ${name}(void) { gp_trace_unsupported("${v.symbol}"); gp_not_carried_once("${v.symbol} (legacy)"); return CUDA_ERROR_NOT_SUPPORTED; }`);
     }
   }
   out.push('');

@@ -4,6 +4,7 @@ import { packageRoot } from '../../paths.js';
 import { readCudaHeaders } from './cuda-headers.js';
 import { emitAddon, emitOpsHeader, emitOpsJson, emitShim, emitShimDecls } from './emit.js';
 import { buildModel } from './model.js';
+import { emitTraceEntries } from './trace.js';
 
 /** Where the generated sources go; native/Makefile and binding.gyp read them from here. */
 export const generatedDir = join(packageRoot, 'build', 'gen');
@@ -20,12 +21,14 @@ function write(path: string, text: string): boolean {
 }
 
 export function generate(outDir = generatedDir): { digest: string; ops: number; local: number; unsupported: number; changed: string[] } {
-  const model = buildModel(readCudaHeaders());
+  const headers = readCudaHeaders();
+  const model = buildModel(headers);
   mkdirSync(outDir, { recursive: true });
   const files: Record<string, string> = {
     'gp_ops.h': emitOpsHeader(model),
     'gp_shim_decls.h': emitShimDecls(model),
     'shim_stubs.c': emitShim(model),
+    'trace_entries.c': emitTraceEntries(model, headers.types),
     'addon_ops.inc': emitAddon(model),
     'ops.json': emitOpsJson(model),
   };

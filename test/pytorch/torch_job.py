@@ -1,0 +1,100 @@
+"""PyTorch's CUDA path through gpupool (test/pytorch/pytorch.test.ts). Prints one JSON object per check,
+{"check": name, ...}; the test decides. Kernels run as the emulator's timed no-ops, so values are
+checked only where no kernel computes them (copies), never after arithmetic on the card."""
+import json
+import sys
+
+import torch
+
+
+def say(check, **facts):
+    print(json.dumps({"check": check, **facts}), flush=True)
+
+
+def attempt(check, fn):
+    try:
+        say(check, ok=True, **(fn() or {}))
+    except Exception as e:  # the test names what failed and why
+        say(check, ok=False, error=f"{type(e).__name__}: {e}".splitlines()[0])
+
+
+say("device", available=torch.cuda.is_available(), count=torch.cuda.device_count(),
+    name=torch.cuda.get_device_properties(0).name, total=torch.cuda.get_device_properties(0).total_memory)
+
+host = torch.arange(4096, dtype=torch.float32)
+back = host.to("cuda").cpu()
+say("roundtrip", equal=bool(torch.equal(host, back)))
+
+pinned = torch.arange(1024, dtype=torch.int64).pin_memory()
+dev = pinned.to("cuda", non_blocking=True)
+torch.cuda.synchronize()
+say("pinned", pinned=pinned.is_pinned(), equal=bool(torch.equal(dev.cpu(), pinned)))
+
+attempt("zeros", lambda: {"shape": list(torch.zeros(8, device="cuda").shape)})
+
+stream = torch.cuda.Stream(priority=-1)
+with torch.cuda.stream(stream):
+    on_stream = torch.ones(16, device="cuda")
+stream.synchronize()
+start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+start.record()
+on_stream.add_(1)
+end.record()
+end.synchronize()
+say("streams", priority=stream.priority, elapsed_ms=start.elapsed_time(end))
+
+torch.cuda.synchronize()
+free, total = torch.cuda.mem_get_info()
+stats = torch.cuda.memory_stats()
+say("memory", free=free, total=total, allocated=stats["allocated_bytes.all.current"],
+    reserved=stats["reserved_bytes.all.current"], tensor_bytes=torch.cuda.memory_allocated())
+
+try:
+    torch.empty(total + (1 << 20), dtype=torch.uint8, device="cuda")
+    say("oom", raised=False)
+except torch.OutOfMemoryError:
+    after = torch.ones(256, device="cuda")
+    torch.cuda.synchronize()
+    say("oom", raised=True, goes_on=after.numel() == 256)
+except Exception as e:
+    say("oom", raised=False, error=f"{type(e).__name__}: {e}".splitlines()[0])
+
+def graph():
+    """A CUDA graph captured and replayed 10 times (torch.cuda.CUDAGraph)."""
+    static = torch.ones(1024, device="cuda")
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(2):  # warm-up outside the capture, as PyTorch asks
+            out = static * 2 + 1
+    torch.cuda.current_stream().wait_stream(side)
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g):
+        out = static * 2 + 1
+    for _ in range(10):
+        g.replay()
+    torch.cuda.synchronize()
+    g.reset()
+    return {"replays": 10, "shape": list(out.shape)}
+
+
+attempt("graph", graph)
+
+attempt("blas_handle", lambda: {"handle": torch.cuda.current_blas_handle() != 0})
+
+if torch.cuda.device_count() > 1:
+    # A tensor from one card to the other (with --gpus 2 across two daemons: through the client).
+    values = torch.arange(1 << 16, dtype=torch.float32)
+    first = values.to("cuda:0")
+    second = first.to("cuda:1")
+    into = torch.empty(1 << 16, device="cuda:1")
+    into.copy_(first)
+    torch.cuda.synchronize(0)
+    torch.cuda.synchronize(1)
+    say("two_cards", to=bool(torch.equal(second.cpu(), values)), copy=bool(torch.equal(into.cpu(), values)),
+        names=[torch.cuda.get_device_name(0), torch.cuda.get_device_name(1)])
+
+del host, back, pinned, dev, on_stream
+torch.cuda.empty_cache()
+say("done")
+sys.exit(0)
