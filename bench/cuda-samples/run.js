@@ -7,16 +7,17 @@
  * carried, as a Markdown table (docs/compatibility.md keeps the last one).
  *
  *   node bench/cuda-samples/run.js --samples DIR [--cache DIR] [--arch 80] [--jobs 2] [--no-build]
- *                                  [--only a,b] [--timeout 120] [--out FILE]
+ *                                  [--only a,b] [--timeout 120] [--out FILE] [--server ws://HOST:PORT]
  *
  * --cache (default ~/.cache/gpupool-cuda-samples) keeps a copy of the sources, patched to build for one
  * architecture only (nvcc is slow: one arch, uncompressed so that the emulator reads the cubins), and the
  * CMake build; --no-build runs what is built. A sample's exit status decides: 0 pass, 2 (the samples'
- * EXIT_WAIVED) waived, anything else or the timeout fail.
+ * EXIT_WAIVED) waived, anything else or the timeout fail. --server runs them against that daemon (one
+ * on a real card) instead of a simulated one of the run's own.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -39,6 +40,7 @@ const { values: opts } = parseArgs({
     only: { type: 'string' },
     timeout: { type: 'string', default: '120' },
     out: { type: 'string' },
+    server: { type: 'string' },
   },
 });
 if (!opts.samples) {
@@ -71,7 +73,10 @@ function samplesOf(category) {
 
 function buildSamples() {
   if (!existsSync(join(build, 'CMakeCache.txt'))) {
-    execFileSync('nice', ['cmake', '-S', src, '-B', build, '-DCMAKE_BUILD_TYPE=Release', '-DCMAKE_CUDA_FLAGS=--no-compress', `-DCMAKE_CUDA_COMPILER=${join(CUDA_HOME, 'bin', 'nvcc')}`], { stdio: 'inherit' });
+    execFileSync('nice', ['cmake', '-S', src, '-B', build, '-DCMAKE_BUILD_TYPE=Release', '-DCMAKE_CUDA_FLAGS=--no-compress', `-DCMAKE_CUDA_COMPILER=${join(CUDA_HOME, 'bin', 'nvcc')}`,
+      // Driver-API samples link libcuda.so.1 by name: gpupool's client library is one (a host without
+      // a GPU has no driver to link against).
+      `-DCUDA_cuda_driver_LIBRARY=${join(root, 'build', 'native', 'shim', 'libcuda.so')}`], { stdio: 'inherit' });
   }
   for (const cat of CATEGORIES) {
     // -k: a sample that does not build (a missing library, graphics) must not stop the others.
@@ -99,11 +104,24 @@ function argsOf(name) {
   }
 }
 
+/*
+ * A sample runs in its build folder, where its generated kernel images are (findModulePath looks in the
+ * working directory); its data files (data/, images, references) are linked in beside them.
+ */
+function linkDataFiles(from, to) {
+  for (const entry of readdirSync(from)) {
+    if (/\.(cu|cuh|cpp|c|h|hpp|txt|md|json)$/.test(entry) || entry === 'CMakeLists.txt' || existsSync(join(to, entry))) continue;
+    symlinkSync(join(from, entry), join(to, entry));
+  }
+}
+
 async function runSample(server, cat, name) {
   const exe = join(build, 'Samples', cat, name, name);
   if (!existsSync(exe)) return { result: 'not built', why: 'no executable (a dependency the build machine lacks, or a build error)' };
+  const dir = join(build, 'Samples', cat, name);
+  linkDataFiles(join(src, 'Samples', cat, name), dir);
   const child = spawn(process.execPath, [CLI, 'run', '--servers', server, '--', exe, ...argsOf(name)], {
-    cwd: join(src, 'Samples', cat, name),
+    cwd: dir,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
@@ -130,20 +148,21 @@ if (!opts['no-build']) buildSamples();
 const kernels = buildKernels();
 const work = mkdtempSync(join(tmpdir(), 'gpupool-samples-'));
 mkdirSync(work, { recursive: true });
-const daemon = await Daemon.start({ GPUPOOL_EMU_KERNELS: `${TEST_KERNELS}:${kernels}` }, work);
+const daemon = opts.server ? null : await Daemon.start({ GPUPOOL_EMU_KERNELS: `${TEST_KERNELS}:${kernels}` }, work);
+const server = opts.server ?? daemon.server;
 const only = opts.only ? new Set(opts.only.split(',')) : null;
 const rows = [];
 try {
   for (const cat of CATEGORIES) {
     for (const name of samplesOf(cat)) {
       if (only && !only.has(name)) continue;
-      const r = await runSample(daemon.server, cat, name);
+      const r = await runSample(server, cat, name);
       rows.push({ cat, name, ...r });
       process.stderr.write(`${cat}/${name}: ${r.result}${r.why ? ` (${r.why})` : ''}\n`);
     }
   }
 } finally {
-  await daemon.stop();
+  await daemon?.stop();
 }
 const count = (what) => rows.filter((r) => r.result === what).length;
 const cell = (s) => s.replace(/\|/g, '\\|');
