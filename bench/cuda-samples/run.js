@@ -165,7 +165,8 @@ try {
   await daemon?.stop();
 }
 const count = (what) => rows.filter((r) => r.result === what).length;
-const cell = (s) => s.replace(/\|/g, '\\|');
+// A sample's last words may be binary (a crashed one): printable ASCII only.
+const cell = (s) => s.replace(/[^\x20-\x7e]/g, '').replace(/\|/g, '\\|');
 const table = [
   `${count('pass')} passed, ${count('fail')} failed, ${count('waived')} waived, ${count('not built')} not built, of ${rows.length}.`,
   '',
