@@ -13,7 +13,9 @@
  * architecture only (nvcc is slow: one arch, uncompressed so that the emulator reads the cubins), and the
  * CMake build; --no-build runs what is built. A sample's exit status decides: 0 pass, 2 (the samples'
  * EXIT_WAIVED) waived, anything else or the timeout fail. --server runs them against that daemon (one
- * on a real card) instead of a simulated one of the run's own.
+ * on a real card) instead of a simulated one of the run's own. --pool also runs the multi-GPU samples
+ * with `--gpus all` across two simulated daemons, each in a network namespace of its own (test hosts of
+ * test/helpers/netns.ts, root only), from a third that has no cards.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -22,6 +24,7 @@ import { homedir, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
+import { newToken, tokenLine } from '../../dist/auth/tokens.js';
 import { CLI, Daemon } from '../daemon.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -41,6 +44,7 @@ const { values: opts } = parseArgs({
     timeout: { type: 'string', default: '120' },
     out: { type: 'string' },
     server: { type: 'string' },
+    pool: { type: 'boolean', default: false },
   },
 });
 if (!opts.samples) {
@@ -115,12 +119,14 @@ function linkDataFiles(from, to) {
   }
 }
 
-async function runSample(server, cat, name) {
+async function runSample(server, cat, name, { netns, gpus, token } = {}) {
   const exe = join(build, 'Samples', cat, name, name);
   if (!existsSync(exe)) return { result: 'not built', why: 'no executable (a dependency the build machine lacks, or a build error)' };
   const dir = join(build, 'Samples', cat, name);
   linkDataFiles(join(src, 'Samples', cat, name), dir);
-  const child = spawn(process.execPath, [CLI, 'run', '--servers', server, '--', exe, ...argsOf(name)], {
+  const argv = [CLI, 'run', '--servers', server, ...(gpus ? ['--gpus', gpus] : []), ...(token ? ['--token', token] : []), '--', exe, ...argsOf(name)];
+  const [cmd, args] = netns ? ['ip', ['netns', 'exec', netns, process.execPath, ...argv]] : [process.execPath, argv];
+  const child = spawn(cmd, args, {
     cwd: dir,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -163,6 +169,32 @@ try {
   }
 } finally {
   await daemon?.stop();
+}
+const MULTI_GPU = [['0_Introduction', 'simpleMultiGPU'], ['1_Utilities', 'topologyQuery'], ['5_Domain_Specific', 'p2pBandwidthLatencyTest']];
+if (opts.pool) {
+  const { createTestHosts } = await import('../../test/helpers/netns.ts');
+  const hosts = createTestHosts(2, String((process.pid + 11) % 100_000));
+  process.on('exit', () => hosts.destroy()); // however the run ends
+  // Daemons off loopback must know their clients: one tenant's token for both.
+  const token = newToken();
+  const daemons = [];
+  try {
+    for (const [i, h] of hosts.hosts.entries()) {
+      const dir = join(work, `host${i}`);
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, 'tokens'), `${tokenLine('samples', token)}\n`, { mode: 0o600 });
+      const config = { auth: { tokens: join(dir, 'tokens') } };
+      daemons.push(await Daemon.start({ GPUPOOL_EMU_KERNELS: `${TEST_KERNELS}:${kernels}` }, dir, config, undefined, { listen: `${h.address}:7760`, netns: h.ns }));
+    }
+    const servers = hosts.hosts.map((h) => `ws://${h.address}:7760`).join(',');
+    for (const [cat, name] of MULTI_GPU) {
+      const r = await runSample(servers, cat, name, { netns: hosts.client, gpus: 'all', token });
+      rows.push({ cat, name: `${name} (--gpus all, two daemons)`, ...r });
+      process.stderr.write(`${cat}/${name} across two daemons: ${r.result}${r.why ? ` (${r.why})` : ''}\n`);
+    }
+  } finally {
+    await Promise.all(daemons.map((d) => d.stop()));
+  }
 }
 const count = (what) => rows.filter((r) => r.result === what).length;
 // A sample's last words may be binary (a crashed one): printable ASCII only.
