@@ -22,13 +22,16 @@ export function withoutGpupoolEnv(env) {
 export class Daemon {
   /**
    * `config`: settings merged into the daemon's configuration file (written into `dir`); `fixture`:
-   * the simulated cards (docs/simulation.md).
+   * the simulated cards (docs/simulation.md); `listen` and `netns`: where it listens (default 127.0.0.1, port 0).
    */
-  static async start(env, dir, config = {}, fixture = FIXTURE) {
+  static async start(env, dir, config = {}, fixture = FIXTURE, { listen = '127.0.0.1:0', netns } = {}) {
     const path = join(dir, 'gpupoold.json');
     // Quick to stop: the NVML event wait in flight blocks stopping for up to xidWaitMs.
     writeFileSync(path, JSON.stringify({ health: { xidWaitMs: 100 }, ...config }));
-    const child = spawn(process.execPath, [CLI, 'daemon', '--simulate', fixture, '--listen', '127.0.0.1:0', '--config', path], {
+    const argv = [CLI, 'daemon', '--simulate', fixture, '--listen', listen, '--config', path];
+    // `netns`: inside that network namespace (a test host of test/helpers/netns.ts).
+    const [cmd, args] = netns ? ['ip', ['netns', 'exec', netns, process.execPath, ...argv]] : [process.execPath, argv];
+    const child = spawn(cmd, args, {
       env: { ...withoutGpupoolEnv(process.env), ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -7,20 +7,24 @@
  * carried, as a Markdown table (docs/compatibility.md keeps the last one).
  *
  *   node bench/cuda-samples/run.js --samples DIR [--cache DIR] [--arch 80] [--jobs 2] [--no-build]
- *                                  [--only a,b] [--timeout 120] [--out FILE]
+ *                                  [--only a,b] [--timeout 120] [--out FILE] [--server ws://HOST:PORT]
  *
  * --cache (default ~/.cache/gpupool-cuda-samples) keeps a copy of the sources, patched to build for one
  * architecture only (nvcc is slow: one arch, uncompressed so that the emulator reads the cubins), and the
  * CMake build; --no-build runs what is built. A sample's exit status decides: 0 pass, 2 (the samples'
- * EXIT_WAIVED) waived, anything else or the timeout fail.
+ * EXIT_WAIVED) waived, anything else or the timeout fail. --server runs them against that daemon (one
+ * on a real card) instead of a simulated one of the run's own. --pool also runs the multi-GPU samples
+ * with `--gpus all` across two simulated daemons, each in a network namespace of its own (test hosts of
+ * test/helpers/netns.ts, root only), from a third that has no cards.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
+import { newToken, tokenLine } from '../../dist/auth/tokens.js';
 import { CLI, Daemon } from '../daemon.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -39,6 +43,8 @@ const { values: opts } = parseArgs({
     only: { type: 'string' },
     timeout: { type: 'string', default: '120' },
     out: { type: 'string' },
+    server: { type: 'string' },
+    pool: { type: 'boolean', default: false },
   },
 });
 if (!opts.samples) {
@@ -71,7 +77,10 @@ function samplesOf(category) {
 
 function buildSamples() {
   if (!existsSync(join(build, 'CMakeCache.txt'))) {
-    execFileSync('nice', ['cmake', '-S', src, '-B', build, '-DCMAKE_BUILD_TYPE=Release', '-DCMAKE_CUDA_FLAGS=--no-compress', `-DCMAKE_CUDA_COMPILER=${join(CUDA_HOME, 'bin', 'nvcc')}`], { stdio: 'inherit' });
+    execFileSync('nice', ['cmake', '-S', src, '-B', build, '-DCMAKE_BUILD_TYPE=Release', '-DCMAKE_CUDA_FLAGS=--no-compress', `-DCMAKE_CUDA_COMPILER=${join(CUDA_HOME, 'bin', 'nvcc')}`,
+      // Driver-API samples link libcuda.so.1 by name: gpupool's client library is one (a host without
+      // a GPU has no driver to link against).
+      `-DCUDA_cuda_driver_LIBRARY=${join(root, 'build', 'native', 'shim', 'libcuda.so')}`], { stdio: 'inherit' });
   }
   for (const cat of CATEGORIES) {
     // -k: a sample that does not build (a missing library, graphics) must not stop the others.
@@ -99,11 +108,26 @@ function argsOf(name) {
   }
 }
 
-async function runSample(server, cat, name) {
+/*
+ * A sample runs in its build folder, where its generated kernel images are (findModulePath looks in the
+ * working directory); its data files (data/, images, references) are linked in beside them.
+ */
+function linkDataFiles(from, to) {
+  for (const entry of readdirSync(from)) {
+    if (/\.(cu|cuh|cpp|c|h|hpp|txt|md|json)$/.test(entry) || entry === 'CMakeLists.txt' || existsSync(join(to, entry))) continue;
+    symlinkSync(join(from, entry), join(to, entry));
+  }
+}
+
+async function runSample(server, cat, name, { netns, gpus, token } = {}) {
   const exe = join(build, 'Samples', cat, name, name);
   if (!existsSync(exe)) return { result: 'not built', why: 'no executable (a dependency the build machine lacks, or a build error)' };
-  const child = spawn(process.execPath, [CLI, 'run', '--servers', server, '--', exe, ...argsOf(name)], {
-    cwd: join(src, 'Samples', cat, name),
+  const dir = join(build, 'Samples', cat, name);
+  linkDataFiles(join(src, 'Samples', cat, name), dir);
+  const argv = [CLI, 'run', '--servers', server, ...(gpus ? ['--gpus', gpus] : []), ...(token ? ['--token', token] : []), '--', exe, ...argsOf(name)];
+  const [cmd, args] = netns ? ['ip', ['netns', 'exec', netns, process.execPath, ...argv]] : [process.execPath, argv];
+  const child = spawn(cmd, args, {
+    cwd: dir,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
@@ -130,23 +154,51 @@ if (!opts['no-build']) buildSamples();
 const kernels = buildKernels();
 const work = mkdtempSync(join(tmpdir(), 'gpupool-samples-'));
 mkdirSync(work, { recursive: true });
-const daemon = await Daemon.start({ GPUPOOL_EMU_KERNELS: `${TEST_KERNELS}:${kernels}` }, work);
+const daemon = opts.server ? null : await Daemon.start({ GPUPOOL_EMU_KERNELS: `${TEST_KERNELS}:${kernels}` }, work);
+const server = opts.server ?? daemon.server;
 const only = opts.only ? new Set(opts.only.split(',')) : null;
 const rows = [];
 try {
   for (const cat of CATEGORIES) {
     for (const name of samplesOf(cat)) {
       if (only && !only.has(name)) continue;
-      const r = await runSample(daemon.server, cat, name);
+      const r = await runSample(server, cat, name);
       rows.push({ cat, name, ...r });
       process.stderr.write(`${cat}/${name}: ${r.result}${r.why ? ` (${r.why})` : ''}\n`);
     }
   }
 } finally {
-  await daemon.stop();
+  await daemon?.stop();
+}
+const MULTI_GPU = [['0_Introduction', 'simpleMultiGPU'], ['1_Utilities', 'topologyQuery'], ['5_Domain_Specific', 'p2pBandwidthLatencyTest']];
+if (opts.pool) {
+  const { createTestHosts } = await import('../../test/helpers/netns.ts');
+  const hosts = createTestHosts(2, String((process.pid + 11) % 100_000));
+  process.on('exit', () => hosts.destroy()); // however the run ends
+  // Daemons off loopback must know their clients: one tenant's token for both.
+  const token = newToken();
+  const daemons = [];
+  try {
+    for (const [i, h] of hosts.hosts.entries()) {
+      const dir = join(work, `host${i}`);
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, 'tokens'), `${tokenLine('samples', token)}\n`, { mode: 0o600 });
+      const config = { auth: { tokens: join(dir, 'tokens') } };
+      daemons.push(await Daemon.start({ GPUPOOL_EMU_KERNELS: `${TEST_KERNELS}:${kernels}` }, dir, config, undefined, { listen: `${h.address}:7760`, netns: h.ns }));
+    }
+    const servers = hosts.hosts.map((h) => `ws://${h.address}:7760`).join(',');
+    for (const [cat, name] of MULTI_GPU) {
+      const r = await runSample(servers, cat, name, { netns: hosts.client, gpus: 'all', token });
+      rows.push({ cat, name: `${name} (--gpus all, two daemons)`, ...r });
+      process.stderr.write(`${cat}/${name} across two daemons: ${r.result}${r.why ? ` (${r.why})` : ''}\n`);
+    }
+  } finally {
+    await Promise.all(daemons.map((d) => d.stop()));
+  }
 }
 const count = (what) => rows.filter((r) => r.result === what).length;
-const cell = (s) => s.replace(/\|/g, '\\|');
+// A sample's last words may be binary (a crashed one): printable ASCII only.
+const cell = (s) => s.replace(/[^\x20-\x7e]/g, '').replace(/\|/g, '\\|');
 const table = [
   `${count('pass')} passed, ${count('fail')} failed, ${count('waived')} waived, ${count('not built')} not built, of ${rows.length}.`,
   '',

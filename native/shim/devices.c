@@ -5,7 +5,6 @@
  * Compiled under cuda.h, so its macros give each definition the versioned name the real driver
  * exports (cuDeviceTotalMem is cuDeviceTotalMem_v2, cuDeviceGetUuid is cuDeviceGetUuid_v2).
  */
-#include "gp_shim_decls.h"
 #include "shim.h"
 
 #include <ctype.h>
@@ -306,22 +305,3 @@ GP_EXPORT CUresult CUDAAPI cuDeviceGetProperties(CUdevprop *prop, CUdevice dev)
     return CUDA_SUCCESS;
 }
 
-/*
- * As cuDeviceCanAccessPeer answers (capture.c): a client's devices never map each other's memory (peer
- * copies travel through the client library), so no peer attribute is offered, between devices of one
- * daemon or of two.
- */
-CUresult gp_local_cuDeviceGetP2PAttribute_v8000(int *value, CUdevice_P2PAttribute attrib, CUdevice srcDevice, CUdevice dstDevice)
-{
-    if (!gp_initialized())
-        return CUDA_ERROR_NOT_INITIALIZED;
-    if (value == NULL || attrib < CU_DEVICE_P2P_ATTRIBUTE_PERFORMANCE_RANK ||
-        attrib > CU_DEVICE_P2P_ATTRIBUTE_ONLY_PARTIAL_NATIVE_ATOMIC_SUPPORTED)
-        return CUDA_ERROR_INVALID_VALUE;
-    if (gp_device_get(srcDevice) == NULL || gp_device_get(dstDevice) == NULL)
-        return CUDA_ERROR_INVALID_DEVICE;
-    if (srcDevice == dstDevice)
-        return CUDA_ERROR_INVALID_DEVICE; /* the driver refuses a device with itself */
-    *value = 0;
-    return CUDA_SUCCESS;
-}

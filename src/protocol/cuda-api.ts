@@ -172,6 +172,8 @@ export const CUDA_API: Record<string, Annotation> = {
   cuCtxGetLimit: sync,
   cuCtxSetLimit: sync,
   cuCtxGetStreamPriorityRange: sync,
+  // Only a cache hint: the lines it releases cost another session speed at most, never data.
+  cuCtxResetPersistingL2Cache: sync,
 
   // --- memory -----------------------------------------------------------------------------------
   // An allocation whose addresses another daemon already handed out is asked for again (custom.c).

@@ -31,6 +31,7 @@ t.test('the driver-API surface of the samples', async (t) => {
     'cuCtxCreate_v4 makes a current context',
     'cuCtxCreate_v4 with execution affinity is refused',
     'cuProfilerStart/Stop',
+    'cuCtxResetPersistingL2Cache',
     'CAN_MAP_HOST_MEMORY 0 and no device pointer for host memory',
     'cuOccupancyMaxActiveBlocksPerMultiprocessor',
     'cuOccupancyMaxPotentialBlockSize with a callback',

@@ -60,6 +60,7 @@ int main(int argc, char **argv)
            "cuCtxCreate_v4 with execution affinity is refused");
 
     expect(cuProfilerStart() == CUDA_SUCCESS && cuProfilerStop() == CUDA_SUCCESS, "cuProfilerStart/Stop");
+    expect(cuCtxResetPersistingL2Cache() == CUDA_SUCCESS, "cuCtxResetPersistingL2Cache");
 
     int can_map = -1;
     CHECK(cuDeviceGetAttribute(&can_map, CU_DEVICE_ATTRIBUTE_CAN_MAP_HOST_MEMORY, dev));
