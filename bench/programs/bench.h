@@ -111,17 +111,6 @@ static inline void die(const char *what)
 
 
 
-/* cuInit, the primary context of device 0 made current. */
-static inline CUcontext open_device(void)
-{
-    CUdevice dev;
-    CUcontext ctx;
-    CHECK(cuInit(0));
-    CHECK(cuDeviceGet(&dev, 0));
-    CHECK(cuDevicePrimaryCtxRetain(&ctx, dev));
-    CHECK(cuCtxSetCurrent(ctx));
-    return ctx;
-}
 #endif
 
 #endif

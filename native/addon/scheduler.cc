@@ -237,6 +237,8 @@ void CardClient::release(CUcontext current) {
     give_event(p.ctx, p.event);
   }
   paced_.clear();
+  paced_ops_ = 0;
+  unmarked_ = 0;  // drained with the slice (its end events follow every operation)
   collect(true);
   std::lock_guard<std::mutex> lock(card_.mu_);
   if (card_.holder_ == this) card_.holder_ = nullptr;
@@ -354,16 +356,23 @@ void CardClient::end(CUcontext ctx, CUstream stream) {
   const bool outranked = card_.max_priority_.load(std::memory_order_relaxed) > priority_.load(std::memory_order_relaxed);
   if (!outranked && card_.n_at_max_.load(std::memory_order_relaxed) < 2) return;
   const size_t depth = outranked ? card_.options_.pace_depth : queue_depth();
+  // An event every few operations (a quarter of the depth) is enough to know what is still queued,
+  // and spares a deep queue of small kernels an event per kernel.
+  const unsigned step = (unsigned)std::max<size_t>(1, depth / 4);
+  if (++unmarked_ < step) return;
   CUevent ev = take_event(ctx);
   if (ev == nullptr) return;
   if (api_.eventRecord(ev, stream) != CUDA_SUCCESS) {
     give_event(ctx, ev);
     return;
   }
-  paced_.push_back(Paced{ctx, ev});
-  while (paced_.size() > depth) {
+  paced_.push_back(Paced{ctx, ev, unmarked_});
+  paced_ops_ += unmarked_;
+  unmarked_ = 0;
+  while (!paced_.empty() && paced_ops_ > depth) {
     api_.eventSynchronize(paced_.front().event);
     give_event(paced_.front().ctx, paced_.front().event);
+    paced_ops_ -= paced_.front().ops;
     paced_.pop_front();
   }
 }

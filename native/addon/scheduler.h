@@ -152,6 +152,7 @@ class CardClient {
   struct Paced {
     CUcontext ctx;
     CUevent event;
+    unsigned ops;  // operations it follows (since the previous one)
   };
 
   CUevent take_event(CUcontext ctx);
@@ -196,6 +197,8 @@ class CardClient {
   uint64_t slice_checkpoint_ns_ = 0;
   std::deque<Pending> pending_;
   std::deque<Paced> paced_;
+  size_t paced_ops_ = 0;  // operations behind paced_
+  unsigned unmarked_ = 0;  // operations queued since the last paced event
   unsigned slice_ops_ = 0;  // operations since the slice's measurement was last closed
   double op_ns_ = 0;        // measured device time per operation (a moving average; 0: none yet)
   std::map<CUcontext, std::vector<CUevent>> pool_;

@@ -14,15 +14,10 @@
 
 static size_t slice_len(size_t left) { return left < GP_COPY_SLICE ? left : GP_COPY_SLICE; }
 
-/* One slice of a host-to-device copy: [dst, src bin, ByteCount] (and the stream of an async op). */
-static CUresult htod_frame(uint32_t op, int mode, CUdeviceptr dst, const void *src, size_t n, int has_stream, CUstream stream)
+/* The stream of an async op ends the frame; then the call goes. */
+static CUresult send_frame(gp_call *c, int has_stream, CUstream stream)
 {
     CUresult rc = CUDA_SUCCESS;
-    gp_call *c = gp_call_begin(op, mode);
-    gp_route_dptr(c, (uint64_t)dst);
-    gp_put_uint(c, (uint64_t)dst);
-    gp_put_bin(c, src, n);
-    gp_put_uint(c, (uint64_t)n);
     if (has_stream && (rc = gp_route_handle(c, stream)) == CUDA_SUCCESS)
         gp_put_handle(c, stream);
     if (rc == CUDA_SUCCESS)
@@ -31,22 +26,27 @@ static CUresult htod_frame(uint32_t op, int mode, CUdeviceptr dst, const void *s
     return rc;
 }
 
+/* One slice of a host-to-device copy: [dst, src bin, ByteCount] (and the stream of an async op). */
+static CUresult htod_frame(uint32_t op, int mode, CUdeviceptr dst, const void *src, size_t n, int has_stream, CUstream stream)
+{
+    gp_call *c = gp_call_begin(op, mode);
+    gp_route_dptr(c, (uint64_t)dst);
+    gp_put_uint(c, (uint64_t)dst);
+    gp_put_bin(c, src, n);
+    gp_put_uint(c, (uint64_t)n);
+    return send_frame(c, has_stream, stream);
+}
+
 /* One slice of a device-to-host copy: [has dst, src, ByteCount] (and the stream); the reply's bin lands at dst. */
 static CUresult dtoh_frame(uint32_t op, int mode, void *dst, CUdeviceptr src, size_t n, int has_stream, CUstream stream)
 {
-    CUresult rc = CUDA_SUCCESS;
     gp_call *c = gp_call_begin(op, mode);
     gp_expect_out(c, dst, n);
     gp_put_bool(c, dst != NULL);
     gp_route_dptr(c, (uint64_t)src);
     gp_put_uint(c, (uint64_t)src);
     gp_put_uint(c, (uint64_t)n);
-    if (has_stream && (rc = gp_route_handle(c, stream)) == CUDA_SUCCESS)
-        gp_put_handle(c, stream);
-    if (rc == CUDA_SUCCESS)
-        rc = gp_call_finish(c);
-    gp_call_end(c);
-    return rc;
+    return send_frame(c, has_stream, stream);
 }
 
 /*

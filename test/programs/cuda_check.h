@@ -28,6 +28,18 @@
         }                                                                                                    \
     } while (0)
 
+/* cuInit, the primary context of device 0 made current. */
+static inline CUcontext open_device(void)
+{
+    CUdevice dev;
+    CUcontext ctx;
+    CHECK(cuInit(0));
+    CHECK(cuDeviceGet(&dev, 0));
+    CHECK(cuDevicePrimaryCtxRetain(&ctx, dev));
+    CHECK(cuCtxSetCurrent(ctx));
+    return ctx;
+}
+
 /* The whole file, NUL-terminated (PTX is text); *size (if wanted) is its length. Exits if unreadable. */
 static inline void *read_file(const char *path, size_t *size)
 {

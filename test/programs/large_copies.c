@@ -42,13 +42,8 @@ static void check(const unsigned char *buf, size_t n, unsigned salt, const char 
 
 int main(int argc, char **argv)
 {
-    CUdevice dev;
-    CUcontext ctx;
     CUstream stream;
-    CHECK(cuInit(0));
-    CHECK(cuDeviceGet(&dev, 0));
-    CHECK(cuDevicePrimaryCtxRetain(&ctx, dev));
-    CHECK(cuCtxSetCurrent(ctx));
+    open_device();
     CHECK(cuStreamCreate(&stream, CU_STREAM_NON_BLOCKING));
     for (int a = 1; a < argc; a++) {
         char *mode = NULL;
@@ -87,7 +82,7 @@ int main(int argc, char **argv)
         CHECK(cuMemFree(dptr));
         free(host);
     }
-    CHECK(cuDevicePrimaryCtxRelease(dev));
+    CHECK(cuDevicePrimaryCtxRelease(0));
     printf("PASS\n");
     return 0;
 }

@@ -18,12 +18,7 @@ int main(int argc, char **argv)
 {
     int copies = argc > 1 ? atoi(argv[1]) : 400;
     size_t bytes = (size_t)(argc > 2 ? atoi(argv[2]) : 16) << 20;
-    CUdevice dev;
-    CUcontext ctx;
-    CHECK(cuInit(0));
-    CHECK(cuDeviceGet(&dev, 0));
-    CHECK(cuDevicePrimaryCtxRetain(&ctx, dev));
-    CHECK(cuCtxSetCurrent(ctx));
+    open_device();
     CUdeviceptr src[STREAMS];
     CUstream streams[STREAMS];
     unsigned char *host = malloc(bytes * STREAMS);
