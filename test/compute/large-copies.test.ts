@@ -21,6 +21,9 @@ import { startSimulatedDaemon } from '../helpers/simulated.js';
 import { eventually } from '../helpers/integration.js';
 import { buildProgram } from '../helpers/programs.js';
 
+// Six GiB cross the emulated driver and loopback here: longer than tap's default per file on 2 CPUs.
+t.setTimeout(360_000);
+
 const MiB = 1024 ** 2;
 
 function rssBytes(pid: number): number {

@@ -29,7 +29,7 @@ t.test('legacy unversioned symbols', async (t) => {
   const symbols = [...model.ops.map((o) => o.variant.symbol), ...model.locals.map((l) => l.variant.symbol), ...model.unsupported.map((u) => u.variant.symbol)];
   for (const l of model.legacy) t.notOk(symbols.includes(l.variant.symbol), `${l.variant.symbol} is defined once`);
   t.match(shim, /CUresult gp_legacy_cuCtxDestroy_v2000\(CUcontext ctx\) __asm__\("cuCtxDestroy"\);/);
-  t.match(shim, /gp_legacy_cuMemAlloc_v2000\(void\) \{ gp_not_carried_once\("cuMemAlloc \(legacy\)"\);/);
+  t.match(shim, /gp_legacy_cuMemAlloc_v2000\(void\) \{ gp_trace_unsupported\("cuMemAlloc"\); gp_not_carried_once\("cuMemAlloc \(legacy\)"\);/);
 });
 
 t.test('calls not carried: exported, handed out by cuGetProcAddress, named by symbol', async (t) => {
@@ -40,5 +40,5 @@ t.test('calls not carried: exported, handed out by cuGetProcAddress, named by sy
   t.same(names, sorted, 'sorted as cuGetProcAddress searches it');
   const luid = model.unsupported.find((u) => u.variant.name === 'cuDeviceGetLuid');
   t.ok(luid, 'cuDeviceGetLuid is not carried');
-  t.match(shim, new RegExp(`gp_unsup_${variantId(luid!.variant)}\\(void\\) \\{ gp_not_carried_once\\("${luid!.variant.symbol}"\\);`));
+  t.match(shim, new RegExp(`gp_unsup_${variantId(luid!.variant)}\\(void\\) \\{ gp_trace_unsupported\\("${luid!.variant.symbol}"\\); gp_not_carried_once\\("${luid!.variant.symbol}"\\);`));
 });
