@@ -338,9 +338,25 @@ static const void *const callback_hooks[CALLBACK_HOOKS_SLOTS] = {
     [6] = SLOT(callback_hooks_6),
 };
 
-/* Asked for and required, but none of its slots is called. */
+/*
+ * [2]: cuBLASLt 13 (cublasLtSSSMatmulAlgoGetHeuristic, on torch.matmul) calls it with one out-pointer;
+ * it was NULL here, a jump to address 0. What the real slot hands out is not known (given the current
+ * context, cuBLASLt next asks for a table this file does not have, 21318c60-...). An error answer
+ * makes cuBLASLt skip that path: the GEMM then fails cleanly with CUBLAS_STATUS_NOT_SUPPORTED
+ * instead of crashing the job (test/pytorch: still a todo).
+ */
+static CUresult tools_tls_2(void **out)
+{
+    if (out)
+        *out = NULL;
+    gp_debug("tools thread-local storage[2] -> not supported");
+    return CUDA_ERROR_NOT_SUPPORTED;
+}
+
+/* cudart asks for it and requires it, but calls none of its slots; cuBLASLt calls [2]. */
 static const void *const tools_tls[TOOLS_TLS_SLOTS] = {
     [0] = TABLE_SIZE(TOOLS_TLS_SLOTS),
+    [2] = SLOT(tools_tls_2),
 };
 
 /* No size slot: slot 0 is put. */
