@@ -69,13 +69,13 @@ t.test('PyTorch through gpupool on the emulator, no-op kernel mode', { timeout: 
   t.match(get('graph'), { ok: true, replays: 10 }, `a CUDA graph captured and replayed 10 times: ${get('graph').error ?? ''}`);
   t.ok(checks.has('done'), 'the script ran to its end');
   t.match(get('blas_handle'), { ok: true, handle: true }, `a cuBLAS handle (cublasCreate): ${get('blas_handle').error ?? ''}`);
-  // Open: cuBLASLt's heuristic (cublasLtMatmulAlgoGetHeuristic, under cublasSgemm too) calls slot 2 of
-  // the driver's private tools-TLS export table (42d85a81-...), then a table gpupool lacks
-  // (21318c60-...); refused, it answers CUBLAS_STATUS_NOT_SUPPORTED. cuDNN's handle fails as well.
+  t.match(get('matmul'), { ok: true, shape: [64, 16], lt_shape: [64, 16] }, `torch.matmul and a biased linear reach cuBLAS and cuBLASLt without error: ${get('matmul').error ?? ''}`);
+  t.match(get('training'), { ok: true, steps: 20, losses: 20, pinned: true }, `20 Adam steps of an MLP fed by DataLoader(pin_memory=True), loss.item() each: ${get('training').error ?? ''}`);
+  // Open: cuDNN links its own cudart (13.3), whose private integrity check (export table d4082055-...,
+  // versions 13030 and up) the client library cannot answer yet; cudnnCreate then sees
+  // cudaGetDeviceCount fail, with no driver call failing in the trace.
   const open = [
-    ['matmul', { ok: true }, 'torch.matmul reaching cublasGemmEx/Lt (cublasLtMatmulAlgoGetHeuristic: CUBLAS_STATUS_NOT_SUPPORTED)'],
-    ['training', { ok: true, steps: 20, losses: 20, pinned: true }, '20 Adam steps of an MLP fed by DataLoader(pin_memory=True), loss.item() each (its Linear layers: cublasLtMatmulAlgoGetHeuristic)'],
-    ['convolution', { ok: true, cudnn: true }, 'a convolution with cuDNN enabled (cudnnCreate: CUDNN_STATUS_NOT_INITIALIZED)'],
+    ['convolution', { ok: true, cudnn: true }, "a convolution with cuDNN enabled (cudnnCreate: CUDNN_STATUS_NOT_INITIALIZED, cuDNN's cudart integrity check version 13030)"],
   ] as const;
   for (const [check, wanted, what] of open) {
     const c = get(check);
