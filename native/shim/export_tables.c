@@ -5,7 +5,7 @@
  *
  * A table is an array of pointer-sized slots; slot 0 holds the table's size in bytes (except in the
  * context-local-storage table, whose slot 0 is a function), the others function pointers. Only the
- * slots cudart 13 was seen to call are filled; the rest are NULL.
+ * slots cudart 13 and cuBLASLt 13 were seen to call are filled; the rest are NULL.
  */
 #include "shim.h"
 
@@ -38,6 +38,10 @@ static const CUuuid UUID_CONTEXT_CHECKS = {{0x26, 0x3e, 0x88, 0x60, 0x7c, 0xd2, 
 static const CUuuid UUID_INTEGRITY = {{0xd4, 0x08, 0x20, 0x55, 0xbd, 0xe6, 0x70, 0x4b,
                                        0x8d, 0x34, 0xba, 0x12, 0x3c, 0x66, 0xe1, 0xf2}};
 
+/* Asked for by cuBLASLt 13 (torch.matmul), after tools-TLS [2]. */
+static const CUuuid UUID_CONTEXT_KEY = {{0x21, 0x31, 0x8c, 0x60, 0x97, 0x14, 0x32, 0x48,
+                                         0x8c, 0xa6, 0x41, 0xff, 0x73, 0x24, 0xc8, 0xf2}};
+
 /* Slot counts (slot 0 / 8) of the real driver's tables (580.159.04, test/real_driver_check.c). */
 #define CUDART_INTERFACE_SLOTS 13
 #define CALLBACK_HOOKS_SLOTS 7
@@ -45,6 +49,7 @@ static const CUuuid UUID_INTEGRITY = {{0xd4, 0x08, 0x20, 0x55, 0xbd, 0xe6, 0x70,
 #define CONTEXT_STORAGE_SLOTS 4 /* no size slot; 3 functions and a NULL end */
 #define CONTEXT_CHECKS_SLOTS 15
 #define INTEGRITY_SLOTS 3
+#define CONTEXT_KEY_SLOTS 5 /* not checked against the real driver: [4] is the last slot seen called */
 
 /*
  * Callback hooks [2] and [6] hand cudart a zeroed buffer each, with the sizes the real driver reports.
@@ -338,9 +343,25 @@ static const void *const callback_hooks[CALLBACK_HOOKS_SLOTS] = {
     [6] = SLOT(callback_hooks_6),
 };
 
-/* Asked for and required, but none of its slots is called. */
+/*
+ * [2]: cuBLASLt 13 (cublasLtMatmulAlgoGetHeuristic, under every torch.matmul) calls it with one
+ * out-pointer, then hands what it got to slot [4] of the context-key table below and caches its
+ * heuristics under the key that returns. NULL here was a jump to address 0; refused, cuBLASLt answers
+ * CUBLAS_STATUS_NOT_SUPPORTED. It is answered with the calling thread's current context.
+ */
+static CUresult tools_tls_2(CUcontext *out)
+{
+    if (!out)
+        return CUDA_ERROR_INVALID_VALUE;
+    *out = gp_current_context();
+    gp_debug("tools thread-local storage[2] -> %p", (void *)*out);
+    return CUDA_SUCCESS;
+}
+
+/* cudart asks for it and requires it, but calls none of its slots; cuBLASLt calls [2]. */
 static const void *const tools_tls[TOOLS_TLS_SLOTS] = {
     [0] = TABLE_SIZE(TOOLS_TLS_SLOTS),
+    [2] = SLOT(tools_tls_2),
 };
 
 /* No size slot: slot 0 is put. */
@@ -361,6 +382,25 @@ static const void *const integrity_table[INTEGRITY_SLOTS] = {
     [1] = SLOT(integrity_check),
 };
 
+/*
+ * [4]: cuBLASLt's key for a context (what tools-TLS [2] handed out) in its per-context cache of GEMM
+ * heuristics; only its uniqueness matters there. The context's handle is that key: the client library
+ * names each context it made by a handle of its own.
+ */
+static CUresult context_key(CUcontext ctx, uint64_t *key)
+{
+    if (!key)
+        return CUDA_ERROR_INVALID_VALUE;
+    *key = (uint64_t)(uintptr_t)ctx;
+    gp_debug("context key[4](%p)", (void *)ctx);
+    return CUDA_SUCCESS;
+}
+
+static const void *const context_key_table[CONTEXT_KEY_SLOTS] = {
+    [0] = TABLE_SIZE(CONTEXT_KEY_SLOTS),
+    [4] = SLOT(context_key),
+};
+
 static const struct {
     const CUuuid *id;
     const void *const *table;
@@ -372,6 +412,7 @@ static const struct {
     {&UUID_CONTEXT_STORAGE, context_storage, "context-local storage"},
     {&UUID_CONTEXT_CHECKS, context_checks, "context checks"},
     {&UUID_INTEGRITY, integrity_table, "integrity check"},
+    {&UUID_CONTEXT_KEY, context_key_table, "context key"},
 };
 
 static void log_request(const CUuuid *id, const char *answer)

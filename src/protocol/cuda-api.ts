@@ -134,6 +134,9 @@ export const CUDA_API: Record<string, Annotation> = {
   // The job's process has no card to profile: the markers succeed and do nothing (native/shim/profiler.c).
   cuProfilerStart: local,
   cuProfilerStop: local,
+  // The driver's log is the daemon's: a job's log callback is kept and never called (native/shim/driver_logs.c).
+  cuLogsRegisterCallback: local,
+  cuLogsUnregisterCallback: local,
 
   // --- devices: facts from the handshake --------------------------------------------------------
   cuDeviceGet: local,

@@ -32,6 +32,7 @@ t.test('the driver-API surface of the samples', async (t) => {
     'cuCtxCreate_v4 with execution affinity is refused',
     'cuProfilerStart/Stop',
     'cuCtxResetPersistingL2Cache',
+    'cuLogsRegisterCallback/Unregister',
     'CAN_MAP_HOST_MEMORY 0 and no device pointer for host memory',
     'cuOccupancyMaxActiveBlocksPerMultiprocessor',
     'cuOccupancyMaxPotentialBlockSize with a callback',
@@ -48,6 +49,7 @@ t.test('the driver-API surface of the samples', async (t) => {
     t.ok(run.stdout.split('\n').includes(`${line} ok`), line);
   }
   t.match(run.stdout, /^PASS$/m);
+  t.notMatch(run.stderr, /a driver log callback was called/, 'a registered log callback is never called');
   // Called twice, named once, by its symbol, as gpupool's.
   t.equal(run.stderr.match(/^gpupool: cuDeviceGetLuid is not carried by gpupool\b.*CUDA_ERROR_NOT_SUPPORTED$/gm)?.length, 1, 'a call not carried is named once');
   t.equal(run.stderr.match(/^gpupool: cuMemHostGetDevicePointer_v2 is not carried by gpupool\b/gm)?.length, 1, 'so is host-memory mapping');

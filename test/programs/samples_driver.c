@@ -35,6 +35,12 @@ static size_t smem_for(int block_size)
     return (size_t)block_size * sizeof(float);
 }
 
+static void never_logged(void *data, CUlogLevel level, char *message, size_t length)
+{
+    (void)data, (void)level, (void)message, (void)length;
+    fprintf(stderr, "a driver log callback was called\n");
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -61,6 +67,13 @@ int main(int argc, char **argv)
 
     expect(cuProfilerStart() == CUDA_SUCCESS && cuProfilerStop() == CUDA_SUCCESS, "cuProfilerStart/Stop");
     expect(cuCtxResetPersistingL2Cache() == CUDA_SUCCESS, "cuCtxResetPersistingL2Cache");
+
+    /* cuBLAS registers one when it makes a handle: kept, never called (the driver's log is the daemon's). */
+    CUlogsCallbackHandle logs = NULL;
+    expect(cuLogsRegisterCallback(never_logged, NULL, &logs) == CUDA_SUCCESS && logs != NULL &&
+               cuLogsUnregisterCallback(logs) == CUDA_SUCCESS &&
+               cuLogsRegisterCallback(NULL, NULL, &logs) == CUDA_ERROR_INVALID_VALUE,
+           "cuLogsRegisterCallback/Unregister");
 
     int can_map = -1;
     CHECK(cuDeviceGetAttribute(&can_map, CU_DEVICE_ATTRIBUTE_CAN_MAP_HOST_MEMORY, dev));

@@ -82,6 +82,60 @@ attempt("graph", graph)
 
 attempt("blas_handle", lambda: {"handle": torch.cuda.current_blas_handle() != 0})
 
+
+def matmul():
+    """torch.matmul on the card: cuBLAS's GEMM (cublasGemmEx, or cublasLt for the bias-fused path)."""
+    a = torch.ones(64, 32, device="cuda")
+    b = torch.ones(32, 16, device="cuda")
+    out = torch.matmul(a, b)
+    lt = torch.nn.functional.linear(a, torch.ones(16, 32, device="cuda"), torch.ones(16, device="cuda"))
+    torch.cuda.synchronize()
+    return {"shape": list(out.shape), "lt_shape": list(lt.shape)}
+
+
+attempt("matmul", matmul)
+
+
+def training():
+    """20 steps of a small MLP with autograd and Adam, fed by a DataLoader(pin_memory=True),
+    loss.item() every step."""
+    from torch.utils.data import DataLoader, TensorDataset
+
+    torch.manual_seed(0)
+    data = TensorDataset(torch.randn(640, 16), torch.randint(0, 4, (640,)))
+    loader = DataLoader(data, batch_size=32, shuffle=True, pin_memory=True)
+    model = torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.ReLU(), torch.nn.Linear(32, 4)).cuda()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    steps, pinned, losses = 0, True, []
+    for x, y in loader:
+        pinned = pinned and x.is_pinned() and y.is_pinned()
+        x, y = x.to("cuda", non_blocking=True), y.to("cuda", non_blocking=True)
+        optimizer.zero_grad()
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+        steps += 1
+    return {"steps": steps, "pinned": pinned, "losses": len(losses)}
+
+
+attempt("training", training)
+
+
+def convolution():
+    """A convolution, forward and backward, with cuDNN enabled."""
+    torch.backends.cudnn.enabled = True
+    conv = torch.nn.Conv2d(3, 8, kernel_size=3, padding=1).cuda()
+    x = torch.ones(2, 3, 16, 16, device="cuda", requires_grad=True)
+    out = conv(x)
+    out.sum().backward()
+    torch.cuda.synchronize()
+    return {"cudnn": torch.backends.cudnn.is_available() and torch.backends.cudnn.enabled,
+            "version": torch.backends.cudnn.version(), "shape": list(out.shape)}
+
+
+attempt("convolution", convolution)
+
 if torch.cuda.device_count() > 1:
     # A tensor from one card to the other (with --gpus 2 across two daemons: through the client).
     values = torch.arange(1 << 16, dtype=torch.float32)
