@@ -24,6 +24,8 @@ struct gp_call {
     size_t len, cap;
     uint32_t argc;
     CUcontext route_ctx; /* the context of the allocation that routed the call, if any */
+    int by_address;      /* routed by an address alone, which several daemons may hold */
+    uint64_t address;
     /* Open nested arrays (launch attributes): values left in each; a closed array is one value. */
     uint32_t nest_left[4];
     int nest_depth;
@@ -68,6 +70,8 @@ gp_call *gp_call_begin(uint32_t op, int mode)
     c->len = 0;
     c->argc = 0;
     c->route_ctx = NULL;
+    c->by_address = 0;
+    c->address = 0;
     c->nest_depth = 0;
     c->expect_dst = NULL;
     c->expect_len = 0;
@@ -169,6 +173,21 @@ CUresult gp_route_device(gp_call *c, CUdevice dev, int *remote)
     return CUDA_SUCCESS;
 }
 
+/* The allocation holding ptr on `server`'s daemon: its context, or NULL when that daemon holds none there. */
+static CUcontext context_on(int server, uint64_t ptr)
+{
+    CUcontext ctx = NULL;
+    int previous = gp_prefer_server(server);
+    int found = gp_alloc_lookup((CUdeviceptr)ptr, 1, &ctx);
+    gp_prefer_server(previous);
+    return found == server ? ctx : NULL;
+}
+
+/*
+ * A handle names its daemon; an address may not (two daemons may hold the same addresses). So a
+ * handle outranks an address that routed the call before it: a copy on a stream goes to the stream's
+ * daemon, in the same stream order as the kernels queued there, whichever device is current.
+ */
 CUresult gp_route_handle(gp_call *c, const void *handle)
 {
     int server = gp_handle_server(handle);
@@ -176,17 +195,31 @@ CUresult gp_route_handle(gp_call *c, const void *handle)
         return CUDA_SUCCESS; /* NULL or a special stream: the current context decides */
     if (server < 0 || server >= gp_server_count())
         return CUDA_ERROR_INVALID_HANDLE;
+    if (c->by_address && c->server != server) {
+        c->server = server;
+        c->route_ctx = context_on(server, c->address);
+    }
+    c->by_address = 0;
     gp_route_server(c, server);
     return CUDA_SUCCESS;
 }
 
 void gp_route_dptr(gp_call *c, uint64_t ptr)
 {
+    if (c->server >= 0) {
+        /* Routed already (by a handle or another address) away from the current context's daemon:
+         * the context of this memory there, if any, as the current context cannot be sent there. */
+        if (c->route_ctx == NULL && gp_context_server(gp_tls_context()) != c->server)
+            c->route_ctx = context_on(c->server, ptr);
+        return;
+    }
     CUcontext ctx = NULL;
     int server = gp_alloc_lookup((CUdeviceptr)ptr, 1, &ctx);
-    if (server >= 0 && c->server < 0) {
+    if (server >= 0) {
         c->server = server;
         c->route_ctx = ctx;
+        c->by_address = 1;
+        c->address = ptr;
     }
 }
 

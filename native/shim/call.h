@@ -71,6 +71,11 @@ int gp_alloc_lookup(CUdeviceptr ptr, size_t bytes, CUcontext *ctx);
  * previous one, to restore.
  */
 CUcontext gp_prefer_context(CUcontext ctx);
+/*
+ * The daemon whose allocations win likewise, for a call that names a stream (its work goes to the
+ * stream's daemon, whichever device is current); -1: none. Returns the previous one, to restore.
+ */
+int gp_prefer_server(int server);
 /* Whether [ptr, ptr+bytes) overlaps an allocation of another daemon than server. */
 int gp_alloc_collides(CUdeviceptr ptr, size_t bytes, int server);
 /* The allocation holding ptr: its daemon (or -1 for none), start, size and context. */

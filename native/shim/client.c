@@ -369,15 +369,24 @@ void gp_note_alloc(gp_call *c, CUdeviceptr ptr, size_t bytes)
  * Two daemons may hand out the same device addresses (each daemon's address space is its own: two
  * daemons on one host over the same cards, or two emulators, do), so several records may hold an
  * address: device identity is (daemon, card), never an address or a UUID alone. The record chosen is
- * the one in the context the caller prefers (a peer copy names both contexts), else in the calling
- * thread's current context, else on the current context's daemon, else the nearest.
+ * the one in the context the caller prefers (a peer copy names both contexts), else on the daemon the
+ * caller prefers (a call's stream's), else in the calling thread's current context, else on the
+ * current context's daemon, else the nearest.
  */
 static __thread CUcontext tls_prefer_ctx;
+static __thread int tls_prefer_server = -1;
 
 CUcontext gp_prefer_context(CUcontext ctx)
 {
     CUcontext previous = tls_prefer_ctx;
     tls_prefer_ctx = ctx;
+    return previous;
+}
+
+int gp_prefer_server(int server)
+{
+    int previous = tls_prefer_server;
+    tls_prefer_server = server;
     return previous;
 }
 
@@ -388,6 +397,11 @@ static const alloc_record *find_record(CUdeviceptr ptr, size_t bytes, int base_o
 {
     CUcontext prefer = tls_prefer_ctx ? tls_prefer_ctx : gp_tls_context();
     int prefer_server = prefer ? gp_context_server(prefer) : -1;
+    /* A stream's daemon outranks the current context's: the current context may be another daemon's. */
+    if (tls_prefer_ctx == NULL && tls_prefer_server >= 0 && prefer_server != tls_prefer_server) {
+        prefer = NULL;
+        prefer_server = tls_prefer_server;
+    }
     const alloc_record *best = NULL;
     int best_score = -1;
     size_t at = alloc_lower_bound(ptr);

@@ -442,7 +442,10 @@ static CUresult unified(uint32_t op, CUdeviceptr dst, CUdeviceptr src, size_t n,
 {
     if (!gp_initialized())
         return CUDA_ERROR_NOT_INITIALIZED;
+    /* An async copy's stream names its daemon; the addresses may be another daemon's too. */
+    int previous = gp_prefer_server(async ? gp_handle_server(stream) : -1);
     int to = gp_alloc_server(dst, n), from = gp_alloc_server(src, n);
+    gp_prefer_server(previous);
     if (to < 0 && from < 0) {
         memmove((void *)(uintptr_t)dst, (const void *)(uintptr_t)src, n); /* host to host */
         return CUDA_SUCCESS;

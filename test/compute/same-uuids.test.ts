@@ -5,9 +5,9 @@
  * still read the first card and write the second.
  */
 import t from 'tap';
-import { DaemonProcess, runCli } from '../helpers/daemon-process.js';
-import { FixtureFile, mixedHost } from '../helpers/fixture.js';
-import { QUICK_CONFIG, writeConfig } from '../helpers/integration.js';
+import { sameCardDaemons } from '../helpers/daemon-pair.js';
+import { runCli } from '../helpers/daemon-process.js';
+import { mixedHost } from '../helpers/fixture.js';
 import { buildProgram } from '../helpers/programs.js';
 
 const runtime = buildProgram('runtime.cu');
@@ -15,12 +15,7 @@ const runtime = buildProgram('runtime.cu');
 t.test('a peer copy between two daemons that report the same card', async (t) => {
   const host = mixedHost();
   host.nvidia!.cards = host.nvidia!.cards.slice(0, 1); // one card each: device 0 and device 1 share a UUID
-  const fixture = new FixtureFile(host);
-  t.teardown(() => fixture.remove());
-  const config = writeConfig(fixture.dir, QUICK_CONFIG);
-  const daemons = await Promise.all([0, 1].map(() => DaemonProcess.start(['--simulate', fixture.path, '--config', config], {}, 60_000)));
-  t.teardown(() => Promise.all(daemons.map((d) => d.stop())));
-  const servers = daemons.map((d) => d.url.replace(/^http/, 'ws')).join(',');
+  const servers = await sameCardDaemons(t, host);
 
   const run = await runCli(['run', '--servers', servers, '--gpus', '2', '--', runtime]);
   t.equal(run.code, 0, `runtime program exits 0\n${run.stdout}${run.stderr}`);
