@@ -7,19 +7,8 @@
 #include <cstring>
 #include <vector>
 
-static int failures = 0;
-
 #include "cudart_check.h"
-
-static void expect(bool ok, const char *what)
-{
-    if (ok) {
-        printf("%s ok\n", what);
-    } else {
-        fprintf(stderr, "FAIL: %s\n", what);
-        failures++;
-    }
-}
+#include "expect.h"
 
 static unsigned char pattern(size_t row, size_t col, unsigned seed) { return (unsigned char)(row * 131 + col * 7 + seed); }
 

@@ -23,19 +23,8 @@ __global__ void poly(const float *x, float *y, int n)
         atomicAdd(&poly_calls, 1u);
 }
 
-static int failures = 0;
-
 #include "cudart_check.h"
-
-static void expect(bool ok, const char *what)
-{
-    if (ok) {
-        printf("%s ok\n", what);
-    } else {
-        fprintf(stderr, "FAIL: %s\n", what);
-        failures++;
-    }
-}
+#include "expect.h"
 
 static void occupancy()
 {

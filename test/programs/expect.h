@@ -1,0 +1,19 @@
+/* What the checked runtime-API test programs share: a check that prints "<what> ok", or names the failure and counts it. */
+#ifndef GPUPOOL_EXPECT_H
+#define GPUPOOL_EXPECT_H
+
+#include <cstdio>
+
+static int failures = 0;
+
+static void expect(bool ok, const char *what)
+{
+    if (ok) {
+        printf("%s ok\n", what);
+    } else {
+        fprintf(stderr, "FAIL: %s\n", what);
+        failures++;
+    }
+}
+
+#endif
