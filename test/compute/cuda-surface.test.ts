@@ -7,7 +7,7 @@
  * its kernel handles, the profiler, cudaMemcpyToSymbol and __constant__ memory a kernel reads, host
  * functions run in the job's process in stream order, stream and peer attributes).
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { DaemonProcess, runCli } from '../helpers/daemon-process.js';
 import { FixtureFile, mixedHost } from '../helpers/fixture.js';
 import { QUICK_CONFIG, writeConfig } from '../helpers/integration.js';
@@ -24,10 +24,17 @@ const daemon = await DaemonProcess.start(['--simulate', fixture.path, '--config'
 t.teardown(() => daemon.stop());
 const server = daemon.url.replace(/^http/, 'ws');
 
+/** Each check the program reports ("<what> ok"), one assertion each, and its closing PASS. */
+function passedEach(t: Test, stdout: string, checks: string[]): void {
+  const lines = stdout.split('\n');
+  for (const check of checks) t.ok(lines.includes(`${check} ok`), check);
+  t.match(stdout, /^PASS$/m);
+}
+
 t.test('the driver-API surface of the samples', async (t) => {
   const run = await runCli(['run', '--servers', server, '--', samplesDriver, fatbin]);
   t.equal(run.code, 0, `samples_driver exits 0\n${run.stdout}${run.stderr}`);
-  for (const line of [
+  passedEach(t, run.stdout, [
     'cuCtxCreate_v4 makes a current context',
     'cuCtxCreate_v4 with execution affinity is refused',
     'cuProfilerStart/Stop',
@@ -45,10 +52,7 @@ t.test('the driver-API surface of the samples', async (t) => {
     'an unknown variable is CUDA_ERROR_NOT_FOUND',
     'cuLibraryGetGlobal: the library\'s own variable',
     'an unloaded module\'s variable is no longer the program\'s',
-  ]) {
-    t.ok(run.stdout.split('\n').includes(`${line} ok`), line);
-  }
-  t.match(run.stdout, /^PASS$/m);
+  ]);
   t.notMatch(run.stderr, /a driver log callback was called/, 'a registered log callback is never called');
   // Called twice, named once, by its symbol, as gpupool's.
   t.equal(run.stderr.match(/^gpupool: cuDeviceGetLuid is not carried by gpupool\b.*CUDA_ERROR_NOT_SUPPORTED$/gm)?.length, 1, 'a call not carried is named once');
@@ -58,7 +62,7 @@ t.test('the driver-API surface of the samples', async (t) => {
 t.test('the runtime-API surface of the samples', async (t) => {
   const run = await runCli(['run', '--servers', server, '--gpus', 'all', '--', samplesRuntime]);
   t.equal(run.code, 0, `samples_runtime exits 0\n${run.stdout}${run.stderr}`);
-  for (const line of [
+  passedEach(t, run.stdout, [
     'occupancy of a runtime kernel',
     'a kernel reads __constant__ memory set by cudaMemcpyToSymbol',
     'a __device__ counter read back by cudaMemcpyFromSymbol',
@@ -72,9 +76,6 @@ t.test('the runtime-API surface of the samples', async (t) => {
     'a host function on the default stream, by cudaDeviceSynchronize',
     'a stream attribute set and read back',
     'no peer access between a job\'s devices',
-  ]) {
-    t.ok(run.stdout.split('\n').includes(`${line} ok`), line);
-  }
-  t.match(run.stdout, /^PASS$/m);
+  ]);
   t.notMatch(run.stderr, /not carried/, 'every call the program makes is carried');
 });
