@@ -13,23 +13,18 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
 import t from 'tap';
 import { clientLibraryDir } from '../../src/paths.js';
 import { ProtocolClient, frame, helloMessage, loadOpTable } from '../../src/protocol/client.js';
 import { startSimulatedDaemon } from '../helpers/simulated.js';
 import { eventually } from '../helpers/integration.js';
 import { buildProgram } from '../helpers/programs.js';
+import { rssBytes } from '../helpers/daemon-process.js';
 
 // Six GiB cross the emulated driver and loopback here: longer than tap's default per file on 2 CPUs.
 t.setTimeout(360_000);
 
 const MiB = 1024 ** 2;
-
-function rssBytes(pid: number): number {
-  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'));
-  return Number(/(\d+)/.exec(line ?? '')?.[1] ?? NaN) * 1024;
-}
 
 async function run(program: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const child = spawn(program, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });

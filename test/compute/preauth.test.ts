@@ -4,20 +4,16 @@
  * unauthenticated first messages, from a real `gpupool daemon --simulate --tokens` as a process, its RSS
  * read from /proc; a valid tenant gets in alongside.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { newToken, tokenLine } from '../../src/auth/tokens.js';
 import { FixtureFile, mixedHost } from '../helpers/fixture.js';
-import { DaemonProcess } from '../helpers/daemon-process.js';
+import { DaemonProcess, rssBytes as rss } from '../helpers/daemon-process.js';
 import { QUICK_CONFIG, writeConfig } from '../helpers/integration.js';
 import { frameHeader, handshake, rawConnection, rawUpgrade, refused, welcomed } from '../helpers/raw-client.js';
 
 const MiB = 1024 * 1024;
-
-function rss(pid: number): number {
-  return Number(/^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) * 1024;
-}
 
 const fixture = new FixtureFile(mixedHost());
 t.teardown(() => fixture.remove());
