@@ -220,6 +220,10 @@ void gp_route_dptr(gp_call *c, uint64_t ptr)
         c->route_ctx = ctx;
         c->by_address = 1;
         c->address = ptr;
+    } else if (gp_preferred_context() != NULL) {
+        /* A context the caller named decides, even for memory the client has no record of. */
+        c->route_ctx = gp_preferred_context();
+        c->server = gp_context_server(c->route_ctx);
     }
 }
 

@@ -76,8 +76,19 @@ CUcontext gp_prefer_context(CUcontext ctx);
  * stream's daemon, whichever device is current); -1: none. Returns the previous one, to restore.
  */
 int gp_prefer_server(int server);
-/* Whether [ptr, ptr+bytes) overlaps an allocation of another daemon than server. */
-int gp_alloc_collides(CUdeviceptr ptr, size_t bytes, int server);
+/* The context gp_prefer_context named, or NULL. */
+CUcontext gp_preferred_context(void);
+/*
+ * Where [ptr, ptr+bytes) overlaps allocations of other daemons than server: the end of that memory
+ * (followed through allocations that overlap or abut it), or 0 when none overlaps.
+ */
+CUdeviceptr gp_alloc_overlap_end(CUdeviceptr ptr, size_t bytes, int server);
+/*
+ * How many daemons' allocations hold all of [ptr, ptr+bytes): 0 (not this client's device memory),
+ * 1 (*server and *ctx say whose), or more (each daemon's address space is its own; which one a call
+ * naming the address alone means cannot be known).
+ */
+int gp_alloc_holders(CUdeviceptr ptr, size_t bytes, int *server, CUcontext *ctx);
 /* The allocation holding ptr: its daemon (or -1 for none), start, size and context. */
 int gp_alloc_range(CUdeviceptr ptr, CUdeviceptr *base, size_t *size, CUcontext *ctx);
 
