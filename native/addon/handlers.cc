@@ -44,15 +44,6 @@ CUresult primary_ctx_reset(Session &s, CUdevice dev) {
   return s.destroy_context(p->ctx);
 }
 
-CUresult primary_ctx_get_state(Session &s, CUdevice dev, unsigned *flags, int *active) {
-  if (flags == nullptr || active == nullptr) return CUDA_ERROR_INVALID_VALUE;
-  Session::Primary *p = s.primary((int)dev);
-  if (p == nullptr) return CUDA_ERROR_INVALID_DEVICE;
-  *flags = p->flags;
-  *active = p->ctx != nullptr ? 1 : 0;
-  return CUDA_SUCCESS;
-}
-
 CUresult primary_ctx_set_flags(Session &s, CUdevice dev, unsigned flags) {
   Session::Primary *p = s.primary((int)dev);
   if (p == nullptr) return CUDA_ERROR_INVALID_DEVICE;

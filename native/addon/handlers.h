@@ -21,7 +21,6 @@ namespace handlers {
 CUresult primary_ctx_retain(Session &s, CUcontext *pctx, CUdevice dev);
 CUresult primary_ctx_release(Session &s, CUdevice dev);
 CUresult primary_ctx_reset(Session &s, CUdevice dev);
-CUresult primary_ctx_get_state(Session &s, CUdevice dev, unsigned *flags, int *active);
 CUresult primary_ctx_set_flags(Session &s, CUdevice dev, unsigned flags);
 CUresult ctx_create(Session &s, CUcontext *pctx, unsigned flags, CUdevice dev);
 CUresult ctx_destroy(Session &s, CUcontext ctx);

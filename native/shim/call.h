@@ -59,6 +59,11 @@ void gp_forget_context(CUcontext ctx);
 void gp_set_current(CUcontext ctx);
 void gp_note_alloc(gp_call *c, CUdeviceptr ptr, size_t bytes);
 void gp_forget_alloc(CUdeviceptr ptr);
+/* A primary context retained, released, reset, its flags set (native/shim/primary.c). */
+void gp_primary_retained(CUdevice dev);
+void gp_primary_released(CUdevice dev);
+void gp_primary_reset(CUdevice dev);
+void gp_primary_flags(CUdevice dev, unsigned flags);
 /* A capture began (1) or ended (0) on stream (native/shim/capture.c). */
 void gp_note_capture(CUstream stream, int capturing);
 /* The daemon holding [ptr, ptr+bytes), or -1 when it is no allocation of this client's. */

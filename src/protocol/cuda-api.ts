@@ -159,11 +159,13 @@ export const CUDA_API: Record<string, Annotation> = {
   cuCtxPushCurrent: local,
   cuCtxPopCurrent: local,
   cuCtxGetDevice: local,
-  cuDevicePrimaryCtxRetain: { mode: 'sync', handler: 'primary_ctx_retain', after: 'gp_note_context(c, *pctx, dev);' },
-  cuDevicePrimaryCtxRelease: { mode: 'sync', handler: 'primary_ctx_release' },
-  cuDevicePrimaryCtxReset: { mode: 'sync', handler: 'primary_ctx_reset' },
-  cuDevicePrimaryCtxGetState: { mode: 'sync', handler: 'primary_ctx_get_state' },
-  cuDevicePrimaryCtxSetFlags: { mode: 'sync', handler: 'primary_ctx_set_flags' },
+  // A client's primary contexts are its own on each daemon, so their state is what this process made
+  // it: the client keeps it and answers cuDevicePrimaryCtxGetState itself (native/shim/primary.c).
+  cuDevicePrimaryCtxRetain: { mode: 'sync', handler: 'primary_ctx_retain', after: 'gp_note_context(c, *pctx, dev); gp_primary_retained(dev);' },
+  cuDevicePrimaryCtxRelease: { mode: 'sync', handler: 'primary_ctx_release', after: 'gp_primary_released(dev);' },
+  cuDevicePrimaryCtxReset: { mode: 'sync', handler: 'primary_ctx_reset', after: 'gp_primary_reset(dev);' },
+  cuDevicePrimaryCtxGetState: local,
+  cuDevicePrimaryCtxSetFlags: { mode: 'sync', handler: 'primary_ctx_set_flags', after: 'gp_primary_flags(dev, flags);' },
   // CUDA 13's cuda.h maps cuCtxCreate to _v4 (12050): its parameters hold only what gpupool refuses
   // (execution affinity, CIG), so the client checks them and sends the v2 call (native/shim/client.c).
   cuCtxCreate: { mode: 'sync', versions: [3020], localVersions: [12050], handler: 'ctx_create', after: 'gp_note_context(c, *pctx, dev); gp_set_current(*pctx);' },
@@ -314,6 +316,16 @@ export const CUDA_API: Record<string, Annotation> = {
   // Counting a graph's nodes (PyTorch warns of an empty capture so) is carried; listing them is not.
   cuGraphGetNodes: { mode: 'sync', before: 'if (nodes != NULL) { rc = CUDA_ERROR_NOT_SUPPORTED; goto done; }' },
   cuGraphInstantiateWithFlags: sync,
+  // Updating an executable graph from a newly captured one. Out values travel only with success: on a
+  // failure the caller reads the generic CU_GRAPH_EXEC_UPDATE_ERROR, and node handles (not carried,
+  // see cuGraphGetNodes) are always NULL.
+  cuGraphExecUpdate: {
+    mode: 'sync',
+    versions: [12000],
+    params: { resultInfo: { out: 'sizeof(CUgraphExecUpdateResultInfo)' } },
+    before: 'if (resultInfo != NULL) *resultInfo = (CUgraphExecUpdateResultInfo){ .result = CU_GRAPH_EXEC_UPDATE_ERROR };',
+    after: 'if (resultInfo != NULL) { resultInfo->errorNode = NULL; resultInfo->errorFromNode = NULL; }',
+  },
   cuGraphLaunch: { mode: 'async', work: true },
   cuGraphUpload: async,
   cuGraphDestroy: { mode: 'sync', handler: 'forget_handle' },

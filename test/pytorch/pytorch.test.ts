@@ -67,6 +67,8 @@ t.test('PyTorch through gpupool on the emulator, no-op kernel mode', { timeout: 
   // gpupool does not carry).
   t.match(get('oom'), { raised: true, goes_on: true }, `past the quota: torch.OutOfMemoryError, and the job goes on: ${get('oom').error ?? ''}`);
   t.match(get('graph'), { ok: true, replays: 10 }, `a CUDA graph captured and replayed 10 times: ${get('graph').error ?? ''}`);
+  // CUDA_ERROR_GRAPH_EXEC_UPDATE_FAILURE (910) with the generic reason (1): only success brings details.
+  t.match(get('graph_update'), { ok: true, rc: 0, result: 0, refused: 910, refused_result: 1 }, `an executable graph updated from a capture of the same shape, refused from another: ${get('graph_update').error ?? ''}`);
   t.ok(checks.has('done'), 'the script ran to its end');
   t.match(get('blas_handle'), { ok: true, handle: true }, `a cuBLAS handle (cublasCreate): ${get('blas_handle').error ?? ''}`);
   t.match(get('matmul'), { ok: true, shape: [64, 16], lt_shape: [64, 16] }, `torch.matmul and a biased linear reach cuBLAS and cuBLASLt without error: ${get('matmul').error ?? ''}`);
@@ -89,8 +91,9 @@ t.test('PyTorch through gpupool on the emulator, no-op kernel mode', { timeout: 
   t.ok(lines.some((l) => /^gpupool-trace ok .* local .* cuMemHostAlloc\(/.test(l)), 'and pinned memory answered locally');
   t.ok(lines.some((l) => /cuLaunchKernel/.test(l) && /^gpupool-trace ok/.test(l)), 'and kernel launches');
   t.ok(lines.some((l) => /^gpupool-trace ok .* remote .* cuStreamBeginCapture_v2\(/.test(l)), 'stream capture is carried');
-  t.equal(lines.filter((l) => /^gpupool-trace ok .* remote .* cuGraphLaunch\(/.test(l)).length, 10, 'the graph is launched 10 times on the daemon');
-  const expected = [/cuGetExportTable\(.*f8cff951/, /cuCtxGetDevice_v2\(device=0x[0-9a-f]+, ctx=\(nil\)\) = CUDA_ERROR_INVALID_CONTEXT/, /cuMemAlloc_v2\(.*= CUDA_ERROR_OUT_OF_MEMORY/];
+  t.equal(lines.filter((l) => /^gpupool-trace ok .* remote .* cuGraphLaunch\(/.test(l)).length, 11, 'the graph is launched 10 times on the daemon, and the updated one once');
+  t.notOk(lines.some((l) => /cuDevicePrimaryCtxGetState\(/.test(l) && !/ local /.test(l)), 'primary context states are answered in the client');
+  const expected = [/cuGetExportTable\(.*f8cff951/, /cuCtxGetDevice_v2\(device=0x[0-9a-f]+, ctx=\(nil\)\) = CUDA_ERROR_INVALID_CONTEXT/, /cuMemAlloc_v2\(.*= CUDA_ERROR_OUT_OF_MEMORY/, /cuGraphExecUpdate\w*\(.*= CUDA_ERROR_GRAPH_EXEC_UPDATE_FAILURE/];
   const unexpected = lines.filter((l) => l.startsWith('gpupool-trace FAIL') && !expected.some((e) => e.test(l)));
   t.same(unexpected, [], 'no other driver call failed');
 

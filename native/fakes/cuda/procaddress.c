@@ -294,6 +294,7 @@ static const proc_entry g_procs[] = {
     PTSZ(cuGraphUpload, 11010, cuGraphUpload_ptsz),
     P(cuGraphDestroy, 10000, cuGraphDestroy),
     P(cuGraphExecDestroy, 10000, cuGraphExecDestroy),
+    P(cuGraphExecUpdate, 12000, cuGraphExecUpdate_v2),
     P(cuLaunchCooperativeKernel, 9000, cuLaunchCooperativeKernel),
     PTSZ(cuLaunchCooperativeKernel, 9000, cuLaunchCooperativeKernel_ptsz),
 };
