@@ -5,6 +5,7 @@
 
 #include <msgpuck.h>
 
+#include "gp_frames.h"
 #include "mp_check.h"
 
 /*
@@ -15,20 +16,16 @@
 
 int gp_decode_reply(const char **pos, const char *end, gp_reply *out)
 {
-    const char *p = *pos, *frame_end = *pos;
-    if (gp_mp_check(&frame_end, end) != 0 || mp_typeof(*p) != MP_ARRAY)
+    const char *frame_end = *pos;
+    gp_in in;
+    gp_frame_reply head;
+    if (gp_mp_check(&frame_end, end) != 0 || gp_in_open(&in, *pos, frame_end) != 0 || gp_frame_reply_decode(&in, &head) != 0)
         return -1;
-    uint32_t n = mp_decode_array(&p);
-    if (n < 2 || mp_typeof(*p) != MP_UINT)
-        return -1;
-    out->seq = mp_decode_uint(&p);
-    int64_t rc = mp_typeof(*p) == MP_UINT ? (int64_t)mp_decode_uint(&p) : mp_typeof(*p) == MP_INT ? mp_decode_int(&p) : -1;
-    if (rc < 0 || rc > INT32_MAX)
-        return -1;
-    out->rc = (CUresult)rc;
-    out->outs = p;
-    out->outs_len = (size_t)(frame_end - p);
-    out->n_outs = n - 2;
+    out->seq = head.seq;
+    out->rc = (CUresult)head.result;
+    out->outs = in.p;
+    out->outs_len = (size_t)(frame_end - in.p);
+    out->n_outs = in.left;
     *pos = frame_end;
     return 0;
 }
