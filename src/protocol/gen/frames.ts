@@ -150,6 +150,10 @@ export function emitFramesHeader(): string {
     lines.push(`int gp_frame_${name}_decode(gp_in *in, gp_frame_${name} *f);`, '');
   }
   lines.push('/* Sets the count of an array header written with a 32-bit count. */', 'void gp_frame_set_count32(char *head, uint32_t count);', '');
+  // X-macros over the frames, for code that treats each alike (the fuzz harness, native/shim/fuzz).
+  const names = (open: boolean) => entries().filter(([, f]) => (f.open ?? false) === open).map(([n]) => ` X(${n})`).join('');
+  lines.push('/* Every frame that heads a message (X(name)), and every frame of a call\'s arguments. */');
+  lines.push(`#define GP_OPEN_FRAMES(X)${names(true)}`, `#define GP_ARGUMENT_FRAMES(X)${names(false)}`, '');
   lines.push('#ifdef __cplusplus', '}', '#endif', '', '#endif', '');
   return lines.join('\n');
 }
