@@ -132,3 +132,133 @@ export const frames = {
 } as const satisfies Record<string, Frame>;
 
 export type FrameName = keyof typeof frames;
+
+// ---- the handshake (docs/protocol.md, "Handshake"): msgpack maps, keyed by name --------------------
+
+/** A value of a handshake map. A key of another type than its own is read as absent by the client library. */
+export type KeyType =
+  | 'uint'
+  | 'int'
+  | 'float'
+  | 'bool'
+  | 'str'
+  | 'bin'
+  /** Another map of this table. */
+  | { map: HandshakeMapName }
+  /** An array of maps of this table. */
+  | { arrayOf: HandshakeMapName }
+  /** An array of unsigned integers. */
+  | { arrayOf: 'uint' }
+  /** An array of [int, int] pairs (device attributes). */
+  | { arrayOf: 'pairs' };
+
+export interface Key {
+  key: string;
+  type: KeyType;
+  doc: string;
+  /** nil is a value of its own: the key given as "not set" (the daemon's default). */
+  nil?: true;
+  /** uint, int, float: the least and largest value; an array: its least and most items; str: its least and most bytes. */
+  min?: number;
+  max?: number;
+  /** uint, int: the least and largest value of each item of an array of uint. */
+  itemMax?: number;
+  /** bin: its exact length; str: the most bytes the client library keeps (longer is cut). */
+  bytes?: number;
+  /** str: the only values it may take. */
+  oneOf?: readonly string[];
+  /** A str the key may hold instead of its type (gpus: "all"). */
+  orStr?: string;
+}
+
+export interface HandshakeMap {
+  doc: string;
+  /** Who writes it: the client library encodes the client's maps and decodes the daemon's. */
+  from: 'client' | 'daemon';
+  keys: readonly Key[];
+}
+
+/** The workload's names (docs/kubernetes.md, docs/slurm.md): each 1-128 letters, digits, '.', '_', '-', '@'. */
+const workloadKey = (key: string): Key => ({ key, type: 'str', nil: true, min: 1, max: 128, doc: `the workload's ${key}` });
+
+export const handshake = {
+  hello: {
+    doc: 'HELLO: the client\'s first message.',
+    from: 'client',
+    keys: [
+      { key: 'notices', type: 'bool', doc: 'the client takes handshake notices before WELCOME or a refusal\'s close' },
+      { key: 'protocol', type: 'uint', doc: 'the protocol major version (1)' },
+      { key: 'digest', type: 'str', doc: 'the op table\'s digest (GP_PROTOCOL_DIGEST)' },
+      { key: 'cuda', type: 'uint', min: 0, max: 1_000_000, doc: 'the CUDA version the client library implements' },
+      { key: 'token', type: 'str', nil: true, doc: 'the tenant\'s bearer token' },
+      { key: 'pid', type: 'uint', min: 1, max: 2 ** 31 - 1, doc: 'the client\'s process id' },
+      { key: 'host', type: 'str', doc: 'the client\'s host name (cut to 256 bytes and escaped by the daemon)' },
+      { key: 'program', type: 'str', doc: 'the client\'s program (cut to 256 bytes and escaped by the daemon)' },
+      { key: 'request', type: { map: 'request' }, nil: true, doc: 'what the job asks for; absent: the defaults' },
+    ],
+  },
+  request: {
+    doc: 'HELLO\'s request (GPUPOOL_REQUEST, docs/operations.md "The job\'s request"); keys a daemon does not know are ignored.',
+    from: 'client',
+    keys: [
+      { key: 'cards', type: { arrayOf: 'uint' }, nil: true, min: 1, max: 64, itemMax: 255, doc: 'the only cards (CUDA ordinals) the session may be given' },
+      workloadKey('namespace'),
+      workloadKey('pod'),
+      workloadKey('container'),
+      workloadKey('job'),
+      workloadKey('user'),
+      { key: 'limit', type: 'bool', nil: true, doc: 'the share is also a cap' },
+      { key: 'mem', type: 'uint', nil: true, min: 1, doc: 'device memory per card in bytes; nil: the daemon\'s default quota' },
+      { key: 'share', type: 'float', nil: true, min: 0.01, max: 1, doc: 'the share of each card' },
+      { key: 'priority', type: 'str', nil: true, bytes: 32, doc: 'high, normal or low, optionally :0-:9' },
+      { key: 'gpus', type: 'uint', nil: true, min: 1, max: 256, orStr: 'all', doc: 'cards wanted from this daemon; nil: 1' },
+      { key: 'policy', type: 'str', nil: true, oneOf: ['binpack', 'spread'], doc: 'placement; nil: the daemon\'s sharing.placement' },
+      { key: 'wait', type: 'uint', nil: true, min: 0, max: 86_400, doc: 'seconds the daemon may hold the handshake until cards have room' },
+    ],
+  },
+  welcome: {
+    doc: 'WELCOME: the daemon\'s answer to an accepted HELLO.',
+    from: 'daemon',
+    keys: [
+      { key: 'protocol', type: 'uint', doc: 'as HELLO\'s' },
+      { key: 'digest', type: 'str', doc: 'as HELLO\'s' },
+      { key: 'session', type: 'uint', doc: 'the session id (logs, status)' },
+      { key: 'driverVersion', type: 'int', doc: 'cuDriverGetVersion of the daemon\'s driver' },
+      { key: 'devices', type: { arrayOf: 'device' }, doc: 'the cards placement gave the session, in ordinal order' },
+    ],
+  },
+  device: {
+    doc: 'One of WELCOME\'s devices.',
+    from: 'daemon',
+    keys: [
+      { key: 'ordinal', type: 'int', doc: 'the card\'s CUDA ordinal on the daemon: what a CUdevice argument carries' },
+      { key: 'name', type: 'str', bytes: 256, doc: 'the card\'s name' },
+      { key: 'uuid', type: 'bin', bytes: 16, doc: 'the card\'s UUID' },
+      { key: 'pciDomain', type: 'int', doc: 'PCI domain' },
+      { key: 'pciBus', type: 'int', doc: 'PCI bus' },
+      { key: 'pciDevice', type: 'int', doc: 'PCI device' },
+      { key: 'totalMem', type: 'uint', doc: 'the session\'s memory quota on the card, not its size' },
+      { key: 'attributes', type: { arrayOf: 'pairs' }, doc: '[CUdevice_attribute, value] pairs, every one the driver answers' },
+    ],
+  },
+  notice: {
+    doc: 'A handshake notice, before WELCOME or a refusal\'s close, to a client that asked (HELLO\'s notices).',
+    from: 'daemon',
+    keys: [
+      { key: 'notice', type: 'str', bytes: 16, oneOf: ['waiting', 'refused'], doc: 'its kind; a client skips one it does not know' },
+      { key: 'reason', type: 'str', bytes: 2048, doc: 'the whole reason, with units' },
+      { key: 'waited', type: 'uint', doc: 'waiting: seconds held so far' },
+      { key: 'wait', type: 'uint', doc: 'waiting: the request\'s wait' },
+      { key: 'code', type: 'uint', doc: 'refused: the close code that follows (4004)' },
+    ],
+  },
+} as const satisfies Record<string, HandshakeMap>;
+
+export type HandshakeMapName = 'hello' | 'request' | 'welcome' | 'device' | 'notice';
+
+/** A key of a handshake map, by map and key name: its bounds are what both ends check. */
+export function handshakeKey(map: HandshakeMapName, key: string): Key {
+  const found = (handshake[map].keys as readonly Key[]).find((k) => k.key === key);
+  if (!found) throw new Error(`${map} has no key ${key}`);
+  return found;
+}

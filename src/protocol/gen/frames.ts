@@ -1,4 +1,5 @@
-import { frames, type Field, type Frame } from '../frames.js';
+import { frames, handshake, type Field, type Frame } from '../frames.js';
+import { emitHandshakeHeader, emitHandshakeSource } from './handshake.js';
 
 /**
  * The C codec library of the frames table (src/protocol/frames.ts): build/gen/gp_frames.h and
@@ -154,12 +155,13 @@ export function emitFramesHeader(): string {
   const names = (open: boolean) => entries().filter(([, f]) => (f.open ?? false) === open).map(([n]) => ` X(${n})`).join('');
   lines.push('/* Every frame that heads a message (X(name)), and every frame of a call\'s arguments. */');
   lines.push(`#define GP_OPEN_FRAMES(X)${names(true)}`, `#define GP_ARGUMENT_FRAMES(X)${names(false)}`, '');
+  lines.push(emitHandshakeHeader());
   lines.push('#ifdef __cplusplus', '}', '#endif', '', '#endif', '');
   return lines.join('\n');
 }
 
 export function emitFramesSource(): string {
-  const lines = [HEADER, '#include "gp_frames.h"', '', '#include <msgpuck.h>', ''];
+  const lines = [HEADER, '#include "gp_frames.h"', '', '#include <string.h>', '', '#include <msgpuck.h>', '', '#include "mp_check.h"', ''];
   for (const [name, frame] of entries()) {
     lines.push(`size_t gp_frame_${name}_bound(const gp_frame_${name} *f)`, '{');
     if (!frame.fields.some((f) => f.type === 'bin' || f.type === 'pairs')) lines.push('    (void)f;');
@@ -187,10 +189,11 @@ export function emitFramesSource(): string {
   lines.push('void gp_frame_set_count32(char *head, uint32_t count)', '{');
   lines.push('    unsigned char *c = (unsigned char *)head + 1;');
   lines.push('    c[0] = (unsigned char)(count >> 24);', '    c[1] = (unsigned char)(count >> 16);', '    c[2] = (unsigned char)(count >> 8);', '    c[3] = (unsigned char)count;', '}', '');
+  lines.push(emitHandshakeSource());
   return lines.join('\n');
 }
 
 /** What the digest covers: a change of any frame is a new protocol. */
 export function framesDigestInput(): string {
-  return JSON.stringify(frames);
+  return JSON.stringify([frames, handshake]);
 }
