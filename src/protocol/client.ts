@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Packr, Unpackr } from 'msgpackr';
 import WebSocket from 'ws';
 import { packageRoot } from '../paths.js';
+import type { ArgumentFrame } from './cuda-api.js';
 
 /**
  * A small JavaScript client of the compute protocol (docs/protocol.md), for tests and tools (the
@@ -18,6 +19,8 @@ export interface OpEntry {
   name: string;
   mode: 'sync' | 'async' | 'deferred';
   customWire: boolean;
+  /** A hand-encoded call's frame in src/protocol/frames.ts (null for the standard wire). */
+  frame: ArgumentFrame | null;
   /** The standard wire's arguments in order (empty for a hand-encoded frame). */
   params: { name: string; wire: string }[];
 }
