@@ -353,6 +353,30 @@ CUresult prepare_launch(Session &s, const Launch &l, CUfunction *fn, CUstream *s
   return CUDA_SUCCESS;
 }
 
+// A launch attribute that is a plain value. The others are events (a handle inside the value),
+// graph-only attributes (device-updatable nodes write through a pointer) and ids this build does not
+// know: nothing the client sends may become a pointer the driver follows.
+bool plain_attribute(uint32_t id) {
+  switch (id) {
+    case CU_LAUNCH_ATTRIBUTE_IGNORE:
+    case CU_LAUNCH_ATTRIBUTE_ACCESS_POLICY_WINDOW:
+    case CU_LAUNCH_ATTRIBUTE_COOPERATIVE:
+    case CU_LAUNCH_ATTRIBUTE_SYNCHRONIZATION_POLICY:
+    case CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION:
+    case CU_LAUNCH_ATTRIBUTE_CLUSTER_SCHEDULING_POLICY_PREFERENCE:
+    case CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION:
+    case CU_LAUNCH_ATTRIBUTE_PRIORITY:
+    case CU_LAUNCH_ATTRIBUTE_MEM_SYNC_DOMAIN_MAP:
+    case CU_LAUNCH_ATTRIBUTE_MEM_SYNC_DOMAIN:
+    case CU_LAUNCH_ATTRIBUTE_PREFERRED_CLUSTER_DIMENSION:
+    case CU_LAUNCH_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT:
+    case CU_LAUNCH_ATTRIBUTE_NVLINK_UTIL_CENTRIC_SCHEDULING:
+      return true;
+    default:
+      return false;
+  }
+}
+
 // A launch configuration's attributes, from the frame's [id, value] pairs (their count and each
 // value's size checked by the codec against frames.ts).
 static_assert(sizeof(CUlaunchAttributeValue) == GP_FRAME_LAUNCH_EX_ATTRS_BYTES, "CUlaunchAttributeValue travels as its bytes");
@@ -397,37 +421,20 @@ void launch_kernel_ex(Session &s, const gp_frame_launch_ex &f, Writer &w, const 
   CUstream stream = nullptr;
   std::vector<void *> kp;
   CUresult rc = prepare_launch(s, l, &fn, &stream, kp);
-  for (CUlaunchAttribute &a : attrs) {
-    if (rc != CUDA_SUCCESS) break;
-    switch ((int)a.id) {
-      case CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_EVENT:
-      case CU_LAUNCH_ATTRIBUTE_LAUNCH_COMPLETION_EVENT: {
-        // The event travels as the session's id for it, in the handle's place.
-        CUevent *slot = a.id == CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_EVENT ? &a.value.programmaticEvent.event : &a.value.launchCompletionEvent.event;
-        void *event = nullptr;
-        uint64_t id = (uint64_t)(uintptr_t)*slot;
-        if (id == 0 || !s.lookup(id, GP_HANDLE_CUevent, &event)) rc = CUDA_ERROR_INVALID_HANDLE;
-        *slot = (CUevent)event;
-        break;
-      }
-      case CU_LAUNCH_ATTRIBUTE_IGNORE:
-      case CU_LAUNCH_ATTRIBUTE_ACCESS_POLICY_WINDOW:
-      case CU_LAUNCH_ATTRIBUTE_COOPERATIVE:
-      case CU_LAUNCH_ATTRIBUTE_SYNCHRONIZATION_POLICY:
-      case CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION:
-      case CU_LAUNCH_ATTRIBUTE_CLUSTER_SCHEDULING_POLICY_PREFERENCE:
-      case CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION:
-      case CU_LAUNCH_ATTRIBUTE_PRIORITY:
-      case CU_LAUNCH_ATTRIBUTE_MEM_SYNC_DOMAIN_MAP:
-      case CU_LAUNCH_ATTRIBUTE_MEM_SYNC_DOMAIN:
-      case CU_LAUNCH_ATTRIBUTE_PREFERRED_CLUSTER_DIMENSION:
-      case CU_LAUNCH_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT:
-      case CU_LAUNCH_ATTRIBUTE_NVLINK_UTIL_CENTRIC_SCHEDULING:
-        break;  // plain values
-      default:
-        // Graph-only attributes (device-updatable nodes write through a pointer) and ones this
-        // build does not know: nothing the client sends may become a pointer the driver follows.
-        rc = CUDA_ERROR_NOT_SUPPORTED;
+  // Each id is looked at as the number it travelled as: one the driver's enum does not name may not
+  // even be loaded as that enum.
+  for (uint32_t i = 0; i < n && rc == CUDA_SUCCESS; i++) {
+    uint32_t id = f.attrs[i].id;
+    if (id == CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_EVENT || id == CU_LAUNCH_ATTRIBUTE_LAUNCH_COMPLETION_EVENT) {
+      // The event travels as the session's id for it, in the handle's place.
+      CUlaunchAttributeValue &v = attrs[i].value;
+      CUevent *slot = id == CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_EVENT ? &v.programmaticEvent.event : &v.launchCompletionEvent.event;
+      void *event = nullptr;
+      uint64_t event_id = (uint64_t)(uintptr_t)*slot;
+      if (event_id == 0 || !s.lookup(event_id, GP_HANDLE_CUevent, &event)) rc = CUDA_ERROR_INVALID_HANDLE;
+      *slot = (CUevent)event;
+    } else if (!plain_attribute(id)) {
+      rc = CUDA_ERROR_NOT_SUPPORTED;
     }
   }
   if (rc == CUDA_SUCCESS) {
@@ -613,8 +620,9 @@ void occupancy_max_active_clusters(Session &s, const gp_frame_clusters &frame, W
   std::vector<CUlaunchAttribute> attrs = launch_attributes(frame.attrs, frame.attrs_count);
   uint32_t n = (uint32_t)attrs.size();
   CUresult rc = CUDA_SUCCESS;
-  for (const CUlaunchAttribute &a : attrs)
-    if (a.id == CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_EVENT || a.id == CU_LAUNCH_ATTRIBUTE_LAUNCH_COMPLETION_EVENT) rc = CUDA_ERROR_NOT_SUPPORTED;
+  // Events, graph-only attributes and ids this build does not know (checked as the numbers they travelled as).
+  for (uint32_t i = 0; i < n; i++)
+    if (!plain_attribute(frame.attrs[i].id)) rc = CUDA_ERROR_NOT_SUPPORTED;
   void *f = nullptr, *st = nullptr;
   int kind = 0;
   if (rc == CUDA_SUCCESS && !s.lookup_any(fn_id, {GP_HANDLE_CUfunction, GP_HANDLE_CUkernel}, &f, &kind)) rc = CUDA_ERROR_INVALID_HANDLE;
