@@ -179,7 +179,7 @@ export interface HandshakeMap {
 }
 
 /** The workload's names (docs/kubernetes.md, docs/slurm.md): each 1-128 letters, digits, '.', '_', '-', '@'. */
-const workloadKey = (key: string): Key => ({ key, type: 'str', nil: true, min: 1, max: 128, doc: `the workload's ${key}` });
+const workloadKey = <K extends string>(key: K) => ({ key, type: 'str', nil: true, min: 1, max: 128, doc: `the workload's ${key}` }) as const;
 
 export const handshake = {
   hello: {
