@@ -17,7 +17,9 @@
         "native/addon/session.cc",
         "native/addon/session_memory.cc",
         "native/addon/wire.cc",
-        "native/common/mp_check.c"
+        "native/common/frame_in.c",
+        "native/common/mp_check.c",
+        "build/gen/gp_frames.c"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

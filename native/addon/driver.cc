@@ -2,6 +2,8 @@
 
 #include <dlfcn.h>
 
+#include <algorithm>
+
 #include "dispatch.h"
 
 namespace gp {
@@ -66,7 +68,7 @@ std::shared_ptr<Driver> Driver::open(const std::string &path) {
   }
   bind(d->get_error_name_, gpa, "cuGetErrorName", 6000);
   // Not a CUDA symbol: only the emulated driver exports it.
-  d->emu_stats_ = reinterpret_cast<CUresult (*)(gpupool_emu_stats *)>(dlsym(d->lib_, "gpupoolEmuStats"));
+  d->emu_counters_ = reinterpret_cast<unsigned (*)(const char **, unsigned long long *, unsigned)>(dlsym(d->lib_, "gpupoolEmuCounters"));
 
   CUresult rc = init(0);
   if (rc != CUDA_SUCCESS) throw DriverError(path + ": cuInit failed: " + d->error_name(rc), rc);
@@ -187,8 +189,20 @@ bool Driver::device(int ordinal, CUdevice *out) const {
   return true;
 }
 
-bool Driver::emu_stats(gpupool_emu_stats *out) const {
-  return emu_stats_ != nullptr && emu_stats_(out) == CUDA_SUCCESS;
+bool Driver::emu_stats(EmuCounters *out) const {
+  if (emu_counters_ == nullptr) return false;
+  // Asked twice: a newer emulator may report more counters than the first guess holds.
+  std::vector<const char *> names(64);
+  std::vector<unsigned long long> values(64);
+  unsigned n = emu_counters_(names.data(), values.data(), (unsigned)names.size());
+  if (n > names.size()) {
+    names.resize(n);
+    values.resize(n);
+    n = std::min<unsigned>(n, emu_counters_(names.data(), values.data(), n));
+  }
+  out->clear();
+  for (unsigned i = 0; i < n; i++) out->emplace_back(names[i] != nullptr ? names[i] : "", values[i]);
+  return true;
 }
 
 std::string Driver::error_name(CUresult rc) const {

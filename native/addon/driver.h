@@ -14,8 +14,6 @@
 #include <cuda.h>
 #include <cudaTypedefs.h>
 
-#include "../fakes/cuda/gpupool_emu.h"
-
 namespace gp {
 
 // A driver that could not be opened. code: the CUresult when a driver call failed, else -1.
@@ -116,9 +114,11 @@ class Driver {
   };
   const Api &api() const { return api_; }
 
-  // The emulated driver's counters of what is live in the process (docs/emulator.md, "Counters");
-  // false on a real driver, which has no such entry point.
-  bool emu_stats(gpupool_emu_stats *out) const;
+  // The emulated driver's counters of what is live in the process (docs/emulator.md, "Counters"), as
+  // its optional entry point gpupoolEmuCounters names them; false on a real driver, which has none.
+  // Found with dlsym so that the production addon needs none of the emulator's headers.
+  using EmuCounters = std::vector<std::pair<std::string, unsigned long long>>;
+  bool emu_stats(EmuCounters *out) const;
 
  private:
   Driver() = default;
@@ -128,7 +128,7 @@ class Driver {
   std::vector<void *> ops_;
   Api api_{};
   DriverFn<PFN_cuGetErrorName_v6000> get_error_name_{};
-  CUresult (*emu_stats_)(gpupool_emu_stats *) = nullptr;
+  unsigned (*emu_counters_)(const char **names, unsigned long long *values, unsigned max) = nullptr;
   std::vector<DeviceInfo> devices_;
 };
 

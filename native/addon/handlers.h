@@ -2,8 +2,8 @@
 //  - `handler` ops: the generated code decodes the arguments and calls these instead of the driver,
 //    because the call touches the session's own state (private primary contexts, the record of
 //    allocations, the handle table);
-//  - `client` ops: hand-encoded frames (docs/protocol.md, "Hand-encoded calls"), decoded and
-//    answered here whole.
+//  - `client` ops with a `wire` frame (docs/protocol.md, "Hand-encoded calls"): decoded by the
+//    generated codec of src/protocol/frames.ts, run and answered here.
 #ifndef GPUPOOL_ADDON_HANDLERS_H
 #define GPUPOOL_ADDON_HANDLERS_H
 
@@ -11,6 +11,7 @@
 
 #include <cuda.h>
 
+#include "gp_frames.h"
 #include "session.h"
 #include "wire.h"
 
@@ -73,15 +74,16 @@ CUresult library_get_global(Session &s, CUdeviceptr *dptr, size_t *bytes, CUlibr
 CUresult forget_handle(Session &s, CUgraph graph);
 CUresult forget_handle(Session &s, CUgraphExec exec);
 
-// ---- hand-encoded calls (op: the frame's op number, which picks the variant) ----
-void module_image(Session &s, Reader &r, Writer &w, const Call &call, uint32_t op);
-void launch_kernel(Session &s, Reader &r, Writer &w, const Call &call, uint32_t op);
-void launch_kernel_ex(Session &s, Reader &r, Writer &w, const Call &call, uint32_t op);
-void occupancy_max_active_clusters(Session &s, Reader &r, Writer &w, const Call &call, uint32_t op);
-void memcpy_unified(Session &s, Reader &r, Writer &w, const Call &call, uint32_t op);
-void memcpy_unified_async(Session &s, Reader &r, Writer &w, const Call &call, uint32_t op);
-void memcpy_2d(Session &s, Reader &r, Writer &w, const Call &call, uint32_t op);
-void memcpy_2d_async(Session &s, Reader &r, Writer &w, const Call &call, uint32_t op);
+// ---- hand-encoded calls: the frame decoded by its generated codec (src/protocol/frames.ts); op: the
+// frame's op number, which picks the variant ----
+void module_image(Session &s, const gp_frame_image &f, Writer &w, const Call &call, uint32_t op);
+void launch_kernel(Session &s, const gp_frame_launch &f, Writer &w, const Call &call, uint32_t op);
+void launch_kernel_ex(Session &s, const gp_frame_launch_ex &f, Writer &w, const Call &call, uint32_t op);
+void occupancy_max_active_clusters(Session &s, const gp_frame_clusters &f, Writer &w, const Call &call, uint32_t op);
+void memcpy_unified(Session &s, const gp_frame_memcpy &f, Writer &w, const Call &call, uint32_t op);
+void memcpy_unified_async(Session &s, const gp_frame_memcpy_async &f, Writer &w, const Call &call, uint32_t op);
+void memcpy_2d(Session &s, const gp_frame_memcpy_2d &f, Writer &w, const Call &call, uint32_t op);
+void memcpy_2d_async(Session &s, const gp_frame_memcpy_2d_async &f, Writer &w, const Call &call, uint32_t op);
 
 }  // namespace handlers
 }  // namespace gp

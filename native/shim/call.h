@@ -32,6 +32,15 @@ void gp_put_bin(gp_call *c, const void *data, size_t n);
 void gp_put_str(gp_call *c, const char *s);
 void gp_put_array(gp_call *c, uint32_t n);
 
+/*
+ * A whole frame of src/protocol/frames.ts as the call's arguments, by its generated encoder
+ * (build/gen/gp_frames.h): GP_PUT_FRAME(c, launch, &frame).
+ */
+char *gp_put_reserve(gp_call *c, size_t n);
+void gp_put_commit(gp_call *c, const char *end, uint32_t values);
+#define GP_PUT_FRAME(c, name, f) \
+    gp_put_commit((c), gp_frame_##name##_encode(gp_put_reserve((c), gp_frame_##name##_bound(f)), (f)), gp_frame_##name##_values(f))
+
 /* Deferred calls: where the daemon's data goes when its reply arrives. */
 void gp_expect_out(gp_call *c, void *dst, size_t n);
 

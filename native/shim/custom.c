@@ -11,6 +11,7 @@
 #include "call.h"
 #include "client.h"
 #include "custom.h"
+#include "gp_frames.h"
 #include "gp_ops.h"
 #include "gp_shim_decls.h"
 #include "shim.h"
@@ -71,7 +72,8 @@ CUresult gp_load_image_on(uint32_t op, int server, void **out, const void *image
     gp_call *c = gp_call_begin(op, GP_MODE_SYNC);
     if (server >= 0)
         gp_route_server(c, server);
-    gp_put_bin(c, image, size);
+    const gp_frame_image frame = { .image = image, .image_len = (uint32_t)size };
+    GP_PUT_FRAME(c, image, &frame);
     CUresult rc = gp_call_finish(c);
     if (rc == CUDA_SUCCESS)
         *out = gp_get_handle(c);
@@ -219,6 +221,27 @@ static CUresult pack_params(const void *fn, void **kernelParams, void **extra, u
     return CUDA_SUCCESS;
 }
 
+/* The fields launch and launch_ex share (src/protocol/frames.ts). */
+#define LAUNCH_FIELDS(frame, f, grid, block, shared, stream, params, len) \
+    do {                                                                    \
+        (frame).fn = gp_handle_id(f);                                       \
+        memcpy((frame).grid, (grid), sizeof (frame).grid);                  \
+        memcpy((frame).block, (block), sizeof (frame).block);               \
+        (frame).shared = (shared);                                          \
+        (frame).stream = gp_handle_id(stream);                              \
+        (frame).params = (params);                                          \
+        (frame).params_len = (uint32_t)(len);                               \
+    } while (0)
+
+void gp_attrs_to_frame(const CUlaunchAttribute *attrs, unsigned n, gp_frame_pair *pairs, uint32_t *count)
+{
+    *count = n;
+    for (unsigned i = 0; i < n; i++) {
+        pairs[i].id = (uint32_t)attrs[i].id;
+        pairs[i].value = &attrs[i].value;
+    }
+}
+
 static CUresult launch(uint32_t op, CUfunction f, const unsigned grid[3], const unsigned block[3], unsigned shared, CUstream stream,
                        void **kernelParams, void **extra, const CUlaunchAttribute *attrs, unsigned num_attrs, int with_attrs)
 {
@@ -240,21 +263,16 @@ static CUresult launch(uint32_t op, CUfunction f, const unsigned grid[3], const 
         return rc;
     gp_call *c = gp_call_begin(op, GP_MODE_ASYNC);
     if ((rc = gp_route_handle(c, f)) == CUDA_SUCCESS && (rc = gp_route_handle(c, stream)) == CUDA_SUCCESS) {
-        gp_put_handle(c, f);
-        for (int i = 0; i < 3; i++)
-            gp_put_uint(c, grid[i]);
-        for (int i = 0; i < 3; i++)
-            gp_put_uint(c, block[i]);
-        gp_put_uint(c, shared);
-        gp_put_handle(c, stream);
-        gp_put_bin(c, params, len);
+        /* launch_ex is launch and the attributes (src/protocol/frames.ts). */
         if (with_attrs) {
-            gp_put_array(c, num_attrs);
-            for (unsigned i = 0; i < num_attrs; i++) {
-                gp_put_array(c, 2);
-                gp_put_int(c, attrs[i].id);
-                gp_put_bin(c, &attrs[i].value, sizeof attrs[i].value);
-            }
+            gp_frame_launch_ex frame;
+            LAUNCH_FIELDS(frame, f, grid, block, shared, stream, params, len);
+            gp_attrs_to_frame(attrs, num_attrs, frame.attrs, &frame.attrs_count);
+            GP_PUT_FRAME(c, launch_ex, &frame);
+        } else {
+            gp_frame_launch frame;
+            LAUNCH_FIELDS(frame, f, grid, block, shared, stream, params, len);
+            GP_PUT_FRAME(c, launch, &frame);
         }
         rc = gp_call_finish(c);
     }
@@ -280,7 +298,8 @@ CUresult gp_fwd_cuLaunchKernel_v7000_ptsz(CUfunction f, unsigned int gx, unsigne
 
 static CUresult launch_ex(uint32_t op, const CUlaunchConfig *config, CUfunction f, void **kernelParams, void **extra)
 {
-    if (config == NULL)
+    /* More attributes than a frame carries are refused here, before anything travels. */
+    if (config == NULL || (config->numAttrs > 0 && config->attrs == NULL) || config->numAttrs > GP_FRAME_LAUNCH_EX_ATTRS_MAX)
         return CUDA_ERROR_INVALID_VALUE;
     const unsigned grid[3] = { config->gridDimX, config->gridDimY, config->gridDimZ };
     const unsigned block[3] = { config->blockDimX, config->blockDimY, config->blockDimZ };
@@ -510,13 +529,14 @@ static CUresult unified(uint32_t op, CUdeviceptr dst, CUdeviceptr src, size_t n,
         return copy_between_contexts(dst, to.ctx, src, from.ctx, n);
     gp_call *c = gp_call_begin(op, async ? GP_MODE_ASYNC : GP_MODE_SYNC);
     gp_route_server(c, to.server);
-    gp_put_uint(c, dst);
-    gp_put_uint(c, src);
-    gp_put_uint(c, n);
     CUresult rc = CUDA_SUCCESS;
     if (async) {
+        const gp_frame_memcpy_async frame = { .dst = dst, .src = src, .bytes = n, .stream = gp_handle_id(stream) };
         if ((rc = gp_route_handle(c, stream)) == CUDA_SUCCESS)
-            gp_put_handle(c, stream);
+            GP_PUT_FRAME(c, memcpy_async, &frame);
+    } else {
+        const gp_frame_memcpy frame = { .dst = dst, .src = src, .bytes = n };
+        GP_PUT_FRAME(c, memcpy, &frame);
     }
     if (rc == CUDA_SUCCESS)
         rc = gp_call_finish(c);
@@ -650,13 +670,25 @@ static CUresult copy2d_side_of(CUmemorytype type, const void *host, CUdeviceptr 
 }
 
 /* A side's four fields in a frame, from row `row` on: a host side's are zeros (its rows are the bin). */
-static void copy2d_put_side(gp_call *c, const copy2d_side *s, size_t row)
-{
-    gp_put_uint(c, s->host ? 0 : s->device);
-    gp_put_uint(c, s->host ? 0 : s->x);
-    gp_put_uint(c, s->host ? 0 : s->y + row);
-    gp_put_uint(c, s->host ? 0 : s->pitch);
-}
+#define COPY2D_SIDE(f, side, s, row)                         \
+    do {                                                     \
+        (f).side##_device = (s)->host ? 0 : (s)->device;     \
+        (f).side##_x = (s)->host ? 0 : (s)->x;               \
+        (f).side##_y = (s)->host ? 0 : (s)->y + (row);       \
+        (f).side##_pitch = (s)->host ? 0 : (s)->pitch;       \
+    } while (0)
+
+/* The frame's fields but the stream (memcpy_2d and memcpy_2d_async share them, src/protocol/frames.ts). */
+#define COPY2D_FIELDS(f, kind_, dst, src, row, rows, width, packed)           \
+    do {                                                                       \
+        (f).kind = (uint32_t)(kind_);                                          \
+        COPY2D_SIDE(f, dst, dst, row);                                         \
+        COPY2D_SIDE(f, src, src, row);                                         \
+        (f).width = (width);                                                   \
+        (f).height = (rows);                                                   \
+        (f).rows = (kind_) == COPY2D_HTOD ? (packed) : NULL;                   \
+        (f).rows_len = (kind_) == COPY2D_HTOD ? (uint32_t)((rows) * (width)) : 0; \
+    } while (0)
 
 /*
  * One frame: rows [row, row+rows) of the copy. HtoD sends `packed` (rows * width bytes); DtoH receives
@@ -680,15 +712,16 @@ static CUresult copy2d_frame(uint32_t op, int mode, int kind, int with_stream, C
     if (rc == CUDA_SUCCESS) {
         if (kind == COPY2D_DTOH)
             gp_expect_out(c, out, rows * width);
-        gp_put_uint(c, (uint64_t)kind);
-        copy2d_put_side(c, dst, row);
-        copy2d_put_side(c, src, row);
-        gp_put_uint(c, width);
-        gp_put_uint(c, rows);
-        if (with_stream)
-            gp_put_handle(c, stream);
-        if (kind == COPY2D_HTOD)
-            gp_put_bin(c, packed, rows * width);
+        if (with_stream) {
+            gp_frame_memcpy_2d_async f;
+            COPY2D_FIELDS(f, kind, dst, src, row, rows, width, packed);
+            f.stream = gp_handle_id(stream);
+            GP_PUT_FRAME(c, memcpy_2d_async, &f);
+        } else {
+            gp_frame_memcpy_2d f;
+            COPY2D_FIELDS(f, kind, dst, src, row, rows, width, packed);
+            GP_PUT_FRAME(c, memcpy_2d, &f);
+        }
         rc = gp_call_finish(c);
     }
     gp_call_end(c);

@@ -11,6 +11,8 @@
  * it: the daemon checks that extent against the session's allocations before calling the driver.
  */
 
+import type { FrameName } from './frames.js';
+
 /** How a call travels. */
 export type Mode =
   /** Waits for the daemon's answer (one round trip). */
@@ -70,8 +72,12 @@ export interface Forwarded {
    * With a standard wire it may send the generated frame through `gp_std_<op>`.
    */
   client?: string;
-  /** The frame is hand-defined (docs/protocol.md): the daemon runs the handler named like `client`. */
-  wire?: 'custom';
+  /**
+   * The frame is one of src/protocol/frames.ts (docs/protocol.md, "Hand-encoded calls"): the client
+   * encodes it and the daemon decodes it with the generated codec, then runs the handler named like
+   * `client` with the decoded frame.
+   */
+  wire?: ArgumentFrame;
   /**
    * A C statement the client stub runs after the call succeeds, with the parameters and the call `c`
    * in scope: the client's own records (which daemon holds an allocation or a context).
@@ -97,6 +103,9 @@ export interface Local {
 }
 
 export type Annotation = Forwarded | Local;
+
+/** The frames of frames.ts that carry a call's arguments (not the heads). */
+export type ArgumentFrame = Exclude<FrameName, 'call' | 'reply'>;
 
 // Memory pool attributes: the reuse flags are ints, the sizes cuuint64_t (cuda.h 13 knows no others;
 // the daemon refuses any other before the driver sees it).
@@ -212,12 +221,12 @@ export const CUDA_API: Record<string, Annotation> = {
   cuMemcpyDtoDAsync: { mode: 'async', client: 'memcpy_dtod_async', params: copyDtoD, work: true },
   cuMemcpyPeer: { mode: 'sync', client: 'memcpy_peer', params: copyDtoD, work: true },
   cuMemcpyPeerAsync: { mode: 'async', client: 'memcpy_peer_async', params: copyDtoD, work: true },
-  cuMemcpy: { mode: 'sync', client: 'memcpy_unified', wire: 'custom' },
-  cuMemcpyAsync: { mode: 'async', client: 'memcpy_unified_async', wire: 'custom' },
+  cuMemcpy: { mode: 'sync', client: 'memcpy_unified', wire: 'memcpy' },
+  cuMemcpyAsync: { mode: 'async', client: 'memcpy_unified_async', wire: 'memcpy_async' },
   // Pitched copies travel as explicit fields, host rows packed (docs/protocol.md); custom.c routes them.
-  cuMemcpy2D: { mode: 'sync', client: 'memcpy_2d', wire: 'custom' },
-  cuMemcpy2DUnaligned: { mode: 'sync', client: 'memcpy_2d', wire: 'custom' },
-  cuMemcpy2DAsync: { mode: 'async', client: 'memcpy_2d_async', wire: 'custom' },
+  cuMemcpy2D: { mode: 'sync', client: 'memcpy_2d', wire: 'memcpy_2d' },
+  cuMemcpy2DUnaligned: { mode: 'sync', client: 'memcpy_2d', wire: 'memcpy_2d' },
+  cuMemcpy2DAsync: { mode: 'async', client: 'memcpy_2d_async', wire: 'memcpy_2d_async' },
   // Managed memory must be addressable by the client's host at its device address: a remote card's
   // is not (native/shim/hostmem.c answers CUDA_ERROR_NOT_SUPPORTED and says why, once).
   cuMemAllocManaged: local,
@@ -356,9 +365,9 @@ export const CUDA_API: Record<string, Annotation> = {
   cuEventDestroy: { mode: 'sync', handler: 'forget_handle' },
 
   // --- modules, libraries, kernels ----------------------------------------------------------------
-  cuModuleLoadData: { mode: 'sync', client: 'module_image', wire: 'custom' },
-  cuModuleLoadDataEx: { mode: 'sync', client: 'module_image', wire: 'custom' },
-  cuModuleLoadFatBinary: { mode: 'sync', client: 'module_image', wire: 'custom' },
+  cuModuleLoadData: { mode: 'sync', client: 'module_image', wire: 'image' },
+  cuModuleLoadDataEx: { mode: 'sync', client: 'module_image', wire: 'image' },
+  cuModuleLoadFatBinary: { mode: 'sync', client: 'module_image', wire: 'image' },
   cuModuleUnload: { mode: 'sync', handler: 'forget_handle' },
   cuModuleGetFunction: { mode: 'sync', params: { name: 'string' } },
   // __device__ and __constant__ variables (cudaMemcpyToSymbol): the daemon lets the session copy to
@@ -367,7 +376,7 @@ export const CUDA_API: Record<string, Annotation> = {
   cuModuleGetGlobal: { mode: 'sync', params: { name: 'string' }, before: GLOBAL_OUTS, handler: 'module_get_global', after: 'gp_note_alloc(c, *dptr, *bytes);' },
   // A library and its kernels belong to no context, so one handle must work on every daemon: the
   // client keeps them (native/shim/library.c) and loads each library on a daemon when first used there.
-  cuLibraryLoadData: { mode: 'sync', client: 'library', wire: 'custom', handler: 'module_image' },
+  cuLibraryLoadData: { mode: 'sync', client: 'library', wire: 'image', handler: 'module_image' },
   cuLibraryUnload: { mode: 'sync', handler: 'forget_handle', client: 'library' },
   cuLibraryGetKernel: { mode: 'sync', params: { name: 'string' }, client: 'library' },
   cuLibraryGetModule: { mode: 'sync', client: 'library' },
@@ -387,7 +396,7 @@ export const CUDA_API: Record<string, Annotation> = {
   cuOccupancyMaxPotentialBlockSize: local,
   cuOccupancyMaxPotentialBlockSizeWithFlags: local,
   // The configuration's attributes travel as cuLaunchKernelEx's do (native/shim/clusters.c).
-  cuOccupancyMaxActiveClusters: { mode: 'sync', client: 'occupancy_max_active_clusters', wire: 'custom' },
-  cuLaunchKernel: { mode: 'async', client: 'launch_kernel', wire: 'custom' },
-  cuLaunchKernelEx: { mode: 'async', client: 'launch_kernel_ex', wire: 'custom' },
+  cuOccupancyMaxActiveClusters: { mode: 'sync', client: 'occupancy_max_active_clusters', wire: 'clusters' },
+  cuLaunchKernel: { mode: 'async', client: 'launch_kernel', wire: 'launch' },
+  cuLaunchKernelEx: { mode: 'async', client: 'launch_kernel_ex', wire: 'launch_ex' },
 };

@@ -84,6 +84,14 @@ typedef struct gpupool_emu_stats {
 /* Fills *out; CUDA_ERROR_INVALID_VALUE when out is NULL. Works before cuInit (all zero). */
 GPUPOOL_EMU_EXPORT CUresult gpupoolEmuStats(gpupool_emu_stats *out);
 
+/*
+ * The same counters as (name, value) pairs, for a reader that must not depend on this header (the
+ * daemon's addon finds the entry point with dlsym and knows no struct layout): fills up to `max`
+ * pairs and returns how many there are in all. Names are camelCase (`allocatedBytes`); the one flag,
+ * `noopKernels`, is 0 or 1.
+ */
+GPUPOOL_EMU_EXPORT unsigned gpupoolEmuCounters(const char **names, unsigned long long *values, unsigned max);
+
 #ifdef __cplusplus
 }
 #endif

@@ -272,7 +272,8 @@ function addonCheck(op: Op, p: WireParam, check: DeviceCheck): string {
 function addonCase(op: Op): string {
   const lines = [`case GP_OP_${op.id}: {`];
   if (op.customWire) {
-    lines.push(`    handlers::${op.handler}(s, r, w, call, ${op.code});`, '    return;', '}');
+    // Decoded whole by the generated codec (gp_frames.c), bounds included, before the handler sees it.
+    lines.push(`    gp_frame_${op.frame} f;`, `    r.decode(gp_frame_${op.frame}_decode, &f);`, '    r.finish();', `    handlers::${op.handler}(s, f, w, call, ${op.code});`, '    return;', '}');
     return lines.join('\n');
   }
   lines.push('    CUresult rc = CUDA_SUCCESS;');
@@ -339,6 +340,7 @@ export function emitOpsJson(model: ApiModel): string {
         // hand-encoded frame, docs/protocol.md); `device`: the daemon's bounds check of a device pointer.
         params: o.params.map((p) => ({ name: p.name, wire: p.wire.kind, ...(p.device ? { device: p.device } : {}) })),
         customWire: o.customWire ?? false,
+        frame: o.frame ?? null,
       })),
       local: model.locals.map((l) => ({ name: l.variant.name, version: l.variant.version, perThread: l.variant.perThread, symbol: l.variant.symbol })),
       unsupported: model.unsupported.map((u) => ({ name: u.variant.name, version: u.variant.version, reason: u.reason })),
