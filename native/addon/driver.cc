@@ -67,6 +67,10 @@ std::shared_ptr<Driver> Driver::open(const std::string &path) {
   bind(d->get_error_name_, gpa, "cuGetErrorName", 6000);
   // Not a CUDA symbol: only the emulated driver exports it.
   d->emu_stats_ = reinterpret_cast<CUresult (*)(gpupool_emu_stats *)>(dlsym(d->lib_, "gpupoolEmuStats"));
+  // The emulator keeps each context's device printf for the daemon to send to its job.
+  auto capture = reinterpret_cast<void (*)()>(dlsym(d->lib_, "gpupoolEmuPrintfCapture"));
+  d->emu_printf_take_ = reinterpret_cast<size_t (*)(CUcontext, void *, size_t)>(dlsym(d->lib_, "gpupoolEmuPrintfTake"));
+  if (capture != nullptr && d->emu_printf_take_ != nullptr) capture();
 
   CUresult rc = init(0);
   if (rc != CUDA_SUCCESS) throw DriverError(path + ": cuInit failed: " + d->error_name(rc), rc);

@@ -119,6 +119,12 @@ class Driver {
   // The emulated driver's counters of what is live in the process (docs/emulator.md, "Counters");
   // false on a real driver, which has no such entry point.
   bool emu_stats(gpupool_emu_stats *out) const;
+  // Device printf the emulated driver flushed for ctx (docs/compatibility.md, "Device printf"): up to
+  // cap bytes moved into buf; 0 when there is none, and always on a real driver, whose printf FIFO
+  // the driver itself writes to the daemon's stdout.
+  size_t take_printf(CUcontext ctx, void *buf, size_t cap) const {
+    return emu_printf_take_ != nullptr ? emu_printf_take_(ctx, buf, cap) : 0;
+  }
 
  private:
   Driver() = default;
@@ -129,6 +135,7 @@ class Driver {
   Api api_{};
   DriverFn<PFN_cuGetErrorName_v6000> get_error_name_{};
   CUresult (*emu_stats_)(gpupool_emu_stats *) = nullptr;
+  size_t (*emu_printf_take_)(CUcontext, void *, size_t) = nullptr;
   std::vector<DeviceInfo> devices_;
 };
 

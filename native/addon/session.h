@@ -62,6 +62,14 @@ class Session {
   Session &operator=(const Session &) = delete;
 
   const Driver &driver() const { return *driver_; }
+  // Hands emit(data, size) each piece of device printf the session's contexts flushed (the emulated
+  // driver's; a real driver writes its own to the daemon's stdout): the replies carry it to the job.
+  template <typename Emit>
+  void take_printf(Emit emit) const {
+    char buf[16384];
+    for (const auto &entry : ctx_ordinal_)
+      for (size_t n; (n = driver_->take_printf(entry.first, buf, sizeof buf)) > 0;) emit(buf, n);
+  }
 
   // ---- what the generated dispatcher uses ----
   // The object behind an id of that kind, if this session was given it.

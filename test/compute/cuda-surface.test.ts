@@ -5,7 +5,9 @@
  * mapping promised, legacy unversioned symbols, a call not carried named once by its symbol, module
  * and library variables) and test/programs/samples_runtime.cu (the same through cudart: occupancy of
  * its kernel handles, the profiler, cudaMemcpyToSymbol and __constant__ memory a kernel reads, host
- * functions run in the job's process in stream order, stream and peer attributes).
+ * functions run in the job's process in stream order, stream and peer attributes), and
+ * test/programs/device_printf.cu (a kernel's printf reaches the job's stdout at each synchronisation
+ * that flushes it, never the daemon's).
  */
 import t, { type Test } from 'tap';
 import { DaemonProcess, runCli } from '../helpers/daemon-process.js';
@@ -15,6 +17,7 @@ import { buildFatbin, buildProgram } from '../helpers/programs.js';
 
 const samplesDriver = buildProgram('samples_driver.c');
 const samplesRuntime = buildProgram('samples_runtime.cu');
+const devicePrintf = buildProgram('device_printf.cu');
 const fatbin = buildFatbin();
 
 const fixture = new FixtureFile(mixedHost());
@@ -78,4 +81,32 @@ t.test('the runtime-API surface of the samples', async (t) => {
     'no peer access between a job\'s devices',
   ]);
   t.notMatch(run.stderr, /not carried/, 'every call the program makes is carried');
+});
+
+t.test('device printf reaches the job\'s stdout at the synchronisation that flushes it', async (t) => {
+  const run = await runCli(['run', '--servers', server, '--', devicePrintf]);
+  t.equal(run.code, 0, `device_printf exits 0\n${run.stdout}${run.stderr}`);
+  const lines = run.stdout.split('\n').filter((l) => l !== '');
+  /** The kernel's lines of one round: one per thread, in whatever order the card ran them. */
+  const round = (n: number, blocks: number, threads: number): string[] => {
+    const want: string[] = [];
+    for (let b = 0; b < blocks; b++) for (let i = 0; i < threads; i++) want.push(`round ${n}: block ${b} thread ${i}`);
+    return want;
+  };
+  // Each round's lines sit between the host line before its flush and the host line after it.
+  const expected: [string, string[]][] = [
+    ['host: before cudaDeviceSynchronize', round(1, 2, 2)],
+    ['host: after cudaDeviceSynchronize', round(2, 1, 3)],
+    ['host: after cudaStreamSynchronize', round(3, 1, 2)],
+    ['host: after cudaEventSynchronize', round(4, 1, 1)],
+  ];
+  const flushes = ['cudaDeviceSynchronize', 'cudaStreamSynchronize', 'cudaEventSynchronize', 'a blocking cudaMemcpy'];
+  expected.forEach(([before, want], i) => {
+    const at = lines.indexOf(before);
+    t.ok(at >= 0, `the program printed "${before}"`);
+    t.same(lines.slice(at + 1, at + 1 + want.length).sort(), want, `round ${i + 1} printed by ${flushes[i]}, each line once`);
+  });
+  t.equal(lines.indexOf('host: after cudaMemcpy'), lines.length - 2, 'nothing printed after the last flush but the host\'s lines');
+  t.equal(lines.filter((l) => l.startsWith('round ')).length, 4 + 3 + 2 + 1, 'no kernel line twice');
+  t.notOk(daemon.logs.some((l) => /^round \d/.test(String(l.msg))), 'none of it in the daemon\'s stdout');
 });

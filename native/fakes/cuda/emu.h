@@ -250,6 +250,8 @@ struct CUctx_st {
     CUsharedconfig shared_config;
     struct CUstream_st legacy;
     emu_link streams, events, modules, allocs, host_allocs, arrays, mipmaps;
+    char *printf_buf;           /* device printf's FIFO (printf.c): [0, printf_flushed) is flushed */
+    size_t printf_len, printf_flushed, printf_cap;
 };
 
 /* ---- images, modules, libraries ------------------------------------------------------------- */
@@ -393,6 +395,15 @@ CUresult emu_ctx_create(emu_device *dev, unsigned flags, bool primary, CUcontext
 void emu_ctx_release_all(CUcontext ctx);
 void emu_ctx_push(CUcontext ctx);
 bool emu_ctx_flags_valid(unsigned flags);
+
+/* ---- printf.c ------------------------------------------------------------------------------- */
+
+/* Lock held. A real driver's flush points call this: the context's printf output leaves its FIFO. */
+void emu_printf_flush(CUcontext ctx);
+/* Lock held: frees the context's FIFO (flushing it first). */
+void emu_printf_release(CUcontext ctx);
+/* Lock held: a kernel's printf output, into the context's FIFO. */
+void emu_printf_append(CUcontext ctx, const char *text, size_t n);
 
 /* ---- memory.c / rangemap.c ------------------------------------------------------------------ */
 

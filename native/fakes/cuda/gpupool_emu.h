@@ -38,6 +38,13 @@ typedef struct gpupool_emu_launch {
     /* The host memory of a __device__ or __constant__ variable of the launched kernel's module, its
      * size in *bytes (when bytes is not NULL), or NULL when the module has no variable so named. */
     void *(*global)(const struct gpupool_emu_launch *launch, const char *name, size_t *bytes);
+    /* Device printf: formats as printf does into the launch's context's printf FIFO, which leaves at
+     * the driver's flush points (docs/emulator.md). Returns the characters formatted, or -1. */
+    int (*printf)(const struct gpupool_emu_launch *launch, const char *format, ...)
+#if defined(__GNUC__)
+        __attribute__((format(printf, 2, 3)))
+#endif
+        ;
 } gpupool_emu_launch;
 
 typedef struct gpupool_emu_kernel {
@@ -83,6 +90,12 @@ typedef struct gpupool_emu_stats {
 
 /* Fills *out; CUDA_ERROR_INVALID_VALUE when out is NULL. Works before cuInit (all zero). */
 GPUPOOL_EMU_EXPORT CUresult gpupoolEmuStats(gpupool_emu_stats *out);
+
+/* Device printf taken over by a daemon: from this call on, flushed printf output stays with its
+ * context instead of going to stdout, until gpupoolEmuPrintfTake hands it out. */
+GPUPOOL_EMU_EXPORT void gpupoolEmuPrintfCapture(void);
+/* Moves up to cap bytes of ctx's flushed printf output into buf; returns how many (0: none). */
+GPUPOOL_EMU_EXPORT size_t gpupoolEmuPrintfTake(CUcontext ctx, void *buf, size_t cap);
 
 #ifdef __cplusplus
 }

@@ -158,6 +158,16 @@ static int poly(const gpupool_emu_launch *l, void **params)
     return CUDA_SUCCESS;
 }
 
+/* __global__ void greet(int round): a printf per thread, blocks in order, threads in order. */
+static int greet(const gpupool_emu_launch *l, void **params)
+{
+    int round = int_param(params, 0);
+    for (unsigned b = 0; b < l->grid[0]; b++)
+        for (unsigned t = 0; t < l->block[0]; t++)
+            l->printf(l, "round %d: block %u thread %u\n", round, b, t);
+    return CUDA_SUCCESS;
+}
+
 static const size_t vadd_params[] = { 8, 8, 8, 4 };
 static const size_t poly_params[] = { 8, 8, 4 };
 static const size_t saxpy_params[] = { 4, 8, 8, 4 };
@@ -166,6 +176,7 @@ static const size_t scale_params[] = { 8, 4, 4 };
 static const size_t poke_params[] = { 8 };
 static const size_t spin_params[] = { 4 };
 static const size_t spin_ns_params[] = { 8 };
+static const size_t greet_params[] = { 4 };
 
 #define COUNT(a) (unsigned)(sizeof(a) / sizeof((a)[0]))
 
@@ -178,6 +189,7 @@ static const gpupool_emu_kernel g_kernels[] = {
     { "_Z4spini", COUNT(spin_params), spin_params, 0, spin },
     { "_Z7spin_nsy", COUNT(spin_ns_params), spin_ns_params, 0, spin_ns },
     { "_Z4polyPKfPfi", COUNT(poly_params), poly_params, 0, poly },
+    { "_Z5greeti", COUNT(greet_params), greet_params, 0, greet },
 };
 
 const gpupool_emu_kernel *gpupool_emu_kernels(unsigned *count)

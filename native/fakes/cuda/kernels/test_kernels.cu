@@ -71,3 +71,9 @@ __global__ void poly(const float *x, float *y, int n)
     if (i == 0)
         atomicAdd(&poly_calls, 1u);
 }
+
+// Device printf: one line per thread, tagged with the round, which the host's synchronisation flushes.
+__global__ void greet(int round)
+{
+    printf("round %d: block %d thread %d\n", round, (int)blockIdx.x, (int)threadIdx.x);
+}
