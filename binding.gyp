@@ -9,6 +9,7 @@
       "sources": [
         "native/addon/addon.cc",
         "native/addon/alloc_handlers.cc",
+        "native/addon/copy3d_handlers.cc",
         "native/addon/dispatch.cc",
         "native/addon/driver.cc",
         "native/addon/handlers.cc",

@@ -83,6 +83,9 @@ void memcpy_unified(Session &s, Reader &r, Writer &w, const Call &call, uint32_t
 void memcpy_unified_async(Session &s, Reader &r, Writer &w, const Call &call, uint32_t op);
 void memcpy_2d(Session &s, Reader &r, Writer &w, const Call &call, uint32_t op);
 void memcpy_2d_async(Session &s, Reader &r, Writer &w, const Call &call, uint32_t op);
+// cuMemcpy3D, cuMemcpy3DAsync: host, device and array sides (copy3d_handlers.cc).
+void memcpy_3d(Session &s, Reader &r, Writer &w, const Call &call, uint32_t op);
+void memcpy_3d_async(Session &s, Reader &r, Writer &w, const Call &call, uint32_t op);
 
 }  // namespace handlers
 }  // namespace gp

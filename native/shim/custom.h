@@ -14,4 +14,7 @@ CUresult gp_load_image_on(uint32_t op, int server, void **out, const void *image
 /* A CUkernel of library.c made real on that daemon; any other handle comes back as it is. */
 CUresult gp_kernel_for_server(const void *handle, int server, const void **real);
 
+/* A cuMemcpy2D* naming a CUDA array, sent as the cuMemcpy3D* of depth 1 of the same kind (copy3d.c). */
+CUresult gp_copy2d_as_3d(const CUDA_MEMCPY2D *p, int per_thread, int async, CUstream stream);
+
 #endif

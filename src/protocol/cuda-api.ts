@@ -257,6 +257,13 @@ export const CUDA_API: Record<string, Annotation> = {
   cuMipmappedArrayDestroy: { mode: 'sync', handler: 'mipmapped_array_destroy' },
   cuMemcpyHtoA: { mode: 'sync', params: { srcHost: { in: 'ByteCount' } }, work: true },
   cuMemcpyAtoH: { mode: 'sync', params: { dstHost: { out: 'ByteCount' } }, work: true },
+  cuMemcpyAtoD: { mode: 'sync', params: { dstDevice: { device: 'ByteCount' } }, work: true },
+  cuMemcpyDtoA: { mode: 'sync', params: { srcDevice: { device: 'ByteCount' } }, work: true },
+  cuMemcpyAtoA: { mode: 'sync', work: true },
+  // Boxes of host memory, device memory and arrays travel as explicit fields, host bytes packed
+  // (docs/protocol.md); native/shim/copy3d.c routes them, and cuMemcpy2D* naming an array too.
+  cuMemcpy3D: { mode: 'sync', client: 'memcpy_3d', wire: 'custom' },
+  cuMemcpy3DAsync: { mode: 'async', client: 'memcpy_3d_async', wire: 'custom' },
   // A session's pools are its own: the card's default pool is a private one per session, so no client
   // sees, trims or reuses another's memory.
   cuMemAllocAsync: { mode: 'sync', handler: 'mem_alloc_async', after: 'gp_note_alloc(c, *dptr, bytesize);' },

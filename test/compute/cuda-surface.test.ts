@@ -7,7 +7,8 @@
  * its kernel handles, the profiler, cudaMemcpyToSymbol and __constant__ memory a kernel reads, host
  * functions run in the job's process in stream order, stream and peer attributes), and
  * test/programs/device_printf.cu (a kernel's printf reaches the job's stdout at each synchronisation
- * that flushes it, never the daemon's).
+ * that flushes it, never the daemon's) and test/programs/array_copies.cu (CUDA arrays, 2D and 3D copies
+ * naming them, the driver's linear array copies).
  */
 import t, { type Test } from 'tap';
 import { DaemonProcess, runCli } from '../helpers/daemon-process.js';
@@ -18,6 +19,7 @@ import { buildFatbin, buildProgram } from '../helpers/programs.js';
 const samplesDriver = buildProgram('samples_driver.c');
 const samplesRuntime = buildProgram('samples_runtime.cu');
 const devicePrintf = buildProgram('device_printf.cu');
+const arrayCopies = buildProgram('array_copies.cu');
 const fatbin = buildFatbin();
 
 const fixture = new FixtureFile(mixedHost());
@@ -27,17 +29,21 @@ const daemon = await DaemonProcess.start(['--simulate', fixture.path, '--config'
 t.teardown(() => daemon.stop());
 const server = daemon.url.replace(/^http/, 'ws');
 
-/** Each check the program reports ("<what> ok"), one assertion each, and its closing PASS. */
-function passedEach(t: Test, stdout: string, checks: string[]): void {
-  const lines = stdout.split('\n');
+/**
+ * Runs `gpupool run --servers <daemon> ARGS`: the program must exit 0 and report each check
+ * ("<what> ok", one assertion each) and its closing PASS.
+ */
+async function runPassing(t: Test, args: string[], checks: string[]): Promise<{ stdout: string; stderr: string }> {
+  const run = await runCli(['run', '--servers', server, ...args]);
+  t.equal(run.code, 0, `${args.join(' ')} exits 0\n${run.stdout}${run.stderr}`);
+  const lines = run.stdout.split('\n');
   for (const check of checks) t.ok(lines.includes(`${check} ok`), check);
-  t.match(stdout, /^PASS$/m);
+  t.match(run.stdout, /^PASS$/m);
+  return run;
 }
 
 t.test('the driver-API surface of the samples', async (t) => {
-  const run = await runCli(['run', '--servers', server, '--', samplesDriver, fatbin]);
-  t.equal(run.code, 0, `samples_driver exits 0\n${run.stdout}${run.stderr}`);
-  passedEach(t, run.stdout, [
+  const run = await runPassing(t, ['--', samplesDriver, fatbin], [
     'cuCtxCreate_v4 makes a current context',
     'cuCtxCreate_v4 with execution affinity is refused',
     'cuProfilerStart/Stop',
@@ -63,9 +69,7 @@ t.test('the driver-API surface of the samples', async (t) => {
 });
 
 t.test('the runtime-API surface of the samples', async (t) => {
-  const run = await runCli(['run', '--servers', server, '--gpus', 'all', '--', samplesRuntime]);
-  t.equal(run.code, 0, `samples_runtime exits 0\n${run.stdout}${run.stderr}`);
-  passedEach(t, run.stdout, [
+  const run = await runPassing(t, ['--gpus', 'all', '--', samplesRuntime], [
     'occupancy of a runtime kernel',
     'a kernel reads __constant__ memory set by cudaMemcpyToSymbol',
     'a __device__ counter read back by cudaMemcpyFromSymbol',
@@ -109,4 +113,19 @@ t.test('device printf reaches the job\'s stdout at the synchronisation that flus
   t.equal(lines.indexOf('host: after cudaMemcpy'), lines.length - 2, 'nothing printed after the last flush but the host\'s lines');
   t.equal(lines.filter((l) => l.startsWith('round ')).length, 4 + 3 + 2 + 1, 'no kernel line twice');
   t.notOk(daemon.logs.some((l) => /^round \d/.test(String(l.msg))), 'none of it in the daemon\'s stdout');
+});
+
+t.test('CUDA arrays and box copies', async (t) => {
+  const run = await runPassing(t, ['--', arrayCopies], [
+    'cudaMemcpy2DToArray and cudaMemcpy2DFromArray round trip',
+    'array to array, then array to pitched device memory',
+    'a window of an array at an offset',
+    'a copy past an array\'s last column is refused',
+    'cudaMemcpy3D host to 3D array, array to pitched device memory and back on a stream',
+    'a sub-box of a 3D array at an offset, and nothing around it',
+    'a box past an array\'s last plane is refused',
+    'cuMemcpyDtoA, cuMemcpyAtoA and cuMemcpyAtoD',
+    'cuMemcpyAtoD past the array\'s end is refused',
+  ]);
+  t.notMatch(run.stderr, /not carried/, 'every call the program makes is carried');
 });

@@ -396,6 +396,12 @@ void emu_ctx_release_all(CUcontext ctx);
 void emu_ctx_push(CUcontext ctx);
 bool emu_ctx_flags_valid(unsigned flags);
 
+/* ---- array.c -------------------------------------------------------------------------------- */
+
+/* Lock held: an array used outside the lock (a copy) stays mapped until unpinned. */
+void emu_array_pin(struct CUarray_st *a);
+void emu_array_unpin(struct CUarray_st *a);
+
 /* ---- printf.c ------------------------------------------------------------------------------- */
 
 /* Lock held. A real driver's flush points call this: the context's printf output leaves its FIFO. */

@@ -165,6 +165,12 @@ static const proc_entry g_procs[] = {
     PTDS(cuMemcpyHtoA, 7000, cuMemcpyHtoA_v2_ptds),
     P(cuMemcpyAtoH, 3020, cuMemcpyAtoH_v2),
     PTDS(cuMemcpyAtoH, 7000, cuMemcpyAtoH_v2_ptds),
+    P(cuMemcpyAtoD, 3020, cuMemcpyAtoD_v2),
+    PTDS(cuMemcpyAtoD, 7000, cuMemcpyAtoD_v2_ptds),
+    P(cuMemcpyDtoA, 3020, cuMemcpyDtoA_v2),
+    PTDS(cuMemcpyDtoA, 7000, cuMemcpyDtoA_v2_ptds),
+    P(cuMemcpyAtoA, 3020, cuMemcpyAtoA_v2),
+    PTDS(cuMemcpyAtoA, 7000, cuMemcpyAtoA_v2_ptds),
     /* stream-ordered allocation and memory pools */
     P(cuMemAllocAsync, 11020, cuMemAllocAsync),
     PTSZ(cuMemAllocAsync, 11020, cuMemAllocAsync_ptsz),
@@ -213,6 +219,10 @@ static const proc_entry g_procs[] = {
     PTDS(cuMemcpy2DUnaligned, 7000, cuMemcpy2DUnaligned_v2_ptds),
     P(cuMemcpy2DAsync, 3020, cuMemcpy2DAsync_v2),
     PTSZ(cuMemcpy2DAsync, 7000, cuMemcpy2DAsync_v2_ptsz),
+    P(cuMemcpy3D, 3020, cuMemcpy3D_v2),
+    PTDS(cuMemcpy3D, 7000, cuMemcpy3D_v2_ptds),
+    P(cuMemcpy3DAsync, 3020, cuMemcpy3DAsync_v2),
+    PTSZ(cuMemcpy3DAsync, 7000, cuMemcpy3DAsync_v2_ptsz),
     /* memsets */
     P(cuMemsetD8, 3020, cuMemsetD8_v2),
     PTDS(cuMemsetD8, 7000, cuMemsetD8_v2_ptds),
