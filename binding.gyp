@@ -13,6 +13,7 @@
         "native/addon/dispatch.cc",
         "native/addon/driver.cc",
         "native/addon/handlers.cc",
+        "native/addon/link_handler.cc",
         "native/addon/msgpuck.cc",
         "native/addon/scheduler.cc",
         "native/addon/session.cc",

@@ -117,6 +117,10 @@ std::shared_ptr<Driver> Driver::open(const std::string &path) {
   bind(a.funcGetParamInfo, gpa, "cuFuncGetParamInfo", 12040);
   bind(a.ctxSynchronize, gpa, "cuCtxSynchronize", 2000);
   bind(a.arrayCreate, gpa, "cuArrayCreate", 3020);
+  bind(a.linkCreate, gpa, "cuLinkCreate", 6050);
+  bind(a.linkAddData, gpa, "cuLinkAddData", 6050);
+  bind(a.linkComplete, gpa, "cuLinkComplete", 5050);
+  bind(a.linkDestroy, gpa, "cuLinkDestroy", 5050);
   bind(a.array3DCreate, gpa, "cuArray3DCreate", 3020);
   bind(a.arrayDestroy, gpa, "cuArrayDestroy", 2000);
   bind(a.mipmappedArrayCreate, gpa, "cuMipmappedArrayCreate", 5000);

@@ -113,6 +113,11 @@ class Driver {
     DriverFn<PFN_cuMemSetAccess_v10020> memSetAccess;
     DriverFn<PFN_cuMemGetAllocationGranularity_v10020> memGetAllocationGranularity;
     DriverFn<PFN_cuMemGetAllocationPropertiesFromHandle_v10020> memGetAllocationPropertiesFromHandle;
+    // JIT linking (link_handler.cc): one link per cuLinkComplete frame, created and destroyed there.
+    DriverFn<PFN_cuLinkCreate_v6050> linkCreate;
+    DriverFn<PFN_cuLinkAddData_v6050> linkAddData;
+    DriverFn<PFN_cuLinkComplete_v5050> linkComplete;
+    DriverFn<PFN_cuLinkDestroy_v5050> linkDestroy;
   };
   const Api &api() const { return api_; }
 

@@ -86,6 +86,8 @@ void memcpy_2d_async(Session &s, Reader &r, Writer &w, const Call &call, uint32_
 // cuMemcpy3D, cuMemcpy3DAsync: host, device and array sides (copy3d_handlers.cc).
 void memcpy_3d(Session &s, Reader &r, Writer &w, const Call &call, uint32_t op);
 void memcpy_3d_async(Session &s, Reader &r, Writer &w, const Call &call, uint32_t op);
+// cuLinkComplete: the client's inputs linked by the driver in one go (link_handler.cc).
+void link_complete(Session &s, Reader &r, Writer &w, const Call &call, uint32_t op);
 
 }  // namespace handlers
 }  // namespace gp

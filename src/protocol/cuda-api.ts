@@ -383,6 +383,13 @@ export const CUDA_API: Record<string, Annotation> = {
   cuOccupancyMaxPotentialBlockSizeWithFlags: local,
   // The configuration's attributes travel as cuLaunchKernelEx's do (native/shim/clusters.c).
   cuOccupancyMaxActiveClusters: { mode: 'sync', client: 'occupancy_max_active_clusters', wire: 'custom' },
+  // JIT linking: the link state and the linked image live in the client (native/shim/link.c); the
+  // inputs travel at cuLinkComplete, linked by the driver of the current context's daemon.
+  cuLinkCreate: local,
+  cuLinkAddData: local,
+  cuLinkAddFile: local,
+  cuLinkComplete: { mode: 'sync', client: 'link_complete', wire: 'custom' },
+  cuLinkDestroy: local,
   cuLaunchKernel: { mode: 'async', client: 'launch_kernel', wire: 'custom' },
   cuLaunchKernelEx: { mode: 'async', client: 'launch_kernel_ex', wire: 'custom' },
 };

@@ -8,18 +8,21 @@
  * functions run in the job's process in stream order, stream and peer attributes), and
  * test/programs/device_printf.cu (a kernel's printf reaches the job's stdout at each synchronisation
  * that flushes it, never the daemon's) and test/programs/array_copies.cu (CUDA arrays, 2D and 3D copies
- * naming them, the driver's linear array copies).
+ * naming them, the driver's linear array copies) and test/programs/link_jit.c (JIT linking as ptxjit does
+ * it, the link state in the client, the link on the daemon).
  */
 import t, { type Test } from 'tap';
 import { DaemonProcess, runCli } from '../helpers/daemon-process.js';
 import { FixtureFile, mixedHost } from '../helpers/fixture.js';
 import { QUICK_CONFIG, writeConfig } from '../helpers/integration.js';
-import { buildFatbin, buildProgram } from '../helpers/programs.js';
+import { buildFatbin, buildProgram, buildPtx } from '../helpers/programs.js';
 
 const samplesDriver = buildProgram('samples_driver.c');
 const samplesRuntime = buildProgram('samples_runtime.cu');
 const devicePrintf = buildProgram('device_printf.cu');
 const arrayCopies = buildProgram('array_copies.cu');
+const linkJit = buildProgram('link_jit.c');
+const ptx = buildPtx();
 const fatbin = buildFatbin();
 
 const fixture = new FixtureFile(mixedHost());
@@ -126,6 +129,19 @@ t.test('CUDA arrays and box copies', async (t) => {
     'a box past an array\'s last plane is refused',
     'cuMemcpyDtoA, cuMemcpyAtoA and cuMemcpyAtoD',
     'cuMemcpyAtoD past the array\'s end is refused',
+  ]);
+  t.notMatch(run.stderr, /not carried/, 'every call the program makes is carried');
+});
+
+t.test('JIT linking: the link state in the job, the link on the daemon', async (t) => {
+  const run = await runPassing(t, ['--', linkJit, ptx], [
+    'cuLinkComplete hands out an image',
+    'the logs come back terminated',
+    'the wall time is written',
+    'a kernel of the linked image runs',
+    'an image linked from a file',
+    'PTX that does not compile is refused',
+    'a NULL link state is an invalid handle',
   ]);
   t.notMatch(run.stderr, /not carried/, 'every call the program makes is carried');
 });

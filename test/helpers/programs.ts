@@ -41,3 +41,12 @@ export function buildFatbin(): string {
   if (!fresh(out, [src])) execFileSync(NVCC, ['-fatbin', '-o', out, src], { stdio: 'pipe' });
   return out;
 }
+
+/** The emulator's test kernels as PTX, made by nvcc from the same source (what JIT linking takes). */
+export function buildPtx(): string {
+  mkdirSync(OUT, { recursive: true });
+  const src = join(packageRoot, 'native', 'fakes', 'cuda', 'kernels', 'test_kernels.cu');
+  const out = join(OUT, 'test_kernels.ptx');
+  if (!fresh(out, [src])) execFileSync(NVCC, ['-ptx', '-o', out, src], { stdio: 'pipe' });
+  return out;
+}

@@ -206,6 +206,7 @@ typedef enum {
     EMU_H_PHYS,                 /* a CUmemGenericAllocationHandle not yet released */
     EMU_H_GRAPH,                /* a CUgraph (graph.c) */
     EMU_H_GRAPH_EXEC,           /* a CUgraphExec */
+    EMU_H_LINK,                 /* a CUlinkState (link.c) */
 } emu_handle_kind;
 
 typedef enum {

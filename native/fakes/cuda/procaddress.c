@@ -219,6 +219,12 @@ static const proc_entry g_procs[] = {
     PTDS(cuMemcpy2DUnaligned, 7000, cuMemcpy2DUnaligned_v2_ptds),
     P(cuMemcpy2DAsync, 3020, cuMemcpy2DAsync_v2),
     PTSZ(cuMemcpy2DAsync, 7000, cuMemcpy2DAsync_v2_ptsz),
+    /* JIT linking (link.c) */
+    P(cuLinkCreate, 6050, cuLinkCreate_v2),
+    P(cuLinkAddData, 6050, cuLinkAddData_v2),
+    P(cuLinkAddFile, 6050, cuLinkAddFile_v2),
+    P(cuLinkComplete, 5050, cuLinkComplete),
+    P(cuLinkDestroy, 5050, cuLinkDestroy),
     P(cuMemcpy3D, 3020, cuMemcpy3D_v2),
     PTDS(cuMemcpy3D, 7000, cuMemcpy3D_v2_ptds),
     P(cuMemcpy3DAsync, 3020, cuMemcpy3DAsync_v2),
