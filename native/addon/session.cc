@@ -191,6 +191,7 @@ CUresult Session::destroy_context(CUcontext ctx) {
 }
 
 void Session::forget_owned_by(CUcontext ctx) {
+  for (auto it = textures_.begin(); it != textures_.end();) it = it->second == ctx ? textures_.erase(it) : std::next(it);
   for (auto it = by_id_.begin(); it != by_id_.end();) {
     if (it->second.owner == ctx) {
       by_ptr_.erase(std::make_pair(it->second.kind, it->second.ptr));

@@ -62,6 +62,12 @@ class Session {
   Session &operator=(const Session &) = delete;
 
   const Driver &driver() const { return *driver_; }
+  // Texture and surface objects (texture_handlers.cc): their values are the driver's own, since kernels
+  // take them as parameters, so the session records which are its: only those may be destroyed or
+  // described. Forgotten with their context.
+  void note_texture(bool surface, uint64_t obj) { textures_[{surface, obj}] = current(); }
+  bool owns_texture(bool surface, uint64_t obj) const { return textures_.count({surface, obj}) != 0; }
+  void forget_texture(bool surface, uint64_t obj) { textures_.erase({surface, obj}); }
   // Hands emit(data, size) each piece of device printf the session's contexts flushed (the emulated
   // driver's; a real driver writes its own to the daemon's stdout): the replies carry it to the job.
   template <typename Emit>
@@ -294,6 +300,8 @@ class Session {
 
   std::set<CUcontext> created_;
   std::map<CUcontext, int> ctx_ordinal_;  // every context the session made, with its card
+  // Texture (false) and surface (true) objects the session made, with the context whose end destroys them.
+  std::map<std::pair<bool, uint64_t>, CUcontext> textures_;
   std::map<int, Primary> primaries_;
   std::map<CUdeviceptr, Allocation> allocs_;
   std::map<std::pair<int, void *>, Held> held_;

@@ -9,7 +9,8 @@
  * test/programs/device_printf.cu (a kernel's printf reaches the job's stdout at each synchronisation
  * that flushes it, never the daemon's) and test/programs/array_copies.cu (CUDA arrays, 2D and 3D copies
  * naming them, the driver's linear array copies) and test/programs/link_jit.c (JIT linking as ptxjit does
- * it, the link state in the client, the link on the daemon).
+ * it, the link state in the client, the link on the daemon) and test/programs/textures.cu (texture and
+ * surface objects sampled and written by kernels).
  */
 import t, { type Test } from 'tap';
 import { DaemonProcess, runCli } from '../helpers/daemon-process.js';
@@ -22,6 +23,7 @@ const samplesRuntime = buildProgram('samples_runtime.cu');
 const devicePrintf = buildProgram('device_printf.cu');
 const arrayCopies = buildProgram('array_copies.cu');
 const linkJit = buildProgram('link_jit.c');
+const textures = buildProgram('textures.cu');
 const ptx = buildPtx();
 const fatbin = buildFatbin();
 
@@ -142,6 +144,18 @@ t.test('JIT linking: the link state in the job, the link on the daemon', async (
     'an image linked from a file',
     'PTX that does not compile is refused',
     'a NULL link state is an invalid handle',
+  ]);
+  t.notMatch(run.stderr, /not carried/, 'every call the program makes is carried');
+});
+
+t.test('texture and surface objects', async (t) => {
+  const run = await runPassing(t, ['--', textures], [
+    'point filtering, normalised coordinates, wrapping',
+    'a texture\'s resource is the program\'s array',
+    'linear filtering between texels, clamped at the edge',
+    'pitched device memory sampled, clamped',
+    '8-bit texels read as normalised floats, the border outside',
+    'a kernel writes an array through a surface',
   ]);
   t.notMatch(run.stderr, /not carried/, 'every call the program makes is carried');
 });

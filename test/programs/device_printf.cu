@@ -1,16 +1,13 @@
 // Device printf through gpupool (issue 11): what a kernel prints reaches the job's own stdout, in
 // order among the program's printf output, at each synchronisation that flushes a GPU's printf FIFO
 // (cudaDeviceSynchronize, cudaStreamSynchronize, cudaEventSynchronize, a blocking cudaMemcpy).
-// Its kernel carries a name the emulator's test kernels implement (native/fakes/cuda/kernels); the
+// Its kernel is one of the emulator's test kernels (native/fakes/cuda/kernels); the
 // test (test/compute/cuda-surface.test.ts) checks where each line landed.
 #include <cstdio>
 
 #include "cudart_check.h"
-
-__global__ void greet(int round)
-{
-    printf("round %d: block %d thread %d\n", round, (int)blockIdx.x, (int)threadIdx.x);
-}
+// greet, as the emulator's CPU version implements it.
+#include "../../native/fakes/cuda/kernels/test_kernels.cu"
 
 int main()
 {

@@ -207,6 +207,8 @@ typedef enum {
     EMU_H_GRAPH,                /* a CUgraph (graph.c) */
     EMU_H_GRAPH_EXEC,           /* a CUgraphExec */
     EMU_H_LINK,                 /* a CUlinkState (link.c) */
+    EMU_H_TEXTURE,              /* a CUtexObject (texture.c) */
+    EMU_H_SURFACE,              /* a CUsurfObject */
 } emu_handle_kind;
 
 typedef enum {
@@ -402,6 +404,17 @@ bool emu_ctx_flags_valid(unsigned flags);
 /* Lock held: an array used outside the lock (a copy) stays mapped until unpinned. */
 void emu_array_pin(struct CUarray_st *a);
 void emu_array_unpin(struct CUarray_st *a);
+
+/* ---- texture.c ------------------------------------------------------------------------------ */
+
+/* Lock NOT held. A texel of a texture object of ctx at (x, y, z), each channel as a float; or
+ * CUDA_ERROR_ILLEGAL_ADDRESS for an object that is not a texture of ctx. */
+int emu_texture_fetch(CUcontext ctx, unsigned long long obj, const float coord[3], float out[4]);
+/* Lock NOT held. Loads (store false) or stores bytes at (x_bytes, y, z) of a surface object of ctx;
+ * CUDA_ERROR_ILLEGAL_ADDRESS out of range or for an object that is not a surface of ctx. */
+int emu_surface_access(CUcontext ctx, unsigned long long obj, size_t x_bytes, size_t y, size_t z, void *data, size_t bytes, bool store);
+/* Lock held: the context's texture and surface objects go with it. */
+void emu_free_ctx_textures(CUcontext ctx);
 
 /* ---- printf.c ------------------------------------------------------------------------------- */
 

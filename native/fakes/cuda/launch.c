@@ -108,6 +108,26 @@ static int launch_printf(const gpupool_emu_launch *launch, const char *format, .
     return n;
 }
 
+static int launch_texture(const gpupool_emu_launch *launch, unsigned long long tex, float x, float y, float z, float texel[4])
+{
+    run_state *st = launch->internal;
+    const float coord[3] = { x, y, z };
+    emu_lock();
+    CUcontext ctx = ctx_alive(st) ? st->ctx : NULL;
+    emu_unlock();
+    return emu_texture_fetch(ctx, tex, coord, texel);
+}
+
+static int launch_surface(const gpupool_emu_launch *launch, unsigned long long surf, size_t x_bytes, size_t y, size_t z, void *data,
+                          size_t bytes, int store)
+{
+    run_state *st = launch->internal;
+    emu_lock();
+    CUcontext ctx = ctx_alive(st) ? st->ctx : NULL;
+    emu_unlock();
+    return emu_surface_access(ctx, surf, x_bytes, y, z, data, bytes, store != 0);
+}
+
 /* ---- checks --------------------------------------------------------------------------------- */
 
 static CUresult check_dims(const emu_device *dev, const emu_entry *e, dims grid, dims block, unsigned shared)
@@ -213,6 +233,8 @@ static CUresult run_kernel(CUcontext ctx, const emu_entry *e, const launch_reque
         .device_ns = *device_ns,
         .global = launch_global,
         .printf = launch_printf,
+        .texture = launch_texture,
+        .surface = launch_surface,
     };
     emu_g.stats.kernels_launched++;
     emu_unlock();

@@ -219,6 +219,14 @@ static const proc_entry g_procs[] = {
     PTDS(cuMemcpy2DUnaligned, 7000, cuMemcpy2DUnaligned_v2_ptds),
     P(cuMemcpy2DAsync, 3020, cuMemcpy2DAsync_v2),
     PTSZ(cuMemcpy2DAsync, 7000, cuMemcpy2DAsync_v2_ptsz),
+    /* texture and surface objects (texture.c) */
+    P(cuTexObjectCreate, 5000, cuTexObjectCreate),
+    P(cuTexObjectDestroy, 5000, cuTexObjectDestroy),
+    P(cuTexObjectGetResourceDesc, 5000, cuTexObjectGetResourceDesc),
+    P(cuTexObjectGetTextureDesc, 5000, cuTexObjectGetTextureDesc),
+    P(cuSurfObjectCreate, 5000, cuSurfObjectCreate),
+    P(cuSurfObjectDestroy, 5000, cuSurfObjectDestroy),
+    P(cuSurfObjectGetResourceDesc, 5000, cuSurfObjectGetResourceDesc),
     /* JIT linking (link.c) */
     P(cuLinkCreate, 6050, cuLinkCreate_v2),
     P(cuLinkAddData, 6050, cuLinkAddData_v2),
