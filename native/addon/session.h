@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <string>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -71,7 +72,11 @@ class Session {
   // Hands emit(data, size) each piece of device printf the session's contexts flushed (the emulated
   // driver's; a real driver writes its own to the daemon's stdout): the replies carry it to the job.
   template <typename Emit>
-  void take_printf(Emit emit) const {
+  void take_printf(Emit emit) {
+    if (!orphan_printf_.empty()) {
+      emit(orphan_printf_.data(), orphan_printf_.size());
+      orphan_printf_.clear();
+    }
     char buf[16384];
     for (const auto &entry : ctx_ordinal_)
       for (size_t n; (n = driver_->take_printf(entry.first, buf, sizeof buf)) > 0;) emit(buf, n);
@@ -300,6 +305,8 @@ class Session {
 
   std::set<CUcontext> created_;
   std::map<CUcontext, int> ctx_ordinal_;  // every context the session made, with its card
+  // Device printf a context flushed as it was destroyed, until the next reply carries it.
+  std::string orphan_printf_;
   // Texture (false) and surface (true) objects the session made, with the context whose end destroys them.
   std::map<std::pair<bool, uint64_t>, CUcontext> textures_;
   std::map<int, Primary> primaries_;

@@ -108,15 +108,16 @@ t.test('device printf reaches the job\'s stdout at the synchronisation that flus
     ['host: after cudaDeviceSynchronize', round(2, 1, 3)],
     ['host: after cudaStreamSynchronize', round(3, 1, 2)],
     ['host: after cudaEventSynchronize', round(4, 1, 1)],
+    ['host: after cudaMemcpy', round(5, 1, 2)],
   ];
-  const flushes = ['cudaDeviceSynchronize', 'cudaStreamSynchronize', 'cudaEventSynchronize', 'a blocking cudaMemcpy'];
+  const flushes = ['cudaDeviceSynchronize', 'cudaStreamSynchronize', 'cudaEventSynchronize', 'a blocking cudaMemcpy', 'cudaDeviceReset'];
   expected.forEach(([before, want], i) => {
     const at = lines.indexOf(before);
     t.ok(at >= 0, `the program printed "${before}"`);
     t.same(lines.slice(at + 1, at + 1 + want.length).sort(), want, `round ${i + 1} printed by ${flushes[i]}, each line once`);
   });
-  t.equal(lines.indexOf('host: after cudaMemcpy'), lines.length - 2, 'nothing printed after the last flush but the host\'s lines');
-  t.equal(lines.filter((l) => l.startsWith('round ')).length, 4 + 3 + 2 + 1, 'no kernel line twice');
+  t.equal(lines.indexOf('host: after cudaDeviceReset'), lines.length - 2, 'nothing printed after the last flush but the host\'s lines');
+  t.equal(lines.filter((l) => l.startsWith('round ')).length, 4 + 3 + 2 + 1 + 2, 'no kernel line twice');
   t.notOk(daemon.logs.some((l) => /^round \d/.test(String(l.msg))), 'none of it in the daemon\'s stdout');
 });
 

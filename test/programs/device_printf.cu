@@ -1,6 +1,7 @@
 // Device printf through gpupool (issue 11): what a kernel prints reaches the job's own stdout, in
 // order among the program's printf output, at each synchronisation that flushes a GPU's printf FIFO
-// (cudaDeviceSynchronize, cudaStreamSynchronize, cudaEventSynchronize, a blocking cudaMemcpy).
+// (cudaDeviceSynchronize, cudaStreamSynchronize, cudaEventSynchronize, a blocking cudaMemcpy, the
+// context's destruction by cudaDeviceReset).
 // Its kernel is one of the emulator's test kernels (native/fakes/cuda/kernels); the
 // test (test/compute/cuda-surface.test.ts) checks where each line landed.
 #include <cstdio>
@@ -40,6 +41,10 @@ int main()
     CHECK(cudaFree(device));
     CHECK(cudaEventDestroy(event));
     CHECK(cudaStreamDestroy(stream));
+    greet<<<1, 2>>>(5);
+    CHECK(cudaGetLastError());
+    CHECK(cudaDeviceReset());
+    printf("host: after cudaDeviceReset\n");
     printf("PASS\n");
     return 0;
 }

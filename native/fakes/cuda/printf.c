@@ -14,6 +14,15 @@
 #include <string.h>
 
 static bool g_capture;
+/* What destroyed contexts flushed and the daemon has not taken yet (capture mode), by the context's
+ * address: the daemon takes it right after the call that destroyed the context. */
+typedef struct orphan {
+    struct orphan *next;
+    const void *ctx;
+    char *buf;
+    size_t len;
+} orphan;
+static orphan *g_orphans;
 /* Flushed bytes not yet taken, over every context: the daemon's check after each call is this load. */
 static size_t g_ready;
 
@@ -32,12 +41,19 @@ void emu_printf_flush(CUcontext ctx)
     ctx->printf_len = ctx->printf_flushed = 0;
 }
 
-/* Lock held: the context ends; what it flushed and nobody took goes with it. */
+/* Lock held: the context ends, flushing its FIFO as a driver does; what nobody took yet is kept for the
+ * daemon under the context's address (capture mode), or goes with it when that fails. */
 void emu_printf_release(CUcontext ctx)
 {
     emu_printf_flush(ctx);
-    if (ctx->printf_flushed > 0)
+    orphan *o = ctx->printf_flushed > 0 ? malloc(sizeof *o) : NULL;
+    if (o != NULL) {
+        *o = (orphan){ g_orphans, ctx, ctx->printf_buf, ctx->printf_flushed };
+        g_orphans = o;
+        ctx->printf_buf = NULL;
+    } else if (ctx->printf_flushed > 0) {
         __atomic_sub_fetch(&g_ready, ctx->printf_flushed, __ATOMIC_RELEASE);
+    }
     free(ctx->printf_buf);
     ctx->printf_buf = NULL;
     ctx->printf_len = ctx->printf_flushed = ctx->printf_cap = 0;
@@ -79,6 +95,23 @@ GPUPOOL_EMU_EXPORT size_t gpupoolEmuPrintfTake(CUcontext ctx, void *buf, size_t 
         return 0;
     size_t n = 0;
     emu_lock();
+    for (orphan **p = &g_orphans; *p != NULL; p = &(*p)->next) {
+        orphan *o = *p;
+        if (o->ctx != ctx)
+            continue;
+        n = o->len < cap ? o->len : cap;
+        memcpy(buf, o->buf, n);
+        memmove(o->buf, o->buf + n, o->len - n);
+        o->len -= n;
+        __atomic_sub_fetch(&g_ready, n, __ATOMIC_RELEASE);
+        if (o->len == 0) {
+            *p = o->next;
+            free(o->buf);
+            free(o);
+        }
+        emu_unlock();
+        return n;
+    }
     if (emu_handle_is(ctx, EMU_H_CONTEXT) && ctx->printf_flushed > 0) {
         n = ctx->printf_flushed < cap ? ctx->printf_flushed : cap;
         memcpy(buf, ctx->printf_buf, n);
