@@ -69,6 +69,10 @@ std::shared_ptr<Driver> Driver::open(const std::string &path) {
   bind(d->get_error_name_, gpa, "cuGetErrorName", 6000);
   // Not a CUDA symbol: only the emulated driver exports it.
   d->emu_counters_ = reinterpret_cast<unsigned (*)(const char **, unsigned long long *, unsigned)>(dlsym(d->lib_, "gpupoolEmuCounters"));
+  // The emulator keeps each context's device printf for the daemon to send to its job.
+  auto capture = reinterpret_cast<void (*)()>(dlsym(d->lib_, "gpupoolEmuPrintfCapture"));
+  d->emu_printf_take_ = reinterpret_cast<size_t (*)(CUcontext, void *, size_t)>(dlsym(d->lib_, "gpupoolEmuPrintfTake"));
+  if (capture != nullptr && d->emu_printf_take_ != nullptr) capture();
 
   CUresult rc = init(0);
   if (rc != CUDA_SUCCESS) throw DriverError(path + ": cuInit failed: " + d->error_name(rc), rc);
@@ -115,6 +119,10 @@ std::shared_ptr<Driver> Driver::open(const std::string &path) {
   bind(a.funcGetParamInfo, gpa, "cuFuncGetParamInfo", 12040);
   bind(a.ctxSynchronize, gpa, "cuCtxSynchronize", 2000);
   bind(a.arrayCreate, gpa, "cuArrayCreate", 3020);
+  bind(a.linkCreate, gpa, "cuLinkCreate", 6050);
+  bind(a.linkAddData, gpa, "cuLinkAddData", 6050);
+  bind(a.linkComplete, gpa, "cuLinkComplete", 5050);
+  bind(a.linkDestroy, gpa, "cuLinkDestroy", 5050);
   bind(a.array3DCreate, gpa, "cuArray3DCreate", 3020);
   bind(a.arrayDestroy, gpa, "cuArrayDestroy", 2000);
   bind(a.mipmappedArrayCreate, gpa, "cuMipmappedArrayCreate", 5000);

@@ -111,6 +111,11 @@ class Driver {
     DriverFn<PFN_cuMemSetAccess_v10020> memSetAccess;
     DriverFn<PFN_cuMemGetAllocationGranularity_v10020> memGetAllocationGranularity;
     DriverFn<PFN_cuMemGetAllocationPropertiesFromHandle_v10020> memGetAllocationPropertiesFromHandle;
+    // JIT linking (link_handler.cc): one link per cuLinkComplete frame, created and destroyed there.
+    DriverFn<PFN_cuLinkCreate_v6050> linkCreate;
+    DriverFn<PFN_cuLinkAddData_v6050> linkAddData;
+    DriverFn<PFN_cuLinkComplete_v5050> linkComplete;
+    DriverFn<PFN_cuLinkDestroy_v5050> linkDestroy;
   };
   const Api &api() const { return api_; }
 
@@ -119,6 +124,12 @@ class Driver {
   // Found with dlsym so that the production addon needs none of the emulator's headers.
   using EmuCounters = std::vector<std::pair<std::string, unsigned long long>>;
   bool emu_stats(EmuCounters *out) const;
+  // Device printf the emulated driver flushed for ctx (docs/compatibility.md, "Device printf"): up to
+  // cap bytes moved into buf; 0 when there is none, and always on a real driver, whose printf FIFO
+  // the driver itself writes to the daemon's stdout.
+  size_t take_printf(CUcontext ctx, void *buf, size_t cap) const {
+    return emu_printf_take_ != nullptr ? emu_printf_take_(ctx, buf, cap) : 0;
+  }
 
  private:
   Driver() = default;
@@ -129,6 +140,7 @@ class Driver {
   Api api_{};
   DriverFn<PFN_cuGetErrorName_v6000> get_error_name_{};
   unsigned (*emu_counters_)(const char **names, unsigned long long *values, unsigned max) = nullptr;
+  size_t (*emu_printf_take_)(CUcontext, void *, size_t) = nullptr;
   std::vector<DeviceInfo> devices_;
 };
 

@@ -84,6 +84,22 @@ void memcpy_unified(Session &s, const gp_frame_memcpy &f, Writer &w, const Call 
 void memcpy_unified_async(Session &s, const gp_frame_memcpy_async &f, Writer &w, const Call &call, uint32_t op);
 void memcpy_2d(Session &s, const gp_frame_memcpy_2d &f, Writer &w, const Call &call, uint32_t op);
 void memcpy_2d_async(Session &s, const gp_frame_memcpy_2d_async &f, Writer &w, const Call &call, uint32_t op);
+// cuMemcpy3D, cuMemcpy3DAsync: host, device and array sides (copy3d_handlers.cc).
+void memcpy_3d(Session &s, const gp_frame_memcpy_3d &f, Writer &w, const Call &call, uint32_t op);
+void memcpy_3d_async(Session &s, const gp_frame_memcpy_3d_async &f, Writer &w, const Call &call, uint32_t op);
+// ---- texture and surface objects (texture_handlers.cc): arrays by the session's ids, memory inside its
+// allocations; only the session's own objects may be destroyed or described ----
+CUresult tex_object_create(Session &s, CUtexObject *out, const CUDA_RESOURCE_DESC *res, const CUDA_TEXTURE_DESC *tex,
+                           const CUDA_RESOURCE_VIEW_DESC *view);
+CUresult tex_object_destroy(Session &s, CUtexObject obj);
+CUresult tex_object_get_resource_desc(Session &s, CUDA_RESOURCE_DESC *desc, CUtexObject obj);
+CUresult tex_object_get_texture_desc(Session &s, CUDA_TEXTURE_DESC *desc, CUtexObject obj);
+CUresult surf_object_create(Session &s, CUsurfObject *out, const CUDA_RESOURCE_DESC *res);
+CUresult surf_object_destroy(Session &s, CUsurfObject obj);
+CUresult surf_object_get_resource_desc(Session &s, CUDA_RESOURCE_DESC *desc, CUsurfObject obj);
+// cuLinkComplete: the client's inputs linked by the driver in one go (link_handler.cc); the frame's
+// trailing options and inputs are read from r, which the handler finishes.
+void link_complete(Session &s, const gp_frame_link &f, Reader &r, Writer &w, const Call &call, uint32_t op);
 
 }  // namespace handlers
 }  // namespace gp

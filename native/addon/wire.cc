@@ -79,6 +79,9 @@ bool Writer::begin_reply(const Call &call, CUresult rc) {
     if (rc != CUDA_SUCCESS) s_.defer_error(rc);
     return false;
   }
+  // Device printf flushed by this call (or since the last reply) goes first, so the job writes it
+  // before the call returns (docs/protocol.md, "Output frames").
+  s_.take_printf([this](const void *data, size_t size) { output_frame(data, size); });
   start_ = out_.size();
   open_ = true;
   // An array32 head (gp_frames.h), its count raised by end_reply as out values are written.
@@ -121,6 +124,15 @@ void Writer::str(const char *s) {
   if (len > std::numeric_limits<uint32_t>::max()) throw ProtocolError("reply string too large");
   mp_encode_str(grow(mp_sizeof_str((uint32_t)len)), s, (uint32_t)len);
   count_++;
+}
+
+void Writer::output_frame(const void *data, size_t size) {
+  char *p = grow(1);
+  p[0] = (char)0x93;  // fixarray of 3: [0, 1 (the job's stdout), bytes]
+  mp_encode_uint(grow(mp_sizeof_uint(0)), 0);
+  mp_encode_uint(grow(mp_sizeof_uint(1)), 1);
+  char *b = mp_encode_binl(grow(mp_sizeof_bin((uint32_t)size)), (uint32_t)size);
+  if (size > 0) std::memcpy(b, data, size);
 }
 
 void Writer::end_reply() {

@@ -99,6 +99,8 @@ class Writer {
   void bin(const void *data, size_t size);
   void str(const char *s);
   void end_reply();
+  // An output frame [0, 1, bytes]: device printf for the job's stdout (not a reply: seq 0).
+  void output_frame(const void *data, size_t size);
 
  private:
   char *grow(size_t n);

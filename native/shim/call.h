@@ -117,6 +117,10 @@ CUresult gp_pool_props_to_remote(gp_call *c, const CUmemPoolProps **props, CUmem
 /* Routed by ptr's allocation (else the first descriptor's device); every device on that daemon. */
 CUresult gp_access_to_remote(gp_call *c, CUdeviceptr ptr, const CUmemAccessDesc **desc, size_t count,
                              CUmemAccessDesc copy[GP_MAX_ACCESS_DESCS]);
+/* A resource description (texture and surface objects, native/shim/texobj.c): *desc pointed at `copy`
+ * with its array handle the daemon's id, the call routed to the resource's daemon; and back. */
+CUresult gp_res_desc_to_remote(gp_call *c, const CUDA_RESOURCE_DESC **desc, CUDA_RESOURCE_DESC *copy);
+void gp_res_desc_from_remote(gp_call *c, CUDA_RESOURCE_DESC *desc);
 /* The daemon's answer, its device ordinal back to the client's. */
 void gp_prop_from_remote(gp_call *c, CUmemAllocationProp *prop);
 /*

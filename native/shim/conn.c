@@ -124,6 +124,8 @@ static int deliver(gp_conn *c, const char **pos, const char *end)
     gp_reply r;
     if (gp_decode_reply(pos, end, &r) != 0)
         return -1;
+    if (r.seq == 0)
+        return gp_output_frame(&r);
     pthread_mutex_lock(&c->batch_lock);
     gp_pending *e = take_pending(c, r.seq);
     pthread_mutex_unlock(&c->batch_lock);

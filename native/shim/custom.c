@@ -607,7 +607,7 @@ CUresult gp_fwd_cuMemcpyPeerAsync_v7000_ptsz(CUdeviceptr_v2 dst, CUcontext dstCt
  * no allocation of this client's) or device memory on a daemon (DEVICE, or UNIFIED that is one). Host
  * rows travel packed, WidthInBytes each with no pitch gaps (docs/protocol.md, "Hand-encoded calls"),
  * in frames of at most COPY2D_SLICE bytes (whole rows, at least one), so neither end ever holds a
- * large copy whole. Arrays are not carried.
+ * large copy whole. A copy naming an array travels as a cuMemcpy3D (copy3d.c).
  */
 enum { COPY2D_HTOD = 0, COPY2D_DTOH = 1, COPY2D_DTOD = 2 };
 #define COPY2D_SLICE ((size_t)64 << 20)
@@ -796,6 +796,8 @@ static CUresult copy2d(uint32_t op, uint32_t sync_op, const CUDA_MEMCPY2D *p, in
         return CUDA_ERROR_NOT_INITIALIZED;
     if (p == NULL)
         return CUDA_ERROR_INVALID_VALUE;
+    if (p->dstMemoryType == CU_MEMORYTYPE_ARRAY || p->srcMemoryType == CU_MEMORYTYPE_ARRAY)
+        return gp_copy2d_as_3d(p, sync_op == GP_OP_cuMemcpy2D_v7000_ptsz || sync_op == GP_OP_cuMemcpy2DUnaligned_v7000_ptsz, async, stream);
     size_t w = p->WidthInBytes, h = p->Height;
     copy2d_side dst, src;
     CUresult rc = copy2d_side_of(p->dstMemoryType, p->dstHost, p->dstDevice, p->dstXInBytes, p->dstY, p->dstPitch, w, h, &dst);

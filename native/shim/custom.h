@@ -18,5 +18,7 @@ CUresult gp_kernel_for_server(const void *handle, int server, const void **real)
 
 /* A launch configuration's attributes as a frame's pairs (n at most GP_FRAME_LAUNCH_EX_ATTRS_MAX). */
 void gp_attrs_to_frame(const CUlaunchAttribute *attrs, unsigned n, gp_frame_pair *pairs, uint32_t *count);
+/* A cuMemcpy2D* naming a CUDA array, sent as the cuMemcpy3D* of depth 1 of the same kind (copy3d.c). */
+CUresult gp_copy2d_as_3d(const CUDA_MEMCPY2D *p, int per_thread, int async, CUstream stream);
 
 #endif

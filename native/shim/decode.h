@@ -34,6 +34,10 @@ int gp_decode_reply(const char **pos, const char *end, gp_reply *out);
  */
 int gp_reply_copy_bin(const gp_reply *r, void *dst, size_t cap);
 
+/* An output frame (seq 0: no call's reply), device printf for the job's stdout: written there
+ * (devprintf.c); -1 when it is malformed. */
+int gp_output_frame(const gp_reply *r);
+
 /* Reads the out values of a reply in order; a value of another type reads as 0 / nothing. */
 typedef struct gp_reader {
     const char *pos, *end;

@@ -115,6 +115,9 @@ const POOL_ATTR_SIZE = '(attr >= CU_MEMPOOL_ATTR_RELEASE_THRESHOLD && attr <= CU
 // (win32HandleMetaData, win32SecurityAttributes) travel as NULL, and the daemon forces them so.
 const PROP_TO_REMOTE = 'CUmemAllocationProp gp_prop; if ((rc = gp_prop_to_remote(c, &prop, &gp_prop)) != CUDA_SUCCESS) goto done;';
 
+/** A resource description names an array by the client's handle: the daemon's id in a copy (texobj.c). */
+const RES_TO_REMOTE = 'CUDA_RESOURCE_DESC gp_res; if ((rc = gp_res_desc_to_remote(c, &pResDesc, &gp_res)) != CUDA_SUCCESS) goto done;';
+
 /** A CUfunction parameter that may be one of cudart's kernel handles (gp_function_of). */
 const functionOf = (param: string): string => `if ((rc = gp_function_of(&${param})) != CUDA_SUCCESS) goto done;`;
 
@@ -266,8 +269,30 @@ export const CUDA_API: Record<string, Annotation> = {
   cuMipmappedArrayCreate: { mode: 'sync', params: { pMipmappedArrayDesc: { in: 'sizeof(CUDA_ARRAY3D_DESCRIPTOR)' } }, handler: 'mipmapped_array_create' },
   cuMipmappedArrayGetLevel: { mode: 'sync', handler: 'mipmapped_array_get_level' },
   cuMipmappedArrayDestroy: { mode: 'sync', handler: 'mipmapped_array_destroy' },
+  // Texture and surface objects: the object is the driver's value (kernels take it as a parameter);
+  // the daemon records which are the session's, and translates the array a resource names
+  // (native/shim/texobj.c, native/addon/texture_handlers.cc). A resource view of all zeros is none.
+  cuTexObjectCreate: {
+    mode: 'sync',
+    params: { pResDesc: { in: 'sizeof(CUDA_RESOURCE_DESC)' }, pTexDesc: { in: 'sizeof(CUDA_TEXTURE_DESC)' }, pResViewDesc: { in: 'sizeof(CUDA_RESOURCE_VIEW_DESC)' } },
+    before: `${RES_TO_REMOTE} CUDA_RESOURCE_VIEW_DESC gp_view; if (pTexDesc == NULL) { rc = CUDA_ERROR_INVALID_VALUE; goto done; } if (pResViewDesc == NULL) { gp_view = (CUDA_RESOURCE_VIEW_DESC){ 0 }; pResViewDesc = &gp_view; }`,
+    handler: 'tex_object_create',
+  },
+  cuTexObjectDestroy: { mode: 'sync', handler: 'tex_object_destroy' },
+  cuTexObjectGetResourceDesc: { mode: 'sync', params: { pResDesc: { out: 'sizeof(CUDA_RESOURCE_DESC)' } }, handler: 'tex_object_get_resource_desc', after: 'gp_res_desc_from_remote(c, pResDesc);' },
+  cuTexObjectGetTextureDesc: { mode: 'sync', params: { pTexDesc: { out: 'sizeof(CUDA_TEXTURE_DESC)' } }, handler: 'tex_object_get_texture_desc' },
+  cuSurfObjectCreate: { mode: 'sync', params: { pResDesc: { in: 'sizeof(CUDA_RESOURCE_DESC)' } }, before: RES_TO_REMOTE, handler: 'surf_object_create' },
+  cuSurfObjectDestroy: { mode: 'sync', handler: 'surf_object_destroy' },
+  cuSurfObjectGetResourceDesc: { mode: 'sync', params: { pResDesc: { out: 'sizeof(CUDA_RESOURCE_DESC)' } }, handler: 'surf_object_get_resource_desc', after: 'gp_res_desc_from_remote(c, pResDesc);' },
   cuMemcpyHtoA: { mode: 'sync', params: { srcHost: { in: 'ByteCount' } }, work: true },
   cuMemcpyAtoH: { mode: 'sync', params: { dstHost: { out: 'ByteCount' } }, work: true },
+  cuMemcpyAtoD: { mode: 'sync', params: { dstDevice: { device: 'ByteCount' } }, work: true },
+  cuMemcpyDtoA: { mode: 'sync', params: { srcDevice: { device: 'ByteCount' } }, work: true },
+  cuMemcpyAtoA: { mode: 'sync', work: true },
+  // Boxes of host memory, device memory and arrays travel as explicit fields, host bytes packed
+  // (docs/protocol.md); native/shim/copy3d.c routes them, and cuMemcpy2D* naming an array too.
+  cuMemcpy3D: { mode: 'sync', client: 'memcpy_3d', wire: 'memcpy_3d' },
+  cuMemcpy3DAsync: { mode: 'async', client: 'memcpy_3d_async', wire: 'memcpy_3d_async' },
   // A session's pools are its own: the card's default pool is a private one per session, so no client
   // sees, trims or reuses another's memory.
   cuMemAllocAsync: { mode: 'sync', handler: 'mem_alloc_async', after: 'gp_note_alloc(c, *dptr, bytesize);' },
@@ -397,6 +422,13 @@ export const CUDA_API: Record<string, Annotation> = {
   cuOccupancyMaxPotentialBlockSizeWithFlags: local,
   // The configuration's attributes travel as cuLaunchKernelEx's do (native/shim/clusters.c).
   cuOccupancyMaxActiveClusters: { mode: 'sync', client: 'occupancy_max_active_clusters', wire: 'clusters' },
+  // JIT linking: the link state and the linked image live in the client (native/shim/link.c); the
+  // inputs travel at cuLinkComplete, linked by the driver of the current context's daemon.
+  cuLinkCreate: local,
+  cuLinkAddData: local,
+  cuLinkAddFile: local,
+  cuLinkComplete: { mode: 'sync', client: 'link_complete', wire: 'link' },
+  cuLinkDestroy: local,
   cuLaunchKernel: { mode: 'async', client: 'launch_kernel', wire: 'launch' },
   cuLaunchKernelEx: { mode: 'async', client: 'launch_kernel_ex', wire: 'launch_ex' },
 };

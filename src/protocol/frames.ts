@@ -42,6 +42,11 @@ export interface Frame {
    * be read, and the encoder takes their count.
    */
   open?: true;
+  /**
+   * An argument frame whose fields are followed by values of a shape the table cannot state (nested
+   * lists): what they are. The handler reads them itself, after the decoded fields.
+   */
+  trailing?: string;
 }
 
 // Grid and block sizes, and the stream of a launch: shared by the launch frames.
@@ -68,6 +73,23 @@ const copy2dHead: Field[] = [
   { name: 'width', type: 'u64', doc: 'WidthInBytes' },
   { name: 'height', type: 'u64', doc: 'Height' },
 ];
+// A box copy's head (cuMemcpy3D): kind, seven fields per side, the box.
+const copy3dHead: Field[] = [
+  { name: 'kind', type: 'u32', max: 2, doc: '0 to the card, 1 to the host, 2 on the card' },
+  ...(['dst', 'src'] as const).flatMap((side): Field[] => [
+    { name: `${side}_type`, type: 'u32', max: 2, doc: `the ${side} side: 0 host, 1 device memory, 2 array` },
+    { name: `${side}_where`, type: 'u64', doc: `the ${side} device pointer or the session's array id (0 for a host side)` },
+    { name: `${side}_x`, type: 'u64', doc: `${side}XInBytes` },
+    { name: `${side}_y`, type: 'u64', doc: `${side}Y` },
+    { name: `${side}_z`, type: 'u64', doc: `${side}Z` },
+    { name: `${side}_pitch`, type: 'u64', doc: `${side}Pitch` },
+    { name: `${side}_height`, type: 'u64', doc: `${side}Height` },
+  ]),
+  { name: 'width', type: 'u64', doc: 'WidthInBytes' },
+  { name: 'height', type: 'u64', doc: 'Height' },
+  { name: 'depth', type: 'u64', doc: 'Depth' },
+];
+const copy3dBytes: Field = { name: 'bytes', type: 'bin', bytes: ['width', 'height', 'depth'], when: { field: 'kind', equals: 0 }, doc: 'the host box, packed (to the card only)' };
 const copy2dRows: Field = { name: 'rows', type: 'bin', bytes: ['width', 'height'], when: { field: 'kind', equals: 0 }, doc: 'the host rows, packed (host-to-device only)' };
 
 export const frames = {
@@ -128,6 +150,23 @@ export const frames = {
   memcpy_2d_async: {
     doc: 'cuMemcpy2DAsync.',
     fields: [...copy2dHead, { name: 'stream', type: 'handle', doc: 'the stream' }, copy2dRows],
+  },
+  memcpy_3d: {
+    doc: 'cuMemcpy3D, and the cuMemcpy2D* that name a CUDA array (as depth 1): explicit fields, never the CUDA_MEMCPY3D struct.',
+    fields: [...copy3dHead, copy3dBytes],
+  },
+  memcpy_3d_async: {
+    doc: 'cuMemcpy3DAsync.',
+    fields: [...copy3dHead, { name: 'stream', type: 'handle', doc: 'the stream' }, copy3dBytes],
+  },
+  link: {
+    doc: 'cuLinkComplete: every input the client gathered for one link, linked by the daemon\'s driver in one call.',
+    fields: [
+      { name: 'info_bytes', type: 'u64', max: 65536, doc: 'the info log\'s size the job gave (at most 64 KiB)' },
+      { name: 'error_bytes', type: 'u64', max: 65536, doc: 'the error log\'s size the job gave (at most 64 KiB)' },
+    ],
+    trailing:
+      'the link\'s options, an array of at most 64 [option uint, value uint] (only options whose value is a number, native/common/jit_options.h), then its inputs, an array of at most 1024 [type uint, name str, data bin, options]',
   },
 } as const satisfies Record<string, Frame>;
 
