@@ -94,7 +94,8 @@ function buildSamples() {
 
 function buildKernels() {
   const out = join(opts.cache, 'libgpupool_sample_kernels.so');
-  execFileSync('cc', ['-std=c11', '-O2', '-fPIC', '-shared', '-I', join(CUDA_HOME, 'include'), '-I', join(root, 'native', 'fakes', 'cuda'), '-o', out, join(here, 'kernels.c')]);
+  const sources = readdirSync(here).filter((f) => f.endsWith('.c')).map((f) => join(here, f));
+  execFileSync('cc', ['-std=c11', '-D_POSIX_C_SOURCE=200809L', '-O2', '-Wall', '-Wextra', '-fPIC', '-shared', '-I', join(CUDA_HOME, 'include'), '-I', join(root, 'native', 'fakes', 'cuda'), '-o', out, ...sources, '-lm']);
   return out;
 }
 
