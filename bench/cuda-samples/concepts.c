@@ -221,6 +221,280 @@ static int reduce_single_pass(const gpupool_emu_launch *l, void **params, unsign
     return CUDA_SUCCESS;
 }
 
+/*
+ * histogram256Kernel(uint *partial, uint *data, uint count) / histogram64Kernel(uint *partial, uint4
+ * *data, uint count) (histogram): block b counts the bytes of the words at its grid-stride positions
+ * into partial[b * bins ...]: all 256 byte values, or the top six bits of each byte for 64 bins.
+ */
+static int histogram_partial(const gpupool_emu_launch *l, void **params, unsigned bins, unsigned words_per_item)
+{
+    long long blocks = l->grid[0], threads = l->block[0], stride = blocks * threads;
+    long long count = PARAM(unsigned, params, 2);
+    uint32_t *partial = DEVICE(l, PARAM(CUdeviceptr, params, 0), blocks * bins, sizeof(uint32_t));
+    const uint32_t *data = count ? DEVICE(l, PARAM(CUdeviceptr, params, 1), count * words_per_item, sizeof(uint32_t)) : NULL;
+    NEED(partial);
+    if (count && data == NULL)
+        return CUDA_ERROR_ILLEGAL_ADDRESS;
+    for (long long b = 0; b < blocks; b++) {
+        uint32_t *h = partial + b * bins;
+        memset(h, 0, bins * sizeof *h);
+        for (long long t = 0; t < threads; t++)
+            for (long long pos = b * threads + t; pos < count; pos += stride)
+                for (unsigned w = 0; w < words_per_item; w++) {
+                    uint32_t word = data[pos * words_per_item + w];
+                    for (unsigned byte = 0; byte < 4; byte++) {
+                        unsigned v = (word >> (8 * byte)) & 0xFFU;
+                        h[bins == 256 ? v : v >> 2]++;
+                    }
+                }
+    }
+    return CUDA_SUCCESS;
+}
+
+static int histogram256(const gpupool_emu_launch *l, void **params) { return histogram_partial(l, params, 256, 1); }
+static int histogram64(const gpupool_emu_launch *l, void **params) { return histogram_partial(l, params, 64, 4); }
+
+/* mergeHistogram256Kernel / mergeHistogram64Kernel(uint *hist, uint *partial, uint count): bin b (the
+ * block) is the sum of the partial histograms' bin b (bins = gridDim.x). */
+static int histogram_merge(const gpupool_emu_launch *l, void **params)
+{
+    long long bins = l->grid[0], count = PARAM(unsigned, params, 2);
+    uint32_t *hist = DEVICE(l, PARAM(CUdeviceptr, params, 0), bins, sizeof(uint32_t));
+    const uint32_t *partial = count ? DEVICE(l, PARAM(CUdeviceptr, params, 1), count * bins, sizeof(uint32_t)) : NULL;
+    NEED(hist);
+    if (count && partial == NULL)
+        return CUDA_ERROR_ILLEGAL_ADDRESS;
+    for (long long b = 0; b < bins; b++) {
+        uint32_t sum = 0;
+        for (long long i = 0; i < count; i++)
+            sum += partial[b + i * bins];
+        hist[b] = sum;
+    }
+    return CUDA_SUCCESS;
+}
+
+/* An exclusive scan of v[0, n) in segments of `segment` elements (uint arithmetic wraps). */
+static void scan_exclusive_segments(uint32_t *dst, const uint32_t *src, long long n, long long segment)
+{
+    uint32_t sum = 0;
+    for (long long i = 0; i < n; i++) {
+        if (i % segment == 0)
+            sum = 0;
+        uint32_t v = src[i];
+        dst[i] = sum;
+        sum += v;
+    }
+}
+
+/* scanExclusiveShared(uint4 *dst, uint4 *src, uint size) (scan): the grid's 4 * threads elements,
+ * scanned exclusively in segments of size. */
+static int scan_shared(const gpupool_emu_launch *l, void **params)
+{
+    long long n = 4LL * (long long)grid_threads(l), size = PARAM(unsigned, params, 2);
+    uint32_t *dst = DEVICE(l, PARAM(CUdeviceptr, params, 0), n, sizeof(uint32_t));
+    const uint32_t *src = DEVICE(l, PARAM(CUdeviceptr, params, 1), n, sizeof(uint32_t));
+    NEED(dst);
+    NEED(src);
+    if (size < 4 || size > 4LL * l->block[0])
+        return CUDA_ERROR_INVALID_VALUE;
+    uint32_t *tmp = malloc((size_t)n * sizeof *tmp);
+    if (tmp == NULL)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    scan_exclusive_segments(tmp, src, n, size);
+    memcpy(dst, tmp, (size_t)n * sizeof *tmp);
+    free(tmp);
+    return CUDA_SUCCESS;
+}
+
+/*
+ * scanExclusiveShared2(uint *buf, uint *dst, uint *src, uint N, uint arrayLength): the last element of
+ * each 4 * blockDim.x chunk's exclusive scan plus its input (the chunk's total), for chunks < N,
+ * scanned exclusively in segments of arrayLength into buf.
+ */
+static int scan_shared2(const gpupool_emu_launch *l, void **params)
+{
+    long long n = PARAM(unsigned, params, 3), segment = PARAM(unsigned, params, 4), chunk = 4LL * l->block[0];
+    if (n <= 0)
+        return CUDA_SUCCESS;
+    if (segment <= 0)
+        return CUDA_ERROR_INVALID_VALUE;
+    uint32_t *buf = DEVICE(l, PARAM(CUdeviceptr, params, 0), n, sizeof(uint32_t));
+    const uint32_t *dst = DEVICE(l, PARAM(CUdeviceptr, params, 1), n * chunk, sizeof(uint32_t));
+    const uint32_t *src = DEVICE(l, PARAM(CUdeviceptr, params, 2), n * chunk, sizeof(uint32_t));
+    NEED(buf);
+    NEED(dst);
+    NEED(src);
+    uint32_t *totals = malloc((size_t)n * sizeof *totals);
+    if (totals == NULL)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    for (long long i = 0; i < n; i++)
+        totals[i] = dst[chunk - 1 + chunk * i] + src[chunk - 1 + chunk * i];
+    scan_exclusive_segments(buf, totals, n, segment);
+    free(totals);
+    return CUDA_SUCCESS;
+}
+
+/* uniformUpdate(uint4 *data, uint *buffer): each block's 4 * blockDim.x elements += buffer[block]. */
+static int scan_uniform_update(const gpupool_emu_launch *l, void **params)
+{
+    long long blocks = l->grid[0], chunk = 4LL * l->block[0];
+    uint32_t *data = DEVICE(l, PARAM(CUdeviceptr, params, 0), blocks * chunk, sizeof(uint32_t));
+    const uint32_t *buffer = DEVICE(l, PARAM(CUdeviceptr, params, 1), blocks, sizeof(uint32_t));
+    NEED(data);
+    NEED(buffer);
+    for (long long i = 0; i < blocks * chunk; i++)
+        data[i] += buffer[i / chunk];
+    return CUDA_SUCCESS;
+}
+
+/*
+ * sortingNetworks: key-value comparator networks. Every comparator of one step touches its own pair,
+ * so running a step's comparators one after another is what the GPU's threads do at once.
+ */
+#define SHARED_SIZE_LIMIT 1024U
+
+static void comparator(uint32_t *ka, uint32_t *va, uint32_t *kb, uint32_t *vb, unsigned dir)
+{
+    if ((*ka > *kb) == (dir != 0)) {
+        uint32_t t = *ka;
+        *ka = *kb;
+        *kb = t;
+        t = *va;
+        *va = *vb;
+        *vb = t;
+    }
+}
+
+/* The four arrays of a sort kernel (dst key, dst val, src key, src val), n elements each. */
+struct sort_arrays {
+    uint32_t *dk, *dv;
+    const uint32_t *sk, *sv;
+};
+
+static int sort_arrays_of(const gpupool_emu_launch *l, void **params, long long n, struct sort_arrays *a)
+{
+    a->dk = DEVICE(l, PARAM(CUdeviceptr, params, 0), n, sizeof(uint32_t));
+    a->dv = DEVICE(l, PARAM(CUdeviceptr, params, 1), n, sizeof(uint32_t));
+    a->sk = DEVICE(l, PARAM(CUdeviceptr, params, 2), n, sizeof(uint32_t));
+    a->sv = DEVICE(l, PARAM(CUdeviceptr, params, 3), n, sizeof(uint32_t));
+    return a->dk && a->dv && a->sk && a->sv ? CUDA_SUCCESS : CUDA_ERROR_ILLEGAL_ADDRESS;
+}
+
+enum shared_sort { BITONIC_SORT, BITONIC_SORT1, BITONIC_MERGE, ODD_EVEN_SORT };
+
+/*
+ * The shared-memory kernels, each block on its SHARED_SIZE_LIMIT elements with SHARED_SIZE_LIMIT / 2
+ * threads: bitonicSortShared(dk, dv, sk, sv, arrayLength, dir), bitonicSortShared1(dk, dv, sk, sv),
+ * bitonicMergeShared(dk, dv, sk, sv, arrayLength, size, dir), oddEvenMergeSortShared(dk, dv, sk, sv,
+ * arrayLength, dir).
+ */
+static int sort_shared(const gpupool_emu_launch *l, void **params, enum shared_sort kind)
+{
+    long long blocks = l->grid[0];
+    unsigned threads = l->block[0];
+    if (threads != SHARED_SIZE_LIMIT / 2)
+        return CUDA_ERROR_INVALID_VALUE; /* the kernels are written for this block size */
+    struct sort_arrays a;
+    if (sort_arrays_of(l, params, blocks * SHARED_SIZE_LIMIT, &a) != CUDA_SUCCESS)
+        return CUDA_ERROR_ILLEGAL_ADDRESS;
+    unsigned length = kind == BITONIC_SORT1 ? SHARED_SIZE_LIMIT : PARAM(unsigned, params, 4);
+    unsigned dir = kind == BITONIC_SORT || kind == ODD_EVEN_SORT ? PARAM(unsigned, params, 5)
+                   : kind == BITONIC_MERGE                      ? PARAM(unsigned, params, 6)
+                                                                 : 0;
+    unsigned merge_size = kind == BITONIC_MERGE ? PARAM(unsigned, params, 5) : 0;
+    if (length < 2 || (length & (length - 1)) != 0)
+        return CUDA_ERROR_INVALID_VALUE;
+    uint32_t k[SHARED_SIZE_LIMIT], v[SHARED_SIZE_LIMIT];
+    for (long long b = 0; b < blocks; b++) {
+        size_t base = (size_t)b * SHARED_SIZE_LIMIT;
+        memcpy(k, a.sk + base, sizeof k);
+        memcpy(v, a.sv + base, sizeof v);
+#define CMP(i, j, d) comparator(&k[i], &v[i], &k[j], &v[j], (d))
+#define POS(t, stride) (2 * (t) - ((t) & ((stride) - 1)))
+        if (kind == BITONIC_SORT || kind == BITONIC_SORT1) {
+            unsigned limit = kind == BITONIC_SORT ? length : SHARED_SIZE_LIMIT;
+            for (unsigned size = 2; size < limit; size <<= 1)
+                for (unsigned stride = size / 2; stride > 0; stride >>= 1)
+                    for (unsigned t = 0; t < threads; t++) {
+                        unsigned ddd = kind == BITONIC_SORT ? dir ^ ((t & (size / 2)) != 0) : (t & (size / 2)) != 0;
+                        CMP(POS(t, stride), POS(t, stride) + stride, ddd);
+                    }
+            unsigned last = kind == BITONIC_SORT ? dir : (unsigned)(b & 1);
+            for (unsigned stride = limit / 2; stride > 0; stride >>= 1)
+                for (unsigned t = 0; t < threads; t++)
+                    CMP(POS(t, stride), POS(t, stride) + stride, last);
+        } else if (kind == BITONIC_MERGE) {
+            for (unsigned stride = SHARED_SIZE_LIMIT / 2; stride > 0; stride >>= 1)
+                for (unsigned t = 0; t < threads; t++) {
+                    unsigned comparator_i = ((unsigned)b * threads + t) & (length / 2 - 1);
+                    unsigned ddd = dir ^ ((comparator_i & (merge_size / 2)) != 0);
+                    CMP(POS(t, stride), POS(t, stride) + stride, ddd);
+                }
+        } else {
+            for (unsigned size = 2; size <= length; size <<= 1) {
+                unsigned stride = size / 2;
+                for (unsigned t = 0; t < threads; t++)
+                    CMP(POS(t, stride), POS(t, stride) + stride, dir);
+                for (stride >>= 1; stride > 0; stride >>= 1)
+                    for (unsigned t = 0; t < threads; t++)
+                        if ((t & (size / 2 - 1)) >= stride)
+                            CMP(POS(t, stride) - stride, POS(t, stride), dir);
+            }
+        }
+#undef CMP
+#undef POS
+        memcpy(a.dk + base, k, sizeof k);
+        memcpy(a.dv + base, v, sizeof v);
+    }
+    return CUDA_SUCCESS;
+}
+
+static int bitonic_sort_shared(const gpupool_emu_launch *l, void **p) { return sort_shared(l, p, BITONIC_SORT); }
+static int bitonic_sort_shared1(const gpupool_emu_launch *l, void **p) { return sort_shared(l, p, BITONIC_SORT1); }
+static int bitonic_merge_shared(const gpupool_emu_launch *l, void **p) { return sort_shared(l, p, BITONIC_MERGE); }
+static int odd_even_sort_shared(const gpupool_emu_launch *l, void **p) { return sort_shared(l, p, ODD_EVEN_SORT); }
+
+/* One comparator of a global merge step: src pair (i, j) compared into dst. */
+static void compare_global(const struct sort_arrays *a, size_t i, size_t j, unsigned dir)
+{
+    uint32_t ka = a->sk[i], va = a->sv[i], kb = a->sk[j], vb = a->sv[j];
+    comparator(&ka, &va, &kb, &vb, dir);
+    a->dk[i] = ka;
+    a->dv[i] = va;
+    a->dk[j] = kb;
+    a->dv[j] = vb;
+}
+
+/* bitonicMergeGlobal / oddEvenMergeGlobal(dk, dv, sk, sv, arrayLength, size, stride, dir): one
+ * comparator per thread of the grid, over the grid's 2 * threads elements. */
+static int merge_global(const gpupool_emu_launch *l, void **params, int odd_even)
+{
+    long long threads = (long long)grid_threads(l);
+    unsigned length = PARAM(unsigned, params, 4), size = PARAM(unsigned, params, 5);
+    unsigned stride = PARAM(unsigned, params, 6), dir = PARAM(unsigned, params, 7);
+    if (stride == 0 || (stride & (stride - 1)) != 0 || length < 2 || size < 2)
+        return CUDA_ERROR_INVALID_VALUE;
+    struct sort_arrays a;
+    if (sort_arrays_of(l, params, 2 * threads, &a) != CUDA_SUCCESS)
+        return CUDA_ERROR_ILLEGAL_ADDRESS;
+    for (long long g = 0; g < threads; g++) {
+        size_t pos = 2 * (size_t)g - ((size_t)g & (stride - 1));
+        if (!odd_even) {
+            unsigned comparator_i = (unsigned)g & (length / 2 - 1);
+            compare_global(&a, pos, pos + stride, dir ^ ((comparator_i & (size / 2)) != 0));
+        } else if (stride < size / 2) {
+            if (((unsigned)g & (size / 2 - 1)) >= stride)
+                compare_global(&a, pos - stride, pos, dir);
+        } else {
+            compare_global(&a, pos, pos + stride, dir);
+        }
+    }
+    return CUDA_SUCCESS;
+}
+
+static int bitonic_merge_global(const gpupool_emu_launch *l, void **p) { return merge_global(l, p, 0); }
+static int odd_even_merge_global(const gpupool_emu_launch *l, void **p) { return merge_global(l, p, 1); }
+
 #define REDUCE_SIZES(X) X(512) X(256) X(128) X(64) X(32) X(16) X(8) X(4) X(2) X(1)
 #define REDUCE_FNS(BS)                                                                                  \
     static int multi_##BS##_1(const gpupool_emu_launch *l, void **p) { return reduce_blocks(l, p, BS, 1); } \
@@ -242,5 +516,18 @@ const gpupool_emu_kernel concepts_kernels[] = {
     KERNEL("_Z18shfl_intimage_rowsPK5uint4PS_", intimage_rows, 8, 8),
     KERNEL("_Z18shfl_vertical_shflPjii", vertical_scan, 8, 4, 4),
     REDUCE_SIZES(REDUCE_ENTRIES)
+    KERNEL("_Z18histogram256KernelPjS_j", histogram256, 8, 8, 4),
+    KERNEL("_Z17histogram64KernelPjP5uint4j", histogram64, 8, 8, 4),
+    KERNEL("_Z23mergeHistogram256KernelPjS_j", histogram_merge, 8, 8, 4),
+    KERNEL("_Z22mergeHistogram64KernelPjS_j", histogram_merge, 8, 8, 4),
+    KERNEL("_Z19scanExclusiveSharedP5uint4S0_j", scan_shared, 8, 8, 4),
+    KERNEL("_Z20scanExclusiveShared2PjS_S_jj", scan_shared2, 8, 8, 8, 4, 4),
+    KERNEL("_Z13uniformUpdateP5uint4Pj", scan_uniform_update, 8, 8),
+    KERNEL("_Z17bitonicSortSharedPjS_S_S_jj", bitonic_sort_shared, 8, 8, 8, 8, 4, 4),
+    KERNEL("_Z18bitonicSortShared1PjS_S_S_", bitonic_sort_shared1, 8, 8, 8, 8),
+    KERNEL("_Z18bitonicMergeGlobalPjS_S_S_jjjj", bitonic_merge_global, 8, 8, 8, 8, 4, 4, 4, 4),
+    KERNEL("_Z18bitonicMergeSharedPjS_S_S_jjj", bitonic_merge_shared, 8, 8, 8, 8, 4, 4, 4),
+    KERNEL("_Z22oddEvenMergeSortSharedPjS_S_S_jj", odd_even_sort_shared, 8, 8, 8, 8, 4, 4),
+    KERNEL("_Z18oddEvenMergeGlobalPjS_S_S_jjjj", odd_even_merge_global, 8, 8, 8, 8, 4, 4, 4, 4),
 };
 const unsigned concepts_kernel_count = COUNT(concepts_kernels);

@@ -4,6 +4,7 @@
  */
 #include "kernels.h"
 
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -252,6 +253,123 @@ static int clock_block(const gpupool_emu_launch *l, void **params)
     return CUDA_SUCCESS;
 }
 
+/*
+ * newdelete: Vector<int> objects on the device heap (new in a kernel). Here a vector lives in the
+ * kernel library's memory and the device pointer the sample keeps (Container<int> **g_container)
+ * holds its address; only addresses this library handed out are used again, so a made-up one fails
+ * the launch instead of reaching the daemon's memory.
+ */
+struct device_vector {
+    int *data;
+    int capacity, top;
+    struct device_vector *next; /* the live vectors */
+};
+
+static struct device_vector *g_vectors;
+static pthread_mutex_t g_vectors_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The live vector *slot names, or NULL; with g_vectors_lock held. */
+static struct device_vector *vector_at(const gpupool_emu_launch *l, CUdeviceptr slot_ptr)
+{
+    uint64_t *slot = DEVICE(l, slot_ptr, 1, sizeof(uint64_t));
+    if (slot == NULL)
+        return NULL;
+    for (struct device_vector *v = g_vectors; v != NULL; v = v->next)
+        if ((uint64_t)(uintptr_t)v == *slot)
+            return v;
+    return NULL;
+}
+
+/* vectorCreate(Container<int> **g_container, int max_size). */
+static int vector_create(const gpupool_emu_launch *l, void **params)
+{
+    int capacity = PARAM(int, params, 1);
+    uint64_t *slot = DEVICE(l, PARAM(CUdeviceptr, params, 0), 1, sizeof(uint64_t));
+    NEED(slot);
+    struct device_vector *v = calloc(1, sizeof *v);
+    if (v == NULL || capacity < 0 || (v->data = calloc((size_t)capacity + 1, sizeof(int))) == NULL) {
+        free(v);
+        return CUDA_ERROR_OUT_OF_MEMORY; /* the device heap's malloc failing */
+    }
+    v->capacity = capacity;
+    v->top = -1;
+    pthread_mutex_lock(&g_vectors_lock);
+    v->next = g_vectors;
+    g_vectors = v;
+    pthread_mutex_unlock(&g_vectors_lock);
+    *slot = (uint64_t)(uintptr_t)v;
+    return CUDA_SUCCESS;
+}
+
+/* containerFill(Container<int> **c): thread 0 of each block pushes its block's index. */
+static int container_fill(const gpupool_emu_launch *l, void **params)
+{
+    pthread_mutex_lock(&g_vectors_lock);
+    struct device_vector *v = vector_at(l, PARAM(CUdeviceptr, params, 0));
+    int rc = CUDA_SUCCESS;
+    for (long long b = 0; v != NULL && b < (long long)grid_blocks(l) && rc == CUDA_SUCCESS; b++) {
+        if (v->top + 1 >= v->capacity)
+            rc = CUDA_ERROR_ILLEGAL_ADDRESS; /* past the vector's storage */
+        else
+            v->data[++v->top] = (int)b;
+    }
+    pthread_mutex_unlock(&g_vectors_lock);
+    return v == NULL ? CUDA_ERROR_ILLEGAL_ADDRESS : rc;
+}
+
+/* containerConsume(Container<int> **c, int *d_result): every thread pops into d_result[idx], -1 when
+ * the vector is empty. */
+static int container_consume(const gpupool_emu_launch *l, void **params)
+{
+    long long n = (long long)grid_threads(l);
+    int *result = DEVICE(l, PARAM(CUdeviceptr, params, 1), n, sizeof(int));
+    NEED(result);
+    pthread_mutex_lock(&g_vectors_lock);
+    struct device_vector *v = vector_at(l, PARAM(CUdeviceptr, params, 0));
+    for (long long i = 0; v != NULL && i < n; i++)
+        result[i] = v->top >= 0 ? v->data[v->top--] : -1;
+    pthread_mutex_unlock(&g_vectors_lock);
+    return v == NULL ? CUDA_ERROR_ILLEGAL_ADDRESS : CUDA_SUCCESS;
+}
+
+/* containerDelete(Container<int> **c): delete *c. */
+static int container_delete(const gpupool_emu_launch *l, void **params)
+{
+    pthread_mutex_lock(&g_vectors_lock);
+    struct device_vector *v = vector_at(l, PARAM(CUdeviceptr, params, 0));
+    for (struct device_vector **p = &g_vectors; v != NULL && *p != NULL; p = &(*p)->next)
+        if (*p == v) {
+            *p = v->next;
+            break;
+        }
+    pthread_mutex_unlock(&g_vectors_lock);
+    if (v == NULL)
+        return CUDA_ERROR_ILLEGAL_ADDRESS;
+    free(v->data);
+    free(v);
+    return CUDA_SUCCESS;
+}
+
+/* placementNew / complexVector(int *d_result): a vector in shared memory per block; the even threads
+ * push threadIdx.x / 2, then every thread pops into d_result[threadIdx.x] (-1 when empty). */
+static int shared_vector(const gpupool_emu_launch *l, void **params)
+{
+    long long threads = l->block[0];
+    int *result = DEVICE(l, PARAM(CUdeviceptr, params, 0), threads, sizeof(int));
+    NEED(result);
+    if (threads > 1024)
+        return CUDA_ERROR_ILLEGAL_ADDRESS; /* past the kernel's 1024-element buffer */
+    int data[1024], top;
+    for (long long b = 0; b < (long long)grid_blocks(l); b++) {
+        top = -1;
+        for (long long t = 0; t < threads; t += 2)
+            data[++top] = (int)(t >> 1);
+        for (long long t = 0; t < threads; t++)
+            result[t] = top >= 0 ? data[top--] : -1;
+    }
+    return CUDA_SUCCESS;
+}
+
 const gpupool_emu_kernel features_kernels[] = {
     KERNEL("_Z13memcpy_kernelPiS_m", memcpy_kernel, 8, 8, 8),
     KERNEL("_Z10filter_arrPiS_PKii", filter_arr, 8, 8, 8, 4),
@@ -264,5 +382,11 @@ const gpupool_emu_kernel features_kernels[] = {
     KERNEL("_Z11negateArrayPKfPfi", negate_array, 8, 8, 4),
     KERNEL("_Z11validateGPUPf15negSquareArraysPb", validate_gpu, 8, 48, 8),
     KERNEL("_Z10clockBlockl", clock_block, 8),
+    KERNEL("_Z12vectorCreatePP9ContainerIiEi", vector_create, 8, 4),
+    KERNEL("_Z13containerFillPP9ContainerIiE", container_fill, 8),
+    KERNEL("_Z16containerConsumePP9ContainerIiEPi", container_consume, 8, 8),
+    KERNEL("_Z15containerDeletePP9ContainerIiE", container_delete, 8),
+    KERNEL("_Z12placementNewPi", shared_vector, 8),
+    KERNEL("_Z13complexVectorPi", shared_vector, 8),
 };
 const unsigned features_kernel_count = COUNT(features_kernels);
