@@ -7,9 +7,10 @@
  * carried, as a Markdown table (docs/compatibility.md keeps the last one).
  *
  *   node bench/cuda-samples/run.js --samples DIR [--cache DIR] [--arch 80] [--jobs 2] [--no-build]
- *                                  [--only a,b] [--timeout 120] [--out FILE] [--server ws://HOST:PORT]
+ *                                  [--only a,b] [--timeout 120] [--out FILE] [--logs DIR]
+ *                                  [--server ws://HOST:PORT] [--pool]
  *
- * --cache (default ~/.cache/gpupool-cuda-samples) keeps a copy of the sources, patched to build for one
+ * --logs keeps each sample's whole output there (NAME.log). --cache (default ~/.cache/gpupool-cuda-samples) keeps a copy of the sources, patched to build for one
  * architecture only (nvcc is slow: one arch, uncompressed so that the emulator reads the cubins), and the
  * CMake build; --no-build runs what is built. A sample's exit status decides: 0 pass, 2 (the samples'
  * EXIT_WAIVED) waived, anything else or the timeout fail. --server runs them against that daemon (one
@@ -26,6 +27,7 @@ import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { newToken, tokenLine } from '../../dist/auth/tokens.js';
 import { CLI, Daemon } from '../daemon.js';
+import { judge, table } from './report.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '..', '..');
@@ -45,6 +47,7 @@ const { values: opts } = parseArgs({
     out: { type: 'string' },
     server: { type: 'string' },
     pool: { type: 'boolean', default: false },
+    logs: { type: 'string' },
   },
 });
 if (!opts.samples) {
@@ -137,17 +140,11 @@ async function runSample(server, cat, name, { netns, gpus, token } = {}) {
   const timer = setTimeout(() => child.kill('SIGKILL'), Number(opts.timeout) * 1000);
   const [code, signal] = await once(child, 'exit');
   clearTimeout(timer);
-  const notCarried = [...new Set([...output.matchAll(/gpupool: (\S+(?: \(legacy\))?) is not carried by gpupool/g)].map((m) => m[1]))];
-  const lines = output.trim().split('\n').filter((l) => l.trim() !== '');
-  const last = lines.filter((l) => !l.startsWith('gpupool: ')).slice(-1)[0] ?? '';
-  const result = signal ? 'fail' : code === 0 ? 'pass' : code === 2 ? 'waived' : 'fail';
-  // What the emulator cannot run is no gpupool failure, but it is one here: said apart.
-  const noKernel = /no kernel image is available|CUDA_ERROR_NO_BINARY_FOR_GPU|cudaErrorNoKernelImageForDevice/.test(output)
-    ? 'a kernel with no CPU implementation for the emulator (bench/cuda-samples/kernels.c); '
-    : '';
-  const detail = `${notCarried.length ? `not carried: ${notCarried.join(', ')}; ` : ''}${noKernel}${last.slice(0, 160)}`;
-  const why = signal ? `timed out after ${opts.timeout} s` : result === 'pass' ? '' : detail;
-  return { result, why, notCarried };
+  if (opts.logs) {
+    mkdirSync(opts.logs, { recursive: true });
+    writeFileSync(join(opts.logs, `${name}${gpus ? '.pool' : ''}.log`), output);
+  }
+  return judge({ output, code, signal, timeoutSeconds: opts.timeout });
 }
 
 prepareSources();
@@ -197,16 +194,6 @@ if (opts.pool) {
     await Promise.all(daemons.map((d) => d.stop()));
   }
 }
-const count = (what) => rows.filter((r) => r.result === what).length;
-// A sample's last words may be binary (a crashed one): printable ASCII only.
-const cell = (s) => s.replace(/[^\x20-\x7e]/g, '').replace(/\|/g, '\\|');
-const table = [
-  `${count('pass')} passed, ${count('fail')} failed, ${count('waived')} waived, ${count('not built')} not built, of ${rows.length}.`,
-  '',
-  '| sample | result | the call and why |',
-  '|---|---|---|',
-  ...rows.map((r) => `| ${r.cat}/${r.name} | ${r.result} | ${cell(r.why)} |`),
-  '',
-].join('\n');
-if (opts.out) writeFileSync(opts.out, table);
-process.stdout.write(table);
+const text = table(rows);
+if (opts.out) writeFileSync(opts.out, text);
+process.stdout.write(text);
