@@ -273,16 +273,18 @@ static int histogram_merge(const gpupool_emu_launch *l, void **params)
     return CUDA_SUCCESS;
 }
 
-/* An exclusive scan of v[0, n) in segments of `segment` elements (uint arithmetic wraps). */
+/* An exclusive scan of src[0, n) into dst in segments of `segment` elements (uint arithmetic wraps);
+ * dst may be src. */
 static void scan_exclusive_segments(uint32_t *dst, const uint32_t *src, long long n, long long segment)
 {
-    uint32_t sum = 0;
-    for (long long i = 0; i < n; i++) {
-        if (i % segment == 0)
-            sum = 0;
-        uint32_t v = src[i];
-        dst[i] = sum;
-        sum += v;
+    for (long long base = 0; base < n; base += segment) {
+        long long end = base + segment < n ? base + segment : n;
+        uint32_t sum = 0;
+        for (long long i = base; i < end; i++) {
+            uint32_t v = src[i];
+            dst[i] = sum;
+            sum += v;
+        }
     }
 }
 
@@ -297,12 +299,7 @@ static int scan_shared(const gpupool_emu_launch *l, void **params)
     NEED(src);
     if (size < 4 || size > 4LL * l->block[0])
         return CUDA_ERROR_INVALID_VALUE;
-    uint32_t *tmp = malloc((size_t)n * sizeof *tmp);
-    if (tmp == NULL)
-        return CUDA_ERROR_OUT_OF_MEMORY;
-    scan_exclusive_segments(tmp, src, n, size);
-    memcpy(dst, tmp, (size_t)n * sizeof *tmp);
-    free(tmp);
+    scan_exclusive_segments(dst, src, n, size);
     return CUDA_SUCCESS;
 }
 
