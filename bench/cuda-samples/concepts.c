@@ -492,6 +492,77 @@ static int merge_global(const gpupool_emu_launch *l, void **params, int odd_even
 static int bitonic_merge_global(const gpupool_emu_launch *l, void **p) { return merge_global(l, p, 0); }
 static int odd_even_merge_global(const gpupool_emu_launch *l, void **p) { return merge_global(l, p, 1); }
 
+/*
+ * reduction's kernels (reduce0 ... reduce7, cg_reduce, multi_warp_cg_reduce<T>(T *in, T *out, unsigned
+ * n)): block b sums the elements of its chunks into out[b]. A chunk is blockDim.x elements (one per
+ * thread) or 2 * blockDim.x (two per thread); the first chunk is b's, and the grid-striding kernels
+ * take every gridDim.x-th one after it. All blocks read before any writes (the sample reduces in place).
+ */
+enum chunking { ONE_CHUNK, GRID_STRIDE, POW2_RUNTIME };
+
+#define REDUCE_CHUNKS(T, c)                                                                            \
+    static int reduce_##c(const gpupool_emu_launch *l, void **params, int per_thread, enum chunking how) \
+    {                                                                                                  \
+        long long blocks = l->grid[0], bd = l->block[0], n = PARAM(unsigned, params, 2);               \
+        if (how == POW2_RUNTIME) {                                                                     \
+            per_thread = (n & (n - 1)) == 0 ? 2 : 1;                                                   \
+            how = GRID_STRIDE;                                                                         \
+        }                                                                                              \
+        long long chunk = per_thread * bd, stride = chunk * blocks;                                    \
+        const T *in = n ? DEVICE(l, PARAM(CUdeviceptr, params, 0), n, sizeof(T)) : NULL;               \
+        T *out = DEVICE(l, PARAM(CUdeviceptr, params, 1), blocks, sizeof(T));                          \
+        NEED(out);                                                                                     \
+        if (n && in == NULL)                                                                           \
+            return CUDA_ERROR_ILLEGAL_ADDRESS;                                                         \
+        T *sums = malloc((size_t)blocks * sizeof(T));                                                  \
+        if (sums == NULL)                                                                              \
+            return CUDA_ERROR_OUT_OF_MEMORY;                                                           \
+        for (long long b = 0; b < blocks; b++) {                                                       \
+            T sum = 0;                                                                                 \
+            for (long long start = b * chunk; start < n; start += stride) {                            \
+                for (long long i = start; i < start + chunk && i < n; i++)                             \
+                    sum += in[i];                                                                      \
+                if (how == ONE_CHUNK)                                                                  \
+                    break;                                                                             \
+            }                                                                                          \
+            sums[b] = sum;                                                                             \
+        }                                                                                              \
+        memcpy(out, sums, (size_t)blocks * sizeof(T));                                                 \
+        free(sums);                                                                                    \
+        return CUDA_SUCCESS;                                                                           \
+    }                                                                                                  \
+    static int reduce_a_##c(const gpupool_emu_launch *l, void **p) { return reduce_##c(l, p, 1, ONE_CHUNK); }    \
+    static int reduce_b_##c(const gpupool_emu_launch *l, void **p) { return reduce_##c(l, p, 2, ONE_CHUNK); }    \
+    static int reduce_c_##c(const gpupool_emu_launch *l, void **p) { return reduce_##c(l, p, 2, GRID_STRIDE); }  \
+    static int reduce_d_##c(const gpupool_emu_launch *l, void **p) { return reduce_##c(l, p, 1, GRID_STRIDE); }  \
+    static int reduce_m_##c(const gpupool_emu_launch *l, void **p) { return reduce_##c(l, p, 0, POW2_RUNTIME); }
+REDUCE_CHUNKS(int, i)
+REDUCE_CHUNKS(float, f)
+REDUCE_CHUNKS(double, d)
+
+#define REDUCTION_SIZED(c, N)                                                                          \
+    KERNEL("_Z7reduce4I" #c "Lj" #N "EEvPT_S1_j", reduce_b_##c, 8, 8, 4),                              \
+    KERNEL("_Z7reduce5I" #c "Lj" #N "EEvPT_S1_j", reduce_b_##c, 8, 8, 4),                              \
+    KERNEL("_Z7reduce6I" #c "Lj" #N "ELb1EEvPT_S1_j", reduce_c_##c, 8, 8, 4),                          \
+    KERNEL("_Z7reduce6I" #c "Lj" #N "ELb0EEvPT_S1_j", reduce_d_##c, 8, 8, 4),                          \
+    KERNEL("_Z7reduce7I" #c "Lj" #N "ELb1EEvPKT_PS0_j", reduce_c_##c, 8, 8, 4),                        \
+    KERNEL("_Z7reduce7I" #c "Lj" #N "ELb0EEvPKT_PS0_j", reduce_d_##c, 8, 8, 4),
+#define REDUCTION_TYPE(c)                                                                              \
+    KERNEL("_Z7reduce0I" #c "EvPT_S1_j", reduce_a_##c, 8, 8, 4),                                       \
+    KERNEL("_Z7reduce1I" #c "EvPT_S1_j", reduce_a_##c, 8, 8, 4),                                       \
+    KERNEL("_Z7reduce2I" #c "EvPT_S1_j", reduce_a_##c, 8, 8, 4),                                       \
+    KERNEL("_Z7reduce3I" #c "EvPT_S1_j", reduce_b_##c, 8, 8, 4),                                       \
+    KERNEL("_Z9cg_reduceI" #c "EvPT_S1_j", reduce_d_##c, 8, 8, 4),                                     \
+    KERNEL("_Z7reduce7I" #c "Lj1024ELb1EEvPKT_PS0_j", reduce_c_##c, 8, 8, 4),                          \
+    KERNEL("_Z20multi_warp_cg_reduceI" #c "Lm1024ELm512EEvPT_S1_j", reduce_m_##c, 8, 8, 4),            \
+    KERNEL("_Z20multi_warp_cg_reduceI" #c "Lm512ELm256EEvPT_S1_j", reduce_m_##c, 8, 8, 4),             \
+    KERNEL("_Z20multi_warp_cg_reduceI" #c "Lm256ELm128EEvPT_S1_j", reduce_m_##c, 8, 8, 4),             \
+    KERNEL("_Z20multi_warp_cg_reduceI" #c "Lm128ELm64EEvPT_S1_j", reduce_m_##c, 8, 8, 4),              \
+    KERNEL("_Z20multi_warp_cg_reduceI" #c "Lm64ELm32EEvPT_S1_j", reduce_m_##c, 8, 8, 4),               \
+    REDUCTION_SIZED(c, 512) REDUCTION_SIZED(c, 256) REDUCTION_SIZED(c, 128) REDUCTION_SIZED(c, 64)     \
+    REDUCTION_SIZED(c, 32) REDUCTION_SIZED(c, 16) REDUCTION_SIZED(c, 8) REDUCTION_SIZED(c, 4)          \
+    REDUCTION_SIZED(c, 2) REDUCTION_SIZED(c, 1)
+
 #define REDUCE_SIZES(X) X(512) X(256) X(128) X(64) X(32) X(16) X(8) X(4) X(2) X(1)
 #define REDUCE_FNS(BS)                                                                                  \
     static int multi_##BS##_1(const gpupool_emu_launch *l, void **p) { return reduce_blocks(l, p, BS, 1); } \
@@ -513,6 +584,7 @@ const gpupool_emu_kernel concepts_kernels[] = {
     KERNEL("_Z18shfl_intimage_rowsPK5uint4PS_", intimage_rows, 8, 8),
     KERNEL("_Z18shfl_vertical_shflPjii", vertical_scan, 8, 4, 4),
     REDUCE_SIZES(REDUCE_ENTRIES)
+    REDUCTION_TYPE(i) REDUCTION_TYPE(f) REDUCTION_TYPE(d)
     KERNEL("_Z18histogram256KernelPjS_j", histogram256, 8, 8, 4),
     KERNEL("_Z17histogram64KernelPjP5uint4j", histogram64, 8, 8, 4),
     KERNEL("_Z23mergeHistogram256KernelPjS_j", histogram_merge, 8, 8, 4),

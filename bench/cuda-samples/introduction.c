@@ -24,7 +24,8 @@ static long long guarded(const gpupool_emu_launch *l, int n)
     return n < 0 ? 0 : (size_t)n < t ? n : (long long)t;
 }
 
-/* vectorAdd (0_Introduction/vectorAdd), VecAdd_kernel (vectorAddDrv, vectorAddMMAP): C = A + B. */
+/* vectorAdd (0_Introduction/vectorAdd), VecAdd_kernel (vectorAddDrv, vectorAddMMAP), vectorAddGPU
+ * (streamOrderedAllocation): C = A + B. */
 static int vector_add(const gpupool_emu_launch *l, void **params)
 {
     long long n = guarded(l, PARAM(int, params, 3));
@@ -330,6 +331,7 @@ static const size_t ptr3_size2[] = { 8, 8, 8, 8, 8 };
 const gpupool_emu_kernel introduction_kernels[] = {
     { "_Z9vectorAddPKfS0_Pfi", COUNT(ptr3_int), ptr3_int, 0, vector_add },
     { "VecAdd_kernel", COUNT(ptr3_int), ptr3_int, 0, vector_add },
+    KERNEL("_Z12vectorAddGPUPKfS0_Pfi", vector_add, 8, 8, 8, 4),
     { "_Z16increment_kernelPii", COUNT(ptr_int), ptr_int, 0, increment },
     { "_Z6squarePii", COUNT(ptr_int), ptr_int, 0, square },
     { "_Z9incKernelPii", COUNT(ptr_int), ptr_int, 0, inc },
