@@ -92,12 +92,13 @@ static int reduce(const gpupool_emu_launch *l, void **params)
 }
 
 /*
- * MatrixMulCUDA<BLOCK>(float *C, float *A, float *B, int wA, int wB) (matrixMul): C = A * B, one
+ * MatrixMulCUDA<BLOCK>(float *C, float *A, float *B, int wA, int wB) (matrixMul; the MatrixMul* kernels of
+ * globalToShmemAsyncCopy, the same product by other copy schemes): C = A * B, one
  * BLOCK x BLOCK tile of C per block; A is (grid.y * BLOCK) x wA, B is wA x wB.
  */
-static int matrix_mul_sized(const gpupool_emu_launch *l, void **params, long long wA, long long wB)
+static int matrix_mul_sized(const gpupool_emu_launch *l, void **params, long long hA, long long wA, long long wB)
 {
-    long long hA = (long long)l->grid[1] * l->block[1], wC = (long long)l->grid[0] * l->block[0];
+    long long wC = (long long)l->grid[0] * l->block[0];
     if (wC > wB)
         wC = wB;
     float *c = elements(l, PARAM(CUdeviceptr, params, 0), hA * wB, sizeof(float));
@@ -122,13 +123,24 @@ static int matrix_mul_sized(const gpupool_emu_launch *l, void **params, long lon
 
 static int matrix_mul(const gpupool_emu_launch *l, void **params)
 {
-    return matrix_mul_sized(l, params, PARAM(int, params, 3), PARAM(int, params, 4));
+    return matrix_mul_sized(l, params, (long long)l->grid[1] * l->block[1], PARAM(int, params, 3), PARAM(int, params, 4));
 }
 
-/* matrixMul_bs<BLOCK>_64bit(float *C, float *A, float *B, size_t wA, size_t wB) (matrixMulDrv). */
+/*
+ * MatrixMulAsyncCopyMultiStageSharedState<BLOCK> (globalToShmemAsyncCopy): its blocks are BLOCK x
+ * (BLOCK + 2) threads, the last two rows producers; each block still computes one BLOCK x BLOCK tile.
+ */
+static int matrix_mul_shared_state(const gpupool_emu_launch *l, void **params)
+{
+    return matrix_mul_sized(l, params, (long long)l->grid[1] * l->block[0], PARAM(int, params, 3), PARAM(int, params, 4));
+}
+
+/* matrixMul_bs<BLOCK>_64bit(float *C, float *A, float *B, size_t wA, size_t wB) (matrixMulDrv, and with
+ * int widths, matrixMul_bs<BLOCK>_32bit, matrixMulDynlinkJIT). */
 static int matrix_mul64(const gpupool_emu_launch *l, void **params)
 {
-    return matrix_mul_sized(l, params, (long long)PARAM(size_t, params, 3), (long long)PARAM(size_t, params, 4));
+    return matrix_mul_sized(l, params, (long long)l->grid[1] * l->block[1], (long long)PARAM(size_t, params, 3),
+                            (long long)PARAM(size_t, params, 4));
 }
 
 /* init_array(int *g_data, int *factor, int num_iterations) (simpleStreams): each element += *factor, n times. */
@@ -340,6 +352,16 @@ const gpupool_emu_kernel introduction_kernels[] = {
     { "_Z12reduceKernelPfS_i", COUNT(ptr2_int), ptr2_int, 0, reduce },
     { "_Z13MatrixMulCUDAILi16EEvPfS0_S0_ii", COUNT(ptr3_int2), ptr3_int2, 0, matrix_mul },
     { "_Z13MatrixMulCUDAILi32EEvPfS0_S0_ii", COUNT(ptr3_int2), ptr3_int2, 0, matrix_mul },
+    KERNEL("_Z14MatrixMulNaiveILi16EEvPfS0_S0_ii", matrix_mul, 8, 8, 8, 4, 4),
+    KERNEL("_Z24MatrixMulNaiveLargeChunkILi16EEvPfS0_S0_ii", matrix_mul, 8, 8, 8, 4, 4),
+    KERNEL("_Z28MatrixMulAsyncCopyLargeChunkILi16EEvPfPKfS2_ii", matrix_mul, 8, 8, 8, 4, 4),
+    KERNEL("_Z28MatrixMulAsyncCopyMultiStageILi16EEvPfPKfS2_ii", matrix_mul, 8, 8, 8, 4, 4),
+    KERNEL("_Z29MatrixMulAsyncCopySingleStageILi16EEvPfPKfS2_ii", matrix_mul, 8, 8, 8, 4, 4),
+    KERNEL("_Z37MatrixMulAsyncCopyLargeChunkAWBarrierILi16EEvPfPKfS2_ii", matrix_mul, 8, 8, 8, 4, 4),
+    KERNEL("_Z38MatrixMulAsyncCopyMultiStageLargeChunkILi16EEvPfPKfS2_ii", matrix_mul, 8, 8, 8, 4, 4),
+    KERNEL("_Z39MatrixMulAsyncCopyMultiStageSharedStateILi16EEvPfPKfS2_ii", matrix_mul_shared_state, 8, 8, 8, 4, 4),
+    KERNEL("matrixMul_bs16_32bit", matrix_mul, 8, 8, 8, 4, 4),
+    KERNEL("matrixMul_bs32_32bit", matrix_mul, 8, 8, 8, 4, 4),
     { "matrixMul_bs8_64bit", COUNT(ptr3_size2), ptr3_size2, 0, matrix_mul64 },
     { "matrixMul_bs16_64bit", COUNT(ptr3_size2), ptr3_size2, 0, matrix_mul64 },
     { "matrixMul_bs32_64bit", COUNT(ptr3_size2), ptr3_size2, 0, matrix_mul64 },
