@@ -74,6 +74,21 @@ static int square(const gpupool_emu_launch *l, void **params) { return each_int(
 /* incKernel(int *data, int N) (simpleCallback): data[i]++. */
 static int inc(const gpupool_emu_launch *l, void **params) { return each_int(l, params, plus_one); }
 
+/* incKernel(int *g_out, int *g_in, int N, int inner_reps) (simpleMultiCopy): out[i] = in[i] + 1, guarded. */
+static int inc_copy(const gpupool_emu_launch *l, void **params)
+{
+    long long n = guarded(l, PARAM(int, params, 2));
+    if (n == 0 || PARAM(int, params, 3) <= 0)
+        return CUDA_SUCCESS;
+    int *out = elements(l, PARAM(CUdeviceptr, params, 0), n, sizeof(int));
+    const int *in = elements(l, PARAM(CUdeviceptr, params, 1), n, sizeof(int));
+    NEED(out);
+    NEED(in);
+    for (long long i = 0; i < n; i++)
+        out[i] = in[i] + 1;
+    return CUDA_SUCCESS;
+}
+
 /* reduceKernel(float *result, float *input, int N) (simpleMultiGPU): thread t sums input[t::threads]. */
 static int reduce(const gpupool_emu_launch *l, void **params)
 {
@@ -347,6 +362,7 @@ const gpupool_emu_kernel introduction_kernels[] = {
     { "_Z16increment_kernelPii", COUNT(ptr_int), ptr_int, 0, increment },
     { "_Z6squarePii", COUNT(ptr_int), ptr_int, 0, square },
     { "_Z9incKernelPii", COUNT(ptr_int), ptr_int, 0, inc },
+    KERNEL("_Z9incKernelPiS_ii", inc_copy, 8, 8, 4, 4),
     { "_Z10init_arrayPiS_i", COUNT(ptr2_int), ptr2_int, 0, init_array },
     { "_Z10testKernelPi", COUNT(ptr), ptr, 0, atomics },
     { "_Z12reduceKernelPfS_i", COUNT(ptr2_int), ptr2_int, 0, reduce },
