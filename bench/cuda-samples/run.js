@@ -125,12 +125,16 @@ function linkDataFiles(from, to) {
   }
 }
 
+// The samples' stdout is a pipe here: line-buffered (coreutils' stdbuf), a sample killed at the timeout
+// still shows how far it got.
+const LINE_BUFFERED = existsSync('/usr/bin/stdbuf') ? ['/usr/bin/stdbuf', '-oL'] : [];
+
 async function runSample(server, cat, name, { netns, gpus, token } = {}) {
   const exe = join(build, 'Samples', cat, name, name);
   if (!existsSync(exe)) return { result: 'not built', why: 'no executable (a dependency the build machine lacks, or a build error)' };
   const dir = join(build, 'Samples', cat, name);
   linkDataFiles(join(src, 'Samples', cat, name), dir);
-  const argv = [CLI, 'run', '--servers', server, ...(gpus ? ['--gpus', gpus] : []), ...(token ? ['--token', token] : []), '--', exe, ...argsOf(name)];
+  const argv = [CLI, 'run', '--servers', server, ...(gpus ? ['--gpus', gpus] : []), ...(token ? ['--token', token] : []), '--', ...LINE_BUFFERED, exe, ...argsOf(name)];
   const [cmd, args] = netns ? ['ip', ['netns', 'exec', netns, process.execPath, ...argv]] : [process.execPath, argv];
   const child = spawn(cmd, args, {
     cwd: dir,
