@@ -563,6 +563,47 @@ REDUCE_CHUNKS(double, d)
     REDUCTION_SIZED(c, 32) REDUCTION_SIZED(c, 16) REDUCTION_SIZED(c, 8) REDUCTION_SIZED(c, 4)          \
     REDUCTION_SIZED(c, 2) REDUCTION_SIZED(c, 1)
 
+/*
+ * convolutionRowsKernel / convolutionColumnsKernel(float *dst, float *src, int imageW, int imageH,
+ * int pitch) (convolutionSeparable): dst = src convolved along rows (columns) with the 17 taps of the
+ * module's __constant__ c_Kernel, c_Kernel[R - j] * src[x + j], zero outside the image. Rows: blocks
+ * of 16 x 4 threads, 8 results each along x; columns: 16 x 8 threads, 8 results each along y.
+ */
+#define CONV_RADIUS 8
+
+static int convolution(const gpupool_emu_launch *l, void **params, int rows)
+{
+    long long w = PARAM(int, params, 2), h = PARAM(int, params, 3), pitch = PARAM(int, params, 4);
+    long long cols_done = rows ? (long long)l->grid[0] * 8 * l->block[0] : (long long)l->grid[0] * l->block[0];
+    long long rows_done = rows ? (long long)l->grid[1] * l->block[1] : (long long)l->grid[1] * 8 * l->block[1];
+    size_t taps_bytes = 0;
+    const float *taps = l->global(l, "c_Kernel", &taps_bytes);
+    if (taps == NULL || taps_bytes < (2 * CONV_RADIUS + 1) * sizeof(float))
+        return CUDA_ERROR_INVALID_IMAGE; /* not the sample's module */
+    if (cols_done > w || rows_done > h || pitch < w || w <= 0 || h <= 0)
+        return CUDA_ERROR_ILLEGAL_ADDRESS;
+    float *dst = DEVICE(l, PARAM(CUdeviceptr, params, 0), (h - 1) * pitch + w, sizeof(float));
+    const float *src = DEVICE(l, PARAM(CUdeviceptr, params, 1), (h - 1) * pitch + w, sizeof(float));
+    NEED(dst);
+    NEED(src);
+    if (dst == src)
+        return CUDA_ERROR_INVALID_VALUE; /* the sample never convolves in place */
+    for (long long y = 0; y < rows_done; y++)
+        for (long long x = 0; x < cols_done; x++) {
+            float sum = 0;
+            for (long long j = -CONV_RADIUS; j <= CONV_RADIUS; j++) {
+                long long sx = rows ? x + j : x, sy = rows ? y : y + j;
+                float v = sx >= 0 && sx < w && sy >= 0 && sy < h ? src[sy * pitch + sx] : 0;
+                sum += taps[CONV_RADIUS - j] * v;
+            }
+            dst[y * pitch + x] = sum;
+        }
+    return CUDA_SUCCESS;
+}
+
+static int convolution_rows(const gpupool_emu_launch *l, void **params) { return convolution(l, params, 1); }
+static int convolution_columns(const gpupool_emu_launch *l, void **params) { return convolution(l, params, 0); }
+
 #define REDUCE_SIZES(X) X(512) X(256) X(128) X(64) X(32) X(16) X(8) X(4) X(2) X(1)
 #define REDUCE_FNS(BS)                                                                                  \
     static int multi_##BS##_1(const gpupool_emu_launch *l, void **p) { return reduce_blocks(l, p, BS, 1); } \
@@ -585,6 +626,8 @@ const gpupool_emu_kernel concepts_kernels[] = {
     KERNEL("_Z18shfl_vertical_shflPjii", vertical_scan, 8, 4, 4),
     REDUCE_SIZES(REDUCE_ENTRIES)
     REDUCTION_TYPE(i) REDUCTION_TYPE(f) REDUCTION_TYPE(d)
+    KERNEL("_Z21convolutionRowsKernelPfS_iii", convolution_rows, 8, 8, 4, 4, 4),
+    KERNEL("_Z24convolutionColumnsKernelPfS_iii", convolution_columns, 8, 8, 4, 4, 4),
     KERNEL("_Z18histogram256KernelPjS_j", histogram256, 8, 8, 4),
     KERNEL("_Z17histogram64KernelPjP5uint4j", histogram64, 8, 8, 4),
     KERNEL("_Z23mergeHistogram256KernelPjS_j", histogram_merge, 8, 8, 4),
