@@ -16,6 +16,9 @@ export const ABSENT = [
   { calls: /^cu(GL|Graphics|EGL|Vk|D3D|VDPAU)/, feature: 'graphics interop', doc: 'docs/compatibility.md, "Absent by design"' },
 ];
 
+// A sample that opens a window (GLUT) before its CUDA work: no display here, so no gpupool result.
+const NO_DISPLAY = /failed to open display|X server is not running|cannot open display/i;
+
 const NAMED = /gpupool: (\S+(?: \(legacy\))?) is not (carried by gpupool|supported)/g;
 const NO_KERNEL = /no kernel image is available|CUDA_ERROR_NO_BINARY_FOR_GPU|cudaErrorNoKernelImageForDevice/;
 
@@ -32,7 +35,7 @@ export function absentFeature(call) {
 /**
  * One sample's result from how it ended: { result: pass | fail | waived, why, notCarried }. Exit status 0
  * passes, 2 (the samples' EXIT_WAIVED) waives; a failure after gpupool refused a call of a documented-
- * absent feature is waived naming it; any other failure names the calls gpupool refused, a kernel
+ * absent feature, or for want of an X display (OpenGL samples), is waived naming it; any other failure names the calls gpupool refused, a kernel
  * the emulator has no CPU implementation of, and the sample's last words.
  */
 export function judge({ output, code, signal, timeoutSeconds }) {
@@ -41,6 +44,9 @@ export function judge({ output, code, signal, timeoutSeconds }) {
   if (signal) return { result: 'fail', why: `timed out after ${timeoutSeconds} s`, notCarried };
   if (code === 0) return { result: 'pass', why: '', notCarried };
   if (code === 2) return { result: 'waived', why: last.trim().slice(0, 160), notCarried };
+  if (NO_DISPLAY.test(output)) {
+    return { result: 'waived', why: `needs an X display for OpenGL, which this host lacks (graphics interop: ${ABSENT[2].doc}): ${last.trim().slice(0, 100)}`, notCarried };
+  }
   const absent = notCarried.map((c) => [c, absentFeature(c)]).find(([, a]) => a);
   if (absent) {
     const [call, a] = absent;

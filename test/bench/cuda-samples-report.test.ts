@@ -43,6 +43,9 @@ t.test('a failure after a documented-absent feature was refused is waived, namin
   t.equal(absentFeature('cuGraphicsGLRegisterBuffer')?.feature, 'graphics interop');
   t.equal(absentFeature('cuGraphCreate'), undefined, 'graphs are not documented absent: their samples fail');
   t.same(namedCalls(MANAGED), ['cuMemAllocManaged']);
+  const glut = judge({ output: "Starting...\nfreeglut (./boxFilter): failed to open display ':0'\n", code: 1, signal: null, timeoutSeconds: 90 });
+  t.equal(glut.result, 'waived');
+  t.match(glut.why, /^needs an X display for OpenGL/);
 });
 
 t.test('a timeout fails, whatever was printed', async (t) => {
