@@ -20,6 +20,7 @@ __attribute__((constructor)) static void gather(void)
         unsigned count;
     } parts[] = {
         { introduction_kernels, introduction_kernel_count },
+        { mergesort_kernels, mergesort_kernel_count },
         { concepts_kernels, concepts_kernel_count },
         { features_kernels, features_kernel_count },
     };
