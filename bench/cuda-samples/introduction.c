@@ -89,6 +89,13 @@ static int inc_copy(const gpupool_emu_launch *l, void **params)
     return CUDA_SUCCESS;
 }
 
+/* testKernel(int N) (simpleAssert): every thread asserts gtid < N; a failed device assert fails the
+ * launch with CUDA_ERROR_ASSERT, which stays the context's error as on a GPU. */
+static int assert_below(const gpupool_emu_launch *l, void **params)
+{
+    return (long long)grid_threads(l) > PARAM(int, params, 0) ? CUDA_ERROR_ASSERT : CUDA_SUCCESS;
+}
+
 /* reduceKernel(float *result, float *input, int N) (simpleMultiGPU): thread t sums input[t::threads]. */
 static int reduce(const gpupool_emu_launch *l, void **params)
 {
@@ -363,6 +370,7 @@ const gpupool_emu_kernel introduction_kernels[] = {
     { "_Z6squarePii", COUNT(ptr_int), ptr_int, 0, square },
     { "_Z9incKernelPii", COUNT(ptr_int), ptr_int, 0, inc },
     KERNEL("_Z9incKernelPiS_ii", inc_copy, 8, 8, 4, 4),
+    KERNEL("_Z10testKerneli", assert_below, 4),
     { "_Z10init_arrayPiS_i", COUNT(ptr2_int), ptr2_int, 0, init_array },
     { "_Z10testKernelPi", COUNT(ptr), ptr, 0, atomics },
     { "_Z12reduceKernelPfS_i", COUNT(ptr2_int), ptr2_int, 0, reduce },
