@@ -96,6 +96,34 @@ static int assert_below(const gpupool_emu_launch *l, void **params)
     return (long long)grid_threads(l) > PARAM(int, params, 0) ? CUDA_ERROR_ASSERT : CUDA_SUCCESS;
 }
 
+/*
+ * kernel_A / kernel_B(clock_t *d_o, clock_t clock_count) (simpleHyperQ): one thread spins until
+ * clock_count cycles passed and stores how many did; the spin is modelled device time at 1 GHz (the
+ * emulator's kernels take their modelled time on their stream, so streams overlap as on a GPU).
+ */
+static int spin_clocks(const gpupool_emu_launch *l, void **params)
+{
+    long long cycles = PARAM(long long, params, 1);
+    long long *out = elements(l, PARAM(CUdeviceptr, params, 0), 1, sizeof(long long));
+    NEED(out);
+    *out = cycles > 0 ? cycles : 0;
+    ((gpupool_emu_launch *)l)->device_ns = (unsigned long long)*out;
+    return CUDA_SUCCESS;
+}
+
+/* sum(clock_t *d_clocks, int N) (simpleHyperQ): d_clocks[0] = the sum of d_clocks[0, N). */
+static int sum_clocks(const gpupool_emu_launch *l, void **params)
+{
+    long long n = PARAM(int, params, 1);
+    long long *c = elements(l, PARAM(CUdeviceptr, params, 0), n > 1 ? n : 1, sizeof(long long));
+    NEED(c);
+    long long sum = 0;
+    for (long long i = 0; i < n; i++)
+        sum += c[i];
+    c[0] = sum;
+    return CUDA_SUCCESS;
+}
+
 /* reduceKernel(float *result, float *input, int N) (simpleMultiGPU): thread t sums input[t::threads]. */
 static int reduce(const gpupool_emu_launch *l, void **params)
 {
@@ -371,6 +399,9 @@ const gpupool_emu_kernel introduction_kernels[] = {
     { "_Z9incKernelPii", COUNT(ptr_int), ptr_int, 0, inc },
     KERNEL("_Z9incKernelPiS_ii", inc_copy, 8, 8, 4, 4),
     KERNEL("_Z10testKerneli", assert_below, 4),
+    KERNEL("_Z8kernel_APll", spin_clocks, 8, 8),
+    KERNEL("_Z8kernel_BPll", spin_clocks, 8, 8),
+    KERNEL("_Z3sumPli", sum_clocks, 8, 4),
     { "_Z10init_arrayPiS_i", COUNT(ptr2_int), ptr2_int, 0, init_array },
     { "_Z10testKernelPi", COUNT(ptr), ptr, 0, atomics },
     { "_Z12reduceKernelPfS_i", COUNT(ptr2_int), ptr2_int, 0, reduce },
