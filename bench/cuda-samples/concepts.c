@@ -604,6 +604,17 @@ static int convolution(const gpupool_emu_launch *l, void **params, int rows)
 static int convolution_rows(const gpupool_emu_launch *l, void **params) { return convolution(l, params, 1); }
 static int convolution_columns(const gpupool_emu_launch *l, void **params) { return convolution(l, params, 0); }
 
+/* kernelFunction(int *input) (threadMigration): input[t] = 32 - t for each thread of the block. */
+static int count_down(const gpupool_emu_launch *l, void **params)
+{
+    long long n = l->block[0];
+    int *in = DEVICE(l, PARAM(CUdeviceptr, params, 0), n, sizeof(int));
+    NEED(in);
+    for (long long t = 0; t < n; t++)
+        in[t] = (int)(32 - t);
+    return CUDA_SUCCESS;
+}
+
 #define REDUCE_SIZES(X) X(512) X(256) X(128) X(64) X(32) X(16) X(8) X(4) X(2) X(1)
 #define REDUCE_FNS(BS)                                                                                  \
     static int multi_##BS##_1(const gpupool_emu_launch *l, void **p) { return reduce_blocks(l, p, BS, 1); } \
@@ -626,6 +637,7 @@ const gpupool_emu_kernel concepts_kernels[] = {
     KERNEL("_Z18shfl_vertical_shflPjii", vertical_scan, 8, 4, 4),
     REDUCE_SIZES(REDUCE_ENTRIES)
     REDUCTION_TYPE(i) REDUCTION_TYPE(f) REDUCTION_TYPE(d)
+    KERNEL("kernelFunction", count_down, 8),
     KERNEL("_Z21convolutionRowsKernelPfS_iii", convolution_rows, 8, 8, 4, 4, 4),
     KERNEL("_Z24convolutionColumnsKernelPfS_iii", convolution_columns, 8, 8, 4, 4, 4),
     KERNEL("_Z18histogram256KernelPjS_j", histogram256, 8, 8, 4),
