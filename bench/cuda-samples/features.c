@@ -370,6 +370,64 @@ static int shared_vector(const gpupool_emu_launch *l, void **params)
     return CUDA_SUCCESS;
 }
 
+/* saxpy(float a, const float4 *x, const float4 *y, float4 *z, size_t n) (cudaCompressibleMemory):
+ * z = a * x + y over n float4s. */
+static int saxpy4(const gpupool_emu_launch *l, void **params)
+{
+    float a = PARAM(float, params, 0);
+    long long n = 4 * (long long)PARAM(size_t, params, 4);
+    if (n == 0)
+        return CUDA_SUCCESS;
+    const float *x = DEVICE(l, PARAM(CUdeviceptr, params, 1), n, sizeof(float));
+    const float *y = DEVICE(l, PARAM(CUdeviceptr, params, 2), n, sizeof(float));
+    float *z = DEVICE(l, PARAM(CUdeviceptr, params, 3), n, sizeof(float));
+    NEED(x);
+    NEED(y);
+    NEED(z);
+    for (long long i = 0; i < n; i++)
+        z[i] = a * x[i] + y[i];
+    return CUDA_SUCCESS;
+}
+
+/* init(float4 *x, float4 *y, float val, size_t n) (cudaCompressibleMemory): x = y = val. */
+static int init4(const gpupool_emu_launch *l, void **params)
+{
+    float val = PARAM(float, params, 2);
+    long long n = 4 * (long long)PARAM(size_t, params, 3);
+    if (n == 0)
+        return CUDA_SUCCESS;
+    float *x = DEVICE(l, PARAM(CUdeviceptr, params, 0), n, sizeof(float));
+    float *y = DEVICE(l, PARAM(CUdeviceptr, params, 1), n, sizeof(float));
+    NEED(x);
+    NEED(y);
+    for (long long i = 0; i < n; i++)
+        x[i] = y[i] = val;
+    return CUDA_SUCCESS;
+}
+
+/* myKernel(int *data) (ptxjit, linked at run time): data[tid] = tid over the grid. */
+static int thread_ids(const gpupool_emu_launch *l, void **params)
+{
+    long long n = (long long)grid_threads(l);
+    int *data = DEVICE(l, PARAM(CUdeviceptr, params, 0), n, sizeof(int));
+    NEED(data);
+    for (long long i = 0; i < n; i++)
+        data[i] = (int)i;
+    return CUDA_SUCCESS;
+}
+
+/* memMapIpc_kernel(char *ptr, int sz, char val) (memMapIPCDrv): ptr[0, sz) = val. */
+static int fill_bytes(const gpupool_emu_launch *l, void **params)
+{
+    long long n = PARAM(int, params, 1);
+    if (n <= 0)
+        return CUDA_SUCCESS;
+    char *p = DEVICE(l, PARAM(CUdeviceptr, params, 0), n, 1);
+    NEED(p);
+    memset(p, PARAM(char, params, 2), (size_t)n);
+    return CUDA_SUCCESS;
+}
+
 const gpupool_emu_kernel features_kernels[] = {
     KERNEL("_Z13memcpy_kernelPiS_m", memcpy_kernel, 8, 8, 8),
     KERNEL("_Z10filter_arrPiS_PKii", filter_arr, 8, 8, 8, 4),
@@ -388,5 +446,9 @@ const gpupool_emu_kernel features_kernels[] = {
     KERNEL("_Z15containerDeletePP9ContainerIiE", container_delete, 8),
     KERNEL("_Z12placementNewPi", shared_vector, 8),
     KERNEL("_Z13complexVectorPi", shared_vector, 8),
+    KERNEL("_Z5saxpyfPK6float4S1_PS_m", saxpy4, 4, 8, 8, 8, 8),
+    KERNEL("_Z4initP6float4S0_fm", init4, 8, 8, 4, 8),
+    KERNEL("myKernel", thread_ids, 8),
+    KERNEL("memMapIpc_kernel", fill_bytes, 8, 4, 1),
 };
 const unsigned features_kernel_count = COUNT(features_kernels);
