@@ -139,22 +139,6 @@ static int vertical_scan(const gpupool_emu_launch *l, void **params)
 }
 
 /*
- * reduceBlock<blockSize> of threadFenceReduction: each warp adds its threads' sums by a tree of
- * strides 16 ... 1, then thread 0 adds the warps' results in order.
- */
-static float warp_tree_sum(float *s, long long threads)
-{
-    for (long long w = 0; w < threads; w += 32)
-        for (long long i = 16; i > 0; i >>= 1)
-            for (long long v = 0; v < i && w + v + i < threads; v++)
-                s[w + v] += s[w + v + i];
-    float beta = 0;
-    for (long long w = 0; w < threads; w += 32)
-        beta += s[w];
-    return beta;
-}
-
-/*
  * reduceMultiPass<blockSize, nIsPow2>(const float *in, float *out, unsigned n): block b sums
  * in[b * 2 * blockSize + t] and in[... + blockSize] at the grid's stride per thread, then the block's
  * tree, into out[b]. Every block's input is read before any output is written (the sample reduces

@@ -142,14 +142,7 @@ static int graphs_reduce(const gpupool_emu_launch *l, void **params)
                 sum += (double)in[i];
             s[t] = sum;
         }
-        for (long long w = 0; w < threads; w += 32)
-            for (long long i = 16; i > 0; i >>= 1)
-                for (long long v = 0; v < i && w + v + i < threads; v++)
-                    s[w + v] += s[w + v + i];
-        double beta = 0;
-        for (long long w = 0; w < threads; w += 32)
-            beta += s[w];
-        out[b] = beta;
+        out[b] = warp_tree_sum_double(s, threads);
     }
     free(s);
     return CUDA_SUCCESS;

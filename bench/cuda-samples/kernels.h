@@ -49,6 +49,26 @@ static inline size_t grid_blocks(const gpupool_emu_launch *l)
     return (size_t)l->grid[0] * l->grid[1] * l->grid[2];
 }
 
+/*
+ * The block reduction the samples' reduce kernels share (threadFenceReduction's reduceBlock,
+ * simpleCudaGraphs' reduce): each warp adds its threads' values s[] by a tree of strides 16 ... 1,
+ * then thread 0 adds the warps' results in order.
+ */
+#define WARP_TREE_SUM(NAME, T)                                                                     \
+    static inline T NAME(T *s, long long threads)                                                  \
+    {                                                                                              \
+        for (long long w = 0; w < threads; w += 32)                                                \
+            for (long long i = 16; i > 0; i >>= 1)                                                 \
+                for (long long v = 0; v < i && w + v + i < threads; v++)                           \
+                    s[w + v] += s[w + v + i];                                                      \
+        T beta = 0;                                                                                \
+        for (long long w = 0; w < threads; w += 32)                                                \
+            beta += s[w];                                                                          \
+        return beta;                                                                               \
+    }
+WARP_TREE_SUM(warp_tree_sum, float)
+WARP_TREE_SUM(warp_tree_sum_double, double)
+
 /* Each file's kernels. */
 extern const gpupool_emu_kernel introduction_kernels[];
 extern const unsigned introduction_kernel_count;
