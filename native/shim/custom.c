@@ -366,6 +366,29 @@ CUresult gp_fwd_cuMemAlloc_v3020(CUdeviceptr *dptr, size_t bytesize)
     return rc;
 }
 
+#define RESERVE_TRIES 8
+#define RESERVE_GRANULARITY ((size_t)2 << 20)
+
+/*
+ * The same for reserved address ranges (PyTorch's expandable segments map into them): a range that
+ * overlaps another daemon's memory is asked for again at the address past that memory, which the
+ * driver takes as a hint, and the first range is given back once the second is held.
+ */
+CUresult gp_fwd_cuMemAddressReserve_v10020(CUdeviceptr *ptr, size_t size, size_t alignment, CUdeviceptr addr, unsigned long long flags)
+{
+    int server = gp_context_server(gp_tls_context());
+    CUresult rc = gp_std_cuMemAddressReserve_v10020(ptr, size, alignment, addr, flags);
+    size_t align = alignment > RESERVE_GRANULARITY ? alignment : RESERVE_GRANULARITY;
+    for (int tries = 0; rc == CUDA_SUCCESS && tries < RESERVE_TRIES; tries++) {
+        CUdeviceptr past = gp_alloc_overlap_end(*ptr, size, server), again;
+        if (past == 0 || gp_std_cuMemAddressReserve_v10020(&again, size, alignment, (past + align - 1) / align * align, flags) != CUDA_SUCCESS)
+            break; /* apart, or no other range to be had: copies naming it alone are refused if ambiguous */
+        gp_fwd_cuMemAddressFree_v10020(*ptr, size);
+        *ptr = again;
+    }
+    return rc;
+}
+
 /* ---- waits across daemons ----------------------------------------------------------------------- */
 
 /* The daemon a stream's work goes to: its own, or for NULL and the special streams the current context's. */

@@ -316,7 +316,7 @@ export const CUDA_API: Record<string, Annotation> = {
   // ranges these calls name are no memory they touch: their handlers check them against the session's
   // own reservations and mappings instead (docs/security.md, "Bounds checks"); an address hint is only
   // a hint.
-  cuMemAddressReserve: { mode: 'sync', handler: 'mem_address_reserve', after: 'gp_note_alloc(c, *ptr, size);', params: { addr: { device: '0' } } },
+  cuMemAddressReserve: { mode: 'sync', handler: 'mem_address_reserve', client: 'mem_address_reserve', after: 'gp_note_alloc(c, *ptr, size);', params: { addr: { device: '0' } } },
   cuMemAddressFree: { mode: 'sync', handler: 'mem_address_free', after: 'gp_forget_alloc(ptr);', params: { ptr: { device: '0' } } },
   cuMemCreate: { mode: 'sync', params: { prop: { in: 'sizeof(CUmemAllocationProp)' } }, before: PROP_TO_REMOTE, handler: 'mem_create' },
   cuMemRelease: { mode: 'sync', handler: 'mem_release' },

@@ -29,9 +29,13 @@ static const size_t N = 1 << 20;
 typedef CUresult (*peer_fn)(CUdeviceptr, CUcontext, CUdeviceptr, CUcontext, size_t);
 typedef CUresult (*dtod_fn)(CUdeviceptr, CUdeviceptr, size_t);
 typedef CUresult (*current_fn)(CUcontext *);
+typedef CUresult (*reserve_fn)(CUdeviceptr *, size_t, size_t, CUdeviceptr, unsigned long long);
+typedef CUresult (*address_free_fn)(CUdeviceptr, size_t);
 static peer_fn memcpy_peer;
 static dtod_fn memcpy_dtod;
 static current_fn ctx_get_current;
+static reserve_fn address_reserve;
+static address_free_fn address_free;
 
 template <typename F> static void entry(const char *name, F *fn)
 {
@@ -117,6 +121,20 @@ static void apart(CUcontext c0, CUcontext c1)
     expect(cudaMemcpy(a[4], b, N, cudaMemcpyDefault) == cudaSuccess && holds(0, a[4], 32), "cudaMemcpy default device 1 -> device 0");
     /* Device 0's own memory still copies within device 0. */
     expect(cudaMemcpy(a[5], a[4], N, cudaMemcpyDefault) == cudaSuccess && holds(0, a[5], 32), "cudaMemcpy default within device 0");
+
+    /* Reserved address ranges (expandable segments) come out apart too. */
+    const size_t range = (size_t)64 << 20;
+    CUdeviceptr r0 = 0, r1 = 0;
+    CHECK(cudaSetDevice(0));
+    bool reserved = address_reserve(&r0, range, 0, 0, 0) == CUDA_SUCCESS;
+    CHECK(cudaSetDevice(1));
+    reserved = reserved && address_reserve(&r1, range, 0, 0, 0) == CUDA_SUCCESS;
+    printf("reserved: device 0 at 0x%llx, device 1 at 0x%llx\n", (unsigned long long)r0, (unsigned long long)r1);
+    expect(reserved && (r1 >= r0 + range || r0 >= r1 + range), "reserved ranges of the two devices lie apart");
+    CHECK(cudaSetDevice(0));
+    address_free(r0, range);
+    CHECK(cudaSetDevice(1));
+    address_free(r1, range);
 }
 
 static void forced(CUcontext c0, CUcontext c1)
@@ -152,6 +170,8 @@ int main(int argc, char **argv)
     entry("cuMemcpyPeer", &memcpy_peer);
     entry("cuMemcpyDtoD", &memcpy_dtod);
     entry("cuCtxGetCurrent", &ctx_get_current);
+    entry("cuMemAddressReserve", &address_reserve);
+    entry("cuMemAddressFree", &address_free);
     int count = 0;
     CHECK(cudaGetDeviceCount(&count));
     if (count != 2) {
