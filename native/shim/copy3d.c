@@ -233,8 +233,11 @@ static CUresult copy3d(uint32_t op, uint32_t sync_op, const CUDA_MEMCPY3D *p, in
     if (rc == CUDA_SUCCESS)
         rc = side_of(p->srcMemoryType, p->srcHost, p->srcDevice, p->srcArray, p->srcXInBytes, p->srcY, p->srcZ, p->srcPitch,
                      p->srcHeight, w, h, d, &src);
+    size_t box;
     if (rc != CUDA_SUCCESS || w == 0 || h == 0 || d == 0)
         return rc;
+    if (__builtin_mul_overflow(w, h, &box) || __builtin_mul_overflow(box, d, &box))
+        return CUDA_ERROR_INVALID_VALUE;
     if (dst.type == SIDE_HOST && src.type == SIDE_HOST) {
         for (size_t z = 0; z < d; z++)
             for (size_t y = 0; y < h; y++)

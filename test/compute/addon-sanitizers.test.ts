@@ -7,6 +7,8 @@
  *   one synchronize at the end (cuda-samples' simpleStreams; issue 12, item 0: it aborted the daemon);
  * - large_copies: 64 MiB each way, sliced by the client library;
  * - driver_api and a runtime program (static cudart): the calls an ordinary program makes;
+ * - array_copies, textures, link_jit, device_printf: box copies, texture objects, JIT linking and
+ *   device printf (issue 11);
  * - a burst of protocol fuzzing.
  * Any sanitizer report fails, as does a daemon that does not stop cleanly. Leak detection is off:
  * Node's own allocations are not meant to be freed at exit.
@@ -22,7 +24,7 @@ import { runFuzz } from '../../src/protocol/fuzz/run.js';
 import { DaemonProcess } from '../helpers/daemon-process.js';
 import { FixtureFile, mixedHost } from '../helpers/fixture.js';
 import { QUICK_CONFIG, writeConfig } from '../helpers/integration.js';
-import { buildFatbin, buildProgram } from '../helpers/programs.js';
+import { buildFatbin, buildProgram, buildPtx } from '../helpers/programs.js';
 
 const ADDON = join(packageRoot, 'build', 'asan', 'addon', 'gpupool_compute.node');
 const build = spawnSync('make', ['-C', join(packageRoot, 'native'), 'addon-asan'], { encoding: 'utf8' });
@@ -65,6 +67,11 @@ t.test('a daemon on the sanitized addon runs ordinary programs and fuzzing witho
     ['large_copies (64 MiB each way)', [buildProgram('large_copies.c'), '64']],
     ['driver_api', [buildProgram('driver_api.c'), fatbin]],
     ['runtime (static cudart)', [buildProgram('runtime.cu')]],
+    // Issue 11's surface: box copies naming arrays, texture and surface objects, JIT linking, device printf.
+    ['array_copies', [buildProgram('array_copies.cu')]],
+    ['textures', [buildProgram('textures.cu')]],
+    ['link_jit', [buildProgram('link_jit.c'), buildPtx()]],
+    ['device_printf', [buildProgram('device_printf.cu')]],
   ] as const) {
     const r = await run([...argv], client);
     t.equal(r.code, 0, `${what} exits 0`, { output: r.output.slice(-3000) });
