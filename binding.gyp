@@ -9,15 +9,20 @@
       "sources": [
         "native/addon/addon.cc",
         "native/addon/alloc_handlers.cc",
+        "native/addon/copy3d_handlers.cc",
         "native/addon/dispatch.cc",
         "native/addon/driver.cc",
         "native/addon/handlers.cc",
+        "native/addon/link_handler.cc",
         "native/addon/msgpuck.cc",
         "native/addon/scheduler.cc",
         "native/addon/session.cc",
         "native/addon/session_memory.cc",
+        "native/addon/texture_handlers.cc",
         "native/addon/wire.cc",
-        "native/common/mp_check.c"
+        "native/common/frame_in.c",
+        "native/common/mp_check.c",
+        "build/gen/gp_frames.c"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

@@ -4,7 +4,7 @@
 //   driver.devices() / .version / .digest / .path
 //   driver.configureScheduler({sliceUs, paceDepth, idleGraceUs})   before the first session
 //   driver.cardStats()   the scheduler's view of each card
-//   driver.emuStats()    the emulated driver's counters (gpupoolEmuStats); null on a real driver
+//   driver.emuStats()    the emulated driver's counters (gpupoolEmuCounters, found with dlsym); null on a real driver
 //   new Session(driver, onOutput, onClosed[, options])
 //     options: {quota: bytes per card by ordinal, share, limit, priority, paused}
 //     .submit(buf)  queue one client message (call frames); the Buffer is kept, not copied
@@ -142,22 +142,16 @@ class DriverWrap : public Napi::ObjectWrap<DriverWrap> {
 
   Napi::Value EmuStats(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
-    gpupool_emu_stats s{};
-    if (!core_->emu_stats(&s)) return env.Null();
-    const std::pair<const char *, unsigned long long> fields[] = {
-        {"contexts", s.contexts},   {"allocations", s.allocations}, {"allocatedBytes", s.allocated_bytes},
-        {"hostAllocations", s.host_allocations}, {"hostBytes", s.host_bytes}, {"modules", s.modules},
-        {"libraries", s.libraries}, {"streams", s.streams},         {"events", s.events},
-        {"kernelsLaunched", s.kernels_launched}, {"arrays", s.arrays}, {"mipmappedArrays", s.mipmapped_arrays},
-        {"arrayBytes", s.array_bytes}, {"memPools", s.mem_pools}, {"poolAllocations", s.pool_allocations},
-        {"poolBytes", s.pool_bytes}, {"poolCachedBytes", s.pool_cached_bytes}, {"vmmAllocations", s.vmm_allocations},
-        {"vmmBytes", s.vmm_bytes}, {"vmmReservations", s.vmm_reservations}, {"vmmMappings", s.vmm_mappings},
-        {"noopLaunches", s.noop_launches},
-    };
+    gp::Driver::EmuCounters counters;
+    if (!core_->emu_stats(&counters)) return env.Null();
     Napi::Object o = Napi::Object::New(env);
-    for (const auto &f : fields) o.Set(f.first, (double)f.second);
-    // The no-op kernel mode is named wherever its figures appear (docs/emulator.md).
-    o.Set("noopKernels", s.noop_kernels != 0);
+    // The no-op kernel mode is named wherever its figures appear (docs/emulator.md): a flag, not a count.
+    for (const auto &c : counters) {
+      if (c.first == "noopKernels")
+        o.Set(c.first, c.second != 0);
+      else
+        o.Set(c.first, (double)c.second);
+    }
     return o;
   }
 

@@ -7,6 +7,7 @@
 #include <cudaTypedefs.h>
 #include <msgpuck.h>
 
+#include "gp_frames.h"
 #include "gp_ops.h"
 #include "handlers.h"
 #include "mp_check.h"
@@ -34,19 +35,18 @@ void reply_result(Writer &w, const Call &call, CUresult rc) {
 
 // One frame [op, seq, ctx, args...] from p (checked whole up to frame_end).
 void run_frame(Session &s, Writer &w, const char *&p, const char *frame_end) {
-  if (mp_typeof(*p) != MP_ARRAY) throw ProtocolError("a call frame must be an array");
-  uint32_t count = mp_decode_array(&p);
-  if (count < 3) throw ProtocolError("a call frame needs op, seq and ctx");
-  Reader r(p, frame_end, count);
-  uint64_t op = r.u64();
-  const OpInfo *info = op <= UINT32_MAX ? op_info((uint32_t)op) : nullptr;
-  if (info == nullptr) throw ProtocolError("unknown operation " + std::to_string(op));
-  Call call{(uint32_t)op, 0, 0};
+  gp_in in;
+  if (gp_in_open(&in, p, frame_end) != 0) throw ProtocolError("a call frame must be an array");
+  // The head, by the codec generated from src/protocol/frames.ts; the op's arguments follow.
+  gp_frame_call head{};
+  if (gp_frame_call_decode(&in, &head) != 0) throw ProtocolError(in.err);
+  Reader r(in.p, frame_end, in.left);
+  const OpInfo *info = head.op <= UINT32_MAX ? op_info((uint32_t)head.op) : nullptr;
+  if (info == nullptr) throw ProtocolError("unknown operation " + std::to_string(head.op));
+  Call call{(uint32_t)head.op, head.seq, head.ctx};
   s.count_call(info->mode != GP_MODE_SYNC);
 
   try {
-    call.seq = r.u64();
-    call.ctx = r.u64();
     // A fire-and-forget call failed earlier: this synchronous call answers with that error instead
     // of running, as CUDA reports a launch's failure at the next synchronising call.
     if (info->mode == GP_MODE_SYNC && s.deferred_error() != CUDA_SUCCESS) {
@@ -66,7 +66,7 @@ void run_frame(Session &s, Writer &w, const char *&p, const char *frame_end) {
       }
     }
   } catch (const ProtocolError &e) {
-    throw ProtocolError(std::string(info->name) + " (op " + std::to_string(op) + ", seq " + std::to_string(call.seq) + "): " + e.what());
+    throw ProtocolError(std::string(info->name) + " (op " + std::to_string(head.op) + ", seq " + std::to_string(call.seq) + "): " + e.what());
   }
   p = r.position();
 }

@@ -2,6 +2,8 @@
 
 #include <dlfcn.h>
 
+#include <algorithm>
+
 #include "dispatch.h"
 
 namespace gp {
@@ -66,7 +68,11 @@ std::shared_ptr<Driver> Driver::open(const std::string &path) {
   }
   bind(d->get_error_name_, gpa, "cuGetErrorName", 6000);
   // Not a CUDA symbol: only the emulated driver exports it.
-  d->emu_stats_ = reinterpret_cast<CUresult (*)(gpupool_emu_stats *)>(dlsym(d->lib_, "gpupoolEmuStats"));
+  d->emu_counters_ = reinterpret_cast<unsigned (*)(const char **, unsigned long long *, unsigned)>(dlsym(d->lib_, "gpupoolEmuCounters"));
+  // The emulator keeps each context's device printf for the daemon to send to its job.
+  auto capture = reinterpret_cast<void (*)()>(dlsym(d->lib_, "gpupoolEmuPrintfCapture"));
+  d->emu_printf_take_ = reinterpret_cast<size_t (*)(CUcontext, void *, size_t)>(dlsym(d->lib_, "gpupoolEmuPrintfTake"));
+  if (capture != nullptr && d->emu_printf_take_ != nullptr) capture();
 
   CUresult rc = init(0);
   if (rc != CUDA_SUCCESS) throw DriverError(path + ": cuInit failed: " + d->error_name(rc), rc);
@@ -113,6 +119,10 @@ std::shared_ptr<Driver> Driver::open(const std::string &path) {
   bind(a.funcGetParamInfo, gpa, "cuFuncGetParamInfo", 12040);
   bind(a.ctxSynchronize, gpa, "cuCtxSynchronize", 2000);
   bind(a.arrayCreate, gpa, "cuArrayCreate", 3020);
+  bind(a.linkCreate, gpa, "cuLinkCreate", 6050);
+  bind(a.linkAddData, gpa, "cuLinkAddData", 6050);
+  bind(a.linkComplete, gpa, "cuLinkComplete", 5050);
+  bind(a.linkDestroy, gpa, "cuLinkDestroy", 5050);
   bind(a.array3DCreate, gpa, "cuArray3DCreate", 3020);
   bind(a.arrayDestroy, gpa, "cuArrayDestroy", 2000);
   bind(a.mipmappedArrayCreate, gpa, "cuMipmappedArrayCreate", 5000);
@@ -187,8 +197,20 @@ bool Driver::device(int ordinal, CUdevice *out) const {
   return true;
 }
 
-bool Driver::emu_stats(gpupool_emu_stats *out) const {
-  return emu_stats_ != nullptr && emu_stats_(out) == CUDA_SUCCESS;
+bool Driver::emu_stats(EmuCounters *out) const {
+  if (emu_counters_ == nullptr) return false;
+  // Asked twice: a newer emulator may report more counters than the first guess holds.
+  std::vector<const char *> names(64);
+  std::vector<unsigned long long> values(64);
+  unsigned n = emu_counters_(names.data(), values.data(), (unsigned)names.size());
+  if (n > names.size()) {
+    names.resize(n);
+    values.resize(n);
+    n = std::min<unsigned>(n, emu_counters_(names.data(), values.data(), n));
+  }
+  out->clear();
+  for (unsigned i = 0; i < n; i++) out->emplace_back(names[i] != nullptr ? names[i] : "", values[i]);
+  return true;
 }
 
 std::string Driver::error_name(CUresult rc) const {

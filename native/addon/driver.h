@@ -14,8 +14,6 @@
 #include <cuda.h>
 #include <cudaTypedefs.h>
 
-#include "../fakes/cuda/gpupool_emu.h"
-
 namespace gp {
 
 // A driver that could not be opened. code: the CUresult when a driver call failed, else -1.
@@ -113,12 +111,25 @@ class Driver {
     DriverFn<PFN_cuMemSetAccess_v10020> memSetAccess;
     DriverFn<PFN_cuMemGetAllocationGranularity_v10020> memGetAllocationGranularity;
     DriverFn<PFN_cuMemGetAllocationPropertiesFromHandle_v10020> memGetAllocationPropertiesFromHandle;
+    // JIT linking (link_handler.cc): one link per cuLinkComplete frame, created and destroyed there.
+    DriverFn<PFN_cuLinkCreate_v6050> linkCreate;
+    DriverFn<PFN_cuLinkAddData_v6050> linkAddData;
+    DriverFn<PFN_cuLinkComplete_v5050> linkComplete;
+    DriverFn<PFN_cuLinkDestroy_v5050> linkDestroy;
   };
   const Api &api() const { return api_; }
 
-  // The emulated driver's counters of what is live in the process (docs/emulator.md, "Counters");
-  // false on a real driver, which has no such entry point.
-  bool emu_stats(gpupool_emu_stats *out) const;
+  // The emulated driver's counters of what is live in the process (docs/emulator.md, "Counters"), as
+  // its optional entry point gpupoolEmuCounters names them; false on a real driver, which has none.
+  // Found with dlsym so that the production addon needs none of the emulator's headers.
+  using EmuCounters = std::vector<std::pair<std::string, unsigned long long>>;
+  bool emu_stats(EmuCounters *out) const;
+  // Device printf the emulated driver flushed for ctx (docs/compatibility.md, "Device printf"): up to
+  // cap bytes moved into buf; 0 when there is none, and always on a real driver, whose printf FIFO
+  // the driver itself writes to the daemon's stdout.
+  size_t take_printf(CUcontext ctx, void *buf, size_t cap) const {
+    return emu_printf_take_ != nullptr ? emu_printf_take_(ctx, buf, cap) : 0;
+  }
 
  private:
   Driver() = default;
@@ -128,7 +139,8 @@ class Driver {
   std::vector<void *> ops_;
   Api api_{};
   DriverFn<PFN_cuGetErrorName_v6000> get_error_name_{};
-  CUresult (*emu_stats_)(gpupool_emu_stats *) = nullptr;
+  unsigned (*emu_counters_)(const char **names, unsigned long long *values, unsigned max) = nullptr;
+  size_t (*emu_printf_take_)(CUcontext, void *, size_t) = nullptr;
   std::vector<DeviceInfo> devices_;
 };
 

@@ -44,15 +44,6 @@ CUresult primary_ctx_reset(Session &s, CUdevice dev) {
   return s.destroy_context(p->ctx);
 }
 
-CUresult primary_ctx_get_state(Session &s, CUdevice dev, unsigned *flags, int *active) {
-  if (flags == nullptr || active == nullptr) return CUDA_ERROR_INVALID_VALUE;
-  Session::Primary *p = s.primary((int)dev);
-  if (p == nullptr) return CUDA_ERROR_INVALID_DEVICE;
-  *flags = p->flags;
-  *active = p->ctx != nullptr ? 1 : 0;
-  return CUDA_SUCCESS;
-}
-
 CUresult primary_ctx_set_flags(Session &s, CUdevice dev, unsigned flags) {
   Session::Primary *p = s.primary((int)dev);
   if (p == nullptr) return CUDA_ERROR_INVALID_DEVICE;
@@ -242,9 +233,8 @@ bool image_in_bounds(const unsigned char *img, size_t size) {
 
 }  // namespace
 
-void module_image(Session &s, Reader &r, Writer &w, const Call &call, uint32_t op) {
-  Bin image = r.bin();
-  r.finish();
+void module_image(Session &s, const gp_frame_image &f, Writer &w, const Call &call, uint32_t op) {
+  Bin image{f.image, f.image_len};
   // An aligned copy of the daemon's own, zero-padded: drivers expect fatbins 8-byte aligned and PTX
   // NUL-terminated; the driver copies what it keeps (no CU_LIBRARY_BINARY_IS_PRESERVED).
   std::vector<uint64_t> copy(s.checked_size(image.size) / sizeof(uint64_t) + 2, 0);
@@ -312,14 +302,18 @@ struct Launch {
   Bin params;
 };
 
-Launch read_launch(Reader &r) {
+// From a launch or launch_ex frame (gp_frames.h), which share these fields.
+template <typename Frame>
+Launch launch_of(const Frame &f) {
   Launch l{};
-  l.fn_id = r.u64();
-  for (unsigned &g : l.grid) g = r.u32();
-  for (unsigned &b : l.block) b = r.u32();
-  l.shared = r.u32();
-  l.stream_id = r.u64();
-  l.params = r.bin();
+  l.fn_id = f.fn;
+  for (int i = 0; i < 3; i++) {
+    l.grid[i] = f.grid[i];
+    l.block[i] = f.block[i];
+  }
+  l.shared = f.shared;
+  l.stream_id = f.stream;
+  l.params = Bin{f.params, f.params_len};
   return l;
 }
 
@@ -350,20 +344,40 @@ CUresult prepare_launch(Session &s, const Launch &l, CUfunction *fn, CUstream *s
   return CUDA_SUCCESS;
 }
 
-// A launch configuration's attributes: an array of [id, value], each value CUlaunchAttributeValue's 64 bytes.
-std::vector<CUlaunchAttribute> read_launch_attributes(Reader &r) {
-  static_assert(sizeof(CUlaunchAttributeValue) == 64, "CUlaunchAttributeValue travels as 64 bytes");
-  constexpr uint32_t kMaxAttributes = 64;
-  uint32_t n = r.array();
-  if (n > kMaxAttributes) throw ProtocolError("too many launch attributes (" + std::to_string(n) + ")");
+// A launch attribute that is a plain value. The others are events (a handle inside the value),
+// graph-only attributes (device-updatable nodes write through a pointer) and ids this build does not
+// know: nothing the client sends may become a pointer the driver follows.
+bool plain_attribute(uint32_t id) {
+  switch (id) {
+    case CU_LAUNCH_ATTRIBUTE_IGNORE:
+    case CU_LAUNCH_ATTRIBUTE_ACCESS_POLICY_WINDOW:
+    case CU_LAUNCH_ATTRIBUTE_COOPERATIVE:
+    case CU_LAUNCH_ATTRIBUTE_SYNCHRONIZATION_POLICY:
+    case CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION:
+    case CU_LAUNCH_ATTRIBUTE_CLUSTER_SCHEDULING_POLICY_PREFERENCE:
+    case CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION:
+    case CU_LAUNCH_ATTRIBUTE_PRIORITY:
+    case CU_LAUNCH_ATTRIBUTE_MEM_SYNC_DOMAIN_MAP:
+    case CU_LAUNCH_ATTRIBUTE_MEM_SYNC_DOMAIN:
+    case CU_LAUNCH_ATTRIBUTE_PREFERRED_CLUSTER_DIMENSION:
+    case CU_LAUNCH_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT:
+    case CU_LAUNCH_ATTRIBUTE_NVLINK_UTIL_CENTRIC_SCHEDULING:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// A launch configuration's attributes, from the frame's [id, value] pairs (their count and each
+// value's size checked by the codec against frames.ts).
+static_assert(sizeof(CUlaunchAttributeValue) == GP_FRAME_LAUNCH_EX_ATTRS_BYTES, "CUlaunchAttributeValue travels as its bytes");
+std::vector<CUlaunchAttribute> launch_attributes(const gp_frame_pair *pairs, uint32_t n) {
   std::vector<CUlaunchAttribute> attrs(n);
-  for (CUlaunchAttribute &a : attrs) {
-    if (r.array() != 2) throw ProtocolError("a launch attribute must be [id, value]");
+  for (uint32_t i = 0; i < n; i++) {
+    CUlaunchAttribute &a = attrs[i];
     std::memset(&a, 0, sizeof a);
-    a.id = (CUlaunchAttributeID)r.u32();
-    Bin value = r.bin();
-    if (value.size != sizeof a.value) throw ProtocolError("a launch attribute's value must be 64 bytes");
-    std::memcpy(&a.value, value.data, sizeof a.value);
+    a.id = (CUlaunchAttributeID)pairs[i].id;
+    std::memcpy(&a.value, pairs[i].value, sizeof a.value);
   }
   return attrs;
 }
@@ -374,9 +388,8 @@ void reply_empty(Writer &w, const Call &call, CUresult rc) {
 
 }  // namespace
 
-void launch_kernel(Session &s, Reader &r, Writer &w, const Call &call, uint32_t op) {
-  Launch l = read_launch(r);
-  r.finish();
+void launch_kernel(Session &s, const gp_frame_launch &f, Writer &w, const Call &call, uint32_t op) {
+  Launch l = launch_of(f);
   CUfunction fn = nullptr;
   CUstream stream = nullptr;
   std::vector<void *> kp;
@@ -390,47 +403,29 @@ void launch_kernel(Session &s, Reader &r, Writer &w, const Call &call, uint32_t 
   reply_empty(w, call, rc);
 }
 
-void launch_kernel_ex(Session &s, Reader &r, Writer &w, const Call &call, uint32_t op) {
-  Launch l = read_launch(r);
-  std::vector<CUlaunchAttribute> attrs = read_launch_attributes(r);
+void launch_kernel_ex(Session &s, const gp_frame_launch_ex &f, Writer &w, const Call &call, uint32_t op) {
+  Launch l = launch_of(f);
+  std::vector<CUlaunchAttribute> attrs = launch_attributes(f.attrs, f.attrs_count);
   uint32_t n = (uint32_t)attrs.size();
-  r.finish();
 
   CUfunction fn = nullptr;
   CUstream stream = nullptr;
   std::vector<void *> kp;
   CUresult rc = prepare_launch(s, l, &fn, &stream, kp);
-  for (CUlaunchAttribute &a : attrs) {
-    if (rc != CUDA_SUCCESS) break;
-    switch ((int)a.id) {
-      case CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_EVENT:
-      case CU_LAUNCH_ATTRIBUTE_LAUNCH_COMPLETION_EVENT: {
-        // The event travels as the session's id for it, in the handle's place.
-        CUevent *slot = a.id == CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_EVENT ? &a.value.programmaticEvent.event : &a.value.launchCompletionEvent.event;
-        void *event = nullptr;
-        uint64_t id = (uint64_t)(uintptr_t)*slot;
-        if (id == 0 || !s.lookup(id, GP_HANDLE_CUevent, &event)) rc = CUDA_ERROR_INVALID_HANDLE;
-        *slot = (CUevent)event;
-        break;
-      }
-      case CU_LAUNCH_ATTRIBUTE_IGNORE:
-      case CU_LAUNCH_ATTRIBUTE_ACCESS_POLICY_WINDOW:
-      case CU_LAUNCH_ATTRIBUTE_COOPERATIVE:
-      case CU_LAUNCH_ATTRIBUTE_SYNCHRONIZATION_POLICY:
-      case CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION:
-      case CU_LAUNCH_ATTRIBUTE_CLUSTER_SCHEDULING_POLICY_PREFERENCE:
-      case CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION:
-      case CU_LAUNCH_ATTRIBUTE_PRIORITY:
-      case CU_LAUNCH_ATTRIBUTE_MEM_SYNC_DOMAIN_MAP:
-      case CU_LAUNCH_ATTRIBUTE_MEM_SYNC_DOMAIN:
-      case CU_LAUNCH_ATTRIBUTE_PREFERRED_CLUSTER_DIMENSION:
-      case CU_LAUNCH_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT:
-      case CU_LAUNCH_ATTRIBUTE_NVLINK_UTIL_CENTRIC_SCHEDULING:
-        break;  // plain values
-      default:
-        // Graph-only attributes (device-updatable nodes write through a pointer) and ones this
-        // build does not know: nothing the client sends may become a pointer the driver follows.
-        rc = CUDA_ERROR_NOT_SUPPORTED;
+  // Each id is looked at as the number it travelled as: one the driver's enum does not name may not
+  // even be loaded as that enum.
+  for (uint32_t i = 0; i < n && rc == CUDA_SUCCESS; i++) {
+    uint32_t id = f.attrs[i].id;
+    if (id == CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_EVENT || id == CU_LAUNCH_ATTRIBUTE_LAUNCH_COMPLETION_EVENT) {
+      // The event travels as the session's id for it, in the handle's place.
+      CUlaunchAttributeValue &v = attrs[i].value;
+      CUevent *slot = id == CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_EVENT ? &v.programmaticEvent.event : &v.launchCompletionEvent.event;
+      void *event = nullptr;
+      uint64_t event_id = (uint64_t)(uintptr_t)*slot;
+      if (event_id == 0 || !s.lookup(event_id, GP_HANDLE_CUevent, &event)) rc = CUDA_ERROR_INVALID_HANDLE;
+      *slot = (CUevent)event;
+    } else if (!plain_attribute(id)) {
+      rc = CUDA_ERROR_NOT_SUPPORTED;
     }
   }
   if (rc == CUDA_SUCCESS) {
@@ -460,10 +455,9 @@ static CUresult check_copy(Session &s, uint32_t op, CUdeviceptr dst, CUdeviceptr
   return rc == CUDA_SUCCESS ? s.check_device(op, "src", src, Extent(bytes), CUDA_ERROR_INVALID_VALUE) : rc;
 }
 
-void memcpy_unified(Session &s, Reader &r, Writer &w, const Call &call, uint32_t op) {
-  CUdeviceptr dst = r.u64(), src = r.u64();
-  size_t bytes = r.u64();
-  r.finish();
+void memcpy_unified(Session &s, const gp_frame_memcpy &f, Writer &w, const Call &call, uint32_t op) {
+  CUdeviceptr dst = f.dst, src = f.src;
+  size_t bytes = f.bytes;
   CUresult rc = check_copy(s, op, dst, src, bytes);
   if (rc == CUDA_SUCCESS) {
     WorkScope work(s, nullptr, op_info(op)->per_thread);
@@ -472,11 +466,10 @@ void memcpy_unified(Session &s, Reader &r, Writer &w, const Call &call, uint32_t
   reply_empty(w, call, rc);
 }
 
-void memcpy_unified_async(Session &s, Reader &r, Writer &w, const Call &call, uint32_t op) {
-  CUdeviceptr dst = r.u64(), src = r.u64();
-  size_t bytes = r.u64();
-  uint64_t stream_id = r.u64();
-  r.finish();
+void memcpy_unified_async(Session &s, const gp_frame_memcpy_async &f, Writer &w, const Call &call, uint32_t op) {
+  CUdeviceptr dst = f.dst, src = f.src;
+  size_t bytes = f.bytes;
+  uint64_t stream_id = f.stream;
   CUresult rc = check_copy(s, op, dst, src, bytes);
   void *stream = nullptr;
   if (!s.lookup(stream_id, GP_HANDLE_CUstream, &stream) && rc == CUDA_SUCCESS) rc = CUDA_ERROR_INVALID_HANDLE;
@@ -507,18 +500,16 @@ struct Copy2D {
   size_t width, height;
 };
 
-Copy2D read_copy_2d(Reader &r) {
+// From a memcpy_2d or memcpy_2d_async frame (gp_frames.h; the kind's bound checked by its codec).
+static_assert(GP_FRAME_MEMCPY_2D_KIND_MAX == kCopyDtoD, "the kinds of frames.ts");
+template <typename Frame>
+Copy2D copy_2d_of(const Frame &f) {
   Copy2D c{};
-  c.kind = r.u32();
-  if (c.kind > kCopyDtoD) throw ProtocolError("a 2D copy's kind must be 0 (HtoD), 1 (DtoH) or 2 (DtoD)");
-  for (Side2D *side : {&c.dst, &c.src}) {
-    side->device = r.u64();
-    side->x = r.u64();
-    side->y = r.u64();
-    side->pitch = r.u64();
-  }
-  c.width = r.u64();
-  c.height = r.u64();
+  c.kind = f.kind;
+  c.dst = Side2D{f.dst_device, f.dst_x, f.dst_y, f.dst_pitch};
+  c.src = Side2D{f.src_device, f.src_x, f.src_y, f.src_pitch};
+  c.width = f.width;
+  c.height = f.height;
   return c;
 }
 
@@ -572,10 +563,7 @@ CUDA_MEMCPY2D rebuild_2d(const Copy2D &c, const void *host) {
 // Decodes the rest of the frame after the stream (if any), checks it and runs `copy` on the
 // descriptor; replies [seq, rc] or, for DtoH, [seq, rc, rows packed].
 template <typename Run>
-void copy_2d(Session &s, Reader &r, Writer &w, const Call &call, uint32_t op, const Copy2D &c, CUresult rc, CUstream stream, Run run) {
-  Bin data{nullptr, 0};
-  if (c.kind == kCopyHtoD) data = r.bin();
-  r.finish();
+void copy_2d(Session &s, Bin data, Writer &w, const Call &call, uint32_t op, const Copy2D &c, CUresult rc, CUstream stream, Run run) {
   if (c.kind == kCopyDtoH && call.seq == 0) throw ProtocolError("a device-to-host 2D copy needs a reply (seq != 0)");
   size_t bytes = c.kind == kCopyDtoD ? 0 : packed_size(s, c);
   if (c.kind == kCopyHtoD && data.size != bytes) throw ProtocolError("a 2D copy's rows have the wrong size");
@@ -597,38 +585,35 @@ void copy_2d(Session &s, Reader &r, Writer &w, const Call &call, uint32_t op, co
 }  // namespace
 
 // cuMemcpy2D and cuMemcpy2DUnaligned, either default stream: the op picks the driver's entry point.
-void memcpy_2d(Session &s, Reader &r, Writer &w, const Call &call, uint32_t op) {
-  Copy2D c = read_copy_2d(r);
-  copy_2d(s, r, w, call, op, c, CUDA_SUCCESS, nullptr, [&](const CUDA_MEMCPY2D &m) { return s.driver().fn<PFN_cuMemcpy2D_v3020>(op)(&m); });
+void memcpy_2d(Session &s, const gp_frame_memcpy_2d &f, Writer &w, const Call &call, uint32_t op) {
+  Copy2D c = copy_2d_of(f);
+  copy_2d(s, Bin{f.rows, f.rows_len}, w, call, op, c, CUDA_SUCCESS, nullptr, [&](const CUDA_MEMCPY2D &m) { return s.driver().fn<PFN_cuMemcpy2D_v3020>(op)(&m); });
 }
 
 // cuMemcpy2DAsync. A device-to-host copy lands in the daemon's pageable scratch, so the driver has
 // finished it when the call returns, and the reply carries the rows.
-void memcpy_2d_async(Session &s, Reader &r, Writer &w, const Call &call, uint32_t op) {
-  Copy2D c = read_copy_2d(r);
-  uint64_t stream_id = r.u64();
+void memcpy_2d_async(Session &s, const gp_frame_memcpy_2d_async &f, Writer &w, const Call &call, uint32_t op) {
+  Copy2D c = copy_2d_of(f);
   void *stream = nullptr;
-  CUresult rc = s.lookup(stream_id, GP_HANDLE_CUstream, &stream) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
-  copy_2d(s, r, w, call, op, c, rc, (CUstream)stream, [&](const CUDA_MEMCPY2D &m) { return s.driver().fn<PFN_cuMemcpy2DAsync_v3020>(op)(&m, (CUstream)stream); });
+  CUresult rc = s.lookup(f.stream, GP_HANDLE_CUstream, &stream) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
+  copy_2d(s, Bin{f.rows, f.rows_len}, w, call, op, c, rc, (CUstream)stream, [&](const CUDA_MEMCPY2D &m) { return s.driver().fn<PFN_cuMemcpy2DAsync_v3020>(op)(&m, (CUstream)stream); });
 }
 
 // ---- cluster occupancy -----------------------------------------------------------------------------
 
 // cuOccupancyMaxActiveClusters: a launch configuration without parameters (docs/protocol.md). Only
 // attributes that are plain values may come with it: none becomes a pointer the driver follows.
-void occupancy_max_active_clusters(Session &s, Reader &r, Writer &w, const Call &call, uint32_t op) {
-  uint64_t fn_id = r.u64();
-  unsigned grid[3], block[3];
-  for (unsigned &g : grid) g = r.u32();
-  for (unsigned &b : block) b = r.u32();
-  unsigned shared = r.u32();
-  uint64_t stream_id = r.u64();
-  std::vector<CUlaunchAttribute> attrs = read_launch_attributes(r);
+void occupancy_max_active_clusters(Session &s, const gp_frame_clusters &frame, Writer &w, const Call &call, uint32_t op) {
+  uint64_t fn_id = frame.fn;
+  const uint32_t *grid = frame.grid, *block = frame.block;
+  unsigned shared = frame.shared;
+  uint64_t stream_id = frame.stream;
+  std::vector<CUlaunchAttribute> attrs = launch_attributes(frame.attrs, frame.attrs_count);
   uint32_t n = (uint32_t)attrs.size();
-  r.finish();
   CUresult rc = CUDA_SUCCESS;
-  for (const CUlaunchAttribute &a : attrs)
-    if (a.id == CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_EVENT || a.id == CU_LAUNCH_ATTRIBUTE_LAUNCH_COMPLETION_EVENT) rc = CUDA_ERROR_NOT_SUPPORTED;
+  // Events, graph-only attributes and ids this build does not know (checked as the numbers they travelled as).
+  for (uint32_t i = 0; i < n; i++)
+    if (!plain_attribute(frame.attrs[i].id)) rc = CUDA_ERROR_NOT_SUPPORTED;
   void *f = nullptr, *st = nullptr;
   int kind = 0;
   if (rc == CUDA_SUCCESS && !s.lookup_any(fn_id, {GP_HANDLE_CUfunction, GP_HANDLE_CUkernel}, &f, &kind)) rc = CUDA_ERROR_INVALID_HANDLE;

@@ -2,8 +2,8 @@
 //  - `handler` ops: the generated code decodes the arguments and calls these instead of the driver,
 //    because the call touches the session's own state (private primary contexts, the record of
 //    allocations, the handle table);
-//  - `client` ops: hand-encoded frames (docs/protocol.md, "Hand-encoded calls"), decoded and
-//    answered here whole.
+//  - `client` ops with a `wire` frame (docs/protocol.md, "Hand-encoded calls"): decoded by the
+//    generated codec of src/protocol/frames.ts, run and answered here.
 #ifndef GPUPOOL_ADDON_HANDLERS_H
 #define GPUPOOL_ADDON_HANDLERS_H
 
@@ -11,6 +11,7 @@
 
 #include <cuda.h>
 
+#include "gp_frames.h"
 #include "session.h"
 #include "wire.h"
 
@@ -21,7 +22,6 @@ namespace handlers {
 CUresult primary_ctx_retain(Session &s, CUcontext *pctx, CUdevice dev);
 CUresult primary_ctx_release(Session &s, CUdevice dev);
 CUresult primary_ctx_reset(Session &s, CUdevice dev);
-CUresult primary_ctx_get_state(Session &s, CUdevice dev, unsigned *flags, int *active);
 CUresult primary_ctx_set_flags(Session &s, CUdevice dev, unsigned flags);
 CUresult ctx_create(Session &s, CUcontext *pctx, unsigned flags, CUdevice dev);
 CUresult ctx_destroy(Session &s, CUcontext ctx);
@@ -74,15 +74,32 @@ CUresult library_get_global(Session &s, CUdeviceptr *dptr, size_t *bytes, CUlibr
 CUresult forget_handle(Session &s, CUgraph graph);
 CUresult forget_handle(Session &s, CUgraphExec exec);
 
-// ---- hand-encoded calls (op: the frame's op number, which picks the variant) ----
-void module_image(Session &s, Reader &r, Writer &w, const Call &call, uint32_t op);
-void launch_kernel(Session &s, Reader &r, Writer &w, const Call &call, uint32_t op);
-void launch_kernel_ex(Session &s, Reader &r, Writer &w, const Call &call, uint32_t op);
-void occupancy_max_active_clusters(Session &s, Reader &r, Writer &w, const Call &call, uint32_t op);
-void memcpy_unified(Session &s, Reader &r, Writer &w, const Call &call, uint32_t op);
-void memcpy_unified_async(Session &s, Reader &r, Writer &w, const Call &call, uint32_t op);
-void memcpy_2d(Session &s, Reader &r, Writer &w, const Call &call, uint32_t op);
-void memcpy_2d_async(Session &s, Reader &r, Writer &w, const Call &call, uint32_t op);
+// ---- hand-encoded calls: the frame decoded by its generated codec (src/protocol/frames.ts); op: the
+// frame's op number, which picks the variant ----
+void module_image(Session &s, const gp_frame_image &f, Writer &w, const Call &call, uint32_t op);
+void launch_kernel(Session &s, const gp_frame_launch &f, Writer &w, const Call &call, uint32_t op);
+void launch_kernel_ex(Session &s, const gp_frame_launch_ex &f, Writer &w, const Call &call, uint32_t op);
+void occupancy_max_active_clusters(Session &s, const gp_frame_clusters &f, Writer &w, const Call &call, uint32_t op);
+void memcpy_unified(Session &s, const gp_frame_memcpy &f, Writer &w, const Call &call, uint32_t op);
+void memcpy_unified_async(Session &s, const gp_frame_memcpy_async &f, Writer &w, const Call &call, uint32_t op);
+void memcpy_2d(Session &s, const gp_frame_memcpy_2d &f, Writer &w, const Call &call, uint32_t op);
+void memcpy_2d_async(Session &s, const gp_frame_memcpy_2d_async &f, Writer &w, const Call &call, uint32_t op);
+// cuMemcpy3D, cuMemcpy3DAsync: host, device and array sides (copy3d_handlers.cc).
+void memcpy_3d(Session &s, const gp_frame_memcpy_3d &f, Writer &w, const Call &call, uint32_t op);
+void memcpy_3d_async(Session &s, const gp_frame_memcpy_3d_async &f, Writer &w, const Call &call, uint32_t op);
+// ---- texture and surface objects (texture_handlers.cc): arrays by the session's ids, memory inside its
+// allocations; only the session's own objects may be destroyed or described ----
+CUresult tex_object_create(Session &s, CUtexObject *out, const CUDA_RESOURCE_DESC *res, const CUDA_TEXTURE_DESC *tex,
+                           const CUDA_RESOURCE_VIEW_DESC *view);
+CUresult tex_object_destroy(Session &s, CUtexObject obj);
+CUresult tex_object_get_resource_desc(Session &s, CUDA_RESOURCE_DESC *desc, CUtexObject obj);
+CUresult tex_object_get_texture_desc(Session &s, CUDA_TEXTURE_DESC *desc, CUtexObject obj);
+CUresult surf_object_create(Session &s, CUsurfObject *out, const CUDA_RESOURCE_DESC *res);
+CUresult surf_object_destroy(Session &s, CUsurfObject obj);
+CUresult surf_object_get_resource_desc(Session &s, CUDA_RESOURCE_DESC *desc, CUsurfObject obj);
+// cuLinkComplete: the client's inputs linked by the driver in one go (link_handler.cc); the frame's
+// trailing options and inputs are read from r, which the handler finishes.
+void link_complete(Session &s, const gp_frame_link &f, Reader &r, Writer &w, const Call &call, uint32_t op);
 
 }  // namespace handlers
 }  // namespace gp

@@ -176,6 +176,9 @@ CUresult Session::destroy_context(CUcontext ctx) {
   free_async_allocs(ctx);
   CUresult rc = driver_->api().ctxDestroy(ctx);
   if (rc != CUDA_SUCCESS) return rc;
+  // Destruction flushes the context's device printf: taken now, while the context is still known.
+  char buf[16384];
+  for (size_t n; (n = driver_->take_printf(ctx, buf, sizeof buf)) > 0;) orphan_printf_.append(buf, n);
   forget_owned_by(ctx);
   created_.erase(ctx);
   ctx_ordinal_.erase(ctx);
@@ -191,6 +194,7 @@ CUresult Session::destroy_context(CUcontext ctx) {
 }
 
 void Session::forget_owned_by(CUcontext ctx) {
+  for (auto it = textures_.begin(); it != textures_.end();) it = it->second == ctx ? textures_.erase(it) : std::next(it);
   for (auto it = by_id_.begin(); it != by_id_.end();) {
     if (it->second.owner == ctx) {
       by_ptr_.erase(std::make_pair(it->second.kind, it->second.ptr));
@@ -395,6 +399,8 @@ void Session::teardown() {
     if (p.second.ctx != nullptr) api.ctxDestroy(p.second.ctx);
   }
   api.ctxSetCurrent(nullptr);
+  // Device printf their destruction flushed has no job left to go to: taken, so the driver frees it.
+  take_printf([](const void *, size_t) {});
   by_id_.clear();
   by_ptr_.clear();
   created_.clear();

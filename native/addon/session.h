@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <string>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -62,6 +63,24 @@ class Session {
   Session &operator=(const Session &) = delete;
 
   const Driver &driver() const { return *driver_; }
+  // Texture and surface objects (texture_handlers.cc): their values are the driver's own, since kernels
+  // take them as parameters, so the session records which are its: only those may be destroyed or
+  // described. Forgotten with their context.
+  void note_texture(bool surface, uint64_t obj) { textures_[{surface, obj}] = current(); }
+  bool owns_texture(bool surface, uint64_t obj) const { return textures_.count({surface, obj}) != 0; }
+  void forget_texture(bool surface, uint64_t obj) { textures_.erase({surface, obj}); }
+  // Hands emit(data, size) each piece of device printf the session's contexts flushed (the emulated
+  // driver's; a real driver writes its own to the daemon's stdout): the replies carry it to the job.
+  template <typename Emit>
+  void take_printf(Emit emit) {
+    if (!orphan_printf_.empty()) {
+      emit(orphan_printf_.data(), orphan_printf_.size());
+      orphan_printf_.clear();
+    }
+    char buf[16384];
+    for (const auto &entry : ctx_ordinal_)
+      for (size_t n; (n = driver_->take_printf(entry.first, buf, sizeof buf)) > 0;) emit(buf, n);
+  }
 
   // ---- what the generated dispatcher uses ----
   // The object behind an id of that kind, if this session was given it.
@@ -286,6 +305,10 @@ class Session {
 
   std::set<CUcontext> created_;
   std::map<CUcontext, int> ctx_ordinal_;  // every context the session made, with its card
+  // Device printf a context flushed as it was destroyed, until the next reply carries it.
+  std::string orphan_printf_;
+  // Texture (false) and surface (true) objects the session made, with the context whose end destroys them.
+  std::map<std::pair<bool, uint64_t>, CUcontext> textures_;
   std::map<int, Primary> primaries_;
   std::map<CUdeviceptr, Allocation> allocs_;
   std::map<std::pair<int, void *>, Held> held_;

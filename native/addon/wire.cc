@@ -5,124 +5,66 @@
 
 #include <msgpuck.h>
 
+#include "gp_frames.h"
 #include "session.h"
 
 namespace gp {
 
-namespace {
-
-const char *type_name(int t) {
-  switch (t) {
-    case MP_NIL: return "nil";
-    case MP_UINT: return "uint";
-    case MP_INT: return "int";
-    case MP_STR: return "str";
-    case MP_BIN: return "bin";
-    case MP_ARRAY: return "array";
-    case MP_MAP: return "map";
-    case MP_BOOL: return "bool";
-    case MP_FLOAT: return "float";
-    case MP_DOUBLE: return "double";
-    case MP_EXT: return "ext";
-    default: return "unknown";
-  }
-}
-
-[[noreturn]] void wrong_type(const char *want, int got) {
-  throw ProtocolError(std::string("expected ") + want + ", got " + type_name(got));
-}
-
-}  // namespace
-
 // ---- Reader ------------------------------------------------------------------------------------
 
-int Reader::next_type(const char *want) {
-  if (left_ == 0 || p_ >= end_) throw ProtocolError(std::string("missing argument (expected ") + want + ")");
-  left_--;
-  return mp_typeof(*p_);
-}
-
 int64_t Reader::i64() {
-  int t = next_type("int");
-  if (t == MP_UINT) {
-    uint64_t v = mp_decode_uint(&p_);
-    if (v > (uint64_t)std::numeric_limits<int64_t>::max()) throw ProtocolError("integer out of range");
-    return (int64_t)v;
-  }
-  if (t == MP_INT) return mp_decode_int(&p_);
-  wrong_type("int", t);
+  int64_t v = 0;
+  check(gp_in_i64(&in_, &v));
+  return v;
 }
 
 uint64_t Reader::u64() {
-  int t = next_type("uint");
-  if (t == MP_UINT) return mp_decode_uint(&p_);
-  if (t != MP_INT) wrong_type("uint", t);
-  // A signed format holding a non-negative value is still that value (msgpackr writes BigInts so).
-  int64_t v = mp_decode_int(&p_);
-  if (v < 0) throw ProtocolError("expected uint, got a negative int");
-  return (uint64_t)v;
+  uint64_t v = 0;
+  check(gp_in_u64(&in_, &v));
+  return v;
 }
 
 uint32_t Reader::u32() {
-  uint64_t v = u64();
-  if (v > std::numeric_limits<uint32_t>::max()) throw ProtocolError("integer out of range for 32 bits");
-  return (uint32_t)v;
+  uint32_t v = 0;
+  check(gp_in_u32(&in_, &v));
+  return v;
 }
 
 double Reader::f64() {
-  int t = next_type("float");
-  switch (t) {
-    case MP_FLOAT: return mp_decode_float(&p_);
-    case MP_DOUBLE: return mp_decode_double(&p_);
-    case MP_UINT: return (double)mp_decode_uint(&p_);
-    case MP_INT: return (double)mp_decode_int(&p_);
-    default: wrong_type("float", t);
-  }
+  double v = 0;
+  check(gp_in_f64(&in_, &v));
+  return v;
 }
 
 bool Reader::boolean() {
-  int t = next_type("bool");
-  if (t != MP_BOOL) wrong_type("bool", t);
-  return mp_decode_bool(&p_);
+  int v = 0;
+  check(gp_in_bool(&in_, &v));
+  return v != 0;
 }
 
 Bin Reader::bin() {
-  int t = next_type("bin");
-  if (t != MP_BIN) wrong_type("bin", t);
+  const void *data = nullptr;
   uint32_t len = 0;
-  const char *data = mp_decode_bin(&p_, &len);
+  check(gp_in_bin(&in_, &data, &len));
   return Bin{data, len};
 }
 
 std::string Reader::str() {
-  int t = next_type("str");
-  if (t != MP_STR) wrong_type("str", t);
+  const char *data = nullptr;
   uint32_t len = 0;
-  const char *data = mp_decode_str(&p_, &len);
-  if (std::memchr(data, '\0', len) != nullptr) throw ProtocolError("string holds a NUL byte");
+  check(gp_in_str(&in_, &data, &len));
   return std::string(data, len);
 }
 
 uint32_t Reader::array() {
-  int t = next_type("array");
-  if (t != MP_ARRAY) wrong_type("array", t);
-  uint32_t n = mp_decode_array(&p_);
-  // gp_mp_check proved the frame holds all n elements, so the count cannot exceed what is there.
-  left_ += n;
+  uint32_t n = 0;
+  check(gp_in_array(&in_, &n));
   return n;
 }
 
-void Reader::finish() const {
-  if (left_ != 0) throw ProtocolError(std::to_string(left_) + " argument(s) too many");
-}
+void Reader::finish() { check(gp_in_finish(&in_)); }
 
-void Reader::skip_rest() {
-  while (left_ > 0) {
-    if (p_ >= end_) throw ProtocolError("a call frame is shorter than its count");
-    mp_next(&p_);
-    left_--;
-  }
-}
+void Reader::skip_rest() { check(gp_in_skip_rest(&in_)); }
 
 // ---- Writer ------------------------------------------------------------------------------------
 
@@ -137,13 +79,17 @@ bool Writer::begin_reply(const Call &call, CUresult rc) {
     if (rc != CUDA_SUCCESS) s_.defer_error(rc);
     return false;
   }
+  // Device printf flushed by this call (or since the last reply) goes first, so the job writes it
+  // before the call returns (docs/protocol.md, "Output frames").
+  s_.take_printf([this](const void *data, size_t size) { output_frame(data, size); });
   start_ = out_.size();
-  count_ = 0;
   open_ = true;
-  char *p = grow(5);
-  p[0] = (char)0xdd;  // array32, its count patched by end_reply
-  u64(call.seq);
-  u64((uint64_t)rc);
+  // An array32 head (gp_frames.h), its count raised by end_reply as out values are written.
+  gp_frame_reply head{call.seq, (uint32_t)rc};
+  char *p = grow(gp_frame_reply_bound(&head));
+  char *end = gp_frame_reply_encode32(p, &head);
+  out_.resize(start_ + (size_t)(end - out_.data() - start_));
+  count_ = gp_frame_reply_values(&head);
   return true;
 }
 
@@ -180,13 +126,18 @@ void Writer::str(const char *s) {
   count_++;
 }
 
+void Writer::output_frame(const void *data, size_t size) {
+  char *p = grow(1);
+  p[0] = (char)0x93;  // fixarray of 3: [0, 1 (the job's stdout), bytes]
+  mp_encode_uint(grow(mp_sizeof_uint(0)), 0);
+  mp_encode_uint(grow(mp_sizeof_uint(1)), 1);
+  char *b = mp_encode_binl(grow(mp_sizeof_bin((uint32_t)size)), (uint32_t)size);
+  if (size > 0) std::memcpy(b, data, size);
+}
+
 void Writer::end_reply() {
   if (!open_) return;
-  unsigned char *p = reinterpret_cast<unsigned char *>(out_.data() + start_ + 1);
-  p[0] = (unsigned char)(count_ >> 24);
-  p[1] = (unsigned char)(count_ >> 16);
-  p[2] = (unsigned char)(count_ >> 8);
-  p[3] = (unsigned char)count_;
+  gp_frame_set_count32(out_.data() + start_, count_);
   open_ = false;
 }
 

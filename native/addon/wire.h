@@ -13,6 +13,8 @@
 
 #include <cuda.h>
 
+#include "frame_in.h"
+
 namespace gp {
 
 class Session;
@@ -44,12 +46,13 @@ struct Bin {
   size_t size;
 };
 
-// Reads the values of one frame, in order. The frame was checked whole (gp_mp_check) before, so reads
-// never run past it; each read checks that a value is left and that it has the expected type.
+// Reads the values of one frame, in order: native/common/frame_in.h (shared with the client library
+// and the generated frame codecs, build/gen/gp_frames.c), with each failure thrown as a ProtocolError.
+// The frame was checked whole (gp_mp_check) before, so reads never run past it.
 class Reader {
  public:
   // p: the first value after the array header; end: the end of the frame; count: values in it.
-  Reader(const char *p, const char *end, uint32_t count) : p_(p), end_(end), left_(count) {}
+  Reader(const char *p, const char *end, uint32_t count) { gp_in_init(&in_, p, end, count); }
 
   int64_t i64();
   uint64_t u64();
@@ -62,18 +65,24 @@ class Reader {
   // A nested array's header: its elements become values still to read, in place.
   uint32_t array();
   // Throws when values are left: an op read fewer arguments than the frame holds.
-  void finish() const;
+  void finish();
   // Steps over whatever is left of the frame (a call not run: unknown context, pending error).
   void skip_rest();
+  // A whole frame of src/protocol/frames.ts, by its generated decoder (gp_frame_<name>_decode).
+  template <typename Frame>
+  void decode(int (*decoder)(gp_in *, Frame *), Frame *frame) {
+    check(decoder(&in_, frame));
+  }
 
-  uint32_t left() const { return left_; }
-  const char *position() const { return p_; }
+  uint32_t left() const { return in_.left; }
+  const char *position() const { return in_.p; }
+  gp_in *in() { return &in_; }
 
  private:
-  int next_type(const char *want);
-  const char *p_;
-  const char *end_;
-  uint32_t left_;
+  void check(int rc) const {
+    if (rc != 0) throw ProtocolError(in_.err);
+  }
+  gp_in in_;
 };
 
 // Appends reply frames [seq, result, outs...] to a message's output.
@@ -90,6 +99,8 @@ class Writer {
   void bin(const void *data, size_t size);
   void str(const char *s);
   void end_reply();
+  // An output frame [0, 1, bytes]: device printf for the job's stdout (not a reply: seq 0).
+  void output_frame(const void *data, size_t size);
 
  private:
   char *grow(size_t n);

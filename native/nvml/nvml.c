@@ -5,10 +5,12 @@
  * and the host's own NVML, if any, describes cards the job was not given. This one answers from the
  * client library: the job's pool cards only, in its device order, with the real cards' names, UUIDs
  * and PCI locations; total memory is the job's quota and used memory what the job holds; the running
- * processes are the job's own. Figures only the daemon's NVML knows (utilization, temperature, power)
- * are NVML_ERROR_NOT_SUPPORTED rather than made up.
+ * processes are the job's own. Figures only the daemon's NVML knows (utilization, temperature, power,
+ * health) come from that daemon (native/shim/card_figures.c), or are NVML_ERROR_NOT_SUPPORTED rather
+ * than made up.
  */
 #define _GNU_SOURCE
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -21,8 +23,9 @@
 #define NVML_EXPORT __attribute__((visibility("default")))
 #define MAX_DEVICES 256
 
-/* In the client library (native/shim/client.c). */
+/* In the client library (native/shim/client.c, card_figures.c). */
 int gpupoolDeviceMemoryHeld(int dev, unsigned long long *bytes);
+#include "../shim/figures.h"
 
 struct nvmlDevice_st {
     int index;
@@ -332,29 +335,58 @@ NVML_EXPORT nvmlReturn_t nvmlSystemGetCudaDriverVersion(int *cudaDriverVersion)
 
 NVML_EXPORT nvmlReturn_t nvmlSystemGetCudaDriverVersion_v2(int *cudaDriverVersion) { return nvmlSystemGetCudaDriverVersion(cudaDriverVersion); }
 
-/* Figures of the daemon's own NVML: not carried to the job yet (docs/operations.md). */
-NVML_EXPORT nvmlReturn_t nvmlDeviceGetUtilizationRates(nvmlDevice_t device, nvmlUtilization_t *utilization)
+/*
+ * Figures of the serving daemon's own NVML, as its /metrics last showed them (native/shim/card_figures.c):
+ * NOT_SUPPORTED when that daemon has no such figure (or could not be read), never made up. A card the
+ * daemon marks unhealthy is NVML's lost card: the job's work on it fails too.
+ */
+static nvmlReturn_t figures_of(nvmlDevice_t device, gpupool_figures *f)
 {
     int i;
-    (void)utilization;
     nvmlReturn_t r = device_of(device, &i);
-    return r == NVML_SUCCESS ? NVML_ERROR_NOT_SUPPORTED : r;
+    if (r != NVML_SUCCESS)
+        return r;
+    if (gpupoolDeviceFigures(i, f) != 0)
+        return NVML_ERROR_NOT_SUPPORTED;
+    return f->healthy == 0 ? NVML_ERROR_GPU_IS_LOST : NVML_SUCCESS;
+}
+
+NVML_EXPORT nvmlReturn_t nvmlDeviceGetUtilizationRates(nvmlDevice_t device, nvmlUtilization_t *utilization)
+{
+    gpupool_figures f;
+    nvmlReturn_t r = figures_of(device, &f);
+    if (r == NVML_SUCCESS && utilization == NULL)
+        return NVML_ERROR_INVALID_ARGUMENT;
+    if (r != NVML_SUCCESS || isnan(f.gpu_percent) || isnan(f.memory_percent))
+        return r != NVML_SUCCESS ? r : NVML_ERROR_NOT_SUPPORTED;
+    utilization->gpu = (unsigned)lround(f.gpu_percent);
+    utilization->memory = (unsigned)lround(f.memory_percent);
+    return NVML_SUCCESS;
 }
 
 NVML_EXPORT nvmlReturn_t nvmlDeviceGetTemperature(nvmlDevice_t device, nvmlTemperatureSensors_t sensorType, unsigned int *temp)
 {
-    int i;
-    (void)sensorType, (void)temp;
-    nvmlReturn_t r = device_of(device, &i);
-    return r == NVML_SUCCESS ? NVML_ERROR_NOT_SUPPORTED : r;
+    gpupool_figures f;
+    nvmlReturn_t r = figures_of(device, &f);
+    if (r == NVML_SUCCESS && (temp == NULL || sensorType != NVML_TEMPERATURE_GPU))
+        return NVML_ERROR_INVALID_ARGUMENT;
+    if (r != NVML_SUCCESS || isnan(f.temperature_c))
+        return r != NVML_SUCCESS ? r : NVML_ERROR_NOT_SUPPORTED;
+    *temp = (unsigned)lround(f.temperature_c);
+    return NVML_SUCCESS;
 }
 
+/* NVML reports milliwatts. */
 NVML_EXPORT nvmlReturn_t nvmlDeviceGetPowerUsage(nvmlDevice_t device, unsigned int *power)
 {
-    int i;
-    (void)power;
-    nvmlReturn_t r = device_of(device, &i);
-    return r == NVML_SUCCESS ? NVML_ERROR_NOT_SUPPORTED : r;
+    gpupool_figures f;
+    nvmlReturn_t r = figures_of(device, &f);
+    if (r == NVML_SUCCESS && power == NULL)
+        return NVML_ERROR_INVALID_ARGUMENT;
+    if (r != NVML_SUCCESS || isnan(f.power_w))
+        return r != NVML_SUCCESS ? r : NVML_ERROR_NOT_SUPPORTED;
+    *power = (unsigned)lround(f.power_w * 1000.0);
+    return NVML_SUCCESS;
 }
 
 /* The pool hands out whole cards, never MIG instances. */

@@ -9,6 +9,7 @@
 
 #include "client.h"
 #include "decode.h"
+#include "gp_frames.h"
 #include "gp_ops.h"
 #include "shim.h"
 
@@ -155,6 +156,14 @@ void gp_put_str(gp_call *c, const char *s)
 
 void gp_put_handle(gp_call *c, const void *handle) { gp_put_uint(c, gp_handle_id(handle)); }
 
+char *gp_put_reserve(gp_call *c, size_t n) { return reserve(c, n); }
+
+void gp_put_commit(gp_call *c, const char *end, uint32_t values)
+{
+    c->len = (size_t)(end - c->args);
+    c->argc += values; /* frames are whole arguments, never inside an open array */
+}
+
 void gp_route_server(gp_call *c, int server)
 {
     if (c->server < 0)
@@ -220,6 +229,10 @@ void gp_route_dptr(gp_call *c, uint64_t ptr)
         c->route_ctx = ctx;
         c->by_address = 1;
         c->address = ptr;
+    } else if (gp_preferred_context() != NULL) {
+        /* A context the caller named decides, even for memory the client has no record of. */
+        c->route_ctx = gp_preferred_context();
+        c->server = gp_context_server(c->route_ctx);
     }
 }
 
@@ -269,11 +282,9 @@ CUresult gp_call_finish(gp_call *c)
         pending->out_dst = c->expect_dst;
         pending->out_len = c->expect_len;
     }
-    char head[32], *h = head;
-    h = mp_encode_array(h, 3 + c->argc);
-    h = mp_encode_uint(h, c->op);
-    h = mp_encode_uint(h, seq);
-    h = mp_encode_uint(h, ctx_id);
+    char head[32];
+    const gp_frame_call call = { .op = c->op, .seq = seq, .ctx = ctx_id };
+    char *h = gp_frame_call_encode(head, &call, c->argc);
     if (gp_conn_append(conn, (uint8_t *)head, (size_t)(h - head), (uint8_t *)c->args, c->len, pending) != 0) {
         if (pending && pending->deferred)
             free(pending);

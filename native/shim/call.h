@@ -32,6 +32,15 @@ void gp_put_bin(gp_call *c, const void *data, size_t n);
 void gp_put_str(gp_call *c, const char *s);
 void gp_put_array(gp_call *c, uint32_t n);
 
+/*
+ * A whole frame of src/protocol/frames.ts as the call's arguments, by its generated encoder
+ * (build/gen/gp_frames.h): GP_PUT_FRAME(c, launch, &frame).
+ */
+char *gp_put_reserve(gp_call *c, size_t n);
+void gp_put_commit(gp_call *c, const char *end, uint32_t values);
+#define GP_PUT_FRAME(c, name, f) \
+    gp_put_commit((c), gp_frame_##name##_encode(gp_put_reserve((c), gp_frame_##name##_bound(f)), (f)), gp_frame_##name##_values(f))
+
 /* Deferred calls: where the daemon's data goes when its reply arrives. */
 void gp_expect_out(gp_call *c, void *dst, size_t n);
 
@@ -59,6 +68,11 @@ void gp_forget_context(CUcontext ctx);
 void gp_set_current(CUcontext ctx);
 void gp_note_alloc(gp_call *c, CUdeviceptr ptr, size_t bytes);
 void gp_forget_alloc(CUdeviceptr ptr);
+/* A primary context retained, released, reset, its flags set (native/shim/primary.c). */
+void gp_primary_retained(CUdevice dev);
+void gp_primary_released(CUdevice dev);
+void gp_primary_reset(CUdevice dev);
+void gp_primary_flags(CUdevice dev, unsigned flags);
 /* A capture began (1) or ended (0) on stream (native/shim/capture.c). */
 void gp_note_capture(CUstream stream, int capturing);
 /* The daemon holding [ptr, ptr+bytes), or -1 when it is no allocation of this client's. */
@@ -76,8 +90,19 @@ CUcontext gp_prefer_context(CUcontext ctx);
  * stream's daemon, whichever device is current); -1: none. Returns the previous one, to restore.
  */
 int gp_prefer_server(int server);
-/* Whether [ptr, ptr+bytes) overlaps an allocation of another daemon than server. */
-int gp_alloc_collides(CUdeviceptr ptr, size_t bytes, int server);
+/* The context gp_prefer_context named, or NULL. */
+CUcontext gp_preferred_context(void);
+/*
+ * Where [ptr, ptr+bytes) overlaps allocations of other daemons than server: the end of that memory
+ * (followed through allocations that overlap or abut it), or 0 when none overlaps.
+ */
+CUdeviceptr gp_alloc_overlap_end(CUdeviceptr ptr, size_t bytes, int server);
+/*
+ * How many daemons' allocations hold all of [ptr, ptr+bytes): 0 (not this client's device memory),
+ * 1 (*server and *ctx say whose), or more (each daemon's address space is its own; which one a call
+ * naming the address alone means cannot be known).
+ */
+int gp_alloc_holders(CUdeviceptr ptr, size_t bytes, int *server, CUcontext *ctx);
 /* The allocation holding ptr: its daemon (or -1 for none), start, size and context. */
 int gp_alloc_range(CUdeviceptr ptr, CUdeviceptr *base, size_t *size, CUcontext *ctx);
 
@@ -92,6 +117,10 @@ CUresult gp_pool_props_to_remote(gp_call *c, const CUmemPoolProps **props, CUmem
 /* Routed by ptr's allocation (else the first descriptor's device); every device on that daemon. */
 CUresult gp_access_to_remote(gp_call *c, CUdeviceptr ptr, const CUmemAccessDesc **desc, size_t count,
                              CUmemAccessDesc copy[GP_MAX_ACCESS_DESCS]);
+/* A resource description (texture and surface objects, native/shim/texobj.c): *desc pointed at `copy`
+ * with its array handle the daemon's id, the call routed to the resource's daemon; and back. */
+CUresult gp_res_desc_to_remote(gp_call *c, const CUDA_RESOURCE_DESC **desc, CUDA_RESOURCE_DESC *copy);
+void gp_res_desc_from_remote(gp_call *c, CUDA_RESOURCE_DESC *desc);
 /* The daemon's answer, its device ordinal back to the client's. */
 void gp_prop_from_remote(gp_call *c, CUmemAllocationProp *prop);
 /*

@@ -410,6 +410,9 @@ static const alloc_record *find_record(CUdeviceptr ptr, size_t bytes, int base_o
         int holds = base_only ? r->base == ptr : ptr >= r->base && ptr - r->base < r->size && bytes <= r->size - (ptr - r->base);
         if (!holds)
             continue;
+        /* A context the caller named (a peer copy's) is strict: another daemon's memory is not it. */
+        if (tls_prefer_ctx != NULL && r->server != prefer_server)
+            continue;
         int score = prefer != NULL && r->ctx == prefer ? 2 : prefer_server >= 0 && r->server == prefer_server ? 1 : 0;
         if (score > best_score) {
             best = r;
@@ -419,19 +422,48 @@ static const alloc_record *find_record(CUdeviceptr ptr, size_t bytes, int base_o
     return best;
 }
 
-int gp_alloc_collides(CUdeviceptr ptr, size_t bytes, int server)
+CUdeviceptr gp_alloc_overlap_end(CUdeviceptr ptr, size_t bytes, int server)
 {
-    int collides = 0;
-    pthread_rwlock_rdlock(&g_alloc_lock);
     CUdeviceptr end = ptr + (bytes ? bytes : 1);
-    size_t at = alloc_lower_bound(end - 1);
-    for (size_t i = at, scanned = 0; i > 0 && scanned < OVERLAP_SCAN && !collides; i--, scanned++) {
-        const alloc_record *r = &g_allocs[i - 1];
-        collides = r->server != server && r->base < end && ptr < r->base + r->size;
+    int found = 0;
+    pthread_rwlock_rdlock(&g_alloc_lock);
+    /* Back from the first record at or past ptr to those that start before it, then forward while
+     * records start inside (or right at the end of) what has been found so far. */
+    size_t i = alloc_lower_bound(ptr);
+    for (size_t scanned = 0; i > 0 && scanned < OVERLAP_SCAN; scanned++)
+        i--;
+    for (; i < g_alloc_count && g_allocs[i].base <= end; i++) {
+        const alloc_record *r = &g_allocs[i];
+        if (r->server == server || r->base + r->size <= ptr || (r->base == end && !found))
+            continue;
+        found = 1;
+        if (r->base + r->size > end)
+            end = r->base + r->size;
     }
     pthread_rwlock_unlock(&g_alloc_lock);
-    return collides;
+    return found ? end : 0;
 }
+
+int gp_alloc_holders(CUdeviceptr ptr, size_t bytes, int *server, CUcontext *ctx)
+{
+    int holders = 0, first = -1;
+    pthread_rwlock_rdlock(&g_alloc_lock);
+    size_t at = alloc_lower_bound(ptr);
+    for (size_t i = at, scanned = 0; i > 0 && scanned < OVERLAP_SCAN; i--, scanned++) {
+        const alloc_record *r = &g_allocs[i - 1];
+        if (ptr - r->base >= r->size || (bytes ? bytes : 1) > r->size - (ptr - r->base) || r->server == first)
+            continue;
+        if (holders++ == 0) {
+            first = r->server;
+            *server = r->server;
+            *ctx = r->ctx;
+        }
+    }
+    pthread_rwlock_unlock(&g_alloc_lock);
+    return holders;
+}
+
+CUcontext gp_preferred_context(void) { return tls_prefer_ctx; }
 
 void gp_forget_alloc(CUdeviceptr ptr)
 {

@@ -16,7 +16,8 @@ CUresult gp_fwd_cuOccupancyMaxActiveClusters_v11070(int *numClusters, CUfunction
 {
     if (!gp_initialized())
         return CUDA_ERROR_NOT_INITIALIZED;
-    if (numClusters == NULL || config == NULL || func == NULL || (config->numAttrs > 0 && config->attrs == NULL))
+    if (numClusters == NULL || config == NULL || func == NULL || (config->numAttrs > 0 && config->attrs == NULL) ||
+        config->numAttrs > GP_FRAME_CLUSTERS_ATTRS_MAX)
         return CUDA_ERROR_INVALID_VALUE;
     int server = gp_handle_server(config->hStream) >= 0 ? gp_handle_server(config->hStream) : gp_context_server(gp_tls_context());
     const void *real = func;
@@ -25,21 +26,15 @@ CUresult gp_fwd_cuOccupancyMaxActiveClusters_v11070(int *numClusters, CUfunction
         return rc;
     gp_call *c = gp_call_begin(GP_OP_cuOccupancyMaxActiveClusters_v11070, GP_MODE_SYNC);
     if ((rc = gp_route_handle(c, real)) == CUDA_SUCCESS && (rc = gp_route_handle(c, config->hStream)) == CUDA_SUCCESS) {
-        gp_put_handle(c, real);
-        gp_put_uint(c, config->gridDimX);
-        gp_put_uint(c, config->gridDimY);
-        gp_put_uint(c, config->gridDimZ);
-        gp_put_uint(c, config->blockDimX);
-        gp_put_uint(c, config->blockDimY);
-        gp_put_uint(c, config->blockDimZ);
-        gp_put_uint(c, config->sharedMemBytes);
-        gp_put_handle(c, config->hStream);
-        gp_put_array(c, config->numAttrs);
-        for (unsigned i = 0; i < config->numAttrs; i++) {
-            gp_put_array(c, 2);
-            gp_put_int(c, config->attrs[i].id);
-            gp_put_bin(c, &config->attrs[i].value, sizeof config->attrs[i].value);
-        }
+        gp_frame_clusters frame = {
+            .fn = gp_handle_id(real),
+            .grid = { config->gridDimX, config->gridDimY, config->gridDimZ },
+            .block = { config->blockDimX, config->blockDimY, config->blockDimZ },
+            .shared = config->sharedMemBytes,
+            .stream = gp_handle_id(config->hStream),
+        };
+        gp_attrs_to_frame(config->attrs, config->numAttrs, frame.attrs, &frame.attrs_count);
+        GP_PUT_FRAME(c, clusters, &frame);
         rc = gp_call_finish(c);
         if (rc == CUDA_SUCCESS)
             *numClusters = (int)gp_get_int(c);

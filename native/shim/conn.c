@@ -124,6 +124,8 @@ static int deliver(gp_conn *c, const char **pos, const char *end)
     gp_reply r;
     if (gp_decode_reply(pos, end, &r) != 0)
         return -1;
+    if (r.seq == 0)
+        return gp_output_frame(&r);
     pthread_mutex_lock(&c->batch_lock);
     gp_pending *e = take_pending(c, r.seq);
     pthread_mutex_unlock(&c->batch_lock);
@@ -506,6 +508,7 @@ int gp_request_parse(const char *text, gp_request *out, char *why, size_t why_le
     return gp_request_apply(what, text, ",", out, why, why_len);
 }
 
+/* HELLO (src/protocol/frames.ts `handshake.hello`), by the generated encoder; 0 when it does not fit. */
 static size_t encode_hello(char *buf, size_t cap, const char *token, const gp_request *request)
 {
     char program[256] = "";
@@ -513,52 +516,59 @@ static size_t encode_hello(char *buf, size_t cap, const char *token, const gp_re
     program[n > 0 ? n : 0] = '\0';
     char host[256] = "";
     gethostname(host, sizeof host - 1);
-    size_t need = 512 + GP_WORKLOAD_COUNT * (GP_WORKLOAD_MAX + 16) + GP_REQUEST_CARDS * 3 + strlen(program) + strlen(host) + (token ? strlen(token) : 0);
-    if (need > cap)
-        return 0;
-    char *p = buf;
-    int with_request = request != NULL && request->present;
-    p = mp_encode_map(p, 8 + (with_request ? 1 : 0));
-    /* The daemon may send notices before WELCOME or its refusal: progress while held, the whole reason. */
-    p = mp_encode_str(p, "notices", 7), p = mp_encode_bool(p, 1);
-    p = mp_encode_str(p, "protocol", 8), p = mp_encode_uint(p, 1);
-    p = mp_encode_str(p, "digest", 6), p = mp_encode_str(p, GP_PROTOCOL_DIGEST, (uint32_t)strlen(GP_PROTOCOL_DIGEST));
-    p = mp_encode_str(p, "cuda", 4), p = mp_encode_uint(p, 13000);
-    p = mp_encode_str(p, "token", 5);
-    p = token ? mp_encode_str(p, token, (uint32_t)strlen(token)) : mp_encode_nil(p);
-    p = mp_encode_str(p, "pid", 3), p = mp_encode_uint(p, (uint64_t)getpid());
-    p = mp_encode_str(p, "host", 4), p = mp_encode_str(p, host, (uint32_t)strlen(host));
-    p = mp_encode_str(p, "program", 7), p = mp_encode_str(p, program, (uint32_t)strlen(program));
-    if (with_request) {
-        /* request: {mem: uint, share: float, priority: str, limit: bool, gpus: uint or "all", policy: str,
-         * wait: uint}, nil where not given, and the workload keys given (docs/protocol.md) */
-        uint32_t named = 0;
-        for (int i = 0; i < GP_WORKLOAD_COUNT; i++)
-            named += request->workload[i][0] != '\0';
-        p = mp_encode_str(p, "request", 7), p = mp_encode_map(p, 7 + named + (request->ncards > 0));
+    gp_map_request_out r = { 0 };
+    gp_map_hello_out h = {
+        /* The daemon may send notices before WELCOME or its refusal: progress while held, the whole reason. */
+        .has = GP_KEY_HELLO_NOTICES | GP_KEY_HELLO_PROTOCOL | GP_KEY_HELLO_DIGEST | GP_KEY_HELLO_CUDA | GP_KEY_HELLO_TOKEN |
+               GP_KEY_HELLO_PID | GP_KEY_HELLO_HOST | GP_KEY_HELLO_PROGRAM,
+        .nil = token ? 0 : GP_KEY_HELLO_TOKEN,
+        .notices = 1,
+        .protocol = 1,
+        .digest = GP_PROTOCOL_DIGEST,
+        .cuda = 13000,
+        .token = token,
+        .pid = (uint64_t)getpid(),
+        .host = host,
+        .program = program,
+    };
+    if (request != NULL && request->present) {
+        /* Keys not given travel as nil (the daemon's defaults); cards and the workload's names only when given. */
+        r.has = GP_KEY_REQUEST_LIMIT | GP_KEY_REQUEST_MEM | GP_KEY_REQUEST_SHARE | GP_KEY_REQUEST_PRIORITY | GP_KEY_REQUEST_GPUS |
+                GP_KEY_REQUEST_POLICY | GP_KEY_REQUEST_WAIT;
+        r.limit = request->limit != 0;
+        r.mem = request->mem;
+        r.nil |= request->mem ? 0 : GP_KEY_REQUEST_MEM;
+        r.share = request->share;
+        r.nil |= request->has_share ? 0 : GP_KEY_REQUEST_SHARE;
+        r.priority = request->priority;
+        r.nil |= request->priority[0] ? 0 : GP_KEY_REQUEST_PRIORITY;
+        r.gpus = request->gpus > 0 ? (uint64_t)request->gpus : 0;
+        r.gpus_is_all = request->gpus == GP_GPUS_ALL;
+        r.nil |= request->gpus == 0 ? GP_KEY_REQUEST_GPUS : 0;
+        r.policy = request->policy;
+        r.nil |= request->policy[0] ? 0 : GP_KEY_REQUEST_POLICY;
+        r.wait = request->wait;
+        r.nil |= request->has_wait ? 0 : GP_KEY_REQUEST_WAIT;
         if (request->ncards > 0) {
-            p = mp_encode_str(p, "cards", 5), p = mp_encode_array(p, (uint32_t)request->ncards);
-            for (int i = 0; i < request->ncards; i++)
-                p = mp_encode_uint(p, request->cards[i]);
+            r.has |= GP_KEY_REQUEST_CARDS;
+            r.cards = request->cards;
+            r.cards_count = (uint32_t)request->ncards;
         }
+        const uint32_t names[GP_WORKLOAD_COUNT] = { GP_KEY_REQUEST_NAMESPACE, GP_KEY_REQUEST_POD, GP_KEY_REQUEST_CONTAINER, GP_KEY_REQUEST_JOB,
+                                                    GP_KEY_REQUEST_USER };
+        const char **values[GP_WORKLOAD_COUNT] = { &r.namespace_, &r.pod, &r.container, &r.job, &r.user };
         for (int i = 0; i < GP_WORKLOAD_COUNT; i++) {
             if (request->workload[i][0] == '\0')
                 continue;
-            p = mp_encode_str(p, GP_WORKLOAD_KEYS[i], (uint32_t)strlen(GP_WORKLOAD_KEYS[i]));
-            p = mp_encode_str(p, request->workload[i], (uint32_t)strlen(request->workload[i]));
+            r.has |= names[i];
+            *values[i] = request->workload[i];
         }
-        p = mp_encode_str(p, "limit", 5), p = mp_encode_bool(p, request->limit != 0);
-        p = mp_encode_str(p, "mem", 3), p = request->mem ? mp_encode_uint(p, request->mem) : mp_encode_nil(p);
-        p = mp_encode_str(p, "share", 5), p = request->has_share ? mp_encode_double(p, request->share) : mp_encode_nil(p);
-        p = mp_encode_str(p, "priority", 8);
-        p = request->priority[0] ? mp_encode_str(p, request->priority, (uint32_t)strlen(request->priority)) : mp_encode_nil(p);
-        p = mp_encode_str(p, "gpus", 4);
-        p = request->gpus == GP_GPUS_ALL ? mp_encode_str(p, "all", 3) : request->gpus > 0 ? mp_encode_uint(p, (uint64_t)request->gpus) : mp_encode_nil(p);
-        p = mp_encode_str(p, "policy", 6);
-        p = request->policy[0] ? mp_encode_str(p, request->policy, (uint32_t)strlen(request->policy)) : mp_encode_nil(p);
-        p = mp_encode_str(p, "wait", 4), p = request->has_wait ? mp_encode_uint(p, request->wait) : mp_encode_nil(p);
+        h.has |= GP_KEY_HELLO_REQUEST;
+        h.request = &r;
     }
-    return (size_t)(p - buf);
+    if (gp_map_hello_bound(&h) > cap)
+        return 0;
+    return (size_t)(gp_map_hello_encode(buf, &h) - buf);
 }
 
 int gp_conn_open(gp_conn *c, const char *url, int index, const char *token, const gp_request *request, char *why, size_t why_len,

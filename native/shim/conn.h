@@ -8,6 +8,7 @@
 
 #include <cuda.h>
 
+#include "gp_frames.h"
 #include "ws.h"
 
 typedef struct gp_pending {
@@ -58,9 +59,9 @@ typedef struct gp_conn {
  * none given.
  */
 /* The workload identity keys of a request (docs/operations.md): a cluster engine's names for the job. */
-#define GP_WORKLOAD_COUNT 5
-#define GP_WORKLOAD_MAX 128
-#define GP_REQUEST_CARDS 64
+#define GP_WORKLOAD_COUNT 5 /* namespace, pod, container, job, user: keys of HELLO's request */
+#define GP_WORKLOAD_MAX GP_KEY_REQUEST_NAMESPACE_MAX
+#define GP_REQUEST_CARDS GP_KEY_REQUEST_CARDS_MAX
 extern const char *const GP_WORKLOAD_KEYS[GP_WORKLOAD_COUNT];
 
 typedef struct gp_request {

@@ -11,6 +11,7 @@
 #include "call.h"
 #include "client.h"
 #include "custom.h"
+#include "gp_frames.h"
 #include "gp_ops.h"
 #include "gp_shim_decls.h"
 #include "shim.h"
@@ -71,7 +72,8 @@ CUresult gp_load_image_on(uint32_t op, int server, void **out, const void *image
     gp_call *c = gp_call_begin(op, GP_MODE_SYNC);
     if (server >= 0)
         gp_route_server(c, server);
-    gp_put_bin(c, image, size);
+    const gp_frame_image frame = { .image = image, .image_len = (uint32_t)size };
+    GP_PUT_FRAME(c, image, &frame);
     CUresult rc = gp_call_finish(c);
     if (rc == CUDA_SUCCESS)
         *out = gp_get_handle(c);
@@ -219,6 +221,27 @@ static CUresult pack_params(const void *fn, void **kernelParams, void **extra, u
     return CUDA_SUCCESS;
 }
 
+/* The fields launch and launch_ex share (src/protocol/frames.ts). */
+#define LAUNCH_FIELDS(frame, f, grid, block, shared, stream, params, len) \
+    do {                                                                    \
+        (frame).fn = gp_handle_id(f);                                       \
+        memcpy((frame).grid, (grid), sizeof (frame).grid);                  \
+        memcpy((frame).block, (block), sizeof (frame).block);               \
+        (frame).shared = (shared);                                          \
+        (frame).stream = gp_handle_id(stream);                              \
+        (frame).params = (params);                                          \
+        (frame).params_len = (uint32_t)(len);                               \
+    } while (0)
+
+void gp_attrs_to_frame(const CUlaunchAttribute *attrs, unsigned n, gp_frame_pair *pairs, uint32_t *count)
+{
+    *count = n;
+    for (unsigned i = 0; i < n; i++) {
+        pairs[i].id = (uint32_t)attrs[i].id;
+        pairs[i].value = &attrs[i].value;
+    }
+}
+
 static CUresult launch(uint32_t op, CUfunction f, const unsigned grid[3], const unsigned block[3], unsigned shared, CUstream stream,
                        void **kernelParams, void **extra, const CUlaunchAttribute *attrs, unsigned num_attrs, int with_attrs)
 {
@@ -240,21 +263,16 @@ static CUresult launch(uint32_t op, CUfunction f, const unsigned grid[3], const 
         return rc;
     gp_call *c = gp_call_begin(op, GP_MODE_ASYNC);
     if ((rc = gp_route_handle(c, f)) == CUDA_SUCCESS && (rc = gp_route_handle(c, stream)) == CUDA_SUCCESS) {
-        gp_put_handle(c, f);
-        for (int i = 0; i < 3; i++)
-            gp_put_uint(c, grid[i]);
-        for (int i = 0; i < 3; i++)
-            gp_put_uint(c, block[i]);
-        gp_put_uint(c, shared);
-        gp_put_handle(c, stream);
-        gp_put_bin(c, params, len);
+        /* launch_ex is launch and the attributes (src/protocol/frames.ts). */
         if (with_attrs) {
-            gp_put_array(c, num_attrs);
-            for (unsigned i = 0; i < num_attrs; i++) {
-                gp_put_array(c, 2);
-                gp_put_int(c, attrs[i].id);
-                gp_put_bin(c, &attrs[i].value, sizeof attrs[i].value);
-            }
+            gp_frame_launch_ex frame;
+            LAUNCH_FIELDS(frame, f, grid, block, shared, stream, params, len);
+            gp_attrs_to_frame(attrs, num_attrs, frame.attrs, &frame.attrs_count);
+            GP_PUT_FRAME(c, launch_ex, &frame);
+        } else {
+            gp_frame_launch frame;
+            LAUNCH_FIELDS(frame, f, grid, block, shared, stream, params, len);
+            GP_PUT_FRAME(c, launch, &frame);
         }
         rc = gp_call_finish(c);
     }
@@ -280,7 +298,8 @@ CUresult gp_fwd_cuLaunchKernel_v7000_ptsz(CUfunction f, unsigned int gx, unsigne
 
 static CUresult launch_ex(uint32_t op, const CUlaunchConfig *config, CUfunction f, void **kernelParams, void **extra)
 {
-    if (config == NULL)
+    /* More attributes than a frame carries are refused here, before anything travels. */
+    if (config == NULL || (config->numAttrs > 0 && config->attrs == NULL) || config->numAttrs > GP_FRAME_LAUNCH_EX_ATTRS_MAX)
         return CUDA_ERROR_INVALID_VALUE;
     const unsigned grid[3] = { config->gridDimX, config->gridDimY, config->gridDimZ };
     const unsigned block[3] = { config->blockDimX, config->blockDimY, config->blockDimZ };
@@ -299,42 +318,50 @@ CUresult gp_fwd_cuLaunchKernelEx_v11060_ptsz(const CUlaunchConfig *config, CUfun
 
 /* ---- allocations: one address, one daemon ------------------------------------------------------ */
 
-#define ALLOC_RETRIES 16
+#define ALLOC_HOLDS 64
 
 /*
  * Each daemon's address space is its own, so two daemons may hand out the same device addresses (two
- * emulators always do; real drivers may), and a copy named by addresses alone (cuMemcpy, cuMemcpyDtoD:
- * what frameworks use between cards) could not tell the two apart. An allocation that overlaps another
- * daemon's is kept aside while the daemon is asked again, so it hands out another range; the ones kept
- * are freed after. Should every try collide (or the quota leave no room to try), the job is told once.
+ * emulators always do; two real drivers in two processes usually do), and a copy named by addresses
+ * alone (cuMemcpy, cuMemcpyDtoD: what frameworks use between cards) could not tell the two apart. So
+ * an allocation that overlaps another daemon's memory is held while the daemon is asked again, with
+ * the rest of that memory held too in one piece: an allocator that fills the lowest free addresses
+ * first (the emulator, and in practice the driver) then answers past it. What was held is freed after.
+ * Should that fail (no room left under the quota), the allocation stands, the job is told once, and
+ * copies that name its addresses alone are refused rather than guessed (dtod, unified below).
  */
 CUresult gp_fwd_cuMemAlloc_v3020(CUdeviceptr *dptr, size_t bytesize)
 {
-    CUdeviceptr held[ALLOC_RETRIES];
-    int kept = 0, collides = 0;
+    CUdeviceptr held[ALLOC_HOLDS];
+    int kept = 0;
+    CUdeviceptr past = 0;
     CUresult rc;
+    int server = gp_context_server(gp_tls_context());
     for (;;) {
         rc = gp_std_cuMemAlloc_v3020(dptr, bytesize);
         if (rc != CUDA_SUCCESS)
             break;
-        int server = gp_alloc_server(*dptr, bytesize);
-        collides = gp_alloc_collides(*dptr, bytesize, server);
-        if (!collides || kept == ALLOC_RETRIES)
+        past = gp_alloc_overlap_end(*dptr, bytesize, server);
+        if (past == 0 || kept + 2 > ALLOC_HOLDS)
             break;
         held[kept++] = *dptr;
+        CUdeviceptr spacer;
+        if (past > *dptr + bytesize && gp_std_cuMemAlloc_v3020(&spacer, past - (*dptr + bytesize)) == CUDA_SUCCESS)
+            held[kept++] = spacer;
     }
-    if (rc != CUDA_SUCCESS && kept > 0) {
-        /* No room for another try: the last range that collided is the answer. */
-        *dptr = held[--kept];
+    if (rc != CUDA_SUCCESS && kept > 0 && rc == CUDA_ERROR_OUT_OF_MEMORY) {
+        /* No room for another try: the first range held is the answer, overlapping as it does. */
+        *dptr = held[0];
+        held[0] = held[--kept];
         rc = CUDA_SUCCESS;
-        collides = 1;
+        past = 1;
     }
     for (int i = 0; i < kept; i++)
         gp_fwd_cuMemFree_v3020(held[i]);
     static int said;
-    if (rc == CUDA_SUCCESS && collides && !__atomic_exchange_n(&said, 1, __ATOMIC_RELAXED))
-        gp_error("device memory at 0x%llx has the same addresses on two daemons; copies between them named by address "
-                 "alone (cuMemcpy, cuMemcpyDtoD) go to the calling thread's current device's daemon",
+    if (rc == CUDA_SUCCESS && past != 0 && !__atomic_exchange_n(&said, 1, __ATOMIC_RELAXED))
+        gp_error("device memory at 0x%llx has the same addresses on two daemons (no room under the quota to ask for "
+                 "others); copies that name such memory by address alone (cuMemcpy, cuMemcpyDtoD) are refused",
                  (unsigned long long)*dptr);
     return rc;
 }
@@ -370,11 +397,17 @@ CUresult gp_fwd_cuStreamWaitEvent_v7000_ptsz(CUstream s, CUevent e, unsigned int
 
 typedef CUresult (*dtod_fn)(CUdeviceptr, CUdeviceptr, size_t);
 
+/* One end of a copy between device addresses: the daemon, and the context there, whose memory it is. */
+typedef struct {
+    int server;
+    CUcontext ctx;
+} copy_end;
+
 /*
  * Between two daemons, device memory travels through this host: a device-to-host copy from one and a
  * host-to-device copy to the other, in slices so a large copy never needs its whole size in RAM. Each
- * leg goes to its own context's allocation: two daemons may hand out the same addresses, and a copy
- * routed by the address alone would then read and write one card (wrong bytes, and success).
+ * leg goes to its own end's daemon and context, and only there (gp_prefer_context): two daemons may
+ * hand out the same addresses, and a leg routed by the address alone could read or write the wrong card.
  */
 static CUresult copy_between_contexts(CUdeviceptr dst, CUcontext dst_ctx, CUdeviceptr src, CUcontext src_ctx, size_t n)
 {
@@ -396,77 +429,114 @@ static CUresult copy_between_contexts(CUdeviceptr dst, CUcontext dst_ctx, CUdevi
     return rc;
 }
 
+/* Says once that a copy between device addresses was refused as ambiguous; returns -1. */
+static int refuse_ambiguous(const char *call, CUdeviceptr dst, CUdeviceptr src, int dst_ambiguous)
+{
+    static int said;
+    if (!__atomic_exchange_n(&said, 1, __ATOMIC_RELAXED))
+        gp_error("%s(dst=0x%llx, src=0x%llx): %s is device memory of two daemons at the same addresses, so a copy "
+                 "naming it by address alone is ambiguous; refused (CUDA_ERROR_INVALID_VALUE). cuMemcpyPeer names "
+                 "the contexts and works", call, (unsigned long long)dst, (unsigned long long)src,
+                 dst_ambiguous ? "the destination" : "the source");
+    return -1;
+}
+
 /*
- * Whether two device ranges must meet on this host: they are on two daemons, or in two contexts of
- * one daemon (contexts there belong to one client, but a daemon keeps every context's memory apart).
+ * The ends of a copy named by two device addresses alone, from the client's records of its
+ * allocations. Returns how many ends are this client's device memory (0, 1 or 2: *to and *from say
+ * which, server -1 for host memory), or -1 when an end's address is held on several daemons: which one
+ * the program means cannot be known, and the copy is refused with one line, once, rather than guessed.
  */
-static int apart(CUdeviceptr dst, CUdeviceptr src, size_t n)
+static int copy_ends(const char *call, CUdeviceptr dst, CUdeviceptr src, size_t n, copy_end *to, copy_end *from)
 {
-    CUcontext cd = NULL, cs = NULL;
-    int to = gp_alloc_lookup(dst, n, &cd), from = gp_alloc_lookup(src, n, &cs);
-    return to >= 0 && from >= 0 && (to != from || cd != cs);
+    to->server = from->server = -1;
+    to->ctx = from->ctx = NULL;
+    int nd = gp_alloc_holders(dst, n, &to->server, &to->ctx), ns = gp_alloc_holders(src, n, &from->server, &from->ctx);
+    if (nd > 1 || ns > 1)
+        return refuse_ambiguous(call, dst, src, nd > 1);
+    return nd + ns;
 }
 
-/* Both ends' contexts, as their records say. */
-static CUresult copy_between_daemons(CUdeviceptr dst, CUdeviceptr src, size_t n)
+/*
+ * Whether two device ends must meet on this host: they are on two daemons, or in two contexts of one
+ * daemon (contexts there belong to one client, but a daemon keeps every context's memory apart), or
+ * an asynchronous copy's stream is on another daemon than both (no stream spans two daemons).
+ */
+static int apart(const copy_end *to, const copy_end *from, int has_stream, CUstream stream)
 {
-    CUcontext cd = NULL, cs = NULL;
-    gp_alloc_lookup(dst, n, &cd);
-    gp_alloc_lookup(src, n, &cs);
-    return copy_between_contexts(dst, cd, src, cs, n);
+    if (to->server != from->server || to->ctx != from->ctx)
+        return 1;
+    int on = has_stream ? gp_handle_server(stream) : -1;
+    return on >= 0 && on != to->server;
 }
 
-static CUresult dtod(CUdeviceptr dst, CUdeviceptr src, size_t n, dtod_fn same_daemon)
+static CUresult dtod(const char *call, CUdeviceptr dst, CUdeviceptr src, size_t n, int has_stream, CUstream stream,
+                     CUresult (*same_daemon)(CUdeviceptr, CUdeviceptr, size_t, CUstream))
 {
     if (!gp_initialized())
         return CUDA_ERROR_NOT_INITIALIZED;
-    return apart(dst, src, n) ? copy_between_daemons(dst, src, n) : same_daemon(dst, src, n);
+    copy_end to, from;
+    int ends = copy_ends(call, dst, src, n, &to, &from);
+    if (ends < 0)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (ends == 2 && apart(&to, &from, has_stream, stream))
+        return copy_between_contexts(dst, to.ctx, src, from.ctx, n);
+    return same_daemon(dst, src, n, stream);
 }
 
-CUresult gp_fwd_cuMemcpyDtoD_v3020(CUdeviceptr_v2 dst, CUdeviceptr_v2 src, size_t n) { return dtod(dst, src, n, gp_std_cuMemcpyDtoD_v3020); }
-CUresult gp_fwd_cuMemcpyDtoD_v7000_ptsz(CUdeviceptr_v2 dst, CUdeviceptr_v2 src, size_t n) { return dtod(dst, src, n, gp_std_cuMemcpyDtoD_v7000_ptsz); }
+static CUresult dtod_std(CUdeviceptr d, CUdeviceptr s, size_t n, CUstream st) { (void)st; return gp_std_cuMemcpyDtoD_v3020(d, s, n); }
+static CUresult dtod_ptds(CUdeviceptr d, CUdeviceptr s, size_t n, CUstream st) { (void)st; return gp_std_cuMemcpyDtoD_v7000_ptsz(d, s, n); }
+static CUresult dtod_async(CUdeviceptr d, CUdeviceptr s, size_t n, CUstream st) { return gp_std_cuMemcpyDtoDAsync_v3020(d, s, n, st); }
+static CUresult dtod_async_ptsz(CUdeviceptr d, CUdeviceptr s, size_t n, CUstream st) { return gp_std_cuMemcpyDtoDAsync_v7000_ptsz(d, s, n, st); }
+
+CUresult gp_fwd_cuMemcpyDtoD_v3020(CUdeviceptr_v2 dst, CUdeviceptr_v2 src, size_t n) { return dtod("cuMemcpyDtoD", dst, src, n, 0, NULL, dtod_std); }
+CUresult gp_fwd_cuMemcpyDtoD_v7000_ptsz(CUdeviceptr_v2 dst, CUdeviceptr_v2 src, size_t n) { return dtod("cuMemcpyDtoD", dst, src, n, 0, NULL, dtod_ptds); }
 
 /* An asynchronous copy between daemons is done synchronously: no single stream spans two daemons. */
 CUresult gp_fwd_cuMemcpyDtoDAsync_v3020(CUdeviceptr_v2 dst, CUdeviceptr_v2 src, size_t n, CUstream s)
 {
-    return apart(dst, src, n) ? copy_between_daemons(dst, src, n) : gp_std_cuMemcpyDtoDAsync_v3020(dst, src, n, s);
+    return dtod("cuMemcpyDtoDAsync", dst, src, n, 1, s, dtod_async);
 }
 
 CUresult gp_fwd_cuMemcpyDtoDAsync_v7000_ptsz(CUdeviceptr_v2 dst, CUdeviceptr_v2 src, size_t n, CUstream s)
 {
-    return apart(dst, src, n) ? copy_between_daemons(dst, src, n) : gp_std_cuMemcpyDtoDAsync_v7000_ptsz(dst, src, n, s);
+    return dtod("cuMemcpyDtoDAsync", dst, src, n, 1, s, dtod_async_ptsz);
 }
 
-/* Unified copies: the direction comes from the client's own record of device allocations. */
+/*
+ * Unified copies: the direction comes from the client's own record of device allocations. One device
+ * end is routed as any call naming an address (the stream's or current context's daemon first).
+ */
 static CUresult unified(uint32_t op, CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream stream, int async)
 {
     if (!gp_initialized())
         return CUDA_ERROR_NOT_INITIALIZED;
-    /* An async copy's stream names its daemon; the addresses may be another daemon's too. */
-    int previous = gp_prefer_server(async ? gp_handle_server(stream) : -1);
-    int to = gp_alloc_server(dst, n), from = gp_alloc_server(src, n);
-    gp_prefer_server(previous);
-    if (to < 0 && from < 0) {
+    copy_end to, from;
+    int ends = copy_ends(async ? "cuMemcpyAsync" : "cuMemcpy", dst, src, n, &to, &from);
+    if (ends < 0)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (ends == 0) {
         memmove((void *)(uintptr_t)dst, (const void *)(uintptr_t)src, n); /* host to host */
         return CUDA_SUCCESS;
     }
-    if (to >= 0 && from < 0)
+    if (from.server < 0)
         return async ? gp_fwd_cuMemcpyHtoDAsync_v3020(dst, (const void *)(uintptr_t)src, n, stream)
                      : gp_fwd_cuMemcpyHtoD_v3020(dst, (const void *)(uintptr_t)src, n);
-    if (to < 0)
+    if (to.server < 0)
         return async ? gp_fwd_cuMemcpyDtoHAsync_v3020((void *)(uintptr_t)dst, src, n, stream)
                      : gp_fwd_cuMemcpyDtoH_v3020((void *)(uintptr_t)dst, src, n);
-    if (apart(dst, src, n))
-        return copy_between_daemons(dst, src, n);
+    if (apart(&to, &from, async, stream))
+        return copy_between_contexts(dst, to.ctx, src, from.ctx, n);
     gp_call *c = gp_call_begin(op, async ? GP_MODE_ASYNC : GP_MODE_SYNC);
-    gp_route_server(c, to);
-    gp_put_uint(c, dst);
-    gp_put_uint(c, src);
-    gp_put_uint(c, n);
+    gp_route_server(c, to.server);
     CUresult rc = CUDA_SUCCESS;
     if (async) {
+        const gp_frame_memcpy_async frame = { .dst = dst, .src = src, .bytes = n, .stream = gp_handle_id(stream) };
         if ((rc = gp_route_handle(c, stream)) == CUDA_SUCCESS)
-            gp_put_handle(c, stream);
+            GP_PUT_FRAME(c, memcpy_async, &frame);
+    } else {
+        const gp_frame_memcpy frame = { .dst = dst, .src = src, .bytes = n };
+        GP_PUT_FRAME(c, memcpy, &frame);
     }
     if (rc == CUDA_SUCCESS)
         rc = gp_call_finish(c);
@@ -537,7 +607,7 @@ CUresult gp_fwd_cuMemcpyPeerAsync_v7000_ptsz(CUdeviceptr_v2 dst, CUcontext dstCt
  * no allocation of this client's) or device memory on a daemon (DEVICE, or UNIFIED that is one). Host
  * rows travel packed, WidthInBytes each with no pitch gaps (docs/protocol.md, "Hand-encoded calls"),
  * in frames of at most COPY2D_SLICE bytes (whole rows, at least one), so neither end ever holds a
- * large copy whole. Arrays are not carried.
+ * large copy whole. A copy naming an array travels as a cuMemcpy3D (copy3d.c).
  */
 enum { COPY2D_HTOD = 0, COPY2D_DTOH = 1, COPY2D_DTOD = 2 };
 #define COPY2D_SLICE ((size_t)64 << 20)
@@ -550,6 +620,7 @@ typedef struct {
     CUdeviceptr start;        /* device: the first byte copied */
     int server;               /* device: the daemon holding it, -1 when no allocation of this client's */
     CUcontext ctx;            /* device: the context it was allocated in */
+    int ambiguous;            /* device: its address is held on several daemons */
 } copy2d_side;
 
 static CUresult copy2d_side_of(CUmemorytype type, const void *host, CUdeviceptr device, size_t x, size_t y, size_t pitch,
@@ -592,17 +663,32 @@ static CUresult copy2d_side_of(CUmemorytype type, const void *host, CUdeviceptr 
     if (__builtin_add_overflow(device, offset, &out->start))
         return CUDA_ERROR_INVALID_VALUE;
     out->server = gp_alloc_lookup(out->start, 1, &out->ctx);
+    int server;
+    CUcontext ctx;
+    out->ambiguous = gp_alloc_holders(out->start, 1, &server, &ctx) > 1;
     return CUDA_SUCCESS;
 }
 
 /* A side's four fields in a frame, from row `row` on: a host side's are zeros (its rows are the bin). */
-static void copy2d_put_side(gp_call *c, const copy2d_side *s, size_t row)
-{
-    gp_put_uint(c, s->host ? 0 : s->device);
-    gp_put_uint(c, s->host ? 0 : s->x);
-    gp_put_uint(c, s->host ? 0 : s->y + row);
-    gp_put_uint(c, s->host ? 0 : s->pitch);
-}
+#define COPY2D_SIDE(f, side, s, row)                         \
+    do {                                                     \
+        (f).side##_device = (s)->host ? 0 : (s)->device;     \
+        (f).side##_x = (s)->host ? 0 : (s)->x;               \
+        (f).side##_y = (s)->host ? 0 : (s)->y + (row);       \
+        (f).side##_pitch = (s)->host ? 0 : (s)->pitch;       \
+    } while (0)
+
+/* The frame's fields but the stream (memcpy_2d and memcpy_2d_async share them, src/protocol/frames.ts). */
+#define COPY2D_FIELDS(f, kind_, dst, src, row, rows, width, packed)           \
+    do {                                                                       \
+        (f).kind = (uint32_t)(kind_);                                          \
+        COPY2D_SIDE(f, dst, dst, row);                                         \
+        COPY2D_SIDE(f, src, src, row);                                         \
+        (f).width = (width);                                                   \
+        (f).height = (rows);                                                   \
+        (f).rows = (kind_) == COPY2D_HTOD ? (packed) : NULL;                   \
+        (f).rows_len = (kind_) == COPY2D_HTOD ? (uint32_t)((rows) * (width)) : 0; \
+    } while (0)
 
 /*
  * One frame: rows [row, row+rows) of the copy. HtoD sends `packed` (rows * width bytes); DtoH receives
@@ -626,15 +712,16 @@ static CUresult copy2d_frame(uint32_t op, int mode, int kind, int with_stream, C
     if (rc == CUDA_SUCCESS) {
         if (kind == COPY2D_DTOH)
             gp_expect_out(c, out, rows * width);
-        gp_put_uint(c, (uint64_t)kind);
-        copy2d_put_side(c, dst, row);
-        copy2d_put_side(c, src, row);
-        gp_put_uint(c, width);
-        gp_put_uint(c, rows);
-        if (with_stream)
-            gp_put_handle(c, stream);
-        if (kind == COPY2D_HTOD)
-            gp_put_bin(c, packed, rows * width);
+        if (with_stream) {
+            gp_frame_memcpy_2d_async f;
+            COPY2D_FIELDS(f, kind, dst, src, row, rows, width, packed);
+            f.stream = gp_handle_id(stream);
+            GP_PUT_FRAME(c, memcpy_2d_async, &f);
+        } else {
+            gp_frame_memcpy_2d f;
+            COPY2D_FIELDS(f, kind, dst, src, row, rows, width, packed);
+            GP_PUT_FRAME(c, memcpy_2d, &f);
+        }
         rc = gp_call_finish(c);
     }
     gp_call_end(c);
@@ -709,6 +796,8 @@ static CUresult copy2d(uint32_t op, uint32_t sync_op, const CUDA_MEMCPY2D *p, in
         return CUDA_ERROR_NOT_INITIALIZED;
     if (p == NULL)
         return CUDA_ERROR_INVALID_VALUE;
+    if (p->dstMemoryType == CU_MEMORYTYPE_ARRAY || p->srcMemoryType == CU_MEMORYTYPE_ARRAY)
+        return gp_copy2d_as_3d(p, sync_op == GP_OP_cuMemcpy2D_v7000_ptsz || sync_op == GP_OP_cuMemcpy2DUnaligned_v7000_ptsz, async, stream);
     size_t w = p->WidthInBytes, h = p->Height;
     copy2d_side dst, src;
     CUresult rc = copy2d_side_of(p->dstMemoryType, p->dstHost, p->dstDevice, p->dstXInBytes, p->dstY, p->dstPitch, w, h, &dst);
@@ -720,6 +809,11 @@ static CUresult copy2d(uint32_t op, uint32_t sync_op, const CUDA_MEMCPY2D *p, in
         for (size_t row = 0; row < h; row++)
             memmove(dst.row0 + row * dst.pitch, src.row0 + row * src.pitch, w);
         return CUDA_SUCCESS;
+    }
+    /* Between two device ends, one held on several daemons: which is meant cannot be known (copy_ends). */
+    if (!dst.host && !src.host && (dst.ambiguous || src.ambiguous)) {
+        refuse_ambiguous("cuMemcpy2D", dst.start, src.start, dst.ambiguous);
+        return CUDA_ERROR_INVALID_VALUE;
     }
     if (!dst.host && !src.host && dst.server >= 0 && src.server >= 0 && (dst.server != src.server || dst.ctx != src.ctx))
         return copy2d_staged(sync_op, &dst, &src, w, h);

@@ -5,6 +5,7 @@
 
 #include <msgpuck.h>
 
+#include "gp_frames.h"
 #include "mp_check.h"
 
 /*
@@ -15,20 +16,16 @@
 
 int gp_decode_reply(const char **pos, const char *end, gp_reply *out)
 {
-    const char *p = *pos, *frame_end = *pos;
-    if (gp_mp_check(&frame_end, end) != 0 || mp_typeof(*p) != MP_ARRAY)
+    const char *frame_end = *pos;
+    gp_in in;
+    gp_frame_reply head;
+    if (gp_mp_check(&frame_end, end) != 0 || gp_in_open(&in, *pos, frame_end) != 0 || gp_frame_reply_decode(&in, &head) != 0)
         return -1;
-    uint32_t n = mp_decode_array(&p);
-    if (n < 2 || mp_typeof(*p) != MP_UINT)
-        return -1;
-    out->seq = mp_decode_uint(&p);
-    int64_t rc = mp_typeof(*p) == MP_UINT ? (int64_t)mp_decode_uint(&p) : mp_typeof(*p) == MP_INT ? mp_decode_int(&p) : -1;
-    if (rc < 0 || rc > INT32_MAX)
-        return -1;
-    out->rc = (CUresult)rc;
-    out->outs = p;
-    out->outs_len = (size_t)(frame_end - p);
-    out->n_outs = n - 2;
+    out->seq = head.seq;
+    out->rc = (CUresult)head.result;
+    out->outs = in.p;
+    out->outs_len = (size_t)(frame_end - in.p);
+    out->n_outs = in.left;
     *pos = frame_end;
     return 0;
 }
@@ -106,162 +103,80 @@ void gp_read_str(gp_reader *r, char *dst, size_t n)
     dst[k] = '\0';
 }
 
-/* ---- WELCOME -------------------------------------------------------------------------------------- */
+/* ---- WELCOME and notices: the generated decoders of src/protocol/frames.ts `handshake` ------------------ */
 
-/* Whether the value at p is the string `key`. */
-static int is_key(const char *p, const char *key)
+/* A str the map holds, cut to n - 1 bytes and NUL-terminated. */
+static void copy_str(char *dst, size_t n, const char *s, uint32_t len)
 {
-    if (mp_typeof(*p) != MP_STR)
-        return 0;
-    uint32_t len;
-    const char *s = mp_decode_str(&p, &len);
-    return len == strlen(key) && memcmp(s, key, len) == 0;
+    snprintf(dst, n, "%.*s", (int)(len < n ? len : n - 1), s);
 }
 
-/* A number as an integer (an encoder may send a large whole number as a float); 0 for anything else. */
-static int64_t value_int(const char *p)
+static void read_device(const char *p, const char *end, gp_device *d)
 {
-    switch (mp_typeof(*p)) {
-    case MP_UINT:
-        return (int64_t)mp_decode_uint(&p);
-    case MP_INT:
-        return mp_decode_int(&p);
-    case MP_DOUBLE: {
-        double d = mp_decode_double(&p);
-        return d >= -9.2e18 && d <= 9.2e18 ? (int64_t)d : 0;
-    }
-    case MP_FLOAT: {
-        float f = mp_decode_float(&p);
-        return f >= -9.2e18f && f <= 9.2e18f ? (int64_t)f : 0;
-    }
-    default:
-        return 0;
-    }
-}
-
-/* Steps over one key and its value of a map, giving where each starts. */
-static void next_field(const char **p, const char **key, const char **value)
-{
-    *key = *p;
-    mp_next(p);
-    *value = *p;
-    mp_next(p);
-}
-
-/* `attributes`: an array of [attribute, value] pairs; anything else in it is skipped. */
-static void read_attributes(const char *p, gp_device *d)
-{
-    if (mp_typeof(*p) != MP_ARRAY)
+    gp_map_device m;
+    if (gp_map_device_decode(p, end, &m) != 0)
         return;
-    uint32_t n = mp_decode_array(&p);
-    for (uint32_t k = 0; k < n; k++) {
-        const char *pair = p;
-        mp_next(&p);
-        if (mp_typeof(*pair) != MP_ARRAY || mp_decode_array(&pair) < 2)
-            continue;
-        int64_t attr = value_int(pair);
-        mp_next(&pair);
-        int64_t value = value_int(pair);
-        if (attr >= 0 && attr < GP_MAX_ATTRIBUTES) {
+    if (m.has & GP_KEY_DEVICE_NAME)
+        copy_str(d->name, sizeof d->name, m.name, m.name_len);
+    if (m.has & GP_KEY_DEVICE_UUID)
+        memcpy(d->uuid, m.uuid, m.uuid_len < sizeof d->uuid ? m.uuid_len : sizeof d->uuid);
+    if (m.has & GP_KEY_DEVICE_PCIDOMAIN)
+        d->pci_domain = (int)m.pciDomain;
+    if (m.has & GP_KEY_DEVICE_PCIBUS)
+        d->pci_bus = (int)m.pciBus;
+    if (m.has & GP_KEY_DEVICE_PCIDEVICE)
+        d->pci_device = (int)m.pciDevice;
+    if (m.has & GP_KEY_DEVICE_TOTALMEM)
+        d->total_mem = (size_t)m.totalMem;
+    if (m.has & GP_KEY_DEVICE_ORDINAL)
+        d->remote_ordinal = (int)m.ordinal;
+    const char *pair = m.attributes;
+    for (uint32_t k = 0; (m.has & GP_KEY_DEVICE_ATTRIBUTES) && k < m.attributes_count; k++) {
+        int64_t attr, value;
+        if (gp_map_pair_next(&pair, &attr, &value) && attr >= 0 && attr < GP_MAX_ATTRIBUTES) {
             d->attributes[attr] = (int)value;
             d->attribute_known[attr] = 1;
         }
     }
 }
 
-static void read_device(const char *p, gp_device *d)
-{
-    if (mp_typeof(*p) != MP_MAP)
-        return;
-    uint32_t fields = mp_decode_map(&p);
-    for (uint32_t i = 0; i < fields; i++) {
-        const char *key, *value;
-        next_field(&p, &key, &value); /* fields a newer daemon adds are skipped */
-        if (is_key(key, "name") && mp_typeof(*value) == MP_STR) {
-            uint32_t len;
-            const char *s = mp_decode_str(&value, &len);
-            snprintf(d->name, sizeof d->name, "%.*s", (int)(len < sizeof d->name ? len : sizeof d->name - 1), s);
-        } else if (is_key(key, "uuid") && mp_typeof(*value) == MP_BIN) {
-            uint32_t len;
-            const char *s = mp_decode_bin(&value, &len);
-            memcpy(d->uuid, s, len < 16 ? len : 16);
-        } else if (is_key(key, "pciDomain")) {
-            d->pci_domain = (int)value_int(value);
-        } else if (is_key(key, "pciBus")) {
-            d->pci_bus = (int)value_int(value);
-        } else if (is_key(key, "pciDevice")) {
-            d->pci_device = (int)value_int(value);
-        } else if (is_key(key, "totalMem")) {
-            d->total_mem = (size_t)value_int(value);
-        } else if (is_key(key, "ordinal")) {
-            d->remote_ordinal = (int)value_int(value);
-        } else if (is_key(key, "attributes")) {
-            read_attributes(value, d);
-        }
-    }
-}
-
 int gp_decode_welcome(const uint8_t *msg, size_t len, int server, uint64_t *session, gp_device *devices, int max, int *count)
 {
-    const char *p = (const char *)msg, *end = p + len, *check = p;
-    if (gp_mp_check(&check, end) != 0 || mp_typeof(*p) != MP_MAP)
+    const char *end = (const char *)msg + len;
+    gp_map_welcome w;
+    if (gp_map_welcome_decode((const char *)msg, end, &w) != 0)
         return -1;
-    uint32_t fields = mp_decode_map(&p);
-    for (uint32_t i = 0; i < fields; i++) {
-        const char *key, *value;
-        next_field(&p, &key, &value);
-        if (is_key(key, "session")) {
-            *session = (uint64_t)value_int(value);
-        } else if (is_key(key, "devices") && mp_typeof(*value) == MP_ARRAY) {
-            uint32_t n = mp_decode_array(&value);
-            for (uint32_t k = 0; k < n; k++) {
-                const char *one = value;
-                mp_next(&value);
-                if (*count >= max)
-                    continue;
-                gp_device *d = &devices[(*count)++];
-                memset(d, 0, sizeof *d);
-                d->remote_ordinal = (int)k;
-                read_device(one, d);
-                d->server = server;
-            }
-        }
+    if (w.has & GP_KEY_WELCOME_SESSION)
+        *session = w.session;
+    const char *item = w.devices;
+    for (uint32_t k = 0; (w.has & GP_KEY_WELCOME_DEVICES) && k < w.devices_count; k++) {
+        const char *one = gp_map_item(&item);
+        if (*count >= max)
+            continue;
+        gp_device *d = &devices[(*count)++];
+        memset(d, 0, sizeof *d);
+        d->remote_ordinal = (int)k;
+        read_device(one, end, d);
+        d->server = server;
     }
     return 0;
 }
 
-/* ---- handshake notices ---------------------------------------------------------------------------- */
-
-/* A str value copied into dst (cut to n - 1 bytes, NUL-terminated); anything else leaves dst as it was. */
-static void value_str(const char *p, char *dst, size_t n)
-{
-    if (mp_typeof(*p) != MP_STR)
-        return;
-    uint32_t len;
-    const char *s = mp_decode_str(&p, &len);
-    snprintf(dst, n, "%.*s", (int)(len < n ? len : n - 1), s);
-}
-
 int gp_decode_notice(const uint8_t *msg, size_t len, gp_notice *out)
 {
-    const char *p = (const char *)msg, *end = p + len, *check = p;
-    if (gp_mp_check(&check, end) != 0 || mp_typeof(*p) != MP_MAP)
+    gp_map_notice m;
+    if (gp_map_notice_decode((const char *)msg, (const char *)msg + len, &m) != 0)
         return -1;
     memset(out, 0, sizeof *out);
-    uint32_t fields = mp_decode_map(&p);
-    for (uint32_t i = 0; i < fields; i++) {
-        const char *key, *value;
-        next_field(&p, &key, &value);
-        if (is_key(key, "notice"))
-            value_str(value, out->kind, sizeof out->kind);
-        else if (is_key(key, "reason"))
-            value_str(value, out->reason, sizeof out->reason);
-        else if (is_key(key, "waited"))
-            out->waited_s = (uint64_t)value_int(value);
-        else if (is_key(key, "wait"))
-            out->wait_s = (uint64_t)value_int(value);
-        else if (is_key(key, "code"))
-            out->code = (unsigned)value_int(value);
-    }
+    if (m.has & GP_KEY_NOTICE_NOTICE)
+        copy_str(out->kind, sizeof out->kind, m.notice, m.notice_len);
+    if (m.has & GP_KEY_NOTICE_REASON)
+        copy_str(out->reason, sizeof out->reason, m.reason, m.reason_len);
+    if (m.has & GP_KEY_NOTICE_WAITED)
+        out->waited_s = m.waited;
+    if (m.has & GP_KEY_NOTICE_WAIT)
+        out->wait_s = m.wait;
+    if (m.has & GP_KEY_NOTICE_CODE)
+        out->code = (unsigned)m.code;
     return out->kind[0] != '\0';
 }

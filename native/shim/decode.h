@@ -13,6 +13,7 @@
 
 #include <cuda.h>
 
+#include "gp_frames.h"
 #include "shim.h"
 
 /* One reply frame [seq, result, outs...]. */
@@ -32,6 +33,10 @@ int gp_decode_reply(const char **pos, const char *end, gp_reply *out);
  * to dst; -1 when the reply is not that.
  */
 int gp_reply_copy_bin(const gp_reply *r, void *dst, size_t cap);
+
+/* An output frame (seq 0: no call's reply), device printf for the job's stdout: written there
+ * (devprintf.c); -1 when it is malformed. */
+int gp_output_frame(const gp_reply *r);
 
 /* Reads the out values of a reply in order; a value of another type reads as 0 / nothing. */
 typedef struct gp_reader {
@@ -54,8 +59,8 @@ int gp_decode_welcome(const uint8_t *msg, size_t len, int server, uint64_t *sess
 
 /* A handshake notice (docs/protocol.md, "Handshake"): a map with a `notice` key, before WELCOME or a close. */
 typedef struct gp_notice {
-    char kind[16];      /* "waiting" (held for room) or "refused" (the close follows) */
-    char reason[2048];  /* the whole reason, with units; cut to fit, NUL-terminated */
+    char kind[GP_KEY_NOTICE_NOTICE_BYTES];   /* "waiting" (held for room) or "refused" (the close follows) */
+    char reason[GP_KEY_NOTICE_REASON_BYTES]; /* the whole reason, with units; cut to fit, NUL-terminated */
     uint64_t waited_s;  /* waiting: seconds held so far */
     uint64_t wait_s;    /* waiting: seconds it may be held in all */
     unsigned code;      /* refused: the close code that follows (4004) */

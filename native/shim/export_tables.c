@@ -62,15 +62,17 @@ static const CUuuid UUID_CONTEXT_KEY = {{0x21, 0x31, 0x8c, 0x60, 0x97, 0x14, 0x3
 #define HOOKS_BUFFER_6_REPORTED 14
 #define HOOKS_BUFFER_BACKING (4096 * 4) /* room for 4096 callback ids */
 
-/* Integrity check: fixed answers for the older versions, HMAC-MD2 with this key for the newest. */
-static const struct {
-    uint32_t version;
-    uint64_t answer[2];
-} INTEGRITY_FIXED_ANSWERS[] = {
-    {13000, {0x3341181c03cb675cULL, 0x8ed383aa1f4cd1e8ULL}},
-    {13001, {0x1841181c03cb675cULL, 0x8ed383aa1f4cd1e8ULL}},
+/*
+ * Integrity check: versions come in threes per cudart release, the same three answers for each: the
+ * first two fixed, the third HMAC-MD2 with this key (over the version asked). Seen: 13000-13002
+ * (cudart 13.0), 13030-13032 (cudart 13.3, which cuDNN 9 for CUDA 13 links into itself).
+ */
+static const uint32_t INTEGRITY_RELEASES[] = {13000, 13030};
+static const uint64_t INTEGRITY_FIXED_ANSWERS[2][2] = {
+    {0x3341181c03cb675cULL, 0x8ed383aa1f4cd1e8ULL}, /* release + 0 */
+    {0x1841181c03cb675cULL, 0x8ed383aa1f4cd1e8ULL}, /* release + 1 */
 };
-#define INTEGRITY_HMAC_VERSION 13002
+#define INTEGRITY_HMAC_OFFSET 2
 static const uint8_t INTEGRITY_KEY[16] = {0x14, 0x6a, 0xdd, 0xae, 0x53, 0xa9, 0xa7, 0x52,
                                           0xaa, 0x08, 0x41, 0x36, 0x0b, 0xf5, 0x5a, 0x9f};
 
@@ -313,19 +315,19 @@ static void integrity_hmac(uint32_t version, uint64_t unix_time, uint64_t out[2]
 /* [1]: cudart computes the same answer itself and fails with 103 when they differ. */
 static CUresult integrity_check(uint32_t version, uint64_t unix_time, uint64_t out[2])
 {
-    CUresult r = CUDA_SUCCESS;
-    size_t n_fixed = sizeof INTEGRITY_FIXED_ANSWERS / sizeof INTEGRITY_FIXED_ANSWERS[0];
-    size_t i = 0;
-    while (i < n_fixed && INTEGRITY_FIXED_ANSWERS[i].version != version)
-        i++;
-    if (!out)
-        r = CUDA_ERROR_INVALID_VALUE;
-    else if (i < n_fixed)
-        memcpy(out, INTEGRITY_FIXED_ANSWERS[i].answer, sizeof INTEGRITY_FIXED_ANSWERS[i].answer);
-    else if (version == INTEGRITY_HMAC_VERSION)
-        integrity_hmac(version, unix_time, out);
-    else
-        r = CUDA_ERROR_NOT_SUPPORTED; /* a newer cudart: the facts above need re-checking */
+    CUresult r = CUDA_ERROR_NOT_SUPPORTED; /* a newer cudart: the facts above need re-checking */
+    for (size_t i = 0; i < sizeof INTEGRITY_RELEASES / sizeof INTEGRITY_RELEASES[0]; i++) {
+        uint32_t offset = version - INTEGRITY_RELEASES[i];
+        if (version < INTEGRITY_RELEASES[i] || offset > INTEGRITY_HMAC_OFFSET)
+            continue;
+        if (!out)
+            r = CUDA_ERROR_INVALID_VALUE;
+        else if (offset == INTEGRITY_HMAC_OFFSET)
+            integrity_hmac(version, unix_time, out), r = CUDA_SUCCESS;
+        else
+            memcpy(out, INTEGRITY_FIXED_ANSWERS[offset], sizeof INTEGRITY_FIXED_ANSWERS[offset]), r = CUDA_SUCCESS;
+        break;
+    }
     gp_debug("integrity[1](version %u) -> %d", (unsigned)version, r);
     return r;
 }

@@ -131,7 +131,7 @@ static int on_genmask(uint8_t *buf, size_t len, void *user)
     return getrandom(buf, len, 0) == (ssize_t)len ? 0 : -1;
 }
 
-static int dial(const char *host, const char *port, int timeout_ms, char *why, size_t why_len)
+int gp_dial(const char *host, const char *port, int timeout_ms, char *why, size_t why_len)
 {
     struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM }, *res = NULL;
     int err = getaddrinfo(host, port, &hints, &res);
@@ -235,7 +235,7 @@ gp_ws *gp_ws_connect(const char *host, const char *port, const char *path, int t
     }
     pthread_mutex_init(&ws->send_lock, NULL);
     /* A bad GPUPOOL_TLS_* is said before anything reaches the daemon. */
-    ws->fd = tls && gp_tls_ready(why, why_len) != 0 ? -1 : dial(host, port, timeout_ms, why, why_len);
+    ws->fd = tls && gp_tls_ready(why, why_len) != 0 ? -1 : gp_dial(host, port, timeout_ms, why, why_len);
     if (ws->fd >= 0 && tls && (ws->tls = gp_tls_connect(ws->fd, host, port, timeout_ms, why, why_len)) == NULL) {
         gp_ws_free(ws);
         return NULL;

@@ -1,4 +1,3 @@
-import { Packr } from 'msgpackr';
 import type { DriverDevice } from './native.js';
 import { MAX_GPUS, MAX_WAIT_S, NO_REQUEST, type JobRequest } from '../sharing/quota.js';
 import { POLICIES, SHARE_RANGE, validShare, type Policy } from '../sharing/placement.js';
@@ -6,6 +5,8 @@ import { parsePriority } from '../sharing/priority.js';
 import { clientText } from './client-text.js';
 import { parseWorkloadName, WORKLOAD_KEYS, WORKLOAD_MAX } from '../sharing/workload.js';
 import { MAX_ORDINAL, MAX_REQUEST_CARDS } from '../sharing/request-text.js';
+import { handshakeKey } from '../protocol/frames.js';
+import { encodeHandshake, unpackHandshake, type HandshakeValue } from '../protocol/handshake-codec.js';
 
 /** Protocol major version; the op table's digest pins the rest (docs/protocol.md). */
 export const PROTOCOL_VERSION = 1;
@@ -60,9 +61,6 @@ export interface Hello {
   notices?: boolean;
 }
 
-// Maps decode as plain objects; bin decodes as Buffer; no msgpackr record extensions on the wire.
-const packr = new Packr({ useRecords: false, mapsAsObjects: true, variableMapSize: true });
-
 export class HandshakeError extends Error {
   constructor(readonly closeCode: number, message: string) {
     super(message);
@@ -74,7 +72,7 @@ export class HandshakeError extends Error {
 export function parseHello(message: Buffer, digest: string): Hello {
   let hello: Partial<Hello>;
   try {
-    hello = packr.unpack(message) as Partial<Hello>;
+    hello = unpackHandshake(message) as Partial<Hello>;
   } catch (err) {
     throw new HandshakeError(CloseCodes.PROTOCOL_ERROR, `HELLO is not msgpack: ${(err as Error).message}`);
   }
@@ -89,9 +87,9 @@ export function parseHello(message: Buffer, digest: string): Hello {
     request: parseRequest((hello as { request?: unknown }).request),
     protocol: hello.protocol,
     digest: hello.digest,
-    cuda: wholeNumber(hello.cuda, 'cuda', 0, 0, MAX_CUDA_VERSION),
+    cuda: wholeNumber(hello.cuda, 'cuda', 0, CUDA.min!, CUDA.max!),
     token: typeof hello.token === 'string' ? hello.token : null,
-    pid: wholeNumber(hello.pid, 'pid', 0, 1, MAX_PID),
+    pid: wholeNumber(hello.pid, 'pid', 0, PID.min!, PID.max!),
     // Bounded and escaped once, here: these reach logs, status, metrics and the CLI's tables.
     host: typeof hello.host === 'string' ? clientText(hello.host) : '',
     program: typeof hello.program === 'string' ? clientText(hello.program) : '',
@@ -99,9 +97,9 @@ export function parseHello(message: Buffer, digest: string): Hello {
   };
 }
 
-/** The largest CUDA version number (major * 1000 + minor * 10) and process id HELLO may carry. */
-const MAX_CUDA_VERSION = 1_000_000;
-const MAX_PID = 2 ** 31 - 1;
+/** The CUDA version numbers (major * 1000 + minor * 10) and process ids HELLO may carry (src/protocol/frames.ts). */
+const CUDA = handshakeKey('hello', 'cuda');
+const PID = handshakeKey('hello', 'pid');
 
 /** A value the client sent, as a refusal quotes it: short and escaped, whatever it was. */
 function quoted(value: unknown): string {
@@ -189,7 +187,7 @@ function parseRequest(value: unknown): JobRequest {
  * device's `totalMem` as the client sees it.
  */
 export function encodeWelcome(session: number, digest: string, driverVersion: number, devices: DriverDevice[], quota?: number[]): Buffer {
-  return packr.pack({
+  return encodeHandshake('welcome', {
     protocol: PROTOCOL_VERSION,
     digest,
     session,
@@ -210,5 +208,5 @@ export function encodeWelcome(session: number, digest: string, driverVersion: nu
 
 /** For tests and tools: the same encoder both ways. */
 export function encodeHello(hello: Hello): Buffer {
-  return packr.pack(hello);
+  return encodeHandshake('hello', hello as HandshakeValue<'hello'>);
 }

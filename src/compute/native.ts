@@ -27,7 +27,7 @@ export interface NativeDriver {
   emuStats(): EmuStats | null;
 }
 
-/** gpupoolEmuStats (native/fakes/cuda/gpupool_emu.h): what the emulated driver holds right now. */
+/** gpupoolEmuCounters (native/fakes/cuda/gpupool_emu.h, found with dlsym): what the emulated driver holds right now. */
 export interface EmuStats {
   contexts: number;
   allocations: number;

@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { Packr, Unpackr } from 'msgpackr';
 import WebSocket from 'ws';
 import { packageRoot } from '../paths.js';
+import type { ArgumentFrame } from './cuda-api.js';
+import { decodeDaemonMessage, encodeHandshake, type HandshakeValue } from './handshake-codec.js';
 
 /**
  * A small JavaScript client of the compute protocol (docs/protocol.md), for tests and tools (the
@@ -18,6 +20,8 @@ export interface OpEntry {
   name: string;
   mode: 'sync' | 'async' | 'deferred';
   customWire: boolean;
+  /** A hand-encoded call's frame in src/protocol/frames.ts (null for the standard wire). */
+  frame: ArgumentFrame | null;
   /** The standard wire's arguments in order (empty for a hand-encoded frame). */
   params: { name: string; wire: string }[];
 }
@@ -72,7 +76,16 @@ export interface HelloFields {
 }
 
 export function helloMessage(f: HelloFields): Buffer {
-  return packr.pack({ protocol: f.protocol ?? 1, digest: f.digest, cuda: 13000, token: f.token ?? null, pid: process.pid, host: f.host ?? 'protocol-client', program: f.program ?? 'protocol-client', request: f.request ?? { gpus: 'all' } });
+  return encodeHandshake('hello', {
+    protocol: f.protocol ?? 1,
+    digest: f.digest,
+    cuda: 13000,
+    token: f.token ?? null,
+    pid: process.pid,
+    host: f.host ?? 'protocol-client',
+    program: f.program ?? 'protocol-client',
+    request: (f.request ?? { gpus: 'all' }) as HandshakeValue<'request'>,
+  });
 }
 
 export interface Reply {
@@ -131,7 +144,8 @@ export class ProtocolClient {
     const message = new Promise<Buffer>((resolve) => (this.welcomeWaiter = resolve));
     await this.send(hello);
     const first = await Promise.race([message, this.closed.then((c) => Promise.reject(new ConnectionClosed(c)))]);
-    return unpackr.unpack(first) as Record<string, unknown>;
+    const m = decodeDaemonMessage(first);
+    return ('welcome' in m ? m.welcome : m.notice) as Record<string, unknown>;
   }
 
   private receive(data: Buffer): void {

@@ -11,6 +11,8 @@
  * it: the daemon checks that extent against the session's allocations before calling the driver.
  */
 
+import type { FrameName } from './frames.js';
+
 /** How a call travels. */
 export type Mode =
   /** Waits for the daemon's answer (one round trip). */
@@ -70,8 +72,12 @@ export interface Forwarded {
    * With a standard wire it may send the generated frame through `gp_std_<op>`.
    */
   client?: string;
-  /** The frame is hand-defined (docs/protocol.md): the daemon runs the handler named like `client`. */
-  wire?: 'custom';
+  /**
+   * The frame is one of src/protocol/frames.ts (docs/protocol.md, "Hand-encoded calls"): the client
+   * encodes it and the daemon decodes it with the generated codec, then runs the handler named like
+   * `client` with the decoded frame.
+   */
+  wire?: ArgumentFrame;
   /**
    * A C statement the client stub runs after the call succeeds, with the parameters and the call `c`
    * in scope: the client's own records (which daemon holds an allocation or a context).
@@ -98,6 +104,9 @@ export interface Local {
 
 export type Annotation = Forwarded | Local;
 
+/** The frames of frames.ts that carry a call's arguments (not the heads). */
+export type ArgumentFrame = Exclude<FrameName, 'call' | 'reply'>;
+
 // Memory pool attributes: the reuse flags are ints, the sizes cuuint64_t (cuda.h 13 knows no others;
 // the daemon refuses any other before the driver sees it).
 const POOL_ATTR_SIZE = '(attr >= CU_MEMPOOL_ATTR_RELEASE_THRESHOLD && attr <= CU_MEMPOOL_ATTR_USED_MEM_HIGH ? sizeof(cuuint64_t) : sizeof(int))';
@@ -105,6 +114,9 @@ const POOL_ATTR_SIZE = '(attr >= CU_MEMPOOL_ATTR_RELEASE_THRESHOLD && attr <= CU
 // and sends the daemon's ordinal in a copy (native/shim/memprops.c). Pointers inside such a struct
 // (win32HandleMetaData, win32SecurityAttributes) travel as NULL, and the daemon forces them so.
 const PROP_TO_REMOTE = 'CUmemAllocationProp gp_prop; if ((rc = gp_prop_to_remote(c, &prop, &gp_prop)) != CUDA_SUCCESS) goto done;';
+
+/** A resource description names an array by the client's handle: the daemon's id in a copy (texobj.c). */
+const RES_TO_REMOTE = 'CUDA_RESOURCE_DESC gp_res; if ((rc = gp_res_desc_to_remote(c, &pResDesc, &gp_res)) != CUDA_SUCCESS) goto done;';
 
 /** A CUfunction parameter that may be one of cudart's kernel handles (gp_function_of). */
 const functionOf = (param: string): string => `if ((rc = gp_function_of(&${param})) != CUDA_SUCCESS) goto done;`;
@@ -159,11 +171,13 @@ export const CUDA_API: Record<string, Annotation> = {
   cuCtxPushCurrent: local,
   cuCtxPopCurrent: local,
   cuCtxGetDevice: local,
-  cuDevicePrimaryCtxRetain: { mode: 'sync', handler: 'primary_ctx_retain', after: 'gp_note_context(c, *pctx, dev);' },
-  cuDevicePrimaryCtxRelease: { mode: 'sync', handler: 'primary_ctx_release' },
-  cuDevicePrimaryCtxReset: { mode: 'sync', handler: 'primary_ctx_reset' },
-  cuDevicePrimaryCtxGetState: { mode: 'sync', handler: 'primary_ctx_get_state' },
-  cuDevicePrimaryCtxSetFlags: { mode: 'sync', handler: 'primary_ctx_set_flags' },
+  // A client's primary contexts are its own on each daemon, so their state is what this process made
+  // it: the client keeps it and answers cuDevicePrimaryCtxGetState itself (native/shim/primary.c).
+  cuDevicePrimaryCtxRetain: { mode: 'sync', handler: 'primary_ctx_retain', after: 'gp_note_context(c, *pctx, dev); gp_primary_retained(dev);' },
+  cuDevicePrimaryCtxRelease: { mode: 'sync', handler: 'primary_ctx_release', after: 'gp_primary_released(dev);' },
+  cuDevicePrimaryCtxReset: { mode: 'sync', handler: 'primary_ctx_reset', after: 'gp_primary_reset(dev);' },
+  cuDevicePrimaryCtxGetState: local,
+  cuDevicePrimaryCtxSetFlags: { mode: 'sync', handler: 'primary_ctx_set_flags', after: 'gp_primary_flags(dev, flags);' },
   // CUDA 13's cuda.h maps cuCtxCreate to _v4 (12050): its parameters hold only what gpupool refuses
   // (execution affinity, CIG), so the client checks them and sends the v2 call (native/shim/client.c).
   cuCtxCreate: { mode: 'sync', versions: [3020], localVersions: [12050], handler: 'ctx_create', after: 'gp_note_context(c, *pctx, dev); gp_set_current(*pctx);' },
@@ -210,12 +224,12 @@ export const CUDA_API: Record<string, Annotation> = {
   cuMemcpyDtoDAsync: { mode: 'async', client: 'memcpy_dtod_async', params: copyDtoD, work: true },
   cuMemcpyPeer: { mode: 'sync', client: 'memcpy_peer', params: copyDtoD, work: true },
   cuMemcpyPeerAsync: { mode: 'async', client: 'memcpy_peer_async', params: copyDtoD, work: true },
-  cuMemcpy: { mode: 'sync', client: 'memcpy_unified', wire: 'custom' },
-  cuMemcpyAsync: { mode: 'async', client: 'memcpy_unified_async', wire: 'custom' },
+  cuMemcpy: { mode: 'sync', client: 'memcpy_unified', wire: 'memcpy' },
+  cuMemcpyAsync: { mode: 'async', client: 'memcpy_unified_async', wire: 'memcpy_async' },
   // Pitched copies travel as explicit fields, host rows packed (docs/protocol.md); custom.c routes them.
-  cuMemcpy2D: { mode: 'sync', client: 'memcpy_2d', wire: 'custom' },
-  cuMemcpy2DUnaligned: { mode: 'sync', client: 'memcpy_2d', wire: 'custom' },
-  cuMemcpy2DAsync: { mode: 'async', client: 'memcpy_2d_async', wire: 'custom' },
+  cuMemcpy2D: { mode: 'sync', client: 'memcpy_2d', wire: 'memcpy_2d' },
+  cuMemcpy2DUnaligned: { mode: 'sync', client: 'memcpy_2d', wire: 'memcpy_2d' },
+  cuMemcpy2DAsync: { mode: 'async', client: 'memcpy_2d_async', wire: 'memcpy_2d_async' },
   // Managed memory must be addressable by the client's host at its device address: a remote card's
   // is not (native/shim/hostmem.c answers CUDA_ERROR_NOT_SUPPORTED and says why, once).
   cuMemAllocManaged: local,
@@ -255,8 +269,30 @@ export const CUDA_API: Record<string, Annotation> = {
   cuMipmappedArrayCreate: { mode: 'sync', params: { pMipmappedArrayDesc: { in: 'sizeof(CUDA_ARRAY3D_DESCRIPTOR)' } }, handler: 'mipmapped_array_create' },
   cuMipmappedArrayGetLevel: { mode: 'sync', handler: 'mipmapped_array_get_level' },
   cuMipmappedArrayDestroy: { mode: 'sync', handler: 'mipmapped_array_destroy' },
+  // Texture and surface objects: the object is the driver's value (kernels take it as a parameter);
+  // the daemon records which are the session's, and translates the array a resource names
+  // (native/shim/texobj.c, native/addon/texture_handlers.cc). A resource view of all zeros is none.
+  cuTexObjectCreate: {
+    mode: 'sync',
+    params: { pResDesc: { in: 'sizeof(CUDA_RESOURCE_DESC)' }, pTexDesc: { in: 'sizeof(CUDA_TEXTURE_DESC)' }, pResViewDesc: { in: 'sizeof(CUDA_RESOURCE_VIEW_DESC)' } },
+    before: `${RES_TO_REMOTE} CUDA_RESOURCE_VIEW_DESC gp_view; if (pTexDesc == NULL) { rc = CUDA_ERROR_INVALID_VALUE; goto done; } if (pResViewDesc == NULL) { gp_view = (CUDA_RESOURCE_VIEW_DESC){ 0 }; pResViewDesc = &gp_view; }`,
+    handler: 'tex_object_create',
+  },
+  cuTexObjectDestroy: { mode: 'sync', handler: 'tex_object_destroy' },
+  cuTexObjectGetResourceDesc: { mode: 'sync', params: { pResDesc: { out: 'sizeof(CUDA_RESOURCE_DESC)' } }, handler: 'tex_object_get_resource_desc', after: 'gp_res_desc_from_remote(c, pResDesc);' },
+  cuTexObjectGetTextureDesc: { mode: 'sync', params: { pTexDesc: { out: 'sizeof(CUDA_TEXTURE_DESC)' } }, handler: 'tex_object_get_texture_desc' },
+  cuSurfObjectCreate: { mode: 'sync', params: { pResDesc: { in: 'sizeof(CUDA_RESOURCE_DESC)' } }, before: RES_TO_REMOTE, handler: 'surf_object_create' },
+  cuSurfObjectDestroy: { mode: 'sync', handler: 'surf_object_destroy' },
+  cuSurfObjectGetResourceDesc: { mode: 'sync', params: { pResDesc: { out: 'sizeof(CUDA_RESOURCE_DESC)' } }, handler: 'surf_object_get_resource_desc', after: 'gp_res_desc_from_remote(c, pResDesc);' },
   cuMemcpyHtoA: { mode: 'sync', params: { srcHost: { in: 'ByteCount' } }, work: true },
   cuMemcpyAtoH: { mode: 'sync', params: { dstHost: { out: 'ByteCount' } }, work: true },
+  cuMemcpyAtoD: { mode: 'sync', params: { dstDevice: { device: 'ByteCount' } }, work: true },
+  cuMemcpyDtoA: { mode: 'sync', params: { srcDevice: { device: 'ByteCount' } }, work: true },
+  cuMemcpyAtoA: { mode: 'sync', work: true },
+  // Boxes of host memory, device memory and arrays travel as explicit fields, host bytes packed
+  // (docs/protocol.md); native/shim/copy3d.c routes them, and cuMemcpy2D* naming an array too.
+  cuMemcpy3D: { mode: 'sync', client: 'memcpy_3d', wire: 'memcpy_3d' },
+  cuMemcpy3DAsync: { mode: 'async', client: 'memcpy_3d_async', wire: 'memcpy_3d_async' },
   // A session's pools are its own: the card's default pool is a private one per session, so no client
   // sees, trims or reuses another's memory.
   cuMemAllocAsync: { mode: 'sync', handler: 'mem_alloc_async', after: 'gp_note_alloc(c, *dptr, bytesize);' },
@@ -314,6 +350,16 @@ export const CUDA_API: Record<string, Annotation> = {
   // Counting a graph's nodes (PyTorch warns of an empty capture so) is carried; listing them is not.
   cuGraphGetNodes: { mode: 'sync', before: 'if (nodes != NULL) { rc = CUDA_ERROR_NOT_SUPPORTED; goto done; }' },
   cuGraphInstantiateWithFlags: sync,
+  // Updating an executable graph from a newly captured one. Out values travel only with success: on a
+  // failure the caller reads the generic CU_GRAPH_EXEC_UPDATE_ERROR, and node handles (not carried,
+  // see cuGraphGetNodes) are always NULL.
+  cuGraphExecUpdate: {
+    mode: 'sync',
+    versions: [12000],
+    params: { resultInfo: { out: 'sizeof(CUgraphExecUpdateResultInfo)' } },
+    before: 'if (resultInfo != NULL) *resultInfo = (CUgraphExecUpdateResultInfo){ .result = CU_GRAPH_EXEC_UPDATE_ERROR };',
+    after: 'if (resultInfo != NULL) { resultInfo->errorNode = NULL; resultInfo->errorFromNode = NULL; }',
+  },
   cuGraphLaunch: { mode: 'async', work: true },
   cuGraphUpload: async,
   cuGraphDestroy: { mode: 'sync', handler: 'forget_handle' },
@@ -344,9 +390,9 @@ export const CUDA_API: Record<string, Annotation> = {
   cuEventDestroy: { mode: 'sync', handler: 'forget_handle' },
 
   // --- modules, libraries, kernels ----------------------------------------------------------------
-  cuModuleLoadData: { mode: 'sync', client: 'module_image', wire: 'custom' },
-  cuModuleLoadDataEx: { mode: 'sync', client: 'module_image', wire: 'custom' },
-  cuModuleLoadFatBinary: { mode: 'sync', client: 'module_image', wire: 'custom' },
+  cuModuleLoadData: { mode: 'sync', client: 'module_image', wire: 'image' },
+  cuModuleLoadDataEx: { mode: 'sync', client: 'module_image', wire: 'image' },
+  cuModuleLoadFatBinary: { mode: 'sync', client: 'module_image', wire: 'image' },
   cuModuleUnload: { mode: 'sync', handler: 'forget_handle' },
   cuModuleGetFunction: { mode: 'sync', params: { name: 'string' } },
   // __device__ and __constant__ variables (cudaMemcpyToSymbol): the daemon lets the session copy to
@@ -355,7 +401,7 @@ export const CUDA_API: Record<string, Annotation> = {
   cuModuleGetGlobal: { mode: 'sync', params: { name: 'string' }, before: GLOBAL_OUTS, handler: 'module_get_global', after: 'gp_note_alloc(c, *dptr, *bytes);' },
   // A library and its kernels belong to no context, so one handle must work on every daemon: the
   // client keeps them (native/shim/library.c) and loads each library on a daemon when first used there.
-  cuLibraryLoadData: { mode: 'sync', client: 'library', wire: 'custom', handler: 'module_image' },
+  cuLibraryLoadData: { mode: 'sync', client: 'library', wire: 'image', handler: 'module_image' },
   cuLibraryUnload: { mode: 'sync', handler: 'forget_handle', client: 'library' },
   cuLibraryGetKernel: { mode: 'sync', params: { name: 'string' }, client: 'library' },
   cuLibraryGetModule: { mode: 'sync', client: 'library' },
@@ -375,7 +421,14 @@ export const CUDA_API: Record<string, Annotation> = {
   cuOccupancyMaxPotentialBlockSize: local,
   cuOccupancyMaxPotentialBlockSizeWithFlags: local,
   // The configuration's attributes travel as cuLaunchKernelEx's do (native/shim/clusters.c).
-  cuOccupancyMaxActiveClusters: { mode: 'sync', client: 'occupancy_max_active_clusters', wire: 'custom' },
-  cuLaunchKernel: { mode: 'async', client: 'launch_kernel', wire: 'custom' },
-  cuLaunchKernelEx: { mode: 'async', client: 'launch_kernel_ex', wire: 'custom' },
+  cuOccupancyMaxActiveClusters: { mode: 'sync', client: 'occupancy_max_active_clusters', wire: 'clusters' },
+  // JIT linking: the link state and the linked image live in the client (native/shim/link.c); the
+  // inputs travel at cuLinkComplete, linked by the driver of the current context's daemon.
+  cuLinkCreate: local,
+  cuLinkAddData: local,
+  cuLinkAddFile: local,
+  cuLinkComplete: { mode: 'sync', client: 'link_complete', wire: 'link' },
+  cuLinkDestroy: local,
+  cuLaunchKernel: { mode: 'async', client: 'launch_kernel', wire: 'launch' },
+  cuLaunchKernelEx: { mode: 'async', client: 'launch_kernel_ex', wire: 'launch_ex' },
 };

@@ -1,3 +1,4 @@
+import { handshakeKey } from '../protocol/frames.js';
 import { gib } from './quota.js';
 
 /**
@@ -19,7 +20,7 @@ export const DEFAULT_SHARE = 0.25;
  * The smallest share a session may ask for (docs/sharing.md): a share is a promise of the card's time,
  * and below a hundredth of it the scheduler's slices are too short to keep the promise's order.
  */
-export const MIN_SHARE = 0.01;
+export const MIN_SHARE = handshakeKey('request', 'share').min!;
 
 /** What a share may be, as messages say it. */
 export const SHARE_RANGE = `a number from ${MIN_SHARE} to 1`;

@@ -1,3 +1,4 @@
+import { handshakeKey } from '../protocol/frames.js';
 import type { Workload } from './workload.js';
 import { parseSizeOrShare } from '../auth/tokens.js';
 import { ErrorCodes, GpupoolError } from '../errors.js';
@@ -33,9 +34,13 @@ export interface JobRequest {
 
 export const NO_REQUEST: JobRequest = { mem: null, share: null, priority: null, limit: false, gpus: null, policy: null, wait: null };
 
-/** The most cards one request may name, and the longest wait (a day): beyond them a request is malformed. */
-export const MAX_GPUS = 256;
-export const MAX_WAIT_S = 86_400;
+/**
+ * The most cards one request may name, and the longest wait (a day): beyond them a request is
+ * malformed. Stated once, in the handshake's table (src/protocol/frames.ts), which the client library's
+ * codec is generated from.
+ */
+export const MAX_GPUS = handshakeKey('request', 'gpus').max!;
+export const MAX_WAIT_S = handshakeKey('request', 'wait').max!;
 
 /** `sharing.defaultQuota`: bytes, or a share of each card. */
 export type QuotaSetting = { bytes: number } | { fraction: number };

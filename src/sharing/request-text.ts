@@ -1,3 +1,4 @@
+import { handshakeKey } from '../protocol/frames.js';
 import { parseBytes } from '../auth/tokens.js';
 import { ErrorCodes, GpupoolError } from '../errors.js';
 import { POLICIES, SHARE_RANGE, validShare, type Policy } from './placement.js';
@@ -39,9 +40,9 @@ export function parseShare(text: string): number | null {
   return text.trim() !== '' && validShare(share) ? share : null;
 }
 
-/** The most ordinals `cards` may list (native/shim/conn.h GP_REQUEST_CARDS), and the highest. */
-export const MAX_REQUEST_CARDS = 64;
-export const MAX_ORDINAL = 255;
+/** The most ordinals `cards` may list, and the highest (the handshake's table, src/protocol/frames.ts). */
+export const MAX_REQUEST_CARDS = handshakeKey('request', 'cards').max!;
+export const MAX_ORDINAL = handshakeKey('request', 'cards').itemMax!;
 
 /** `cards`: CUDA ordinals joined by `+` (`0+2`: `,` and `&` separate keys); null otherwise. */
 export function parseCards(text: string): number[] | null {

@@ -4,13 +4,14 @@
  * TaskProlog write them); the daemon shows them in status and as metric labels, for chargeback and
  * for joins with other exporters. They are labels, not credentials: the tenant is who the token says.
  */
+import { handshakeKey } from '../protocol/frames.js';
 
 export const WORKLOAD_KEYS = ['namespace', 'pod', 'container', 'job', 'user'] as const;
 export type WorkloadKey = (typeof WORKLOAD_KEYS)[number];
 export type Workload = Partial<Record<WorkloadKey, string>>;
 
-/** The longest name, as the client library bounds it (native/shim/conn.h GP_WORKLOAD_MAX). */
-export const WORKLOAD_MAX = 128;
+/** The longest name, as the handshake's table bounds it for both ends (src/protocol/frames.ts). */
+export const WORKLOAD_MAX = handshakeKey('request', 'namespace').max!;
 
 /** 1 to WORKLOAD_MAX letters, digits, '.', '_', '-', '@': what Kubernetes names and Slurm users are made of, and safe as a label. */
 export function parseWorkloadName(text: string): string | null {

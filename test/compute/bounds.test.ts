@@ -114,6 +114,40 @@ t.test('B within its own memory: extents that run past an allocation or overflow
   t.ok((back.outs[0] as Buffer).every((x) => x === 0x5a), 'the allowed memsets ran');
 });
 
+t.test("B names A's memory through box copies, array copies and textures; A's texture is not B's", async (t) => {
+  const { c, ctx } = b;
+  const HOST = [0, 0, 0, 0, 0, 0, 0];
+  // A CUDA_RESOURCE_DESC of linear float memory (cuda.h 13: 144 bytes, the union at 8, flags at 136).
+  const linear = (ptr: number, bytes: number): Buffer => {
+    const d = Buffer.alloc(144);
+    d.writeUInt32LE(0x02, 0); // CU_RESOURCE_TYPE_LINEAR
+    d.writeBigUInt64LE(BigInt(ptr), 8);
+    d.writeUInt32LE(0x20, 16); // CU_AD_FORMAT_FLOAT
+    d.writeUInt32LE(1, 20);
+    d.writeBigUInt64LE(BigInt(bytes), 24);
+    return d;
+  };
+  const noTexDesc = Buffer.alloc(104), noView = Buffer.alloc(112);
+  const texA = await a.c.call(op('cuTexObjectCreate_v5000'), a.ctx, true, linear(bufA, SIZE), noTexDesc, noView);
+  t.equal(texA.rc, CUDA_SUCCESS, 'A makes a texture of its buffer');
+
+  await refused(t, 'cuMemcpy3D of a box of A\'s buffer', c.call(op('cuMemcpy3D_v3020'), ctx, 1, ...HOST, 1, bufA, 0, 0, 0, 64, 1, 16, 1, 1), CUDA_ERROR_INVALID_VALUE);
+  await refused(t, 'cuMemcpy3D of a box of B\'s own buffer one plane too deep', c.call(op('cuMemcpy3D_v3020'), ctx, 1, ...HOST, 1, bufB, 0, 0, 0, 64, 16, 64, 16, 5), CUDA_ERROR_INVALID_VALUE);
+  const descriptor = Buffer.alloc(24);
+  descriptor.writeBigUInt64LE(64n, 0); // Width: 64 floats, 1D
+  descriptor.writeUInt32LE(0x20, 16);
+  descriptor.writeUInt32LE(1, 20);
+  const array = await c.call(op('cuArrayCreate_v3020'), ctx, true, descriptor);
+  t.equal(array.rc, CUDA_SUCCESS, 'B makes an array');
+  await refused(t, 'cuMemcpyAtoD into A', c.call(op('cuMemcpyAtoD_v3020'), ctx, bufA, array.outs[0], 0, 16), CUDA_ERROR_INVALID_VALUE);
+  t.equal((await c.call(op('cuMemcpy3D_v3020'), ctx, 1, ...HOST, 2, array.outs[0], 0, 0, 0, 0, 0, 257, 1, 1)).rc, CUDA_ERROR_INVALID_VALUE, 'a box past the array\'s elements');
+  t.equal((await c.call(op('cuMemcpy3D_v3020'), ctx, 1, ...HOST, 2, 0x7fff_1234, 0, 0, 0, 0, 0, 4, 1, 1)).rc, CUDA_ERROR_INVALID_HANDLE, 'an array id never given');
+  await refused(t, 'a texture of A\'s buffer', c.call(op('cuTexObjectCreate_v5000'), ctx, true, linear(bufA, SIZE), noTexDesc, noView), CUDA_ERROR_INVALID_VALUE);
+  t.equal((await c.call(op('cuTexObjectGetResourceDesc_v5000'), ctx, true, texA.outs[0])).rc, CUDA_ERROR_INVALID_VALUE, 'B cannot describe A\'s texture');
+  t.equal((await c.call(op('cuTexObjectDestroy_v5000'), ctx, texA.outs[0])).rc, CUDA_ERROR_INVALID_VALUE, 'B cannot destroy A\'s texture');
+  t.equal((await a.c.call(op('cuTexObjectDestroy_v5000'), a.ctx, texA.outs[0])).rc, CUDA_SUCCESS, 'A destroys its own texture');
+});
+
 t.test("A's data is intact, and A was never refused", async (t) => {
   const back = await a.c.call(op('cuMemcpyDtoH_v3020'), a.ctx, true, bufA, SIZE);
   t.equal(back.rc, CUDA_SUCCESS);

@@ -38,6 +38,7 @@ const fatbin = buildFatbin();
 const driverApi = buildProgram('driver_api.c');
 const runtimeStatic = buildProgram('runtime.cu');
 const runtimeShared = buildProgram('runtime.cu', { shared: true });
+const streamOrder = buildProgram('stream_order.cu');
 
 t.test('one daemon on loopback: driver-API and runtime programs, static and shared cudart', async (t) => {
   const fixture = new FixtureFile(mixedHost());
@@ -105,6 +106,12 @@ t.test('a GPU-less client host and two GPU hosts as network namespaces', { skip:
   t.match(run.stdout, /devices 3/, 'the device count is the sum of both daemons\' cards');
   t.match(run.stdout, /device 2: kernels ok/, 'a kernel ran on the second host');
   t.match(run.stdout, /copy device 0 -> device 2 ok/, 'a copy crossed from one host to the other');
+
+  // simpleMultiGPU's pattern with --gpus all across the two hosts (issue 11): per card, an async copy
+  // in, a kernel and an async copy back on the card's stream, from pinned memory; every round checked.
+  const multi = await gpupoolRun(servers, [streamOrder, '8', '65536', '1'], hosts.client, token);
+  t.equal(multi.code, 0, `stream_order across two hosts exits 0\n${multi.stdout}${multi.stderr}`);
+  t.match(multi.stdout, /^3 devices, 8 rounds, 0 wrong$/m, 'every round of every card on both hosts is the copied input, scaled');
 
   const onB = await gpupoolRun(servers, [driverApi, fatbin, '2'], hosts.client, token);
   t.equal(onB.code, 0, `driver_api on the second host's card\n${onB.stdout}${onB.stderr}`);

@@ -5,16 +5,26 @@
  * mapping promised, legacy unversioned symbols, a call not carried named once by its symbol, module
  * and library variables) and test/programs/samples_runtime.cu (the same through cudart: occupancy of
  * its kernel handles, the profiler, cudaMemcpyToSymbol and __constant__ memory a kernel reads, host
- * functions run in the job's process in stream order, stream and peer attributes).
+ * functions run in the job's process in stream order, stream and peer attributes), and
+ * test/programs/device_printf.cu (a kernel's printf reaches the job's stdout at each synchronisation
+ * that flushes it, never the daemon's) and test/programs/array_copies.cu (CUDA arrays, 2D and 3D copies
+ * naming them, the driver's linear array copies) and test/programs/link_jit.c (JIT linking as ptxjit does
+ * it, the link state in the client, the link on the daemon) and test/programs/textures.cu (texture and
+ * surface objects sampled and written by kernels).
  */
 import t, { type Test } from 'tap';
 import { DaemonProcess, runCli } from '../helpers/daemon-process.js';
 import { FixtureFile, mixedHost } from '../helpers/fixture.js';
 import { QUICK_CONFIG, writeConfig } from '../helpers/integration.js';
-import { buildFatbin, buildProgram } from '../helpers/programs.js';
+import { buildFatbin, buildProgram, buildPtx } from '../helpers/programs.js';
 
 const samplesDriver = buildProgram('samples_driver.c');
 const samplesRuntime = buildProgram('samples_runtime.cu');
+const devicePrintf = buildProgram('device_printf.cu');
+const arrayCopies = buildProgram('array_copies.cu');
+const linkJit = buildProgram('link_jit.c');
+const textures = buildProgram('textures.cu');
+const ptx = buildPtx();
 const fatbin = buildFatbin();
 
 const fixture = new FixtureFile(mixedHost());
@@ -24,17 +34,21 @@ const daemon = await DaemonProcess.start(['--simulate', fixture.path, '--config'
 t.teardown(() => daemon.stop());
 const server = daemon.url.replace(/^http/, 'ws');
 
-/** Each check the program reports ("<what> ok"), one assertion each, and its closing PASS. */
-function passedEach(t: Test, stdout: string, checks: string[]): void {
-  const lines = stdout.split('\n');
+/**
+ * Runs `gpupool run --servers <daemon> ARGS`: the program must exit 0 and report each check
+ * ("<what> ok", one assertion each) and its closing PASS.
+ */
+async function runPassing(t: Test, args: string[], checks: string[]): Promise<{ stdout: string; stderr: string }> {
+  const run = await runCli(['run', '--servers', server, ...args]);
+  t.equal(run.code, 0, `${args.join(' ')} exits 0\n${run.stdout}${run.stderr}`);
+  const lines = run.stdout.split('\n');
   for (const check of checks) t.ok(lines.includes(`${check} ok`), check);
-  t.match(stdout, /^PASS$/m);
+  t.match(run.stdout, /^PASS$/m);
+  return run;
 }
 
 t.test('the driver-API surface of the samples', async (t) => {
-  const run = await runCli(['run', '--servers', server, '--', samplesDriver, fatbin]);
-  t.equal(run.code, 0, `samples_driver exits 0\n${run.stdout}${run.stderr}`);
-  passedEach(t, run.stdout, [
+  const run = await runPassing(t, ['--', samplesDriver, fatbin], [
     'cuCtxCreate_v4 makes a current context',
     'cuCtxCreate_v4 with execution affinity is refused',
     'cuProfilerStart/Stop',
@@ -60,9 +74,7 @@ t.test('the driver-API surface of the samples', async (t) => {
 });
 
 t.test('the runtime-API surface of the samples', async (t) => {
-  const run = await runCli(['run', '--servers', server, '--gpus', 'all', '--', samplesRuntime]);
-  t.equal(run.code, 0, `samples_runtime exits 0\n${run.stdout}${run.stderr}`);
-  passedEach(t, run.stdout, [
+  const run = await runPassing(t, ['--gpus', 'all', '--', samplesRuntime], [
     'occupancy of a runtime kernel',
     'a kernel reads __constant__ memory set by cudaMemcpyToSymbol',
     'a __device__ counter read back by cudaMemcpyFromSymbol',
@@ -76,6 +88,75 @@ t.test('the runtime-API surface of the samples', async (t) => {
     'a host function on the default stream, by cudaDeviceSynchronize',
     'a stream attribute set and read back',
     'no peer access between a job\'s devices',
+  ]);
+  t.notMatch(run.stderr, /not carried/, 'every call the program makes is carried');
+});
+
+t.test('device printf reaches the job\'s stdout at the synchronisation that flushes it', async (t) => {
+  const run = await runCli(['run', '--servers', server, '--', devicePrintf]);
+  t.equal(run.code, 0, `device_printf exits 0\n${run.stdout}${run.stderr}`);
+  const lines = run.stdout.split('\n').filter((l) => l !== '');
+  /** The kernel's lines of one round: one per thread, in whatever order the card ran them. */
+  const round = (n: number, blocks: number, threads: number): string[] => {
+    const want: string[] = [];
+    for (let b = 0; b < blocks; b++) for (let i = 0; i < threads; i++) want.push(`round ${n}: block ${b} thread ${i}`);
+    return want;
+  };
+  // Each round's lines sit between the host line before its flush and the host line after it.
+  const expected: [string, string[]][] = [
+    ['host: before cudaDeviceSynchronize', round(1, 2, 2)],
+    ['host: after cudaDeviceSynchronize', round(2, 1, 3)],
+    ['host: after cudaStreamSynchronize', round(3, 1, 2)],
+    ['host: after cudaEventSynchronize', round(4, 1, 1)],
+    ['host: after cudaMemcpy', round(5, 1, 2)],
+  ];
+  const flushes = ['cudaDeviceSynchronize', 'cudaStreamSynchronize', 'cudaEventSynchronize', 'a blocking cudaMemcpy', 'cudaDeviceReset'];
+  expected.forEach(([before, want], i) => {
+    const at = lines.indexOf(before);
+    t.ok(at >= 0, `the program printed "${before}"`);
+    t.same(lines.slice(at + 1, at + 1 + want.length).sort(), want, `round ${i + 1} printed by ${flushes[i]}, each line once`);
+  });
+  t.equal(lines.indexOf('host: after cudaDeviceReset'), lines.length - 2, 'nothing printed after the last flush but the host\'s lines');
+  t.equal(lines.filter((l) => l.startsWith('round ')).length, 4 + 3 + 2 + 1 + 2, 'no kernel line twice');
+  t.notOk(daemon.logs.some((l) => /^round \d/.test(String(l.msg))), 'none of it in the daemon\'s stdout');
+});
+
+t.test('CUDA arrays and box copies', async (t) => {
+  const run = await runPassing(t, ['--', arrayCopies], [
+    'cudaMemcpy2DToArray and cudaMemcpy2DFromArray round trip',
+    'array to array, then array to pitched device memory',
+    'a window of an array at an offset',
+    'a copy past an array\'s last column is refused',
+    'cudaMemcpy3D host to 3D array, array to pitched device memory and back on a stream',
+    'a sub-box of a 3D array at an offset, and nothing around it',
+    'a box past an array\'s last plane is refused',
+    'cuMemcpyDtoA, cuMemcpyAtoA and cuMemcpyAtoD',
+    'cuMemcpyAtoD past the array\'s end is refused',
+  ]);
+  t.notMatch(run.stderr, /not carried/, 'every call the program makes is carried');
+});
+
+t.test('JIT linking: the link state in the job, the link on the daemon', async (t) => {
+  const run = await runPassing(t, ['--', linkJit, ptx], [
+    'cuLinkComplete hands out an image',
+    'the logs come back terminated',
+    'the wall time is written',
+    'a kernel of the linked image runs',
+    'an image linked from a file',
+    'PTX that does not compile is refused',
+    'a NULL link state is an invalid handle',
+  ]);
+  t.notMatch(run.stderr, /not carried/, 'every call the program makes is carried');
+});
+
+t.test('texture and surface objects', async (t) => {
+  const run = await runPassing(t, ['--', textures], [
+    'point filtering, normalised coordinates, wrapping',
+    'a texture\'s resource is the program\'s array',
+    'linear filtering between texels, clamped at the edge',
+    'pitched device memory sampled, clamped',
+    '8-bit texels read as normalised floats, the border outside',
+    'a kernel writes an array through a surface',
   ]);
   t.notMatch(run.stderr, /not carried/, 'every call the program makes is carried');
 });

@@ -1,6 +1,8 @@
 /**
- * The client library's decoder under libFuzzer (native/shim/fuzz): WELCOME and reply frames of any
- * bytes, decoded by native/shim/decode.c under AddressSanitizer and UBSan. A short run here (the
+ * The client library's decoder under libFuzzer (native/shim/fuzz): WELCOME, notices and reply frames
+ * of any bytes, decoded by native/shim/decode.c, and call frames of every hand-encoded frame, decoded,
+ * re-encoded and read back by the generated frame codec both ends link (build/gen/gp_frames.c), under
+ * AddressSanitizer and UBSan. A short run here (the
  * longer one is bench/fuzz.js); any crash, out-of-bounds read, leak or undefined behaviour fails it,
  * and libFuzzer leaves the input that did it beside the corpus (its path is in the output).
  */

@@ -88,6 +88,10 @@ t.test(`${CASES} fuzz cases (seed ${SEED}): each ends as it should, the daemon s
   t.comment(`${report.cases} cases, ${report.messages} messages, ${(report.bytes / MiB).toFixed(1)} MiB, ${report.connections} connections, ${report.seconds.toFixed(1)} s; outcomes ${JSON.stringify(report.outcomes)}`);
   t.same(report.failures.slice(0, 10), [], 'every case ended as it should');
   t.equal(report.cases, CASES + 4 + 3);
+  // The generated frame reader (src/protocol/frames.ts): typed frames answered, bounds broken closed.
+  for (const kind of ['hand-encoded call, typed from frames.ts', 'hand-encoded call past a bound of frames.ts']) {
+    t.ok((report.kinds[kind] ?? 0) > 0, `${report.kinds[kind] ?? 0} cases of "${kind}"`);
+  }
   t.ok((report.outcomes['closed 4002'] ?? 0) > CASES / 10, 'many protocol errors closed their connection with 4002');
   t.ok((report.outcomes['closed 1009'] ?? 0) >= 3, 'a message over compute.maxMessageBytes closes with 1009');
   t.ok((report.outcomes.answered ?? 0) > CASES / 4, 'well-formed frames were answered');

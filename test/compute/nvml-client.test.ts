@@ -16,7 +16,7 @@ import { buildProgram } from '../helpers/programs.js';
 
 const QUOTA = 512 * 1024 ** 2;
 const list = buildProgram('nvml_list.c');
-const PYTHON = join(packageRoot, '.venv-torch', 'bin', 'python');
+const PYTHON = join(process.env.GPUPOOL_TORCH_VENV ?? join(packageRoot, '.venv-torch'), 'bin', 'python');
 const SCRIPT = join(packageRoot, 'test', 'pytorch', 'nvml_job.py');
 
 t.setTimeout(240_000);
@@ -40,6 +40,9 @@ t.test('NVML in the job: the job\'s cards, its quota as their memory', async (t)
     t.match(run.stdout, /^count 2$/m, `${what}: two cards, the job's`);
     for (const [i, card] of cards.slice(0, 2).entries()) {
       t.match(run.stdout, new RegExp(`^nvml ${i} ${card.name} ${card.uuid} total ${QUOTA} used 0$`, 'm'), `${what}: card ${i}, its name and UUID, the quota as total`);
+      // The serving daemon's own figures (its NVML reads the fixture), NVML's units: percent, °C, mW.
+      const figures = `figures ${i} utilization ${card.utilization}/${card.memoryUtilization} temperature ${card.temperature} power ${Math.round(card.power! * 1000)}`;
+      t.ok(run.stdout.split('\n').includes(figures), `${what}: card ${i}'s utilization, temperature and power from its daemon (${figures})`);
     }
   }
 
@@ -50,7 +53,7 @@ t.test('NVML in the job: the job\'s cards, its quota as their memory', async (t)
   t.equal(py.code, 0, `python exits 0\n${py.stderr.slice(-2000)}`);
   const facts = JSON.parse(py.stdout.trim().split('\n').pop()!) as {
     count: number;
-    devices: { name: string; total: number; used: number; processes: number[] }[];
+    devices: { name: string; uuid: string; total: number; used: number; processes: number[]; figures_rc: number[]; utilization: number[]; temperature: number; power_mw: number }[];
     torch_nvml_count: number;
     torch_count: number;
     holding: { used: number; processes: number[] }[];
@@ -58,6 +61,9 @@ t.test('NVML in the job: the job\'s cards, its quota as their memory', async (t)
   };
   t.equal(facts.count, 1, 'ctypes: one card');
   t.equal(facts.devices[0]?.total, QUOTA, 'ctypes: the quota as total');
+  const card = cards.find((c) => c.uuid === facts.devices[0]?.uuid)!; // the card placement gave the job
+  t.ok(card, 'ctypes: the card is one of the daemon\'s');
+  t.match(facts.devices[0], { figures_rc: [0, 0, 0], utilization: [card.utilization, card.memoryUtilization], temperature: card.temperature, power_mw: Math.round(card.power! * 1000) }, "ctypes: utilization, temperature and power from the card's daemon");
   t.equal(facts.torch_nvml_count, 1, "torch's NVML count agrees");
   t.equal(facts.torch_count, 1, 'torch.cuda.device_count() agrees');
   t.ok((facts.holding[0]?.used ?? 0) >= 4 << 20, 'used memory: what the job holds after allocating a tensor');

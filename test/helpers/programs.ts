@@ -8,6 +8,7 @@ export const CUDA_HOME = process.env.CUDA_HOME ?? '/usr/local/cuda';
 export const NVCC = join(CUDA_HOME, 'bin', 'nvcc');
 const OUT = join(tmpdir(), 'gpupool-test-programs');
 const SOURCES = join(packageRoot, 'test', 'programs');
+const KERNELS = join(packageRoot, 'native', 'fakes', 'cuda', 'kernels', 'test_kernels.cu');
 
 function fresh(output: string, inputs: string[]): boolean {
   if (!existsSync(output)) return false;
@@ -24,7 +25,8 @@ export function buildProgram(source: string, options: { shared?: boolean } = {})
   const src = join(SOURCES, source);
   const name = `${source.replace(/\.(cu|c)$/, '')}${options.shared ? '-shared' : ''}`;
   const out = join(OUT, name);
-  if (fresh(out, [src])) return out;
+  // Programs may include the emulator's test kernels, so that their CPU versions run them.
+  if (fresh(out, [src, KERNELS])) return out;
   if (source.endsWith('.cu')) {
     execFileSync(NVCC, [...(options.shared ? ['-cudart', 'shared'] : []), '-o', out, src], { stdio: 'pipe' });
   } else {
@@ -39,5 +41,14 @@ export function buildFatbin(): string {
   const src = join(packageRoot, 'native', 'fakes', 'cuda', 'kernels', 'test_kernels.cu');
   const out = join(OUT, 'test_kernels.fatbin');
   if (!fresh(out, [src])) execFileSync(NVCC, ['-fatbin', '-o', out, src], { stdio: 'pipe' });
+  return out;
+}
+
+/** The emulator's test kernels as PTX, made by nvcc from the same source (what JIT linking takes). */
+export function buildPtx(): string {
+  mkdirSync(OUT, { recursive: true });
+  const src = join(packageRoot, 'native', 'fakes', 'cuda', 'kernels', 'test_kernels.cu');
+  const out = join(OUT, 'test_kernels.ptx');
+  if (!fresh(out, [src])) execFileSync(NVCC, ['-ptx', '-o', out, src], { stdio: 'pipe' });
   return out;
 }

@@ -2,17 +2,16 @@ import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Unpackr } from 'msgpackr';
 import WebSocket, { type ClientOptions } from 'ws';
 import { encodeHello, type Hello } from '../../src/compute/handshake.js';
+import { decodeDaemonMessage, type HandshakeValue } from '../../src/protocol/handshake-codec.js';
 import { packageRoot } from '../../src/paths.js';
 import type { JobRequest } from '../../src/sharing/quota.js';
 
 /** The op table's digest, which HELLO must carry. */
 export const digest = (JSON.parse(readFileSync(join(packageRoot, 'build', 'gen', 'ops.json'), 'utf8')) as { digest: string }).digest;
 
-const unpackr = new Unpackr({ mapsAsObjects: true, int64AsType: 'number' });
-
+/** WELCOME as these tests read it (src/protocol/frames.ts `handshake.welcome`, decoded by handshake-codec.ts). */
 export interface Welcome {
   session: number;
   devices: { ordinal: number; name: string; totalMem: number }[];
@@ -59,20 +58,20 @@ export async function handshake(server: string, token: string | null, options: R
   const opened = await Promise.race([once(ws, 'open').then(() => true, () => false), closed.then(() => false)]);
   const notices: Notice[] = [];
   if (!opened) return { welcome: false, code: -1, reason: failure, notices };
-  const hello = {
+  // Keys as the handshake's table names them; `options.hello` may break any of them on purpose.
+  const usual: HandshakeValue<'hello'> = {
     protocol: 1, digest, cuda: 13000, token, pid: process.pid, host: options.host ?? 'raw-client-host', program: options.program ?? 'raw-client',
-    ...(options.request ? { request: options.request } : {}),
     ...(options.notices ? { notices: true } : {}),
-    ...options.hello,
   };
+  const hello = { ...usual, ...(options.request ? { request: options.request } : {}), ...options.hello };
   // Messages are taken as they come, before the close is looked at: a notice may precede it.
   const welcome = new Promise<Welcome>((resolve) => {
     const take = (data: Buffer) => {
-      const m = unpackr.unpack(data) as Welcome | Notice;
-      if ('notice' in m) notices.push(m);
+      const m = decodeDaemonMessage(data);
+      if ('notice' in m) notices.push(m.notice as Notice);
       else {
         ws.off('message', take);
-        resolve(m);
+        resolve(m.welcome as Welcome);
       }
     };
     ws.on('message', take);

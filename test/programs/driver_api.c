@@ -51,8 +51,18 @@ int main(int argc, char **argv)
     }
     CUdevice dev;
     CHECK(cuDeviceGet(&dev, ordinal));
+    /* The primary context's state follows this process's own retains, releases and flags. */
+    unsigned state_flags = 1;
+    int active = 1;
+    CHECK(cuDevicePrimaryCtxGetState(dev, &state_flags, &active));
+    EXPECT(state_flags == 0 && active == 0, "primary context before any retain: flags %u, active %d", state_flags, active);
+    CHECK(cuDevicePrimaryCtxSetFlags(dev, CU_CTX_SCHED_BLOCKING_SYNC));
     CUcontext ctx;
     CHECK(cuDevicePrimaryCtxRetain(&ctx, dev));
+    CHECK(cuDevicePrimaryCtxGetState(dev, &state_flags, &active));
+    EXPECT(state_flags == CU_CTX_SCHED_BLOCKING_SYNC && active == 1, "primary context retained: flags %u, active %d", state_flags, active);
+    EXPECT(cuDevicePrimaryCtxGetState(dev, NULL, &active) == CUDA_ERROR_INVALID_VALUE, "cuDevicePrimaryCtxGetState(NULL flags)");
+    EXPECT(cuDevicePrimaryCtxGetState(count, &state_flags, &active) == CUDA_ERROR_INVALID_DEVICE, "cuDevicePrimaryCtxGetState(no such device)");
     CHECK(cuCtxSetCurrent(ctx));
 
     /* memory: host -> device -> device -> host, memsets, and a pitched allocation */
@@ -161,6 +171,8 @@ int main(int argc, char **argv)
     CHECK(cuMemFree(dc));
     CHECK(cuMemFree(dd));
     CHECK(cuDevicePrimaryCtxRelease(dev));
+    CHECK(cuDevicePrimaryCtxGetState(dev, &state_flags, &active));
+    EXPECT(state_flags == CU_CTX_SCHED_BLOCKING_SYNC && active == 0, "primary context released: flags %u, active %d", state_flags, active);
     /* Everything freed, so that a run under LeakSanitizer reports only what the libraries leak. */
     free(image);
     free(a);

@@ -32,8 +32,12 @@ def devices():
         n = ctypes.c_uint(4)
         procs = (Process * 4)()
         nvml.nvmlDeviceGetComputeRunningProcesses_v3(h, ctypes.byref(n), procs)
+        rates, celsius, milliwatts = (ctypes.c_uint * 2)(), ctypes.c_uint(), ctypes.c_uint()
+        figures = [nvml.nvmlDeviceGetUtilizationRates(h, rates), nvml.nvmlDeviceGetTemperature(h, 0, ctypes.byref(celsius)),
+                   nvml.nvmlDeviceGetPowerUsage(h, ctypes.byref(milliwatts))]
         out.append({"name": name.value.decode(), "uuid": uuid.value.decode(), "total": mem.total, "used": mem.used,
-                    "processes": [procs[k].pid for k in range(n.value)]})
+                    "processes": [procs[k].pid for k in range(n.value)], "figures_rc": figures,
+                    "utilization": list(rates), "temperature": celsius.value, "power_mw": milliwatts.value})
     return out
 
 
@@ -43,7 +47,7 @@ if len(sys.argv) > 1 and sys.argv[1] == "torch":
     import torch
     facts["torch_nvml_count"] = torch.cuda._device_count_nvml()
     facts["torch_count"] = torch.cuda.device_count()
-    x = torch.ones(1 << 20, device="cuda")
+    x = torch.empty(1 << 20, device="cuda")  # an allocation, no kernel: the emulator runs none of torch's
     torch.cuda.synchronize()
     facts["holding"] = devices()
     facts["pid"] = os.getpid()

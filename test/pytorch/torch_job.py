@@ -1,6 +1,7 @@
 """PyTorch's CUDA path through gpupool (test/pytorch/pytorch.test.ts). Prints one JSON object per check,
 {"check": name, ...}; the test decides. Kernels run as the emulator's timed no-ops, so values are
 checked only where no kernel computes them (copies), never after arithmetic on the card."""
+import ctypes
 import json
 import sys
 
@@ -79,6 +80,37 @@ def graph():
 
 
 attempt("graph", graph)
+
+
+class UpdateResultInfo(ctypes.Structure):
+    _fields_ = [("result", ctypes.c_int), ("errorNode", ctypes.c_void_p), ("errorFromNode", ctypes.c_void_p)]
+
+
+def graph_update():
+    """An executable graph updated from a new capture of the same shape (cuGraphExecUpdate, as graph
+    trees and vLLM do), and refused one of another shape; the updated graph replays."""
+    update = ctypes.CDLL("libcuda.so.1").cuGraphExecUpdate_v2
+    update.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.POINTER(UpdateResultInfo)]
+    static = torch.ones(1024, device="cuda")
+    graphs = [torch.cuda.CUDAGraph(keep_graph=True) for _ in range(3)]
+    with torch.cuda.graph(graphs[0]):
+        out = static * 2 + 1
+    with torch.cuda.graph(graphs[1]):
+        out = static * 3 + 1
+    with torch.cuda.graph(graphs[2]):
+        out = (static * 3 + 1).exp()
+    graphs[0].instantiate()
+    same, other = UpdateResultInfo(), UpdateResultInfo()
+    rc = update(graphs[0].raw_cuda_graph_exec(), graphs[1].raw_cuda_graph(), ctypes.byref(same))
+    refused = update(graphs[0].raw_cuda_graph_exec(), graphs[2].raw_cuda_graph(), ctypes.byref(other))
+    graphs[0].replay()
+    torch.cuda.synchronize()
+    for g in graphs:
+        g.reset()
+    return {"rc": rc, "result": same.result, "refused": refused, "refused_result": other.result, "shape": list(out.shape)}
+
+
+attempt("graph_update", graph_update)
 
 attempt("blas_handle", lambda: {"handle": torch.cuda.current_blas_handle() != 0})
 

@@ -1,8 +1,8 @@
 /*
  * CUDA arrays and mipmapped arrays: device memory of a context, sized from the descriptor
- * (native/common/array_bytes.h) and counted against the card; and the linear copies between host
- * memory and an array (cuMemcpyHtoA / cuMemcpyAtoH), which treat any array as its bytes in row-major
- * order (a GPU's layout is opaque). Texture and surface objects are not emulated. Lock held.
+ * (native/common/array_bytes.h) and counted against the card; and the linear copies to, from and
+ * between arrays (cuMemcpyHtoA, AtoH, AtoD, DtoA, AtoA), which treat any array as its bytes in
+ * row-major order (a GPU's layout is opaque; pitched and 3D copies: copy2d.c). Lock held.
  */
 #include "emu.h"
 
@@ -279,9 +279,14 @@ CUresult CUDAAPI cuMipmappedArrayDestroy(CUmipmappedArray hMipmappedArray)
     return emu_leave(CUDA_SUCCESS);
 }
 
-/* ---- copies between host memory and an array ------------------------------------------------ */
+/* ---- linear copies to, from and between arrays ------------------------------------------------ */
 
-static void unpin_array(struct CUarray_st *a)
+void emu_array_pin(struct CUarray_st *a)
+{
+    a->pins++;
+}
+
+void emu_array_unpin(struct CUarray_st *a)
 {
     if (--a->pins == 0 && a->dead) {
         emu_unmap_memory(a->host, a->map_bytes);
@@ -289,53 +294,116 @@ static void unpin_array(struct CUarray_st *a)
     }
 }
 
-/* Synchronous, on the default stream of the current context; the array must be one of it. */
-static CUresult copy_array(CUarray array, size_t offset, void *host, size_t bytes, bool to_array, bool per_thread)
+/* One end of a linear copy: bytes of an array from an offset, or memory at an address on a side. */
+typedef struct {
+    CUarray array;              /* NULL: addr on side */
+    size_t offset;
+    emu_side side;
+    uint64_t addr;
+} linear_end;
+
+#define ARRAY_END(a, off) ((linear_end){ .array = (a), .offset = (off) })
+#define MEMORY_END(s, p) ((linear_end){ .side = (s), .addr = (p) })
+
+/* Lock held: the host memory behind an end; an array end's array is pinned into *array. */
+static CUresult resolve_end(CUcontext ctx, const linear_end *e, size_t bytes, void **host, struct CUarray_st **array, emu_pins *pins)
 {
-    CUcontext ctx;
-    struct CUstream_st *s;
-    CUresult rc = emu_begin_op(NULL, false, per_thread, &ctx, &s);
-    if (rc != CUDA_SUCCESS)
-        return rc;
-    if (!emu_handle_is(array, EMU_H_ARRAY))
-        return emu_leave(CUDA_ERROR_INVALID_HANDLE);
-    struct CUarray_st *a = array;
-    if (a->ctx != ctx || offset > a->bytes || bytes > a->bytes - offset)
-        return emu_leave(CUDA_ERROR_INVALID_VALUE);
-    if (bytes == 0)
-        return emu_leave(CUDA_SUCCESS);
-    if (host == NULL || emu_is_device_address((uint64_t)(uintptr_t)host))
-        return emu_leave(CUDA_ERROR_INVALID_VALUE);
-    a->pins++;
-    uint64_t end = emu_enqueue(s, emu_copy_ns(bytes), false);
-    emu_unlock();
-    if (to_array)
-        memmove((char *)a->host + offset, host, bytes);
-    else
-        memmove(host, (char *)a->host + offset, bytes);
-    emu_lock();
-    unpin_array(a);
-    emu_unlock();
-    emu_sleep_until(end);
+    *array = NULL;
+    if (e->array == NULL)
+        return emu_resolve(ctx, e->side, e->addr, bytes, host, pins);
+    if (!emu_handle_is(e->array, EMU_H_ARRAY))
+        return CUDA_ERROR_INVALID_HANDLE;
+    struct CUarray_st *a = e->array;
+    if (a->ctx != ctx || e->offset > a->bytes || bytes > a->bytes - e->offset)
+        return CUDA_ERROR_INVALID_VALUE;
+    *host = (char *)a->host + e->offset;
+    *array = a;
     return CUDA_SUCCESS;
 }
 
+/* Synchronous, on the default stream of the current context; an array must be one of it. */
+static CUresult copy_linear(linear_end dst, linear_end src, size_t bytes, bool per_thread)
+{
+    CUcontext ctx;
+    struct CUstream_st *s;
+    emu_pins pins = { .count = 0 };
+    struct CUarray_st *da, *sa;
+    void *to, *from;
+    CUresult rc = emu_begin_op(NULL, false, per_thread, &ctx, &s);
+    if (rc != CUDA_SUCCESS)
+        return rc;
+    /* An array end is checked even for no bytes, as the driver checks its handle. */
+    rc = resolve_end(ctx, &dst, bytes, &to, &da, &pins);
+    if (rc == CUDA_SUCCESS)
+        rc = resolve_end(ctx, &src, bytes, &from, &sa, &pins);
+    if (rc != CUDA_SUCCESS || bytes == 0) {
+        emu_unpin_all(&pins);
+        return emu_leave(rc);
+    }
+    if (da != NULL)
+        emu_array_pin(da);
+    if (sa != NULL)
+        emu_array_pin(sa);
+    uint64_t end = emu_enqueue(s, emu_copy_ns(bytes), false);
+    emu_unlock();
+    memmove(to, from, bytes);
+    emu_lock();
+    if (da != NULL)
+        emu_array_unpin(da);
+    if (sa != NULL)
+        emu_array_unpin(sa);
+    emu_unlock();
+    return emu_finish_op(&pins, end, true);
+}
+
+#define ADDR(p) ((uint64_t)(uintptr_t)(p))
+
 CUresult CUDAAPI cuMemcpyHtoA_v2(CUarray dstArray, size_t dstOffset, const void *srcHost, size_t ByteCount)
 {
-    return copy_array(dstArray, dstOffset, (void *)srcHost, ByteCount, true, false);
+    return copy_linear(ARRAY_END(dstArray, dstOffset), MEMORY_END(EMU_SIDE_HOST, ADDR(srcHost)), ByteCount, false);
 }
 
 CUresult CUDAAPI cuMemcpyHtoA_v2_ptds(CUarray dstArray, size_t dstOffset, const void *srcHost, size_t ByteCount)
 {
-    return copy_array(dstArray, dstOffset, (void *)srcHost, ByteCount, true, true);
+    return copy_linear(ARRAY_END(dstArray, dstOffset), MEMORY_END(EMU_SIDE_HOST, ADDR(srcHost)), ByteCount, true);
 }
 
 CUresult CUDAAPI cuMemcpyAtoH_v2(void *dstHost, CUarray srcArray, size_t srcOffset, size_t ByteCount)
 {
-    return copy_array(srcArray, srcOffset, dstHost, ByteCount, false, false);
+    return copy_linear(MEMORY_END(EMU_SIDE_HOST, ADDR(dstHost)), ARRAY_END(srcArray, srcOffset), ByteCount, false);
 }
 
 CUresult CUDAAPI cuMemcpyAtoH_v2_ptds(void *dstHost, CUarray srcArray, size_t srcOffset, size_t ByteCount)
 {
-    return copy_array(srcArray, srcOffset, dstHost, ByteCount, false, true);
+    return copy_linear(MEMORY_END(EMU_SIDE_HOST, ADDR(dstHost)), ARRAY_END(srcArray, srcOffset), ByteCount, true);
+}
+
+CUresult CUDAAPI cuMemcpyAtoD_v2(CUdeviceptr dstDevice, CUarray srcArray, size_t srcOffset, size_t ByteCount)
+{
+    return copy_linear(MEMORY_END(EMU_SIDE_DEVICE, dstDevice), ARRAY_END(srcArray, srcOffset), ByteCount, false);
+}
+
+CUresult CUDAAPI cuMemcpyAtoD_v2_ptds(CUdeviceptr dstDevice, CUarray srcArray, size_t srcOffset, size_t ByteCount)
+{
+    return copy_linear(MEMORY_END(EMU_SIDE_DEVICE, dstDevice), ARRAY_END(srcArray, srcOffset), ByteCount, true);
+}
+
+CUresult CUDAAPI cuMemcpyDtoA_v2(CUarray dstArray, size_t dstOffset, CUdeviceptr srcDevice, size_t ByteCount)
+{
+    return copy_linear(ARRAY_END(dstArray, dstOffset), MEMORY_END(EMU_SIDE_DEVICE, srcDevice), ByteCount, false);
+}
+
+CUresult CUDAAPI cuMemcpyDtoA_v2_ptds(CUarray dstArray, size_t dstOffset, CUdeviceptr srcDevice, size_t ByteCount)
+{
+    return copy_linear(ARRAY_END(dstArray, dstOffset), MEMORY_END(EMU_SIDE_DEVICE, srcDevice), ByteCount, true);
+}
+
+CUresult CUDAAPI cuMemcpyAtoA_v2(CUarray dstArray, size_t dstOffset, CUarray srcArray, size_t srcOffset, size_t ByteCount)
+{
+    return copy_linear(ARRAY_END(dstArray, dstOffset), ARRAY_END(srcArray, srcOffset), ByteCount, false);
+}
+
+CUresult CUDAAPI cuMemcpyAtoA_v2_ptds(CUarray dstArray, size_t dstOffset, CUarray srcArray, size_t srcOffset, size_t ByteCount)
+{
+    return copy_linear(ARRAY_END(dstArray, dstOffset), ARRAY_END(srcArray, srcOffset), ByteCount, true);
 }

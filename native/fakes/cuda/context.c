@@ -130,6 +130,8 @@ CUresult emu_ctx_create(emu_device *dev, unsigned flags, bool primary, CUcontext
 
 void emu_ctx_release_all(CUcontext ctx)
 {
+    emu_printf_release(ctx);
+    emu_free_ctx_textures(ctx);
     emu_free_ctx_modules(ctx);
     emu_free_ctx_events(ctx);
     emu_free_ctx_streams(ctx);

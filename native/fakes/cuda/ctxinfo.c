@@ -108,6 +108,7 @@ CUresult CUDAAPI cuCtxSynchronize_v2(CUcontext ctx)
     if (rc != CUDA_SUCCESS)
         return rc;
     uint64_t ready = emu_ctx_ready_at(ctx);
+    emu_printf_flush(ctx);
     emu_unlock();
     emu_sleep_until(ready);
     return CUDA_SUCCESS;

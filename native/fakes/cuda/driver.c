@@ -238,6 +238,48 @@ CUresult gpupoolEmuStats(gpupool_emu_stats *out)
     return emu_leave(CUDA_SUCCESS);
 }
 
+unsigned gpupoolEmuCounters(const char **names, unsigned long long *values, unsigned max)
+{
+    gpupool_emu_stats s;
+    (void)gpupoolEmuStats(&s);
+    const struct {
+        const char *name;
+        unsigned long long value;
+    } all[] = {
+        { "contexts", s.contexts },
+        { "allocations", s.allocations },
+        { "allocatedBytes", s.allocated_bytes },
+        { "hostAllocations", s.host_allocations },
+        { "hostBytes", s.host_bytes },
+        { "modules", s.modules },
+        { "libraries", s.libraries },
+        { "streams", s.streams },
+        { "events", s.events },
+        { "kernelsLaunched", s.kernels_launched },
+        { "arrays", s.arrays },
+        { "mipmappedArrays", s.mipmapped_arrays },
+        { "arrayBytes", s.array_bytes },
+        { "memPools", s.mem_pools },
+        { "poolAllocations", s.pool_allocations },
+        { "poolBytes", s.pool_bytes },
+        { "poolCachedBytes", s.pool_cached_bytes },
+        { "vmmAllocations", s.vmm_allocations },
+        { "vmmBytes", s.vmm_bytes },
+        { "vmmReservations", s.vmm_reservations },
+        { "vmmMappings", s.vmm_mappings },
+        { "noopKernels", s.noop_kernels },
+        { "noopLaunches", s.noop_launches },
+    };
+    unsigned n = (unsigned)(sizeof all / sizeof all[0]);
+    for (unsigned i = 0; i < n && i < max; i++) {
+        if (names != NULL)
+            names[i] = all[i].name;
+        if (values != NULL)
+            values[i] = all[i].value;
+    }
+    return n;
+}
+
 /* Frees everything on dlclose/exit so leak checkers see a clean unload. */
 __attribute__((destructor)) static void emu_unload(void)
 {

@@ -206,6 +206,9 @@ typedef enum {
     EMU_H_PHYS,                 /* a CUmemGenericAllocationHandle not yet released */
     EMU_H_GRAPH,                /* a CUgraph (graph.c) */
     EMU_H_GRAPH_EXEC,           /* a CUgraphExec */
+    EMU_H_LINK,                 /* a CUlinkState (link.c) */
+    EMU_H_TEXTURE,              /* a CUtexObject (texture.c) */
+    EMU_H_SURFACE,              /* a CUsurfObject */
 } emu_handle_kind;
 
 typedef enum {
@@ -250,6 +253,8 @@ struct CUctx_st {
     CUsharedconfig shared_config;
     struct CUstream_st legacy;
     emu_link streams, events, modules, allocs, host_allocs, arrays, mipmaps;
+    char *printf_buf;           /* device printf's FIFO (printf.c): [0, printf_flushed) is flushed */
+    size_t printf_len, printf_flushed, printf_cap;
 };
 
 /* ---- images, modules, libraries ------------------------------------------------------------- */
@@ -393,6 +398,32 @@ CUresult emu_ctx_create(emu_device *dev, unsigned flags, bool primary, CUcontext
 void emu_ctx_release_all(CUcontext ctx);
 void emu_ctx_push(CUcontext ctx);
 bool emu_ctx_flags_valid(unsigned flags);
+
+/* ---- array.c -------------------------------------------------------------------------------- */
+
+/* Lock held: an array used outside the lock (a copy) stays mapped until unpinned. */
+void emu_array_pin(struct CUarray_st *a);
+void emu_array_unpin(struct CUarray_st *a);
+
+/* ---- texture.c ------------------------------------------------------------------------------ */
+
+/* Lock NOT held. A texel of a texture object of ctx at (x, y, z), each channel as a float; or
+ * CUDA_ERROR_ILLEGAL_ADDRESS for an object that is not a texture of ctx. */
+int emu_texture_fetch(CUcontext ctx, unsigned long long obj, const float coord[3], float out[4]);
+/* Lock NOT held. Loads (store false) or stores bytes at (x_bytes, y, z) of a surface object of ctx;
+ * CUDA_ERROR_ILLEGAL_ADDRESS out of range or for an object that is not a surface of ctx. */
+int emu_surface_access(CUcontext ctx, unsigned long long obj, size_t x_bytes, size_t y, size_t z, void *data, size_t bytes, bool store);
+/* Lock held: the context's texture and surface objects go with it. */
+void emu_free_ctx_textures(CUcontext ctx);
+
+/* ---- printf.c ------------------------------------------------------------------------------- */
+
+/* Lock held. A real driver's flush points call this: the context's printf output leaves its FIFO. */
+void emu_printf_flush(CUcontext ctx);
+/* Lock held: frees the context's FIFO (flushing it first). */
+void emu_printf_release(CUcontext ctx);
+/* Lock held: a kernel's printf output, into the context's FIFO. */
+void emu_printf_append(CUcontext ctx, const char *text, size_t n);
 
 /* ---- memory.c / rangemap.c ------------------------------------------------------------------ */
 

@@ -125,6 +125,7 @@ CUresult CUDAAPI cuEventSynchronize(CUevent hEvent)
     if (rc != CUDA_SUCCESS)
         return rc;
     uint64_t ready = hEvent->recorded ? hEvent->time_ns : 0;
+    emu_printf_flush(hEvent->ctx);
     emu_unlock();
     emu_sleep_until(ready);
     return CUDA_SUCCESS;

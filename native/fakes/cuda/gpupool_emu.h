@@ -38,6 +38,22 @@ typedef struct gpupool_emu_launch {
     /* The host memory of a __device__ or __constant__ variable of the launched kernel's module, its
      * size in *bytes (when bytes is not NULL), or NULL when the module has no variable so named. */
     void *(*global)(const struct gpupool_emu_launch *launch, const char *name, size_t *bytes);
+    /* Device printf: formats as printf does into the launch's context's printf FIFO, which leaves at
+     * the driver's flush points (docs/emulator.md). Returns the characters formatted, or -1. */
+    int (*printf)(const struct gpupool_emu_launch *launch, const char *format, ...)
+#if defined(__GNUC__)
+        __attribute__((format(printf, 2, 3)))
+#endif
+        ;
+    /* A texel of a texture object (cudaTextureObject_t) at (x, y, z) as the texture's filter, address
+     * modes, normalised coordinates and read mode give it, each channel as a float in texel[0..3]
+     * (the unused ones 0): tex1D/tex2D/tex3D. CUDA_SUCCESS, or CUDA_ERROR_ILLEGAL_ADDRESS for an
+     * object that is no texture of the launch's context (return it from the kernel). */
+    int (*texture)(const struct gpupool_emu_launch *launch, unsigned long long tex, float x, float y, float z, float texel[4]);
+    /* A surface object's bytes at (x in bytes, y, z): stored from data (store 1: surf*Dwrite) or loaded
+     * into it (surf*Dread). Out of range: CUDA_ERROR_ILLEGAL_ADDRESS, as a surface traps. */
+    int (*surface)(const struct gpupool_emu_launch *launch, unsigned long long surf, size_t x_bytes, size_t y, size_t z, void *data,
+                   size_t bytes, int store);
 } gpupool_emu_launch;
 
 typedef struct gpupool_emu_kernel {
@@ -83,6 +99,19 @@ typedef struct gpupool_emu_stats {
 
 /* Fills *out; CUDA_ERROR_INVALID_VALUE when out is NULL. Works before cuInit (all zero). */
 GPUPOOL_EMU_EXPORT CUresult gpupoolEmuStats(gpupool_emu_stats *out);
+
+/*
+ * The same counters as (name, value) pairs, for a reader that must not depend on this header (the
+ * daemon's addon finds the entry point with dlsym and knows no struct layout): fills up to `max`
+ * pairs and returns how many there are in all. Names are camelCase (`allocatedBytes`); the one flag,
+ * `noopKernels`, is 0 or 1.
+ */
+GPUPOOL_EMU_EXPORT unsigned gpupoolEmuCounters(const char **names, unsigned long long *values, unsigned max);
+/* Device printf taken over by a daemon: from this call on, flushed printf output stays with its
+ * context instead of going to stdout, until gpupoolEmuPrintfTake hands it out. */
+GPUPOOL_EMU_EXPORT void gpupoolEmuPrintfCapture(void);
+/* Moves up to cap bytes of ctx's flushed printf output into buf; returns how many (0: none). */
+GPUPOOL_EMU_EXPORT size_t gpupoolEmuPrintfTake(CUcontext ctx, void *buf, size_t cap);
 
 #ifdef __cplusplus
 }

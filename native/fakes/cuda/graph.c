@@ -282,6 +282,53 @@ CUresult CUDAAPI cuGraphUpload_ptsz(CUgraphExec hGraphExec, CUstream hStream)
     return graph_upload(hGraphExec);
 }
 
+/*
+ * The executable graph takes the graph's nodes: same count and, node by node, the same context's
+ * kernels (the driver lets a kernel node change its function within one context), with new grids and
+ * parameters. Otherwise it is left as it was and resultInfo says why.
+ */
+CUresult CUDAAPI cuGraphExecUpdate_v2(CUgraphExec hGraphExec, CUgraph hGraph, CUgraphExecUpdateResultInfo *resultInfo)
+{
+    if (resultInfo == NULL)
+        return CUDA_ERROR_INVALID_VALUE;
+    CUresult rc = emu_enter();
+    if (rc != CUDA_SUCCESS)
+        return rc;
+    if (!emu_handle_is(hGraphExec, EMU_H_GRAPH_EXEC) || !emu_handle_is(hGraph, EMU_H_GRAPH))
+        return emu_leave(CUDA_ERROR_INVALID_VALUE);
+    memset(resultInfo, 0, sizeof *resultInfo);
+    emu_graph_exec *x = (emu_graph_exec *)hGraphExec;
+    const emu_graph *g = (const emu_graph *)hGraph;
+    if (g->ctx != x->graph.ctx) {
+        resultInfo->result = CU_GRAPH_EXEC_UPDATE_ERROR_NOT_SUPPORTED;
+        return emu_leave(CUDA_ERROR_GRAPH_EXEC_UPDATE_FAILURE);
+    }
+    if (g->count != x->graph.count) {
+        resultInfo->result = CU_GRAPH_EXEC_UPDATE_ERROR_TOPOLOGY_CHANGED;
+        return emu_leave(CUDA_ERROR_GRAPH_EXEC_UPDATE_FAILURE);
+    }
+    emu_graph fresh = { .ctx = g->ctx };
+    bool ok = true;
+    for (size_t i = 0; ok && i < g->count; i++) {
+        emu_graph_node n;
+        ok = copy_node(&n, &g->nodes[i]);
+        if (ok && !(ok = push_node(&fresh, &n))) {
+            free(n.params);
+            free(n.offsets);
+        }
+    }
+    if (!ok) {
+        free_nodes(&fresh);
+        return emu_leave(CUDA_ERROR_OUT_OF_MEMORY);
+    }
+    free_nodes(&x->graph);
+    x->graph.nodes = fresh.nodes;
+    x->graph.count = fresh.count;
+    x->graph.cap = fresh.cap;
+    resultInfo->result = CU_GRAPH_EXEC_UPDATE_SUCCESS;
+    return emu_leave(CUDA_SUCCESS);
+}
+
 /* Counting only: the nodes of a captured graph are no handles of their own here. */
 CUresult CUDAAPI cuGraphGetNodes(CUgraph hGraph, CUgraphNode *nodes, size_t *numNodes)
 {

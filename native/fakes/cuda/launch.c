@@ -5,6 +5,8 @@
  */
 #include "emu.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #define EMU_STACK_PARAMS 32
@@ -77,6 +79,53 @@ static void *launch_global(const gpupool_emu_launch *launch, const char *name, s
     }
     emu_unlock();
     return host;
+}
+
+/* Formatted outside the lock, appended inside it (the context may have gone while the kernel ran). */
+static int launch_printf(const gpupool_emu_launch *launch, const char *format, ...)
+{
+    run_state *st = launch->internal;
+    char small[512], *text = small;
+    va_list ap;
+    va_start(ap, format);
+    int n = vsnprintf(small, sizeof small, format, ap);
+    va_end(ap);
+    if (n < 0)
+        return -1;
+    if ((size_t)n >= sizeof small) {
+        if ((text = malloc((size_t)n + 1)) == NULL)
+            return -1;
+        va_start(ap, format);
+        vsnprintf(text, (size_t)n + 1, format, ap);
+        va_end(ap);
+    }
+    emu_lock();
+    if (ctx_alive(st))
+        emu_printf_append(st->ctx, text, (size_t)n);
+    emu_unlock();
+    if (text != small)
+        free(text);
+    return n;
+}
+
+static int launch_texture(const gpupool_emu_launch *launch, unsigned long long tex, float x, float y, float z, float texel[4])
+{
+    run_state *st = launch->internal;
+    const float coord[3] = { x, y, z };
+    emu_lock();
+    CUcontext ctx = ctx_alive(st) ? st->ctx : NULL;
+    emu_unlock();
+    return emu_texture_fetch(ctx, tex, coord, texel);
+}
+
+static int launch_surface(const gpupool_emu_launch *launch, unsigned long long surf, size_t x_bytes, size_t y, size_t z, void *data,
+                          size_t bytes, int store)
+{
+    run_state *st = launch->internal;
+    emu_lock();
+    CUcontext ctx = ctx_alive(st) ? st->ctx : NULL;
+    emu_unlock();
+    return emu_surface_access(ctx, surf, x_bytes, y, z, data, bytes, store != 0);
 }
 
 /* ---- checks --------------------------------------------------------------------------------- */
@@ -183,6 +232,9 @@ static CUresult run_kernel(CUcontext ctx, const emu_entry *e, const launch_reque
         .internal = &st,
         .device_ns = *device_ns,
         .global = launch_global,
+        .printf = launch_printf,
+        .texture = launch_texture,
+        .surface = launch_surface,
     };
     emu_g.stats.kernels_launched++;
     emu_unlock();
@@ -207,6 +259,7 @@ static CUresult launch(const launch_request *r)
     CUresult rc = emu_begin_op(r->stream, true, r->per_thread, &ctx, &s);
     if (rc != CUDA_SUCCESS)
         return rc;
+    emu_printf_flush(ctx); /* a launch starts by flushing what earlier kernels printed, as a GPU's does */
     rc = emu_entry_of(r->f, ctx, &e); /* a CUfunction must belong to the stream's context */
     if (rc == CUDA_SUCCESS)
         rc = check_dims(ctx->dev, &e, r->grid, r->block, r->shared);

@@ -223,6 +223,7 @@ CUresult CUDAAPI cuModuleUnload(CUmodule hmod)
         return rc;
     if (hmod->lib != NULL)
         return emu_leave(CUDA_ERROR_NOT_PERMITTED);
+    emu_printf_flush(hmod->ctx);
     emu_module_free(hmod);
     return emu_leave(CUDA_SUCCESS);
 }

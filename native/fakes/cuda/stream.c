@@ -154,6 +154,7 @@ static CUresult stream_synchronize(CUstream hStream, bool per_thread)
     if (rc != CUDA_SUCCESS)
         return rc;
     uint64_t ready = emu_stream_ready_at(s);
+    emu_printf_flush(s->ctx);
     emu_unlock();
     emu_sleep_until(ready);
     return CUDA_SUCCESS;

@@ -47,6 +47,9 @@ CUresult emu_begin_op(CUstream hStream, bool async, bool per_thread, CUcontext *
     if (rc != CUDA_SUCCESS)
         return emu_leave(rc);
     *ctx = (*s)->ctx;
+    /* A blocking copy (or memset) is one of the driver's printf flush points. */
+    if (!async)
+        emu_printf_flush(*ctx);
     return CUDA_SUCCESS;
 }
 

@@ -180,6 +180,13 @@ static void check_integrity(void)
     fn(13001, now, out);
     same("integrity 13001 word 0 == 0x1841181c03cb675c", out[0] == 0x1841181c03cb675cULL, 1);
     same("integrity 13002 result", fn(13002, now, out), 0);
+    /* cudart 13.3 (inside cuDNN 9) asks 13030-13032: the client library answers them as 13000-13002. */
+    out[0] = out[1] = 0;
+    fn(13030, now, out);
+    same("integrity 13030 == 13000's answer", out[0] == 0x3341181c03cb675cULL && out[1] == 0x8ed383aa1f4cd1e8ULL, 1);
+    fn(13031, now, out);
+    same("integrity 13031 word 0 == 13001's", out[0] == 0x1841181c03cb675cULL, 1);
+    same("integrity 13032 result", fn(13032, now, out), 0);
 
     int driver_version = 0, n = 0;
     CALL(cuDriverGetVersion, &driver_version);

@@ -1,4 +1,6 @@
 import { frame, helloMessage, pack, wide, type OpEntry, type OpTable } from '../client.js';
+import type { ArgumentFrame } from '../cuda-api.js';
+import { frameFields, frameValues, type FieldValue } from '../frame-codec.js';
 
 /**
  * Seeded generators of bad compute-protocol traffic (docs/protocol.md), for the fuzz test
@@ -183,6 +185,20 @@ function typedArgs(rng: Rng, op: OpEntry, t: Target): unknown[] {
   return op.params.map((p) => typedValue(rng, p.wire, p.name, t));
 }
 
+/** Values for every field of a frames.ts frame, each of its type and within its bounds (rows sized width * height). */
+function typedFrame(rng: Rng, name: ArgumentFrame, t: Target): Record<string, FieldValue> {
+  const values: Record<string, FieldValue> = {};
+  for (const f of frameFields(name)) {
+    const one = (): number | bigint =>
+      f.type === 'handle' ? handleId(rng, t) : f.max !== undefined ? rng.int(f.max + 1) : f.type === 'u32' ? rng.pick([0, 1, 32, 1024]) : ['dst', 'src'].includes(f.name) || f.name.endsWith('_device') ? pointer(rng, t) : rng.int(64);
+    if (f.count !== undefined) values[f.name] = Array.from({ length: f.count }, one) as number[];
+    else if (f.type === 'pairs') values[f.name] = Array.from({ length: rng.int(3) }, () => [rng.pick([0, 2, 4, 5, 99]), rng.bytes(f.bytes as number)] as const);
+    else if (f.type === 'bin') values[f.name] = f.name === 'rows' ? rng.bytes(Number(values.width) * Number(values.height)) : rng.bytes(rng.int(128));
+    else values[f.name] = one();
+  }
+  return values;
+}
+
 function validHello(ops: OpTable): Buffer {
   return helloMessage({ digest: ops.digest, program: 'fuzz' });
 }
@@ -252,6 +268,23 @@ const BREAKING: Record<string, Generator> = {
     return { kind: '', phase: 'after', messages: [Buffer.concat([head, wrap, rng.bytes(rng.int(300))])], expect: 'close' };
   },
   'not a call frame': (rng, ops) => ({ kind: '', phase: 'after', messages: [pack(rng.pick<unknown>([[], [1], [1, 2], { op: 1 }, 7, null, 'frame', Buffer.alloc(3), validHello(ops)]))], expect: 'close' }),
+  'hand-encoded call past a bound of frames.ts': (rng, ops, t) => {
+    const op = rng.pick(customOps(ops).filter((o) => frameFields(o.frame!).some((f) => f.max !== undefined || f.bytes !== undefined)));
+    const values = typedFrame(rng, op.frame!, t);
+    const bounded = frameFields(op.frame!).filter((f) => (f.max !== undefined || f.bytes !== undefined) && (!f.when || values[f.when.field] === f.when.equals));
+    const f = rng.pick(bounded);
+    if (f.type === 'pairs') {
+      const n = rng.int(2) ? f.max! + 1 + rng.int(3) : 1;
+      const bytes = n > f.max! ? (f.bytes as number) : (f.bytes as number) + rng.pick([-1, 1, 64]);
+      values[f.name] = Array.from({ length: n }, () => [rng.int(20), rng.bytes(bytes)] as const);
+    } else if (f.type === 'bin') {
+      const right = Number(values.width) * Number(values.height);
+      values[f.name] = rng.bytes(right + (right > 0 && rng.int(2) ? -1 : rng.pick([1, 7])));
+    } else {
+      values[f.name] = f.max! + 1 + rng.int(100);
+    }
+    return { kind: '', phase: 'after', messages: [frame(op.code, 1, t.ctx, frameValues(op.frame!, values))], expect: 'close' };
+  },
   'HELLO again': (_rng, ops) => ({ kind: '', phase: 'after', messages: [validHello(ops)], expect: 'close' }),
   'a good frame, then garbage': (rng, ops, t) => ({
     kind: '',
@@ -293,6 +326,10 @@ const WELL_FORMED: Record<string, Generator> = {
     const op = rng.pick(customOps(ops));
     const args = Array.from({ length: rng.int(14) }, () => (rng.int(3) ? typedValue(rng, rng.pick(['uint', 'dptr', 'handle']), 'n', t) : anyValue(rng)));
     return { kind: '', phase: 'after', messages: [frame(op.code, rng.int(3), t.ctx, args)], expect: 'any' };
+  },
+  'hand-encoded call, typed from frames.ts': (rng, ops, t) => {
+    const op = rng.pick(customOps(ops));
+    return { kind: '', phase: 'after', messages: [frame(op.code, 1, t.ctx, frameValues(op.frame!, typedFrame(rng, op.frame!, t)))], expect: 'answer' };
   },
   'module image': (rng, ops, t) => {
     const magic = rng.pick([Buffer.from([0x50, 0xed, 0x55, 0xba, 1, 0, 16, 0]), Buffer.from('\x7fELF\x02\x01\x01\x00', 'latin1'), Buffer.from('.version 8.0\n.target sm_90\n'), Buffer.from([0xb1, 0x43, 0x62, 0x46]), Buffer.alloc(0)]);

@@ -1,5 +1,6 @@
 import { variantId, type ApiModel, type DeviceCheck, type Op, type WireParam } from './model.js';
 import { entryName, traced } from './trace.js';
+import { frames, type Frame } from '../frames.js';
 
 /**
  * Emitters of the generated sources. Both ends encode an op's arguments in declaration order, one
@@ -148,10 +149,17 @@ export function emitShim(model: ApiModel): string {
     const stub = shimStub(op);
     if (stub) out.push(stub, '');
   }
+  // A legacy variant that stands for a carried one answers cuGetProcAddress for its own, older version
+  // too, as the driver's does: cudart 13 asks for cuDevicePrimaryCtxReset at 7000 (cudaDeviceReset).
+  const legacyCarried = model.legacy.filter((l) => l.target !== undefined);
+  for (const { variant: v } of legacyCarried) {
+    out.push(`GP_EXPORT CUresult gp_legacy_${variantId(v)}(${v.params.length === 0 ? 'void' : v.params.map((p) => `${p.type} ${p.name}`).join(', ')}) __asm__("${v.symbol}");`);
+  }
   out.push('/* cuGetProcAddress answers from this table: sorted by name, then version. */');
   const entries = [
     ...model.ops.map((op) => ({ v: op.variant, fn: entryName(op.variant) })),
     ...model.locals.map(({ variant: v }) => ({ v, fn: traced(v) ? entryName(v) : localName(v) })),
+    ...legacyCarried.map(({ variant: v }) => ({ v, fn: `gp_legacy_${variantId(v)}` })),
   ].sort((a, b) => (a.v.name < b.v.name ? -1 : a.v.name > b.v.name ? 1 : a.v.version - b.v.version || Number(a.v.perThread) - Number(b.v.perThread)));
   out.push('const gp_proc_entry gp_proc_table[] = {');
   for (const e of entries) out.push(`    { "${e.v.name}", ${e.v.version}, ${e.v.perThread ? 1 : 0}, (void *)${e.fn} },`);
@@ -272,7 +280,12 @@ function addonCheck(op: Op, p: WireParam, check: DeviceCheck): string {
 function addonCase(op: Op): string {
   const lines = [`case GP_OP_${op.id}: {`];
   if (op.customWire) {
-    lines.push(`    handlers::${op.handler}(s, r, w, call, ${op.code});`, '    return;', '}');
+    // Decoded whole by the generated codec (gp_frames.c), bounds included, before the handler sees it.
+    // A frame with trailing values hands its reader on: the handler reads them and finishes it.
+    const trailing = (frames as Record<string, Frame>)[op.frame as string]?.trailing !== undefined;
+    lines.push(`    gp_frame_${op.frame} f;`, `    r.decode(gp_frame_${op.frame}_decode, &f);`);
+    if (trailing) lines.push(`    handlers::${op.handler}(s, f, r, w, call, ${op.code});`, '    return;', '}');
+    else lines.push('    r.finish();', `    handlers::${op.handler}(s, f, w, call, ${op.code});`, '    return;', '}');
     return lines.join('\n');
   }
   lines.push('    CUresult rc = CUDA_SUCCESS;');
@@ -339,6 +352,7 @@ export function emitOpsJson(model: ApiModel): string {
         // hand-encoded frame, docs/protocol.md); `device`: the daemon's bounds check of a device pointer.
         params: o.params.map((p) => ({ name: p.name, wire: p.wire.kind, ...(p.device ? { device: p.device } : {}) })),
         customWire: o.customWire ?? false,
+        frame: o.frame ?? null,
       })),
       local: model.locals.map((l) => ({ name: l.variant.name, version: l.variant.version, perThread: l.variant.perThread, symbol: l.variant.symbol })),
       unsupported: model.unsupported.map((u) => ({ name: u.variant.name, version: u.variant.version, reason: u.reason })),

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { packageRoot } from '../../paths.js';
 import { readCudaHeaders } from './cuda-headers.js';
 import { emitAddon, emitOpsHeader, emitOpsJson, emitShim, emitShimDecls } from './emit.js';
+import { emitFramesHeader, emitFramesSource } from './frames.js';
 import { buildModel } from './model.js';
 import { emitTraceEntries } from './trace.js';
 
@@ -31,6 +32,8 @@ export function generate(outDir = generatedDir): { digest: string; ops: number; 
     'trace_entries.c': emitTraceEntries(model, headers.types),
     'addon_ops.inc': emitAddon(model),
     'ops.json': emitOpsJson(model),
+    'gp_frames.h': emitFramesHeader(),
+    'gp_frames.c': emitFramesSource(),
   };
   const changed = Object.entries(files).filter(([name, text]) => write(join(outDir, name), text)).map(([name]) => name);
   return { digest: model.digest, ops: model.ops.length, local: model.locals.length, unsupported: model.unsupported.length, changed };

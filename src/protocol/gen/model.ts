@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { CUDA_API, type Annotation, type DeviceExtent, type Forwarded, type Mode, type ParamRole } from '../cuda-api.js';
 import type { CudaHeaders, Param, TypeKind, Variant } from './cuda-headers.js';
+import { framesDigestInput } from './frames.js';
 
 /** How one parameter crosses the wire. */
 export type Wire =
@@ -40,6 +41,8 @@ export interface Op {
   client?: string;
   /** The frame is hand-defined; the daemon's handler has the client's name. */
   customWire?: boolean;
+  /** That frame's name in src/protocol/frames.ts. */
+  frame?: string;
   after?: string;
   before?: string;
   /** Work on the card: the daemon asks its scheduler first (cuda-api.ts `work`). */
@@ -202,7 +205,7 @@ export function buildModel(headers: CudaHeaders, api: Record<string, Annotation>
       // The client's receiver writes an out-buffer straight into place; it must be the only out value.
       problem = 'an out-buffer must be the only out-parameter';
     }
-    if (problem !== null && fwd.wire !== 'custom') {
+    if (problem !== null && fwd.wire === undefined) {
       unsupported.push({ variant, reason: problem });
       continue;
     }
@@ -216,13 +219,14 @@ export function buildModel(headers: CudaHeaders, api: Record<string, Annotation>
       ...(fwd.before ? { before: fwd.before } : {}),
       ...(fwd.work ? { work: true } : {}),
       ...(fwd.client ? { client: fwd.client } : {}),
-      ...(fwd.wire === 'custom' ? { customWire: true, handler: fwd.handler ?? fwd.client ?? variant.name } : {}),
+      ...(fwd.wire !== undefined ? { customWire: true, frame: fwd.wire, handler: fwd.handler ?? fwd.client ?? variant.name } : {}),
     });
   }
   ops.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   const numbered = ops.map((op, i) => ({ ...op, code: i + 1 }));
   const digest = createHash('sha256')
-    .update(JSON.stringify(numbered.map((o) => [o.code, o.id, o.mode, o.client ?? '', o.customWire ?? false, o.params.map((p) => [p.type, p.wire])])))
+    .update(JSON.stringify(numbered.map((o) => [o.code, o.id, o.mode, o.client ?? '', o.frame ?? false, o.params.map((p) => [p.type, p.wire])])))
+    .update(framesDigestInput())
     .digest('hex')
     .slice(0, 16);
   const legacy = legacyEntries(headers.variants, numbered, locals);

@@ -158,6 +158,71 @@ static int poly(const gpupool_emu_launch *l, void **params)
     return CUDA_SUCCESS;
 }
 
+/* __global__ void greet(int round): a printf per thread, blocks in order, threads in order. */
+static int greet(const gpupool_emu_launch *l, void **params)
+{
+    int round = int_param(params, 0);
+    for (unsigned b = 0; b < l->grid[0]; b++)
+        for (unsigned t = 0; t < l->block[0]; t++)
+            l->printf(l, "round %d: block %u thread %u\n", round, b, t);
+    return CUDA_SUCCESS;
+}
+
+static unsigned long long u64_param(void **params, int i)
+{
+    unsigned long long v;
+    memcpy(&v, params[i], sizeof v);
+    return v;
+}
+
+/* Threads of the grid along x and y: the elements a 2-D launch covers. */
+static size_t threads_y(const gpupool_emu_launch *l)
+{
+    return (size_t)l->grid[1] * l->block[1];
+}
+
+/* __global__ void tex_sample(cudaTextureObject_t tex, float *out, int w, int h, float dx, float dy, int norm) */
+static int tex_sample(const gpupool_emu_launch *l, void **params)
+{
+    unsigned long long tex = u64_param(params, 0);
+    int w = int_param(params, 2), h = int_param(params, 3), norm = int_param(params, 6);
+    float dx = float_param(params, 4), dy = float_param(params, 5);
+    size_t cw = w > 0 && (size_t)w < threads_x(l) ? (size_t)w : threads_x(l), ch = h > 0 && (size_t)h < threads_y(l) ? (size_t)h : threads_y(l);
+    if (w <= 0 || h <= 0)
+        return CUDA_SUCCESS;
+    float *out = l->memory(l, ptr_param(params, 1), (size_t)w * (size_t)h * sizeof(float));
+    if (out == NULL)
+        return CUDA_ERROR_ILLEGAL_ADDRESS;
+    for (size_t y = 0; y < ch; y++)
+        for (size_t x = 0; x < cw; x++) {
+            float u = (float)x + dx, v = (float)y + dy, texel[4];
+            if (norm) {
+                u /= (float)w;
+                v /= (float)h;
+            }
+            int rc = l->texture(l, tex, u, v, 0.0f, texel);
+            if (rc != CUDA_SUCCESS)
+                return rc;
+            out[y * (size_t)w + x] = texel[0];
+        }
+    return CUDA_SUCCESS;
+}
+
+/* __global__ void surf_fill(cudaSurfaceObject_t surf, int w, int h) */
+static int surf_fill(const gpupool_emu_launch *l, void **params)
+{
+    unsigned long long surf = u64_param(params, 0);
+    int w = int_param(params, 1), h = int_param(params, 2);
+    for (size_t y = 0; h > 0 && y < (size_t)h && y < threads_y(l); y++)
+        for (size_t x = 0; w > 0 && x < (size_t)w && x < threads_x(l); x++) {
+            float v = (float)x + 1000.0f * (float)y;
+            int rc = l->surface(l, surf, x * sizeof v, y, 0, &v, sizeof v, 1);
+            if (rc != CUDA_SUCCESS)
+                return rc;
+        }
+    return CUDA_SUCCESS;
+}
+
 static const size_t vadd_params[] = { 8, 8, 8, 4 };
 static const size_t poly_params[] = { 8, 8, 4 };
 static const size_t saxpy_params[] = { 4, 8, 8, 4 };
@@ -166,6 +231,9 @@ static const size_t scale_params[] = { 8, 4, 4 };
 static const size_t poke_params[] = { 8 };
 static const size_t spin_params[] = { 4 };
 static const size_t spin_ns_params[] = { 8 };
+static const size_t greet_params[] = { 4 };
+static const size_t tex_sample_params[] = { 8, 8, 4, 4, 4, 4, 4 };
+static const size_t surf_fill_params[] = { 8, 4, 4 };
 
 #define COUNT(a) (unsigned)(sizeof(a) / sizeof((a)[0]))
 
@@ -178,6 +246,9 @@ static const gpupool_emu_kernel g_kernels[] = {
     { "_Z4spini", COUNT(spin_params), spin_params, 0, spin },
     { "_Z7spin_nsy", COUNT(spin_ns_params), spin_ns_params, 0, spin_ns },
     { "_Z4polyPKfPfi", COUNT(poly_params), poly_params, 0, poly },
+    { "_Z5greeti", COUNT(greet_params), greet_params, 0, greet },
+    { "_Z10tex_sampleyPfiiffi", COUNT(tex_sample_params), tex_sample_params, 0, tex_sample },
+    { "_Z9surf_fillyii", COUNT(surf_fill_params), surf_fill_params, 0, surf_fill },
 };
 
 const gpupool_emu_kernel *gpupool_emu_kernels(unsigned *count)

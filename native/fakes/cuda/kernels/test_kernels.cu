@@ -71,3 +71,32 @@ __global__ void poly(const float *x, float *y, int n)
     if (i == 0)
         atomicAdd(&poly_calls, 1u);
 }
+
+// Device printf: one line per thread, tagged with the round, which the host's synchronisation flushes.
+__global__ void greet(int round)
+{
+    printf("round %d: block %d thread %d\n", round, (int)blockIdx.x, (int)threadIdx.x);
+}
+
+// Texture and surface objects: one thread per element samples a 2D texture at (x + dx, y + dy),
+// divided by the size when `norm` (normalised coordinates); surf_fill writes x + 1000 y through a
+// surface.
+__global__ void tex_sample(cudaTextureObject_t tex, float *out, int w, int h, float dx, float dy, int norm)
+{
+    int x = blockIdx.x * blockDim.x + threadIdx.x, y = blockIdx.y * blockDim.y + threadIdx.y;
+    if (x < w && y < h) {
+        float u = x + dx, v = y + dy;
+        if (norm) {
+            u /= w;
+            v /= h;
+        }
+        out[y * w + x] = tex2D<float>(tex, u, v);
+    }
+}
+
+__global__ void surf_fill(cudaSurfaceObject_t surf, int w, int h)
+{
+    int x = blockIdx.x * blockDim.x + threadIdx.x, y = blockIdx.y * blockDim.y + threadIdx.y;
+    if (x < w && y < h)
+        surf2Dwrite((float)x + 1000.0f * (float)y, surf, x * (int)sizeof(float), y);
+}

@@ -1,0 +1,162 @@
+// cuMemcpy3D and cuMemcpy3DAsync (and the client's cuMemcpy2D* that name an array), as hand-encoded
+// frames (docs/protocol.md, "Hand-encoded calls"): each side is host memory (its bytes packed in the
+// frame's bin or the reply's), device memory of the session (its whole pitched box checked against
+// the session's allocations) or a CUDA array of the session (its box checked against the array's
+// descriptor), all before the driver is called.
+#include <cudaTypedefs.h>
+
+#include <vector>
+
+#include "../common/array_bytes.h"
+#include "dispatch.h"
+#include "extent.h"
+#include "gp_ops.h"
+#include "handlers.h"
+
+namespace gp {
+namespace handlers {
+
+namespace {
+
+enum Copy3DKind : uint32_t { kToDevice = 0, kToHost = 1, kOnDevice = 2 };
+enum SideType : uint32_t { kHost = 0, kDevice = 1, kArray = 2 };
+
+struct Side3D {
+  uint32_t type;
+  uint64_t where;  // device pointer or array id
+  size_t x, y, z, pitch, height;
+  CUarray array = nullptr;
+};
+
+struct Copy3D {
+  uint32_t kind;
+  Side3D dst, src;
+  size_t width, height, depth;
+};
+
+// From a memcpy_3d or memcpy_3d_async frame (gp_frames.h; kinds and side types bounded by its codec).
+static_assert(GP_FRAME_MEMCPY_3D_KIND_MAX == kOnDevice && GP_FRAME_MEMCPY_3D_DST_TYPE_MAX == kArray, "the kinds of frames.ts");
+template <typename Frame>
+Copy3D copy_3d_of(const Frame &f) {
+  Copy3D c{};
+  c.kind = f.kind;
+  c.dst = Side3D{f.dst_type, f.dst_where, f.dst_x, f.dst_y, f.dst_z, f.dst_pitch, f.dst_height};
+  c.src = Side3D{f.src_type, f.src_where, f.src_x, f.src_y, f.src_z, f.src_pitch, f.src_height};
+  c.width = f.width;
+  c.height = f.height;
+  c.depth = f.depth;
+  // The host side is where the kind says, and only there.
+  bool host_dst = c.kind == kToHost, host_src = c.kind == kToDevice;
+  if ((c.dst.type == kHost) != host_dst || (c.src.type == kHost) != host_src) throw ProtocolError("a 3D copy's sides do not match its kind");
+  return c;
+}
+
+// A device side: its box, from (z*height + y)*pitch + x to the last byte of its last row, in one
+// allocation of the session.
+CUresult check_device_box(Session &s, uint32_t op, const char *param, const Side3D &d, const Copy3D &c) {
+  Extent first_row = Extent(d.z) * Extent(d.height) + Extent(d.y);
+  Extent start = Extent(d.where) + first_row * Extent(d.pitch) + Extent(d.x);
+  Extent rows = Extent(c.depth - 1) * Extent(d.height) + Extent(c.height);
+  Extent extent = start.exact() ? Extent::rows(d.pitch, c.width, rows) : start;
+  return s.check_device(op, param, start.exact() ? (CUdeviceptr)start.bytes() : d.where, extent, CUDA_ERROR_INVALID_VALUE);
+}
+
+// An array side: an array of the session's whose elements hold the box.
+CUresult check_array_box(Session &s, Side3D &a, const Copy3D &c) {
+  void *ptr = nullptr;
+  if (!s.lookup(a.where, GP_HANDLE_CUarray, &ptr)) return CUDA_ERROR_INVALID_HANDLE;
+  a.array = (CUarray)ptr;
+  CUDA_ARRAY3D_DESCRIPTOR desc{};
+  CUresult rc = s.driver().fn<PFN_cuArray3DGetDescriptor_v3020>(GP_OP_cuArray3DGetDescriptor_v3020)(&desc, a.array);
+  if (rc != CUDA_SUCCESS) return rc;
+  int block = 0;
+  size_t elem = gp_array_element_bytes(desc.Format, desc.NumChannels, &block), row = 0;
+  if (elem == 0 || block || __builtin_mul_overflow(desc.Width, elem, &row)) return CUDA_ERROR_INVALID_VALUE;
+  size_t rows = desc.Height == 0 ? 1 : desc.Height, planes = desc.Depth == 0 ? 1 : desc.Depth;
+  bool inside = a.x <= row && c.width <= row - a.x && a.y <= rows && c.height <= rows - a.y && a.z <= planes && c.depth <= planes - a.z;
+  return inside ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
+}
+
+void fill_side(const Side3D &side, const void *host, const Copy3D &c, CUmemorytype *type, const void **host_out, CUdeviceptr *device,
+               CUarray *array, size_t *x, size_t *y, size_t *z, size_t *pitch, size_t *height) {
+  if (side.type == kHost) {
+    *type = CU_MEMORYTYPE_HOST;
+    *host_out = host;
+    *pitch = c.width;
+    *height = c.height;
+    return;
+  }
+  *x = side.x;
+  *y = side.y;
+  *z = side.z;
+  if (side.type == kArray) {
+    *type = CU_MEMORYTYPE_ARRAY;
+    *array = side.array;
+  } else {
+    *type = CU_MEMORYTYPE_DEVICE;
+    *device = side.where;
+    *pitch = side.pitch;
+    *height = side.height;
+  }
+}
+
+// The driver's descriptor: device and array sides as sent, the host side over `host`, packed.
+CUDA_MEMCPY3D rebuild_3d(const Copy3D &c, void *host) {
+  CUDA_MEMCPY3D m{};
+  m.WidthInBytes = c.width;
+  m.Height = c.height;
+  m.Depth = c.depth;
+  fill_side(c.src, host, c, &m.srcMemoryType, &m.srcHost, &m.srcDevice, &m.srcArray, &m.srcXInBytes, &m.srcY, &m.srcZ, &m.srcPitch, &m.srcHeight);
+  const void *dst_host = nullptr;
+  fill_side(c.dst, host, c, &m.dstMemoryType, &dst_host, &m.dstDevice, &m.dstArray, &m.dstXInBytes, &m.dstY, &m.dstZ, &m.dstPitch, &m.dstHeight);
+  m.dstHost = const_cast<void *>(dst_host);
+  return m;
+}
+
+CUresult check_side(Session &s, uint32_t op, const char *param, Side3D &side, const Copy3D &c) {
+  if (side.type == kDevice) return check_device_box(s, op, param, side, c);
+  if (side.type == kArray) return check_array_box(s, side, c);
+  return CUDA_SUCCESS;
+}
+
+template <typename Run>
+void copy_3d(Session &s, Bin data, Writer &w, const Call &call, uint32_t op, Copy3D &c, CUresult rc, CUstream stream, Run run) {
+  if (c.kind == kToHost && call.seq == 0) throw ProtocolError("a 3D copy to the host needs a reply (seq != 0)");
+  size_t bytes = 0;
+  if (c.kind != kOnDevice) {
+    if (__builtin_mul_overflow(c.width, c.height, &bytes) || __builtin_mul_overflow(bytes, c.depth, &bytes)) throw ProtocolError("a 3D copy's size overflows");
+    bytes = s.checked_size(bytes);
+  }
+  if (c.kind == kToDevice && data.size != bytes) throw ProtocolError("a 3D copy's bytes have the wrong size");
+  bool empty = c.width == 0 || c.height == 0 || c.depth == 0;
+  if (rc == CUDA_SUCCESS && !empty) rc = check_side(s, op, "src", c.src, c);
+  if (rc == CUDA_SUCCESS && !empty) rc = check_side(s, op, "dst", c.dst, c);
+  std::vector<unsigned char> scratch(c.kind == kToHost && rc == CUDA_SUCCESS ? bytes : 0);
+  if (rc == CUDA_SUCCESS && !empty) {
+    CUDA_MEMCPY3D m = rebuild_3d(c, c.kind == kToDevice ? const_cast<void *>(data.data) : scratch.data());
+    WorkScope work(s, stream, op_info(call.op)->per_thread);
+    rc = work.rc != CUDA_SUCCESS ? work.rc : run(m);
+  }
+  if (!w.begin_reply(call, rc)) return;
+  if (rc == CUDA_SUCCESS && c.kind == kToHost) w.bin(scratch.data(), scratch.size());
+  w.end_reply();
+}
+
+}  // namespace
+
+void memcpy_3d(Session &s, const gp_frame_memcpy_3d &f, Writer &w, const Call &call, uint32_t op) {
+  Copy3D c = copy_3d_of(f);
+  copy_3d(s, Bin{f.bytes, f.bytes_len}, w, call, op, c, CUDA_SUCCESS, nullptr, [&](const CUDA_MEMCPY3D &m) { return s.driver().fn<PFN_cuMemcpy3D_v3020>(op)(&m); });
+}
+
+// A copy to the host lands in the daemon's pageable scratch, so the driver has finished it when the
+// call returns, and the reply carries the bytes.
+void memcpy_3d_async(Session &s, const gp_frame_memcpy_3d_async &f, Writer &w, const Call &call, uint32_t op) {
+  Copy3D c = copy_3d_of(f);
+  void *stream = nullptr;
+  CUresult rc = s.lookup(f.stream, GP_HANDLE_CUstream, &stream) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
+  copy_3d(s, Bin{f.bytes, f.bytes_len}, w, call, op, c, rc, (CUstream)stream, [&](const CUDA_MEMCPY3D &m) { return s.driver().fn<PFN_cuMemcpy3DAsync_v3020>(op)(&m, (CUstream)stream); });
+}
+
+}  // namespace handlers
+}  // namespace gp

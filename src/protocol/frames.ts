@@ -1,0 +1,303 @@
+/**
+ * The frames of the compute protocol that are not one CUDA call's standard argument list: the heads
+ * every call and reply start with, and the frames of the hand-encoded calls (docs/protocol.md, "Calls"
+ * and "Hand-encoded calls"). The sibling of cuda-api.ts, and like it the one place they are defined:
+ * src/protocol/gen/frames.ts generates from this table the C codec library both ends link
+ * (build/gen/gp_frames.h, gp_frames.c: a struct, an encoder and a bounds-checked decoder per frame),
+ * and the digest both ends compare at the handshake covers it. A frame is a msgpack array; its values
+ * are its fields in order.
+ */
+
+export type FieldType =
+  /** An unsigned integer that fits 32 bits. */
+  | 'u32'
+  | 'u64'
+  /** The daemon's id of an object (docs/protocol.md, "Calls"): a u64. */
+  | 'handle'
+  /** Bytes; decoded as a pointer into the message and a length. */
+  | 'bin'
+  /** An array of [id u32, value bin] pairs (launch attributes). */
+  | 'pairs';
+
+export interface Field {
+  name: string;
+  type: FieldType;
+  /** What it is, for the generated header and docs/protocol.md. */
+  doc: string;
+  /** u32, u64: the largest value a frame may carry; pairs: the most pairs. */
+  max?: number;
+  /** Several values of this type in a row (grid x, y, z): a C array of that many. */
+  count?: number;
+  /** bin: its exact length, in bytes or as the product of earlier u64 fields (overflow checked); pairs: each value's. */
+  bytes?: number | string[];
+  /** Present only when this earlier u32 field has this value (a host-to-device copy's rows). */
+  when?: { field: string; equals: number };
+}
+
+export interface Frame {
+  doc: string;
+  fields: Field[];
+  /**
+   * More values follow the fields (a call's arguments, a reply's outs): the decoder leaves them to
+   * be read, and the encoder takes their count.
+   */
+  open?: true;
+  /**
+   * An argument frame whose fields are followed by values of a shape the table cannot state (nested
+   * lists): what they are. The handler reads them itself, after the decoded fields.
+   */
+  trailing?: string;
+}
+
+// Grid and block sizes, and the stream of a launch: shared by the launch frames.
+const launchHead: Field[] = [
+  { name: 'fn', type: 'handle', doc: 'the CUfunction or CUkernel' },
+  { name: 'grid', type: 'u32', count: 3, doc: 'gridDimX, Y, Z' },
+  { name: 'block', type: 'u32', count: 3, doc: 'blockDimX, Y, Z' },
+  { name: 'shared', type: 'u32', doc: 'sharedMemBytes' },
+  { name: 'stream', type: 'handle', doc: 'the stream' },
+];
+
+/** CUlaunchAttributeValue travels as its 64 bytes; at most 64 attributes (docs/protocol.md). */
+const attrs: Field = { name: 'attrs', type: 'pairs', max: 64, bytes: 64, doc: '[CUlaunchAttributeID, CUlaunchAttributeValue] pairs' };
+
+// A pitched copy's head: kind, then four fields per side (zeros for the host side, whose rows are packed).
+const copy2dHead: Field[] = [
+  { name: 'kind', type: 'u32', max: 2, doc: '0 host-to-device, 1 device-to-host, 2 device-to-device' },
+  ...(['dst', 'src'] as const).flatMap((side): Field[] => [
+    { name: `${side}_device`, type: 'u64', doc: `the ${side} device pointer (0 for a host side)` },
+    { name: `${side}_x`, type: 'u64', doc: `${side}XInBytes` },
+    { name: `${side}_y`, type: 'u64', doc: `${side}Y` },
+    { name: `${side}_pitch`, type: 'u64', doc: `${side}Pitch` },
+  ]),
+  { name: 'width', type: 'u64', doc: 'WidthInBytes' },
+  { name: 'height', type: 'u64', doc: 'Height' },
+];
+// A box copy's head (cuMemcpy3D): kind, seven fields per side, the box.
+const copy3dHead: Field[] = [
+  { name: 'kind', type: 'u32', max: 2, doc: '0 to the card, 1 to the host, 2 on the card' },
+  ...(['dst', 'src'] as const).flatMap((side): Field[] => [
+    { name: `${side}_type`, type: 'u32', max: 2, doc: `the ${side} side: 0 host, 1 device memory, 2 array` },
+    { name: `${side}_where`, type: 'u64', doc: `the ${side} device pointer or the session's array id (0 for a host side)` },
+    { name: `${side}_x`, type: 'u64', doc: `${side}XInBytes` },
+    { name: `${side}_y`, type: 'u64', doc: `${side}Y` },
+    { name: `${side}_z`, type: 'u64', doc: `${side}Z` },
+    { name: `${side}_pitch`, type: 'u64', doc: `${side}Pitch` },
+    { name: `${side}_height`, type: 'u64', doc: `${side}Height` },
+  ]),
+  { name: 'width', type: 'u64', doc: 'WidthInBytes' },
+  { name: 'height', type: 'u64', doc: 'Height' },
+  { name: 'depth', type: 'u64', doc: 'Depth' },
+];
+const copy3dBytes: Field = { name: 'bytes', type: 'bin', bytes: ['width', 'height', 'depth'], when: { field: 'kind', equals: 0 }, doc: 'the host box, packed (to the card only)' };
+const copy2dRows: Field = { name: 'rows', type: 'bin', bytes: ['width', 'height'], when: { field: 'kind', equals: 0 }, doc: 'the host rows, packed (host-to-device only)' };
+
+export const frames = {
+  call: {
+    doc: 'The head of every call frame; the op\'s arguments follow (cuda-api.ts, or a frame below).',
+    open: true,
+    fields: [
+      { name: 'op', type: 'u64', doc: 'the operation number (gp_ops.h); an unknown one is a protocol error' },
+      { name: 'seq', type: 'u64', doc: '0: fire-and-forget; else echoed by the reply' },
+      { name: 'ctx', type: 'u64', doc: 'the daemon\'s id of the current context; 0: none' },
+    ],
+  },
+  reply: {
+    doc: 'The head of every reply frame; the out values follow when result is 0.',
+    open: true,
+    fields: [
+      { name: 'seq', type: 'u64', doc: 'the call\'s seq' },
+      { name: 'result', type: 'u32', max: 2147483647, doc: 'the CUresult' },
+    ],
+  },
+  image: {
+    doc: 'cuModuleLoadData, cuModuleLoadDataEx, cuModuleLoadFatBinary, cuLibraryLoadData: the image, its size found by the client from its header.',
+    fields: [{ name: 'image', type: 'bin', doc: 'the fatbin, cubin or PTX' }],
+  },
+  launch: {
+    doc: 'cuLaunchKernel: the parameters packed as the ABI lays them out (cuKernelGetParamInfo).',
+    fields: [...launchHead, { name: 'params', type: 'bin', doc: 'the parameter buffer' }],
+  },
+  launch_ex: {
+    doc: 'cuLaunchKernelEx: as cuLaunchKernel from its config, then the config\'s attributes.',
+    fields: [...launchHead, { name: 'params', type: 'bin', doc: 'the parameter buffer' }, attrs],
+  },
+  clusters: {
+    doc: 'cuOccupancyMaxActiveClusters: a launch configuration without parameters.',
+    fields: [...launchHead, attrs],
+  },
+  memcpy: {
+    doc: 'cuMemcpy: unified addresses, the direction decided by the client.',
+    fields: [
+      { name: 'dst', type: 'u64', doc: 'the destination' },
+      { name: 'src', type: 'u64', doc: 'the source' },
+      { name: 'bytes', type: 'u64', doc: 'ByteCount' },
+    ],
+  },
+  memcpy_async: {
+    doc: 'cuMemcpyAsync.',
+    fields: [
+      { name: 'dst', type: 'u64', doc: 'the destination' },
+      { name: 'src', type: 'u64', doc: 'the source' },
+      { name: 'bytes', type: 'u64', doc: 'ByteCount' },
+      { name: 'stream', type: 'handle', doc: 'the stream' },
+    ],
+  },
+  memcpy_2d: {
+    doc: 'cuMemcpy2D, cuMemcpy2DUnaligned: explicit fields, never the CUDA_MEMCPY2D struct.',
+    fields: [...copy2dHead, copy2dRows],
+  },
+  memcpy_2d_async: {
+    doc: 'cuMemcpy2DAsync.',
+    fields: [...copy2dHead, { name: 'stream', type: 'handle', doc: 'the stream' }, copy2dRows],
+  },
+  memcpy_3d: {
+    doc: 'cuMemcpy3D, and the cuMemcpy2D* that name a CUDA array (as depth 1): explicit fields, never the CUDA_MEMCPY3D struct.',
+    fields: [...copy3dHead, copy3dBytes],
+  },
+  memcpy_3d_async: {
+    doc: 'cuMemcpy3DAsync.',
+    fields: [...copy3dHead, { name: 'stream', type: 'handle', doc: 'the stream' }, copy3dBytes],
+  },
+  link: {
+    doc: 'cuLinkComplete: every input the client gathered for one link, linked by the daemon\'s driver in one call.',
+    fields: [
+      { name: 'info_bytes', type: 'u64', max: 65536, doc: 'the info log\'s size the job gave (at most 64 KiB)' },
+      { name: 'error_bytes', type: 'u64', max: 65536, doc: 'the error log\'s size the job gave (at most 64 KiB)' },
+    ],
+    trailing:
+      'the link\'s options, an array of at most 64 [option uint, value uint] (only options whose value is a number, native/common/jit_options.h), then its inputs, an array of at most 1024 [type uint, name str, data bin, options]',
+  },
+} as const satisfies Record<string, Frame>;
+
+export type FrameName = keyof typeof frames;
+
+// ---- the handshake (docs/protocol.md, "Handshake"): msgpack maps, keyed by name --------------------
+
+/** A value of a handshake map. A key of another type than its own is read as absent by the client library. */
+export type KeyType =
+  | 'uint'
+  | 'int'
+  | 'float'
+  | 'bool'
+  | 'str'
+  | 'bin'
+  /** Another map of this table. */
+  | { map: HandshakeMapName }
+  /** An array of maps of this table. */
+  | { arrayOf: HandshakeMapName }
+  /** An array of unsigned integers. */
+  | { arrayOf: 'uint' }
+  /** An array of [int, int] pairs (device attributes). */
+  | { arrayOf: 'pairs' };
+
+export interface Key {
+  key: string;
+  type: KeyType;
+  doc: string;
+  /** nil is a value of its own: the key given as "not set" (the daemon's default). */
+  nil?: true;
+  /** uint, int, float: the least and largest value; an array: its least and most items; str: its least and most bytes. */
+  min?: number;
+  max?: number;
+  /** uint, int: the least and largest value of each item of an array of uint. */
+  itemMax?: number;
+  /** bin: its exact length; str: the most bytes the client library keeps (longer is cut). */
+  bytes?: number;
+  /** str: the only values it may take. */
+  oneOf?: readonly string[];
+  /** A str the key may hold instead of its type (gpus: "all"). */
+  orStr?: string;
+}
+
+export interface HandshakeMap {
+  doc: string;
+  /** Who writes it: the client library encodes the client's maps and decodes the daemon's. */
+  from: 'client' | 'daemon';
+  keys: readonly Key[];
+}
+
+/** The workload's names (docs/kubernetes.md, docs/slurm.md): each 1-128 letters, digits, '.', '_', '-', '@'. */
+const workloadKey = <K extends string>(key: K) => ({ key, type: 'str', nil: true, min: 1, max: 128, doc: `the workload's ${key}` }) as const;
+
+export const handshake = {
+  hello: {
+    doc: 'HELLO: the client\'s first message.',
+    from: 'client',
+    keys: [
+      { key: 'notices', type: 'bool', doc: 'the client takes handshake notices before WELCOME or a refusal\'s close' },
+      { key: 'protocol', type: 'uint', doc: 'the protocol major version (1)' },
+      { key: 'digest', type: 'str', doc: 'the op table\'s digest (GP_PROTOCOL_DIGEST)' },
+      { key: 'cuda', type: 'uint', min: 0, max: 1_000_000, doc: 'the CUDA version the client library implements' },
+      { key: 'token', type: 'str', nil: true, doc: 'the tenant\'s bearer token' },
+      { key: 'pid', type: 'uint', min: 1, max: 2 ** 31 - 1, doc: 'the client\'s process id' },
+      { key: 'host', type: 'str', doc: 'the client\'s host name (cut to 256 bytes and escaped by the daemon)' },
+      { key: 'program', type: 'str', doc: 'the client\'s program (cut to 256 bytes and escaped by the daemon)' },
+      { key: 'request', type: { map: 'request' }, nil: true, doc: 'what the job asks for; absent: the defaults' },
+    ],
+  },
+  request: {
+    doc: 'HELLO\'s request (GPUPOOL_REQUEST, docs/operations.md "The job\'s request"); keys a daemon does not know are ignored.',
+    from: 'client',
+    keys: [
+      { key: 'cards', type: { arrayOf: 'uint' }, nil: true, min: 1, max: 64, itemMax: 255, doc: 'the only cards (CUDA ordinals) the session may be given' },
+      workloadKey('namespace'),
+      workloadKey('pod'),
+      workloadKey('container'),
+      workloadKey('job'),
+      workloadKey('user'),
+      { key: 'limit', type: 'bool', nil: true, doc: 'the share is also a cap' },
+      { key: 'mem', type: 'uint', nil: true, min: 1, doc: 'device memory per card in bytes; nil: the daemon\'s default quota' },
+      { key: 'share', type: 'float', nil: true, min: 0.01, max: 1, doc: 'the share of each card' },
+      { key: 'priority', type: 'str', nil: true, bytes: 32, doc: 'high, normal or low, optionally :0-:9' },
+      { key: 'gpus', type: 'uint', nil: true, min: 1, max: 256, orStr: 'all', doc: 'cards wanted from this daemon; nil: 1' },
+      { key: 'policy', type: 'str', nil: true, oneOf: ['binpack', 'spread'], doc: 'placement; nil: the daemon\'s sharing.placement' },
+      { key: 'wait', type: 'uint', nil: true, min: 0, max: 86_400, doc: 'seconds the daemon may hold the handshake until cards have room' },
+    ],
+  },
+  welcome: {
+    doc: 'WELCOME: the daemon\'s answer to an accepted HELLO.',
+    from: 'daemon',
+    keys: [
+      { key: 'protocol', type: 'uint', doc: 'as HELLO\'s' },
+      { key: 'digest', type: 'str', doc: 'as HELLO\'s' },
+      { key: 'session', type: 'uint', doc: 'the session id (logs, status)' },
+      { key: 'driverVersion', type: 'int', doc: 'cuDriverGetVersion of the daemon\'s driver' },
+      { key: 'devices', type: { arrayOf: 'device' }, doc: 'the cards placement gave the session, in ordinal order' },
+    ],
+  },
+  device: {
+    doc: 'One of WELCOME\'s devices.',
+    from: 'daemon',
+    keys: [
+      { key: 'ordinal', type: 'int', doc: 'the card\'s CUDA ordinal on the daemon: what a CUdevice argument carries' },
+      { key: 'name', type: 'str', bytes: 256, doc: 'the card\'s name' },
+      { key: 'uuid', type: 'bin', bytes: 16, doc: 'the card\'s UUID' },
+      { key: 'pciDomain', type: 'int', doc: 'PCI domain' },
+      { key: 'pciBus', type: 'int', doc: 'PCI bus' },
+      { key: 'pciDevice', type: 'int', doc: 'PCI device' },
+      { key: 'totalMem', type: 'uint', doc: 'the session\'s memory quota on the card, not its size' },
+      { key: 'attributes', type: { arrayOf: 'pairs' }, doc: '[CUdevice_attribute, value] pairs, every one the driver answers' },
+    ],
+  },
+  notice: {
+    doc: 'A handshake notice, before WELCOME or a refusal\'s close, to a client that asked (HELLO\'s notices).',
+    from: 'daemon',
+    keys: [
+      { key: 'notice', type: 'str', bytes: 16, oneOf: ['waiting', 'refused'], doc: 'its kind; a client skips one it does not know' },
+      { key: 'reason', type: 'str', bytes: 2048, doc: 'the whole reason, with units' },
+      { key: 'waited', type: 'uint', doc: 'waiting: seconds held so far' },
+      { key: 'wait', type: 'uint', doc: 'waiting: the request\'s wait' },
+      { key: 'code', type: 'uint', doc: 'refused: the close code that follows (4004)' },
+    ],
+  },
+} as const satisfies Record<string, HandshakeMap>;
+
+export type HandshakeMapName = 'hello' | 'request' | 'welcome' | 'device' | 'notice';
+
+/** A key of a handshake map, by map and key name: its bounds are what both ends check. */
+export function handshakeKey(map: HandshakeMapName, key: string): Key {
+  const found = (handshake[map].keys as readonly Key[]).find((k) => k.key === key);
+  if (!found) throw new Error(`${map} has no key ${key}`);
+  return found;
+}
