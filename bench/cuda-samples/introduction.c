@@ -89,13 +89,6 @@ static int inc_copy(const gpupool_emu_launch *l, void **params)
     return CUDA_SUCCESS;
 }
 
-/* testKernel(int N) (simpleAssert): every thread asserts gtid < N; a failed device assert fails the
- * launch with CUDA_ERROR_ASSERT, which stays the context's error as on a GPU. */
-static int assert_below(const gpupool_emu_launch *l, void **params)
-{
-    return (long long)grid_threads(l) > PARAM(int, params, 0) ? CUDA_ERROR_ASSERT : CUDA_SUCCESS;
-}
-
 /*
  * kernel_A / kernel_B(clock_t *d_o, clock_t clock_count) (simpleHyperQ): one thread spins until
  * clock_count cycles passed and stores how many did; the spin is modelled device time at 1 GHz (the
@@ -398,7 +391,6 @@ const gpupool_emu_kernel introduction_kernels[] = {
     { "_Z6squarePii", COUNT(ptr_int), ptr_int, 0, square },
     { "_Z9incKernelPii", COUNT(ptr_int), ptr_int, 0, inc },
     KERNEL("_Z9incKernelPiS_ii", inc_copy, 8, 8, 4, 4),
-    KERNEL("_Z10testKerneli", assert_below, 4),
     KERNEL("_Z8kernel_APll", spin_clocks, 8, 8),
     KERNEL("_Z8kernel_BPll", spin_clocks, 8, 8),
     KERNEL("_Z3sumPli", sum_clocks, 8, 4),

@@ -24,6 +24,7 @@ __attribute__((constructor)) static void gather(void)
         { concepts_kernels, concepts_kernel_count },
         { features_kernels, features_kernel_count },
         { gemm_kernels, gemm_kernel_count },
+        { texture_kernels, texture_kernel_count },
     };
     unsigned total = 0;
     for (unsigned i = 0; i < COUNT(parts); i++)

@@ -1,6 +1,6 @@
 /*
  * What the CPU kernels of the cuda-samples (kernels.c, introduction.c, mergesort.c, concepts.c,
- * features.c, gemm.c) share:
+ * features.c, gemm.c, textures.c) share:
  * reading parameters, reaching device memory, and each file's table of kernels, gathered by
  * gpupool_emu_kernels() in kernels.c (docs/emulator.md, "Kernels: the CPU-implementation ABI").
  */
@@ -78,6 +78,8 @@ extern const gpupool_emu_kernel mergesort_kernels[];
 extern const unsigned mergesort_kernel_count;
 extern const gpupool_emu_kernel gemm_kernels[];
 extern const unsigned gemm_kernel_count;
+extern const gpupool_emu_kernel texture_kernels[];
+extern const unsigned texture_kernel_count;
 extern const gpupool_emu_kernel features_kernels[];
 extern const unsigned features_kernel_count;
 #endif
