@@ -45,10 +45,14 @@ Copy3D copy_3d_of(const Frame &f) {
   c.width = f.width;
   c.height = f.height;
   c.depth = f.depth;
-  // The host side is where the kind says, and only there.
-  bool host_dst = c.kind == kToHost, host_src = c.kind == kToDevice;
-  if ((c.dst.type == kHost) != host_dst || (c.src.type == kHost) != host_src) throw ProtocolError("a 3D copy's sides do not match its kind");
   return c;
+}
+
+// The host side is where the kind says, and only there. A well-formed frame that says otherwise is
+// the caller's mistake, answered as the driver answers a bad descriptor.
+bool sides_match(const Copy3D &c) {
+  bool host_dst = c.kind == kToHost, host_src = c.kind == kToDevice;
+  return (c.dst.type == kHost) == host_dst && (c.src.type == kHost) == host_src;
 }
 
 // A device side: its box, from (z*height + y)*pitch + x to the last byte of its last row, in one
@@ -128,6 +132,7 @@ void copy_3d(Session &s, Bin data, Writer &w, const Call &call, uint32_t op, Cop
     bytes = s.checked_size(bytes);
   }
   if (c.kind == kToDevice && data.size != bytes) throw ProtocolError("a 3D copy's bytes have the wrong size");
+  if (rc == CUDA_SUCCESS && !sides_match(c)) rc = CUDA_ERROR_INVALID_VALUE;
   bool empty = c.width == 0 || c.height == 0 || c.depth == 0;
   if (rc == CUDA_SUCCESS && !empty) rc = check_side(s, op, "src", c.src, c);
   if (rc == CUDA_SUCCESS && !empty) rc = check_side(s, op, "dst", c.dst, c);

@@ -1,4 +1,4 @@
-import { frames, type Field, type FrameName } from './frames.js';
+import { frames, type Field, type Frame, type FrameName } from './frames.js';
 
 /**
  * The frames table (frames.ts) on the JavaScript side: the values of a frame in wire order, from its
@@ -15,8 +15,8 @@ export function frameFields(name: FrameName): readonly Field[] {
 
 /**
  * The frame's values in order: each field's (a `count` field's spread, pairs as [id, value] arrays),
- * a `when` field only where its condition holds. A field left out is an error: a tool that means to
- * send a malformed frame edits the values after.
+ * a `when` field only where its condition holds, then a frame's least trailing values (`trailingLeast`).
+ * A field left out is an error: a tool that means to send a malformed frame edits the values after.
  */
 export function frameValues(name: FrameName, values: Record<string, FieldValue>): unknown[] {
   const out: unknown[] = [];
@@ -33,5 +33,14 @@ export function frameValues(name: FrameName, values: Record<string, FieldValue>)
       out.push(v);
     }
   }
+  const frame: Frame = frames[name];
+  if (frame.trailingLeast !== undefined) out.push(...frame.trailingLeast);
   return out;
+}
+
+/** A bin field's exact length from the values of the fields it names (`bytes`), or null when it has none. */
+export function binLength(f: Field, values: Record<string, FieldValue>): number | null {
+  if (typeof f.bytes === 'number') return f.bytes;
+  if (f.bytes === undefined) return null;
+  return f.bytes.reduce((n, name) => n * Number(values[name]), 1);
 }

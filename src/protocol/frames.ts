@@ -47,6 +47,8 @@ export interface Frame {
    * lists): what they are. The handler reads them itself, after the decoded fields.
    */
   trailing?: string;
+  /** With `trailing`: the least well-formed trailing values (nothing in each list), which tools append. */
+  trailingLeast?: readonly unknown[];
 }
 
 // Grid and block sizes, and the stream of a launch: shared by the launch frames.
@@ -167,6 +169,7 @@ export const frames = {
     ],
     trailing:
       'the link\'s options, an array of at most 64 [option uint, value uint] (only options whose value is a number, native/common/jit_options.h), then its inputs, an array of at most 1024 [type uint, name str, data bin, options]',
+    trailingLeast: [[], []],
   },
 } as const satisfies Record<string, Frame>;
 

@@ -1,6 +1,6 @@
 import { frame, helloMessage, pack, wide, type OpEntry, type OpTable } from '../client.js';
 import type { ArgumentFrame } from '../cuda-api.js';
-import { frameFields, frameValues, type FieldValue } from '../frame-codec.js';
+import { binLength, frameFields, frameValues, type FieldValue } from '../frame-codec.js';
 
 /**
  * Seeded generators of bad compute-protocol traffic (docs/protocol.md), for the fuzz test
@@ -185,7 +185,7 @@ function typedArgs(rng: Rng, op: OpEntry, t: Target): unknown[] {
   return op.params.map((p) => typedValue(rng, p.wire, p.name, t));
 }
 
-/** Values for every field of a frames.ts frame, each of its type and within its bounds (rows sized width * height). */
+/** Values for every field of a frames.ts frame, each of its type and within its bounds (a bin of its stated length). */
 function typedFrame(rng: Rng, name: ArgumentFrame, t: Target): Record<string, FieldValue> {
   const values: Record<string, FieldValue> = {};
   for (const f of frameFields(name)) {
@@ -193,7 +193,7 @@ function typedFrame(rng: Rng, name: ArgumentFrame, t: Target): Record<string, Fi
       f.type === 'handle' ? handleId(rng, t) : f.max !== undefined ? rng.int(f.max + 1) : f.type === 'u32' ? rng.pick([0, 1, 32, 1024]) : ['dst', 'src'].includes(f.name) || f.name.endsWith('_device') ? pointer(rng, t) : rng.int(64);
     if (f.count !== undefined) values[f.name] = Array.from({ length: f.count }, one) as number[];
     else if (f.type === 'pairs') values[f.name] = Array.from({ length: rng.int(3) }, () => [rng.pick([0, 2, 4, 5, 99]), rng.bytes(f.bytes as number)] as const);
-    else if (f.type === 'bin') values[f.name] = f.name === 'rows' ? rng.bytes(Number(values.width) * Number(values.height)) : rng.bytes(rng.int(128));
+    else if (f.type === 'bin') values[f.name] = rng.bytes(binLength(f, values) ?? rng.int(128));
     else values[f.name] = one();
   }
   return values;
@@ -278,7 +278,7 @@ const BREAKING: Record<string, Generator> = {
       const bytes = n > f.max! ? (f.bytes as number) : (f.bytes as number) + rng.pick([-1, 1, 64]);
       values[f.name] = Array.from({ length: n }, () => [rng.int(20), rng.bytes(bytes)] as const);
     } else if (f.type === 'bin') {
-      const right = Number(values.width) * Number(values.height);
+      const right = binLength(f, values) ?? 0;
       values[f.name] = rng.bytes(right + (right > 0 && rng.int(2) ? -1 : rng.pick([1, 7])));
     } else {
       values[f.name] = f.max! + 1 + rng.int(100);
