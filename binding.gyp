@@ -9,6 +9,7 @@
       "sources": [
         "native/addon/addon.cc",
         "native/addon/alloc_handlers.cc",
+        "native/addon/connection.cc",
         "native/addon/dispatch.cc",
         "native/addon/driver.cc",
         "native/addon/handlers.cc",
@@ -17,6 +18,7 @@
         "native/addon/session.cc",
         "native/addon/session_memory.cc",
         "native/addon/wire.cc",
+        "native/addon/ws_frame.cc",
         "native/common/mp_check.c"
       ],
       "include_dirs": [
