@@ -14,9 +14,16 @@
 //     .limitBacklog(bytes, onDrained)  from now on .backlogged is true while the messages taken and
 //                   not yet run hold more than `bytes`; onDrained() once they are down to half
 //     .onRefusal(fn)  fn({op, param, ptr, bytes, rc}) for the session's first bounds-check refusal
+//     .attach(fd, prefix, {maxMessageBytes, maxQueuedBytes})  the session takes the connection over
+//                   after the handshake (connection.h): its reader thread reads the client's frames,
+//                   its thread writes the replies; onOutput gets nothing more, onClosed(reason, code)
+//                   the connection's close code
+//     .ping() .closeConnection(code, reason) .terminate()   asked of an attached connection
+//     .connection   {idleMs, paused, pauses, bytesIn, bytesOut} of an attached connection, or null
 //
 // Each session runs its calls on one native thread of its own; replies and the end come back to
-// JS through a thread-safe function. Nothing on the JS thread ever calls the driver.
+// JS through a thread-safe function, or (attached) the replies go straight to the socket and JS
+// hears only of refusals and the end. Nothing on the JS thread ever calls the driver.
 #include <napi.h>
 
 #include <atomic>
