@@ -10,13 +10,21 @@ import type { NativeSession } from './native.js';
 export interface ClientLink {
   /** `native`: the session owns the socket; `js`: frames pass through `ws` on the event loop. */
   readonly reader: 'native' | 'js';
-  /** A ping round: `paused` (not read for backlog: not silent), `silent` past the grace (cut), or `ok` (pinged). */
-  ping(graceMs: number): 'ok' | 'paused' | 'silent';
+  /**
+   * A ping round: `paused` (not read for its backlog: not silent), `silent` past the grace (cut), or
+   * `ok` (pinged); `silentMs`: since the client last showed it is there.
+   */
+  ping(graceMs: number): PingOutcome;
   close(code: number, reason: string): void;
   /** Cuts the connection without a close handshake: the peer is gone. */
   terminate(): void;
   /** Times the client was not read for its backlog. */
   readonly pauses: number;
+}
+
+export interface PingOutcome {
+  outcome: 'ok' | 'paused' | 'silent';
+  silentMs: number;
 }
 
 /** A connection `ws` carries: every message and reply crosses the event loop. */
@@ -34,20 +42,21 @@ export class JsLink implements ClientLink {
     this.lastSeen = Date.now();
   }
 
-  ping(graceMs: number): 'ok' | 'paused' | 'silent' {
+  ping(graceMs: number): PingOutcome {
     const now = Date.now();
     // A paused socket is not read, so its pongs wait too: a slowed client is not a dead one.
     if (this.ws.isPaused) {
       this.lastSeen = now;
-      return 'paused';
+      return { outcome: 'paused', silentMs: 0 };
     }
-    if (now - this.lastSeen > graceMs) {
+    const silentMs = now - this.lastSeen;
+    if (silentMs > graceMs) {
       // terminate(): a close handshake would wait on a peer that is not there.
       this.ws.terminate();
-      return 'silent';
+      return { outcome: 'silent', silentMs };
     }
     this.ws.ping();
-    return 'ok';
+    return { outcome: 'ok', silentMs };
   }
 
   close(code: number, reason: string): void {
@@ -65,17 +74,17 @@ export class NativeLink implements ClientLink {
 
   constructor(private readonly session: NativeSession) {}
 
-  ping(graceMs: number): 'ok' | 'paused' | 'silent' {
+  ping(graceMs: number): PingOutcome {
     const figures = this.session.connection;
-    if (!figures) return 'ok';
+    if (!figures) return { outcome: 'ok', silentMs: 0 };
     if (!figures.paused && figures.idleMs > graceMs) {
       this.session.terminate();
-      return 'silent';
+      return { outcome: 'silent', silentMs: figures.idleMs };
     }
     // Sent even while the client is not read (its backlog): a client busy sending hears from the
     // daemon only so, and takes a daemon silent for long for a lost one.
     this.session.ping();
-    return figures.paused ? 'paused' : 'ok';
+    return { outcome: figures.paused ? 'paused' : 'ok', silentMs: figures.paused ? 0 : figures.idleMs };
   }
 
   close(code: number, reason: string): void {

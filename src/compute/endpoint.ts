@@ -567,8 +567,9 @@ export class ComputeEndpoint {
   private ping(): void {
     for (const client of this.clients.values()) {
       // A silent one is cut without a close handshake; its session is freed as on any end.
-      if (client.link.ping(this.graceMs) === 'silent') {
-        this.logger.warn({ session: client.info.id, peer: client.info.peer, graceMs: this.graceMs }, 'client stopped answering pings; dropping it');
+      const { outcome, silentMs } = client.link.ping(this.graceMs);
+      if (outcome === 'silent') {
+        this.logger.warn({ session: client.info.id, peer: client.info.peer, silentMs, graceMs: this.graceMs }, 'client stopped answering pings; dropping it');
       }
     }
   }
