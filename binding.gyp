@@ -9,6 +9,7 @@
       "sources": [
         "native/addon/addon.cc",
         "native/addon/alloc_handlers.cc",
+        "native/addon/connection.cc",
         "native/addon/copy3d_handlers.cc",
         "native/addon/dispatch.cc",
         "native/addon/driver.cc",
@@ -20,6 +21,7 @@
         "native/addon/session_memory.cc",
         "native/addon/texture_handlers.cc",
         "native/addon/wire.cc",
+        "native/addon/ws_frame.cc",
         "native/common/frame_in.c",
         "native/common/mp_check.c",
         "build/gen/gp_frames.c"

@@ -8,10 +8,12 @@
  * machine. Every program times itself and prints one line of JSON. Prints a table and rewrites
  * docs/benchmarks.md.
  *
- *   node bench/run.js [--quick] [--no-write] [--only 1,2,3,4] [--json FILE]
+ *   node bench/run.js [--quick] [--no-write] [--only 1,2,3,4] [--json FILE] [--js-connections]
  *
  * --quick: one trial of each and smaller counts (a smoke test; never written to the document).
  * --no-write: print only. --only: some of the benchmarks (the document is written only by a full run).
+ * --js-connections: the daemon keeps every connection on its event loop (compute.nativeConnections
+ * false), the path before issue 13, to compare with the sessions' native readers (the default).
  * --json FILE: also write the raw results there. A full run also saves them as bench/results/run.json and
  * draws docs/img/bench-copies.svg from them (bench/plots.js).
  * Every figure is of the emulated CUDA driver (CPU), never of a GPU.
@@ -44,6 +46,7 @@ const write = !args.includes('--no-write') && !quick;
 const onlyArg = args.indexOf('--only');
 const jsonArg = args.indexOf('--json');
 const jsonOut = jsonArg >= 0 ? args[jsonArg + 1] : null;
+const daemonConfig = args.includes('--js-connections') ? { compute: { nativeConnections: false } } : {};
 const only = onlyArg >= 0 ? new Set(args[onlyArg + 1].split(',').map(Number)) : new Set([1, 2, 3, 4]);
 
 const MiB = 1024 * 1024;
@@ -335,9 +338,9 @@ async function main() {
   try {
     log(`building the benchmark programs in ${dir}`);
     const bin = build(dir);
-    const results = { machine: machine(), params: P, imageKind: bin.imageKind, quick };
+    const results = { machine: machine(), params: P, imageKind: bin.imageKind, quick, connections: daemonConfig.compute ? 'js' : 'native' };
     if (only.has(1) || only.has(2) || only.has(3)) {
-      const daemon = await Daemon.start(P.fastEnv, dir);
+      const daemon = await Daemon.start(P.fastEnv, dir, daemonConfig);
       log(`daemon at ${daemon.server} (${Object.entries(P.fastEnv).map(([k, v]) => `${k}=${v}`).join(' ')})`);
       try {
         if (only.has(1)) (log('1. synchronous call latency'), (results.latency = await latency(bin, daemon)));
@@ -348,7 +351,7 @@ async function main() {
       }
     }
     if (only.has(4)) {
-      const daemon = await Daemon.start(P.trainEnv, dir);
+      const daemon = await Daemon.start(P.trainEnv, dir, daemonConfig);
       log(`daemon at ${daemon.server} (${Object.entries(P.trainEnv).map(([k, v]) => `${k}=${v}`).join(' ')})`);
       try {
         log('4. training-like loop');

@@ -14,25 +14,37 @@
 //     .limitBacklog(bytes, onDrained)  from now on .backlogged is true while the messages taken and
 //                   not yet run hold more than `bytes`; onDrained() once they are down to half
 //     .onRefusal(fn)  fn({op, param, ptr, bytes, rc}) for the session's first bounds-check refusal
+//     .attach(fd, prefix, {maxMessageBytes, maxQueuedBytes})  the session takes the connection over
+//                   after the handshake (connection.h): its reader thread reads the client's frames,
+//                   its thread writes the replies; onOutput gets nothing more, onClosed(reason, code)
+//                   the connection's close code
+//     .ping() .closeConnection(code, reason) .terminate()   asked of an attached connection
+//     .connection   {idleMs, paused, pauses, bytesIn, bytesOut} of an attached connection, or null
 //
 // Each session runs its calls on one native thread of its own; replies and the end come back to
-// JS through a thread-safe function. Nothing on the JS thread ever calls the driver.
+// JS through a thread-safe function, or (attached) the replies go straight to the socket and JS
+// hears only of refusals and the end. Nothing on the JS thread ever calls the driver.
 #include <napi.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <deque>
 #include <malloc.h>
 #include <memory>
 #include <mutex>
+#include <pthread.h>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
 #include "dispatch.h"
 #include "driver.h"
 #include "scheduler.h"
+#include "connection.h"
 #include "extent.h"
 #include "session.h"
 #include "wire.h"
@@ -209,7 +221,8 @@ Napi::Value OpenDriver(const Napi::CallbackInfo &info) {
 
 class SessionWrap;
 
-// A client message waiting for the session's thread; the reference keeps its Buffer alive.
+// A client message waiting for the session's thread: a JS Buffer, which the reference keeps alive
+// (submit), or bytes the connection's reader malloc'd (ref null), freed once run.
 struct Message {
   const char *data;
   size_t size;
@@ -239,6 +252,7 @@ struct Delivery {
   bool closed = false;
   bool has_reason = false;
   std::string reason;
+  int close_code = -1;  // the connection's end as the native reader saw it; -1: none attached
 };
 
 void Deliver(Napi::Env env, Napi::Function, SessionWrap *session, Delivery *delivery);
@@ -250,6 +264,20 @@ class Runner {
  public:
   Runner(std::shared_ptr<const gp::Driver> driver, std::vector<uint64_t> quota, std::shared_ptr<gp::Scheduler> sched, gp::SchedParams params)
       : session(std::move(driver), std::move(quota), std::move(sched), params) {}
+
+  // The connection the session's replies go to from now on (once, from the JS thread).
+  void attach(std::shared_ptr<gp::Connection> c) {
+    conn_holder_ = std::move(c);
+    conn_.store(conn_holder_.get(), std::memory_order_release);
+  }
+  gp::Connection *conn() const { return conn_.load(std::memory_order_acquire); }
+  const std::shared_ptr<gp::Connection> &connection() const { return conn_holder_; }
+
+  // The reader saw the connection end: the session stops as it would on the JS path's close.
+  void connection_ended(uint16_t code) {
+    end_code_ = code;
+    request_stop();
+  }
 
   // False once the session is stopping: the message is not taken.
   bool push(const Message &m) {
@@ -282,11 +310,19 @@ class Runner {
     for (;;) {
       Message m;
       if (!next(m)) break;
-      d->refs.push_back(m.ref);
-      d->released += backlog_cost(m);
+      gp::Connection *const c = conn();
+      if (m.ref != nullptr) {
+        d->refs.push_back(m.ref);
+        d->released += backlog_cost(m);
+      }
       try {
-        gp::process_message(session, m.data, m.size, d->output, [this, &d] {
+        gp::process_message(session, m.data, m.size, d->output, [this, &d, c] {
           if (d->output.size() < kReplyBytes) return;
+          if (c != nullptr) {
+            c->send(d->output.data(), d->output.size());
+            d->output.clear();
+            return;
+          }
           auto *part = new Delivery();
           part->output.swap(d->output);  // the writer keeps appending to d->output, now empty
           post(part);
@@ -302,6 +338,15 @@ class Runner {
         reason = std::string("internal error: ") + e.what();
       }
       if (failed) d->output.clear();  // the connection closes with the reason instead
+      if (m.ref == nullptr) {
+        std::free(const_cast<char *>(m.data));
+        if (c != nullptr) c->release(gp::Connection::cost(m.size));
+      }
+      // On a native connection the replies go out from here: JS hears only of refusals and the end.
+      if (c != nullptr && !d->output.empty()) {
+        c->send(d->output.data(), d->output.size());
+        d->output.clear();
+      }
       if (session.take_refusal(&d->refusal)) d->has_refusal = true;
       session.publish();
       bool idle;
@@ -309,7 +354,7 @@ class Runner {
         std::lock_guard<std::mutex> lock(mu_);
         idle = queue_.empty();
       }
-      if (failed || idle || !d->output.empty() || d->has_refusal || d->released >= kReleaseBytes) {
+      if (failed || (idle && !d->refs.empty()) || !d->output.empty() || d->has_refusal || d->released >= kReleaseBytes) {
         post(d);
         d = new Delivery();
       }
@@ -322,10 +367,15 @@ class Runner {
     d->closed = true;
     d->has_reason = failed;
     d->reason = reason;
+    d->close_code = end_code_;
     {
       std::lock_guard<std::mutex> lock(mu_);
       stop_ = true;
       for (const Message &m : queue_) {
+        if (m.ref == nullptr) {
+          std::free(const_cast<char *>(m.data));
+          continue;
+        }
         d->refs.push_back(m.ref);
         d->released += backlog_cost(m);
       }
@@ -388,6 +438,9 @@ class Runner {
   std::deque<Message> queue_;
   bool stop_ = false;
   bool wake_ = false;
+  std::shared_ptr<gp::Connection> conn_holder_;
+  std::atomic<gp::Connection *> conn_{nullptr};
+  std::atomic<int> end_code_{-1};
 };
 
 class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
@@ -403,6 +456,11 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
                            InstanceMethod<&SessionWrap::LimitBacklog>("limitBacklog"),
                            InstanceAccessor<&SessionWrap::Backlogged>("backlogged"),
                            InstanceMethod<&SessionWrap::OnRefusal>("onRefusal"),
+                           InstanceMethod<&SessionWrap::Attach>("attach"),
+                           InstanceMethod<&SessionWrap::Ping>("ping"),
+                           InstanceMethod<&SessionWrap::CloseConnection>("closeConnection"),
+                           InstanceMethod<&SessionWrap::Terminate>("terminate"),
+                           InstanceAccessor<&SessionWrap::ConnectionFigures>("connection"),
                        });
   }
 
@@ -470,7 +528,10 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
         },
         new std::shared_ptr<Runner>(runner_));
     Runner *r = runner_.get();
-    runner_->thread = std::thread([r] { r->run(); });
+    runner_->thread = std::thread([r] {
+      pthread_setname_np(pthread_self(), "gp-session");
+      r->run();
+    });
     // A running session stays alive until it has reported its end.
     Ref();
   }
@@ -498,12 +559,13 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
     }
     if (d->closed) {
       Napi::Value reason = d->has_reason ? Napi::String::New(env, d->reason) : env.Null();
+      Napi::Value code = d->close_code >= 0 ? Napi::Number::New(env, d->close_code) : env.Null();
       Napi::FunctionReference on_closed = std::move(on_closed_);
       on_output_.Reset();
       on_drained_.Reset();
       on_refusal_.Reset();
       Unref();
-      Call(env, on_closed, {reason});
+      Call(env, on_closed, {reason, code});
     }
   }
 
@@ -579,6 +641,80 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
     held_ += backlog_cost(m);
     if (backlog_limit_ > 0 && held_ > backlog_limit_) backlogged_ = true;
     return Napi::Boolean::New(env, true);
+  }
+
+  // attach(fd, bytesAlreadyRead, {maxMessageBytes, maxQueuedBytes}): the session takes over the
+  // connection after the handshake; the caller closes its own descriptor (a duplicate is kept).
+  Napi::Value Attach(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsBuffer() || !info[2].IsObject()) {
+      throw Napi::TypeError::New(env, "attach(fd: number, prefix: Buffer, limits: {maxMessageBytes, maxQueuedBytes})");
+    }
+    if (runner_->connection()) throw Napi::Error::New(env, "attach: the session has a connection already");
+    if (closing_) throw Napi::Error::New(env, "attach: the session is closing");
+    Napi::Object o = info[2].As<Napi::Object>();
+    Napi::Value max_message = o.Get("maxMessageBytes"), max_queued = o.Get("maxQueuedBytes");
+    if (!max_message.IsNumber() || !max_queued.IsNumber()) throw Napi::TypeError::New(env, "attach: maxMessageBytes and maxQueuedBytes must be numbers");
+    gp::Connection::Limits limits;
+    limits.max_message = (uint64_t)max_message.As<Napi::Number>().DoubleValue();
+    limits.max_queued = (size_t)max_queued.As<Napi::Number>().DoubleValue();
+    Napi::Buffer<char> prefix = info[1].As<Napi::Buffer<char>>();
+    std::weak_ptr<Runner> weak = runner_;
+    gp::Connection::Events events;
+    events.message = [weak](char *data, size_t size) {
+      auto r = weak.lock();
+      return r && r->push(Message{data, size, nullptr});
+    };
+    events.ended = [weak](uint16_t code) {
+      if (auto r = weak.lock()) r->connection_ended(code);
+    };
+    try {
+      auto c = gp::Connection::open(info[0].As<Napi::Number>().Int32Value(), limits, std::string(prefix.Data(), prefix.Length()), std::move(events));
+      // The session's thread must see the connection before the first message comes from it: its
+      // replies go there, not to onOutput.
+      runner_->attach(c);
+      c->start();
+    } catch (const std::system_error &e) {
+      throw Napi::Error::New(env, std::string("attach: ") + e.what());
+    }
+    return env.Undefined();
+  }
+
+  Napi::Value Ping(const Napi::CallbackInfo &info) {
+    if (auto &c = runner_->connection()) c->ping();
+    return info.Env().Undefined();
+  }
+
+  // closeConnection(code, reason): the close frame goes out (from a native thread), the session ends.
+  Napi::Value CloseConnection(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsString()) throw Napi::TypeError::New(env, "closeConnection(code: number, reason: string)");
+    if (auto &c = runner_->connection()) c->close((uint16_t)info[0].As<Napi::Number>().Uint32Value(), info[1].As<Napi::String>().Utf8Value());
+    closing_ = true;
+    runner_->request_stop();
+    return env.Undefined();
+  }
+
+  Napi::Value Terminate(const Napi::CallbackInfo &info) {
+    if (auto &c = runner_->connection()) c->terminate();
+    closing_ = true;
+    runner_->request_stop();
+    return info.Env().Undefined();
+  }
+
+  // {idleMs, paused, pauses, bytesIn, bytesOut}, or null before attach.
+  Napi::Value ConnectionFigures(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    const auto &c = runner_->connection();
+    if (!c) return env.Null();
+    const gp::Connection::Figures f = c->figures();
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("idleMs", (double)f.idle_ms);
+    o.Set("paused", f.paused);
+    o.Set("pauses", (double)f.pauses);
+    o.Set("bytesIn", (double)f.bytes_in);
+    o.Set("bytesOut", (double)f.bytes_out);
+    return o;
   }
 
   Napi::Value SetSchedule(const Napi::CallbackInfo &info) {

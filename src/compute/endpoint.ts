@@ -16,6 +16,7 @@ import { computeCards, type ComputeCard } from './cards.js';
 import { CloseCodes, HandshakeError, closeReason, encodeWelcome, parseHello, type Hello } from './handshake.js';
 import { WaitProgress, encodeRefused } from './handshake-notices.js';
 import { clientText } from './client-text.js';
+import { JsLink, NativeLink, holdForHandover, releaseToNative, unparsedBytes, type ClientLink } from './client-link.js';
 import type { ComputeAddon, NativeDriver, NativeSession, SessionStats } from './native.js';
 import { defaultConfig, type DaemonConfig } from '../config/schema.js';
 import { formatPriority, parsePriority, type Priority } from '../sharing/priority.js';
@@ -30,6 +31,8 @@ export interface ComputeLimits {
   maxMessageBytes: number;
   /** Backpressure: the session's socket is paused while its queue holds more, resumed at half. */
   maxQueuedBytes: number;
+  /** After the handshake the session's own threads read and write plain-TCP connections; config `compute.nativeConnections`. */
+  nativeConnections: boolean;
   /** Before its HELLO is accepted a client may send no more than this (1009); config `auth.maxHelloBytes`. */
   maxHelloBytes: number;
   /** A failed handshake from an address over its failures is answered this late; config `auth.blockedDelayMs`. */
@@ -59,15 +62,22 @@ export interface SessionInfo {
   cards: { ordinal: number; quota: number; used: number; deviceNs: number; waitNs: number; achievedShare: number | null; poisoned: string | null }[];
   /** Times the daemon stopped reading the client, its backlog over `compute.maxQueuedBytes`. */
   pauses: number;
+  /**
+   * How the session's calls reach it: `tcp` or `tls`, read by `native` code (the session's threads,
+   * off the event loop) or by `js` (through the event loop: TLS, and every connection before its WELCOME).
+   */
+  transport: { socket: 'tcp' | 'tls'; reader: 'native' | 'js' };
   stats: SessionStats | null;
 }
 
 interface Client {
   info: SessionInfo;
   ws: WebSocket;
+  /** How it is pinged and closed: through `ws` until its session takes the socket over. */
+  link: ClientLink;
   session: NativeSession | null;
-  /** When the client last showed it is there (any bytes, a pong), by Date.now(). */
-  lastSeen: number;
+  /** Messages went to the session through `ws` (sent before the WELCOME): it keeps that path. */
+  submitted: boolean;
   /** The quota committed for it per card, by ordinal (0: a card it was not given); released once, when the session is freed. */
   quota: number[] | null;
   /** The share committed with it on each of its cards. */
@@ -166,9 +176,9 @@ export class ComputeEndpoint {
   ) {
     this.auth = options.auth ?? null;
     const defaults = defaultConfig();
-    const { maxMessageBytes, maxQueuedBytes } = defaults.compute;
+    const { maxMessageBytes, maxQueuedBytes, nativeConnections } = defaults.compute;
     const { maxHelloBytes, blockedDelayMs } = defaults.auth;
-    this.limits = { maxMessageBytes, maxQueuedBytes, maxHelloBytes, blockedDelayMs, ...options.limits };
+    this.limits = { maxMessageBytes, maxQueuedBytes, nativeConnections, maxHelloBytes, blockedDelayMs, ...options.limits };
     this.wss = new WebSocketServer({ noServer: true, maxPayload: this.limits.maxMessageBytes, perMessageDeflate: false });
     this.helloTimeoutMs = options.helloTimeoutMs ?? 5000;
     const sharing = { ...defaultConfig().sharing, ...options.sharing };
@@ -205,6 +215,7 @@ export class ComputeEndpoint {
 
   private accept(ws: WebSocket, req: IncomingMessage, pending: PendingConnection | null): void {
     const id = this.nextId++;
+    const link = new JsLink(ws);
     const client: Client = {
       info: {
         id,
@@ -219,11 +230,13 @@ export class ComputeEndpoint {
         scheduling: null,
         cards: [],
         pauses: 0,
+        transport: { socket: (req.socket as { encrypted?: boolean }).encrypted ? 'tls' : 'tcp', reader: 'js' },
         stats: null,
       },
       ws,
+      link,
       session: null,
-      lastSeen: Date.now(),
+      submitted: false,
       quota: null,
       share: 0,
       withdraw: null,
@@ -256,7 +269,7 @@ export class ComputeEndpoint {
       pending?.release();
     };
     const seen = (chunk: Buffer) => {
-      client.lastSeen = Date.now();
+      link.seen();
       if (authenticated) return;
       unauthenticatedBytes += chunk.length;
       if (unauthenticatedBytes <= this.limits.maxHelloBytes || ws.readyState !== ws.OPEN) return;
@@ -268,16 +281,16 @@ export class ComputeEndpoint {
     };
     // Before ws's own listener: a chunk is counted before ws buffers it or takes a message from it.
     req.socket.prependListener('data', seen);
-    ws.on('pong', () => (client.lastSeen = Date.now()));
     ws.on('message', (data) => {
       const message = toBuffer(data);
       if (client.session) {
         // Refused only while the session is closing, when the connection is going away anyway.
         client.session.submit(message);
+        client.submitted = true;
         // A client that sends faster than its calls run is not read until they catch up.
         if (client.session.backlogged && !ws.isPaused) {
           ws.pause();
-          client.info.pauses++;
+          link.pauses++;
         }
         return;
       }
@@ -470,14 +483,17 @@ export class ComputeEndpoint {
       (reply) => {
         if (ws.readyState === ws.OPEN) ws.send(reply);
       },
-      (reason) => {
+      (reason, closeCode) => {
         client.info.stats = client.session?.stats() ?? null;
+        client.info.pauses = client.link.pauses;
         this.clients.delete(client.info.id);
         // The session's memory is freed: its quota is the cards' again.
         this.release(client);
+        // On a native connection `ws` is gone: the session's end is the client's.
+        if (client.link.reader === 'native') log.info({ code: closeCode ?? CloseCodes.PROTOCOL_ERROR }, 'client disconnected');
         if (reason !== null) {
           log.warn({ code: ErrorCodes.PROTOCOL_ERROR, reason }, 'session ended by a protocol error');
-          ws.close(CloseCodes.PROTOCOL_ERROR, closeReason(reason));
+          client.link.close(CloseCodes.PROTOCOL_ERROR, closeReason(reason));
         } else {
           log.info({ stats: client.info.stats }, 'session freed');
         }
@@ -490,7 +506,40 @@ export class ComputeEndpoint {
     client.info.state = 'active';
     const devices = this.driver.devices().filter((d) => (quota[d.ordinal] ?? 0) > 0);
     log.info({ program: hello.program, pid: hello.pid, host: hello.host, cuda: hello.cuda, tenant: client.info.tenant, request: client.info.request, cards: devices.map((d) => d.ordinal), quota, scheduling: client.info.scheduling }, 'client connected');
-    ws.send(encodeWelcome(client.info.id, this.driver.digest, this.driver.version, devices, quota));
+    const welcome = encodeWelcome(client.info.id, this.driver.digest, this.driver.version, devices, quota);
+    const held = this.limits.nativeConnections ? holdForHandover(ws) : null;
+    if (!held) {
+      ws.send(welcome);
+      return;
+    }
+    // The WELCOME goes out through ws; once it has left, the session takes the socket.
+    ws.send(welcome, (err) => {
+      if (err || !client.session || ws.readyState !== ws.OPEN) return;
+      this.handOver(client, held, log);
+    });
+  }
+
+  /**
+   * The session's own threads read and write the connection from here on (docs/architecture.md):
+   * unless the client spoke before its WELCOME (its messages went through ws: it keeps that path).
+   */
+  private handOver(client: Client, held: { fd: number; resume: () => void }, log: Logger): void {
+    const session = client.session!;
+    const prefix = client.submitted ? null : unparsedBytes(client.ws);
+    if (!prefix) {
+      held.resume();
+      return;
+    }
+    try {
+      session.attach(held.fd, prefix, { maxMessageBytes: this.limits.maxMessageBytes, maxQueuedBytes: this.limits.maxQueuedBytes });
+    } catch (err) {
+      log.warn({ err: messageOf(err) }, 'the session could not take its connection over; it stays on the event loop');
+      held.resume();
+      return;
+    }
+    releaseToNative(client.ws);
+    client.link = new NativeLink(session);
+    client.info.transport = { ...client.info.transport, reader: 'native' };
   }
 
   private schedulingOf(client: Client) {
@@ -516,21 +565,12 @@ export class ComputeEndpoint {
   }
 
   private ping(): void {
-    const now = Date.now();
     for (const client of this.clients.values()) {
-      // A paused socket is not read, so its pongs wait too: a slowed client is not a dead one.
-      if (client.ws.isPaused) {
-        client.lastSeen = now;
-        continue;
-      }
-      const silentMs = now - client.lastSeen;
-      if (silentMs > this.graceMs) {
-        // terminate(): a close handshake would wait on a peer that is not there. The session is freed as on any end.
+      // A silent one is cut without a close handshake; its session is freed as on any end.
+      const { outcome, silentMs } = client.link.ping(this.graceMs);
+      if (outcome === 'silent') {
         this.logger.warn({ session: client.info.id, peer: client.info.peer, silentMs, graceMs: this.graceMs }, 'client stopped answering pings; dropping it');
-        client.ws.terminate();
-        continue;
       }
-      client.ws.ping();
     }
   }
 
@@ -575,7 +615,7 @@ export class ComputeEndpoint {
             ]
           : [],
       );
-      return { ...c.info, cards, stats };
+      return { ...c.info, pauses: c.link.pauses, cards, stats };
     });
   }
 
@@ -604,10 +644,10 @@ export class ComputeEndpoint {
     clearInterval(this.pinger);
     clearInterval(this.sampler);
     this.waiting.clear();
-    for (const client of this.clients.values()) client.ws.close(CloseCodes.SHUTTING_DOWN, 'daemon shutting down');
+    for (const client of this.clients.values()) client.link.close(CloseCodes.SHUTTING_DOWN, 'daemon shutting down');
     const deadline = Date.now() + timeoutMs;
     while (this.clients.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    for (const client of this.clients.values()) client.ws.terminate();
+    for (const client of this.clients.values()) client.link.terminate();
     this.wss.close();
   }
 }

@@ -137,12 +137,35 @@ export interface NativeSession {
   readonly backlogged: boolean;
   /** Called with the session's first refusal (later ones are counted in stats().refusals). */
   onRefusal(fn: (refusal: Refusal) => void): void;
+  /**
+   * The session takes the connection over after the handshake (docs/architecture.md): it reads and
+   * writes WebSocket frames on a duplicate of `fd` itself; `prefix` holds the bytes already read off
+   * it. Its replies no longer come to onOutput, and onClosed gets the connection's close code.
+   */
+  attach(fd: number, prefix: Buffer, limits: { maxMessageBytes: number; maxQueuedBytes: number }): void;
+  /** On an attached connection (no-ops before): a ping, a close frame (the session ends), a cut. */
+  ping(): void;
+  closeConnection(code: number, reason: string): void;
+  terminate(): void;
+  /** The attached connection's figures; null before attach. */
+  readonly connection: ConnectionFigures | null;
+}
+
+export interface ConnectionFigures {
+  /** Since bytes last came from the client. */
+  idleMs: number;
+  /** The client is not read until its backlog is run down (docs/protocol.md, "Limits"). */
+  paused: boolean;
+  pauses: number;
+  bytesIn: number;
+  bytesOut: number;
 }
 
 /** The compute addon (native/addon): every driver call runs on its native threads, never here. */
 export interface ComputeAddon {
   openDriver(path: string): Promise<NativeDriver>;
-  Session: new (driver: NativeDriver, onOutput: (message: Buffer) => void, onClosed: (reason: string | null) => void, options?: NativeSessionOptions) => NativeSession;
+  /** onClosed's code: how an attached connection ended (the client's close code, 1006 when it went away); null without one. */
+  Session: new (driver: NativeDriver, onOutput: (message: Buffer) => void, onClosed: (reason: string | null, code: number | null) => void, options?: NativeSessionOptions) => NativeSession;
 }
 
 let addon: ComputeAddon | null = null;

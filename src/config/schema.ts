@@ -75,6 +75,12 @@ export interface DaemonConfig {
     maxMessageBytes: number;
     /** A session's messages received and not yet run, in bytes, above which its socket is not read. */
     maxQueuedBytes: number;
+    /**
+     * After the handshake a session's own native threads read and write its plain-TCP connection, off
+     * the event loop (docs/architecture.md); false: every frame passes through the event loop as
+     * before. TLS connections stay on the event loop either way.
+     */
+    nativeConnections: boolean;
   };
   sharing: {
     /**
@@ -161,7 +167,7 @@ export function defaultConfig(): DaemonConfig {
     vendors: { enabled: [...VENDORS], libraryPath: [], systemLibraries: true, initTimeoutMs: 10_000, probeInit: true },
     sampling: { intervalMs: 2_000 },
     health: { xidWaitMs: 1_000, ignoredXids: [13, 31, 43, 45, 68, 109] },
-    compute: { enabled: true, driver: null, pingIntervalMs: 10_000, clientGraceMs: null, maxMessageBytes: 1024 ** 3, maxQueuedBytes: 256 * 1024 ** 2 },
+    compute: { enabled: true, driver: null, pingIntervalMs: 10_000, clientGraceMs: null, maxMessageBytes: 1024 ** 3, maxQueuedBytes: 256 * 1024 ** 2, nativeConnections: true },
     sharing: { defaultQuota: '25%', overcommit: false, placement: 'spread', defaultShare: DEFAULT_SHARE, sliceMs: 4, paceDepth: 1, idleGraceUs: 200, windows: [], tenantMaxSessions: 64, tenantMaxMemory: '75%' },
     pool: { peers: [], timeoutMs: 2_000, historySeconds: 300, source: 'static', daemonPort: 7760, apiServer: null, apiTokenFile: null },
     auth: { tokens: null, maxFailures: 10, failureWindowMs: 10_000, helloTimeoutMs: 5_000, maxHelloBytes: 16_384, maxPendingPerAddress: 64, maxPending: 1024, blockedDelayMs: 1000 },
@@ -223,6 +229,7 @@ export const configSchema = {
         // A message holds at least one call frame; 2 GiB is the most a bin (and a session buffer) may hold.
         maxMessageBytes: { type: 'integer', minimum: 65_536, maximum: 2 ** 31 },
         maxQueuedBytes: { type: 'integer', minimum: 65_536, maximum: 2 ** 40 },
+        nativeConnections: { type: 'boolean' },
       },
     },
     sharing: {

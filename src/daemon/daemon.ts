@@ -93,6 +93,7 @@ export class Daemon {
           limits: {
             maxMessageBytes: config.compute.maxMessageBytes,
             maxQueuedBytes: config.compute.maxQueuedBytes,
+            nativeConnections: config.compute.nativeConnections,
             maxHelloBytes: config.auth.maxHelloBytes,
             blockedDelayMs: config.auth.blockedDelayMs,
           },

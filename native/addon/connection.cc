@@ -1,0 +1,430 @@
+#include "connection.h"
+
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <system_error>
+#include <thread>
+#include <unistd.h>
+
+#include "ws_frame.h"
+
+namespace gp {
+
+namespace {
+
+// The reader's buffer: many small frames per read. A payload at least this large is read straight
+// into its message instead, so that a copy's bytes are not moved twice.
+constexpr size_t kInputBytes = size_t(64) << 10;
+// After a close frame is sent, the peer gets this long to answer it and hang up before the socket is
+// cut (unread bytes left on a closed socket would make the kernel reset the connection, losing the
+// close frame on the way out).
+constexpr int kCloseGraceMs = 2000;
+
+}  // namespace
+
+std::shared_ptr<Connection> Connection::open(int fd, Limits limits, std::string prefix, Events events) {
+  const int own = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (own < 0) throw std::system_error(errno, std::generic_category(), "dup");
+  int type = 0;
+  socklen_t len = sizeof type;
+  if (getsockopt(own, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_STREAM) {
+    const int e = errno != 0 ? errno : ENOTSOCK;
+    ::close(own);
+    throw std::system_error(e, std::generic_category(), "not a stream socket");
+  }
+  // O_NONBLOCK belongs to the open file, which Node's closed descriptor shared and libuv may have
+  // left blocking: every recv and send here says MSG_DONTWAIT itself instead, so that the reader
+  // always comes back to poll() and sends the pings and closes other threads queue.
+  const int wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (wake < 0) {
+    const int e = errno;
+    ::close(own);
+    throw std::system_error(e, std::generic_category(), "eventfd");
+  }
+  return std::shared_ptr<Connection>(new Connection(own, wake, limits, std::move(prefix), std::move(events)));
+}
+
+void Connection::start() {
+  // The reader keeps the connection alive until the close handshake is over, after the session.
+  std::thread([c = shared_from_this()] { c->read_loop(); }).detach();
+}
+
+Connection::Connection(int fd, int wake_fd, Limits limits, std::string prefix, Events events)
+    : fd_(fd), wake_fd_(wake_fd), limits_(limits), events_(std::move(events)), in_(kInputBytes + prefix.size()), last_read_ms_(now_ms()) {
+  std::memcpy(in_.data(), prefix.data(), prefix.size());
+  end_ = prefix.size();
+}
+
+Connection::~Connection() {
+  ::close(fd_);
+  ::close(wake_fd_);
+}
+
+uint64_t Connection::now_ms() {
+  return (uint64_t)std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// ---- reading -----------------------------------------------------------------------------------
+
+void Connection::read_loop() {
+  pthread_setname_np(pthread_self(), "gp-conn-read");
+  read_frames();
+  drain();
+  // The session stops taking messages at `ended`; a reader that ran out first says so too.
+  end(ws::kAbnormal);
+  events_ = Events();  // what they hold (the session) is let go on this thread, not at the last reference
+}
+
+// Waits until the socket has bytes (true) or the connection is over (false); meanwhile it sends what
+// other threads queued (pings, closes).
+// Once a close is queued, the peer has kCloseGraceMs from then to answer and hang up.
+bool Connection::wait_readable() {
+  for (;;) {
+    if (terminated_ || broken_) return false;
+    flush_control();
+    int timeout_ms = -1;
+    if (close_queued_) {
+      const uint64_t now = now_ms(), deadline = close_deadline_ms_;
+      if (now >= deadline) return false;
+      timeout_ms = (int)(deadline - now);
+    }
+    pollfd fds[2] = {{fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
+    const int n = poll(fds, 2, timeout_ms);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;  // an error, or the grace ran out
+    if (fds[1].revents & POLLIN) {
+      uint64_t count;
+      (void)!read(wake_fd_, &count, sizeof count);
+    }
+    if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) return true;
+  }
+}
+
+// More bytes into the input buffer; false at the end of the stream or an error.
+bool Connection::fill() {
+  if (begin_ > 0) {
+    std::memmove(in_.data(), in_.data() + begin_, end_ - begin_);
+    end_ -= begin_;
+    begin_ = 0;
+  }
+  for (;;) {
+    const ssize_t n = recv(fd_, in_.data() + end_, in_.size() - end_, MSG_DONTWAIT);
+    if (n > 0) {
+      end_ += (size_t)n;
+      bytes_in_ += (uint64_t)n;
+      last_read_ms_ = now_ms();
+      flush_control();
+      return true;
+    }
+    if (n == 0) return false;
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) return false;
+    if (!wait_readable()) return false;
+  }
+}
+
+// The payload into dest, unmasked: what the buffer holds first, then large remainders straight off
+// the socket into dest, small ones through the buffer.
+bool Connection::read_payload(uint8_t *dest, uint64_t length, const uint8_t mask[4]) {
+  uint64_t got = 0;
+  while (got < length) {
+    if (begin_ < end_) {
+      const size_t take = (size_t)std::min<uint64_t>(end_ - begin_, length - got);
+      std::memcpy(dest + got, in_.data() + begin_, take);
+      ws::unmask(dest + got, take, mask, got);
+      begin_ += take;
+      got += take;
+      continue;
+    }
+    begin_ = end_ = 0;
+    if (length - got < kInputBytes) {
+      if (!fill()) return false;
+      continue;
+    }
+    const ssize_t n = recv(fd_, dest + got, (size_t)(length - got), MSG_DONTWAIT);
+    if (n > 0) {
+      ws::unmask(dest + got, (size_t)n, mask, got);
+      got += (uint64_t)n;
+      bytes_in_ += (uint64_t)n;
+      last_read_ms_ = now_ms();
+      // A peer that keeps the socket readable never sends this thread to poll(): the pings and closes
+      // other threads queued go out between reads as well.
+      flush_control();
+      continue;
+    }
+    if (n == 0) return false;
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) return false;
+    if (!wait_readable()) return false;
+  }
+  return true;
+}
+
+void Connection::read_frames() {
+  char *message = nullptr;  // an open fragmented message, malloc'd
+  size_t message_len = 0;
+  bool open = false;
+  struct Free {
+    char *&p;
+    ~Free() { std::free(p); }
+  } free_message{message};
+  for (;;) {
+    // After a close this side sent, frames are still read (and data dropped) until the peer's answer,
+    // whose code is the connection's end; wait_readable() gives it kCloseGraceMs.
+    if (terminated_ || broken_) return;
+    ws::FrameHead head;
+    ws::FrameError err;
+    const ws::Parse parsed = ws::parse_head(in_.data() + begin_, end_ - begin_, limits_.max_message - message_len, head, err);
+    if (parsed == ws::Parse::kNeedMore) {
+      if (!fill()) return;
+      continue;
+    }
+    if (parsed == ws::Parse::kError) return fail(err.code, err.reason);
+    begin_ += head.head_bytes;
+    if (head.opcode & 0x8) {
+      uint8_t payload[125];
+      if (!read_payload(payload, head.length, head.mask)) return;
+      if (head.opcode == ws::kPing) {
+        if (!close_queued_) queue(ws::kPong, std::string(reinterpret_cast<char *>(payload), (size_t)head.length), false);
+        flush_control();
+      } else if (head.opcode == ws::kClose) {
+        uint16_t code;
+        std::string reason;
+        if (!ws::parse_close(payload, (size_t)head.length, code, reason, err)) return fail(err.code, err.reason);
+        if (close_queued_) {
+          end(code);  // the answer to this side's close
+          return;
+        }
+        // Answered with the same status (RFC 6455 5.5.1), then the session ends.
+        std::string echo;
+        if (code != ws::kNoStatus) echo = std::string{char(code >> 8), char(code & 0xff)} + reason;
+        queue(ws::kClose, echo, true);
+        flush_control();
+        end(code);
+        return;
+      }
+      continue;  // a pong: its bytes were the sign of life
+    }
+    if (head.opcode == ws::kContinuation ? !open : open) return fail(ws::kProtocolError, "invalid opcode " + std::to_string(head.opcode));
+    char *grown = static_cast<char *>(std::realloc(message, message_len + head.length + (message_len + head.length == 0)));
+    if (grown == nullptr) return fail(ws::kTooBig, "out of memory for the message");
+    message = grown;
+    if (!read_payload(reinterpret_cast<uint8_t *>(message) + message_len, head.length, head.mask)) return;
+    message_len += (size_t)head.length;
+    open = !head.fin;
+    if (open) continue;
+    char *whole = message;
+    const size_t size = message_len;
+    message = nullptr;
+    message_len = 0;
+    // Once the session ends (a protocol error, a close) nothing more runs; the reader goes on reading
+    // until the close it is told to send has had its answer.
+    if (close_queued_ || !deliver(whole, size)) std::free(whole);
+  }
+}
+
+// Hands a message to the session, then waits while the session's backlog is over its bound (the
+// client is not read meanwhile: TCP slows it down). False: the session takes no more (the caller frees it).
+bool Connection::deliver(char *data, size_t size) {
+  if (size == 0) {
+    std::free(data);  // nothing to run
+    return true;
+  }
+  {
+    std::lock_guard<std::mutex> lock(backlog_mu_);
+    queued_ += cost(size);
+  }
+  if (!events_.message || !events_.message(data, size)) {
+    std::lock_guard<std::mutex> lock(backlog_mu_);
+    queued_ -= cost(size);
+    return false;
+  }
+  std::unique_lock<std::mutex> lock(backlog_mu_);
+  if (limits_.max_queued == 0 || queued_ <= limits_.max_queued) return true;
+  paused_ = true;
+  pauses_++;
+  for (;;) {
+    backlog_cv_.wait(lock, [this] { return queued_ <= limits_.max_queued / 2 || terminated_ || broken_ || kicked_; });
+    if (terminated_ || broken_) break;  // the read loop stops at its next turn
+    if (queued_ <= limits_.max_queued / 2) break;
+    kicked_ = false;
+    lock.unlock();
+    flush_control();  // a ping or close asked for meanwhile
+    lock.lock();
+  }
+  paused_ = false;
+  return true;
+}
+
+void Connection::release(size_t cost) {
+  {
+    std::lock_guard<std::mutex> lock(backlog_mu_);
+    queued_ -= cost < queued_ ? cost : queued_;
+  }
+  backlog_cv_.notify_one();
+}
+
+// After a close frame went out (or the peer's came in): the peer's remaining bytes are read and
+// dropped until it hangs up, for at most the grace.
+void Connection::drain() {
+  // Without a close on its way the stream ended or broke: there is nobody to say goodbye to.
+  if (terminated_ || broken_ || !close_queued_) return;
+  for (;;) {
+    if (!wait_readable()) return;
+    char sink[4096];
+    const ssize_t n = recv(fd_, sink, sizeof sink, MSG_DONTWAIT);
+    if (n == 0) return;
+    if (n < 0 && errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK) return;
+  }
+}
+
+void Connection::fail(uint16_t code, const std::string &reason) {
+  std::string payload{char(code >> 8), char(code & 0xff)};
+  payload += reason.substr(0, 123);
+  queue(ws::kClose, payload, true);
+  flush_control();
+  end(code);
+}
+
+void Connection::end(uint16_t code) {
+  if (ended_) return;
+  ended_ = true;
+  if (events_.ended) events_.ended(code);
+}
+
+// ---- writing -----------------------------------------------------------------------------------
+
+void Connection::queue(uint8_t opcode, const std::string &payload, bool close) {
+  uint8_t head[10];
+  const size_t n = ws::encode_head(head, opcode, payload.size());
+  std::string frame(reinterpret_cast<char *>(head), n);
+  frame += payload;
+  {
+    std::lock_guard<std::mutex> lock(control_mu_);
+    control_.push_back({std::move(frame), close});
+    has_control_ = true;
+  }
+  if (close) {
+    uint64_t unset = 0;
+    close_deadline_ms_.compare_exchange_strong(unset, now_ms() + kCloseGraceMs);
+    close_queued_ = true;
+  }
+}
+
+void Connection::wake() {
+  const uint64_t one = 1;
+  (void)!write(wake_fd_, &one, sizeof one);
+  {
+    std::lock_guard<std::mutex> lock(backlog_mu_);
+    kicked_ = true;
+  }
+  backlog_cv_.notify_all();
+}
+
+// Sends the queued control frames unless another thread is writing: that one sends them when it is
+// done (it looks again after letting go of the lock, so none is left behind).
+void Connection::flush_control() {
+  while (has_control_) {
+    if (!write_mu_.try_lock()) return;
+    std::deque<Control> items;
+    {
+      std::lock_guard<std::mutex> lock(control_mu_);
+      items.swap(control_);
+      has_control_ = false;
+    }
+    for (const Control &c : items) {
+      if (close_sent_ || broken_) break;
+      if (!write_frame(0, c.frame.data(), c.frame.size())) break;
+      if (c.close) {
+        close_sent_ = true;
+        // The peer reads our close, answers, and sees the end of the stream.
+        shutdown(fd_, SHUT_WR);
+      }
+    }
+    write_mu_.unlock();
+  }
+}
+
+bool Connection::send(const char *data, size_t size) {
+  bool ok;
+  {
+    std::lock_guard<std::mutex> lock(write_mu_);
+    if (close_sent_ || broken_) return false;
+    ok = write_frame(ws::kBinary, data, size);
+  }
+  flush_control();
+  return ok;
+}
+
+// Under write_mu_. opcode 0 with `data` a whole encoded frame; otherwise a head is put before it.
+bool Connection::write_frame(uint8_t opcode, const char *data, size_t size) {
+  uint8_t head[10];
+  iovec iov[2];
+  int count = 0;
+  if (opcode != 0) iov[count++] = {head, ws::encode_head(head, opcode, size)};
+  iov[count++] = {const_cast<char *>(data), size};
+  int first = 0;
+  while (first < count) {
+    msghdr msg{};
+    msg.msg_iov = iov + first;
+    msg.msg_iovlen = (size_t)(count - first);
+    const ssize_t n = sendmsg(fd_, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        pollfd p = {fd_, POLLOUT, 0};
+        if (terminated_) break;
+        if (poll(&p, 1, 200) < 0 && errno != EINTR) break;
+        continue;
+      }
+      break;
+    }
+    bytes_out_ += (uint64_t)n;
+    size_t left = (size_t)n;
+    while (first < count && left >= iov[first].iov_len) left -= iov[first++].iov_len;
+    if (first < count) {
+      iov[first].iov_base = static_cast<char *>(iov[first].iov_base) + left;
+      iov[first].iov_len -= left;
+    }
+  }
+  if (first == count) return true;
+  // A half-written frame leaves the stream unusable: the connection is over.
+  broken_ = true;
+  shutdown(fd_, SHUT_RDWR);
+  wake();
+  return false;
+}
+
+void Connection::ping() {
+  queue(ws::kPing, std::string(), false);
+  wake();
+}
+
+void Connection::close(uint16_t code, const std::string &reason) {
+  std::string payload{char(code >> 8), char(code & 0xff)};
+  payload += reason.substr(0, 123);
+  queue(ws::kClose, payload, true);
+  wake();
+}
+
+void Connection::terminate() {
+  terminated_ = true;
+  shutdown(fd_, SHUT_RDWR);
+  wake();
+}
+
+Connection::Figures Connection::figures() const {
+  std::lock_guard<std::mutex> lock(backlog_mu_);
+  const uint64_t now = now_ms(), last = last_read_ms_;
+  return {now > last ? now - last : 0, paused_, pauses_, bytes_in_, bytes_out_};
+}
+
+}  // namespace gp

@@ -1,0 +1,120 @@
+// A client's WebSocket connection once the handshake is done, owned by native code (issue 13): a
+// reader thread of its own takes frames off the socket straight into the messages it hands the
+// session, and the session's thread writes its replies itself. The JS thread never reads, writes or
+// waits here: it asks for pings and closes, which the reader sends, and reads the figures.
+#ifndef GPUPOOL_ADDON_CONNECTION_H
+#define GPUPOOL_ADDON_CONNECTION_H
+
+#include <atomic>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace gp {
+
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  // docs/protocol.md, "Limits": the same as the JS path's (config `compute`).
+  struct Limits {
+    uint64_t max_message = 0;  // a larger message closes the connection with 1009
+    size_t max_queued = 0;     // the reader stops while the messages taken and not run hold more
+  };
+  // Both run on the reader thread.
+  struct Events {
+    // A whole message, malloc'd, for the session to run and free; false: not taken (the reader frees it).
+    std::function<bool(char *data, size_t size)> message;
+    // Once: the connection is ending (the peer's close code, 1006 when it went away, or the code of
+    // the close this side sent). Messages stop here.
+    std::function<void(uint16_t code)> ended;
+  };
+  struct Figures {
+    uint64_t idle_ms;     // since bytes last came in
+    bool paused;          // the reader waits for the session to catch up
+    uint64_t pauses;      // times it did
+    uint64_t bytes_in;
+    uint64_t bytes_out;
+  };
+
+  // Takes a duplicate of `fd` (the caller keeps and closes its own) and the bytes already read off it.
+  // Throws std::system_error when the descriptor is not a usable socket.
+  static std::shared_ptr<Connection> open(int fd, Limits limits, std::string prefix, Events events);
+  // Starts the reader thread: messages and the end come to the events from now on.
+  void start();
+  ~Connection();
+  Connection(const Connection &) = delete;
+  Connection &operator=(const Connection &) = delete;
+
+  // One binary message; waits while the socket is full. False once a close was sent or the socket broke.
+  bool send(const char *data, size_t size);
+  // Never wait: queued for whichever thread writes next (the reader is woken for it).
+  void ping();
+  void close(uint16_t code, const std::string &reason);
+  // Cuts the connection now (no close frame): a silent peer.
+  void terminate();
+  // The session ran a message of this backlog cost.
+  void release(size_t cost);
+  Figures figures() const;
+
+  // What one message counts against max_queued: its bytes and a share for its bookkeeping.
+  static size_t cost(size_t size) { return size + 256; }
+
+ private:
+  Connection(int fd, int wake_fd, Limits limits, std::string prefix, Events events);
+  struct Control {
+    std::string frame;
+    bool close;
+  };
+  void read_loop();
+  void read_frames();
+  void drain();
+  bool wait_readable();
+  bool fill();
+  bool read_payload(uint8_t *dest, uint64_t length, const uint8_t mask[4]);
+  bool deliver(char *data, size_t size);
+  void fail(uint16_t code, const std::string &reason);
+  void end(uint16_t code);
+  void queue(uint8_t opcode, const std::string &payload, bool close);
+  void wake();
+  void flush_control();
+  bool write_frame(uint8_t opcode, const char *data, size_t size);
+  static uint64_t now_ms();
+
+  const int fd_;
+  const int wake_fd_;
+  const Limits limits_;
+  Events events_;
+  std::vector<uint8_t> in_;
+  size_t begin_ = 0, end_ = 0;
+  bool ended_ = false;  // reader thread only
+
+  std::mutex write_mu_;  // whoever holds it writes whole frames
+  std::mutex control_mu_;
+  std::deque<Control> control_;
+  std::atomic<bool> has_control_{false};
+  std::atomic<bool> close_sent_{false};
+  std::atomic<bool> close_queued_{false};
+  std::atomic<uint64_t> close_deadline_ms_{0};
+  std::atomic<bool> broken_{false};
+  std::atomic<bool> terminated_{false};
+
+  mutable std::mutex backlog_mu_;
+  std::condition_variable backlog_cv_;
+  size_t queued_ = 0;
+  bool paused_ = false;
+  bool kicked_ = false;  // wake(): control frames to send while paused
+  uint64_t pauses_ = 0;
+
+  std::atomic<uint64_t> last_read_ms_;
+  std::atomic<uint64_t> bytes_in_{0};
+  std::atomic<uint64_t> bytes_out_{0};
+};
+
+}  // namespace gp
+
+#endif
