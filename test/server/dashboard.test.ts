@@ -117,10 +117,11 @@ t.test('the dashboard: a pool of two hosts with several clients, clicked through
   ];
   await Promise.all(jobs.map((j) => j.ready(START_MS)));
   jobs.forEach((j) => j.child.stdin!.write('go\n'));
-  // Shares are measured once a client has run a while; the series need a few samples to draw.
+  // Shares are measured once a client has run a while (a client that has not yet run in the window
+  // reads 0); the series need a few samples to draw.
   await eventually('achieved shares measured', async () => {
     const st = await json<StatusDocument>(`${daemon.url}/v1/status`);
-    return st.compute.sessions.length === 3 && st.compute.sessions.every((s) => s.cards.every((c) => c.achievedShare !== null)) ? true : undefined;
+    return st.compute.sessions.length === 3 && st.compute.sessions.every((s) => s.cards.every((c) => c.achievedShare !== null && c.achievedShare > 0)) ? true : undefined;
   }, START_MS, 200);
 
   const context = await browser;
