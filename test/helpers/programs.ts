@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { clientLibraryDir, packageRoot } from '../../src/paths.js';
@@ -25,8 +25,10 @@ export function buildProgram(source: string, options: { shared?: boolean } = {})
   const src = join(SOURCES, source);
   const name = `${source.replace(/\.(cu|c)$/, '')}${options.shared ? '-shared' : ''}`;
   const out = join(OUT, name);
-  // Programs may include the emulator's test kernels, so that their CPU versions run them.
-  if (fresh(out, [src, KERNELS])) return out;
+  // Programs include the headers beside them, and may include the emulator's test kernels, so that
+  // their CPU versions run them.
+  const headers = readdirSync(SOURCES).filter((f) => f.endsWith('.h')).map((f) => join(SOURCES, f));
+  if (fresh(out, [src, KERNELS, ...headers])) return out;
   if (source.endsWith('.cu')) {
     execFileSync(NVCC, [...(options.shared ? ['-cudart', 'shared'] : []), '-o', out, src], { stdio: 'pipe' });
   } else {
@@ -35,20 +37,16 @@ export function buildProgram(source: string, options: { shared?: boolean } = {})
   return out;
 }
 
-/** The emulator's test kernels as a real fatbin, made by nvcc from the same source the emulator mirrors. */
-export function buildFatbin(): string {
+// The emulator's test kernels built by nvcc from the same source the emulator mirrors, once per change.
+function buildKernels(kind: 'fatbin' | 'ptx'): string {
   mkdirSync(OUT, { recursive: true });
-  const src = join(packageRoot, 'native', 'fakes', 'cuda', 'kernels', 'test_kernels.cu');
-  const out = join(OUT, 'test_kernels.fatbin');
-  if (!fresh(out, [src])) execFileSync(NVCC, ['-fatbin', '-o', out, src], { stdio: 'pipe' });
+  const out = join(OUT, `test_kernels.${kind}`);
+  if (!fresh(out, [KERNELS])) execFileSync(NVCC, [`-${kind}`, '-o', out, KERNELS], { stdio: 'pipe' });
   return out;
 }
 
-/** The emulator's test kernels as PTX, made by nvcc from the same source (what JIT linking takes). */
-export function buildPtx(): string {
-  mkdirSync(OUT, { recursive: true });
-  const src = join(packageRoot, 'native', 'fakes', 'cuda', 'kernels', 'test_kernels.cu');
-  const out = join(OUT, 'test_kernels.ptx');
-  if (!fresh(out, [src])) execFileSync(NVCC, ['-ptx', '-o', out, src], { stdio: 'pipe' });
-  return out;
-}
+/** The emulator's test kernels as a real fatbin. */
+export const buildFatbin = (): string => buildKernels('fatbin');
+
+/** The emulator's test kernels as PTX (what JIT linking takes). */
+export const buildPtx = (): string => buildKernels('ptx');

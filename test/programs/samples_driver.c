@@ -8,23 +8,13 @@
  */
 #define _GNU_SOURCE
 #include "cuda_check.h"
+#include "expect.h"
 #include <cudaProfiler.h>
 #include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int failures;
-
-static void expect(int ok, const char *what)
-{
-    if (ok) {
-        printf("%s ok\n", what);
-    } else {
-        fprintf(stderr, "FAIL: %s\n", what);
-        failures++;
-    }
-}
 
 static int callback_calls;
 

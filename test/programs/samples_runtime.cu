@@ -3,7 +3,6 @@
 // __constant__ and __device__ variables (cudaMemcpyToSymbol/FromSymbol, cudaGetSymbolAddress), host
 // functions on streams (cudaStreamAddCallback, cudaLaunchHostFunc) in stream order, stream attributes
 // and peer attributes (with two devices: run it with --gpus all).
-// Its kernel carries a name the emulator's test kernels implement (native/fakes/cuda/kernels).
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -11,18 +10,8 @@
 
 #include <cuda_profiler_api.h>
 
-__constant__ float poly_coeffs[4];
-__device__ unsigned poly_calls;
-
-__global__ void poly(const float *x, float *y, int n)
-{
-    int i = blockIdx.x * blockDim.x + threadIdx.x;
-    if (i < n)
-        y[i] = poly_coeffs[0] + x[i] * (poly_coeffs[1] + x[i] * (poly_coeffs[2] + x[i] * poly_coeffs[3]));
-    if (i == 0)
-        atomicAdd(&poly_calls, 1u);
-}
-
+// poly and its module variables are the emulator's test kernels, whose CPU versions run them.
+#include "../../native/fakes/cuda/kernels/test_kernels.cu"
 #include "cudart_check.h"
 #include "expect.h"
 

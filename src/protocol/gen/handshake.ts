@@ -15,6 +15,10 @@ const macro = (map: string, key: string): string => `GP_KEY_${map.toUpperCase()}
 const CXX_KEYWORDS = new Set(['namespace', 'class', 'new', 'delete', 'template', 'this', 'private', 'public', 'operator', 'default']);
 const member = (k: Key): Key => (CXX_KEYWORDS.has(k.key) ? { ...k, key: `${k.key}_` } : k);
 
+/** A number or a flag: the same member in the maps a client sends and the ones it reads. */
+const NUMBER_TYPES = { uint: 'uint64_t', int: 'int64_t', float: 'double', bool: 'int' } as const;
+const numberMember = (key: string, type: keyof typeof NUMBER_TYPES): string[] => [`${NUMBER_TYPES[type]} ${key};`];
+
 function outMembers(key: Key): string[] {
   const k = member(key);
   const t = k.type;
@@ -22,13 +26,11 @@ function outMembers(key: Key): string[] {
   if (typeof t === 'object') return [`const unsigned *${k.key};`, `uint32_t ${k.key}_count;`];
   switch (t) {
     case 'uint':
-      return [`uint64_t ${k.key};`, ...(k.orStr ? [`int ${k.key}_is_${k.orStr}; /* "${k.orStr}" instead of a number */`] : [])];
+      return [...numberMember(k.key, t), ...(k.orStr ? [`int ${k.key}_is_${k.orStr}; /* "${k.orStr}" instead of a number */`] : [])];
     case 'int':
-      return [`int64_t ${k.key};`];
     case 'float':
-      return [`double ${k.key};`];
     case 'bool':
-      return [`int ${k.key};`];
+      return numberMember(k.key, t);
     case 'str':
       return [`const char *${k.key};`];
     case 'bin':
@@ -46,13 +48,10 @@ function inMembers(key: Key): string[] {
   }
   switch (t) {
     case 'uint':
-      return [`uint64_t ${k.key};`];
     case 'int':
-      return [`int64_t ${k.key};`];
     case 'float':
-      return [`double ${k.key};`];
     case 'bool':
-      return [`int ${k.key};`];
+      return numberMember(k.key, t);
     case 'str':
     case 'bin':
       return [`const char *${k.key};`, `uint32_t ${k.key}_len;`];
