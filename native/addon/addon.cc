@@ -685,13 +685,16 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
     return info.Env().Undefined();
   }
 
-  // closeConnection(code, reason): the close frame goes out (from a native thread), the session ends.
+  // closeConnection(code, reason): the close frame goes out (from a native thread), and the session
+  // ends when the reader sees the connection end: at the peer's answer, whose code is the end's as on
+  // the JS path, or after the close grace (1006). Stopping here would race the answer.
   Napi::Value CloseConnection(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
     if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsString()) throw Napi::TypeError::New(env, "closeConnection(code: number, reason: string)");
-    if (auto &c = runner_->connection()) c->close((uint16_t)info[0].As<Napi::Number>().Uint32Value(), info[1].As<Napi::String>().Utf8Value());
     closing_ = true;
-    runner_->request_stop();
+    auto &c = runner_->connection();
+    if (c) c->close((uint16_t)info[0].As<Napi::Number>().Uint32Value(), info[1].As<Napi::String>().Utf8Value());
+    else runner_->request_stop();
     return env.Undefined();
   }
 
