@@ -50,9 +50,12 @@ const pattern = Buffer.from(Array.from({ length: SIZE }, (_, i) => (i * 13 + 7) 
 const a = await connect('tenant-a');
 const b = await connect('tenant-b');
 const bufA = await alloc(a.c, a.ctx, SIZE);
-t.equal((await a.c.call(op('cuMemcpyHtoD_v3020'), a.ctx, bufA, pattern, SIZE)).rc, CUDA_SUCCESS, 'A writes its buffer');
+// Setup throws rather than asserts: a top-level assertion leaves tap's root test idle, and with a
+// teardown registered it ends itself (stopping the daemon) if the next await takes a few timer ticks.
+const written = await a.c.call(op('cuMemcpyHtoD_v3020'), a.ctx, bufA, pattern, SIZE);
+if (written.rc !== CUDA_SUCCESS) throw new Error(`A's write failed: ${written.rc}`);
 const streamA = await a.c.call(op('cuStreamCreate_v2000'), a.ctx, true, 0);
-t.equal(streamA.rc, CUDA_SUCCESS);
+if (streamA.rc !== CUDA_SUCCESS) throw new Error(`A's stream failed: ${streamA.rc}`);
 const bufB = await alloc(b.c, b.ctx, SIZE);
 
 /** A call of B's that the bounds check must refuse with `rc`; counted, to match the session's stats. */
