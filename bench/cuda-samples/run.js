@@ -104,8 +104,9 @@ function buildSamples() {
   }
 }
 
-function buildKernels() {
-  const out = join(opts.cache, 'libgpupool_sample_kernels.so');
+/** Built into the run's own folder: runs from several checkouts share one cache of built samples. */
+function buildKernels(into) {
+  const out = join(into, 'libgpupool_sample_kernels.so');
   const sources = readdirSync(here).filter((f) => f.endsWith('.c')).map((f) => join(here, f));
   // -O3 -march=native: the kernels run on this host's CPU, and the heaviest samples multiply 1280 x 1280
   // matrices a hundred times.
@@ -164,9 +165,8 @@ async function runSample(server, cat, name, { netns, gpus, token } = {}) {
 
 prepareSources();
 if (!opts['no-build']) buildSamples();
-const kernels = buildKernels();
 const work = mkdtempSync(join(tmpdir(), 'gpupool-samples-'));
-mkdirSync(work, { recursive: true });
+const kernels = buildKernels(work);
 const daemon = opts.server ? null : await Daemon.start({ GPUPOOL_EMU_KERNELS: `${TEST_KERNELS}:${kernels}` }, work);
 const server = opts.server ?? daemon.server;
 const only = opts.only ? new Set(opts.only.split(',')) : null;
