@@ -80,6 +80,8 @@ extern const gpupool_emu_kernel gemm_kernels[];
 extern const unsigned gemm_kernel_count;
 extern const gpupool_emu_kernel texture_kernels[];
 extern const unsigned texture_kernel_count;
+extern const gpupool_emu_kernel jacobi_kernels[];
+extern const unsigned jacobi_kernel_count;
 extern const gpupool_emu_kernel features_kernels[];
 extern const unsigned features_kernel_count;
 #endif

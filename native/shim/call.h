@@ -75,6 +75,17 @@ void gp_primary_reset(CUdevice dev);
 void gp_primary_flags(CUdevice dev, unsigned flags);
 /* A capture began (1) or ended (0) on stream (native/shim/capture.c). */
 void gp_note_capture(CUstream stream, int capturing);
+/* CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED, named, when the stream captures (capture.c); else success. */
+CUresult gp_refuse_host_work_in_capture(const char *call, CUstream stream);
+/* Graphs built node by node live in the client (native/shim/graph.c): the calls that also take a
+ * captured graph (the daemon's) answer these first. */
+int gp_graph_is_local(CUgraph g);
+int gp_graph_exec_is_local(CUgraphExec x);
+CUresult gp_graph_get_nodes(CUgraph hGraph, CUgraphNode *nodes, size_t *numNodes);
+CUresult gp_graph_instantiate(CUgraphExec *phGraphExec, CUgraph hGraph, unsigned long long flags);
+CUresult gp_graph_exec_update(CUgraphExec hGraphExec, CUgraph hGraph, CUgraphExecUpdateResultInfo *resultInfo);
+CUresult gp_graph_destroy(CUgraph hGraph);
+CUresult gp_graph_exec_destroy(CUgraphExec hGraphExec);
 /* The daemon holding [ptr, ptr+bytes), or -1 when it is no allocation of this client's. */
 int gp_alloc_server(CUdeviceptr ptr, size_t bytes);
 /* The same, and the context it was allocated in. */

@@ -54,6 +54,21 @@ static cuuint64_t capture_of(CUstream stream)
     return id;
 }
 
+/*
+ * Work that names the job's host memory or functions cannot join a capture made on the daemon: the
+ * captured graph would name the daemon's staging buffers, or run the function at capture time. Refused
+ * by name; graphs built node by node carry such nodes (native/shim/graph.c).
+ */
+CUresult gp_refuse_host_work_in_capture(const char *call, CUstream stream)
+{
+    if (capture_of(stream) == 0)
+        return CUDA_SUCCESS;
+    gp_error("%s: host memory and host functions in a stream capture are not carried by gpupool (the capture is made on the "
+             "daemon); build the graph node by node instead (cuGraphAddMemcpyNode, cuGraphAddHostNode). It returned "
+             "CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED", call);
+    return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
+}
+
 static CUresult capture_status(CUstream stream, CUstreamCaptureStatus *status, cuuint64_t *id)
 {
     if (!gp_initialized())

@@ -57,6 +57,9 @@ static CUresult htod(uint32_t op, int mode, CUdeviceptr dst, const void *src, si
 {
     if (!gp_initialized())
         return CUDA_ERROR_NOT_INITIALIZED;
+    CUresult refused = has_stream ? gp_refuse_host_work_in_capture("cuMemcpyHtoDAsync", stream) : CUDA_SUCCESS;
+    if (refused != CUDA_SUCCESS)
+        return refused;
     const unsigned char *from = src;
     size_t done = 0;
     do {
@@ -74,6 +77,9 @@ static CUresult dtoh(uint32_t op, int mode, void *dst, CUdeviceptr src, size_t n
 {
     if (!gp_initialized())
         return CUDA_ERROR_NOT_INITIALIZED;
+    CUresult refused = has_stream ? gp_refuse_host_work_in_capture("cuMemcpyDtoHAsync", stream) : CUDA_SUCCESS;
+    if (refused != CUDA_SUCCESS)
+        return refused;
     unsigned char *to = dst;
     size_t done = 0;
     do {

@@ -256,6 +256,8 @@ static CUresult copy3d(uint32_t op, uint32_t sync_op, const CUDA_MEMCPY3D *p, in
     int mode = async ? GP_MODE_ASYNC : GP_MODE_SYNC;
     if (dst.type != SIDE_HOST && src.type != SIDE_HOST)
         return frame(op, mode, ON_DEVICE, async, stream, &dst, &src, 0, 0, h, d, w, NULL);
+    if (async && (rc = gp_refuse_host_work_in_capture("cuMemcpy3DAsync", stream)) != CUDA_SUCCESS)
+        return rc;
     return run(op, mode, src.type == SIDE_HOST ? TO_DEVICE : TO_HOST, async, stream, &dst, &src, w, h, d);
 }
 

@@ -221,6 +221,27 @@ static CUresult pack_params(const void *fn, void **kernelParams, void **extra, u
     return CUDA_SUCCESS;
 }
 
+/* A launch's parameter buffer as pack_params makes it, in memory of the caller's (graph.c keeps it in a node). */
+CUresult gp_pack_launch_params(CUfunction f, void **kernelParams, void **extra, unsigned char **buf, size_t *len)
+{
+    int server = gp_context_server(gp_tls_context());
+    const void *real = f;
+    CUresult rc = gp_kernel_for_server(f, server >= 0 ? server : 0, &real);
+    if (rc != CUDA_SUCCESS)
+        return rc;
+    unsigned char local[4096], *params = NULL;
+    size_t n = 0;
+    if ((rc = pack_params(real, kernelParams, extra, &params, &n, local, sizeof local)) != CUDA_SUCCESS)
+        return rc;
+    *buf = malloc(n ? n : 1);
+    if (*buf != NULL && n > 0)
+        memcpy(*buf, params, n);
+    if (params != local && extra == NULL)
+        free(params);
+    *len = n;
+    return *buf == NULL ? CUDA_ERROR_OUT_OF_MEMORY : CUDA_SUCCESS;
+}
+
 /* The fields launch and launch_ex share (src/protocol/frames.ts). */
 #define LAUNCH_FIELDS(frame, f, grid, block, shared, stream, params, len) \
     do {                                                                    \
@@ -849,6 +870,8 @@ static CUresult copy2d(uint32_t op, uint32_t sync_op, const CUDA_MEMCPY2D *p, in
     int mode = async ? GP_MODE_ASYNC : GP_MODE_SYNC;
     if (!dst.host && !src.host)
         return copy2d_frame(op, mode, COPY2D_DTOD, async, stream, &dst, &src, 0, h, w, NULL, NULL);
+    if (async && (rc = gp_refuse_host_work_in_capture("cuMemcpy2DAsync", stream)) != CUDA_SUCCESS)
+        return rc;
     return copy2d_host_device(op, mode, async, stream, &dst, &src, w, h);
 }
 

@@ -82,6 +82,9 @@ static CUresult enqueue(CUstream stream, CUhostFn fn, CUstreamCallback callback,
         return CUDA_ERROR_NOT_INITIALIZED;
     if (fn == NULL && callback == NULL)
         return CUDA_ERROR_INVALID_VALUE;
+    CUresult refused = gp_refuse_host_work_in_capture(fn != NULL ? "cuLaunchHostFunc" : "cuStreamAddCallback", stream);
+    if (refused != CUDA_SUCCESS)
+        return refused;
     host_func *h = calloc(1, sizeof *h);
     if (h == NULL)
         return CUDA_ERROR_OUT_OF_MEMORY;

@@ -347,9 +347,38 @@ export const CUDA_API: Record<string, Annotation> = {
   // daemon; the client keeps which of its streams capture.
   cuStreamBeginCapture: { mode: 'sync', versions: [10010], after: 'gp_note_capture(hStream, 1);' },
   cuStreamEndCapture: { mode: 'sync', before: 'gp_note_capture(hStream, 0);' },
-  // Counting a graph's nodes (PyTorch warns of an empty capture so) is carried; listing them is not.
-  cuGraphGetNodes: { mode: 'sync', before: 'if (nodes != NULL) { rc = CUDA_ERROR_NOT_SUPPORTED; goto done; }' },
-  cuGraphInstantiateWithFlags: sync,
+  // Graphs built node by node live in the client library (native/shim/graph.c): their nodes may name
+  // the job's host memory and functions, which the daemon cannot reach. A launch issues the nodes in
+  // order on the stream as the calls they stand for. The calls below that also take a captured graph
+  // (the daemon's) answer a client graph first (`gp_graph_*`) and forward any other handle.
+  cuGraphCreate: local,
+  cuGraphAddKernelNode: local,
+  cuGraphAddMemcpyNode: local,
+  cuGraphAddMemsetNode: local,
+  cuGraphAddHostNode: local,
+  cuGraphAddEmptyNode: local,
+  cuGraphAddNode: local,
+  cuGraphAddDependencies: local,
+  cuGraphGetRootNodes: local,
+  cuGraphNodeGetType: local,
+  cuGraphNodeGetDependencies: local,
+  cuGraphKernelNodeGetParams: local,
+  cuGraphKernelNodeSetParams: local,
+  cuGraphExecKernelNodeSetParams: local,
+  cuGraphExecMemsetNodeSetParams: local,
+  cuGraphExecMemcpyNodeSetParams: local,
+  cuGraphExecHostNodeSetParams: local,
+  cuGraphClone: local,
+  cuGraphInstantiateWithParams: local,
+  // Counting a captured graph's nodes (PyTorch warns of an empty capture so) is carried; listing them is not.
+  cuGraphGetNodes: {
+    mode: 'sync',
+    before: 'if (gp_graph_is_local(hGraph)) { rc = gp_graph_get_nodes(hGraph, nodes, numNodes); goto done; } if (nodes != NULL) { rc = CUDA_ERROR_NOT_SUPPORTED; goto done; }',
+  },
+  cuGraphInstantiateWithFlags: {
+    mode: 'sync',
+    before: 'if (gp_graph_is_local(hGraph)) { rc = gp_graph_instantiate(phGraphExec, hGraph, flags); goto done; }',
+  },
   // Updating an executable graph from a newly captured one. Out values travel only with success: on a
   // failure the caller reads the generic CU_GRAPH_EXEC_UPDATE_ERROR, and node handles (not carried,
   // see cuGraphGetNodes) are always NULL.
@@ -357,13 +386,19 @@ export const CUDA_API: Record<string, Annotation> = {
     mode: 'sync',
     versions: [12000],
     params: { resultInfo: { out: 'sizeof(CUgraphExecUpdateResultInfo)' } },
-    before: 'if (resultInfo != NULL) *resultInfo = (CUgraphExecUpdateResultInfo){ .result = CU_GRAPH_EXEC_UPDATE_ERROR };',
+    before:
+      'if (gp_graph_is_local(hGraph) || gp_graph_exec_is_local(hGraphExec)) { rc = gp_graph_exec_update(hGraphExec, hGraph, resultInfo); goto done; } ' +
+      'if (resultInfo != NULL) *resultInfo = (CUgraphExecUpdateResultInfo){ .result = CU_GRAPH_EXEC_UPDATE_ERROR };',
     after: 'if (resultInfo != NULL) { resultInfo->errorNode = NULL; resultInfo->errorFromNode = NULL; }',
   },
-  cuGraphLaunch: { mode: 'async', work: true },
-  cuGraphUpload: async,
-  cuGraphDestroy: { mode: 'sync', handler: 'forget_handle' },
-  cuGraphExecDestroy: { mode: 'sync', handler: 'forget_handle' },
+  cuGraphLaunch: { mode: 'async', work: true, client: 'graph_launch' },
+  cuGraphUpload: { mode: 'async', client: 'graph_upload' },
+  cuGraphDestroy: { mode: 'sync', handler: 'forget_handle', before: 'if (gp_graph_is_local(hGraph)) { rc = gp_graph_destroy(hGraph); goto done; }' },
+  cuGraphExecDestroy: {
+    mode: 'sync',
+    handler: 'forget_handle',
+    before: 'if (gp_graph_exec_is_local(hGraphExec)) { rc = gp_graph_exec_destroy(hGraphExec); goto done; }',
+  },
   cuStreamCreate: sync,
   cuStreamCreateWithPriority: sync,
   cuStreamDestroy: { mode: 'sync', handler: 'forget_handle' },
