@@ -316,7 +316,8 @@ CUresult gp_local_cuGraphAddHostNode_v10000(CUgraphNode *out, CUgraph hGraph, co
 CUresult gp_local_cuGraphAddEmptyNode_v10000(CUgraphNode *out, CUgraph hGraph, const CUgraphNode *deps, size_t ndeps)
 {
     node *n = NULL;
-    return finish_node(new_node(out, hGraph, deps, ndeps, CU_GRAPH_NODE_TYPE_EMPTY, &n), n, out);
+    CUresult rc = new_node(out, hGraph, deps, ndeps, CU_GRAPH_NODE_TYPE_EMPTY, &n);
+    return finish_node(rc, n, out);
 }
 
 static const char *type_name(CUgraphNodeType t)

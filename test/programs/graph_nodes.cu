@@ -1,0 +1,215 @@
+// CUDA graphs built node by node through gpupool (issue 11), as simpleCudaGraphs and jacobiCudaGraphs
+// build them: a copy from pageable host memory, a memset, a kernel after both, a copy back into host
+// memory and a host node after it, launched several times (the host node changes the input the next
+// launch copies in); a kernel node's parameters changed in the executable graph only; a clone; the
+// generic cudaGraphAddNode and cudaGraphAddDependencies; listing nodes, roots and types; an update of
+// the executable graph; and what is refused by name: host memory in a stream capture, node kinds not
+// carried. Its kernels are the emulator's test kernels (native/fakes/cuda/kernels).
+#include <cstdio>
+#include <cstring>
+#include <vector>
+
+#include "cudart_check.h"
+#include "expect.h"
+// saxpy and scale, as the emulator's CPU versions implement them.
+#include "../../native/fakes/cuda/kernels/test_kernels.cu"
+
+static const int N = 1000;
+static const int LAUNCHES = 3;
+
+// What the host node sees after each launch, and what it changes for the next.
+struct Seen {
+    float *x;        // the pageable input the graph copies in
+    float *y;        // the pageable output the graph copies back
+    float first[8];  // y[0] after each launch
+    float last[8];   // y[N - 1] after each launch
+    int calls;
+};
+
+static void CUDART_CB host_node(void *data)
+{
+    Seen *s = (Seen *)data;
+    if (s->calls < 8) {
+        s->first[s->calls] = s->y[0];
+        s->last[s->calls] = s->y[N - 1];
+    }
+    s->calls++;
+    for (int i = 0; i < N; i++)
+        s->x[i] += 1.0f; // the next launch's copy must read this
+}
+
+static cudaMemcpy3DParms linear_copy(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind)
+{
+    cudaMemcpy3DParms p = {};
+    p.srcPtr = make_cudaPitchedPtr((void *)src, bytes, bytes, 1);
+    p.dstPtr = make_cudaPitchedPtr(dst, bytes, bytes, 1);
+    p.extent = make_cudaExtent(bytes, 1, 1);
+    p.kind = kind;
+    return p;
+}
+
+int main()
+{
+    std::vector<float> x(N), y(N, -1.0f);
+    for (int i = 0; i < N; i++)
+        x[i] = (float)i;
+    float *dx, *dy;
+    CHECK(cudaMalloc(&dx, N * sizeof(float)));
+    CHECK(cudaMalloc(&dy, N * sizeof(float)));
+    cudaStream_t stream;
+    CHECK(cudaStreamCreate(&stream));
+    Seen seen = {};
+    seen.x = x.data();
+    seen.y = y.data();
+
+    // in: x -> dx; fill: dy = 1.0f; kernel: dy = a * dx + dy; out: dy -> y; host node; an empty node.
+    cudaGraph_t graph;
+    CHECK(cudaGraphCreate(&graph, 0));
+    cudaGraphNode_t in, fill, kernel, out, host, empty;
+    cudaMemcpy3DParms to_device = linear_copy(dx, x.data(), N * sizeof(float), cudaMemcpyHostToDevice);
+    CHECK(cudaGraphAddMemcpyNode(&in, graph, nullptr, 0, &to_device));
+    cudaMemsetParams ones = {};
+    ones.dst = dy;
+    ones.value = 0x3f800000; // 1.0f
+    ones.elementSize = 4;
+    ones.width = N;
+    ones.height = 1;
+    CHECK(cudaGraphAddMemsetNode(&fill, graph, nullptr, 0, &ones));
+    float a = 2.0f;
+    int n = N;
+    void *args[] = { &a, &dx, &dy, &n };
+    cudaKernelNodeParams k = {};
+    k.func = (void *)saxpy;
+    k.gridDim = dim3((N + 127) / 128);
+    k.blockDim = dim3(128);
+    k.kernelParams = args;
+    cudaGraphNode_t both[] = { in, fill };
+    CHECK(cudaGraphAddKernelNode(&kernel, graph, both, 2, &k));
+    a = 99.0f; // the node copied the parameters when it was added
+    cudaMemcpy3DParms to_host = linear_copy(y.data(), dy, N * sizeof(float), cudaMemcpyDeviceToHost);
+    CHECK(cudaGraphAddMemcpyNode(&out, graph, &kernel, 1, &to_host));
+    cudaHostNodeParams h = { host_node, &seen };
+    CHECK(cudaGraphAddHostNode(&host, graph, &out, 1, &h));
+    CHECK(cudaGraphAddEmptyNode(&empty, graph, nullptr, 0));
+
+    size_t count = 0, roots = 0;
+    CHECK(cudaGraphGetNodes(graph, nullptr, &count));
+    CHECK(cudaGraphGetRootNodes(graph, nullptr, &roots));
+    cudaGraphNode_t listed[8] = {};
+    size_t room = 8;
+    CHECK(cudaGraphGetNodes(graph, listed, &room));
+    cudaGraphNodeType type;
+    CHECK(cudaGraphNodeGetType(kernel, &type));
+    expect(count == 6 && roots == 3 && room == 6 && listed[2] == kernel && listed[6] == nullptr && type == cudaGraphNodeTypeKernel,
+           "nodes, roots and a node's type listed");
+
+    cudaGraphExec_t exec;
+    CHECK(cudaGraphInstantiate(&exec, graph, 0));
+    for (int i = 0; i < LAUNCHES; i++)
+        CHECK(cudaGraphLaunch(exec, stream));
+    CHECK(cudaStreamSynchronize(stream));
+    bool each = seen.calls == LAUNCHES;
+    for (int i = 0; i < LAUNCHES && each; i++)
+        each = seen.first[i] == 2.0f * (0.0f + i) + 1.0f && seen.last[i] == 2.0f * (N - 1.0f + i) + 1.0f;
+    expect(each, "each launch ran its nodes in order, the host node after the copy back");
+    expect(x[0] == (float)LAUNCHES, "the host node ran once per launch, in the job's process");
+
+    // The executable graph's kernel node changes; the graph's stays as it was.
+    a = 3.0f;
+    CHECK(cudaGraphExecKernelNodeSetParams(exec, kernel, &k));
+    float x0 = x[0];
+    CHECK(cudaGraphLaunch(exec, stream));
+    CHECK(cudaStreamSynchronize(stream));
+    expect(seen.calls == LAUNCHES + 1 && seen.first[LAUNCHES] == 3.0f * x0 + 1.0f, "a kernel node's parameters changed in the executable graph");
+
+    cudaGraph_t clone;
+    cudaGraphExec_t clone_exec;
+    CHECK(cudaGraphClone(&clone, graph));
+    CHECK(cudaGraphInstantiate(&clone_exec, clone, 0));
+    x0 = x[0];
+    CHECK(cudaGraphLaunch(clone_exec, stream));
+    CHECK(cudaStreamSynchronize(stream));
+    expect(seen.calls == LAUNCHES + 2 && seen.first[LAUNCHES + 1] == 2.0f * x0 + 1.0f, "a clone runs the graph's own parameters");
+
+    // The graph's kernel node set anew, then the executable graph updated from it.
+    a = 5.0f;
+    CHECK(cudaGraphKernelNodeSetParams(kernel, &k));
+    cudaGraphExecUpdateResultInfo info;
+    CHECK(cudaGraphExecUpdate(exec, graph, &info));
+    x0 = x[0];
+    CHECK(cudaGraphLaunch(exec, stream));
+    CHECK(cudaStreamSynchronize(stream));
+    expect(info.result == cudaGraphExecUpdateSuccess && seen.first[LAUNCHES + 2] == 5.0f * x0 + 1.0f,
+           "cudaGraphExecUpdate takes the graph's new parameters");
+
+    // The generic node API: a memset node and a kernel node joined by cudaGraphAddDependencies.
+    cudaGraph_t g2;
+    CHECK(cudaGraphCreate(&g2, 0));
+    cudaGraphNodeParams p = {};
+    p.type = cudaGraphNodeTypeMemset;
+    p.memset.dst = dy;
+    p.memset.value = 0x40000000; // 2.0f
+    p.memset.elementSize = 4;
+    p.memset.width = N;
+    p.memset.height = 1;
+    cudaGraphNode_t set, scaled;
+    CHECK(cudaGraphAddNode(&set, g2, nullptr, nullptr, 0, &p));
+    float s = 4.0f;
+    void *scale_args[] = { &dy, &s, &n };
+    cudaGraphNodeParams q = {};
+    q.type = cudaGraphNodeTypeKernel;
+    q.kernel.func = (void *)scale;
+    q.kernel.gridDim = dim3((N + 127) / 128);
+    q.kernel.blockDim = dim3(128);
+    q.kernel.kernelParams = scale_args;
+    CHECK(cudaGraphAddNode(&scaled, g2, nullptr, nullptr, 0, &q));
+    CHECK(cudaGraphAddDependencies(g2, &set, &scaled, nullptr, 1));
+    cudaGraphExec_t e2;
+    CHECK(cudaGraphInstantiate(&e2, g2, 0));
+    CHECK(cudaGraphLaunch(e2, stream));
+    std::vector<float> back(N);
+    CHECK(cudaMemcpyAsync(back.data(), dy, N * sizeof(float), cudaMemcpyDeviceToHost, stream));
+    CHECK(cudaStreamSynchronize(stream));
+    bool all8 = true;
+    for (int i = 0; i < N; i++)
+        all8 = all8 && back[i] == 8.0f;
+    expect(all8, "cudaGraphAddNode and cudaGraphAddDependencies: the memset before the kernel");
+
+    // Refused by name, never run wrongly: node kinds not carried, host memory in a daemon-side capture.
+    cudaEvent_t event;
+    CHECK(cudaEventCreate(&event));
+    cudaGraphNodeParams r = {};
+    r.type = cudaGraphNodeTypeEventRecord;
+    r.eventRecord.event = event;
+    cudaGraphNode_t refused;
+    expect(cudaGraphAddNode(&refused, g2, nullptr, nullptr, 0, &r) == cudaErrorNotSupported, "an event record node is refused");
+    cudaGetLastError();
+    CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
+    cudaError_t copied = cudaMemcpyAsync(dx, x.data(), N * sizeof(float), cudaMemcpyHostToDevice, stream);
+    cudaError_t hosted = cudaLaunchHostFunc(stream, host_node, &seen);
+    cudaGraph_t captured = nullptr;
+    if (cudaStreamEndCapture(stream, &captured) == cudaSuccess && captured != nullptr)
+        CHECK(cudaGraphDestroy(captured));
+    cudaGetLastError();
+    expect(copied == cudaErrorStreamCaptureUnsupported && hosted == cudaErrorStreamCaptureUnsupported,
+           "host memory and host functions in a stream capture are refused");
+    CHECK(cudaGraphExecDestroy(clone_exec));
+    expect(cudaGraphInstantiate(&clone_exec, (cudaGraph_t)&seen, 0) != cudaSuccess, "a graph handle not this process's is refused");
+    cudaGetLastError();
+
+    CHECK(cudaGraphExecDestroy(exec));
+    CHECK(cudaGraphExecDestroy(e2));
+    CHECK(cudaGraphDestroy(graph));
+    CHECK(cudaGraphDestroy(clone));
+    CHECK(cudaGraphDestroy(g2));
+    CHECK(cudaEventDestroy(event));
+    CHECK(cudaStreamDestroy(stream));
+    CHECK(cudaFree(dx));
+    CHECK(cudaFree(dy));
+    if (failures) {
+        printf("FAIL\n");
+        return 1;
+    }
+    printf("PASS\n");
+    return 0;
+}
