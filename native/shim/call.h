@@ -86,6 +86,8 @@ CUresult gp_graph_instantiate(CUgraphExec *phGraphExec, CUgraph hGraph, unsigned
 CUresult gp_graph_exec_update(CUgraphExec hGraphExec, CUgraph hGraph, CUgraphExecUpdateResultInfo *resultInfo);
 CUresult gp_graph_destroy(CUgraph hGraph);
 CUresult gp_graph_exec_destroy(CUgraphExec hGraphExec);
+/* The program freed ptr: no graph allocation's any more (graph_mem.c). */
+void gp_graph_note_free(CUdeviceptr ptr);
 /* The daemon holding [ptr, ptr+bytes), or -1 when it is no allocation of this client's. */
 int gp_alloc_server(CUdeviceptr ptr, size_t bytes);
 /* The same, and the context it was allocated in. */

@@ -11,8 +11,9 @@
  *
  * A memcpy node reading host memory reads it when it is issued. Where the same executable graph has a
  * host node or a copy into host memory, the launch first waits for the stream's earlier work and host
- * functions, so that the copy reads what they wrote, as on a card. Node kinds not carried (child
- * graphs, events, memory allocation, conditionals, ...) are refused by name with CUDA_ERROR_NOT_SUPPORTED.
+ * functions, so that the copy reads what they wrote, as on a card. Allocation nodes get their memory
+ * when they are added (graph_mem.c). Node kinds not carried (child graphs, events, conditionals, ...)
+ * are refused by name with CUDA_ERROR_NOT_SUPPORTED.
  *
  * Graphs captured from streams stay on the daemon: each call that takes either kind answers an
  * object of this file and forwards any other handle. Handles are pointers of this process: another
@@ -29,6 +30,7 @@
 #include "client.h"
 #include "custom.h"
 #include "gp_shim_decls.h"
+#include "graph.h"
 #include "shim.h"
 
 enum { OBJ_GRAPH = 0x67726170, OBJ_NODE, OBJ_EXEC };
@@ -52,6 +54,10 @@ struct node {
     CUDA_MEMCPY3D copy;
     CUDA_MEMSET_NODE_PARAMS memset;
     CUDA_HOST_NODE_PARAMS host;
+    /* memory allocation and free */
+    graph_mem *mem;
+    CUDA_MEM_ALLOC_NODE_PARAMS alloc;
+    CUdeviceptr freed;
 };
 
 struct graph {
@@ -105,6 +111,8 @@ int gp_graph_exec_is_local(CUgraphExec x) { return object(x, OBJ_EXEC) != NULL; 
 
 static void node_free(node *n)
 {
+    if (n->mem != NULL)
+        gp_graph_mem_release(n->mem);
     free(n->deps);
     free(n->params);
     free(n);
@@ -320,6 +328,60 @@ CUresult gp_local_cuGraphAddEmptyNode_v10000(CUgraphNode *out, CUgraph hGraph, c
     return finish_node(rc, n, out);
 }
 
+/*
+ * The allocation's address is the node's from the start (graph_mem.c): the memory is the session's
+ * from now, where the driver reserves only the address. Device memory of the current context only.
+ */
+CUresult gp_local_cuGraphAddMemAllocNode_v11040(CUgraphNode *out, CUgraph hGraph, const CUgraphNode *deps, size_t ndeps,
+                                                CUDA_MEM_ALLOC_NODE_PARAMS *p)
+{
+    node *n = NULL;
+    CUresult rc = new_node(out, hGraph, deps, ndeps, CU_GRAPH_NODE_TYPE_MEM_ALLOC, &n);
+    if (rc == CUDA_SUCCESS && (p == NULL || p->bytesize == 0 || p->poolProps.allocType != CU_MEM_ALLOCATION_TYPE_PINNED ||
+                               p->poolProps.handleTypes != CU_MEM_HANDLE_TYPE_NONE))
+        rc = CUDA_ERROR_INVALID_VALUE;
+    if (rc == CUDA_SUCCESS && (p->poolProps.location.type != CU_MEM_LOCATION_TYPE_DEVICE || p->accessDescCount > 0)) {
+        gp_error("cuGraphAddMemAllocNode: allocation nodes outside the current device, or with peer access, are not carried by "
+                 "gpupool; it returned CUDA_ERROR_NOT_SUPPORTED");
+        rc = CUDA_ERROR_NOT_SUPPORTED;
+    }
+    if (rc == CUDA_SUCCESS && (rc = gp_graph_mem_alloc(p->bytesize, &n->mem, &p->dptr)) == CUDA_SUCCESS) {
+        n->alloc = *p;
+        n->alloc.accessDescs = NULL;
+    }
+    return finish_node(rc, n, out);
+}
+
+CUresult gp_local_cuGraphAddMemFreeNode_v11040(CUgraphNode *out, CUgraph hGraph, const CUgraphNode *deps, size_t ndeps, CUdeviceptr dptr)
+{
+    node *n = NULL;
+    CUresult rc = new_node(out, hGraph, deps, ndeps, CU_GRAPH_NODE_TYPE_MEM_FREE, &n);
+    if (rc == CUDA_SUCCESS && (rc = gp_graph_mem_freed_by_node(dptr)) != CUDA_SUCCESS)
+        gp_error("cuGraphAddMemFreeNode: only memory of a graph's allocation node is freed by a node in gpupool; "
+                 "it returned CUDA_ERROR_INVALID_VALUE");
+    if (n != NULL)
+        n->freed = dptr;
+    return finish_node(rc, n, out);
+}
+
+CUresult gp_local_cuGraphMemAllocNodeGetParams_v11040(CUgraphNode hNode, CUDA_MEM_ALLOC_NODE_PARAMS *p)
+{
+    node *n = object(hNode, OBJ_NODE);
+    if (n == NULL || p == NULL || n->type != CU_GRAPH_NODE_TYPE_MEM_ALLOC)
+        return CUDA_ERROR_INVALID_VALUE;
+    *p = n->alloc;
+    return CUDA_SUCCESS;
+}
+
+CUresult gp_local_cuGraphMemFreeNodeGetParams_v11040(CUgraphNode hNode, CUdeviceptr *dptr)
+{
+    node *n = object(hNode, OBJ_NODE);
+    if (n == NULL || dptr == NULL || n->type != CU_GRAPH_NODE_TYPE_MEM_FREE)
+        return CUDA_ERROR_INVALID_VALUE;
+    *dptr = n->freed;
+    return CUDA_SUCCESS;
+}
+
 static const char *type_name(CUgraphNodeType t)
 {
     switch (t) {
@@ -367,6 +429,14 @@ static CUresult add_node(CUgraphNode *out, CUgraph hGraph, const CUgraphNode *de
     }
     case CU_GRAPH_NODE_TYPE_EMPTY:
         return gp_local_cuGraphAddEmptyNode_v10000(out, hGraph, deps, ndeps);
+    case CU_GRAPH_NODE_TYPE_MEM_ALLOC: {
+        CUDA_MEM_ALLOC_NODE_PARAMS v1 = { p->alloc.poolProps, p->alloc.accessDescs, p->alloc.accessDescCount, p->alloc.bytesize, 0 };
+        CUresult rc = gp_local_cuGraphAddMemAllocNode_v11040(out, hGraph, deps, ndeps, &v1);
+        p->alloc.dptr = v1.dptr;
+        return rc;
+    }
+    case CU_GRAPH_NODE_TYPE_MEM_FREE:
+        return gp_local_cuGraphAddMemFreeNode_v11040(out, hGraph, deps, ndeps, p->free.dptr);
     default:
         gp_error("cuGraphAddNode: %s nodes are not carried by gpupool; it returned CUDA_ERROR_NOT_SUPPORTED", type_name(p->type));
         return CUDA_ERROR_NOT_SUPPORTED;
@@ -568,6 +638,8 @@ static CUresult clone_graph(const graph *from, graph **out, int registered)
         n->deps = NULL;
         n->ndeps = n->cap_deps = 0;
         n->params = NULL;
+        if (n->mem != NULL)
+            gp_graph_mem_retain(n->mem);
         g->nodes[g->count++] = n;
         if (src->params != NULL && (n->params = malloc(src->params_len ? src->params_len : 1)) == NULL)
             rc = CUDA_ERROR_OUT_OF_MEMORY;
@@ -883,10 +955,13 @@ static CUresult issue(const node *n, CUstream s, int ptsz, int wait_host)
         default: return (ptsz ? gp_fwd_cuMemsetD2D32Async_v7000_ptsz : gp_fwd_cuMemsetD2D32Async_v3020)(m->dst, pitch, m->value, m->width, m->height, s);
         }
     }
+    case CU_GRAPH_NODE_TYPE_MEM_ALLOC:
+        gp_graph_mem_launched(n->mem); /* allocated when the node was added */
+        return CUDA_SUCCESS;
     case CU_GRAPH_NODE_TYPE_HOST:
         return (ptsz ? gp_local_cuLaunchHostFunc_v10000_ptsz : gp_local_cuLaunchHostFunc_v10000)(s, n->host.fn, n->host.userData);
     default:
-        return CUDA_SUCCESS; /* empty */
+        return CUDA_SUCCESS; /* empty, and a free node: the memory is freed with the graph (graph_mem.c) */
     }
 }
 

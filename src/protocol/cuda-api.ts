@@ -198,7 +198,7 @@ export const CUDA_API: Record<string, Annotation> = {
   cuMemAllocPitch: { mode: 'sync', handler: 'mem_alloc_pitch', after: 'gp_note_alloc(c, *dptr, *pPitch * Height);' },
   // cuMemFree(0) succeeds, as the driver's does: cudart's cudaFree(0), the idiom that makes a context
   // current, reaches it (cuBLAS's handle creation among others).
-  cuMemFree: { mode: 'sync', handler: 'mem_free', before: 'if (dptr == 0) goto done;', after: 'gp_forget_alloc(dptr);', params: { dptr: { device: 'inside' } } },
+  cuMemFree: { mode: 'sync', handler: 'mem_free', before: 'if (dptr == 0) goto done;', after: 'gp_forget_alloc(dptr); gp_graph_note_free(dptr);', params: { dptr: { device: 'inside' } } },
   // The session's quota is the card's total (docs/operations.md, "Memory quotas").
   cuMemGetInfo: { mode: 'sync', handler: 'mem_get_info' },
   // The driver answers CUDA_ERROR_NOT_FOUND for an address in no allocation; another session's is one.
@@ -297,7 +297,7 @@ export const CUDA_API: Record<string, Annotation> = {
   // sees, trims or reuses another's memory.
   cuMemAllocAsync: { mode: 'sync', handler: 'mem_alloc_async', after: 'gp_note_alloc(c, *dptr, bytesize);' },
   cuMemAllocFromPoolAsync: { mode: 'sync', handler: 'mem_alloc_from_pool_async', after: 'gp_note_alloc(c, *dptr, bytesize);' },
-  cuMemFreeAsync: { mode: 'async', handler: 'mem_free_async', after: 'gp_forget_alloc(dptr);', params: { dptr: { device: 'inside' } } },
+  cuMemFreeAsync: { mode: 'async', handler: 'mem_free_async', after: 'gp_forget_alloc(dptr); gp_graph_note_free(dptr);', params: { dptr: { device: 'inside' } } },
   cuMemPoolCreate: {
     mode: 'sync',
     params: { poolProps: { in: 'sizeof(CUmemPoolProps)' } },
@@ -357,6 +357,13 @@ export const CUDA_API: Record<string, Annotation> = {
   cuGraphAddMemsetNode: local,
   cuGraphAddHostNode: local,
   cuGraphAddEmptyNode: local,
+  cuGraphAddMemAllocNode: local,
+  cuGraphAddMemFreeNode: local,
+  cuGraphMemAllocNodeGetParams: local,
+  cuGraphMemFreeNodeGetParams: local,
+  cuDeviceGetGraphMemAttribute: local,
+  cuDeviceSetGraphMemAttribute: local,
+  cuDeviceGraphMemTrim: local,
   cuGraphAddNode: local,
   cuGraphAddDependencies: local,
   cuGraphGetRootNodes: local,

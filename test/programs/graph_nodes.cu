@@ -175,6 +175,41 @@ int main()
         all8 = all8 && back[i] == 8.0f;
     expect(all8, "cudaGraphAddNode and cudaGraphAddDependencies: the memset before the kernel");
 
+    // Allocation nodes: the address is the node's from the start, the memory goes with the graph.
+    cudaGraph_t g3;
+    CHECK(cudaGraphCreate(&g3, 0));
+    cudaMemAllocNodeParams ap = {};
+    ap.bytesize = N * sizeof(float);
+    ap.poolProps.allocType = cudaMemAllocationTypePinned;
+    ap.poolProps.location.type = cudaMemLocationTypeDevice;
+    ap.poolProps.location.id = 0;
+    cudaGraphNode_t alloc, filled, copied_back, freed;
+    CHECK(cudaGraphAddMemAllocNode(&alloc, g3, nullptr, 0, &ap));
+    float *dm = (float *)ap.dptr;
+    cudaMemsetParams sevens = ones;
+    sevens.dst = dm;
+    sevens.value = 0x40e00000; // 7.0f
+    CHECK(cudaGraphAddMemsetNode(&filled, g3, &alloc, 1, &sevens));
+    std::vector<float> back3(N, 0.0f);
+    cudaMemcpy3DParms from_alloc = linear_copy(back3.data(), dm, N * sizeof(float), cudaMemcpyDeviceToHost);
+    CHECK(cudaGraphAddMemcpyNode(&copied_back, g3, &filled, 1, &from_alloc));
+    CHECK(cudaGraphAddMemFreeNode(&freed, g3, &copied_back, 1, dm));
+    cudaGraphExec_t e3;
+    CHECK(cudaGraphInstantiate(&e3, g3, 0));
+    CHECK(cudaGraphLaunch(e3, stream));
+    CHECK(cudaGraphLaunch(e3, stream));
+    CHECK(cudaStreamSynchronize(stream));
+    size_t used = 0, after = 1;
+    CHECK(cudaDeviceGetGraphMemAttribute(0, cudaGraphMemAttrUsedMemCurrent, &used));
+    CHECK(cudaGraphExecDestroy(e3));
+    CHECK(cudaGraphDestroy(g3));
+    CHECK(cudaDeviceGetGraphMemAttribute(0, cudaGraphMemAttrUsedMemCurrent, &after));
+    bool all7 = true;
+    for (int i = 0; i < N; i++)
+        all7 = all7 && back3[i] == 7.0f;
+    expect(dm != nullptr && all7 && used == N * sizeof(float) && after == 0,
+           "an allocation node's memory filled, copied back, freed with the graph");
+
     // Refused by name, never run wrongly: node kinds not carried, host memory in a daemon-side capture.
     cudaEvent_t event;
     CHECK(cudaEventCreate(&event));
