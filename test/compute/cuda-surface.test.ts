@@ -173,6 +173,7 @@ t.test('graphs built node by node: host memory and host nodes in the job, in str
     'cudaGraphExecUpdate takes the graph\'s new parameters',
     'cudaGraphAddNode and cudaGraphAddDependencies: the memset before the kernel',
     'an allocation node\'s memory filled, copied back, freed with the graph',
+    'a captured memset, launch and device copy replayed in order',
     'an event record node is refused',
     'host memory and host functions in a stream capture are refused',
     'a graph handle not this process\'s is refused',

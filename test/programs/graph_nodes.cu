@@ -210,6 +210,32 @@ int main()
     expect(dm != nullptr && all7 && used == N * sizeof(float) && after == 0,
            "an allocation node's memory filled, copied back, freed with the graph");
 
+    // A capture (on the daemon) holds device memsets and copies as well as launches, replayed in order.
+    cudaGraph_t cg;
+    CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
+    CHECK(cudaMemsetAsync(dy, 0x3f, N * sizeof(float), stream));
+    scale<<<(N + 127) / 128, 128, 0, stream>>>(dy, 4.0f, N);
+    CHECK(cudaMemcpyAsync(dx, dy, N * sizeof(float), cudaMemcpyDeviceToDevice, stream));
+    CHECK(cudaStreamEndCapture(stream, &cg));
+    std::vector<float> minus(N, -1.0f);
+    CHECK(cudaMemcpy(dx, minus.data(), N * sizeof(float), cudaMemcpyHostToDevice));
+    CHECK(cudaMemcpy(dy, minus.data(), N * sizeof(float), cudaMemcpyHostToDevice));
+    cudaGraphExec_t ce;
+    CHECK(cudaGraphInstantiate(&ce, cg, 0));
+    CHECK(cudaGraphLaunch(ce, stream));
+    CHECK(cudaStreamSynchronize(stream));
+    std::vector<float> replayed(N);
+    CHECK(cudaMemcpy(replayed.data(), dx, N * sizeof(float), cudaMemcpyDeviceToHost));
+    unsigned pattern = 0x3f3f3f3fu;
+    float filled_value;
+    memcpy(&filled_value, &pattern, sizeof filled_value);
+    bool captured_ok = true;
+    for (int i = 0; i < N; i++)
+        captured_ok = captured_ok && replayed[i] == filled_value * 4.0f;
+    expect(captured_ok, "a captured memset, launch and device copy replayed in order");
+    CHECK(cudaGraphExecDestroy(ce));
+    CHECK(cudaGraphDestroy(cg));
+
     // Refused by name, never run wrongly: node kinds not carried, host memory in a daemon-side capture.
     cudaEvent_t event;
     CHECK(cudaEventCreate(&event));
