@@ -376,6 +376,18 @@ export const CUDA_API: Record<string, Annotation> = {
   cuGraphExecMemcpyNodeSetParams: local,
   cuGraphExecHostNodeSetParams: local,
   cuGraphClone: local,
+  cuGraphHostNodeGetParams: local,
+  cuGraphHostNodeSetParams: local,
+  cuGraphMemcpyNodeGetParams: local,
+  cuGraphMemcpyNodeSetParams: local,
+  cuGraphMemsetNodeGetParams: local,
+  cuGraphMemsetNodeSetParams: local,
+  cuGraphNodeSetParams: local,
+  cuGraphExecNodeSetParams: local,
+  cuGraphNodeGetDependentNodes: local,
+  cuGraphGetEdges: local,
+  cuGraphRemoveDependencies: local,
+  cuGraphDestroyNode: local,
   cuGraphInstantiateWithParams: local,
   // Counting a captured graph's nodes (PyTorch warns of an empty capture so) is carried; listing them is not.
   cuGraphGetNodes: {

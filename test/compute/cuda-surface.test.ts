@@ -166,6 +166,7 @@ t.test('texture and surface objects', async (t) => {
 t.test('graphs built node by node: host memory and host nodes in the job, in stream order', async (t) => {
   const run = await runPassing(t, ['--', graphNodes], [
     'nodes, roots and a node\'s type listed',
+    'edges, a node\'s dependents, a host node\'s parameters, a node destroyed',
     'each launch ran its nodes in order, the host node after the copy back',
     'the host node ran once per launch, in the job\'s process',
     'a kernel node\'s parameters changed in the executable graph',

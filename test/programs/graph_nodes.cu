@@ -103,6 +103,22 @@ int main()
     expect(count == 6 && roots == 3 && room == 6 && listed[2] == kernel && listed[6] == nullptr && type == cudaGraphNodeTypeKernel,
            "nodes, roots and a node's type listed");
 
+    size_t edges = 0, dependents = 0;
+    CHECK(cudaGraphGetEdges(graph, nullptr, nullptr, nullptr, &edges));
+    cudaGraphNode_t after_kernel[2] = {};
+    dependents = 2;
+    CHECK(cudaGraphNodeGetDependentNodes(kernel, after_kernel, nullptr, &dependents));
+    cudaHostNodeParams got_host = {};
+    CHECK(cudaGraphHostNodeGetParams(host, &got_host));
+    cudaGraphNode_t doomed;
+    CHECK(cudaGraphAddEmptyNode(&doomed, graph, &host, 1));
+    CHECK(cudaGraphDestroyNode(doomed));
+    size_t after_destroy = 0;
+    CHECK(cudaGraphGetNodes(graph, nullptr, &after_destroy));
+    expect(edges == 4 && dependents == 1 && after_kernel[0] == out && got_host.fn == host_node && got_host.userData == &seen &&
+               after_destroy == 6,
+           "edges, a node's dependents, a host node's parameters, a node destroyed");
+
     cudaGraphExec_t exec;
     CHECK(cudaGraphInstantiate(&exec, graph, 0));
     for (int i = 0; i < LAUNCHES; i++)
