@@ -42,6 +42,40 @@ void gp_note_capture(CUstream stream, int capturing)
     pthread_mutex_unlock(&g_lock);
 }
 
+/* A stream that joined the origin's capture (an event wait): the same id. */
+void gp_note_capture_join(CUstream stream, CUstream origin)
+{
+    pthread_mutex_lock(&g_lock);
+    cuuint64_t id = 0;
+    for (size_t i = 0; i < g_capture_count; i++)
+        if (g_captures[i].stream == origin)
+            id = g_captures[i].id;
+    if (id != 0 && g_capture_count < MAX_CAPTURES) {
+        g_captures[g_capture_count].stream = stream;
+        g_captures[g_capture_count++].id = id;
+    }
+    pthread_mutex_unlock(&g_lock);
+}
+
+/* The origin's capture ended: it and every stream that joined it capture no more. */
+void gp_note_capture_end(CUstream origin)
+{
+    pthread_mutex_lock(&g_lock);
+    cuuint64_t id = 0;
+    for (size_t i = 0; i < g_capture_count; i++)
+        if (g_captures[i].stream == origin)
+            id = g_captures[i].id;
+    for (size_t i = 0; i < g_capture_count;)
+        if (id != 0 && g_captures[i].id == id)
+            g_captures[i] = g_captures[--g_capture_count];
+        else
+            i++;
+    pthread_mutex_unlock(&g_lock);
+}
+
+/* Whether any stream captures: the hooks of every stream operation ask first, without the lock. */
+int gp_capturing(void) { return __atomic_load_n(&g_capture_count, __ATOMIC_RELAXED) != 0; }
+
 /* The capture's id, or 0 when the stream is not capturing. */
 static cuuint64_t capture_of(CUstream stream)
 {
@@ -54,20 +88,17 @@ static cuuint64_t capture_of(CUstream stream)
     return id;
 }
 
-/*
- * Work that names the job's host memory or functions cannot join a capture made on the daemon: the
- * captured graph would name the daemon's staging buffers, or run the function at capture time. Refused
- * by name; graphs built node by node carry such nodes (native/shim/graph.c).
- */
-CUresult gp_refuse_host_work_in_capture(const char *call, CUstream stream)
+/* Work a capture made in the job cannot hold as a node (capture_graph.c): refused by name. */
+CUresult gp_refuse_in_client_capture(const char *call, CUstream stream)
 {
-    if (capture_of(stream) == 0)
+    if (!gp_capture_in_client(stream))
         return CUDA_SUCCESS;
-    gp_error("%s: host memory and host functions in a stream capture are not carried by gpupool (the capture is made on the "
-             "daemon); build the graph node by node instead (cuGraphAddMemcpyNode, cuGraphAddHostNode). It returned "
+    gp_error("%s in a stream capture made in the job (it holds host work) is not carried by gpupool; it returned "
              "CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED", call);
     return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
 }
+
+cuuint64_t gp_capture_id(CUstream stream) { return capture_of(stream); }
 
 static CUresult capture_status(CUstream stream, CUstreamCaptureStatus *status, cuuint64_t *id)
 {

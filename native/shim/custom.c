@@ -14,6 +14,7 @@
 #include "gp_frames.h"
 #include "gp_ops.h"
 #include "gp_shim_decls.h"
+#include "memcpy2d_as_3d.h"
 #include "shim.h"
 
 /* ---- module images ------------------------------------------------------------------------------ */
@@ -270,6 +271,12 @@ static CUresult launch(uint32_t op, CUfunction f, const unsigned grid[3], const 
         return CUDA_ERROR_NOT_INITIALIZED;
     if (f == NULL)
         return CUDA_ERROR_INVALID_HANDLE;
+    int taken = 0;
+    gp_capture_op node = { .call = "cuLaunchKernel", .type = CU_GRAPH_NODE_TYPE_KERNEL, .attrs = with_attrs ? num_attrs : 0,
+                           .kernel = { f, grid[0], grid[1], grid[2], block[0], block[1], block[2], shared, kernelParams, extra, NULL, NULL } };
+    CUresult taken_rc = gp_capture_take(stream, &node, &taken);
+    if (taken_rc != CUDA_SUCCESS || taken)
+        return taken_rc;
     /* A library kernel runs where its stream (else the current context) lives. */
     int server = gp_handle_server(stream) >= 0 ? gp_handle_server(stream) : gp_context_server(gp_tls_context());
     const void *real = f;
@@ -428,6 +435,10 @@ static CUresult wait_event(CUstream stream, CUevent event, unsigned flags, int p
 {
     if (!gp_initialized())
         return CUDA_ERROR_NOT_INITIALIZED;
+    int taken = 0;
+    CUresult rc = gp_capture_wait(stream, event, flags, &taken);
+    if (rc != CUDA_SUCCESS || taken)
+        return rc;
     int from = gp_handle_server(event), to = stream_server(stream);
     if (from >= 0 && to >= 0 && from != to)
         return gp_fwd_cuEventSynchronize_v2000(event);
@@ -519,6 +530,15 @@ static CUresult dtod(const char *call, CUdeviceptr dst, CUdeviceptr src, size_t 
 {
     if (!gp_initialized())
         return CUDA_ERROR_NOT_INITIALIZED;
+    if (has_stream) {
+        int taken = 0;
+        gp_capture_op op = { .call = call, .type = CU_GRAPH_NODE_TYPE_MEMCPY,
+                             .copy = { .srcMemoryType = CU_MEMORYTYPE_DEVICE, .srcDevice = src, .dstMemoryType = CU_MEMORYTYPE_DEVICE,
+                                       .dstDevice = dst, .WidthInBytes = n, .Height = 1, .Depth = 1 } };
+        CUresult rc = gp_capture_take(stream, &op, &taken);
+        if (rc != CUDA_SUCCESS || taken)
+            return rc;
+    }
     copy_end to, from;
     int ends = copy_ends(call, dst, src, n, &to, &from);
     if (ends < 0)
@@ -842,6 +862,13 @@ static CUresult copy2d(uint32_t op, uint32_t sync_op, const CUDA_MEMCPY2D *p, in
         return CUDA_ERROR_INVALID_VALUE;
     if (p->dstMemoryType == CU_MEMORYTYPE_ARRAY || p->srcMemoryType == CU_MEMORYTYPE_ARRAY)
         return gp_copy2d_as_3d(p, sync_op == GP_OP_cuMemcpy2D_v7000_ptsz || sync_op == GP_OP_cuMemcpy2DUnaligned_v7000_ptsz, async, stream);
+    if (async) {
+        int taken = 0;
+        gp_capture_op op = { .call = "cuMemcpy2DAsync", .type = CU_GRAPH_NODE_TYPE_MEMCPY, .copy = gp_memcpy2d_as_3d(p) };
+        CUresult rc = gp_capture_take(stream, &op, &taken);
+        if (rc != CUDA_SUCCESS || taken)
+            return rc;
+    }
     size_t w = p->WidthInBytes, h = p->Height;
     copy2d_side dst, src;
     CUresult rc = copy2d_side_of(p->dstMemoryType, p->dstHost, p->dstDevice, p->dstXInBytes, p->dstY, p->dstPitch, w, h, &dst);
@@ -870,8 +897,6 @@ static CUresult copy2d(uint32_t op, uint32_t sync_op, const CUDA_MEMCPY2D *p, in
     int mode = async ? GP_MODE_ASYNC : GP_MODE_SYNC;
     if (!dst.host && !src.host)
         return copy2d_frame(op, mode, COPY2D_DTOD, async, stream, &dst, &src, 0, h, w, NULL, NULL);
-    if (async && (rc = gp_refuse_host_work_in_capture("cuMemcpy2DAsync", stream)) != CUDA_SUCCESS)
-        return rc;
     return copy2d_host_device(op, mode, async, stream, &dst, &src, w, h);
 }
 

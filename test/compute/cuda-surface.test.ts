@@ -176,11 +176,12 @@ t.test('graphs built node by node: host memory and host nodes in the job, in str
     'an allocation node\'s memory filled, copied back, freed with the graph',
     'a captured memset, launch and device copy replayed in order',
     'an event record node is refused',
-    'host memory and host functions in a stream capture are refused',
+    'a capture with host work, forked to a second stream and joined, replays in the job',
+    'host work after device work in a capture made on the daemon is refused',
     'a graph handle not this process\'s is refused',
   ]);
   t.match(run.stderr, /^gpupool: cuGraphAddNode: event record nodes are not carried by gpupool\b/m, 'a node kind not carried is named');
-  t.match(run.stderr, /^gpupool: cuMemcpyHtoDAsync: host memory and host functions in a stream capture are not carried by gpupool\b/m, 'so is host memory in a capture');
-  t.match(run.stderr, /^gpupool: cuLaunchHostFunc: host memory and host functions in a stream capture are not carried by gpupool\b/m, 'and a host function in one');
+  t.match(run.stderr, /^gpupool: cuMemcpyHtoDAsync: host memory and host functions in a stream capture already made on the daemon are not carried by gpupool\b/m, 'so is host memory in a daemon\'s capture');
+  t.match(run.stderr, /^gpupool: cuLaunchHostFunc: host memory and host functions in a stream capture already made on the daemon are not carried by gpupool\b/m, 'and a host function in one');
   t.notMatch(run.stderr, /is not carried by gpupool \(not supported/, 'every call the program makes is carried');
 });

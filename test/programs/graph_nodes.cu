@@ -252,6 +252,49 @@ int main()
     CHECK(cudaGraphExecDestroy(ce));
     CHECK(cudaGraphDestroy(cg));
 
+    // Host work first: the capture is made in the job, across a second stream forked and joined by
+    // events, as simpleCudaGraphs captures; nothing runs until the graph is launched.
+    cudaStream_t side;
+    CHECK(cudaStreamCreate(&side));
+    cudaEvent_t fork, joined;
+    CHECK(cudaEventCreate(&fork));
+    CHECK(cudaEventCreate(&joined));
+    std::vector<float> threes(N, 3.0f), got(N, 0.0f);
+    cudaGraph_t captured = nullptr;
+    int calls_before = seen.calls;
+    CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
+    CHECK(cudaMemcpyAsync(dx, threes.data(), N * sizeof(float), cudaMemcpyHostToDevice, stream));
+    CHECK(cudaEventRecord(fork, stream));
+    CHECK(cudaStreamWaitEvent(side, fork, 0));
+    CHECK(cudaMemsetAsync(dy, 0, N * sizeof(float), side));
+    CHECK(cudaEventRecord(joined, side));
+    CHECK(cudaStreamWaitEvent(stream, joined, 0));
+    saxpy<<<(N + 127) / 128, 128, 0, stream>>>(2.0f, dx, dy, N);
+    CHECK(cudaMemcpyAsync(got.data(), dy, N * sizeof(float), cudaMemcpyDeviceToHost, stream));
+    Seen in_capture = {};
+    in_capture.x = threes.data();
+    in_capture.y = got.data();
+    CHECK(cudaLaunchHostFunc(stream, host_node, &in_capture));
+    cudaStreamCaptureStatus side_status;
+    CHECK(cudaStreamIsCapturing(side, &side_status));
+    CHECK(cudaStreamEndCapture(stream, &captured));
+    size_t captured_nodes = 0;
+    CHECK(cudaGraphGetNodes(captured, nullptr, &captured_nodes));
+    bool nothing_ran = in_capture.calls == 0 && got[0] == 0.0f;
+    cudaGraphExec_t captured_exec;
+    CHECK(cudaGraphInstantiate(&captured_exec, captured, 0));
+    CHECK(cudaGraphLaunch(captured_exec, stream));
+    CHECK(cudaGraphLaunch(captured_exec, stream));
+    CHECK(cudaStreamSynchronize(stream));
+    expect(nothing_ran && side_status == cudaStreamCaptureStatusActive && captured_nodes == 5 && in_capture.calls == 2 &&
+               in_capture.first[0] == 6.0f && in_capture.first[1] == 8.0f && seen.calls == calls_before,
+           "a capture with host work, forked to a second stream and joined, replays in the job");
+    CHECK(cudaGraphExecDestroy(captured_exec));
+    CHECK(cudaGraphDestroy(captured));
+    CHECK(cudaEventDestroy(fork));
+    CHECK(cudaEventDestroy(joined));
+    CHECK(cudaStreamDestroy(side));
+
     // Refused by name, never run wrongly: node kinds not carried, host memory in a daemon-side capture.
     cudaEvent_t event;
     CHECK(cudaEventCreate(&event));
@@ -261,15 +304,17 @@ int main()
     cudaGraphNode_t refused;
     expect(cudaGraphAddNode(&refused, g2, nullptr, nullptr, 0, &r) == cudaErrorNotSupported, "an event record node is refused");
     cudaGetLastError();
+    // Device work first: the capture is the daemon's, and host work after it is refused by name.
     CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
+    scale<<<(N + 127) / 128, 128, 0, stream>>>(dy, 1.0f, N);
     cudaError_t copied = cudaMemcpyAsync(dx, x.data(), N * sizeof(float), cudaMemcpyHostToDevice, stream);
     cudaError_t hosted = cudaLaunchHostFunc(stream, host_node, &seen);
-    cudaGraph_t captured = nullptr;
+    captured = nullptr;
     if (cudaStreamEndCapture(stream, &captured) == cudaSuccess && captured != nullptr)
         CHECK(cudaGraphDestroy(captured));
     cudaGetLastError();
     expect(copied == cudaErrorStreamCaptureUnsupported && hosted == cudaErrorStreamCaptureUnsupported,
-           "host memory and host functions in a stream capture are refused");
+           "host work after device work in a capture made on the daemon is refused");
     CHECK(cudaGraphExecDestroy(clone_exec));
     expect(cudaGraphInstantiate(&clone_exec, (cudaGraph_t)&seen, 0) != cudaSuccess, "a graph handle not this process's is refused");
     cudaGetLastError();
