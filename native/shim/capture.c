@@ -1,10 +1,10 @@
 /*
- * Stream capture's state, answered in the client: capture is carried (cuStreamBeginCapture and
- * cuStreamEndCapture travel, the daemon's driver captures and replays), and the client records which
- * of its streams capture, with an id of its own for each capture. Frameworks' caching allocators ask
- * on every allocation (cudaStreamIsCapturing, cudaStreamGetCaptureInfo), so the answer must not cost a
- * round trip. The graph being built stays on the daemon until the capture ends: GetCaptureInfo answers
- * it, and the capture's dependencies, as NULL and none.
+ * Stream capture's state, answered in the client: the client records which of its streams capture
+ * (the origin, and the streams that joined it by an event wait), with an id of its own for each
+ * capture; where the capture is made, daemon or job, is capture_graph.c's. Frameworks' caching
+ * allocators ask on every allocation (cudaStreamIsCapturing, cudaStreamGetCaptureInfo), so the answer
+ * must not cost a round trip. GetCaptureInfo answers the graph being built, and the capture's
+ * dependencies, as NULL and none.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
