@@ -135,8 +135,13 @@ static CUresult begin(CUstream s, CUstreamCaptureMode mode, int per_thread)
 {
     if (!gp_initialized())
         return CUDA_ERROR_NOT_INITIALIZED;
-    if (s == NULL || s == CU_STREAM_LEGACY || s == CU_STREAM_PER_THREAD)
-        return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
+    if (s == NULL || s == CU_STREAM_LEGACY || s == CU_STREAM_PER_THREAD) {
+        /* A default stream: the daemon's driver says whether it captures (a per-thread one may). */
+        CUresult rc = per_thread ? gp_std_cuStreamBeginCapture_v10010_ptsz(s, mode) : gp_std_cuStreamBeginCapture_v10010(s, mode);
+        if (rc == CUDA_SUCCESS)
+            gp_note_capture(s, 1);
+        return rc;
+    }
     if (mode != CU_STREAM_CAPTURE_MODE_GLOBAL && mode != CU_STREAM_CAPTURE_MODE_THREAD_LOCAL && mode != CU_STREAM_CAPTURE_MODE_RELAXED)
         return CUDA_ERROR_INVALID_VALUE;
     unsigned flags;
@@ -368,7 +373,9 @@ static CUresult end(CUstream s, CUgraph *phGraph, int per_thread)
     capture *c = capture_of_stream(s, NULL);
     if (c == NULL || c->origin != s) {
         pthread_mutex_unlock(&g_lock);
-        /* Not one the job began (or a stream that joined one): the daemon answers as its driver does. */
+        /* A default stream's capture, or none (or a stream that joined one): the daemon answers as its driver does. */
+        if (c == NULL)
+            gp_note_capture(s, 0);
         return per_thread ? gp_std_cuStreamEndCapture_v10000_ptsz(s, phGraph) : gp_std_cuStreamEndCapture_v10000(s, phGraph);
     }
     int on_daemon = c->state == ON_DAEMON;
