@@ -82,4 +82,8 @@ extern const gpupool_emu_kernel texture_kernels[];
 extern const unsigned texture_kernel_count;
 extern const gpupool_emu_kernel features_kernels[];
 extern const unsigned features_kernel_count;
+extern const gpupool_emu_kernel cooperative_kernels[];
+extern const unsigned cooperative_kernel_count;
+extern const gpupool_emu_kernel assert_kernels[];
+extern const unsigned assert_kernel_count;
 #endif
