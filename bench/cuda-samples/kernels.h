@@ -86,4 +86,6 @@ extern const gpupool_emu_kernel cooperative_kernels[];
 extern const unsigned cooperative_kernel_count;
 extern const gpupool_emu_kernel assert_kernels[];
 extern const unsigned assert_kernel_count;
+extern const gpupool_emu_kernel attribute_kernels[];
+extern const unsigned attribute_kernel_count;
 #endif
