@@ -28,6 +28,7 @@ __attribute__((constructor)) static void gather(void)
         { cooperative_kernels, cooperative_kernel_count },
         { assert_kernels, assert_kernel_count },
         { attribute_kernels, attribute_kernel_count },
+        { bindless_kernels, bindless_kernel_count },
     };
     unsigned total = 0;
     for (unsigned i = 0; i < COUNT(parts); i++)

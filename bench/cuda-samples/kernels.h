@@ -88,4 +88,6 @@ extern const gpupool_emu_kernel assert_kernels[];
 extern const unsigned assert_kernel_count;
 extern const gpupool_emu_kernel attribute_kernels[];
 extern const unsigned attribute_kernel_count;
+extern const gpupool_emu_kernel bindless_kernels[];
+extern const unsigned bindless_kernel_count;
 #endif

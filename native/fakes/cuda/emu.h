@@ -414,6 +414,8 @@ void emu_array_unpin(struct CUarray_st *a);
 /* Lock NOT held. A texel of a texture object of ctx at (x, y, z), each channel as a float; or
  * CUDA_ERROR_ILLEGAL_ADDRESS for an object that is not a texture of ctx. */
 int emu_texture_fetch(CUcontext ctx, unsigned long long obj, const float coord[3], float out[4]);
+/* The same at a level of detail, integer reads as integers (gpupool_emu_launch.texture_lod). */
+int emu_texture_fetch_lod(CUcontext ctx, unsigned long long obj, const float coord[3], float lod, void *out);
 /* Lock NOT held. Loads (store false) or stores bytes at (x_bytes, y, z) of a surface object of ctx;
  * CUDA_ERROR_ILLEGAL_ADDRESS out of range or for an object that is not a surface of ctx. */
 int emu_surface_access(CUcontext ctx, unsigned long long obj, size_t x_bytes, size_t y, size_t z, void *data, size_t bytes, bool store);

@@ -118,6 +118,16 @@ static int launch_texture(const gpupool_emu_launch *launch, unsigned long long t
     return emu_texture_fetch(ctx, tex, coord, texel);
 }
 
+static int launch_texture_lod(const gpupool_emu_launch *launch, unsigned long long tex, float x, float y, float z, float lod, void *texel)
+{
+    run_state *st = launch->internal;
+    const float coord[3] = { x, y, z };
+    emu_lock();
+    CUcontext ctx = ctx_alive(st) ? st->ctx : NULL;
+    emu_unlock();
+    return emu_texture_fetch_lod(ctx, tex, coord, lod, texel);
+}
+
 static int launch_surface(const gpupool_emu_launch *launch, unsigned long long surf, size_t x_bytes, size_t y, size_t z, void *data,
                           size_t bytes, int store)
 {
@@ -252,6 +262,7 @@ static CUresult run_kernel(CUcontext ctx, const emu_entry *e, const launch_reque
         .printf = launch_printf,
         .texture = launch_texture,
         .surface = launch_surface,
+        .texture_lod = launch_texture_lod,
     };
     emu_g.stats.kernels_launched++;
     emu_unlock();

@@ -208,6 +208,41 @@ static int tex_sample(const gpupool_emu_launch *l, void **params)
     return CUDA_SUCCESS;
 }
 
+/* __global__ void tex_lod(cudaTextureObject_t tex, float *out, const float *lods, int n): thread i samples
+ * the middle of a mipmapped texture at level of detail lods[i]. */
+static int tex_lod(const gpupool_emu_launch *l, void **params)
+{
+    unsigned long long tex = u64_param(params, 0);
+    size_t n = covered(l, int_param(params, 3));
+    if (n == 0)
+        return CUDA_SUCCESS;
+    float *out = l->memory(l, ptr_param(params, 1), n * sizeof(float));
+    const float *lods = l->memory(l, ptr_param(params, 2), n * sizeof(float));
+    if (out == NULL || lods == NULL)
+        return CUDA_ERROR_ILLEGAL_ADDRESS;
+    for (size_t i = 0; i < n; i++) {
+        float texel[4];
+        int rc = l->texture_lod(l, tex, 0.5f, 0.5f, 0.0f, lods[i], texel);
+        if (rc != CUDA_SUCCESS)
+            return rc;
+        out[i] = texel[0];
+    }
+    return CUDA_SUCCESS;
+}
+
+/* __global__ void tex_uint2(cudaTextureObject_t tex, unsigned *out): the texel at (0.5, 0.5) as uint2. */
+static int tex_uint2(const gpupool_emu_launch *l, void **params)
+{
+    uint32_t texel[4];
+    unsigned *out = l->memory(l, ptr_param(params, 1), 2 * sizeof(unsigned));
+    if (out == NULL)
+        return CUDA_ERROR_ILLEGAL_ADDRESS;
+    int rc = l->texture_lod(l, u64_param(params, 0), 0.5f, 0.5f, 0.0f, 0.0f, texel);
+    if (rc == CUDA_SUCCESS)
+        memcpy(out, texel, 2 * sizeof(unsigned));
+    return rc;
+}
+
 /* __global__ void surf_fill(cudaSurfaceObject_t surf, int w, int h) */
 static int surf_fill(const gpupool_emu_launch *l, void **params)
 {
@@ -281,6 +316,8 @@ static const size_t spin_ns_params[] = { 8 };
 static const size_t greet_params[] = { 4 };
 static const size_t tex_sample_params[] = { 8, 8, 4, 4, 4, 4, 4 };
 static const size_t surf_fill_params[] = { 8, 4, 4 };
+static const size_t tex_lod_params[] = { 8, 8, 8, 4 };
+static const size_t tex_uint2_params[] = { 8, 8 };
 
 #define COUNT(a) (unsigned)(sizeof(a) / sizeof((a)[0]))
 
@@ -298,6 +335,8 @@ static const gpupool_emu_kernel g_kernels[] = {
     { "_Z8grid_sumPKiPii", COUNT(grid_sum_params), grid_sum_params, 0, grid_sum },
     { "_Z10tex_sampleyPfiiffi", COUNT(tex_sample_params), tex_sample_params, 0, tex_sample },
     { "_Z9surf_fillyii", COUNT(surf_fill_params), surf_fill_params, 0, surf_fill },
+    { "_Z7tex_lodyPfPKfi", COUNT(tex_lod_params), tex_lod_params, 0, tex_lod },
+    { "_Z9tex_uint2yPj", COUNT(tex_uint2_params), tex_uint2_params, 0, tex_uint2 },
 };
 
 const gpupool_emu_kernel *gpupool_emu_kernels(unsigned *count)

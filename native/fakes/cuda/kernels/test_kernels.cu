@@ -103,6 +103,22 @@ __global__ void surf_fill(cudaSurfaceObject_t surf, int w, int h)
         surf2Dwrite((float)x + 1000.0f * (float)y, surf, x * (int)sizeof(float), y);
 }
 
+// Mipmapped textures: thread i samples the middle of the texture at level of detail lods[i].
+__global__ void tex_lod(cudaTextureObject_t tex, float *out, const float *lods, int n)
+{
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n)
+        out[i] = tex2DLod<float>(tex, 0.5f, 0.5f, lods[i]);
+}
+
+// A 32-bit integer texture read as integers (bindlessTexture keeps texture handles in one).
+__global__ void tex_uint2(cudaTextureObject_t tex, unsigned *out)
+{
+    uint2 t = tex2D<uint2>(tex, 0.5f, 0.5f);
+    out[0] = t.x;
+    out[1] = t.y;
+}
+
 // A cooperative grid (cudaLaunchCooperativeKernel): each block adds its elements into out[1 + block],
 // then, after grid.sync(), the grid's thread 0 adds the blocks' sums into out[0].
 __global__ void grid_sum(const int *in, int *out, int n)
