@@ -38,6 +38,7 @@ async function runPassing(t: Test, program: string, checks: string[]): Promise<{
 t.test('cooperative launches and cache preferences', async (t) => {
   await runPassing(t, coopLaunch, [
     'the card says it launches cooperative grids',
+    'but not one grid over several cards (not carried)',
     'cudaOccupancyMaxActiveBlocksPerMultiprocessor bounds the grid',
     'cudaLaunchCooperativeKernel: every block\'s sum before grid.sync(), the total after',
     'cudaLaunchKernelEx with the cooperative attribute',

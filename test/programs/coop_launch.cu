@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <vector>
 
+#include <cuda.h>
+
 #include "cudart_check.h"
 #include "expect.h"
 // grid_sum, as the emulator's CPU version implements it.
@@ -16,6 +18,14 @@ int main()
     int coop = 0, sms = 0, per_sm = 0;
     CHECK(cudaDeviceGetAttribute(&coop, cudaDevAttrCooperativeLaunch, 0));
     expect(coop == 1, "the card says it launches cooperative grids");
+    // CUDA 13's runtime no longer names the multi-device attribute; the driver still answers it.
+    int multi = -1;
+    void *entry = nullptr;
+    cudaDriverEntryPointQueryResult found;
+    CHECK(cudaGetDriverEntryPointByVersion("cuDeviceGetAttribute", &entry, 2000, cudaEnableDefault, &found));
+    auto get_attribute = (CUresult(*)(int *, CUdevice_attribute, CUdevice))entry;
+    expect(get_attribute != nullptr && get_attribute(&multi, CU_DEVICE_ATTRIBUTE_COOPERATIVE_MULTI_DEVICE_LAUNCH, 0) == CUDA_SUCCESS && multi == 0,
+           "but not one grid over several cards (not carried)");
     CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
     const int threads = 128;
     CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, grid_sum, threads, 0));
