@@ -107,7 +107,8 @@ t.test('the emulated driver inside a daemon, under protocol fuzzing and the laun
   const config = writeConfig(fixture.dir, { ...QUICK_CONFIG, compute: { driver: join(ASAN, 'fakes', 'cuda', 'libcuda.so.1') } }, 'asan.json');
   // Node itself is not built for LeakSanitizer: out-of-bounds accesses and UB are what count here.
   const env = { ...sanitized({ GPUPOOL_EMU_KERNELS: join(ASAN, 'fakes', 'cuda', 'kernels', 'libgpupool_test_kernels.so') }), ASAN_OPTIONS: 'detect_leaks=0:exitcode=23' };
-  const daemon = await DaemonProcess.start(['--simulate', fixture.path, '--config', config], env);
+  // A daemon on the sanitized driver starts slower: a minute before its listening line, on a loaded host.
+  const daemon = await DaemonProcess.start(['--simulate', fixture.path, '--config', config], env, 60_000);
   const report = await runFuzz({ url: `${daemon.url.replace(/^http/, 'ws')}/v1/compute`, ops: loadOpTable(), seed: 7, cases: 1500, floods: 0, floodBytes: 0, oversized: 0, maxMessageBytes: 2 ** 30, concurrency: 2, timeoutMs: 20_000 });
   t.same(report.failures.slice(0, 5), [], `${report.cases} cases ended as they should`);
   // Cooperative grids, an assert's sticky error and printf, mipmapped textures and surfaces on levels.
