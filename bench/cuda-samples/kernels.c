@@ -26,6 +26,10 @@ __attribute__((constructor)) static void gather(void)
         { gemm_kernels, gemm_kernel_count },
         { texture_kernels, texture_kernel_count },
         { jacobi_kernels, jacobi_kernel_count },
+        { cooperative_kernels, cooperative_kernel_count },
+        { assert_kernels, assert_kernel_count },
+        { attribute_kernels, attribute_kernel_count },
+        { bindless_kernels, bindless_kernel_count },
     };
     unsigned total = 0;
     for (unsigned i = 0; i < COUNT(parts); i++)

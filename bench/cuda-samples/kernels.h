@@ -84,4 +84,12 @@ extern const gpupool_emu_kernel jacobi_kernels[];
 extern const unsigned jacobi_kernel_count;
 extern const gpupool_emu_kernel features_kernels[];
 extern const unsigned features_kernel_count;
+extern const gpupool_emu_kernel cooperative_kernels[];
+extern const unsigned cooperative_kernel_count;
+extern const gpupool_emu_kernel assert_kernels[];
+extern const unsigned assert_kernel_count;
+extern const gpupool_emu_kernel attribute_kernels[];
+extern const unsigned attribute_kernel_count;
+extern const gpupool_emu_kernel bindless_kernels[];
+extern const unsigned bindless_kernel_count;
 #endif

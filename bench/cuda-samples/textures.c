@@ -172,8 +172,7 @@ static int cg_sums(const gpupool_emu_launch *l, void **params)
 /*
  * testKernel(int val) (simplePrintf): every thread prints its block's and its own linear index and val,
  * blocks and threads in order (a GPU's order among them is its own). simpleAssert's kernel has the same
- * name and parameters (testKernel(int N), asserting gtid < N): a kernel library knows a kernel by
- * name only, so that sample runs this one and fails its check that the launch asserted.
+ * name and parameters (testKernel(int N), asserting gtid < N): asserts.c keys it by its image.
  */
 static int print_values(const gpupool_emu_launch *l, void **params)
 {

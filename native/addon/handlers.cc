@@ -388,7 +388,9 @@ void reply_empty(Writer &w, const Call &call, CUresult rc) {
 
 }  // namespace
 
-void launch_kernel(Session &s, const gp_frame_launch &f, Writer &w, const Call &call, uint32_t op) {
+// A launch frame prepared, then run by `run` (the driver's call) while the card is the session's.
+template <typename Run>
+void run_launch(Session &s, const gp_frame_launch &f, Writer &w, const Call &call, uint32_t op, Run run) {
   Launch l = launch_of(f);
   CUfunction fn = nullptr;
   CUstream stream = nullptr;
@@ -396,11 +398,22 @@ void launch_kernel(Session &s, const gp_frame_launch &f, Writer &w, const Call &
   CUresult rc = prepare_launch(s, l, &fn, &stream, kp);
   if (rc == CUDA_SUCCESS) {
     WorkScope work(s, stream, op_info(op)->per_thread);
-    rc = work.rc != CUDA_SUCCESS ? work.rc
-                                 : s.driver().fn<PFN_cuLaunchKernel_v4000>(op)(fn, l.grid[0], l.grid[1], l.grid[2], l.block[0], l.block[1], l.block[2],
-                                                                               l.shared, stream, kp.empty() ? nullptr : kp.data(), nullptr);
+    rc = work.rc != CUDA_SUCCESS ? work.rc : run(l, fn, stream, kp.empty() ? nullptr : kp.data());
   }
   reply_empty(w, call, rc);
+}
+
+void launch_kernel(Session &s, const gp_frame_launch &f, Writer &w, const Call &call, uint32_t op) {
+  run_launch(s, f, w, call, op, [&](const Launch &l, CUfunction fn, CUstream stream, void **kp) {
+    return s.driver().fn<PFN_cuLaunchKernel_v4000>(op)(fn, l.grid[0], l.grid[1], l.grid[2], l.block[0], l.block[1], l.block[2], l.shared, stream, kp, nullptr);
+  });
+}
+
+// A cooperative grid travels as a launch frame; its parameters come as kernelParams (the call has no `extra`).
+void launch_cooperative_kernel(Session &s, const gp_frame_launch &f, Writer &w, const Call &call, uint32_t op) {
+  run_launch(s, f, w, call, op, [&](const Launch &l, CUfunction fn, CUstream stream, void **kp) {
+    return s.driver().fn<PFN_cuLaunchCooperativeKernel_v9000>(op)(fn, l.grid[0], l.grid[1], l.grid[2], l.block[0], l.block[1], l.block[2], l.shared, stream, kp);
+  });
 }
 
 void launch_kernel_ex(Session &s, const gp_frame_launch_ex &f, Writer &w, const Call &call, uint32_t op) {

@@ -79,6 +79,7 @@ CUresult forget_handle(Session &s, CUgraphExec exec);
 void module_image(Session &s, const gp_frame_image &f, Writer &w, const Call &call, uint32_t op);
 void launch_kernel(Session &s, const gp_frame_launch &f, Writer &w, const Call &call, uint32_t op);
 void launch_kernel_ex(Session &s, const gp_frame_launch_ex &f, Writer &w, const Call &call, uint32_t op);
+void launch_cooperative_kernel(Session &s, const gp_frame_launch &f, Writer &w, const Call &call, uint32_t op);
 void occupancy_max_active_clusters(Session &s, const gp_frame_clusters &f, Writer &w, const Call &call, uint32_t op);
 void memcpy_unified(Session &s, const gp_frame_memcpy &f, Writer &w, const Call &call, uint32_t op);
 void memcpy_unified_async(Session &s, const gp_frame_memcpy_async &f, Writer &w, const Call &call, uint32_t op);

@@ -264,8 +264,11 @@ void gp_attrs_to_frame(const CUlaunchAttribute *attrs, unsigned n, gp_frame_pair
     }
 }
 
+/* How a launch travels: as launch_ex (with its attributes), and waiting for the daemon's answer. */
+enum { LAUNCH_WITH_ATTRS = 1, LAUNCH_SYNC = 2 };
+
 static CUresult launch(uint32_t op, CUfunction f, const unsigned grid[3], const unsigned block[3], unsigned shared, CUstream stream,
-                       void **kernelParams, void **extra, const CUlaunchAttribute *attrs, unsigned num_attrs, int with_attrs)
+                       void **kernelParams, void **extra, const CUlaunchAttribute *attrs, unsigned num_attrs, int how)
 {
     if (!gp_initialized())
         return CUDA_ERROR_NOT_INITIALIZED;
@@ -289,10 +292,10 @@ static CUresult launch(uint32_t op, CUfunction f, const unsigned grid[3], const 
     rc = pack_params(f, kernelParams, extra, &params, &len, local, sizeof local);
     if (rc != CUDA_SUCCESS)
         return rc;
-    gp_call *c = gp_call_begin(op, GP_MODE_ASYNC);
+    gp_call *c = gp_call_begin(op, (how & LAUNCH_SYNC) ? GP_MODE_SYNC : GP_MODE_ASYNC);
     if ((rc = gp_route_handle(c, f)) == CUDA_SUCCESS && (rc = gp_route_handle(c, stream)) == CUDA_SUCCESS) {
         /* launch_ex is launch and the attributes (src/protocol/frames.ts). */
-        if (with_attrs) {
+        if (how & LAUNCH_WITH_ATTRS) {
             gp_frame_launch_ex frame;
             LAUNCH_FIELDS(frame, f, grid, block, shared, stream, params, len);
             gp_attrs_to_frame(attrs, num_attrs, frame.attrs, &frame.attrs_count);
@@ -324,6 +327,22 @@ CUresult gp_fwd_cuLaunchKernel_v7000_ptsz(CUfunction f, unsigned int gx, unsigne
     return launch(GP_OP_cuLaunchKernel_v7000_ptsz, f, grid, block, sharedMemBytes, hStream, kernelParams, extra, NULL, 0, 0);
 }
 
+/* A cooperative grid (grid.sync()): a launch frame under its own op, answered at once (cuda-api.ts). */
+CUresult gp_fwd_cuLaunchCooperativeKernel_v9000(CUfunction f, unsigned int gx, unsigned int gy, unsigned int gz, unsigned int bx, unsigned int by,
+                                                unsigned int bz, unsigned int sharedMemBytes, CUstream hStream, void **kernelParams)
+{
+    const unsigned grid[3] = { gx, gy, gz }, block[3] = { bx, by, bz };
+    return launch(GP_OP_cuLaunchCooperativeKernel_v9000, f, grid, block, sharedMemBytes, hStream, kernelParams, NULL, NULL, 0, LAUNCH_SYNC);
+}
+
+CUresult gp_fwd_cuLaunchCooperativeKernel_v9000_ptsz(CUfunction f, unsigned int gx, unsigned int gy, unsigned int gz, unsigned int bx,
+                                                     unsigned int by, unsigned int bz, unsigned int sharedMemBytes, CUstream hStream,
+                                                     void **kernelParams)
+{
+    const unsigned grid[3] = { gx, gy, gz }, block[3] = { bx, by, bz };
+    return launch(GP_OP_cuLaunchCooperativeKernel_v9000_ptsz, f, grid, block, sharedMemBytes, hStream, kernelParams, NULL, NULL, 0, LAUNCH_SYNC);
+}
+
 static CUresult launch_ex(uint32_t op, const CUlaunchConfig *config, CUfunction f, void **kernelParams, void **extra)
 {
     /* More attributes than a frame carries are refused here, before anything travels. */
@@ -331,7 +350,7 @@ static CUresult launch_ex(uint32_t op, const CUlaunchConfig *config, CUfunction 
         return CUDA_ERROR_INVALID_VALUE;
     const unsigned grid[3] = { config->gridDimX, config->gridDimY, config->gridDimZ };
     const unsigned block[3] = { config->blockDimX, config->blockDimY, config->blockDimZ };
-    return launch(op, f, grid, block, config->sharedMemBytes, config->hStream, kernelParams, extra, config->attrs, config->numAttrs, 1);
+    return launch(op, f, grid, block, config->sharedMemBytes, config->hStream, kernelParams, extra, config->attrs, config->numAttrs, LAUNCH_WITH_ATTRS);
 }
 
 CUresult gp_fwd_cuLaunchKernelEx_v11060(const CUlaunchConfig *config, CUfunction f, void **kernelParams, void **extra)

@@ -46,6 +46,9 @@ void gp_devices_set(const gp_device *devs, int n)
          */
         set_attribute(&copy[i], CU_DEVICE_ATTRIBUTE_CAN_MAP_HOST_MEMORY, 0);
         set_attribute(&copy[i], CU_DEVICE_ATTRIBUTE_CAN_USE_HOST_POINTER_FOR_REGISTERED_MEM, 0);
+        /* One grid over several cards (cuLaunchCooperativeKernelMultiDevice, deprecated) is not carried:
+         * a job's cards may sit behind different daemons. Single-card cooperative launches are. */
+        set_attribute(&copy[i], CU_DEVICE_ATTRIBUTE_COOPERATIVE_MULTI_DEVICE_LAUNCH, 0);
     }
     free(devices);
     devices = copy;

@@ -245,24 +245,32 @@ CUresult gp_fwd_cuKernelGetParamInfo_v12040(CUkernel kernel, size_t paramIndex, 
     return rc == CUDA_SUCCESS ? gp_std_cuKernelGetParamInfo_v12040(real, paramIndex, paramOffset, paramSize) : rc;
 }
 
+/* The kernel as loaded on the daemon of device dev. */
+static CUresult resolve_on_device(CUkernel kernel, CUdevice dev, CUkernel *real)
+{
+    int server = device_server(dev);
+    return server < 0 ? CUDA_ERROR_INVALID_DEVICE : resolve(kernel, server, real);
+}
+
 CUresult gp_fwd_cuKernelGetAttribute_v12000(int *pi, CUfunction_attribute attrib, CUkernel kernel, CUdevice dev)
 {
     CUkernel real;
-    int server = device_server(dev);
-    if (server < 0)
-        return CUDA_ERROR_INVALID_DEVICE;
-    CUresult rc = resolve(kernel, server, &real);
+    CUresult rc = resolve_on_device(kernel, dev, &real);
     return rc == CUDA_SUCCESS ? gp_std_cuKernelGetAttribute_v12000(pi, attrib, real, dev) : rc;
 }
 
 CUresult gp_fwd_cuKernelSetAttribute_v12000(CUfunction_attribute attrib, int val, CUkernel kernel, CUdevice dev)
 {
     CUkernel real;
-    int server = device_server(dev);
-    if (server < 0)
-        return CUDA_ERROR_INVALID_DEVICE;
-    CUresult rc = resolve(kernel, server, &real);
+    CUresult rc = resolve_on_device(kernel, dev, &real);
     return rc == CUDA_SUCCESS ? gp_std_cuKernelSetAttribute_v12000(attrib, val, real, dev) : rc;
+}
+
+CUresult gp_fwd_cuKernelSetCacheConfig_v12000(CUkernel kernel, CUfunc_cache config, CUdevice dev)
+{
+    CUkernel real;
+    CUresult rc = resolve_on_device(kernel, dev, &real);
+    return rc == CUDA_SUCCESS ? gp_std_cuKernelSetCacheConfig_v12000(real, config, dev) : rc;
 }
 
 /* A variable of the library as loaded on the current context's daemon. */

@@ -486,6 +486,13 @@ export const CUDA_API: Record<string, Annotation> = {
   cuKernelSetAttribute: { mode: 'sync', client: 'library' },
   cuFuncSetAttribute: { mode: 'sync', before: functionOf('hfunc') },
   cuFuncSetCacheConfig: { mode: 'sync', before: functionOf('hfunc') },
+  // Cache and shared-memory bank preferences: hints a driver may ignore (interval asks for L1).
+  cuKernelSetCacheConfig: { mode: 'sync', client: 'library' },
+  cuFuncSetSharedMemConfig: { mode: 'sync', before: functionOf('hfunc') },
+  cuCtxGetCacheConfig: sync,
+  cuCtxSetCacheConfig: sync,
+  cuCtxGetSharedMemConfig: sync,
+  cuCtxSetSharedMemConfig: sync,
   cuOccupancyMaxActiveBlocksPerMultiprocessor: { mode: 'sync', before: functionOf('func') },
   cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags: { mode: 'sync', before: functionOf('func') },
   // The block-size callback is the program's code: the search runs here, asking the daemon for each
@@ -503,4 +510,8 @@ export const CUDA_API: Record<string, Annotation> = {
   cuLinkDestroy: local,
   cuLaunchKernel: { mode: 'async', client: 'launch_kernel', wire: 'launch' },
   cuLaunchKernelEx: { mode: 'async', client: 'launch_kernel_ex', wire: 'launch_ex' },
+  // A grid whose blocks all run at once (grid.sync()). Synchronous: the driver refuses a grid larger
+  // than the card holds at one time (CUDA_ERROR_COOPERATIVE_LAUNCH_TOO_LARGE) from the call itself,
+  // and programs check that answer to size their grid.
+  cuLaunchCooperativeKernel: { mode: 'sync', client: 'launch_cooperative_kernel', wire: 'launch' },
 };

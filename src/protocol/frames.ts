@@ -117,7 +117,7 @@ export const frames = {
     fields: [{ name: 'image', type: 'bin', doc: 'the fatbin, cubin or PTX' }],
   },
   launch: {
-    doc: 'cuLaunchKernel: the parameters packed as the ABI lays them out (cuKernelGetParamInfo).',
+    doc: 'cuLaunchKernel, cuLaunchCooperativeKernel: the parameters packed as the ABI lays them out (cuKernelGetParamInfo).',
     fields: [...launchHead, { name: 'params', type: 'bin', doc: 'the parameter buffer' }],
   },
   launch_ex: {

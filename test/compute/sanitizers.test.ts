@@ -4,7 +4,8 @@
  * - the fake vendor libraries (NVML, ROCm SMI, DCMI) under a C program that calls every entry point;
  * - the emulated driver under an unmodified driver-API program, directly;
  * - the client library under driver-API and runtime programs (static cudart) against a daemon;
- * - the emulated driver inside a daemon, under a burst of protocol fuzzing.
+ * - the emulated driver inside a daemon, under a burst of protocol fuzzing, then the programs of
+ *   cooperative launches, device asserts and mipmapped textures.
  * The programs are not built with ASan, so libasan comes first by LD_PRELOAD. Any report fails.
  */
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
@@ -102,13 +103,22 @@ t.test('every allocating API (quota_apis): the emulated driver, and the client l
   t.match(remote.stdout, /^PASS$/m);
 });
 
-t.test('the emulated driver inside a daemon, under protocol fuzzing', async (t) => {
+t.test('the emulated driver inside a daemon, under protocol fuzzing and the launch and texture programs', async (t) => {
   const config = writeConfig(fixture.dir, { ...QUICK_CONFIG, compute: { driver: join(ASAN, 'fakes', 'cuda', 'libcuda.so.1') } }, 'asan.json');
   // Node itself is not built for LeakSanitizer: out-of-bounds accesses and UB are what count here.
   const env = { ...sanitized({ GPUPOOL_EMU_KERNELS: join(ASAN, 'fakes', 'cuda', 'kernels', 'libgpupool_test_kernels.so') }), ASAN_OPTIONS: 'detect_leaks=0:exitcode=23' };
-  const daemon = await DaemonProcess.start(['--simulate', fixture.path, '--config', config], env);
+  // A daemon on the sanitized driver starts slower: a minute before its listening line, on a loaded host.
+  const daemon = await DaemonProcess.start(['--simulate', fixture.path, '--config', config], env, 60_000);
   const report = await runFuzz({ url: `${daemon.url.replace(/^http/, 'ws')}/v1/compute`, ops: loadOpTable(), seed: 7, cases: 1500, floods: 0, floodBytes: 0, oversized: 0, maxMessageBytes: 2 ** 30, concurrency: 2, timeoutMs: 20_000 });
   t.same(report.failures.slice(0, 5), [], `${report.cases} cases ended as they should`);
+  // Cooperative grids, an assert's sticky error and printf, mipmapped textures and surfaces on levels.
+  const client = sanitized({ LD_LIBRARY_PATH: join(ASAN, 'shim'), GPUPOOL_SERVERS: daemon.url.replace(/^http/, 'ws') });
+  for (const program of ['coop_launch.cu', 'device_assert.cu', 'mipmaps.cu']) {
+    const run = spawnSync(buildProgram(program), [], { encoding: 'utf8', env: client, timeout: 120_000 });
+    clean(t, program, run);
+    t.match(run.stdout, /^PASS$/m, `${program} passed`);
+  }
   t.equal(await daemon.stop(), 0, 'the daemon stopped cleanly');
   t.notMatch(daemon.stderr.join(''), REPORT, 'no sanitizer report from the daemon');
 });
+

@@ -152,9 +152,13 @@ static bool read_symbols(const elf_view *v, const Elf64_Shdr *symtab, emu_image 
                 return false;
             continue;
         }
-        if (ELF64_ST_TYPE(syms[i].st_info) != STT_FUNC || (syms[i].st_other & CUBIN_STO_ENTRY) == 0 ||
-            name == NULL || *name == '\0')
+        if (ELF64_ST_TYPE(syms[i].st_info) != STT_FUNC || name == NULL || *name == '\0')
             continue;
+        if ((syms[i].st_other & CUBIN_STO_ENTRY) == 0) {
+            if (!emu_image_add_function(out, name))
+                return false;
+            continue;
+        }
         if (!emu_image_add_kernel(out, name, strlen(name)) || !read_params(v, emu_image_find(out, name)))
             return false;
     }

@@ -279,6 +279,10 @@ typedef struct {
     bool opaque;                /* nothing readable (compressed): kernels are looked up by name alone */
     emu_image_global *globals;
     size_t global_count, global_cap;
+    /* Device functions the image holds or calls that are not kernels (__assertfail, vprintf): with
+     * the kernel's name they tell two programs' same-named kernels apart (registry.c). */
+    char **functions;
+    size_t function_count, function_cap;
 } emu_image;
 
 typedef struct {
@@ -410,6 +414,8 @@ void emu_array_unpin(struct CUarray_st *a);
 /* Lock NOT held. A texel of a texture object of ctx at (x, y, z), each channel as a float; or
  * CUDA_ERROR_ILLEGAL_ADDRESS for an object that is not a texture of ctx. */
 int emu_texture_fetch(CUcontext ctx, unsigned long long obj, const float coord[3], float out[4]);
+/* The same at a level of detail, integer reads as integers (gpupool_emu_launch.texture_lod). */
+int emu_texture_fetch_lod(CUcontext ctx, unsigned long long obj, const float coord[3], float lod, void *out);
 /* Lock NOT held. Loads (store false) or stores bytes at (x_bytes, y, z) of a surface object of ctx;
  * CUDA_ERROR_ILLEGAL_ADDRESS out of range or for an object that is not a surface of ctx. */
 int emu_surface_access(CUcontext ctx, unsigned long long obj, size_t x_bytes, size_t y, size_t z, void *data, size_t bytes, bool store);
@@ -576,6 +582,8 @@ emu_image_kernel *emu_image_find(const emu_image *image, const char *name);
 bool emu_image_set_params(emu_image_kernel *k, int count, const size_t *offsets, const size_t *sizes);
 /* Adds a variable once (a fatbin repeats it per architecture); init may be NULL (zeros). */
 bool emu_image_add_global(emu_image *image, const char *name, size_t size, const unsigned char *init);
+/* Adds a device function that is not a kernel once. */
+bool emu_image_add_function(emu_image *image, const char *name);
 /* The device address and size of a module's variable: CUDA_ERROR_NOT_FOUND when it has none so named. */
 CUresult emu_module_global(CUmodule mod, const char *name, CUdeviceptr *dptr, size_t *bytes);
 /* The same variable's memory, for a kernel's run: NULL when absent. Lock held. */
@@ -602,11 +610,15 @@ CUresult emu_entry_of(const void *handle, CUcontext ctx, emu_entry *out);
 /* Byte offset of each parameter: natural alignment of its size, as the CUDA ABI lays them out. */
 CUresult emu_param_layout(const emu_entry *e, size_t index, size_t *offset, size_t *size);
 int emu_param_count(const emu_entry *e);
+/* Blocks of blockSize threads resident on one multiprocessor at once (the occupancy calculator's answer). */
+int emu_active_blocks(const emu_entry *e, const emu_device *dev, int blockSize, size_t dynamicSMem);
 
 /* ---- registry.c ----------------------------------------------------------------------------- */
 
 void emu_registry_load(void);
-const gpupool_emu_kernel *emu_registry_find(const char *name);
+/* The implementation of kernel `name` of image (NULL: by name alone): one registered as
+ * "name@function" for a function the image holds or calls wins over one registered as "name". */
+const gpupool_emu_kernel *emu_registry_find(const char *name, const emu_image *image);
 void emu_registry_unload(void);
 
 #endif /* GPUPOOL_EMU_INTERNAL_H */

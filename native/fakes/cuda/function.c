@@ -268,15 +268,27 @@ CUresult CUDAAPI cuKernelSetAttribute(CUfunction_attribute attrib, int val, CUke
     return emu_leave(rc);
 }
 
-/* Cache preferences have no effect on the model; they are accepted. */
-CUresult CUDAAPI cuFuncSetCacheConfig(CUfunction hfunc, CUfunc_cache config)
+/* A function's hint that has no effect on the model: accepted when valid, for a valid function. */
+static CUresult accept_hint(CUfunction hfunc, bool valid)
 {
     emu_entry e;
     const emu_device *dev;
-    if ((unsigned)config > CU_FUNC_CACHE_PREFER_EQUAL)
+    if (!valid)
         return CUDA_ERROR_INVALID_VALUE;
     CUresult rc = enter_entry(hfunc, true, &e, &dev);
     return rc != CUDA_SUCCESS ? rc : emu_leave(CUDA_SUCCESS);
+}
+
+/* Cache preferences. */
+CUresult CUDAAPI cuFuncSetCacheConfig(CUfunction hfunc, CUfunc_cache config)
+{
+    return accept_hint(hfunc, (unsigned)config <= CU_FUNC_CACHE_PREFER_EQUAL);
+}
+
+/* Shared-memory bank sizes (devices since sm_50 have one bank size). */
+CUresult CUDAAPI cuFuncSetSharedMemConfig(CUfunction hfunc, CUsharedconfig config)
+{
+    return accept_hint(hfunc, (unsigned)config <= CU_SHARED_MEM_CONFIG_EIGHT_BYTE_BANK_SIZE);
 }
 
 CUresult CUDAAPI cuKernelSetCacheConfig(CUkernel kernel, CUfunc_cache config, CUdevice dev)
@@ -296,7 +308,7 @@ CUresult CUDAAPI cuKernelSetCacheConfig(CUkernel kernel, CUfunc_cache config, CU
  * limit, its threads (whole warps), its registers and its shared memory, as the occupancy calculator
  * counts them (without allocation granularities: the emulator has no register file to round to).
  */
-static int active_blocks(const emu_entry *e, const emu_device *dev, int blockSize, size_t dynamicSMem)
+int emu_active_blocks(const emu_entry *e, const emu_device *dev, int blockSize, size_t dynamicSMem)
 {
     int warp = emu_device_attribute(dev, CU_DEVICE_ATTRIBUTE_WARP_SIZE);
     long long warps = (blockSize + warp - 1) / warp;
@@ -329,7 +341,7 @@ CUresult CUDAAPI cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(int *numBl
         *numBlocks = 0;
         return emu_leave(CUDA_SUCCESS);
     }
-    *numBlocks = active_blocks(&e, dev, blockSize, dynamicSMemSize);
+    *numBlocks = emu_active_blocks(&e, dev, blockSize, dynamicSMemSize);
     return emu_leave(CUDA_SUCCESS);
 }
 

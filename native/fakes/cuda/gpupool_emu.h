@@ -54,6 +54,12 @@ typedef struct gpupool_emu_launch {
      * into it (surf*Dread). Out of range: CUDA_ERROR_ILLEGAL_ADDRESS, as a surface traps. */
     int (*surface)(const struct gpupool_emu_launch *launch, unsigned long long surf, size_t x_bytes, size_t y, size_t z, void *data,
                    size_t bytes, int store);
+    /* A texel at (x, y, z) and level of detail lod (tex2DLod; a texture that is no mipmapped array
+     * ignores lod), as the kernel's tex<T> gets it: four channels of 4 bytes each, unsigned or int for
+     * a 32-bit integer format or an 8- or 16-bit one read as integers (exact, as a float could not
+     * hold them), else float, as `texture` gives them. */
+    int (*texture_lod)(const struct gpupool_emu_launch *launch, unsigned long long tex, float x, float y, float z, float lod,
+                       void *texel);
 } gpupool_emu_launch;
 
 typedef struct gpupool_emu_kernel {

@@ -83,8 +83,30 @@ bool emu_image_add_global(emu_image *image, const char *name, size_t size, const
     return true;
 }
 
+bool emu_image_add_function(emu_image *image, const char *name)
+{
+    for (size_t i = 0; i < image->function_count; i++)
+        if (strcmp(image->functions[i], name) == 0)
+            return true;
+    if (image->function_count == image->function_cap) {
+        size_t cap = image->function_cap == 0 ? 8 : image->function_cap * 2;
+        char **grown = realloc(image->functions, cap * sizeof *grown);
+        if (grown == NULL)
+            return false;
+        image->functions = grown;
+        image->function_cap = cap;
+    }
+    if ((image->functions[image->function_count] = strdup(name)) == NULL)
+        return false;
+    image->function_count++;
+    return true;
+}
+
 void emu_image_free(emu_image *image)
 {
+    for (size_t i = 0; i < image->function_count; i++)
+        free(image->functions[i]);
+    free(image->functions);
     for (size_t i = 0; i < image->global_count; i++) {
         free(image->globals[i].name);
         free(image->globals[i].init);

@@ -118,6 +118,16 @@ static int launch_texture(const gpupool_emu_launch *launch, unsigned long long t
     return emu_texture_fetch(ctx, tex, coord, texel);
 }
 
+static int launch_texture_lod(const gpupool_emu_launch *launch, unsigned long long tex, float x, float y, float z, float lod, void *texel)
+{
+    run_state *st = launch->internal;
+    const float coord[3] = { x, y, z };
+    emu_lock();
+    CUcontext ctx = ctx_alive(st) ? st->ctx : NULL;
+    emu_unlock();
+    return emu_texture_fetch_lod(ctx, tex, coord, lod, texel);
+}
+
 static int launch_surface(const gpupool_emu_launch *launch, unsigned long long surf, size_t x_bytes, size_t y, size_t z, void *data,
                           size_t bytes, int store)
 {
@@ -214,7 +224,24 @@ typedef struct {
     CUstream stream;
     void **params, **extra;
     bool per_thread;
+    bool cooperative; /* every block resident at once (grid.sync()): bounded by occupancy */
 } launch_request;
+
+/*
+ * A cooperative grid must fit the card at once, as the real driver checks: at most the occupancy
+ * calculator's blocks per multiprocessor times the multiprocessors, else
+ * CUDA_ERROR_COOPERATIVE_LAUNCH_TOO_LARGE. The card must say it can (COOPERATIVE_LAUNCH).
+ */
+static CUresult check_cooperative(const emu_device *dev, const emu_entry *e, const launch_request *r)
+{
+    if (!emu_device_attribute(dev, CU_DEVICE_ATTRIBUTE_COOPERATIVE_LAUNCH))
+        return CUDA_ERROR_NOT_SUPPORTED;
+    unsigned long long blocks = (unsigned long long)r->grid.v[0] * r->grid.v[1] * r->grid.v[2];
+    int threads = (int)(r->block.v[0] * r->block.v[1] * r->block.v[2]);
+    unsigned long long resident = (unsigned long long)emu_active_blocks(e, dev, threads, r->shared) *
+                                  (unsigned long long)emu_device_attribute(dev, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT);
+    return blocks > resident ? CUDA_ERROR_COOPERATIVE_LAUNCH_TOO_LARGE : CUDA_SUCCESS;
+}
 
 /* Lock held on entry and on return; dropped while the kernel runs. */
 static CUresult run_kernel(CUcontext ctx, const emu_entry *e, const launch_request *r, void **argv, uint64_t *device_ns)
@@ -235,6 +262,7 @@ static CUresult run_kernel(CUcontext ctx, const emu_entry *e, const launch_reque
         .printf = launch_printf,
         .texture = launch_texture,
         .surface = launch_surface,
+        .texture_lod = launch_texture_lod,
     };
     emu_g.stats.kernels_launched++;
     emu_unlock();
@@ -245,6 +273,10 @@ static CUresult run_kernel(CUcontext ctx, const emu_entry *e, const launch_reque
     free(st.pins);
     if (rc != CUDA_SUCCESS && ctx_alive(&st) && ctx->sticky == CUDA_SUCCESS)
         ctx->sticky = rc;
+    /* A failed kernel's output (an assert's message) goes out now: the calls that report its error
+     * answer without reaching a flush point, yet a GPU's synchronisation prints it. */
+    if (rc != CUDA_SUCCESS && ctx_alive(&st))
+        emu_printf_flush(ctx);
     /* The context (and the stream with it) may have been destroyed while the kernel ran. */
     *device_ns = ctx_alive(&st) ? launch.device_ns : UINT64_MAX;
     return rc;
@@ -263,6 +295,8 @@ static CUresult launch(const launch_request *r)
     rc = emu_entry_of(r->f, ctx, &e); /* a CUfunction must belong to the stream's context */
     if (rc == CUDA_SUCCESS)
         rc = check_dims(ctx->dev, &e, r->grid, r->block, r->shared);
+    if (rc == CUDA_SUCCESS && r->cooperative)
+        rc = check_cooperative(ctx->dev, &e, r);
     /* In the image, but no kernel library implements it: a timed no-op in no-op mode, as long as the
      * image says its parameters (the launch's are checked against them), else no binary. */
     bool noop = rc == CUDA_SUCCESS && e.impl == NULL;
@@ -300,10 +334,10 @@ static CUresult launch(const launch_request *r)
 
 static CUresult launch_kernel(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
                               unsigned bz, unsigned shared, CUstream hStream, void **kernelParams, void **extra,
-                              bool per_thread)
+                              bool per_thread, bool cooperative)
 {
     launch_request r = { f, { { gx, gy, gz } }, { { bx, by, bz } }, shared, hStream, kernelParams, extra,
-                         per_thread };
+                         per_thread, cooperative };
     return launch(&r);
 }
 
@@ -315,7 +349,7 @@ CUresult emu_launch_node(const emu_graph_node *n, CUstream stream, bool per_thre
     for (int i = 0; i < n->count; i++)
         argv[i] = n->params + n->offsets[i];
     launch_request r = { n->f, { { n->grid[0], n->grid[1], n->grid[2] } }, { { n->block[0], n->block[1], n->block[2] } }, n->shared,
-                         stream, n->count > 0 ? argv : NULL, NULL, per_thread };
+                         stream, n->count > 0 ? argv : NULL, NULL, per_thread, false };
     CUresult rc = launch(&r);
     if (argv != stack)
         free(argv);
@@ -328,7 +362,7 @@ CUresult CUDAAPI cuLaunchKernel(CUfunction f, unsigned int gridDimX, unsigned in
                                 unsigned int sharedMemBytes, CUstream hStream, void **kernelParams, void **extra)
 {
     return launch_kernel(f, gridDimX, gridDimY, gridDimZ, blockDimX, blockDimY, blockDimZ, sharedMemBytes, hStream,
-                         kernelParams, extra, false);
+                         kernelParams, extra, false, false);
 }
 
 CUresult CUDAAPI cuLaunchKernel_ptsz(CUfunction f, unsigned int gridDimX, unsigned int gridDimY,
@@ -337,18 +371,23 @@ CUresult CUDAAPI cuLaunchKernel_ptsz(CUfunction f, unsigned int gridDimX, unsign
                                      void **kernelParams, void **extra)
 {
     return launch_kernel(f, gridDimX, gridDimY, gridDimZ, blockDimX, blockDimY, blockDimZ, sharedMemBytes, hStream,
-                         kernelParams, extra, true);
+                         kernelParams, extra, true, false);
 }
 
-/* Launch attributes (clusters, priorities, ...) are accepted and not modelled. */
+/* Launch attributes (clusters, priorities, ...) are accepted and not modelled, but for COOPERATIVE,
+ * which makes it a cooperative launch (its grid bounded as cuLaunchCooperativeKernel's). */
 static CUresult launch_ex(const CUlaunchConfig *config, CUfunction f, void **kernelParams, void **extra,
                           bool per_thread)
 {
     if (config == NULL || (config->numAttrs > 0 && config->attrs == NULL))
         return CUDA_ERROR_INVALID_VALUE;
+    bool cooperative = false;
+    for (unsigned i = 0; i < config->numAttrs; i++)
+        if (config->attrs[i].id == CU_LAUNCH_ATTRIBUTE_COOPERATIVE)
+            cooperative = config->attrs[i].value.cooperative != 0;
     return launch_kernel(f, config->gridDimX, config->gridDimY, config->gridDimZ, config->blockDimX,
                          config->blockDimY, config->blockDimZ, config->sharedMemBytes, config->hStream,
-                         kernelParams, extra, per_thread);
+                         kernelParams, extra, per_thread, cooperative);
 }
 
 CUresult CUDAAPI cuLaunchKernelEx(const CUlaunchConfig *config, CUfunction f, void **kernelParams, void **extra)
@@ -362,14 +401,15 @@ CUresult CUDAAPI cuLaunchKernelEx_ptsz(const CUlaunchConfig *config, CUfunction 
     return launch_ex(config, f, kernelParams, extra, true);
 }
 
-/* Every block of a grid runs at once here, so any grid may cooperate. */
+/* A cooperative grid: its kernel library's CPU kernel runs the whole grid in phases, a grid.sync()
+ * being the boundary between two passes over every block (docs/emulator.md). */
 CUresult CUDAAPI cuLaunchCooperativeKernel(CUfunction f, unsigned int gridDimX, unsigned int gridDimY,
                                            unsigned int gridDimZ, unsigned int blockDimX, unsigned int blockDimY,
                                            unsigned int blockDimZ, unsigned int sharedMemBytes, CUstream hStream,
                                            void **kernelParams)
 {
     return launch_kernel(f, gridDimX, gridDimY, gridDimZ, blockDimX, blockDimY, blockDimZ, sharedMemBytes, hStream,
-                         kernelParams, NULL, false);
+                         kernelParams, NULL, false, true);
 }
 
 CUresult CUDAAPI cuLaunchCooperativeKernel_ptsz(CUfunction f, unsigned int gridDimX, unsigned int gridDimY,
@@ -378,7 +418,7 @@ CUresult CUDAAPI cuLaunchCooperativeKernel_ptsz(CUfunction f, unsigned int gridD
                                                 unsigned int sharedMemBytes, CUstream hStream, void **kernelParams)
 {
     return launch_kernel(f, gridDimX, gridDimY, gridDimZ, blockDimX, blockDimY, blockDimZ, sharedMemBytes, hStream,
-                         kernelParams, NULL, true);
+                         kernelParams, NULL, true, true);
 }
 
 /*

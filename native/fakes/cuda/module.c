@@ -10,7 +10,7 @@
 CUresult emu_entry_lookup(const emu_image *image, const char *name, emu_entry *out)
 {
     const emu_image_kernel *info = emu_image_find(image, name);
-    const gpupool_emu_kernel *impl = emu_registry_find(name);
+    const gpupool_emu_kernel *impl = emu_registry_find(name, image);
     /* An image that could not be read names no kernels: only a kernel library can vouch for one. */
     if (info == NULL && !(image->opaque && impl != NULL))
         return CUDA_ERROR_NOT_FOUND;

@@ -133,6 +133,7 @@ static const proc_entry g_procs[] = {
     P(cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags, 7000, cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags),
     P(cuFuncSetAttribute, 9000, cuFuncSetAttribute),
     P(cuFuncSetCacheConfig, 3000, cuFuncSetCacheConfig),
+    P(cuFuncSetSharedMemConfig, 4020, cuFuncSetSharedMemConfig),
     P(cuFuncGetName, 12030, cuFuncGetName),
     P(cuFuncGetParamInfo, 12040, cuFuncGetParamInfo),
     P(cuFuncGetModule, 11000, cuFuncGetModule),

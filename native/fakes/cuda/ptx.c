@@ -1,5 +1,6 @@
 /*
- * Kernel names and parameter layouts of PTX text: every ".entry name(.param ..., ...)". A parameter
+ * Kernel names and parameter layouts of PTX text: every ".entry name(.param ..., ...)", and the device
+ * functions it declares or defines (".func"). A parameter
  * is ".param [.align N] .type name[count]" (qualifiers such as .ptr .global are skipped); its offset
  * is the previous end rounded up to its alignment, as ptxas lays the parameter space out.
  */
@@ -123,10 +124,35 @@ static bool params(lexer *lx, emu_image_kernel *k)
     return emu_image_set_params(k, count, offsets, sizes);
 }
 
+/* A ".func [(return value)] name" the image declares or defines (vprintf, __assertfail): recorded, so
+ * that a kernel library may key a kernel by it. */
+static bool function(lexer *lx, emu_image *out)
+{
+    if (!next(lx))
+        return true;
+    if (is(lx, "(")) {
+        for (int depth = 1; depth > 0;) {
+            if (!next(lx))
+                return true;
+            depth += is(lx, "(") ? 1 : is(lx, ")") ? -1 : 0;
+        }
+        if (!next(lx))
+            return true;
+    }
+    if (!word_char(*lx->tok))
+        return true;
+    char *name = strndup(lx->tok, lx->len);
+    bool ok = name != NULL && emu_image_add_function(out, name);
+    free(name);
+    return ok;
+}
+
 bool emu_ptx_parse(const char *text, size_t size, emu_image *out)
 {
     lexer lx = { text, text + size, NULL, 0 };
     while (next(&lx)) {
+        if (is(&lx, ".func") && !function(&lx, out))
+            return false;
         if (!is(&lx, ".entry"))
             continue;
         if (!next(&lx) || !word_char(*lx.tok))

@@ -89,11 +89,30 @@ static const char *without_static_prefix(const char *name)
     return end + 2 + n;
 }
 
-const gpupool_emu_kernel *emu_registry_find(const char *name)
+/* name@function for a function of the image, first in the image's order; else name alone. */
+static const gpupool_emu_kernel *find_for_image(const char *name, const emu_image *image)
 {
-    const gpupool_emu_kernel *k = find_exact(name);
+    for (size_t f = 0; image != NULL && f < image->function_count; f++) {
+        size_t n = strlen(name), m = strlen(image->functions[f]);
+        char *keyed = malloc(n + m + 2);
+        if (keyed == NULL)
+            break;
+        memcpy(keyed, name, n);
+        keyed[n] = '@';
+        memcpy(keyed + n + 1, image->functions[f], m + 1);
+        const gpupool_emu_kernel *k = find_exact(keyed);
+        free(keyed);
+        if (k != NULL)
+            return k;
+    }
+    return find_exact(name);
+}
+
+const gpupool_emu_kernel *emu_registry_find(const char *name, const emu_image *image)
+{
+    const gpupool_emu_kernel *k = find_for_image(name, image);
     const char *plain = k == NULL ? without_static_prefix(name) : NULL;
-    return plain != NULL ? find_exact(plain) : k;
+    return plain != NULL ? find_for_image(plain, image) : k;
 }
 
 void emu_registry_unload(void)

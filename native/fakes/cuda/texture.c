@@ -1,11 +1,13 @@
 /*
  * Texture and surface objects, and what a CPU kernel samples through them (launch->texture,
- * launch->surface; docs/emulator.md). An object is a struct whose address is its value. A texture
- * views an array (a mipmapped array: its level 0), linear or pitched device memory of its context; a
- * surface views an array made with CUDA_ARRAY3D_SURFACE_LDST. Sampling reads the resource under the
- * lock: point and linear filtering, the wrap, clamp, mirror and border address modes, normalised
- * coordinates, and the read modes (an 8- or 16-bit integer format reads as a normalised float unless
- * CU_TRSF_READ_AS_INTEGER). Layered and cubemap sampling, mipmap levels and anisotropy are not emulated.
+ * launch->texture_lod, launch->surface; docs/emulator.md). An object is a struct whose address is its
+ * value. A texture views an array, a mipmapped array (launch->texture: its level 0; texture_lod: the
+ * levels about the level of detail), linear or pitched device memory of its context; a surface views
+ * an array made with CUDA_ARRAY3D_SURFACE_LDST or a level of a mipmapped array. Sampling reads the
+ * resource under the lock: point and linear filtering (between levels too), the wrap, clamp, mirror
+ * and border address modes, normalised coordinates, and the read modes (an 8- or 16-bit integer
+ * format reads as a normalised float unless CU_TRSF_READ_AS_INTEGER). Layered and cubemap sampling and
+ * anisotropy are not emulated.
  */
 #include "emu.h"
 
@@ -36,16 +38,25 @@ typedef struct {
     int dims;
 } view;
 
-/* Lock held: the resource as it is now in ctx, or false when it is gone or not of ctx. */
-static bool view_of(CUcontext ctx, const CUDA_RESOURCE_DESC *r, view *v)
+/* Lock held: the levels of a mipmapped resource (1 for any other), 0 when it is gone. */
+static unsigned levels_of(const CUDA_RESOURCE_DESC *r)
+{
+    if (r->resType != CU_RESOURCE_TYPE_MIPMAPPED_ARRAY)
+        return 1;
+    return emu_handle_is(r->res.mipmap.hMipmappedArray, EMU_H_MIPMAP) ? r->res.mipmap.hMipmappedArray->levels : 0;
+}
+
+/* Lock held: the resource (a mipmapped array: its level `level`) as it is now in ctx, or false when
+ * it is gone or not of ctx. */
+static bool view_level(CUcontext ctx, const CUDA_RESOURCE_DESC *r, unsigned level, view *v)
 {
     memset(v, 0, sizeof *v);
     int block = 0;
     v->h = v->d = 1;
     if (r->resType == CU_RESOURCE_TYPE_ARRAY || r->resType == CU_RESOURCE_TYPE_MIPMAPPED_ARRAY) {
         struct CUarray_st *a = r->resType == CU_RESOURCE_TYPE_ARRAY ? r->res.array.hArray
-                               : emu_handle_is(r->res.mipmap.hMipmappedArray, EMU_H_MIPMAP) ? r->res.mipmap.hMipmappedArray->level[0]
-                                                                                           : NULL;
+                               : level < levels_of(r)                 ? r->res.mipmap.hMipmappedArray->level[level]
+                                                                      : NULL;
         if (a == NULL || !emu_handle_is(a, EMU_H_ARRAY) || a->ctx != ctx)
             return false;
         v->format = a->desc.Format;
@@ -80,6 +91,11 @@ static bool view_of(CUcontext ctx, const CUDA_RESOURCE_DESC *r, view *v)
         return false;
     v->base = emu_host_of(a, ptr);
     return true;
+}
+
+static bool view_of(CUcontext ctx, const CUDA_RESOURCE_DESC *r, view *v)
+{
+    return view_level(ctx, r, 0, v);
 }
 
 static float half_to_float(uint16_t h)
@@ -216,6 +232,102 @@ int emu_texture_fetch(CUcontext ctx, unsigned long long obj, const float coord[3
     return rc;
 }
 
+/* Whether tex<T> reads the resource as integers: 32-bit integer formats always, 8- and 16-bit ones
+ * with CU_TRSF_READ_AS_INTEGER. */
+static bool reads_integers(const view *v, const emu_texture *t)
+{
+    switch (v->format) {
+    case CU_AD_FORMAT_UNSIGNED_INT32:
+    case CU_AD_FORMAT_SIGNED_INT32: return true;
+    case CU_AD_FORMAT_UNSIGNED_INT8:
+    case CU_AD_FORMAT_SIGNED_INT8:
+    case CU_AD_FORMAT_UNSIGNED_INT16:
+    case CU_AD_FORMAT_SIGNED_INT16: return (t->tex.flags & CU_TRSF_READ_AS_INTEGER) != 0;
+    default: return false;
+    }
+}
+
+/* One integer channel, sign- or zero-extended to 32 bits. */
+static uint32_t int_channel(const view *v, const unsigned char *p, unsigned c)
+{
+    switch (v->format) {
+    case CU_AD_FORMAT_UNSIGNED_INT8: return p[c];
+    case CU_AD_FORMAT_SIGNED_INT8: return (uint32_t)(int32_t)(int8_t)p[c];
+    case CU_AD_FORMAT_UNSIGNED_INT16:
+    case CU_AD_FORMAT_SIGNED_INT16: {
+        uint16_t x;
+        memcpy(&x, p + 2 * c, 2);
+        return v->format == CU_AD_FORMAT_SIGNED_INT16 ? (uint32_t)(int32_t)(int16_t)x : x;
+    }
+    default: {
+        uint32_t x;
+        memcpy(&x, p + 4 * c, 4);
+        return x;
+    }
+    }
+}
+
+/* An integer read: the texel nearest the coordinates (integer textures are point-sampled). */
+static void fetch_integers(const view *v, const emu_texture *t, const float coord[3], uint32_t out[4])
+{
+    const size_t extent[3] = { v->w, v->h, v->d };
+    long at[3] = { 0, 0, 0 }, idx[3] = { 0, 0, 0 };
+    bool normalized = (t->tex.flags & CU_TRSF_NORMALIZED_COORDINATES) != 0;
+    for (int k = 0; k < v->dims; k++) {
+        at[k] = (long)floorf(normalized ? coord[k] * (float)extent[k] : coord[k]);
+        if ((idx[k] = address(at[k], extent[k], t->tex.addressMode[k])) < 0) {
+            for (int c = 0; c < 4; c++)
+                out[c] = (uint32_t)(int32_t)t->tex.borderColor[c];
+            return;
+        }
+    }
+    const unsigned char *p = v->base + (size_t)idx[2] * v->slice + (size_t)idx[1] * v->pitch + (size_t)idx[0] * v->elem;
+    for (unsigned c = 0; c < 4; c++)
+        out[c] = c < v->channels ? int_channel(v, p, c) : 0;
+}
+
+/*
+ * Lock held. The level of detail as the texture applies it: biased, clamped to the descriptor's
+ * [min, max] level clamp and to the levels there are; with point mipmap filtering the nearest level.
+ */
+static float level_of_detail(const emu_texture *t, unsigned levels, float lod)
+{
+    float l = lod + t->tex.mipmapLevelBias;
+    l = fminf(fmaxf(l, t->tex.minMipmapLevelClamp), t->tex.maxMipmapLevelClamp);
+    l = fminf(fmaxf(l, 0.0f), (float)(levels - 1));
+    return t->tex.mipmapFilterMode == CU_TR_FILTER_MODE_LINEAR ? l : floorf(l + 0.5f);
+}
+
+int emu_texture_fetch_lod(CUcontext ctx, unsigned long long obj, const float coord[3], float lod, void *out)
+{
+    emu_texture *t = (emu_texture *)(uintptr_t)obj;
+    view v, next;
+    int rc = CUDA_ERROR_ILLEGAL_ADDRESS;
+    emu_lock();
+    unsigned levels = ctx != NULL && emu_handle_is(t, EMU_H_TEXTURE) && t->ctx == ctx ? levels_of(&t->res) : 0;
+    float l = levels > 0 ? level_of_detail(t, levels, lod) : 0.0f;
+    unsigned level = (unsigned)l;
+    if (levels > 0 && view_level(ctx, &t->res, level, &v)) {
+        rc = CUDA_SUCCESS;
+        float weight = l - (float)level, lower[4], upper[4];
+        if (reads_integers(&v, t)) {
+            fetch_integers(&v, t, coord, out);
+        } else if (weight > 0.0f && level + 1 < levels && view_level(ctx, &t->res, level + 1, &next)) {
+            /* Linear between levels: each level sampled as a texture of its own, then weighed. */
+            fetch(&v, t, coord, lower);
+            fetch(&next, t, coord, upper);
+            for (int c = 0; c < 4; c++)
+                lower[c] = (1.0f - weight) * lower[c] + weight * upper[c];
+            memcpy(out, lower, sizeof lower);
+        } else {
+            fetch(&v, t, coord, lower);
+            memcpy(out, lower, sizeof lower);
+        }
+    }
+    emu_unlock();
+    return rc;
+}
+
 int emu_surface_access(CUcontext ctx, unsigned long long obj, size_t x_bytes, size_t y, size_t z, void *data, size_t bytes, bool store)
 {
     emu_texture *t = (emu_texture *)(uintptr_t)obj;
@@ -251,8 +363,10 @@ static CUresult create(unsigned long long *out, const CUDA_RESOURCE_DESC *res, c
         return emu_leave(CUDA_ERROR_INVALID_HANDLE);
     if (!view_of(ctx, res, &v))
         return emu_leave(CUDA_ERROR_INVALID_VALUE);
-    /* A surface needs an array made for load/store. */
-    if (surface && (res->resType != CU_RESOURCE_TYPE_ARRAY || (res->res.array.hArray->desc.Flags & CUDA_ARRAY3D_SURFACE_LDST) == 0))
+    /* A surface needs an array made for load/store, or a level of a mipmapped array: NVIDIA's
+     * bindlessTexture writes levels of one made without the flag, as a driver lets it. */
+    if (surface && (res->resType != CU_RESOURCE_TYPE_ARRAY ||
+                    ((res->res.array.hArray->desc.Flags & CUDA_ARRAY3D_SURFACE_LDST) == 0 && res->res.array.hArray->mipmap == NULL)))
         return emu_leave(CUDA_ERROR_INVALID_VALUE);
     emu_texture *t = calloc(1, sizeof *t);
     if (t == NULL || !emu_handle_add(t, surface ? EMU_H_SURFACE : EMU_H_TEXTURE)) {

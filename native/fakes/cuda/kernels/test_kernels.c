@@ -208,6 +208,41 @@ static int tex_sample(const gpupool_emu_launch *l, void **params)
     return CUDA_SUCCESS;
 }
 
+/* __global__ void tex_lod(cudaTextureObject_t tex, float *out, const float *lods, int n): thread i samples
+ * the middle of a mipmapped texture at level of detail lods[i]. */
+static int tex_lod(const gpupool_emu_launch *l, void **params)
+{
+    unsigned long long tex = u64_param(params, 0);
+    size_t n = covered(l, int_param(params, 3));
+    if (n == 0)
+        return CUDA_SUCCESS;
+    float *out = l->memory(l, ptr_param(params, 1), n * sizeof(float));
+    const float *lods = l->memory(l, ptr_param(params, 2), n * sizeof(float));
+    if (out == NULL || lods == NULL)
+        return CUDA_ERROR_ILLEGAL_ADDRESS;
+    for (size_t i = 0; i < n; i++) {
+        float texel[4];
+        int rc = l->texture_lod(l, tex, 0.5f, 0.5f, 0.0f, lods[i], texel);
+        if (rc != CUDA_SUCCESS)
+            return rc;
+        out[i] = texel[0];
+    }
+    return CUDA_SUCCESS;
+}
+
+/* __global__ void tex_uint2(cudaTextureObject_t tex, unsigned *out): the texel at (0.5, 0.5) as uint2. */
+static int tex_uint2(const gpupool_emu_launch *l, void **params)
+{
+    uint32_t texel[4];
+    unsigned *out = l->memory(l, ptr_param(params, 1), 2 * sizeof(unsigned));
+    if (out == NULL)
+        return CUDA_ERROR_ILLEGAL_ADDRESS;
+    int rc = l->texture_lod(l, u64_param(params, 0), 0.5f, 0.5f, 0.0f, 0.0f, texel);
+    if (rc == CUDA_SUCCESS)
+        memcpy(out, texel, 2 * sizeof(unsigned));
+    return rc;
+}
+
 /* __global__ void surf_fill(cudaSurfaceObject_t surf, int w, int h) */
 static int surf_fill(const gpupool_emu_launch *l, void **params)
 {
@@ -223,7 +258,54 @@ static int surf_fill(const gpupool_emu_launch *l, void **params)
     return CUDA_SUCCESS;
 }
 
+/*
+ * __global__ void grid_sum(const int *in, int *out, int n), launched cooperatively: phase 1, each block
+ * adds its elements (i = block, then steps of the grid's blocks) into out[1 + block]; grid.sync();
+ * phase 2, the grid's thread 0 adds the blocks' sums into out[0]. A grid-wide barrier is the boundary
+ * between two passes over every block (docs/emulator.md, "Cooperative launches").
+ */
+static int grid_sum(const gpupool_emu_launch *l, void **params)
+{
+    int n = int_param(params, 2);
+    unsigned blocks = l->grid[0];
+    const int *in = n > 0 ? l->memory(l, ptr_param(params, 0), (size_t)n * sizeof(int)) : NULL;
+    int *out = l->memory(l, ptr_param(params, 1), ((size_t)blocks + 1) * sizeof(int));
+    if (out == NULL || (n > 0 && in == NULL))
+        return CUDA_ERROR_ILLEGAL_ADDRESS;
+    for (unsigned b = 0; b < blocks; b++) {
+        int sum = 0;
+        for (long long i = b; i < n; i += blocks)
+            sum += in[i];
+        out[1 + b] = sum;
+    }
+    int total = 0;
+    for (unsigned b = 0; b < blocks; b++)
+        total += out[1 + b];
+    out[0] = total;
+    return CUDA_SUCCESS;
+}
+
+/*
+ * test/programs/device_assert.cu's greet(int round), which asserts threadIdx.x < round: a kernel of
+ * the same name and parameters as greet above, told apart by the __assertfail its image calls
+ * ("_Z5greeti@__assertfail"). Each failing thread prints the message a GPU prints, and the launch
+ * fails with CUDA_ERROR_ASSERT, which leaves the context unusable.
+ */
+static int greet_asserting(const gpupool_emu_launch *l, void **params)
+{
+    int round = int_param(params, 0);
+    int failed = 0;
+    for (unsigned b = 0; b < l->grid[0]; b++)
+        for (unsigned t = 0; t < l->block[0]; t++)
+            if (!(t < (unsigned)round)) {
+                l->printf(l, "device_assert.cu:16: void greet(int): block: [%u,0,0], thread: [%u,0,0] Assertion `threadIdx.x < (unsigned)round` failed.\n", b, t);
+                failed = 1;
+            }
+    return failed ? CUDA_ERROR_ASSERT : CUDA_SUCCESS;
+}
+
 static const size_t vadd_params[] = { 8, 8, 8, 4 };
+static const size_t grid_sum_params[] = { 8, 8, 4 };
 static const size_t poly_params[] = { 8, 8, 4 };
 static const size_t saxpy_params[] = { 4, 8, 8, 4 };
 static const size_t fill_u32_params[] = { 8, 4, 8 };
@@ -234,6 +316,8 @@ static const size_t spin_ns_params[] = { 8 };
 static const size_t greet_params[] = { 4 };
 static const size_t tex_sample_params[] = { 8, 8, 4, 4, 4, 4, 4 };
 static const size_t surf_fill_params[] = { 8, 4, 4 };
+static const size_t tex_lod_params[] = { 8, 8, 8, 4 };
+static const size_t tex_uint2_params[] = { 8, 8 };
 
 #define COUNT(a) (unsigned)(sizeof(a) / sizeof((a)[0]))
 
@@ -247,8 +331,12 @@ static const gpupool_emu_kernel g_kernels[] = {
     { "_Z7spin_nsy", COUNT(spin_ns_params), spin_ns_params, 0, spin_ns },
     { "_Z4polyPKfPfi", COUNT(poly_params), poly_params, 0, poly },
     { "_Z5greeti", COUNT(greet_params), greet_params, 0, greet },
+    { "_Z5greeti@__assertfail", COUNT(greet_params), greet_params, 0, greet_asserting },
+    { "_Z8grid_sumPKiPii", COUNT(grid_sum_params), grid_sum_params, 0, grid_sum },
     { "_Z10tex_sampleyPfiiffi", COUNT(tex_sample_params), tex_sample_params, 0, tex_sample },
     { "_Z9surf_fillyii", COUNT(surf_fill_params), surf_fill_params, 0, surf_fill },
+    { "_Z7tex_lodyPfPKfi", COUNT(tex_lod_params), tex_lod_params, 0, tex_lod },
+    { "_Z9tex_uint2yPj", COUNT(tex_uint2_params), tex_uint2_params, 0, tex_uint2 },
 };
 
 const gpupool_emu_kernel *gpupool_emu_kernels(unsigned *count)

@@ -2,6 +2,8 @@
 // test_kernels.c implements the same kernels, under the same mangled names, for the CPU.
 #include <cstddef>
 
+#include <cooperative_groups.h>
+
 __global__ void vadd(const float *a, const float *b, float *c, int n)
 {
     int i = blockIdx.x * blockDim.x + threadIdx.x;
@@ -99,4 +101,40 @@ __global__ void surf_fill(cudaSurfaceObject_t surf, int w, int h)
     int x = blockIdx.x * blockDim.x + threadIdx.x, y = blockIdx.y * blockDim.y + threadIdx.y;
     if (x < w && y < h)
         surf2Dwrite((float)x + 1000.0f * (float)y, surf, x * (int)sizeof(float), y);
+}
+
+// Mipmapped textures: thread i samples the middle of the texture at level of detail lods[i].
+__global__ void tex_lod(cudaTextureObject_t tex, float *out, const float *lods, int n)
+{
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n)
+        out[i] = tex2DLod<float>(tex, 0.5f, 0.5f, lods[i]);
+}
+
+// A 32-bit integer texture read as integers (bindlessTexture keeps texture handles in one).
+__global__ void tex_uint2(cudaTextureObject_t tex, unsigned *out)
+{
+    uint2 t = tex2D<uint2>(tex, 0.5f, 0.5f);
+    out[0] = t.x;
+    out[1] = t.y;
+}
+
+// A cooperative grid (cudaLaunchCooperativeKernel): each block adds its elements into out[1 + block],
+// then, after grid.sync(), the grid's thread 0 adds the blocks' sums into out[0].
+__global__ void grid_sum(const int *in, int *out, int n)
+{
+    cooperative_groups::grid_group grid = cooperative_groups::this_grid();
+    if (threadIdx.x == 0) {
+        int sum = 0;
+        for (int i = blockIdx.x; i < n; i += gridDim.x)
+            sum += in[i];
+        out[1 + blockIdx.x] = sum;
+    }
+    grid.sync();
+    if (grid.thread_rank() == 0) {
+        int total = 0;
+        for (unsigned b = 0; b < gridDim.x; b++)
+            total += out[1 + b];
+        out[0] = total;
+    }
 }
