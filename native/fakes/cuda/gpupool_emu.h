@@ -15,6 +15,8 @@
 
 #include <cuda.h>
 
+#include "gpupool_emu_texture.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -54,6 +56,11 @@ typedef struct gpupool_emu_launch {
      * into it (surf*Dread). Out of range: CUDA_ERROR_ILLEGAL_ADDRESS, as a surface traps. */
     int (*surface)(const struct gpupool_emu_launch *launch, unsigned long long surf, size_t x_bytes, size_t y, size_t z, void *data,
                    size_t bytes, int store);
+    /* A texture object resolved once for the launch, to sample with the inline fetches of
+     * gpupool_emu_texture.h (gpupool_emu_tex, _layered, _cubemap...) instead of one call per texel:
+     * the resource stays mapped until the kernel returns. CUDA_SUCCESS, or CUDA_ERROR_ILLEGAL_ADDRESS
+     * for an object that is no texture of the launch's context. */
+    int (*texture_view)(const struct gpupool_emu_launch *launch, unsigned long long tex, gpupool_emu_texture_view *view);
 } gpupool_emu_launch;
 
 typedef struct gpupool_emu_kernel {
