@@ -146,6 +146,11 @@ int main()
            "linear filtering between texels, clamped at the edge");
     CHECK(cudaDestroyTextureObject(linear));
 
+    cudaTextureObject_t unnormalized = texture(res, cudaFilterModePoint, cudaAddressModeWrap, false);
+    expect(all([](int x, int y) { return value(x + W / 2 < W ? x + W / 2 : W - 1, y); }, sample(unnormalized, 0.5f + W / 2, 0.5f, 0)),
+           "wrap without normalised coordinates clamps, as a GPU does");
+    CHECK(cudaDestroyTextureObject(unnormalized));
+
     float *pitched;
     size_t pitch;
     CHECK(cudaMallocPitch(&pitched, &pitch, W * sizeof(float), H));

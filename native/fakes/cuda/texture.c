@@ -40,6 +40,11 @@ static bool view_of(CUcontext ctx, const CUDA_RESOURCE_DESC *r, const CUDA_TEXTU
         v->normalized = (tex->flags & CU_TRSF_NORMALIZED_COORDINATES) != 0;
         v->as_integer = (tex->flags & CU_TRSF_READ_AS_INTEGER) != 0;
         memcpy(v->address, tex->addressMode, sizeof v->address);
+        /* Wrap and mirror need normalised coordinates; without them a GPU clamps (convolutionTexture
+         * asks for wrap and checks against a clamped reference). */
+        for (int k = 0; k < 3 && !v->normalized; k++)
+            if (v->address[k] == CU_TR_ADDRESS_MODE_WRAP || v->address[k] == CU_TR_ADDRESS_MODE_MIRROR)
+                v->address[k] = CU_TR_ADDRESS_MODE_CLAMP;
         memcpy(v->border, tex->borderColor, sizeof v->border);
     }
     int block = 0;
