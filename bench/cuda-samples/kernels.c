@@ -25,6 +25,7 @@ __attribute__((constructor)) static void gather(void)
         { features_kernels, features_kernel_count },
         { gemm_kernels, gemm_kernel_count },
         { texture_kernels, texture_kernel_count },
+        { dct8x8_kernels, dct8x8_kernel_count },
     };
     unsigned total = 0;
     for (unsigned i = 0; i < COUNT(parts); i++)
