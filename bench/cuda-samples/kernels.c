@@ -26,6 +26,7 @@ __attribute__((constructor)) static void gather(void)
         { gemm_kernels, gemm_kernel_count },
         { texture_kernels, texture_kernel_count },
         { dct8x8_kernels, dct8x8_kernel_count },
+        { eigenvalues_kernels, eigenvalues_kernel_count },
     };
     unsigned total = 0;
     for (unsigned i = 0; i < COUNT(parts); i++)
