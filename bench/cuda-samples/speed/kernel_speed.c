@@ -2,12 +2,14 @@
  * How fast the conformance run's heaviest CPU kernels run on this host (bench/cuda-samples/speed.js):
  * the tensor-core GEMMs of gemm.c (GFLOP/s per CPU-second, so that a loaded machine's waiting is not
  * counted) and the inline texture fetches of gpupool_emu_texture.h (ns per fetch over a 3072 x 3072
- * float texture, as convolutionTexture samples it). Prints one JSON object.
+ * float texture, as convolutionTexture samples it). Prints one JSON object; exits 1 when a checked
+ * element of a product is off by more than float accumulation allows.
  *
- *   kernel_speed [gemm size, default 2048]
+ *   kernel_speed [gemm size, default 2048] [texture side, default 3072]
  */
 #include "../gemm.c"
 
+#include <math.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -18,7 +20,10 @@ static double cpu_seconds(void)
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
-/* D = A B + C for n x n x n in the element type e; GFLOP/s per CPU-second. */
+static double g_worst; /* the largest relative error of a checked element of D, over every GEMM */
+
+/* D = A B + C for n x n x n in the element type e; GFLOP/s per CPU-second. 97 elements of D are
+ * checked against the product in double (g_worst). */
 static double gemm_rate(enum element e, size_t n)
 {
     size_t acc = e == F64 ? sizeof(double) : e == U8 ? sizeof(int32_t) : sizeof(float);
@@ -40,6 +45,14 @@ static double gemm_rate(enum element e, size_t n)
              : e == U8 ? gemm_int(a, e, b, c, d, 1, 1, n, n, n)
                        : gemm_float(a, e, b, c, d, 1.0f, 1.0f, n, n, n);
     double t = cpu_seconds() - t0;
+    for (size_t probe = 0; probe < 97; probe++) {
+        size_t i = probe * 7919 % n, j = probe * 104729 % n;
+        double want = 0, got = e == F64 ? ((double *)d)[i * n + j] : e == U8 ? ((int32_t *)d)[i * n + j] : ((float *)d)[i * n + j];
+        for (size_t p = 0; p < n; p++)
+            want += widen(a, i * n + p, e) * widen(b, j * n + p, e);
+        double err = fabs(got - want) / (fabs(want) + 1);
+        g_worst = err > g_worst ? err : g_worst;
+    }
     free(a);
     free(b);
     free(c);
@@ -47,10 +60,13 @@ static double gemm_rate(enum element e, size_t n)
     return rc == CUDA_SUCCESS ? 2.0 * (double)n * (double)n * (double)n / t / 1e9 : -1;
 }
 
-/* ns per fetch of a 17-tap row convolution at offset (texel centres when 0), filtering as asked. */
+/* ns per fetch of a 17-tap row convolution at offset (texel centres when 0), filtering as asked, over a
+ * square float texture of g_side texels a side. */
+static long g_side = 3072;
+
 static double fetch_ns(int linear, float offset)
 {
-    const long w = 3072, h = 3072;
+    const long w = g_side, h = g_side;
     float *image = malloc((size_t)(w * h) * sizeof(float)), *out = malloc((size_t)(w * h) * sizeof(float));
     if (image == NULL || out == NULL)
         return -1;
@@ -81,9 +97,15 @@ static double fetch_ns(int linear, float offset)
 int main(int argc, char **argv)
 {
     size_t n = argc > 1 ? (size_t)strtoul(argv[1], NULL, 10) : 2048;
-    printf("{\"gemmSize\": %zu, \"gflopsPerCpuSecond\": {\"tf32\": %.1f, \"bf16\": %.1f, \"half\": %.1f, \"f64\": %.1f, "
-           "\"u8\": %.1f}, \"nsPerFetch\": {\"point\": %.2f, \"linearAtCentres\": %.2f, \"linearBetween\": %.2f}}\n",
-           n, gemm_rate(TF32, n), gemm_rate(BF16, n), gemm_rate(HALF, n), gemm_rate(F64, n), gemm_rate(U8, n),
-           fetch_ns(0, 0.0f), fetch_ns(1, 0.0f), fetch_ns(1, 0.25f));
-    return 0;
+    if (argc > 2)
+        g_side = strtol(argv[2], NULL, 10);
+    if (n == 0 || g_side <= 0)
+        return 2;
+    double tf32 = gemm_rate(TF32, n), bf16 = gemm_rate(BF16, n), half = gemm_rate(HALF, n), f64 = gemm_rate(F64, n), u8 = gemm_rate(U8, n);
+    printf("{\"gemmSize\": %zu, \"textureSide\": %ld, \"gflopsPerCpuSecond\": {\"tf32\": %.1f, \"bf16\": %.1f, \"half\": %.1f, \"f64\": %.1f, "
+           "\"u8\": %.1f}, \"gemmWorstRelativeError\": %.3g, \"nsPerFetch\": {\"point\": %.2f, \"linearAtCentres\": %.2f, "
+           "\"linearBetween\": %.2f}}\n",
+           n, g_side, tf32, bf16, half, f64, u8, g_worst, fetch_ns(0, 0.0f), fetch_ns(1, 0.0f), fetch_ns(1, 0.25f));
+    /* A product off by more than float accumulation allows is a broken kernel, not a slow one. */
+    return g_worst < 1e-4 ? 0 : 1;
 }
