@@ -1,7 +1,8 @@
 /*
  * CPU kernels of eigenvalues (2_Concepts_and_Techniques; see kernels.c): the eigenvalues of a symmetric
- * tridiagonal matrix by bisection, in the three steps of the sample's large-matrix path, each from its
- * kernel source (bisect_kernel_large*.cuh, bisect_util.cu) and in its float arithmetic:
+ * tridiagonal matrix by bisection, each kernel from its source (bisect_kernel_*.cuh, bisect_util.cu) and
+ * in its float arithmetic. bisectKernel (matrices of up to 512 rows, --matrix-size) bisects until every
+ * interval holds one eigenvalue. Larger matrices (the default, 2048) take three steps:
  *   - bisectKernelLarge: the Gerschgorin interval bisected, all intervals at once, round by round (the
  *     first child of a split in its parent's place, the second appended, as the kernel's compaction
  *     does), until more than one block's 256 threads would be needed; then the intervals holding one
@@ -20,7 +21,11 @@
 #include <stdlib.h>
 
 #define MAX_THREADS_BLOCK 256
+#define MAX_THREADS_BLOCK_SMALL_MATRIX 512
 #define MIN_ABS_INTERVAL 5.0e-37f
+/* Bisection of float intervals converges in a few hundred rounds; a matrix of NaNs never would (a GPU
+ * would spin until its watchdog): the launch then fails as a timed-out one does. */
+#define MAX_ROUNDS 10000
 
 typedef struct {
     float left, right;
@@ -154,8 +159,9 @@ static int bisect_large(const gpupool_emu_launch *l, void **params)
     unsigned count = 1;
     list[0] = (interval){ PARAM(float, params, 3), PARAM(float, params, 4), PARAM(unsigned, params, 5), PARAM(unsigned, params, 6) };
     /* Stop once the intervals need more than one block of threads (num_threads_compaction > blockDim). */
-    while (round_of(&m, list, &count, precision, 0) && ceil_pow2(count) <= MAX_THREADS_BLOCK)
-        ;
+    for (unsigned rounds = 0; round_of(&m, list, &count, precision, 0) && ceil_pow2(count) <= MAX_THREADS_BLOCK; rounds++)
+        if (rounds == MAX_ROUNDS)
+            return CUDA_ERROR_LAUNCH_TIMEOUT;
     unsigned ones = 0, mults = 0, nblocks = 0, in_block = 0, eigen = 0;
     for (unsigned t = 0; t < count; t++) {
         unsigned multiplicity = list[t].right_count - list[t].left_count;
@@ -209,7 +215,9 @@ static int bisect_one(const gpupool_emu_launch *l, void **params)
     NEED(pos);
     for (long long t = 0; t < count; t++) {
         float left = lefts[t], right = rights[t];
-        for (;;) {
+        for (unsigned rounds = 0;; rounds++) {
+            if (rounds == MAX_ROUNDS)
+                return CUDA_ERROR_LAUNCH_TIMEOUT;
             float mid = midpoint(left, right);
             /* Adjacent floats that the precision test never accepts (near 0): a GPU would loop. */
             int stuck = mid == left || mid == right;
@@ -265,9 +273,11 @@ static int bisect_mult(const gpupool_emu_launch *l, void **params)
         /* A block holds at most one thread's worth of eigenvalues; each round at most doubles the list. */
         if (eigen > MAX_THREADS_BLOCK || out > n || eigen > n - out)
             return CUDA_ERROR_ILLEGAL_ADDRESS;
-        while (round_of(&m, list, &count, precision, 1))
+        for (unsigned rounds = 0; round_of(&m, list, &count, precision, 1); rounds++)
             if (count > MAX_THREADS_BLOCK)
                 return CUDA_ERROR_ILLEGAL_ADDRESS;
+            else if (rounds == MAX_ROUNDS)
+                return CUDA_ERROR_LAUNCH_TIMEOUT;
         for (unsigned t = 0; t < count; t++) {
             lambda[out + t] = list[t].left;
             pos[out + t] = list[t].right_count;
@@ -276,7 +286,42 @@ static int bisect_mult(const gpupool_emu_launch *l, void **params)
     return CUDA_SUCCESS;
 }
 
+/*
+ * bisectKernel(g_d, g_s, n, g_left, g_right, g_left_count, g_right_count, lg, ug, lg_eig_count,
+ * ug_eig_count, epsilon) (matrices of up to 512 rows, one block of 512 threads): the Gerschgorin
+ * interval bisected round by round until each interval holds one converged eigenvalue; thread t's
+ * interval's left end and count written (the sample places eigenvalue left[t] at left_count[t]).
+ */
+static int bisect_small(const gpupool_emu_launch *l, void **params)
+{
+    matrix m;
+    int rc = matrix_of(l, params, &m);
+    if (rc != CUDA_SUCCESS)
+        return rc;
+    if (grid_blocks(l) != 1 || block_threads(l) > MAX_THREADS_BLOCK_SMALL_MATRIX || m.n > block_threads(l))
+        return CUDA_ERROR_INVALID_VALUE;
+    long long n = m.n;
+    float *lefts = DEVICE(l, PARAM(CUdeviceptr, params, 3), n, sizeof(float));
+    unsigned *left_counts = DEVICE(l, PARAM(CUdeviceptr, params, 5), n, sizeof(unsigned));
+    NEED(lefts);
+    NEED(left_counts);
+    interval list[2 * MAX_THREADS_BLOCK_SMALL_MATRIX];
+    unsigned count = 1;
+    list[0] = (interval){ PARAM(float, params, 7), PARAM(float, params, 8), PARAM(unsigned, params, 9), PARAM(unsigned, params, 10) };
+    for (unsigned rounds = 0; round_of(&m, list, &count, PARAM(float, params, 11), 1); rounds++)
+        if (count > MAX_THREADS_BLOCK_SMALL_MATRIX)
+            return CUDA_ERROR_ILLEGAL_ADDRESS; /* counts the matrix does not have: shared memory overrun */
+        else if (rounds == MAX_ROUNDS)
+            return CUDA_ERROR_LAUNCH_TIMEOUT;
+    for (unsigned t = 0; t < count && t < m.n; t++) {
+        lefts[t] = list[t].left;
+        left_counts[t] = list[t].left_count;
+    }
+    return CUDA_SUCCESS;
+}
+
 const gpupool_emu_kernel eigenvalues_kernels[] = {
+    KERNEL("_Z12bisectKernelPfS_jS_S_PjS0_ffjjf", bisect_small, 8, 8, 4, 8, 8, 8, 8, 4, 4, 4, 4, 4),
     KERNEL("_Z17bisectKernelLargePfS_jffjjfPjS0_S_S_S0_S_S_S0_S0_S0_S0_", bisect_large, 8, 8, 4, 4, 4, 4, 4, 4, 8, 8, 8, 8, 8,
            8, 8, 8, 8, 8, 8),
     KERNEL("_Z30bisectKernelLarge_OneIntervalsPfS_jjS_S_Pjf", bisect_one, 8, 8, 4, 4, 8, 8, 8, 4),

@@ -94,6 +94,17 @@ static double widen(const void *p, size_t i, enum element e)
             free(bp);                                                                              \
             return CUDA_ERROR_OUT_OF_MEMORY;                                                       \
         }                                                                                          \
+        /* D is summed in place: a C that overlaps it is read from a copy. */                      \
+        T *c_copy = NULL;                                                                          \
+        if ((uintptr_t)c < (uintptr_t)(d + m * n) && (uintptr_t)d < (uintptr_t)(c + m * n)) {     \
+            if ((c_copy = malloc(m * n * sizeof(T))) == NULL) {                                    \
+                free(ap);                                                                          \
+                free(bp);                                                                          \
+                return CUDA_ERROR_OUT_OF_MEMORY;                                                   \
+            }                                                                                      \
+            memcpy(c_copy, c, m * n * sizeof(T));                                                  \
+            c = c_copy;                                                                            \
+        }                                                                                          \
         memset(d, 0, m * n * sizeof(T));                                                           \
         for (size_t j0 = 0; j0 < n; j0 += NC) {                                                    \
             size_t nc = n - j0 < NC ? n - j0 : NC;                                                 \
@@ -123,6 +134,7 @@ static double widen(const void *p, size_t i, enum element e)
             d[i] = alpha * d[i] + beta * c[i];                                                     \
         free(ap);                                                                                  \
         free(bp);                                                                                  \
+        free(c_copy);                                                                              \
         return CUDA_SUCCESS;                                                                       \
     }
 GEMM(gemm_float, float)
