@@ -159,7 +159,8 @@ static int gemm(const gpupool_emu_launch *l, void **params, enum element e, size
     unsigned at = 4;
     if (sized) {
         int mi = PARAM(int, params, 4), ni = PARAM(int, params, 5), ki = PARAM(int, params, 6);
-        if (mi <= 0 || ni <= 0 || ki <= 0)
+        /* Past 2^24 a side, the matrices' byte counts could wrap (no device holds such matrices). */
+        if (mi <= 0 || ni <= 0 || ki <= 0 || mi > (1 << 24) || ni > (1 << 24) || ki > (1 << 24))
             return CUDA_ERROR_INVALID_VALUE;
         m = (size_t)mi, n = (size_t)ni, k = (size_t)ki;
         at = 7;
