@@ -4,13 +4,14 @@
  * - the fake vendor libraries (NVML, ROCm SMI, DCMI) under a C program that calls every entry point;
  * - the emulated driver under an unmodified driver-API program, directly;
  * - the client library under driver-API and runtime programs (static cudart) against a daemon;
- * - the emulated driver inside a daemon, under a burst of protocol fuzzing.
+ * - the emulated driver inside a daemon, under a burst of protocol fuzzing, and under textures.cu (texture
+ *   views pinned for a launch, layered and cubemap sampling).
  * The programs are not built with ASan, so libasan comes first by LD_PRELOAD. Any report fails.
  */
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { packageRoot } from '../../src/paths.js';
+import { clientLibraryDir, packageRoot } from '../../src/paths.js';
 import { loadOpTable } from '../../src/protocol/client.js';
 import { runFuzz } from '../../src/protocol/fuzz/run.js';
 import { DaemonProcess } from '../helpers/daemon-process.js';
@@ -109,6 +110,22 @@ t.test('the emulated driver inside a daemon, under protocol fuzzing', async (t) 
   const daemon = await DaemonProcess.start(['--simulate', fixture.path, '--config', config], env);
   const report = await runFuzz({ url: `${daemon.url.replace(/^http/, 'ws')}/v1/compute`, ops: loadOpTable(), seed: 7, cases: 1500, floods: 0, floodBytes: 0, oversized: 0, maxMessageBytes: 2 ** 30, concurrency: 2, timeoutMs: 20_000 });
   t.same(report.failures.slice(0, 5), [], `${report.cases} cases ended as they should`);
+  t.equal(await daemon.stop(), 0, 'the daemon stopped cleanly');
+  t.notMatch(daemon.stderr.join(''), REPORT, 'no sanitizer report from the daemon');
+});
+
+t.test('the emulated driver inside a daemon, sampling textures (textures.cu: views, layered, cubemap)', async (t) => {
+  const config = writeConfig(fixture.dir, { ...QUICK_CONFIG, compute: { driver: join(ASAN, 'fakes', 'cuda', 'libcuda.so.1') } }, 'asan-textures.json');
+  const env = { ...sanitized({ GPUPOOL_EMU_KERNELS: join(ASAN, 'fakes', 'cuda', 'kernels', 'libgpupool_test_kernels.so') }), ASAN_OPTIONS: 'detect_leaks=0:exitcode=23' };
+  // A node with libasan preloaded starts slowly on a loaded machine.
+  const daemon = await DaemonProcess.start(['--simulate', fixture.path, '--config', config], env, 60_000);
+  const run = spawnSync(buildProgram('textures.cu'), [], {
+    encoding: 'utf8',
+    timeout: 120_000,
+    env: { ...process.env, LD_LIBRARY_PATH: clientLibraryDir, GPUPOOL_SERVERS: daemon.url.replace(/^http/, 'ws') },
+  });
+  t.equal(run.status, 0, 'textures exits 0', { output: `${run.stdout}${run.stderr}`.slice(-4000) });
+  t.match(run.stdout, /^PASS$/m, 'textures passed');
   t.equal(await daemon.stop(), 0, 'the daemon stopped cleanly');
   t.notMatch(daemon.stderr.join(''), REPORT, 'no sanitizer report from the daemon');
 });
