@@ -126,6 +126,8 @@ t.test('the emulated driver inside a daemon, sampling textures (textures.cu: vie
   });
   t.equal(run.status, 0, 'textures exits 0', { output: `${run.stdout}${run.stderr}`.slice(-4000) });
   t.match(run.stdout, /^PASS$/m, 'textures passed');
+  t.match(run.stdout, /^a layered texture sampled layer by layer ok$/m, 'layered sampling checked');
+  t.match(run.stdout, /^a cubemap sampled along each face's directions gives that face's texels ok$/m, 'cubemap sampling checked');
   t.equal(await daemon.stop(), 0, 'the daemon stopped cleanly');
   t.notMatch(daemon.stderr.join(''), REPORT, 'no sanitizer report from the daemon');
 });
