@@ -156,9 +156,12 @@ t.test('texture and surface objects', async (t) => {
     'point filtering, normalised coordinates, wrapping',
     'a texture\'s resource is the program\'s array',
     'linear filtering between texels, clamped at the edge',
+    'wrap without normalised coordinates clamps, as a GPU does',
     'pitched device memory sampled, clamped',
     '8-bit texels read as normalised floats, the border outside',
     'a kernel writes an array through a surface',
+    'a layered texture sampled layer by layer',
+    'a cubemap sampled along each face\'s directions gives that face\'s texels',
   ]);
   t.notMatch(run.stderr, /not carried/, 'every call the program makes is carried');
 });

@@ -419,6 +419,10 @@ int emu_texture_fetch_lod(CUcontext ctx, unsigned long long obj, const float coo
 /* Lock NOT held. Loads (store false) or stores bytes at (x_bytes, y, z) of a surface object of ctx;
  * CUDA_ERROR_ILLEGAL_ADDRESS out of range or for an object that is not a surface of ctx. */
 int emu_surface_access(CUcontext ctx, unsigned long long obj, size_t x_bytes, size_t y, size_t z, void *data, size_t bytes, bool store);
+/* Lock held: a texture object of ctx resolved for sampling (gpupool_emu_texture.h), with the array or
+ * allocation it reads (the other NULL) for the caller to pin; false for an object that is not one. */
+bool emu_texture_view(CUcontext ctx, unsigned long long obj, gpupool_emu_texture_view *v, struct CUarray_st **array,
+                      emu_alloc **alloc);
 /* Lock held: the context's texture and surface objects go with it. */
 void emu_free_ctx_textures(CUcontext ctx);
 
