@@ -275,7 +275,10 @@ static CUresult launch(uint32_t op, CUfunction f, const unsigned grid[3], const 
     if (f == NULL)
         return CUDA_ERROR_INVALID_HANDLE;
     int taken = 0;
-    gp_capture_op node = { .call = "cuLaunchKernel", .type = CU_GRAPH_NODE_TYPE_KERNEL, .attrs = with_attrs ? num_attrs : 0,
+    /* A cooperative launch counts as an attribute: a capture made in the job has no way to say it. */
+    gp_capture_op node = { .call = (how & LAUNCH_SYNC) ? "cuLaunchCooperativeKernel" : "cuLaunchKernel",
+                           .type = CU_GRAPH_NODE_TYPE_KERNEL,
+                           .attrs = (how & LAUNCH_WITH_ATTRS) ? num_attrs : (how & LAUNCH_SYNC) ? 1 : 0,
                            .kernel = { f, grid[0], grid[1], grid[2], block[0], block[1], block[2], shared, kernelParams, extra, NULL, NULL } };
     CUresult taken_rc = gp_capture_take(stream, &node, &taken);
     if (taken_rc != CUDA_SUCCESS || taken)

@@ -302,6 +302,8 @@ static int greet_asserting(const gpupool_emu_launch *l, void **params)
                 failed = 1;
             }
     return failed ? CUDA_ERROR_ASSERT : CUDA_SUCCESS;
+}
+
 /* __global__ void tex_layers(cudaTextureObject_t tex, float *out, int w, int h, int layers): through the
  * launch's texture view and the inline fetches (tex_sample goes through launch->texture). */
 static int tex_layers(const gpupool_emu_launch *l, void **params)
