@@ -16,6 +16,7 @@
         "native/addon/handlers.cc",
         "native/addon/link_handler.cc",
         "native/addon/msgpuck.cc",
+        "native/addon/runner.cc",
         "native/addon/scheduler.cc",
         "native/addon/session.cc",
         "native/addon/session_memory.cc",
