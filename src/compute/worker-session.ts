@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Socket } from 'node:net';
 import { join } from 'node:path';
-import WebSocket from 'ws';
+import * as wsModule from 'ws';
 import { packageRoot } from '../paths.js';
 import { CloseCodes, closeReason } from './handshake.js';
 import type { ConnectionFigures, NativeDriver, NativeSchedParams, NativeSession, NativeSessionOptions, Refusal, SessionStats } from './native.js';
@@ -232,9 +232,10 @@ export class WorkerSession implements NativeSession {
     const socket = this.parked;
     this.parked = null;
     if (socket && !socket.destroyed) {
-      const { Sender } = WebSocket as unknown as { Sender: WsSenderClass };
+      // ws exports its frame writer without types.
+      const { Sender } = wsModule as unknown as { Sender: WsSenderClass };
       try {
-        new Sender(socket).close(CloseCodes.SESSION_WORKER_FAILED, closeReason(reason), false, () => socket.destroySoon());
+        new Sender(socket).close(CloseCodes.SESSION_WORKER_FAILED, closeReason(reason), false, () => drainAndClose(socket));
       } catch {
         socket.destroy();
       }
@@ -255,4 +256,15 @@ export class WorkerSession implements NativeSession {
     if (child && child.exitCode === null && child.signalCode === null) setTimeout(() => child.kill('SIGKILL'), 1000).unref();
     queueMicrotask(() => this.onClosed(reason, code));
   }
+}
+
+/**
+ * Ends the write side and reads (dropping) what the client still sends until its end: closing a
+ * socket with unread bytes resets the connection, and the client could lose the close frame with it.
+ */
+function drainAndClose(socket: Socket): void {
+  socket.end();
+  socket.on('data', () => {});
+  socket.on('end', () => socket.destroy());
+  (socket as unknown as { _handle?: { readStart?: () => number } | null })._handle?.readStart?.();
 }

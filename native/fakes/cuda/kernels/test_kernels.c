@@ -7,6 +7,7 @@
  */
 #include "../gpupool_emu.h"
 
+#include <signal.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -138,6 +139,18 @@ static int spin_ns(const gpupool_emu_launch *l, void **params)
 }
 
 /*
+ * __global__ void fault_process(int): a kernel that takes down the process running it (the supervision
+ * tests' crash inside a kernel, test/compute/worker-process.test.ts); on a GPU it traps.
+ */
+static int fault_process(const gpupool_emu_launch *l, void **params)
+{
+    (void)l;
+    (void)params;
+    raise(SIGSEGV);
+    return CUDA_ERROR_LAUNCH_FAILED;
+}
+
+/*
  * __constant__ float poly_coeffs[4]; __device__ unsigned poly_calls;
  * __global__ void poly(const float *x, float *y, int n): the module's variables through launch->global.
  */
@@ -231,6 +244,7 @@ static const size_t scale_params[] = { 8, 4, 4 };
 static const size_t poke_params[] = { 8 };
 static const size_t spin_params[] = { 4 };
 static const size_t spin_ns_params[] = { 8 };
+static const size_t fault_process_params[] = { 4 };
 static const size_t greet_params[] = { 4 };
 static const size_t tex_sample_params[] = { 8, 8, 4, 4, 4, 4, 4 };
 static const size_t surf_fill_params[] = { 8, 4, 4 };
@@ -245,6 +259,7 @@ static const gpupool_emu_kernel g_kernels[] = {
     { "_Z4pokey", COUNT(poke_params), poke_params, 0, poke },
     { "_Z4spini", COUNT(spin_params), spin_params, 0, spin },
     { "_Z7spin_nsy", COUNT(spin_ns_params), spin_ns_params, 0, spin_ns },
+    { "_Z13fault_processi", COUNT(fault_process_params), fault_process_params, 0, fault_process },
     { "_Z4polyPKfPfi", COUNT(poly_params), poly_params, 0, poly },
     { "_Z5greeti", COUNT(greet_params), greet_params, 0, greet },
     { "_Z10tex_sampleyPfiiffi", COUNT(tex_sample_params), tex_sample_params, 0, tex_sample },
