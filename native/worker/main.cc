@@ -82,6 +82,16 @@ gp::SchedParams read_params(const Json &j, gp::SchedParams p) {
 std::string stats_json(const gp::Session &session, const gp::Connection *conn) {
   const gp::SessionStats s = session.stats();
   cJSON *o = cJSON_CreateObject();
+  // The emulated driver's counters of this process (null on a real driver): the daemon adds every
+  // worker's to its own in status, as it would show them with every session in its process.
+  gp::Driver::EmuCounters counters;
+  if (session.driver().emu_stats(&counters)) {
+    cJSON *emu = cJSON_AddObjectToObject(o, "emu");
+    for (const auto &c : counters) {
+      if (c.first == "noopKernels") cJSON_AddBoolToObject(emu, c.first.c_str(), c.second != 0);
+      else cJSON_AddNumberToObject(emu, c.first.c_str(), (double)c.second);
+    }
+  }
   cJSON_AddNumberToObject(o, "calls", (double)s.calls);
   cJSON_AddNumberToObject(o, "asyncCalls", (double)s.async_calls);
   cJSON_AddNumberToObject(o, "messages", (double)s.messages);

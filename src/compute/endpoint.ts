@@ -18,7 +18,7 @@ import { WaitProgress, encodeRefused } from './handshake-notices.js';
 import { clientText } from './client-text.js';
 import { JsLink, NativeLink, holdForHandover, parkForWorker, releaseToNative, unparsedBytes, type ClientLink } from './client-link.js';
 import { WorkerSession, type WorkerSettings } from './worker-session.js';
-import type { ComputeAddon, NativeDriver, NativeSession, SessionStats } from './native.js';
+import type { ComputeAddon, EmuStats, NativeDriver, NativeSession, SessionStats } from './native.js';
 import { defaultConfig, type DaemonConfig } from '../config/schema.js';
 import { formatPriority, parsePriority, type Priority } from '../sharing/priority.js';
 import { scheduling, type SchedParams } from '../sharing/schedule.js';
@@ -624,6 +624,11 @@ export class ComputeEndpoint {
         this.logger.warn({ code: ErrorCodes.CARD_UNHEALTHY, ordinal: card.ordinal, reason: card.healthReason, error: CUDA_ERROR_NAMES[code], sessions: hit }, "card unhealthy: its sessions' calls on it now fail");
       }
     }
+  }
+
+  /** The emulated driver's counters of the live session workers (docs/architecture.md); empty with sessions as threads. */
+  workerEmuStats(): EmuStats[] {
+    return [...this.clients.values()].flatMap((c) => (c.session instanceof WorkerSession && c.session.emu ? [c.session.emu] : []));
   }
 
   sessions(): SessionInfo[] {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import * as wsModule from 'ws';
 import { packageRoot } from '../paths.js';
 import { CloseCodes, closeReason } from './handshake.js';
-import type { ConnectionFigures, NativeDriver, NativeSchedParams, NativeSession, NativeSessionOptions, Refusal, SessionStats } from './native.js';
+import type { ConnectionFigures, EmuStats, NativeDriver, NativeSchedParams, NativeSession, NativeSessionOptions, Refusal, SessionStats } from './native.js';
 import { FrameReader, sendFrame, WorkerMsg } from './worker-channel.js';
 
 /** The session worker executable node-gyp builds beside the addon (native/worker). */
@@ -42,6 +42,8 @@ export class WorkerSession implements NativeSession {
   /** The client's socket while the worker owns the connection: kept, unread, to tell the client of a failed worker. */
   private parked: Socket | null = null;
   private latest: SessionStats;
+  /** The worker's emulated driver's counters at the last beat; null on a real driver or before it. */
+  emu: EmuStats | null = null;
   private figures: { at: number; figures: ConnectionFigures } | null = null;
   private lastHeard = Date.now();
   private watchdog: NodeJS.Timeout | null = null;
@@ -209,15 +211,20 @@ export class WorkerSession implements NativeSession {
         this.onRefusalFn?.(JSON.parse(payload.toString()) as Refusal);
         break;
       case WorkerMsg.STATS: {
-        const { connection, ...stats } = JSON.parse(payload.toString()) as SessionStats & { connection?: ConnectionFigures };
+        const { connection, emu, ...stats } = JSON.parse(payload.toString()) as SessionStats & { connection?: ConnectionFigures; emu?: EmuStats };
         this.latest = stats;
+        this.emu = emu ?? null;
         if (connection) this.figures = { at: Date.now(), figures: connection };
         break;
       }
       case WorkerMsg.CLOSED: {
         const { reason, code } = JSON.parse(payload.toString()) as { reason: string | null; code: number | null };
-        if (!this.ready) this.fail(`session worker could not start: ${reason ?? 'no reason given'}`);
-        else this.finish(reason, code);
+        if (!this.ready) {
+          this.fail(`session worker could not start: ${reason ?? 'no reason given'}`);
+          break;
+        }
+        if (reason !== null) this.closeParked(CloseCodes.PROTOCOL_ERROR, reason);
+        this.finish(reason, code);
         break;
       }
       default:
@@ -229,19 +236,26 @@ export class WorkerSession implements NativeSession {
   private fail(reason: string): void {
     if (this.ended) return;
     this.child?.kill('SIGKILL');
+    this.closeParked(CloseCodes.SESSION_WORKER_FAILED, reason);
+    this.finish(reason, CloseCodes.SESSION_WORKER_FAILED);
+  }
+
+  /**
+   * A close frame on the client's socket from here: the worker is gone, or its session ended on a
+   * protocol error (the endpoint's close would reach a worker that has exited).
+   */
+  private closeParked(code: number, reason: string): void {
     const socket = this.parked;
     this.parked = null;
-    if (socket && !socket.destroyed) {
-      // ws exports its frame writer without types.
-      const { Sender } = wsModule as unknown as { Sender: WsSenderClass };
-      try {
-        new Sender(socket).close(CloseCodes.SESSION_WORKER_FAILED, closeReason(reason), false, () => drainAndClose(socket));
-      } catch {
-        socket.destroy();
-      }
-      setTimeout(() => socket.destroy(), 1000).unref();
+    if (!socket || socket.destroyed) return;
+    // ws exports its frame writer without types.
+    const { Sender } = wsModule as unknown as { Sender: WsSenderClass };
+    try {
+      new Sender(socket).close(code, closeReason(reason), false, () => drainAndClose(socket));
+    } catch {
+      socket.destroy();
     }
-    this.finish(reason, CloseCodes.SESSION_WORKER_FAILED);
+    setTimeout(() => socket.destroy(), 1000).unref();
   }
 
   private finish(reason: string | null, code: number | null): void {
@@ -267,4 +281,16 @@ function drainAndClose(socket: Socket): void {
   socket.on('data', () => {});
   socket.on('end', () => socket.destroy());
   (socket as unknown as { _handle?: { readStart?: () => number } | null })._handle?.readStart?.();
+}
+
+/** The emulated driver's counters of several processes (the daemon's and its workers') as one. */
+export function addEmuStats(own: EmuStats, others: EmuStats[]): EmuStats {
+  const sum = { ...own } as unknown as Record<string, number | boolean>;
+  for (const other of others) {
+    for (const [key, value] of Object.entries(other)) {
+      const mine = sum[key];
+      sum[key] = typeof value === 'boolean' ? Boolean(mine) || value : (typeof mine === 'number' ? mine : 0) + value;
+    }
+  }
+  return sum as unknown as EmuStats;
 }

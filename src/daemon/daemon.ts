@@ -20,6 +20,7 @@ import { poolMembership } from '../cluster/pool-source.js';
 import { DeviceRegistry } from '../vendors/registry.js';
 import { openCompute } from '../compute/backend.js';
 import { ComputeEndpoint } from '../compute/endpoint.js';
+import { addEmuStats } from '../compute/worker-session.js';
 import { registerSharingMetrics } from '../server/sharing-metrics.js';
 import type { Library } from '../vendors/library.js';
 import { Poller } from './poller.js';
@@ -117,7 +118,9 @@ export class Daemon {
       }
       const emulator = compute.driver;
       const computeStatus = (): ComputeSection => {
-        const emu = emulator?.emuStats() ?? null;
+        const own = emulator?.emuStats() ?? null;
+        // Sessions in worker processes hold their contexts and memory there: counted with the daemon's own.
+        const emu = own && endpoint ? addEmuStats(own, endpoint.workerEmuStats()) : own;
         return {
           ...compute.status,
           sessions: endpoint?.sessions() ?? [],
