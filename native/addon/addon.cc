@@ -308,7 +308,7 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
         new std::shared_ptr<gp::Runner>(runner_));
     // Fails only while the environment is going away; the references go with it.
     runner_->set_sink({[tsfn](gp::Delivery *d) mutable { return tsfn.NonBlockingCall(d) == napi_ok; },
-                       [tsfn]() mutable { tsfn.Release(); }});
+                       [tsfn]() mutable { tsfn.Release(); }, nullptr});
     runner_->start();
     // A running session stays alive until it has reported its end.
     Ref();

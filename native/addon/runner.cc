@@ -123,6 +123,7 @@ void Runner::run() {
     }
     if (session.take_refusal(&d->refusal)) d->has_refusal = true;
     session.publish();
+    if (sink_.ran) sink_.ran();
     bool idle;
     {
       std::lock_guard<std::mutex> lock(mu_);

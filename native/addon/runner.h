@@ -56,6 +56,8 @@ class Runner {
   struct Sink {
     std::function<bool(Delivery *)> deliver;
     std::function<void()> finished;
+    // Optional: after each message, once its stats are published.
+    std::function<void()> ran;
   };
 
   Runner(std::shared_ptr<const Driver> driver, std::vector<uint64_t> quota, std::shared_ptr<Scheduler> sched, SchedParams params)

@@ -191,7 +191,7 @@ class Worker {
     runner_->session.set_wake([weak = std::weak_ptr<gp::Runner>(runner_)] {
       if (auto r = weak.lock()) r->wake();
     });
-    runner_->set_sink({[this](gp::Delivery *d) { return deliver(d); }, [this] { finished(); }});
+    runner_->set_sink({[this](gp::Delivery *d) { return deliver(d); }, [this] { finished(); }, [this] { ran(); }});
     runner_->start();
     channel_.send(Msg::kReady, "", 0);
     std::thread heartbeat([this] {
@@ -243,13 +243,27 @@ class Worker {
     ::shutdown(kControlFd, SHUT_RD);
   }
 
+  // On the session's thread: the stats changed; the heartbeat sends them soon, not on every call.
+  void ran() {
+    if (changed_.exchange(true, std::memory_order_relaxed)) return;
+    // Under the lock: the heartbeat may be between its look at the flag and its wait.
+    { std::lock_guard<std::mutex> lock(mu_); }
+    cv_.notify_all();
+  }
+
+  // Stats on every beat, and soon after they change (at most every kMinStatsGap): status stays close
+  // to the session while a busy one costs the daemon no more than that.
   void beat() {
+    constexpr auto kMinStatsGap = std::chrono::milliseconds(10);
     std::unique_lock<std::mutex> lock(mu_);
     while (!done_) {
       lock.unlock();
+      changed_.store(false, std::memory_order_relaxed);
       if (!channel_.send(Msg::kStats, stats_json(runner_->session, runner_->conn()))) return;
       lock.lock();
-      cv_.wait_for(lock, std::chrono::milliseconds(heartbeat_ms_), [this] { return done_; });
+      if (cv_.wait_for(lock, kMinStatsGap, [this] { return done_; })) break;
+      cv_.wait_for(lock, std::chrono::milliseconds(heartbeat_ms_) - kMinStatsGap,
+                   [this] { return done_ || changed_.load(std::memory_order_relaxed); });
     }
   }
 
@@ -334,6 +348,7 @@ class Worker {
   gp::SchedParams params_;
   uint64_t heartbeat_ms_ = 250;
   std::atomic<bool> shutdown_read_{false};
+  std::atomic<bool> changed_{false};
   std::mutex mu_;
   std::condition_variable cv_;
   bool done_ = false;
