@@ -182,8 +182,13 @@ export class WorkerSession implements NativeSession {
     for (const p of this.pendingPoison) sendFrame(channel, WorkerMsg.POISON, JSON.stringify(p));
     this.lastHeard = Date.now();
     this.watchdog = setInterval(() => {
-      const silent = Date.now() - this.lastHeard;
-      if (silent > this.settings.hangMs) this.fail(`session worker hung: no heartbeat for ${silent} ms`);
+      if (Date.now() - this.lastHeard <= this.settings.hangMs) return;
+      // Timers run before I/O in a loop turn: after a stall of the event loop the worker's beats may
+      // be waiting unread. Look again once they are.
+      setImmediate(() => {
+        const silent = Date.now() - this.lastHeard;
+        if (silent > this.settings.hangMs) this.fail(`session worker hung: no heartbeat for ${silent} ms`);
+      });
     }, Math.max(10, Math.min(this.settings.heartbeatMs, this.settings.hangMs / 4)));
     this.watchdog.unref();
   }

@@ -24,7 +24,7 @@ const faultClient = buildProgram('fault_client.c');
 const COPY_BYTES = 64 << 20;
 /** From the failure (the signal, or the hang's detection) to the session ended and freed. */
 const ENDED_WITHIN_MS = 1000;
-const HANG_MS = 1000;
+const HANG_MS = 2000;
 
 function alive(pid: number): boolean {
   try {
