@@ -51,7 +51,6 @@
       "include_dirs": [
         "<(module_root_dir)/build/gen",
         "<(module_root_dir)/native/common",
-        "<(module_root_dir)/native/addon",
         "/usr/local/cuda/include"
       ],
       "cflags!": ["-fno-exceptions"],

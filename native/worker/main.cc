@@ -25,14 +25,14 @@
 #include <thread>
 #include <vector>
 
-#include "connection.h"
+#include "../addon/connection.h"
 #include "control.h"
-#include "driver.h"
-#include "dispatch.h"
+#include "../addon/driver.h"
+#include "../addon/dispatch.h"
 #include "gp_ops.h"
-#include "runner.h"
-#include "scheduler.h"
-#include "session.h"
+#include "../addon/runner.h"
+#include "../addon/scheduler.h"
+#include "../addon/session.h"
 
 namespace {
 
