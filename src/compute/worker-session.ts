@@ -44,6 +44,8 @@ export class WorkerSession implements NativeSession {
   private latest: SessionStats;
   /** The worker's emulated driver's counters at the last beat; null on a real driver or before it. */
   emu: EmuStats | null = null;
+  /** The worker's card gates at the last beat, by ordinal: its session waiting, and the device time measured there. */
+  cards: { waiting: number; deviceNs: number }[] = [];
   private figures: { at: number; figures: ConnectionFigures } | null = null;
   private lastHeard = Date.now();
   private watchdog: NodeJS.Timeout | null = null;
@@ -216,9 +218,14 @@ export class WorkerSession implements NativeSession {
         this.onRefusalFn?.(JSON.parse(payload.toString()) as Refusal);
         break;
       case WorkerMsg.STATS: {
-        const { connection, emu, ...stats } = JSON.parse(payload.toString()) as SessionStats & { connection?: ConnectionFigures; emu?: EmuStats };
+        const { connection, emu, cards, ...stats } = JSON.parse(payload.toString()) as SessionStats & {
+          connection?: ConnectionFigures;
+          emu?: EmuStats;
+          cards?: { waiting: number; deviceNs: number }[];
+        };
         this.latest = stats;
         this.emu = emu ?? null;
+        this.cards = cards ?? [];
         if (connection) this.figures = { at: Date.now(), figures: connection };
         break;
       }

@@ -124,6 +124,16 @@ t.test('a raw client whose worker is killed gets close code 4006 and the reason'
   t.same(closed, { code: 4006, reason: 'session worker killed by SIGKILL' });
 });
 
+t.test('metrics count the device time measured in the workers; status the emulated driver\'s holdings there', async (t) => {
+  const seconds = await eventually('device time on card 0', async () => {
+    const text = await (await fetch(`${daemon.url}/metrics`)).text();
+    const v = Number(/^gpupool_card_device_seconds_total\{card="0"[^}]*\} (\S+)$/m.exec(text)?.[1] ?? 0);
+    return v > 0 ? v : undefined;
+  }, PROMPT_MS);
+  t.ok(seconds > 0, `card 0: ${seconds} s of device time`);
+  t.match((await computeStatus(daemon)).emulator, { contexts: 1 }, 'the neighbour\'s context, held in its worker');
+});
+
 t.test('the neighbour finishes; nothing is left', async (t) => {
   neighbour.line('stop');
   t.equal(await neighbour.finished(), 0, `the neighbour exits 0 ${neighbour.stderr}`);
