@@ -3,29 +3,33 @@
 # each must land in its own folder under its real soname; the build script runs make before node-gyp.
 # gpupool_compute reads generated sources from build/gen (`npm run build:gen` writes them first).
 {
+  "variables": {
+    # The session core: everything the addon and the session worker both run.
+    "core_sources": [
+      "native/addon/alloc_handlers.cc",
+      "native/addon/connection.cc",
+      "native/addon/copy3d_handlers.cc",
+      "native/addon/dispatch.cc",
+      "native/addon/driver.cc",
+      "native/addon/handlers.cc",
+      "native/addon/link_handler.cc",
+      "native/addon/msgpuck.cc",
+      "native/addon/runner.cc",
+      "native/addon/scheduler.cc",
+      "native/addon/session.cc",
+      "native/addon/session_memory.cc",
+      "native/addon/texture_handlers.cc",
+      "native/addon/wire.cc",
+      "native/addon/ws_frame.cc",
+      "native/common/frame_in.c",
+      "native/common/mp_check.c",
+      "build/gen/gp_frames.c"
+    ]
+  },
   "targets": [
     {
       "target_name": "gpupool_compute",
-      "sources": [
-        "native/addon/addon.cc",
-        "native/addon/alloc_handlers.cc",
-        "native/addon/connection.cc",
-        "native/addon/copy3d_handlers.cc",
-        "native/addon/dispatch.cc",
-        "native/addon/driver.cc",
-        "native/addon/handlers.cc",
-        "native/addon/link_handler.cc",
-        "native/addon/msgpuck.cc",
-        "native/addon/scheduler.cc",
-        "native/addon/session.cc",
-        "native/addon/session_memory.cc",
-        "native/addon/texture_handlers.cc",
-        "native/addon/wire.cc",
-        "native/addon/ws_frame.cc",
-        "native/common/frame_in.c",
-        "native/common/mp_check.c",
-        "build/gen/gp_frames.c"
-      ],
+      "sources": ["native/addon/addon.cc", "<@(core_sources)"],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
         "<(module_root_dir)/build/gen",
@@ -38,6 +42,21 @@
       "cflags_cc": ["-std=c++17", "-O2", "-fexceptions", "-Wall", "-Wextra"],
       # msgpuck is compiled in (msgpuck.cc): Debian's libmsgpuck.a is not position-independent.
       "libraries": ["-ldl", "-lpthread"]
+    },
+    {
+      # One session in a process of its own (config compute.sessionProcess, docs/architecture.md).
+      "target_name": "gpupool-session-worker",
+      "type": "executable",
+      "sources": ["native/worker/main.cc", "native/worker/control.cc", "<@(core_sources)"],
+      "include_dirs": [
+        "<(module_root_dir)/build/gen",
+        "<(module_root_dir)/native/common",
+        "/usr/local/cuda/include"
+      ],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
+      "cflags_cc": ["-std=c++17", "-O2", "-fexceptions", "-Wall", "-Wextra"],
+      "libraries": ["-ldl", "-lpthread", "-lcjson"]
     }
   ]
 }

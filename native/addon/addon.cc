@@ -26,26 +26,19 @@
 // hears only of refusals and the end. Nothing on the JS thread ever calls the driver.
 #include <napi.h>
 
-#include <atomic>
-#include <chrono>
-#include <condition_variable>
 #include <cstdio>
-#include <cstdlib>
-#include <deque>
 #include <malloc.h>
 #include <memory>
-#include <mutex>
-#include <pthread.h>
 #include <string>
 #include <system_error>
-#include <thread>
 #include <vector>
 
+#include "connection.h"
 #include "dispatch.h"
 #include "driver.h"
-#include "scheduler.h"
-#include "connection.h"
 #include "extent.h"
+#include "runner.h"
+#include "scheduler.h"
 #include "session.h"
 #include "wire.h"
 
@@ -221,227 +214,14 @@ Napi::Value OpenDriver(const Napi::CallbackInfo &info) {
 
 class SessionWrap;
 
-// A client message waiting for the session's thread: a JS Buffer, which the reference keeps alive
-// (submit), or bytes the connection's reader malloc'd (ref null), freed once run.
-struct Message {
-  const char *data;
-  size_t size;
-  Napi::Reference<Napi::Value> *ref;
-};
-
-// What a message held counts against the session's backlog (docs/protocol.md, "Limits"): its bytes,
-// and the JS Buffer and reference that come with each, so that a flood of tiny messages counts too.
-size_t backlog_cost(const Message &m) { return m.size + 256; }
-// A delivery goes out once the messages it releases hold this much, even in a steady stream.
-constexpr size_t kReleaseBytes = size_t(8) << 20;
-// Replies go out once they hold this much, even in the middle of a message: one message of many
-// device-to-host copies (a batch of deferred frames) would otherwise gather all their data in one
-// reply of any size, held whole in the daemon, written as one WebSocket message (issue 12, item 0).
-constexpr size_t kReplyBytes = size_t(16) << 20;
 // Buffers at least this large are mapped on their own and returned to the system when freed.
 constexpr int kMapThresholdBytes = 1 << 20;
 
-// What the session's thread hands back to JS: the replies to one message (and the references to
-// release), or the end of the session.
-struct Delivery {
-  std::vector<char> output;
-  std::vector<Napi::Reference<Napi::Value> *> refs;
-  size_t released = 0;  // the backlog cost of the messages behind `refs`
-  bool has_refusal = false;
-  gp::Session::Refusal refusal{0, "", 0, gp::Extent(0), CUDA_SUCCESS};
-  bool closed = false;
-  bool has_reason = false;
-  std::string reason;
-  int close_code = -1;  // the connection's end as the native reader saw it; -1: none attached
-};
-
-void Deliver(Napi::Env env, Napi::Function, SessionWrap *session, Delivery *delivery);
-using Tsfn = Napi::TypedThreadSafeFunction<SessionWrap, Delivery, Deliver>;
-
-// Shared by the JS object, the session's thread and the thread-safe function's finalizer (which
-// joins the thread), so it outlives all three.
-class Runner {
- public:
-  Runner(std::shared_ptr<const gp::Driver> driver, std::vector<uint64_t> quota, std::shared_ptr<gp::Scheduler> sched, gp::SchedParams params)
-      : session(std::move(driver), std::move(quota), std::move(sched), params) {}
-
-  // The connection the session's replies go to from now on (once, from the JS thread).
-  void attach(std::shared_ptr<gp::Connection> c) {
-    conn_holder_ = std::move(c);
-    conn_.store(conn_holder_.get(), std::memory_order_release);
-  }
-  gp::Connection *conn() const { return conn_.load(std::memory_order_acquire); }
-  const std::shared_ptr<gp::Connection> &connection() const { return conn_holder_; }
-
-  // The reader saw the connection end: the session stops as it would on the JS path's close.
-  void connection_ended(uint16_t code) {
-    end_code_ = code;
-    request_stop();
-  }
-
-  // False once the session is stopping: the message is not taken.
-  bool push(const Message &m) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (stop_) return false;
-      queue_.push_back(m);
-    }
-    cv_.notify_one();
-    return true;
-  }
-
-  void request_stop() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      stop_ = true;
-    }
-    cv_.notify_one();
-    // A call waiting for a card (behind other sessions, or held off by a schedule window) gives up.
-    session.cancel_waits();
-  }
-
-  void run() {
-    bool failed = false;
-    std::string reason;
-    // Input buffers are released on the JS thread, so each delivery carries the references of the
-    // messages it covers. A delivery goes out when it has replies, or when the queue has run dry:
-    // a burst of fire-and-forget messages costs one hop to the event loop, not one per message.
-    auto *d = new Delivery();
-    for (;;) {
-      Message m;
-      if (!next(m)) break;
-      gp::Connection *const c = conn();
-      if (m.ref != nullptr) {
-        d->refs.push_back(m.ref);
-        d->released += backlog_cost(m);
-      }
-      try {
-        gp::process_message(session, m.data, m.size, d->output, [this, &d, c] {
-          if (d->output.size() < kReplyBytes) return;
-          if (c != nullptr) {
-            c->send(d->output.data(), d->output.size());
-            d->output.clear();
-            return;
-          }
-          auto *part = new Delivery();
-          part->output.swap(d->output);  // the writer keeps appending to d->output, now empty
-          post(part);
-        });
-      } catch (const gp::ProtocolError &e) {
-        failed = true;
-        reason = e.what();
-      } catch (const std::bad_alloc &) {
-        failed = true;
-        reason = "out of host memory";
-      } catch (const std::exception &e) {
-        failed = true;
-        reason = std::string("internal error: ") + e.what();
-      }
-      if (failed) d->output.clear();  // the connection closes with the reason instead
-      if (m.ref == nullptr) {
-        std::free(const_cast<char *>(m.data));
-        if (c != nullptr) c->release(gp::Connection::cost(m.size));
-      }
-      // On a native connection the replies go out from here: JS hears only of refusals and the end.
-      if (c != nullptr && !d->output.empty()) {
-        c->send(d->output.data(), d->output.size());
-        d->output.clear();
-      }
-      if (session.take_refusal(&d->refusal)) d->has_refusal = true;
-      session.publish();
-      bool idle;
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        idle = queue_.empty();
-      }
-      if (failed || (idle && !d->refs.empty()) || !d->output.empty() || d->has_refusal || d->released >= kReleaseBytes) {
-        post(d);
-        d = new Delivery();
-      }
-      if (failed) break;
-    }
-    if (!d->refs.empty()) post(d);
-    else delete d;
-    session.teardown();
-    d = new Delivery();
-    d->closed = true;
-    d->has_reason = failed;
-    d->reason = reason;
-    d->close_code = end_code_;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      stop_ = true;
-      for (const Message &m : queue_) {
-        if (m.ref == nullptr) {
-          std::free(const_cast<char *>(m.data));
-          continue;
-        }
-        d->refs.push_back(m.ref);
-        d->released += backlog_cost(m);
-      }
-      queue_.clear();
-    }
-    post(d);
-    tsfn.Release();
-  }
-
-  // From another session's thread: a waiter wants a card this session holds.
-  void wake() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      wake_ = true;
-    }
-    cv_.notify_one();
-  }
-
-  gp::Session session;
-  Tsfn tsfn;
-  std::thread thread;
-
- private:
-  // The next message, or false once stopping. While idle and holding a card, the session keeps it
-  // for its next message as the scheduler says (until a waiter wakes it, for a while, or not at all),
-  // then hands it back. The scheduler's calls may wait for the card's work: they run outside mu_, so
-  // that submit() on the JS thread never waits for them.
-  bool next(Message &m) {
-    std::unique_lock<std::mutex> lock(mu_);
-    while (!stop_ && queue_.empty()) {
-      wake_ = false;
-      lock.unlock();
-      const uint64_t grace = session.idle_grace_ns();
-      lock.lock();
-      auto ready = [this] { return stop_ || !queue_.empty() || wake_; };
-      if (grace == gp::CardClient::kKeep) {
-        cv_.wait(lock, ready);
-        continue;  // a message, or a waiter: look again
-      }
-      if (grace > 0 && cv_.wait_for(lock, std::chrono::nanoseconds(grace), ready)) continue;
-      if (stop_ || !queue_.empty()) break;
-      lock.unlock();
-      session.sched_idle();  // the grace ran out (or there was none): the cards go back
-      lock.lock();
-      cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
-    }
-    if (stop_) return false;
-    m = queue_.front();
-    queue_.pop_front();
-    return true;
-  }
-
-  void post(Delivery *d) {
-    // Fails only while the environment is going away; the references go with it.
-    if (tsfn.NonBlockingCall(d) != napi_ok) delete d;
-  }
-
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Message> queue_;
-  bool stop_ = false;
-  bool wake_ = false;
-  std::shared_ptr<gp::Connection> conn_holder_;
-  std::atomic<gp::Connection *> conn_{nullptr};
-  std::atomic<int> end_code_{-1};
-};
+// The session core (runner.h) hands its deliveries to JS through a thread-safe function; a message's
+// token is the reference that keeps its JS Buffer alive until it has run.
+using JsRef = Napi::Reference<Napi::Value>;
+void Deliver(Napi::Env env, Napi::Function, SessionWrap *session, gp::Delivery *delivery);
+using Tsfn = Napi::TypedThreadSafeFunction<SessionWrap, gp::Delivery, Deliver>;
 
 class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
  public:
@@ -513,33 +293,31 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
     on_output_ = Napi::Persistent(info[1].As<Napi::Function>());
     on_closed_ = Napi::Persistent(info[2].As<Napi::Function>());
     current_params_ = params;
-    runner_ = std::make_shared<Runner>(driver, std::move(quota), driver_wrap->scheduler(), params);
+    runner_ = std::make_shared<gp::Runner>(driver, std::move(quota), driver_wrap->scheduler(), params);
     // A waiter may call it while this session is being torn down: the weak pointer keeps that safe.
-    runner_->session.set_wake([weak = std::weak_ptr<Runner>(runner_)] {
+    runner_->session.set_wake([weak = std::weak_ptr<gp::Runner>(runner_)] {
       if (auto r = weak.lock()) r->wake();
     });
-    runner_->tsfn = Tsfn::New(
+    Tsfn tsfn = Tsfn::New(
         env, "gpupool:session", 0, 1, this,
-        [](Napi::Env, std::shared_ptr<Runner> *runner, SessionWrap *) {
+        [](Napi::Env, std::shared_ptr<gp::Runner> *runner, SessionWrap *) {
           // After the thread's Release (or when the environment ends): make sure it is done.
-          (*runner)->request_stop();
-          if ((*runner)->thread.joinable()) (*runner)->thread.join();
+          (*runner)->join();
           delete runner;
         },
-        new std::shared_ptr<Runner>(runner_));
-    Runner *r = runner_.get();
-    runner_->thread = std::thread([r] {
-      pthread_setname_np(pthread_self(), "gp-session");
-      r->run();
-    });
+        new std::shared_ptr<gp::Runner>(runner_));
+    // Fails only while the environment is going away; the references go with it.
+    runner_->set_sink({[tsfn](gp::Delivery *d) mutable { return tsfn.NonBlockingCall(d) == napi_ok; },
+                       [tsfn]() mutable { tsfn.Release(); }, nullptr});
+    runner_->start();
     // A running session stays alive until it has reported its end.
     Ref();
   }
 
   // On the JS thread, in the order the session's thread posted.
-  void Receive(Napi::Env env, Delivery *d) {
-    for (auto *ref : d->refs) delete ref;
-    d->refs.clear();
+  void Receive(Napi::Env env, gp::Delivery *d) {
+    for (void *ref : d->tokens) delete static_cast<JsRef *>(ref);
+    d->tokens.clear();
     Release(env, d->released);
     if (d->has_refusal) ReportRefusal(env, d->refusal);
     if (!d->output.empty()) {
@@ -632,13 +410,13 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
     if (closing_) return Napi::Boolean::New(env, false);
     Napi::Uint8Array bytes = info[0].As<Napi::Uint8Array>();
     if (bytes.ByteLength() == 0) return Napi::Boolean::New(env, true);
-    auto *ref = new Napi::Reference<Napi::Value>(Napi::Persistent(info[0]));
-    Message m{reinterpret_cast<const char *>(bytes.Data()), bytes.ByteLength(), ref};
+    auto *ref = new JsRef(Napi::Persistent(info[0]));
+    gp::Message m{reinterpret_cast<const char *>(bytes.Data()), bytes.ByteLength(), ref};
     if (!runner_->push(m)) {
       delete ref;  // the session ended on a protocol error meanwhile
       return Napi::Boolean::New(env, false);
     }
-    held_ += backlog_cost(m);
+    held_ += gp::backlog_cost(m);
     if (backlog_limit_ > 0 && held_ > backlog_limit_) backlogged_ = true;
     return Napi::Boolean::New(env, true);
   }
@@ -659,17 +437,8 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
     limits.max_message = (uint64_t)max_message.As<Napi::Number>().DoubleValue();
     limits.max_queued = (size_t)max_queued.As<Napi::Number>().DoubleValue();
     Napi::Buffer<char> prefix = info[1].As<Napi::Buffer<char>>();
-    std::weak_ptr<Runner> weak = runner_;
-    gp::Connection::Events events;
-    events.message = [weak](char *data, size_t size) {
-      auto r = weak.lock();
-      return r && r->push(Message{data, size, nullptr});
-    };
-    events.ended = [weak](uint16_t code) {
-      if (auto r = weak.lock()) r->connection_ended(code);
-    };
     try {
-      auto c = gp::Connection::open(info[0].As<Napi::Number>().Int32Value(), limits, std::string(prefix.Data(), prefix.Length()), std::move(events));
+      auto c = gp::Connection::open(info[0].As<Napi::Number>().Int32Value(), limits, std::string(prefix.Data(), prefix.Length()), gp::Runner::events_for(runner_));
       // The session's thread must see the connection before the first message comes from it: its
       // replies go there, not to onOutput.
       runner_->attach(c);
@@ -780,7 +549,7 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
     return o;
   }
 
-  std::shared_ptr<Runner> runner_;
+  std::shared_ptr<gp::Runner> runner_;
   gp::SchedParams current_params_;
   Napi::FunctionReference on_output_;
   Napi::FunctionReference on_closed_;
@@ -793,8 +562,8 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
   Napi::FunctionReference on_refusal_;
 };
 
-void Deliver(Napi::Env env, Napi::Function, SessionWrap *session, Delivery *delivery) {
-  std::unique_ptr<Delivery> d(delivery);
+void Deliver(Napi::Env env, Napi::Function, SessionWrap *session, gp::Delivery *delivery) {
+  std::unique_ptr<gp::Delivery> d(delivery);
   // No environment: the thread-safe function is being torn down with it; references die with it.
   if (env == nullptr || d == nullptr) return;
   session->Receive(env, d.get());

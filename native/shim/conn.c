@@ -176,7 +176,12 @@ static void *receiver_main(void *arg)
             }
         }
     }
-    mark_dead(c, "connection closed or silent");
+    /* The daemon's close says why, when it sent one (a session worker that failed: 4006 and the cause). */
+    const char *reason = gp_ws_close_reason(c->ws);
+    char why[200];
+    if (reason)
+        snprintf(why, sizeof why, "the daemon closed the connection: %s", reason);
+    mark_dead(c, reason ? why : "connection closed or silent");
     free(buf);
     return NULL;
 }

@@ -148,3 +148,17 @@ export function releaseToNative(ws: WebSocket): void {
   // destroy() closes Node's descriptor only: no close frame, no FIN while the duplicate is open.
   ws.terminate();
 }
+
+/**
+ * Lets go of `ws` for a session worker that inherited the connection (worker-session.ts) but keeps
+ * Node's socket open and unread: the worker's end closes it, and a failed worker's close frame goes out on it.
+ */
+export function parkForWorker(ws: WebSocket): Socket {
+  const { _socket: socket } = ws as unknown as WsInternals;
+  ws.removeAllListeners();
+  socket.removeAllListeners('data');
+  socket.removeAllListeners('close');
+  socket.removeAllListeners('end');
+  ws.on('error', () => {});
+  return socket;
+}

@@ -16,8 +16,9 @@ import { computeCards, type ComputeCard } from './cards.js';
 import { CloseCodes, HandshakeError, closeReason, encodeWelcome, parseHello, type Hello } from './handshake.js';
 import { WaitProgress, encodeRefused } from './handshake-notices.js';
 import { clientText } from './client-text.js';
-import { JsLink, NativeLink, holdForHandover, releaseToNative, unparsedBytes, type ClientLink } from './client-link.js';
-import type { ComputeAddon, NativeDriver, NativeSession, SessionStats } from './native.js';
+import { JsLink, NativeLink, holdForHandover, parkForWorker, releaseToNative, unparsedBytes, type ClientLink } from './client-link.js';
+import { WorkerSession, type WorkerSettings } from './worker-session.js';
+import type { ComputeAddon, EmuStats, NativeDriver, NativeSession, SessionStats } from './native.js';
 import { defaultConfig, type DaemonConfig } from '../config/schema.js';
 import { formatPriority, parsePriority, type Priority } from '../sharing/priority.js';
 import { scheduling, type SchedParams } from '../sharing/schedule.js';
@@ -67,6 +68,8 @@ export interface SessionInfo {
    * off the event loop) or by `js` (through the event loop: TLS, and every connection before its WELCOME).
    */
   transport: { socket: 'tcp' | 'tls'; reader: 'native' | 'js' };
+  /** The pid of the worker process that runs the session (config `compute.sessionProcess: "process"`); null: a thread of the daemon. */
+  workerPid: number | null;
   stats: SessionStats | null;
 }
 
@@ -117,6 +120,16 @@ export interface ComputeEndpointOptions {
   now?: () => Date;
   /** Message and queue limits; default: the configuration's defaults. */
   limits?: Partial<ComputeLimits>;
+  /** Where sessions run (config `compute.sessionProcess`, docs/architecture.md); default: the configuration's. */
+  sessions?: Partial<SessionPlacement>;
+}
+
+/** Sessions as threads of the daemon, or each in a worker process of its own (native/worker). */
+export interface SessionPlacement {
+  process: boolean;
+  /** The worker's heartbeat (its stats) and how long without one means it hung (config `compute.workerHeartbeatMs`, `workerHangMs`). */
+  heartbeatMs: number;
+  hangMs: number;
 }
 
 /** A card of the compute driver with the scheduler's figures (docs/sharing.md). */
@@ -151,6 +164,10 @@ function toBuffer(data: RawData): Buffer {
 export class ComputeEndpoint {
   private readonly wss: WebSocketServer;
   private readonly limits: ComputeLimits;
+  private readonly placement: SessionPlacement;
+  private readonly schedulerSettings: WorkerSettings['scheduler'];
+  /** Device time measured by session workers that have ended, per card: the card's total keeps it, as the daemon's gate does. */
+  private readonly workerDepartedNs: number[] = [];
   private readonly clients = new Map<number, Client>();
   private readonly pinger: NodeJS.Timeout;
   private nextId = 1;
@@ -179,13 +196,16 @@ export class ComputeEndpoint {
     const { maxMessageBytes, maxQueuedBytes, nativeConnections } = defaults.compute;
     const { maxHelloBytes, blockedDelayMs } = defaults.auth;
     this.limits = { maxMessageBytes, maxQueuedBytes, nativeConnections, maxHelloBytes, blockedDelayMs, ...options.limits };
+    const { sessionProcess, workerHeartbeatMs, workerHangMs } = defaults.compute;
+    this.placement = { process: sessionProcess === 'process', heartbeatMs: workerHeartbeatMs, hangMs: workerHangMs, ...options.sessions };
     this.wss = new WebSocketServer({ noServer: true, maxPayload: this.limits.maxMessageBytes, perMessageDeflate: false });
     this.helloTimeoutMs = options.helloTimeoutMs ?? 5000;
     const sharing = { ...defaultConfig().sharing, ...options.sharing };
     this.schedule = sharing;
     this.sharing = { defaultQuota: sharing.defaultQuota, overcommit: sharing.overcommit, placement: sharing.placement, defaultShare: sharing.defaultShare };
     this.now = options.now ?? (() => new Date());
-    driver.configureScheduler({ sliceUs: sharing.sliceMs * 1000, paceDepth: sharing.paceDepth, idleGraceUs: sharing.idleGraceUs });
+    this.schedulerSettings = { sliceUs: sharing.sliceMs * 1000, paceDepth: sharing.paceDepth, idleGraceUs: sharing.idleGraceUs };
+    driver.configureScheduler(this.schedulerSettings);
     this.defaultQuota = parseQuotaSetting(sharing.defaultQuota);
     this.tenantDefaults = { sessions: sharing.tenantMaxSessions, memory: parseQuotaSetting(sharing.tenantMaxMemory, 'sharing.tenantMaxMemory') };
     this.vendorDevices = options.vendorDevices ?? (() => []);
@@ -231,6 +251,7 @@ export class ComputeEndpoint {
         cards: [],
         pauses: 0,
         transport: { socket: (req.socket as { encrypted?: boolean }).encrypted ? 'tls' : 'tcp', reader: 'js' },
+        workerPid: null,
         stats: null,
       },
       ws,
@@ -478,28 +499,35 @@ export class ComputeEndpoint {
     const quota = client.quota ?? [];
     const scheduling = this.schedulingOf(client);
     client.params = scheduling.params;
-    client.session = new this.addon.Session(
-      this.driver,
-      (reply) => {
-        if (ws.readyState === ws.OPEN) ws.send(reply);
-      },
-      (reason, closeCode) => {
-        client.info.stats = client.session?.stats() ?? null;
-        client.info.pauses = client.link.pauses;
-        this.clients.delete(client.info.id);
-        // The session's memory is freed: its quota is the cards' again.
-        this.release(client);
-        // On a native connection `ws` is gone: the session's end is the client's.
-        if (client.link.reader === 'native') log.info({ code: closeCode ?? CloseCodes.PROTOCOL_ERROR }, 'client disconnected');
-        if (reason !== null) {
-          log.warn({ code: ErrorCodes.PROTOCOL_ERROR, reason }, 'session ended by a protocol error');
-          client.link.close(CloseCodes.PROTOCOL_ERROR, closeReason(reason));
-        } else {
-          log.info({ stats: client.info.stats }, 'session freed');
-        }
-      },
-      { quota, ...scheduling.params },
-    );
+    const onOutput = (reply: Buffer) => {
+      if (ws.readyState === ws.OPEN) ws.send(reply);
+    };
+    const onClosed = (reason: string | null, closeCode: number | null) => {
+      client.info.stats = client.session?.stats() ?? null;
+      if (client.session instanceof WorkerSession) client.session.cards.forEach((c, i) => (this.workerDepartedNs[i] = (this.workerDepartedNs[i] ?? 0) + c.deviceNs));
+      client.info.pauses = client.link.pauses;
+      this.clients.delete(client.info.id);
+      // The session's memory is freed: its quota is the cards' again.
+      this.release(client);
+      if (closeCode === CloseCodes.SESSION_WORKER_FAILED) {
+        // The worker told the client itself when it owned the connection; through ws otherwise.
+        log.warn({ code: ErrorCodes.SESSION_WORKER_FAILED, reason, workerPid: client.session instanceof WorkerSession ? client.session.pid : null, stats: client.info.stats }, 'session worker failed; its session is ended and freed');
+        if (client.link.reader === 'js') client.link.close(CloseCodes.SESSION_WORKER_FAILED, closeReason(reason ?? 'session worker failed'));
+        return;
+      }
+      // On a native connection `ws` is gone: the session's end is the client's.
+      if (client.link.reader === 'native') log.info({ code: closeCode ?? CloseCodes.PROTOCOL_ERROR }, 'client disconnected');
+      if (reason !== null) {
+        log.warn({ code: ErrorCodes.PROTOCOL_ERROR, reason }, 'session ended by a protocol error');
+        client.link.close(CloseCodes.PROTOCOL_ERROR, closeReason(reason));
+      } else {
+        log.info({ stats: client.info.stats }, 'session freed');
+      }
+    };
+    const options = { quota, ...scheduling.params };
+    client.session = this.placement.process
+      ? new WorkerSession(this.driver, onOutput, onClosed, options, { heartbeatMs: this.placement.heartbeatMs, hangMs: this.placement.hangMs, scheduler: this.schedulerSettings })
+      : new this.addon.Session(this.driver, onOutput, onClosed, options);
     client.session.limitBacklog(this.limits.maxQueuedBytes, () => ws.resume());
     // Only the first refusal of a session comes here; the session's stats count them all.
     client.session.onRefusal((refusal) => log.warn({ code: ErrorCodes.BOUNDS_REFUSED, tenant: client.info.tenant, program: hello.program, ...refusal }, 'refused a call on device memory outside the session\'s allocations'));
@@ -537,7 +565,12 @@ export class ComputeEndpoint {
       held.resume();
       return;
     }
-    releaseToNative(client.ws);
+    // A worker process holds its own copy: the daemon keeps the socket, unread, to tell the client if the worker fails.
+    if (session instanceof WorkerSession) {
+      session.park(parkForWorker(client.ws));
+    } else {
+      releaseToNative(client.ws);
+    }
     client.link = new NativeLink(session);
     client.info.transport = { ...client.info.transport, reader: 'native' };
   }
@@ -596,6 +629,11 @@ export class ComputeEndpoint {
     }
   }
 
+  /** The emulated driver's counters of the live session workers (docs/architecture.md); empty with sessions as threads. */
+  workerEmuStats(): EmuStats[] {
+    return [...this.clients.values()].flatMap((c) => (c.session instanceof WorkerSession && c.session.emu ? [c.session.emu] : []));
+  }
+
   sessions(): SessionInfo[] {
     return [...this.clients.values()].map((c) => {
       const stats = c.session?.stats() ?? null;
@@ -615,7 +653,8 @@ export class ComputeEndpoint {
             ]
           : [],
       );
-      return { ...c.info, pauses: c.link.pauses, cards, stats };
+      const workerPid = c.session instanceof WorkerSession ? c.session.pid : null;
+      return { ...c.info, pauses: c.link.pauses, cards, stats, workerPid };
     });
   }
 
@@ -625,11 +664,14 @@ export class ComputeEndpoint {
    */
   cards(): ScheduledCard[] {
     const sched = this.driver.cardStats();
+    // Sessions in worker processes are gated there: their waits and device time count with the daemon's own.
+    const workers = [...this.clients.values()].flatMap((c) => (c.session instanceof WorkerSession ? [c.session.cards] : []));
+    const inWorkers = (ordinal: number, key: 'waiting' | 'deviceNs') => workers.reduce((sum, cards) => sum + (cards[ordinal]?.[key] ?? 0), 0);
     const poisoned = [...this.clients.values()].map((client) => ({ id: client.info.id, cards: client.session?.stats().poisoned ?? [] }));
     return computeCards(this.driver.devices(), this.ledger.status(), this.vendorDevices()).map((c) => ({
       ...c,
-      waiting: sched[c.ordinal]?.waiting ?? 0,
-      deviceNs: sched[c.ordinal]?.deviceNs ?? 0,
+      waiting: (sched[c.ordinal]?.waiting ?? 0) + inWorkers(c.ordinal, 'waiting'),
+      deviceNs: (sched[c.ordinal]?.deviceNs ?? 0) + inWorkers(c.ordinal, 'deviceNs') + (this.workerDepartedNs[c.ordinal] ?? 0),
       poisonedSessions: poisoned.filter((p) => (p.cards[c.ordinal] ?? 0) !== 0).map((p) => p.id),
     }));
   }

@@ -18,6 +18,8 @@ export const CloseCodes = {
   AUTH_REFUSED: 4003,
   NO_DEVICE: 4004,
   SHUTTING_DOWN: 4005,
+  /** The worker process that ran the session exited, crashed or hung (config `compute.sessionProcess`). */
+  SESSION_WORKER_FAILED: 4006,
   /** RFC 6455's: a message larger than the endpoint takes (docs/protocol.md, "Limits"). */
   MESSAGE_TOO_BIG: 1009,
 } as const;

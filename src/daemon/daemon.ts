@@ -20,6 +20,7 @@ import { poolMembership } from '../cluster/pool-source.js';
 import { DeviceRegistry } from '../vendors/registry.js';
 import { openCompute } from '../compute/backend.js';
 import { ComputeEndpoint } from '../compute/endpoint.js';
+import { addEmuStats } from '../compute/worker-session.js';
 import { registerSharingMetrics } from '../server/sharing-metrics.js';
 import type { Library } from '../vendors/library.js';
 import { Poller } from './poller.js';
@@ -90,6 +91,7 @@ export class Daemon {
           auth,
           sharing: config.sharing,
           vendorDevices: () => registry.devices(),
+          sessions: { process: config.compute.sessionProcess === 'process', heartbeatMs: config.compute.workerHeartbeatMs, hangMs: config.compute.workerHangMs },
           limits: {
             maxMessageBytes: config.compute.maxMessageBytes,
             maxQueuedBytes: config.compute.maxQueuedBytes,
@@ -101,6 +103,9 @@ export class Daemon {
         // Sessions live in this process only: whatever clients held in a previous daemon is gone, and
         // their client libraries have said so (docs/operations.md, "Faults").
         logger.info({ sessions: 0 }, 'compute starts fresh: no session survives a restart; clients of a previous daemon must start again');
+        if (config.compute.sessionProcess === 'process') {
+          logger.warn({ sessionProcess: 'process' }, 'sessions run in worker processes: the card scheduler does not yet reach across them, so sessions of two workers sharing a card are not held to their shares, priorities and caps (docs/sharing.md)');
+        }
         if (config.sharing.overcommit) {
           // A careless setting is easy to miss: the quotas then promise memory the cards do not have.
           logger.warn({ overcommit: true }, 'sharing.overcommit is on: memory quotas may add up to more than a card holds, and a session can run out of device memory inside its quota');
@@ -116,7 +121,9 @@ export class Daemon {
       }
       const emulator = compute.driver;
       const computeStatus = (): ComputeSection => {
-        const emu = emulator?.emuStats() ?? null;
+        const own = emulator?.emuStats() ?? null;
+        // Sessions in worker processes hold their contexts and memory there: counted with the daemon's own.
+        const emu = own && endpoint ? addEmuStats(own, endpoint.workerEmuStats()) : own;
         return {
           ...compute.status,
           sessions: endpoint?.sessions() ?? [],

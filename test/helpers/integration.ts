@@ -11,8 +11,20 @@ export const QUICK_CONFIG = { health: { xidWaitMs: 100 } } as const;
 /** Writes a daemon configuration file into `dir` and returns its path. */
 export function writeConfig(dir: string, config: object = QUICK_CONFIG, name = 'gpupoold.json'): string {
   const path = join(dir, name);
-  writeFileSync(path, JSON.stringify(config, null, 2));
+  writeFileSync(path, JSON.stringify(withSessionMode(config), null, 2));
   return path;
+}
+
+/**
+ * GPUPOOL_TEST_SESSION_PROCESS=process (or thread) runs the daemons the tests start with their
+ * sessions in that mode (config `compute.sessionProcess`; test/README.md), unless a test sets it.
+ */
+export function withSessionMode(config: object): object {
+  const mode = process.env.GPUPOOL_TEST_SESSION_PROCESS;
+  if (mode !== 'process' && mode !== 'thread') return config;
+  const compute = (config as { compute?: Record<string, unknown> }).compute ?? {};
+  if ('sessionProcess' in compute) return config;
+  return { ...config, compute: { ...compute, sessionProcess: mode } };
 }
 
 /**

@@ -95,7 +95,7 @@ static int line_waiting(void)
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: %s KERNELS.fatbin copy BYTES | launch | work | step | block MS\n", argv[0]);
+        fprintf(stderr, "usage: %s KERNELS.fatbin copy BYTES | launch | work | step | block MS | crash\n", argv[0]);
         return 2;
     }
     const char *mode = argv[2];
@@ -155,6 +155,20 @@ int main(int argc, char **argv)
         SAY("ready %d\n", (int)getpid());
         for (unsigned long long k = 1; fgets(line, sizeof line, stdin) != NULL; k++)
             round_once(k);
+        return 0;
+    }
+    if (strcmp(mode, "crash") == 0) {
+        /* A kernel that takes down the process running it: the session's worker (emulator only). */
+        CUfunction fault;
+        int unused = 0;
+        void *params[] = { &unused };
+        CHECK(cuModuleGetFunction(&fault, module, "_Z13fault_processi"));
+        SAY("ready %d\n", (int)getpid());
+        if (fgets(line, sizeof line, stdin) == NULL)
+            return 2;
+        CHECK(cuLaunchKernel(fault, 1, 1, 1, 1, 1, 1, 0, NULL, params, NULL));
+        CUresult rc = cuCtxSynchronize();
+        SAY("sync %s\n", name_of(rc));
         return 0;
     }
     if (strcmp(mode, "block") == 0 && argc > 3) {

@@ -7,6 +7,7 @@
  */
 #include "../gpupool_emu.h"
 
+#include <signal.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -135,6 +136,18 @@ static int spin_ns(const gpupool_emu_launch *l, void **params)
 {
     ((gpupool_emu_launch *)l)->device_ns = *(const unsigned long long *)params[0];
     return CUDA_SUCCESS;
+}
+
+/*
+ * __global__ void fault_process(int): a kernel that takes down the process running it (the supervision
+ * tests' crash inside a kernel, test/compute/worker-process.test.ts); on a GPU it traps.
+ */
+static int fault_process(const gpupool_emu_launch *l, void **params)
+{
+    (void)l;
+    (void)params;
+    raise(SIGSEGV);
+    return CUDA_ERROR_LAUNCH_FAILED;
 }
 
 /*
@@ -363,6 +376,7 @@ static const size_t scale_params[] = { 8, 4, 4 };
 static const size_t poke_params[] = { 8 };
 static const size_t spin_params[] = { 4 };
 static const size_t spin_ns_params[] = { 8 };
+static const size_t fault_process_params[] = { 4 };
 static const size_t greet_params[] = { 4 };
 static const size_t tex_sample_params[] = { 8, 8, 4, 4, 4, 4, 4 };
 static const size_t surf_fill_params[] = { 8, 4, 4 };
@@ -381,6 +395,7 @@ static const gpupool_emu_kernel g_kernels[] = {
     { "_Z4pokey", COUNT(poke_params), poke_params, 0, poke },
     { "_Z4spini", COUNT(spin_params), spin_params, 0, spin },
     { "_Z7spin_nsy", COUNT(spin_ns_params), spin_ns_params, 0, spin_ns },
+    { "_Z13fault_processi", COUNT(fault_process_params), fault_process_params, 0, fault_process },
     { "_Z4polyPKfPfi", COUNT(poly_params), poly_params, 0, poly },
     { "_Z5greeti", COUNT(greet_params), greet_params, 0, greet },
     { "_Z5greeti@__assertfail", COUNT(greet_params), greet_params, 0, greet_asserting },

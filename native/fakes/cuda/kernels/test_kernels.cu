@@ -47,6 +47,12 @@ __global__ void spin(int n)
         sink = sink + i;
 }
 
+// Takes down the process that runs it on the emulator (a crash inside a kernel); on a GPU it traps.
+__global__ void fault_process(int)
+{
+    __trap();
+}
+
 // Takes `ns` nanoseconds of device time (the sharing tests' unit of work): on a GPU it waits on the
 // global timer; on the emulator its modelled duration is `ns`.
 __global__ void spin_ns(unsigned long long ns)

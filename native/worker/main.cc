@@ -1,0 +1,379 @@
+// gpupool-session-worker: one session of the daemon in a process of its own (docs/architecture.md,
+// config `compute.sessionProcess: "process"`). It links the session core (native/addon/runner.h and
+// what it runs) without N-API: the daemon starts it per session with the control channel on fd 3
+// (control.h), sends the session's parameters, then either hands it the client's socket (fd 4, the
+// bytes already read in kAttach) or forwards the client's messages. The worker opens the driver
+// itself, runs and answers every call, and reports stats (its heartbeat), refusals and its end. A
+// worker that crashes, hangs or is killed ends only its own session: the daemon sees it exit.
+#include <cjson/cJSON.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <malloc.h>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+#include "../addon/connection.h"
+#include "control.h"
+#include "../addon/driver.h"
+#include "../addon/dispatch.h"
+#include "gp_ops.h"
+#include "../addon/runner.h"
+#include "../addon/scheduler.h"
+#include "../addon/session.h"
+
+namespace {
+
+using gp::worker::Channel;
+using gp::worker::Msg;
+
+constexpr int kControlFd = 3;
+constexpr int kSocketFd = 4;
+
+// A cJSON document freed with its scope.
+struct Json {
+  cJSON *root;
+  explicit Json(cJSON *r) : root(r) {}
+  ~Json() { cJSON_Delete(root); }
+  Json(const Json &) = delete;
+  Json &operator=(const Json &) = delete;
+  double number(const char *key, double fallback) const {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
+    return cJSON_IsNumber(v) ? v->valuedouble : fallback;
+  }
+  bool flag(const char *key, bool fallback) const {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
+    return cJSON_IsBool(v) ? cJSON_IsTrue(v) : fallback;
+  }
+  std::string text(const char *key) const {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
+    return cJSON_IsString(v) ? v->valuestring : "";
+  }
+};
+
+std::string print(cJSON *o) {
+  char *s = cJSON_PrintUnformatted(o);
+  std::string out = s != nullptr ? s : "{}";
+  cJSON_free(s);
+  cJSON_Delete(o);
+  return out;
+}
+
+gp::SchedParams read_params(const Json &j, gp::SchedParams p) {
+  p.share = j.number("share", p.share);
+  p.priority = (int)j.number("priority", p.priority);
+  p.limit = j.flag("limit", p.limit);
+  p.paused = j.flag("paused", p.paused);
+  return p;
+}
+
+std::string stats_json(const gp::Session &session, const gp::Connection *conn, gp::Scheduler &gates) {
+  const gp::SessionStats s = session.stats();
+  cJSON *o = cJSON_CreateObject();
+  // The worker's card gates (its session's view of each card), which the daemon adds to its own.
+  cJSON *cards = cJSON_AddArrayToObject(o, "cards");
+  for (size_t i = 0; i < gates.size(); i++) {
+    const gp::CardStats c = gates.card((int)i)->stats();
+    cJSON *e = cJSON_CreateObject();
+    cJSON_AddNumberToObject(e, "waiting", c.waiting);
+    cJSON_AddNumberToObject(e, "deviceNs", (double)c.device_ns);
+    cJSON_AddItemToArray(cards, e);
+  }
+  // The emulated driver's counters of this process (null on a real driver): the daemon adds every
+  // worker's to its own in status, as it would show them with every session in its process.
+  gp::Driver::EmuCounters counters;
+  if (session.driver().emu_stats(&counters)) {
+    cJSON *emu = cJSON_AddObjectToObject(o, "emu");
+    for (const auto &c : counters) {
+      if (c.first == "noopKernels") cJSON_AddBoolToObject(emu, c.first.c_str(), c.second != 0);
+      else cJSON_AddNumberToObject(emu, c.first.c_str(), (double)c.second);
+    }
+  }
+  cJSON_AddNumberToObject(o, "calls", (double)s.calls);
+  cJSON_AddNumberToObject(o, "asyncCalls", (double)s.async_calls);
+  cJSON_AddNumberToObject(o, "messages", (double)s.messages);
+  cJSON_AddNumberToObject(o, "handles", (double)s.handles);
+  cJSON_AddNumberToObject(o, "contexts", (double)s.contexts);
+  cJSON_AddNumberToObject(o, "allocations", (double)s.allocations);
+  cJSON_AddNumberToObject(o, "allocatedBytes", (double)s.allocated_bytes);
+  cJSON_AddNumberToObject(o, "deferredError", s.deferred_error);
+  cJSON_AddNumberToObject(o, "refusals", (double)s.refusals);
+  cJSON *quota = cJSON_AddArrayToObject(o, "quota"), *used = cJSON_AddArrayToObject(o, "used");
+  for (uint64_t q : s.quota) cJSON_AddItemToArray(quota, cJSON_CreateNumber((double)q));
+  for (uint64_t u : s.used) cJSON_AddItemToArray(used, cJSON_CreateNumber((double)u));
+  cJSON *poisoned = cJSON_AddArrayToObject(o, "poisoned");
+  for (int p : s.poisoned) cJSON_AddItemToArray(poisoned, cJSON_CreateNumber(p));
+  cJSON *sched = cJSON_AddArrayToObject(o, "sched");
+  for (const auto &c : s.sched) {
+    cJSON *e = cJSON_CreateObject();
+    cJSON_AddNumberToObject(e, "deviceNs", (double)c.device_ns);
+    cJSON_AddNumberToObject(e, "waitNs", (double)c.wait_ns);
+    cJSON_AddNumberToObject(e, "waits", (double)c.waits);
+    cJSON_AddNumberToObject(e, "slices", (double)c.slices);
+    cJSON_AddItemToArray(sched, e);
+  }
+  if (conn != nullptr) {
+    const gp::Connection::Figures f = conn->figures();
+    cJSON *c = cJSON_AddObjectToObject(o, "connection");
+    cJSON_AddNumberToObject(c, "idleMs", (double)f.idle_ms);
+    cJSON_AddBoolToObject(c, "paused", f.paused);
+    cJSON_AddNumberToObject(c, "pauses", (double)f.pauses);
+    cJSON_AddNumberToObject(c, "bytesIn", (double)f.bytes_in);
+    cJSON_AddNumberToObject(c, "bytesOut", (double)f.bytes_out);
+  }
+  return print(o);
+}
+
+std::string refusal_json(const gp::Session::Refusal &r) {
+  cJSON *o = cJSON_CreateObject();
+  const gp::OpInfo *info = gp::op_info(r.op);
+  cJSON_AddStringToObject(o, "op", info != nullptr ? info->name : "?");
+  cJSON_AddStringToObject(o, "param", r.param);
+  char ptr[32];
+  snprintf(ptr, sizeof ptr, "0x%llx", (unsigned long long)r.ptr);
+  cJSON_AddStringToObject(o, "ptr", ptr);
+  if (r.extent.exact()) cJSON_AddNumberToObject(o, "bytes", (double)r.extent.bytes());
+  else if (r.extent.overflowed()) cJSON_AddStringToObject(o, "bytes", "overflow");
+  else cJSON_AddNullToObject(o, "bytes");
+  cJSON_AddNumberToObject(o, "rc", (int)r.rc);
+  return print(o);
+}
+
+std::string closed_json(const gp::Delivery &d) {
+  cJSON *o = cJSON_CreateObject();
+  if (d.has_reason) cJSON_AddStringToObject(o, "reason", d.reason.c_str());
+  else cJSON_AddNullToObject(o, "reason");
+  if (d.close_code >= 0) cJSON_AddNumberToObject(o, "code", d.close_code);
+  else cJSON_AddNullToObject(o, "code");
+  return print(o);
+}
+
+// The worker's whole life: parameters, driver, session, then the control loop until the end.
+class Worker {
+ public:
+  explicit Worker(Channel &channel) : channel_(channel) {}
+
+  int run() {
+    Msg type;
+    char *data = nullptr;
+    size_t size = 0;
+    if (!channel_.receive(&type, &data, &size) || type != Msg::kInit) return fail("no parameters on the control channel");
+    Json init(cJSON_ParseWithLength(data, size));
+    std::free(data);
+    if (init.root == nullptr) return fail("unreadable parameters");
+    std::shared_ptr<gp::Driver> driver;
+    try {
+      driver = gp::Driver::open(init.text("driver"));
+    } catch (const std::exception &e) {
+      return fail(std::string("driver: ") + e.what());
+    }
+    auto sched = std::make_shared<gp::Scheduler>(*driver, driver->devices().size());
+    sched_ = sched;
+    const cJSON *so = cJSON_GetObjectItemCaseSensitive(init.root, "scheduler");
+    if (cJSON_IsObject(so)) {
+      Json s(cJSON_Duplicate(so, true));
+      gp::SchedulerOptions opts = sched->options();
+      opts.slice_ns = (uint64_t)(s.number("sliceUs", (double)opts.slice_ns / 1000) * 1000);
+      opts.pace_depth = (unsigned)s.number("paceDepth", opts.pace_depth);
+      opts.idle_grace_ns = (uint64_t)(s.number("idleGraceUs", (double)opts.idle_grace_ns / 1000) * 1000);
+      sched->configure(opts);
+    }
+    std::vector<uint64_t> quota;
+    const cJSON *q = cJSON_GetObjectItemCaseSensitive(init.root, "quota");
+    const cJSON *item;
+    cJSON_ArrayForEach(item, q) quota.push_back((uint64_t)item->valuedouble);
+    params_ = read_params(init, params_);
+    heartbeat_ms_ = (uint64_t)init.number("heartbeatMs", 250);
+
+    runner_ = std::make_shared<gp::Runner>(driver, std::move(quota), sched, params_);
+    runner_->session.set_wake([weak = std::weak_ptr<gp::Runner>(runner_)] {
+      if (auto r = weak.lock()) r->wake();
+    });
+    runner_->set_sink({[this](gp::Delivery *d) { return deliver(d); }, [this] { finished(); }, [this] { ran(); }});
+    runner_->start();
+    channel_.send(Msg::kReady, "", 0);
+    std::thread heartbeat([this] {
+      pthread_setname_np(pthread_self(), "gp-heartbeat");
+      beat();
+    });
+    control_loop();
+    runner_->join();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      done_ = true;
+    }
+    cv_.notify_all();
+    heartbeat.join();
+    return 0;
+  }
+
+ private:
+  int fail(const std::string &reason) {
+    gp::Delivery d;
+    d.closed = true;
+    d.has_reason = true;
+    d.reason = reason;
+    channel_.send(Msg::kClosed, closed_json(d));
+    return 1;
+  }
+
+  // On the session's thread.
+  bool deliver(gp::Delivery *d) {
+    std::unique_ptr<gp::Delivery> owned(d);
+    for (void *token : d->tokens) std::free(token);
+    if (!d->output.empty()) channel_.send(Msg::kOutput, d->output.data(), d->output.size());
+    if (d->released > 0) {
+      uint64_t released = d->released;
+      channel_.send(Msg::kReleased, reinterpret_cast<const char *>(&released), sizeof released);
+    }
+    if (d->has_refusal) channel_.send(Msg::kRefusal, refusal_json(d->refusal));
+    if (d->closed) {
+      // The last stats first: the daemon keeps them as the session's final figures.
+      channel_.send(Msg::kStats, stats_json(runner_->session, runner_->conn(), *sched_));
+      channel_.send(Msg::kClosed, closed_json(*d));
+    }
+    return true;
+  }
+
+  void finished() {
+    // The daemon may still be sending; the control loop ends at the channel's shutdown.
+    shutdown_read_ = true;
+    ::shutdown(kControlFd, SHUT_RD);
+  }
+
+  // On the session's thread: the stats changed; the heartbeat sends them soon, not on every call.
+  void ran() {
+    if (changed_.exchange(true, std::memory_order_relaxed)) return;
+    // Under the lock: the heartbeat may be between its look at the flag and its wait.
+    { std::lock_guard<std::mutex> lock(mu_); }
+    cv_.notify_all();
+  }
+
+  // Stats on every beat, and soon after they change (at most every kMinStatsGap): status stays close
+  // to the session while a busy one costs the daemon no more than that.
+  void beat() {
+    constexpr auto kMinStatsGap = std::chrono::milliseconds(10);
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!done_) {
+      lock.unlock();
+      changed_.store(false, std::memory_order_relaxed);
+      if (!channel_.send(Msg::kStats, stats_json(runner_->session, runner_->conn(), *sched_))) return;
+      lock.lock();
+      if (cv_.wait_for(lock, kMinStatsGap, [this] { return done_; })) break;
+      cv_.wait_for(lock, std::chrono::milliseconds(heartbeat_ms_) - kMinStatsGap,
+                   [this] { return done_ || changed_.load(std::memory_order_relaxed); });
+    }
+  }
+
+  void control_loop() {
+    for (;;) {
+      Msg type;
+      char *data = nullptr;
+      size_t size = 0;
+      if (!channel_.receive(&type, &data, &size)) {
+        // The daemon is gone (or the session ended): nobody is left to answer.
+        if (!shutdown_read_) {
+          if (auto &c = runner_->connection()) c->terminate();
+        }
+        runner_->request_stop();
+        return;
+      }
+      if (type == Msg::kSubmit) {
+        // The buffer is the message's token: freed once run (deliver).
+        if (data == nullptr || !runner_->push(gp::Message{data, size, data})) std::free(data);
+        continue;
+      }
+      handle(type, data, size);
+      std::free(data);
+    }
+  }
+
+  void handle(Msg type, const char *data, size_t size) {
+    const auto &c = runner_->connection();
+    switch (type) {
+      case Msg::kAttach: {
+        const size_t json_end = data != nullptr ? strnlen(data, size) : 0;
+        Json j(cJSON_ParseWithLength(data, json_end));
+        gp::Connection::Limits limits;
+        limits.max_message = (uint64_t)j.number("maxMessageBytes", 0);
+        limits.max_queued = (size_t)j.number("maxQueuedBytes", 0);
+        std::string prefix = json_end < size ? std::string(data + json_end + 1, size - json_end - 1) : std::string();
+        try {
+          auto conn = gp::Connection::open(kSocketFd, limits, std::move(prefix), gp::Runner::events_for(runner_));
+          runner_->attach(conn);
+          conn->start();
+        } catch (const std::system_error &e) {
+          std::fprintf(stderr, "gpupool-session-worker: attach: %s\n", e.what());
+          runner_->request_stop();
+        }
+        ::close(kSocketFd);  // the connection holds a duplicate
+        break;
+      }
+      case Msg::kClose:
+        runner_->request_stop();
+        break;
+      case Msg::kCloseConn: {
+        Json j(cJSON_ParseWithLength(data, size));
+        if (c) c->close((uint16_t)j.number("code", 1000), j.text("reason"));
+        else runner_->request_stop();
+        break;
+      }
+      case Msg::kTerminate:
+        if (c) c->terminate();
+        runner_->request_stop();
+        break;
+      case Msg::kPing:
+        if (c) c->ping();
+        break;
+      case Msg::kSchedule: {
+        Json j(cJSON_ParseWithLength(data, size));
+        params_ = read_params(j, params_);
+        runner_->session.set_sched_params(params_);
+        break;
+      }
+      case Msg::kPoison: {
+        Json j(cJSON_ParseWithLength(data, size));
+        runner_->session.poison((int)j.number("ordinal", -1), (CUresult)j.number("code", 0));
+        break;
+      }
+      default:
+        break;  // the daemon's own messages: an unknown one is a newer daemon's, ignored
+    }
+  }
+
+  Channel &channel_;
+  std::shared_ptr<gp::Runner> runner_;
+  std::shared_ptr<gp::Scheduler> sched_;
+  gp::SchedParams params_;
+  uint64_t heartbeat_ms_ = 250;
+  std::atomic<bool> shutdown_read_{false};
+  std::atomic<bool> changed_{false};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+};
+
+}  // namespace
+
+int main() {
+  // A write to a client that went away is an error return, not the worker's death.
+  signal(SIGPIPE, SIG_IGN);
+#ifdef __GLIBC__
+  // As in the daemon (addon.cc): large copy buffers are mapped on their own and returned when freed.
+  mallopt(M_MMAP_THRESHOLD, 1 << 20);
+#endif
+  Channel channel(kControlFd);
+  return Worker(channel).run();
+}

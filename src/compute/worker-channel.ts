@@ -1,0 +1,75 @@
+import type { Socket } from 'node:net';
+
+/**
+ * The control channel between the daemon and a session worker (native/worker/control.h, which is
+ * the other end): frames of [u32 length, little-endian][u8 type][payload], length counting type and
+ * payload. Keep the numbers in step with control.h.
+ */
+export const WorkerMsg = {
+  INIT: 1,
+  SUBMIT: 2,
+  CLOSE: 3,
+  CLOSE_CONNECTION: 4,
+  TERMINATE: 5,
+  PING: 6,
+  SCHEDULE: 7,
+  POISON: 8,
+  ATTACH: 9,
+  READY: 100,
+  OUTPUT: 101,
+  RELEASED: 102,
+  REFUSAL: 103,
+  STATS: 104,
+  CLOSED: 105,
+} as const;
+
+export type WorkerMsgType = (typeof WorkerMsg)[keyof typeof WorkerMsg];
+
+const HEAD_BYTES = 5;
+
+/** Writes frames to the worker; a write after the channel broke is dropped (the worker's exit says why). */
+export function sendFrame(socket: Socket, type: number, payload: Buffer | string = Buffer.alloc(0)): void {
+  if (socket.destroyed || !socket.writable) return;
+  const body = typeof payload === 'string' ? Buffer.from(payload) : payload;
+  const head = Buffer.allocUnsafe(HEAD_BYTES);
+  head.writeUInt32LE(body.length + 1, 0);
+  head.writeUInt8(type, 4);
+  socket.write(head);
+  if (body.length > 0) socket.write(body);
+}
+
+/** Cuts the worker's byte stream into frames, handing each to `onFrame` in order. */
+export class FrameReader {
+  private chunks: Buffer[] = [];
+  private held = 0;
+
+  constructor(private readonly onFrame: (type: number, payload: Buffer) => void) {}
+
+  push(chunk: Buffer): void {
+    this.chunks.push(chunk);
+    this.held += chunk.length;
+    for (;;) {
+      if (this.held < HEAD_BYTES) return;
+      const head = this.peek(HEAD_BYTES);
+      const length = head.readUInt32LE(0);
+      if (this.held < 4 + length) return;
+      const frame = this.take(4 + length);
+      this.onFrame(frame.readUInt8(4), frame.subarray(HEAD_BYTES));
+    }
+  }
+
+  private peek(bytes: number): Buffer {
+    if (this.chunks[0]!.length >= bytes) return this.chunks[0]!;
+    this.chunks = [Buffer.concat(this.chunks)];
+    return this.chunks[0]!;
+  }
+
+  private take(bytes: number): Buffer {
+    const whole = this.peek(bytes);
+    const frame = whole.subarray(0, bytes);
+    const rest = whole.subarray(bytes);
+    this.chunks = rest.length > 0 ? [rest, ...this.chunks.slice(1)] : this.chunks.slice(1);
+    this.held -= bytes;
+    return frame;
+  }
+}
