@@ -29,6 +29,7 @@ __attribute__((constructor)) static void gather(void)
         { assert_kernels, assert_kernel_count },
         { attribute_kernels, attribute_kernel_count },
         { bindless_kernels, bindless_kernel_count },
+        { interval_kernels, interval_kernel_count },
     };
     unsigned total = 0;
     for (unsigned i = 0; i < COUNT(parts); i++)
