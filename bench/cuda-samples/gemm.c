@@ -45,44 +45,96 @@ static double widen(const void *p, size_t i, enum element e)
 }
 
 /*
- * The product for accumulator type T: A widened row by row, B widened and transposed to K x N rows, then
- * for each panel of 256 columns (its rows of B stay in the host's cache) every row of D accumulated
- * as sums of A[i][p] * B[p][panel] over p (the order of a tensor core's sums is its own either way).
+ * The product for accumulator type T, blocked as BLAS libraries block it so that one CPU core runs at
+ * its vector units' pace (the 8192-wide samples are 0.5 to 1.1 TFLOP): B is widened and packed
+ * KC x NR micro-panels at a time (one stays in L1 while it is used), A in MC x KC blocks of MR-row
+ * micro-panels (in L2), and an MR x NR tile of D accumulated in vector registers over KC products;
+ * each tile's sums then added into D. Every sum stays in T (float for the half, bf16 and tf32
+ * kernels, double for dmma, int32 for imma), as a tensor core's accumulator does; the order of the
+ * sums is a tensor core's own either way. Widening is exact for each input type, and the products are
+ * fused into the sums (-std=c11 turns contraction off; a tensor core's multiply-add is fused, and
+ * bf16, tf32 and half products are exact in float either way).
  */
-#define PANEL 256
+#define KC 256
+#define MC 96
+#define NC 2048
+#define MR 6
+#define NR 32 /* elements: 1 to 4 vectors of 64 bytes */
 #define GEMM(NAME, T)                                                                              \
+    typedef T NAME##_vec __attribute__((vector_size(64), aligned(4)));                              \
+    enum { NAME##_lanes = 64 / sizeof(T), NAME##_nv = NR / NAME##_lanes };                          \
+    /* dst (MR x NR) += the products of the kc rows of a (MR-wide) and b (NR-wide) micro-panels */  \
+    __attribute__((optimize("fp-contract=fast"))) static void NAME##_tile(size_t kc, const T *restrict a, const T *restrict b, T *restrict dst,  \
+                            size_t ld, size_t rows, size_t cols)                                   \
+    {                                                                                              \
+        NAME##_vec acc[MR][NAME##_nv];                                                             \
+        memset(acc, 0, sizeof acc);                                                                \
+        for (size_t p = 0; p < kc; p++) {                                                          \
+            NAME##_vec bv[NAME##_nv];                                                              \
+            memcpy(bv, b + p * NR, sizeof bv);                                                     \
+            for (int r = 0; r < MR; r++) {                                                         \
+                T x = a[p * MR + r];                                                               \
+                for (int v = 0; v < NAME##_nv; v++)                                                \
+                    acc[r][v] += x * bv[v];                                                        \
+            }                                                                                      \
+        }                                                                                          \
+        T out[MR][NR];                                                                             \
+        memcpy(out, acc, sizeof out);                                                              \
+        for (size_t r = 0; r < rows; r++)                                                          \
+            for (size_t c = 0; c < cols; c++)                                                      \
+                dst[r * ld + c] += out[r][c];                                                      \
+    }                                                                                              \
     static int NAME(const void *a, enum element ea, const void *b, const T *c, T *d, T alpha, T beta, \
                     size_t m, size_t n, size_t k)                                                  \
     {                                                                                              \
-        T *aw = malloc(m * k * sizeof(T)), *bt = malloc(k * n * sizeof(T));                        \
-        if (aw == NULL || bt == NULL) {                                                            \
-            free(aw);                                                                              \
-            free(bt);                                                                              \
+        size_t mp = (MC + MR - 1) / MR * MR, np = (NC + NR - 1) / NR * NR;                         \
+        T *ap = aligned_alloc(64, mp * KC * sizeof(T)), *bp = aligned_alloc(64, np * KC * sizeof(T)); \
+        if (ap == NULL || bp == NULL) {                                                            \
+            free(ap);                                                                              \
+            free(bp);                                                                              \
             return CUDA_ERROR_OUT_OF_MEMORY;                                                       \
         }                                                                                          \
-        for (size_t i = 0; i < m * k; i++)                                                         \
-            aw[i] = (T)widen(a, i, ea);                                                            \
-        for (size_t j = 0; j < n; j++)                                                             \
-            for (size_t p = 0; p < k; p++)                                                         \
-                bt[p * n + j] = (T)widen(b, j * k + p, ea);                                        \
-        T acc[PANEL];                                                                              \
-        for (size_t j0 = 0; j0 < n; j0 += PANEL) {                                                 \
-            size_t width = n - j0 < PANEL ? n - j0 : PANEL;                                        \
-            for (size_t i = 0; i < m; i++) {                                                       \
-                memset(acc, 0, sizeof acc);                                                        \
-                const T *row = aw + i * k;                                                         \
-                for (size_t p = 0; p < k; p++) {                                                   \
-                    T x = row[p];                                                                  \
-                    const T *brow = bt + p * n + j0;                                               \
-                    for (size_t jj = 0; jj < width; jj++)                                          \
-                        acc[jj] += x * brow[jj];                                                   \
+        /* D is summed in place: a C that overlaps it is read from a copy. */                      \
+        T *c_copy = NULL;                                                                          \
+        if ((uintptr_t)c < (uintptr_t)(d + m * n) && (uintptr_t)d < (uintptr_t)(c + m * n)) {     \
+            if ((c_copy = malloc(m * n * sizeof(T))) == NULL) {                                    \
+                free(ap);                                                                          \
+                free(bp);                                                                          \
+                return CUDA_ERROR_OUT_OF_MEMORY;                                                   \
+            }                                                                                      \
+            memcpy(c_copy, c, m * n * sizeof(T));                                                  \
+            c = c_copy;                                                                            \
+        }                                                                                          \
+        memset(d, 0, m * n * sizeof(T));                                                           \
+        for (size_t j0 = 0; j0 < n; j0 += NC) {                                                    \
+            size_t nc = n - j0 < NC ? n - j0 : NC;                                                 \
+            for (size_t p0 = 0; p0 < k; p0 += KC) {                                                \
+                size_t kc = k - p0 < KC ? k - p0 : KC;                                             \
+                /* B is column-major: column j's kc values are contiguous. */                      \
+                for (size_t jr = 0; jr < nc; jr += NR)                                             \
+                    for (size_t jj = 0; jj < NR; jj++)                                             \
+                        for (size_t p = 0; p < kc; p++)                                            \
+                            bp[jr * kc + p * NR + jj] =                                            \
+                                jr + jj < nc ? (T)widen(b, (j0 + jr + jj) * k + p0 + p, ea) : (T)0; \
+                for (size_t i0 = 0; i0 < m; i0 += MC) {                                            \
+                    size_t mc = m - i0 < MC ? m - i0 : MC;                                         \
+                    for (size_t ir = 0; ir < mc; ir += MR)                                         \
+                        for (size_t p = 0; p < kc; p++)                                            \
+                            for (size_t r = 0; r < MR; r++)                                        \
+                                ap[ir * kc + p * MR + r] =                                         \
+                                    ir + r < mc ? (T)widen(a, (i0 + ir + r) * k + p0 + p, ea) : (T)0; \
+                    for (size_t jr = 0; jr < nc; jr += NR)                                         \
+                        for (size_t ir = 0; ir < mc; ir += MR)                                     \
+                            NAME##_tile(kc, ap + ir * kc, bp + jr * kc, d + (i0 + ir) * n + j0 + jr, n, \
+                                        mc - ir < MR ? mc - ir : MR, nc - jr < NR ? nc - jr : NR); \
                 }                                                                                  \
-                for (size_t jj = 0; jj < width; jj++)                                              \
-                    d[i * n + j0 + jj] = alpha * acc[jj] + beta * c[i * n + j0 + jj];              \
             }                                                                                      \
         }                                                                                          \
-        free(aw);                                                                                  \
-        free(bt);                                                                                  \
+        for (size_t i = 0; i < m * n; i++)                                                         \
+            d[i] = alpha * d[i] + beta * c[i];                                                     \
+        free(ap);                                                                                  \
+        free(bp);                                                                                  \
+        free(c_copy);                                                                              \
         return CUDA_SUCCESS;                                                                       \
     }
 GEMM(gemm_float, float)
@@ -107,7 +159,8 @@ static int gemm(const gpupool_emu_launch *l, void **params, enum element e, size
     unsigned at = 4;
     if (sized) {
         int mi = PARAM(int, params, 4), ni = PARAM(int, params, 5), ki = PARAM(int, params, 6);
-        if (mi <= 0 || ni <= 0 || ki <= 0)
+        /* Past 2^24 a side, the matrices' byte counts could wrap (no device holds such matrices). */
+        if (mi <= 0 || ni <= 0 || ki <= 0 || mi > (1 << 24) || ni > (1 << 24) || ki > (1 << 24))
             return CUDA_ERROR_INVALID_VALUE;
         m = (size_t)mi, n = (size_t)ni, k = (size_t)ki;
         at = 7;

@@ -25,11 +25,14 @@ __attribute__((constructor)) static void gather(void)
         { features_kernels, features_kernel_count },
         { gemm_kernels, gemm_kernel_count },
         { texture_kernels, texture_kernel_count },
+        { jacobi_kernels, jacobi_kernel_count },
         { cooperative_kernels, cooperative_kernel_count },
         { assert_kernels, assert_kernel_count },
         { attribute_kernels, attribute_kernel_count },
         { bindless_kernels, bindless_kernel_count },
         { interval_kernels, interval_kernel_count },
+        { dct8x8_kernels, dct8x8_kernel_count },
+        { eigenvalues_kernels, eigenvalues_kernel_count },
     };
     unsigned total = 0;
     for (unsigned i = 0; i < COUNT(parts); i++)

@@ -1,6 +1,6 @@
 /*
  * What the CPU kernels of the cuda-samples (kernels.c, introduction.c, mergesort.c, concepts.c,
- * features.c, gemm.c, textures.c) share:
+ * features.c, gemm.c, textures.c, dct8x8.c, eigenvalues.c) share:
  * reading parameters, reaching device memory, and each file's table of kernels, gathered by
  * gpupool_emu_kernels() in kernels.c (docs/emulator.md, "Kernels: the CPU-implementation ABI").
  */
@@ -80,6 +80,8 @@ extern const gpupool_emu_kernel gemm_kernels[];
 extern const unsigned gemm_kernel_count;
 extern const gpupool_emu_kernel texture_kernels[];
 extern const unsigned texture_kernel_count;
+extern const gpupool_emu_kernel jacobi_kernels[];
+extern const unsigned jacobi_kernel_count;
 extern const gpupool_emu_kernel features_kernels[];
 extern const unsigned features_kernel_count;
 extern const gpupool_emu_kernel cooperative_kernels[];
@@ -92,4 +94,8 @@ extern const gpupool_emu_kernel bindless_kernels[];
 extern const unsigned bindless_kernel_count;
 extern const gpupool_emu_kernel interval_kernels[];
 extern const unsigned interval_kernel_count;
+extern const gpupool_emu_kernel dct8x8_kernels[];
+extern const unsigned dct8x8_kernel_count;
+extern const gpupool_emu_kernel eigenvalues_kernels[];
+extern const unsigned eigenvalues_kernel_count;
 #endif

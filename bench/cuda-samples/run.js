@@ -27,6 +27,7 @@ import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { newToken, tokenLine } from '../../dist/auth/tokens.js';
 import { CLI, Daemon } from '../daemon.js';
+import { kernelFlags } from './cflags.js';
 import { judge, table } from './report.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -108,9 +109,7 @@ function buildSamples() {
 function buildKernels(into) {
   const out = join(into, 'libgpupool_sample_kernels.so');
   const sources = readdirSync(here).filter((f) => f.endsWith('.c')).map((f) => join(here, f));
-  // -O3 -march=native: the kernels run on this host's CPU, and the heaviest samples multiply 1280 x 1280
-  // matrices a hundred times.
-  execFileSync('cc', ['-std=c11', '-D_POSIX_C_SOURCE=200809L', '-O3', '-march=native', '-Wall', '-Wextra', '-fPIC', '-shared', '-I', join(CUDA_HOME, 'include'), '-I', join(root, 'native', 'fakes', 'cuda'), '-o', out, ...sources, '-lm']);
+  execFileSync('cc', [...kernelFlags(root, CUDA_HOME), '-fPIC', '-shared', '-o', out, ...sources, '-lm']);
   return out;
 }
 

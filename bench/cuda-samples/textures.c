@@ -1,7 +1,7 @@
 /*
  * CPU kernels of the cuda-samples that sample textures, write surfaces or print from the device (see
- * kernels.c), through the emulator's launch->texture, launch->surface and launch->printf
- * (docs/emulator.md). Each from the sample's own kernel source.
+ * kernels.c), through the emulator's launch->texture_view (then the inline fetches of
+ * gpupool_emu_texture.h), launch->surface and launch->printf (docs/emulator.md). Each from the sample's own kernel source.
  */
 #include "kernels.h"
 
@@ -10,14 +10,13 @@
 
 typedef unsigned long long texture_object;
 
-/* A texel's first channel, or the launch's failure (a texture that is not the context's). */
-#define TEX(l, tex, x, y, z, out)                                                                  \
+/* The texture object resolved once for the launch (gpupool_emu_texture.h), or the launch's failure (a
+ * texture that is not the context's): its texels are then read by inline fetches, not one call each. */
+#define VIEW(l, tex, view)                                                                         \
     do {                                                                                           \
-        float texel_[4];                                                                           \
-        int rc_ = (l)->texture((l), (tex), (x), (y), (z), texel_);                                 \
+        int rc_ = (l)->texture_view((l), (tex), &(view));                                          \
         if (rc_ != CUDA_SUCCESS)                                                                   \
             return rc_;                                                                            \
-        (out) = texel_[0];                                                                         \
     } while (0)
 
 /*
@@ -35,13 +34,15 @@ static int rotate_sample(const gpupool_emu_launch *l, void **params)
         return CUDA_ERROR_ILLEGAL_ADDRESS;
     float *out = DEVICE(l, PARAM(CUdeviceptr, params, 0), w * h, sizeof(float));
     NEED(out);
+    gpupool_emu_texture_view view;
+    VIEW(l, tex, view);
     for (long long y = 0; y < rows; y++)
         for (long long x = 0; x < cols; x++) {
             float u = (float)x - (float)w / 2, v = (float)y - (float)h / 2;
             float tu = u * cosf(theta) - v * sinf(theta), tv = v * cosf(theta) + u * sinf(theta);
             tu /= (float)w;
             tv /= (float)h;
-            TEX(l, tex, tu + 0.5f, tv + 0.5f, 0, out[y * w + x]);
+            out[y * w + x] = gpupool_emu_tex1f(&view, tu + 0.5f, tv + 0.5f, 0);
         }
     return CUDA_SUCCESS;
 }
@@ -78,9 +79,11 @@ static int shift_sample(const gpupool_emu_launch *l, void **params)
         return CUDA_ERROR_ILLEGAL_ADDRESS;
     float *out = DEVICE(l, PARAM(CUdeviceptr, params, 0), rows * pitch, sizeof(float));
     NEED(out);
+    gpupool_emu_texture_view view;
+    VIEW(l, tex, view);
     for (long long y = 0; y < rows; y++)
         for (long long x = 0; x < cols; x++)
-            TEX(l, tex, (float)(x + sx) / (float)w, (float)(y + sy) / (float)h, 0, out[y * pitch + x]);
+            out[y * pitch + x] = gpupool_emu_tex1f(&view, (float)(x + sx) / (float)w, (float)(y + sy) / (float)h, 0);
     return CUDA_SUCCESS;
 }
 
@@ -100,12 +103,11 @@ static int render_slice(const gpupool_emu_launch *l, void **params)
         return CUDA_SUCCESS;
     uint32_t *out = DEVICE(l, PARAM(CUdeviceptr, params, 0), iw * ih, sizeof(uint32_t));
     NEED(out);
+    gpupool_emu_texture_view view;
+    VIEW(l, tex, view);
     for (long long y = 0; y < rows; y++)
-        for (long long x = 0; x < cols; x++) {
-            float voxel;
-            TEX(l, tex, (float)x / (float)iw, (float)y / (float)ih, depth, voxel);
-            out[y * iw + x] = (uint32_t)(voxel * 255);
-        }
+        for (long long x = 0; x < cols; x++)
+            out[y * iw + x] = (uint32_t)(gpupool_emu_tex1f(&view, (float)x / (float)iw, (float)y / (float)ih, depth) * 255);
     return CUDA_SUCCESS;
 }
 
@@ -127,13 +129,14 @@ static int convolution_texture(const gpupool_emu_launch *l, void **params, int r
         return CUDA_SUCCESS;
     float *dst = DEVICE(l, PARAM(CUdeviceptr, params, 0), w * h, sizeof(float));
     NEED(dst);
+    gpupool_emu_texture_view view;
+    VIEW(l, tex, view);
     for (long long iy = 0; iy < h; iy++)
         for (long long ix = 0; ix < w; ix++) {
             float x = (float)ix + 0.5f, y = (float)iy + 0.5f, sum = 0;
             for (int i = 0; i <= 16; i++) {
-                float t, off = (float)(8 - i);
-                TEX(l, tex, rows ? x + off : x, rows ? y : y + off, 0, t);
-                sum = t * taps[i] + sum;
+                float off = (float)(8 - i);
+                sum = gpupool_emu_tex1f(&view, rows ? x + off : x, rows ? y : y + off, 0) * taps[i] + sum;
             }
             dst[iy * w + ix] = sum;
         }
@@ -142,6 +145,59 @@ static int convolution_texture(const gpupool_emu_launch *l, void **params, int r
 
 static int convolution_texture_rows(const gpupool_emu_launch *l, void **p) { return convolution_texture(l, p, 1); }
 static int convolution_texture_columns(const gpupool_emu_launch *l, void **p) { return convolution_texture(l, p, 0); }
+
+/*
+ * transformKernel(float *out, int width, int height, int layer, tex) (simpleLayeredTexture):
+ * out[layer][y][x] = layer - tex2DLayered(tex, (x + 0.5) / width, (y + 0.5) / height, layer).
+ */
+static int layered_sample(const gpupool_emu_launch *l, void **params)
+{
+    long long w = PARAM(int, params, 1), h = PARAM(int, params, 2);
+    int layer = PARAM(int, params, 3);
+    texture_object tex = PARAM(texture_object, params, 4);
+    long long cols = (long long)l->grid[0] * l->block[0], rows = (long long)l->grid[1] * l->block[1];
+    if (cols > w || rows > h || layer < 0)
+        return CUDA_ERROR_ILLEGAL_ADDRESS;
+    float *out = DEVICE(l, PARAM(CUdeviceptr, params, 0), (layer + 1) * w * h, sizeof(float));
+    NEED(out);
+    gpupool_emu_texture_view view;
+    VIEW(l, tex, view);
+    float texel[4];
+    for (long long y = 0; y < rows; y++)
+        for (long long x = 0; x < cols; x++) {
+            gpupool_emu_tex_layered(&view, ((float)x + 0.5f) / (float)w, ((float)y + 0.5f) / (float)h, layer, texel);
+            out[layer * w * h + y * w + x] = -texel[0] + (float)layer;
+        }
+    return CUDA_SUCCESS;
+}
+
+/*
+ * transformKernel(float *out, int width, tex) (simpleCubemapTexture): for each face, the direction
+ * through texel (x, y) of that face as the sample builds it, out[face][y][x] = -texCubemap(tex, dir).
+ */
+static int cubemap_sample(const gpupool_emu_launch *l, void **params)
+{
+    long long w = PARAM(int, params, 1);
+    texture_object tex = PARAM(texture_object, params, 2);
+    long long cols = (long long)l->grid[0] * l->block[0], rows = (long long)l->grid[1] * l->block[1];
+    if (cols > w || rows > w)
+        return CUDA_ERROR_ILLEGAL_ADDRESS;
+    float *out = DEVICE(l, PARAM(CUdeviceptr, params, 0), 6 * w * w, sizeof(float));
+    NEED(out);
+    gpupool_emu_texture_view view;
+    VIEW(l, tex, view);
+    float texel[4];
+    for (long long y = 0; y < rows; y++)
+        for (long long x = 0; x < cols; x++) {
+            float u = (((float)x + 0.5f) / (float)w) * 2.f - 1.f, v = (((float)y + 0.5f) / (float)w) * 2.f - 1.f;
+            const float dir[6][3] = { { 1, -v, -u }, { -1, -v, u }, { u, 1, v }, { u, -1, -v }, { u, -v, 1 }, { -u, -v, -1 } };
+            for (int face = 0; face < 6; face++) {
+                gpupool_emu_tex_cubemap(&view, dir[face][0], dir[face][1], dir[face][2], texel);
+                out[face * w * w + y * w + x] = -texel[0];
+            }
+        }
+    return CUDA_SUCCESS;
+}
 
 /*
  * cgkernel() (simpleCooperativeGroups): each block sums its threads' ranks, then each 16-thread tile
@@ -194,6 +250,8 @@ const gpupool_emu_kernel texture_kernels[] = {
     KERNEL("_Z18surfaceWriteKernelPfiiy", surface_write, 8, 4, 4, 8),
     KERNEL("_Z16shiftPitchLinearPfiiiiiy", shift_sample, 8, 4, 4, 4, 4, 4, 8),
     KERNEL("_Z10shiftArrayPfiiiiiy", shift_sample, 8, 4, 4, 4, 4, 4, 8),
+    KERNEL("_Z15transformKernelPfiiiy", layered_sample, 8, 4, 4, 4, 8),
+    KERNEL("_Z15transformKernelPfiy", cubemap_sample, 8, 4, 8),
     KERNEL("_Z8d_renderPjjjfy", render_slice, 8, 4, 4, 4, 8),
     KERNEL("_Z21convolutionRowsKernelPfiiy", convolution_texture_rows, 8, 4, 4, 8),
     KERNEL("_Z24convolutionColumnsKernelPfiiy", convolution_texture_columns, 8, 4, 4, 8),

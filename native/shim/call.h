@@ -75,6 +75,41 @@ void gp_primary_reset(CUdevice dev);
 void gp_primary_flags(CUdevice dev, unsigned flags);
 /* A capture began (1) or ended (0) on stream (native/shim/capture.c). */
 void gp_note_capture(CUstream stream, int capturing);
+/* CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED, named, when the stream's capture is made in the job (capture.c). */
+CUresult gp_refuse_in_client_capture(const char *call, CUstream stream);
+void gp_note_capture_join(CUstream stream, CUstream origin);
+void gp_note_capture_end(CUstream origin);
+int gp_capturing(void);
+/* The stream's capture id (the origin's, for a stream that joined it), or 0. */
+cuuint64_t gp_capture_id(CUstream stream);
+/*
+ * A stream operation offered to the stream's capture (capture_graph.c): *taken when the capture is the
+ * job's and holds it as a node (the caller then does nothing more); a failure is the call's.
+ */
+typedef struct {
+    const char *call;
+    CUgraphNodeType type; /* KERNEL, MEMCPY, MEMSET or HOST */
+    CUDA_KERNEL_NODE_PARAMS_v2 kernel;
+    unsigned attrs; /* a launch's attributes: not carried in the job's captures */
+    CUDA_MEMCPY3D copy;
+    CUDA_MEMSET_NODE_PARAMS memset;
+    CUDA_HOST_NODE_PARAMS host;
+} gp_capture_op;
+CUresult gp_capture_take(CUstream s, const gp_capture_op *op, int *taken);
+CUresult gp_capture_event_record(CUevent e, CUstream s, unsigned flags, int *taken);
+CUresult gp_capture_wait(CUstream s, CUevent e, unsigned flags, int *taken);
+int gp_capture_in_client(CUstream s);
+/* Graphs built node by node live in the client (native/shim/graph.c): the calls that also take a
+ * captured graph (the daemon's) answer these first. */
+int gp_graph_is_local(CUgraph g);
+int gp_graph_exec_is_local(CUgraphExec x);
+CUresult gp_graph_get_nodes(CUgraph hGraph, CUgraphNode *nodes, size_t *numNodes);
+CUresult gp_graph_instantiate(CUgraphExec *phGraphExec, CUgraph hGraph, unsigned long long flags);
+CUresult gp_graph_exec_update(CUgraphExec hGraphExec, CUgraph hGraph, CUgraphExecUpdateResultInfo *resultInfo);
+CUresult gp_graph_destroy(CUgraph hGraph);
+CUresult gp_graph_exec_destroy(CUgraphExec hGraphExec);
+/* The program freed ptr: no graph allocation's any more (graph_mem.c). */
+void gp_graph_note_free(CUdeviceptr ptr);
 /* The daemon holding [ptr, ptr+bytes), or -1 when it is no allocation of this client's. */
 int gp_alloc_server(CUdeviceptr ptr, size_t bytes);
 /* The same, and the context it was allocated in. */

@@ -1,10 +1,10 @@
 /*
- * Stream capture's state, answered in the client: capture is carried (cuStreamBeginCapture and
- * cuStreamEndCapture travel, the daemon's driver captures and replays), and the client records which
- * of its streams capture, with an id of its own for each capture. Frameworks' caching allocators ask
- * on every allocation (cudaStreamIsCapturing, cudaStreamGetCaptureInfo), so the answer must not cost a
- * round trip. The graph being built stays on the daemon until the capture ends: GetCaptureInfo answers
- * it, and the capture's dependencies, as NULL and none.
+ * Stream capture's state, answered in the client: the client records which of its streams capture
+ * (the origin, and the streams that joined it by an event wait), with an id of its own for each
+ * capture; where the capture is made, daemon or job, is capture_graph.c's. Frameworks' caching
+ * allocators ask on every allocation (cudaStreamIsCapturing, cudaStreamGetCaptureInfo), so the answer
+ * must not cost a round trip. GetCaptureInfo answers the graph being built, and the capture's
+ * dependencies, as NULL and none.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -42,6 +42,40 @@ void gp_note_capture(CUstream stream, int capturing)
     pthread_mutex_unlock(&g_lock);
 }
 
+/* A stream that joined the origin's capture (an event wait): the same id. */
+void gp_note_capture_join(CUstream stream, CUstream origin)
+{
+    pthread_mutex_lock(&g_lock);
+    cuuint64_t id = 0;
+    for (size_t i = 0; i < g_capture_count; i++)
+        if (g_captures[i].stream == origin)
+            id = g_captures[i].id;
+    if (id != 0 && g_capture_count < MAX_CAPTURES) {
+        g_captures[g_capture_count].stream = stream;
+        g_captures[g_capture_count++].id = id;
+    }
+    pthread_mutex_unlock(&g_lock);
+}
+
+/* The origin's capture ended: it and every stream that joined it capture no more. */
+void gp_note_capture_end(CUstream origin)
+{
+    pthread_mutex_lock(&g_lock);
+    cuuint64_t id = 0;
+    for (size_t i = 0; i < g_capture_count; i++)
+        if (g_captures[i].stream == origin)
+            id = g_captures[i].id;
+    for (size_t i = 0; i < g_capture_count;)
+        if (id != 0 && g_captures[i].id == id)
+            g_captures[i] = g_captures[--g_capture_count];
+        else
+            i++;
+    pthread_mutex_unlock(&g_lock);
+}
+
+/* Whether any stream captures: the hooks of every stream operation ask first, without the lock. */
+int gp_capturing(void) { return __atomic_load_n(&g_capture_count, __ATOMIC_RELAXED) != 0; }
+
 /* The capture's id, or 0 when the stream is not capturing. */
 static cuuint64_t capture_of(CUstream stream)
 {
@@ -53,6 +87,18 @@ static cuuint64_t capture_of(CUstream stream)
     pthread_mutex_unlock(&g_lock);
     return id;
 }
+
+/* Work a capture made in the job cannot hold as a node (capture_graph.c): refused by name. */
+CUresult gp_refuse_in_client_capture(const char *call, CUstream stream)
+{
+    if (!gp_capture_in_client(stream))
+        return CUDA_SUCCESS;
+    gp_error("%s in a stream capture made in the job (it holds host work) is not carried by gpupool; it returned "
+             "CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED", call);
+    return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
+}
+
+cuuint64_t gp_capture_id(CUstream stream) { return capture_of(stream); }
 
 static CUresult capture_status(CUstream stream, CUstreamCaptureStatus *status, cuuint64_t *id)
 {

@@ -57,6 +57,15 @@ static CUresult htod(uint32_t op, int mode, CUdeviceptr dst, const void *src, si
 {
     if (!gp_initialized())
         return CUDA_ERROR_NOT_INITIALIZED;
+    if (has_stream) {
+        int taken = 0;
+        gp_capture_op op = { .call = "cuMemcpyHtoDAsync", .type = CU_GRAPH_NODE_TYPE_MEMCPY,
+                             .copy = { .srcMemoryType = CU_MEMORYTYPE_HOST, .srcHost = src, .dstMemoryType = CU_MEMORYTYPE_DEVICE,
+                                       .dstDevice = dst, .WidthInBytes = n, .Height = 1, .Depth = 1 } };
+        CUresult rc = gp_capture_take(stream, &op, &taken);
+        if (rc != CUDA_SUCCESS || taken)
+            return rc;
+    }
     const unsigned char *from = src;
     size_t done = 0;
     do {
@@ -74,6 +83,15 @@ static CUresult dtoh(uint32_t op, int mode, void *dst, CUdeviceptr src, size_t n
 {
     if (!gp_initialized())
         return CUDA_ERROR_NOT_INITIALIZED;
+    if (has_stream) {
+        int taken = 0;
+        gp_capture_op op = { .call = "cuMemcpyDtoHAsync", .type = CU_GRAPH_NODE_TYPE_MEMCPY,
+                             .copy = { .srcMemoryType = CU_MEMORYTYPE_DEVICE, .srcDevice = src, .dstMemoryType = CU_MEMORYTYPE_HOST,
+                                       .dstHost = dst, .WidthInBytes = n, .Height = 1, .Depth = 1 } };
+        CUresult rc = gp_capture_take(stream, &op, &taken);
+        if (rc != CUDA_SUCCESS || taken)
+            return rc;
+    }
     unsigned char *to = dst;
     size_t done = 0;
     do {

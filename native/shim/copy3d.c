@@ -226,6 +226,13 @@ static CUresult copy3d(uint32_t op, uint32_t sync_op, const CUDA_MEMCPY3D *p, in
     /* Mipmap levels travel in no frame: a level is an array of its own (cuMipmappedArrayGetLevel). */
     if (p->srcLOD != 0 || p->dstLOD != 0 || p->reserved0 != NULL || p->reserved1 != NULL)
         return CUDA_ERROR_INVALID_VALUE;
+    if (async && p->srcMemoryType != CU_MEMORYTYPE_ARRAY && p->dstMemoryType != CU_MEMORYTYPE_ARRAY) {
+        int taken = 0;
+        gp_capture_op op = { .call = "cuMemcpy3DAsync", .type = CU_GRAPH_NODE_TYPE_MEMCPY, .copy = *p };
+        CUresult rc = gp_capture_take(stream, &op, &taken);
+        if (rc != CUDA_SUCCESS || taken)
+            return rc;
+    }
     size_t w = p->WidthInBytes, h = p->Height, d = p->Depth;
     side3d dst, src;
     CUresult rc = side_of(p->dstMemoryType, p->dstHost, p->dstDevice, p->dstArray, p->dstXInBytes, p->dstY, p->dstZ, p->dstPitch,

@@ -14,6 +14,7 @@
 #include "gp_frames.h"
 #include "gp_ops.h"
 #include "gp_shim_decls.h"
+#include "memcpy2d_as_3d.h"
 #include "shim.h"
 
 /* ---- module images ------------------------------------------------------------------------------ */
@@ -221,6 +222,27 @@ static CUresult pack_params(const void *fn, void **kernelParams, void **extra, u
     return CUDA_SUCCESS;
 }
 
+/* A launch's parameter buffer as pack_params makes it, in memory of the caller's (graph.c keeps it in a node). */
+CUresult gp_pack_launch_params(CUfunction f, void **kernelParams, void **extra, unsigned char **buf, size_t *len)
+{
+    int server = gp_context_server(gp_tls_context());
+    const void *real = f;
+    CUresult rc = gp_kernel_for_server(f, server >= 0 ? server : 0, &real);
+    if (rc != CUDA_SUCCESS)
+        return rc;
+    unsigned char local[4096], *params = NULL;
+    size_t n = 0;
+    if ((rc = pack_params(real, kernelParams, extra, &params, &n, local, sizeof local)) != CUDA_SUCCESS)
+        return rc;
+    *buf = malloc(n ? n : 1);
+    if (*buf != NULL && n > 0)
+        memcpy(*buf, params, n);
+    if (params != local && extra == NULL)
+        free(params);
+    *len = n;
+    return *buf == NULL ? CUDA_ERROR_OUT_OF_MEMORY : CUDA_SUCCESS;
+}
+
 /* The fields launch and launch_ex share (src/protocol/frames.ts). */
 #define LAUNCH_FIELDS(frame, f, grid, block, shared, stream, params, len) \
     do {                                                                    \
@@ -252,6 +274,15 @@ static CUresult launch(uint32_t op, CUfunction f, const unsigned grid[3], const 
         return CUDA_ERROR_NOT_INITIALIZED;
     if (f == NULL)
         return CUDA_ERROR_INVALID_HANDLE;
+    int taken = 0;
+    /* A cooperative launch counts as an attribute: a capture made in the job has no way to say it. */
+    gp_capture_op node = { .call = (how & LAUNCH_SYNC) ? "cuLaunchCooperativeKernel" : "cuLaunchKernel",
+                           .type = CU_GRAPH_NODE_TYPE_KERNEL,
+                           .attrs = (how & LAUNCH_WITH_ATTRS) ? num_attrs : (how & LAUNCH_SYNC) ? 1 : 0,
+                           .kernel = { f, grid[0], grid[1], grid[2], block[0], block[1], block[2], shared, kernelParams, extra, NULL, NULL } };
+    CUresult taken_rc = gp_capture_take(stream, &node, &taken);
+    if (taken_rc != CUDA_SUCCESS || taken)
+        return taken_rc;
     /* A library kernel runs where its stream (else the current context) lives. */
     int server = gp_handle_server(stream) >= 0 ? gp_handle_server(stream) : gp_context_server(gp_tls_context());
     const void *real = f;
@@ -426,6 +457,10 @@ static CUresult wait_event(CUstream stream, CUevent event, unsigned flags, int p
 {
     if (!gp_initialized())
         return CUDA_ERROR_NOT_INITIALIZED;
+    int taken = 0;
+    CUresult rc = gp_capture_wait(stream, event, flags, &taken);
+    if (rc != CUDA_SUCCESS || taken)
+        return rc;
     int from = gp_handle_server(event), to = stream_server(stream);
     if (from >= 0 && to >= 0 && from != to)
         return gp_fwd_cuEventSynchronize_v2000(event);
@@ -517,6 +552,15 @@ static CUresult dtod(const char *call, CUdeviceptr dst, CUdeviceptr src, size_t 
 {
     if (!gp_initialized())
         return CUDA_ERROR_NOT_INITIALIZED;
+    if (has_stream) {
+        int taken = 0;
+        gp_capture_op op = { .call = call, .type = CU_GRAPH_NODE_TYPE_MEMCPY,
+                             .copy = { .srcMemoryType = CU_MEMORYTYPE_DEVICE, .srcDevice = src, .dstMemoryType = CU_MEMORYTYPE_DEVICE,
+                                       .dstDevice = dst, .WidthInBytes = n, .Height = 1, .Depth = 1 } };
+        CUresult rc = gp_capture_take(stream, &op, &taken);
+        if (rc != CUDA_SUCCESS || taken)
+            return rc;
+    }
     copy_end to, from;
     int ends = copy_ends(call, dst, src, n, &to, &from);
     if (ends < 0)
@@ -840,6 +884,13 @@ static CUresult copy2d(uint32_t op, uint32_t sync_op, const CUDA_MEMCPY2D *p, in
         return CUDA_ERROR_INVALID_VALUE;
     if (p->dstMemoryType == CU_MEMORYTYPE_ARRAY || p->srcMemoryType == CU_MEMORYTYPE_ARRAY)
         return gp_copy2d_as_3d(p, sync_op == GP_OP_cuMemcpy2D_v7000_ptsz || sync_op == GP_OP_cuMemcpy2DUnaligned_v7000_ptsz, async, stream);
+    if (async) {
+        int taken = 0;
+        gp_capture_op op = { .call = "cuMemcpy2DAsync", .type = CU_GRAPH_NODE_TYPE_MEMCPY, .copy = gp_memcpy2d_as_3d(p) };
+        CUresult rc = gp_capture_take(stream, &op, &taken);
+        if (rc != CUDA_SUCCESS || taken)
+            return rc;
+    }
     size_t w = p->WidthInBytes, h = p->Height;
     copy2d_side dst, src;
     CUresult rc = copy2d_side_of(p->dstMemoryType, p->dstHost, p->dstDevice, p->dstXInBytes, p->dstY, p->dstPitch, w, h, &dst);

@@ -16,6 +16,8 @@ CUresult gp_load_image_on(uint32_t op, int server, void **out, const void *image
 /* A CUkernel of library.c made real on that daemon; any other handle comes back as it is. */
 CUresult gp_kernel_for_server(const void *handle, int server, const void **real);
 
+/* A launch's parameters packed as the CUDA ABI lays them out, copied into *buf (the caller frees it). */
+CUresult gp_pack_launch_params(CUfunction f, void **kernelParams, void **extra, unsigned char **buf, size_t *len);
 /* A launch configuration's attributes as a frame's pairs (n at most GP_FRAME_LAUNCH_EX_ATTRS_MAX). */
 void gp_attrs_to_frame(const CUlaunchAttribute *attrs, unsigned n, gp_frame_pair *pairs, uint32_t *count);
 /* A cuMemcpy2D* naming a CUDA array, sent as the cuMemcpy3D* of depth 1 of the same kind (copy3d.c). */

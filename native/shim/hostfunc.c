@@ -82,6 +82,16 @@ static CUresult enqueue(CUstream stream, CUhostFn fn, CUstreamCallback callback,
         return CUDA_ERROR_NOT_INITIALIZED;
     if (fn == NULL && callback == NULL)
         return CUDA_ERROR_INVALID_VALUE;
+    /* In a capture: a host node of the job's capture (a callback is no node kind: the driver refuses it too). */
+    int taken = 0;
+    gp_capture_op op = { .call = fn != NULL ? "cuLaunchHostFunc" : "cuStreamAddCallback", .type = CU_GRAPH_NODE_TYPE_HOST, .host = { fn, data } };
+    CUresult refused = CUDA_SUCCESS;
+    if (fn != NULL)
+        refused = gp_capture_take(stream, &op, &taken);
+    else if (gp_capture_id(stream) != 0)
+        refused = CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
+    if (refused != CUDA_SUCCESS || taken)
+        return refused;
     host_func *h = calloc(1, sizeof *h);
     if (h == NULL)
         return CUDA_ERROR_OUT_OF_MEMORY;

@@ -129,10 +129,26 @@ const sync: Forwarded = { mode: 'sync' };
 const async: Forwarded = { mode: 'async' };
 /** Device-to-device copies: both ends are ByteCount bytes of device memory. */
 const copyDtoD: Record<string, ParamRole> = { dstDevice: { device: 'ByteCount' }, srcDevice: { device: 'ByteCount' } };
+/** The value parameter of cuMemsetD*: named by its size. */
+const MEMSET_VALUE: Record<number, string> = { 1: 'uc', 2: 'us', 4: 'ui' };
+/** An async memset offered to its stream's capture first: one the job makes holds it as a node (capture_graph.c). */
+const memsetCaptured = (size: number, pitch: string, width: string, height: string): string =>
+  `{ int gp_taken = 0; gp_capture_op gp_op = { .call = "cuMemsetD${size}Async", .type = CU_GRAPH_NODE_TYPE_MEMSET, .memset = { dstDevice, ${pitch}, ${MEMSET_VALUE[size]}, ${size}, ${width}, ${height} } }; ` +
+  'if ((rc = gp_capture_take(hStream, &gp_op, &gp_taken)) != CUDA_SUCCESS || gp_taken) goto done; }';
 /** cuMemsetD8/16/32: N elements of `size` bytes. */
-const memset = (size: number, mode: Mode): Forwarded => ({ mode, work: true, params: { dstDevice: { device: `N * ${size}` } } });
+const memset = (size: number, mode: Mode): Forwarded => ({
+  mode,
+  work: true,
+  params: { dstDevice: { device: `N * ${size}` } },
+  ...(mode === 'async' ? { before: memsetCaptured(size, `N * ${size}`, 'N', '1') } : {}),
+});
 /** cuMemsetD2D8/16/32: Height rows of Width elements of `size` bytes, dstPitch bytes apart. */
-const memset2D = (size: number, mode: Mode): Forwarded => ({ mode, work: true, params: { dstDevice: { device: { pitch: 'dstPitch', width: `Width * ${size}`, height: 'Height' } } } });
+const memset2D = (size: number, mode: Mode): Forwarded => ({
+  mode,
+  work: true,
+  params: { dstDevice: { device: { pitch: 'dstPitch', width: `Width * ${size}`, height: 'Height' } } },
+  ...(mode === 'async' ? { before: memsetCaptured(size, 'dstPitch', 'Width', 'Height') } : {}),
+});
 
 export const CUDA_API: Record<string, Annotation> = {
   // --- initialisation, versions, errors, the private interfaces: all local --------------------
@@ -198,7 +214,7 @@ export const CUDA_API: Record<string, Annotation> = {
   cuMemAllocPitch: { mode: 'sync', handler: 'mem_alloc_pitch', after: 'gp_note_alloc(c, *dptr, *pPitch * Height);' },
   // cuMemFree(0) succeeds, as the driver's does: cudart's cudaFree(0), the idiom that makes a context
   // current, reaches it (cuBLAS's handle creation among others).
-  cuMemFree: { mode: 'sync', handler: 'mem_free', before: 'if (dptr == 0) goto done;', after: 'gp_forget_alloc(dptr);', params: { dptr: { device: 'inside' } } },
+  cuMemFree: { mode: 'sync', handler: 'mem_free', before: 'if (dptr == 0) goto done;', after: 'gp_forget_alloc(dptr); gp_graph_note_free(dptr);', params: { dptr: { device: 'inside' } } },
   // The session's quota is the card's total (docs/operations.md, "Memory quotas").
   cuMemGetInfo: { mode: 'sync', handler: 'mem_get_info' },
   // The driver answers CUDA_ERROR_NOT_FOUND for an address in no allocation; another session's is one.
@@ -295,9 +311,9 @@ export const CUDA_API: Record<string, Annotation> = {
   cuMemcpy3DAsync: { mode: 'async', client: 'memcpy_3d_async', wire: 'memcpy_3d_async' },
   // A session's pools are its own: the card's default pool is a private one per session, so no client
   // sees, trims or reuses another's memory.
-  cuMemAllocAsync: { mode: 'sync', handler: 'mem_alloc_async', after: 'gp_note_alloc(c, *dptr, bytesize);' },
+  cuMemAllocAsync: { mode: 'sync', handler: 'mem_alloc_async', before: 'if ((rc = gp_refuse_in_client_capture("cuMemAllocAsync", hStream)) != CUDA_SUCCESS) goto done;', after: 'gp_note_alloc(c, *dptr, bytesize);' },
   cuMemAllocFromPoolAsync: { mode: 'sync', handler: 'mem_alloc_from_pool_async', after: 'gp_note_alloc(c, *dptr, bytesize);' },
-  cuMemFreeAsync: { mode: 'async', handler: 'mem_free_async', after: 'gp_forget_alloc(dptr);', params: { dptr: { device: 'inside' } } },
+  cuMemFreeAsync: { mode: 'async', handler: 'mem_free_async', before: 'if ((rc = gp_refuse_in_client_capture("cuMemFreeAsync", hStream)) != CUDA_SUCCESS) goto done;', after: 'gp_forget_alloc(dptr); gp_graph_note_free(dptr);', params: { dptr: { device: 'inside' } } },
   cuMemPoolCreate: {
     mode: 'sync',
     params: { poolProps: { in: 'sizeof(CUmemPoolProps)' } },
@@ -345,11 +361,60 @@ export const CUDA_API: Record<string, Annotation> = {
   cuThreadExchangeStreamCaptureMode: local,
   // Stream capture and graphs (CUDA graphs: torch.cuda.CUDAGraph, vLLM): captured and replayed on the
   // daemon; the client keeps which of its streams capture.
-  cuStreamBeginCapture: { mode: 'sync', versions: [10010], after: 'gp_note_capture(hStream, 1);' },
-  cuStreamEndCapture: { mode: 'sync', before: 'gp_note_capture(hStream, 0);' },
-  // Counting a graph's nodes (PyTorch warns of an empty capture so) is carried; listing them is not.
-  cuGraphGetNodes: { mode: 'sync', before: 'if (nodes != NULL) { rc = CUDA_ERROR_NOT_SUPPORTED; goto done; }' },
-  cuGraphInstantiateWithFlags: sync,
+  // Where a capture is made, the daemon or the job, is decided by its first operation (capture_graph.c).
+  cuStreamBeginCapture: { mode: 'sync', versions: [10010], client: 'capture' },
+  cuStreamEndCapture: { mode: 'sync', client: 'capture' },
+  // Graphs built node by node live in the client library (native/shim/graph.c): their nodes may name
+  // the job's host memory and functions, which the daemon cannot reach. A launch issues the nodes in
+  // order on the stream as the calls they stand for. The calls below that also take a captured graph
+  // (the daemon's) answer a client graph first (`gp_graph_*`) and forward any other handle.
+  cuGraphCreate: local,
+  cuGraphAddKernelNode: local,
+  cuGraphAddMemcpyNode: local,
+  cuGraphAddMemsetNode: local,
+  cuGraphAddHostNode: local,
+  cuGraphAddEmptyNode: local,
+  cuGraphAddMemAllocNode: local,
+  cuGraphAddMemFreeNode: local,
+  cuGraphMemAllocNodeGetParams: local,
+  cuGraphMemFreeNodeGetParams: local,
+  cuDeviceGetGraphMemAttribute: local,
+  cuDeviceSetGraphMemAttribute: local,
+  cuDeviceGraphMemTrim: local,
+  cuGraphAddNode: local,
+  cuGraphAddDependencies: local,
+  cuGraphGetRootNodes: local,
+  cuGraphNodeGetType: local,
+  cuGraphNodeGetDependencies: local,
+  cuGraphKernelNodeGetParams: local,
+  cuGraphKernelNodeSetParams: local,
+  cuGraphExecKernelNodeSetParams: local,
+  cuGraphExecMemsetNodeSetParams: local,
+  cuGraphExecMemcpyNodeSetParams: local,
+  cuGraphExecHostNodeSetParams: local,
+  cuGraphClone: local,
+  cuGraphHostNodeGetParams: local,
+  cuGraphHostNodeSetParams: local,
+  cuGraphMemcpyNodeGetParams: local,
+  cuGraphMemcpyNodeSetParams: local,
+  cuGraphMemsetNodeGetParams: local,
+  cuGraphMemsetNodeSetParams: local,
+  cuGraphNodeSetParams: local,
+  cuGraphExecNodeSetParams: local,
+  cuGraphNodeGetDependentNodes: local,
+  cuGraphGetEdges: local,
+  cuGraphRemoveDependencies: local,
+  cuGraphDestroyNode: local,
+  cuGraphInstantiateWithParams: local,
+  // Counting a captured graph's nodes (PyTorch warns of an empty capture so) is carried; listing them is not.
+  cuGraphGetNodes: {
+    mode: 'sync',
+    before: 'if (gp_graph_is_local(hGraph)) { rc = gp_graph_get_nodes(hGraph, nodes, numNodes); goto done; } if (nodes != NULL) { rc = CUDA_ERROR_NOT_SUPPORTED; goto done; }',
+  },
+  cuGraphInstantiateWithFlags: {
+    mode: 'sync',
+    before: 'if (gp_graph_is_local(hGraph)) { rc = gp_graph_instantiate(phGraphExec, hGraph, flags); goto done; }',
+  },
   // Updating an executable graph from a newly captured one. Out values travel only with success: on a
   // failure the caller reads the generic CU_GRAPH_EXEC_UPDATE_ERROR, and node handles (not carried,
   // see cuGraphGetNodes) are always NULL.
@@ -357,13 +422,19 @@ export const CUDA_API: Record<string, Annotation> = {
     mode: 'sync',
     versions: [12000],
     params: { resultInfo: { out: 'sizeof(CUgraphExecUpdateResultInfo)' } },
-    before: 'if (resultInfo != NULL) *resultInfo = (CUgraphExecUpdateResultInfo){ .result = CU_GRAPH_EXEC_UPDATE_ERROR };',
+    before:
+      'if (gp_graph_is_local(hGraph) || gp_graph_exec_is_local(hGraphExec)) { rc = gp_graph_exec_update(hGraphExec, hGraph, resultInfo); goto done; } ' +
+      'if (resultInfo != NULL) *resultInfo = (CUgraphExecUpdateResultInfo){ .result = CU_GRAPH_EXEC_UPDATE_ERROR };',
     after: 'if (resultInfo != NULL) { resultInfo->errorNode = NULL; resultInfo->errorFromNode = NULL; }',
   },
-  cuGraphLaunch: { mode: 'async', work: true },
-  cuGraphUpload: async,
-  cuGraphDestroy: { mode: 'sync', handler: 'forget_handle' },
-  cuGraphExecDestroy: { mode: 'sync', handler: 'forget_handle' },
+  cuGraphLaunch: { mode: 'async', work: true, client: 'graph_launch' },
+  cuGraphUpload: { mode: 'async', client: 'graph_upload' },
+  cuGraphDestroy: { mode: 'sync', handler: 'forget_handle', before: 'if (gp_graph_is_local(hGraph)) { rc = gp_graph_destroy(hGraph); goto done; }' },
+  cuGraphExecDestroy: {
+    mode: 'sync',
+    handler: 'forget_handle',
+    before: 'if (gp_graph_exec_is_local(hGraphExec)) { rc = gp_graph_exec_destroy(hGraphExec); goto done; }',
+  },
   cuStreamCreate: sync,
   cuStreamCreateWithPriority: sync,
   cuStreamDestroy: { mode: 'sync', handler: 'forget_handle' },
@@ -382,8 +453,9 @@ export const CUDA_API: Record<string, Annotation> = {
   cuLaunchHostFunc: local,
   cuStreamAddCallback: local,
   cuEventCreate: sync,
-  cuEventRecord: async,
-  cuEventRecordWithFlags: async,
+  // An event recorded in a capture the job makes marks the nodes before it (capture_graph.c).
+  cuEventRecord: { mode: 'async', before: '{ int gp_taken = 0; if ((rc = gp_capture_event_record(hEvent, hStream, 0, &gp_taken)) != CUDA_SUCCESS || gp_taken) goto done; }' },
+  cuEventRecordWithFlags: { mode: 'async', before: '{ int gp_taken = 0; if ((rc = gp_capture_event_record(hEvent, hStream, flags, &gp_taken)) != CUDA_SUCCESS || gp_taken) goto done; }' },
   cuEventSynchronize: sync,
   cuEventQuery: sync,
   cuEventElapsedTime: sync,

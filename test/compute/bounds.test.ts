@@ -97,6 +97,27 @@ t.test("B names A's handles, forged ids and stale ones: CUDA_ERROR_INVALID_HANDL
   t.equal((await c.call(op('cuMemcpyHtoDAsync_v3020'), ctx, bufB, Buffer.alloc(16), 16, streamId)).rc, CUDA_ERROR_INVALID_HANDLE, "a copy on A's stream");
 });
 
+t.test("B names A's captured graph and its executable graph: CUDA_ERROR_INVALID_HANDLE", async (t) => {
+  // Graphs built node by node never reach the daemon (native/shim/graph.c): their handles are
+  // pointers in the job's process. Captured graphs are the daemon's, owned per session.
+  const streamId = streamA.outs[0] as number;
+  t.equal((await a.c.call(op('cuStreamBeginCapture_v10010'), a.ctx, streamId, 0)).rc, CUDA_SUCCESS, 'A captures');
+  const captured = await a.c.call(op('cuStreamEndCapture_v10000'), a.ctx, streamId, true);
+  t.equal(captured.rc, CUDA_SUCCESS, "A's capture ends in a graph");
+  const graphA = captured.outs[0] as number;
+  const execA = await a.c.call(op('cuGraphInstantiateWithFlags_v11040'), a.ctx, true, graphA, 0);
+  t.equal(execA.rc, CUDA_SUCCESS, 'A instantiates it');
+  const { c, ctx } = b;
+  t.equal((await c.call(op('cuGraphInstantiateWithFlags_v11040'), ctx, true, graphA, 0)).rc, CUDA_ERROR_INVALID_HANDLE, "B cannot instantiate A's graph");
+  t.equal((await c.call(op('cuGraphGetNodes_v10000'), ctx, graphA, false, true)).rc, CUDA_ERROR_INVALID_HANDLE, "nor count its nodes");
+  t.equal((await c.call(op('cuGraphDestroy_v10000'), ctx, graphA)).rc, CUDA_ERROR_INVALID_HANDLE, 'nor destroy it');
+  t.equal((await c.call(op('cuGraphExecDestroy_v10000'), ctx, execA.outs[0])).rc, CUDA_ERROR_INVALID_HANDLE, "nor A's executable graph");
+  await c.post(op('cuGraphLaunch_v10000'), ctx, execA.outs[0], 0);
+  t.equal((await c.call(op('cuCtxSynchronize_v2000'), ctx)).rc, CUDA_ERROR_INVALID_HANDLE, "nor launch it (the launch's error, at the next sync)");
+  t.equal((await a.c.call(op('cuGraphExecDestroy_v10000'), a.ctx, execA.outs[0])).rc, CUDA_SUCCESS, 'A still owns its executable graph');
+  t.equal((await a.c.call(op('cuGraphDestroy_v10000'), a.ctx, graphA)).rc, CUDA_SUCCESS, 'and its graph');
+});
+
 t.test('B within its own memory: extents that run past an allocation or overflow are refused', async (t) => {
   const { c, ctx } = b;
   await refused(t, 'cuMemsetD8 running 1 byte past the end', c.call(op('cuMemsetD8_v3020'), ctx, bufB + SIZE - 16, 0, 17), CUDA_ERROR_INVALID_VALUE);

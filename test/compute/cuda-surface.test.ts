@@ -10,7 +10,8 @@
  * that flushes it, never the daemon's) and test/programs/array_copies.cu (CUDA arrays, 2D and 3D copies
  * naming them, the driver's linear array copies) and test/programs/link_jit.c (JIT linking as ptxjit does
  * it, the link state in the client, the link on the daemon) and test/programs/textures.cu (texture and
- * surface objects sampled and written by kernels).
+ * surface objects sampled and written by kernels) and test/programs/graph_nodes.cu (graphs built node by
+ * node, kept in the job's process, their host memory and host nodes in stream order).
  */
 import t, { type Test } from 'tap';
 import { DaemonProcess, runCli } from '../helpers/daemon-process.js';
@@ -24,6 +25,7 @@ const devicePrintf = buildProgram('device_printf.cu');
 const arrayCopies = buildProgram('array_copies.cu');
 const linkJit = buildProgram('link_jit.c');
 const textures = buildProgram('textures.cu');
+const graphNodes = buildProgram('graph_nodes.cu');
 const ptx = buildPtx();
 const fatbin = buildFatbin();
 
@@ -154,9 +156,35 @@ t.test('texture and surface objects', async (t) => {
     'point filtering, normalised coordinates, wrapping',
     'a texture\'s resource is the program\'s array',
     'linear filtering between texels, clamped at the edge',
+    'wrap without normalised coordinates clamps, as a GPU does',
     'pitched device memory sampled, clamped',
     '8-bit texels read as normalised floats, the border outside',
     'a kernel writes an array through a surface',
+    'a layered texture sampled layer by layer',
+    'a cubemap sampled along each face\'s directions gives that face\'s texels',
   ]);
   t.notMatch(run.stderr, /not carried/, 'every call the program makes is carried');
+});
+
+t.test('graphs built node by node: host memory and host nodes in the job, in stream order', async (t) => {
+  const run = await runPassing(t, ['--', graphNodes], [
+    'nodes, roots and a node\'s type listed',
+    'edges, a node\'s dependents, a host node\'s parameters, a node destroyed',
+    'each launch ran its nodes in order, the host node after the copy back',
+    'the host node ran once per launch, in the job\'s process',
+    'a kernel node\'s parameters changed in the executable graph',
+    'a clone runs the graph\'s own parameters',
+    'cudaGraphExecUpdate takes the graph\'s new parameters',
+    'cudaGraphAddNode and cudaGraphAddDependencies: the memset before the kernel',
+    'an allocation node\'s memory filled, copied back, freed with the graph',
+    'a captured memset, launch and device copy replayed in order',
+    'an event record node is refused',
+    'a capture with host work, forked to a second stream and joined, replays in the job',
+    'host work after device work in a capture made on the daemon is refused',
+    'a graph handle not this process\'s is refused',
+  ]);
+  t.match(run.stderr, /^gpupool: cuGraphAddNode: event record nodes are not carried by gpupool\b/m, 'a node kind not carried is named');
+  t.match(run.stderr, /^gpupool: cuMemcpyHtoDAsync: host memory and host functions in a stream capture already made on the daemon are not carried by gpupool\b/m, 'so is host memory in a daemon\'s capture');
+  t.match(run.stderr, /^gpupool: cuLaunchHostFunc: host memory and host functions in a stream capture already made on the daemon are not carried by gpupool\b/m, 'and a host function in one');
+  t.notMatch(run.stderr, /is not carried by gpupool \(not supported/, 'every call the program makes is carried');
 });

@@ -5,13 +5,14 @@
  * - the emulated driver under an unmodified driver-API program, directly;
  * - the client library under driver-API and runtime programs (static cudart) against a daemon;
  * - the emulated driver inside a daemon, under a burst of protocol fuzzing, then the programs of
- *   cooperative launches, device asserts and mipmapped textures.
+ *   cooperative launches, device asserts, mipmapped textures and textures.cu (texture views pinned for
+ *   a launch, layered and cubemap sampling).
  * The programs are not built with ASan, so libasan comes first by LD_PRELOAD. Any report fails.
  */
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { packageRoot } from '../../src/paths.js';
+import { clientLibraryDir, packageRoot } from '../../src/paths.js';
 import { loadOpTable } from '../../src/protocol/client.js';
 import { runFuzz } from '../../src/protocol/fuzz/run.js';
 import { DaemonProcess } from '../helpers/daemon-process.js';
@@ -113,10 +114,15 @@ t.test('the emulated driver inside a daemon, under protocol fuzzing and the laun
   t.same(report.failures.slice(0, 5), [], `${report.cases} cases ended as they should`);
   // Cooperative grids, an assert's sticky error and printf, mipmapped textures and surfaces on levels.
   const client = sanitized({ LD_LIBRARY_PATH: join(ASAN, 'shim'), GPUPOOL_SERVERS: daemon.url.replace(/^http/, 'ws') });
-  for (const program of ['coop_launch.cu', 'device_assert.cu', 'mipmaps.cu']) {
+  for (const program of ['coop_launch.cu', 'device_assert.cu', 'mipmaps.cu', 'textures.cu']) {
     const run = spawnSync(buildProgram(program), [], { encoding: 'utf8', env: client, timeout: 120_000 });
     clean(t, program, run);
     t.match(run.stdout, /^PASS$/m, `${program} passed`);
+    if (program === 'textures.cu') {
+      // Asserted by name: the shared program folder may hold another tree's build of textures.cu.
+      t.match(run.stdout, /^a layered texture sampled layer by layer ok$/m, 'layered sampling checked');
+      t.match(run.stdout, /^a cubemap sampled along each face's directions gives that face's texels ok$/m, 'cubemap sampling checked');
+    }
   }
   t.equal(await daemon.stop(), 0, 'the daemon stopped cleanly');
   t.notMatch(daemon.stderr.join(''), REPORT, 'no sanitizer report from the daemon');

@@ -2,7 +2,8 @@
 // and simpleSurfaceWrite use them: a 2D float array sampled with point filtering, normalised
 // coordinates and wrapping; with linear filtering and clamping; pitched device memory sampled with
 // clamping; an 8-bit array read as normalised floats with a border; a surface written by a kernel and
-// read back; a texture's resource description naming the program's own array. Its kernels are the
+// read back; a texture's resource description naming the program's own array; layered and cubemap
+// arrays sampled as simpleLayeredTexture and simpleCubemapTexture do. Its kernels are the
 // emulator's test kernels (native/fakes/cuda/kernels).
 #include <cmath>
 #include <cstdio>
@@ -55,6 +56,69 @@ static cudaTextureObject_t texture(const cudaResourceDesc &res, cudaTextureFilte
     return tex;
 }
 
+// A layered 2D array of 3 layers (layer l: value + 10000 l) sampled by layer, point filtering; then a
+// cubemap of W x W faces (face f: value + 10000 f) sampled along directions through each face's
+// texel centres, linear filtering with normalised coordinates (simpleLayeredTexture's and
+// simpleCubemapTexture's settings), which must give each face's own texels.
+static void layered_and_cubemap(const std::vector<float> &image)
+{
+    const int layers = 3;
+    cudaChannelFormatDesc f32 = cudaCreateChannelDesc<float>();
+    std::vector<float> stack(W * H * layers), got(W * H * layers, -1.0f);
+    for (int l = 0; l < layers; l++)
+        for (int i = 0; i < W * H; i++)
+            stack[l * W * H + i] = image[i] + 10000.0f * (float)l;
+    cudaArray_t layered;
+    CHECK(cudaMalloc3DArray(&layered, &f32, make_cudaExtent(W, H, layers), cudaArrayLayered));
+    cudaMemcpy3DParms copy = {};
+    copy.srcPtr = make_cudaPitchedPtr(stack.data(), W * sizeof(float), W, H);
+    copy.dstArray = layered;
+    copy.extent = make_cudaExtent(W, H, layers);
+    copy.kind = cudaMemcpyHostToDevice;
+    CHECK(cudaMemcpy3D(&copy));
+    cudaResourceDesc lres = {};
+    lres.resType = cudaResourceTypeArray;
+    lres.res.array.array = layered;
+    cudaTextureObject_t ltex = texture(lres, cudaFilterModePoint, cudaAddressModeClamp, false);
+    float *out;
+    CHECK(cudaMalloc(&out, 6 * W * W * sizeof(float)));
+    tex_layers<<<dim3(1, 1), dim3(W, H)>>>(ltex, out, W, H, layers);
+    CHECK(cudaGetLastError());
+    CHECK(cudaMemcpy(got.data(), out, W * H * layers * sizeof(float), cudaMemcpyDeviceToHost));
+    expect(got == stack, "a layered texture sampled layer by layer");
+    CHECK(cudaDestroyTextureObject(ltex));
+    CHECK(cudaFreeArray(layered));
+
+    std::vector<float> faces(6 * W * W), sampled(6 * W * W, -1.0f);
+    for (int f = 0; f < 6; f++)
+        for (int y = 0; y < W; y++)
+            for (int x = 0; x < W; x++)
+                faces[(f * W + y) * W + x] = value(x, y) + 10000.0f * (float)f;
+    cudaArray_t cube;
+    CHECK(cudaMalloc3DArray(&cube, &f32, make_cudaExtent(W, W, 6), cudaArrayCubemap));
+    copy.srcPtr = make_cudaPitchedPtr(faces.data(), W * sizeof(float), W, W);
+    copy.dstArray = cube;
+    copy.extent = make_cudaExtent(W, W, 6);
+    CHECK(cudaMemcpy3D(&copy));
+    cudaResourceDesc cres = {};
+    cres.resType = cudaResourceTypeArray;
+    cres.res.array.array = cube;
+    cudaTextureObject_t ctex = texture(cres, cudaFilterModeLinear, cudaAddressModeWrap, true);
+    tex_cube<<<dim3(1, 1), dim3(W, W)>>>(ctex, out, W);
+    CHECK(cudaGetLastError());
+    CHECK(cudaMemcpy(sampled.data(), out, 6 * W * W * sizeof(float), cudaMemcpyDeviceToHost));
+    bool same = true;
+    for (int i = 0; i < 6 * W * W && same; i++)
+        if (std::fabs(sampled[i] - faces[i]) > 1e-2f) {
+            fprintf(stderr, "face %d (%d, %d): %f, expected %f\n", i / (W * W), i % W, i / W % W, sampled[i], faces[i]);
+            same = false;
+        }
+    expect(same, "a cubemap sampled along each face's directions gives that face's texels");
+    CHECK(cudaDestroyTextureObject(ctex));
+    CHECK(cudaFreeArray(cube));
+    CHECK(cudaFree(out));
+}
+
 int main()
 {
     std::vector<float> image(W * H);
@@ -81,6 +145,11 @@ int main()
     expect(all([](int x, int y) { return (value(x, y) + value(x + 1 < W ? x + 1 : W - 1, y)) / 2; }, sample(linear, 1.0f, 0.5f, 0), 1e-3f),
            "linear filtering between texels, clamped at the edge");
     CHECK(cudaDestroyTextureObject(linear));
+
+    cudaTextureObject_t unnormalized = texture(res, cudaFilterModePoint, cudaAddressModeWrap, false);
+    expect(all([](int x, int y) { return value(x + W / 2 < W ? x + W / 2 : W - 1, y); }, sample(unnormalized, 0.5f + W / 2, 0.5f, 0)),
+           "wrap without normalised coordinates clamps, as a GPU does");
+    CHECK(cudaDestroyTextureObject(unnormalized));
 
     float *pitched;
     size_t pitch;
@@ -131,6 +200,8 @@ int main()
     CHECK(cudaDestroySurfaceObject(surf));
     CHECK(cudaFreeArray(surface_array));
     CHECK(cudaFreeArray(array));
+
+    layered_and_cubemap(image);
 
     if (failures != 0)
         return 1;

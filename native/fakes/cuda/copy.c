@@ -19,6 +19,14 @@ static CUresult copy_1d(copy_kind k, uint64_t dst, uint64_t src, size_t bytes, C
         return rc;
     if (bytes == 0)
         return emu_leave(CUDA_SUCCESS);
+    if (s->capture != NULL) {
+        bool device = (k.dst_side == EMU_SIDE_DEVICE || (k.dst_side == EMU_SIDE_UNIFIED && emu_is_device_address(dst))) &&
+                      (k.src_side == EMU_SIDE_DEVICE || (k.src_side == EMU_SIDE_UNIFIED && emu_is_device_address(src)));
+        if (device)
+            return emu_leave(emu_graph_capture_copy(s->capture, dst, src, bytes));
+        s->capture->invalid = true;
+        return emu_leave(CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED);
+    }
     rc = emu_resolve(ctx, k.dst_side, dst, bytes, &to, &pins);
     if (rc == CUDA_SUCCESS)
         rc = emu_resolve(ctx, k.src_side, src, bytes, &from, &pins);

@@ -419,6 +419,10 @@ int emu_texture_fetch_lod(CUcontext ctx, unsigned long long obj, const float coo
 /* Lock NOT held. Loads (store false) or stores bytes at (x_bytes, y, z) of a surface object of ctx;
  * CUDA_ERROR_ILLEGAL_ADDRESS out of range or for an object that is not a surface of ctx. */
 int emu_surface_access(CUcontext ctx, unsigned long long obj, size_t x_bytes, size_t y, size_t z, void *data, size_t bytes, bool store);
+/* Lock held: a texture object of ctx resolved for sampling (gpupool_emu_texture.h), with the array or
+ * allocation it reads (the other NULL) for the caller to pin; false for an object that is not one. */
+bool emu_texture_view(CUcontext ctx, unsigned long long obj, gpupool_emu_texture_view *v, struct CUarray_st **array,
+                      emu_alloc **alloc);
 /* Lock held: the context's texture and surface objects go with it. */
 void emu_free_ctx_textures(CUcontext ctx);
 
@@ -526,7 +530,9 @@ CUresult emu_begin_op(CUstream hStream, bool async, bool per_thread, CUcontext *
 
 /* ---- graphs (graph.c) --------------------------------------------------------------------------- */
 
-/* One captured kernel launch: what it needs to run again, its parameters copied. */
+typedef enum { EMU_NODE_LAUNCH = 0, EMU_NODE_MEMSET, EMU_NODE_COPY } emu_node_kind;
+
+/* One captured operation: what it needs to run again; a launch's parameters copied. */
 typedef struct {
     const void *f;                 /* CUfunction or CUkernel */
     unsigned grid[3], block[3], shared;
@@ -534,6 +540,10 @@ typedef struct {
     size_t bytes;                  /* of params */
     size_t *offsets;
     int count;
+    emu_node_kind kind;
+    CUdeviceptr dst, src;          /* memset: dst; copy: both, device memory */
+    size_t pitch, width, height;   /* memset: elements per row; copy: width is the byte count */
+    unsigned value, elem;          /* memset */
 } emu_graph_node;
 
 struct emu_graph {
@@ -546,6 +556,10 @@ struct emu_graph {
 /* Records a launch on a capturing stream (lock held); launch.c calls it instead of running. */
 CUresult emu_graph_capture_launch(struct emu_graph *g, const void *f, const unsigned grid[3], const unsigned block[3],
                                   unsigned shared, const emu_entry *e, void **argv);
+/* Records a device memset, or a copy between device addresses, on a capturing stream (lock held). */
+CUresult emu_graph_capture_memset(struct emu_graph *g, unsigned elem, CUdeviceptr dst, size_t pitch, unsigned value, size_t width,
+                                  size_t height);
+CUresult emu_graph_capture_copy(struct emu_graph *g, CUdeviceptr dst, CUdeviceptr src, size_t bytes);
 /* Runs one node on a stream (lock not held): launch.c. */
 CUresult emu_launch_node(const emu_graph_node *n, CUstream stream, bool per_thread);
 /* Lock NOT held: unpins, then for a synchronous copy sleeps until its modelled end. */

@@ -15,6 +15,8 @@
 
 #include <cuda.h>
 
+#include "gpupool_emu_texture.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -47,8 +49,10 @@ typedef struct gpupool_emu_launch {
         ;
     /* A texel of a texture object (cudaTextureObject_t) at (x, y, z) as the texture's filter, address
      * modes, normalised coordinates and read mode give it, each channel as a float in texel[0..3]
-     * (the unused ones 0): tex1D/tex2D/tex3D. CUDA_SUCCESS, or CUDA_ERROR_ILLEGAL_ADDRESS for an
-     * object that is no texture of the launch's context (return it from the kernel). */
+     * (the unused ones 0): tex1D/tex2D/tex3D (a layered texture: z is the layer; a cubemap: (x, y, z) is
+     * the direction). One call per texel: texture_view below is the fast way. CUDA_SUCCESS, or
+     * CUDA_ERROR_ILLEGAL_ADDRESS for an object that is no texture of the launch's context (return it
+     * from the kernel). */
     int (*texture)(const struct gpupool_emu_launch *launch, unsigned long long tex, float x, float y, float z, float texel[4]);
     /* A surface object's bytes at (x in bytes, y, z): stored from data (store 1: surf*Dwrite) or loaded
      * into it (surf*Dread). Out of range: CUDA_ERROR_ILLEGAL_ADDRESS, as a surface traps. */
@@ -60,6 +64,11 @@ typedef struct gpupool_emu_launch {
      * hold them), else float, as `texture` gives them. */
     int (*texture_lod)(const struct gpupool_emu_launch *launch, unsigned long long tex, float x, float y, float z, float lod,
                        void *texel);
+    /* A texture object resolved once for the launch, to sample with the inline fetches of
+     * gpupool_emu_texture.h (gpupool_emu_tex, _layered, _cubemap...) instead of one call per texel:
+     * the resource stays mapped until the kernel returns. CUDA_SUCCESS, or CUDA_ERROR_ILLEGAL_ADDRESS
+     * for an object that is no texture of the launch's context. */
+    int (*texture_view)(const struct gpupool_emu_launch *launch, unsigned long long tex, gpupool_emu_texture_view *view);
 } gpupool_emu_launch;
 
 typedef struct gpupool_emu_kernel {

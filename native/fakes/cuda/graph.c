@@ -1,9 +1,12 @@
 /*
  * CUDA graphs, as far as stream capture needs them: a user stream's capture records its kernel
- * launches (their parameters copied) into a graph; an instantiated graph replays them, in order, on the
- * stream it is launched on, each as a launch is run (time model, kernel libraries, no-op mode). Other
- * work issued to a capturing stream (copies, memsets) runs at once, as before: only launches are
- * captured. The legacy and per-thread default streams cannot capture.
+ * launches (their parameters copied), memsets and copies between device addresses into a graph; an
+ * instantiated graph replays them, in order, on the stream it is launched on, each as the call would
+ * run it (time model, kernel libraries, no-op mode). A copy with a host side on a capturing stream is
+ * refused (CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED) and invalidates the capture: under gpupool its host
+ * side is the daemon's staging memory, gone by the time the graph runs. Other work issued to a
+ * capturing stream (events, stream waits) runs at once, as before. The legacy and per-thread default
+ * streams cannot capture.
  */
 #include "emu.h"
 
@@ -75,8 +78,9 @@ CUresult emu_graph_capture_launch(emu_graph *g, const void *f, const unsigned gr
     if (count < 0)
         count = 0;
     size_t bytes = params_end(e, count);
-    emu_graph_node n = { f, { grid[0], grid[1], grid[2] }, { block[0], block[1], block[2] }, shared, malloc(bytes ? bytes : 1), bytes,
-                         malloc(count > 0 ? (size_t)count * sizeof(size_t) : 1), count };
+    emu_graph_node n = { .f = f, .grid = { grid[0], grid[1], grid[2] }, .block = { block[0], block[1], block[2] }, .shared = shared,
+                         .params = malloc(bytes ? bytes : 1), .bytes = bytes,
+                         .offsets = malloc(count > 0 ? (size_t)count * sizeof(size_t) : 1), .count = count, .kind = EMU_NODE_LAUNCH };
     if (n.params == NULL || n.offsets == NULL) {
         free(n.params);
         free(n.offsets);
@@ -96,6 +100,44 @@ CUresult emu_graph_capture_launch(emu_graph *g, const void *f, const unsigned gr
         return CUDA_ERROR_OUT_OF_MEMORY;
     }
     return CUDA_SUCCESS;
+}
+
+/* A node with no parameters of a launch, of that kind (lock held). */
+static CUresult push_plain(emu_graph *g, emu_graph_node *n)
+{
+    n->params = malloc(1);
+    n->offsets = malloc(1);
+    if (n->params == NULL || n->offsets == NULL || !push_node(g, n)) {
+        free(n->params);
+        free(n->offsets);
+        g->invalid = true;
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    }
+    return CUDA_SUCCESS;
+}
+
+CUresult emu_graph_capture_memset(emu_graph *g, unsigned elem, CUdeviceptr dst, size_t pitch, unsigned value, size_t width, size_t height)
+{
+    emu_graph_node n = { .kind = EMU_NODE_MEMSET, .dst = dst, .pitch = pitch, .width = width, .height = height, .value = value, .elem = elem };
+    return push_plain(g, &n);
+}
+
+CUresult emu_graph_capture_copy(emu_graph *g, CUdeviceptr dst, CUdeviceptr src, size_t bytes)
+{
+    emu_graph_node n = { .kind = EMU_NODE_COPY, .dst = dst, .src = src, .width = bytes };
+    return push_plain(g, &n);
+}
+
+/* A captured memset or copy run again, as its Async call (lock not held). */
+static CUresult run_plain(const emu_graph_node *n, CUstream s, bool per_thread)
+{
+    if (n->kind == EMU_NODE_COPY)
+        return (per_thread ? cuMemcpyDtoDAsync_v2_ptsz : cuMemcpyDtoDAsync_v2)(n->dst, n->src, n->width, s);
+    switch (n->elem) {
+    case 1: return (per_thread ? cuMemsetD2D8Async_ptsz : cuMemsetD2D8Async)(n->dst, n->pitch, (unsigned char)n->value, n->width, n->height, s);
+    case 2: return (per_thread ? cuMemsetD2D16Async_ptsz : cuMemsetD2D16Async)(n->dst, n->pitch, (unsigned short)n->value, n->width, n->height, s);
+    default: return (per_thread ? cuMemsetD2D32Async_ptsz : cuMemsetD2D32Async)(n->dst, n->pitch, n->value, n->width, n->height, s);
+    }
 }
 
 /* Locks and resolves the stream a capture call names, when its out-parameter is there (locked on success). */
@@ -253,7 +295,8 @@ static CUresult graph_launch(CUgraphExec hGraphExec, CUstream hStream, bool per_
     }
     emu_leave(CUDA_SUCCESS);
     for (size_t i = 0; ok && rc == CUDA_SUCCESS && i < run.count; i++)
-        rc = emu_launch_node(&run.nodes[i], hStream, per_thread);
+        rc = run.nodes[i].kind == EMU_NODE_LAUNCH ? emu_launch_node(&run.nodes[i], hStream, per_thread)
+                                                  : run_plain(&run.nodes[i], hStream, per_thread);
     free_nodes(&run);
     return ok ? rc : CUDA_ERROR_OUT_OF_MEMORY;
 }
@@ -307,6 +350,11 @@ CUresult CUDAAPI cuGraphExecUpdate_v2(CUgraphExec hGraphExec, CUgraph hGraph, CU
         resultInfo->result = CU_GRAPH_EXEC_UPDATE_ERROR_TOPOLOGY_CHANGED;
         return emu_leave(CUDA_ERROR_GRAPH_EXEC_UPDATE_FAILURE);
     }
+    for (size_t i = 0; i < g->count; i++)
+        if (g->nodes[i].kind != x->graph.nodes[i].kind) {
+            resultInfo->result = CU_GRAPH_EXEC_UPDATE_ERROR_NODE_TYPE_CHANGED;
+            return emu_leave(CUDA_ERROR_GRAPH_EXEC_UPDATE_FAILURE);
+        }
     emu_graph fresh = { .ctx = g->ctx };
     bool ok = true;
     for (size_t i = 0; ok && i < g->count; i++) {

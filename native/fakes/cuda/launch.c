@@ -22,6 +22,8 @@ typedef struct {
     CUmodule mod;               /* the launched function's module in ctx: its variables */
     emu_alloc **pins;
     size_t count, cap;
+    struct CUarray_st **arrays; /* arrays the run's texture views read */
+    size_t array_count, array_cap;
 } run_state;
 
 /* Pins a once per run, however often the kernel asks for it. */
@@ -40,6 +42,25 @@ static bool pin_for_run(run_state *st, emu_alloc *a)
     }
     st->pins[st->count++] = a;
     emu_pin(a);
+    return true;
+}
+
+/* Pins an array once per run, as pin_for_run an allocation. */
+static bool pin_array_for_run(run_state *st, struct CUarray_st *a)
+{
+    for (size_t i = st->array_count; i > 0; i--)
+        if (st->arrays[i - 1] == a)
+            return true;
+    if (st->array_count == st->array_cap) {
+        size_t cap = st->array_cap == 0 ? 4 : st->array_cap * 2;
+        struct CUarray_st **grown = realloc(st->arrays, cap * sizeof *grown);
+        if (grown == NULL)
+            return false;
+        st->arrays = grown;
+        st->array_cap = cap;
+    }
+    st->arrays[st->array_count++] = a;
+    emu_array_pin(a);
     return true;
 }
 
@@ -126,6 +147,19 @@ static int launch_texture_lod(const gpupool_emu_launch *launch, unsigned long lo
     CUcontext ctx = ctx_alive(st) ? st->ctx : NULL;
     emu_unlock();
     return emu_texture_fetch_lod(ctx, tex, coord, lod, texel);
+}
+
+/* The texture resolved once; what it reads stays mapped until the run ends, however it is freed. */
+static int launch_texture_view(const gpupool_emu_launch *launch, unsigned long long tex, gpupool_emu_texture_view *view)
+{
+    run_state *st = launch->internal;
+    struct CUarray_st *array = NULL;
+    emu_alloc *alloc = NULL;
+    emu_lock();
+    bool ok = ctx_alive(st) && emu_texture_view(st->ctx, tex, view, &array, &alloc) &&
+              (array != NULL ? pin_array_for_run(st, array) : pin_for_run(st, alloc));
+    emu_unlock();
+    return ok ? CUDA_SUCCESS : CUDA_ERROR_ILLEGAL_ADDRESS;
 }
 
 static int launch_surface(const gpupool_emu_launch *launch, unsigned long long surf, size_t x_bytes, size_t y, size_t z, void *data,
@@ -246,7 +280,7 @@ static CUresult check_cooperative(const emu_device *dev, const emu_entry *e, con
 /* Lock held on entry and on return; dropped while the kernel runs. */
 static CUresult run_kernel(CUcontext ctx, const emu_entry *e, const launch_request *r, void **argv, uint64_t *device_ns)
 {
-    run_state st = { ctx, ctx->id, NULL, NULL, 0, 0 };
+    run_state st = { .ctx = ctx, .ctx_id = ctx->id };
     if (emu_handle_is(r->f, EMU_H_FUNCTION))
         st.mod = ((const struct CUfunc_st *)r->f)->mod;
     else if (emu_library_module(((const struct CUkern_st *)r->f)->lib, ctx, &st.mod) != CUDA_SUCCESS)
@@ -263,6 +297,7 @@ static CUresult run_kernel(CUcontext ctx, const emu_entry *e, const launch_reque
         .texture = launch_texture,
         .surface = launch_surface,
         .texture_lod = launch_texture_lod,
+        .texture_view = launch_texture_view,
     };
     emu_g.stats.kernels_launched++;
     emu_unlock();
@@ -271,6 +306,9 @@ static CUresult run_kernel(CUcontext ctx, const emu_entry *e, const launch_reque
     for (size_t i = 0; i < st.count; i++)
         emu_unpin(st.pins[i]);
     free(st.pins);
+    for (size_t i = 0; i < st.array_count; i++)
+        emu_array_unpin(st.arrays[i]);
+    free(st.arrays);
     if (rc != CUDA_SUCCESS && ctx_alive(&st) && ctx->sticky == CUDA_SUCCESS)
         ctx->sticky = rc;
     /* A failed kernel's output (an assert's message) goes out now: the calls that report its error

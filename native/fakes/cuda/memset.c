@@ -55,6 +55,8 @@ static CUresult memset_2d(set_kind k, CUdeviceptr dst, size_t pitch, unsigned va
         return emu_leave(CUDA_SUCCESS);
     if (!set_extent(k, pitch, width, height, &row_bytes, &len))
         return emu_leave(CUDA_ERROR_INVALID_VALUE);
+    if (s->capture != NULL)
+        return emu_leave(emu_graph_capture_memset(s->capture, k.elem, dst, pitch, value, width, height));
     rc = emu_resolve(ctx, EMU_SIDE_DEVICE, dst, len, &to, &pins);
     if (rc != CUDA_SUCCESS)
         return emu_leave(rc);

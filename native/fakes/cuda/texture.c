@@ -1,19 +1,18 @@
 /*
  * Texture and surface objects, and what a CPU kernel samples through them (launch->texture,
- * launch->texture_lod, launch->surface; docs/emulator.md). An object is a struct whose address is its
- * value. A texture views an array, a mipmapped array (launch->texture: its level 0; texture_lod: the
- * levels about the level of detail), linear or pitched device memory of its context; a surface views
- * an array made with CUDA_ARRAY3D_SURFACE_LDST or a level of a mipmapped array. Sampling reads the
- * resource under the lock: point and linear filtering (between levels too), the wrap, clamp, mirror
- * and border address modes, normalised coordinates, and the read modes (an 8- or 16-bit integer
- * format reads as a normalised float unless CU_TRSF_READ_AS_INTEGER). Layered and cubemap sampling and
- * anisotropy are not emulated.
+ * launch->texture_lod, launch->texture_view, launch->surface; docs/emulator.md). An object is a struct
+ * whose address is its value. A texture views an array, a mipmapped array (launch->texture: its level
+ * 0; texture_lod: the levels about the level of detail), linear or pitched device memory of its
+ * context; a surface views an array made with CUDA_ARRAY3D_SURFACE_LDST or a level of a mipmapped
+ * array. Sampling reads the resource under the lock: point and linear filtering (between levels too),
+ * the wrap, clamp, mirror and border address modes, normalised coordinates, the read modes, layered
+ * and cubemap textures: the fetches of gpupool_emu_texture.h, which CPU kernels also inline
+ * (launch->texture_view resolves an object once per launch). Anisotropy is not emulated.
  */
 #include "emu.h"
 
 #include "../../common/array_bytes.h"
 
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,17 +26,6 @@ typedef struct emu_texture {
 
 static emu_link g_objects = { &g_objects, &g_objects };
 
-/* What a fetch reads: the host memory of the resource and its shape, found under the lock. */
-typedef struct {
-    const unsigned char *base;
-    size_t w, h, d;             /* elements, rows, planes (1 where the resource has fewer dimensions) */
-    size_t pitch, slice;        /* bytes between rows, between planes */
-    size_t elem;
-    CUarray_format format;
-    unsigned channels;
-    int dims;
-} view;
-
 /* Lock held: the levels of a mipmapped resource (1 for any other), 0 when it is gone. */
 static unsigned levels_of(const CUDA_RESOURCE_DESC *r)
 {
@@ -46,29 +34,56 @@ static unsigned levels_of(const CUDA_RESOURCE_DESC *r)
     return emu_handle_is(r->res.mipmap.hMipmappedArray, EMU_H_MIPMAP) ? r->res.mipmap.hMipmappedArray->levels : 0;
 }
 
-/* Lock held: the resource (a mipmapped array: its level `level`) as it is now in ctx, or false when
- * it is gone or not of ctx. */
-static bool view_level(CUcontext ctx, const CUDA_RESOURCE_DESC *r, unsigned level, view *v)
+/*
+ * Lock held: the texture's resource (a mipmapped array: its level `level`) as it is now in ctx (the
+ * sampling state from tex, when given), and the array or allocation behind it; or false when it is
+ * gone or not of ctx.
+ */
+static bool view_level_of(CUcontext ctx, const CUDA_RESOURCE_DESC *r, unsigned level, const CUDA_TEXTURE_DESC *tex,
+                          gpupool_emu_texture_view *v, struct CUarray_st **array, emu_alloc **alloc)
 {
     memset(v, 0, sizeof *v);
+    *array = NULL;
+    *alloc = NULL;
+    if (tex != NULL) {
+        v->linear = tex->filterMode == CU_TR_FILTER_MODE_LINEAR;
+        v->normalized = (tex->flags & CU_TRSF_NORMALIZED_COORDINATES) != 0;
+        v->as_integer = (tex->flags & CU_TRSF_READ_AS_INTEGER) != 0;
+        memcpy(v->address, tex->addressMode, sizeof v->address);
+        /* Wrap and mirror need normalised coordinates; without them a GPU clamps (convolutionTexture
+         * asks for wrap and checks against a clamped reference). */
+        for (int k = 0; k < 3 && !v->normalized; k++)
+            if (v->address[k] == CU_TR_ADDRESS_MODE_WRAP || v->address[k] == CU_TR_ADDRESS_MODE_MIRROR)
+                v->address[k] = CU_TR_ADDRESS_MODE_CLAMP;
+        memcpy(v->border, tex->borderColor, sizeof v->border);
+    }
     int block = 0;
-    v->h = v->d = 1;
+    v->extent[1] = v->extent[2] = v->layers = 1;
     if (r->resType == CU_RESOURCE_TYPE_ARRAY || r->resType == CU_RESOURCE_TYPE_MIPMAPPED_ARRAY) {
         struct CUarray_st *a = r->resType == CU_RESOURCE_TYPE_ARRAY ? r->res.array.hArray
                                : level < levels_of(r)                 ? r->res.mipmap.hMipmappedArray->level[level]
                                                                       : NULL;
         if (a == NULL || !emu_handle_is(a, EMU_H_ARRAY) || a->ctx != ctx)
             return false;
-        v->format = a->desc.Format;
-        v->channels = a->desc.NumChannels;
-        v->w = a->desc.Width;
-        v->h = a->desc.Height == 0 ? 1 : a->desc.Height;
-        v->d = a->desc.Depth == 0 ? 1 : a->desc.Depth;
-        v->dims = a->desc.Height == 0 ? 1 : a->desc.Depth == 0 ? 2 : 3;
+        const CUDA_ARRAY3D_DESCRIPTOR_v2 *d = &a->desc;
+        v->format = d->Format;
+        v->channels = d->NumChannels;
+        v->kind = ((d->Flags & CUDA_ARRAY3D_LAYERED) ? GPUPOOL_EMU_TEX_LAYERED : 0) |
+                  ((d->Flags & CUDA_ARRAY3D_CUBEMAP) ? GPUPOOL_EMU_TEX_CUBEMAP : 0);
+        v->extent[0] = d->Width;
+        v->extent[1] = d->Height == 0 ? 1 : d->Height;
+        size_t planes = d->Depth == 0 ? 1 : d->Depth;
+        v->dims = d->Height == 0 ? 1 : v->kind != 0 || d->Depth == 0 ? 2 : 3;
+        /* Layers and faces are planes a coordinate does not reach: the fetch picks one. */
+        if (v->kind != 0)
+            v->layers = planes;
+        else
+            v->extent[2] = planes;
         v->base = a->host;
         v->elem = gp_array_element_bytes(v->format, v->channels, &block);
-        v->pitch = v->w * v->elem;
-        v->slice = v->pitch * v->h;
+        v->pitch = v->extent[0] * v->elem;
+        v->slice = v->pitch * v->extent[1];
+        *array = a;
         return v->elem != 0 && !block;
     }
     bool pitched = r->resType == CU_RESOURCE_TYPE_PITCH2D;
@@ -79,153 +94,44 @@ static bool view_level(CUcontext ctx, const CUDA_RESOURCE_DESC *r, unsigned leve
     v->elem = gp_array_element_bytes(v->format, v->channels, &block);
     if (v->elem == 0 || block)
         return false;
-    v->w = pitched ? r->res.pitch2D.width : r->res.linear.sizeInBytes / v->elem;
-    v->h = pitched ? r->res.pitch2D.height : 1;
+    v->extent[0] = pitched ? r->res.pitch2D.width : r->res.linear.sizeInBytes / v->elem;
+    v->extent[1] = pitched ? r->res.pitch2D.height : 1;
     v->pitch = pitched ? r->res.pitch2D.pitchInBytes : r->res.linear.sizeInBytes;
-    v->slice = v->pitch * v->h;
+    v->slice = v->pitch * v->extent[1];
     v->dims = pitched ? 2 : 1;
-    size_t bytes = (v->h - 1) * v->pitch + v->w * v->elem;
+    size_t bytes = (v->extent[1] - 1) * v->pitch + v->extent[0] * v->elem;
     uint64_t ptr = pitched ? r->res.pitch2D.devPtr : r->res.linear.devPtr;
-    emu_alloc *a = v->w == 0 || v->h == 0 ? NULL : emu_find_device(ptr, bytes);
+    emu_alloc *a = v->extent[0] == 0 || v->extent[1] == 0 ? NULL : emu_find_device(ptr, bytes);
     if (a == NULL || a->ctx != ctx)
         return false;
     v->base = emu_host_of(a, ptr);
+    *alloc = a;
     return true;
 }
 
-static bool view_of(CUcontext ctx, const CUDA_RESOURCE_DESC *r, view *v)
+static bool view_of(CUcontext ctx, const CUDA_RESOURCE_DESC *r, const CUDA_TEXTURE_DESC *tex, gpupool_emu_texture_view *v,
+                    struct CUarray_st **array, emu_alloc **alloc)
 {
-    return view_level(ctx, r, 0, v);
+    return view_level_of(ctx, r, 0, tex, v, array, alloc);
 }
 
-static float half_to_float(uint16_t h)
+/* Lock held: a texture object of ctx resolved for sampling, or false. */
+bool emu_texture_view(CUcontext ctx, unsigned long long obj, gpupool_emu_texture_view *v, struct CUarray_st **array,
+                      emu_alloc **alloc)
 {
-    int sign = h >> 15, exp = (h >> 10) & 0x1f, mant = h & 0x3ff;
-    float v = exp == 0 ? ldexpf((float)mant, -24) : exp == 31 ? (mant ? NAN : INFINITY) : ldexpf((float)(mant | 0x400), exp - 25);
-    return sign ? -v : v;
-}
-
-/* One channel as the read mode gives it. */
-static float channel(const view *v, const unsigned char *p, unsigned c, bool as_integer)
-{
-    switch (v->format) {
-    case CU_AD_FORMAT_UNSIGNED_INT8: return as_integer ? (float)p[c] : (float)p[c] / 255.0f;
-    case CU_AD_FORMAT_SIGNED_INT8: {
-        float x = (float)(int8_t)p[c];
-        return as_integer ? x : fmaxf(x / 127.0f, -1.0f);
-    }
-    case CU_AD_FORMAT_UNSIGNED_INT16: {
-        uint16_t x;
-        memcpy(&x, p + 2 * c, 2);
-        return as_integer ? (float)x : (float)x / 65535.0f;
-    }
-    case CU_AD_FORMAT_SIGNED_INT16: {
-        int16_t x;
-        memcpy(&x, p + 2 * c, 2);
-        return as_integer ? (float)x : fmaxf((float)x / 32767.0f, -1.0f);
-    }
-    case CU_AD_FORMAT_UNSIGNED_INT32: {
-        uint32_t x;
-        memcpy(&x, p + 4 * c, 4);
-        return (float)x;
-    }
-    case CU_AD_FORMAT_SIGNED_INT32: {
-        int32_t x;
-        memcpy(&x, p + 4 * c, 4);
-        return (float)x;
-    }
-    case CU_AD_FORMAT_HALF: {
-        uint16_t x;
-        memcpy(&x, p + 2 * c, 2);
-        return half_to_float(x);
-    }
-    case CU_AD_FORMAT_FLOAT: {
-        float x;
-        memcpy(&x, p + 4 * c, 4);
-        return x;
-    }
-    default: return 0.0f;
-    }
-}
-
-/* An integer coordinate through the address mode: the index, or -1 for the border. */
-static long address(long i, size_t n, CUaddress_mode mode)
-{
-    long len = (long)n;
-    switch (mode) {
-    case CU_TR_ADDRESS_MODE_WRAP: return ((i % len) + len) % len;
-    case CU_TR_ADDRESS_MODE_MIRROR: {
-        long period = 2 * len, m = ((i % period) + period) % period;
-        return m < len ? m : period - 1 - m;
-    }
-    case CU_TR_ADDRESS_MODE_BORDER: return i < 0 || i >= len ? -1 : i;
-    default: return i < 0 ? 0 : i >= len ? len - 1 : i; /* clamp */
-    }
-}
-
-/* The texel at integer coordinates (through the address modes), each channel as a float. */
-static void texel(const view *v, const emu_texture *t, const long at[3], float out[4])
-{
-    const size_t extent[3] = { v->w, v->h, v->d };
-    long idx[3] = { 0, 0, 0 };
-    for (int k = 0; k < v->dims; k++)
-        if ((idx[k] = address(at[k], extent[k], t->tex.addressMode[k])) < 0) {
-            for (int c = 0; c < 4; c++)
-                out[c] = t->tex.borderColor[c];
-            return;
-        }
-    const unsigned char *p = v->base + (size_t)idx[2] * v->slice + (size_t)idx[1] * v->pitch + (size_t)idx[0] * v->elem;
-    bool as_integer = (t->tex.flags & CU_TRSF_READ_AS_INTEGER) != 0;
-    for (unsigned c = 0; c < 4; c++)
-        out[c] = c < v->channels ? channel(v, p, c, as_integer) : 0.0f;
-}
-
-static void fetch(const view *v, const emu_texture *t, const float coord[3], float out[4])
-{
-    float u[3] = { coord[0], coord[1], coord[2] };
-    const size_t extent[3] = { v->w, v->h, v->d };
-    bool normalized = (t->tex.flags & CU_TRSF_NORMALIZED_COORDINATES) != 0;
-    for (int k = 0; k < v->dims; k++)
-        if (normalized)
-            u[k] *= (float)extent[k];
-    if (t->tex.filterMode != CU_TR_FILTER_MODE_LINEAR) {
-        long at[3] = { 0, 0, 0 };
-        for (int k = 0; k < v->dims; k++)
-            at[k] = (long)floorf(u[k]);
-        texel(v, t, at, out);
-        return;
-    }
-    /* Linear: the texels around u - 0.5 weighted by distance, over each dimension the resource has. */
-    long base[3] = { 0, 0, 0 };
-    float frac[3] = { 0, 0, 0 };
-    for (int k = 0; k < v->dims; k++) {
-        float x = u[k] - 0.5f;
-        base[k] = (long)floorf(x);
-        frac[k] = x - floorf(x);
-    }
-    memset(out, 0, 4 * sizeof *out);
-    for (int corner = 0; corner < (1 << v->dims); corner++) {
-        long at[3] = { base[0], base[1], base[2] };
-        float weight = 1.0f, px[4];
-        for (int k = 0; k < v->dims; k++) {
-            int up = (corner >> k) & 1;
-            at[k] += up;
-            weight *= up ? frac[k] : 1.0f - frac[k];
-        }
-        texel(v, t, at, px);
-        for (int c = 0; c < 4; c++)
-            out[c] += weight * px[c];
-    }
+    emu_texture *t = (emu_texture *)(uintptr_t)obj;
+    return ctx != NULL && emu_handle_is(t, EMU_H_TEXTURE) && t->ctx == ctx && view_of(ctx, &t->res, &t->tex, v, array, alloc);
 }
 
 int emu_texture_fetch(CUcontext ctx, unsigned long long obj, const float coord[3], float out[4])
 {
-    emu_texture *t = (emu_texture *)(uintptr_t)obj;
-    view v;
+    gpupool_emu_texture_view v;
+    struct CUarray_st *array;
+    emu_alloc *alloc;
     int rc = CUDA_ERROR_ILLEGAL_ADDRESS;
     emu_lock();
-    if (ctx != NULL && emu_handle_is(t, EMU_H_TEXTURE) && t->ctx == ctx && view_of(ctx, &t->res, &v)) {
-        fetch(&v, t, coord, out);
+    if (emu_texture_view(ctx, obj, &v, &array, &alloc)) {
+        gpupool_emu_tex(&v, coord[0], coord[1], coord[2], out);
         rc = CUDA_SUCCESS;
     }
     emu_unlock();
@@ -234,7 +140,7 @@ int emu_texture_fetch(CUcontext ctx, unsigned long long obj, const float coord[3
 
 /* Whether tex<T> reads the resource as integers: 32-bit integer formats always, 8- and 16-bit ones
  * with CU_TRSF_READ_AS_INTEGER. */
-static bool reads_integers(const view *v, const emu_texture *t)
+static bool reads_integers(const gpupool_emu_texture_view *v)
 {
     switch (v->format) {
     case CU_AD_FORMAT_UNSIGNED_INT32:
@@ -242,13 +148,13 @@ static bool reads_integers(const view *v, const emu_texture *t)
     case CU_AD_FORMAT_UNSIGNED_INT8:
     case CU_AD_FORMAT_SIGNED_INT8:
     case CU_AD_FORMAT_UNSIGNED_INT16:
-    case CU_AD_FORMAT_SIGNED_INT16: return (t->tex.flags & CU_TRSF_READ_AS_INTEGER) != 0;
+    case CU_AD_FORMAT_SIGNED_INT16: return v->as_integer != 0;
     default: return false;
     }
 }
 
 /* One integer channel, sign- or zero-extended to 32 bits. */
-static uint32_t int_channel(const view *v, const unsigned char *p, unsigned c)
+static uint32_t int_channel(const gpupool_emu_texture_view *v, const unsigned char *p, unsigned c)
 {
     switch (v->format) {
     case CU_AD_FORMAT_UNSIGNED_INT8: return p[c];
@@ -267,17 +173,16 @@ static uint32_t int_channel(const view *v, const unsigned char *p, unsigned c)
     }
 }
 
-/* An integer read: the texel nearest the coordinates (integer textures are point-sampled). */
-static void fetch_integers(const view *v, const emu_texture *t, const float coord[3], uint32_t out[4])
+/* An integer read: the texel nearest the coordinates (integer textures are point-sampled), exact where
+ * a float could not hold it. */
+static void fetch_integers(const gpupool_emu_texture_view *v, const float coord[3], uint32_t out[4])
 {
-    const size_t extent[3] = { v->w, v->h, v->d };
-    long at[3] = { 0, 0, 0 }, idx[3] = { 0, 0, 0 };
-    bool normalized = (t->tex.flags & CU_TRSF_NORMALIZED_COORDINATES) != 0;
+    long idx[3] = { 0, 0, 0 };
     for (int k = 0; k < v->dims; k++) {
-        at[k] = (long)floorf(normalized ? coord[k] * (float)extent[k] : coord[k]);
-        if ((idx[k] = address(at[k], extent[k], t->tex.addressMode[k])) < 0) {
+        long at = (long)floorf(v->normalized ? coord[k] * (float)v->extent[k] : coord[k]);
+        if ((idx[k] = gpupool_emu_tex_address(at, v->extent[k], v->address[k])) < 0) {
             for (int c = 0; c < 4; c++)
-                out[c] = (uint32_t)(int32_t)t->tex.borderColor[c];
+                out[c] = (uint32_t)(int32_t)v->border[c];
             return;
         }
     }
@@ -301,26 +206,28 @@ static float level_of_detail(const emu_texture *t, unsigned levels, float lod)
 int emu_texture_fetch_lod(CUcontext ctx, unsigned long long obj, const float coord[3], float lod, void *out)
 {
     emu_texture *t = (emu_texture *)(uintptr_t)obj;
-    view v, next;
+    gpupool_emu_texture_view v, next;
+    struct CUarray_st *array;
+    emu_alloc *alloc;
     int rc = CUDA_ERROR_ILLEGAL_ADDRESS;
     emu_lock();
     unsigned levels = ctx != NULL && emu_handle_is(t, EMU_H_TEXTURE) && t->ctx == ctx ? levels_of(&t->res) : 0;
     float l = levels > 0 ? level_of_detail(t, levels, lod) : 0.0f;
     unsigned level = (unsigned)l;
-    if (levels > 0 && view_level(ctx, &t->res, level, &v)) {
+    if (levels > 0 && view_level_of(ctx, &t->res, level, &t->tex, &v, &array, &alloc)) {
         rc = CUDA_SUCCESS;
         float weight = l - (float)level, lower[4], upper[4];
-        if (reads_integers(&v, t)) {
-            fetch_integers(&v, t, coord, out);
-        } else if (weight > 0.0f && level + 1 < levels && view_level(ctx, &t->res, level + 1, &next)) {
+        if (reads_integers(&v)) {
+            fetch_integers(&v, coord, out);
+        } else if (weight > 0.0f && level + 1 < levels && view_level_of(ctx, &t->res, level + 1, &t->tex, &next, &array, &alloc)) {
             /* Linear between levels: each level sampled as a texture of its own, then weighed. */
-            fetch(&v, t, coord, lower);
-            fetch(&next, t, coord, upper);
+            gpupool_emu_tex(&v, coord[0], coord[1], coord[2], lower);
+            gpupool_emu_tex(&next, coord[0], coord[1], coord[2], upper);
             for (int c = 0; c < 4; c++)
                 lower[c] = (1.0f - weight) * lower[c] + weight * upper[c];
             memcpy(out, lower, sizeof lower);
         } else {
-            fetch(&v, t, coord, lower);
+            gpupool_emu_tex(&v, coord[0], coord[1], coord[2], lower);
             memcpy(out, lower, sizeof lower);
         }
     }
@@ -331,12 +238,14 @@ int emu_texture_fetch_lod(CUcontext ctx, unsigned long long obj, const float coo
 int emu_surface_access(CUcontext ctx, unsigned long long obj, size_t x_bytes, size_t y, size_t z, void *data, size_t bytes, bool store)
 {
     emu_texture *t = (emu_texture *)(uintptr_t)obj;
-    view v;
+    gpupool_emu_texture_view v;
+    struct CUarray_st *array;
+    emu_alloc *alloc;
     int rc = CUDA_ERROR_ILLEGAL_ADDRESS;
     emu_lock();
-    /* Out of range traps, as a surface's default boundary mode does. */
-    if (ctx != NULL && emu_handle_is(t, EMU_H_SURFACE) && t->ctx == ctx && view_of(ctx, &t->res, &v) && x_bytes <= v.pitch &&
-        bytes <= v.pitch - x_bytes && y < v.h && z < v.d) {
+    /* Out of range traps, as a surface's default boundary mode does; a layered one's z is its layer. */
+    if (ctx != NULL && emu_handle_is(t, EMU_H_SURFACE) && t->ctx == ctx && view_of(ctx, &t->res, NULL, &v, &array, &alloc) &&
+        x_bytes <= v.pitch && bytes <= v.pitch - x_bytes && y < v.extent[1] && z < v.extent[2] * v.layers) {
         unsigned char *p = (unsigned char *)v.base + z * v.slice + y * v.pitch + x_bytes;
         if (store)
             memcpy(p, data, bytes);
@@ -353,7 +262,9 @@ int emu_surface_access(CUcontext ctx, unsigned long long obj, size_t x_bytes, si
 static CUresult create(unsigned long long *out, const CUDA_RESOURCE_DESC *res, const CUDA_TEXTURE_DESC *tex, bool surface)
 {
     CUcontext ctx;
-    view v;
+    gpupool_emu_texture_view v;
+    struct CUarray_st *array;
+    emu_alloc *alloc;
     if (out == NULL || res == NULL || (!surface && tex == NULL) || res->flags != 0)
         return CUDA_ERROR_INVALID_VALUE;
     CUresult rc = emu_enter_ctx(&ctx);
@@ -361,7 +272,7 @@ static CUresult create(unsigned long long *out, const CUDA_RESOURCE_DESC *res, c
         return rc;
     if (res->resType == CU_RESOURCE_TYPE_ARRAY && !emu_handle_is(res->res.array.hArray, EMU_H_ARRAY))
         return emu_leave(CUDA_ERROR_INVALID_HANDLE);
-    if (!view_of(ctx, res, &v))
+    if (!view_of(ctx, res, tex, &v, &array, &alloc))
         return emu_leave(CUDA_ERROR_INVALID_VALUE);
     /* A surface needs an array made for load/store, or a level of a mipmapped array: NVIDIA's
      * bindlessTexture writes levels of one made without the flag, as a driver lets it. */

@@ -304,6 +304,56 @@ static int greet_asserting(const gpupool_emu_launch *l, void **params)
     return failed ? CUDA_ERROR_ASSERT : CUDA_SUCCESS;
 }
 
+/* __global__ void tex_layers(cudaTextureObject_t tex, float *out, int w, int h, int layers): through the
+ * launch's texture view and the inline fetches (tex_sample goes through launch->texture). */
+static int tex_layers(const gpupool_emu_launch *l, void **params)
+{
+    int w = int_param(params, 2), h = int_param(params, 3), layers = int_param(params, 4);
+    if (w <= 0 || h <= 0 || layers <= 0)
+        return CUDA_SUCCESS;
+    float *out = l->memory(l, ptr_param(params, 1), (size_t)w * (size_t)h * (size_t)layers * sizeof(float));
+    gpupool_emu_texture_view view;
+    int rc = l->texture_view(l, u64_param(params, 0), &view);
+    if (rc != CUDA_SUCCESS)
+        return rc;
+    if (out == NULL)
+        return CUDA_ERROR_ILLEGAL_ADDRESS;
+    float texel[4];
+    for (int layer = 0; layer < layers; layer++)
+        for (size_t y = 0; y < (size_t)h && y < threads_y(l); y++)
+            for (size_t x = 0; x < (size_t)w && x < threads_x(l); x++) {
+                gpupool_emu_tex_layered(&view, (float)x + 0.5f, (float)y + 0.5f, layer, texel);
+                out[((size_t)layer * (size_t)h + y) * (size_t)w + x] = texel[0];
+            }
+    return CUDA_SUCCESS;
+}
+
+/* __global__ void tex_cube(cudaTextureObject_t tex, float *out, int w) */
+static int tex_cube(const gpupool_emu_launch *l, void **params)
+{
+    int w = int_param(params, 2);
+    if (w <= 0)
+        return CUDA_SUCCESS;
+    float *out = l->memory(l, ptr_param(params, 1), 6 * (size_t)w * (size_t)w * sizeof(float));
+    gpupool_emu_texture_view view;
+    int rc = l->texture_view(l, u64_param(params, 0), &view);
+    if (rc != CUDA_SUCCESS)
+        return rc;
+    if (out == NULL)
+        return CUDA_ERROR_ILLEGAL_ADDRESS;
+    float texel[4];
+    for (size_t y = 0; y < (size_t)w && y < threads_y(l); y++)
+        for (size_t x = 0; x < (size_t)w && x < threads_x(l); x++) {
+            float s = 3.0f * (((float)x + 0.5f) / (float)w * 2.0f - 1.0f), t = 3.0f * (((float)y + 0.5f) / (float)w * 2.0f - 1.0f);
+            const float dir[6][3] = { { 3, -t, -s }, { -3, -t, s }, { s, 3, t }, { s, -3, -t }, { s, -t, 3 }, { -s, -t, -3 } };
+            for (size_t face = 0; face < 6; face++) {
+                gpupool_emu_tex_cubemap(&view, dir[face][0], dir[face][1], dir[face][2], texel);
+                out[(face * (size_t)w + y) * (size_t)w + x] = texel[0];
+            }
+        }
+    return CUDA_SUCCESS;
+}
+
 static const size_t vadd_params[] = { 8, 8, 8, 4 };
 static const size_t grid_sum_params[] = { 8, 8, 4 };
 static const size_t poly_params[] = { 8, 8, 4 };
@@ -318,6 +368,8 @@ static const size_t tex_sample_params[] = { 8, 8, 4, 4, 4, 4, 4 };
 static const size_t surf_fill_params[] = { 8, 4, 4 };
 static const size_t tex_lod_params[] = { 8, 8, 8, 4 };
 static const size_t tex_uint2_params[] = { 8, 8 };
+static const size_t tex_layers_params[] = { 8, 8, 4, 4, 4 };
+static const size_t tex_cube_params[] = { 8, 8, 4 };
 
 #define COUNT(a) (unsigned)(sizeof(a) / sizeof((a)[0]))
 
@@ -337,6 +389,8 @@ static const gpupool_emu_kernel g_kernels[] = {
     { "_Z9surf_fillyii", COUNT(surf_fill_params), surf_fill_params, 0, surf_fill },
     { "_Z7tex_lodyPfPKfi", COUNT(tex_lod_params), tex_lod_params, 0, tex_lod },
     { "_Z9tex_uint2yPj", COUNT(tex_uint2_params), tex_uint2_params, 0, tex_uint2 },
+    { "_Z10tex_layersyPfiii", COUNT(tex_layers_params), tex_layers_params, 0, tex_layers },
+    { "_Z8tex_cubeyPfi", COUNT(tex_cube_params), tex_cube_params, 0, tex_cube },
 };
 
 const gpupool_emu_kernel *gpupool_emu_kernels(unsigned *count)

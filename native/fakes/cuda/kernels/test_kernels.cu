@@ -138,3 +138,25 @@ __global__ void grid_sum(const int *in, int *out, int n)
         out[0] = total;
     }
 }
+
+// Layered and cubemap textures: tex_layers samples each layer of a layered 2D texture at the texel
+// centres, out[layer][y][x]; tex_cube samples a cubemap along (three times) the direction through
+// each face's texel centre, as the programming guide's cubemap table maps faces, out[face][y][x].
+__global__ void tex_layers(cudaTextureObject_t tex, float *out, int w, int h, int layers)
+{
+    int x = blockIdx.x * blockDim.x + threadIdx.x, y = blockIdx.y * blockDim.y + threadIdx.y;
+    if (x < w && y < h)
+        for (int layer = 0; layer < layers; layer++)
+            out[(layer * h + y) * w + x] = tex2DLayered<float>(tex, x + 0.5f, y + 0.5f, layer);
+}
+
+__global__ void tex_cube(cudaTextureObject_t tex, float *out, int w)
+{
+    int x = blockIdx.x * blockDim.x + threadIdx.x, y = blockIdx.y * blockDim.y + threadIdx.y;
+    if (x < w && y < w) {
+        float s = 3.0f * ((x + 0.5f) / w * 2.0f - 1.0f), t = 3.0f * ((y + 0.5f) / w * 2.0f - 1.0f);
+        const float dir[6][3] = { { 3, -t, -s }, { -3, -t, s }, { s, 3, t }, { s, -3, -t }, { s, -t, 3 }, { -s, -t, -3 } };
+        for (int face = 0; face < 6; face++)
+            out[(face * w + y) * w + x] = texCubemap<float>(tex, dir[face][0], dir[face][1], dir[face][2]);
+    }
+}

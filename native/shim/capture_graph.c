@@ -1,0 +1,392 @@
+/*
+ * Where a stream capture is made: on the daemon (one cuGraphLaunch is then one message: PyTorch's
+ * CUDA graphs) or in the job's process, as a graph built node by node (graph.c), when the capture
+ * holds work only the job can do: a copy naming its host memory, a host function.
+ *
+ * cuStreamBeginCapture starts undecided: event records and waits that fork streams into the capture
+ * are kept. The first operation decides. Device work (a launch, a memset, a device copy) starts the
+ * daemon's capture, replays the kept records and waits into it, and goes on to the daemon; host
+ * work after that is refused by name (the daemon's graph would name its own staging buffers, or run
+ * the function at capture time). Host work first makes the capture the client's: from then on every
+ * operation on the capture's streams (the origin and those that joined it by waiting on an event
+ * recorded in it) becomes a node after the stream's last ones, events recorded in it stand for the
+ * nodes before them, and cuStreamEndCapture hands out the client graph. Nothing of a client capture
+ * runs until the graph is launched.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "call.h"
+#include "client.h"
+#include "gp_shim_decls.h"
+#include "shim.h"
+
+enum { UNDECIDED, ON_DAEMON, IN_CLIENT };
+
+typedef struct {
+    CUstream stream;
+    CUgraphNode *tail; /* the nodes the stream's next operation depends on */
+    size_t ntail;
+} member;
+
+typedef struct {
+    CUevent event;
+    CUgraphNode *nodes; /* what the record stood for */
+    size_t count;
+} marker;
+
+typedef struct {
+    int wait; /* 0: an event record, 1: a stream wait */
+    CUevent event;
+    CUstream stream;
+    unsigned flags;
+} kept;
+
+typedef struct capture {
+    struct capture *next;
+    CUstream origin;
+    int per_thread, state;
+    CUstreamCaptureMode mode;
+    CUgraph graph; /* IN_CLIENT (and UNDECIDED): the graph being built */
+    member *members;
+    size_t nmembers;
+    marker *markers;
+    size_t nmarkers;
+    kept *log; /* UNDECIDED: replayed into the daemon's capture */
+    size_t nlog;
+} capture;
+
+/* Recursive: deciding for the daemon replays calls that come back through the hooks. */
+static pthread_mutex_t g_lock = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
+static capture *g_head;
+
+static capture *capture_of_stream(CUstream s, member **m)
+{
+    for (capture *c = g_head; c != NULL; c = c->next)
+        for (size_t i = 0; i < c->nmembers; i++)
+            if (c->members[i].stream == s) {
+                if (m != NULL)
+                    *m = &c->members[i];
+                return c;
+            }
+    return NULL;
+}
+
+static int grow(void **items, size_t count, size_t size)
+{
+    if (count != 0 && (count < 4 || (count & (count - 1)) != 0))
+        return 1; /* room left: capacities are 4, 8, 16, ... */
+    void *p = realloc(*items, (count ? count * 2 : 4) * size);
+    if (p == NULL)
+        return 0;
+    *items = p;
+    return 1;
+}
+
+static CUresult set_tail(member *m, const CUgraphNode *nodes, size_t count)
+{
+    CUgraphNode *copy = malloc((count ? count : 1) * sizeof *copy);
+    if (copy == NULL)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    if (count > 0)
+        memcpy(copy, nodes, count * sizeof *copy);
+    free(m->tail);
+    m->tail = copy;
+    m->ntail = count;
+    return CUDA_SUCCESS;
+}
+
+static CUresult add_member(capture *c, CUstream s, const CUgraphNode *tail, size_t ntail)
+{
+    if (!grow((void **)&c->members, c->nmembers, sizeof *c->members))
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    member *m = &c->members[c->nmembers];
+    *m = (member){ s, NULL, 0 };
+    CUresult rc = set_tail(m, tail, ntail);
+    if (rc == CUDA_SUCCESS) {
+        c->nmembers++;
+        if (s != c->origin)
+            gp_note_capture_join(s, c->origin);
+    }
+    return rc;
+}
+
+static void capture_free(capture *c)
+{
+    for (capture **p = &g_head; *p != NULL; p = &(*p)->next)
+        if (*p == c) {
+            *p = c->next;
+            break;
+        }
+    for (size_t i = 0; i < c->nmembers; i++)
+        free(c->members[i].tail);
+    for (size_t i = 0; i < c->nmarkers; i++)
+        free(c->markers[i].nodes);
+    gp_note_capture_end(c->origin);
+    free(c->members);
+    free(c->markers);
+    free(c->log);
+    free(c);
+}
+
+static CUresult begin(CUstream s, CUstreamCaptureMode mode, int per_thread)
+{
+    if (!gp_initialized())
+        return CUDA_ERROR_NOT_INITIALIZED;
+    if (s == NULL || s == CU_STREAM_LEGACY || s == CU_STREAM_PER_THREAD) {
+        /* A default stream: the daemon's driver says whether it captures (a per-thread one may). */
+        CUresult rc = per_thread ? gp_std_cuStreamBeginCapture_v10010_ptsz(s, mode) : gp_std_cuStreamBeginCapture_v10010(s, mode);
+        if (rc == CUDA_SUCCESS)
+            gp_note_capture(s, 1);
+        return rc;
+    }
+    if (mode != CU_STREAM_CAPTURE_MODE_GLOBAL && mode != CU_STREAM_CAPTURE_MODE_THREAD_LOCAL && mode != CU_STREAM_CAPTURE_MODE_RELAXED)
+        return CUDA_ERROR_INVALID_VALUE;
+    unsigned flags;
+    CUresult rc = gp_fwd_cuStreamGetFlags_v5050(s, &flags); /* the daemon's word that the stream is the session's */
+    if (rc != CUDA_SUCCESS)
+        return rc;
+    capture *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    *c = (capture){ .origin = s, .per_thread = per_thread, .state = UNDECIDED, .mode = mode };
+    pthread_mutex_lock(&g_lock);
+    if (capture_of_stream(s, NULL) != NULL)
+        rc = CUDA_ERROR_ILLEGAL_STATE;
+    else if ((rc = gp_local_cuGraphCreate_v10000(&c->graph, 0)) == CUDA_SUCCESS && (rc = add_member(c, s, NULL, 0)) == CUDA_SUCCESS) {
+        c->next = g_head;
+        g_head = c;
+        gp_note_capture(s, 1);
+    }
+    if (rc != CUDA_SUCCESS) {
+        if (c->graph != NULL)
+            gp_graph_destroy(c->graph);
+        free(c->members);
+        free(c);
+    }
+    pthread_mutex_unlock(&g_lock);
+    return rc;
+}
+
+CUresult gp_fwd_cuStreamBeginCapture_v10010(CUstream s, CUstreamCaptureMode mode) { return begin(s, mode, 0); }
+CUresult gp_fwd_cuStreamBeginCapture_v10010_ptsz(CUstream s, CUstreamCaptureMode mode) { return begin(s, mode, 1); }
+
+/* Device work first: the daemon captures, from the kept records and waits on (lock held). */
+static CUresult to_daemon(capture *c)
+{
+    c->state = ON_DAEMON;
+    (void)gp_graph_destroy(c->graph);
+    c->graph = NULL;
+    CUresult rc = c->per_thread ? gp_std_cuStreamBeginCapture_v10010_ptsz(c->origin, c->mode) : gp_std_cuStreamBeginCapture_v10010(c->origin, c->mode);
+    for (size_t i = 0; i < c->nlog && rc == CUDA_SUCCESS; i++) {
+        const kept *k = &c->log[i];
+        rc = k->wait ? gp_fwd_cuStreamWaitEvent_v3020(k->stream, k->event, k->flags) : gp_fwd_cuEventRecordWithFlags_v11010(k->event, k->stream, k->flags);
+    }
+    return rc;
+}
+
+static int host_side(CUmemorytype type, CUdeviceptr device)
+{
+    return type == CU_MEMORYTYPE_HOST || (type == CU_MEMORYTYPE_UNIFIED && gp_alloc_server(device, 1) < 0);
+}
+
+static int host_facing(const gp_capture_op *op)
+{
+    return op->type == CU_GRAPH_NODE_TYPE_HOST ||
+           (op->type == CU_GRAPH_NODE_TYPE_MEMCPY &&
+            (host_side(op->copy.srcMemoryType, op->copy.srcDevice) || host_side(op->copy.dstMemoryType, op->copy.dstDevice)));
+}
+
+static CUresult add_node(capture *c, member *m, const gp_capture_op *op)
+{
+    CUgraphNode n = NULL;
+    CUresult rc;
+    switch (op->type) {
+    case CU_GRAPH_NODE_TYPE_KERNEL:
+        rc = gp_local_cuGraphAddKernelNode_v12000(&n, c->graph, m->tail, m->ntail, &op->kernel);
+        break;
+    case CU_GRAPH_NODE_TYPE_MEMCPY:
+        rc = gp_local_cuGraphAddMemcpyNode_v10000(&n, c->graph, m->tail, m->ntail, &op->copy, NULL);
+        break;
+    case CU_GRAPH_NODE_TYPE_MEMSET:
+        rc = gp_local_cuGraphAddMemsetNode_v10000(&n, c->graph, m->tail, m->ntail, &op->memset, NULL);
+        break;
+    default:
+        rc = gp_local_cuGraphAddHostNode_v10000(&n, c->graph, m->tail, m->ntail, &op->host);
+    }
+    return rc == CUDA_SUCCESS ? set_tail(m, &n, 1) : rc;
+}
+
+CUresult gp_capture_take(CUstream s, const gp_capture_op *op, int *taken)
+{
+    *taken = 0;
+    if (!gp_capturing())
+        return CUDA_SUCCESS;
+    CUresult rc = CUDA_SUCCESS;
+    member *m;
+    pthread_mutex_lock(&g_lock);
+    capture *c = capture_of_stream(s, &m);
+    if (c != NULL && c->state == UNDECIDED)
+        rc = host_facing(op) ? (c->state = IN_CLIENT, CUDA_SUCCESS) : to_daemon(c);
+    if (c == NULL || rc != CUDA_SUCCESS) {
+        /* not capturing, or the daemon refused to begin: the caller's call goes on or fails */
+    } else if (c->state == ON_DAEMON) {
+        if (host_facing(op)) {
+            gp_error("%s: host memory and host functions in a stream capture already made on the daemon are not carried by gpupool "
+                     "(put them before the capture's first device work, or build the graph node by node). It returned "
+                     "CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED",
+                     op->call);
+            rc = CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
+        }
+    } else if (op->attrs > 0) {
+        gp_error("%s: launch attributes in a capture made in the job are not carried by gpupool; it returned CUDA_ERROR_NOT_SUPPORTED", op->call);
+        rc = CUDA_ERROR_NOT_SUPPORTED;
+    } else {
+        rc = add_node(c, m, op);
+        *taken = 1;
+    }
+    pthread_mutex_unlock(&g_lock);
+    return rc;
+}
+
+static marker *marker_of(capture *c, CUevent e)
+{
+    for (size_t i = 0; i < c->nmarkers; i++)
+        if (c->markers[i].event == e)
+            return &c->markers[i];
+    return NULL;
+}
+
+/* An event recorded in a capture stands for the nodes before it (a record elsewhere forgets that). */
+CUresult gp_capture_event_record(CUevent e, CUstream s, unsigned flags, int *taken)
+{
+    *taken = 0;
+    if (!gp_capturing())
+        return CUDA_SUCCESS;
+    CUresult rc = CUDA_SUCCESS;
+    member *m;
+    pthread_mutex_lock(&g_lock);
+    for (capture *o = g_head; o != NULL; o = o->next) {
+        marker *old = marker_of(o, e);
+        if (old != NULL) {
+            free(old->nodes);
+            *old = o->markers[--o->nmarkers];
+        }
+    }
+    capture *c = capture_of_stream(s, &m);
+    if (c != NULL && c->state != ON_DAEMON) {
+        if (c->state == UNDECIDED && !grow((void **)&c->log, c->nlog, sizeof *c->log))
+            rc = CUDA_ERROR_OUT_OF_MEMORY;
+        else if (c->state == UNDECIDED)
+            c->log[c->nlog++] = (kept){ 0, e, s, flags };
+        if (rc == CUDA_SUCCESS && !grow((void **)&c->markers, c->nmarkers, sizeof *c->markers))
+            rc = CUDA_ERROR_OUT_OF_MEMORY;
+        if (rc == CUDA_SUCCESS) {
+            marker *k = &c->markers[c->nmarkers];
+            k->event = e;
+            k->count = m->ntail;
+            k->nodes = malloc((m->ntail ? m->ntail : 1) * sizeof *k->nodes);
+            if (k->nodes == NULL) {
+                rc = CUDA_ERROR_OUT_OF_MEMORY;
+            } else {
+                if (m->ntail > 0)
+                    memcpy(k->nodes, m->tail, m->ntail * sizeof *k->nodes);
+                c->nmarkers++;
+                *taken = 1;
+            }
+        }
+    }
+    pthread_mutex_unlock(&g_lock);
+    return rc;
+}
+
+/* A stream waiting on an event recorded in a capture joins it (or, a member, gains those dependencies). */
+CUresult gp_capture_wait(CUstream s, CUevent e, unsigned flags, int *taken)
+{
+    *taken = 0;
+    if (!gp_capturing())
+        return CUDA_SUCCESS;
+    CUresult rc = CUDA_SUCCESS;
+    pthread_mutex_lock(&g_lock);
+    for (capture *c = g_head; c != NULL && !*taken && rc == CUDA_SUCCESS; c = c->next) {
+        marker *k = c->state == ON_DAEMON ? NULL : marker_of(c, e);
+        if (k == NULL)
+            continue;
+        if (c->state == UNDECIDED && !grow((void **)&c->log, c->nlog, sizeof *c->log)) {
+            rc = CUDA_ERROR_OUT_OF_MEMORY;
+            break;
+        }
+        if (c->state == UNDECIDED)
+            c->log[c->nlog++] = (kept){ 1, e, s, flags };
+        member *m;
+        capture *in = capture_of_stream(s, &m);
+        if (in == NULL) {
+            rc = add_member(c, s, k->nodes, k->count);
+        } else if (in != c) {
+            rc = CUDA_ERROR_STREAM_CAPTURE_ISOLATION;
+        } else {
+            size_t n = m->ntail + k->count;
+            CUgraphNode *both = malloc((n ? n : 1) * sizeof *both);
+            if (both == NULL) {
+                rc = CUDA_ERROR_OUT_OF_MEMORY;
+            } else {
+                memcpy(both, m->tail, m->ntail * sizeof *both);
+                size_t kept_n = m->ntail;
+                for (size_t i = 0; i < k->count; i++) {
+                    int dup = 0;
+                    for (size_t j = 0; j < kept_n; j++)
+                        dup |= both[j] == k->nodes[i];
+                    if (!dup)
+                        both[kept_n++] = k->nodes[i];
+                }
+                rc = set_tail(m, both, kept_n);
+                free(both);
+            }
+        }
+        *taken = rc == CUDA_SUCCESS;
+    }
+    pthread_mutex_unlock(&g_lock);
+    return rc;
+}
+
+/* A client capture must not leave the daemon allocating or freeing at capture time. */
+int gp_capture_in_client(CUstream s)
+{
+    if (!gp_capturing())
+        return 0;
+    pthread_mutex_lock(&g_lock);
+    capture *c = capture_of_stream(s, NULL);
+    int in_client = c != NULL && c->state == IN_CLIENT;
+    pthread_mutex_unlock(&g_lock);
+    return in_client;
+}
+
+static CUresult end(CUstream s, CUgraph *phGraph, int per_thread)
+{
+    if (!gp_initialized())
+        return CUDA_ERROR_NOT_INITIALIZED;
+    if (phGraph == NULL)
+        return CUDA_ERROR_INVALID_VALUE;
+    pthread_mutex_lock(&g_lock);
+    capture *c = capture_of_stream(s, NULL);
+    if (c == NULL || c->origin != s) {
+        pthread_mutex_unlock(&g_lock);
+        /* A default stream's capture, or none (or a stream that joined one): the daemon answers as its driver does. */
+        if (c == NULL)
+            gp_note_capture(s, 0);
+        return per_thread ? gp_std_cuStreamEndCapture_v10000_ptsz(s, phGraph) : gp_std_cuStreamEndCapture_v10000(s, phGraph);
+    }
+    int on_daemon = c->state == ON_DAEMON;
+    CUgraph g = c->graph;
+    capture_free(c);
+    pthread_mutex_unlock(&g_lock);
+    if (on_daemon)
+        return per_thread ? gp_std_cuStreamEndCapture_v10000_ptsz(s, phGraph) : gp_std_cuStreamEndCapture_v10000(s, phGraph);
+    *phGraph = g; /* undecided (nothing captured) or the client's: a graph of this process */
+    return CUDA_SUCCESS;
+}
+
+CUresult gp_fwd_cuStreamEndCapture_v10000(CUstream s, CUgraph *phGraph) { return end(s, phGraph, 0); }
+CUresult gp_fwd_cuStreamEndCapture_v10000_ptsz(CUstream s, CUgraph *phGraph) { return end(s, phGraph, 1); }
