@@ -30,6 +30,7 @@ __attribute__((constructor)) static void gather(void)
         { assert_kernels, assert_kernel_count },
         { attribute_kernels, attribute_kernel_count },
         { bindless_kernels, bindless_kernel_count },
+        { interval_kernels, interval_kernel_count },
         { dct8x8_kernels, dct8x8_kernel_count },
         { eigenvalues_kernels, eigenvalues_kernel_count },
     };

@@ -92,6 +92,8 @@ extern const gpupool_emu_kernel attribute_kernels[];
 extern const unsigned attribute_kernel_count;
 extern const gpupool_emu_kernel bindless_kernels[];
 extern const unsigned bindless_kernel_count;
+extern const gpupool_emu_kernel interval_kernels[];
+extern const unsigned interval_kernel_count;
 extern const gpupool_emu_kernel dct8x8_kernels[];
 extern const unsigned dct8x8_kernel_count;
 extern const gpupool_emu_kernel eigenvalues_kernels[];
