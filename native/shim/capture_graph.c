@@ -276,7 +276,8 @@ CUresult gp_capture_event_record(CUevent e, CUstream s, unsigned flags, int *tak
         }
     }
     capture *c = capture_of_stream(s, &m);
-    if (c != NULL && c->state != ON_DAEMON) {
+    if (c != NULL) {
+        /* On the daemon the record goes there too; the marker only tells which streams join (host work on them is refused). */
         if (c->state == UNDECIDED && !grow((void **)&c->log, c->nlog, sizeof *c->log))
             rc = CUDA_ERROR_OUT_OF_MEMORY;
         else if (c->state == UNDECIDED)
@@ -294,7 +295,7 @@ CUresult gp_capture_event_record(CUevent e, CUstream s, unsigned flags, int *tak
                 if (m->ntail > 0)
                     memcpy(k->nodes, m->tail, m->ntail * sizeof *k->nodes);
                 c->nmarkers++;
-                *taken = 1;
+                *taken = c->state != ON_DAEMON;
             }
         }
     }
@@ -311,17 +312,23 @@ CUresult gp_capture_wait(CUstream s, CUevent e, unsigned flags, int *taken)
     CUresult rc = CUDA_SUCCESS;
     pthread_mutex_lock(&g_lock);
     for (capture *c = g_head; c != NULL && !*taken && rc == CUDA_SUCCESS; c = c->next) {
-        marker *k = c->state == ON_DAEMON ? NULL : marker_of(c, e);
+        marker *k = marker_of(c, e);
         if (k == NULL)
             continue;
+        member *m;
+        capture *in = capture_of_stream(s, &m);
+        if (c->state == ON_DAEMON) {
+            /* The daemon's driver joins the stream; the client learns it, to refuse host work there. */
+            if (in == NULL)
+                rc = add_member(c, s, NULL, 0);
+            break;
+        }
         if (c->state == UNDECIDED && !grow((void **)&c->log, c->nlog, sizeof *c->log)) {
             rc = CUDA_ERROR_OUT_OF_MEMORY;
             break;
         }
         if (c->state == UNDECIDED)
             c->log[c->nlog++] = (kept){ 1, e, s, flags };
-        member *m;
-        capture *in = capture_of_stream(s, &m);
         if (in == NULL) {
             rc = add_member(c, s, k->nodes, k->count);
         } else if (in != c) {

@@ -177,7 +177,7 @@ t.test('graphs built node by node: host memory and host nodes in the job, in str
     'a captured memset, launch and device copy replayed in order',
     'an event record node is refused',
     'a capture with host work, forked to a second stream and joined, replays in the job',
-    'host work after device work in a capture made on the daemon is refused',
+    'host work after device work in a capture made on the daemon is refused, on a stream that joined it too',
     'a graph handle not this process\'s is refused',
   ]);
   t.match(run.stderr, /^gpupool: cuGraphAddNode: event record nodes are not carried by gpupool\b/m, 'a node kind not carried is named');

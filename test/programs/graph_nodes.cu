@@ -309,12 +309,28 @@ int main()
     scale<<<(N + 127) / 128, 128, 0, stream>>>(dy, 1.0f, N);
     cudaError_t copied = cudaMemcpyAsync(dx, x.data(), N * sizeof(float), cudaMemcpyHostToDevice, stream);
     cudaError_t hosted = cudaLaunchHostFunc(stream, host_node, &seen);
+    cudaStream_t joiner;
+    cudaEvent_t out_fork, rejoin;
+    CHECK(cudaStreamCreate(&joiner));
+    CHECK(cudaEventCreate(&out_fork));
+    CHECK(cudaEventCreate(&rejoin));
+    CHECK(cudaEventRecord(out_fork, stream));
+    CHECK(cudaStreamWaitEvent(joiner, out_fork, 0));
+    cudaStreamCaptureStatus joined_status;
+    CHECK(cudaStreamIsCapturing(joiner, &joined_status));
+    cudaError_t joined_copy = cudaMemcpyAsync(x.data(), dx, N * sizeof(float), cudaMemcpyDeviceToHost, joiner);
+    CHECK(cudaEventRecord(rejoin, joiner));
+    CHECK(cudaStreamWaitEvent(stream, rejoin, 0));
     captured = nullptr;
     if (cudaStreamEndCapture(stream, &captured) == cudaSuccess && captured != nullptr)
         CHECK(cudaGraphDestroy(captured));
     cudaGetLastError();
-    expect(copied == cudaErrorStreamCaptureUnsupported && hosted == cudaErrorStreamCaptureUnsupported,
-           "host work after device work in a capture made on the daemon is refused");
+    expect(copied == cudaErrorStreamCaptureUnsupported && hosted == cudaErrorStreamCaptureUnsupported &&
+               joined_status == cudaStreamCaptureStatusActive && joined_copy == cudaErrorStreamCaptureUnsupported,
+           "host work after device work in a capture made on the daemon is refused, on a stream that joined it too");
+    CHECK(cudaEventDestroy(out_fork));
+    CHECK(cudaEventDestroy(rejoin));
+    CHECK(cudaStreamDestroy(joiner));
     CHECK(cudaGraphExecDestroy(clone_exec));
     expect(cudaGraphInstantiate(&clone_exec, (cudaGraph_t)&seen, 0) != cudaSuccess, "a graph handle not this process's is refused");
     cudaGetLastError();
