@@ -4,14 +4,14 @@
  * holds work only the job can do: a copy naming its host memory, a host function.
  *
  * cuStreamBeginCapture starts undecided: event records and waits that fork streams into the capture
- * are kept. The first operation decides. Device work (a launch, a memset, a device copy) starts the
- * daemon's capture, replays the kept records and waits into it, and goes on to the daemon; host
- * work after that is refused by name (the daemon's graph would name its own staging buffers, or run
- * the function at capture time). Host work first makes the capture the client's: from then on every
- * operation on the capture's streams (the origin and those that joined it by waiting on an event
- * recorded in it) becomes a node after the stream's last ones, events recorded in it stand for the
- * nodes before them, and cuStreamEndCapture hands out the client graph. Nothing of a client capture
- * runs until the graph is launched.
+ * are kept. Device work first (a launch, a memset, a device copy) starts the daemon's capture, replays
+ * the kept records and waits into it, and goes on to the daemon, while the client keeps its own record
+ * of the same operations as nodes. Host work, first or later, makes the capture the job's: a capture
+ * the daemon had begun is ended there and its graph dropped, and the client's record goes on. From
+ * then every operation on the capture's streams (the origin and those that joined it by waiting on an
+ * event recorded in it) becomes a node after the stream's last ones, an event recorded in it stands
+ * for the nodes before it, nothing runs until the graph is launched, and cuStreamEndCapture hands out
+ * the job's graph. A capture with no host work ends on the daemon, and the client's record is dropped.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -49,7 +49,8 @@ typedef struct capture {
     CUstream origin;
     int per_thread, state;
     CUstreamCaptureMode mode;
-    CUgraph graph; /* IN_CLIENT (and UNDECIDED): the graph being built */
+    CUgraph graph; /* the graph being built; ON_DAEMON, the client's record of what the daemon captured */
+    int unrecorded; /* ON_DAEMON: an operation the record could not hold (a launch's attributes) */
     member *members;
     size_t nmembers;
     marker *markers;
@@ -177,8 +178,6 @@ CUresult gp_fwd_cuStreamBeginCapture_v10010_ptsz(CUstream s, CUstreamCaptureMode
 static CUresult to_daemon(capture *c)
 {
     c->state = ON_DAEMON;
-    (void)gp_graph_destroy(c->graph);
-    c->graph = NULL;
     CUresult rc = c->per_thread ? gp_std_cuStreamBeginCapture_v10010_ptsz(c->origin, c->mode) : gp_std_cuStreamBeginCapture_v10010(c->origin, c->mode);
     for (size_t i = 0; i < c->nlog && rc == CUDA_SUCCESS; i++) {
         const kept *k = &c->log[i];
@@ -232,14 +231,24 @@ CUresult gp_capture_take(CUstream s, const gp_capture_op *op, int *taken)
         rc = host_facing(op) ? (c->state = IN_CLIENT, CUDA_SUCCESS) : to_daemon(c);
     if (c == NULL || rc != CUDA_SUCCESS) {
         /* not capturing, or the daemon refused to begin: the caller's call goes on or fails */
+    } else if (c->state == ON_DAEMON && !host_facing(op)) {
+        /* The daemon captures it; the client's record keeps it too, in case host work follows. */
+        if (op->attrs > 0 || add_node(c, m, op) != CUDA_SUCCESS)
+            c->unrecorded = 1;
+    } else if (c->state == ON_DAEMON && c->unrecorded) {
+        gp_error("%s: host work in a stream capture the daemon made with launch attributes is not carried by gpupool; "
+                 "it returned CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED",
+                 op->call);
+        rc = CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
     } else if (c->state == ON_DAEMON) {
-        if (host_facing(op)) {
-            gp_error("%s: host memory and host functions in a stream capture already made on the daemon are not carried by gpupool "
-                     "(put them before the capture's first device work, or build the graph node by node). It returned "
-                     "CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED",
-                     op->call);
-            rc = CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
-        }
+        /* Host work after device work: the daemon's capture so far is dropped, the client's record goes on. */
+        CUgraph dropped = NULL;
+        if ((c->per_thread ? gp_std_cuStreamEndCapture_v10000_ptsz : gp_std_cuStreamEndCapture_v10000)(c->origin, &dropped) == CUDA_SUCCESS &&
+            dropped != NULL)
+            (void)gp_fwd_cuGraphDestroy_v10000(dropped);
+        c->state = IN_CLIENT;
+        rc = add_node(c, m, op);
+        *taken = 1;
     } else if (op->attrs > 0) {
         gp_error("%s: launch attributes in a capture made in the job are not carried by gpupool; it returned CUDA_ERROR_NOT_SUPPORTED", op->call);
         rc = CUDA_ERROR_NOT_SUPPORTED;
@@ -276,7 +285,8 @@ CUresult gp_capture_event_record(CUevent e, CUstream s, unsigned flags, int *tak
         }
     }
     capture *c = capture_of_stream(s, &m);
-    if (c != NULL && c->state != ON_DAEMON) {
+    if (c != NULL) {
+        /* On the daemon the record goes there too; the marker only tells which streams join (host work on them is refused). */
         if (c->state == UNDECIDED && !grow((void **)&c->log, c->nlog, sizeof *c->log))
             rc = CUDA_ERROR_OUT_OF_MEMORY;
         else if (c->state == UNDECIDED)
@@ -294,7 +304,7 @@ CUresult gp_capture_event_record(CUevent e, CUstream s, unsigned flags, int *tak
                 if (m->ntail > 0)
                     memcpy(k->nodes, m->tail, m->ntail * sizeof *k->nodes);
                 c->nmarkers++;
-                *taken = 1;
+                *taken = c->state != ON_DAEMON;
             }
         }
     }
@@ -311,17 +321,19 @@ CUresult gp_capture_wait(CUstream s, CUevent e, unsigned flags, int *taken)
     CUresult rc = CUDA_SUCCESS;
     pthread_mutex_lock(&g_lock);
     for (capture *c = g_head; c != NULL && !*taken && rc == CUDA_SUCCESS; c = c->next) {
-        marker *k = c->state == ON_DAEMON ? NULL : marker_of(c, e);
+        marker *k = marker_of(c, e);
         if (k == NULL)
             continue;
+        member *m;
+        capture *in = capture_of_stream(s, &m);
+        if (c->state == ON_DAEMON && in != NULL && in != c)
+            break; /* the daemon's driver answers that */
         if (c->state == UNDECIDED && !grow((void **)&c->log, c->nlog, sizeof *c->log)) {
             rc = CUDA_ERROR_OUT_OF_MEMORY;
             break;
         }
         if (c->state == UNDECIDED)
             c->log[c->nlog++] = (kept){ 1, e, s, flags };
-        member *m;
-        capture *in = capture_of_stream(s, &m);
         if (in == NULL) {
             rc = add_member(c, s, k->nodes, k->count);
         } else if (in != c) {
@@ -345,7 +357,10 @@ CUresult gp_capture_wait(CUstream s, CUevent e, unsigned flags, int *taken)
                 free(both);
             }
         }
-        *taken = rc == CUDA_SUCCESS;
+        /* On the daemon the wait goes there too: the record follows the join. */
+        *taken = rc == CUDA_SUCCESS && c->state != ON_DAEMON;
+        if (c->state == ON_DAEMON)
+            break;
     }
     pthread_mutex_unlock(&g_lock);
     return rc;
@@ -382,8 +397,10 @@ static CUresult end(CUstream s, CUgraph *phGraph, int per_thread)
     CUgraph g = c->graph;
     capture_free(c);
     pthread_mutex_unlock(&g_lock);
-    if (on_daemon)
+    if (on_daemon) {
+        (void)gp_graph_destroy(g); /* the client's record: the daemon's graph is the one */
         return per_thread ? gp_std_cuStreamEndCapture_v10000_ptsz(s, phGraph) : gp_std_cuStreamEndCapture_v10000(s, phGraph);
+    }
     *phGraph = g; /* undecided (nothing captured) or the client's: a graph of this process */
     return CUDA_SUCCESS;
 }

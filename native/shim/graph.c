@@ -15,8 +15,9 @@
  * when they are added (graph_mem.c). Node kinds not carried (child graphs, events, conditionals, ...)
  * are refused by name with CUDA_ERROR_NOT_SUPPORTED.
  *
- * Graphs captured from streams stay on the daemon: each call that takes either kind answers an
- * object of this file and forwards any other handle. Handles are pointers of this process: another
+ * A stream capture whose first operation is host work becomes such a graph too (capture_graph.c);
+ * one the daemon made stays there: each call that takes either kind answers an object of this file
+ * and forwards any other handle. Handles are pointers of this process: another
  * process's are unknown here, forwarded, and refused by the daemon.
  */
 #define _GNU_SOURCE

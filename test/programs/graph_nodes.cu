@@ -304,17 +304,46 @@ int main()
     cudaGraphNode_t refused;
     expect(cudaGraphAddNode(&refused, g2, nullptr, nullptr, 0, &r) == cudaErrorNotSupported, "an event record node is refused");
     cudaGetLastError();
-    // Device work first: the capture is the daemon's, and host work after it is refused by name.
+    // Device work first, host work after: the daemon's capture so far is dropped and the capture goes
+    // on in the job, a stream that joined it included; nothing ran at capture time.
+    std::vector<float> ones_h(N, 1.0f), twos(N, 2.0f), from_joiner(N, 0.0f);
+    CHECK(cudaMemcpy(dy, ones_h.data(), N * sizeof(float), cudaMemcpyHostToDevice));
+    cudaStream_t joiner;
+    cudaEvent_t out_fork, rejoin;
+    CHECK(cudaStreamCreate(&joiner));
+    CHECK(cudaEventCreate(&out_fork));
+    CHECK(cudaEventCreate(&rejoin));
     CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
-    scale<<<(N + 127) / 128, 128, 0, stream>>>(dy, 1.0f, N);
-    cudaError_t copied = cudaMemcpyAsync(dx, x.data(), N * sizeof(float), cudaMemcpyHostToDevice, stream);
-    cudaError_t hosted = cudaLaunchHostFunc(stream, host_node, &seen);
+    scale<<<(N + 127) / 128, 128, 0, stream>>>(dy, 2.0f, N);
+    CHECK(cudaMemcpyAsync(dx, twos.data(), N * sizeof(float), cudaMemcpyHostToDevice, stream));
+    CHECK(cudaEventRecord(out_fork, stream));
+    CHECK(cudaStreamWaitEvent(joiner, out_fork, 0));
+    cudaStreamCaptureStatus joined_status;
+    CHECK(cudaStreamIsCapturing(joiner, &joined_status));
+    CHECK(cudaMemcpyAsync(from_joiner.data(), dy, N * sizeof(float), cudaMemcpyDeviceToHost, joiner));
+    CHECK(cudaEventRecord(rejoin, joiner));
+    CHECK(cudaStreamWaitEvent(stream, rejoin, 0));
     captured = nullptr;
-    if (cudaStreamEndCapture(stream, &captured) == cudaSuccess && captured != nullptr)
-        CHECK(cudaGraphDestroy(captured));
-    cudaGetLastError();
-    expect(copied == cudaErrorStreamCaptureUnsupported && hosted == cudaErrorStreamCaptureUnsupported,
-           "host work after device work in a capture made on the daemon is refused");
+    CHECK(cudaStreamEndCapture(stream, &captured));
+    std::vector<float> dy_after(N);
+    CHECK(cudaMemcpy(dy_after.data(), dy, N * sizeof(float), cudaMemcpyDeviceToHost));
+    size_t moved_nodes = 0;
+    CHECK(cudaGraphGetNodes(captured, nullptr, &moved_nodes));
+    cudaGraphExec_t moved_exec;
+    CHECK(cudaGraphInstantiate(&moved_exec, captured, 0));
+    CHECK(cudaGraphLaunch(moved_exec, stream));
+    CHECK(cudaStreamSynchronize(stream));
+    bool first_run = from_joiner[0] == 2.0f && from_joiner[N - 1] == 2.0f;
+    CHECK(cudaGraphLaunch(moved_exec, stream));
+    CHECK(cudaStreamSynchronize(stream));
+    expect(joined_status == cudaStreamCaptureStatusActive && dy_after[0] == 1.0f && moved_nodes == 3 && first_run &&
+               from_joiner[0] == 4.0f && from_joiner[N - 1] == 4.0f,
+           "host work after device work moves the capture into the job, a joined stream included");
+    CHECK(cudaGraphExecDestroy(moved_exec));
+    CHECK(cudaGraphDestroy(captured));
+    CHECK(cudaEventDestroy(out_fork));
+    CHECK(cudaEventDestroy(rejoin));
+    CHECK(cudaStreamDestroy(joiner));
     CHECK(cudaGraphExecDestroy(clone_exec));
     expect(cudaGraphInstantiate(&clone_exec, (cudaGraph_t)&seen, 0) != cudaSuccess, "a graph handle not this process's is refused");
     cudaGetLastError();
