@@ -15,6 +15,7 @@
         "native/addon/driver.cc",
         "native/addon/handlers.cc",
         "native/addon/link_handler.cc",
+        "native/addon/local_peer.cc",
         "native/addon/msgpuck.cc",
         "native/addon/scheduler.cc",
         "native/addon/session.cc",

@@ -29,6 +29,7 @@ typedef struct gp_conn {
     char url[256];
     char host[160], port[16], path[128];
     int tls;                      /* wss:// */
+    int local;                    /* unix://: host holds the socket's path, port is empty */
     gp_ws *ws;
     uint64_t session;
 

@@ -167,6 +167,20 @@ export class HttpServer {
     });
   }
 
+  /** Binds a Unix socket at this path (the local transport); the path must be free (local-socket.ts). */
+  listenPath(path: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: NodeJS.ErrnoException) => {
+        reject(new GpupoolError(ErrorCodes.LISTEN_FAILED, `cannot listen on the local socket ${path}: ${err.message}`, { cause: err, details: { path, errno: err.code } }));
+      };
+      this.server.once('error', onError);
+      this.server.listen(path, () => {
+        this.server.off('error', onError);
+        resolve();
+      });
+    });
+  }
+
   /** Connections accepted and not yet released (for tests). */
   pendingConnections(): number {
     return this.guard?.size() ?? 0;
