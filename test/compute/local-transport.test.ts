@@ -5,15 +5,17 @@
  * - an unmodified driver-API program with no GPUPOOL_SERVERS runs there, every byte checked;
  * - status shows the session's transport `unix`, read natively, with the peer's pid and uid as the
  *   kernel recorded them, and the socket's mode as configured;
+ * - with a token file, the socket asks for a token as TCP does;
  * - a stale socket (its daemon died) is replaced; one a live daemon serves is never taken;
  * - `gpupool run` with no --servers hands the job the local socket.
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
+import { newToken, tokenLine } from '../../src/auth/tokens.js';
 import type { SessionInfo } from '../../src/compute/endpoint.js';
 import { clientLibraryDir } from '../../src/paths.js';
 import { ProtocolClient, helloMessage, loadOpTable } from '../../src/protocol/client.js';
@@ -98,4 +100,21 @@ t.test('a stale socket is replaced; a live one is never taken', async (t) => {
   t.match(out, /GPUPOOL_LISTEN_FAILED/, 'with LISTEN_FAILED');
   t.match(out, /another daemon serves it/, 'saying why');
   t.ok(statSync(socket).isSocket(), 'the first daemon keeps its socket');
+});
+
+t.test('with a token file the local socket asks for a token, as TCP does', async (t) => {
+  const token = newToken();
+  const tokens = join(dir, 'tokens');
+  writeFileSync(tokens, `${tokenLine('alice', token)}\n`, { mode: 0o600 });
+  const guarded = join(dir, 'guarded.sock');
+  const daemon = await DaemonProcess.start(['--simulate', fixture.path, '--config', writeConfig(dir, QUICK_CONFIG, 'guarded.json'), '--local-socket', guarded, '--tokens', tokens]);
+  t.teardown(() => daemon.stop());
+  const program = buildProgram('large_copies.c');
+  const without = await runProcess(program, ['1'], localEnv(guarded));
+  t.not(without.code, 0, 'a job with no token is refused');
+  t.match(without.stderr, /refused the connection/, without.stderr);
+  const withToken = await runProcess(program, ['1'], { ...localEnv(guarded), GPUPOOL_TOKEN: token });
+  t.equal(withToken.code, 0, 'a job with the token runs', { output: withToken.stderr.slice(-2000) });
+  const line = daemon.logs.find((l) => l.msg === 'client connected');
+  t.equal(line?.tenant, 'alice', 'as the token\'s tenant');
 });
