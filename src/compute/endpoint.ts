@@ -253,7 +253,7 @@ export class ComputeEndpoint {
     this.clients.set(id, client);
     const log = this.logger.child({ session: id, peer: client.info.peer });
     // Failed handshakes are counted per address; a local peer's is its uid.
-    const peer = kind === 'unix' ? `unix:uid=${credentials?.uid ?? '?'}` : peerKey(req.socket.remoteAddress);
+    const peer = kind === 'unix' ? localPeerKey(req.socket, this.addon) : peerKey(req.socket.remoteAddress);
     const certificate = verifiedClientName(req.socket);
     // A connection that never says HELLO holds a socket and a slot for nothing: it gets until its
     // deadline, counted from TCP accept when the server keeps one (the upgrade and TLS are inside it).
@@ -663,6 +663,11 @@ function tenantCards(limits: TenantLimits | null): ((card: PlacementCard) => boo
   const list = limits?.cards;
   if (!list) return null;
   return (card) => list.some((x) => (typeof x === 'number' ? x === card.ordinal : card.uuid !== null && x.toLowerCase() === card.uuid.toLowerCase()));
+}
+
+/** What failed handshakes and pending connections of a Unix-socket peer count against: its uid. */
+export function localPeerKey(socket: Socket, addon: ComputeAddon): string {
+  return `unix:uid=${localPeer(socket, addon)?.uid ?? '?'}`;
 }
 
 /** The kernel's record of a Unix-socket peer (its descriptor read through Node's pipe handle); null when unreadable. */

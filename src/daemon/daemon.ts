@@ -20,7 +20,7 @@ import { fetchDocument, fetchStatus } from '../server/status-client.js';
 import { poolMembership } from '../cluster/pool-source.js';
 import { DeviceRegistry } from '../vendors/registry.js';
 import { openCompute } from '../compute/backend.js';
-import { ComputeEndpoint } from '../compute/endpoint.js';
+import { ComputeEndpoint, localPeerKey } from '../compute/endpoint.js';
 import { registerSharingMetrics } from '../server/sharing-metrics.js';
 import type { Library } from '../vendors/library.js';
 import { Poller } from './poller.js';
@@ -167,7 +167,9 @@ export class Daemon {
       // Jobs on this host: the same endpoint and routes as `listen`, over a Unix socket, never TLS.
       const localPath = config.localSocket.enabled ? await prepareLocalSocket(config.localSocket.path, env, logger) : null;
       if (localPath !== null) {
-        localHttp = new HttpServer(logger, { pending });
+        const addon = compute.addon;
+        // Connections before their HELLO count against their uid, as failed handshakes do (endpoint.ts).
+        localHttp = new HttpServer(logger, { pending, ...(addon ? { peerAddress: (socket) => localPeerKey(socket, addon) } : {}) });
         if (computeEndpoint) localHttp.onUpgrade('/v1/compute', (req, socket, head, pendingConnection) => computeEndpoint.handleUpgrade(req, socket, head, pendingConnection, 'unix'));
       }
       let bound: ListenAddress = listen;

@@ -33,6 +33,8 @@ export interface HttpServerOptions {
   handshakeTimeoutMs?: number;
   /** Bounds on connections until their first request or HELLO (docs/security.md); default: none. */
   pending?: PendingLimits;
+  /** Whom a pending connection counts against; default: its remote address (the local socket: its peer's uid). */
+  peerAddress?: (socket: Socket) => string;
 }
 
 /**
@@ -63,7 +65,7 @@ export class HttpServer {
     this.server = options.tls
       ? createHttpsServer({ ...serverTlsOptions(options.tls, options.handshakeTimeoutMs ?? 10_000), ...checking }, handler)
       : createServer(checking, handler);
-    this.guard = pending ? new ConnectionGuard(pending, logger) : null;
+    this.guard = pending ? new ConnectionGuard(pending, logger, options.peerAddress) : null;
     if (pending) {
       this.server.headersTimeout = pending.deadlineMs;
       // The raw TCP connection, before any TLS handshake: the deadline covers that too.

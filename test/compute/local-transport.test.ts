@@ -5,12 +5,15 @@
  * - an unmodified driver-API program with no GPUPOOL_SERVERS runs there, every byte checked;
  * - status shows the session's transport `unix`, read natively, with the peer's pid and uid as the
  *   kernel recorded them, and the socket's mode as configured;
+ * - connections before their HELLO are counted one by one per uid: several at once leave no count
+ *   behind (all local connections share an empty address, which once made them one);
  * - with a token file, the socket asks for a token as TCP does;
  * - a stale socket (its daemon died) is replaced; one a live daemon serves is never taken;
  * - `gpupool run` with no --servers hands the job the local socket.
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { connect } from 'node:net';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -117,4 +120,24 @@ t.test('with a token file the local socket asks for a token, as TCP does', async
   t.equal(withToken.code, 0, 'a job with the token runs', { output: withToken.stderr.slice(-2000) });
   const line = daemon.logs.find((l) => l.msg === 'client connected');
   t.equal(line?.tenant, 'alice', 'as the token\'s tenant');
+});
+
+t.test('connections before their HELLO are counted one by one: several at once leave nothing behind', async (t) => {
+  const counted = join(dir, 'counted.sock');
+  const config = { ...QUICK_CONFIG, auth: { maxPendingPerAddress: 2 } };
+  const daemon = await DaemonProcess.start(['--simulate', fixture.path, '--config', writeConfig(dir, config, 'counted.json'), '--local-socket', counted]);
+  t.teardown(() => daemon.stop());
+  for (let round = 0; round < 3; round++) {
+    // Two silent connections at once (the limit), then both go.
+    const pair = [connect(counted), connect(counted)];
+    await Promise.all(pair.map((s) => once(s, 'connect')));
+    await new Promise((r) => setTimeout(r, 100));
+    for (const s of pair) s.destroy();
+    await Promise.all(pair.map((s) => once(s, 'close')));
+  }
+  await new Promise((r) => setTimeout(r, 200));
+  const program = buildProgram('large_copies.c');
+  const run = await runProcess(program, ['1'], localEnv(counted));
+  t.equal(run.code, 0, 'a job still gets in after them', { output: run.stderr.slice(-2000) });
+  t.notOk(daemon.logs.some((l) => l.code === 'GPUPOOL_CONNECTION_LIMIT'), 'no connection was refused for a count left behind');
 });
