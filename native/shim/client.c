@@ -119,7 +119,7 @@ static void connect_all(void)
             return;
         }
     }
-    char local[200];
+    char local[256];
     char *copy = strdup(list && *list ? list : default_server(local, sizeof local));
     char *save = NULL;
     g_init_result = CUDA_SUCCESS;

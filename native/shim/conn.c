@@ -38,7 +38,6 @@ static int parse_url(gp_conn *c, const char *url, char *why, size_t why_len)
         }
         snprintf(c->host, sizeof c->host, "%s", path);
         c->port[0] = '\0';
-        c->local = 1;
         snprintf(c->path, sizeof c->path, "/v1/compute");
         snprintf(c->url, sizeof c->url, "%s", url);
         return 0;

@@ -27,9 +27,8 @@ typedef struct gp_pending {
 typedef struct gp_conn {
     int index;
     char url[256];
-    char host[160], port[16], path[128];
+    char host[160], port[16], path[128]; /* unix://: host is the socket's path, port is empty */
     int tls;                      /* wss:// */
-    int local;                    /* unix://: host holds the socket's path, port is empty */
     gp_ws *ws;
     uint64_t session;
 
