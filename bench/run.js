@@ -94,7 +94,7 @@ function build(dir) {
     // client library (gpupool run) or the emulated driver (the direct runs).
     execFileSync(cc, ['-std=c11', '-O2', '-Wall', '-I', include, '-o', out[name], join(PROGRAMS, `${name}.c`), '-L', SHIM_DIR, '-l:libcuda.so.1'], { stdio: 'pipe' });
   }
-  for (const name of ['pingpong', 'stream']) {
+  for (const name of ['pingpong', 'stream', 'shm_pingpong']) {
     out[name] = join(dir, name);
     execFileSync(cc, ['-std=c11', '-O2', '-Wall', '-o', out[name], join(PROGRAMS, `${name}.c`)], { stdio: 'pipe' });
   }
@@ -234,11 +234,16 @@ function averageSplits(splits) {
 
 async function latency(bin, daemon) {
   const { calls, trials, request, reply } = P.latency;
-  const rows = { pingpong: [], cuCtxSynchronize: [], cuStreamQuery: [] };
+  // --local: what a shared-memory ring could give (futex wake only, and a long spin first).
+  const rows = { pingpong: [], cuCtxSynchronize: [], cuStreamQuery: [], shmFutex: [], shmSpin: [] };
   const splits = [];
   for (let t = 0; t < trials; t++) {
     log(`  latency trial ${t + 1}/${trials}`);
     rows.pingpong.push(await runProgram([bin.pingpong, String(calls), String(request), String(reply), local ? 'unix' : 'tcp'], process.env, 'pingpong'));
+    if (local) {
+      rows.shmFutex.push(await runProgram([bin.shm_pingpong, String(calls), String(request), String(reply), '0'], process.env, 'shm_pingpong'));
+      rows.shmSpin.push(await runProgram([bin.shm_pingpong, String(calls), String(request), String(reply), '20000'], process.env, 'shm_pingpong (spin)'));
+    }
     const r = await viaGpupool(daemon, bin.sync_latency, [String(calls), 'ctxsync']);
     rows.cuCtxSynchronize.push(r);
     // The daemon's figures cover the whole run (connection, warm-up); the timed calls dominate it.
@@ -254,6 +259,7 @@ async function latency(bin, daemon) {
     pingpong: summary(rows.pingpong),
     cuCtxSynchronize: summary(rows.cuCtxSynchronize),
     cuStreamQuery: summary(rows.cuStreamQuery),
+    ...(local ? { shmFutex: summary(rows.shmFutex), shmSpin: summary(rows.shmSpin) } : {}),
     split: averageSplits(splits),
   };
 }
@@ -363,6 +369,8 @@ function localSummary(r) {
   const pct = (a, b) => `${((100 * a) / b).toFixed(0)}%`;
   if (r.latency) {
     const { cuCtxSynchronize: c, pingpong: p } = r.latency;
+    const ring = (x) => `median ${(x.median / 1e3).toFixed(1)} us, mean ${(x.mean / 1e3).toFixed(1)} us, p99 ${(x.p99 / 1e3).toFixed(1)} us`;
+    lines.push(`  bare C ping-pongs: Unix socket ${ring(p)}; shared page + futex ${ring(r.latency.shmFutex)}; shared page, spin then futex ${ring(r.latency.shmSpin)}`);
     lines.push(`  sync call / C Unix-socket ping-pong (goal <= 1.5x): ${(c.median / 1e3).toFixed(1)} / ${(p.median / 1e3).toFixed(1)} us = ${(c.median / p.median).toFixed(2)}x; daemon JS thread ${(r.latency.split.dMain / 1e3).toFixed(1)} us, session threads ${(r.latency.split.dSession / 1e3).toFixed(1)} us per call`);
   }
   if (r.launches) lines.push(`  async launches local / direct (goal >= 50%): ${(r.launches.gpupool.rate / 1e6).toFixed(2)} / ${(r.launches.direct.rate / 1e6).toFixed(2)} M/s = ${pct(r.launches.gpupool.rate, r.launches.direct.rate)}`);
