@@ -29,7 +29,7 @@
   "targets": [
     {
       "target_name": "gpupool_compute",
-      "sources": ["native/addon/addon.cc", "<@(core_sources)"],
+      "sources": ["native/addon/addon.cc", "native/addon/local_peer.cc", "<@(core_sources)"],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
         "<(module_root_dir)/build/gen",

@@ -27,7 +27,8 @@ export class Daemon {
   static async start(env, dir, config = {}, fixture = FIXTURE, { listen = '127.0.0.1:0', netns } = {}) {
     const path = join(dir, 'gpupoold.json');
     // Quick to stop: the NVML event wait in flight blocks stopping for up to xidWaitMs.
-    writeFileSync(path, JSON.stringify({ health: { xidWaitMs: 100 }, ...config }));
+    // No local socket unless `config` names one (bench/run.js --local): runs must not take the host's.
+    writeFileSync(path, JSON.stringify({ health: { xidWaitMs: 100 }, localSocket: { enabled: false }, ...config }));
     const argv = [CLI, 'daemon', '--simulate', fixture, '--listen', listen, '--config', path];
     // `netns`: inside that network namespace (a test host of test/helpers/netns.ts).
     const [cmd, args] = netns ? ['ip', ['netns', 'exec', netns, process.execPath, ...argv]] : [process.execPath, argv];

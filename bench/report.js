@@ -29,7 +29,7 @@ function goals(r) {
     out.push({
       name: '1. sync call latency (median)',
       gpupool: `${us(r.latency.cuCtxSynchronize.median)} us`,
-      baseline: `${us(r.latency.pingpong.median)} us (C TCP ping-pong)`,
+      baseline: `${us(r.latency.pingpong.median)} us (C ${r.transport === 'unix' ? 'Unix-socket' : 'TCP'} ping-pong)`,
       ratio: x(ratio),
       goal: '<= 2x',
       ok: ratio <= 2,

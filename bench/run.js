@@ -8,12 +8,15 @@
  * machine. Every program times itself and prints one line of JSON. Prints a table and rewrites
  * docs/benchmarks.md.
  *
- *   node bench/run.js [--quick] [--no-write] [--only 1,2,3,4] [--json FILE] [--js-connections]
+ *   node bench/run.js [--quick] [--no-write] [--only 1,2,3,4] [--json FILE] [--js-connections] [--local]
  *
  * --quick: one trial of each and smaller counts (a smoke test; never written to the document).
  * --no-write: print only. --only: some of the benchmarks (the document is written only by a full run).
  * --js-connections: the daemon keeps every connection on its event loop (compute.nativeConnections
  * false), the path before issue 13, to compare with the sessions' native readers (the default).
+ * --local: jobs reach the daemon through its Unix socket (the local transport, issue 13); the
+ * latency baseline is then a C ping-pong over a Unix socket pair, and the copies are also measured
+ * from pinned (cuMemAllocHost) memory and directly on the emulated driver. Never written to the document.
  * --json FILE: also write the raw results there. A full run also saves them as bench/results/run.json and
  * draws docs/img/bench-copies.svg from them (bench/plots.js).
  * Every figure is of the emulated CUDA driver (CPU), never of a GPU.
@@ -42,7 +45,8 @@ const CUDA_HOME = process.env.CUDA_HOME ?? '/usr/local/cuda';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
-const write = !args.includes('--no-write') && !quick;
+const local = args.includes('--local');
+const write = !args.includes('--no-write') && !quick && !local;
 const onlyArg = args.indexOf('--only');
 const jsonArg = args.indexOf('--json');
 const jsonOut = jsonArg >= 0 ? args[jsonArg + 1] : null;
@@ -90,7 +94,7 @@ function build(dir) {
     // client library (gpupool run) or the emulated driver (the direct runs).
     execFileSync(cc, ['-std=c11', '-O2', '-Wall', '-I', include, '-o', out[name], join(PROGRAMS, `${name}.c`), '-L', SHIM_DIR, '-l:libcuda.so.1'], { stdio: 'pipe' });
   }
-  for (const name of ['pingpong', 'stream']) {
+  for (const name of ['pingpong', 'stream', 'shm_pingpong']) {
     out[name] = join(dir, name);
     execFileSync(cc, ['-std=c11', '-O2', '-Wall', '-o', out[name], join(PROGRAMS, `${name}.c`)], { stdio: 'pipe' });
   }
@@ -230,11 +234,16 @@ function averageSplits(splits) {
 
 async function latency(bin, daemon) {
   const { calls, trials, request, reply } = P.latency;
-  const rows = { pingpong: [], cuCtxSynchronize: [], cuStreamQuery: [] };
+  // --local: what a shared-memory ring could give (futex wake only, and a long spin first).
+  const rows = { pingpong: [], cuCtxSynchronize: [], cuStreamQuery: [], shmFutex: [], shmSpin: [] };
   const splits = [];
   for (let t = 0; t < trials; t++) {
     log(`  latency trial ${t + 1}/${trials}`);
-    rows.pingpong.push(await runProgram([bin.pingpong, String(calls), String(request), String(reply)], process.env, 'pingpong'));
+    rows.pingpong.push(await runProgram([bin.pingpong, String(calls), String(request), String(reply), local ? 'unix' : 'tcp'], process.env, 'pingpong'));
+    if (local) {
+      rows.shmFutex.push(await runProgram([bin.shm_pingpong, String(calls), String(request), String(reply), '0'], process.env, 'shm_pingpong'));
+      rows.shmSpin.push(await runProgram([bin.shm_pingpong, String(calls), String(request), String(reply), '20000'], process.env, 'shm_pingpong (spin)'));
+    }
     const r = await viaGpupool(daemon, bin.sync_latency, [String(calls), 'ctxsync']);
     rows.cuCtxSynchronize.push(r);
     // The daemon's figures cover the whole run (connection, warm-up); the timed calls dominate it.
@@ -250,6 +259,7 @@ async function latency(bin, daemon) {
     pingpong: summary(rows.pingpong),
     cuCtxSynchronize: summary(rows.cuCtxSynchronize),
     cuStreamQuery: summary(rows.cuStreamQuery),
+    ...(local ? { shmFutex: summary(rows.shmFutex), shmSpin: summary(rows.shmSpin) } : {}),
     split: averageSplits(splits),
   };
 }
@@ -279,10 +289,18 @@ async function copies(bin, daemon) {
   const { sizes, target, trials, profileSize, profileTarget } = P.copies;
   const raw = [];
   const remote = [];
+  // --local: the same copies from pinned memory, and both directly on the emulated driver.
+  const pinned = [];
+  const direct = [];
+  const directPinned = [];
   for (let t = 0; t < trials; t++) {
     log(`  copies trial ${t + 1}/${trials}`);
     raw.push(await runProgram([bin.stream, String(target), ...sizes.map(String)], process.env, 'stream'));
     remote.push(await viaGpupool(daemon, bin.copy_bw, ['both', String(target), ...sizes.map(String)]));
+    if (!local) continue;
+    pinned.push(await viaGpupool(daemon, bin.copy_bw, ['both:pinned', String(target), ...sizes.map(String)]));
+    direct.push(await runProgram([bin.copy_bw, 'both', String(target), ...sizes.map(String)], directEnv(P.fastEnv), 'copy_bw (direct)'));
+    directPinned.push(await runProgram([bin.copy_bw, 'both:pinned', String(target), ...sizes.map(String)], directEnv(P.fastEnv), 'copy_bw pinned (direct)'));
   }
   const rows = sizes.map((bytes, i) => {
     const bw = (rs, key) => median(rs.map((r) => (bytes / r.sizes[i][key]) * 1e3)); // MB/s (1e6 bytes)
@@ -291,6 +309,13 @@ async function copies(bin, daemon) {
       reps: remote[0].sizes[i].reps,
       raw: { htod: bw(raw, 'htod_ns'), dtoh: bw(raw, 'dtoh_ns') },
       gpupool: { htod: bw(remote, 'htod_ns'), dtoh: bw(remote, 'dtoh_ns') },
+      ...(local
+        ? {
+            gpupoolPinned: { htod: bw(pinned, 'htod_ns'), dtoh: bw(pinned, 'dtoh_ns') },
+            direct: { htod: bw(direct, 'htod_ns'), dtoh: bw(direct, 'dtoh_ns') },
+            directPinned: { htod: bw(directPinned, 'htod_ns'), dtoh: bw(directPinned, 'dtoh_ns') },
+          }
+        : {}),
     };
   });
   // One run per direction at the profiled size, so that the daemon's CPU time is that direction's.
@@ -330,6 +355,37 @@ async function train(bin, daemon) {
   return { steps, kernels, kernelNs, ...main, small };
 }
 
+/** The daemon of a run; with --local its jobs are given its Unix socket instead of its TCP address. */
+async function startDaemon(env, dir) {
+  const socket = join(dir, 'gpupool.sock');
+  const daemon = await Daemon.start(env, dir, local ? { ...daemonConfig, localSocket: { path: socket } } : daemonConfig);
+  if (local) daemon.server = `unix://${socket}`;
+  return daemon;
+}
+
+/** The local transport's figures against issue 13's goals, each with its baseline from the same run. */
+function localSummary(r) {
+  const lines = ['', 'local transport (Unix socket) against issue 13\'s goals:'];
+  const pct = (a, b) => `${((100 * a) / b).toFixed(0)}%`;
+  if (r.latency) {
+    const { cuCtxSynchronize: c, pingpong: p } = r.latency;
+    const ring = (x) => `median ${(x.median / 1e3).toFixed(1)} us, mean ${(x.mean / 1e3).toFixed(1)} us, p99 ${(x.p99 / 1e3).toFixed(1)} us`;
+    lines.push(`  bare C ping-pongs: Unix socket ${ring(p)}; shared page + futex ${ring(r.latency.shmFutex)}; shared page, spin then futex ${ring(r.latency.shmSpin)}`);
+    lines.push(`  sync call / C Unix-socket ping-pong (goal <= 1.5x): ${(c.median / 1e3).toFixed(1)} / ${(p.median / 1e3).toFixed(1)} us = ${(c.median / p.median).toFixed(2)}x; daemon JS thread ${(r.latency.split.dMain / 1e3).toFixed(1)} us, session threads ${(r.latency.split.dSession / 1e3).toFixed(1)} us per call`);
+  }
+  if (r.launches) lines.push(`  async launches local / direct (goal >= 50%): ${(r.launches.gpupool.rate / 1e6).toFixed(2)} / ${(r.launches.direct.rate / 1e6).toFixed(2)} M/s = ${pct(r.launches.gpupool.rate, r.launches.direct.rate)}`);
+  const row = r.copies?.rows.find((x) => x.bytes === 64 * MiB) ?? r.copies?.rows.at(-1);
+  if (row?.direct) {
+    const mb = (x) => x.toFixed(0);
+    lines.push(`  ${row.bytes / MiB} MiB copies, MB/s HtoD / DtoH:`);
+    lines.push(`    pinned, local / direct (goal >= 90%): ${mb(row.gpupoolPinned.htod)} / ${mb(row.directPinned.htod)} = ${pct(row.gpupoolPinned.htod, row.directPinned.htod)}; ${mb(row.gpupoolPinned.dtoh)} / ${mb(row.directPinned.dtoh)} = ${pct(row.gpupoolPinned.dtoh, row.directPinned.dtoh)}`);
+    lines.push(`    pageable, local / direct (goal >= 45%): ${mb(row.gpupool.htod)} / ${mb(row.direct.htod)} = ${pct(row.gpupool.htod, row.direct.htod)}; ${mb(row.gpupool.dtoh)} / ${mb(row.direct.dtoh)} = ${pct(row.gpupool.dtoh, row.direct.dtoh)}`);
+    lines.push(`    raw TCP stream, for reference: ${mb(row.raw.htod)} / ${mb(row.raw.dtoh)}`);
+  }
+  if (r.train) lines.push(`  training-like loop local / direct (goal <= 1.10x): ${(r.train.gpupool.total / 1e6).toFixed(1)} / ${(r.train.direct.total / 1e6).toFixed(1)} ms = ${(r.train.gpupool.total / r.train.direct.total).toFixed(2)}x`);
+  return `${lines.join('\n')}\n`;
+}
+
 // ---- main ------------------------------------------------------------------------------------------
 
 async function main() {
@@ -338,9 +394,9 @@ async function main() {
   try {
     log(`building the benchmark programs in ${dir}`);
     const bin = build(dir);
-    const results = { machine: machine(), params: P, imageKind: bin.imageKind, quick, connections: daemonConfig.compute ? 'js' : 'native' };
+    const results = { machine: machine(), params: P, imageKind: bin.imageKind, quick, connections: daemonConfig.compute ? 'js' : 'native', transport: local ? 'unix' : 'tcp' };
     if (only.has(1) || only.has(2) || only.has(3)) {
-      const daemon = await Daemon.start(P.fastEnv, dir, daemonConfig);
+      const daemon = await startDaemon(P.fastEnv, dir);
       log(`daemon at ${daemon.server} (${Object.entries(P.fastEnv).map(([k, v]) => `${k}=${v}`).join(' ')})`);
       try {
         if (only.has(1)) (log('1. synchronous call latency'), (results.latency = await latency(bin, daemon)));
@@ -351,7 +407,7 @@ async function main() {
       }
     }
     if (only.has(4)) {
-      const daemon = await Daemon.start(P.trainEnv, dir, daemonConfig);
+      const daemon = await startDaemon(P.trainEnv, dir);
       log(`daemon at ${daemon.server} (${Object.entries(P.trainEnv).map(([k, v]) => `${k}=${v}`).join(' ')})`);
       try {
         log('4. training-like loop');
@@ -363,6 +419,7 @@ async function main() {
     results.seconds = (Date.now() - started) / 1000;
     results.machine.loadAfter = loadavg()[0];
     process.stdout.write(renderConsole(results));
+    if (local) process.stdout.write(localSummary(results));
     if (jsonOut) writeFileSync(jsonOut, `${JSON.stringify(results, null, 2)}\n`);
     if (write && only.size === 4) {
       // The fuzzing figures come from their own run (bench/fuzz.js); the document keeps them.

@@ -22,8 +22,10 @@ static size_t reps_for(size_t bytes, size_t target)
 int main(int argc, char **argv)
 {
     if (argc < 4)
-        die("usage: copy_bw both|htod|dtoh TARGET_BYTES SIZE...");
-    int do_htod = strcmp(argv[1], "dtoh") != 0, do_dtoh = strcmp(argv[1], "htod") != 0;
+        die("usage: copy_bw both|htod|dtoh[:pinned] TARGET_BYTES SIZE...");
+    /* `:pinned`: the host buffer comes from cuMemAllocHost (page-locked), else from malloc (pageable). */
+    int pinned = strstr(argv[1], ":pinned") != NULL;
+    int do_htod = strncmp(argv[1], "dtoh", 4) != 0, do_dtoh = strncmp(argv[1], "htod", 4) != 0;
     size_t target = strtoull(argv[2], NULL, 10);
     size_t largest = 0;
     for (int i = 3; i < argc; i++) {
@@ -31,14 +33,18 @@ int main(int argc, char **argv)
         largest = b > largest ? b : largest;
     }
     open_device();
-    char *host = malloc(largest);
+    char *host = NULL;
+    if (pinned)
+        CHECK(cuMemAllocHost((void **)&host, largest));
+    else
+        host = malloc(largest);
     if (host == NULL)
         die("out of memory");
     memset(host, 0x3c, largest); /* touched: no page faults inside the timed copies */
     CUdeviceptr dev;
     CHECK(cuMemAlloc(&dev, largest));
     uint64_t *t = malloc(MAX_REPS * sizeof *t);
-    printf("{\"bench\":\"copy_bw\",\"sizes\":[");
+    printf("{\"bench\":\"copy_bw\",\"pinned\":%d,\"sizes\":[", pinned);
     for (int i = 3; i < argc; i++) {
         size_t bytes = strtoull(argv[i], NULL, 10), reps = reps_for(bytes, target);
         if (do_htod) /* warm-up of this size */

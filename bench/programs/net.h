@@ -85,6 +85,25 @@ static inline int loopback_pair(void (*serve)(int fd), pid_t *child)
     return fd;
 }
 
+/* As loopback_pair, over a connected pair of Unix stream sockets (the local transport's baseline). */
+static inline int unix_pair(void (*serve)(int fd), pid_t *child)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
+        die("socketpair failed");
+    pid_t pid = fork();
+    if (pid < 0)
+        die("fork failed");
+    if (pid == 0) {
+        close(sv[0]);
+        serve(sv[1]);
+        _exit(0);
+    }
+    close(sv[1]);
+    *child = pid;
+    return sv[0];
+}
+
 static inline void finish(int fd, pid_t child)
 {
     shutdown(fd, SHUT_RDWR);

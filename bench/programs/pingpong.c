@@ -2,7 +2,8 @@
  * Benchmark 1, the baseline: a bare TCP ping-pong over 127.0.0.1 between two processes (client and a
  * forked server), TCP_NODELAY, small messages of about a forwarded call's size. Times each of N
  * round trips exactly as sync_latency times a call.
- * Usage: pingpong N [request_bytes] [reply_bytes]
+ * Usage: pingpong N [request_bytes] [reply_bytes] [tcp|unix]   (unix: a Unix stream socket pair, the
+ * local transport's baseline)
  * Prints: {"bench":"pingpong","n":N,"median_ns":...,"p99_ns":...,"mean_ns":...}
  */
 #include "net.h"
@@ -27,7 +28,8 @@ int main(int argc, char **argv)
     if (req_bytes == 0 || req_bytes > 4096 || rep_bytes == 0 || rep_bytes > 4096)
         die("message sizes must be 1..4096 bytes");
     pid_t child;
-    int fd = loopback_pair(serve, &child);
+    int local = argc > 4 && strcmp(argv[4], "unix") == 0;
+    int fd = local ? unix_pair(serve, &child) : loopback_pair(serve, &child);
     char out[4096], in[4096];
     memset(out, 0xa5, sizeof out);
     uint64_t *t = malloc(n * sizeof *t);
@@ -48,7 +50,7 @@ int main(int argc, char **argv)
     uint64_t total = now_ns() - total0;
     finish(fd, child);
     uint64_t median = quantile_u64(t, n, 0.5), p99 = quantile_u64(t, n, 0.99);
-    printf("{\"bench\":\"pingpong\",\"n\":%zu,\"request_bytes\":%zu,\"reply_bytes\":%zu,\"median_ns\":%llu,\"p99_ns\":%llu,\"mean_ns\":%.1f}\n",
-           n, req_bytes, rep_bytes, (unsigned long long)median, (unsigned long long)p99, (double)total / (double)n);
+    printf("{\"bench\":\"pingpong\",\"socket\":\"%s\",\"n\":%zu,\"request_bytes\":%zu,\"reply_bytes\":%zu,\"median_ns\":%llu,\"p99_ns\":%llu,\"mean_ns\":%.1f}\n",
+           local ? "unix" : "tcp", n, req_bytes, rep_bytes, (unsigned long long)median, (unsigned long long)p99, (double)total / (double)n);
     return 0;
 }

@@ -20,11 +20,14 @@
 //                   the connection's close code
 //     .ping() .closeConnection(code, reason) .terminate()   asked of an attached connection
 //     .connection   {idleMs, paused, pauses, bytesIn, bytesOut} of an attached connection, or null
+//   peerCredentials(fd)   {pid, uid, gid} of a Unix-socket peer (local_peer.cc)
 //
 // Each session runs its calls on one native thread of its own; replies and the end come back to
 // JS through a thread-safe function, or (attached) the replies go straight to the socket and JS
 // hears only of refusals and the end. Nothing on the JS thread ever calls the driver.
 #include <napi.h>
+
+#include "local_peer.h"
 
 #include <cstdio>
 #include <malloc.h>
@@ -585,6 +588,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Driver", driver);
   exports.Set("Session", SessionWrap::Define(env));
   exports.Set("protocolDigest", Napi::String::New(env, gp::protocol_digest()));
+  gp::RegisterLocalPeer(env, exports);
   return exports;
 }
 

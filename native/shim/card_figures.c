@@ -50,8 +50,9 @@ static char *http_get(const gp_conn *conn, const char *path, size_t *len)
     if (fd < 0)
         return NULL;
     gp_tls *tls = conn->tls ? gp_tls_connect(fd, conn->host, conn->port, FIGURES_TIMEOUT_MS, why, sizeof why) : NULL;
-    char request[512];
-    int n = snprintf(request, sizeof request, "GET %s HTTP/1.0\r\nHost: %s:%s\r\nAccept: text/plain\r\n\r\n", path, conn->host, conn->port);
+    char request[512], host_header[192];
+    int n = snprintf(request, sizeof request, "GET %s HTTP/1.0\r\nHost: %s\r\nAccept: text/plain\r\n\r\n", path,
+                     gp_host_header(conn->host, conn->port, host_header, sizeof host_header));
     char *buf = malloc(METRICS_MAX + 1);
     size_t got = 0;
     int ok = buf != NULL && (!conn->tls || tls != NULL) && n > 0 && (size_t)n < sizeof request;

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 
 #include "call.h"
@@ -70,6 +71,36 @@ int gp_device_global(int server, int remote)
     return -1;
 }
 
+/*
+ * With GPUPOOL_SERVERS unset: the daemon of this host through its Unix socket when one is there
+ * (GPUPOOL_LOCAL_SOCKET alone when set, else /run/gpupool/gpupool.sock, then
+ * $XDG_RUNTIME_DIR/gpupool/gpupool.sock: the daemon's own order, src/server/local-socket.ts), else
+ * its TCP address.
+ */
+static const char *default_server(char *buf, size_t cap)
+{
+    const char *named = getenv("GPUPOOL_LOCAL_SOCKET");
+    const char *runtime = getenv("XDG_RUNTIME_DIR");
+    char user[160] = "";
+    if (runtime != NULL && *runtime != '\0')
+        snprintf(user, sizeof user, "%s/gpupool/gpupool.sock", runtime);
+    const char *candidates[2] = { "/run/gpupool/gpupool.sock", user };
+    if (named != NULL && strcmp(named, "none") == 0)
+        return "ws://127.0.0.1:7760";
+    if (named != NULL && *named != '\0') {
+        candidates[0] = named;
+        candidates[1] = "";
+    }
+    for (int i = 0; i < 2; i++) {
+        struct stat st;
+        if (candidates[i][0] == '/' && stat(candidates[i], &st) == 0 && S_ISSOCK(st.st_mode)) {
+            snprintf(buf, cap, "unix://%s", candidates[i]);
+            return buf;
+        }
+    }
+    return "ws://127.0.0.1:7760";
+}
+
 static void connect_all(void)
 {
     const char *list = getenv("GPUPOOL_SERVERS");
@@ -88,7 +119,8 @@ static void connect_all(void)
             return;
         }
     }
-    char *copy = strdup(list && *list ? list : "ws://127.0.0.1:7760");
+    char local[256];
+    char *copy = strdup(list && *list ? list : default_server(local, sizeof local));
     char *save = NULL;
     g_init_result = CUDA_SUCCESS;
     for (char *url = strtok_r(copy, ", ", &save); url != NULL; url = strtok_r(NULL, ", ", &save)) {

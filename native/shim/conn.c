@@ -29,13 +29,26 @@ static int silence_ms(void)
 static int parse_url(gp_conn *c, const char *url, char *why, size_t why_len)
 {
     const char *rest;
+    if (strncmp(url, "unix://", 7) == 0) {
+        /* unix:///run/gpupool/gpupool.sock: a daemon on this host (docs/operations.md, "The local socket"). */
+        const char *path = url + 7;
+        if (path[0] != '/' || strlen(path) >= sizeof c->host) {
+            snprintf(why, why_len, "%s: a unix:// address names an absolute socket path (at most %zu bytes)", url, sizeof c->host - 1);
+            return -1;
+        }
+        snprintf(c->host, sizeof c->host, "%s", path);
+        c->port[0] = '\0';
+        snprintf(c->path, sizeof c->path, "/v1/compute");
+        snprintf(c->url, sizeof c->url, "%s", url);
+        return 0;
+    }
     if (strncmp(url, "ws://", 5) == 0) {
         rest = url + 5;
     } else if (strncmp(url, "wss://", 6) == 0) {
         rest = url + 6;
         c->tls = 1;
     } else {
-        snprintf(why, why_len, "%s: not a ws:// or wss:// address", url);
+        snprintf(why, why_len, "%s: not a ws://, wss:// or unix:// address", url);
         return -1;
     }
     const char *slash = strchr(rest, '/');

@@ -27,7 +27,7 @@ typedef struct gp_pending {
 typedef struct gp_conn {
     int index;
     char url[256];
-    char host[160], port[16], path[128];
+    char host[160], port[16], path[128]; /* unix://: host is the socket's path, port is empty */
     int tls;                      /* wss:// */
     gp_ws *ws;
     uint64_t session;

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -131,8 +132,42 @@ static int on_genmask(uint8_t *buf, size_t len, void *user)
     return getrandom(buf, len, 0) == (ssize_t)len ? 0 : -1;
 }
 
+static int dial_unix(const char *path, int timeout_ms, char *why, size_t why_len)
+{
+    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+    if (strlen(path) >= sizeof addr.sun_path) {
+        snprintf(why, why_len, "the socket path %s is too long", path);
+        return -1;
+    }
+    memcpy(addr.sun_path, path, strlen(path) + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(why, why_len, "cannot create a Unix socket: %s", strerror(errno));
+        return -1;
+    }
+    struct timeval tv = { .tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000 };
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    if (connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0) {
+        snprintf(why, why_len, "cannot connect to %s: %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+const char *gp_host_header(const char *host, const char *port, char *buf, size_t cap)
+{
+    if (host[0] == '/')
+        snprintf(buf, cap, "localhost");
+    else
+        snprintf(buf, cap, "%s:%s", host, port);
+    return buf;
+}
+
 int gp_dial(const char *host, const char *port, int timeout_ms, char *why, size_t why_len)
 {
+    if (host[0] == '/')
+        return dial_unix(host, timeout_ms, why, why_len);
     struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM }, *res = NULL;
     int err = getaddrinfo(host, port, &hints, &res);
     if (err != 0) {
@@ -187,16 +222,16 @@ static int read_head(gp_ws *ws, char *head, size_t cap)
 static int handshake(gp_ws *ws, const char *host, const char *port, const char *path, char *why, size_t why_len)
 {
     uint8_t nonce[16];
-    char key[32], expect[64], request[1024], head[4096];
+    char key[32], expect[64], request[1024], head[4096], host_header[192];
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int digest_len = 0;
     if (getrandom(nonce, sizeof nonce, 0) != (ssize_t)sizeof nonce)
         return -1;
     base64(nonce, sizeof nonce, key);
     int n = snprintf(request, sizeof request,
-                     "GET %s HTTP/1.1\r\nHost: %s:%s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                      "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n",
-                     path, host, port, key);
+                     path, gp_host_header(host, port, host_header, sizeof host_header), key);
     if (write_all(ws, (const uint8_t *)request, (size_t)n) != 0 || read_head(ws, head, sizeof head) != 0) {
         const char *tls_error = gp_tls_error(ws->tls);
         if (tls_error)

@@ -14,8 +14,14 @@ typedef struct gp_ws gp_ws;
  */
 gp_ws *gp_ws_connect(const char *host, const char *port, const char *path, int tls, int timeout_ms, char *why, size_t why_len);
 
-/* A TCP connection to host:port (the daemon's address: HTTP requests use it too); the fd, or -1 with *why. */
+/*
+ * A TCP connection to host:port (the daemon's address: HTTP requests use it too), or a Unix-socket
+ * one when host is a path (unix://, port empty); the fd, or -1 with *why.
+ */
 int gp_dial(const char *host, const char *port, int timeout_ms, char *why, size_t why_len);
+
+/* What an HTTP request's Host header says for host and port ("localhost" for a Unix socket). */
+const char *gp_host_header(const char *host, const char *port, char *buf, size_t cap);
 
 /* Sends one binary message made of these pieces (fragmented as WebSocket allows). 0, or -1 on error. */
 int gp_ws_send(gp_ws *ws, const struct iovec *parts, int count);

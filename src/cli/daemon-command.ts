@@ -17,6 +17,7 @@ export interface DaemonOptions {
   tlsKey?: string;
   tlsClientCa?: string;
   statusListen?: string;
+  localSocket?: string;
 }
 
 export function flagsLayer(opts: DaemonOptions): ConfigLayer {
@@ -34,6 +35,7 @@ export function flagsLayer(opts: DaemonOptions): ConfigLayer {
     ...(opts.logLevel === undefined ? {} : { logLevel: opts.logLevel }),
     ...(opts.simulate === undefined ? {} : { simulate: opts.simulate === true ? defaultFixture : opts.simulate }),
     ...(opts.statusListen === undefined ? {} : { statusListen: opts.statusListen }),
+    ...(opts.localSocket === undefined ? {} : { localSocket: opts.localSocket === 'none' ? { enabled: false } : { enabled: true, path: opts.localSocket } }),
     ...(opts.tokens === undefined ? {} : { auth: { tokens: opts.tokens } }),
     ...(Object.keys(tls).length > 0 ? { tls } : {}),
     ...(Object.keys(vendors).length > 0 ? { vendors } : {}),
@@ -52,6 +54,7 @@ export function daemonCommand(setExit: (code: number) => void, done: (p: Promise
     .option('--vendors <list>', `comma-separated vendors to probe (${VENDORS.join(',')})`)
     .option('--hostname <name>', 'host name reported in status and metrics')
     .option('--status-listen <host:port>', 'serve status, health and metrics (plain HTTP) on this address only; --listen then serves compute alone')
+    .option('--local-socket <path>', 'the Unix socket for jobs on this host (env GPUPOOL_LOCAL_SOCKET); "none": serve none')
     .option('--tokens <file>', 'token file: compute clients must present a token listed there (docs/security.md); SIGHUP reloads it')
     .option('--tls-cert <file>', 'PEM certificate: serve HTTPS and wss:// (with --tls-key); SIGHUP reloads it')
     .option('--tls-key <file>', 'PEM private key of --tls-cert')

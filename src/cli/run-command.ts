@@ -7,6 +7,7 @@ import { clientLibraryDir } from '../paths.js';
 import { parseBytes } from '../auth/tokens.js';
 import { messageOf } from '../errors.js';
 import { fetchStatus, type TlsClientOptions } from '../server/status-client.js';
+import { isSocketFile, localSocketCandidates } from '../server/local-socket.js';
 import { readTlsClientFiles } from './status-client.js';
 import { POLICIES, SHARE_RANGE } from '../sharing/placement.js';
 import { MAX_GPUS, MAX_WAIT_S, type JobRequest } from '../sharing/quota.js';
@@ -34,12 +35,18 @@ interface RunOptions {
 
 export const DEFAULT_SERVERS = 'ws://127.0.0.1:7760';
 
+/** With no --servers and no GPUPOOL_SERVERS: this host's daemon through its Unix socket when one is there, as the client library chooses. */
+export function defaultServers(env: NodeJS.ProcessEnv): string {
+  const local = localSocketCandidates(env).find(isSocketFile);
+  return local === undefined ? DEFAULT_SERVERS : `unix://${local}`;
+}
+
 /** The environment a job runs in: gpupool's libcuda.so.1 first on the loader's path, and the settings it reads. */
 export function jobEnvironment(opts: RunOptions, env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   const out: NodeJS.ProcessEnv = {
     ...env,
     LD_LIBRARY_PATH: [clientLibraryDir, env.LD_LIBRARY_PATH].filter(Boolean).join(':'),
-    GPUPOOL_SERVERS: opts.servers ?? env.GPUPOOL_SERVERS ?? DEFAULT_SERVERS,
+    GPUPOOL_SERVERS: opts.servers ?? env.GPUPOOL_SERVERS ?? defaultServers(env),
   };
   if (opts.token !== undefined) out.GPUPOOL_TOKEN = opts.token;
   // Absolute, so that a job that changes its directory before cuInit still finds them.
@@ -113,7 +120,7 @@ export function runCommand(err: NodeJS.WritableStream, setExit: (code: number) =
   return new Command('run')
     .description('run COMMAND with its CUDA calls carried to pool cards')
     .usage('[options] -- COMMAND [ARGS...]')
-    .option('-s, --servers <list>', `comma-separated daemon addresses, ws:// or wss:// (env GPUPOOL_SERVERS, default ${DEFAULT_SERVERS})`)
+    .option('-s, --servers <list>', `comma-separated daemon addresses, ws://, wss:// or unix:///PATH (env GPUPOOL_SERVERS; default: this host's local socket when there is one, else ${DEFAULT_SERVERS})`)
     .option('--token <token>', 'bearer token for the daemons (env GPUPOOL_TOKEN)')
     .option('--tls-ca <file>', "PEM CA that signed the daemons' certificates, for wss:// (env GPUPOOL_TLS_CA; default: the system's CA store)")
     .option('--tls-cert <file>', 'PEM client certificate for daemons that require one (env GPUPOOL_TLS_CERT)')

@@ -18,7 +18,8 @@ import { WaitProgress, encodeRefused } from './handshake-notices.js';
 import { clientText } from './client-text.js';
 import { JsLink, NativeLink, holdForHandover, parkForWorker, releaseToNative, unparsedBytes, type ClientLink } from './client-link.js';
 import { WorkerSession, type WorkerSettings } from './worker-session.js';
-import type { ComputeAddon, EmuStats, NativeDriver, NativeSession, SessionStats } from './native.js';
+import type { ComputeAddon, EmuStats, NativeDriver, NativeSession, PeerCredentials, SessionStats } from './native.js';
+import type { Socket } from 'node:net';
 import { defaultConfig, type DaemonConfig } from '../config/schema.js';
 import { formatPriority, parsePriority, type Priority } from '../sharing/priority.js';
 import { scheduling, type SchedParams } from '../sharing/schedule.js';
@@ -67,9 +68,11 @@ export interface SessionInfo {
    * How the session's calls reach it: `tcp` or `tls`, read by `native` code (the session's threads,
    * off the event loop) or by `js` (through the event loop: TLS, and every connection before its WELCOME).
    */
-  transport: { socket: 'tcp' | 'tls'; reader: 'native' | 'js' };
+  transport: { socket: 'tcp' | 'tls' | 'unix'; reader: 'native' | 'js' };
   /** The pid of the worker process that runs the session (config `compute.sessionProcess: "process"`); null: a thread of the daemon. */
   workerPid: number | null;
+  /** A `unix` connection's peer as the kernel recorded it at connect (SO_PEERCRED); absent on TCP. */
+  credentials?: PeerCredentials;
   stats: SessionStats | null;
 }
 
@@ -225,21 +228,22 @@ export class ComputeEndpoint {
    * `pending`: the connection's place under the server's limits before authentication (its deadline
    * from TCP accept), released once HELLO is accepted; null: the HELLO deadline runs from here.
    */
-  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, pending: PendingConnection | null = null): void {
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, pending: PendingConnection | null = null, kind: 'tcp' | 'unix' = 'tcp'): void {
     if (this.closing) {
       socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       return;
     }
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, req, pending));
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, req, pending, kind));
   }
 
-  private accept(ws: WebSocket, req: IncomingMessage, pending: PendingConnection | null): void {
+  private accept(ws: WebSocket, req: IncomingMessage, pending: PendingConnection | null, kind: 'tcp' | 'unix'): void {
     const id = this.nextId++;
     const link = new JsLink(ws);
+    const credentials = kind === 'unix' ? localPeer(req.socket, this.addon) : null;
     const client: Client = {
       info: {
         id,
-        peer: `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? 0}`,
+        peer: kind === 'unix' ? `unix:pid=${credentials?.pid ?? '?'},uid=${credentials?.uid ?? '?'}` : `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? 0}`,
         program: '',
         pid: 0,
         host: '',
@@ -250,8 +254,9 @@ export class ComputeEndpoint {
         scheduling: null,
         cards: [],
         pauses: 0,
-        transport: { socket: (req.socket as { encrypted?: boolean }).encrypted ? 'tls' : 'tcp', reader: 'js' },
+        transport: { socket: kind === 'unix' ? 'unix' : (req.socket as { encrypted?: boolean }).encrypted ? 'tls' : 'tcp', reader: 'js' },
         workerPid: null,
+        ...(credentials ? { credentials } : {}),
         stats: null,
       },
       ws,
@@ -268,7 +273,8 @@ export class ComputeEndpoint {
     };
     this.clients.set(id, client);
     const log = this.logger.child({ session: id, peer: client.info.peer });
-    const peer = peerKey(req.socket.remoteAddress);
+    // Failed handshakes are counted per address; a local peer's is its uid.
+    const peer = kind === 'unix' ? localPeerKey(req.socket, this.addon) : peerKey(req.socket.remoteAddress);
     const certificate = verifiedClientName(req.socket);
     // A connection that never says HELLO holds a socket and a slot for nothing: it gets until its
     // deadline, counted from TCP accept when the server keeps one (the upgrade and TLS are inside it).
@@ -699,4 +705,15 @@ function tenantCards(limits: TenantLimits | null): ((card: PlacementCard) => boo
   const list = limits?.cards;
   if (!list) return null;
   return (card) => list.some((x) => (typeof x === 'number' ? x === card.ordinal : card.uuid !== null && x.toLowerCase() === card.uuid.toLowerCase()));
+}
+
+/** What failed handshakes and pending connections of a Unix-socket peer count against: its uid. */
+export function localPeerKey(socket: Socket, addon: ComputeAddon): string {
+  return `unix:uid=${localPeer(socket, addon)?.uid ?? '?'}`;
+}
+
+/** The kernel's record of a Unix-socket peer (its descriptor read through Node's pipe handle); null when unreadable. */
+function localPeer(socket: Socket, addon: ComputeAddon): PeerCredentials | null {
+  const fd = (socket as unknown as { _handle?: { fd?: number } | null })._handle?.fd;
+  return typeof fd === 'number' && fd >= 0 ? addon.peerCredentials(fd) : null;
 }

@@ -161,10 +161,18 @@ export interface ConnectionFigures {
   bytesOut: number;
 }
 
+export interface PeerCredentials {
+  pid: number;
+  uid: number;
+  gid: number;
+}
+
 /** The compute addon (native/addon): every driver call runs on its native threads, never here. */
 export interface ComputeAddon {
   openDriver(path: string): Promise<NativeDriver>;
   /** onClosed's code: how an attached connection ended (the client's close code, 1006 when it went away); null without one. */
+  /** {pid, uid, gid} of a Unix-socket connection's peer, as the kernel recorded it (SO_PEERCRED); null: not a Unix socket. */
+  peerCredentials(fd: number): PeerCredentials | null;
   Session: new (driver: NativeDriver, onOutput: (message: Buffer) => void, onClosed: (reason: string | null, code: number | null) => void, options?: NativeSessionOptions) => NativeSession;
 }
 

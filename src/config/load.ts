@@ -14,6 +14,7 @@ const validate = ajv.compile(configSchema);
 /** Environment variables the daemon reads, and how each maps onto the configuration. */
 export const ENVIRONMENT: Record<string, (value: string) => ConfigLayer> = {
   GPUPOOL_LISTEN: (v) => ({ listen: v }),
+  GPUPOOL_LOCAL_SOCKET: (v) => ({ localSocket: v === 'none' ? { enabled: false } : { enabled: true, path: v } }),
   GPUPOOL_HOSTNAME: (v) => ({ hostname: v }),
   GPUPOOL_LOG_LEVEL: (v) => ({ logLevel: v as DaemonConfig['logLevel'] }),
   GPUPOOL_VENDORS: (v) => ({ vendors: { enabled: splitList(v, ',') as DaemonConfig['vendors']['enabled'] } }),

@@ -20,6 +20,17 @@ export interface DaemonConfig {
    * served on `listen`. When set, `listen` serves only the compute WebSocket.
    */
   statusListen: string | null;
+  /**
+   * The Unix socket that jobs on this host reach the daemon through (the same routes and compute
+   * endpoint as `listen`, never TLS; docs/operations.md, "The local socket").
+   */
+  localSocket: {
+    enabled: boolean;
+    /** null: /run/gpupool/gpupool.sock where the daemon can create it, else $XDG_RUNTIME_DIR/gpupool/gpupool.sock. */
+    path: string | null;
+    /** The socket file's permission bits, octal ("0666": every local user, as loopback TCP allows). */
+    mode: string;
+  };
   tls: {
     /** PEM certificate (chain) of the daemon; with `key`, `listen` serves HTTPS and `wss://`. null: plain. */
     cert: string | null;
@@ -171,6 +182,7 @@ export function defaultConfig(): DaemonConfig {
   return {
     listen: '127.0.0.1:7760',
     statusListen: null,
+    localSocket: { enabled: true, path: null, mode: '0666' },
     tls: { cert: null, key: null, clientCa: null },
     hostname: hostname(),
     logLevel: 'info',
@@ -193,6 +205,16 @@ export const configSchema = {
   properties: {
     listen: { type: 'string', minLength: 1 },
     statusListen: { type: ['string', 'null'], minLength: 1 },
+    localSocket: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        enabled: { type: 'boolean' },
+        // sun_path holds 108 bytes with its terminating zero.
+        path: { type: ['string', 'null'], pattern: '^/', maxLength: 107 },
+        mode: { type: 'string', pattern: '^0?[0-7]{3}$' },
+      },
+    },
     tls: {
       type: 'object',
       additionalProperties: false,

@@ -7,6 +7,7 @@ import type { DaemonConfig } from '../config/schema.js';
 import { messageOf } from '../errors.js';
 import { version } from '../version.js';
 import { HttpServer } from '../server/http-server.js';
+import { prepareLocalSocket, setSocketMode } from '../server/local-socket.js';
 import { readTlsMaterial, type TlsMaterial } from '../server/tls.js';
 import { HostInfoSource } from '../server/host-info.js';
 import { DaemonMetrics } from '../server/metrics.js';
@@ -19,7 +20,7 @@ import { fetchDocument, fetchStatus } from '../server/status-client.js';
 import { poolMembership } from '../cluster/pool-source.js';
 import { DeviceRegistry } from '../vendors/registry.js';
 import { openCompute } from '../compute/backend.js';
-import { ComputeEndpoint } from '../compute/endpoint.js';
+import { ComputeEndpoint, localPeerKey } from '../compute/endpoint.js';
 import { addEmuStats } from '../compute/worker-session.js';
 import { registerSharingMetrics } from '../server/sharing-metrics.js';
 import type { Library } from '../vendors/library.js';
@@ -59,6 +60,10 @@ export class Daemon {
     private readonly compute: ComputeEndpoint | null,
     private readonly auth: Authenticator,
     private readonly dashboard: DashboardFeed,
+    /** The local socket's server (`localSocket`); null: none is served. */
+    private readonly localHttp: HttpServer | null,
+    /** The local socket's path, for status; null: none. */
+    readonly localSocket: string | null,
   ) {}
 
   static async start(config: DaemonConfig, deps: DaemonDeps): Promise<Daemon> {
@@ -79,6 +84,7 @@ export class Daemon {
     const startedAt = new Date().toISOString();
     let http: HttpServer | null = null;
     let statusHttp: HttpServer | null = null;
+    let localHttp: HttpServer | null = null;
     let endpoint: ComputeEndpoint | null = null;
     let dashboard: DashboardFeed | null = null;
     try {
@@ -165,6 +171,14 @@ export class Daemon {
       statusHttp = statusListen ? new HttpServer(logger, { pending }) : null;
       const computeEndpoint = endpoint;
       if (computeEndpoint) http.onUpgrade('/v1/compute', (req, socket, head, pendingConnection) => computeEndpoint.handleUpgrade(req, socket, head, pendingConnection));
+      // Jobs on this host: the same endpoint and routes as `listen`, over a Unix socket, never TLS.
+      const localPath = config.localSocket.enabled ? await prepareLocalSocket(config.localSocket.path, env, logger) : null;
+      if (localPath !== null) {
+        const addon = compute.addon;
+        // Connections before their HELLO count against their uid, as failed handshakes do (endpoint.ts).
+        localHttp = new HttpServer(logger, { pending, ...(addon ? { peerAddress: (socket) => localPeerKey(socket, addon) } : {}) });
+        if (computeEndpoint) localHttp.onUpgrade('/v1/compute', (req, socket, head, pendingConnection) => computeEndpoint.handleUpgrade(req, socket, head, pendingConnection, 'unix'));
+      }
       let bound: ListenAddress = listen;
       let statusBound: ListenAddress | null = statusListen;
       const daemonInfo = () => ({
@@ -173,6 +187,7 @@ export class Daemon {
         startedAt,
         listen: formatAddress(bound.host, bound.port),
         statusListen: statusBound ? formatAddress(statusBound.host, statusBound.port) : null,
+        localSocket: localPath,
         tls: tls !== null,
         clientCertificates: config.tls.clientCa !== null,
         simulated: config.simulate !== null,
@@ -192,12 +207,17 @@ export class Daemon {
         logger,
       });
       registerRoutes(statusHttp ?? http, { metrics, status, pool, dashboard });
+      if (localHttp && !statusHttp) registerRoutes(localHttp, { metrics, status, pool, dashboard });
       bound = await http.listen(listen);
       if (statusHttp && statusListen) statusBound = await statusHttp.listen(statusListen);
+      if (localHttp && localPath !== null) {
+        await localHttp.listenPath(localPath);
+        setSocketMode(localPath, config.localSocket.mode);
+      }
       poller.start();
       dashboard.start();
 
-      const daemon = new Daemon(config, bound, deps, registry, poller, http, statusHttp, endpoint, auth, dashboard);
+      const daemon = new Daemon(config, bound, deps, registry, poller, http, statusHttp, endpoint, auth, dashboard, localHttp, localPath);
       const cards = registry.devices().length;
       const vendors = registry.vendors().filter((v) => v.available).map((v) => v.vendor);
       const address = formatAddress(bound.host, bound.port);
@@ -205,6 +225,7 @@ export class Daemon {
         {
           address,
           url: `${tls ? 'https' : 'http'}://${address}`,
+          ...(localPath !== null ? { localSocket: localPath } : {}),
           ...(statusBound ? { statusAddress: formatAddress(statusBound.host, statusBound.port), statusUrl: `http://${formatAddress(statusBound.host, statusBound.port)}` } : {}),
           cards,
           vendors,
@@ -219,6 +240,7 @@ export class Daemon {
       await endpoint?.close();
       await http?.close();
       await statusHttp?.close();
+      await localHttp?.close();
       await registry.close();
       throw err;
     }
@@ -282,6 +304,7 @@ export class Daemon {
       ['compute sessions', async () => this.compute?.close()],
       ['http server', () => this.http.close()],
       ['status server', async () => this.statusHttp?.close()],
+      ['local socket', async () => this.localHttp?.close()],
       ['sampler', () => this.poller.stop()],
       ['vendor libraries', () => this.registry.close()],
     ];

@@ -49,14 +49,16 @@ export class ConnectionGuard {
   private readonly refusedLogged = new Set<string>();
   private totalLogged = false;
 
+  /** `addressOf`: whom a connection counts against (default: its remote address; the local socket's: its peer's uid). */
   constructor(
     private readonly limits: PendingLimits,
     private readonly logger: Logger,
+    private readonly addressOf: (socket: Socket) => string = (socket) => peerKey(socket.remoteAddress),
   ) {}
 
   /** A TCP connection was accepted (the server's 'connection' event). */
   accept(socket: Socket): void {
-    const address = peerKey(socket.remoteAddress);
+    const address = this.addressOf(socket);
     const count = this.perAddress.get(address) ?? 0;
     if (count >= this.limits.maxPerAddress || this.pending.size >= this.limits.maxTotal) {
       this.logRefusal(address, count);
@@ -125,6 +127,17 @@ export class ConnectionGuard {
   }
 }
 
+/** Unix-socket connections, which have no address: each its own key. */
+const localKeys = new WeakMap<object, string>();
+let localCount = 0;
+
 function connectionKey(socket: { remoteAddress?: string | undefined; remotePort?: number | undefined }): string {
-  return `${socket.remoteAddress ?? '?'}|${socket.remotePort ?? 0}`;
+  if (socket.remoteAddress !== undefined) return `${socket.remoteAddress}|${socket.remotePort ?? 0}`;
+  // Never TLS (the local socket is plain), so the accepted socket is the one a request names later.
+  let key = localKeys.get(socket);
+  if (key === undefined) {
+    key = `local|${++localCount}`;
+    localKeys.set(socket, key);
+  }
+  return key;
 }

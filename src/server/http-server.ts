@@ -33,6 +33,8 @@ export interface HttpServerOptions {
   handshakeTimeoutMs?: number;
   /** Bounds on connections until their first request or HELLO (docs/security.md); default: none. */
   pending?: PendingLimits;
+  /** Whom a pending connection counts against; default: its remote address (the local socket: its peer's uid). */
+  peerAddress?: (socket: Socket) => string;
 }
 
 /**
@@ -63,7 +65,7 @@ export class HttpServer {
     this.server = options.tls
       ? createHttpsServer({ ...serverTlsOptions(options.tls, options.handshakeTimeoutMs ?? 10_000), ...checking }, handler)
       : createServer(checking, handler);
-    this.guard = pending ? new ConnectionGuard(pending, logger) : null;
+    this.guard = pending ? new ConnectionGuard(pending, logger, options.peerAddress) : null;
     if (pending) {
       this.server.headersTimeout = pending.deadlineMs;
       // The raw TCP connection, before any TLS handshake: the deadline covers that too.
@@ -163,6 +165,20 @@ export class HttpServer {
         const bound = this.server.address();
         if (bound === null || typeof bound === 'string') return reject(new Error('server bound to no TCP address'));
         resolve({ host: bound.address, port: bound.port });
+      });
+    });
+  }
+
+  /** Binds a Unix socket at this path (the local transport); the path must be free (local-socket.ts). */
+  listenPath(path: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: NodeJS.ErrnoException) => {
+        reject(new GpupoolError(ErrorCodes.LISTEN_FAILED, `cannot listen on the local socket ${path}: ${err.message}`, { cause: err, details: { path, errno: err.code } }));
+      };
+      this.server.once('error', onError);
+      this.server.listen(path, () => {
+        this.server.off('error', onError);
+        resolve();
       });
     });
   }

@@ -23,6 +23,8 @@ export interface DaemonInfo {
   listen: string;
   /** The status address (`statusListen`); null: status is served on `listen`. */
   statusListen: string | null;
+  /** The Unix socket jobs on this host connect through (`localSocket`); null: none. */
+  localSocket: string | null;
   /** Whether `listen` serves HTTPS and `wss://`. */
   tls: boolean;
   /** Whether compute clients must present a certificate signed by `tls.clientCa`. */

@@ -11,29 +11,21 @@
  *   Node 20's 4 GiB Buffer maximum, which made node-addon-api free its finalizer data twice and
  *   abort the daemon; issue 12, item 0).
  */
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import t from 'tap';
 import { clientLibraryDir } from '../../src/paths.js';
 import { ProtocolClient, frame, helloMessage, loadOpTable } from '../../src/protocol/client.js';
 import { startSimulatedDaemon } from '../helpers/simulated.js';
 import { eventually } from '../helpers/integration.js';
 import { buildProgram } from '../helpers/programs.js';
-import { rssBytes } from '../helpers/daemon-process.js';
+import { rssBytes, runProcess } from '../helpers/daemon-process.js';
 
 // Six GiB cross the emulated driver and loopback here: longer than tap's default per file on 2 CPUs.
 t.setTimeout(360_000);
 
 const MiB = 1024 ** 2;
 
-async function run(program: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(program, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const [code] = (await once(child, 'close')) as [number | null];
-  return { code, stdout, stderr };
+function run(program: string, args: string[], env: NodeJS.ProcessEnv) {
+  return runProcess(program, args, { ...process.env, ...env });
 }
 
 t.test('1 GiB and 2 GiB copies each way arrive whole, and the daemon gives the memory back', async (t) => {

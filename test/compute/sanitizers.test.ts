@@ -3,7 +3,8 @@
  * detection on) and UBSan (`make -C native asan`, into build/asan), under real programs:
  * - the fake vendor libraries (NVML, ROCm SMI, DCMI) under a C program that calls every entry point;
  * - the emulated driver under an unmodified driver-API program, directly;
- * - the client library under driver-API and runtime programs (static cudart) against a daemon;
+ * - the client library under driver-API and runtime programs (static cudart) against a daemon, over
+ *   TCP and over the daemon's Unix socket;
  * - the emulated driver inside a daemon, under a burst of protocol fuzzing, then the programs of
  *   cooperative launches, device asserts, mipmapped textures and textures.cu (texture views pinned for
  *   a launch, layered and cubemap sampling).
@@ -87,6 +88,19 @@ t.test('the client library under driver-API and runtime programs, against a daem
     clean(t, what, run);
     t.match(run.stdout, /^PASS$/m, `${what} passed`);
   }
+});
+
+t.test('the client library over the local socket, found with no GPUPOOL_SERVERS', async (t) => {
+  const socket = join(fixture.dir, 'gpupool.sock');
+  const daemon = await DaemonProcess.start(['--simulate', fixture.path, '--config', writeConfig(fixture.dir, QUICK_CONFIG), '--local-socket', socket]);
+  t.teardown(() => daemon.stop());
+  const env = sanitized({ LD_LIBRARY_PATH: join(ASAN, 'shim'), GPUPOOL_LOCAL_SOCKET: socket });
+  delete env.GPUPOOL_SERVERS;
+  const run = spawnSync(buildProgram('driver_api.c'), [fatbin], { encoding: 'utf8', env, timeout: 120_000 });
+  clean(t, 'driver_api over unix://', run);
+  t.match(run.stdout, /^PASS$/m, 'driver_api passed');
+  const connected = await daemon.waitFor((l) => l.msg === 'client connected');
+  t.match(String(connected.peer), /^unix:pid=\d+,uid=\d+$/, 'it came through the socket');
 });
 
 t.test('every allocating API (quota_apis): the emulated driver, and the client library against a daemon', async (t) => {

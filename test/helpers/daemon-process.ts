@@ -39,7 +39,9 @@ export class DaemonProcess {
    * daemon ...`, test/helpers/seccomp-exec.ts). A later `--listen` in ARGS wins over the default.
    */
   static async start(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 20_000, netns?: string, wrapper: string[] = []): Promise<DaemonProcess> {
-    const argv = [...wrapper, CLI, 'daemon', '--listen', '127.0.0.1:0', ...args];
+    // No local socket unless the test names one (a later --local-socket wins): tests' daemons must
+    // not race for the host's /run/gpupool/gpupool.sock.
+    const argv = [...wrapper, CLI, 'daemon', '--listen', '127.0.0.1:0', '--local-socket', 'none', ...args];
     const [cmd, cmdArgs] = netns ? ['ip', ['netns', 'exec', netns, process.execPath, ...argv]] : [process.execPath, argv];
     const child = spawn(cmd, cmdArgs, {
       env: { ...process.env, ...env },
@@ -77,12 +79,17 @@ export class DaemonProcess {
 /** Runs the CLI to completion and returns what it printed; `netns` runs it inside that namespace. */
 export async function runCli(args: string[], env: NodeJS.ProcessEnv = {}, netns?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const [cmd, cmdArgs] = netns ? ['ip', ['netns', 'exec', netns, process.execPath, CLI, ...args]] : [process.execPath, [CLI, ...args]];
-  const child = spawn(cmd, cmdArgs, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  return runProcess(cmd, cmdArgs, { ...process.env, ...env });
+}
+
+/** Runs a program to completion in exactly this environment; its exit code and all it printed. */
+export async function runProcess(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const [code] = (await once(child, 'exit')) as [number | null];
+  const [code] = (await once(child, 'close')) as [number | null];
   return { code, stdout, stderr };
 }
 
