@@ -24,7 +24,7 @@ import { clientLibraryDir } from '../../src/paths.js';
 import { ProtocolClient, helloMessage, loadOpTable } from '../../src/protocol/client.js';
 import { CLI, DaemonProcess, runCli, runProcess } from '../helpers/daemon-process.js';
 import { FixtureFile, mixedHost } from '../helpers/fixture.js';
-import { QUICK_CONFIG, writeConfig } from '../helpers/integration.js';
+import { QUICK_CONFIG, eventually, writeConfig } from '../helpers/integration.js';
 import { buildProgram } from '../helpers/programs.js';
 
 const ops = loadOpTable();
@@ -128,16 +128,23 @@ t.test('connections before their HELLO are counted one by one: several at once l
   const daemon = await DaemonProcess.start(['--simulate', fixture.path, '--config', writeConfig(dir, config, 'counted.json'), '--local-socket', counted]);
   t.teardown(() => daemon.stop());
   for (let round = 0; round < 3; round++) {
-    // Two silent connections at once (the limit), then both go.
+    // Two silent connections at once (the limit), then both go. A round may start before the daemon
+    // has seen the last one's connections end: such a connection is refused, which is the guard
+    // working, not a count left behind. Each socket's end is awaited from its start, so one the
+    // daemon closed first is not waited for forever.
     const pair = [connect(counted), connect(counted)];
-    await Promise.all(pair.map((s) => once(s, 'connect')));
+    const closed = pair.map((s) => once(s, 'close'));
+    pair.forEach((s) => s.on('error', () => {}));
+    await Promise.all(pair.map((s) => Promise.race([once(s, 'connect'), once(s, 'close')])));
     await new Promise((r) => setTimeout(r, 100));
     for (const s of pair) s.destroy();
-    await Promise.all(pair.map((s) => once(s, 'close')));
+    await Promise.all(closed);
   }
-  await new Promise((r) => setTimeout(r, 200));
+  // A count left behind stays for ever (the old bug): a job is then refused however long it waits.
   const program = buildProgram('large_copies.c');
-  const run = await runProcess(program, ['1'], localEnv(counted));
-  t.equal(run.code, 0, 'a job still gets in after them', { output: run.stderr.slice(-2000) });
-  t.notOk(daemon.logs.some((l) => l.code === 'GPUPOOL_CONNECTION_LIMIT'), 'no connection was refused for a count left behind');
+  const run = await eventually('a job gets in after them', async () => {
+    const r = await runProcess(program, ['1'], localEnv(counted));
+    return r.code === 0 ? r : undefined;
+  }, 10_000, 250);
+  t.equal(run.code, 0, 'a job still gets in after them');
 });
