@@ -6,8 +6,8 @@
  * by 0xAFFFF in the sample, about 4.7e10 in all. The writes are unsynchronised across 67 million
  * threads, so the arrays' contents afterwards are a race whose outcome no GPU fixes, and the sample
  * never reads them back: the result it checks is the launch completing without a fault. Every index
- * the walk forms is an element of its array (psRand % size, |tID - psRand| % size), so what this CPU
- * kernel computes is that result in closed form: both arrays are checked to be the context's memory
+ * the walk forms is an element of its array (psRand % size, |tID - psRand| % size). This CPU kernel
+ * does not do the walk: it gives only the checked outcome. Both arrays are checked to be the context's memory
  * (a GPU would fault otherwise), sizes and the count checked as the kernel's arithmetic needs them,
  * and the contents are left as they were (docs/compatibility.md names the departure).
  */
