@@ -1,0 +1,95 @@
+import type { Device } from '../vendors/device.js';
+import type { Policy } from '../sharing/placement.js';
+import type { QuotaLedger } from '../sharing/quota.js';
+import { CUDA_ERROR_NAMES } from './card-health.js';
+import { computeCards, type ComputeCard } from './cards.js';
+import type { Client, SessionInfo } from './client.js';
+import type { EmuStats, NativeDriver } from './native.js';
+import { WorkerSession } from './worker-session.js';
+
+/** A card of the compute driver with the scheduler's figures (docs/sharing.md). */
+export interface ScheduledCard extends ComputeCard {
+  /** Sessions whose work waits for the card right now (the queue length). */
+  waiting: number;
+  /** Device time of all sessions' work on the card, departed ones included, in ns. */
+  deviceNs: number;
+  /** Sessions whose calls on this card fail since it went unhealthy (docs/operations.md, "Faults"). */
+  poisonedSessions: number[];
+}
+
+/** What status shows of the sharing settings: what `gpupool run` needs to place a job across hosts. */
+export interface SharingStatus {
+  defaultQuota: string;
+  overcommit: boolean;
+  placement: Policy;
+  defaultShare: number;
+}
+
+/**
+ * What status and metrics show of the compute endpoint's sessions and cards. Sessions in worker
+ * processes report on their beat: their figures join the daemon's own here.
+ */
+export class SessionStatus {
+  /** Device time measured by session workers that have ended, per card: the card's total keeps it, as the daemon's gate does. */
+  private readonly workerDepartedNs: number[] = [];
+
+  constructor(
+    private readonly driver: NativeDriver,
+    private readonly ledger: QuotaLedger,
+    private readonly vendorDevices: () => Device[],
+    private readonly clients: () => Iterable<Client>,
+  ) {}
+
+  /** A session ended: a worker's device time stays in its cards' totals. */
+  departed(client: Client): void {
+    if (client.session instanceof WorkerSession) client.session.cards.forEach((c, i) => (this.workerDepartedNs[i] = (this.workerDepartedNs[i] ?? 0) + c.deviceNs));
+  }
+
+  sessions(): SessionInfo[] {
+    return [...this.clients()].map((c) => {
+      const stats = c.session?.stats() ?? null;
+      const achieved = c.usage.achieved();
+      const cards = (c.quota ?? []).flatMap((quota, ordinal) =>
+        quota > 0
+          ? [
+              {
+                ordinal,
+                quota,
+                used: stats?.used[ordinal] ?? 0,
+                deviceNs: stats?.sched[ordinal]?.deviceNs ?? 0,
+                waitNs: stats?.sched[ordinal]?.waitNs ?? 0,
+                achievedShare: achieved?.[ordinal] ?? null,
+                poisoned: CUDA_ERROR_NAMES[stats?.poisoned[ordinal] ?? 0] ?? null,
+              },
+            ]
+          : [],
+      );
+      const workerPid = c.session instanceof WorkerSession ? c.session.pid : null;
+      return { ...c.info, pauses: c.link.pauses, cards, stats, workerPid };
+    });
+  }
+
+  /**
+   * Per card: its memory, what live sessions hold of it, its health and utilization (docs/operations.md,
+   * "Placement"), and the scheduler's figures: sessions waiting for it, device time (docs/sharing.md).
+   */
+  cards(): ScheduledCard[] {
+    const clients = [...this.clients()];
+    const sched = this.driver.cardStats();
+    // Sessions in worker processes are gated there: their waits and device time count with the daemon's own.
+    const workers = clients.flatMap((c) => (c.session instanceof WorkerSession ? [c.session.cards] : []));
+    const inWorkers = (ordinal: number, key: 'waiting' | 'deviceNs') => workers.reduce((sum, cards) => sum + (cards[ordinal]?.[key] ?? 0), 0);
+    const poisoned = clients.map((client) => ({ id: client.info.id, cards: client.session?.stats().poisoned ?? [] }));
+    return computeCards(this.driver.devices(), this.ledger.status(), this.vendorDevices()).map((c) => ({
+      ...c,
+      waiting: (sched[c.ordinal]?.waiting ?? 0) + inWorkers(c.ordinal, 'waiting'),
+      deviceNs: (sched[c.ordinal]?.deviceNs ?? 0) + inWorkers(c.ordinal, 'deviceNs') + (this.workerDepartedNs[c.ordinal] ?? 0),
+      poisonedSessions: poisoned.filter((p) => (p.cards[c.ordinal] ?? 0) !== 0).map((p) => p.id),
+    }));
+  }
+
+  /** The emulated driver's counters of the live session workers (docs/architecture.md); empty with sessions as threads. */
+  workerEmuStats(): EmuStats[] {
+    return [...this.clients()].flatMap((c) => (c.session instanceof WorkerSession && c.session.emu ? [c.session.emu] : []));
+  }
+}
