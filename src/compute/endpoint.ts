@@ -33,6 +33,9 @@ export interface ComputeLimits {
   maxMessageBytes: number;
   /** Backpressure: the session's socket is paused while its queue holds more, resumed at half. */
   maxQueuedBytes: number;
+  /** Shared memory a local job may map into its session (Unix socket only); config `compute.sharedMemoryBytes`, `sharedMemoryRegions`. */
+  sharedMemoryBytes: number;
+  sharedMemoryRegions: number;
   /** After the handshake the session's own threads read and write plain-TCP connections; config `compute.nativeConnections`. */
   nativeConnections: boolean;
   /** Before its HELLO is accepted a client may send no more than this (1009); config `auth.maxHelloBytes`. */
@@ -196,9 +199,9 @@ export class ComputeEndpoint {
   ) {
     this.auth = options.auth ?? null;
     const defaults = defaultConfig();
-    const { maxMessageBytes, maxQueuedBytes, nativeConnections } = defaults.compute;
+    const { maxMessageBytes, maxQueuedBytes, sharedMemoryBytes, sharedMemoryRegions, nativeConnections } = defaults.compute;
     const { maxHelloBytes, blockedDelayMs } = defaults.auth;
-    this.limits = { maxMessageBytes, maxQueuedBytes, nativeConnections, maxHelloBytes, blockedDelayMs, ...options.limits };
+    this.limits = { maxMessageBytes, maxQueuedBytes, sharedMemoryBytes, sharedMemoryRegions, nativeConnections, maxHelloBytes, blockedDelayMs, ...options.limits };
     const { sessionProcess, workerHeartbeatMs, workerHangMs } = defaults.compute;
     this.placement = { process: sessionProcess === 'process', heartbeatMs: workerHeartbeatMs, hangMs: workerHangMs, ...options.sessions };
     this.wss = new WebSocketServer({ noServer: true, maxPayload: this.limits.maxMessageBytes, perMessageDeflate: false });
@@ -565,7 +568,14 @@ export class ComputeEndpoint {
       return;
     }
     try {
-      session.attach(held.fd, prefix, { maxMessageBytes: this.limits.maxMessageBytes, maxQueuedBytes: this.limits.maxQueuedBytes });
+      // Descriptors (shared memory) pass over a Unix socket only: a TCP session refuses every region.
+      const local = client.info.transport.socket === 'unix';
+      session.attach(held.fd, prefix, {
+        maxMessageBytes: this.limits.maxMessageBytes,
+        maxQueuedBytes: this.limits.maxQueuedBytes,
+        sharedMemoryBytes: local ? this.limits.sharedMemoryBytes : 0,
+        sharedMemoryRegions: local ? this.limits.sharedMemoryRegions : 0,
+      });
     } catch (err) {
       log.warn({ err: messageOf(err) }, 'the session could not take its connection over; it stays on the event loop');
       held.resume();

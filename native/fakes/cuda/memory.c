@@ -155,7 +155,7 @@ static void destroy_alloc(emu_alloc *a)
 {
     if (a->phys != NULL)
         emu_phys_unref(a->phys);
-    else
+    else if (!a->registered)
         emu_unmap_memory(a->host, a->map_bytes);
     free(a);
 }
@@ -274,10 +274,48 @@ CUresult emu_free_device(CUdeviceptr p)
     return CUDA_SUCCESS;
 }
 
+CUresult emu_register_host(CUcontext ctx, void *p, size_t bytes, unsigned flags)
+{
+    if (p == NULL || bytes == 0)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (emu_find_host(p, bytes) != NULL || emu_find_host(p, 0) != NULL)
+        return CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED;
+    emu_alloc *a = calloc(1, sizeof *a);
+    if (a == NULL)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    a->ctx = ctx;
+    a->bytes = bytes;
+    a->id = emu_new_id();
+    a->host = p;
+    a->registered = true;
+    a->start = (uint64_t)(uintptr_t)p;
+    a->span = bytes;
+    a->kind = EMU_MEM_HOST;
+    a->host_flags = flags;
+    emu_list_init(&a->link);
+    if (!emu_map_insert(&emu_g.host_allocs, a)) {
+        free(a);
+        return CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED;
+    }
+    emu_list_add(&ctx->host_allocs, &a->link);
+    emu_g.stats.host_allocations++;
+    emu_g.stats.host_bytes += bytes;
+    return CUDA_SUCCESS;
+}
+
+CUresult emu_unregister_host(void *p)
+{
+    emu_alloc *a = emu_find_host(p, 0);
+    if (a == NULL || a->host != p || !a->registered)
+        return CUDA_ERROR_HOST_MEMORY_NOT_REGISTERED;
+    emu_release_alloc(a);
+    return CUDA_SUCCESS;
+}
+
 CUresult emu_free_host(void *p)
 {
     emu_alloc *a = emu_find_host(p, 0);
-    if (a == NULL || a->host != p)
+    if (a == NULL || a->host != p || a->registered)
         return CUDA_ERROR_INVALID_VALUE;
     emu_release_alloc(a);
     return CUDA_SUCCESS;
