@@ -51,10 +51,16 @@ const SIZES = ['1', '4095', '65543', String((4 << 20) + 3), String(9 << 20), Str
 
 for (const memory of ['pinned', 'pageable'] as const) {
   t.test(`copies from and to ${memory} memory go through shared memory, every byte checked`, async (t) => {
-    const result = await runProcess(program, [memory, ...SIZES], localEnv({ GPUPOOL_PROGRAM: `shm-${memory}` }));
+    const seen = new Set(daemon.logs);
+    const result = await runProcess(program, [memory, ...SIZES], localEnv());
     t.equal(result.code, 0, 'the program passed', { output: (result.stdout + result.stderr).slice(-3000) });
     t.match(result.stdout, /^PASS$/m);
     t.notMatch(result.stderr, /refused shared memory/, 'the daemon took the regions');
+    // The session's last figures: its copies named shared memory, and it mapped the regions.
+    const freed = await daemon.waitFor((l) => !seen.has(l) && l.msg === 'session freed');
+    const stats = freed.stats as { sharedCopies: number; calls: number };
+    // 3 round trips of 4 copies per size at least; each whole copy is at least one shared one.
+    t.ok(stats.sharedCopies >= SIZES.length * 6, `the copies named shared memory (${stats.sharedCopies} shared copies)`);
   });
 }
 
