@@ -4,10 +4,12 @@
 #include "shared_memory.h"
 
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <linux/futex.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -124,6 +126,12 @@ CUresult SharedMemory::add(Session &s, uint32_t id, uint64_t bytes, std::string 
   }
   if (!S_ISREG(st.st_mode)) {
     *why = "the descriptor is no regular file (a memfd is)";
+    return CUDA_ERROR_INVALID_VALUE;
+  }
+  // Shmem, not hugetlbfs: a huge page the pool cannot give at the first touch would be a SIGBUS here.
+  struct statfs fs;
+  if (fstatfs(fd.fd, &fs) != 0 || fs.f_type != TMPFS_MAGIC) {
+    *why = "the descriptor is no shmem file (a memfd without MFD_HUGETLB is)";
     return CUDA_ERROR_INVALID_VALUE;
   }
   const int seals = fcntl(fd.fd, F_GET_SEALS);

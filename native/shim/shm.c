@@ -32,7 +32,7 @@
 
 #define MAX_LOCAL 64 /* client.c's MAX_SERVERS */
 #define STAGING_SLOTS 4
-#define STAGING_SLOT ((size_t)4 << 20)
+#define STAGING_SLOT ((size_t)16 << 20)
 #define STAGING_HEAD ((size_t)4096)
 
 typedef struct region {
@@ -386,42 +386,34 @@ static int local_for(CUdeviceptr device, size_t n)
     return server >= 0 && local_server(server) ? server : -1;
 }
 
-int gp_shm_htod(uint32_t op, CUdeviceptr dst, const void *src, size_t n, int async, CUstream stream, CUresult *rc)
+/* A copy between device memory and host memory: kind 0 to the card, 1 to the host. */
+static int shared_copy(uint32_t kind, uint32_t op, CUdeviceptr device, unsigned char *host, size_t n, int async, CUstream stream, CUresult *rc)
 {
-    int server = local_for(dst, n);
-    if (server < 0 || src == NULL)
+    int server = local_for(device, n);
+    if (server < 0 || host == NULL)
         return 0;
-    copy_head h = { .kind = 0, .per_thread = (uint32_t)per_thread_op(op), .async = (uint32_t)(async != 0), .stream = stream, .device = dst };
+    copy_head h = { .kind = kind, .per_thread = (uint32_t)per_thread_op(op), .async = (uint32_t)(async != 0), .stream = stream, .device = device };
     uint32_t id;
     uint64_t offset;
-    if (pinned_span(src, n, server, &id, &offset)) {
+    if (pinned_span(host, n, server, &id, &offset)) {
         *rc = copy_frame(&h, async ? GP_MODE_ASYNC : GP_MODE_SYNC, id, offset, n, 0, 0);
         return 1;
     }
     local_daemon *d = staging_of(server);
     if (d == NULL)
         return 0;
-    *rc = staged_htod(server, d, &h, src, n);
+    *rc = kind == 0 ? staged_htod(server, d, &h, host, n) : staged_dtoh(server, d, &h, host, n);
     pthread_mutex_unlock(&d->staging_lock);
     return 1;
 }
 
+int gp_shm_htod(uint32_t op, CUdeviceptr dst, const void *src, size_t n, int async, CUstream stream, CUresult *rc)
+{
+    /* The source is only read: staged_htod and the daemon's host-to-device copy take it as const. */
+    return shared_copy(0, op, dst, (unsigned char *)(uintptr_t)src, n, async, stream, rc);
+}
+
 int gp_shm_dtoh(uint32_t op, void *dst, CUdeviceptr src, size_t n, int async, CUstream stream, CUresult *rc)
 {
-    int server = local_for(src, n);
-    if (server < 0 || dst == NULL)
-        return 0;
-    copy_head h = { .kind = 1, .per_thread = (uint32_t)per_thread_op(op), .async = (uint32_t)(async != 0), .stream = stream, .device = src };
-    uint32_t id;
-    uint64_t offset;
-    if (pinned_span(dst, n, server, &id, &offset)) {
-        *rc = copy_frame(&h, async ? GP_MODE_ASYNC : GP_MODE_SYNC, id, offset, n, 0, 0);
-        return 1;
-    }
-    local_daemon *d = staging_of(server);
-    if (d == NULL)
-        return 0;
-    *rc = staged_dtoh(server, d, &h, dst, n);
-    pthread_mutex_unlock(&d->staging_lock);
-    return 1;
+    return shared_copy(1, op, src, dst, n, async, stream, rc);
 }

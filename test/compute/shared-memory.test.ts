@@ -47,7 +47,7 @@ async function sessions(): Promise<SessionInfo[]> {
 
 const program = buildProgram('shared_copies.c');
 // 1 byte to 64 MiB: within one staging slot, across slots and around the slot size, and whole pages.
-const SIZES = ['1', '4095', '65543', String((4 << 20) + 3), String(9 << 20), String(64 << 20)];
+const SIZES = ['1', '4095', '65543', String((16 << 20) + 3), String(40 << 20), String(64 << 20)];
 
 for (const memory of ['pinned', 'pageable'] as const) {
   t.test(`copies from and to ${memory} memory go through shared memory, every byte checked`, async (t) => {

@@ -201,6 +201,24 @@ CUresult emu_alloc_device(CUcontext ctx, size_t bytes, CUdeviceptr *out)
     return rc;
 }
 
+/* Pinned host memory a (its host and bytes set) recorded at its own address, owned by ctx. */
+static CUresult insert_host(CUcontext ctx, emu_alloc *a, unsigned flags)
+{
+    a->start = (uint64_t)(uintptr_t)a->host;
+    a->span = a->bytes;
+    a->kind = EMU_MEM_HOST;
+    a->host_flags = flags;
+    if (!emu_map_insert(&emu_g.host_allocs, a)) {
+        CUresult rc = a->registered ? CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED : CUDA_ERROR_OUT_OF_MEMORY;
+        destroy_alloc(a);
+        return rc;
+    }
+    emu_list_add(&ctx->host_allocs, &a->link);
+    emu_g.stats.host_allocations++;
+    emu_g.stats.host_bytes += a->bytes;
+    return CUDA_SUCCESS;
+}
+
 CUresult emu_alloc_host(CUcontext ctx, size_t bytes, unsigned flags, void **out)
 {
     if (bytes == 0)
@@ -208,19 +226,10 @@ CUresult emu_alloc_host(CUcontext ctx, size_t bytes, unsigned flags, void **out)
     emu_alloc *a = new_alloc(ctx, bytes);
     if (a == NULL)
         return CUDA_ERROR_OUT_OF_MEMORY;
-    a->start = (uint64_t)(uintptr_t)a->host;
-    a->span = bytes;
-    a->kind = EMU_MEM_HOST;
-    a->host_flags = flags;
-    if (!emu_map_insert(&emu_g.host_allocs, a)) {
-        destroy_alloc(a);
-        return CUDA_ERROR_OUT_OF_MEMORY;
-    }
-    emu_list_add(&ctx->host_allocs, &a->link);
-    emu_g.stats.host_allocations++;
-    emu_g.stats.host_bytes += bytes;
-    *out = a->host;
-    return CUDA_SUCCESS;
+    CUresult rc = insert_host(ctx, a, flags);
+    if (rc == CUDA_SUCCESS)
+        *out = a->host;
+    return rc;
 }
 
 /* Forgets a; the mapping goes now, or at the last unpin when a copy or kernel still uses it. */
@@ -288,19 +297,8 @@ CUresult emu_register_host(CUcontext ctx, void *p, size_t bytes, unsigned flags)
     a->id = emu_new_id();
     a->host = p;
     a->registered = true;
-    a->start = (uint64_t)(uintptr_t)p;
-    a->span = bytes;
-    a->kind = EMU_MEM_HOST;
-    a->host_flags = flags;
     emu_list_init(&a->link);
-    if (!emu_map_insert(&emu_g.host_allocs, a)) {
-        free(a);
-        return CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED;
-    }
-    emu_list_add(&ctx->host_allocs, &a->link);
-    emu_g.stats.host_allocations++;
-    emu_g.stats.host_bytes += bytes;
-    return CUDA_SUCCESS;
+    return insert_host(ctx, a, flags);
 }
 
 CUresult emu_unregister_host(void *p)
