@@ -46,8 +46,9 @@ async function sessions(): Promise<SessionInfo[]> {
 }
 
 const program = buildProgram('shared_copies.c');
-// 1 byte to 64 MiB: within one staging slot, across slots and around the slot size, and whole pages.
-const SIZES = ['1', '4095', '65543', String((16 << 20) + 3), String(40 << 20), String(64 << 20)];
+// 1 byte to 64 MiB: within a page, a slot and across them; 64 MiB fills every staging slot, and the
+// asynchronous copies after it wait for slots to come back.
+const SIZES = ['1', '4095', '65543', String((16 << 20) + 3), String(64 << 20)];
 
 for (const memory of ['pinned', 'pageable'] as const) {
   t.test(`copies from and to ${memory} memory go through shared memory, every byte checked`, async (t) => {
