@@ -18,6 +18,7 @@
       "native/addon/scheduler.cc",
       "native/addon/session.cc",
       "native/addon/session_memory.cc",
+      "native/addon/shared_memory.cc",
       "native/addon/texture_handlers.cc",
       "native/addon/wire.cc",
       "native/addon/ws_frame.cc",

@@ -439,6 +439,10 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
     gp::Connection::Limits limits;
     limits.max_message = (uint64_t)max_message.As<Napi::Number>().DoubleValue();
     limits.max_queued = (size_t)max_queued.As<Napi::Number>().DoubleValue();
+    // Optional: without them the session refuses shared memory.
+    Napi::Value shm_bytes = o.Get("sharedMemoryBytes"), shm_regions = o.Get("sharedMemoryRegions");
+    if (shm_bytes.IsNumber()) limits.shared_memory.max_bytes = (uint64_t)shm_bytes.As<Napi::Number>().DoubleValue();
+    if (shm_regions.IsNumber()) limits.shared_memory.max_regions = (uint32_t)shm_regions.As<Napi::Number>().DoubleValue();
     Napi::Buffer<char> prefix = info[1].As<Napi::Buffer<char>>();
     try {
       auto c = gp::Connection::open(info[0].As<Napi::Number>().Int32Value(), limits, std::string(prefix.Data(), prefix.Length()), gp::Runner::events_for(runner_));
@@ -531,6 +535,9 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
     o.Set("allocatedBytes", (double)s.allocated_bytes);
     o.Set("deferredError", s.deferred_error);
     o.Set("refusals", (double)s.refusals);
+    o.Set("sharedMemoryRegions", (double)s.shared_regions);
+    o.Set("sharedMemoryBytes", (double)s.shared_bytes);
+    o.Set("sharedCopies", (double)s.shared_copies);
     Napi::Array quota = Napi::Array::New(env, s.quota.size()), used = Napi::Array::New(env, s.used.size());
     for (size_t i = 0; i < s.quota.size(); i++) quota.Set((uint32_t)i, (double)s.quota[i]);
     for (size_t i = 0; i < s.used.size(); i++) used.Set((uint32_t)i, (double)s.used[i]);

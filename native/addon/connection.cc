@@ -58,7 +58,7 @@ void Connection::start() {
 }
 
 Connection::Connection(int fd, int wake_fd, Limits limits, std::string prefix, Events events)
-    : fd_(fd), wake_fd_(wake_fd), limits_(limits), events_(std::move(events)), in_(kInputBytes + prefix.size()), last_read_ms_(now_ms()) {
+    : fd_(fd), wake_fd_(wake_fd), limits_(limits), passed_fds_(std::make_shared<PassedFds>(limits.shared_memory)), events_(std::move(events)), in_(kInputBytes + prefix.size()), last_read_ms_(now_ms()) {
   std::memcpy(in_.data(), prefix.data(), prefix.size());
   end_ = prefix.size();
 }
@@ -116,7 +116,7 @@ bool Connection::fill() {
     begin_ = 0;
   }
   for (;;) {
-    const ssize_t n = recv(fd_, in_.data() + end_, in_.size() - end_, MSG_DONTWAIT);
+    const ssize_t n = recv_keeping_fds(fd_, in_.data() + end_, in_.size() - end_, MSG_DONTWAIT, passed_fds_.get());
     if (n > 0) {
       end_ += (size_t)n;
       bytes_in_ += (uint64_t)n;
@@ -149,7 +149,7 @@ bool Connection::read_payload(uint8_t *dest, uint64_t length, const uint8_t mask
       if (!fill()) return false;
       continue;
     }
-    const ssize_t n = recv(fd_, dest + got, (size_t)(length - got), MSG_DONTWAIT);
+    const ssize_t n = recv_keeping_fds(fd_, dest + got, (size_t)(length - got), MSG_DONTWAIT, passed_fds_.get());
     if (n > 0) {
       ws::unmask(dest + got, (size_t)n, mask, got);
       got += (uint64_t)n;
@@ -280,7 +280,7 @@ void Connection::drain() {
   for (;;) {
     if (!wait_readable()) return;
     char sink[4096];
-    const ssize_t n = recv(fd_, sink, sizeof sink, MSG_DONTWAIT);
+    const ssize_t n = recv_keeping_fds(fd_, sink, sizeof sink, MSG_DONTWAIT, nullptr);
     if (n == 0) return;
     if (n < 0 && errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK) return;
   }

@@ -16,6 +16,8 @@
 #include <string>
 #include <vector>
 
+#include "shared_memory.h"
+
 namespace gp {
 
 class Connection : public std::enable_shared_from_this<Connection> {
@@ -24,6 +26,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   struct Limits {
     uint64_t max_message = 0;  // a larger message closes the connection with 1009
     size_t max_queued = 0;     // the reader stops while the messages taken and not run hold more
+    SharedMemoryLimits shared_memory;  // descriptors the client may pass (Unix socket), for its regions
   };
   // Both run on the reader thread.
   struct Events {
@@ -60,6 +63,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // The session ran a message of this backlog cost.
   void release(size_t cost);
   Figures figures() const;
+  // The descriptors the client passed with its bytes (SCM_RIGHTS), for its shared memory regions.
+  const std::shared_ptr<PassedFds> &passed_fds() const { return passed_fds_; }
 
   // What one message counts against max_queued: its bytes and a share for its bookkeeping.
   static size_t cost(size_t size) { return size + 256; }
@@ -88,6 +93,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   const int fd_;
   const int wake_fd_;
   const Limits limits_;
+  const std::shared_ptr<PassedFds> passed_fds_;
   Events events_;
   std::vector<uint8_t> in_;
   size_t begin_ = 0, end_ = 0;

@@ -12,6 +12,7 @@
 #include "handlers.h"
 #include "mp_check.h"
 #include "session.h"
+#include "shared_memory.h"
 #include "wire.h"
 
 namespace gp {
@@ -41,19 +42,25 @@ void run_frame(Session &s, Writer &w, const char *&p, const char *frame_end) {
   gp_frame_call head{};
   if (gp_frame_call_decode(&in, &head) != 0) throw ProtocolError(in.err);
   Reader r(in.p, frame_end, in.left);
-  const OpInfo *info = head.op <= UINT32_MAX ? op_info((uint32_t)head.op) : nullptr;
-  if (info == nullptr) throw ProtocolError("unknown operation " + std::to_string(head.op));
+  // gpupool's own frames (the local transport's shared memory) have ops of their own, outside the table.
+  const bool own = is_shared_memory_op(head.op);
+  const OpInfo *info = head.op <= UINT32_MAX && !own ? op_info((uint32_t)head.op) : nullptr;
+  if (info == nullptr && !own) throw ProtocolError("unknown operation " + std::to_string(head.op));
   Call call{(uint32_t)head.op, head.seq, head.ctx};
-  s.count_call(info->mode != GP_MODE_SYNC);
+  const bool sync = own ? head.seq != 0 : info->mode == GP_MODE_SYNC;
+  s.count_call(!sync);
+  // A region frame is no CUDA call: it always runs (its descriptor came with it), and a pending error
+  // waits for the next call.
+  const bool answers_error = sync && head.op != GP_OP_SHM_REGION;
 
   try {
     // A fire-and-forget call failed earlier: this synchronous call answers with that error instead
     // of running, as CUDA reports a launch's failure at the next synchronising call.
-    if (info->mode == GP_MODE_SYNC && s.deferred_error() != CUDA_SUCCESS) {
+    if (answers_error && s.deferred_error() != CUDA_SUCCESS) {
       r.skip_rest();
       reply_result(w, call, s.take_deferred_error());
     } else {
-      s.set_call_per_thread(info->per_thread != 0);
+      if (!own) s.set_call_per_thread(info->per_thread != 0);
       CUresult rc = s.make_current(call.ctx);
       // A card that went bad answers its error without reaching the driver (Session::poison).
       if (rc == CUDA_SUCCESS) rc = s.poisoned_current();
@@ -61,12 +68,15 @@ void run_frame(Session &s, Writer &w, const char *&p, const char *frame_end) {
         r.skip_rest();
         reply_result(w, call, rc);
       } else {
-        dispatch_op(s, r, w, call);
+        if (own)
+          run_shared_memory_frame(s, r, w, call, head.op);
+        else
+          dispatch_op(s, r, w, call);
         r.finish();
       }
     }
   } catch (const ProtocolError &e) {
-    throw ProtocolError(std::string(info->name) + " (op " + std::to_string(head.op) + ", seq " + std::to_string(call.seq) + "): " + e.what());
+    throw ProtocolError(std::string(own ? "a shared memory frame" : info->name) + " (op " + std::to_string(head.op) + ", seq " + std::to_string(call.seq) + "): " + e.what());
   }
   p = r.position();
 }

@@ -118,6 +118,9 @@ std::shared_ptr<Driver> Driver::open(const std::string &path) {
   bind(a.kernelGetParamInfo, gpa, "cuKernelGetParamInfo", 12040);
   bind(a.funcGetParamInfo, gpa, "cuFuncGetParamInfo", 12040);
   bind(a.ctxSynchronize, gpa, "cuCtxSynchronize", 2000);
+  bind(a.memHostRegister, gpa, "cuMemHostRegister", 6050);
+  bind(a.memHostUnregister, gpa, "cuMemHostUnregister", 4000);
+  bind(a.streamSynchronize, gpa, "cuStreamSynchronize", 2000);
   bind(a.arrayCreate, gpa, "cuArrayCreate", 3020);
   bind(a.linkCreate, gpa, "cuLinkCreate", 6050);
   bind(a.linkAddData, gpa, "cuLinkAddData", 6050);

@@ -116,6 +116,11 @@ class Driver {
     DriverFn<PFN_cuLinkAddData_v6050> linkAddData;
     DriverFn<PFN_cuLinkComplete_v5050> linkComplete;
     DriverFn<PFN_cuLinkDestroy_v5050> linkDestroy;
+    // The shared memory of local jobs (shared_memory.cc): pinned for the card's DMA, and the stream a
+    // staged copy waits for before its slot is the client's again.
+    DriverFn<PFN_cuMemHostRegister_v6050> memHostRegister;
+    DriverFn<PFN_cuMemHostUnregister_v4000> memHostUnregister;
+    DriverFn<PFN_cuStreamSynchronize_v2000> streamSynchronize;
   };
   const Api &api() const { return api_; }
 

@@ -72,6 +72,7 @@ class Runner {
 
   // The connection the session's replies go to from now on (once).
   void attach(std::shared_ptr<Connection> c) {
+    session.shared_memory.set_source(c->passed_fds());
     conn_holder_ = std::move(c);
     conn_.store(conn_holder_.get(), std::memory_order_release);
   }

@@ -387,6 +387,8 @@ void Session::teardown() {
   last_card_ = nullptr;
   last_card_ordinal_ = -1;
   working_ = nullptr;
+  // Shared memory is registered with the contexts: unregistered while they exist.
+  shared_memory.clear(*this);
   // Pools and VMM memory belong to no context either: freed through the driver while contexts exist.
   release_memory_objects();
   // Libraries belong to no context: unload them first, while their contexts still exist.
@@ -503,6 +505,9 @@ SessionStats Session::stats() const {
   s.calls = calls_.load(std::memory_order_relaxed);
   s.async_calls = async_calls_.load(std::memory_order_relaxed);
   s.refusals = refusals_.load(std::memory_order_relaxed);
+  s.shared_regions = shared_memory.regions();
+  s.shared_bytes = shared_memory.mapped_bytes();
+  s.shared_copies = shared_memory.copies();
   s.messages = messages_.load(std::memory_order_relaxed);
   s.handles = n_handles_.load(std::memory_order_relaxed);
   s.contexts = n_contexts_.load(std::memory_order_relaxed);

@@ -24,6 +24,7 @@
 #include "extent.h"
 #include "gp_ops.h"
 #include "scheduler.h"
+#include "shared_memory.h"
 
 namespace gp {
 
@@ -35,6 +36,7 @@ struct ParamSlot {
 
 struct SessionStats {
   uint64_t calls, async_calls, messages, handles, contexts, allocations, allocated_bytes, refusals;
+  uint64_t shared_regions, shared_bytes, shared_copies;  // the local job's shared memory (shared_memory.h)
   int deferred_error;
   std::vector<uint64_t> quota, used;  // per card, by ordinal
   std::vector<int> poisoned;           // per card, by ordinal: the CUresult its calls answer; 0: none
@@ -249,6 +251,10 @@ class Session {
   // Unloads the session's libraries, destroys its contexts (and with them everything in them),
   // forgets everything. Runs on the session's thread when the session ends.
   void teardown();
+
+  // The local job's shared memory regions (shared_memory.h), and whether a refusal was logged.
+  SharedMemory shared_memory;
+  bool shared_memory_said = false;
 
   // Refreshes the counters stats() reports (the session's thread, after each message).
   void publish();

@@ -294,8 +294,11 @@ CUresult gp_call_finish(gp_call *c)
         return CUDA_SUCCESS;
     gp_conn_flush(conn);
     CUresult rc = gp_conn_wait(conn, pending);
-    /* Replies come in order, so a deferred call sent before this one has answered by now. */
-    CUresult deferred = gp_conn_take_deferred_error(conn);
+    /*
+     * Replies come in order, so a deferred call sent before this one has answered by now. A region of
+     * shared memory is no CUDA call: the error stays for the next one.
+     */
+    CUresult deferred = c->op == GP_OP_SHM_REGION ? CUDA_SUCCESS : gp_conn_take_deferred_error(conn);
     if (rc == CUDA_SUCCESS && deferred != CUDA_SUCCESS)
         rc = deferred;
     c->reply.pos = (const char *)pending->reply;

@@ -11,6 +11,7 @@
 #include "gp_ops.h"
 #include "gp_shim_decls.h"
 #include "shim.h"
+#include "shm.h"
 
 static size_t slice_len(size_t left) { return left < GP_COPY_SLICE ? left : GP_COPY_SLICE; }
 
@@ -66,6 +67,9 @@ static CUresult htod(uint32_t op, int mode, CUdeviceptr dst, const void *src, si
         if (rc != CUDA_SUCCESS || taken)
             return rc;
     }
+    CUresult shared_rc;
+    if (gp_shm_htod(op, dst, src, n, has_stream, stream, &shared_rc))
+        return shared_rc;
     const unsigned char *from = src;
     size_t done = 0;
     do {
@@ -92,6 +96,9 @@ static CUresult dtoh(uint32_t op, int mode, void *dst, CUdeviceptr src, size_t n
         if (rc != CUDA_SUCCESS || taken)
             return rc;
     }
+    CUresult shared_rc;
+    if (gp_shm_dtoh(op, dst, src, n, has_stream, stream, &shared_rc))
+        return shared_rc;
     unsigned char *to = dst;
     size_t done = 0;
     do {

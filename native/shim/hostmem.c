@@ -13,6 +13,7 @@
 #include "gp_shim_decls.h"
 #include "hostmem.h"
 #include "shim.h"
+#include "shm.h"
 
 typedef struct {
     uintptr_t base;
@@ -86,10 +87,13 @@ static CUresult host_alloc(void **pp, size_t bytesize, unsigned flags)
         return CUDA_ERROR_NOT_INITIALIZED;
     if (pp == NULL)
         return CUDA_ERROR_INVALID_VALUE;
-    if (posix_memalign(pp, 4096, bytesize ? bytesize : 1) != 0)
+    /* With a daemon on this host, in memory it maps too: copies from it move no byte here (shm.c). */
+    int shared = gp_shm_host_alloc(pp, bytesize);
+    if (!shared && posix_memalign(pp, 4096, bytesize ? bytesize : 1) != 0)
         return CUDA_ERROR_OUT_OF_MEMORY;
     if (!note_block(*pp, bytesize, flags, 0)) {
-        free(*pp);
+        if (!shared || !gp_shm_host_free(*pp))
+            free(*pp);
         *pp = NULL;
         return CUDA_ERROR_OUT_OF_MEMORY;
     }
@@ -111,7 +115,8 @@ CUresult gp_local_cuMemFreeHost_v2000(void *p)
         return CUDA_ERROR_NOT_INITIALIZED;
     if (p != NULL && !forget_block(p, 0))
         return CUDA_ERROR_INVALID_VALUE;
-    free(p);
+    if (p != NULL && !gp_shm_host_free(p))
+        free(p);
     return CUDA_SUCCESS;
 }
 

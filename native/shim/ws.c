@@ -36,16 +36,37 @@ struct gp_ws {
     uint8_t in[RECV_BUFFER];
     size_t in_pos, in_len;
     int silence_ms;
+    int pass_fd;                   /* a descriptor the next write carries (SCM_RIGHTS), or -1 */
     int dead;
     char close_reason[160]; /* the peer's Close: "4003 authentication refused" */
 };
+
+/* send() whose first byte carries fd (SCM_RIGHTS): the daemon's reader takes it with that byte. */
+static ssize_t send_passing(int sock, const uint8_t *p, size_t n, int fd)
+{
+    struct iovec iov = { (void *)p, n };
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } control;
+    memset(&control, 0, sizeof control);
+    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf, .msg_controllen = sizeof control.buf };
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof fd);
+    return sendmsg(sock, &msg, MSG_NOSIGNAL);
+}
 
 static int write_all(gp_ws *ws, const uint8_t *p, size_t n)
 {
     if (ws->tls)
         return gp_tls_write(ws->tls, p, n);
     while (n > 0) {
-        ssize_t w = send(ws->fd, p, n, MSG_NOSIGNAL);
+        ssize_t w = ws->pass_fd >= 0 ? send_passing(ws->fd, p, n, ws->pass_fd) : send(ws->fd, p, n, MSG_NOSIGNAL);
+        if (w > 0)
+            ws->pass_fd = -1;
         if (w < 0) {
             if (errno == EINTR)
                 continue;
@@ -269,6 +290,7 @@ gp_ws *gp_ws_connect(const char *host, const char *port, const char *path, int t
         return NULL;
     }
     pthread_mutex_init(&ws->send_lock, NULL);
+    ws->pass_fd = -1;
     /* A bad GPUPOOL_TLS_* is said before anything reaches the daemon. */
     ws->fd = tls && gp_tls_ready(why, why_len) != 0 ? -1 : gp_dial(host, port, timeout_ms, why, why_len);
     if (ws->fd >= 0 && tls && (ws->tls = gp_tls_connect(ws->fd, host, port, timeout_ms, why, why_len)) == NULL) {
@@ -343,6 +365,22 @@ static int send_control(gp_ws *ws, uint8_t opcode, const uint8_t *data, size_t l
     int rc = send_frame(ws, opcode, 1, data, len);
     if (rc == 0)
         rc = flush_out(ws);
+    pthread_mutex_unlock(&ws->send_lock);
+    return rc;
+}
+
+int gp_ws_send_fd(gp_ws *ws, int fd)
+{
+    if (ws->tls)
+        return -1;
+    pthread_mutex_lock(&ws->send_lock);
+    ws->pass_fd = fd;
+    int rc = send_frame(ws, WSLAY_PING, 1, (const uint8_t *)"gp", 2);
+    if (rc == 0)
+        rc = flush_out(ws);
+    if (ws->pass_fd >= 0)
+        rc = -1;
+    ws->pass_fd = -1;
     pthread_mutex_unlock(&ws->send_lock);
     return rc;
 }

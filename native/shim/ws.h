@@ -25,6 +25,11 @@ const char *gp_host_header(const char *host, const char *port, char *buf, size_t
 
 /* Sends one binary message made of these pieces (fragmented as WebSocket allows). 0, or -1 on error. */
 int gp_ws_send(gp_ws *ws, const struct iovec *parts, int count);
+/*
+ * Sends a ping whose bytes carry fd (SCM_RIGHTS; a Unix socket's connection only): how shared memory
+ * reaches the daemon (native/shim/shm.c). 0, or -1.
+ */
+int gp_ws_send_fd(gp_ws *ws, int fd);
 /* Sends a ping; used by the sender thread to keep an idle connection checked. */
 int gp_ws_ping(gp_ws *ws);
 

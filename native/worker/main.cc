@@ -110,6 +110,9 @@ std::string stats_json(const gp::Session &session, const gp::Connection *conn, g
   cJSON_AddNumberToObject(o, "allocatedBytes", (double)s.allocated_bytes);
   cJSON_AddNumberToObject(o, "deferredError", s.deferred_error);
   cJSON_AddNumberToObject(o, "refusals", (double)s.refusals);
+  cJSON_AddNumberToObject(o, "sharedMemoryRegions", (double)s.shared_regions);
+  cJSON_AddNumberToObject(o, "sharedMemoryBytes", (double)s.shared_bytes);
+  cJSON_AddNumberToObject(o, "sharedCopies", (double)s.shared_copies);
   cJSON *quota = cJSON_AddArrayToObject(o, "quota"), *used = cJSON_AddArrayToObject(o, "used");
   for (uint64_t q : s.quota) cJSON_AddItemToArray(quota, cJSON_CreateNumber((double)q));
   for (uint64_t u : s.used) cJSON_AddItemToArray(used, cJSON_CreateNumber((double)u));
@@ -309,6 +312,8 @@ class Worker {
         gp::Connection::Limits limits;
         limits.max_message = (uint64_t)j.number("maxMessageBytes", 0);
         limits.max_queued = (size_t)j.number("maxQueuedBytes", 0);
+        limits.shared_memory.max_bytes = (uint64_t)j.number("sharedMemoryBytes", 0);
+        limits.shared_memory.max_regions = (uint32_t)j.number("sharedMemoryRegions", 0);
         std::string prefix = json_end < size ? std::string(data + json_end + 1, size - json_end - 1) : std::string();
         try {
           auto conn = gp::Connection::open(kSocketFd, limits, std::move(prefix), gp::Runner::events_for(runner_));

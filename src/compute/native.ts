@@ -83,6 +83,15 @@ export interface NativeSchedParams {
   paused?: boolean;
 }
 
+/** What a session's connection may do once attached (docs/protocol.md, "Limits"; config `compute`). */
+export interface AttachLimits {
+  maxMessageBytes: number;
+  maxQueuedBytes: number;
+  /** Shared memory the client may map into the session (a Unix socket's); 0 or absent: none. */
+  sharedMemoryBytes?: number;
+  sharedMemoryRegions?: number;
+}
+
 export interface NativeSessionOptions extends NativeSchedParams {
   /** Memory quota per card, by ordinal, in bytes; absent: the whole card. */
   quota?: number[];
@@ -99,6 +108,10 @@ export interface SessionStats {
   deferredError: number;
   /** Calls refused for naming device memory outside the session's allocations (docs/security.md). */
   refusals: number;
+  /** Shared memory regions the local job mapped into the session, their bytes, and the copies that named them (docs/operations.md, "Shared memory"). */
+  sharedMemoryRegions: number;
+  sharedMemoryBytes: number;
+  sharedCopies: number;
   /** The session's memory quota per card, by ordinal, in bytes. */
   quota: number[];
   /** Device memory the session holds per card, by ordinal, in bytes (counted against its quota). */
@@ -142,7 +155,7 @@ export interface NativeSession {
    * writes WebSocket frames on a duplicate of `fd` itself; `prefix` holds the bytes already read off
    * it. Its replies no longer come to onOutput, and onClosed gets the connection's close code.
    */
-  attach(fd: number, prefix: Buffer, limits: { maxMessageBytes: number; maxQueuedBytes: number }): void;
+  attach(fd: number, prefix: Buffer, limits: AttachLimits): void;
   /** On an attached connection (no-ops before): a ping, a close frame (the session ends), a cut. */
   ping(): void;
   closeConnection(code: number, reason: string): void;

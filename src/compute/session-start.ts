@@ -13,6 +13,9 @@ export interface ComputeLimits {
   maxMessageBytes: number;
   /** Backpressure: the session's socket is paused while its queue holds more, resumed at half. */
   maxQueuedBytes: number;
+  /** Shared memory a local job may map into its session (Unix socket only); config `compute.sharedMemoryBytes`, `sharedMemoryRegions`. */
+  sharedMemoryBytes: number;
+  sharedMemoryRegions: number;
   /** After the handshake the session's own threads read and write plain-TCP connections; config `compute.nativeConnections`. */
   nativeConnections: boolean;
   /** Before its HELLO is accepted a client may send no more than this (1009); config `auth.maxHelloBytes`. */
@@ -110,9 +113,16 @@ export class SessionLauncher {
       held.resume();
       return;
     }
-    const { maxMessageBytes, maxQueuedBytes } = this.ctx.limits;
+    const { maxMessageBytes, maxQueuedBytes, sharedMemoryBytes, sharedMemoryRegions } = this.ctx.limits;
+    // Descriptors (shared memory) pass over a Unix socket only: a TCP session refuses every region.
+    const local = client.info.transport.socket === 'unix';
     try {
-      session.attach(held.fd, prefix, { maxMessageBytes, maxQueuedBytes });
+      session.attach(held.fd, prefix, {
+        maxMessageBytes,
+        maxQueuedBytes,
+        sharedMemoryBytes: local ? sharedMemoryBytes : 0,
+        sharedMemoryRegions: local ? sharedMemoryRegions : 0,
+      });
     } catch (err) {
       log.warn({ err: messageOf(err) }, 'the session could not take its connection over; it stays on the event loop');
       held.resume();

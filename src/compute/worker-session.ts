@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import * as wsModule from 'ws';
 import { packageRoot } from '../paths.js';
 import { CloseCodes, closeReason } from './handshake.js';
-import type { ConnectionFigures, EmuStats, NativeDriver, NativeSchedParams, NativeSession, NativeSessionOptions, Refusal, SessionStats } from './native.js';
+import type { AttachLimits, ConnectionFigures, EmuStats, NativeDriver, NativeSchedParams, NativeSession, NativeSessionOptions, Refusal, SessionStats } from './native.js';
 import { FrameReader, sendFrame, WorkerMsg } from './worker-channel.js';
 
 /** The session worker executable node-gyp builds beside the addon (native/worker). */
@@ -73,7 +73,7 @@ export class WorkerSession implements NativeSession {
     const quota = driver.devices().map((d) => options.quota?.[d.ordinal] ?? (options.quota ? 0 : d.totalMem));
     const zero = Array.from({ length: cards }, () => 0);
     this.latest = {
-      calls: 0, asyncCalls: 0, messages: 0, handles: 0, contexts: 0, allocations: 0, allocatedBytes: 0, deferredError: 0, refusals: 0,
+      calls: 0, asyncCalls: 0, messages: 0, handles: 0, contexts: 0, allocations: 0, allocatedBytes: 0, deferredError: 0, refusals: 0, sharedMemoryRegions: 0, sharedMemoryBytes: 0, sharedCopies: 0,
       quota, used: zero, poisoned: zero, sched: zero.map(() => ({ deviceNs: 0, waitNs: 0, waits: 0, slices: 0 })),
     };
     const { quota: _q, ...params } = options;
@@ -90,7 +90,7 @@ export class WorkerSession implements NativeSession {
     return true;
   }
 
-  attach(fd: number, prefix: Buffer, limits: { maxMessageBytes: number; maxQueuedBytes: number }): void {
+  attach(fd: number, prefix: Buffer, limits: AttachLimits): void {
     if (this.child) throw new Error('attach: the session runs already');
     if (this.closing || this.ended) throw new Error('attach: the session is closing');
     this.start(fd);

@@ -87,6 +87,14 @@ export interface DaemonConfig {
     /** A session's messages received and not yet run, in bytes, above which its socket is not read. */
     maxQueuedBytes: number;
     /**
+     * Shared memory a job on the daemon's host may map into its session (docs/operations.md, "Shared
+     * memory"): memfd regions for its pinned memory and copy staging, in bytes in all; 0: none, every
+     * copy's bytes cross the socket.
+     */
+    sharedMemoryBytes: number;
+    /** The most shared memory regions one session may hold. */
+    sharedMemoryRegions: number;
+    /**
      * After the handshake a session's own native threads read and write its plain-TCP connection, off
      * the event loop (docs/architecture.md); false: every frame passes through the event loop as
      * before. TLS connections stay on the event loop either way.
@@ -189,7 +197,7 @@ export function defaultConfig(): DaemonConfig {
     vendors: { enabled: [...VENDORS], libraryPath: [], systemLibraries: true, initTimeoutMs: 10_000, probeInit: true },
     sampling: { intervalMs: 2_000 },
     health: { xidWaitMs: 1_000, ignoredXids: [13, 31, 43, 45, 68, 109] },
-    compute: { enabled: true, driver: null, pingIntervalMs: 10_000, clientGraceMs: null, maxMessageBytes: 1024 ** 3, maxQueuedBytes: 256 * 1024 ** 2, nativeConnections: true, sessionProcess: 'thread', workerHeartbeatMs: 250, workerHangMs: 5000 },
+    compute: { enabled: true, driver: null, pingIntervalMs: 10_000, clientGraceMs: null, maxMessageBytes: 1024 ** 3, maxQueuedBytes: 256 * 1024 ** 2, sharedMemoryBytes: 16 * 1024 ** 3, sharedMemoryRegions: 1024, nativeConnections: true, sessionProcess: 'thread', workerHeartbeatMs: 250, workerHangMs: 5000 },
     sharing: { defaultQuota: '25%', overcommit: false, placement: 'spread', defaultShare: DEFAULT_SHARE, sliceMs: 4, paceDepth: 1, idleGraceUs: 200, windows: [], tenantMaxSessions: 64, tenantMaxMemory: '75%' },
     pool: { peers: [], timeoutMs: 2_000, historySeconds: 300, source: 'static', daemonPort: 7760, apiServer: null, apiTokenFile: null },
     auth: { tokens: null, maxFailures: 10, failureWindowMs: 10_000, helloTimeoutMs: 5_000, maxHelloBytes: 16_384, maxPendingPerAddress: 64, maxPending: 1024, blockedDelayMs: 1000 },
@@ -261,6 +269,8 @@ export const configSchema = {
         // A message holds at least one call frame; 2 GiB is the most a bin (and a session buffer) may hold.
         maxMessageBytes: { type: 'integer', minimum: 65_536, maximum: 2 ** 31 },
         maxQueuedBytes: { type: 'integer', minimum: 65_536, maximum: 2 ** 40 },
+        sharedMemoryBytes: { type: 'integer', minimum: 0, maximum: 2 ** 46 },
+        sharedMemoryRegions: { type: 'integer', minimum: 1, maximum: 65_536 },
         nativeConnections: { type: 'boolean' },
         sessionProcess: { enum: ['thread', 'process'] },
         workerHeartbeatMs: { type: 'integer', minimum: 10, maximum: 60_000 },

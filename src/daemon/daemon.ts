@@ -101,6 +101,8 @@ export class Daemon {
           limits: {
             maxMessageBytes: config.compute.maxMessageBytes,
             maxQueuedBytes: config.compute.maxQueuedBytes,
+            sharedMemoryBytes: config.compute.sharedMemoryBytes,
+            sharedMemoryRegions: config.compute.sharedMemoryRegions,
             nativeConnections: config.compute.nativeConnections,
             maxHelloBytes: config.auth.maxHelloBytes,
             blockedDelayMs: config.auth.blockedDelayMs,

@@ -171,9 +171,42 @@ export const frames = {
       'the link\'s options, an array of at most 64 [option uint, value uint] (only options whose value is a number, native/common/jit_options.h), then its inputs, an array of at most 1024 [type uint, name str, data bin, options]',
     trailingLeast: [[], []],
   },
+  // The local transport's shared memory (docs/protocol.md, "Shared memory"): ops of their own (sharedMemoryOps).
+  shm_region: {
+    doc: 'A memfd region the client mapped and passed (SCM_RIGHTS, on the WebSocket ping just before): the daemon checks, maps and registers it.',
+    fields: [
+      { name: 'region', type: 'u32', max: 2147483647, doc: 'the client\'s id of the region, new in the session' },
+      { name: 'bytes', type: 'u64', doc: 'its size, which the descriptor must hold (the daemon maps this much)' },
+    ],
+  },
+  shm_release: {
+    doc: 'The client freed a region: the daemon unregisters and unmaps it.',
+    fields: [{ name: 'region', type: 'u32', max: 2147483647, doc: 'the region\'s id' }],
+  },
+  shm_copy: {
+    doc: 'A host-to-device or device-to-host copy whose host side is (region, offset, bytes) of a shared region: no bytes travel.',
+    fields: [
+      { name: 'kind', type: 'u32', max: 1, doc: '0 host-to-device, 1 device-to-host' },
+      { name: 'per_thread', type: 'u32', max: 1, doc: '1: a per-thread-stream (_ptsz) variant' },
+      { name: 'async', type: 'u32', max: 1, doc: '1: on the stream (cuMemcpy*Async), else synchronous' },
+      { name: 'stream', type: 'handle', doc: 'the stream (async only)' },
+      { name: 'device', type: 'u64', doc: 'the device pointer' },
+      { name: 'region', type: 'u32', max: 2147483647, doc: 'the region\'s id' },
+      { name: 'offset', type: 'u64', doc: 'where the host side starts in the region' },
+      { name: 'bytes', type: 'u64', doc: 'ByteCount' },
+      { name: 'signal', type: 'u64', doc: '0: none; else 1 + the offset in the region of an aligned 32-bit word the daemon sets to signal_value (and wakes) once the copy is done with the host side' },
+      { name: 'signal_value', type: 'u32', doc: 'the value' },
+    ],
+  },
 } as const satisfies Record<string, Frame>;
 
 export type FrameName = keyof typeof frames;
+
+/**
+ * The ops of gpupool's own frames, which carry no CUDA call: the shared memory of jobs on the daemon's
+ * host (docs/protocol.md, "Shared memory"). Far above the table's op numbers, so the two never meet.
+ */
+export const sharedMemoryOps = { shm_region: 0xfff00001, shm_release: 0xfff00002, shm_copy: 0xfff00003 } as const satisfies Partial<Record<FrameName, number>>;
 
 // ---- the handshake (docs/protocol.md, "Handshake"): msgpack maps, keyed by name --------------------
 

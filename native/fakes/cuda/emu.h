@@ -104,6 +104,7 @@ typedef struct emu_alloc {
     void *host;                 /* the memory behind it */
     size_t map_bytes;           /* length of the mapping at host */
     unsigned host_flags;        /* cuMemHostAlloc flags */
+    bool registered;            /* EMU_MEM_HOST of cuMemHostRegister: the caller's memory, never unmapped here */
     unsigned pins;              /* users outside the lock */
     bool dead;                  /* freed while pinned: unmapped at the last unpin */
     unsigned long long id;      /* CU_POINTER_ATTRIBUTE_BUFFER_ID */
@@ -471,6 +472,9 @@ void emu_unmap_memory(void *host, size_t map_bytes);
 bool emu_device_fits(const emu_device *dev, size_t bytes);
 CUresult emu_alloc_host(CUcontext ctx, size_t bytes, unsigned flags, void **out);
 CUresult emu_free_host(void *p);
+/* cuMemHostRegister / cuMemHostUnregister: the caller's memory, recorded as pinned (memory.c). */
+CUresult emu_register_host(CUcontext ctx, void *p, size_t bytes, unsigned flags);
+CUresult emu_unregister_host(void *p);
 void emu_free_ctx_memory(CUcontext ctx);
 void emu_pin(emu_alloc *a);
 void emu_unpin(emu_alloc *a);

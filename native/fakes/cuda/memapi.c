@@ -129,6 +129,25 @@ CUresult CUDAAPI cuMemHostGetFlags(unsigned int *pFlags, void *p)
     return emu_leave(CUDA_SUCCESS);
 }
 
+/* The caller's memory pinned in place (gpupoold registers the shared memory of its local jobs so): recorded
+ * as pinned host memory, which copies and pointer queries then know, until cuMemHostUnregister or the
+ * context's end. */
+CUresult CUDAAPI cuMemHostRegister_v2(void *p, size_t bytesize, unsigned int Flags)
+{
+    CUcontext ctx;
+    if ((Flags & ~(unsigned)(CU_MEMHOSTREGISTER_PORTABLE | CU_MEMHOSTREGISTER_DEVICEMAP | CU_MEMHOSTREGISTER_IOMEMORY | CU_MEMHOSTREGISTER_READ_ONLY)) != 0)
+        return CUDA_ERROR_INVALID_VALUE;
+    CUresult rc = emu_enter_ctx(&ctx);
+    return rc != CUDA_SUCCESS ? rc : emu_leave(emu_register_host(ctx, p, bytesize, Flags));
+}
+
+CUresult CUDAAPI cuMemHostUnregister(void *p)
+{
+    CUcontext ctx;
+    CUresult rc = emu_enter_ctx(&ctx);
+    return rc != CUDA_SUCCESS ? rc : emu_leave(emu_unregister_host(p));
+}
+
 /* Unified addressing: pinned host memory is mapped at its own address. */
 CUresult CUDAAPI cuMemHostGetDevicePointer_v2(CUdeviceptr *pdptr, void *p, unsigned int Flags)
 {

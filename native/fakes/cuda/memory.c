@@ -155,7 +155,7 @@ static void destroy_alloc(emu_alloc *a)
 {
     if (a->phys != NULL)
         emu_phys_unref(a->phys);
-    else
+    else if (!a->registered)
         emu_unmap_memory(a->host, a->map_bytes);
     free(a);
 }
@@ -201,6 +201,24 @@ CUresult emu_alloc_device(CUcontext ctx, size_t bytes, CUdeviceptr *out)
     return rc;
 }
 
+/* Pinned host memory a (its host and bytes set) recorded at its own address, owned by ctx. */
+static CUresult insert_host(CUcontext ctx, emu_alloc *a, unsigned flags)
+{
+    a->start = (uint64_t)(uintptr_t)a->host;
+    a->span = a->bytes;
+    a->kind = EMU_MEM_HOST;
+    a->host_flags = flags;
+    if (!emu_map_insert(&emu_g.host_allocs, a)) {
+        CUresult rc = a->registered ? CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED : CUDA_ERROR_OUT_OF_MEMORY;
+        destroy_alloc(a);
+        return rc;
+    }
+    emu_list_add(&ctx->host_allocs, &a->link);
+    emu_g.stats.host_allocations++;
+    emu_g.stats.host_bytes += a->bytes;
+    return CUDA_SUCCESS;
+}
+
 CUresult emu_alloc_host(CUcontext ctx, size_t bytes, unsigned flags, void **out)
 {
     if (bytes == 0)
@@ -208,19 +226,10 @@ CUresult emu_alloc_host(CUcontext ctx, size_t bytes, unsigned flags, void **out)
     emu_alloc *a = new_alloc(ctx, bytes);
     if (a == NULL)
         return CUDA_ERROR_OUT_OF_MEMORY;
-    a->start = (uint64_t)(uintptr_t)a->host;
-    a->span = bytes;
-    a->kind = EMU_MEM_HOST;
-    a->host_flags = flags;
-    if (!emu_map_insert(&emu_g.host_allocs, a)) {
-        destroy_alloc(a);
-        return CUDA_ERROR_OUT_OF_MEMORY;
-    }
-    emu_list_add(&ctx->host_allocs, &a->link);
-    emu_g.stats.host_allocations++;
-    emu_g.stats.host_bytes += bytes;
-    *out = a->host;
-    return CUDA_SUCCESS;
+    CUresult rc = insert_host(ctx, a, flags);
+    if (rc == CUDA_SUCCESS)
+        *out = a->host;
+    return rc;
 }
 
 /* Forgets a; the mapping goes now, or at the last unpin when a copy or kernel still uses it. */
@@ -274,10 +283,37 @@ CUresult emu_free_device(CUdeviceptr p)
     return CUDA_SUCCESS;
 }
 
+CUresult emu_register_host(CUcontext ctx, void *p, size_t bytes, unsigned flags)
+{
+    if (p == NULL || bytes == 0)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (emu_find_host(p, bytes) != NULL || emu_find_host(p, 0) != NULL)
+        return CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED;
+    emu_alloc *a = calloc(1, sizeof *a);
+    if (a == NULL)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    a->ctx = ctx;
+    a->bytes = bytes;
+    a->id = emu_new_id();
+    a->host = p;
+    a->registered = true;
+    emu_list_init(&a->link);
+    return insert_host(ctx, a, flags);
+}
+
+CUresult emu_unregister_host(void *p)
+{
+    emu_alloc *a = emu_find_host(p, 0);
+    if (a == NULL || a->host != p || !a->registered)
+        return CUDA_ERROR_HOST_MEMORY_NOT_REGISTERED;
+    emu_release_alloc(a);
+    return CUDA_SUCCESS;
+}
+
 CUresult emu_free_host(void *p)
 {
     emu_alloc *a = emu_find_host(p, 0);
-    if (a == NULL || a->host != p)
+    if (a == NULL || a->host != p || a->registered)
         return CUDA_ERROR_INVALID_VALUE;
     emu_release_alloc(a);
     return CUDA_SUCCESS;

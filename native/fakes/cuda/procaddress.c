@@ -150,6 +150,8 @@ static const proc_entry g_procs[] = {
     P(cuMemHostAlloc, 2020, cuMemHostAlloc),
     P(cuMemHostGetDevicePointer, 3020, cuMemHostGetDevicePointer_v2),
     P(cuMemHostGetFlags, 2030, cuMemHostGetFlags),
+    P(cuMemHostRegister, 6050, cuMemHostRegister_v2),
+    P(cuMemHostUnregister, 4000, cuMemHostUnregister),
     P(cuMemAllocManaged, 6000, cuMemAllocManaged),
     P(cuPointerGetAttribute, 4000, cuPointerGetAttribute),
     P(cuPointerGetAttributes, 7000, cuPointerGetAttributes),

@@ -1,4 +1,4 @@
-import { frames, handshake, type Field, type Frame } from '../frames.js';
+import { frames, handshake, sharedMemoryOps, type Field, type Frame } from '../frames.js';
 import { emitHandshakeHeader, emitHandshakeSource } from './handshake.js';
 
 /**
@@ -150,6 +150,9 @@ export function emitFramesHeader(): string {
     }
     lines.push(`int gp_frame_${name}_decode(gp_in *in, gp_frame_${name} *f);`, '');
   }
+  lines.push('/* The ops of gpupool\'s own frames (frames.ts sharedMemoryOps). */');
+  for (const [name, op] of Object.entries(sharedMemoryOps)) lines.push(`#define GP_OP_${upper(name)} 0x${op.toString(16)}u`);
+  lines.push('');
   lines.push('/* Sets the count of an array header written with a 32-bit count. */', 'void gp_frame_set_count32(char *head, uint32_t count);', '');
   // X-macros over the frames, for code that treats each alike (the fuzz harness, native/shim/fuzz).
   const names = (open: boolean) => entries().filter(([, f]) => (f.open ?? false) === open).map(([n]) => ` X(${n})`).join('');
@@ -195,5 +198,5 @@ export function emitFramesSource(): string {
 
 /** What the digest covers: a change of any frame is a new protocol. */
 export function framesDigestInput(): string {
-  return JSON.stringify([frames, handshake]);
+  return JSON.stringify([frames, handshake, sharedMemoryOps]);
 }
