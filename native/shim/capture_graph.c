@@ -133,6 +133,39 @@ static void capture_free(capture *c)
     free(c);
 }
 
+/*
+ * Registers a capture of proto's origin once the daemon says the stream is the session's: its graph
+ * made here unless proto names the program's, the origin's first dependencies deps.
+ */
+static CUresult start(const capture *proto, const CUgraphNode *deps, size_t ndeps)
+{
+    unsigned flags;
+    CUresult rc = gp_fwd_cuStreamGetFlags_v5050(proto->origin, &flags);
+    if (rc != CUDA_SUCCESS)
+        return rc;
+    capture *c = malloc(sizeof *c);
+    if (c == NULL)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    *c = *proto;
+    int made = c->graph == NULL;
+    pthread_mutex_lock(&g_lock);
+    if (capture_of_stream(c->origin, NULL) != NULL)
+        rc = CUDA_ERROR_ILLEGAL_STATE;
+    else if ((!made || (rc = gp_graph_create_local(&c->graph, 0)) == CUDA_SUCCESS) && (rc = add_member(c, c->origin, deps, ndeps)) == CUDA_SUCCESS) {
+        c->next = g_head;
+        g_head = c;
+        gp_note_capture(c->origin, 1);
+    }
+    if (rc != CUDA_SUCCESS) {
+        if (made && c->graph != NULL)
+            gp_graph_destroy(c->graph);
+        free(c->members);
+        free(c);
+    }
+    pthread_mutex_unlock(&g_lock);
+    return rc;
+}
+
 static CUresult begin(CUstream s, CUstreamCaptureMode mode, int per_thread)
 {
     if (!gp_initialized())
@@ -146,30 +179,7 @@ static CUresult begin(CUstream s, CUstreamCaptureMode mode, int per_thread)
     }
     if (mode != CU_STREAM_CAPTURE_MODE_GLOBAL && mode != CU_STREAM_CAPTURE_MODE_THREAD_LOCAL && mode != CU_STREAM_CAPTURE_MODE_RELAXED)
         return CUDA_ERROR_INVALID_VALUE;
-    unsigned flags;
-    CUresult rc = gp_fwd_cuStreamGetFlags_v5050(s, &flags); /* the daemon's word that the stream is the session's */
-    if (rc != CUDA_SUCCESS)
-        return rc;
-    capture *c = calloc(1, sizeof *c);
-    if (c == NULL)
-        return CUDA_ERROR_OUT_OF_MEMORY;
-    *c = (capture){ .origin = s, .per_thread = per_thread, .state = UNDECIDED, .mode = mode };
-    pthread_mutex_lock(&g_lock);
-    if (capture_of_stream(s, NULL) != NULL)
-        rc = CUDA_ERROR_ILLEGAL_STATE;
-    else if ((rc = gp_graph_create_local(&c->graph, 0)) == CUDA_SUCCESS && (rc = add_member(c, s, NULL, 0)) == CUDA_SUCCESS) {
-        c->next = g_head;
-        g_head = c;
-        gp_note_capture(s, 1);
-    }
-    if (rc != CUDA_SUCCESS) {
-        if (c->graph != NULL)
-            gp_graph_destroy(c->graph);
-        free(c->members);
-        free(c);
-    }
-    pthread_mutex_unlock(&g_lock);
-    return rc;
+    return start(&(capture){ .origin = s, .per_thread = per_thread, .state = UNDECIDED, .mode = mode }, NULL, 0);
 }
 
 CUresult gp_fwd_cuStreamBeginCapture_v10010(CUstream s, CUstreamCaptureMode mode) { return begin(s, mode, 0); }
@@ -453,28 +463,7 @@ static CUresult begin_to_graph(CUstream s, CUgraph hGraph, const CUgraphNode *de
     for (size_t i = 0; edges != NULL && i < ndeps; i++)
         if (edges[i].from_port != 0 || edges[i].to_port != 0 || edges[i].type != CU_GRAPH_DEPENDENCY_TYPE_DEFAULT)
             return CUDA_ERROR_NOT_SUPPORTED;
-    unsigned flags;
-    CUresult rc = gp_fwd_cuStreamGetFlags_v5050(s, &flags); /* the daemon's word that the stream is the session's */
-    if (rc != CUDA_SUCCESS)
-        return rc;
-    capture *c = calloc(1, sizeof *c);
-    if (c == NULL)
-        return CUDA_ERROR_OUT_OF_MEMORY;
-    *c = (capture){ .origin = s, .per_thread = per_thread, .state = IN_CLIENT, .mode = mode, .graph = hGraph, .into = 1 };
-    pthread_mutex_lock(&g_lock);
-    if (capture_of_stream(s, NULL) != NULL)
-        rc = CUDA_ERROR_ILLEGAL_STATE;
-    else if ((rc = add_member(c, s, deps, ndeps)) == CUDA_SUCCESS) {
-        c->next = g_head;
-        g_head = c;
-        gp_note_capture(s, 1);
-    }
-    if (rc != CUDA_SUCCESS) {
-        free(c->members);
-        free(c);
-    }
-    pthread_mutex_unlock(&g_lock);
-    return rc;
+    return start(&(capture){ .origin = s, .per_thread = per_thread, .state = IN_CLIENT, .mode = mode, .graph = hGraph, .into = 1 }, deps, ndeps);
 }
 
 CUresult gp_local_cuStreamBeginCaptureToGraph_v12030(CUstream s, CUgraph g, const CUgraphNode *d, const CUgraphEdgeData *e, size_t n,
