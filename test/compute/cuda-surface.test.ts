@@ -196,6 +196,7 @@ t.test('conditional graph nodes: IF, IF/ELSE, WHILE and SWITCH on the daemon, se
     'if else',
     'second instantiation',
     'switch',
+    'instantiate with params',
     'while',
     'capture info',
     'capture dependencies',

@@ -3,7 +3,7 @@
 // WHILE (a handle with a default the launch assigns) and SWITCH bodies; a graph captured from a
 // stream whose conditional is added by hand (the capture's graph and dependencies asked for, then
 // set) with its body captured into (cudaStreamBeginCaptureToGraph); a memset in a body; a second
-// instantiation of the same graph. Such graphs live on the daemon, so what it cannot hold is refused
+// instantiation of the same graph, and one with parameters. Such graphs live on the daemon, so what it cannot hold is refused
 // by name: a host node, a handle of another graph. Its kernels' CPU versions are the emulator's
 // (native/fakes/cuda/kernels/test_kernels.c).
 #include <cstdio>
@@ -128,6 +128,11 @@ int main()
             got[v] = run(x, v);
         printf("switch: %d %d %d %d for 0..3\n", got[0], got[1], got[2], got[3]);
         expect(got[0] == 1 && got[1] == 10 && got[2] == 100 && got[3] == 0, "switch");
+        cudaGraphInstantiateParams ip = {};
+        cudaGraphExec_t via_params;
+        CHECK(cudaGraphInstantiateWithParams(&via_params, g, &ip));
+        expect(ip.result_out == cudaGraphInstantiateSuccess && run(via_params, 2) == 100, "instantiate with params");
+        CHECK(cudaGraphExecDestroy(via_params));
         CHECK(cudaGraphExecDestroy(x));
         CHECK(cudaGraphDestroy(g));
     }
