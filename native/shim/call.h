@@ -116,6 +116,7 @@ CUresult gp_graph_twin_of(CUgraph *hGraph);
 CUresult gp_graph_build(CUgraph *hGraph);
 int gp_graph_node_in(CUgraphNode n, CUgraph g);
 void gp_graph_note_conditional(CUgraphConditionalHandle value, CUgraph twin);
+void gp_graph_forget_conditionals(CUgraph twin);
 /* A capture's graph and dependencies asked for: the capture becomes the job's (capture_graph.c). */
 CUresult gp_capture_graph_info(CUstream s, CUgraph *graph, const CUgraphNode **deps, const CUgraphEdgeData **edges, size_t *count);
 /* The program freed ptr: no graph allocation's any more (graph_mem.c). */

@@ -254,8 +254,10 @@ CUresult gp_graph_destroy(CUgraph hGraph)
     graph *g = gp_graph_object(hGraph, OBJ_GRAPH);
     if (g == NULL || g->parent != NULL)
         return CUDA_ERROR_INVALID_VALUE; /* a body goes with its conditional node */
-    if (g->twin != NULL)
+    if (g->twin != NULL) {
         (void)gp_fwd_cuGraphDestroy_v10000(g->twin);
+        gp_graph_forget_conditionals(g->twin);
+    }
     gp_graph_free(g, 1);
     return CUDA_SUCCESS;
 }

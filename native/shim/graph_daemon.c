@@ -64,6 +64,18 @@ void gp_graph_note_conditional(CUgraphConditionalHandle value, CUgraph twin)
     pthread_mutex_unlock(&g_lock);
 }
 
+/* The twin is destroyed: its handles with it. */
+void gp_graph_forget_conditionals(CUgraph twin)
+{
+    pthread_mutex_lock(&g_lock);
+    for (size_t i = 0; i < g_nhandles;)
+        if (g_handles[i].twin == twin)
+            g_handles[i] = g_handles[--g_nhandles];
+        else
+            i++;
+    pthread_mutex_unlock(&g_lock);
+}
+
 static int handle_of(CUgraphConditionalHandle value, CUgraph twin)
 {
     int found = 0;
