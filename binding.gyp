@@ -13,6 +13,7 @@
       "native/addon/driver.cc",
       "native/addon/handlers.cc",
       "native/addon/link_handler.cc",
+      "native/addon/graph_handler.cc",
       "native/addon/msgpuck.cc",
       "native/addon/runner.cc",
       "native/addon/scheduler.cc",

@@ -179,7 +179,10 @@ CUresult library_get_global(Session &s, CUdeviceptr *dptr, size_t *bytes, CUlibr
 CUresult forget_handle(Session &s, CUgraph graph) {
   if (graph == nullptr) return CUDA_ERROR_INVALID_VALUE;
   CUresult rc = s.driver().api().graphDestroy(graph);
-  if (rc == CUDA_SUCCESS) s.forget(GP_HANDLE_CUgraph, graph);
+  if (rc == CUDA_SUCCESS) {
+    s.forget(GP_HANDLE_CUgraph, graph);
+    s.forget_conditionals(graph);
+  }
   return rc;
 }
 
@@ -320,28 +323,11 @@ Launch launch_of(const Frame &f) {
 // Resolves the launch's function and stream and rebuilds kernelParams over an aligned copy of the
 // params buffer: each parameter at its offset, every one inside the buffer.
 CUresult prepare_launch(Session &s, const Launch &l, CUfunction *fn, CUstream *stream, std::vector<void *> &kernel_params) {
-  void *f = nullptr;
-  int kind = 0;
-  if (!s.lookup_any(l.fn_id, {GP_HANDLE_CUfunction, GP_HANDLE_CUkernel}, &f, &kind)) return CUDA_ERROR_INVALID_HANDLE;
   void *st = nullptr;
   if (!s.lookup(l.stream_id, GP_HANDLE_CUstream, &st)) return CUDA_ERROR_INVALID_HANDLE;
-  const std::vector<ParamSlot> *slots = nullptr;
-  CUresult rc = param_layout(s, l.fn_id, f, kind, &slots);
-  if (rc != CUDA_SUCCESS) return rc;
-  size_t end = 0;
-  for (const ParamSlot &p : *slots) {
-    if (p.offset > l.params.size || p.size > l.params.size - p.offset) return CUDA_ERROR_INVALID_VALUE;
-    end = std::max(end, p.offset + p.size);
-  }
-  // A real driver (H200, 580.159) refuses an `extra` buffer larger than the parameters with this code.
-  if (l.params.size > end) return CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES;
-  char *base = static_cast<char *>(s.param_scratch(l.params.size));
-  if (l.params.size > 0) std::memcpy(base, l.params.data, l.params.size);
-  kernel_params.clear();
-  for (const ParamSlot &p : *slots) kernel_params.push_back(base + p.offset);
-  *fn = (CUfunction)f;  // a CUkernel launches as a CUfunction (CUDA 12)
+  CUresult rc = kernel_arguments(s, l.fn_id, l.params, fn, kernel_params);
   *stream = (CUstream)st;
-  return CUDA_SUCCESS;
+  return rc;
 }
 
 // A launch attribute that is a plain value. The others are events (a handle inside the value),
@@ -387,6 +373,28 @@ void reply_empty(Writer &w, const Call &call, CUresult rc) {
 }
 
 }  // namespace
+
+CUresult kernel_arguments(Session &s, uint64_t fn_id, Bin params, CUfunction *fn, std::vector<void *> &kernel_params) {
+  void *f = nullptr;
+  int kind = 0;
+  if (!s.lookup_any(fn_id, {GP_HANDLE_CUfunction, GP_HANDLE_CUkernel}, &f, &kind)) return CUDA_ERROR_INVALID_HANDLE;
+  const std::vector<ParamSlot> *slots = nullptr;
+  CUresult rc = param_layout(s, fn_id, f, kind, &slots);
+  if (rc != CUDA_SUCCESS) return rc;
+  size_t end = 0;
+  for (const ParamSlot &p : *slots) {
+    if (p.offset > params.size || p.size > params.size - p.offset) return CUDA_ERROR_INVALID_VALUE;
+    end = std::max(end, p.offset + p.size);
+  }
+  // A real driver (H200, 580.159) refuses an `extra` buffer larger than the parameters with this code.
+  if (params.size > end) return CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES;
+  char *base = static_cast<char *>(s.param_scratch(params.size));
+  if (params.size > 0) std::memcpy(base, params.data, params.size);
+  kernel_params.clear();
+  for (const ParamSlot &p : *slots) kernel_params.push_back(base + p.offset);
+  *fn = (CUfunction)f;  // a CUkernel launches as a CUfunction (CUDA 12)
+  return CUDA_SUCCESS;
+}
 
 // A launch frame prepared, then run by `run` (the driver's call) while the card is the session's.
 template <typename Run>

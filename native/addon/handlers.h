@@ -73,6 +73,13 @@ CUresult module_get_global(Session &s, CUdeviceptr *dptr, size_t *bytes, CUmodul
 CUresult library_get_global(Session &s, CUdeviceptr *dptr, size_t *bytes, CUlibrary library, const char *name);
 CUresult forget_handle(Session &s, CUgraph graph);
 CUresult forget_handle(Session &s, CUgraphExec exec);
+// A kernel's parameters from a packed buffer (each inside it), over the session's scratch copy: what a
+// launch frame carries, and a kernel node of a graph_nodes frame.
+CUresult kernel_arguments(Session &s, uint64_t fn_id, Bin params, CUfunction *fn, std::vector<void *> &kernel_params);
+// ---- graphs of the job that live on the daemon (graph_handler.cc) ----
+CUresult graph_conditional_handle_create(Session &s, CUgraphConditionalHandle *out, CUgraph graph, CUcontext ctx, unsigned value,
+                                         unsigned flags);
+void graph_nodes(Session &s, const gp_frame_graph_nodes &f, Reader &r, Writer &w, const Call &call, uint32_t op);
 
 // ---- hand-encoded calls: the frame decoded by its generated codec (src/protocol/frames.ts); op: the
 // frame's op number, which picks the variant ----

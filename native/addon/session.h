@@ -71,6 +71,16 @@ class Session {
   void note_texture(bool surface, uint64_t obj) { textures_[{surface, obj}] = current(); }
   bool owns_texture(bool surface, uint64_t obj) const { return textures_.count({surface, obj}) != 0; }
   void forget_texture(bool surface, uint64_t obj) { textures_.erase({surface, obj}); }
+  // Conditional handles (graph_handler.cc): values of the driver's own, since kernels take them as
+  // parameters; a conditional node may name only one the session made on that graph. Forgotten with it.
+  void note_conditional(uint64_t handle, CUgraph graph) { conditionals_[handle] = graph; }
+  bool conditional_of(uint64_t handle, CUgraph graph) const {
+    auto it = conditionals_.find(handle);
+    return it != conditionals_.end() && it->second == graph;
+  }
+  void forget_conditionals(CUgraph graph) {
+    for (auto it = conditionals_.begin(); it != conditionals_.end();) it = it->second == graph ? conditionals_.erase(it) : std::next(it);
+  }
   // Hands emit(data, size) each piece of device printf the session's contexts flushed (the emulated
   // driver's; a real driver writes its own to the daemon's stdout): the replies carry it to the job.
   template <typename Emit>
@@ -315,6 +325,7 @@ class Session {
   std::string orphan_printf_;
   // Texture (false) and surface (true) objects the session made, with the context whose end destroys them.
   std::map<std::pair<bool, uint64_t>, CUcontext> textures_;
+  std::map<uint64_t, CUgraph> conditionals_;
   std::map<int, Primary> primaries_;
   std::map<CUdeviceptr, Allocation> allocs_;
   std::map<std::pair<int, void *>, Held> held_;

@@ -108,6 +108,17 @@ CUresult gp_graph_instantiate(CUgraphExec *phGraphExec, CUgraph hGraph, unsigned
 CUresult gp_graph_exec_update(CUgraphExec hGraphExec, CUgraph hGraph, CUgraphExecUpdateResultInfo *resultInfo);
 CUresult gp_graph_destroy(CUgraph hGraph);
 CUresult gp_graph_exec_destroy(CUgraphExec hGraphExec);
+/* Graphs of the job that live on the daemon too (native/shim/graph_daemon.c). */
+CUresult gp_graph_create_local(CUgraph *phGraph, unsigned int flags);
+int gp_graph_twin_wanted(void);
+int gp_graph_on_daemon(CUgraph hGraph);
+CUresult gp_graph_twin_of(CUgraph *hGraph);
+CUresult gp_graph_build(CUgraph *hGraph);
+int gp_graph_node_in(CUgraphNode n, CUgraph g);
+void gp_graph_note_conditional(CUgraphConditionalHandle value, CUgraph twin);
+void gp_graph_forget_conditionals(CUgraph twin);
+/* A capture's graph and dependencies asked for: the capture becomes the job's (capture_graph.c). */
+CUresult gp_capture_graph_info(CUstream s, CUgraph *graph, const CUgraphNode **deps, const CUgraphEdgeData **edges, size_t *count);
 /* The program freed ptr: no graph allocation's any more (graph_mem.c). */
 void gp_graph_note_free(CUdeviceptr ptr);
 /* The daemon holding [ptr, ptr+bytes), or -1 when it is no allocation of this client's. */

@@ -3,8 +3,9 @@
  * (the origin, and the streams that joined it by an event wait), with an id of its own for each
  * capture; where the capture is made, daemon or job, is capture_graph.c's. Frameworks' caching
  * allocators ask on every allocation (cudaStreamIsCapturing, cudaStreamGetCaptureInfo), so the answer
- * must not cost a round trip. GetCaptureInfo answers the graph being built, and the capture's
- * dependencies, as NULL and none.
+ * must not cost a round trip. GetCaptureInfo answers the graph being built and the capture's
+ * dependencies from the job's record of it, which the capture then becomes (capture_graph.c); a
+ * default stream's capture (the daemon's alone) answers NULL and none.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -121,6 +122,11 @@ static CUresult no_capture(CUstream stream, CUstreamCaptureStatus *status, cuuin
 {
     CUresult rc = capture_status(stream, status, id);
     if (rc != CUDA_SUCCESS)
+        return rc;
+    /* The graph asked for (the program may add to it): the capture becomes the job's (capture_graph.c).
+     * Dependencies alone (allocators ask) are the job's to answer only when the capture already is. */
+    if (*status == CU_STREAM_CAPTURE_STATUS_ACTIVE && (graph || (deps && gp_capture_in_client(stream))) &&
+        (rc = gp_capture_graph_info(stream, graph, deps, edges, count)) != CUDA_ERROR_NOT_FOUND)
         return rc;
     if (graph)
         *graph = NULL;

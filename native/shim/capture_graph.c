@@ -57,6 +57,7 @@ typedef struct capture {
     size_t nmarkers;
     kept *log; /* UNDECIDED: replayed into the daemon's capture */
     size_t nlog;
+    int into; /* cuStreamBeginCaptureToGraph: the graph is the program's, kept at the end */
 } capture;
 
 /* Recursive: deciding for the daemon replays calls that come back through the hooks. */
@@ -132,6 +133,39 @@ static void capture_free(capture *c)
     free(c);
 }
 
+/*
+ * Registers a capture of proto's origin once the daemon says the stream is the session's: its graph
+ * made here unless proto names the program's, the origin's first dependencies deps.
+ */
+static CUresult start(const capture *proto, const CUgraphNode *deps, size_t ndeps)
+{
+    unsigned flags;
+    CUresult rc = gp_fwd_cuStreamGetFlags_v5050(proto->origin, &flags);
+    if (rc != CUDA_SUCCESS)
+        return rc;
+    capture *c = malloc(sizeof *c);
+    if (c == NULL)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    *c = *proto;
+    int made = c->graph == NULL;
+    pthread_mutex_lock(&g_lock);
+    if (capture_of_stream(c->origin, NULL) != NULL)
+        rc = CUDA_ERROR_ILLEGAL_STATE;
+    else if ((!made || (rc = gp_graph_create_local(&c->graph, 0)) == CUDA_SUCCESS) && (rc = add_member(c, c->origin, deps, ndeps)) == CUDA_SUCCESS) {
+        c->next = g_head;
+        g_head = c;
+        gp_note_capture(c->origin, 1);
+    }
+    if (rc != CUDA_SUCCESS) {
+        if (made && c->graph != NULL)
+            gp_graph_destroy(c->graph);
+        free(c->members);
+        free(c);
+    }
+    pthread_mutex_unlock(&g_lock);
+    return rc;
+}
+
 static CUresult begin(CUstream s, CUstreamCaptureMode mode, int per_thread)
 {
     if (!gp_initialized())
@@ -145,30 +179,7 @@ static CUresult begin(CUstream s, CUstreamCaptureMode mode, int per_thread)
     }
     if (mode != CU_STREAM_CAPTURE_MODE_GLOBAL && mode != CU_STREAM_CAPTURE_MODE_THREAD_LOCAL && mode != CU_STREAM_CAPTURE_MODE_RELAXED)
         return CUDA_ERROR_INVALID_VALUE;
-    unsigned flags;
-    CUresult rc = gp_fwd_cuStreamGetFlags_v5050(s, &flags); /* the daemon's word that the stream is the session's */
-    if (rc != CUDA_SUCCESS)
-        return rc;
-    capture *c = calloc(1, sizeof *c);
-    if (c == NULL)
-        return CUDA_ERROR_OUT_OF_MEMORY;
-    *c = (capture){ .origin = s, .per_thread = per_thread, .state = UNDECIDED, .mode = mode };
-    pthread_mutex_lock(&g_lock);
-    if (capture_of_stream(s, NULL) != NULL)
-        rc = CUDA_ERROR_ILLEGAL_STATE;
-    else if ((rc = gp_local_cuGraphCreate_v10000(&c->graph, 0)) == CUDA_SUCCESS && (rc = add_member(c, s, NULL, 0)) == CUDA_SUCCESS) {
-        c->next = g_head;
-        g_head = c;
-        gp_note_capture(s, 1);
-    }
-    if (rc != CUDA_SUCCESS) {
-        if (c->graph != NULL)
-            gp_graph_destroy(c->graph);
-        free(c->members);
-        free(c);
-    }
-    pthread_mutex_unlock(&g_lock);
-    return rc;
+    return start(&(capture){ .origin = s, .per_thread = per_thread, .state = UNDECIDED, .mode = mode }, NULL, 0);
 }
 
 CUresult gp_fwd_cuStreamBeginCapture_v10010(CUstream s, CUstreamCaptureMode mode) { return begin(s, mode, 0); }
@@ -218,6 +229,18 @@ static CUresult add_node(capture *c, member *m, const gp_capture_op *op)
     return rc == CUDA_SUCCESS ? set_tail(m, &n, 1) : rc;
 }
 
+/* The capture becomes the job's: one the daemon had begun is ended there and its graph dropped (lock held). */
+static void to_client(capture *c)
+{
+    if (c->state == ON_DAEMON) {
+        CUgraph dropped = NULL;
+        if ((c->per_thread ? gp_std_cuStreamEndCapture_v10000_ptsz : gp_std_cuStreamEndCapture_v10000)(c->origin, &dropped) == CUDA_SUCCESS &&
+            dropped != NULL)
+            (void)gp_fwd_cuGraphDestroy_v10000(dropped);
+    }
+    c->state = IN_CLIENT;
+}
+
 CUresult gp_capture_take(CUstream s, const gp_capture_op *op, int *taken)
 {
     *taken = 0;
@@ -242,11 +265,7 @@ CUresult gp_capture_take(CUstream s, const gp_capture_op *op, int *taken)
         rc = CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
     } else if (c->state == ON_DAEMON) {
         /* Host work after device work: the daemon's capture so far is dropped, the client's record goes on. */
-        CUgraph dropped = NULL;
-        if ((c->per_thread ? gp_std_cuStreamEndCapture_v10000_ptsz : gp_std_cuStreamEndCapture_v10000)(c->origin, &dropped) == CUDA_SUCCESS &&
-            dropped != NULL)
-            (void)gp_fwd_cuGraphDestroy_v10000(dropped);
-        c->state = IN_CLIENT;
+        to_client(c);
         rc = add_node(c, m, op);
         *taken = 1;
     } else if (op->attrs > 0) {
@@ -382,10 +401,21 @@ static CUresult end(CUstream s, CUgraph *phGraph, int per_thread)
 {
     if (!gp_initialized())
         return CUDA_ERROR_NOT_INITIALIZED;
-    if (phGraph == NULL)
-        return CUDA_ERROR_INVALID_VALUE;
     pthread_mutex_lock(&g_lock);
     capture *c = capture_of_stream(s, NULL);
+    if (c != NULL && c->origin == s && c->into) {
+        /* Into the program's graph: it keeps it (phGraph, when given, names it). */
+        CUgraph g = c->graph;
+        capture_free(c);
+        pthread_mutex_unlock(&g_lock);
+        if (phGraph != NULL)
+            *phGraph = g;
+        return CUDA_SUCCESS;
+    }
+    if (phGraph == NULL) {
+        pthread_mutex_unlock(&g_lock);
+        return CUDA_ERROR_INVALID_VALUE;
+    }
     if (c == NULL || c->origin != s) {
         pthread_mutex_unlock(&g_lock);
         /* A default stream's capture, or none (or a stream that joined one): the daemon answers as its driver does. */
@@ -407,3 +437,136 @@ static CUresult end(CUstream s, CUgraph *phGraph, int per_thread)
 
 CUresult gp_fwd_cuStreamEndCapture_v10000(CUstream s, CUgraph *phGraph) { return end(s, phGraph, 0); }
 CUresult gp_fwd_cuStreamEndCapture_v10000_ptsz(CUstream s, CUgraph *phGraph) { return end(s, phGraph, 1); }
+
+/* ---- capture into a graph of the job, and the dependencies a program sets --------------------- */
+
+/*
+ * Capture into a graph the program holds (a conditional's body): the capture is the job's from the
+ * start, its first operations after the given nodes. A captured graph (the daemon's) cannot be
+ * captured into from here.
+ */
+static CUresult begin_to_graph(CUstream s, CUgraph hGraph, const CUgraphNode *deps, const CUgraphEdgeData *edges, size_t ndeps,
+                               CUstreamCaptureMode mode, int per_thread)
+{
+    if (!gp_initialized())
+        return CUDA_ERROR_NOT_INITIALIZED;
+    if (mode != CU_STREAM_CAPTURE_MODE_GLOBAL && mode != CU_STREAM_CAPTURE_MODE_THREAD_LOCAL && mode != CU_STREAM_CAPTURE_MODE_RELAXED)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (s == NULL || s == CU_STREAM_LEGACY || s == CU_STREAM_PER_THREAD || (ndeps > 0 && deps == NULL))
+        return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
+    if (!gp_graph_is_local(hGraph)) {
+        if (hGraph != NULL)
+            gp_error("cuStreamBeginCaptureToGraph into a captured graph is not carried by gpupool (captured graphs stay on the "
+                     "daemon); it returned CUDA_ERROR_NOT_SUPPORTED");
+        return hGraph != NULL ? CUDA_ERROR_NOT_SUPPORTED : CUDA_ERROR_INVALID_VALUE;
+    }
+    for (size_t i = 0; edges != NULL && i < ndeps; i++)
+        if (edges[i].from_port != 0 || edges[i].to_port != 0 || edges[i].type != CU_GRAPH_DEPENDENCY_TYPE_DEFAULT)
+            return CUDA_ERROR_NOT_SUPPORTED;
+    return start(&(capture){ .origin = s, .per_thread = per_thread, .state = IN_CLIENT, .mode = mode, .graph = hGraph, .into = 1 }, deps, ndeps);
+}
+
+CUresult gp_local_cuStreamBeginCaptureToGraph_v12030(CUstream s, CUgraph g, const CUgraphNode *d, const CUgraphEdgeData *e, size_t n,
+                                                     CUstreamCaptureMode mode)
+{
+    return begin_to_graph(s, g, d, e, n, mode, 0);
+}
+
+CUresult gp_local_cuStreamBeginCaptureToGraph_v12030_ptsz(CUstream s, CUgraph g, const CUgraphNode *d, const CUgraphEdgeData *e, size_t n,
+                                                          CUstreamCaptureMode mode)
+{
+    return begin_to_graph(s, g, d, e, n, mode, 1);
+}
+
+/*
+ * The program asks for the capture's graph (to add nodes by hand, a conditional's handle): from now
+ * the capture is the job's, so that what it adds and what the stream captures are one graph.
+ * CUDA_ERROR_NOT_FOUND: no capture of this file's on the stream.
+ */
+CUresult gp_capture_graph_info(CUstream s, CUgraph *graph, const CUgraphNode **deps, const CUgraphEdgeData **edges, size_t *count)
+{
+    CUresult rc = CUDA_SUCCESS;
+    member *m;
+    pthread_mutex_lock(&g_lock);
+    capture *c = capture_of_stream(s, &m);
+    if (c == NULL) {
+        rc = CUDA_ERROR_NOT_FOUND;
+    } else if (c->state == ON_DAEMON && c->unrecorded) {
+        gp_error("cuStreamGetCaptureInfo: the graph of a stream capture the daemon made with launch attributes is not carried "
+                 "by gpupool; it returned CUDA_ERROR_NOT_SUPPORTED");
+        rc = CUDA_ERROR_NOT_SUPPORTED;
+    } else {
+        to_client(c);
+        if (graph)
+            *graph = c->graph;
+        if (deps)
+            *deps = m->tail;
+        if (edges)
+            *edges = NULL; /* every edge a full dependency */
+        if (count)
+            *count = m->ntail;
+    }
+    pthread_mutex_unlock(&g_lock);
+    return rc;
+}
+
+static CUresult update_dependencies(CUstream s, CUgraphNode *deps, const CUgraphEdgeData *edges, size_t n, unsigned flags)
+{
+    if (!gp_initialized())
+        return CUDA_ERROR_NOT_INITIALIZED;
+    if ((n > 0 && deps == NULL) || (flags != CU_STREAM_ADD_CAPTURE_DEPENDENCIES && flags != CU_STREAM_SET_CAPTURE_DEPENDENCIES))
+        return CUDA_ERROR_INVALID_VALUE;
+    for (size_t i = 0; edges != NULL && i < n; i++)
+        if (edges[i].from_port != 0 || edges[i].to_port != 0 || edges[i].type != CU_GRAPH_DEPENDENCY_TYPE_DEFAULT)
+            return CUDA_ERROR_NOT_SUPPORTED;
+    const CUgraphNode *old;
+    size_t nold;
+    CUgraph g;
+    CUresult rc = gp_capture_graph_info(s, &g, &old, NULL, &nold);
+    if (rc == CUDA_ERROR_NOT_FOUND)
+        return CUDA_ERROR_ILLEGAL_STATE; /* the stream is not capturing */
+    if (rc != CUDA_SUCCESS)
+        return rc;
+    size_t keep = flags == CU_STREAM_ADD_CAPTURE_DEPENDENCIES ? nold : 0;
+    CUgraphNode *both = malloc((keep + n ? keep + n : 1) * sizeof *both);
+    if (both == NULL)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    memcpy(both, old, keep * sizeof *both);
+    for (size_t i = 0; i < n; i++) {
+        CUgraphNodeType type;
+        /* Each must be a node of the capture's graph: gp_local_cuGraphNodeGetType says it is a node at all. */
+        if (gp_local_cuGraphNodeGetType_v10000(deps[i], &type) != CUDA_SUCCESS || !gp_graph_node_in(deps[i], g)) {
+            free(both);
+            return CUDA_ERROR_INVALID_VALUE;
+        }
+        both[keep + i] = deps[i];
+    }
+    member *m;
+    pthread_mutex_lock(&g_lock);
+    capture *c = capture_of_stream(s, &m);
+    rc = c == NULL ? CUDA_ERROR_ILLEGAL_STATE : set_tail(m, both, keep + n);
+    pthread_mutex_unlock(&g_lock);
+    free(both);
+    return rc;
+}
+
+CUresult gp_local_cuStreamUpdateCaptureDependencies_v11030(CUstream s, CUgraphNode *d, size_t n, unsigned int flags)
+{
+    return update_dependencies(s, d, NULL, n, flags);
+}
+
+CUresult gp_local_cuStreamUpdateCaptureDependencies_v11030_ptsz(CUstream s, CUgraphNode *d, size_t n, unsigned int flags)
+{
+    return update_dependencies(s, d, NULL, n, flags);
+}
+
+CUresult gp_local_cuStreamUpdateCaptureDependencies_v12030(CUstream s, CUgraphNode *d, const CUgraphEdgeData *e, size_t n, unsigned int flags)
+{
+    return update_dependencies(s, d, e, n, flags);
+}
+
+CUresult gp_local_cuStreamUpdateCaptureDependencies_v12030_ptsz(CUstream s, CUgraphNode *d, const CUgraphEdgeData *e, size_t n,
+                                                                unsigned int flags)
+{
+    return update_dependencies(s, d, e, n, flags);
+}

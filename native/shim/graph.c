@@ -66,6 +66,12 @@ void *gp_graph_object(const void *o, int kind)
 }
 
 int gp_graph_is_local(CUgraph g) { return gp_graph_object(g, OBJ_GRAPH) != NULL; }
+
+int gp_graph_node_in(CUgraphNode n, CUgraph g)
+{
+    const node *o = gp_graph_object(n, OBJ_NODE);
+    return o != NULL && (CUgraph)o->owner == g;
+}
 int gp_graph_exec_is_local(CUgraphExec x) { return gp_graph_object(x, OBJ_EXEC) != NULL; }
 
 /* ---- nodes ------------------------------------------------------------------------------------ */
@@ -74,6 +80,10 @@ static void node_free(node *n)
 {
     if (n->mem != NULL)
         gp_graph_mem_release(n->mem);
+    for (unsigned i = 0; n->bodies != NULL && i < n->nbodies; i++)
+        if (n->bodies[i] != NULL)
+            gp_graph_free(n->bodies[i], 1);
+    free(n->bodies);
     free(n->deps);
     free(n->params);
     free(n);
@@ -221,7 +231,7 @@ CUresult gp_graph_set_host(node *n, const CUDA_HOST_NODE_PARAMS *p)
 
 /* ---- graphs ----------------------------------------------------------------------------------- */
 
-CUresult gp_local_cuGraphCreate_v10000(CUgraph *phGraph, unsigned int flags)
+CUresult gp_graph_create_local(CUgraph *phGraph, unsigned int flags)
 {
     if (!gp_initialized())
         return CUDA_ERROR_NOT_INITIALIZED;
@@ -242,8 +252,12 @@ CUresult gp_local_cuGraphCreate_v10000(CUgraph *phGraph, unsigned int flags)
 CUresult gp_graph_destroy(CUgraph hGraph)
 {
     graph *g = gp_graph_object(hGraph, OBJ_GRAPH);
-    if (g == NULL)
-        return CUDA_ERROR_INVALID_VALUE;
+    if (g == NULL || g->parent != NULL)
+        return CUDA_ERROR_INVALID_VALUE; /* a body goes with its conditional node */
+    if (g->twin != NULL) {
+        (void)gp_fwd_cuGraphDestroy_v10000(g->twin);
+        gp_graph_forget_conditionals(g->twin);
+    }
     gp_graph_free(g, 1);
     return CUDA_SUCCESS;
 }
@@ -395,6 +409,11 @@ static CUresult add_node(CUgraphNode *out, CUgraph hGraph, const CUgraphNode *de
     }
     case CU_GRAPH_NODE_TYPE_MEM_FREE:
         return gp_local_cuGraphAddMemFreeNode_v11040(out, hGraph, deps, ndeps, p->free.dptr);
+    case CU_GRAPH_NODE_TYPE_CONDITIONAL: {
+        node *n = NULL;
+        CUresult rc = new_node(out, hGraph, deps, ndeps, CU_GRAPH_NODE_TYPE_CONDITIONAL, &n);
+        return finish_node(rc == CUDA_SUCCESS ? gp_graph_set_conditional(n, &p->conditional) : rc, n, out);
+    }
     default:
         gp_error("cuGraphAddNode: %s nodes are not carried by gpupool; it returned CUDA_ERROR_NOT_SUPPORTED", type_name(p->type));
         return CUDA_ERROR_NOT_SUPPORTED;
@@ -406,9 +425,15 @@ CUresult gp_local_cuGraphAddNode_v12020(CUgraphNode *out, CUgraph hGraph, const 
     return add_node(out, hGraph, deps, NULL, ndeps, p);
 }
 
-CUresult gp_local_cuGraphAddNode_v12030(CUgraphNode *out, CUgraph hGraph, const CUgraphNode *deps, const CUgraphEdgeData *edges,
-                                        size_t ndeps, CUgraphNodeParams *p)
+/* The op carries the nodes of a graph that lives on the daemon (graph_daemon.c); a program's call adds one here. */
+CUresult gp_fwd_cuGraphAddNode_v12030(CUgraphNode *out, CUgraph hGraph, const CUgraphNode *deps, const CUgraphEdgeData *edges,
+                                      size_t ndeps, CUgraphNodeParams *p)
 {
+    if (hGraph != NULL && gp_graph_object(hGraph, OBJ_GRAPH) == NULL) {
+        gp_error("cuGraphAddNode to a captured graph is not carried by gpupool (captured graphs stay on the daemon); "
+                 "it returned CUDA_ERROR_NOT_SUPPORTED");
+        return CUDA_ERROR_NOT_SUPPORTED;
+    }
     return add_node(out, hGraph, deps, edges, ndeps, p);
 }
 
@@ -507,6 +532,12 @@ CUresult gp_local_cuGraphDestroyNode_v10000(CUgraphNode hNode)
 /* A graph's copy: nodes and edges; registered when it is the caller's (cuGraphClone), not an exec's. */
 CUresult gp_graph_clone(const graph *from, graph **out, int registered)
 {
+    /* A graph with conditionals lives on the daemon: its copies are the driver's, never made here. */
+    for (size_t i = 0; i < from->count; i++)
+        if (from->nodes[i]->type == CU_GRAPH_NODE_TYPE_CONDITIONAL) {
+            gp_error("cuGraphClone of a graph with conditional nodes is not carried by gpupool; it returned CUDA_ERROR_NOT_SUPPORTED");
+            return CUDA_ERROR_NOT_SUPPORTED;
+        }
     graph *g = calloc(1, sizeof *g);
     if (g == NULL)
         return CUDA_ERROR_OUT_OF_MEMORY;
@@ -523,6 +554,8 @@ CUresult gp_graph_clone(const graph *from, graph **out, int registered)
         }
         *n = *src;
         n->owner = g;
+        n->bodies = NULL;
+        n->nbodies = 0;
         n->deps = NULL;
         n->ndeps = n->cap_deps = 0;
         n->params = NULL;

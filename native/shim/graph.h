@@ -47,13 +47,35 @@ struct node {
     graph_mem *mem;
     CUDA_MEM_ALLOC_NODE_PARAMS alloc;
     CUdeviceptr freed;
+    /* conditional: the handle (the daemon's value), its type, its bodies (graphs of this file) */
+    CUgraphConditionalHandle cond;
+    CUgraphConditionalNodeType cond_type;
+    unsigned nbodies;
+    graph **bodies;
 };
 
 struct graph {
     int kind; /* OBJ_GRAPH */
     node **nodes;
     size_t count, cap;
+    /* A graph that lives on the daemon too (graph_daemon.c): its twin there, once it has one. */
+    CUgraph twin;
+    size_t sent; /* nodes, bodies' included, sent to the twin; 0: none yet */
+    node *parent; /* a conditional's body: that node (the body is freed with it) */
 };
+
+/* The graph a body belongs to at the top (g itself when it is no body). */
+static inline graph *gp_graph_root(graph *g)
+{
+    while (g->parent != NULL)
+        g = g->parent->owner;
+    return g;
+}
+
+/* graph_daemon.c: a conditional node's bodies made (graphs of this process); its handle checked. */
+CUresult gp_graph_set_conditional(node *n, CUDA_CONDITIONAL_NODE_PARAMS *p);
+/* Nodes and bodies in all, for telling a graph changed since it was sent. */
+size_t gp_graph_node_total(const graph *g);
 
 typedef struct {
     int kind;            /* OBJ_EXEC */

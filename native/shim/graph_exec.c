@@ -113,8 +113,9 @@ static CUresult instantiate_with_params(CUgraphExec *phGraphExec, CUgraph hGraph
 {
     if (p == NULL)
         return CUDA_ERROR_INVALID_VALUE;
-    if (!gp_graph_is_local(hGraph)) {
-        /* The daemon's captured graphs: flags as cuGraphInstantiateWithFlags carries them. */
+    if (!gp_graph_is_local(hGraph) || gp_graph_on_daemon(hGraph)) {
+        /* The daemon's captured graphs, and the job's that live there too (conditionals, graph_daemon.c):
+         * flags as cuGraphInstantiateWithFlags carries them. */
         CUresult rc = gp_fwd_cuGraphInstantiateWithFlags_v11040(phGraphExec, hGraph, p->flags & ~(cuuint64_t)CUDA_GRAPH_INSTANTIATE_FLAG_UPLOAD);
         p->result_out = rc == CUDA_SUCCESS ? CUDA_GRAPH_INSTANTIATE_SUCCESS : CUDA_GRAPH_INSTANTIATE_ERROR;
         p->hErrNode_out = NULL;

@@ -358,6 +358,10 @@ export const CUDA_API: Record<string, Annotation> = {
   // allocation.
   cuStreamIsCapturing: local,
   cuStreamGetCaptureInfo: local,
+  // Capture into a graph of the job (a conditional's body), and the dependencies a program sets after
+  // adding nodes by hand: the capture is then the job's (native/shim/capture_graph.c).
+  cuStreamBeginCaptureToGraph: local,
+  cuStreamUpdateCaptureDependencies: local,
   cuThreadExchangeStreamCaptureMode: local,
   // Stream capture and graphs (CUDA graphs: torch.cuda.CUDAGraph, vLLM): captured and replayed on the
   // daemon; the client keeps which of its streams capture.
@@ -368,7 +372,18 @@ export const CUDA_API: Record<string, Annotation> = {
   // the job's host memory and functions, which the daemon cannot reach. A launch issues the nodes in
   // order on the stream as the calls they stand for. The calls below that also take a captured graph
   // (the daemon's) answer a client graph first (`gp_graph_*`) and forward any other handle.
-  cuGraphCreate: local,
+  // A graph that gets a conditional handle lives on the daemon as well (native/shim/graph_daemon.c):
+  // kernels set conditionals from device code, which only the card's own graph honours. Its twin is
+  // created there with the handle (cuGraphCreate goes to the daemon only then); the job keeps building
+  // it node by node, and its first instantiation sends every node, bodies of conditionals included, in
+  // one frame (the cuGraphAddNode op, frames.ts `graph_nodes`) that the daemon adds to the twin.
+  cuGraphCreate: { mode: 'sync', before: 'if (!gp_graph_twin_wanted()) { rc = gp_graph_create_local(phGraph, flags); goto done; }' },
+  cuGraphConditionalHandleCreate: {
+    mode: 'sync',
+    before: 'if ((rc = gp_graph_twin_of(&hGraph)) != CUDA_SUCCESS) goto done;',
+    handler: 'graph_conditional_handle_create',
+    after: 'gp_graph_note_conditional(*pHandle_out, hGraph);',
+  },
   cuGraphAddKernelNode: local,
   cuGraphAddMemcpyNode: local,
   cuGraphAddMemsetNode: local,
@@ -381,7 +396,7 @@ export const CUDA_API: Record<string, Annotation> = {
   cuDeviceGetGraphMemAttribute: local,
   cuDeviceSetGraphMemAttribute: local,
   cuDeviceGraphMemTrim: local,
-  cuGraphAddNode: local,
+  cuGraphAddNode: { mode: 'sync', versions: [12030], localVersions: [12020], client: 'graph_nodes', wire: 'graph_nodes' },
   cuGraphAddDependencies: local,
   cuGraphGetRootNodes: local,
   cuGraphNodeGetType: local,
@@ -413,7 +428,9 @@ export const CUDA_API: Record<string, Annotation> = {
   },
   cuGraphInstantiateWithFlags: {
     mode: 'sync',
-    before: 'if (gp_graph_is_local(hGraph)) { rc = gp_graph_instantiate(phGraphExec, hGraph, flags); goto done; }',
+    before:
+      'if (gp_graph_is_local(hGraph) && !gp_graph_on_daemon(hGraph)) { rc = gp_graph_instantiate(phGraphExec, hGraph, flags); goto done; } ' +
+      'if (gp_graph_is_local(hGraph) && (rc = gp_graph_build(&hGraph)) != CUDA_SUCCESS) goto done;',
   },
   // Updating an executable graph from a newly captured one. Out values travel only with success: on a
   // failure the caller reads the generic CU_GRAPH_EXEC_UPDATE_ERROR, and node handles (not carried,

@@ -198,6 +198,16 @@ export const frames = {
       { name: 'signal_value', type: 'u32', doc: 'the value' },
     ],
   },
+  graph_nodes: {
+    doc: 'The nodes of a job\'s graph that lives on the daemon (it has conditionals), added to its twin there at its first instantiation.',
+    fields: [{ name: 'graph', type: 'handle', doc: 'the twin graph' }],
+    trailing:
+      'its nodes, an array of at most 4096 flat records [graph, type, ndeps, ndeps indices of earlier nodes of that graph, then by type: ' +
+      'kernel fn, gridX, gridY, gridZ, blockX, blockY, blockZ, shared, params bin; memset dst, pitch, value, elementSize, width, height; ' +
+      'memcpy (device to device) dst, src, bytes; empty nothing; conditional handle, type, size]. Graph 0 is the twin; each conditional\'s ' +
+      'bodies take the next graph numbers, and a graph\'s records come after the conditional that made it',
+    trailingLeast: [[]],
+  },
 } as const satisfies Record<string, Frame>;
 
 export type FrameName = keyof typeof frames;

@@ -7,8 +7,8 @@
  *   one synchronize at the end (cuda-samples' simpleStreams; issue 12, item 0: it aborted the daemon);
  * - large_copies: 64 MiB each way, sliced by the client library;
  * - driver_api and a runtime program (static cudart): the calls an ordinary program makes;
- * - array_copies, textures, link_jit, device_printf: box copies, texture objects, JIT linking and
- *   device printf (issue 11);
+ * - array_copies, textures, link_jit, device_printf, graph_conditional: box copies, texture objects, JIT
+ *   linking, device printf and graphs with conditional nodes built on the daemon (issue 11);
  * - a burst of protocol fuzzing.
  * Any sanitizer report fails, as does a daemon that does not stop cleanly. Leak detection is off:
  * Node's own allocations are not meant to be freed at exit.
@@ -71,6 +71,7 @@ t.test('a daemon on the sanitized addon runs ordinary programs and fuzzing witho
     ['array_copies', [buildProgram('array_copies.cu')]],
     ['textures', [buildProgram('textures.cu')]],
     ['link_jit', [buildProgram('link_jit.c'), buildPtx()]],
+    ['graph_conditional', [buildProgram('graph_conditional.cu')]],
     ['device_printf', [buildProgram('device_printf.cu')]],
   ] as const) {
     const r = await run([...argv], client);

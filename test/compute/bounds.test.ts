@@ -118,6 +118,37 @@ t.test("B names A's captured graph and its executable graph: CUDA_ERROR_INVALID_
   t.equal((await a.c.call(op('cuGraphDestroy_v10000'), a.ctx, graphA)).rc, CUDA_SUCCESS, 'and its graph');
 });
 
+t.test("conditional graphs on the daemon: B names A's twin graph, A's handle and A's memory", async (t) => {
+  // A graph of the job gets a twin on the daemon with its first conditional handle
+  // (native/shim/graph_daemon.c); its nodes arrive in one graph_nodes frame (cuGraphAddNode).
+  const twinA = await a.c.call(op('cuGraphCreate_v10000'), a.ctx, true, 0);
+  t.equal(twinA.rc, CUDA_SUCCESS, "A's twin graph");
+  const graphA = twinA.outs[0] as number;
+  const handleA = await a.c.call(op('cuGraphConditionalHandleCreate_v12030'), a.ctx, true, graphA, a.ctx, 0, 0);
+  t.equal(handleA.rc, CUDA_SUCCESS, "A's conditional handle");
+  const { c, ctx } = b;
+  t.equal((await c.call(op('cuGraphConditionalHandleCreate_v12030'), ctx, true, graphA, ctx, 0, 0)).rc, CUDA_ERROR_INVALID_HANDLE, "B cannot make a handle on A's graph");
+  const empty = [0, 5, 0]; // graph 0, CU_GRAPH_NODE_TYPE_EMPTY, no dependencies
+  t.equal((await c.call(op('cuGraphAddNode_v12030'), ctx, graphA, [empty])).rc, CUDA_ERROR_INVALID_HANDLE, "nor add nodes to it");
+  const own = await c.call(op('cuGraphCreate_v10000'), ctx, true, 0);
+  t.equal(own.rc, CUDA_SUCCESS);
+  const graphB = own.outs[0] as number;
+  // Values inside the records travel as msgpack integers: BigInts past 32 bits (src/protocol/client.ts `wide`).
+  const big = (v: unknown) => BigInt(v as number);
+  const ifNode = (handle: unknown) => [0, 13, 0, big(handle), 0, 1]; // CU_GRAPH_NODE_TYPE_CONDITIONAL, IF, one body
+  t.equal((await c.call(op('cuGraphAddNode_v12030'), ctx, graphB, [ifNode(handleA.outs[0])])).rc, CUDA_ERROR_INVALID_VALUE, "a conditional naming A's handle");
+  await refused(t, "a memset node on A's memory", c.call(op('cuGraphAddNode_v12030'), ctx, graphB, [[0, 2, 0, big(bufA), 16, 0xee, 1, 16, 1]]), CUDA_ERROR_INVALID_VALUE);
+  const handleB = await c.call(op('cuGraphConditionalHandleCreate_v12030'), ctx, true, graphB, ctx, 0, 0);
+  t.equal(handleB.rc, CUDA_SUCCESS, "B's own handle");
+  const body = [1, 2, 0, big(bufB), 16, 0x11, 1, 16, 1]; // graph 1 (the IF's body): a memset of B's memory
+  t.equal((await c.call(op('cuGraphAddNode_v12030'), ctx, graphB, [empty, [0, 13, 1, 0, big(handleB.outs[0]), 0, 1], body])).rc, CUDA_SUCCESS, "B's own conditional and body");
+  const exec = await c.call(op('cuGraphInstantiateWithFlags_v11040'), ctx, true, graphB, 0);
+  t.equal(exec.rc, CUDA_SUCCESS, 'which instantiates');
+  t.equal((await c.call(op('cuGraphExecDestroy_v10000'), ctx, exec.outs[0])).rc, CUDA_SUCCESS);
+  t.equal((await c.call(op('cuGraphDestroy_v10000'), ctx, graphB)).rc, CUDA_SUCCESS);
+  t.equal((await a.c.call(op('cuGraphDestroy_v10000'), a.ctx, graphA)).rc, CUDA_SUCCESS, 'A still owns its graph');
+});
+
 t.test('B within its own memory: extents that run past an allocation or overflow are refused', async (t) => {
   const { c, ctx } = b;
   await refused(t, 'cuMemsetD8 running 1 byte past the end', c.call(op('cuMemsetD8_v3020'), ctx, bufB + SIZE - 16, 0, 17), CUDA_ERROR_INVALID_VALUE);

@@ -11,7 +11,9 @@
  * naming them, the driver's linear array copies) and test/programs/link_jit.c (JIT linking as ptxjit does
  * it, the link state in the client, the link on the daemon) and test/programs/textures.cu (texture and
  * surface objects sampled and written by kernels) and test/programs/graph_nodes.cu (graphs built node by
- * node, kept in the job's process, their host memory and host nodes in stream order).
+ * node, kept in the job's process, their host memory and host nodes in stream order) and
+ * test/programs/graph_conditional.cu (conditional nodes: graphs that live on the daemon, set from
+ * device code).
  */
 import t, { type Test } from 'tap';
 import { DaemonProcess, runCli } from '../helpers/daemon-process.js';
@@ -26,6 +28,7 @@ const arrayCopies = buildProgram('array_copies.cu');
 const linkJit = buildProgram('link_jit.c');
 const textures = buildProgram('textures.cu');
 const graphNodes = buildProgram('graph_nodes.cu');
+const graphConditional = buildProgram('graph_conditional.cu');
 const ptx = buildPtx();
 const fatbin = buildFatbin();
 
@@ -184,5 +187,26 @@ t.test('graphs built node by node: host memory and host nodes in the job, in str
     'a graph handle not this process\'s is refused',
   ]);
   t.match(run.stderr, /^gpupool: cuGraphAddNode: event record nodes are not carried by gpupool\b/m, 'a node kind not carried is named');
+  t.notMatch(run.stderr, /is not carried by gpupool \(not supported/, 'every call the program makes is carried');
+});
+
+t.test('conditional graph nodes: IF, IF/ELSE, WHILE and SWITCH on the daemon, set from device code', async (t) => {
+  const run = await runPassing(t, ['--', graphConditional], [
+    'if',
+    'if else',
+    'second instantiation',
+    'switch',
+    'instantiate with params',
+    'while',
+    'capture info',
+    'capture dependencies',
+    'capture ends with its graph',
+    'captured graph holds three nodes',
+    'capture into a body',
+    'captured conditional',
+    'host node refused',
+    'foreign handle refused',
+  ]);
+  t.match(run.stderr, /^gpupool: cuGraphInstantiate: a host node in a graph with conditional nodes is not carried by gpupool\b/m, 'the host node is named');
   t.notMatch(run.stderr, /is not carried by gpupool \(not supported/, 'every call the program makes is carried');
 });

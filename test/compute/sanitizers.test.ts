@@ -83,6 +83,7 @@ t.test('the client library under driver-API and runtime programs, against a daem
     ['runtime (static cudart)', [buildProgram('runtime.cu')]],
     ['pitch (2D copies, static cudart)', [buildProgram('pitch.cu')]],
     ['graph_nodes (graphs built node by node, captures made in the job)', [buildProgram('graph_nodes.cu')]],
+    ['graph_conditional (conditional nodes: graphs that live on the daemon too)', [buildProgram('graph_conditional.cu')]],
   ] as const) {
     const run = spawnSync(argv[0], argv.slice(1), { encoding: 'utf8', env, timeout: 120_000 });
     clean(t, what, run);

@@ -210,6 +210,8 @@ typedef enum {
     EMU_H_LINK,                 /* a CUlinkState (link.c) */
     EMU_H_TEXTURE,              /* a CUtexObject (texture.c) */
     EMU_H_SURFACE,              /* a CUsurfObject */
+    EMU_H_GRAPH_NODE,           /* a CUgraphNode of a graph built node by node (graph_cond.c) */
+    EMU_H_COND,                 /* a CUgraphConditionalHandle */
 } emu_handle_kind;
 
 typedef enum {
@@ -534,7 +536,16 @@ CUresult emu_begin_op(CUstream hStream, bool async, bool per_thread, CUcontext *
 
 /* ---- graphs (graph.c) --------------------------------------------------------------------------- */
 
-typedef enum { EMU_NODE_LAUNCH = 0, EMU_NODE_MEMSET, EMU_NODE_COPY } emu_node_kind;
+typedef enum { EMU_NODE_LAUNCH = 0, EMU_NODE_MEMSET, EMU_NODE_COPY, EMU_NODE_EMPTY, EMU_NODE_COND } emu_node_kind;
+
+/* A conditional handle: its value, set by kernels (gpupool_emu_launch.set_conditional) and, with
+ * CU_GRAPH_COND_ASSIGN_DEFAULT, by each launch of its graph. Counted: the graph and every copy of a
+ * conditional node naming it (executable graphs, launches) hold it. */
+typedef struct emu_cond {
+    unsigned value, dflt, flags;
+    CUcontext ctx;
+    int refs;
+} emu_cond;
 
 /* One captured operation: what it needs to run again; a launch's parameters copied. */
 typedef struct {
@@ -548,6 +559,9 @@ typedef struct {
     CUdeviceptr dst, src;          /* memset: dst; copy: both, device memory */
     size_t pitch, width, height;   /* memset: elements per row; copy: width is the byte count */
     unsigned value, elem;          /* memset */
+    emu_cond *cond;                /* conditional: its handle, type and bodies (run in node order) */
+    unsigned cond_type, nbodies;
+    struct emu_graph **bodies;
 } emu_graph_node;
 
 struct emu_graph {
@@ -555,7 +569,31 @@ struct emu_graph {
     emu_graph_node *nodes;
     size_t count, cap;
     bool invalid;                  /* an operation that cannot be captured was issued */
+    bool registered;               /* a CUgraph handle the program holds (not an executable copy) */
+    bool body;                     /* a conditional node's body: freed with that node only */
+    emu_cond **conds;              /* the handles made for it (cuGraphConditionalHandleCreate) */
+    size_t nconds;
+    void **refs;                   /* the CUgraphNode handles of its nodes, by index */
+    size_t nrefs;
 };
+
+/* graph_cond.c: a graph's conditional handles and node handles released (lock held). */
+void emu_graph_release_extras(struct emu_graph *g);
+/* A node's conditional parts: bodies freed (unregistering those the program holds), handle released. */
+void emu_graph_node_release_cond(emu_graph_node *n);
+/* Deep copies of a conditional node's bodies for an executable graph or a launch; false: no memory. */
+bool emu_graph_node_copy_cond(emu_graph_node *to, const emu_graph_node *from);
+void emu_cond_release(emu_cond *c);
+/* Frees a graph's nodes (graph.c). */
+void emu_graph_free_nodes(struct emu_graph *g);
+/* graph.c: a plain node (empty) appended; copies of nodes appended; one node run (lock not held). */
+CUresult emu_graph_push_plain(struct emu_graph *g, emu_graph_node *n);
+bool emu_graph_copy_nodes(struct emu_graph *to, const struct emu_graph *from);
+CUresult emu_graph_run_node(const emu_graph_node *n, CUstream s, bool per_thread);
+/* Runs nodes in order on a stream, conditionals evaluated as they are reached (lock not held). */
+CUresult emu_graph_run(const struct emu_graph *g, CUstream stream, bool per_thread);
+/* A kernel's "set conditional" (lock not held). */
+CUresult emu_cond_set(unsigned long long handle, unsigned value);
 
 /* Records a launch on a capturing stream (lock held); launch.c calls it instead of running. */
 CUresult emu_graph_capture_launch(struct emu_graph *g, const void *f, const unsigned grid[3], const unsigned block[3],

@@ -69,6 +69,10 @@ typedef struct gpupool_emu_launch {
      * the resource stays mapped until the kernel returns. CUDA_SUCCESS, or CUDA_ERROR_ILLEGAL_ADDRESS
      * for an object that is no texture of the launch's context. */
     int (*texture_view)(const struct gpupool_emu_launch *launch, unsigned long long tex, gpupool_emu_texture_view *view);
+    /* cudaGraphSetConditional: the conditional handle (a kernel parameter) takes value, which the
+     * conditional node after this kernel in its graph reads. CUDA_SUCCESS, or CUDA_ERROR_INVALID_VALUE
+     * for a value that is no live handle. */
+    int (*set_conditional)(const struct gpupool_emu_launch *launch, unsigned long long handle, unsigned value);
 } gpupool_emu_launch;
 
 typedef struct gpupool_emu_kernel {

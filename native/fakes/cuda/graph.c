@@ -22,6 +22,7 @@ typedef struct {
 static void free_nodes(emu_graph *g)
 {
     for (size_t i = 0; i < g->count; i++) {
+        emu_graph_node_release_cond(&g->nodes[i]);
         free(g->nodes[i].params);
         free(g->nodes[i].offsets);
     }
@@ -29,6 +30,8 @@ static void free_nodes(emu_graph *g)
     g->nodes = NULL;
     g->count = g->cap = 0;
 }
+
+void emu_graph_free_nodes(emu_graph *g) { free_nodes(g); }
 
 static bool copy_node(emu_graph_node *to, const emu_graph_node *from)
 {
@@ -44,6 +47,11 @@ static bool copy_node(emu_graph_node *to, const emu_graph_node *from)
     memcpy(to->params, from->params, bytes);
     if (from->count > 0)
         memcpy(to->offsets, from->offsets, (size_t)from->count * sizeof *to->offsets);
+    if (!emu_graph_node_copy_cond(to, from)) {
+        free(to->params);
+        free(to->offsets);
+        return false;
+    }
     return true;
 }
 
@@ -116,6 +124,26 @@ static CUresult push_plain(emu_graph *g, emu_graph_node *n)
     return CUDA_SUCCESS;
 }
 
+/* A node with no parameters of a launch (an empty node), at the end of g (lock held). */
+CUresult emu_graph_push_plain(emu_graph *g, emu_graph_node *n) { return push_plain(g, n); }
+
+/* Copies of from's nodes appended to to (lock held); false: no memory (to keeps what it got). */
+bool emu_graph_copy_nodes(emu_graph *to, const emu_graph *from)
+{
+    for (size_t i = 0; i < from->count; i++) {
+        emu_graph_node n;
+        if (!copy_node(&n, &from->nodes[i]))
+            return false;
+        if (!push_node(to, &n)) {
+            emu_graph_node_release_cond(&n);
+            free(n.params);
+            free(n.offsets);
+            return false;
+        }
+    }
+    return true;
+}
+
 CUresult emu_graph_capture_memset(emu_graph *g, unsigned elem, CUdeviceptr dst, size_t pitch, unsigned value, size_t width, size_t height)
 {
     emu_graph_node n = { .kind = EMU_NODE_MEMSET, .dst = dst, .pitch = pitch, .width = width, .height = height, .value = value, .elem = elem };
@@ -176,6 +204,7 @@ static void graph_free(emu_graph *g)
 {
     emu_handle_remove(g);
     free_nodes(g);
+    emu_graph_release_extras(g);
     free(g);
 }
 
@@ -223,8 +252,8 @@ CUresult CUDAAPI cuGraphDestroy(CUgraph hGraph)
     CUresult rc = emu_enter();
     if (rc != CUDA_SUCCESS)
         return rc;
-    if (!emu_handle_is(hGraph, EMU_H_GRAPH))
-        return emu_leave(CUDA_ERROR_INVALID_VALUE);
+    if (!emu_handle_is(hGraph, EMU_H_GRAPH) || ((emu_graph *)hGraph)->body)
+        return emu_leave(CUDA_ERROR_INVALID_VALUE); /* a body goes with its conditional node */
     graph_free((emu_graph *)hGraph);
     return emu_leave(CUDA_SUCCESS);
 }
@@ -249,11 +278,20 @@ CUresult CUDAAPI cuGraphInstantiateWithFlags(CUgraphExec *phGraphExec, CUgraph h
     for (size_t i = 0; ok && i < g->count; i++) {
         emu_graph_node n;
         ok = copy_node(&n, &g->nodes[i]);
-        if (ok)
-            ok = push_node(&x->graph, &n);
+        if (ok && !(ok = push_node(&x->graph, &n)))
+            emu_graph_node_release_cond(&n);
+    }
+    /* Its handles, whose defaults each launch assigns. */
+    if (ok && g->nconds > 0 && (ok = (x->graph.conds = malloc(g->nconds * sizeof *x->graph.conds)) != NULL)) {
+        for (size_t i = 0; i < g->nconds; i++) {
+            x->graph.conds[i] = g->conds[i];
+            g->conds[i]->refs++;
+        }
+        x->graph.nconds = g->nconds;
     }
     if (!ok || !emu_handle_add(x, EMU_H_GRAPH_EXEC)) {
         free_nodes(&x->graph);
+        emu_graph_release_extras(&x->graph);
         free(x);
         return emu_leave(CUDA_ERROR_OUT_OF_MEMORY);
     }
@@ -271,6 +309,7 @@ CUresult CUDAAPI cuGraphExecDestroy(CUgraphExec hGraphExec)
     emu_graph_exec *x = (emu_graph_exec *)hGraphExec;
     emu_handle_remove(x);
     free_nodes(&x->graph);
+    emu_graph_release_extras(&x->graph);
     free(x);
     return emu_leave(CUDA_SUCCESS);
 }
@@ -287,18 +326,37 @@ static CUresult graph_launch(CUgraphExec hGraphExec, CUstream hStream, bool per_
     if (!emu_handle_is(hGraphExec, EMU_H_GRAPH_EXEC))
         return emu_leave(CUDA_ERROR_INVALID_VALUE);
     const emu_graph *g = &((const emu_graph_exec *)hGraphExec)->graph;
-    emu_graph run = { g->ctx, NULL, 0, 0, false };
+    emu_graph run = { .ctx = g->ctx };
     bool ok = true;
     for (size_t i = 0; ok && i < g->count; i++) {
         emu_graph_node n;
-        ok = copy_node(&n, &g->nodes[i]) && push_node(&run, &n);
+        ok = copy_node(&n, &g->nodes[i]);
+        if (ok && !(ok = push_node(&run, &n)))
+            emu_graph_node_release_cond(&n);
     }
+    /* A launch starts by giving the handles that ask for it their default (the kernels run eagerly,
+     * so stream order is call order). */
+    for (size_t i = 0; ok && i < g->nconds; i++)
+        if (g->conds[i]->flags & CU_GRAPH_COND_ASSIGN_DEFAULT)
+            g->conds[i]->value = g->conds[i]->dflt;
     emu_leave(CUDA_SUCCESS);
-    for (size_t i = 0; ok && rc == CUDA_SUCCESS && i < run.count; i++)
-        rc = run.nodes[i].kind == EMU_NODE_LAUNCH ? emu_launch_node(&run.nodes[i], hStream, per_thread)
-                                                  : run_plain(&run.nodes[i], hStream, per_thread);
+    if (ok)
+        rc = emu_graph_run(&run, hStream, per_thread);
+    emu_lock();
     free_nodes(&run);
+    emu_unlock();
     return ok ? rc : CUDA_ERROR_OUT_OF_MEMORY;
+}
+
+/* Runs a memset, copy or launch node (lock not held). */
+CUresult emu_graph_run_node(const emu_graph_node *n, CUstream s, bool per_thread)
+{
+    switch (n->kind) {
+    case EMU_NODE_LAUNCH: return emu_launch_node(n, s, per_thread);
+    case EMU_NODE_MEMSET:
+    case EMU_NODE_COPY: return run_plain(n, s, per_thread);
+    default: return CUDA_SUCCESS;
+    }
 }
 
 CUresult CUDAAPI cuGraphLaunch(CUgraphExec hGraphExec, CUstream hStream) { return graph_launch(hGraphExec, hStream, false); }

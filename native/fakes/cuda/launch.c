@@ -277,6 +277,12 @@ static CUresult check_cooperative(const emu_device *dev, const emu_entry *e, con
     return blocks > resident ? CUDA_ERROR_COOPERATIVE_LAUNCH_TOO_LARGE : CUDA_SUCCESS;
 }
 
+static int launch_set_conditional(const gpupool_emu_launch *launch, unsigned long long handle, unsigned value)
+{
+    (void)launch;
+    return (int)emu_cond_set(handle, value);
+}
+
 /* Lock held on entry and on return; dropped while the kernel runs. */
 static CUresult run_kernel(CUcontext ctx, const emu_entry *e, const launch_request *r, void **argv, uint64_t *device_ns)
 {
@@ -298,6 +304,7 @@ static CUresult run_kernel(CUcontext ctx, const emu_entry *e, const launch_reque
         .surface = launch_surface,
         .texture_lod = launch_texture_lod,
         .texture_view = launch_texture_view,
+        .set_conditional = launch_set_conditional,
     };
     emu_g.stats.kernels_launched++;
     emu_unlock();

@@ -322,6 +322,10 @@ static const proc_entry g_procs[] = {
     P(cuGraphDestroy, 10000, cuGraphDestroy),
     P(cuGraphExecDestroy, 10000, cuGraphExecDestroy),
     P(cuGraphExecUpdate, 12000, cuGraphExecUpdate_v2),
+    /* graphs built node by node, conditional nodes (graph_cond.c) */
+    P(cuGraphCreate, 10000, cuGraphCreate),
+    P(cuGraphAddNode, 12030, cuGraphAddNode_v2),
+    P(cuGraphConditionalHandleCreate, 12030, cuGraphConditionalHandleCreate),
     P(cuLaunchCooperativeKernel, 9000, cuLaunchCooperativeKernel),
     PTSZ(cuLaunchCooperativeKernel, 9000, cuLaunchCooperativeKernel_ptsz),
 };

@@ -377,7 +377,37 @@ static const size_t poke_params[] = { 8 };
 static const size_t spin_params[] = { 4 };
 static const size_t spin_ns_params[] = { 8 };
 static const size_t fault_process_params[] = { 4 };
+/* Conditional nodes (test/programs/graph_conditional.cu), one thread each:
+ * cond_set(const int *v, cudaGraphConditionalHandle h): h takes *v;
+ * cond_countdown(int *v, h): *v -= 1, then h takes *v;
+ * add_int(int *p, int x): *p += x. */
+static int cond_set(const gpupool_emu_launch *l, void **params)
+{
+    const int *v = l->memory(l, ptr_param(params, 0), sizeof *v);
+    return v == NULL ? CUDA_ERROR_ILLEGAL_ADDRESS : l->set_conditional(l, (unsigned long long)ptr_param(params, 1), (unsigned)*v);
+}
+
+static int cond_countdown(const gpupool_emu_launch *l, void **params)
+{
+    int *v = l->memory(l, ptr_param(params, 0), sizeof *v);
+    if (v == NULL)
+        return CUDA_ERROR_ILLEGAL_ADDRESS;
+    *v -= 1;
+    return l->set_conditional(l, (unsigned long long)ptr_param(params, 1), (unsigned)*v);
+}
+
+static int add_int(const gpupool_emu_launch *l, void **params)
+{
+    int *p = l->memory(l, ptr_param(params, 0), sizeof *p);
+    if (p == NULL)
+        return CUDA_ERROR_ILLEGAL_ADDRESS;
+    *p += int_param(params, 1);
+    return CUDA_SUCCESS;
+}
+
 static const size_t greet_params[] = { 4 };
+static const size_t cond_params[] = { 8, 8 };
+static const size_t add_int_params[] = { 8, 4 };
 static const size_t tex_sample_params[] = { 8, 8, 4, 4, 4, 4, 4 };
 static const size_t surf_fill_params[] = { 8, 4, 4 };
 static const size_t tex_lod_params[] = { 8, 8, 8, 4 };
@@ -406,6 +436,9 @@ static const gpupool_emu_kernel g_kernels[] = {
     { "_Z9tex_uint2yPj", COUNT(tex_uint2_params), tex_uint2_params, 0, tex_uint2 },
     { "_Z10tex_layersyPfiii", COUNT(tex_layers_params), tex_layers_params, 0, tex_layers },
     { "_Z8tex_cubeyPfi", COUNT(tex_cube_params), tex_cube_params, 0, tex_cube },
+    { "_Z8cond_setPKiy", COUNT(cond_params), cond_params, 0, cond_set },
+    { "_Z14cond_countdownPiy", COUNT(cond_params), cond_params, 0, cond_countdown },
+    { "_Z7add_intPii", COUNT(add_int_params), add_int_params, 0, add_int },
 };
 
 const gpupool_emu_kernel *gpupool_emu_kernels(unsigned *count)
