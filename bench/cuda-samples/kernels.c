@@ -33,6 +33,7 @@ __attribute__((constructor)) static void gather(void)
         { interval_kernels, interval_kernel_count },
         { dct8x8_kernels, dct8x8_kernel_count },
         { eigenvalues_kernels, eigenvalues_kernel_count },
+        { cdp_kernels, cdp_kernel_count },
     };
     unsigned total = 0;
     for (unsigned i = 0; i < COUNT(parts); i++)

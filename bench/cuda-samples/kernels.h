@@ -98,4 +98,6 @@ extern const gpupool_emu_kernel dct8x8_kernels[];
 extern const unsigned dct8x8_kernel_count;
 extern const gpupool_emu_kernel eigenvalues_kernels[];
 extern const unsigned eigenvalues_kernel_count;
+extern const gpupool_emu_kernel cdp_kernels[];
+extern const unsigned cdp_kernel_count;
 #endif
