@@ -435,11 +435,224 @@ static int cdp_big_bitonicsort(const gpupool_emu_launch *l, void **params)
     return run_with_children(l, big_bitonic_body, &a);
 }
 
+/* ---- cdpQuadtree ------------------------------------------------------------------------------ */
+
+/* Quadtree_node as laid out on the card (float2 members align the box at 8), Points, Parameters. */
+typedef struct {
+    int id, pad;
+    float min_x, min_y, max_x, max_y;
+    int begin, end;
+} quad_node;
+typedef struct {
+    CUdeviceptr x, y;
+} quad_points;
+typedef struct {
+    int point_selector, num_nodes_at_this_level, depth, max_depth, min_points_per_node;
+} quad_params;
+typedef struct {
+    CUdeviceptr nodes, points;
+    quad_params params;
+} quad_args;
+
+/* The quadrant build_quadtree_kernel puts a point in: 0 top-left, 1 top-right, 2 bottom-left, 3 bottom-right. */
+static int quadrant(float x, float y, float cx, float cy)
+{
+    if (y >= cy)
+        return x < cx ? 0 : x >= cx ? 1 : -1;
+    if (y < cy)
+        return x < cx ? 2 : x >= cx ? 3 : -1;
+    return -1; /* NaN: counted in no quadrant, as the sample's predicates count it */
+}
+
+/*
+ * build_quadtree_kernel<128>(nodes, points, params), one block per node of the level: a node deeper
+ * than max_depth or with at most min_points_per_node points is a leaf (its points copied back to
+ * points[0] when they are in points[1]); otherwise its points move from points[selector] to the other
+ * buffer grouped by quadrant around the box's centre, in their order within each quadrant (the warps'
+ * ballots and prefix sums place them so), the last thread fills in the four children one level down
+ * (nodes + num_nodes_at_this_level - (id & ~3) + 4 * id) and launches the kernel on them <<<4, 128>>>.
+ */
+static int quad_body(device_launches *q, const gpupool_emu_launch *l, const void *raw)
+{
+    const quad_args *a = raw;
+    const quad_params *pr = &a->params;
+    quad_points *pts = DEVICE(l, a->points, 2, sizeof(quad_points));
+    NEED(pts);
+    for (unsigned b = 0; b < l->grid[0]; b++) {
+        quad_node *node = DEVICE(l, a->nodes + (CUdeviceptr)b * sizeof(quad_node), 1, sizeof(quad_node));
+        NEED(node);
+        int begin = node->begin, end = node->end, n = end - begin;
+        int leaf = pr->depth >= pr->max_depth || n <= pr->min_points_per_node;
+        if (n > 0 && (begin < 0 || pr->point_selector < 0 || pr->point_selector > 1))
+            return CUDA_ERROR_ILLEGAL_ADDRESS;
+        if (leaf) {
+            if (pr->point_selector == 1 && n > 0) {
+                float *x0 = DEVICE(l, pts[0].x, end, sizeof(float)), *y0 = DEVICE(l, pts[0].y, end, sizeof(float));
+                float *x1 = DEVICE(l, pts[1].x, end, sizeof(float)), *y1 = DEVICE(l, pts[1].y, end, sizeof(float));
+                NEED(x0);
+                NEED(y0);
+                NEED(x1);
+                NEED(y1);
+                for (int it = begin; it < end; it++) {
+                    x0[it] = x1[it];
+                    y0[it] = y1[it];
+                }
+            }
+            continue;
+        }
+        const quad_points *in = &pts[pr->point_selector], *out = &pts[(pr->point_selector + 1) % 2];
+        float *ix = DEVICE(l, in->x, end, sizeof(float)), *iy = DEVICE(l, in->y, end, sizeof(float));
+        float *ox = DEVICE(l, out->x, end, sizeof(float)), *oy = DEVICE(l, out->y, end, sizeof(float));
+        NEED(ix);
+        NEED(iy);
+        NEED(ox);
+        NEED(oy);
+        float cx = 0.5f * (node->min_x + node->max_x), cy = 0.5f * (node->min_y + node->max_y);
+        int counts[4] = { 0, 0, 0, 0 }, at[4];
+        for (int it = begin; it < end; it++) {
+            int quad = quadrant(ix[it], iy[it], cx, cy);
+            if (quad >= 0)
+                counts[quad]++;
+        }
+        at[0] = begin;
+        for (int k = 1; k < 4; k++)
+            at[k] = at[k - 1] + counts[k - 1];
+        int ends[4];
+        for (int k = 0; k < 4; k++)
+            ends[k] = at[k] + counts[k];
+        for (int it = begin; it < end; it++) {
+            int quad = quadrant(ix[it], iy[it], cx, cy);
+            if (quad < 0)
+                continue;
+            ox[at[quad]] = ix[it];
+            oy[at[quad]] = iy[it];
+            at[quad]++;
+        }
+        CUdeviceptr children_at = a->nodes + (CUdeviceptr)((long long)pr->num_nodes_at_this_level - (node->id & ~3) + 4LL * node->id) * sizeof(quad_node);
+        quad_node *children = DEVICE(l, children_at, 4, sizeof(quad_node));
+        NEED(children);
+        const float box[4][4] = { { node->min_x, cy, cx, node->max_y },
+                                  { cx, cy, node->max_x, node->max_y },
+                                  { node->min_x, node->min_y, cx, cy },
+                                  { cx, node->min_y, node->max_x, cy } };
+        for (int k = 0; k < 4; k++) {
+            children[k].id = 4 * node->id + k;
+            children[k].min_x = box[k][0];
+            children[k].min_y = box[k][1];
+            children[k].max_x = box[k][2];
+            children[k].max_y = box[k][3];
+            children[k].begin = k == 0 ? begin : ends[k - 1];
+            children[k].end = ends[k];
+        }
+        quad_args child = { children_at, a->points,
+                            { (pr->point_selector + 1) % 2, 4 * pr->num_nodes_at_this_level, pr->depth + 1, pr->max_depth,
+                              pr->min_points_per_node } };
+        int rc = device_launch(q, quad_body, (const unsigned[3]){ 4, 1, 1 }, l->block, l->shared_bytes, &child, sizeof child);
+        if (rc != CUDA_SUCCESS)
+            return rc;
+    }
+    return CUDA_SUCCESS;
+}
+
+static int cdp_build_quadtree(const gpupool_emu_launch *l, void **params)
+{
+    quad_args a = { PARAM(CUdeviceptr, params, 0), PARAM(CUdeviceptr, params, 1), PARAM(quad_params, params, 2) };
+    return run_with_children(l, quad_body, &a);
+}
+
+/*
+ * Thrust's kernels in cdpQuadtree (CUB's for_each static_kernel: blocks of 256 threads, 2 items each,
+ * item i of thread t of block b being b * 512 + i * 256 + t). The fill of a device_vector<float>:
+ * functor { float *items; float value; } sets items[idx].
+ */
+static int thrust_fill_float(const gpupool_emu_launch *l, void **params)
+{
+    unsigned long long n = PARAM(unsigned long long, params, 0);
+    const unsigned char *op = params[1];
+    CUdeviceptr items;
+    float value;
+    memcpy(&items, op, sizeof items);
+    memcpy(&value, op + 8, sizeof value);
+    if (n == 0)
+        return CUDA_SUCCESS;
+    float *dst = DEVICE(l, items, n, sizeof(float));
+    NEED(dst);
+    for (unsigned long long i = 0; i < n; i++)
+        dst[i] = value;
+    return CUDA_SUCCESS;
+}
+
+/* Random_generator::hash, the sample's integer hash of a thread's seed. */
+static unsigned quad_hash(unsigned a)
+{
+    a = (a + 0x7ed55d16u) + (a << 12);
+    a = (a ^ 0xc761c23cu) ^ (a >> 19);
+    a = (a + 0x165667b1u) + (a << 5);
+    a = (a + 0xd3a2646cu) ^ (a << 9);
+    a = (a + 0xfd7046c5u) + (a << 3);
+    a = (a ^ 0xb55a4f09u) ^ (a >> 16);
+    return a;
+}
+
+/* thrust::default_random_engine (minstd_rand: x = 48271 x mod 2^31 - 1) drawn through
+ * uniform_real_distribution<float> on [0, 1): (x - min) / (1 + (max - min)) in float. */
+static float minstd_uniform(unsigned *x)
+{
+    *x = (unsigned)((unsigned long long)*x * 48271u % 2147483647u);
+    float r = (float)(*x - 1u);
+    r /= 1.0f + (float)(2147483646u - 1u);
+    return r;
+}
+
+/*
+ * thrust::generate over the zip of x and y with Random_generator: op_wrapper_t { zip_iterator { float
+ * *x, *y }; generate_f { Random_generator { int count } } }, each thread its own copy of the generator.
+ * A call seeds minstd_rand with hash(blockIdx.x * blockDim.x + threadIdx.x + count), adds the grid's
+ * threads to count, and draws x, then y (make_tuple's arguments in order).
+ */
+static int thrust_generate_points(const gpupool_emu_launch *l, void **params)
+{
+    long long n = PARAM(long long, params, 0);
+    const unsigned char *op = params[1];
+    CUdeviceptr xs, ys;
+    int count0;
+    memcpy(&xs, op, sizeof xs);
+    memcpy(&ys, op + 8, sizeof ys);
+    memcpy(&count0, op + 16, sizeof count0);
+    if (n <= 0)
+        return CUDA_SUCCESS;
+    float *x = DEVICE(l, xs, n, sizeof(float)), *y = DEVICE(l, ys, n, sizeof(float));
+    NEED(x);
+    NEED(y);
+    const unsigned block = l->block[0], per_thread = 2, tile = block * per_thread;
+    const unsigned grid_threads_x = block * l->grid[0];
+    for (unsigned b = 0; b < l->grid[0]; b++)
+        for (unsigned t = 0; t < block; t++) {
+            int count = count0;
+            for (unsigned item = 0; item < per_thread; item++) {
+                long long idx = (long long)b * tile + (long long)item * block + t;
+                if (idx >= n)
+                    break;
+                unsigned seed = quad_hash(b * block + t + (unsigned)count);
+                count += (int)grid_threads_x;
+                unsigned state = seed % 2147483647u == 0 ? 1u : seed % 2147483647u;
+                x[idx] = minstd_uniform(&state);
+                y[idx] = minstd_uniform(&state);
+            }
+        }
+    return CUDA_SUCCESS;
+}
+
 const gpupool_emu_kernel cdp_kernels[] = {
     KERNEL("_Z10cdp_kerneliiii", cdp_print, 4, 4, 4, 4),
     KERNEL("_Z20cdp_simple_quicksortPjiii", cdp_simple_quicksort, 8, 4, 4, 4),
     KERNEL("_Z10qsort_warpPjS_jjP17qsortAtomicData_tP14qsortRingbuf_tjj", cdp_qsort_warp, 8, 8, 4, 4, 8, 8, 4, 4),
     KERNEL("_Z11bitonicsortPjS_jj", cdp_bitonicsort, 8, 8, 4, 4),
     KERNEL("_Z15big_bitonicsortPjS_S_jj", cdp_big_bitonicsort, 8, 8, 8, 4, 4),
+    KERNEL("_Z21build_quadtree_kernelILi128EEvP13Quadtree_nodeP6Points10Parameters", cdp_build_quadtree, 8, 8, 20),
+    KERNEL("_ZN3cub17CUB_300001_SM_8006detail8for_each13static_kernelINS2_12policy_hub_t12policy_500_tEmN6thrust23THRUST_300001_SM_800_NS8cuda_cub20__uninitialized_fill7functorINS7_10device_ptrIfEEfEEEEvT0_T1_",
+           thrust_fill_float, 8, 16),
+    KERNEL("_ZN3cub17CUB_300001_SM_8006detail8for_each13static_kernelINS2_12policy_hub_t12policy_500_tElNS2_12op_wrapper_tIlN6thrust23THRUST_300001_SM_800_NS8cuda_cub10generate_fI16Random_generatorEENS8_12zip_iteratorIN4cuda3std3__45tupleIJNS8_6detail15normal_iteratorINS8_10device_ptrIfEEEESM_EEEEEEEEEvT0_T1_",
+           thrust_generate_points, 8, 24),
 };
 const unsigned cdp_kernel_count = COUNT(cdp_kernels);
