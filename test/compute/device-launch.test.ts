@@ -27,9 +27,9 @@ t.test('child grids run before the host sees their parent complete', async (t) =
     'each child grid saw what its parent wrote before launching it ok',
   ]) t.ok(lines.includes(check), check);
   // The tree's blocks per depth, as the program counted them: 2, 4, 8, ... (two children per block).
-  const depths = [...run.stdout.matchAll(/^depth (\d+): (\d+) blocks$/gm)].map((m) => [Number(m[1]), Number(m[2])]);
+  const depths = [...run.stdout.matchAll(/^depth (\d+): (\d+) blocks$/gm)].map((m) => ({ depth: Number(m[1]), blocks: Number(m[2]) }));
   t.ok(depths.length > 1, 'the tree has several levels');
-  for (const [depth, blocks] of depths) t.equal(blocks, 2 ** (depth + 1), `depth ${depth}`);
+  for (const { depth, blocks } of depths) t.equal(blocks, 2 ** (depth + 1), `depth ${depth}`);
   t.match(run.stdout, /^PASS$/m);
   t.notMatch(run.stderr, /not carried/, 'every call the program makes is carried');
 });
