@@ -18,9 +18,10 @@ function fresh(output: string, inputs: string[]): boolean {
 
 /**
  * Builds a test program once per change of its source: `.cu` with nvcc (static cudart unless
- * `shared`), `.c` against cuda.h, linked to the name libcuda.so.1 as any CUDA program is.
+ * `shared`; relocatable device code and the device runtime with `rdc`, as kernels that launch kernels
+ * need), `.c` against cuda.h, linked to the name libcuda.so.1 as any CUDA program is.
  */
-export function buildProgram(source: string, options: { shared?: boolean } = {}): string {
+export function buildProgram(source: string, options: { shared?: boolean; rdc?: boolean } = {}): string {
   mkdirSync(OUT, { recursive: true });
   const src = join(SOURCES, source);
   const name = `${source.replace(/\.(cu|c)$/, '')}${options.shared ? '-shared' : ''}`;
@@ -30,7 +31,8 @@ export function buildProgram(source: string, options: { shared?: boolean } = {})
   const headers = readdirSync(SOURCES).filter((f) => f.endsWith('.h')).map((f) => join(SOURCES, f));
   if (fresh(out, [src, KERNELS, ...headers])) return out;
   if (source.endsWith('.cu')) {
-    execFileSync(NVCC, [...(options.shared ? ['-cudart', 'shared'] : []), '-o', out, src], { stdio: 'pipe' });
+    const rdc = options.rdc ? ['-rdc=true', '-lcudadevrt'] : [];
+    execFileSync(NVCC, [...(options.shared ? ['-cudart', 'shared'] : []), ...rdc, '-o', out, src], { stdio: 'pipe' });
   } else {
     execFileSync('cc', ['-std=c11', '-O1', '-I', join(CUDA_HOME, 'include'), '-o', out, src, '-L', clientLibraryDir, '-l:libcuda.so.1'], { stdio: 'pipe' });
   }

@@ -6,6 +6,7 @@
  * (the y and z dimensions only repeat the same work, as in the .cu code).
  */
 #include "../gpupool_emu.h"
+#include "../gpupool_emu_device_launch.h"
 
 #include <signal.h>
 #include <stdint.h>
@@ -367,6 +368,68 @@ static int tex_cube(const gpupool_emu_launch *l, void **params)
     return CUDA_SUCCESS;
 }
 
+/*
+ * test/programs/device_launch.cu's kernels, which launch kernels (dynamic parallelism): each child grid
+ * is queued and runs after the grid that launched it (gpupool_emu_device_launch.h).
+ *
+ * cdp_tree(unsigned *blocks_at, int depth, int max_depth): thread 0 of each block adds 1 to
+ * blocks_at[depth] and, below max_depth, launches cdp_tree<<<2, blockDim.x>>>(blocks_at, depth + 1, ...).
+ */
+typedef struct {
+    CUdeviceptr blocks_at;
+    int depth, max_depth;
+} cdp_tree_args;
+
+static int cdp_tree_grid(device_launches *q, const gpupool_emu_launch *l, const void *raw)
+{
+    const cdp_tree_args *a = raw;
+    unsigned *at = a->depth >= 0 ? l->memory(l, a->blocks_at + (CUdeviceptr)a->depth * sizeof(unsigned), sizeof(unsigned)) : NULL;
+    if (at == NULL)
+        return CUDA_ERROR_ILLEGAL_ADDRESS;
+    for (unsigned b = 0; b < l->grid[0] * l->grid[1] * l->grid[2]; b++) {
+        (*at)++;
+        if (a->depth + 1 >= a->max_depth)
+            continue;
+        cdp_tree_args child = { a->blocks_at, a->depth + 1, a->max_depth };
+        int rc = device_launch_1d(q, cdp_tree_grid, 2, l->block[0], &child, sizeof child);
+        if (rc != CUDA_SUCCESS)
+            return rc;
+    }
+    return CUDA_SUCCESS;
+}
+
+static int cdp_tree(const gpupool_emu_launch *l, void **params)
+{
+    cdp_tree_args a = { ptr_param(params, 0), int_param(params, 1), int_param(params, 2) };
+    return run_with_children(l, cdp_tree_grid, &a);
+}
+
+/* cdp_chain(int *values, int i, int n): values[i] = i == 0 ? 1 : 2 * values[i - 1]; below n, launches
+ * cdp_chain<<<1, 1>>>(values, i + 1, n). */
+typedef struct {
+    CUdeviceptr values;
+    int i, n;
+} cdp_chain_args;
+
+static int cdp_chain_grid(device_launches *q, const gpupool_emu_launch *l, const void *raw)
+{
+    const cdp_chain_args *a = raw;
+    int *values = a->i >= 0 ? l->memory(l, a->values, ((size_t)a->i + 1) * sizeof(int)) : NULL;
+    if (values == NULL)
+        return CUDA_ERROR_ILLEGAL_ADDRESS;
+    values[a->i] = a->i == 0 ? 1 : 2 * values[a->i - 1];
+    if (a->i + 1 >= a->n)
+        return CUDA_SUCCESS;
+    cdp_chain_args child = { a->values, a->i + 1, a->n };
+    return device_launch_1d(q, cdp_chain_grid, 1, 1, &child, sizeof child);
+}
+
+static int cdp_chain(const gpupool_emu_launch *l, void **params)
+{
+    cdp_chain_args a = { ptr_param(params, 0), int_param(params, 1), int_param(params, 2) };
+    return run_with_children(l, cdp_chain_grid, &a);
+}
+
 static const size_t vadd_params[] = { 8, 8, 8, 4 };
 static const size_t grid_sum_params[] = { 8, 8, 4 };
 static const size_t poly_params[] = { 8, 8, 4 };
@@ -414,6 +477,8 @@ static const size_t tex_lod_params[] = { 8, 8, 8, 4 };
 static const size_t tex_uint2_params[] = { 8, 8 };
 static const size_t tex_layers_params[] = { 8, 8, 4, 4, 4 };
 static const size_t tex_cube_params[] = { 8, 8, 4 };
+static const size_t cdp_tree_params[] = { 8, 4, 4 };
+static const size_t cdp_chain_params[] = { 8, 4, 4 };
 
 #define COUNT(a) (unsigned)(sizeof(a) / sizeof((a)[0]))
 
@@ -439,6 +504,8 @@ static const gpupool_emu_kernel g_kernels[] = {
     { "_Z8cond_setPKiy", COUNT(cond_params), cond_params, 0, cond_set },
     { "_Z14cond_countdownPiy", COUNT(cond_params), cond_params, 0, cond_countdown },
     { "_Z7add_intPii", COUNT(add_int_params), add_int_params, 0, add_int },
+    { "_Z8cdp_treePjii", COUNT(cdp_tree_params), cdp_tree_params, 0, cdp_tree },
+    { "_Z9cdp_chainPiii", COUNT(cdp_chain_params), cdp_chain_params, 0, cdp_chain },
 };
 
 const gpupool_emu_kernel *gpupool_emu_kernels(unsigned *count)

@@ -1,0 +1,35 @@
+/**
+ * Kernels that launch kernels (dynamic parallelism, issue 11), by an unmodified program built with
+ * relocatable device code (test/programs/device_launch.cu) run through `gpupool run` against a
+ * simulated daemon: every grid of a launch tree has run when one host synchronisation returns, and a
+ * child grid sees what its parent wrote before launching it (docs/emulator.md, "Device-side launches").
+ */
+import t from 'tap';
+import { DaemonProcess, runCli } from '../helpers/daemon-process.js';
+import { FixtureFile, mixedHost } from '../helpers/fixture.js';
+import { QUICK_CONFIG, writeConfig } from '../helpers/integration.js';
+import { buildProgram } from '../helpers/programs.js';
+
+const deviceLaunch = buildProgram('device_launch.cu', { rdc: true });
+
+const fixture = new FixtureFile(mixedHost());
+t.teardown(() => fixture.remove());
+const daemon = await DaemonProcess.start(['--simulate', fixture.path, '--config', writeConfig(fixture.dir, QUICK_CONFIG)]);
+t.teardown(() => daemon.stop());
+const server = daemon.url.replace(/^http/, 'ws');
+
+t.test('child grids run before the host sees their parent complete', async (t) => {
+  const run = await runCli(['run', '--servers', server, '--', deviceLaunch]);
+  t.equal(run.code, 0, `the program exits 0\n${run.stdout}${run.stderr}`);
+  const lines = run.stdout.split('\n');
+  for (const check of [
+    'every grid of a launch tree ran before one host synchronisation returned ok',
+    'each child grid saw what its parent wrote before launching it ok',
+  ]) t.ok(lines.includes(check), check);
+  // The tree's blocks per depth, as the program counted them: 2, 4, 8, ... (two children per block).
+  const depths = [...run.stdout.matchAll(/^depth (\d+): (\d+) blocks$/gm)].map((m) => ({ depth: Number(m[1]), blocks: Number(m[2]) }));
+  t.ok(depths.length > 1, 'the tree has several levels');
+  for (const { depth, blocks } of depths) t.equal(blocks, 2 ** (depth + 1), `depth ${depth}`);
+  t.match(run.stdout, /^PASS$/m);
+  t.notMatch(run.stderr, /not carried/, 'every call the program makes is carried');
+});
