@@ -169,7 +169,7 @@ class Worker {
     Msg type;
     char *data = nullptr;
     size_t size = 0;
-    if (!channel_.receive(&type, &data, &size) || type != Msg::kInit) return fail("no parameters on the control channel");
+    if (!channel_.receive(&type, &data, &size) || type != GP_WORKER_INIT) return fail("no parameters on the control channel");
     Json init(cJSON_ParseWithLength(data, size));
     std::free(data);
     if (init.root == nullptr) return fail("unreadable parameters");
@@ -203,7 +203,7 @@ class Worker {
     });
     runner_->set_sink({[this](gp::Delivery *d) { return deliver(d); }, [this] { finished(); }, [this] { ran(); }});
     runner_->start();
-    channel_.send(Msg::kReady, "", 0);
+    channel_.send(GP_WORKER_READY, "", 0);
     std::thread heartbeat([this] {
       pthread_setname_np(pthread_self(), "gp-heartbeat");
       beat();
@@ -225,7 +225,7 @@ class Worker {
     d.closed = true;
     d.has_reason = true;
     d.reason = reason;
-    channel_.send(Msg::kClosed, closed_json(d));
+    channel_.send(GP_WORKER_CLOSED, closed_json(d));
     return 1;
   }
 
@@ -233,16 +233,16 @@ class Worker {
   bool deliver(gp::Delivery *d) {
     std::unique_ptr<gp::Delivery> owned(d);
     for (void *token : d->tokens) std::free(token);
-    if (!d->output.empty()) channel_.send(Msg::kOutput, d->output.data(), d->output.size());
+    if (!d->output.empty()) channel_.send(GP_WORKER_OUTPUT, d->output.data(), d->output.size());
     if (d->released > 0) {
       uint64_t released = d->released;
-      channel_.send(Msg::kReleased, reinterpret_cast<const char *>(&released), sizeof released);
+      channel_.send(GP_WORKER_RELEASED, reinterpret_cast<const char *>(&released), sizeof released);
     }
-    if (d->has_refusal) channel_.send(Msg::kRefusal, refusal_json(d->refusal));
+    if (d->has_refusal) channel_.send(GP_WORKER_REFUSAL, refusal_json(d->refusal));
     if (d->closed) {
       // The last stats first: the daemon keeps them as the session's final figures.
-      channel_.send(Msg::kStats, stats_json(runner_->session, runner_->conn(), *sched_));
-      channel_.send(Msg::kClosed, closed_json(*d));
+      channel_.send(GP_WORKER_STATS, stats_json(runner_->session, runner_->conn(), *sched_));
+      channel_.send(GP_WORKER_CLOSED, closed_json(*d));
     }
     return true;
   }
@@ -269,7 +269,7 @@ class Worker {
     while (!done_) {
       lock.unlock();
       changed_.store(false, std::memory_order_relaxed);
-      if (!channel_.send(Msg::kStats, stats_json(runner_->session, runner_->conn(), *sched_))) return;
+      if (!channel_.send(GP_WORKER_STATS, stats_json(runner_->session, runner_->conn(), *sched_))) return;
       lock.lock();
       if (cv_.wait_for(lock, kMinStatsGap, [this] { return done_; })) break;
       cv_.wait_for(lock, std::chrono::milliseconds(heartbeat_ms_) - kMinStatsGap,
@@ -290,7 +290,7 @@ class Worker {
         runner_->request_stop();
         return;
       }
-      if (type == Msg::kSubmit) {
+      if (type == GP_WORKER_SUBMIT) {
         // The buffer is the message's token: freed once run (deliver).
         if (data == nullptr || !runner_->push(gp::Message{data, size, data})) std::free(data);
         continue;
@@ -303,7 +303,7 @@ class Worker {
   void handle(Msg type, const char *data, size_t size) {
     const auto &c = runner_->connection();
     switch (type) {
-      case Msg::kAttach: {
+      case GP_WORKER_ATTACH: {
         const size_t json_end = data != nullptr ? strnlen(data, size) : 0;
         Json j(cJSON_ParseWithLength(data, json_end));
         gp::Connection::Limits limits;
@@ -321,29 +321,29 @@ class Worker {
         ::close(kSocketFd);  // the connection holds a duplicate
         break;
       }
-      case Msg::kClose:
+      case GP_WORKER_CLOSE:
         runner_->request_stop();
         break;
-      case Msg::kCloseConn: {
+      case GP_WORKER_CLOSE_CONNECTION: {
         Json j(cJSON_ParseWithLength(data, size));
         if (c) c->close((uint16_t)j.number("code", 1000), j.text("reason"));
         else runner_->request_stop();
         break;
       }
-      case Msg::kTerminate:
+      case GP_WORKER_TERMINATE:
         if (c) c->terminate();
         runner_->request_stop();
         break;
-      case Msg::kPing:
+      case GP_WORKER_PING:
         if (c) c->ping();
         break;
-      case Msg::kSchedule: {
+      case GP_WORKER_SCHEDULE: {
         Json j(cJSON_ParseWithLength(data, size));
         params_ = read_params(j, params_);
         runner_->session.set_sched_params(params_);
         break;
       }
-      case Msg::kPoison: {
+      case GP_WORKER_POISON: {
         Json j(cJSON_ParseWithLength(data, size));
         runner_->session.poison((int)j.number("ordinal", -1), (CUresult)j.number("code", 0));
         break;
