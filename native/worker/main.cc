@@ -33,6 +33,7 @@
 #include "../addon/runner.h"
 #include "../addon/scheduler.h"
 #include "../addon/session.h"
+#include "../addon/session_stats.h"
 
 namespace {
 
@@ -79,61 +80,48 @@ gp::SchedParams read_params(const Json &j, gp::SchedParams p) {
   return p;
 }
 
-std::string stats_json(const gp::Session &session, const gp::Connection *conn, gp::Scheduler &gates) {
-  const gp::SessionStats s = session.stats();
-  cJSON *o = cJSON_CreateObject();
-  // The worker's card gates (its session's view of each card), which the daemon adds to its own.
-  cJSON *cards = cJSON_AddArrayToObject(o, "cards");
-  for (size_t i = 0; i < gates.size(); i++) {
-    const gp::CardStats c = gates.card((int)i)->stats();
-    cJSON *e = cJSON_CreateObject();
-    cJSON_AddNumberToObject(e, "waiting", c.waiting);
-    cJSON_AddNumberToObject(e, "deviceNs", (double)c.device_ns);
-    cJSON_AddItemToArray(cards, e);
+// Writes figures into a cJSON object (gp::write_session_stats, session_stats.h).
+struct JsonWriter {
+  cJSON *o;
+  void number(const char *key, double v) { cJSON_AddNumberToObject(o, key, v); }
+  void flag(const char *key, bool v) { cJSON_AddBoolToObject(o, key, v); }
+  template <class T>
+  void numbers(const char *key, const std::vector<T> &values) {
+    cJSON *a = cJSON_AddArrayToObject(o, key);
+    for (const T &v : values) cJSON_AddItemToArray(a, cJSON_CreateNumber((double)v));
   }
+  template <class Fn>
+  void objects(const char *key, size_t count, Fn fill) {
+    cJSON *a = cJSON_AddArrayToObject(o, key);
+    for (size_t i = 0; i < count; i++) {
+      JsonWriter item{cJSON_CreateObject()};
+      fill(item, i);
+      cJSON_AddItemToArray(a, item.o);
+    }
+  }
+};
+
+std::string stats_json(const gp::Session &session, const gp::Connection *conn, gp::Scheduler &gates) {
+  JsonWriter w{cJSON_CreateObject()};
+  // The worker's card gates (its session's view of each card), which the daemon adds to its own.
+  w.objects("cards", gates.size(), [&gates](JsonWriter &e, size_t i) {
+    const gp::CardStats c = gates.card((int)i)->stats();
+    e.number("waiting", c.waiting);
+    e.number("deviceNs", (double)c.device_ns);
+  });
   // The emulated driver's counters of this process (null on a real driver): the daemon adds every
   // worker's to its own in status, as it would show them with every session in its process.
   gp::Driver::EmuCounters counters;
   if (session.driver().emu_stats(&counters)) {
-    cJSON *emu = cJSON_AddObjectToObject(o, "emu");
-    for (const auto &c : counters) {
-      if (c.first == "noopKernels") cJSON_AddBoolToObject(emu, c.first.c_str(), c.second != 0);
-      else cJSON_AddNumberToObject(emu, c.first.c_str(), (double)c.second);
-    }
+    JsonWriter emu{cJSON_AddObjectToObject(w.o, "emu")};
+    gp::write_emu_counters(emu, counters);
   }
-  cJSON_AddNumberToObject(o, "calls", (double)s.calls);
-  cJSON_AddNumberToObject(o, "asyncCalls", (double)s.async_calls);
-  cJSON_AddNumberToObject(o, "messages", (double)s.messages);
-  cJSON_AddNumberToObject(o, "handles", (double)s.handles);
-  cJSON_AddNumberToObject(o, "contexts", (double)s.contexts);
-  cJSON_AddNumberToObject(o, "allocations", (double)s.allocations);
-  cJSON_AddNumberToObject(o, "allocatedBytes", (double)s.allocated_bytes);
-  cJSON_AddNumberToObject(o, "deferredError", s.deferred_error);
-  cJSON_AddNumberToObject(o, "refusals", (double)s.refusals);
-  cJSON *quota = cJSON_AddArrayToObject(o, "quota"), *used = cJSON_AddArrayToObject(o, "used");
-  for (uint64_t q : s.quota) cJSON_AddItemToArray(quota, cJSON_CreateNumber((double)q));
-  for (uint64_t u : s.used) cJSON_AddItemToArray(used, cJSON_CreateNumber((double)u));
-  cJSON *poisoned = cJSON_AddArrayToObject(o, "poisoned");
-  for (int p : s.poisoned) cJSON_AddItemToArray(poisoned, cJSON_CreateNumber(p));
-  cJSON *sched = cJSON_AddArrayToObject(o, "sched");
-  for (const auto &c : s.sched) {
-    cJSON *e = cJSON_CreateObject();
-    cJSON_AddNumberToObject(e, "deviceNs", (double)c.device_ns);
-    cJSON_AddNumberToObject(e, "waitNs", (double)c.wait_ns);
-    cJSON_AddNumberToObject(e, "waits", (double)c.waits);
-    cJSON_AddNumberToObject(e, "slices", (double)c.slices);
-    cJSON_AddItemToArray(sched, e);
-  }
+  gp::write_session_stats(w, session.stats());
   if (conn != nullptr) {
-    const gp::Connection::Figures f = conn->figures();
-    cJSON *c = cJSON_AddObjectToObject(o, "connection");
-    cJSON_AddNumberToObject(c, "idleMs", (double)f.idle_ms);
-    cJSON_AddBoolToObject(c, "paused", f.paused);
-    cJSON_AddNumberToObject(c, "pauses", (double)f.pauses);
-    cJSON_AddNumberToObject(c, "bytesIn", (double)f.bytes_in);
-    cJSON_AddNumberToObject(c, "bytesOut", (double)f.bytes_out);
+    JsonWriter c{cJSON_AddObjectToObject(w.o, "connection")};
+    gp::write_connection_figures(c, conn->figures());
   }
-  return print(o);
+  return print(w.o);
 }
 
 std::string refusal_json(const gp::Session::Refusal &r) {
