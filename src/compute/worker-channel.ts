@@ -25,20 +25,34 @@ export function sendFrame(socket: Socket, type: number, payload: Buffer | string
   if (body.length > 0) socket.write(body);
 }
 
-/** Cuts the worker's byte stream into frames, handing each to `onFrame` in order. */
+/**
+ * Cuts the worker's byte stream into frames, handing each to `onFrame` in order. A length the table
+ * does not allow (no type byte, or past workerControl.maxFrame) goes to `onMalformed` and ends the
+ * reading: a worker is the tenant's process, and what it writes must not take the daemon down.
+ */
 export class FrameReader {
   private chunks: Buffer[] = [];
   private held = 0;
+  private broken = false;
 
-  constructor(private readonly onFrame: (type: number, payload: Buffer) => void) {}
+  constructor(
+    private readonly onFrame: (type: number, payload: Buffer) => void,
+    private readonly onMalformed: (why: string) => void,
+  ) {}
 
   push(chunk: Buffer): void {
+    if (this.broken) return;
     this.chunks.push(chunk);
     this.held += chunk.length;
     for (;;) {
       if (this.held < HEAD_BYTES) return;
       const head = this.peek(HEAD_BYTES);
       const length = head.readUInt32LE(0);
+      if (length < 1 || length > workerControl.maxFrame) {
+        this.broken = true;
+        this.chunks = [];
+        return this.onMalformed(`a control frame of length ${length}`);
+      }
       if (this.held < 4 + length) return;
       const frame = this.take(4 + length);
       this.onFrame(frame.readUInt8(4), frame.subarray(HEAD_BYTES));

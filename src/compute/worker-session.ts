@@ -185,7 +185,10 @@ export class WorkerSession implements NativeSession {
     this.pid = child.pid ?? null;
     const channel = child.stdio[3] as Socket;
     this.channel = channel;
-    const reader = new FrameReader((type, payload) => this.receive(type, payload));
+    const reader = new FrameReader(
+      (type, payload) => this.receive(type, payload),
+      (why) => this.fail(`session worker sent ${why}`),
+    );
     channel.on('data', (chunk: Buffer) => reader.push(chunk));
     channel.on('error', () => {});
     child.on('error', (err) => this.fail(`session worker could not start: ${err.message}`));
@@ -211,6 +214,15 @@ export class WorkerSession implements NativeSession {
   private receive(type: number, payload: Buffer): void {
     this.lastHeard = Date.now();
     if (this.ended) return;
+    try {
+      this.handle(type, payload);
+    } catch (err) {
+      // A payload that is not what its type says (JSON that does not parse, a short count).
+      this.fail(`session worker sent a malformed message (type ${type}): ${(err as Error).message}`);
+    }
+  }
+
+  private handle(type: number, payload: Buffer): void {
     switch (type) {
       case WorkerMsg.READY:
         this.ready = true;
