@@ -43,9 +43,34 @@
 #include "runner.h"
 #include "scheduler.h"
 #include "session.h"
+#include "session_stats.h"
 #include "wire.h"
 
 namespace {
+
+// Writes figures into an object (gp::write_session_stats, session_stats.h).
+struct NapiWriter {
+  Napi::Env env;
+  Napi::Object o;
+  void number(const char *key, double v) { o.Set(key, v); }
+  void flag(const char *key, bool v) { o.Set(key, v); }
+  template <class T>
+  void numbers(const char *key, const std::vector<T> &values) {
+    Napi::Array a = Napi::Array::New(env, values.size());
+    for (size_t i = 0; i < values.size(); i++) a.Set((uint32_t)i, (double)values[i]);
+    o.Set(key, a);
+  }
+  template <class Fn>
+  void objects(const char *key, size_t count, Fn fill) {
+    Napi::Array a = Napi::Array::New(env, count);
+    for (size_t i = 0; i < count; i++) {
+      NapiWriter item{env, Napi::Object::New(env)};
+      fill(item, i);
+      a.Set((uint32_t)i, item.o);
+    }
+    o.Set(key, a);
+  }
+};
 
 struct AddonData {
   Napi::FunctionReference driver_ctor;
@@ -152,15 +177,9 @@ class DriverWrap : public Napi::ObjectWrap<DriverWrap> {
     Napi::Env env = info.Env();
     gp::Driver::EmuCounters counters;
     if (!core_->emu_stats(&counters)) return env.Null();
-    Napi::Object o = Napi::Object::New(env);
-    // The no-op kernel mode is named wherever its figures appear (docs/emulator.md): a flag, not a count.
-    for (const auto &c : counters) {
-      if (c.first == "noopKernels")
-        o.Set(c.first, c.second != 0);
-      else
-        o.Set(c.first, (double)c.second);
-    }
-    return o;
+    NapiWriter w{env, Napi::Object::New(env)};
+    gp::write_emu_counters(w, counters);
+    return w.o;
   }
 
   std::shared_ptr<gp::Driver> core_;
@@ -486,14 +505,9 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
     Napi::Env env = info.Env();
     const auto &c = runner_->connection();
     if (!c) return env.Null();
-    const gp::Connection::Figures f = c->figures();
-    Napi::Object o = Napi::Object::New(env);
-    o.Set("idleMs", (double)f.idle_ms);
-    o.Set("paused", f.paused);
-    o.Set("pauses", (double)f.pauses);
-    o.Set("bytesIn", (double)f.bytes_in);
-    o.Set("bytesOut", (double)f.bytes_out);
-    return o;
+    NapiWriter w{env, Napi::Object::New(env)};
+    gp::write_connection_figures(w, c->figures());
+    return w.o;
   }
 
   Napi::Value SetSchedule(const Napi::CallbackInfo &info) {
@@ -524,39 +538,9 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
 
   Napi::Value Stats(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
-    gp::SessionStats s = runner_->session.stats();
-    Napi::Object o = Napi::Object::New(env);
-    o.Set("calls", (double)s.calls);
-    o.Set("asyncCalls", (double)s.async_calls);
-    o.Set("messages", (double)s.messages);
-    o.Set("handles", (double)s.handles);
-    o.Set("contexts", (double)s.contexts);
-    o.Set("allocations", (double)s.allocations);
-    o.Set("allocatedBytes", (double)s.allocated_bytes);
-    o.Set("deferredError", s.deferred_error);
-    o.Set("refusals", (double)s.refusals);
-    o.Set("sharedMemoryRegions", (double)s.shared_regions);
-    o.Set("sharedMemoryBytes", (double)s.shared_bytes);
-    o.Set("sharedCopies", (double)s.shared_copies);
-    Napi::Array quota = Napi::Array::New(env, s.quota.size()), used = Napi::Array::New(env, s.used.size());
-    for (size_t i = 0; i < s.quota.size(); i++) quota.Set((uint32_t)i, (double)s.quota[i]);
-    for (size_t i = 0; i < s.used.size(); i++) used.Set((uint32_t)i, (double)s.used[i]);
-    o.Set("quota", quota);
-    o.Set("used", used);
-    Napi::Array poisoned = Napi::Array::New(env, s.poisoned.size());
-    for (size_t i = 0; i < s.poisoned.size(); i++) poisoned.Set((uint32_t)i, s.poisoned[i]);
-    o.Set("poisoned", poisoned);
-    Napi::Array sched = Napi::Array::New(env, s.sched.size());
-    for (size_t i = 0; i < s.sched.size(); i++) {
-      Napi::Object c = Napi::Object::New(env);
-      c.Set("deviceNs", (double)s.sched[i].device_ns);
-      c.Set("waitNs", (double)s.sched[i].wait_ns);
-      c.Set("waits", (double)s.sched[i].waits);
-      c.Set("slices", (double)s.sched[i].slices);
-      sched.Set((uint32_t)i, c);
-    }
-    o.Set("sched", sched);
-    return o;
+    NapiWriter w{env, Napi::Object::New(env)};
+    gp::write_session_stats(w, runner_->session.stats());
+    return w.o;
   }
 
   std::shared_ptr<gp::Runner> runner_;

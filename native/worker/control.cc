@@ -42,7 +42,7 @@ bool read_all(int fd, char *dest, size_t size) {
 }  // namespace
 
 bool Channel::send(Msg type, const char *data, size_t size) {
-  uint8_t head[5];
+  uint8_t head[kHeadBytes];
   const uint32_t length = (uint32_t)(size + 1);
   for (int i = 0; i < 4; i++) head[i] = (uint8_t)(length >> (8 * i));
   head[4] = (uint8_t)type;
@@ -52,7 +52,7 @@ bool Channel::send(Msg type, const char *data, size_t size) {
 }
 
 bool Channel::receive(Msg *type, char **data, size_t *size) {
-  uint8_t head[5];
+  uint8_t head[kHeadBytes];
   if (!read_all(fd_, reinterpret_cast<char *>(head), sizeof head)) return false;
   uint32_t length = 0;
   for (int i = 0; i < 4; i++) length |= (uint32_t)head[i] << (8 * i);

@@ -33,6 +33,7 @@
 #include "../addon/runner.h"
 #include "../addon/scheduler.h"
 #include "../addon/session.h"
+#include "../addon/session_stats.h"
 
 namespace {
 
@@ -79,64 +80,48 @@ gp::SchedParams read_params(const Json &j, gp::SchedParams p) {
   return p;
 }
 
-std::string stats_json(const gp::Session &session, const gp::Connection *conn, gp::Scheduler &gates) {
-  const gp::SessionStats s = session.stats();
-  cJSON *o = cJSON_CreateObject();
-  // The worker's card gates (its session's view of each card), which the daemon adds to its own.
-  cJSON *cards = cJSON_AddArrayToObject(o, "cards");
-  for (size_t i = 0; i < gates.size(); i++) {
-    const gp::CardStats c = gates.card((int)i)->stats();
-    cJSON *e = cJSON_CreateObject();
-    cJSON_AddNumberToObject(e, "waiting", c.waiting);
-    cJSON_AddNumberToObject(e, "deviceNs", (double)c.device_ns);
-    cJSON_AddItemToArray(cards, e);
+// Writes figures into a cJSON object (gp::write_session_stats, session_stats.h).
+struct JsonWriter {
+  cJSON *o;
+  void number(const char *key, double v) { cJSON_AddNumberToObject(o, key, v); }
+  void flag(const char *key, bool v) { cJSON_AddBoolToObject(o, key, v); }
+  template <class T>
+  void numbers(const char *key, const std::vector<T> &values) {
+    cJSON *a = cJSON_AddArrayToObject(o, key);
+    for (const T &v : values) cJSON_AddItemToArray(a, cJSON_CreateNumber((double)v));
   }
+  template <class Fn>
+  void objects(const char *key, size_t count, Fn fill) {
+    cJSON *a = cJSON_AddArrayToObject(o, key);
+    for (size_t i = 0; i < count; i++) {
+      JsonWriter item{cJSON_CreateObject()};
+      fill(item, i);
+      cJSON_AddItemToArray(a, item.o);
+    }
+  }
+};
+
+std::string stats_json(const gp::Session &session, const gp::Connection *conn, gp::Scheduler &gates) {
+  JsonWriter w{cJSON_CreateObject()};
+  // The worker's card gates (its session's view of each card), which the daemon adds to its own.
+  w.objects("cards", gates.size(), [&gates](JsonWriter &e, size_t i) {
+    const gp::CardStats c = gates.card((int)i)->stats();
+    e.number("waiting", c.waiting);
+    e.number("deviceNs", (double)c.device_ns);
+  });
   // The emulated driver's counters of this process (null on a real driver): the daemon adds every
   // worker's to its own in status, as it would show them with every session in its process.
   gp::Driver::EmuCounters counters;
   if (session.driver().emu_stats(&counters)) {
-    cJSON *emu = cJSON_AddObjectToObject(o, "emu");
-    for (const auto &c : counters) {
-      if (c.first == "noopKernels") cJSON_AddBoolToObject(emu, c.first.c_str(), c.second != 0);
-      else cJSON_AddNumberToObject(emu, c.first.c_str(), (double)c.second);
-    }
+    JsonWriter emu{cJSON_AddObjectToObject(w.o, "emu")};
+    gp::write_emu_counters(emu, counters);
   }
-  cJSON_AddNumberToObject(o, "calls", (double)s.calls);
-  cJSON_AddNumberToObject(o, "asyncCalls", (double)s.async_calls);
-  cJSON_AddNumberToObject(o, "messages", (double)s.messages);
-  cJSON_AddNumberToObject(o, "handles", (double)s.handles);
-  cJSON_AddNumberToObject(o, "contexts", (double)s.contexts);
-  cJSON_AddNumberToObject(o, "allocations", (double)s.allocations);
-  cJSON_AddNumberToObject(o, "allocatedBytes", (double)s.allocated_bytes);
-  cJSON_AddNumberToObject(o, "deferredError", s.deferred_error);
-  cJSON_AddNumberToObject(o, "refusals", (double)s.refusals);
-  cJSON_AddNumberToObject(o, "sharedMemoryRegions", (double)s.shared_regions);
-  cJSON_AddNumberToObject(o, "sharedMemoryBytes", (double)s.shared_bytes);
-  cJSON_AddNumberToObject(o, "sharedCopies", (double)s.shared_copies);
-  cJSON *quota = cJSON_AddArrayToObject(o, "quota"), *used = cJSON_AddArrayToObject(o, "used");
-  for (uint64_t q : s.quota) cJSON_AddItemToArray(quota, cJSON_CreateNumber((double)q));
-  for (uint64_t u : s.used) cJSON_AddItemToArray(used, cJSON_CreateNumber((double)u));
-  cJSON *poisoned = cJSON_AddArrayToObject(o, "poisoned");
-  for (int p : s.poisoned) cJSON_AddItemToArray(poisoned, cJSON_CreateNumber(p));
-  cJSON *sched = cJSON_AddArrayToObject(o, "sched");
-  for (const auto &c : s.sched) {
-    cJSON *e = cJSON_CreateObject();
-    cJSON_AddNumberToObject(e, "deviceNs", (double)c.device_ns);
-    cJSON_AddNumberToObject(e, "waitNs", (double)c.wait_ns);
-    cJSON_AddNumberToObject(e, "waits", (double)c.waits);
-    cJSON_AddNumberToObject(e, "slices", (double)c.slices);
-    cJSON_AddItemToArray(sched, e);
-  }
+  gp::write_session_stats(w, session.stats());
   if (conn != nullptr) {
-    const gp::Connection::Figures f = conn->figures();
-    cJSON *c = cJSON_AddObjectToObject(o, "connection");
-    cJSON_AddNumberToObject(c, "idleMs", (double)f.idle_ms);
-    cJSON_AddBoolToObject(c, "paused", f.paused);
-    cJSON_AddNumberToObject(c, "pauses", (double)f.pauses);
-    cJSON_AddNumberToObject(c, "bytesIn", (double)f.bytes_in);
-    cJSON_AddNumberToObject(c, "bytesOut", (double)f.bytes_out);
+    JsonWriter c{cJSON_AddObjectToObject(w.o, "connection")};
+    gp::write_connection_figures(c, conn->figures());
   }
-  return print(o);
+  return print(w.o);
 }
 
 std::string refusal_json(const gp::Session::Refusal &r) {
@@ -172,7 +157,7 @@ class Worker {
     Msg type;
     char *data = nullptr;
     size_t size = 0;
-    if (!channel_.receive(&type, &data, &size) || type != Msg::kInit) return fail("no parameters on the control channel");
+    if (!channel_.receive(&type, &data, &size) || type != GP_WORKER_INIT) return fail("no parameters on the control channel");
     Json init(cJSON_ParseWithLength(data, size));
     std::free(data);
     if (init.root == nullptr) return fail("unreadable parameters");
@@ -206,7 +191,7 @@ class Worker {
     });
     runner_->set_sink({[this](gp::Delivery *d) { return deliver(d); }, [this] { finished(); }, [this] { ran(); }});
     runner_->start();
-    channel_.send(Msg::kReady, "", 0);
+    channel_.send(GP_WORKER_READY, "", 0);
     std::thread heartbeat([this] {
       pthread_setname_np(pthread_self(), "gp-heartbeat");
       beat();
@@ -228,7 +213,7 @@ class Worker {
     d.closed = true;
     d.has_reason = true;
     d.reason = reason;
-    channel_.send(Msg::kClosed, closed_json(d));
+    channel_.send(GP_WORKER_CLOSED, closed_json(d));
     return 1;
   }
 
@@ -236,16 +221,16 @@ class Worker {
   bool deliver(gp::Delivery *d) {
     std::unique_ptr<gp::Delivery> owned(d);
     for (void *token : d->tokens) std::free(token);
-    if (!d->output.empty()) channel_.send(Msg::kOutput, d->output.data(), d->output.size());
+    if (!d->output.empty()) channel_.send(GP_WORKER_OUTPUT, d->output.data(), d->output.size());
     if (d->released > 0) {
       uint64_t released = d->released;
-      channel_.send(Msg::kReleased, reinterpret_cast<const char *>(&released), sizeof released);
+      channel_.send(GP_WORKER_RELEASED, reinterpret_cast<const char *>(&released), sizeof released);
     }
-    if (d->has_refusal) channel_.send(Msg::kRefusal, refusal_json(d->refusal));
+    if (d->has_refusal) channel_.send(GP_WORKER_REFUSAL, refusal_json(d->refusal));
     if (d->closed) {
       // The last stats first: the daemon keeps them as the session's final figures.
-      channel_.send(Msg::kStats, stats_json(runner_->session, runner_->conn(), *sched_));
-      channel_.send(Msg::kClosed, closed_json(*d));
+      channel_.send(GP_WORKER_STATS, stats_json(runner_->session, runner_->conn(), *sched_));
+      channel_.send(GP_WORKER_CLOSED, closed_json(*d));
     }
     return true;
   }
@@ -272,7 +257,7 @@ class Worker {
     while (!done_) {
       lock.unlock();
       changed_.store(false, std::memory_order_relaxed);
-      if (!channel_.send(Msg::kStats, stats_json(runner_->session, runner_->conn(), *sched_))) return;
+      if (!channel_.send(GP_WORKER_STATS, stats_json(runner_->session, runner_->conn(), *sched_))) return;
       lock.lock();
       if (cv_.wait_for(lock, kMinStatsGap, [this] { return done_; })) break;
       cv_.wait_for(lock, std::chrono::milliseconds(heartbeat_ms_) - kMinStatsGap,
@@ -293,7 +278,7 @@ class Worker {
         runner_->request_stop();
         return;
       }
-      if (type == Msg::kSubmit) {
+      if (type == GP_WORKER_SUBMIT) {
         // The buffer is the message's token: freed once run (deliver).
         if (data == nullptr || !runner_->push(gp::Message{data, size, data})) std::free(data);
         continue;
@@ -306,7 +291,7 @@ class Worker {
   void handle(Msg type, const char *data, size_t size) {
     const auto &c = runner_->connection();
     switch (type) {
-      case Msg::kAttach: {
+      case GP_WORKER_ATTACH: {
         const size_t json_end = data != nullptr ? strnlen(data, size) : 0;
         Json j(cJSON_ParseWithLength(data, json_end));
         gp::Connection::Limits limits;
@@ -326,29 +311,29 @@ class Worker {
         ::close(kSocketFd);  // the connection holds a duplicate
         break;
       }
-      case Msg::kClose:
+      case GP_WORKER_CLOSE:
         runner_->request_stop();
         break;
-      case Msg::kCloseConn: {
+      case GP_WORKER_CLOSE_CONNECTION: {
         Json j(cJSON_ParseWithLength(data, size));
         if (c) c->close((uint16_t)j.number("code", 1000), j.text("reason"));
         else runner_->request_stop();
         break;
       }
-      case Msg::kTerminate:
+      case GP_WORKER_TERMINATE:
         if (c) c->terminate();
         runner_->request_stop();
         break;
-      case Msg::kPing:
+      case GP_WORKER_PING:
         if (c) c->ping();
         break;
-      case Msg::kSchedule: {
+      case GP_WORKER_SCHEDULE: {
         Json j(cJSON_ParseWithLength(data, size));
         params_ = read_params(j, params_);
         runner_->session.set_sched_params(params_);
         break;
       }
-      case Msg::kPoison: {
+      case GP_WORKER_POISON: {
         Json j(cJSON_ParseWithLength(data, size));
         runner_->session.poison((int)j.number("ordinal", -1), (CUresult)j.number("code", 0));
         break;

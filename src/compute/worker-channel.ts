@@ -1,31 +1,18 @@
 import type { Socket } from 'node:net';
+import { workerControl, type WorkerControlName } from '../protocol/frames.js';
 
 /**
- * The control channel between the daemon and a session worker (native/worker/control.h, which is
- * the other end): frames of [u32 length, little-endian][u8 type][payload], length counting type and
- * payload. Keep the numbers in step with control.h.
+ * The control channel between the daemon and a session worker, as `workerControl` in
+ * src/protocol/frames.ts defines it (native/worker/control.h is the other end, built from the same
+ * table): frames of [u32 length, little-endian][u8 type][payload], length counting type and payload.
  */
-export const WorkerMsg = {
-  INIT: 1,
-  SUBMIT: 2,
-  CLOSE: 3,
-  CLOSE_CONNECTION: 4,
-  TERMINATE: 5,
-  PING: 6,
-  SCHEDULE: 7,
-  POISON: 8,
-  ATTACH: 9,
-  READY: 100,
-  OUTPUT: 101,
-  RELEASED: 102,
-  REFUSAL: 103,
-  STATS: 104,
-  CLOSED: 105,
-} as const;
+export const WorkerMsg = Object.fromEntries(Object.entries(workerControl.messages).map(([name, m]) => [name, m.code])) as {
+  readonly [K in WorkerControlName]: (typeof workerControl.messages)[K]['code'];
+};
 
 export type WorkerMsgType = (typeof WorkerMsg)[keyof typeof WorkerMsg];
 
-const HEAD_BYTES = 5;
+const HEAD_BYTES = workerControl.headBytes;
 
 /** Writes frames to the worker; a write after the channel broke is dropped (the worker's exit says why). */
 export function sendFrame(socket: Socket, type: number, payload: Buffer | string = Buffer.alloc(0)): void {
@@ -38,20 +25,34 @@ export function sendFrame(socket: Socket, type: number, payload: Buffer | string
   if (body.length > 0) socket.write(body);
 }
 
-/** Cuts the worker's byte stream into frames, handing each to `onFrame` in order. */
+/**
+ * Cuts the worker's byte stream into frames, handing each to `onFrame` in order. A length the table
+ * does not allow (no type byte, or past workerControl.maxFrame) goes to `onMalformed` and ends the
+ * reading: a worker is the tenant's process, and what it writes must not take the daemon down.
+ */
 export class FrameReader {
   private chunks: Buffer[] = [];
   private held = 0;
+  private broken = false;
 
-  constructor(private readonly onFrame: (type: number, payload: Buffer) => void) {}
+  constructor(
+    private readonly onFrame: (type: number, payload: Buffer) => void,
+    private readonly onMalformed: (why: string) => void,
+  ) {}
 
   push(chunk: Buffer): void {
+    if (this.broken) return;
     this.chunks.push(chunk);
     this.held += chunk.length;
     for (;;) {
       if (this.held < HEAD_BYTES) return;
       const head = this.peek(HEAD_BYTES);
       const length = head.readUInt32LE(0);
+      if (length < 1 || length > workerControl.maxFrame) {
+        this.broken = true;
+        this.chunks = [];
+        return this.onMalformed(`a control frame of length ${length}`);
+      }
       if (this.held < 4 + length) return;
       const frame = this.take(4 + length);
       this.onFrame(frame.readUInt8(4), frame.subarray(HEAD_BYTES));

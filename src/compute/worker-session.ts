@@ -20,6 +20,19 @@ export interface WorkerSettings {
   scheduler: { sliceUs: number; paceDepth: number; idleGraceUs: number };
 }
 
+/**
+ * Each worker's own GPUPOOL_EMU_ADDRESS_SALT: the emulated driver moves its cards' address ranges by
+ * it (docs/emulator.md, "Address slots"), so that one session's addresses name nothing in another's
+ * worker, as in a daemon whose sessions share one emulator. A real driver ignores it. Set in the
+ * daemon's own environment, it is every worker's (tests of workers whose addresses coincide).
+ */
+let workersStarted = 0;
+function workerEnv(): NodeJS.ProcessEnv {
+  workersStarted++;
+  if (process.env.GPUPOOL_EMU_ADDRESS_SALT !== undefined) return process.env;
+  return { ...process.env, GPUPOOL_EMU_ADDRESS_SALT: String(workersStarted) };
+}
+
 type OnClosed = (reason: string | null, code: number | null) => void;
 
 interface WsSenderClass {
@@ -167,12 +180,15 @@ export class WorkerSession implements NativeSession {
 
   private start(fd: number | null): void {
     if (this.child) return;
-    const child = spawn(workerPath, [], { stdio: ['ignore', 'inherit', 'inherit', 'pipe', fd ?? 'ignore'] });
+    const child = spawn(workerPath, [], { env: workerEnv(), stdio: ['ignore', 'inherit', 'inherit', 'pipe', fd ?? 'ignore'] });
     this.child = child;
     this.pid = child.pid ?? null;
     const channel = child.stdio[3] as Socket;
     this.channel = channel;
-    const reader = new FrameReader((type, payload) => this.receive(type, payload));
+    const reader = new FrameReader(
+      (type, payload) => this.receive(type, payload),
+      (why) => this.fail(`session worker sent ${why}`),
+    );
     channel.on('data', (chunk: Buffer) => reader.push(chunk));
     channel.on('error', () => {});
     child.on('error', (err) => this.fail(`session worker could not start: ${err.message}`));
@@ -198,6 +214,15 @@ export class WorkerSession implements NativeSession {
   private receive(type: number, payload: Buffer): void {
     this.lastHeard = Date.now();
     if (this.ended) return;
+    try {
+      this.handle(type, payload);
+    } catch (err) {
+      // A payload that is not what its type says (JSON that does not parse, a short count).
+      this.fail(`session worker sent a malformed message (type ${type}): ${(err as Error).message}`);
+    }
+  }
+
+  private handle(type: number, payload: Buffer): void {
     switch (type) {
       case WorkerMsg.READY:
         this.ready = true;

@@ -347,3 +347,47 @@ export function handshakeKey(map: HandshakeMapName, key: string): Key {
   if (!found) throw new Error(`${map} has no key ${key}`);
   return found;
 }
+
+/** Who sends a control message of a session worker. */
+export type WorkerControlSender = 'daemon' | 'worker';
+
+export interface WorkerControlMessage {
+  /** Its type byte. */
+  code: number;
+  from: WorkerControlSender;
+  /** Its payload. */
+  doc: string;
+}
+
+/**
+ * The control channel between the daemon and one session worker (docs/architecture.md, "Sessions in
+ * worker processes"): a stream socket (the worker's fd 3) of frames [u32 length, little-endian][u8
+ * type][payload], the length counting the type and the payload. Both ends are built from one tree, so
+ * the handshake's digest does not cover it. src/protocol/gen/frames.ts generates the C constants
+ * (build/gen/gp_worker_control.h, which native/worker/control.h uses); src/compute/worker-channel.ts
+ * reads this table. A message an end does not know is ignored.
+ */
+export const workerControl = {
+  headBytes: 5,
+  /** The largest length a frame may state: a message of the client's (at most compute.maxMessageBytes, 2 GiB). */
+  maxFrame: 2 ** 31,
+  messages: {
+    INIT: { code: 1, from: 'daemon', doc: 'JSON: {driver, quota, share, limit, priority, paused, scheduler, heartbeatMs}' },
+    SUBMIT: { code: 2, from: 'daemon', doc: 'one client message (call frames)' },
+    CLOSE: { code: 3, from: 'daemon', doc: 'stop after the current message' },
+    CLOSE_CONNECTION: { code: 4, from: 'daemon', doc: 'JSON {code, reason}: a close frame to the attached connection' },
+    TERMINATE: { code: 5, from: 'daemon', doc: 'cut the attached connection and stop' },
+    PING: { code: 6, from: 'daemon', doc: 'a ping to the attached connection' },
+    SCHEDULE: { code: 7, from: 'daemon', doc: 'JSON {share, limit, priority, paused}' },
+    POISON: { code: 8, from: 'daemon', doc: 'JSON {ordinal, code}' },
+    ATTACH: { code: 9, from: 'daemon', doc: 'JSON {maxMessageBytes, maxQueuedBytes}, NUL, then the bytes already read; the socket is fd 4' },
+    READY: { code: 100, from: 'worker', doc: 'the driver is open: calls may run' },
+    OUTPUT: { code: 101, from: 'worker', doc: 'replies (the submit path)' },
+    RELEASED: { code: 102, from: 'worker', doc: 'u64, little-endian: backlog cost of submitted messages now run' },
+    REFUSAL: { code: 103, from: 'worker', doc: "JSON: the session's first bounds-check refusal" },
+    STATS: { code: 104, from: 'worker', doc: "JSON: the session's stats and the connection's figures; also the heartbeat" },
+    CLOSED: { code: 105, from: 'worker', doc: "JSON {reason, code}: the session's end; the worker exits after it" },
+  },
+} as const satisfies { headBytes: number; maxFrame: number; messages: Record<string, WorkerControlMessage> };
+
+export type WorkerControlName = keyof typeof workerControl.messages;

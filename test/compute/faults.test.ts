@@ -1,7 +1,8 @@
 /**
  * Faults and bad input on the cross-pull path: a daemon that dies, is stopped or freezes under a
- * running job; clients that send garbage, speak another protocol or leave everything allocated; kernels
- * the daemon cannot run; and what `gpupool run` reports for its job. Everything runs over loopback
+ * running job (with sessions in worker processes: the worker that answers its calls freezes, and a
+ * frozen daemon stops none); clients that send garbage, speak another protocol or leave everything
+ * allocated; kernels the daemon cannot run; and what `gpupool run` reports for its job. Everything runs over loopback
  * against `gpupool daemon --simulate` (the emulated driver, docs/emulator.md).
  */
 import { once } from 'node:events';
@@ -43,10 +44,10 @@ function op(id: string): number {
 }
 
 /** A daemon of its own for one test, stopped (whatever state it is in) when the test ends. */
-async function startDaemon(t: Test): Promise<{ daemon: DaemonProcess; server: string }> {
+async function startDaemon(t: Test, config: object = {}): Promise<{ daemon: DaemonProcess; server: string }> {
   const fixture = new FixtureFile(mixedHost());
   t.teardown(() => fixture.remove());
-  const daemon = await DaemonProcess.start(['--simulate', fixture.path, '--config', writeConfig(fixture.dir, QUICK_CONFIG)]);
+  const daemon = await DaemonProcess.start(['--simulate', fixture.path, '--config', writeConfig(fixture.dir, { ...QUICK_CONFIG, ...config })]);
   t.teardown(async () => {
     // A frozen daemon cannot act on SIGTERM: wake it first.
     if (daemon.child.exitCode === null && daemon.child.signalCode === null) daemon.child.kill('SIGCONT');
@@ -114,8 +115,20 @@ t.test('a daemon stopped with SIGTERM closes the session with 4005; the job carr
   t.match(j.stdout, UNAVAILABLE);
 });
 
-t.test('a frozen daemon (SIGSTOP) fails the call in flight after GPUPOOL_TIMEOUT_MS; an idle client is kept alive by pings', async (t) => {
-  const { daemon, server } = await startDaemon(t);
+/**
+ * The process that answers a session's calls: the daemon, or the session's worker when sessions run
+ * in processes of their own (config `compute.sessionProcess`; status names its pid).
+ */
+async function serverOfCalls(daemon: DaemonProcess, id: number): Promise<{ pid: number; what: string }> {
+  const session = (await sessions(daemon)).find((s) => s.id === id);
+  if (!session) throw new Error(`no session ${id} in /v1/status`);
+  return session.workerPid !== null ? { pid: session.workerPid, what: 'its session worker' } : { pid: daemon.child.pid!, what: 'the daemon' };
+}
+
+t.test('a frozen server (SIGSTOP) fails the call in flight after GPUPOOL_TIMEOUT_MS; an idle client is kept alive by pings', async (t) => {
+  // Frozen longer than the client's timeout, a worker would be taken for hung by the daemon: what this
+  // pins is what the client notices on its own.
+  const { daemon, server } = await startDaemon(t, { compute: { workerHangMs: 600_000 } });
   const from = daemon.logs.length;
   const j = job(t, server, [lostDaemon, '--hold'], { GPUPOOL_TIMEOUT_MS: '2000' });
   await j.output(/^ready \d+$/m);
@@ -126,21 +139,53 @@ t.test('a frozen daemon (SIGSTOP) fails the call in flight after GPUPOOL_TIMEOUT
   t.notMatch(j.stderr, /lost the daemon/, 'an idle connection to a healthy daemon outlives GPUPOOL_TIMEOUT_MS');
   t.equal((await sessions(daemon)).length, 1);
 
-  daemon.child.kill('SIGSTOP');
+  const frozen = await serverOfCalls(daemon, id);
+  process.kill(frozen.pid, 'SIGSTOP');
+  t.teardown(() => wake(frozen.pid));
   j.line(); // cuMemAlloc goes out and is never answered
   await j.output(/^holding$/m);
-  t.match(j.stdout, UNAVAILABLE, 'the call in flight and the later ones fail once the daemon has been silent too long');
+  t.match(j.stdout, UNAVAILABLE, `the call in flight and the later ones fail once ${frozen.what} has been silent too long`);
   t.match(j.stderr, LOST);
 
-  // The client gave the connection up: once the daemon runs again it sees the end at once and frees
-  // the session, while the program is still alive.
-  daemon.child.kill('SIGCONT');
+  // The client gave the connection up: once the server runs again it sees the end at once and the
+  // session is freed, while the program is still alive.
+  process.kill(frozen.pid, 'SIGCONT');
   t.match((await freed(daemon, id)).stats, { handles: 0, contexts: 0, allocations: 0 }, 'the session is freed while the program still runs');
   t.equal(j.child.exitCode, null, 'the program was still holding');
   t.equal(await noSessions(daemon), true);
   j.line();
   t.equal(await j.finished(), 0, `${j.stdout}${j.stderr}`);
 });
+
+t.test('sessions in worker processes: a frozen daemon (SIGSTOP) stops no call; its workers answer on', async (t) => {
+  const { daemon, server } = await startDaemon(t, { compute: { sessionProcess: 'process' } });
+  const from = daemon.logs.length;
+  const j = job(t, server, [lostDaemon, '--hold'], { GPUPOOL_TIMEOUT_MS: '2000' });
+  await j.output(/^ready \d+$/m);
+  const id = await sessionOf(daemon, from, lostDaemon);
+  t.not((await serverOfCalls(daemon, id)).pid, daemon.child.pid, 'the session runs in a worker');
+
+  daemon.child.kill('SIGSTOP');
+  t.teardown(() => wake(daemon.child.pid!));
+  j.line(); // cuMemAlloc, cuCtxSynchronize, cuMemcpyHtoD: the worker answers each
+  await j.output(/^holding$/m);
+  t.match(j.stdout, /^cuMemAlloc CUDA_SUCCESS\ncuCtxSynchronize CUDA_SUCCESS\ncuMemcpyHtoD CUDA_SUCCESS$/m, 'every call succeeds while the daemon is frozen');
+  t.notMatch(j.stderr, /lost the daemon/, 'the client never took its session for lost');
+
+  daemon.child.kill('SIGCONT');
+  j.line();
+  t.equal(await j.finished(), 1, `lost_daemon exits 1: none of its calls was lost\n${j.stdout}${j.stderr}`);
+  t.match((await freed(daemon, id)).stats, { handles: 0, contexts: 0, allocations: 0 }, 'the session is freed once the daemon runs again');
+});
+
+/** A process this test froze runs again, whatever the test's end (it may have exited since). */
+function wake(pid: number): void {
+  try {
+    process.kill(pid, 'SIGCONT');
+  } catch {
+    // gone already
+  }
+}
 
 /** A raw WebSocket client of /v1/compute: every message it gets, and how the daemon closed it. */
 class RawClient {

@@ -48,7 +48,14 @@ export class DaemonProcess {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const d = new DaemonProcess(child);
-    const line = await d.waitFor((l) => l.msg === 'listening', timeoutMs);
+    let line: LogLine;
+    try {
+      line = await d.waitFor((l) => l.msg === 'listening', timeoutMs);
+    } catch (err) {
+      // No test holds it to stop it: left running, it would outlive the test with its output unread.
+      child.kill('SIGKILL');
+      throw err;
+    }
     d.url = String(line.url);
     return d;
   }

@@ -168,6 +168,7 @@ static CUresult load_devices(void)
     int n = fx_card_count(section);
     if (n <= 0)
         return CUDA_ERROR_NO_DEVICE;
+    emu_g.address_salt = env_u64("GPUPOOL_EMU_ADDRESS_SALT", 0);
     if (n > EMU_MAX_DEVICES)
         n = EMU_MAX_DEVICES;
     for (int i = 0; i < n; i++) {

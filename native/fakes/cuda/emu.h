@@ -340,6 +340,7 @@ typedef struct {
     emu_device devices[EMU_MAX_DEVICES];
     uint64_t kernel_ns;                 /* GPUPOOL_EMU_KERNEL_NS */
     double copy_bytes_per_ns;           /* GPUPOOL_EMU_COPY_BYTES_PER_NS */
+    uint64_t address_salt;              /* GPUPOOL_EMU_ADDRESS_SALT: shifts the address slots (memory.c) */
     emu_range_map host_allocs;          /* pinned host blocks of every context */
     uint64_t vmm_base;                  /* reserved PROT_NONE range of cuMemAddressReserve (vmm.c) */
     size_t vmm_size;

@@ -36,14 +36,17 @@ static size_t page_size(void)
 /*
  * Where a card's addresses start: a slot chosen by its UUID, so that the cards of two daemons, whose
  * pointers one client holds side by side, do not hand out the same addresses (as two real GPUs in one
- * process do not). FNV-1a over the UUID bytes.
+ * process do not). FNV-1a over the UUID bytes, moved on by GPUPOOL_EMU_ADDRESS_SALT slots: the daemon
+ * gives each session worker its own, so that one card's addresses differ from process to process
+ * (a real driver promises no process the addresses of another either) and an address one session was
+ * given names nothing in another's.
  */
 static uint64_t slot_hint(const emu_device *dev)
 {
     uint64_t h = 1469598103934665603ULL;
     for (int i = 0; i < 16; i++)
         h = (h ^ dev->uuid[i]) * 1099511628211ULL;
-    return EMU_VA_FIRST_HINT + (h % EMU_VA_SLOTS) * EMU_VA_SLOT;
+    return EMU_VA_FIRST_HINT + ((h % EMU_VA_SLOTS + emu_g.address_salt % EMU_VA_SLOTS) % EMU_VA_SLOTS) * EMU_VA_SLOT;
 }
 
 /* Twice the card's memory: first fit then always finds room for what the memory limit allows. */

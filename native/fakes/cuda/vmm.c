@@ -30,8 +30,9 @@ static bool granular(uint64_t v)
 
 /*
  * Twice every card's memory together, and 256 GiB more: address space is plentiful on a GPU, and
- * programs reserve more than they map. Placed by a hash of the cards' UUIDs, as the cards' own ranges
- * are, so that two daemons' emulators a client uses side by side hand out different addresses.
+ * programs reserve more than they map. Placed by a hash of the cards' UUIDs and moved on by
+ * GPUPOOL_EMU_ADDRESS_SALT, as the cards' own ranges are (memory.c), so that two daemons' emulators a
+ * client uses side by side, or two session workers, hand out different addresses.
  */
 bool emu_reserve_vmm_space(void)
 {
@@ -43,7 +44,7 @@ bool emu_reserve_vmm_space(void)
             h = (h ^ dev->uuid[b]) * 1099511628211ULL;
         size += (size_t)((dev->total_mem + EMU_VMM_GRANULARITY - 1) / EMU_VMM_GRANULARITY * EMU_VMM_GRANULARITY * 2);
     }
-    uint64_t hint = EMU_VMM_HINT + (h % EMU_VMM_SLOTS) * EMU_VMM_SLOT;
+    uint64_t hint = EMU_VMM_HINT + ((h % EMU_VMM_SLOTS + emu_g.address_salt % EMU_VMM_SLOTS) % EMU_VMM_SLOTS) * EMU_VMM_SLOT;
     void *p = mmap((void *)(uintptr_t)hint, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED)
         return false;

@@ -1,4 +1,4 @@
-import { frames, handshake, sharedMemoryOps, type Field, type Frame } from '../frames.js';
+import { frames, handshake, sharedMemoryOps, workerControl, type Field, type Frame } from '../frames.js';
 import { emitHandshakeHeader, emitHandshakeSource } from './handshake.js';
 
 /**
@@ -199,4 +199,16 @@ export function emitFramesSource(): string {
 /** What the digest covers: a change of any frame is a new protocol. */
 export function framesDigestInput(): string {
   return JSON.stringify([frames, handshake, sharedMemoryOps]);
+}
+
+/** build/gen/gp_worker_control.h: the session worker's control channel (workerControl in frames.ts). */
+export function emitWorkerControlHeader(): string {
+  const lines = [HEADER, '#ifndef GPUPOOL_GEN_WORKER_CONTROL_H', '#define GPUPOOL_GEN_WORKER_CONTROL_H', ''];
+  lines.push('/* A frame: [u32 length, little-endian][u8 type][payload]; length counts the type and the payload. */');
+  lines.push(`#define GP_WORKER_HEAD_BYTES ${workerControl.headBytes}u`, `#define GP_WORKER_MAX_FRAME ${workerControl.maxFrame}u`, '');
+  lines.push('typedef enum gp_worker_msg {');
+  for (const [name, m] of Object.entries(workerControl.messages)) lines.push(`    GP_WORKER_${name} = ${m.code}, /* ${m.from}: ${m.doc} */`);
+  lines.push('    GP_WORKER_TYPE_LAST = 255 /* every type byte is a value of the enum: an unknown one is read, then ignored */');
+  lines.push('} gp_worker_msg;', '', '#endif', '');
+  return lines.join('\n');
 }

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { packageRoot } from '../../paths.js';
 import { readCudaHeaders } from './cuda-headers.js';
 import { emitAddon, emitOpsHeader, emitOpsJson, emitShim, emitShimDecls } from './emit.js';
-import { emitFramesHeader, emitFramesSource } from './frames.js';
+import { emitFramesHeader, emitFramesSource, emitWorkerControlHeader } from './frames.js';
 import { buildModel } from './model.js';
 import { emitTraceEntries } from './trace.js';
 
@@ -34,6 +34,7 @@ export function generate(outDir = generatedDir): { digest: string; ops: number; 
     'ops.json': emitOpsJson(model),
     'gp_frames.h': emitFramesHeader(),
     'gp_frames.c': emitFramesSource(),
+    'gp_worker_control.h': emitWorkerControlHeader(),
   };
   const changed = Object.entries(files).filter(([name, text]) => write(join(outDir, name), text)).map(([name]) => name);
   return { digest: model.digest, ops: model.ops.length, local: model.locals.length, unsupported: model.unsupported.length, changed };

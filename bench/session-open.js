@@ -1,0 +1,79 @@
+/**
+ * What a session costs to open, its sessions run as threads of the daemon (`compute.sessionProcess:
+ * "thread"`) or each in a worker process of its own (`"process"`, docs/architecture.md): one daemon of
+ * each kind on the emulated driver, then, one session after the other, connect, HELLO, WELCOME, the
+ * first call (cuDevicePrimaryCtxRetain, which in process mode waits for the worker to start and open
+ * the driver), and the close. Prints the medians and the 90th percentiles of the handshake and of the
+ * first call, per mode, and the daemon's CPU time per session.
+ *
+ *   node bench/session-open.js [--sessions N]   (default 40; results in docs/benchmarks.md, issue 13)
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { ProtocolClient, helloMessage, loadOpTable } from '../dist/protocol/client.js';
+import { Daemon } from './daemon.js';
+
+const args = process.argv.slice(2);
+const at = args.indexOf('--sessions');
+const SESSIONS = at >= 0 ? Number(args[at + 1]) : 40;
+if (!(SESSIONS > 0)) throw new Error('--sessions takes a positive count');
+
+const ops = loadOpTable();
+const retain = ops.code('cuDevicePrimaryCtxRetain_v7000');
+
+function quantile(values, q) {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+}
+
+/** The daemon's user + system CPU time so far, in ms (/proc/PID/stat, clock ticks of 10 ms). */
+function cpuMs(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+async function measure(mode) {
+  const dir = mkdtempSync(join(tmpdir(), 'gpupool-bench-open-'));
+  const daemon = await Daemon.start({}, dir, { compute: { sessionProcess: mode } });
+  const server = `${daemon.server}/v1/compute`;
+  const handshake = [];
+  const firstCall = [];
+  try {
+    // One session first, not counted: the daemon's own first-time costs (JIT, the driver's load).
+    await openOne(server, [], []);
+    const cpuBefore = cpuMs(daemon.child.pid);
+    for (let i = 0; i < SESSIONS; i++) await openOne(server, handshake, firstCall);
+    const cpuPerSession = (cpuMs(daemon.child.pid) - cpuBefore) / SESSIONS;
+    return { mode, handshake, firstCall, cpuPerSession };
+  } finally {
+    await daemon.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function openOne(server, handshake, firstCall) {
+  const t0 = performance.now();
+  const { client } = await ProtocolClient.connect(server, helloMessage({ digest: ops.digest, program: 'session-open' }));
+  const t1 = performance.now();
+  const r = await client.call(retain, 0, true, 0);
+  const t2 = performance.now();
+  if (r.rc !== 0) throw new Error(`cuDevicePrimaryCtxRetain failed: ${r.rc}`);
+  handshake.push(t1 - t0);
+  firstCall.push(t2 - t1);
+  client.ws.close(1000);
+  await client.closed;
+}
+
+const ms = (v) => `${v.toFixed(2)} ms`;
+console.log(`${SESSIONS} sessions per mode, one after the other, emulated driver; load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
+for (const mode of ['thread', 'process']) {
+  const r = await measure(mode);
+  const open = r.handshake.map((h, i) => h + r.firstCall[i]);
+  console.log(
+    `${mode.padEnd(7)}  handshake median ${ms(quantile(r.handshake, 0.5))} p90 ${ms(quantile(r.handshake, 0.9))}` +
+      `  first call median ${ms(quantile(r.firstCall, 0.5))} p90 ${ms(quantile(r.firstCall, 0.9))}` +
+      `  open (both) median ${ms(quantile(open, 0.5))}  daemon CPU per session ${ms(r.cpuPerSession)}`,
+  );
+}
