@@ -170,7 +170,6 @@ export class ComputeEndpoint {
   private readonly placement: SessionPlacement;
   private readonly schedulerSettings: WorkerSettings['scheduler'];
   /** Device time measured by session workers that have ended, per card: the card's total keeps it, as the daemon's gate does. */
-  private readonly workerDepartedNs: number[] = [];
   private readonly clients = new Map<number, Client>();
   private readonly pinger: NodeJS.Timeout;
   private nextId = 1;
@@ -510,7 +509,6 @@ export class ComputeEndpoint {
     };
     const onClosed = (reason: string | null, closeCode: number | null) => {
       client.info.stats = client.session?.stats() ?? null;
-      if (client.session instanceof WorkerSession) client.session.cards.forEach((c, i) => (this.workerDepartedNs[i] = (this.workerDepartedNs[i] ?? 0) + c.deviceNs));
       client.info.pauses = client.link.pauses;
       this.clients.delete(client.info.id);
       // The session's memory is freed: its quota is the cards' again.
@@ -670,14 +668,12 @@ export class ComputeEndpoint {
    */
   cards(): ScheduledCard[] {
     const sched = this.driver.cardStats();
-    // Sessions in worker processes are gated there: their waits and device time count with the daemon's own.
-    const workers = [...this.clients.values()].flatMap((c) => (c.session instanceof WorkerSession ? [c.session.cards] : []));
-    const inWorkers = (ordinal: number, key: 'waiting' | 'deviceNs') => workers.reduce((sum, cards) => sum + (cards[ordinal]?.[key] ?? 0), 0);
+    // Sessions in worker processes are clients of the same card state (shared memory): these figures are every session's.
     const poisoned = [...this.clients.values()].map((client) => ({ id: client.info.id, cards: client.session?.stats().poisoned ?? [] }));
     return computeCards(this.driver.devices(), this.ledger.status(), this.vendorDevices()).map((c) => ({
       ...c,
-      waiting: (sched[c.ordinal]?.waiting ?? 0) + inWorkers(c.ordinal, 'waiting'),
-      deviceNs: (sched[c.ordinal]?.deviceNs ?? 0) + inWorkers(c.ordinal, 'deviceNs') + (this.workerDepartedNs[c.ordinal] ?? 0),
+      waiting: sched[c.ordinal]?.waiting ?? 0,
+      deviceNs: sched[c.ordinal]?.deviceNs ?? 0,
       poisonedSessions: poisoned.filter((p) => (p.cards[c.ordinal] ?? 0) !== 0).map((p) => p.id),
     }));
   }
