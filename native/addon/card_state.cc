@@ -87,6 +87,18 @@ void CardLock::lock() {
   else if (rc != 0) throw std::system_error(rc, std::generic_category(), "card lock");
 }
 
+bool CardLock::try_lock_for(uint64_t ns) {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  const uint64_t end = (uint64_t)ts.tv_sec * 1'000'000'000ULL + (uint64_t)ts.tv_nsec + ns;
+  ts = timespec{(time_t)(end / 1'000'000'000ULL), (long)(end % 1'000'000'000ULL)};
+  int rc = pthread_mutex_clocklock(&card_->mu, CLOCK_MONOTONIC, &ts);
+  if (rc == EOWNERDEAD) pthread_mutex_consistent(&card_->mu);
+  else if (rc == ETIMEDOUT) return false;
+  else if (rc != 0) throw std::system_error(rc, std::generic_category(), "card lock");
+  return true;
+}
+
 void futex_wake_all(std::atomic<uint32_t> *word) { futex(word, FUTEX_WAKE, INT_MAX, nullptr); }
 
 void futex_wait(std::atomic<uint32_t> *word, uint32_t seen, uint64_t timeout_ns) {

@@ -102,6 +102,9 @@ class CardLock {
   explicit CardLock(SharedCard *card) : card_(card) {}
   void lock();
   void unlock() { pthread_mutex_unlock(&card_->mu); }
+  // For the daemon's JS thread, which must never wait on a process that is stopped holding the lock
+  // (a hung worker: the daemon's own watchdog on that thread ends it).
+  bool try_lock_for(uint64_t ns);
 
  private:
   SharedCard *card_;

@@ -25,7 +25,10 @@ CardScheduler::~CardScheduler() {
 }
 
 CardStats CardScheduler::stats() const {
-  std::lock_guard<CardLock> lock(lock_);
+  // On the JS thread: a worker stopped while holding the lock must not stop the daemon. Then the
+  // figures are read as they stand (each an aligned word; a status may see one update half-made).
+  std::unique_lock<CardLock> lock(lock_, std::defer_lock);
+  if (lock_.try_lock_for(kJsLockNs)) lock = std::unique_lock<CardLock>(lock_, std::adopt_lock);
   CardStats s;
   s.busy = sc_->holder >= 0;
   s.device_ns = sc_->departed_ns;
@@ -165,10 +168,11 @@ void CardScheduler::free_slot(int i) {
   grant_next(now_ns());
 }
 
-unsigned CardScheduler::release_owner(uint64_t owner) {
+int CardScheduler::release_owner(uint64_t owner) {
   if (owner == owner_) return 0;  // never this process's own clients: they free their slots themselves
-  std::lock_guard<CardLock> lock(lock_);
-  unsigned n = 0;
+  if (!lock_.try_lock_for(kJsLockNs)) return -1;
+  std::lock_guard<CardLock> lock(lock_, std::adopt_lock);
+  int n = 0;
   for (int i = 0; i < SharedCard::kSlots; i++) {
     if (slot(i).used && slot(i).owner == owner) {
       free_slot(i);
@@ -593,9 +597,13 @@ void Scheduler::build(const Driver &driver, uint64_t owner) {
   for (size_t i = 0; i < state_->size(); i++) cards_.push_back(std::make_unique<CardScheduler>(driver, options_, state_->card(i), owner));
 }
 
-unsigned Scheduler::release_owner(uint64_t owner) {
-  unsigned n = 0;
-  for (auto &c : cards_) n += c->release_owner(owner);
+int Scheduler::release_owner(uint64_t owner) {
+  int n = 0;
+  for (auto &c : cards_) {
+    const int freed = c->release_owner(owner);
+    if (freed < 0) return -1;
+    n += freed;
+  }
   return n;
 }
 

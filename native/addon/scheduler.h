@@ -62,8 +62,11 @@ class CardScheduler {
   CardScheduler(const CardScheduler &) = delete;
   CardScheduler &operator=(const CardScheduler &) = delete;
   CardStats stats() const;
-  // Frees the slots of an ended process (its card handed on, its device time kept): how many.
-  unsigned release_owner(uint64_t owner);
+  // Frees the slots of an ended process (its card handed on, its device time kept): how many; -1
+  // when the card's lock stayed held (by a process stopped with it), to be tried again later.
+  int release_owner(uint64_t owner);
+  // The longest the daemon's JS thread waits for a card's lock.
+  static constexpr uint64_t kJsLockNs = 20'000'000;
 
  private:
   friend class CardClient;
@@ -222,8 +225,9 @@ class Scheduler {
   size_t size() const { return cards_.size(); }
   // The state's memfd, which a session worker maps.
   int state_fd() const { return state_->fd(); }
-  // A worker ended: its slots on every card are freed (see CardScheduler::release_owner).
-  unsigned release_owner(uint64_t owner);
+  // A worker ended: its slots on every card are freed (see CardScheduler::release_owner); -1: try
+  // again later (a card already done stays done: freeing is idempotent).
+  int release_owner(uint64_t owner);
 
  private:
   void build(const Driver &driver, uint64_t owner);

@@ -181,7 +181,11 @@ export class WorkerSession implements NativeSession {
     child.on('error', (err) => this.fail(`session worker could not start: ${err.message}`));
     child.on('exit', (code, signal) => {
       // A worker that died holding a card (or waiting for one) would stall the card's other sessions.
-      this.driver.releaseSchedOwner(schedOwner);
+      // -1: a card's lock is held by a process stopped with it (hung, until its own watchdog ends it).
+      const release = () => {
+        if (this.driver.releaseSchedOwner(schedOwner) < 0) setTimeout(release, 100).unref();
+      };
+      release();
       if (!this.ended) this.fail(signal ? `session worker killed by ${signal}` : `session worker exited with status ${code}`);
     });
     const { quota, ...params } = { ...this.options, ...this.params };
