@@ -580,7 +580,10 @@ void CardClient::set_params(const SchedParams &params) {
 
 CardClientStats CardClient::stats() const {
   if (slot_ < 0) return CardClientStats{};
-  std::lock_guard<CardLock> lock(card_.lock_);
+  // Read by the daemon's JS thread or a worker's heartbeat, which must go on while a stopped process
+  // holds the lock (else every worker on the card would look hung): then as they stand.
+  std::unique_lock<CardLock> lock(card_.lock_, std::defer_lock);
+  if (card_.lock_.try_lock_for(CardScheduler::kJsLockNs)) lock = std::unique_lock<CardLock>(card_.lock_, std::adopt_lock);
   return s().stats;
 }
 

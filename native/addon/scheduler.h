@@ -65,7 +65,7 @@ class CardScheduler {
   // Frees the slots of an ended process (its card handed on, its device time kept): how many; -1
   // when the card's lock stayed held (by a process stopped with it), to be tried again later.
   int release_owner(uint64_t owner);
-  // The longest the daemon's JS thread waits for a card's lock.
+  // The longest the daemon's JS thread (or a worker's heartbeat) waits for a card's lock.
   static constexpr uint64_t kJsLockNs = 20'000'000;
 
  private:

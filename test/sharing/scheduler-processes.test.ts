@@ -3,16 +3,21 @@
  * `compute.sessionProcess: "process"`, sessions in two workers share one card by the same state (the
  * daemon's memfd, mapped by each worker). Two saturating clients split the measured device time by
  * their shares; a worker killed while it holds the card (frozen first, so that it provably holds it:
- * its neighbour waits and has had no device time) hands the card on when the daemon sees its end.
+ * its neighbour waits and has had no device time) hands the card on when the daemon sees its end; a
+ * process killed while it holds a card's lock (test/programs/card_lock_holder.cc, which maps the
+ * daemon's state through a worker's fd 5 and takes the lock as a worker would) leaves it to the next
+ * taker, and meanwhile status and the workers' heartbeats go on.
  */
+import { spawn } from 'node:child_process';
 import t from 'tap';
 import type { SessionInfo } from '../../src/compute/endpoint.js';
 import type { DaemonProcess } from '../helpers/daemon-process.js';
 import { QUICK_CONFIG, computeStatus, eventually } from '../helpers/integration.js';
 import { LoadJob } from '../helpers/load.js';
+import { buildProgram } from '../helpers/programs.js';
 import { startSimulatedDaemon } from '../helpers/simulated.js';
 
-const PROCESS_CONFIG = { ...QUICK_CONFIG, compute: { sessionProcess: 'process', workerHangMs: 60_000 } };
+const PROCESS_CONFIG = { ...QUICK_CONFIG, compute: { sessionProcess: 'process', workerHangMs: 60_000, workerHeartbeatMs: 100 } };
 const TRAIN = { mode: 'train', seconds: 4, kernelUs: 200, batch: 10 } as const;
 
 async function sessions(daemon: DaemonProcess): Promise<SessionInfo[]> {
@@ -92,4 +97,41 @@ t.test('a worker SIGKILLed while it holds the card: its neighbour gets the card 
   t.ok(after.every((s) => s.workerPid !== victimPid), 'the victim\'s session is gone');
   const card = await card0(daemon);
   t.equal(card.waiting, 0, 'nobody waits for card 0 any more');
+});
+
+t.test('a process killed while it holds a card\'s lock: the lock goes to the next taker, the session goes on', async (t) => {
+  const holderTool = buildProgram('card_lock_holder.cc');
+  const { daemon, server } = await startSimulatedDaemon(t, PROCESS_CONFIG);
+  const job = new LoadJob(server, ['--gpus', 'all', '--priority', 'low'], { ...TRAIN, seconds: 60 });
+  t.teardown(() => job.kill());
+  await job.ready();
+  job.go();
+  const [working] = await eventually('the job working on card 0', async () => {
+    const s = await sessions(daemon);
+    return s.length === 1 && s[0]!.cards[0]!.deviceNs > 0 && s[0]!.workerPid ? s : undefined;
+  });
+  const cards = (await computeStatus(daemon)).cards.length;
+  const holder = spawn(holderTool, [`/proc/${working!.workerPid}/fd/5`, String(cards)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  t.teardown(() => holder.kill('SIGKILL'));
+  let out = '';
+  holder.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  holder.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  await eventually('the lock taken', () => (/^locked$/m.test(out) ? true : undefined));
+  // Two beats apart, after two beats: the job's device time stands still (its next call waits for
+  // the lock), while its worker's heartbeat and the daemon's status still answer.
+  const pause = () => new Promise((r) => setTimeout(r, 300));
+  await pause();
+  const held1 = (await sessions(daemon))[0]!;
+  await pause();
+  const held2 = (await sessions(daemon))[0]!;
+  t.equal(held2.workerPid, working!.workerPid, 'the job\'s worker is still there (its heartbeat is not stuck behind the lock)');
+  t.equal(held2.cards[0]!.deviceNs, held1.cards[0]!.deviceNs, `its device time stands still while the lock is held (${held1.cards[0]!.deviceNs} ns)`);
+  t.ok((await card0(daemon)).deviceNs >= held1.cards[0]!.deviceNs, 'status reads the card while the lock is held');
+  holder.kill('SIGKILL');
+  const after = await eventually('the job\'s device time moving again', async () => {
+    const s = (await sessions(daemon))[0];
+    return s && s.cards[0]!.deviceNs > held2.cards[0]!.deviceNs ? s : undefined;
+  });
+  t.ok(after.cards[0]!.deviceNs > held2.cards[0]!.deviceNs, `the job runs on once the holder is gone: ${after.cards[0]!.deviceNs} ns`);
+  t.equal(after.workerPid, working!.workerPid, 'in the same worker');
 });
