@@ -58,6 +58,7 @@ CardStateMap::CardStateMap(size_t cards) {
 CardStateMap::CardStateMap(int fd, size_t cards) : fd_(fd) {
   struct stat st;
   if (fstat(fd, &st) != 0) throw std::system_error(errno, std::generic_category(), "card state: fstat");
+  if (cards == 0 && (size_t)st.st_size > bytes(0)) cards = ((size_t)st.st_size - bytes(0)) / sizeof(SharedCard);
   if ((size_t)st.st_size != bytes(cards)) throw std::runtime_error("card state: the mapping is not the size of " + std::to_string(cards) + " cards");
   map(cards);
   if (base_->magic != kMagic || base_->version != kVersion || base_->count != cards) {

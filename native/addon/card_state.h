@@ -43,6 +43,7 @@ struct CardSlot {
   bool owed_checked;  // this slice, an exact measure found no rival owed the card
   bool cancelled;
   std::atomic<int> priority;  // params.priority, read without the lock on every operation
+  std::atomic<bool> restricted;  // params.paused or params.limit, read without the lock likewise
   double vtime;  // device ns per unit of share
   double credit_ns;
   uint64_t credit_at;
@@ -57,7 +58,8 @@ struct SharedCard {
   std::atomic<uint32_t> seq;       // bumped on every change a waiter may look for (futex word)
   std::atomic<uint32_t> sleepers;  // waiters asleep on seq: no wake syscall while there are none
   std::atomic<uint32_t> poke;      // a waiter wants an idle holder to look again (futex word)
-  int32_t holder;                  // a slot, or -1
+  std::atomic<uint32_t> waiters;   // slots waiting: a lone holder's operations take no lock while none
+  std::atomic<int32_t> holder;     // a slot, or -1; changed under the lock, read by its holder without
   uint64_t grant_ns;
   uint64_t measured_ns;  // when the holder's vtime was last exact
   uint64_t departed_ns;  // device time of the sessions gone
@@ -71,7 +73,8 @@ class CardStateMap {
  public:
   // A new state for `cards` cards, in a memfd of its own.
   explicit CardStateMap(size_t cards);
-  // The state another process created, from its memfd (checked: size, layout version, card count).
+  // The state another process created, from its memfd (checked: size, layout version, card count;
+  // `cards` 0: as many as the mapping holds).
   CardStateMap(int fd, size_t cards);
   ~CardStateMap();
   CardStateMap(const CardStateMap &) = delete;

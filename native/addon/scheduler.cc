@@ -147,6 +147,7 @@ int CardScheduler::acquire(const SchedParams &params) {
     c.params = params;
     c.waiting = c.owed_checked = c.cancelled = false;
     c.priority.store(params.priority, std::memory_order_relaxed);
+    c.restricted.store(params.paused || params.limit);
     // A newcomer starts level with those already competing: shares are not banked from before.
     c.vtime = active_vtime_floor(i);
     c.credit_ns = (double)options_.slice_ns;
@@ -162,6 +163,7 @@ void CardScheduler::free_slot(int i) {
   CardSlot &c = slot(i);
   sc_->departed_ns += c.stats.device_ns;
   c.used = 0;
+  if (c.waiting) sc_->waiters.fetch_sub(1);
   c.waiting = false;
   refresh_max_priority();
   if (sc_->holder == i) sc_->holder = -1;
@@ -386,6 +388,12 @@ bool CardClient::begin(CUcontext ctx, CUstream stream) {
   SharedCard *sc = card_.sc_;
   CardSlot &me = s();
   uint64_t now = now_ns();
+  // The holder while nobody waits, neither paused nor capped: nothing to decide, no lock to take (a
+  // waiter that arrives meanwhile is seen at the next operation, as it would be after the lock).
+  if (sc->holder.load() == slot_ && sc->waiters.load() == 0 && !me.restricted.load(std::memory_order_relaxed)) {
+    keep(ctx, stream, now);
+    return true;
+  }
   std::unique_lock<CardLock> lock(card_.lock_);
   if (sc->holder == slot_) {
     bool yield = card_.must_yield(slot_, now);
@@ -407,13 +415,7 @@ bool CardClient::begin(CUcontext ctx, CUstream stream) {
     }
     if (!yield) {
       lock.unlock();
-      // Nobody is owed the card: measure what ran so far without draining the client's queue.
-      if (now - slice_checkpoint_ns_ >= card_.options_.slice_ns) {
-        close_slice(ctx);
-        collect(false);
-        slice_checkpoint_ns_ = now;
-      }
-      note_stream(ctx, stream);
+      keep(ctx, stream, now);
       return true;
     }
     lock.unlock();
@@ -422,6 +424,7 @@ bool CardClient::begin(CUcontext ctx, CUstream stream) {
   }
   if (me.cancelled) return false;
   me.waiting = true;
+  sc->waiters.fetch_add(1);
   // Back from idle: level with the clients competing, less a few slices it may still be owed. A
   // client away for a round trip (a synchronous one, between its reply and its next call) keeps
   // what its neighbours' work cost it meanwhile; a long idle banks no more than that.
@@ -441,6 +444,7 @@ bool CardClient::begin(CUcontext ctx, CUstream stream) {
   while (sc->holder != slot_) {
     if (me.cancelled) {
       me.waiting = false;
+      sc->waiters.fetch_sub(1);
       card_.grant_next(now_ns());
       return false;
     }
@@ -457,6 +461,7 @@ bool CardClient::begin(CUcontext ctx, CUstream stream) {
     card_.grant_next(now);
   }
   me.waiting = false;
+  sc->waiters.fetch_sub(1);
   me.owed_checked = false;
   if (waited) {
     me.stats.waits++;
@@ -466,6 +471,16 @@ bool CardClient::begin(CUcontext ctx, CUstream stream) {
   slice_checkpoint_ns_ = now;
   note_stream(ctx, stream);
   return true;
+}
+
+void CardClient::keep(CUcontext ctx, CUstream stream, uint64_t now) {
+  // Nobody is owed the card: measure what ran so far without draining the client's queue.
+  if (now - slice_checkpoint_ns_ >= card_.options_.slice_ns) {
+    close_slice(ctx);
+    collect(false);
+    slice_checkpoint_ns_ = now;
+  }
+  note_stream(ctx, stream);
 }
 
 size_t CardClient::queue_depth() const {
@@ -573,6 +588,7 @@ void CardClient::set_params(const SchedParams &params) {
   std::lock_guard<CardLock> lock(card_.lock_);
   s().params = params;
   s().priority.store(params.priority, std::memory_order_relaxed);
+  s().restricted.store(params.paused || params.limit);
   card_.refresh_max_priority();
   card_.grant_next(now_ns());
   card_changed(card_.sc_);  // a waiter paused or capped until now looks again

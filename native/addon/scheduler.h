@@ -181,6 +181,8 @@ class CardClient {
   // Measures everything the holder ran so far (waiting for it), so that vtime_ is exact.
   void settle(CUcontext current);
   void account(uint64_t ns);
+  // The holder goes on with the card: its measurement checkpointed once a slice, the stream noted.
+  void keep(CUcontext ctx, CUstream stream, uint64_t now);
   // How many operations the client may have queued beyond the running one while it shares the card:
   // a slice's worth of its measured device time per operation (docs/sharing.md, "Deep queues").
   size_t queue_depth() const;

@@ -1,6 +1,6 @@
 // Takes card 0's scheduling lock in the daemon's shared card state and keeps it until killed, as a
 // session worker that dies inside the lock would (test/sharing/scheduler-processes.test.ts).
-//   card_lock_holder STATE_PATH CARDS   (STATE_PATH: a worker's /proc/PID/fd/5, the daemon's memfd)
+//   card_lock_holder STATE_PATH   (a worker's /proc/PID/fd/5: the daemon's memfd)
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -11,8 +11,8 @@
 #include "card_state.h"
 
 int main(int argc, char **argv) {
-  if (argc != 3) {
-    fprintf(stderr, "usage: card_lock_holder STATE_PATH CARDS\n");
+  if (argc != 2) {
+    fprintf(stderr, "usage: card_lock_holder STATE_PATH\n");
     return 2;
   }
   int fd = open(argv[1], O_RDWR | O_CLOEXEC);
@@ -21,7 +21,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   try {
-    gp::CardStateMap state(fd, (size_t)strtoul(argv[2], nullptr, 10));
+    gp::CardStateMap state(fd, 0);
     gp::CardLock lock(state.card(0));
     lock.lock();
     printf("locked\n");

@@ -110,13 +110,14 @@ t.test('a process killed while it holds a card\'s lock: the lock goes to the nex
     const s = await sessions(daemon);
     return s.length === 1 && s[0]!.cards[0]!.deviceNs > 0 && s[0]!.workerPid ? s : undefined;
   });
-  const cards = (await computeStatus(daemon)).cards.length;
-  const holder = spawn(holderTool, [`/proc/${working!.workerPid}/fd/5`, String(cards)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const holder = spawn(holderTool, [`/proc/${working!.workerPid}/fd/5`], { stdio: ['ignore', 'pipe', 'pipe'] });
   t.teardown(() => holder.kill('SIGKILL'));
   let out = '';
   holder.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   holder.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  await eventually('the lock taken', () => (/^locked$/m.test(out) ? true : undefined));
+  await eventually('the lock taken', () => (/^locked$/m.test(out) ? true : undefined)).catch((err: Error) => {
+    throw new Error(`${err.message}; the holder said: ${out}`);
+  });
   // Two beats apart, after two beats: the job's device time stands still (its next call waits for
   // the lock), while its worker's heartbeat and the daemon's status still answer.
   const pause = () => new Promise((r) => setTimeout(r, 300));
