@@ -220,11 +220,15 @@ void CardScheduler::wake_holder(int holder, uint64_t owner) {
 
 void CardScheduler::watch() {
   pthread_setname_np(pthread_self(), "gp-card-watch");
+  // `seen` is taken once and then only from what woke the thread: a poke that comes while it handles
+  // the last one is seen by the next wait, never lost.
+  uint32_t seen = sc_->poke.load();
   while (true) {
-    const uint32_t seen = sc_->poke.load();
-    if (stop_) return;
     futex_wait(&sc_->poke, seen, UINT64_MAX);
     if (stop_) return;
+    const uint32_t now = sc_->poke.load();
+    if (now == seen) continue;
+    seen = now;
     int holder;
     uint64_t owner;
     {
@@ -454,8 +458,16 @@ bool CardClient::begin(CUcontext ctx, CUstream stream) {
       double owed = -card_.credit(me, now) / CardScheduler::weight(me);
       card_.wait(lock, (uint64_t)std::min(owed + 1000.0, 1e9));
     } else {
-      // Bounded, so that a waiter looks again even if a wake were lost with a process that died.
+      // Bounded, so that a waiter looks again even if a wake were lost with a process that died;
+      // an idle holder is asked again then.
       card_.wait(lock, kWaitCheckNs);
+      const int holder = sc->holder;
+      if (holder >= 0 && holder != slot_ && now_ns() - now >= kWaitCheckNs) {
+        const uint64_t owner = card_.slot(holder).owner;
+        lock.unlock();
+        card_.wake_holder(holder, owner);
+        lock.lock();
+      }
     }
     now = now_ns();
     card_.grant_next(now);
