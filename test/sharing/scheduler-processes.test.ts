@@ -17,6 +17,9 @@ import { LoadJob } from '../helpers/load.js';
 import { buildProgram } from '../helpers/programs.js';
 import { startSimulatedDaemon } from '../helpers/simulated.js';
 
+/** Workers as configured by default (their heartbeat every 250 ms). */
+const SHARES_CONFIG = { ...QUICK_CONFIG, compute: { sessionProcess: 'process' } };
+/** A worker frozen on purpose is not ended as hung during the test; beats often enough to sample between. */
 const PROCESS_CONFIG = { ...QUICK_CONFIG, compute: { sessionProcess: 'process', workerHangMs: 60_000, workerHeartbeatMs: 100 } };
 const TRAIN = { mode: 'train', seconds: 4, kernelUs: 200, batch: 10 } as const;
 
@@ -30,7 +33,7 @@ async function card0(daemon: DaemonProcess): Promise<{ waiting: number; deviceNs
 }
 
 t.test('two workers\' sessions at 0.25/0.75 on one card get device time within 3 points of their shares', async (t) => {
-  const { daemon, server } = await startSimulatedDaemon(t, PROCESS_CONFIG);
+  const { daemon, server } = await startSimulatedDaemon(t, SHARES_CONFIG);
   const shares = [0.25, 0.75];
   const jobs = shares.map((s) => new LoadJob(server, ['--gpus', 'all', '--mem', '1GiB', '--share', String(s), '--priority', 'low'], TRAIN));
   t.teardown(() => jobs.forEach((j) => j.kill()));
@@ -81,7 +84,8 @@ t.test('a worker SIGKILLed while it holds the card: its neighbour gets the card 
   t.teardown(() => neighbour.kill());
   const waiting = await eventually('the neighbour waiting for the card', async () => {
     const other = (await sessions(daemon)).find((s) => s.workerPid !== victimPid);
-    return (await card0(daemon)).waiting >= 1 && other ? other : undefined;
+    // Its figures once its worker has reported them (its first beat).
+    return (await card0(daemon)).waiting >= 1 && other?.cards[0] !== undefined ? other : undefined;
   });
   t.equal(waiting.cards[0]!.deviceNs, 0, 'the neighbour has had no device time: the frozen worker holds the card');
   t.notOk(neighbour.isReady(), 'the neighbour has not run its first kernel');
