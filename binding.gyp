@@ -7,6 +7,7 @@
     # The session core: everything the addon and the session worker both run.
     "core_sources": [
       "native/addon/alloc_handlers.cc",
+      "native/addon/card_state.cc",
       "native/addon/connection.cc",
       "native/addon/copy3d_handlers.cc",
       "native/addon/dispatch.cc",

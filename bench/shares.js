@@ -3,11 +3,13 @@
  * daemon's own measurement of each one's achieved share (`/v1/status`, the 10 s window) is sampled as
  * they do. Draws docs/img/sharing-shares-over-time.svg (bench/plots.js), shown in docs/sharing.md.
  *
- *   node bench/shares.js [--no-write] [--json FILE] [--render FILE]
+ *   node bench/shares.js [--no-write] [--json FILE] [--render FILE] [--session-process thread|process]
  *
  * Saves the run as bench/results/shares.json (the one docs/sharing.md shows) unless --no-write;
  * --json FILE: also save it there.
  * --render FILE: draw the plot from a saved run without running anything.
+ * --session-process MODE: the daemon's sessions in its threads or in worker processes (config
+ *   compute.sessionProcess), whose clients share the card through the scheduler's shared state.
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -22,6 +24,7 @@ const args = process.argv.slice(2);
 const flag = (name, fallback) => (args.includes(name) ? args[args.indexOf(name) + 1] : fallback);
 const write = !args.includes('--no-write');
 const SAMPLE_MS = 500;
+const sessionProcess = flag('--session-process', null);
 
 /** Who comes when: A alone, then B and C join, then A leaves; every share below 1, none a limit. */
 const CLIENTS = [
@@ -35,7 +38,8 @@ async function run() {
   const dir = mkdtempSync(join(tmpdir(), 'gpupool-shares-'));
   const tools = buildTestPrograms(dir, ['card_load']);
   // One card, so every client shares it.
-  const daemon = await Daemon.start({}, dir, { sharing: { placement: 'binpack' } });
+  const compute = sessionProcess ? { compute: { sessionProcess } } : {};
+  const daemon = await Daemon.start({}, dir, { sharing: { placement: 'binpack' }, ...compute });
   try {
     const t0 = Date.now();
     const children = CLIENTS.map(async (c) => {
@@ -63,7 +67,7 @@ async function run() {
       }
     })();
     await Promise.all([...children, sampling]);
-    return { when: new Date(t0).toISOString(), cpus: cpus().length, seconds: SECONDS, clients: CLIENTS.map(({ pid, ...c }) => c), samples };
+    return { when: new Date(t0).toISOString(), cpus: cpus().length, sessionProcess: sessionProcess ?? 'default', seconds: SECONDS, clients: CLIENTS.map(({ pid, ...c }) => c), samples };
   } finally {
     await daemon.stop();
     rmSync(dir, { recursive: true, force: true });
@@ -78,6 +82,14 @@ async function main() {
   for (const c of r.clients) {
     const got = r.samples.map((s) => s.achieved[c.name]).filter((v) => v !== undefined);
     process.stdout.write(`${c.name}: asked ${c.share}, achieved ${got.length ? `${Math.min(...got).toFixed(2)}-${Math.max(...got).toFixed(2)}` : 'never measured'}\n`);
+  }
+  // The achieved shares (each over the 10 s window before) at the end of each phase of several clients.
+  const phases = [...new Set(CLIENTS.flatMap((c) => [c.start, c.start + c.seconds]))].sort((a, b) => a - b);
+  for (const end of phases.slice(1)) {
+    const at = r.samples.filter((s) => s.t <= end - 0.25).at(-1);
+    const present = CLIENTS.filter((c) => c.start < end && c.start + c.seconds >= end);
+    if (!at || present.length < 2) continue;
+    process.stdout.write(`at ${at.t.toFixed(1)} s: ${present.map((c) => `${c.name} ${c.share} -> ${at.achieved[c.name]?.toFixed(3) ?? '?'}`).join(', ')}\n`);
   }
   if (write && !from) saveRun('shares', r);
   if (write) process.stdout.write(`wrote ${writePlot('sharing-shares-over-time', sharesPlot(r))}\n`);

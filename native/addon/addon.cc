@@ -4,6 +4,8 @@
 //   driver.devices() / .version / .digest / .path
 //   driver.configureScheduler({sliceUs, paceDepth, idleGraceUs})   before the first session
 //   driver.cardStats()   the scheduler's view of each card
+//   driver.cardStateFd()  the memfd of the cards' scheduling state, which each session worker maps
+//   driver.releaseSchedOwner(owner)  a worker ended: its slots on the cards are freed (how many)
 //   driver.emuStats()    the emulated driver's counters (gpupoolEmuCounters, found with dlsym); null on a real driver
 //   new Session(driver, onOutput, onClosed[, options])
 //     options: {quota: bytes per card by ordinal, share, limit, priority, paused}
@@ -89,6 +91,8 @@ class DriverWrap : public Napi::ObjectWrap<DriverWrap> {
                            InstanceAccessor<&DriverWrap::Path>("path"),
                            InstanceMethod<&DriverWrap::ConfigureScheduler>("configureScheduler"),
                            InstanceMethod<&DriverWrap::CardStats>("cardStats"),
+                           InstanceMethod<&DriverWrap::CardStateFd>("cardStateFd"),
+                           InstanceMethod<&DriverWrap::ReleaseSchedOwner>("releaseSchedOwner"),
                            InstanceMethod<&DriverWrap::EmuStats>("emuStats"),
                        });
   }
@@ -171,6 +175,16 @@ class DriverWrap : public Napi::ObjectWrap<DriverWrap> {
       out.Set((uint32_t)i, o);
     }
     return out;
+  }
+
+  Napi::Value CardStateFd(const Napi::CallbackInfo &info) { return Napi::Number::New(info.Env(), scheduler_->state_fd()); }
+
+  Napi::Value ReleaseSchedOwner(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(env, "releaseSchedOwner(owner)");
+    const double owner = info[0].As<Napi::Number>().DoubleValue();
+    if (!(owner >= 1) || owner != (double)(uint64_t)owner) throw Napi::RangeError::New(env, "releaseSchedOwner: owner must be a whole number from 1");
+    return Napi::Number::New(env, scheduler_->release_owner((uint64_t)owner));
   }
 
   Napi::Value EmuStats(const Napi::CallbackInfo &info) {

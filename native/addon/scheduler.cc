@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <ctime>
+#include <cstdio>
 #include <limits>
 
 namespace gp {
@@ -15,126 +16,250 @@ uint64_t now_ns() {
 
 // ---- the card ------------------------------------------------------------------------------------
 
+CardScheduler::~CardScheduler() {
+  if (!watcher_.joinable()) return;
+  stop_ = true;
+  sc_->poke.fetch_add(1);
+  futex_wake_all(&sc_->poke);
+  watcher_.join();
+}
+
 CardStats CardScheduler::stats() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  // On the JS thread: a worker stopped while holding the lock must not stop the daemon. Then the
+  // figures are read as they stand (each an aligned word; a status may see one update half-made).
+  std::unique_lock<CardLock> lock(lock_, std::defer_lock);
+  if (lock_.try_lock_for(kJsLockNs)) lock = std::unique_lock<CardLock>(lock_, std::adopt_lock);
   CardStats s;
-  s.clients = (unsigned)clients_.size();
-  s.busy = holder_ != nullptr;
-  s.device_ns = departed_ns_;
-  for (const CardClient *c : clients_) {
-    if (c->waiting_) s.waiting++;
-    s.device_ns += c->stats_.device_ns;
+  s.busy = sc_->holder >= 0;
+  s.device_ns = sc_->departed_ns;
+  for (int i = 0; i < SharedCard::kSlots; i++) {
+    const CardSlot &c = slot(i);
+    if (!c.used) continue;
+    s.clients++;
+    if (c.waiting) s.waiting++;
+    s.device_ns += c.stats.device_ns;
   }
   return s;
 }
 
-bool CardScheduler::must_yield(const CardClient *c, uint64_t now) const {
-  if (c->params_.paused || c->throttled(now)) return true;
-  for (const CardClient *w : clients_) {
-    if (w == c || !w->waiting_ || w->params_.paused || w->throttled(now)) continue;
-    if (w->params_.priority > c->params_.priority) return true;  // strict priority between classes
+double CardScheduler::credit(CardSlot &s, uint64_t now) const {
+  if (now > s.credit_at) {
+    s.credit_ns = std::min((double)options_.slice_ns, s.credit_ns + s.params.share * (double)(now - s.credit_at));
+    s.credit_at = now;
+  }
+  return s.credit_ns;
+}
+
+bool CardScheduler::must_yield(int c, uint64_t now) const {
+  CardSlot &h = slot(c);
+  if (h.params.paused || throttled(h, now)) return true;
+  for (int i = 0; i < SharedCard::kSlots; i++) {
+    CardSlot &w = slot(i);
+    if (i == c || !w.used || !w.waiting || w.params.paused || throttled(w, now)) continue;
+    if (w.params.priority > h.params.priority) return true;  // strict priority between classes
   }
   return false;
 }
 
-bool CardScheduler::has_rival(const CardClient *c) const {
-  for (const CardClient *w : clients_) {
-    if (w != c && w->waiting_ && !w->params_.paused && w->params_.priority == c->params_.priority) return true;
+bool CardScheduler::has_rival(int c) const {
+  const CardSlot &h = slot(c);
+  for (int i = 0; i < SharedCard::kSlots; i++) {
+    const CardSlot &w = slot(i);
+    if (i != c && w.used && w.waiting && !w.params.paused && w.params.priority == h.params.priority) return true;
   }
   return false;
 }
 
-bool CardScheduler::rival_owed(const CardClient *c, double vtime) const {
+bool CardScheduler::rival_owed(int c, double vtime) const {
   uint64_t now = now_ns();
-  for (const CardClient *w : clients_) {
-    if (w == c || !w->waiting_ || w->params_.paused || w->throttled(now) || w->params_.priority != c->params_.priority) continue;
-    if (w->vtime_ < vtime) return true;
+  const CardSlot &h = slot(c);
+  for (int i = 0; i < SharedCard::kSlots; i++) {
+    CardSlot &w = slot(i);
+    if (i == c || !w.used || !w.waiting || w.params.paused || throttled(w, now) || w.params.priority != h.params.priority) continue;
+    if (w.vtime < vtime) return true;
   }
   return false;
 }
 
-CardClient *CardScheduler::pick(uint64_t now) const {
-  CardClient *best = nullptr;
-  for (CardClient *w : clients_) {
-    if (!w->waiting_ || w->params_.paused || w->throttled(now)) continue;
-    if (best == nullptr || w->params_.priority > best->params_.priority ||
-        (w->params_.priority == best->params_.priority && w->vtime_ < best->vtime_)) {
-      best = w;
+int CardScheduler::pick(uint64_t now) const {
+  int best = -1;
+  for (int i = 0; i < SharedCard::kSlots; i++) {
+    CardSlot &w = slot(i);
+    if (!w.used || !w.waiting || w.params.paused || throttled(w, now)) continue;
+    if (best < 0 || w.params.priority > slot(best).params.priority ||
+        (w.params.priority == slot(best).params.priority && w.vtime < slot(best).vtime)) {
+      best = i;
     }
   }
   return best;
 }
 
 void CardScheduler::grant_next(uint64_t now) {
-  if (holder_ == nullptr) {
-    holder_ = pick(now);
-    if (holder_ != nullptr) {
-      grant_ns_ = now;
-      measured_ns_ = now;
-      holder_->stats_.slices++;
+  if (sc_->holder < 0) {
+    sc_->holder = pick(now);
+    if (sc_->holder >= 0) {
+      sc_->grant_ns = now;
+      sc_->measured_ns = now;
+      slot(sc_->holder).stats.slices++;
+      // Only a grant wakes the waiters: one that looks again and finds nothing new wakes nobody.
+      card_changed(sc_);
     }
   }
-  cv_.notify_all();
 }
 
 void CardScheduler::refresh_max_priority() {
   int m = -1;
   unsigned at_max = 0;
-  for (const CardClient *c : clients_) {
-    if (c->params_.priority > m) m = c->params_.priority, at_max = 0;
-    if (c->params_.priority == m) at_max++;
+  for (int i = 0; i < SharedCard::kSlots; i++) {
+    const CardSlot &c = slot(i);
+    if (!c.used) continue;
+    if (c.params.priority > m) m = c.params.priority, at_max = 0;
+    if (c.params.priority == m) at_max++;
   }
-  max_priority_.store(m, std::memory_order_relaxed);
-  n_at_max_.store(at_max, std::memory_order_relaxed);
+  sc_->max_priority.store(m, std::memory_order_relaxed);
+  sc_->n_at_max.store(at_max, std::memory_order_relaxed);
 }
 
 double CardScheduler::holder_vtime(uint64_t now) const {
-  if (holder_ == nullptr) return 0;
-  return holder_->vtime_ + (double)(now - measured_ns_) / holder_->weight();
+  if (sc_->holder < 0) return 0;
+  const CardSlot &h = slot(sc_->holder);
+  return h.vtime + (double)(now - sc_->measured_ns) / weight(h);
 }
 
-double CardScheduler::active_vtime_floor(const CardClient *except) const {
+double CardScheduler::active_vtime_floor(int except) const {
   double floor = 0;
   bool any = false;
-  for (const CardClient *c : clients_) {
-    if (c == except || !(c->waiting_ || c == holder_)) continue;
-    floor = any ? std::min(floor, c->vtime_) : c->vtime_;
+  for (int i = 0; i < SharedCard::kSlots; i++) {
+    const CardSlot &c = slot(i);
+    if (i == except || !c.used || !(c.waiting || i == sc_->holder)) continue;
+    floor = any ? std::min(floor, c.vtime) : c.vtime;
     any = true;
   }
   return floor;
 }
 
+int CardScheduler::acquire(const SchedParams &params) {
+  for (int i = 0; i < SharedCard::kSlots; i++) {
+    CardSlot &c = slot(i);
+    if (c.used) continue;
+    c.used = 1;
+    c.owner = owner_;
+    c.params = params;
+    c.waiting = c.owed_checked = c.cancelled = false;
+    c.priority.store(params.priority, std::memory_order_relaxed);
+    c.restricted.store(params.paused || params.limit);
+    // A newcomer starts level with those already competing: shares are not banked from before.
+    c.vtime = active_vtime_floor(i);
+    c.credit_ns = (double)options_.slice_ns;
+    c.credit_at = now_ns();
+    c.stats = CardClientStats{};
+    refresh_max_priority();
+    return i;
+  }
+  return -1;
+}
+
+void CardScheduler::free_slot(int i) {
+  CardSlot &c = slot(i);
+  sc_->departed_ns += c.stats.device_ns;
+  c.used = 0;
+  if (c.waiting) sc_->waiters.fetch_sub(1);
+  c.waiting = false;
+  refresh_max_priority();
+  if (sc_->holder == i) sc_->holder = -1;
+  grant_next(now_ns());
+}
+
+int CardScheduler::release_owner(uint64_t owner) {
+  if (owner == owner_) return 0;  // never this process's own clients: they free their slots themselves
+  if (!lock_.try_lock_for(kJsLockNs)) return -1;
+  std::lock_guard<CardLock> lock(lock_, std::adopt_lock);
+  int n = 0;
+  for (int i = 0; i < SharedCard::kSlots; i++) {
+    if (slot(i).used && slot(i).owner == owner) {
+      free_slot(i);
+      n++;
+    }
+  }
+  return n;
+}
+
+void CardScheduler::wait(std::unique_lock<CardLock> &lock, uint64_t timeout_ns) {
+  const uint32_t seen = sc_->seq.load();
+  lock.unlock();
+  card_wait(sc_, seen, timeout_ns);
+  lock.lock();
+}
+
+void CardScheduler::add_local(int slot, CardClient *c) {
+  std::lock_guard<std::mutex> lock(local_mu_);
+  local_[slot] = c;
+  if (!watcher_.joinable()) watcher_ = std::thread([this] { watch(); });
+}
+
+void CardScheduler::remove_local(int slot) {
+  std::lock_guard<std::mutex> lock(local_mu_);
+  local_.erase(slot);
+}
+
+void CardScheduler::wake_holder(int holder, uint64_t owner) {
+  if (owner != owner_) {
+    // In another process: its watcher looks at its own clients.
+    sc_->poke.fetch_add(1);
+    futex_wake_all(&sc_->poke);
+    return;
+  }
+  std::function<void()> wake;
+  {
+    std::lock_guard<std::mutex> lock(local_mu_);
+    auto it = local_.find(holder);
+    if (it != local_.end()) wake = it->second->wanted_;
+  }
+  if (wake) wake();
+}
+
+void CardScheduler::watch() {
+  pthread_setname_np(pthread_self(), "gp-card-watch");
+  // `seen` is taken once and then only from what woke the thread: a poke that comes while it handles
+  // the last one is seen by the next wait, never lost.
+  uint32_t seen = sc_->poke.load();
+  while (true) {
+    futex_wait(&sc_->poke, seen, UINT64_MAX);
+    if (stop_) return;
+    const uint32_t now = sc_->poke.load();
+    if (now == seen) continue;
+    seen = now;
+    int holder;
+    uint64_t owner;
+    {
+      std::lock_guard<CardLock> lock(lock_);
+      holder = sc_->holder;
+      owner = holder >= 0 ? slot(holder).owner : 0;
+    }
+    if (holder >= 0 && owner == owner_) wake_holder(holder, owner);
+  }
+}
+
 // ---- one client on the card ----------------------------------------------------------------------
 
 CardClient::CardClient(CardScheduler &card, const SchedParams &params, std::function<void()> wanted)
-    : card_(card), api_(card.driver_.api()), wanted_(std::move(wanted)), params_(params), priority_(params.priority) {
-  std::lock_guard<std::mutex> lock(card_.mu_);
-  // A newcomer starts level with those already competing: shares are not banked from before.
-  vtime_ = card_.active_vtime_floor(this);
-  credit_ns_ = (double)card_.options_.slice_ns;
-  credit_at_ = now_ns();
-  card_.clients_.push_back(this);
-  card_.refresh_max_priority();
+    : card_(card), api_(card.driver_.api()), wanted_(std::move(wanted)), slot_([&] {
+        std::lock_guard<CardLock> lock(card.lock_);
+        return card.acquire(params);
+      }()) {
+  if (slot_ < 0) {
+    fprintf(stderr, "gpupool: every scheduling slot of a card is taken (%d): this session's work there runs unscheduled\n", SharedCard::kSlots);
+    return;
+  }
+  card_.add_local(slot_, this);
 }
 
 CardClient::~CardClient() {
-  std::lock_guard<std::mutex> lock(card_.mu_);
-  card_.clients_.erase(std::remove(card_.clients_.begin(), card_.clients_.end(), this), card_.clients_.end());
-  card_.departed_ns_ += stats_.device_ns;
-  card_.refresh_max_priority();
-  if (card_.holder_ == this) card_.holder_ = nullptr;
-  card_.grant_next(now_ns());
+  if (slot_ < 0) return;
+  card_.remove_local(slot_);
+  std::lock_guard<CardLock> lock(card_.lock_);
+  card_.free_slot(slot_);
 }
-
-double CardClient::credit(uint64_t now) const {
-  if (now > credit_at_) {
-    credit_ns_ = std::min((double)card_.options_.slice_ns, credit_ns_ + params_.share * (double)(now - credit_at_));
-    credit_at_ = now;
-  }
-  return credit_ns_;
-}
-
-bool CardClient::throttled(uint64_t now) const { return params_.limit && credit(now) < 0; }
 
 CUevent CardClient::take_event(CUcontext ctx) {
   std::vector<CUevent> &free = pool_[ctx];
@@ -218,13 +343,14 @@ void CardClient::collect(bool wait) {
 }
 
 void CardClient::account(uint64_t ns) {
-  if (ns == 0) return;
-  std::lock_guard<std::mutex> lock(card_.mu_);
-  stats_.device_ns += ns;
-  vtime_ += (double)ns / weight();
-  if (params_.limit) {
-    credit(now_ns());
-    credit_ns_ -= (double)ns;
+  if (ns == 0 || slot_ < 0) return;
+  std::lock_guard<CardLock> lock(card_.lock_);
+  CardSlot &me = s();
+  me.stats.device_ns += ns;
+  me.vtime += (double)ns / CardScheduler::weight(me);
+  if (me.params.limit) {
+    card_.credit(me, now_ns());
+    me.credit_ns -= (double)ns;
   }
 }
 
@@ -240,103 +366,133 @@ void CardClient::release(CUcontext current) {
   paced_ops_ = 0;
   unmarked_ = 0;  // drained with the slice (its end events follow every operation)
   collect(true);
-  std::lock_guard<std::mutex> lock(card_.mu_);
-  if (card_.holder_ == this) card_.holder_ = nullptr;
+  if (slot_ < 0) return;
+  std::lock_guard<CardLock> lock(card_.lock_);
+  if (card_.sc_->holder == slot_) card_.sc_->holder = -1;
   card_.grant_next(now_ns());
 }
 
 void CardClient::settle(CUcontext current) {
   close_slice(current);
   collect(true);
-  std::lock_guard<std::mutex> lock(card_.mu_);
-  if (card_.holder_ == this) card_.measured_ns_ = now_ns();
+  std::lock_guard<CardLock> lock(card_.lock_);
+  if (card_.sc_->holder == slot_) card_.sc_->measured_ns = now_ns();
 }
 
 void CardClient::cancel() {
-  std::lock_guard<std::mutex> lock(card_.mu_);
-  cancelled_ = true;
-  card_.cv_.notify_all();
+  cancelled_local_ = true;
+  if (slot_ < 0) return;
+  std::lock_guard<CardLock> lock(card_.lock_);
+  s().cancelled = true;
+  card_changed(card_.sc_);
 }
 
 bool CardClient::begin(CUcontext ctx, CUstream stream) {
+  if (slot_ < 0) return !cancelled_local_;
+  SharedCard *sc = card_.sc_;
+  CardSlot &me = s();
   uint64_t now = now_ns();
-  std::unique_lock<std::mutex> lock(card_.mu_);
-  if (card_.holder_ == this) {
-    bool yield = card_.must_yield(this, now);
-    const bool expired = now - card_.grant_ns_ >= card_.options_.slice_ns;
+  // The holder while nobody waits, neither paused nor capped: nothing to decide, no lock to take (a
+  // waiter that arrives meanwhile is seen at the next operation, as it would be after the lock).
+  if (sc->holder.load() == slot_ && sc->waiters.load() == 0 && !me.restricted.load(std::memory_order_relaxed)) {
+    keep(ctx, stream, now);
+    return true;
+  }
+  std::unique_lock<CardLock> lock(card_.lock_);
+  if (sc->holder == slot_) {
+    bool yield = card_.must_yield(slot_, now);
+    const bool expired = now - sc->grant_ns >= card_.options_.slice_ns;
     // A rival of its priority waits, and the slice is over, or the rival seems owed the card (the
     // holder may have it only because the rival was not ready): measure exactly what ran, then the
     // card goes to whoever has had less of its share. A holder still owed the card starts a new slice.
-    if (!yield && card_.has_rival(this) && (expired || (!owed_checked_ && card_.rival_owed(this, card_.holder_vtime(now))))) {
+    if (!yield && card_.has_rival(slot_) && (expired || (!me.owed_checked && card_.rival_owed(slot_, card_.holder_vtime(now))))) {
       lock.unlock();
       settle(ctx);
       lock.lock();
       now = now_ns();
-      yield = card_.rival_owed(this, vtime_) || card_.must_yield(this, now);
-      owed_checked_ = !yield;  // until the next slice: the estimate overstates a holder with gaps
+      yield = card_.rival_owed(slot_, me.vtime) || card_.must_yield(slot_, now);
+      me.owed_checked = !yield;  // until the next slice: the estimate overstates a holder with gaps
       if (!yield && expired) {
-        card_.grant_ns_ = now;
-        owed_checked_ = false;
+        sc->grant_ns = now;
+        me.owed_checked = false;
       }
     }
     if (!yield) {
       lock.unlock();
-      // Nobody is owed the card: measure what ran so far without draining the client's queue.
-      if (now - slice_checkpoint_ns_ >= card_.options_.slice_ns) {
-        close_slice(ctx);
-        collect(false);
-        slice_checkpoint_ns_ = now;
-      }
-      note_stream(ctx, stream);
+      keep(ctx, stream, now);
       return true;
     }
     lock.unlock();
     release(ctx);
     lock.lock();
   }
-  if (cancelled_) return false;
-  waiting_ = true;
+  if (me.cancelled) return false;
+  me.waiting = true;
+  sc->waiters.fetch_add(1);
   // Back from idle: level with the clients competing, less a few slices it may still be owed. A
   // client away for a round trip (a synchronous one, between its reply and its next call) keeps
   // what its neighbours' work cost it meanwhile; a long idle banks no more than that.
-  vtime_ = std::max(vtime_, card_.active_vtime_floor(this) - kOwedSlices * (double)card_.options_.slice_ns / weight());
+  me.vtime = std::max(me.vtime, card_.active_vtime_floor(slot_) - kOwedSlices * (double)card_.options_.slice_ns / CardScheduler::weight(me));
   const uint64_t since = now;
   card_.grant_next(now);
-  if (card_.holder_ != nullptr && card_.holder_ != this && card_.holder_->wanted_) {
-    // The holder may be idle, keeping the card for a next call: it must look again now.
-    std::function<void()> wake = card_.holder_->wanted_;
+  if (sc->holder >= 0 && sc->holder != slot_) {
+    // The holder may be idle, keeping the card for a next call: it must look again now (in this
+    // process, through its session's wake function; in another, through that process's watcher).
+    const int holder = sc->holder;
+    const uint64_t owner = card_.slot(holder).owner;
     lock.unlock();
-    wake();
+    card_.wake_holder(holder, owner);
     lock.lock();
   }
   bool waited = false;
-  while (card_.holder_ != this) {
-    if (cancelled_) {
-      waiting_ = false;
+  while (sc->holder != slot_) {
+    if (me.cancelled) {
+      me.waiting = false;
+      sc->waiters.fetch_sub(1);
       card_.grant_next(now_ns());
       return false;
     }
     waited = true;
-    if (!params_.paused && throttled(now)) {
+    if (!me.params.paused && card_.throttled(me, now)) {
       // A hard cap: wait until the share has earned the card back, even if the card is idle.
-      double owed = -credit(now) / weight();
-      card_.cv_.wait_for(lock, std::chrono::nanoseconds((int64_t)std::min(owed + 1000.0, 1e9)));
+      double owed = -card_.credit(me, now) / CardScheduler::weight(me);
+      card_.wait(lock, (uint64_t)std::min(owed + 1000.0, 1e9));
     } else {
-      card_.cv_.wait(lock);
+      // Bounded, so that a waiter looks again even if a wake were lost with a process that died;
+      // an idle holder is asked again then.
+      card_.wait(lock, kWaitCheckNs);
+      const int holder = sc->holder;
+      if (holder >= 0 && holder != slot_ && now_ns() - now >= kWaitCheckNs) {
+        const uint64_t owner = card_.slot(holder).owner;
+        lock.unlock();
+        card_.wake_holder(holder, owner);
+        lock.lock();
+      }
     }
     now = now_ns();
     card_.grant_next(now);
   }
-  waiting_ = false;
-  owed_checked_ = false;
+  me.waiting = false;
+  sc->waiters.fetch_sub(1);
+  me.owed_checked = false;
   if (waited) {
-    stats_.waits++;
-    stats_.wait_ns += now - since;
+    me.stats.waits++;
+    me.stats.wait_ns += now - since;
   }
   lock.unlock();
   slice_checkpoint_ns_ = now;
   note_stream(ctx, stream);
   return true;
+}
+
+void CardClient::keep(CUcontext ctx, CUstream stream, uint64_t now) {
+  // Nobody is owed the card: measure what ran so far without draining the client's queue.
+  if (now - slice_checkpoint_ns_ >= card_.options_.slice_ns) {
+    close_slice(ctx);
+    collect(false);
+    slice_checkpoint_ns_ = now;
+  }
+  note_stream(ctx, stream);
 }
 
 size_t CardClient::queue_depth() const {
@@ -348,13 +504,14 @@ size_t CardClient::queue_depth() const {
 }
 
 void CardClient::end(CUcontext ctx, CUstream stream) {
+  if (slot_ < 0) return;
   // Work already queued on a GPU cannot be taken back: what a client queues is time its neighbours
   // will wait, whatever the scheduler decides. So while a client of its priority shares the card, a
   // client keeps at most a slice's worth queued, and a slice ends on time however deep its batches;
   // beside a client of higher priority, paceDepth operations. Alone at the top priority (alone on
   // the card, or beside lower classes only, which wait for it anyway), queueing deep costs nobody.
-  const bool outranked = card_.max_priority_.load(std::memory_order_relaxed) > priority_.load(std::memory_order_relaxed);
-  if (!outranked && card_.n_at_max_.load(std::memory_order_relaxed) < 2) return;
+  const bool outranked = card_.sc_->max_priority.load(std::memory_order_relaxed) > s().priority.load(std::memory_order_relaxed);
+  if (!outranked && card_.sc_->n_at_max.load(std::memory_order_relaxed) < 2) return;
   const size_t depth = outranked ? card_.options_.pace_depth : queue_depth();
   // An event every few operations (a quarter of the depth) is enough to know what is still queued,
   // and spares a deep queue of small kernels an event per kernel.
@@ -378,11 +535,12 @@ void CardClient::end(CUcontext ctx, CUstream stream) {
 }
 
 void CardClient::settle_idle(CUcontext current) {
+  if (slot_ < 0) return;
   bool rival;
   {
-    std::lock_guard<std::mutex> lock(card_.mu_);
-    if (card_.holder_ != this) return;
-    rival = card_.has_rival(this);
+    std::lock_guard<CardLock> lock(card_.lock_);
+    if (card_.sc_->holder != slot_) return;
+    rival = card_.has_rival(slot_);
   }
   if (rival) {
     settle(current);
@@ -396,30 +554,35 @@ void CardClient::settle_idle(CUcontext current) {
 }
 
 uint64_t CardClient::idle_grace_ns() const {
+  if (slot_ < 0) return 0;
   const SchedulerOptions &o = card_.options_;
-  std::lock_guard<std::mutex> lock(card_.mu_);
-  if (card_.holder_ != this) return 0;
-  uint64_t now = now_ns(), held = now - card_.grant_ns_;
-  for (const CardClient *w : card_.clients_) {
-    if (w != this && w->waiting_ && w->params_.priority > params_.priority) return 0;
+  std::lock_guard<CardLock> lock(card_.lock_);
+  if (card_.sc_->holder != slot_) return 0;
+  const CardSlot &me = s();
+  uint64_t now = now_ns(), held = now - card_.sc_->grant_ns;
+  for (int i = 0; i < SharedCard::kSlots; i++) {
+    const CardSlot &w = card_.slot(i);
+    if (i != slot_ && w.used && w.waiting && w.params.priority > me.params.priority) return 0;
   }
   // A rival of its priority that is owed the card gets it now; if it is owed by every rival, it keeps
   // the card for the rest of the slice. Otherwise idle time is given away after a short grace
   // (work-conserving).
-  if (card_.has_rival(this)) {
-    if (card_.rival_owed(this, card_.holder_vtime(now))) return 0;
+  if (card_.has_rival(slot_)) {
+    if (card_.rival_owed(slot_, card_.holder_vtime(now))) return 0;
     return std::max(o.owed_grace_ns, held < o.slice_ns ? o.slice_ns - held : 0);
   }
-  for (const CardClient *w : card_.clients_) {
-    if (w != this && w->waiting_) return o.idle_grace_ns;  // of lower priority: idle time is theirs
+  for (int i = 0; i < SharedCard::kSlots; i++) {
+    const CardSlot &w = card_.slot(i);
+    if (i != slot_ && w.used && w.waiting) return o.idle_grace_ns;  // of lower priority: idle time is theirs
   }
   // Nobody waits: keep the card (no drain, no hand-over) until someone does.
   return kKeep;
 }
 
 bool CardClient::holding() const {
-  std::lock_guard<std::mutex> lock(card_.mu_);
-  return card_.holder_ == this;
+  if (slot_ < 0) return false;
+  std::lock_guard<CardLock> lock(card_.lock_);
+  return card_.sc_->holder == slot_;
 }
 
 void CardClient::idle(CUcontext current) {
@@ -433,22 +596,46 @@ void CardClient::forget_context(CUcontext ctx, CUcontext current) {
 }
 
 void CardClient::set_params(const SchedParams &params) {
-  std::lock_guard<std::mutex> lock(card_.mu_);
-  params_ = params;
-  priority_.store(params.priority, std::memory_order_relaxed);
+  if (slot_ < 0) return;
+  std::lock_guard<CardLock> lock(card_.lock_);
+  s().params = params;
+  s().priority.store(params.priority, std::memory_order_relaxed);
+  s().restricted.store(params.paused || params.limit);
   card_.refresh_max_priority();
   card_.grant_next(now_ns());
+  card_changed(card_.sc_);  // a waiter paused or capped until now looks again
 }
 
 CardClientStats CardClient::stats() const {
-  std::lock_guard<std::mutex> lock(card_.mu_);
-  return stats_;
+  if (slot_ < 0) return CardClientStats{};
+  // Read by the daemon's JS thread or a worker's heartbeat, which must go on while a stopped process
+  // holds the lock (else every worker on the card would look hung): then as they stand.
+  std::unique_lock<CardLock> lock(card_.lock_, std::defer_lock);
+  if (card_.lock_.try_lock_for(CardScheduler::kJsLockNs)) lock = std::unique_lock<CardLock>(card_.lock_, std::adopt_lock);
+  return s().stats;
 }
 
 // ---- every card --------------------------------------------------------------------------------------
 
-Scheduler::Scheduler(const Driver &driver, size_t cards) {
-  for (size_t i = 0; i < cards; i++) cards_.push_back(std::make_unique<CardScheduler>(driver, options_));
+Scheduler::Scheduler(const Driver &driver, size_t cards) : state_(std::make_unique<CardStateMap>(cards)) { build(driver, 0); }
+
+Scheduler::Scheduler(const Driver &driver, size_t cards, int state_fd, uint64_t owner)
+    : state_(std::make_unique<CardStateMap>(state_fd, cards)) {
+  build(driver, owner);
+}
+
+void Scheduler::build(const Driver &driver, uint64_t owner) {
+  for (size_t i = 0; i < state_->size(); i++) cards_.push_back(std::make_unique<CardScheduler>(driver, options_, state_->card(i), owner));
+}
+
+int Scheduler::release_owner(uint64_t owner) {
+  int n = 0;
+  for (auto &c : cards_) {
+    const int freed = c->release_owner(owner);
+    if (freed < 0) return -1;
+    n += freed;
+  }
+  return n;
 }
 
 }  // namespace gp

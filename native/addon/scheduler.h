@@ -5,23 +5,26 @@
 // with events around each holder's work, never by counting launches. A lone client is never made to
 // wait or drain: the card stays its own until someone else wants it.
 //
-// Threads: each CardClient is driven by its session's thread; the card's state (holder, waiters,
-// accounting) is under the card's mutex, which the JS thread also takes to read stats or set params.
+// Threads and processes: each CardClient is driven by its session's thread; the card's state (holder,
+// waiters, accounting) lives in shared memory (card_state.h) under the card's robust mutex, which the
+// JS thread also takes to read stats or set params. Sessions in the daemon's threads and in worker
+// processes are all clients of that one state; a process's CardScheduler is its view of the card.
 #ifndef GPUPOOL_ADDON_SCHEDULER_H
 #define GPUPOOL_ADDON_SCHEDULER_H
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 #include <cuda.h>
 
+#include "card_state.h"
 #include "driver.h"
 
 namespace gp {
@@ -39,21 +42,6 @@ struct SchedulerOptions {
   uint64_t owed_grace_ns = 1'000'000;
 };
 
-// What a session is entitled to on a card; set from JS (request, tenant ceiling, schedule window).
-struct SchedParams {
-  double share = 0.25;  // (0, 1]: a weight under contention; a cap only with `limit`
-  bool limit = false;
-  int priority = 10;  // class * 10 + level: low 0-9, normal 10-19, high 20-29
-  bool paused = false;  // a schedule window holds the class off the card
-};
-
-struct CardClientStats {
-  uint64_t device_ns = 0;  // measured device time of its work
-  uint64_t wait_ns = 0;    // time its work waited for the card
-  uint64_t waits = 0;      // times it had to wait
-  uint64_t slices = 0;     // times it held the card
-};
-
 struct CardStats {
   unsigned clients = 0;
   unsigned waiting = 0;
@@ -67,37 +55,64 @@ class CardClient;
 
 class CardScheduler {
  public:
-  CardScheduler(const Driver &driver, const SchedulerOptions &options) : driver_(driver), options_(options) {}
+  // `owner`: this process's tag on the slots it takes (the daemon's 0; a worker's from the daemon).
+  CardScheduler(const Driver &driver, const SchedulerOptions &options, SharedCard *card, uint64_t owner)
+      : driver_(driver), options_(options), sc_(card), lock_(card), owner_(owner) {}
+  ~CardScheduler();
+  CardScheduler(const CardScheduler &) = delete;
+  CardScheduler &operator=(const CardScheduler &) = delete;
   CardStats stats() const;
+  // Frees the slots of an ended process (its card handed on, its device time kept): how many; -1
+  // when the card's lock stayed held (by a process stopped with it), to be tried again later.
+  int release_owner(uint64_t owner);
+  // The longest the daemon's JS thread (or a worker's heartbeat) waits for a card's lock.
+  static constexpr uint64_t kJsLockNs = 20'000'000;
 
  private:
   friend class CardClient;
-  // All under mu_.
+  // All under lock_; clients are slots of the shared card.
+  CardSlot &slot(int i) const { return sc_->slots[i]; }
   // Whether the holder must hand the card over now: it is paused or over its cap, or a client of
   // higher priority waits. (A rival of its own priority is weighed at the end of a slice.)
-  bool must_yield(const CardClient *c, uint64_t now) const;
-  bool has_rival(const CardClient *c) const;
+  bool must_yield(int c, uint64_t now) const;
+  bool has_rival(int c) const;
   // A waiter of the holder's priority that has had less device time per unit of share.
-  bool rival_owed(const CardClient *c, double vtime) const;
-  CardClient *pick(uint64_t now) const;
+  bool rival_owed(int c, double vtime) const;
+  int pick(uint64_t now) const;
   void grant_next(uint64_t now);
   void refresh_max_priority();
-  double active_vtime_floor(const CardClient *except) const;
+  double active_vtime_floor(int except) const;
   // The holder's device time per unit of share, its current slice included (estimated from the
   // slice's wall time until the slice is measured).
   double holder_vtime(uint64_t now) const;
+  // The share as the virtual time divides by it: shares below kMinWeight count as kMinWeight, so that
+  // a tiny share can never overflow the arithmetic into a tie (and so get more than a larger one).
+  static constexpr double kMinWeight = 1e-6;
+  static double weight(const CardSlot &s) { return s.params.share > kMinWeight ? s.params.share : kMinWeight; }
+  double credit(CardSlot &s, uint64_t now) const;
+  bool throttled(CardSlot &s, uint64_t now) const { return s.params.limit && credit(s, now) < 0; }
+  // Takes a free slot for a client of this process (-1: none free).
+  int acquire(const SchedParams &params);
+  void free_slot(int i);
+  // Sleeps until the card's state changes (lock_ held on entry and return).
+  void wait(std::unique_lock<CardLock> &lock, uint64_t timeout_ns);
+
+  // This process's clients, by slot, for waking an idle holder here; and the thread that wakes one
+  // when a waiter in another process asks (the card's poke word).
+  void add_local(int slot, CardClient *c);
+  void remove_local(int slot);
+  void wake_holder(int holder, uint64_t owner);
+  void watch();
 
   const Driver &driver_;
   const SchedulerOptions &options_;
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<CardClient *> clients_;
-  CardClient *holder_ = nullptr;
-  uint64_t grant_ns_ = 0;
-  uint64_t measured_ns_ = 0;  // when the holder's vtime_ was last exact
-  uint64_t departed_ns_ = 0;
-  std::atomic<int> max_priority_{-1};
-  std::atomic<unsigned> n_at_max_{0};  // clients at max_priority_, read without the lock on every operation
+  SharedCard *const sc_;
+  mutable CardLock lock_;
+  const uint64_t owner_;
+  std::mutex local_mu_;
+  std::map<int, CardClient *> local_;
+  std::thread watcher_;
+  std::atomic<bool> stop_{false};
 };
 
 // A session's presence on one card. Everything but stats() and set_params() runs on the session's
@@ -166,32 +181,25 @@ class CardClient {
   // Measures everything the holder ran so far (waiting for it), so that vtime_ is exact.
   void settle(CUcontext current);
   void account(uint64_t ns);
-  // The share as the virtual time divides by it: shares below kMinWeight count as kMinWeight, so that
-  // a tiny share can never overflow the arithmetic into a tie (and so get more than a larger one).
-  static constexpr double kMinWeight = 1e-6;
-  double weight() const { return params_.share > kMinWeight ? params_.share : kMinWeight; }
-  bool throttled(uint64_t now) const;  // under the card's mutex
-  double credit(uint64_t now) const;
+  // The holder goes on with the card: its measurement checkpointed once a slice, the stream noted.
+  void keep(CUcontext ctx, CUstream stream, uint64_t now);
   // How many operations the client may have queued beyond the running one while it shares the card:
   // a slice's worth of its measured device time per operation (docs/sharing.md, "Deep queues").
   size_t queue_depth() const;
   static constexpr size_t kMaxQueued = 1024;
   // What a client coming back from idle may still be owed, in slices of device time.
   static constexpr double kOwedSlices = 4;
+  // The longest a waiter sleeps before it looks at the card again.
+  static constexpr uint64_t kWaitCheckNs = 100'000'000;
 
   CardScheduler &card_;
   const Driver::Api &api_;
   const std::function<void()> wanted_;
-  // Under the card's mutex.
-  SchedParams params_;
-  bool waiting_ = false;
-  bool owed_checked_ = false;
-  bool cancelled_ = false;
-  std::atomic<int> priority_;  // params_.priority, read without the lock on every operation  // this slice, an exact measure found no rival owed the card
-  double vtime_ = 0;  // device ns per unit of share
-  mutable double credit_ns_ = 0;
-  mutable uint64_t credit_at_ = 0;
-  CardClientStats stats_;
+  // The client's state on the shared card (under its lock); -1: no slot was free, the client's work
+  // runs unscheduled.
+  const int slot_;
+  CardSlot &s() const { return card_.slot(slot_); }
+  std::atomic<bool> cancelled_local_{false};
   // The session's thread only.
   std::vector<CtxSlice> slice_;
   uint64_t slice_checkpoint_ns_ = 0;
@@ -204,10 +212,12 @@ class CardClient {
   std::map<CUcontext, std::vector<CUevent>> pool_;
 };
 
-// Every card of one driver.
+// Every card of one driver: their state in shared memory, created here (the daemon), or mapped from
+// the daemon's memfd (a session worker).
 class Scheduler {
  public:
   Scheduler(const Driver &driver, size_t cards);
+  Scheduler(const Driver &driver, size_t cards, int state_fd, uint64_t owner);
   // Before any session exists (the daemon configures it once).
   void configure(const SchedulerOptions &options) { options_ = options; }
   const SchedulerOptions &options() const { return options_; }
@@ -215,9 +225,16 @@ class Scheduler {
     return ordinal >= 0 && (size_t)ordinal < cards_.size() ? cards_[(size_t)ordinal].get() : nullptr;
   }
   size_t size() const { return cards_.size(); }
+  // The state's memfd, which a session worker maps.
+  int state_fd() const { return state_->fd(); }
+  // A worker ended: its slots on every card are freed (see CardScheduler::release_owner); -1: try
+  // again later (a card already done stays done: freeing is idempotent).
+  int release_owner(uint64_t owner);
 
  private:
+  void build(const Driver &driver, uint64_t owner);
   SchedulerOptions options_;
+  std::unique_ptr<CardStateMap> state_;
   std::vector<std::unique_ptr<CardScheduler>> cards_;
 };
 

@@ -101,14 +101,8 @@ struct JsonWriter {
   }
 };
 
-std::string stats_json(const gp::Session &session, const gp::Connection *conn, gp::Scheduler &gates) {
+std::string stats_json(const gp::Session &session, const gp::Connection *conn) {
   JsonWriter w{cJSON_CreateObject()};
-  // The worker's card gates (its session's view of each card), which the daemon adds to its own.
-  w.objects("cards", gates.size(), [&gates](JsonWriter &e, size_t i) {
-    const gp::CardStats c = gates.card((int)i)->stats();
-    e.number("waiting", c.waiting);
-    e.number("deviceNs", (double)c.device_ns);
-  });
   // The emulated driver's counters of this process (null on a real driver): the daemon adds every
   // worker's to its own in status, as it would show them with every session in its process.
   gp::Driver::EmuCounters counters;
@@ -167,7 +161,16 @@ class Worker {
     } catch (const std::exception &e) {
       return fail(std::string("driver: ") + e.what());
     }
-    auto sched = std::make_shared<gp::Scheduler>(*driver, driver->devices().size());
+    // The cards' state that the daemon shares with every session (fd 5); a worker started without one
+    // schedules its own session alone.
+    std::shared_ptr<gp::Scheduler> sched;
+    try {
+      const int state_fd = (int)init.number("cardStateFd", -1);
+      sched = state_fd >= 0 ? std::make_shared<gp::Scheduler>(*driver, driver->devices().size(), state_fd, (uint64_t)init.number("schedOwner", 0))
+                            : std::make_shared<gp::Scheduler>(*driver, driver->devices().size());
+    } catch (const std::exception &e) {
+      return fail(std::string("card state: ") + e.what());
+    }
     sched_ = sched;
     const cJSON *so = cJSON_GetObjectItemCaseSensitive(init.root, "scheduler");
     if (cJSON_IsObject(so)) {
@@ -229,7 +232,7 @@ class Worker {
     if (d->has_refusal) channel_.send(GP_WORKER_REFUSAL, refusal_json(d->refusal));
     if (d->closed) {
       // The last stats first: the daemon keeps them as the session's final figures.
-      channel_.send(GP_WORKER_STATS, stats_json(runner_->session, runner_->conn(), *sched_));
+      channel_.send(GP_WORKER_STATS, stats_json(runner_->session, runner_->conn()));
       channel_.send(GP_WORKER_CLOSED, closed_json(*d));
     }
     return true;
@@ -257,7 +260,7 @@ class Worker {
     while (!done_) {
       lock.unlock();
       changed_.store(false, std::memory_order_relaxed);
-      if (!channel_.send(GP_WORKER_STATS, stats_json(runner_->session, runner_->conn(), *sched_))) return;
+      if (!channel_.send(GP_WORKER_STATS, stats_json(runner_->session, runner_->conn()))) return;
       lock.lock();
       if (cv_.wait_for(lock, kMinStatsGap, [this] { return done_; })) break;
       cv_.wait_for(lock, std::chrono::milliseconds(heartbeat_ms_) - kMinStatsGap,

@@ -112,7 +112,6 @@ export class ComputeEndpoint {
       placement,
       scheduler: schedulerSettings,
       freed: (client) => {
-        this.status.departed(client);
         this.clients.delete(client.info.id);
         // The session's memory is freed: its quota is the cards' again.
         this.admission.release(client);

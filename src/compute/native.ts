@@ -23,6 +23,10 @@ export interface NativeDriver {
   configureScheduler(options: { sliceUs?: number; paceDepth?: number; idleGraceUs?: number }): void;
   /** The scheduler's view of each card, by ordinal. */
   cardStats(): CardSchedStats[];
+  /** The memfd of the cards' scheduling state (docs/sharing.md, "Across processes"), mapped by each session worker. */
+  cardStateFd(): number;
+  /** A session worker ended: its slots on the cards are freed, a card it held handed on. Returns how many, or -1 when a card's lock stayed held (try again later). */
+  releaseSchedOwner(owner: number): number;
   /** The emulated driver's counters of what is live in the process (docs/emulator.md); null on a real driver. */
   emuStats(): EmuStats | null;
 }

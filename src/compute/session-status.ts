@@ -26,24 +26,15 @@ export interface SharingStatus {
 }
 
 /**
- * What status and metrics show of the compute endpoint's sessions and cards. Sessions in worker
- * processes report on their beat: their figures join the daemon's own here.
+ * What status and metrics show of the compute endpoint's sessions and cards.
  */
 export class SessionStatus {
-  /** Device time measured by session workers that have ended, per card: the card's total keeps it, as the daemon's gate does. */
-  private readonly workerDepartedNs: number[] = [];
-
   constructor(
     private readonly driver: NativeDriver,
     private readonly ledger: QuotaLedger,
     private readonly vendorDevices: () => Device[],
     private readonly clients: () => Iterable<Client>,
   ) {}
-
-  /** A session ended: a worker's device time stays in its cards' totals. */
-  departed(client: Client): void {
-    if (client.session instanceof WorkerSession) client.session.cards.forEach((c, i) => (this.workerDepartedNs[i] = (this.workerDepartedNs[i] ?? 0) + c.deviceNs));
-  }
 
   sessions(): SessionInfo[] {
     return [...this.clients()].map((c) => {
@@ -74,16 +65,13 @@ export class SessionStatus {
    * "Placement"), and the scheduler's figures: sessions waiting for it, device time (docs/sharing.md).
    */
   cards(): ScheduledCard[] {
-    const clients = [...this.clients()];
     const sched = this.driver.cardStats();
-    // Sessions in worker processes are gated there: their waits and device time count with the daemon's own.
-    const workers = clients.flatMap((c) => (c.session instanceof WorkerSession ? [c.session.cards] : []));
-    const inWorkers = (ordinal: number, key: 'waiting' | 'deviceNs') => workers.reduce((sum, cards) => sum + (cards[ordinal]?.[key] ?? 0), 0);
-    const poisoned = clients.map((client) => ({ id: client.info.id, cards: client.session?.stats().poisoned ?? [] }));
+    // Sessions in worker processes are clients of the same card state (shared memory): these figures are every session's.
+    const poisoned = [...this.clients()].map((client) => ({ id: client.info.id, cards: client.session?.stats().poisoned ?? [] }));
     return computeCards(this.driver.devices(), this.ledger.status(), this.vendorDevices()).map((c) => ({
       ...c,
-      waiting: (sched[c.ordinal]?.waiting ?? 0) + inWorkers(c.ordinal, 'waiting'),
-      deviceNs: (sched[c.ordinal]?.deviceNs ?? 0) + inWorkers(c.ordinal, 'deviceNs') + (this.workerDepartedNs[c.ordinal] ?? 0),
+      waiting: sched[c.ordinal]?.waiting ?? 0,
+      deviceNs: sched[c.ordinal]?.deviceNs ?? 0,
       poisonedSessions: poisoned.filter((p) => (p.cards[c.ordinal] ?? 0) !== 0).map((p) => p.id),
     }));
   }

@@ -33,6 +33,9 @@ function workerEnv(): NodeJS.ProcessEnv {
   return { ...process.env, GPUPOOL_EMU_ADDRESS_SALT: String(workersStarted) };
 }
 
+/** Each worker's tag on its slots in the cards' scheduling state (the daemon's own sessions are 0). */
+let nextSchedOwner = 1;
+
 type OnClosed = (reason: string | null, code: number | null) => void;
 
 interface WsSenderClass {
@@ -57,8 +60,6 @@ export class WorkerSession implements NativeSession {
   private latest: SessionStats;
   /** The worker's emulated driver's counters at the last beat; null on a real driver or before it. */
   emu: EmuStats | null = null;
-  /** The worker's card gates at the last beat, by ordinal: its session waiting, and the device time measured there. */
-  cards: { waiting: number; deviceNs: number }[] = [];
   private figures: { at: number; figures: ConnectionFigures } | null = null;
   private lastHeard = Date.now();
   private watchdog: NodeJS.Timeout | null = null;
@@ -181,6 +182,10 @@ export class WorkerSession implements NativeSession {
   private start(fd: number | null): void {
     if (this.child) return;
     const child = spawn(workerPath, [], { env: workerEnv(), stdio: ['ignore', 'inherit', 'inherit', 'pipe', fd ?? 'ignore'] });
+
+    // fd 5: the cards' scheduling state, shared with every session; the worker's slots there carry its number.
+    const schedOwner = nextSchedOwner++;
+    const child = spawn(workerPath, [], { stdio: ['ignore', 'inherit', 'inherit', 'pipe', fd ?? 'ignore', this.driver.cardStateFd()] });
     this.child = child;
     this.pid = child.pid ?? null;
     const channel = child.stdio[3] as Socket;
@@ -193,10 +198,16 @@ export class WorkerSession implements NativeSession {
     channel.on('error', () => {});
     child.on('error', (err) => this.fail(`session worker could not start: ${err.message}`));
     child.on('exit', (code, signal) => {
+      // A worker that died holding a card (or waiting for one) would stall the card's other sessions.
+      // -1: a card's lock is held by a process stopped with it (hung, until its own watchdog ends it).
+      const release = () => {
+        if (this.driver.releaseSchedOwner(schedOwner) < 0) setTimeout(release, 100).unref();
+      };
+      release();
       if (!this.ended) this.fail(signal ? `session worker killed by ${signal}` : `session worker exited with status ${code}`);
     });
     const { quota, ...params } = { ...this.options, ...this.params };
-    sendFrame(channel, WorkerMsg.INIT, JSON.stringify({ driver: this.driver.path, quota: quota ?? [], ...params, scheduler: this.settings.scheduler, heartbeatMs: this.settings.heartbeatMs }));
+    sendFrame(channel, WorkerMsg.INIT, JSON.stringify({ driver: this.driver.path, quota: quota ?? [], ...params, scheduler: this.settings.scheduler, heartbeatMs: this.settings.heartbeatMs, cardStateFd: 5, schedOwner }));
     for (const p of this.pendingPoison) sendFrame(channel, WorkerMsg.POISON, JSON.stringify(p));
     this.lastHeard = Date.now();
     this.watchdog = setInterval(() => {
@@ -243,14 +254,12 @@ export class WorkerSession implements NativeSession {
         this.onRefusalFn?.(JSON.parse(payload.toString()) as Refusal);
         break;
       case WorkerMsg.STATS: {
-        const { connection, emu, cards, ...stats } = JSON.parse(payload.toString()) as SessionStats & {
+        const { connection, emu, ...stats } = JSON.parse(payload.toString()) as SessionStats & {
           connection?: ConnectionFigures;
           emu?: EmuStats;
-          cards?: { waiting: number; deviceNs: number }[];
         };
         this.latest = stats;
         this.emu = emu ?? null;
-        this.cards = cards ?? [];
         if (connection) this.figures = { at: Date.now(), figures: connection };
         break;
       }

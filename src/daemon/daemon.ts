@@ -111,9 +111,6 @@ export class Daemon {
         // Sessions live in this process only: whatever clients held in a previous daemon is gone, and
         // their client libraries have said so (docs/operations.md, "Faults").
         logger.info({ sessions: 0 }, 'compute starts fresh: no session survives a restart; clients of a previous daemon must start again');
-        if (config.compute.sessionProcess === 'process') {
-          logger.warn({ sessionProcess: 'process' }, 'sessions run in worker processes: the card scheduler does not yet reach across them, so sessions of two workers sharing a card are not held to their shares, priorities and caps (docs/sharing.md)');
-        }
         if (config.sharing.overcommit) {
           // A careless setting is easy to miss: the quotas then promise memory the cards do not have.
           logger.warn({ overcommit: true }, 'sharing.overcommit is on: memory quotas may add up to more than a card holds, and a session can run out of device memory inside its quota');

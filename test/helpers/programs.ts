@@ -24,13 +24,18 @@ function fresh(output: string, inputs: string[]): boolean {
 export function buildProgram(source: string, options: { shared?: boolean; rdc?: boolean } = {}): string {
   mkdirSync(OUT, { recursive: true });
   const src = join(SOURCES, source);
-  const name = `${source.replace(/\.(cu|c)$/, '')}${options.shared ? '-shared' : ''}`;
+  const name = `${source.replace(/\.(cu|cc|c)$/, '')}${options.shared ? '-shared' : ''}`;
   const out = join(OUT, name);
   // Programs include the headers beside them, and may include the emulator's test kernels, so that
   // their CPU versions run them.
   const headers = readdirSync(SOURCES).filter((f) => f.endsWith('.h')).map((f) => join(SOURCES, f));
-  if (fresh(out, [src, KERNELS, ...headers])) return out;
-  if (source.endsWith('.cu')) {
+  // `.cc`: a tool of the daemon's own shared state (the card scheduler's), built with that module, no driver.
+  const addon = join(packageRoot, 'native', 'addon');
+  const cc = source.endsWith('.cc');
+  if (fresh(out, cc ? [src, join(addon, 'card_state.cc'), join(addon, 'card_state.h')] : [src, KERNELS, ...headers])) return out;
+  if (cc) {
+    execFileSync('c++', ['-std=c++17', '-O1', '-I', addon, '-o', out, src, join(addon, 'card_state.cc'), '-lpthread'], { stdio: 'pipe' });
+  } else if (source.endsWith('.cu')) {
     const rdc = options.rdc ? ['-rdc=true', '-lcudadevrt'] : [];
     execFileSync(NVCC, [...(options.shared ? ['-cudart', 'shared'] : []), ...rdc, '-o', out, src], { stdio: 'pipe' });
   } else {
