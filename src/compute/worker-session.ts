@@ -181,11 +181,9 @@ export class WorkerSession implements NativeSession {
 
   private start(fd: number | null): void {
     if (this.child) return;
-    const child = spawn(workerPath, [], { env: workerEnv(), stdio: ['ignore', 'inherit', 'inherit', 'pipe', fd ?? 'ignore'] });
-
     // fd 5: the cards' scheduling state, shared with every session; the worker's slots there carry its number.
     const schedOwner = nextSchedOwner++;
-    const child = spawn(workerPath, [], { stdio: ['ignore', 'inherit', 'inherit', 'pipe', fd ?? 'ignore', this.driver.cardStateFd()] });
+    const child = spawn(workerPath, [], { env: workerEnv(), stdio: ['ignore', 'inherit', 'inherit', 'pipe', fd ?? 'ignore', this.driver.cardStateFd()] });
     this.child = child;
     this.pid = child.pid ?? null;
     const channel = child.stdio[3] as Socket;
