@@ -425,6 +425,10 @@ static int grow(uint8_t **buf, size_t *cap, size_t need)
     uint8_t *p = realloc(*buf, next);
     if (p == NULL)
         return -1;
+    /* Faulted in now rather than inside a recv, which holds the socket's lock meanwhile: a sender
+     * on loopback then overruns the socket, and each dropped segment costs a retransmission timeout. */
+    for (size_t i = *cap; i < next; i += 4096)
+        p[i] = 0;
     *buf = p;
     *cap = next;
     return 0;
