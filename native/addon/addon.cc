@@ -357,14 +357,14 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
     Release(env, d->released);
     if (d->has_refusal) ReportRefusal(env, d->refusal);
     if (!d->output.empty()) {
-      auto *bytes = new std::vector<char>(std::move(d->output));
+      auto *bytes = new gp::Output(std::move(d->output));
       // V8 learns what the reply holds, so that its collector frees spent replies as it would Buffers
       // of that size, rather than keeping gigabytes behind a few small objects (issue 12, item 11).
       const int64_t held = (int64_t)bytes->capacity();
       Napi::MemoryManagement::AdjustExternalMemory(env, held);
       Napi::Buffer<char> buf = Napi::Buffer<char>::New(
           env, bytes->data(), bytes->size(),
-          [held](Napi::Env e, char *, std::vector<char> *v) {
+          [held](Napi::Env e, char *, gp::Output *v) {
             delete v;
             Napi::MemoryManagement::AdjustExternalMemory(e, -held);
           },

@@ -5,9 +5,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
+#include <malloc.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <system_error>
@@ -27,6 +29,14 @@ constexpr size_t kInputBytes = size_t(64) << 10;
 // cut (unread bytes left on a closed socket would make the kernel reset the connection, losing the
 // close frame on the way out).
 constexpr int kCloseGraceMs = 2000;
+// A payload is read off the socket this much at a time, so that its unmasking finds the bytes the
+// kernel just wrote still in the cache.
+constexpr size_t kReadChunk = size_t(256) << 10;
+// Message buffers kept for reuse: a copy's slices (16 MiB) each reuse one of these rather than
+// fault in a fresh mapping, page by page, on the reader thread. At most kSpares, all from messages of
+// at least kSpareMin bytes (smaller ones come from malloc's heap cheaply).
+constexpr size_t kSpareMin = kInputBytes;
+constexpr size_t kSpares = 4;
 
 }  // namespace
 
@@ -66,6 +76,52 @@ Connection::Connection(int fd, int wake_fd, Limits limits, std::string prefix, E
 Connection::~Connection() {
   ::close(fd_);
   ::close(wake_fd_);
+  for (char *p : spares_) std::free(p);
+}
+
+// Faults in p[0..n) before the socket is read into it. A recv that faults page by page holds the
+// socket's lock meanwhile; on loopback the sender then overruns the socket's backlog, the kernel
+// drops segments, and each drop costs a retransmission timeout (200 ms): the cliff copies of 1 MiB
+// and more fell off (issue 13). MADV_POPULATE_WRITE does it in one call; where the kernel lacks it,
+// a write to each page.
+static void prefault(char *p, size_t n) {
+  const uintptr_t page = 4096;
+#ifdef MADV_POPULATE_WRITE
+  const uintptr_t start = ((uintptr_t)p + page - 1) & ~(page - 1), end = ((uintptr_t)p + n) & ~(page - 1);
+  if (end > start && madvise(reinterpret_cast<void *>(start), end - start, MADV_POPULATE_WRITE) == 0) return;
+#endif
+  for (size_t i = 0; i < n; i += page) p[i] = 0;
+}
+
+// A kept buffer of at least `need` bytes (the smallest such), or nullptr.
+char *Connection::take_spare(size_t need, size_t &capacity) {
+  std::lock_guard<std::mutex> lock(spare_mu_);
+  size_t best = spares_.size();
+  for (size_t i = 0; i < spares_.size(); i++) {
+    const size_t have = malloc_usable_size(spares_[i]);
+    if (have >= need && (best == spares_.size() || have < malloc_usable_size(spares_[best]))) best = i;
+  }
+  if (best == spares_.size()) return nullptr;
+  char *p = spares_[best];
+  spares_.erase(spares_.begin() + (std::ptrdiff_t)best);
+  capacity = malloc_usable_size(p);
+  return p;
+}
+
+void Connection::recycle(char *data) {
+  if (data != nullptr && malloc_usable_size(data) >= kSpareMin) {
+    std::lock_guard<std::mutex> lock(spare_mu_);
+    if (spares_.size() < kSpares) {
+      spares_.push_back(data);
+      return;
+    }
+    // Full: the smallest goes, so that what is kept fits the largest messages seen.
+    auto smallest = spares_.begin();
+    for (auto it = spares_.begin(); it != spares_.end(); ++it)
+      if (malloc_usable_size(*it) < malloc_usable_size(*smallest)) smallest = it;
+    if (malloc_usable_size(*smallest) < malloc_usable_size(data)) std::swap(*smallest, data);
+  }
+  std::free(data);
 }
 
 uint64_t Connection::now_ms() {
@@ -149,7 +205,7 @@ bool Connection::read_payload(uint8_t *dest, uint64_t length, const uint8_t mask
       if (!fill()) return false;
       continue;
     }
-    const ssize_t n = recv_keeping_fds(fd_, dest + got, (size_t)(length - got), MSG_DONTWAIT, passed_fds_.get());
+    const ssize_t n = recv_keeping_fds(fd_, dest + got, (size_t)std::min<uint64_t>(length - got, kReadChunk), MSG_DONTWAIT, passed_fds_.get());
     if (n > 0) {
       ws::unmask(dest + got, (size_t)n, mask, got);
       got += (uint64_t)n;
@@ -170,7 +226,7 @@ bool Connection::read_payload(uint8_t *dest, uint64_t length, const uint8_t mask
 
 void Connection::read_frames() {
   char *message = nullptr;  // an open fragmented message, malloc'd
-  size_t message_len = 0;
+  size_t message_len = 0, message_cap = 0;
   bool open = false;
   struct Free {
     char *&p;
@@ -214,9 +270,16 @@ void Connection::read_frames() {
       continue;  // a pong: its bytes were the sign of life
     }
     if (head.opcode == ws::kContinuation ? !open : open) return fail(ws::kProtocolError, "invalid opcode " + std::to_string(head.opcode));
-    char *grown = static_cast<char *>(std::realloc(message, message_len + head.length + (message_len + head.length == 0)));
-    if (grown == nullptr) return fail(ws::kTooBig, "out of memory for the message");
-    message = grown;
+    const size_t need = (size_t)(message_len + head.length);
+    if (message == nullptr && need >= kSpareMin) message = take_spare(need, message_cap);
+    if (message == nullptr || need > message_cap) {
+      // Never a realloc to a smaller size: glibc would hand the rest of a kept buffer back.
+      char *grown = static_cast<char *>(std::realloc(message, need + (need == 0)));
+      if (grown == nullptr) return fail(ws::kTooBig, "out of memory for the message");
+      message = grown;
+      message_cap = need + (need == 0);
+      if (head.length >= kSpareMin) prefault(message + message_len, (size_t)head.length);
+    }
     if (!read_payload(reinterpret_cast<uint8_t *>(message) + message_len, head.length, head.mask)) return;
     message_len += (size_t)head.length;
     open = !head.fin;
@@ -225,6 +288,7 @@ void Connection::read_frames() {
     const size_t size = message_len;
     message = nullptr;
     message_len = 0;
+    message_cap = 0;
     // Once the session ends (a protocol error, a close) nothing more runs; the reader goes on reading
     // until the close it is told to send has had its answer.
     if (close_queued_ || !deliver(whole, size)) std::free(whole);

@@ -62,6 +62,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void terminate();
   // The session ran a message of this backlog cost.
   void release(size_t cost);
+  // The session is done with a message this connection handed it: a large one's buffer is kept for
+  // the next large message (page-touched memory, not a fresh mapping faulted in page by page), else freed.
+  void recycle(char *data);
   Figures figures() const;
   // The descriptors the client passed with its bytes (SCM_RIGHTS), for its shared memory regions.
   const std::shared_ptr<PassedFds> &passed_fds() const { return passed_fds_; }
@@ -82,6 +85,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool fill();
   bool read_payload(uint8_t *dest, uint64_t length, const uint8_t mask[4]);
   bool deliver(char *data, size_t size);
+  char *take_spare(size_t need, size_t &capacity);
   void fail(uint16_t code, const std::string &reason);
   void end(uint16_t code);
   void queue(uint8_t opcode, const std::string &payload, bool close);
@@ -115,6 +119,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool paused_ = false;
   bool kicked_ = false;  // wake(): control frames to send while paused
   uint64_t pauses_ = 0;
+
+  std::mutex spare_mu_;
+  std::vector<char *> spares_;  // buffers of messages run, each at least kSpareMin bytes
 
   std::atomic<uint64_t> last_read_ms_;
   std::atomic<uint64_t> bytes_in_{0};

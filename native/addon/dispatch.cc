@@ -83,7 +83,7 @@ void run_frame(Session &s, Writer &w, const char *&p, const char *frame_end) {
 
 }  // namespace
 
-void process_message(Session &s, const char *data, size_t size, std::vector<char> &out, const std::function<void()> &after_frame) {
+void process_message(Session &s, const char *data, size_t size, Output &out, const std::function<void()> &after_frame) {
   s.count_message();
   Writer w(s, out);
   const char *p = data, *end = data + size;

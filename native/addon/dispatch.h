@@ -24,7 +24,7 @@ const char *protocol_digest();
 // after_frame (if any) runs after each frame, and may take what `out` holds so far (a message of
 // many copies must not gather all their data in one reply). Throws ProtocolError (the session must
 // close) at the first frame that breaks the protocol.
-void process_message(Session &s, const char *data, size_t size, std::vector<char> &out,
+void process_message(Session &s, const char *data, size_t size, Output &out,
                      const std::function<void()> &after_frame = nullptr);
 
 }  // namespace gp

@@ -113,8 +113,12 @@ void Runner::run() {
     }
     if (failed) d->output.clear();  // the connection closes with the reason instead
     if (m.token == nullptr) {
-      std::free(const_cast<char *>(m.data));
-      if (c != nullptr) c->release(Connection::cost(m.size));
+      if (c != nullptr) {
+        c->recycle(const_cast<char *>(m.data));
+        c->release(Connection::cost(m.size));
+      } else {
+        std::free(const_cast<char *>(m.data));
+      }
     }
     // On a native connection the replies go out from here: the owner hears only of refusals and the end.
     if (c != nullptr && !d->output.empty()) {

@@ -19,6 +19,7 @@
 
 #include "connection.h"
 #include "session.h"
+#include "wire.h"
 
 namespace gp {
 
@@ -38,7 +39,7 @@ inline size_t backlog_cost(const Message &m) { return m.size + 256; }
 // What the session's thread hands back: the replies to one message (and the tokens of the messages
 // it is done with), or the end of the session.
 struct Delivery {
-  std::vector<char> output;
+  Output output;
   std::vector<void *> tokens;
   size_t released = 0;  // the backlog cost of the messages behind `tokens`
   bool has_refusal = false;

@@ -1,5 +1,6 @@
 #include "wire.h"
 
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 
@@ -67,6 +68,40 @@ void Reader::finish() { check(gp_in_finish(&in_)); }
 void Reader::skip_rest() { check(gp_in_skip_rest(&in_)); }
 
 // ---- Writer ------------------------------------------------------------------------------------
+
+namespace {
+struct Spare {
+  unsigned char *data = nullptr;
+  size_t capacity = 0;
+  ~Spare() { std::free(data); }
+};
+thread_local Spare spare;
+}  // namespace
+
+OutBuffer::OutBuffer(size_t size) : size_(size) {
+  if (size == 0) return;
+  if (spare.capacity >= size) {
+    data_ = spare.data;
+    capacity_ = spare.capacity;
+    spare.data = nullptr;
+    spare.capacity = 0;
+    return;
+  }
+  data_ = static_cast<unsigned char *>(std::malloc(size));
+  if (data_ == nullptr) throw std::bad_alloc();
+  capacity_ = size;
+}
+
+OutBuffer::~OutBuffer() {
+  if (data_ == nullptr) return;
+  if (capacity_ <= kSpareBytes && spare.capacity < capacity_) {
+    std::free(spare.data);
+    spare.data = data_;
+    spare.capacity = capacity_;
+    return;
+  }
+  std::free(data_);
+}
 
 char *Writer::grow(size_t n) {
   size_t at = out_.size();

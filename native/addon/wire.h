@@ -7,8 +7,12 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <new>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include <cuda.h>
@@ -18,6 +22,48 @@
 namespace gp {
 
 class Session;
+
+// An allocator whose vectors leave the bytes they grow by uninitialised: every byte of a reply is
+// written right after it is made room for, and zeroing a copy's megabytes first was one more pass.
+template <class T>
+struct NoInit : std::allocator<T> {
+  template <class U>
+  struct rebind {
+    using other = NoInit<U>;
+  };
+  NoInit() = default;
+  template <class U>
+  NoInit(const NoInit<U> &) noexcept {}
+  template <class U>
+  void construct(U *p) noexcept(std::is_nothrow_default_constructible<U>::value) {
+    ::new (static_cast<void *>(p)) U;
+  }
+  template <class U, class... Args>
+  void construct(U *p, Args &&...args) {
+    ::new (static_cast<void *>(p)) U(std::forward<Args>(args)...);
+  }
+};
+
+// The replies a message's calls produce, written as one or more WebSocket messages.
+using Output = std::vector<char, NoInit<char>>;
+
+// The host memory a call's out buffer is filled in (a device-to-host copy's slice) before the
+// reply takes it. The thread keeps one spare of up to kSpareBytes for the next call, so that a
+// copy's 16 MiB are neither faulted in afresh nor zeroed on every slice.
+class OutBuffer {
+ public:
+  static constexpr size_t kSpareBytes = size_t(16) << 20;
+  explicit OutBuffer(size_t size);
+  ~OutBuffer();
+  OutBuffer(const OutBuffer &) = delete;
+  OutBuffer &operator=(const OutBuffer &) = delete;
+  unsigned char *data() { return data_; }
+  size_t size() const { return size_; }
+
+ private:
+  unsigned char *data_ = nullptr;
+  size_t size_ = 0, capacity_ = 0;
+};
 
 // A frame that is not what the op table says. The session closes with this message as its reason.
 class ProtocolError : public std::runtime_error {
@@ -88,7 +134,7 @@ class Reader {
 // Appends reply frames [seq, result, outs...] to a message's output.
 class Writer {
  public:
-  Writer(Session &s, std::vector<char> &out) : s_(s), out_(out) {}
+  Writer(Session &s, Output &out) : s_(s), out_(out) {}
 
   // For seq 0 there is no reply: a failure becomes the session's deferred error and this returns
   // false. Otherwise starts [seq, rc, ...] (its length patched by end_reply) and returns true.
@@ -105,7 +151,7 @@ class Writer {
  private:
   char *grow(size_t n);
   Session &s_;
-  std::vector<char> &out_;
+  Output &out_;
   size_t start_ = 0;
   uint32_t count_ = 0;
   bool open_ = false;

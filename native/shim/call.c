@@ -32,6 +32,9 @@ struct gp_call {
     int nest_depth;
     void *expect_dst;
     size_t expect_len;
+    /* gp_put_bin_ref's bytes, which belong at args[ref_at] */
+    const void *ref_data;
+    size_t ref_len, ref_at;
     gp_pending pending;
     gp_reader reply; /* the reply's out values, read by gp_get_* */
     int finished;
@@ -76,6 +79,8 @@ gp_call *gp_call_begin(uint32_t op, int mode)
     c->nest_depth = 0;
     c->expect_dst = NULL;
     c->expect_len = 0;
+    c->ref_data = NULL;
+    c->ref_len = c->ref_at = 0;
     c->reply.pos = c->reply.end = NULL;
     c->finished = 0;
     memset(&c->pending, 0, sizeof c->pending);
@@ -146,6 +151,18 @@ void gp_put_array(gp_call *c, uint32_t n)
 void gp_put_bin(gp_call *c, const void *data, size_t n)
 {
     PUT(c, mp_sizeof_bin((uint32_t)n), mp_encode_bin(p_, data ? data : "", (uint32_t)n));
+}
+
+void gp_put_bin_ref(gp_call *c, const void *data, size_t n)
+{
+    if (c->ref_data != NULL || data == NULL || n == 0) {
+        gp_put_bin(c, data, n);
+        return;
+    }
+    PUT(c, 5, mp_encode_binl(p_, (uint32_t)n));
+    c->ref_data = data;
+    c->ref_len = n;
+    c->ref_at = c->len;
 }
 
 void gp_put_str(gp_call *c, const char *s)
@@ -285,7 +302,13 @@ CUresult gp_call_finish(gp_call *c)
     char head[32];
     const gp_frame_call call = { .op = c->op, .seq = seq, .ctx = ctx_id };
     char *h = gp_frame_call_encode(head, &call, c->argc);
-    if (gp_conn_append(conn, (uint8_t *)head, (size_t)(h - head), (uint8_t *)c->args, c->len, pending) != 0) {
+    const struct iovec parts[4] = {
+        { head, (size_t)(h - head) },
+        { c->args, c->ref_data ? c->ref_at : c->len },
+        { (void *)c->ref_data, c->ref_len },
+        { c->ref_data ? c->args + c->ref_at : NULL, c->ref_data ? c->len - c->ref_at : 0 },
+    };
+    if (gp_conn_append(conn, parts, 4, pending) != 0) {
         if (pending && pending->deferred)
             free(pending);
         return CUDA_ERROR_DEVICE_UNAVAILABLE;

@@ -29,6 +29,12 @@ void gp_put_float(gp_call *c, double v);
 void gp_put_bool(gp_call *c, int v);
 void gp_put_handle(gp_call *c, const void *handle);
 void gp_put_bin(gp_call *c, const void *data, size_t n);
+/*
+ * The same value, its bytes taken by reference: they go into the connection's batch (masked there)
+ * when the call finishes, never first into the call's arguments. `data` must stay valid until
+ * gp_call_finish; one such value per call (a second one is copied).
+ */
+void gp_put_bin_ref(gp_call *c, const void *data, size_t n);
 void gp_put_str(gp_call *c, const char *s);
 void gp_put_array(gp_call *c, uint32_t n);
 

@@ -205,6 +205,8 @@ static int send_batch(gp_conn *c)
     pthread_mutex_lock(&c->batch_lock);
     uint8_t *out = c->batch;
     size_t len = c->batch_len, out_cap = c->batch_cap;
+    uint8_t mask[4];
+    memcpy(mask, c->batch_mask, sizeof mask);
     /* Double buffering: callers fill one buffer while this one is on the wire. */
     c->batch = c->spare;
     c->batch_cap = c->spare_cap;
@@ -217,8 +219,7 @@ static int send_batch(gp_conn *c)
         return -1;
     if (len == 0)
         return 0;
-    struct iovec part = { .iov_base = out, .iov_len = len };
-    if (gp_ws_send(c->ws, &part, 1) != 0) {
+    if (gp_ws_send_masked(c->ws, out, len, mask) != 0) {
         mark_dead(c, "send failed");
         return -1;
     }
@@ -273,9 +274,11 @@ static void *sender_main(void *arg)
     }
 }
 
-int gp_conn_append(gp_conn *c, const uint8_t *head, size_t head_len, const uint8_t *body, size_t body_len, gp_pending *pending)
+int gp_conn_append(gp_conn *c, const struct iovec *parts, int count, gp_pending *pending)
 {
-    size_t len = head_len + body_len;
+    size_t len = 0;
+    for (int i = 0; i < count; i++)
+        len += parts[i].iov_len;
     pthread_mutex_lock(&c->batch_lock);
     /* A message stays under GP_BATCH_BYTES unless it is one frame: what is batched goes first. */
     while (c->batch_len > 0 && c->batch_len + len > GP_BATCH_BYTES && !c->dead) {
@@ -299,10 +302,15 @@ int gp_conn_append(gp_conn *c, const uint8_t *head, size_t head_len, const uint8
         c->batch = p;
         c->batch_cap = cap;
     }
-    memcpy(c->batch + c->batch_len, head, head_len);
-    if (body_len > 0)
-        memcpy(c->batch + c->batch_len + head_len, body, body_len);
-    c->batch_len += len;
+    /* Masked on the way in: the copy into the batch is the one pass a payload's bytes take here. */
+    if (c->batch_len == 0 && gp_ws_new_mask(c->batch_mask) != 0) {
+        pthread_mutex_unlock(&c->batch_lock);
+        return -1;
+    }
+    for (int i = 0; i < count; i++) {
+        gp_ws_mask_copy(c->batch + c->batch_len, parts[i].iov_base, parts[i].iov_len, c->batch_mask, c->batch_len);
+        c->batch_len += parts[i].iov_len;
+    }
     if (pending != NULL) {
         pending->next = c->pending;
         c->pending = pending;

@@ -34,8 +34,9 @@ typedef struct gp_conn {
 
     pthread_mutex_t batch_lock;   /* guards everything below but the send side */
     pthread_cond_t batch_ready;
-    uint8_t *batch;
+    uint8_t *batch;               /* masked as it is filled, with batch_mask: the WebSocket frame's payload */
     size_t batch_len, batch_cap;
+    uint8_t batch_mask[4];
     uint64_t next_seq;
     gp_pending *pending;
     CUresult deferred_error; /* a failed deferred call's result, for the next sync call to report */
@@ -97,10 +98,11 @@ int gp_conn_open(gp_conn *conn, const char *url, int index, const char *token, c
                  size_t why_len, gp_device_sink sink, void *user);
 
 /*
- * Appends one encoded frame (its header and its arguments). A pending entry (seq != 0) is registered
- * in the same critical section, so its reply can never overtake the registration. -1 when dead.
+ * Appends one encoded frame, given in pieces (its header, its arguments, a copy's bytes taken by
+ * reference). A pending entry (seq != 0) is registered in the same critical section, so its reply
+ * can never overtake the registration. -1 when dead.
  */
-int gp_conn_append(gp_conn *conn, const uint8_t *head, size_t head_len, const uint8_t *body, size_t body_len,
+int gp_conn_append(gp_conn *conn, const struct iovec *parts, int count,
                    gp_pending *pending);
 
 /* Sends whatever is batched now, on the calling thread (sync calls do not wait for the sender thread). */

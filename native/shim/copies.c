@@ -33,7 +33,7 @@ static CUresult htod_frame(uint32_t op, int mode, CUdeviceptr dst, const void *s
     gp_call *c = gp_call_begin(op, mode);
     gp_route_dptr(c, (uint64_t)dst);
     gp_put_uint(c, (uint64_t)dst);
-    gp_put_bin(c, src, n);
+    gp_put_bin_ref(c, src, n);
     gp_put_uint(c, (uint64_t)n);
     return send_frame(c, has_stream, stream);
 }

@@ -29,8 +29,7 @@ struct gp_ws {
     int fd;
     gp_tls *tls;                   /* wss://: every byte goes through it; NULL: the plain socket */
     pthread_mutex_t send_lock;     /* one sender at a time: frames of one message must not interleave */
-    wslay_frame_context_ptr tx;    /* separate contexts: the sender and receiver threads never share one */
-    wslay_frame_context_ptr rx;
+    wslay_frame_context_ptr tx;    /* control frames; data frames and all reading are framed here */
     uint8_t *out;                  /* small writes are gathered here; large ones go straight out */
     size_t out_len;
     uint8_t in[RECV_BUFFER];
@@ -103,17 +102,13 @@ static ssize_t on_send(const uint8_t *data, size_t len, int flags, void *user)
     return (ssize_t)len;
 }
 
-/* Refills the input buffer; waits with poll so that a silent peer is noticed (silence_ms), not waited on for ever. */
-static int fill_in(gp_ws *ws)
+/* Some bytes into buf; waits with poll so that a silent peer is noticed (silence_ms), not waited on for ever. */
+static ssize_t read_some(gp_ws *ws, uint8_t *buf, size_t cap)
 {
     int timeout = ws->silence_ms > 0 ? ws->silence_ms : -1;
     if (ws->tls) {
-        ssize_t r = gp_tls_read(ws->tls, ws->in, sizeof ws->in, timeout);
-        if (r <= 0)
-            return -1;
-        ws->in_pos = 0;
-        ws->in_len = (size_t)r;
-        return 0;
+        ssize_t r = gp_tls_read(ws->tls, buf, cap, timeout);
+        return r > 0 ? r : -1;
     }
     for (;;) {
         struct pollfd p = { .fd = ws->fd, .events = POLLIN };
@@ -122,15 +117,22 @@ static int fill_in(gp_ws *ws)
             continue;
         if (ready <= 0)
             return -1;
-        ssize_t r = recv(ws->fd, ws->in, sizeof ws->in, 0);
+        ssize_t r = recv(ws->fd, buf, cap, 0);
         if (r < 0 && errno == EINTR)
             continue;
-        if (r <= 0)
-            return -1;
-        ws->in_pos = 0;
-        ws->in_len = (size_t)r;
-        return 0;
+        return r > 0 ? r : -1;
     }
+}
+
+/* Refills the input buffer. */
+static int fill_in(gp_ws *ws)
+{
+    ssize_t r = read_some(ws, ws->in, sizeof ws->in);
+    if (r < 0)
+        return -1;
+    ws->in_pos = 0;
+    ws->in_len = (size_t)r;
+    return 0;
 }
 
 static ssize_t on_recv(uint8_t *buf, size_t len, int flags, void *user)
@@ -299,7 +301,7 @@ gp_ws *gp_ws_connect(const char *host, const char *port, const char *path, int t
     }
     struct wslay_frame_callbacks callbacks = { on_send, on_recv, on_genmask };
     if (ws->fd < 0 || handshake(ws, host, port, path, why, why_len) != 0 ||
-        wslay_frame_context_init(&ws->tx, &callbacks, ws) != 0 || wslay_frame_context_init(&ws->rx, &callbacks, ws) != 0) {
+        wslay_frame_context_init(&ws->tx, &callbacks, ws) != 0) {
         gp_ws_free(ws);
         return NULL;
     }
@@ -321,16 +323,107 @@ static int send_frame(gp_ws *ws, uint8_t opcode, int fin, const uint8_t *data, s
     return 0;
 }
 
+void gp_ws_mask_copy(uint8_t *dst, const uint8_t *src, size_t n, const uint8_t mask[4], size_t offset)
+{
+    /* The mask turned so that its first byte lines up with dst[0], then eight bytes a step. */
+    uint8_t m[8];
+    for (int i = 0; i < 8; i++)
+        m[i] = mask[(offset + (size_t)i) & 3];
+    uint64_t word;
+    memcpy(&word, m, sizeof word);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t v;
+        memcpy(&v, src + i, sizeof v);
+        v ^= word;
+        memcpy(dst + i, &v, sizeof v);
+    }
+    for (; i < n; i++)
+        dst[i] = src[i] ^ m[i & 3];
+}
+
+int gp_ws_new_mask(uint8_t mask[4])
+{
+    return getrandom(mask, 4, 0) == 4 ? 0 : -1;
+}
+
+/* head then payload, whole: one sendmsg when the socket takes it all (TLS: through the session). */
+static int write_two(gp_ws *ws, const uint8_t *head, size_t head_len, const uint8_t *data, size_t len)
+{
+    if (ws->tls)
+        return gp_tls_write(ws->tls, head, head_len) != 0 || (len > 0 && gp_tls_write(ws->tls, data, len) != 0) ? -1 : 0;
+    struct iovec iov[2] = { { (void *)head, head_len }, { (void *)data, len } };
+    int first = 0;
+    while (first < 2) {
+        struct msghdr msg = { .msg_iov = iov + first, .msg_iovlen = (size_t)(2 - first) };
+        ssize_t w = sendmsg(ws->fd, &msg, MSG_NOSIGNAL);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        size_t left = (size_t)w;
+        while (first < 2 && left >= iov[first].iov_len)
+            left -= iov[first++].iov_len;
+        if (first < 2) {
+            iov[first].iov_base = (uint8_t *)iov[first].iov_base + left;
+            iov[first].iov_len -= left;
+        }
+    }
+    return 0;
+}
+
+/*
+ * A data frame framed here rather than by wslay, which masks through a 4 KiB buffer a byte at a time
+ * and hands each piece to on_send: a copy's 16 MiB slice paid for that twice over. The payload is
+ * masked with `mask` already; it goes out with its head in one write.
+ */
+static int send_masked_frame(gp_ws *ws, uint8_t opcode, int fin, const uint8_t *data, size_t len, const uint8_t mask[4])
+{
+    uint8_t head[14];
+    size_t n = 0;
+    head[n++] = (uint8_t)((fin ? 0x80 : 0) | opcode);
+    if (len < 126) {
+        head[n++] = (uint8_t)(0x80 | len);
+    } else if (len <= 0xffff) {
+        head[n++] = 0x80 | 126;
+        head[n++] = (uint8_t)(len >> 8);
+        head[n++] = (uint8_t)len;
+    } else {
+        head[n++] = 0x80 | 127;
+        for (int i = 0; i < 8; i++)
+            head[n++] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
+    }
+    memcpy(head + n, mask, 4);
+    n += 4;
+    return write_two(ws, head, n, data, len);
+}
+
+int gp_ws_send_masked(gp_ws *ws, const uint8_t *data, size_t len, const uint8_t mask[4])
+{
+    pthread_mutex_lock(&ws->send_lock);
+    int rc = flush_out(ws);
+    if (rc == 0)
+        rc = send_masked_frame(ws, WSLAY_BINARY_FRAME, 1, data, len, mask);
+    if (rc != 0)
+        ws->dead = 1;
+    pthread_mutex_unlock(&ws->send_lock);
+    return rc;
+}
+
 int gp_ws_send(gp_ws *ws, const struct iovec *parts, int count)
 {
-    int rc = 0;
     pthread_mutex_lock(&ws->send_lock);
+    int rc = flush_out(ws);
     for (int i = 0; i < count && rc == 0; i++) {
         uint8_t opcode = i == 0 ? WSLAY_BINARY_FRAME : WSLAY_CONTINUATION_FRAME;
-        rc = send_frame(ws, opcode, i == count - 1, parts[i].iov_base, parts[i].iov_len);
+        uint8_t mask[4];
+        rc = gp_ws_new_mask(mask);
+        if (rc == 0) {
+            gp_ws_mask_copy(parts[i].iov_base, parts[i].iov_base, parts[i].iov_len, mask, 0);
+            rc = send_masked_frame(ws, opcode, i == count - 1, parts[i].iov_base, parts[i].iov_len, mask);
+        }
     }
-    if (rc == 0)
-        rc = flush_out(ws);
     if (rc != 0)
         ws->dead = 1;
     pthread_mutex_unlock(&ws->send_lock);
@@ -354,6 +447,10 @@ static int grow(uint8_t **buf, size_t *cap, size_t need)
     uint8_t *p = realloc(*buf, next);
     if (p == NULL)
         return -1;
+    /* Faulted in now rather than inside a recv, which holds the socket's lock meanwhile: a sender
+     * on loopback then overruns the socket, and each dropped segment costs a retransmission timeout. */
+    for (size_t i = *cap; i < next; i += 4096)
+        p[i] = 0;
     *buf = p;
     *cap = next;
     return 0;
@@ -385,57 +482,80 @@ int gp_ws_send_fd(gp_ws *ws, int fd)
     return rc;
 }
 
+/* n bytes of the stream into dst: what the buffer holds first, then a large remainder straight off
+ * the socket, so that a reply's megabytes are not moved through the buffer. */
+static int read_exact(gp_ws *ws, uint8_t *dst, size_t n)
+{
+    while (n > 0) {
+        if (ws->in_pos < ws->in_len) {
+            size_t k = ws->in_len - ws->in_pos < n ? ws->in_len - ws->in_pos : n;
+            memcpy(dst, ws->in + ws->in_pos, k);
+            ws->in_pos += k;
+            dst += k;
+            n -= k;
+            continue;
+        }
+        ssize_t r = n < RECV_BUFFER ? (fill_in(ws) == 0 ? 0 : -1) : read_some(ws, dst, n);
+        if (r < 0)
+            return -1;
+        dst += r;
+        n -= (size_t)r;
+    }
+    return 0;
+}
+
+/*
+ * The daemon's frames (RFC 6455, section 5.2), read here rather than by wslay, which hands a payload
+ * over in pieces of its own buffer: a copy's reply would be moved once more than need be. A server's
+ * frames are never masked; one that is, or breaks the framing, ends the connection.
+ */
 int gp_ws_recv(gp_ws *ws, uint8_t **buf, size_t *cap, size_t *len, int silence_ms)
 {
-    uint8_t control[125];
-    size_t control_len = 0;
-    uint64_t frame_got = 0;
     int in_message = 0;
     ws->silence_ms = silence_ms;
     *len = 0;
     for (;;) {
-        struct wslay_frame_iocb iocb;
-        memset(&iocb, 0, sizeof iocb);
-        if (wslay_frame_recv(ws->rx, &iocb) < 0)
+        uint8_t head[8];
+        if (read_exact(ws, head, 2) != 0)
             return -1;
-        /* wslay hands a frame over in pieces: it is whole once the pieces add up to its length. */
-        frame_got += iocb.data_length;
-        int frame_done = frame_got == iocb.payload_length;
-        if (iocb.opcode >= WSLAY_CONNECTION_CLOSE) {
-            if (control_len + iocb.data_length <= sizeof control) {
-                memcpy(control + control_len, iocb.data, iocb.data_length);
-                control_len += iocb.data_length;
-            }
-            if (frame_done) {
-                if (iocb.opcode == WSLAY_CONNECTION_CLOSE) {
-                    if (control_len >= 2)
-                        snprintf(ws->close_reason, sizeof ws->close_reason, "%u %.*s", (unsigned)(control[0] << 8 | control[1]),
-                                 (int)(control_len - 2), (const char *)control + 2);
-                    /* Answer with a Close echoing the status code (RFC 6455, section 5.5.1), so the
-                     * daemon's closing handshake completes now rather than at its timeout. */
-                    send_control(ws, WSLAY_CONNECTION_CLOSE, control, control_len >= 2 ? 2 : 0);
-                    return -1;
-                }
-                if (iocb.opcode == WSLAY_PING && send_control(ws, WSLAY_PONG, control, control_len) != 0)
-                    return -1;
-                control_len = 0;
-                frame_got = 0;
-            }
-            continue;
-        }
-        if (iocb.opcode == WSLAY_BINARY_FRAME || iocb.opcode == WSLAY_TEXT_FRAME)
-            in_message = 1;
-        if (in_message && iocb.data_length > 0) {
-            if (grow(buf, cap, *len + iocb.data_length) != 0)
+        int fin = (head[0] & 0x80) != 0;
+        uint8_t opcode = head[0] & 0x0f;
+        uint64_t length = head[1] & 0x7f;
+        if ((head[0] & 0x70) != 0 || (head[1] & 0x80) != 0)
+            return -1;
+        if (length == 126 || length == 127) {
+            size_t n = length == 126 ? 2 : 8;
+            if (read_exact(ws, head, n) != 0)
                 return -1;
-            memcpy(*buf + *len, iocb.data, iocb.data_length);
-            *len += iocb.data_length;
+            length = 0;
+            for (size_t i = 0; i < n; i++)
+                length = length << 8 | head[i];
         }
-        if (frame_done) {
-            frame_got = 0;
-            if (iocb.fin && in_message)
-                return 0;
+        if (opcode >= WSLAY_CONNECTION_CLOSE) {
+            uint8_t control[125];
+            if (!fin || length > sizeof control || read_exact(ws, control, (size_t)length) != 0)
+                return -1;
+            if (opcode == WSLAY_CONNECTION_CLOSE) {
+                if (length >= 2)
+                    snprintf(ws->close_reason, sizeof ws->close_reason, "%u %.*s", (unsigned)(control[0] << 8 | control[1]),
+                             (int)(length - 2), (const char *)control + 2);
+                /* Answer with a Close echoing the status code (RFC 6455, section 5.5.1), so the
+                 * daemon's closing handshake completes now rather than at its timeout. */
+                send_control(ws, WSLAY_CONNECTION_CLOSE, control, length >= 2 ? 2 : 0);
+                return -1;
+            }
+            if (opcode == WSLAY_PING && send_control(ws, WSLAY_PONG, control, (size_t)length) != 0)
+                return -1;
+            continue; /* a pong: its bytes were the sign of life */
         }
+        if (opcode == WSLAY_CONTINUATION_FRAME ? !in_message : (in_message || (opcode != WSLAY_BINARY_FRAME && opcode != WSLAY_TEXT_FRAME)))
+            return -1;
+        in_message = 1;
+        if (length > SIZE_MAX - *len || grow(buf, cap, *len + (size_t)length) != 0 || read_exact(ws, *buf + *len, (size_t)length) != 0)
+            return -1;
+        *len += (size_t)length;
+        if (fin)
+            return 0;
     }
 }
 
@@ -464,8 +584,6 @@ void gp_ws_free(gp_ws *ws)
         return;
     if (ws->tx)
         wslay_frame_context_free(ws->tx);
-    if (ws->rx)
-        wslay_frame_context_free(ws->rx);
     gp_tls_free(ws->tls);
     if (ws->fd >= 0)
         close(ws->fd);

@@ -23,13 +23,24 @@ int gp_dial(const char *host, const char *port, int timeout_ms, char *why, size_
 /* What an HTTP request's Host header says for host and port ("localhost" for a Unix socket). */
 const char *gp_host_header(const char *host, const char *port, char *buf, size_t cap);
 
-/* Sends one binary message made of these pieces (fragmented as WebSocket allows). 0, or -1 on error. */
+/*
+ * Sends one binary message made of these pieces (fragmented as WebSocket allows), masking them in
+ * place: the pieces' bytes are not the caller's afterwards. 0, or -1 on error.
+ */
 int gp_ws_send(gp_ws *ws, const struct iovec *parts, int count);
 /*
  * Sends a ping whose bytes carry fd (SCM_RIGHTS; a Unix socket's connection only): how shared memory
  * reaches the daemon (native/shim/shm.c). 0, or -1.
  */
 int gp_ws_send_fd(gp_ws *ws, int fd);
+ * Client frames are masked (RFC 6455, section 5.3). A caller that moves its bytes anyway masks them
+ * on the way (gp_ws_mask_copy: dst[i] = src[i] ^ mask[(offset + i) % 4], a word at a time, dst may be
+ * src) and sends them as they are: one pass over a copy's bytes rather than two.
+ */
+int gp_ws_new_mask(uint8_t mask[4]);
+void gp_ws_mask_copy(uint8_t *dst, const uint8_t *src, size_t n, const uint8_t mask[4], size_t offset);
+/* Sends one binary message of len bytes already masked with mask. 0, or -1 on error. */
+int gp_ws_send_masked(gp_ws *ws, const uint8_t *data, size_t len, const uint8_t mask[4]);
 /* Sends a ping; used by the sender thread to keep an idle connection checked. */
 int gp_ws_ping(gp_ws *ws);
 

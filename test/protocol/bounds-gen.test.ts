@@ -40,7 +40,9 @@ t.test('the extents the table states', async (t) => {
   t.match(check('cuMemsetD2D16Async_v3020', 'dstDevice'), /gp::Extent::rows\(gp::Extent\(\(uint64_t\)dstPitch\), gp::Extent\(\(uint64_t\)Width\) \* 2, gp::Extent\(\(uint64_t\)Height\)\)/);
   t.match(check('cuMemGetAddressRange_v3020', 'dptr'), /gp::Extent::inside\(\), CUDA_ERROR_NOT_FOUND\);$/);
   const dtoh = caseOf('cuMemcpyDtoH_v3020');
-  t.ok(dtoh.indexOf('check_device') < dtoh.indexOf('dstHost_out.resize'), 'a refused copy gets no output buffer');
+  // The out buffer (wire.h OutBuffer) is sized after the check, and only when it passed.
+  t.ok(dtoh.indexOf('check_device') < dtoh.indexOf('gp::OutBuffer dstHost_out('), 'a refused copy gets no output buffer');
+  t.match(dtoh, /gp::OutBuffer dstHost_out\(has_dstHost && rc == CUDA_SUCCESS \? /, 'sized only for a call that will run');
 });
 
 t.test('the checks are not part of the wire: the digest is the same without them', async (t) => {

@@ -299,8 +299,7 @@ function addonCase(op: Op): string {
   // Output buffers only for a call that will run: a refused one must not make the daemon hold its size.
   for (const p of op.params) {
     if (p.wire.kind === 'outBuf') {
-      lines.push(`    std::vector<unsigned char> ${p.name}_out;`);
-      lines.push(`    if (has_${p.name} && rc == CUDA_SUCCESS) ${p.name}_out.resize(s.checked_size((size_t)(${p.wire.size})));`);
+      lines.push(`    gp::OutBuffer ${p.name}_out(has_${p.name} && rc == CUDA_SUCCESS ? s.checked_size((size_t)(${p.wire.size})) : 0);`);
     }
     if (p.wire.kind === 'outString') {
       lines.push(`    std::vector<char> ${p.name}_out(1);`);
