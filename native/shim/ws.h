@@ -33,6 +33,7 @@ int gp_ws_send(gp_ws *ws, const struct iovec *parts, int count);
  * reaches the daemon (native/shim/shm.c). 0, or -1.
  */
 int gp_ws_send_fd(gp_ws *ws, int fd);
+/*
  * Client frames are masked (RFC 6455, section 5.3). A caller that moves its bytes anyway masks them
  * on the way (gp_ws_mask_copy: dst[i] = src[i] ^ mask[(offset + i) % 4], a word at a time, dst may be
  * src) and sends them as they are: one pass over a copy's bytes rather than two.
