@@ -202,6 +202,10 @@ export class WorkerSession implements NativeSession {
         if (this.driver.releaseSchedOwner(schedOwner) < 0) setTimeout(release, 100).unref();
       };
       release();
+    });
+    // Judged once its channel is read to the end ('close' comes after the pipes' last bytes; 'exit' may
+    // come before them): a worker that sent its session's end, then exited, has not failed.
+    child.on('close', (code, signal) => {
       if (!this.ended) this.fail(signal ? `session worker killed by ${signal}` : `session worker exited with status ${code}`);
     });
     const { quota, ...params } = { ...this.options, ...this.params };
