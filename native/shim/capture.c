@@ -123,9 +123,10 @@ static CUresult no_capture(CUstream stream, CUstreamCaptureStatus *status, cuuin
     CUresult rc = capture_status(stream, status, id);
     if (rc != CUDA_SUCCESS)
         return rc;
-    /* The graph asked for (the program may add to it): the capture becomes the job's (capture_graph.c).
-     * Dependencies alone (allocators ask) are the job's to answer only when the capture already is. */
-    if (*status == CU_STREAM_CAPTURE_STATUS_ACTIVE && (graph || (deps && gp_capture_in_client(stream))) &&
+    /* Answered from the job's record only when the capture already is the job's (capture_graph.c).
+     * cudart asks for the graph on every query (PyTorch's allocator and graph capture do), so asking
+     * must not move a capture off the daemon: its graph would become one message per node per replay. */
+    if (*status == CU_STREAM_CAPTURE_STATUS_ACTIVE && (graph || deps) && gp_capture_in_client(stream) &&
         (rc = gp_capture_graph_info(stream, graph, deps, edges, count)) != CUDA_ERROR_NOT_FOUND)
         return rc;
     if (graph)

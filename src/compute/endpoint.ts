@@ -112,6 +112,7 @@ export class ComputeEndpoint {
       placement,
       scheduler: schedulerSettings,
       freed: (client) => {
+        this.status.departed(client);
         this.clients.delete(client.info.id);
         // The session's memory is freed: its quota is the cards' again.
         this.admission.release(client);
@@ -311,7 +312,7 @@ export class ComputeEndpoint {
   }
 
   /** The emulated driver's counters of the live session workers (docs/architecture.md); empty with sessions as threads. */
-  workerEmuStats(): EmuStats[] {
+  workerEmuStats(): Partial<EmuStats>[] {
     return this.status.workerEmuStats();
   }
 

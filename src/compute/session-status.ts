@@ -29,12 +29,23 @@ export interface SharingStatus {
  * What status and metrics show of the compute endpoint's sessions and cards.
  */
 export class SessionStatus {
+  /** What ended workers counted since they started (launches): kept, as the daemon's own counters keep its threads' sessions'. */
+  private readonly departedCounters = { kernelsLaunched: 0, noopLaunches: 0 };
+
   constructor(
     private readonly driver: NativeDriver,
     private readonly ledger: QuotaLedger,
     private readonly vendorDevices: () => Device[],
     private readonly clients: () => Iterable<Client>,
   ) {}
+
+  /** A session ended: its worker's launch counters stay in the emulator's figures. */
+  departed(client: Client): void {
+    const emu = client.session instanceof WorkerSession ? client.session.emu : null;
+    if (!emu) return;
+    this.departedCounters.kernelsLaunched += emu.kernelsLaunched;
+    this.departedCounters.noopLaunches += emu.noopLaunches;
+  }
 
   sessions(): SessionInfo[] {
     return [...this.clients()].map((c) => {
@@ -77,7 +88,8 @@ export class SessionStatus {
   }
 
   /** The emulated driver's counters of the live session workers (docs/architecture.md); empty with sessions as threads. */
-  workerEmuStats(): EmuStats[] {
-    return [...this.clients()].flatMap((c) => (c.session instanceof WorkerSession && c.session.emu ? [c.session.emu] : []));
+  workerEmuStats(): Partial<EmuStats>[] {
+    const live = [...this.clients()].flatMap((c) => (c.session instanceof WorkerSession && c.session.emu ? [c.session.emu] : []));
+    return [...live, { ...this.departedCounters }];
   }
 }

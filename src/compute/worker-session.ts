@@ -332,7 +332,7 @@ function drainAndClose(socket: Socket): void {
 }
 
 /** The emulated driver's counters of several processes (the daemon's and its workers') as one. */
-export function addEmuStats(own: EmuStats, others: EmuStats[]): EmuStats {
+export function addEmuStats(own: EmuStats, others: Partial<EmuStats>[]): EmuStats {
   const sum = { ...own } as unknown as Record<string, number | boolean>;
   for (const other of others) {
     for (const [key, value] of Object.entries(other)) {

@@ -54,7 +54,9 @@ t.test('a daemon on the sanitized addon runs ordinary programs and fuzzing witho
     ASAN_OPTIONS: 'detect_leaks=0:exitcode=23:abort_on_error=0',
     UBSAN_OPTIONS: 'halt_on_error=1:print_stacktrace=1:exitcode=24',
   };
-  const daemon = await DaemonProcess.start(['--simulate', fixture.path, '--config', writeConfig(fixture.dir, QUICK_CONFIG)], env, 60_000);
+  // Sessions as threads: the sanitized addon runs the session core only there (a worker process
+  // links its own copy, built without the sanitizers).
+  const daemon = await DaemonProcess.start(['--simulate', fixture.path, '--config', writeConfig(fixture.dir, { ...QUICK_CONFIG, compute: { sessionProcess: 'thread' } })], env, 60_000);
   t.teardown(() => daemon.stop());
   const server = daemon.url.replace(/^http/, 'ws');
   const maps = readFileSync(`/proc/${daemon.child.pid}/maps`, 'utf8');

@@ -121,7 +121,9 @@ t.test('every allocating API (quota_apis): the emulated driver, and the client l
 });
 
 t.test('the emulated driver inside a daemon, under protocol fuzzing and the launch and texture programs', async (t) => {
-  const config = writeConfig(fixture.dir, { ...QUICK_CONFIG, compute: { driver: join(ASAN, 'fakes', 'cuda', 'libcuda.so.1') } }, 'asan.json');
+  // Sessions as threads: the sanitized driver then runs inside the daemon, whose report this test
+  // reads, and the fuzz's 1,500 connections do not each start a worker process under the sanitizer.
+  const config = writeConfig(fixture.dir, { ...QUICK_CONFIG, compute: { driver: join(ASAN, 'fakes', 'cuda', 'libcuda.so.1'), sessionProcess: 'thread' } }, 'asan.json');
   // Node itself is not built for LeakSanitizer: out-of-bounds accesses and UB are what count here.
   const env = { ...sanitized({ GPUPOOL_EMU_KERNELS: join(ASAN, 'fakes', 'cuda', 'kernels', 'libgpupool_test_kernels.so') }), ASAN_OPTIONS: 'detect_leaks=0:exitcode=23' };
   // A daemon on the sanitized driver starts slower: a minute before its listening line, on a loaded host.
