@@ -9,11 +9,13 @@
  * docs/benchmarks.md.
  *
  *   node bench/run.js [--quick] [--no-write] [--only 1,2,3,4] [--json FILE] [--js-connections] [--local]
+ *                     [--session-process thread|process]
  *
  * --quick: one trial of each and smaller counts (a smoke test; never written to the document).
  * --no-write: print only. --only: some of the benchmarks (the document is written only by a full run).
  * --js-connections: the daemon keeps every connection on its event loop (compute.nativeConnections
  * false), the path before issue 13, to compare with the sessions' native readers (the default).
+ * --session-process: where the daemon runs its sessions (config `compute.sessionProcess`; default: the config's).
  * --local: jobs reach the daemon through its Unix socket (the local transport, issue 13); the
  * latency baseline is then a C ping-pong over a Unix socket pair, and the copies are also measured
  * from pinned (cuMemAllocHost) memory and directly on the emulated driver. Never written to the document.
@@ -50,7 +52,11 @@ const write = !args.includes('--no-write') && !quick && !local;
 const onlyArg = args.indexOf('--only');
 const jsonArg = args.indexOf('--json');
 const jsonOut = jsonArg >= 0 ? args[jsonArg + 1] : null;
-const daemonConfig = args.includes('--js-connections') ? { compute: { nativeConnections: false } } : {};
+const sessionArg = args.indexOf('--session-process');
+const daemonConfig = {
+  ...(args.includes('--js-connections') ? { compute: { nativeConnections: false } } : {}),
+  ...(sessionArg >= 0 ? { compute: { sessionProcess: args[sessionArg + 1] } } : {}),
+};
 const only = onlyArg >= 0 ? new Set(args[onlyArg + 1].split(',').map(Number)) : new Set([1, 2, 3, 4]);
 
 const MiB = 1024 * 1024;
@@ -394,7 +400,7 @@ async function main() {
   try {
     log(`building the benchmark programs in ${dir}`);
     const bin = build(dir);
-    const results = { machine: machine(), params: P, imageKind: bin.imageKind, quick, connections: daemonConfig.compute ? 'js' : 'native', transport: local ? 'unix' : 'tcp' };
+    const results = { machine: machine(), params: P, imageKind: bin.imageKind, quick, connections: daemonConfig.compute?.nativeConnections === false ? 'js' : 'native', transport: local ? 'unix' : 'tcp' };
     if (only.has(1) || only.has(2) || only.has(3)) {
       const daemon = await startDaemon(P.fastEnv, dir);
       log(`daemon at ${daemon.server} (${Object.entries(P.fastEnv).map(([k, v]) => `${k}=${v}`).join(' ')})`);
