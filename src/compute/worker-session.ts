@@ -310,7 +310,7 @@ export class WorkerSession implements NativeSession {
     if (this.ended) return;
     this.ended = true;
     if (this.watchdog) clearInterval(this.watchdog);
-    this.parked?.destroy();
+    if (this.parked) lingerAndClose(this.parked);
     this.parked = null;
     this.channel?.end();
     const child = this.child;
@@ -324,6 +324,20 @@ export class WorkerSession implements NativeSession {
  * Ends the write side and reads (dropping) what the client still sends until its end: closing a
  * socket with unread bytes resets the connection, and the client could lose the close frame with it.
  */
+/**
+ * The daemon's copy of a client's socket once its worker is done: read and dropped until the client
+ * closes (2 s at most). Closed unread, the last copy of a socket the client is still writing to (an
+ * oversized message's payload) would answer with a reset, which loses the close frame the worker
+ * sent ahead of it; not shut down either, since the worker may still be writing it.
+ */
+function lingerAndClose(socket: Socket): void {
+  if (socket.destroyed) return;
+  socket.on('data', () => {});
+  socket.on('end', () => socket.destroy());
+  (socket as unknown as { _handle?: { readStart?: () => number } | null })._handle?.readStart?.();
+  setTimeout(() => socket.destroy(), 2000).unref();
+}
+
 function drainAndClose(socket: Socket): void {
   socket.end();
   socket.on('data', () => {});

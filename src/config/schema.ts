@@ -103,8 +103,9 @@ export interface DaemonConfig {
     /**
      * Where a session runs (docs/architecture.md): `thread`, two native threads of the daemon, or
      * `process`, a worker process of its own (native/worker) that owns the connection, so that a
-     * crash or a hang ends only that session (the default). The card scheduler reaches across
-     * workers through shared memory, so both hold the same sharing guarantees.
+     * crash or a hang ends only that session. The card scheduler reaches across workers through
+     * shared memory, so both hold the same sharing guarantees; `thread` stays the default until a
+     * rare race in process mode is fixed (docs/architecture.md, "Sessions in worker processes").
      */
     sessionProcess: 'thread' | 'process';
     /** A session worker reports its stats this often: its heartbeat. */
@@ -198,7 +199,7 @@ export function defaultConfig(): DaemonConfig {
     vendors: { enabled: [...VENDORS], libraryPath: [], systemLibraries: true, initTimeoutMs: 10_000, probeInit: true },
     sampling: { intervalMs: 2_000 },
     health: { xidWaitMs: 1_000, ignoredXids: [13, 31, 43, 45, 68, 109] },
-    compute: { enabled: true, driver: null, pingIntervalMs: 10_000, clientGraceMs: null, maxMessageBytes: 1024 ** 3, maxQueuedBytes: 256 * 1024 ** 2, sharedMemoryBytes: 16 * 1024 ** 3, sharedMemoryRegions: 1024, nativeConnections: true, sessionProcess: 'process', workerHeartbeatMs: 250, workerHangMs: 5000 },
+    compute: { enabled: true, driver: null, pingIntervalMs: 10_000, clientGraceMs: null, maxMessageBytes: 1024 ** 3, maxQueuedBytes: 256 * 1024 ** 2, sharedMemoryBytes: 16 * 1024 ** 3, sharedMemoryRegions: 1024, nativeConnections: true, sessionProcess: 'thread', workerHeartbeatMs: 250, workerHangMs: 5000 },
     sharing: { defaultQuota: '25%', overcommit: false, placement: 'spread', defaultShare: DEFAULT_SHARE, sliceMs: 4, paceDepth: 1, idleGraceUs: 200, windows: [], tenantMaxSessions: 64, tenantMaxMemory: '75%' },
     pool: { peers: [], timeoutMs: 2_000, historySeconds: 300, source: 'static', daemonPort: 7760, apiServer: null, apiTokenFile: null },
     auth: { tokens: null, maxFailures: 10, failureWindowMs: 10_000, helloTimeoutMs: 5_000, maxHelloBytes: 16_384, maxPendingPerAddress: 64, maxPending: 1024, blockedDelayMs: 1000 },
