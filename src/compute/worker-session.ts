@@ -340,9 +340,7 @@ function lingerAndClose(socket: Socket): void {
 
 function drainAndClose(socket: Socket): void {
   socket.end();
-  socket.on('data', () => {});
-  socket.on('end', () => socket.destroy());
-  (socket as unknown as { _handle?: { readStart?: () => number } | null })._handle?.readStart?.();
+  lingerAndClose(socket);
 }
 
 /** The emulated driver's counters of several processes (the daemon's and its workers') as one. */
