@@ -19,6 +19,7 @@ import { NO_REQUEST } from '../../src/sharing/quota.js';
 import { DaemonProcess, type LogLine } from '../helpers/daemon-process.js';
 import { PROMPT_MS, runJob as gpupoolRun, startJob as job, within } from '../helpers/job-process.js';
 import { FixtureFile, mixedHost } from '../helpers/fixture.js';
+import { freeze } from '../helpers/freeze.js';
 import { QUICK_CONFIG, eventually, writeConfig } from '../helpers/integration.js';
 import { buildFatbin, buildProgram } from '../helpers/programs.js';
 
@@ -140,8 +141,8 @@ t.test('a frozen server (SIGSTOP) fails the call in flight after GPUPOOL_TIMEOUT
   t.equal((await sessions(daemon)).length, 1);
 
   const frozen = await serverOfCalls(daemon, id);
-  process.kill(frozen.pid, 'SIGSTOP');
   t.teardown(() => wake(frozen.pid));
+  await freeze(frozen.pid);
   j.line(); // cuMemAlloc goes out and is never answered
   await j.output(/^holding$/m);
   t.match(j.stdout, UNAVAILABLE, `the call in flight and the later ones fail once ${frozen.what} has been silent too long`);
@@ -165,8 +166,8 @@ t.test('sessions in worker processes: a frozen daemon (SIGSTOP) stops no call; i
   const id = await sessionOf(daemon, from, lostDaemon);
   t.not((await serverOfCalls(daemon, id)).pid, daemon.child.pid, 'the session runs in a worker');
 
-  daemon.child.kill('SIGSTOP');
   t.teardown(() => wake(daemon.child.pid!));
+  await freeze(daemon.child.pid!);
   j.line(); // cuMemAlloc, cuCtxSynchronize, cuMemcpyHtoD: the worker answers each
   await j.output(/^holding$/m);
   t.match(j.stdout, /^cuMemAlloc CUDA_SUCCESS\ncuCtxSynchronize CUDA_SUCCESS\ncuMemcpyHtoD CUDA_SUCCESS$/m, 'every call succeeds while the daemon is frozen');
