@@ -85,7 +85,7 @@ function freed(daemon: DaemonProcess, id: number): Promise<LogLine> {
 }
 
 const UNAVAILABLE = /^cuMemAlloc CUDA_ERROR_DEVICE_UNAVAILABLE\ncuCtxSynchronize CUDA_ERROR_DEVICE_UNAVAILABLE\ncuMemcpyHtoD CUDA_ERROR_DEVICE_UNAVAILABLE\nall unavailable$/m;
-const LOST = /^gpupool: lost the daemon at ws:\/\/127\.0\.0\.1:\d+ \(.+\); its devices now fail with CUDA_ERROR_DEVICE_UNAVAILABLE$/m;
+const LOST = /^gpupool: lost the daemon at (?:ws:\/\/127\.0\.0\.1:\d+|unix:\/\/\S+) \(.+\); its devices now fail with CUDA_ERROR_DEVICE_UNAVAILABLE$/m;
 
 t.test('a daemon killed under a running job: every later call is CUDA_ERROR_DEVICE_UNAVAILABLE, no hang, no crash', async (t) => {
   const { daemon, server } = await startDaemon(t);

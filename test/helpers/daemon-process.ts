@@ -1,11 +1,26 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { packageRoot } from '../../src/paths.js';
 
 export const CLI = join(packageRoot, 'dist', 'cli', 'gpupool.js');
+
+/**
+ * GPUPOOL_TEST_TRANSPORT=unix gives each daemon a test starts (outside a namespace, unless the test
+ * names its own local socket) a Unix socket, and the jobs of job-process.ts reach it there instead of
+ * over TCP: the suite's assertions then hold on the local transport (shared memory and all).
+ */
+export const localTransport = process.env.GPUPOOL_TEST_TRANSPORT === 'unix';
+const localSockets = new Map<string, string>();
+
+/** The unix:// address of the daemon listening at `server` (ws://HOST:PORT), if it has one for jobs. */
+export function localSocketOf(server: string): string | undefined {
+  const hostPort = /^(?:ws|http)s?:\/\/([^/]+)/.exec(server)?.[1];
+  return hostPort === undefined ? undefined : localSockets.get(hostPort);
+}
 
 export interface LogLine {
   level: number;
@@ -41,7 +56,8 @@ export class DaemonProcess {
   static async start(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 20_000, netns?: string, wrapper: string[] = []): Promise<DaemonProcess> {
     // No local socket unless the test names one (a later --local-socket wins): tests' daemons must
     // not race for the host's /run/gpupool/gpupool.sock.
-    const argv = [...wrapper, CLI, 'daemon', '--listen', '127.0.0.1:0', '--local-socket', 'none', ...args];
+    const socket = localTransport && !netns && !args.includes('--local-socket') ? join(mkdtempSync(join(tmpdir(), 'gpupool-test-')), 'gpupool.sock') : 'none';
+    const argv = [...wrapper, CLI, 'daemon', '--listen', '127.0.0.1:0', '--local-socket', socket, ...args];
     const [cmd, cmdArgs] = netns ? ['ip', ['netns', 'exec', netns, process.execPath, ...argv]] : [process.execPath, argv];
     const child = spawn(cmd, cmdArgs, {
       env: { ...process.env, ...env },
@@ -57,6 +73,10 @@ export class DaemonProcess {
       throw err;
     }
     d.url = String(line.url);
+    if (socket !== 'none') {
+      localSockets.set(new URL(d.url).host, `unix://${socket}`);
+      void d.exit.then(() => rmSync(dirname(socket), { recursive: true, force: true }));
+    }
     return d;
   }
 

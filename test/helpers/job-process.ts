@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import type { Test } from 'tap';
-import { CLI } from './daemon-process.js';
+import { CLI, localSocketOf, localTransport } from './daemon-process.js';
 import { eventually } from './integration.js';
 
 /** "No hang": the waits on a job give up after this long. */
@@ -33,7 +33,7 @@ export class JobProcess {
   readonly exit: Promise<number | null>;
 
   constructor(server: string, program: string[], env: NodeJS.ProcessEnv = {}, netns?: string) {
-    const argv = [CLI, 'run', '--servers', server, '--', ...program];
+    const argv = [CLI, 'run', '--servers', netns ? server : onTestTransport(server), '--', ...program];
     const [cmd, args] = netns ? ['ip', ['netns', 'exec', netns, process.execPath, ...argv]] : [process.execPath, argv];
     this.child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
     for (const stream of ['stdout', 'stderr'] as const) {
@@ -82,6 +82,15 @@ export class JobProcess {
   kill(): void {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
   }
+}
+
+/** The servers a job is given, on the local transport where GPUPOOL_TEST_TRANSPORT=unix asks for it. */
+export function onTestTransport(servers: string): string {
+  if (!localTransport) return servers;
+  return servers
+    .split(',')
+    .map((s) => localSocketOf(s) ?? s)
+    .join(',');
 }
 
 /** A job killed (if still running) when the test ends. */
