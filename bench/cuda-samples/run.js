@@ -28,6 +28,7 @@ import { fileURLToPath } from 'node:url';
 import { newToken, tokenLine } from '../../dist/auth/tokens.js';
 import { CLI, Daemon } from '../daemon.js';
 import { kernelFlags } from './cflags.js';
+import { notBuiltReasons } from './not-built.js';
 import { judge, table } from './report.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -56,6 +57,7 @@ if (!opts.samples) {
   process.exit(2);
 }
 const src = join(opts.cache, 'src');
+const whyNotBuilt = notBuiltReasons(opts.cache);
 const build = join(opts.cache, 'build');
 
 /** The checkout's sources in the cache, each sample built for --arch alone. */
@@ -140,7 +142,7 @@ const LINE_BUFFERED = existsSync('/usr/bin/stdbuf') ? ['/usr/bin/stdbuf', '-oL']
 
 async function runSample(server, cat, name, { netns, gpus, token } = {}) {
   const exe = join(build, 'Samples', cat, name, name);
-  if (!existsSync(exe)) return { result: 'not built', why: 'no executable (a dependency the build machine lacks, or a build error)' };
+  if (!existsSync(exe)) return { result: 'not built', why: `no executable: ${whyNotBuilt(cat, name)}` };
   const dir = join(build, 'Samples', cat, name);
   linkDataFiles(join(src, 'Samples', cat, name), dir);
   const argv = [CLI, 'run', '--servers', server, ...(gpus ? ['--gpus', gpus] : []), ...(token ? ['--token', token] : []), '--', ...LINE_BUFFERED, exe, ...argsOf(name)];

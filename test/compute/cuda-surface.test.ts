@@ -204,6 +204,10 @@ t.test('conditional graph nodes: IF, IF/ELSE, WHILE and SWITCH on the daemon, se
     'captured graph holds three nodes',
     'capture into a body',
     'captured conditional',
+    'plain capture hands out its graph',
+    'plain capture dependencies',
+    'plain capture ends with the graph it handed out',
+    'captured while',
     'host node refused',
     'foreign handle refused',
   ]);
