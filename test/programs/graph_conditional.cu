@@ -52,6 +52,42 @@ static cudaGraph_t *conditional_node(cudaGraph_t g, const cudaGraphNode_t *deps,
 
 static int *dv, *dout;
 
+// What graphConditionalNodes' captured graphs do, on stream s (into a graph of the job's when into is
+// not NULL, else a plain capture): the capture's graph asked for, a handle made on it, a kernel setting
+// the handle from *dv captured, a conditional of that type added by hand after it and the capture's
+// dependencies set to it, then a kernel adding 1000 to the output. The graph; *h its handle, *body the
+// conditional's body graph.
+static cudaGraph_t capture_conditional(cudaStream_t s, cudaGraph_t into, cudaGraphConditionalNodeType type, cudaGraphConditionalHandle *h,
+                                       cudaGraph_t *body, const char *label)
+{
+    char what[128];
+    if (into != NULL)
+        CHECK(cudaStreamBeginCaptureToGraph(s, into, NULL, NULL, 0, cudaStreamCaptureModeGlobal));
+    else
+        CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
+    cudaStreamCaptureStatus status;
+    cudaGraph_t g;
+    const cudaGraphNode_t *deps;
+    size_t ndeps;
+    CHECK(cudaStreamGetCaptureInfo(s, &status, NULL, &g, &deps, NULL, &ndeps));
+    snprintf(what, sizeof what, "%s: the capture hands out its graph", label);
+    expect(status == cudaStreamCaptureStatusActive && g != NULL && (into == NULL || g == into) && ndeps == 0, what);
+    CHECK(cudaGraphConditionalHandleCreate(h, g));
+    cond_set<<<1, 1, 0, s>>>(dv, *h);
+    CHECK(cudaStreamGetCaptureInfo(s, &status, NULL, &g, &deps, NULL, &ndeps));
+    snprintf(what, sizeof what, "%s: capture dependencies", label);
+    expect(ndeps == 1, what);
+    cudaGraphNode_t cond;
+    *body = conditional_node(g, deps, ndeps, *h, type, 1, &cond)[0];
+    CHECK(cudaStreamUpdateCaptureDependencies(s, &cond, NULL, 1, cudaStreamSetCaptureDependencies));
+    add_int<<<1, 1, 0, s>>>(dout, 1000);
+    cudaGraph_t ended;
+    CHECK(cudaStreamEndCapture(s, &ended));
+    snprintf(what, sizeof what, "%s: the capture ends with the graph it handed out", label);
+    expect(ended == g, what);
+    return g;
+}
+
 static void set_int(int *d, int v) { CHECK(cudaMemcpy(d, &v, sizeof v, cudaMemcpyHostToDevice)); }
 
 static int get_int(const int *d)
@@ -165,27 +201,10 @@ int main()
         // graph of the job's here; from a plain cudaStreamBeginCapture below.
         cudaStream_t s;
         CHECK(cudaStreamCreate(&s));
-        cudaGraph_t into;
+        cudaGraph_t into, body;
         CHECK(cudaGraphCreate(&into, 0));
-        CHECK(cudaStreamBeginCaptureToGraph(s, into, NULL, NULL, 0, cudaStreamCaptureModeGlobal));
-        cudaStreamCaptureStatus status;
-        cudaGraph_t g;
-        const cudaGraphNode_t *deps;
-        size_t ndeps;
-        CHECK(cudaStreamGetCaptureInfo(s, &status, NULL, &g, &deps, NULL, &ndeps));
-        expect(status == cudaStreamCaptureStatusActive && g == into && ndeps == 0, "capture info");
         cudaGraphConditionalHandle h;
-        CHECK(cudaGraphConditionalHandleCreate(&h, g));
-        cond_set<<<1, 1, 0, s>>>(dv, h);
-        CHECK(cudaStreamGetCaptureInfo(s, &status, NULL, &g, &deps, NULL, &ndeps));
-        expect(ndeps == 1, "capture dependencies");
-        cudaGraphNode_t cond;
-        cudaGraph_t body = conditional_node(g, deps, ndeps, h, cudaGraphCondTypeIf, 1, &cond)[0];
-        CHECK(cudaStreamUpdateCaptureDependencies(s, &cond, NULL, 1, cudaStreamSetCaptureDependencies));
-        add_int<<<1, 1, 0, s>>>(dout, 1000);
-        cudaGraph_t ended;
-        CHECK(cudaStreamEndCapture(s, &ended));
-        expect(ended == g, "capture ends with its graph");
+        cudaGraph_t g = capture_conditional(s, into, cudaGraphCondTypeIf, &h, &body, "into a graph");
         size_t count = 0;
         CHECK(cudaGraphGetNodes(g, NULL, &count));
         expect(count == 3, "captured graph holds three nodes");
@@ -215,25 +234,8 @@ int main()
         // moves into the job at that first edit, and ends with the graph the program was handed.
         cudaStream_t s;
         CHECK(cudaStreamCreate(&s));
-        CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
-        cudaStreamCaptureStatus status;
-        cudaGraph_t g;
-        const cudaGraphNode_t *deps;
-        size_t ndeps;
-        CHECK(cudaStreamGetCaptureInfo(s, &status, NULL, &g, &deps, NULL, &ndeps));
-        expect(status == cudaStreamCaptureStatusActive && g != NULL && ndeps == 0, "plain capture hands out its graph");
         cudaGraphConditionalHandle h;
-        CHECK(cudaGraphConditionalHandleCreate(&h, g));
-        cond_set<<<1, 1, 0, s>>>(dv, h);
-        CHECK(cudaStreamGetCaptureInfo(s, &status, NULL, &g, &deps, NULL, &ndeps));
-        expect(ndeps == 1, "plain capture dependencies");
-        cudaGraphNode_t cond;
-        cudaGraph_t body = conditional_node(g, deps, ndeps, h, cudaGraphCondTypeWhile, 1, &cond)[0];
-        CHECK(cudaStreamUpdateCaptureDependencies(s, &cond, NULL, 1, cudaStreamSetCaptureDependencies));
-        add_int<<<1, 1, 0, s>>>(dout, 1000);
-        cudaGraph_t ended;
-        CHECK(cudaStreamEndCapture(s, &ended));
-        expect(ended == g, "plain capture ends with the graph it handed out");
+        cudaGraph_t body, g = capture_conditional(s, NULL, cudaGraphCondTypeWhile, &h, &body, "plain capture");
 
         // The body, captured into: one pass adds 1 to the output, counts *v down and sets the handle.
         cudaStream_t b;
