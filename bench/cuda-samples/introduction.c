@@ -385,6 +385,8 @@ static const size_t ptr3_size2[] = { 8, 8, 8, 8, 8 };
 
 const gpupool_emu_kernel introduction_kernels[] = {
     { "_Z9vectorAddPKfS0_Pfi", COUNT(ptr3_int), ptr3_int, 0, vector_add },
+    /* vectorAdd_nvrtc's: the same kernel, extern "C", compiled by NVRTC in the job. */
+    { "vectorAdd", COUNT(ptr3_int), ptr3_int, 0, vector_add },
     { "VecAdd_kernel", COUNT(ptr3_int), ptr3_int, 0, vector_add },
     KERNEL("_Z12vectorAddGPUPKfS0_Pfi", vector_add, 8, 8, 8, 4),
     { "_Z16increment_kernelPii", COUNT(ptr_int), ptr_int, 0, increment },

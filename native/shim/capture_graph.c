@@ -7,7 +7,9 @@
  * are kept. Device work first (a launch, a memset, a device copy) starts the daemon's capture, replays
  * the kept records and waits into it, and goes on to the daemon, while the client keeps its own record
  * of the same operations as nodes. Host work, first or later, makes the capture the job's: a capture
- * the daemon had begun is ended there and its graph dropped, and the client's record goes on. From
+ * the daemon had begun is ended there and its graph dropped, and the client's record goes on. So does
+ * the program editing the record, which cuStreamGetCaptureInfo hands out as the capture's graph
+ * (gp_capture_graph_edited: graphConditionalNodes adds a conditional node to it). From
  * then every operation on the capture's streams (the origin and those that joined it by waiting on an
  * event recorded in it) becomes a node after the stream's last ones, an event recorded in it stands
  * for the nodes before it, nothing runs until the graph is launched, and cuStreamEndCapture hands out
