@@ -27,5 +27,6 @@ static int assert_below(const gpupool_emu_launch *l, void **params)
 
 const gpupool_emu_kernel assert_kernels[] = {
     KERNEL("_Z10testKerneli@__assertfail", assert_below, 4),
+    KERNEL("testKernel@__assertfail", assert_below, 4), /* simpleAssert_nvrtc's, extern "C" */
 };
 const unsigned assert_kernel_count = COUNT(assert_kernels);

@@ -385,6 +385,8 @@ static const size_t ptr3_size2[] = { 8, 8, 8, 8, 8 };
 
 const gpupool_emu_kernel introduction_kernels[] = {
     { "_Z9vectorAddPKfS0_Pfi", COUNT(ptr3_int), ptr3_int, 0, vector_add },
+    /* vectorAdd_nvrtc's: the same kernel, extern "C", compiled by NVRTC in the job. */
+    { "vectorAdd", COUNT(ptr3_int), ptr3_int, 0, vector_add },
     { "VecAdd_kernel", COUNT(ptr3_int), ptr3_int, 0, vector_add },
     KERNEL("_Z12vectorAddGPUPKfS0_Pfi", vector_add, 8, 8, 8, 4),
     { "_Z16increment_kernelPii", COUNT(ptr_int), ptr_int, 0, increment },
@@ -396,9 +398,14 @@ const gpupool_emu_kernel introduction_kernels[] = {
     KERNEL("_Z3sumPli", sum_clocks, 8, 4),
     { "_Z10init_arrayPiS_i", COUNT(ptr2_int), ptr2_int, 0, init_array },
     { "_Z10testKernelPi", COUNT(ptr), ptr, 0, atomics },
+    /* simpleAtomicIntrinsics_nvrtc's, extern "C" (simpleAssert_nvrtc's testKernel is asserts.c's). */
+    { "testKernel", COUNT(ptr), ptr, 0, atomics },
     { "_Z12reduceKernelPfS_i", COUNT(ptr2_int), ptr2_int, 0, reduce },
     { "_Z13MatrixMulCUDAILi16EEvPfS0_S0_ii", COUNT(ptr3_int2), ptr3_int2, 0, matrix_mul },
     { "_Z13MatrixMulCUDAILi32EEvPfS0_S0_ii", COUNT(ptr3_int2), ptr3_int2, 0, matrix_mul },
+    /* matrixMul_nvrtc's, extern "C". */
+    { "matrixMulCUDA_block16", COUNT(ptr3_int2), ptr3_int2, 0, matrix_mul },
+    { "matrixMulCUDA_block32", COUNT(ptr3_int2), ptr3_int2, 0, matrix_mul },
     KERNEL("_Z14MatrixMulNaiveILi16EEvPfS0_S0_ii", matrix_mul, 8, 8, 8, 4, 4),
     KERNEL("_Z24MatrixMulNaiveLargeChunkILi16EEvPfS0_S0_ii", matrix_mul, 8, 8, 8, 4, 4),
     KERNEL("_Z28MatrixMulAsyncCopyLargeChunkILi16EEvPfPKfS2_ii", matrix_mul, 8, 8, 8, 4, 4),
@@ -417,6 +424,7 @@ const gpupool_emu_kernel introduction_kernels[] = {
     KERNEL("_Z10testKernelIiEvPT_S1_", scale_by_threads_i, 8, 8),
     KERNEL("_Z17kernelAddConstantPii", increment, 8, 4),
     KERNEL("_Z14timedReductionPKfPfPl", timed_reduction, 8, 8, 8),
+    KERNEL("timedReduction", timed_reduction, 8, 8, 8), /* clock_nvrtc's, extern "C" */
     KERNEL("_Z26scalarProductKernel_nativePK7__half2S1_Pfm", fp16_scalar_product, 8, 8, 8, 8),
     KERNEL("_Z30scalarProductKernel_intrinsicsPK7__half2S1_Pfm", fp16_scalar_product, 8, 8, 8, 8),
     KERNEL("_Z14VoteAnyKernel1PjS_i", vote_any, 8, 8, 4),

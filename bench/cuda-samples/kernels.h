@@ -102,4 +102,6 @@ extern const gpupool_emu_kernel conditional_kernels[];
 extern const unsigned conditional_kernel_count;
 extern const gpupool_emu_kernel cdp_kernels[];
 extern const unsigned cdp_kernel_count;
+extern const gpupool_emu_kernel bezier_kernels[];
+extern const unsigned bezier_kernel_count;
 #endif

@@ -10,7 +10,8 @@
  *                                  [--only a,b] [--timeout 120] [--out FILE] [--logs DIR]
  *                                  [--server ws://HOST:PORT] [--pool]
  *
- * --logs keeps each sample's whole output there (NAME.log). --cache (default ~/.cache/gpupool-cuda-samples) keeps a copy of the sources, patched to build for one
+ * --logs keeps each sample's whole output there (NAME.log). The build's output goes to the cache's
+ * configure.log and build-<folder>.log, from which a sample not built says why (not-built.js). --cache (default ~/.cache/gpupool-cuda-samples) keeps a copy of the sources, patched to build for one
  * architecture only (nvcc is slow: one arch, uncompressed so that the emulator reads the cubins), and the
  * CMake build; --no-build runs what is built. A sample's exit status decides: 0 pass, 2 (the samples'
  * EXIT_WAIVED) waived, anything else or the timeout fail. --server runs them against that daemon (one
@@ -20,7 +21,7 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -28,6 +29,7 @@ import { fileURLToPath } from 'node:url';
 import { newToken, tokenLine } from '../../dist/auth/tokens.js';
 import { CLI, Daemon } from '../daemon.js';
 import { kernelFlags } from './cflags.js';
+import { notBuiltReasons } from './not-built.js';
 import { judge, table } from './report.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -56,6 +58,7 @@ if (!opts.samples) {
   process.exit(2);
 }
 const src = join(opts.cache, 'src');
+const whyNotBuilt = notBuiltReasons(opts.cache);
 const build = join(opts.cache, 'build');
 
 /** The checkout's sources in the cache, each sample built for --arch alone. */
@@ -87,10 +90,10 @@ function buildSamples() {
     // A sample whose library this host lacks (NVVM, NVRTC, cuRAND) fails the generate step for itself
     // only: the others' Makefiles are written, and what did not build shows as "not built".
     try {
-      execFileSync('nice', ['cmake', '-S', src, '-B', build, '-DCMAKE_BUILD_TYPE=Release', '-DCMAKE_CUDA_FLAGS=--no-compress', `-DCMAKE_CUDA_COMPILER=${join(CUDA_HOME, 'bin', 'nvcc')}`,
+      logged(['cmake', '-S', src, '-B', build, '-DCMAKE_BUILD_TYPE=Release', '-DCMAKE_CUDA_FLAGS=--no-compress', `-DCMAKE_CUDA_COMPILER=${join(CUDA_HOME, 'bin', 'nvcc')}`,
       // Driver-API samples link libcuda.so.1 by name: gpupool's client library is one (a host without
       // a GPU has no driver to link against).
-      `-DCUDA_cuda_driver_LIBRARY=${shim}`], { stdio: 'inherit' });
+      `-DCUDA_cuda_driver_LIBRARY=${shim}`], 'configure.log');
     } catch {
       process.stderr.write('cmake reported errors (samples needing what this host lacks); building the rest\n');
     }
@@ -98,10 +101,22 @@ function buildSamples() {
   for (const cat of CATEGORIES) {
     // -k: a sample that does not build (a missing library, graphics) must not stop the others.
     try {
-      execFileSync('nice', ['make', '-C', join(build, 'Samples', cat), '-k', `-j${opts.jobs}`], { stdio: 'inherit' });
+      logged(['make', '-C', join(build, 'Samples', cat), '-k', `-j${opts.jobs}`], `build-${cat}.log`);
     } catch {
       // the samples that failed show as "not built"
     }
+  }
+}
+
+/** Runs a build step with its output in the cache's file (not-built.js reads why a sample did not build there). */
+function logged(args, file) {
+  process.stderr.write(`${args.slice(0, 2).join(' ')} ...: output in ${join(opts.cache, file)}\n`);
+  mkdirSync(opts.cache, { recursive: true });
+  const fd = openSync(join(opts.cache, file), 'w');
+  try {
+    execFileSync('nice', args, { stdio: ['ignore', fd, fd] });
+  } finally {
+    closeSync(fd);
   }
 }
 
@@ -140,7 +155,7 @@ const LINE_BUFFERED = existsSync('/usr/bin/stdbuf') ? ['/usr/bin/stdbuf', '-oL']
 
 async function runSample(server, cat, name, { netns, gpus, token } = {}) {
   const exe = join(build, 'Samples', cat, name, name);
-  if (!existsSync(exe)) return { result: 'not built', why: 'no executable (a dependency the build machine lacks, or a build error)' };
+  if (!existsSync(exe)) return { result: 'not built', why: `no executable: ${whyNotBuilt(cat, name)}` };
   const dir = join(build, 'Samples', cat, name);
   linkDataFiles(join(src, 'Samples', cat, name), dir);
   const argv = [CLI, 'run', '--servers', server, ...(gpus ? ['--gpus', gpus] : []), ...(token ? ['--token', token] : []), '--', ...LINE_BUFFERED, exe, ...argsOf(name)];

@@ -123,8 +123,10 @@ CUresult gp_graph_build(CUgraph *hGraph);
 int gp_graph_node_in(CUgraphNode n, CUgraph g);
 void gp_graph_note_conditional(CUgraphConditionalHandle value, CUgraph twin);
 void gp_graph_forget_conditionals(CUgraph twin);
-/* A capture's graph and dependencies asked for: the capture becomes the job's (capture_graph.c). */
-CUresult gp_capture_graph_info(CUstream s, CUgraph *graph, const CUgraphNode **deps, const CUgraphEdgeData **edges, size_t *count);
+/* A capture's graph and dependencies (capture_graph.c): take 1 makes the capture the job's. */
+CUresult gp_capture_graph_info(CUstream s, int take, CUgraph *graph, const CUgraphNode **deps, const CUgraphEdgeData **edges, size_t *count);
+/* The program edits g: a capture whose record g is becomes the job's first. */
+CUresult gp_capture_graph_edited(CUgraph g);
 /* The program freed ptr: no graph allocation's any more (graph_mem.c). */
 void gp_graph_note_free(CUdeviceptr ptr);
 /* The daemon holding [ptr, ptr+bytes), or -1 when it is no allocation of this client's. */

@@ -4,8 +4,8 @@
  * capture; where the capture is made, daemon or job, is capture_graph.c's. Frameworks' caching
  * allocators ask on every allocation (cudaStreamIsCapturing, cudaStreamGetCaptureInfo), so the answer
  * must not cost a round trip. GetCaptureInfo answers the graph being built and the capture's
- * dependencies from the job's record of it, which the capture then becomes (capture_graph.c); a
- * default stream's capture (the daemon's alone) answers NULL and none.
+ * dependencies from the job's record of it, which the capture becomes only when the program edits
+ * that graph (capture_graph.c); a default stream's capture (the daemon's alone) answers NULL and none.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -123,11 +123,9 @@ static CUresult no_capture(CUstream stream, CUstreamCaptureStatus *status, cuuin
     CUresult rc = capture_status(stream, status, id);
     if (rc != CUDA_SUCCESS)
         return rc;
-    /* Answered from the job's record only when the capture already is the job's (capture_graph.c).
-     * cudart asks for the graph on every query (PyTorch's allocator and graph capture do), so asking
-     * must not move a capture off the daemon: its graph would become one message per node per replay. */
-    if (*status == CU_STREAM_CAPTURE_STATUS_ACTIVE && (graph || deps) && gp_capture_in_client(stream) &&
-        (rc = gp_capture_graph_info(stream, graph, deps, edges, count)) != CUDA_ERROR_NOT_FOUND)
+    /* Answered from the job's record of the capture, which asking does not move (capture_graph.c). */
+    if (*status == CU_STREAM_CAPTURE_STATUS_ACTIVE && (graph || deps) &&
+        (rc = gp_capture_graph_info(stream, 0, graph, deps, edges, count)) != CUDA_ERROR_NOT_FOUND)
         return rc;
     if (graph)
         *graph = NULL;

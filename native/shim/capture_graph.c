@@ -7,7 +7,9 @@
  * are kept. Device work first (a launch, a memset, a device copy) starts the daemon's capture, replays
  * the kept records and waits into it, and goes on to the daemon, while the client keeps its own record
  * of the same operations as nodes. Host work, first or later, makes the capture the job's: a capture
- * the daemon had begun is ended there and its graph dropped, and the client's record goes on. From
+ * the daemon had begun is ended there and its graph dropped, and the client's record goes on. So does
+ * the program editing the record, which cuStreamGetCaptureInfo hands out as the capture's graph
+ * (gp_capture_graph_edited: graphConditionalNodes adds a conditional node to it). From
  * then every operation on the capture's streams (the origin and those that joined it by waiting on an
  * event recorded in it) becomes a node after the stream's last ones, an event recorded in it stands
  * for the nodes before it, nothing runs until the graph is launched, and cuStreamEndCapture hands out
@@ -209,10 +211,14 @@ static int host_facing(const gp_capture_op *op)
             (host_side(op->copy.srcMemoryType, op->copy.srcDevice) || host_side(op->copy.dstMemoryType, op->copy.dstDevice)));
 }
 
+/* Set while this file records a capture's operation: the program's own edits move the capture, these do not. */
+static __thread int tls_recording;
+
 static CUresult add_node(capture *c, member *m, const gp_capture_op *op)
 {
     CUgraphNode n = NULL;
     CUresult rc;
+    tls_recording = 1;
     switch (op->type) {
     case CU_GRAPH_NODE_TYPE_KERNEL:
         rc = gp_local_cuGraphAddKernelNode_v12000(&n, c->graph, m->tail, m->ntail, &op->kernel);
@@ -226,6 +232,7 @@ static CUresult add_node(capture *c, member *m, const gp_capture_op *op)
     default:
         rc = gp_local_cuGraphAddHostNode_v10000(&n, c->graph, m->tail, m->ntail, &op->host);
     }
+    tls_recording = 0;
     return rc == CUDA_SUCCESS ? set_tail(m, &n, 1) : rc;
 }
 
@@ -479,11 +486,15 @@ CUresult gp_local_cuStreamBeginCaptureToGraph_v12030_ptsz(CUstream s, CUgraph g,
 }
 
 /*
- * The program asks for the capture's graph (to add nodes by hand, a conditional's handle): from now
- * the capture is the job's, so that what it adds and what the stream captures are one graph.
+ * The capture's graph and the stream's dependencies, from the job's record of the capture. Asking
+ * moves nothing (take 0): cudart asks for the graph on every query (PyTorch's allocator and
+ * torch.cuda.graph do), and a capture moved into the job makes a captured graph one message per node
+ * per replay. The program editing that graph moves it (gp_capture_graph_edited), as setting the
+ * dependencies does (take 1), so that what it adds and what the stream captures are one graph. A
+ * capture the daemon made with launch attributes has no whole record: its graph is answered as none.
  * CUDA_ERROR_NOT_FOUND: no capture of this file's on the stream.
  */
-CUresult gp_capture_graph_info(CUstream s, CUgraph *graph, const CUgraphNode **deps, const CUgraphEdgeData **edges, size_t *count)
+CUresult gp_capture_graph_info(CUstream s, int take, CUgraph *graph, const CUgraphNode **deps, const CUgraphEdgeData **edges, size_t *count)
 {
     CUresult rc = CUDA_SUCCESS;
     member *m;
@@ -492,11 +503,13 @@ CUresult gp_capture_graph_info(CUstream s, CUgraph *graph, const CUgraphNode **d
     if (c == NULL) {
         rc = CUDA_ERROR_NOT_FOUND;
     } else if (c->state == ON_DAEMON && c->unrecorded) {
-        gp_error("cuStreamGetCaptureInfo: the graph of a stream capture the daemon made with launch attributes is not carried "
-                 "by gpupool; it returned CUDA_ERROR_NOT_SUPPORTED");
-        rc = CUDA_ERROR_NOT_SUPPORTED;
+        if (take)
+            gp_error("cuStreamUpdateCaptureDependencies: a stream capture the daemon made with launch attributes is not carried "
+                     "by gpupool; it returned CUDA_ERROR_NOT_SUPPORTED");
+        rc = take ? CUDA_ERROR_NOT_SUPPORTED : CUDA_ERROR_NOT_FOUND;
     } else {
-        to_client(c);
+        if (take)
+            to_client(c);
         if (graph)
             *graph = c->graph;
         if (deps)
@@ -505,6 +518,34 @@ CUresult gp_capture_graph_info(CUstream s, CUgraph *graph, const CUgraphNode **d
             *edges = NULL; /* every edge a full dependency */
         if (count)
             *count = m->ntail;
+    }
+    pthread_mutex_unlock(&g_lock);
+    return rc;
+}
+
+/*
+ * The program edits g (adds a node or an edge, a conditional handle, changes a node): when g is the
+ * record of a capture still the daemon's (or undecided), the capture becomes the job's first, so the
+ * edit lands in the graph the capture ends with. A record without the daemon capture's launch
+ * attributes cannot: refused by name.
+ */
+CUresult gp_capture_graph_edited(CUgraph g)
+{
+    if (!gp_capturing() || tls_recording)
+        return CUDA_SUCCESS;
+    CUresult rc = CUDA_SUCCESS;
+    pthread_mutex_lock(&g_lock);
+    for (capture *c = g_head; c != NULL; c = c->next) {
+        if (c->graph != g || c->state == IN_CLIENT)
+            continue;
+        if (c->state == ON_DAEMON && c->unrecorded) {
+            gp_error("editing the graph of a stream capture the daemon made with launch attributes is not carried by gpupool; "
+                     "it returned CUDA_ERROR_NOT_SUPPORTED");
+            rc = CUDA_ERROR_NOT_SUPPORTED;
+        } else {
+            to_client(c);
+        }
+        break;
     }
     pthread_mutex_unlock(&g_lock);
     return rc;
@@ -522,7 +563,7 @@ static CUresult update_dependencies(CUstream s, CUgraphNode *deps, const CUgraph
     const CUgraphNode *old;
     size_t nold;
     CUgraph g;
-    CUresult rc = gp_capture_graph_info(s, &g, &old, NULL, &nold);
+    CUresult rc = gp_capture_graph_info(s, 1, &g, &old, NULL, &nold);
     if (rc == CUDA_ERROR_NOT_FOUND)
         return CUDA_ERROR_ILLEGAL_STATE; /* the stream is not capturing */
     if (rc != CUDA_SUCCESS)

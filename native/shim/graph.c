@@ -143,13 +143,15 @@ static CUresult new_node(CUgraphNode *out, CUgraph hGraph, const CUgraphNode *de
         return CUDA_ERROR_INVALID_VALUE;
     if (g == NULL)
         return hGraph == NULL ? CUDA_ERROR_INVALID_VALUE : CUDA_ERROR_INVALID_HANDLE;
+    CUresult rc = gp_capture_graph_edited(hGraph);
+    if (rc != CUDA_SUCCESS)
+        return rc;
     node *n = calloc(1, sizeof *n);
     if (n == NULL)
         return CUDA_ERROR_OUT_OF_MEMORY;
     n->kind = OBJ_NODE;
     n->owner = g;
     n->type = type;
-    CUresult rc = CUDA_SUCCESS;
     for (size_t i = 0; i < ndeps && rc == CUDA_SUCCESS; i++) {
         node *d = gp_graph_object(deps[i], OBJ_NODE);
         rc = d == NULL || d->owner != g ? CUDA_ERROR_INVALID_VALUE : add_dep(n, d);
@@ -446,6 +448,9 @@ static CUresult add_dependencies(CUgraph hGraph, const CUgraphNode *from, const 
         return CUDA_ERROR_INVALID_VALUE;
     if (count > 0 && (from == NULL || to == NULL))
         return CUDA_ERROR_INVALID_VALUE;
+    CUresult edited = gp_capture_graph_edited(hGraph);
+    if (edited != CUDA_SUCCESS)
+        return edited;
     for (size_t i = 0; i < count; i++) {
         node *a = gp_graph_object(from[i], OBJ_NODE), *b = gp_graph_object(to[i], OBJ_NODE);
         if (a == NULL || b == NULL || a->owner != g || b->owner != g || a == b)
@@ -476,6 +481,9 @@ static CUresult remove_dependencies(CUgraph hGraph, const CUgraphNode *from, con
     graph *g = gp_graph_object(hGraph, OBJ_GRAPH);
     if (g == NULL || (count > 0 && (from == NULL || to == NULL)))
         return CUDA_ERROR_INVALID_VALUE;
+    CUresult edited = gp_capture_graph_edited(hGraph);
+    if (edited != CUDA_SUCCESS)
+        return edited;
     for (size_t i = 0; i < count; i++) {
         node *a = gp_graph_object(from[i], OBJ_NODE), *b = gp_graph_object(to[i], OBJ_NODE);
         if (a == NULL || b == NULL || a->owner != g || b->owner != g)
@@ -511,6 +519,9 @@ CUresult gp_local_cuGraphDestroyNode_v10000(CUgraphNode hNode)
     if (n == NULL)
         return CUDA_ERROR_INVALID_VALUE;
     graph *g = n->owner;
+    CUresult edited = gp_capture_graph_edited((CUgraph)g);
+    if (edited != CUDA_SUCCESS)
+        return edited;
     size_t at = 0;
     for (size_t i = 0; i < g->count; i++) {
         node *other = g->nodes[i];

@@ -98,6 +98,9 @@ CUresult gp_graph_twin_of(CUgraph *hGraph)
         return CUDA_ERROR_NOT_SUPPORTED;
     }
     if (g->twin == NULL) {
+        CUresult edited = gp_capture_graph_edited(*hGraph); /* a capture's record: the capture is the job's from here */
+        if (edited != CUDA_SUCCESS)
+            return edited;
         tls_twin = 1;
         CUresult rc = gp_fwd_cuGraphCreate_v10000(&g->twin, 0);
         tls_twin = 0;

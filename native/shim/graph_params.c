@@ -79,6 +79,9 @@ CUresult gp_local_cuGraphNodeGetType_v10000(CUgraphNode hNode, CUgraphNodeType *
     return CUDA_SUCCESS;
 }
 
+/* A node the program changes: a capture whose record holds it becomes the job's first (capture_graph.c). */
+static CUresult edited(const node *n) { return n == NULL ? CUDA_ERROR_INVALID_VALUE : gp_capture_graph_edited((CUgraph)n->owner); }
+
 static node *kernel_node(CUgraphNode hNode)
 {
     node *n = gp_graph_object(hNode, OBJ_NODE);
@@ -104,7 +107,8 @@ CUresult gp_local_cuGraphKernelNodeGetParams_v12000(CUgraphNode hNode, CUDA_KERN
 CUresult gp_local_cuGraphKernelNodeSetParams_v12000(CUgraphNode hNode, const CUDA_KERNEL_NODE_PARAMS_v2 *p)
 {
     node *n = kernel_node(hNode);
-    return n == NULL ? CUDA_ERROR_INVALID_VALUE : gp_graph_set_kernel(n, p);
+    CUresult rc = edited(n);
+    return rc != CUDA_SUCCESS ? rc : gp_graph_set_kernel(n, p);
 }
 
 
@@ -156,7 +160,8 @@ CUresult gp_local_cuGraphHostNodeGetParams_v10000(CUgraphNode hNode, CUDA_HOST_N
 CUresult gp_local_cuGraphHostNodeSetParams_v10000(CUgraphNode hNode, const CUDA_HOST_NODE_PARAMS *p)
 {
     node *n = typed(hNode, CU_GRAPH_NODE_TYPE_HOST);
-    return n == NULL ? CUDA_ERROR_INVALID_VALUE : gp_graph_set_host(n, p);
+    CUresult rc = edited(n);
+    return rc != CUDA_SUCCESS ? rc : gp_graph_set_host(n, p);
 }
 
 CUresult gp_local_cuGraphMemcpyNodeGetParams_v10000(CUgraphNode hNode, CUDA_MEMCPY3D *p)
@@ -171,7 +176,8 @@ CUresult gp_local_cuGraphMemcpyNodeGetParams_v10000(CUgraphNode hNode, CUDA_MEMC
 CUresult gp_local_cuGraphMemcpyNodeSetParams_v10000(CUgraphNode hNode, const CUDA_MEMCPY3D *p)
 {
     node *n = typed(hNode, CU_GRAPH_NODE_TYPE_MEMCPY);
-    return n == NULL ? CUDA_ERROR_INVALID_VALUE : gp_graph_set_copy(n, p);
+    CUresult rc = edited(n);
+    return rc != CUDA_SUCCESS ? rc : gp_graph_set_copy(n, p);
 }
 
 CUresult gp_local_cuGraphMemsetNodeGetParams_v10000(CUgraphNode hNode, CUDA_MEMSET_NODE_PARAMS *p)
@@ -186,7 +192,8 @@ CUresult gp_local_cuGraphMemsetNodeGetParams_v10000(CUgraphNode hNode, CUDA_MEMS
 CUresult gp_local_cuGraphMemsetNodeSetParams_v10000(CUgraphNode hNode, const CUDA_MEMSET_NODE_PARAMS *p)
 {
     node *n = typed(hNode, CU_GRAPH_NODE_TYPE_MEMSET);
-    return n == NULL ? CUDA_ERROR_INVALID_VALUE : gp_graph_set_memset(n, p);
+    CUresult rc = edited(n);
+    return rc != CUDA_SUCCESS ? rc : gp_graph_set_memset(n, p);
 }
 
 /* The generic form, for the node kinds whose parameters may change (not an allocation's or a free's). */
@@ -218,7 +225,9 @@ CUresult gp_graph_set_params(node *n, const CUgraphNodeParams *p)
 
 CUresult gp_local_cuGraphNodeSetParams_v12020(CUgraphNode hNode, CUgraphNodeParams *p)
 {
-    return gp_graph_set_params(gp_graph_object(hNode, OBJ_NODE), p);
+    node *n = gp_graph_object(hNode, OBJ_NODE);
+    CUresult rc = edited(n);
+    return rc != CUDA_SUCCESS ? rc : gp_graph_set_params(n, p);
 }
 
 static int depends_on(const node *n, const node *on)

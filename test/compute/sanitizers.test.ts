@@ -7,7 +7,7 @@
  *   TCP and over the daemon's Unix socket;
  * - the emulated driver inside a daemon, under a burst of protocol fuzzing, then the programs of
  *   cooperative launches, device asserts, mipmapped textures and textures.cu (texture views pinned for
- *   a launch, layered and cubemap sampling).
+ *   a launch, layered and cubemap sampling), and the device heap (device_heap.cu).
  * The programs are not built with ASan, so libasan comes first by LD_PRELOAD. Any report fails.
  */
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
@@ -130,9 +130,10 @@ t.test('the emulated driver inside a daemon, under protocol fuzzing and the laun
   const daemon = await DaemonProcess.start(['--simulate', fixture.path, '--config', config], env, 60_000);
   const report = await runFuzz({ url: `${daemon.url.replace(/^http/, 'ws')}/v1/compute`, ops: loadOpTable(), seed: 7, cases: 1500, floods: 0, floodBytes: 0, oversized: 0, maxMessageBytes: 2 ** 30, concurrency: 2, timeoutMs: 20_000 });
   t.same(report.failures.slice(0, 5), [], `${report.cases} cases ended as they should`);
-  // Cooperative grids, an assert's sticky error and printf, mipmapped textures and surfaces on levels.
+  // Cooperative grids, an assert's sticky error and printf, mipmapped textures and surfaces on levels,
+  // the device heap.
   const client = sanitized({ LD_LIBRARY_PATH: join(ASAN, 'shim'), GPUPOOL_SERVERS: daemon.url.replace(/^http/, 'ws') });
-  for (const program of ['coop_launch.cu', 'device_assert.cu', 'mipmaps.cu', 'textures.cu']) {
+  for (const program of ['coop_launch.cu', 'device_assert.cu', 'mipmaps.cu', 'textures.cu', 'device_heap.cu']) {
     const run = spawnSync(buildProgram(program), [], { encoding: 'utf8', env: client, timeout: 120_000 });
     clean(t, program, run);
     t.match(run.stdout, /^PASS$/m, `${program} passed`);

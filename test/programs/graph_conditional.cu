@@ -2,7 +2,8 @@
 // sets a conditional from device code and the node after it runs IF (one body, then with an ELSE),
 // WHILE (a handle with a default the launch assigns) and SWITCH bodies; a graph captured from a
 // stream whose conditional is added by hand (the capture's graph and dependencies asked for, then
-// set) with its body captured into (cudaStreamBeginCaptureToGraph); a memset in a body; a second
+// set) with its body captured into (cudaStreamBeginCaptureToGraph), into a graph of the job's and
+// as the sample's captured WHILE, from a plain capture; a memset in a body; a second
 // instantiation of the same graph, and one with parameters. Such graphs live on the daemon, so what it cannot hold is refused
 // by name: a host node, a handle of another graph. Its kernels' CPU versions are the emulator's
 // (native/fakes/cuda/kernels/test_kernels.c).
@@ -50,6 +51,42 @@ static cudaGraph_t *conditional_node(cudaGraph_t g, const cudaGraphNode_t *deps,
 }
 
 static int *dv, *dout;
+
+// What graphConditionalNodes' captured graphs do, on stream s (into a graph of the job's when into is
+// not NULL, else a plain capture): the capture's graph asked for, a handle made on it, a kernel setting
+// the handle from *dv captured, a conditional of that type added by hand after it and the capture's
+// dependencies set to it, then a kernel adding 1000 to the output. The graph; *h its handle, *body the
+// conditional's body graph.
+static cudaGraph_t capture_conditional(cudaStream_t s, cudaGraph_t into, cudaGraphConditionalNodeType type, cudaGraphConditionalHandle *h,
+                                       cudaGraph_t *body, const char *label)
+{
+    char what[128];
+    if (into != NULL)
+        CHECK(cudaStreamBeginCaptureToGraph(s, into, NULL, NULL, 0, cudaStreamCaptureModeGlobal));
+    else
+        CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
+    cudaStreamCaptureStatus status;
+    cudaGraph_t g;
+    const cudaGraphNode_t *deps;
+    size_t ndeps;
+    CHECK(cudaStreamGetCaptureInfo(s, &status, NULL, &g, &deps, NULL, &ndeps));
+    snprintf(what, sizeof what, "%s: the capture hands out its graph", label);
+    expect(status == cudaStreamCaptureStatusActive && g != NULL && (into == NULL || g == into) && ndeps == 0, what);
+    CHECK(cudaGraphConditionalHandleCreate(h, g));
+    cond_set<<<1, 1, 0, s>>>(dv, *h);
+    CHECK(cudaStreamGetCaptureInfo(s, &status, NULL, &g, &deps, NULL, &ndeps));
+    snprintf(what, sizeof what, "%s: capture dependencies", label);
+    expect(ndeps == 1, what);
+    cudaGraphNode_t cond;
+    *body = conditional_node(g, deps, ndeps, *h, type, 1, &cond)[0];
+    CHECK(cudaStreamUpdateCaptureDependencies(s, &cond, NULL, 1, cudaStreamSetCaptureDependencies));
+    add_int<<<1, 1, 0, s>>>(dout, 1000);
+    cudaGraph_t ended;
+    CHECK(cudaStreamEndCapture(s, &ended));
+    snprintf(what, sizeof what, "%s: the capture ends with the graph it handed out", label);
+    expect(ended == g, what);
+    return g;
+}
 
 static void set_int(int *d, int v) { CHECK(cudaMemcpy(d, &v, sizeof v, cudaMemcpyHostToDevice)); }
 
@@ -161,31 +198,13 @@ int main()
     {
         // A stream capture whose graph gets a handle and a conditional added by hand, the capture's
         // dependencies set to it, then more captured work; the body captured into. Captured into a
-        // graph of the job's (a plain cudaStreamBeginCapture stays on the daemon, whose graph
-        // GetCaptureInfo does not hand out: docs/compatibility.md, "What gpupool answers").
+        // graph of the job's here; from a plain cudaStreamBeginCapture below.
         cudaStream_t s;
         CHECK(cudaStreamCreate(&s));
-        cudaGraph_t into;
+        cudaGraph_t into, body;
         CHECK(cudaGraphCreate(&into, 0));
-        CHECK(cudaStreamBeginCaptureToGraph(s, into, NULL, NULL, 0, cudaStreamCaptureModeGlobal));
-        cudaStreamCaptureStatus status;
-        cudaGraph_t g;
-        const cudaGraphNode_t *deps;
-        size_t ndeps;
-        CHECK(cudaStreamGetCaptureInfo(s, &status, NULL, &g, &deps, NULL, &ndeps));
-        expect(status == cudaStreamCaptureStatusActive && g == into && ndeps == 0, "capture info");
         cudaGraphConditionalHandle h;
-        CHECK(cudaGraphConditionalHandleCreate(&h, g));
-        cond_set<<<1, 1, 0, s>>>(dv, h);
-        CHECK(cudaStreamGetCaptureInfo(s, &status, NULL, &g, &deps, NULL, &ndeps));
-        expect(ndeps == 1, "capture dependencies");
-        cudaGraphNode_t cond;
-        cudaGraph_t body = conditional_node(g, deps, ndeps, h, cudaGraphCondTypeIf, 1, &cond)[0];
-        CHECK(cudaStreamUpdateCaptureDependencies(s, &cond, NULL, 1, cudaStreamSetCaptureDependencies));
-        add_int<<<1, 1, 0, s>>>(dout, 1000);
-        cudaGraph_t ended;
-        CHECK(cudaStreamEndCapture(s, &ended));
-        expect(ended == g, "capture ends with its graph");
+        cudaGraph_t g = capture_conditional(s, into, cudaGraphCondTypeIf, &h, &body, "into a graph");
         size_t count = 0;
         CHECK(cudaGraphGetNodes(g, NULL, &count));
         expect(count == 3, "captured graph holds three nodes");
@@ -204,6 +223,33 @@ int main()
         int when1 = run(x, 1), v_after = get_int(dv), when0 = run(x, 0);
         printf("captured: %d when 1 (v then %d), %d when 0\n", when1, v_after, when0);
         expect(when1 == 1001 && v_after == 0 && when0 == 1000, "captured conditional");
+        CHECK(cudaGraphExecDestroy(x));
+        CHECK(cudaGraphDestroy(g));
+        CHECK(cudaStreamDestroy(s));
+        CHECK(cudaStreamDestroy(b));
+    }
+    {
+        // graphConditionalNodes' captured WHILE: a plain capture (begun on the daemon's side) whose
+        // graph the program asks for, gives a handle and a conditional added by hand; the capture
+        // moves into the job at that first edit, and ends with the graph the program was handed.
+        cudaStream_t s;
+        CHECK(cudaStreamCreate(&s));
+        cudaGraphConditionalHandle h;
+        cudaGraph_t body, g = capture_conditional(s, NULL, cudaGraphCondTypeWhile, &h, &body, "plain capture");
+
+        // The body, captured into: one pass adds 1 to the output, counts *v down and sets the handle.
+        cudaStream_t b;
+        CHECK(cudaStreamCreate(&b));
+        CHECK(cudaStreamBeginCaptureToGraph(b, body, NULL, NULL, 0, cudaStreamCaptureModeGlobal));
+        add_int<<<1, 1, 0, b>>>(dout, 1);
+        add_int<<<1, 1, 0, b>>>(dv, -1);
+        cond_set<<<1, 1, 0, b>>>(dv, h);
+        CHECK(cudaStreamEndCapture(b, NULL));
+        cudaGraphExec_t x;
+        CHECK(cudaGraphInstantiate(&x, g, 0));
+        int from0 = run(x, 0), from4 = run(x, 4), left = get_int(dv);
+        printf("captured while: %d from 0, %d from 4 (%d left)\n", from0, from4, left);
+        expect(from0 == 1000 && from4 == 1004 && left == 0, "captured while");
         CHECK(cudaGraphExecDestroy(x));
         CHECK(cudaGraphDestroy(g));
         CHECK(cudaStreamDestroy(s));

@@ -135,6 +135,7 @@ void emu_ctx_release_all(CUcontext ctx)
     emu_free_ctx_modules(ctx);
     emu_free_ctx_events(ctx);
     emu_free_ctx_streams(ctx);
+    emu_heap_release(ctx);
     emu_free_ctx_memory(ctx);
     emu_list_del(&ctx->link);
     emu_g.stats.contexts--;

@@ -152,6 +152,9 @@ CUresult CUDAAPI cuCtxSetLimit(CUlimit limit, size_t value)
         return emu_leave(CUDA_ERROR_NOT_PERMITTED);
     if (limit == CU_LIMIT_MAX_L2_FETCH_GRANULARITY && value > 128)
         return emu_leave(CUDA_ERROR_INVALID_VALUE);
+    /* The heap is made at the first device malloc: its size is fixed from then, as on a GPU. */
+    if (limit == CU_LIMIT_MALLOC_HEAP_SIZE && emu_heap_made(ctx) && value != ctx->limits[limit])
+        return emu_leave(CUDA_ERROR_INVALID_VALUE);
     ctx->limits[limit] = value;
     return emu_leave(CUDA_SUCCESS);
 }

@@ -86,6 +86,7 @@ typedef enum {
     EMU_MEM_MAPPING,            /* a cuMemMap mapping of physical memory (vmm.c) */
     EMU_MEM_RESERVATION,        /* a cuMemAddressReserve range (vmm.c): no memory behind it */
     EMU_MEM_GLOBAL,             /* a module's __device__ or __constant__ variable: freed with the module */
+    EMU_MEM_HEAP,               /* a context's device heap (heap.c): freed with the context */
 } emu_mem_kind;
 
 struct emu_phys;
@@ -256,6 +257,7 @@ struct CUctx_st {
     CUsharedconfig shared_config;
     struct CUstream_st legacy;
     emu_link streams, events, modules, allocs, host_allocs, arrays, mipmaps;
+    struct emu_heap *heap;      /* device malloc's heap (heap.c), made at the first call */
     char *printf_buf;           /* device printf's FIFO (printf.c): [0, printf_flushed) is flushed */
     size_t printf_len, printf_flushed, printf_cap;
 };
@@ -429,6 +431,17 @@ bool emu_texture_view(CUcontext ctx, unsigned long long obj, gpupool_emu_texture
                       emu_alloc **alloc);
 /* Lock held: the context's texture and surface objects go with it. */
 void emu_free_ctx_textures(CUcontext ctx);
+
+/* ---- heap.c --------------------------------------------------------------------------------- */
+
+/* Lock held: device malloc in ctx's heap (made at the first call); 0 when it has no room. */
+CUdeviceptr emu_heap_alloc(CUcontext ctx, size_t bytes);
+/* Lock held: device free; CUDA_ERROR_ILLEGAL_ADDRESS for what is no block of ctx's heap. */
+CUresult emu_heap_free(CUcontext ctx, CUdeviceptr ptr);
+/* Lock held: whether ctx's heap is made (its size is fixed from then). */
+bool emu_heap_made(CUcontext ctx);
+/* Lock held: the heap goes with its context. */
+void emu_heap_release(CUcontext ctx);
 
 /* ---- printf.c ------------------------------------------------------------------------------- */
 

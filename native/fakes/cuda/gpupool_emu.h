@@ -73,6 +73,13 @@ typedef struct gpupool_emu_launch {
      * conditional node after this kernel in its graph reads. CUDA_SUCCESS, or CUDA_ERROR_INVALID_VALUE
      * for a value that is no live handle. */
     int (*set_conditional)(const struct gpupool_emu_launch *launch, unsigned long long handle, unsigned value);
+    /* Device malloc (and the device runtime's cudaMalloc): bytes of the context's device heap
+     * (CU_LIMIT_MALLOC_HEAP_SIZE, made at the first call), aligned to 16, as a device address to
+     * reach through `memory`; 0 when the heap has no room, as malloc answers NULL. */
+    CUdeviceptr (*heap_alloc)(const struct gpupool_emu_launch *launch, size_t bytes);
+    /* Device free (and cudaFree) of what heap_alloc gave; 0 is nothing. CUDA_SUCCESS, or
+     * CUDA_ERROR_ILLEGAL_ADDRESS for an address that is no block of the heap (return it). */
+    int (*heap_free)(const struct gpupool_emu_launch *launch, CUdeviceptr ptr);
 } gpupool_emu_launch;
 
 typedef struct gpupool_emu_kernel {

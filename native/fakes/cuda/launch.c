@@ -283,6 +283,24 @@ static int launch_set_conditional(const gpupool_emu_launch *launch, unsigned lon
     return (int)emu_cond_set(handle, value);
 }
 
+static CUdeviceptr launch_heap_alloc(const gpupool_emu_launch *launch, size_t bytes)
+{
+    run_state *st = launch->internal;
+    emu_lock();
+    CUdeviceptr p = ctx_alive(st) ? emu_heap_alloc(st->ctx, bytes) : 0;
+    emu_unlock();
+    return p;
+}
+
+static int launch_heap_free(const gpupool_emu_launch *launch, CUdeviceptr ptr)
+{
+    run_state *st = launch->internal;
+    emu_lock();
+    CUresult rc = ctx_alive(st) ? emu_heap_free(st->ctx, ptr) : CUDA_ERROR_CONTEXT_IS_DESTROYED;
+    emu_unlock();
+    return (int)rc;
+}
+
 /* Lock held on entry and on return; dropped while the kernel runs. */
 static CUresult run_kernel(CUcontext ctx, const emu_entry *e, const launch_request *r, void **argv, uint64_t *device_ns)
 {
@@ -305,6 +323,8 @@ static CUresult run_kernel(CUcontext ctx, const emu_entry *e, const launch_reque
         .texture_lod = launch_texture_lod,
         .texture_view = launch_texture_view,
         .set_conditional = launch_set_conditional,
+        .heap_alloc = launch_heap_alloc,
+        .heap_free = launch_heap_free,
     };
     emu_g.stats.kernels_launched++;
     emu_unlock();

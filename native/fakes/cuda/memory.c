@@ -242,6 +242,7 @@ void emu_release_alloc(emu_alloc *a)
     switch (a->kind) {
     case EMU_MEM_DEVICE:
     case EMU_MEM_GLOBAL:
+    case EMU_MEM_HEAP:
     case EMU_MEM_POOL: {
         emu_device *dev = a->ctx->dev;
         emu_map_remove(&dev->allocs, a);

@@ -468,7 +468,62 @@ static int add_int(const gpupool_emu_launch *l, void **params)
     return CUDA_SUCCESS;
 }
 
+/* The device heap (test/programs/device_heap.cu):
+ * heap_fill(int **slots, int n, int base): thread i takes n ints from the heap, all base + i, into slots[i];
+ * heap_sum(int **slots, int n, long long *sums): thread i sums slots[i]'s block into sums[i] and frees it;
+ * heap_take(size_t bytes, unsigned long long *got): *got = whether bytes could be had (freed again). */
+static int heap_fill(const gpupool_emu_launch *l, void **params)
+{
+    size_t threads = (size_t)l->grid[0] * l->block[0];
+    int n = int_param(params, 1), base = int_param(params, 2);
+    CUdeviceptr *slots = l->memory(l, ptr_param(params, 0), threads * sizeof *slots);
+    if (slots == NULL || n < 0)
+        return CUDA_ERROR_ILLEGAL_ADDRESS;
+    for (size_t i = 0; i < threads; i++) {
+        slots[i] = l->heap_alloc(l, (size_t)n * sizeof(int));
+        int *p = slots[i] != 0 ? l->memory(l, slots[i], (size_t)n * sizeof(int)) : NULL;
+        for (int k = 0; p != NULL && k < n; k++)
+            p[k] = base + (int)i;
+    }
+    return CUDA_SUCCESS;
+}
+
+static int heap_sum(const gpupool_emu_launch *l, void **params)
+{
+    size_t threads = (size_t)l->grid[0] * l->block[0];
+    int n = int_param(params, 1);
+    CUdeviceptr *slots = l->memory(l, ptr_param(params, 0), threads * sizeof *slots);
+    long long *sums = l->memory(l, ptr_param(params, 2), threads * sizeof *sums);
+    if (slots == NULL || sums == NULL || n < 0)
+        return CUDA_ERROR_ILLEGAL_ADDRESS;
+    for (size_t i = 0; i < threads; i++) {
+        const int *p = slots[i] != 0 ? l->memory(l, slots[i], (size_t)n * sizeof(int)) : NULL;
+        if (slots[i] != 0 && p == NULL)
+            return CUDA_ERROR_ILLEGAL_ADDRESS;
+        sums[i] = 0;
+        for (int k = 0; p != NULL && k < n; k++)
+            sums[i] += p[k];
+        int rc = l->heap_free(l, slots[i]);
+        if (rc != CUDA_SUCCESS)
+            return rc;
+    }
+    return CUDA_SUCCESS;
+}
+
+static int heap_take(const gpupool_emu_launch *l, void **params)
+{
+    unsigned long long *got = l->memory(l, ptr_param(params, 1), sizeof *got);
+    if (got == NULL)
+        return CUDA_ERROR_ILLEGAL_ADDRESS;
+    CUdeviceptr p = l->heap_alloc(l, (size_t)ptr_param(params, 0));
+    *got = p != 0;
+    return l->heap_free(l, p);
+}
+
 static const size_t greet_params[] = { 4 };
+static const size_t heap_fill_params[] = { 8, 4, 4 };
+static const size_t heap_sum_params[] = { 8, 4, 8 };
+static const size_t heap_take_params[] = { 8, 8 };
 static const size_t cond_params[] = { 8, 8 };
 static const size_t add_int_params[] = { 8, 4 };
 static const size_t tex_sample_params[] = { 8, 8, 4, 4, 4, 4, 4 };
@@ -506,6 +561,9 @@ static const gpupool_emu_kernel g_kernels[] = {
     { "_Z7add_intPii", COUNT(add_int_params), add_int_params, 0, add_int },
     { "_Z8cdp_treePjii", COUNT(cdp_tree_params), cdp_tree_params, 0, cdp_tree },
     { "_Z9cdp_chainPiii", COUNT(cdp_chain_params), cdp_chain_params, 0, cdp_chain },
+    { "_Z9heap_fillPPiii", COUNT(heap_fill_params), heap_fill_params, 0, heap_fill },
+    { "_Z8heap_sumPPiiPx", COUNT(heap_sum_params), heap_sum_params, 0, heap_sum },
+    { "_Z9heap_takemPy", COUNT(heap_take_params), heap_take_params, 0, heap_take },
 };
 
 const gpupool_emu_kernel *gpupool_emu_kernels(unsigned *count)
