@@ -102,4 +102,8 @@ extern const gpupool_emu_kernel conditional_kernels[];
 extern const unsigned conditional_kernel_count;
 extern const gpupool_emu_kernel cdp_kernels[];
 extern const unsigned cdp_kernel_count;
+extern const gpupool_emu_kernel thrust_sort_kernels[];
+extern const unsigned thrust_sort_kernel_count;
+extern const gpupool_emu_kernel particles_kernels[];
+extern const unsigned particles_kernel_count;
 #endif
