@@ -4,7 +4,8 @@
 // 8-bit pass), each checked against std::stable_sort; the keys repeat, so that the values show whether
 // equal keys kept their order, and the floats hold negatives, -0.0 and +0.0. Built for sm_80: its
 // kernels' CPU versions are the conformance run's (bench/cuda-samples/thrust_sort.c), named for that
-// architecture.
+// architecture. On a newer card its kernels still say PTX version 80 (the binary is the card's own),
+// since CUB picks the tuning its kernels were compiled with by that version.
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -15,6 +16,9 @@
 #include <thrust/sort.h>
 
 #include "expect.h"
+
+// Only asked for its attributes.
+__global__ void never_launched() {}
 
 static unsigned next_random(unsigned &state)
 {
@@ -82,6 +86,14 @@ template <typename K> static void check(const char *type, const std::vector<K> &
 
 int main()
 {
+    cudaFuncAttributes attributes;
+    cudaDeviceProp card;
+    bool asked = cudaFuncGetAttributes(&attributes, never_launched) == cudaSuccess &&
+                 cudaGetDeviceProperties(&card, 0) == cudaSuccess;
+    printf("card %d.%d\n", asked ? card.major : -1, asked ? card.minor : -1);
+    expect(asked && attributes.ptxVersion == 80 && attributes.binaryVersion == card.major * 10 + card.minor,
+           "PTX version 80, binary version the card's");
+
     unsigned state = 12345;
     // 1000: one tile; 30000 and 100000: the onesweep sort, over several of its tiles.
     for (size_t n : { (size_t)1000, (size_t)30000, (size_t)100000 }) {
