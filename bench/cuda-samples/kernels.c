@@ -36,6 +36,8 @@ __attribute__((constructor)) static void gather(void)
         { conditional_kernels, conditional_kernel_count },
         { cdp_kernels, cdp_kernel_count },
         { bezier_kernels, bezier_kernel_count },
+        { thrust_sort_kernels, thrust_sort_kernel_count },
+        { particles_kernels, particles_kernel_count },
     };
     unsigned total = 0;
     for (unsigned i = 0; i < COUNT(parts); i++)

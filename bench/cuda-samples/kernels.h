@@ -104,4 +104,8 @@ extern const gpupool_emu_kernel cdp_kernels[];
 extern const unsigned cdp_kernel_count;
 extern const gpupool_emu_kernel bezier_kernels[];
 extern const unsigned bezier_kernel_count;
+extern const gpupool_emu_kernel thrust_sort_kernels[];
+extern const unsigned thrust_sort_kernel_count;
+extern const gpupool_emu_kernel particles_kernels[];
+extern const unsigned particles_kernel_count;
 #endif

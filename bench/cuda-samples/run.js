@@ -28,7 +28,7 @@ import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { newToken, tokenLine } from '../../dist/auth/tokens.js';
 import { CLI, Daemon } from '../daemon.js';
-import { kernelFlags } from './cflags.js';
+import { buildKernelLibrary } from './cflags.js';
 import { notBuiltReasons } from './not-built.js';
 import { judge, table } from './report.js';
 
@@ -122,10 +122,7 @@ function logged(args, file) {
 
 /** Built into the run's own folder: runs from several checkouts share one cache of built samples. */
 function buildKernels(into) {
-  const out = join(into, 'libgpupool_sample_kernels.so');
-  const sources = readdirSync(here).filter((f) => f.endsWith('.c')).map((f) => join(here, f));
-  execFileSync('cc', [...kernelFlags(root, CUDA_HOME), '-fPIC', '-shared', '-o', out, ...sources, '-lm']);
-  return out;
+  return buildKernelLibrary(root, CUDA_HOME, join(into, 'libgpupool_sample_kernels.so'));
 }
 
 /** The sample's arguments as the samples' own test list gives them (test_args.json), if any. */

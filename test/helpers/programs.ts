@@ -19,9 +19,9 @@ function fresh(output: string, inputs: string[]): boolean {
 /**
  * Builds a test program once per change of its source: `.cu` with nvcc (static cudart unless
  * `shared`; relocatable device code and the device runtime with `rdc`, as kernels that launch kernels
- * need), `.c` against cuda.h, linked to the name libcuda.so.1 as any CUDA program is.
+ * need; one architecture with `arch`, where the kernels' names carry it, as CUB's do), `.c` against cuda.h, linked to the name libcuda.so.1 as any CUDA program is.
  */
-export function buildProgram(source: string, options: { shared?: boolean; rdc?: boolean } = {}): string {
+export function buildProgram(source: string, options: { shared?: boolean; rdc?: boolean; arch?: string } = {}): string {
   mkdirSync(OUT, { recursive: true });
   const src = join(SOURCES, source);
   const name = `${source.replace(/\.(cu|cc|c)$/, '')}${options.shared ? '-shared' : ''}`;
@@ -37,7 +37,8 @@ export function buildProgram(source: string, options: { shared?: boolean; rdc?: 
     execFileSync('c++', ['-std=c++17', '-O1', '-I', addon, '-o', out, src, join(addon, 'card_state.cc'), '-lpthread'], { stdio: 'pipe' });
   } else if (source.endsWith('.cu')) {
     const rdc = options.rdc ? ['-rdc=true', '-lcudadevrt'] : [];
-    execFileSync(NVCC, [...(options.shared ? ['-cudart', 'shared'] : []), ...rdc, '-o', out, src], { stdio: 'pipe' });
+    const arch = options.arch ? [`-arch=sm_${options.arch}`] : [];
+    execFileSync(NVCC, [...(options.shared ? ['-cudart', 'shared'] : []), ...rdc, ...arch, '-o', out, src], { stdio: 'pipe' });
   } else {
     execFileSync('cc', ['-std=c11', '-O1', '-I', join(CUDA_HOME, 'include'), '-o', out, src, '-L', clientLibraryDir, '-l:libcuda.so.1'], { stdio: 'pipe' });
   }

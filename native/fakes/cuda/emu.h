@@ -277,6 +277,8 @@ typedef struct {
     unsigned char *init;        /* its initial bytes; NULL: zeros */
 } emu_image_global;
 
+#define EMU_IMAGE_ARCHS 16
+
 /* What a loaded image (fatbin, cubin, PTX) says about its kernels and variables. */
 typedef struct {
     emu_image_kernel *kernels;
@@ -288,6 +290,10 @@ typedef struct {
      * the kernel's name they tell two programs' same-named kernels apart (registry.c). */
     char **functions;
     size_t function_count, function_cap;
+    /* The architectures its fatbin entries were built for (80 for sm_80 and compute_80), each once:
+     * a kernel's PTX_VERSION is the one a driver would load on the card (emu_image_arch_for). */
+    unsigned archs[EMU_IMAGE_ARCHS];
+    unsigned arch_count;
 } emu_image;
 
 typedef struct {
@@ -310,6 +316,7 @@ typedef struct {
     const gpupool_emu_kernel *impl;   /* NULL: no kernel library implements it */
     const emu_image_kernel *info;     /* NULL when the image could not be read */
     emu_func_attrs *attrs;
+    const emu_image *image;           /* the image it was found in, which outlives it */
 } emu_entry;
 
 struct CUfunc_st {
@@ -644,6 +651,12 @@ bool emu_image_set_params(emu_image_kernel *k, int count, const size_t *offsets,
 bool emu_image_add_global(emu_image *image, const char *name, size_t size, const unsigned char *init);
 /* Adds a device function that is not a kernel once. */
 bool emu_image_add_function(emu_image *image, const char *name);
+/* Records an architecture of the image's entries once (beyond EMU_IMAGE_ARCHS, ignored). */
+void emu_image_add_arch(emu_image *image, unsigned arch);
+/* The architecture a driver loads for a card of compute capability cc (as 10 * major + minor): the
+ * newest of the image's that is no newer than the card (a cubin it runs, or PTX it compiles); the
+ * card's own when the image does not say. */
+int emu_image_arch_for(const emu_image *image, int cc);
 /* The device address and size of a module's variable: CUDA_ERROR_NOT_FOUND when it has none so named. */
 CUresult emu_module_global(CUmodule mod, const char *name, CUdeviceptr *dptr, size_t *bytes);
 /* The same variable's memory, for a kernel's run: NULL when absent. Lock held. */

@@ -4,7 +4,8 @@
  *
  *   wrapper: u32 magic 0x466243b1, u32 version, const void *fatbin, void *unused
  *   fatbin:  u32 magic 0xBA55ED50, u16 version, u16 header size, u64 payload size; then entries:
- *   entry:   u16 kind (1 PTX, 2 ELF), u16, u32 header size, u64 payload size, ..., u64 flags at 40;
+ *   entry:   u16 kind (1 PTX, 2 ELF), u16, u32 header size, u64 payload size, ..., u32 architecture
+ *            at 28 (80 for sm_80 or compute_80), ..., u64 flags at 40;
  *            the payload follows the entry header. Flags 0x2000 and 0x8000 mark a compressed
  *            payload (LZ4 and zstd); a zstd payload is one zstd frame (padding may follow it), and
  *            is read after decompression (libraries such as PyTorch's and cuBLAS's ship their
@@ -114,6 +115,8 @@ static bool parse_entry(const unsigned char *entry, const entry_header *eh, emu_
 {
     uint64_t flags = eh->header_size >= ENTRY_MIN_HEADER ? read_u64(entry + 40) : 0;
     const unsigned char *payload = entry + eh->header_size;
+    if (eh->header_size >= ENTRY_MIN_HEADER && read_u32(entry + 28) != 0)
+        emu_image_add_arch(out, read_u32(entry + 28));
     if ((flags & FATBIN_COMPRESSED) != 0)
         return parse_compressed(entry, eh, flags, out, failed);
     if (eh->kind == FATBIN_KIND_ELF && eh->payload_size >= 4 && memcmp(payload, "\177ELF", 4) == 0) {

@@ -169,7 +169,12 @@ CUresult CUDAAPI cuFuncLoad(CUfunction function)
 
 static int attribute(const emu_entry *e, const emu_device *dev, CUfunction_attribute attr)
 {
-    if (attr == CU_FUNC_ATTRIBUTE_PTX_VERSION || attr == CU_FUNC_ATTRIBUTE_BINARY_VERSION)
+    /* A card newer than every entry runs the image's newest compiled for it: a program built for sm_80
+     * sees 80 on a 9.0 card, as CUB, which picks its tuning by PTX_VERSION, relies on; the binary is
+     * the card's own (a driver compiles the PTX for it). */
+    if (attr == CU_FUNC_ATTRIBUTE_PTX_VERSION)
+        return emu_image_arch_for(e->image, dev->cc_major * 10 + dev->cc_minor);
+    if (attr == CU_FUNC_ATTRIBUTE_BINARY_VERSION)
         return dev->cc_major * 10 + dev->cc_minor;
     return e->attrs->v[attr];
 }

@@ -102,6 +102,24 @@ bool emu_image_add_function(emu_image *image, const char *name)
     return true;
 }
 
+void emu_image_add_arch(emu_image *image, unsigned arch)
+{
+    for (unsigned i = 0; i < image->arch_count; i++)
+        if (image->archs[i] == arch)
+            return;
+    if (image->arch_count < EMU_IMAGE_ARCHS)
+        image->archs[image->arch_count++] = arch;
+}
+
+int emu_image_arch_for(const emu_image *image, int cc)
+{
+    int best = 0;
+    for (unsigned i = 0; image != NULL && i < image->arch_count; i++)
+        if ((int)image->archs[i] <= cc && (int)image->archs[i] > best)
+            best = (int)image->archs[i];
+    return best != 0 ? best : cc;
+}
+
 void emu_image_free(emu_image *image)
 {
     for (size_t i = 0; i < image->function_count; i++)

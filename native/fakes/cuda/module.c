@@ -14,7 +14,7 @@ CUresult emu_entry_lookup(const emu_image *image, const char *name, emu_entry *o
     /* An image that could not be read names no kernels: only a kernel library can vouch for one. */
     if (info == NULL && !(image->opaque && impl != NULL))
         return CUDA_ERROR_NOT_FOUND;
-    *out = (emu_entry){ NULL, impl, info, NULL };
+    *out = (emu_entry){ NULL, impl, info, NULL, image };
     return CUDA_SUCCESS;
 }
 
