@@ -7,7 +7,6 @@
 // worker that crashes, hangs or is killed ends only its own session: the daemon sees it exit.
 #include <cjson/cJSON.h>
 #include <pthread.h>
-#include <sys/socket.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -217,7 +216,18 @@ class Worker {
     d.has_reason = true;
     d.reason = reason;
     channel_.send(GP_WORKER_CLOSED, closed_json(d));
+    // As at a session's end (finished): gone before the daemon read the reason, the worker could lose
+    // it to the daemon's next write.
+    drain();
     return 1;
+  }
+
+  // Reads and drops the daemon's messages until it ends the channel.
+  void drain() {
+    Msg type;
+    char *data = nullptr;
+    size_t size = 0;
+    while (channel_.receive(&type, &data, &size)) std::free(data);
   }
 
   // On the session's thread.
@@ -238,11 +248,12 @@ class Worker {
     return true;
   }
 
-  void finished() {
-    // The daemon may still be sending; the control loop ends at the channel's shutdown.
-    shutdown_read_ = true;
-    ::shutdown(kControlFd, SHUT_RD);
-  }
+  // On the session's thread, after the session's end (kClosed) went out. The worker stays until the
+  // daemon ends the channel, having read that end: shutting the channel's read side here would make
+  // the daemon's next write (a ping, a close) fail with EPIPE, and Node destroys a socket on a failed
+  // write with the end still unread in it, so that a worker that finished cleanly was judged failed
+  // (close 4006, "exited with status 0"). What the daemon sends meanwhile is read and dropped.
+  void finished() { finished_.store(true, std::memory_order_release); }
 
   // On the session's thread: the stats changed; the heartbeat sends them soon, not on every call.
   void ran() {
@@ -274,12 +285,16 @@ class Worker {
       char *data = nullptr;
       size_t size = 0;
       if (!channel_.receive(&type, &data, &size)) {
-        // The daemon is gone (or the session ended): nobody is left to answer.
-        if (!shutdown_read_) {
+        // The daemon is gone, or it has the session's end: nobody is left to answer.
+        if (!finished_.load(std::memory_order_acquire)) {
           if (auto &c = runner_->connection()) c->terminate();
         }
         runner_->request_stop();
         return;
+      }
+      if (finished_.load(std::memory_order_acquire)) {
+        std::free(data);
+        continue;
       }
       if (type == GP_WORKER_SUBMIT) {
         // The buffer is the message's token: freed once run (deliver).
@@ -351,7 +366,7 @@ class Worker {
   std::shared_ptr<gp::Scheduler> sched_;
   gp::SchedParams params_;
   uint64_t heartbeat_ms_ = 250;
-  std::atomic<bool> shutdown_read_{false};
+  std::atomic<bool> finished_{false};
   std::atomic<bool> changed_{false};
   std::mutex mu_;
   std::condition_variable cv_;

@@ -386,7 +386,7 @@ export const workerControl = {
     RELEASED: { code: 102, from: 'worker', doc: 'u64, little-endian: backlog cost of submitted messages now run' },
     REFUSAL: { code: 103, from: 'worker', doc: "JSON: the session's first bounds-check refusal" },
     STATS: { code: 104, from: 'worker', doc: "JSON: the session's stats and the connection's figures; also the heartbeat" },
-    CLOSED: { code: 105, from: 'worker', doc: "JSON {reason, code}: the session's end; the worker exits after it" },
+    CLOSED: { code: 105, from: 'worker', doc: "JSON {reason, code}: the session's end; the worker exits once the daemon ends the channel" },
   },
 } as const satisfies { headBytes: number; maxFrame: number; messages: Record<string, WorkerControlMessage> };
 
