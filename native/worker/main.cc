@@ -7,6 +7,7 @@
 // worker that crashes, hangs or is killed ends only its own session: the daemon sees it exit.
 #include <cjson/cJSON.h>
 #include <pthread.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -33,6 +34,7 @@
 #include "../addon/scheduler.h"
 #include "../addon/session.h"
 #include "../addon/session_stats.h"
+#include "../addon/shared_memory.h"
 
 namespace {
 
@@ -40,7 +42,16 @@ using gp::worker::Channel;
 using gp::worker::Msg;
 
 constexpr int kControlFd = 3;
-constexpr int kSocketFd = 4;
+// The client's socket comes on this one (SCM_RIGHTS, one byte with it), announced by ATTACH: a worker
+// started ahead of its session (the daemon's pool) cannot inherit it.
+constexpr int kSocketPassFd = 4;
+
+int take_socket() {
+  gp::PassedFds fds(gp::SharedMemoryLimits{1, 1});  // any more than one are closed with it
+  char byte;
+  if (gp::recv_keeping_fds(kSocketPassFd, &byte, 1, MSG_DONTWAIT, &fds) != 1) return -1;
+  return fds.take();
+}
 
 // A cJSON document freed with its scope.
 struct Json {
@@ -147,6 +158,8 @@ class Worker {
   explicit Worker(Channel &channel) : channel_(channel) {}
 
   int run() {
+    // INIT: the daemon's settings, for any session. A pooled worker gets it at its start and waits,
+    // the driver open, for START: its session's own.
     Msg type;
     char *data = nullptr;
     size_t size = 0;
@@ -180,12 +193,23 @@ class Worker {
       opts.idle_grace_ns = (uint64_t)(s.number("idleGraceUs", (double)opts.idle_grace_ns / 1000) * 1000);
       sched->configure(opts);
     }
+    heartbeat_ms_ = (uint64_t)init.number("heartbeatMs", 250);
+    channel_.send(GP_WORKER_READY, "", 0);
+
+    // START; the channel's end before it: the daemon stops, or gives an idle worker back.
+    for (;;) {
+      if (!channel_.receive(&type, &data, &size)) return 0;
+      if (type == GP_WORKER_START) break;
+      std::free(data);
+    }
+    Json start(cJSON_ParseWithLength(data, size));
+    std::free(data);
+    if (start.root == nullptr) return fail("unreadable session parameters");
     std::vector<uint64_t> quota;
-    const cJSON *q = cJSON_GetObjectItemCaseSensitive(init.root, "quota");
+    const cJSON *q = cJSON_GetObjectItemCaseSensitive(start.root, "quota");
     const cJSON *item;
     cJSON_ArrayForEach(item, q) quota.push_back((uint64_t)item->valuedouble);
-    params_ = read_params(init, params_);
-    heartbeat_ms_ = (uint64_t)init.number("heartbeatMs", 250);
+    params_ = read_params(start, params_);
 
     runner_ = std::make_shared<gp::Runner>(driver, std::move(quota), sched, params_);
     runner_->session.set_wake([weak = std::weak_ptr<gp::Runner>(runner_)] {
@@ -193,7 +217,6 @@ class Worker {
     });
     runner_->set_sink({[this](gp::Delivery *d) { return deliver(d); }, [this] { finished(); }, [this] { ran(); }});
     runner_->start();
-    channel_.send(GP_WORKER_READY, "", 0);
     std::thread heartbeat([this] {
       pthread_setname_np(pthread_self(), "gp-heartbeat");
       beat();
@@ -318,15 +341,22 @@ class Worker {
         limits.shared_memory.max_bytes = (uint64_t)j.number("sharedMemoryBytes", 0);
         limits.shared_memory.max_regions = (uint32_t)j.number("sharedMemoryRegions", 0);
         std::string prefix = json_end < size ? std::string(data + json_end + 1, size - json_end - 1) : std::string();
+        // The daemon passed the socket on fd 4 before it wrote ATTACH: it is there to take, no wait.
+        const int fd = take_socket();
+        if (fd < 0) {
+          std::fprintf(stderr, "gpupool-session-worker: attach: no socket passed on fd %d\n", kSocketPassFd);
+          runner_->request_stop();
+          break;
+        }
         try {
-          auto conn = gp::Connection::open(kSocketFd, limits, std::move(prefix), gp::Runner::events_for(runner_));
+          auto conn = gp::Connection::open(fd, limits, std::move(prefix), gp::Runner::events_for(runner_));
           runner_->attach(conn);
           conn->start();
         } catch (const std::system_error &e) {
           std::fprintf(stderr, "gpupool-session-worker: attach: %s\n", e.what());
           runner_->request_stop();
         }
-        ::close(kSocketFd);  // the connection holds a duplicate
+        ::close(fd);  // the connection holds a duplicate
         break;
       }
       case GP_WORKER_CLOSE:

@@ -5,14 +5,16 @@
  * the daemon's next write (a ping) fail with EPIPE, and Node destroyed the channel with CLOSED still
  * unread in it: a worker that finished cleanly was judged failed (close 4006, "exited with status
  * 0", about one fuzz connection in 3,000). The same holds for a worker that cannot start: its reason
- * is not lost to a write either. The real worker executable, on the emulated driver.
+ * is not lost to a write either; and a worker started ahead of its session (the daemon's pool) waits
+ * for START with its driver open, and ends with its channel. The real worker executable, on the
+ * emulated driver.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
 import { FrameReader, WorkerMsg, sendFrame } from '../../src/compute/worker-channel.js';
-import { workerPath } from '../../src/compute/worker-session.js';
+import { workerPath } from '../../src/compute/worker-process.js';
 import { emulatedDriver } from '../../src/paths.js';
 import { FixtureFile, mixedHost } from '../helpers/fixture.js';
 
@@ -50,7 +52,7 @@ function startWorker(driver: string): Worker {
   channel.on('data', (chunk: Buffer) => reader.push(chunk));
   channel.on('error', (err) => errors.push(err));
   const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-  sendFrame(channel, WorkerMsg.INIT, JSON.stringify({ driver, quota: [], heartbeatMs: 50 }));
+  sendFrame(channel, WorkerMsg.INIT, JSON.stringify({ driver, heartbeatMs: 50 }));
   const next = (type: number) =>
     new Promise<Buffer>((resolve) => {
       const seen = frames.find((f) => f.type === type);
@@ -64,6 +66,7 @@ t.test('a session that ends: CLOSED, then the worker waits for the daemon to end
   const w = startWorker(emulatedDriver);
   t.teardown(() => void w.child.kill('SIGKILL'));
   await w.next(WorkerMsg.READY);
+  sendFrame(w.channel, WorkerMsg.START, JSON.stringify({ quota: [] }));
   sendFrame(w.channel, WorkerMsg.CLOSE);
   const closed = JSON.parse((await w.next(WorkerMsg.CLOSED)).toString()) as { reason: string | null };
   t.equal(closed.reason, null, 'the session ended cleanly');
@@ -92,4 +95,15 @@ t.test('a worker that cannot start sends its reason and keeps it readable until 
   t.same(w.errors, [], 'a write after its reason does not fail');
   w.channel.end();
   t.equal(await w.exited, 1, 'then it exits with status 1');
+});
+
+t.test('a worker started ahead of its session waits, its driver open, and exits 0 when its channel ends', async (t) => {
+  const w = startWorker(emulatedDriver);
+  t.teardown(() => void w.child.kill('SIGKILL'));
+  await w.next(WorkerMsg.READY);
+  await sleep(LINGER_MS);
+  t.equal(w.child.exitCode, null, 'it waits for START');
+  t.same(w.frames.map((f) => f.type), [WorkerMsg.READY], 'saying nothing more meanwhile (no heartbeat before a session)');
+  w.channel.end();
+  t.equal(await w.exited, 0, 'its channel ended: it exits with status 0');
 });
