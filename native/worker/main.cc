@@ -1,8 +1,9 @@
 // gpupool-session-worker: one session of the daemon in a process of its own (docs/architecture.md,
 // config `compute.sessionProcess: "process"`). It links the session core (native/addon/runner.h and
-// what it runs) without N-API: the daemon starts it per session with the control channel on fd 3
-// (control.h), sends the session's parameters, then either hands it the client's socket (fd 4, the
-// bytes already read in kAttach) or forwards the client's messages. The worker opens the driver
+// what it runs) without N-API: the daemon starts it with the control channel on fd 3 (control.h) and
+// its own settings (INIT), ahead of need when its pool keeps it idle; a session's parameters come in
+// START; then the daemon either hands it the client's socket (passed on fd 4, the bytes already read
+// in ATTACH) or forwards the client's messages. The worker opens the driver
 // itself, runs and answers every call, and reports stats (its heartbeat), refusals and its end. A
 // worker that crashes, hangs or is killed ends only its own session: the daemon sees it exit.
 #include <cjson/cJSON.h>

@@ -26,9 +26,9 @@ interface WsSenderClass {
 
 /**
  * A session run by a process of its own (native/worker), behind the same interface as the addon's
- * in-process Session (docs/architecture.md). The worker starts when the session first needs it: at
- * attach (it inherits the client's socket) or at the first message of a connection that stays on the
- * event loop. It reports stats on a beat; a worker that exits, crashes or falls silent past `hangMs`
+ * in-process Session (docs/architecture.md). The session takes its worker (an idle one of the pool,
+ * or one started now) when it first needs it: at attach (the client's socket is passed to it) or at
+ * the first message of a connection that stays on the event loop. It reports stats on a beat; a worker that exits, crashes or falls silent past `hangMs`
  * ends its own session only: the client gets close code 4006 with the reason, the session's end is
  * reported as any other, and its memory and quota go back with it.
  */
