@@ -23,6 +23,7 @@
 //     .ping() .closeConnection(code, reason) .terminate()   asked of an attached connection
 //     .connection   {idleMs, paused, pauses, bytesIn, bytesOut} of an attached connection, or null
 //   peerCredentials(fd)   {pid, uid, gid} of a Unix-socket peer (local_peer.cc)
+//   passDescriptor(channelFd, fd)   fd to a running session worker, SCM_RIGHTS (local_peer.cc)
 //
 // Each session runs its calls on one native thread of its own; replies and the end come back to
 // JS through a thread-safe function, or (attached) the replies go straight to the socket and JS

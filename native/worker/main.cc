@@ -1,8 +1,9 @@
 // gpupool-session-worker: one session of the daemon in a process of its own (docs/architecture.md,
 // config `compute.sessionProcess: "process"`). It links the session core (native/addon/runner.h and
-// what it runs) without N-API: the daemon starts it per session with the control channel on fd 3
-// (control.h), sends the session's parameters, then either hands it the client's socket (fd 4, the
-// bytes already read in kAttach) or forwards the client's messages. The worker opens the driver
+// what it runs) without N-API: the daemon starts it with the control channel on fd 3 (control.h) and
+// its own settings (INIT), ahead of need when its pool keeps it idle; a session's parameters come in
+// START; then the daemon either hands it the client's socket (passed on fd 4, the bytes already read
+// in ATTACH) or forwards the client's messages. The worker opens the driver
 // itself, runs and answers every call, and reports stats (its heartbeat), refusals and its end. A
 // worker that crashes, hangs or is killed ends only its own session: the daemon sees it exit.
 #include <cjson/cJSON.h>
@@ -34,6 +35,7 @@
 #include "../addon/scheduler.h"
 #include "../addon/session.h"
 #include "../addon/session_stats.h"
+#include "../addon/shared_memory.h"
 
 namespace {
 
@@ -41,7 +43,16 @@ using gp::worker::Channel;
 using gp::worker::Msg;
 
 constexpr int kControlFd = 3;
-constexpr int kSocketFd = 4;
+// The client's socket comes on this one (SCM_RIGHTS, one byte with it), announced by ATTACH: a worker
+// started ahead of its session (the daemon's pool) cannot inherit it.
+constexpr int kSocketPassFd = 4;
+
+int take_socket() {
+  gp::PassedFds fds(gp::SharedMemoryLimits{1, 1});  // any more than one are closed with it
+  char byte;
+  if (gp::recv_keeping_fds(kSocketPassFd, &byte, 1, MSG_DONTWAIT, &fds) != 1) return -1;
+  return fds.take();
+}
 
 // A cJSON document freed with its scope.
 struct Json {
@@ -148,6 +159,8 @@ class Worker {
   explicit Worker(Channel &channel) : channel_(channel) {}
 
   int run() {
+    // INIT: the daemon's settings, for any session. A pooled worker gets it at its start and waits,
+    // the driver open, for START: its session's own.
     Msg type;
     char *data = nullptr;
     size_t size = 0;
@@ -181,12 +194,23 @@ class Worker {
       opts.idle_grace_ns = (uint64_t)(s.number("idleGraceUs", (double)opts.idle_grace_ns / 1000) * 1000);
       sched->configure(opts);
     }
+    heartbeat_ms_ = (uint64_t)init.number("heartbeatMs", 250);
+    channel_.send(GP_WORKER_READY, "", 0);
+
+    // START; the channel's end before it: the daemon stops, or gives an idle worker back.
+    for (;;) {
+      if (!channel_.receive(&type, &data, &size)) return 0;
+      if (type == GP_WORKER_START) break;
+      std::free(data);
+    }
+    Json start(cJSON_ParseWithLength(data, size));
+    std::free(data);
+    if (start.root == nullptr) return fail("unreadable session parameters");
     std::vector<uint64_t> quota;
-    const cJSON *q = cJSON_GetObjectItemCaseSensitive(init.root, "quota");
+    const cJSON *q = cJSON_GetObjectItemCaseSensitive(start.root, "quota");
     const cJSON *item;
     cJSON_ArrayForEach(item, q) quota.push_back((uint64_t)item->valuedouble);
-    params_ = read_params(init, params_);
-    heartbeat_ms_ = (uint64_t)init.number("heartbeatMs", 250);
+    params_ = read_params(start, params_);
 
     runner_ = std::make_shared<gp::Runner>(driver, std::move(quota), sched, params_);
     runner_->session.set_wake([weak = std::weak_ptr<gp::Runner>(runner_)] {
@@ -194,7 +218,6 @@ class Worker {
     });
     runner_->set_sink({[this](gp::Delivery *d) { return deliver(d); }, [this] { finished(); }, [this] { ran(); }});
     runner_->start();
-    channel_.send(GP_WORKER_READY, "", 0);
     std::thread heartbeat([this] {
       pthread_setname_np(pthread_self(), "gp-heartbeat");
       beat();
@@ -217,7 +240,18 @@ class Worker {
     d.has_reason = true;
     d.reason = reason;
     channel_.send(GP_WORKER_CLOSED, closed_json(d));
+    // As at a session's end (finished): gone before the daemon read the reason, the worker could lose
+    // it to the daemon's next write.
+    drain();
     return 1;
+  }
+
+  // Reads and drops the daemon's messages until it ends the channel.
+  void drain() {
+    Msg type;
+    char *data = nullptr;
+    size_t size = 0;
+    while (channel_.receive(&type, &data, &size)) std::free(data);
   }
 
   // On the session's thread.
@@ -238,11 +272,12 @@ class Worker {
     return true;
   }
 
-  void finished() {
-    // The daemon may still be sending; the control loop ends at the channel's shutdown.
-    shutdown_read_ = true;
-    ::shutdown(kControlFd, SHUT_RD);
-  }
+  // On the session's thread, after the session's end (kClosed) went out. The worker stays until the
+  // daemon ends the channel, having read that end: shutting the channel's read side here would make
+  // the daemon's next write (a ping, a close) fail with EPIPE, and Node destroys a socket on a failed
+  // write with the end still unread in it, so that a worker that finished cleanly was judged failed
+  // (close 4006, "exited with status 0"). What the daemon sends meanwhile is read and dropped.
+  void finished() { finished_.store(true, std::memory_order_release); }
 
   // On the session's thread: the stats changed; the heartbeat sends them soon, not on every call.
   void ran() {
@@ -274,12 +309,16 @@ class Worker {
       char *data = nullptr;
       size_t size = 0;
       if (!channel_.receive(&type, &data, &size)) {
-        // The daemon is gone (or the session ended): nobody is left to answer.
-        if (!shutdown_read_) {
+        // The daemon is gone, or it has the session's end: nobody is left to answer.
+        if (!finished_.load(std::memory_order_acquire)) {
           if (auto &c = runner_->connection()) c->terminate();
         }
         runner_->request_stop();
         return;
+      }
+      if (finished_.load(std::memory_order_acquire)) {
+        std::free(data);
+        continue;
       }
       if (type == GP_WORKER_SUBMIT) {
         // The buffer is the message's token: freed once run (deliver).
@@ -303,15 +342,22 @@ class Worker {
         limits.shared_memory.max_bytes = (uint64_t)j.number("sharedMemoryBytes", 0);
         limits.shared_memory.max_regions = (uint32_t)j.number("sharedMemoryRegions", 0);
         std::string prefix = json_end < size ? std::string(data + json_end + 1, size - json_end - 1) : std::string();
+        // The daemon passed the socket on fd 4 before it wrote ATTACH: it is there to take, no wait.
+        const int fd = take_socket();
+        if (fd < 0) {
+          std::fprintf(stderr, "gpupool-session-worker: attach: no socket passed on fd %d\n", kSocketPassFd);
+          runner_->request_stop();
+          break;
+        }
         try {
-          auto conn = gp::Connection::open(kSocketFd, limits, std::move(prefix), gp::Runner::events_for(runner_));
+          auto conn = gp::Connection::open(fd, limits, std::move(prefix), gp::Runner::events_for(runner_));
           runner_->attach(conn);
           conn->start();
         } catch (const std::system_error &e) {
           std::fprintf(stderr, "gpupool-session-worker: attach: %s\n", e.what());
           runner_->request_stop();
         }
-        ::close(kSocketFd);  // the connection holds a duplicate
+        ::close(fd);  // the connection holds a duplicate
         break;
       }
       case GP_WORKER_CLOSE:
@@ -351,7 +397,7 @@ class Worker {
   std::shared_ptr<gp::Scheduler> sched_;
   gp::SchedParams params_;
   uint64_t heartbeat_ms_ = 250;
-  std::atomic<bool> shutdown_read_{false};
+  std::atomic<bool> finished_{false};
   std::atomic<bool> changed_{false};
   std::mutex mu_;
   std::condition_variable cv_;

@@ -150,7 +150,7 @@ export function releaseToNative(ws: WebSocket): void {
 }
 
 /**
- * Lets go of `ws` for a session worker that inherited the connection (worker-session.ts) but keeps
+ * Lets go of `ws` for a session worker that was passed the connection (worker-session.ts) but keeps
  * Node's socket open and unread: the worker's end closes it, and a failed worker's close frame goes out on it.
  */
 export function parkForWorker(ws: WebSocket): Socket {

@@ -22,6 +22,7 @@ import type { ComputeAddon, EmuStats, NativeDriver, PeerCredentials } from './na
 import { SessionAdmission } from './session-admission.js';
 import { SessionLauncher, type ComputeLimits, type SessionPlacement } from './session-start.js';
 import { SessionStatus, type ScheduledCard, type SharingStatus } from './session-status.js';
+import { WorkerPool } from './worker-pool.js';
 import type { WorkerSettings } from './worker-session.js';
 
 export type { SessionInfo } from './client.js';
@@ -76,6 +77,8 @@ export class ComputeEndpoint {
   private readonly helloTimeoutMs: number;
   private readonly admission: SessionAdmission;
   private readonly launcher: SessionLauncher;
+  /** Idle session workers started ahead of need (process mode, config `compute.workerPoolSize`). */
+  readonly pool: WorkerPool | null;
   private readonly status: SessionStatus;
 
   constructor(
@@ -89,8 +92,8 @@ export class ComputeEndpoint {
     const { maxMessageBytes, maxQueuedBytes, sharedMemoryBytes, sharedMemoryRegions, nativeConnections } = defaults.compute;
     const { maxHelloBytes, blockedDelayMs } = defaults.auth;
     this.limits = { maxMessageBytes, maxQueuedBytes, sharedMemoryBytes, sharedMemoryRegions, nativeConnections, maxHelloBytes, blockedDelayMs, ...options.limits };
-    const { sessionProcess, workerHeartbeatMs, workerHangMs } = defaults.compute;
-    const placement = { process: sessionProcess === 'process', heartbeatMs: workerHeartbeatMs, hangMs: workerHangMs, ...options.sessions };
+    const { sessionProcess, workerHeartbeatMs, workerHangMs, workerPoolSize } = defaults.compute;
+    const placement = { process: sessionProcess === 'process', heartbeatMs: workerHeartbeatMs, hangMs: workerHangMs, poolSize: workerPoolSize, ...options.sessions };
     this.wss = new WebSocketServer({ noServer: true, maxPayload: this.limits.maxMessageBytes, perMessageDeflate: false });
     this.helloTimeoutMs = options.helloTimeoutMs ?? 5000;
     const sharing = { ...defaultConfig().sharing, ...options.sharing };
@@ -105,12 +108,19 @@ export class ComputeEndpoint {
     );
     const clients = () => this.clients.values();
     this.status = new SessionStatus(driver, ledger, options.vendorDevices ?? (() => []), clients);
+    this.pool =
+      placement.process && placement.poolSize > 0
+        ? new WorkerPool(placement.poolSize, driver, { heartbeatMs: placement.heartbeatMs, scheduler: schedulerSettings }, {
+            failed: (pid, why) => logger.warn({ code: ErrorCodes.SESSION_WORKER_FAILED, workerPid: pid, reason: why }, 'an idle session worker failed; the pool starts another'),
+          })
+        : null;
     this.launcher = new SessionLauncher({
       driver,
       addon,
       limits: this.limits,
       placement,
       scheduler: schedulerSettings,
+      pool: this.pool,
       freed: (client) => {
         this.status.departed(client);
         this.clients.delete(client.info.id);
@@ -331,6 +341,7 @@ export class ComputeEndpoint {
   /** Refuses new clients, closes the others, and waits until every session has freed its state. */
   async close(timeoutMs = 5000): Promise<void> {
     this.closing = true;
+    this.pool?.stop();
     clearInterval(this.pinger);
     clearInterval(this.sampler);
     this.admission.clear();

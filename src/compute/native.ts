@@ -190,6 +190,8 @@ export interface ComputeAddon {
   /** onClosed's code: how an attached connection ended (the client's close code, 1006 when it went away); null without one. */
   /** {pid, uid, gid} of a Unix-socket connection's peer, as the kernel recorded it (SO_PEERCRED); null: not a Unix socket. */
   peerCredentials(fd: number): PeerCredentials | null;
+  /** Passes fd over a Unix socket (SCM_RIGHTS, with one byte): a client's socket to a running session worker. */
+  passDescriptor(channelFd: number, fd: number): void;
   Session: new (driver: NativeDriver, onOutput: (message: Buffer) => void, onClosed: (reason: string | null, code: number | null) => void, options?: NativeSessionOptions) => NativeSession;
 }
 

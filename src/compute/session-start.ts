@@ -5,6 +5,7 @@ import type { Client } from './client.js';
 import { NativeLink, holdForHandover, parkForWorker, releaseToNative, unparsedBytes } from './client-link.js';
 import { CloseCodes, closeReason, encodeWelcome, type Hello } from './handshake.js';
 import type { ComputeAddon, NativeDriver } from './native.js';
+import type { WorkerPool } from './worker-pool.js';
 import { WorkerSession, type WorkerSettings } from './worker-session.js';
 
 /** Message and backlog limits of a session (docs/protocol.md, "Limits"; config `compute`). */
@@ -30,6 +31,8 @@ export interface SessionPlacement {
   /** The worker's heartbeat (its stats) and how long without one means it hung (config `compute.workerHeartbeatMs`, `workerHangMs`). */
   heartbeatMs: number;
   hangMs: number;
+  /** Idle workers kept started ahead of need (config `compute.workerPoolSize`); 0: none. */
+  poolSize: number;
 }
 
 export interface LaunchContext {
@@ -38,6 +41,8 @@ export interface LaunchContext {
   limits: ComputeLimits;
   placement: SessionPlacement;
   scheduler: WorkerSettings['scheduler'];
+  /** The idle workers of process mode, when it keeps any. */
+  pool: WorkerPool | null;
   /** The session is freed: the endpoint forgets its client and gives its quota back. */
   freed: (client: Client) => void;
 }
@@ -60,7 +65,13 @@ export class SessionLauncher {
     const onClosed = (reason: string | null, closeCode: number | null) => this.closed(client, reason, closeCode, log);
     const options = { quota, ...params };
     client.session = placement.process
-      ? new WorkerSession(driver, onOutput, onClosed, options, { heartbeatMs: placement.heartbeatMs, hangMs: placement.hangMs, scheduler: this.ctx.scheduler })
+      ? new WorkerSession(driver, onOutput, onClosed, options, {
+          heartbeatMs: placement.heartbeatMs,
+          hangMs: placement.hangMs,
+          scheduler: this.ctx.scheduler,
+          pool: this.ctx.pool,
+          passDescriptor: (channelFd, fd) => this.ctx.addon.passDescriptor(channelFd, fd),
+        })
       : new this.ctx.addon.Session(driver, onOutput, onClosed, options);
     client.session.limitBacklog(limits.maxQueuedBytes, () => ws.resume());
     // Only the first refusal of a session comes here; the session's stats count them all.

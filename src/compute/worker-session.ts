@@ -1,40 +1,22 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import type { Socket } from 'node:net';
-import { join } from 'node:path';
 import * as wsModule from 'ws';
-import { packageRoot } from '../paths.js';
 import { CloseCodes, closeReason } from './handshake.js';
 import type { AttachLimits, ConnectionFigures, EmuStats, NativeDriver, NativeSchedParams, NativeSession, NativeSessionOptions, Refusal, SessionStats } from './native.js';
-import { FrameReader, sendFrame, WorkerMsg } from './worker-channel.js';
+import { WorkerMsg } from './worker-channel.js';
+import type { WorkerPool } from './worker-pool.js';
+import { WorkerProcess, type WorkerListener, type WorkerStartSettings } from './worker-process.js';
 
-/** The session worker executable node-gyp builds beside the addon (native/worker). */
-export const workerPath = process.env.GPUPOOL_SESSION_WORKER || join(packageRoot, 'build', 'Release', 'gpupool-session-worker');
+export { workerPath } from './worker-process.js';
 
-/** How a session worker is run and watched (config `compute`: sessionProcess, workerHeartbeatMs, workerHangMs). */
-export interface WorkerSettings {
-  /** The worker reports its stats this often: its heartbeat. */
-  heartbeatMs: number;
+/** How a session worker is run and watched (config `compute`: sessionProcess, workerHeartbeatMs, workerHangMs, workerPoolSize). */
+export interface WorkerSettings extends WorkerStartSettings {
   /** No word from the worker for this long: it is hung, killed, and its session ended. */
   hangMs: number;
-  /** The card scheduler's settings (the daemon's, config `sharing`). */
-  scheduler: { sliceUs: number; paceDepth: number; idleGraceUs: number };
+  /** Idle workers started ahead of need; none: the session starts its own. */
+  pool?: WorkerPool | null;
+  /** Passes the client's socket to the worker (the addon's passDescriptor). */
+  passDescriptor: (channelFd: number, fd: number) => void;
 }
-
-/**
- * Each worker's own GPUPOOL_EMU_ADDRESS_SALT: the emulated driver moves its cards' address ranges by
- * it (docs/emulator.md, "Address slots"), so that one session's addresses name nothing in another's
- * worker, as in a daemon whose sessions share one emulator. A real driver ignores it. Set in the
- * daemon's own environment, it is every worker's (tests of workers whose addresses coincide).
- */
-let workersStarted = 0;
-function workerEnv(): NodeJS.ProcessEnv {
-  workersStarted++;
-  if (process.env.GPUPOOL_EMU_ADDRESS_SALT !== undefined) return process.env;
-  return { ...process.env, GPUPOOL_EMU_ADDRESS_SALT: String(workersStarted) };
-}
-
-/** Each worker's tag on its slots in the cards' scheduling state (the daemon's own sessions are 0). */
-let nextSchedOwner = 1;
 
 type OnClosed = (reason: string | null, code: number | null) => void;
 
@@ -44,17 +26,16 @@ interface WsSenderClass {
 
 /**
  * A session run by a process of its own (native/worker), behind the same interface as the addon's
- * in-process Session (docs/architecture.md). The worker starts when the session first needs it: at
- * attach (it inherits the client's socket) or at the first message of a connection that stays on the
- * event loop. It reports stats on a beat; a worker that exits, crashes or falls silent past `hangMs`
+ * in-process Session (docs/architecture.md). The session takes its worker (an idle one of the pool,
+ * or one started now) when it first needs it: at attach (the client's socket is passed to it) or at
+ * the first message of a connection that stays on the event loop. It reports stats on a beat; a worker that exits, crashes or falls silent past `hangMs`
  * ends its own session only: the client gets close code 4006 with the reason, the session's end is
  * reported as any other, and its memory and quota go back with it.
  */
 export class WorkerSession implements NativeSession {
   /** The worker's pid once it runs (status shows it). */
   pid: number | null = null;
-  private child: ChildProcess | null = null;
-  private channel: Socket | null = null;
+  private worker: WorkerProcess | null = null;
   /** The client's socket while the worker owns the connection: kept, unread, to tell the client of a failed worker. */
   private parked: Socket | null = null;
   private latest: SessionStats;
@@ -97,18 +78,23 @@ export class WorkerSession implements NativeSession {
   submit(message: Buffer): boolean {
     if (this.closing || this.ended) return false;
     if (message.length === 0) return true;
-    this.start(null);
-    sendFrame(this.channel!, WorkerMsg.SUBMIT, message);
+    this.start().send(WorkerMsg.SUBMIT, message);
     this.held += message.length + 256;
     if (this.backlogLimit > 0 && this.held > this.backlogLimit) this.isBacklogged = true;
     return true;
   }
 
   attach(fd: number, prefix: Buffer, limits: AttachLimits): void {
-    if (this.child) throw new Error('attach: the session runs already');
+    if (this.worker) throw new Error('attach: the session runs already');
     if (this.closing || this.ended) throw new Error('attach: the session is closing');
-    this.start(fd);
-    sendFrame(this.channel!, WorkerMsg.ATTACH, Buffer.concat([Buffer.from(JSON.stringify(limits)), Buffer.from([0]), prefix]));
+    const worker = this.start();
+    try {
+      worker.passSocket(fd, this.settings.passDescriptor);
+    } catch (err) {
+      // The session stays on the event loop (the caller's fallback); its worker serves it there.
+      throw new Error(`attach: ${(err as Error).message}`);
+    }
+    worker.send(WorkerMsg.ATTACH, Buffer.concat([Buffer.from(JSON.stringify(limits)), Buffer.from([0]), prefix]));
   }
 
   /**
@@ -123,24 +109,24 @@ export class WorkerSession implements NativeSession {
 
   close(): void {
     this.closing = true;
-    if (!this.child) return this.finish(null, null);
-    sendFrame(this.channel!, WorkerMsg.CLOSE);
+    if (!this.worker) return this.finish(null, null);
+    this.worker.send(WorkerMsg.CLOSE);
   }
 
   closeConnection(code: number, reason: string): void {
     this.closing = true;
-    if (!this.child) return this.finish(null, null);
-    sendFrame(this.channel!, WorkerMsg.CLOSE_CONNECTION, JSON.stringify({ code, reason }));
+    if (!this.worker) return this.finish(null, null);
+    this.worker.send(WorkerMsg.CLOSE_CONNECTION, JSON.stringify({ code, reason }));
   }
 
   terminate(): void {
     this.closing = true;
-    if (!this.child) return this.finish(null, null);
-    sendFrame(this.channel!, WorkerMsg.TERMINATE);
+    if (!this.worker) return this.finish(null, null);
+    this.worker.send(WorkerMsg.TERMINATE);
   }
 
   ping(): void {
-    if (this.channel) sendFrame(this.channel, WorkerMsg.PING);
+    this.worker?.send(WorkerMsg.PING);
   }
 
   stats(): SessionStats {
@@ -149,7 +135,7 @@ export class WorkerSession implements NativeSession {
 
   setSchedule(params: NativeSchedParams): void {
     this.params = { ...this.params, ...params };
-    if (this.channel) sendFrame(this.channel, WorkerMsg.SCHEDULE, JSON.stringify(params));
+    this.worker?.send(WorkerMsg.SCHEDULE, JSON.stringify(params));
   }
 
   poison(ordinal: number, cuResult: number): void {
@@ -157,7 +143,7 @@ export class WorkerSession implements NativeSession {
     if (ordinal < 0 || ordinal >= this.latest.poisoned.length) throw new RangeError(`poison: no card ${ordinal}`);
     this.latest = { ...this.latest, poisoned: this.latest.poisoned.map((p, i) => (i === ordinal && p === 0 ? cuResult : p)) };
     this.pendingPoison.push({ ordinal, code: cuResult });
-    if (this.channel) sendFrame(this.channel, WorkerMsg.POISON, JSON.stringify({ ordinal, code: cuResult }));
+    this.worker?.send(WorkerMsg.POISON, JSON.stringify({ ordinal, code: cuResult }));
   }
 
   limitBacklog(bytes: number, onDrained: () => void): void {
@@ -179,38 +165,26 @@ export class WorkerSession implements NativeSession {
     return { ...this.figures.figures, idleMs: this.figures.figures.idleMs + (Date.now() - this.figures.at) };
   }
 
-  private start(fd: number | null): void {
-    if (this.child) return;
-    // fd 5: the cards' scheduling state, shared with every session; the worker's slots there carry its number.
-    const schedOwner = nextSchedOwner++;
-    const child = spawn(workerPath, [], { env: workerEnv(), stdio: ['ignore', 'inherit', 'inherit', 'pipe', fd ?? 'ignore', this.driver.cardStateFd()] });
-    this.child = child;
-    this.pid = child.pid ?? null;
-    const channel = child.stdio[3] as Socket;
-    this.channel = channel;
-    const reader = new FrameReader(
-      (type, payload) => this.receive(type, payload),
-      (why) => this.fail(`session worker sent ${why}`),
-    );
-    channel.on('data', (chunk: Buffer) => reader.push(chunk));
-    channel.on('error', () => {});
-    child.on('error', (err) => this.fail(`session worker could not start: ${err.message}`));
-    child.on('exit', (code, signal) => {
-      // A worker that died holding a card (or waiting for one) would stall the card's other sessions.
-      // -1: a card's lock is held by a process stopped with it (hung, until its own watchdog ends it).
-      const release = () => {
-        if (this.driver.releaseSchedOwner(schedOwner) < 0) setTimeout(release, 100).unref();
-      };
-      release();
-    });
-    // Judged once its channel is read to the end ('close' comes after the pipes' last bytes; 'exit' may
-    // come before them): a worker that sent its session's end, then exited, has not failed.
-    child.on('close', (code, signal) => {
-      if (!this.ended) this.fail(signal ? `session worker killed by ${signal}` : `session worker exited with status ${code}`);
-    });
+  /** The session's worker: an idle one of the pool when there is one, else one started now. */
+  private start(): WorkerProcess {
+    if (this.worker) return this.worker;
+    const listener: WorkerListener = {
+      frame: (type, payload) => this.receive(type, payload),
+      malformed: (why) => this.fail(`session worker sent ${why}`),
+      spawnFailed: (err) => this.fail(`session worker could not start: ${err.message}`),
+      exited: (code, signal) => {
+        if (!this.ended) this.fail(signal ? `session worker killed by ${signal}` : `session worker exited with status ${code}`);
+      },
+    };
+    const pooled = this.settings.pool?.take() ?? null;
+    const worker = pooled ?? new WorkerProcess(this.driver, this.settings, listener);
+    worker.listen(listener);
+    this.worker = worker;
+    this.pid = worker.pid;
+    this.ready = worker.ready;
     const { quota, ...params } = { ...this.options, ...this.params };
-    sendFrame(channel, WorkerMsg.INIT, JSON.stringify({ driver: this.driver.path, quota: quota ?? [], ...params, scheduler: this.settings.scheduler, heartbeatMs: this.settings.heartbeatMs, cardStateFd: 5, schedOwner }));
-    for (const p of this.pendingPoison) sendFrame(channel, WorkerMsg.POISON, JSON.stringify(p));
+    worker.send(WorkerMsg.START, JSON.stringify({ quota: quota ?? [], ...params }));
+    for (const p of this.pendingPoison) worker.send(WorkerMsg.POISON, JSON.stringify(p));
     this.lastHeard = Date.now();
     this.watchdog = setInterval(() => {
       if (Date.now() - this.lastHeard <= this.settings.hangMs) return;
@@ -222,6 +196,7 @@ export class WorkerSession implements NativeSession {
       });
     }, Math.max(10, Math.min(this.settings.heartbeatMs, this.settings.hangMs / 4)));
     this.watchdog.unref();
+    return worker;
   }
 
   private receive(type: number, payload: Buffer): void {
@@ -283,7 +258,7 @@ export class WorkerSession implements NativeSession {
   /** The worker failed: the client hears why (close code 4006), the session ends as any other. */
   private fail(reason: string): void {
     if (this.ended) return;
-    this.child?.kill('SIGKILL');
+    this.worker?.kill();
     this.closeParked(CloseCodes.SESSION_WORKER_FAILED, reason);
     this.finish(reason, CloseCodes.SESSION_WORKER_FAILED);
   }
@@ -312,10 +287,8 @@ export class WorkerSession implements NativeSession {
     if (this.watchdog) clearInterval(this.watchdog);
     if (this.parked) lingerAndClose(this.parked);
     this.parked = null;
-    this.channel?.end();
-    const child = this.child;
-    // A worker that reported its end exits by itself; one that does not within a second is made to.
-    if (child && child.exitCode === null && child.signalCode === null) setTimeout(() => child.kill('SIGKILL'), 1000).unref();
+    // A worker that reported its end exits at the channel's; one that does not within a second is made to.
+    this.worker?.end(1000);
     queueMicrotask(() => this.onClosed(reason, code));
   }
 }

@@ -104,10 +104,15 @@ export interface DaemonConfig {
      * Where a session runs (docs/architecture.md): `thread`, two native threads of the daemon, or
      * `process`, a worker process of its own (native/worker) that owns the connection, so that a
      * crash or a hang ends only that session. The card scheduler reaches across workers through
-     * shared memory, so both hold the same sharing guarantees; `thread` stays the default until a
-     * rare race in process mode is fixed (docs/architecture.md, "Sessions in worker processes").
+     * shared memory, so both hold the same sharing guarantees.
      */
     sessionProcess: 'thread' | 'process';
+    /**
+     * In `process` mode, this many idle session workers are kept started, their driver open, so that
+     * a session takes one at once instead of waiting for a process to start; each one taken is
+     * replaced in the background. 0: every session starts its own.
+     */
+    workerPoolSize: number;
     /** A session worker reports its stats this often: its heartbeat. */
     workerHeartbeatMs: number;
     /** A session worker silent this long is hung: it is killed and its session ended (close code 4006). */
@@ -199,7 +204,7 @@ export function defaultConfig(): DaemonConfig {
     vendors: { enabled: [...VENDORS], libraryPath: [], systemLibraries: true, initTimeoutMs: 10_000, probeInit: true },
     sampling: { intervalMs: 2_000 },
     health: { xidWaitMs: 1_000, ignoredXids: [13, 31, 43, 45, 68, 109] },
-    compute: { enabled: true, driver: null, pingIntervalMs: 10_000, clientGraceMs: null, maxMessageBytes: 1024 ** 3, maxQueuedBytes: 256 * 1024 ** 2, sharedMemoryBytes: 16 * 1024 ** 3, sharedMemoryRegions: 1024, nativeConnections: true, sessionProcess: 'thread', workerHeartbeatMs: 250, workerHangMs: 5000 },
+    compute: { enabled: true, driver: null, pingIntervalMs: 10_000, clientGraceMs: null, maxMessageBytes: 1024 ** 3, maxQueuedBytes: 256 * 1024 ** 2, sharedMemoryBytes: 16 * 1024 ** 3, sharedMemoryRegions: 1024, nativeConnections: true, sessionProcess: 'process', workerPoolSize: 2, workerHeartbeatMs: 250, workerHangMs: 5000 },
     sharing: { defaultQuota: '25%', overcommit: false, placement: 'spread', defaultShare: DEFAULT_SHARE, sliceMs: 4, paceDepth: 1, idleGraceUs: 200, windows: [], tenantMaxSessions: 64, tenantMaxMemory: '75%' },
     pool: { peers: [], timeoutMs: 2_000, historySeconds: 300, source: 'static', daemonPort: 7760, apiServer: null, apiTokenFile: null },
     auth: { tokens: null, maxFailures: 10, failureWindowMs: 10_000, helloTimeoutMs: 5_000, maxHelloBytes: 16_384, maxPendingPerAddress: 64, maxPending: 1024, blockedDelayMs: 1000 },
@@ -275,6 +280,7 @@ export const configSchema = {
         sharedMemoryRegions: { type: 'integer', minimum: 1, maximum: 65_536 },
         nativeConnections: { type: 'boolean' },
         sessionProcess: { enum: ['thread', 'process'] },
+        workerPoolSize: { type: 'integer', minimum: 0, maximum: 64 },
         workerHeartbeatMs: { type: 'integer', minimum: 10, maximum: 60_000 },
         workerHangMs: { type: 'integer', minimum: 50, maximum: 600_000 },
       },

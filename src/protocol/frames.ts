@@ -372,7 +372,7 @@ export const workerControl = {
   /** The largest length a frame may state: a message of the client's (at most compute.maxMessageBytes, 2 GiB). */
   maxFrame: 2 ** 31,
   messages: {
-    INIT: { code: 1, from: 'daemon', doc: 'JSON: {driver, quota, share, limit, priority, paused, scheduler, heartbeatMs}' },
+    INIT: { code: 1, from: 'daemon', doc: "JSON: the daemon's settings {driver, scheduler, heartbeatMs, cardStateFd, schedOwner}; READY once the driver is open" },
     SUBMIT: { code: 2, from: 'daemon', doc: 'one client message (call frames)' },
     CLOSE: { code: 3, from: 'daemon', doc: 'stop after the current message' },
     CLOSE_CONNECTION: { code: 4, from: 'daemon', doc: 'JSON {code, reason}: a close frame to the attached connection' },
@@ -380,13 +380,14 @@ export const workerControl = {
     PING: { code: 6, from: 'daemon', doc: 'a ping to the attached connection' },
     SCHEDULE: { code: 7, from: 'daemon', doc: 'JSON {share, limit, priority, paused}' },
     POISON: { code: 8, from: 'daemon', doc: 'JSON {ordinal, code}' },
-    ATTACH: { code: 9, from: 'daemon', doc: 'JSON {maxMessageBytes, maxQueuedBytes}, NUL, then the bytes already read; the socket is fd 4' },
+    ATTACH: { code: 9, from: 'daemon', doc: 'JSON {maxMessageBytes, maxQueuedBytes}, NUL, then the bytes already read; the socket was passed on fd 4 (SCM_RIGHTS) just before' },
+    START: { code: 10, from: 'daemon', doc: "JSON: the session's own {quota, share, limit, priority, paused}; a pooled worker waits for it" },
     READY: { code: 100, from: 'worker', doc: 'the driver is open: calls may run' },
     OUTPUT: { code: 101, from: 'worker', doc: 'replies (the submit path)' },
     RELEASED: { code: 102, from: 'worker', doc: 'u64, little-endian: backlog cost of submitted messages now run' },
     REFUSAL: { code: 103, from: 'worker', doc: "JSON: the session's first bounds-check refusal" },
     STATS: { code: 104, from: 'worker', doc: "JSON: the session's stats and the connection's figures; also the heartbeat" },
-    CLOSED: { code: 105, from: 'worker', doc: "JSON {reason, code}: the session's end; the worker exits after it" },
+    CLOSED: { code: 105, from: 'worker', doc: "JSON {reason, code}: the session's end; the worker exits once the daemon ends the channel" },
   },
 } as const satisfies { headBytes: number; maxFrame: number; messages: Record<string, WorkerControlMessage> };
 
