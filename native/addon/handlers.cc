@@ -402,7 +402,7 @@ void run_launch(Session &s, const gp_frame_launch &f, Writer &w, const Call &cal
   Launch l = launch_of(f);
   CUfunction fn = nullptr;
   CUstream stream = nullptr;
-  std::vector<void *> kp;
+  std::vector<void *> &kp = s.param_pointers();
   CUresult rc = prepare_launch(s, l, &fn, &stream, kp);
   if (rc == CUDA_SUCCESS) {
     WorkScope work(s, stream, op_info(op)->per_thread);
@@ -431,7 +431,7 @@ void launch_kernel_ex(Session &s, const gp_frame_launch_ex &f, Writer &w, const 
 
   CUfunction fn = nullptr;
   CUstream stream = nullptr;
-  std::vector<void *> kp;
+  std::vector<void *> &kp = s.param_pointers();
   CUresult rc = prepare_launch(s, l, &fn, &stream, kp);
   // Each id is looked at as the number it travelled as: one the driver's enum does not name may not
   // even be loaded as that enum.

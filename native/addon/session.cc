@@ -131,12 +131,16 @@ CUresult Session::take_deferred_error() {
   return (CUresult)deferred_.exchange(0, std::memory_order_relaxed);
 }
 
+// Only the session's thread counts: a plain load and store, where a read-modify-write would lock the
+// bus once per call for readers (stats()) that only need a recent value.
+static inline void bump(std::atomic<uint64_t> &n) { n.store(n.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed); }
+
 void Session::count_call(bool async) {
-  calls_.fetch_add(1, std::memory_order_relaxed);
-  if (async) async_calls_.fetch_add(1, std::memory_order_relaxed);
+  bump(calls_);
+  if (async) bump(async_calls_);
 }
 
-void Session::count_message() { messages_.fetch_add(1, std::memory_order_relaxed); }
+void Session::count_message() { bump(messages_); }
 
 // ---- contexts --------------------------------------------------------------------------------------
 

@@ -257,6 +257,9 @@ class Session {
   void set_param_layout(uint64_t id, std::vector<ParamSlot> slots);
   // Scratch space for a launch's parameters, 8-byte aligned.
   void *param_scratch(size_t size);
+  // The kernelParams array a launch hands the driver (pointers into param_scratch), kept between
+  // launches so that one costs no allocation.
+  std::vector<void *> &param_pointers() { return param_pointers_; }
 
   // Unloads the session's libraries, destroys its contexts (and with them everything in them),
   // forgets everything. Runs on the session's thread when the session ends.
@@ -342,6 +345,7 @@ class Session {
   std::unique_ptr<std::atomic<int>[]> poisoned_;          // by ordinal: set by the JS thread
   std::unordered_map<uint64_t, std::vector<ParamSlot>> params_;
   std::vector<uint64_t> scratch_;
+  std::vector<void *> param_pointers_;
 
   std::shared_ptr<Scheduler> sched_;
   mutable std::mutex sched_mu_;  // cards_ and sched_params_: the JS thread reads stats and sets params

@@ -65,7 +65,7 @@ static int wrong_type(gp_in *in, const char *want, int got)
     return gp_in_fail(in, "expected %s, got %s", want, type_name((enum mp_type)got));
 }
 
-int gp_in_u64(gp_in *in, uint64_t *out)
+int gp_in_u64_any(gp_in *in, uint64_t *out)
 {
     int t = next_type(in, "uint");
     if (t == MP_UINT) {
@@ -84,10 +84,10 @@ int gp_in_u64(gp_in *in, uint64_t *out)
     return 0;
 }
 
-int gp_in_u32(gp_in *in, uint32_t *out)
+int gp_in_u32_any(gp_in *in, uint32_t *out)
 {
     uint64_t v;
-    if (gp_in_u64(in, &v) != 0)
+    if (gp_in_u64_any(in, &v) != 0)
         return -1;
     if (v > UINT32_MAX)
         return gp_in_fail(in, "integer out of range for 32 bits");

@@ -42,6 +42,8 @@ typedef struct gp_conn {
     CUresult deferred_error; /* a failed deferred call's result, for the next sync call to report */
     int dead;
     int stopping;
+    int sender_waiting;           /* the sender thread sleeps on batch_ready: only then is a wake-up needed */
+    int local;                    /* unix://: the batch is sent unmasked (a zero mask), see gp_conn_append */
 
     pthread_mutex_t send_order;   /* held from taking a batch to having sent it: batches leave in order */
     uint8_t *spare;

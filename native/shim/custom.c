@@ -122,8 +122,16 @@ static pthread_mutex_t g_layout_lock = PTHREAD_MUTEX_INITIALIZER;
 static param_layout *g_layouts;
 static size_t g_layout_count, g_layout_cap;
 
+/* The layout this thread launched last: a loop launching one kernel takes no lock for it. A layout,
+ * once recorded, never changes, so the copy stays true. */
+static __thread param_layout tls_last_layout;
+
 static int find_layout(const void *fn, param_layout *out)
 {
+    if (fn != NULL && tls_last_layout.fn == fn) {
+        *out = tls_last_layout;
+        return 1;
+    }
     int found = 0;
     pthread_mutex_lock(&g_layout_lock);
     for (size_t i = 0; i < g_layout_count && !found; i++)
@@ -132,6 +140,8 @@ static int find_layout(const void *fn, param_layout *out)
             found = 1;
         }
     pthread_mutex_unlock(&g_layout_lock);
+    if (found)
+        tls_last_layout = *out;
     return found;
 }
 

@@ -1,3 +1,4 @@
+import { uptime } from 'node:os';
 import si from 'systeminformation';
 
 export interface HostInfo {
@@ -31,7 +32,9 @@ export class HostInfoSource {
       hostname: this.hostname,
       ...this.fixed,
       memory: { totalBytes: mem.total, availableBytes: mem.available },
-      uptimeSeconds: si.time().uptime,
+      // node:os, not si.time(): that also works out the time zone by running `date` and `ls` through a
+      // shell, synchronously, on the event loop, at every status sample (the dashboard's, every few seconds).
+      uptimeSeconds: uptime(),
     };
   }
 }
