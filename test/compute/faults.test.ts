@@ -258,7 +258,10 @@ t.test('bad input on /v1/compute: the daemon closes with 4001/4002 and a reason,
     await c.send(pack([op('cuMemAlloc_v3020'), 2, BigInt(ctx), true, 1 << 20]));
     const [seq2, rc2] = unpackr.unpack(await c.next()) as [number, number];
     t.same([seq2, rc2], [2, 0], '1 MiB allocated');
-    const live = (await sessions(daemon)).find((s) => s.id === welcome.session);
+    const live = await eventually('the raw client\'s stats in /v1/status', async () => {
+      const s = (await sessions(daemon)).find((s) => s.id === welcome.session);
+      return s?.stats?.allocations === 1 ? s : undefined;
+    }, PROMPT_MS);
     t.match(live, { program: 'raw-client', host: 'faults-test', pid: process.pid, stats: { contexts: 1, allocations: 1, allocatedBytes: 1 << 20 } });
 
     await c.send(noise(256));
@@ -373,7 +376,11 @@ t.test('nothing is left allocated by a client that exits or is killed without cl
     const j = job(t, server, [leaky, fatbin, '--wait']);
     const [, pid] = (await j.output(/^ready (\d+) /m)) as unknown as [string, string];
     const id = await sessionOf(daemon, from, leaky);
-    const live = (await sessions(daemon)).find((s) => s.id === id);
+    // A worker's stats reach status on its beat (docs/operations.md): as of at most 100 ms ago.
+    const live = await eventually('the leaky session\'s stats in /v1/status', async () => {
+      const s = (await sessions(daemon)).find((s) => s.id === id);
+      return s?.stats?.allocations === 3 ? s : undefined;
+    }, PROMPT_MS);
     t.match(live, { program: leaky, pid: Number(pid), stats: { contexts: 1, allocations: 3, allocatedBytes: LEAKED_BYTES } }, 'the status shows what the client holds');
     t.ok((live?.stats?.handles ?? 0) >= 3, 'a stream, an event and a module among its handles');
     process.kill(Number(pid), 'SIGKILL');
