@@ -34,8 +34,8 @@ void Runner::send_out(Connection *c, const char *data, size_t size) {
 bool Runner::next_from_ring(Message &m) {
   CallRing &ring = *ring_;
   const uint64_t spin_until = gp_ring_now_ns() + ring.spin_ns();
-  bool grace_known = false, keep = false, idled = false;
-  uint64_t deadline = 0;
+  bool grace_known = false, keep = false, idled = false, spinning = true;
+  uint64_t deadline = 0, last_look = 0;
   for (;;) {
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -68,7 +68,7 @@ bool Runner::next_from_ring(Message &m) {
       }
     }
     const uint64_t now = gp_ring_now_ns();
-    if (now < spin_until) {
+    if (spinning && (spinning = gp_ring_keep_spinning(now, spin_until, &last_look))) {
       gp_ring_relax();
       continue;
     }

@@ -123,11 +123,7 @@ CUresult check_memfd(int fd, uint64_t bytes, std::string *why) {
 }
 
 std::shared_ptr<CallRing> SharedMemory::open_ring(uint64_t bytes, CUresult *rc, std::string *why) {
-  std::shared_ptr<PassedFds> fds;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    fds = fds_;
-  }
+  std::shared_ptr<PassedFds> fds = source();
   FdCloser fd{fds ? fds->take() : -1};
   if (fd.fd < 0) {
     *why = "no descriptor came with it (a call ring works on the daemon's Unix socket only)";
@@ -148,11 +144,7 @@ SharedMemory::~SharedMemory() {
 }
 
 CUresult SharedMemory::add(Session &s, uint32_t id, uint64_t bytes, std::string *why) {
-  std::shared_ptr<PassedFds> fds;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    fds = fds_;
-  }
+  std::shared_ptr<PassedFds> fds = source();
   FdCloser fd{fds ? fds->take() : -1};
   if (fd.fd < 0) {
     *why = "no descriptor came with it (shared memory works on the daemon's Unix socket only)";

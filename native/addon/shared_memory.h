@@ -78,6 +78,10 @@ class SharedMemory {
     std::lock_guard<std::mutex> lock(mu_);
     fds_ = std::move(fds);
   }
+  std::shared_ptr<PassedFds> source() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return fds_;
+  }
   // Checks the next passed descriptor (a sealed memfd of at least `bytes`), maps and registers it.
   // The CUresult, and *why for the log.
   CUresult add(Session &s, uint32_t id, uint64_t bytes, std::string *why);

@@ -187,6 +187,19 @@ static inline void gp_ring_relax(void)
 #endif
 }
 
+/*
+ * A spin's clock: false once the spin should stop, at `until` or as soon as the spinner finds it lost
+ * its CPU for a while (on a machine with more runnable threads than CPUs a spinner only delays the
+ * side it waits for: it sleeps instead). *last is the time of the previous look (0 at the start).
+ */
+#define GP_RING_PREEMPTED_NS 20000u
+static inline int gp_ring_keep_spinning(uint64_t now, uint64_t until, uint64_t *last)
+{
+    const int preempted = *last != 0 && now - *last > GP_RING_PREEMPTED_NS;
+    *last = now;
+    return now < until && !preempted;
+}
+
 static inline uint64_t gp_ring_now_ns(void)
 {
     struct timespec t;

@@ -334,8 +334,10 @@ int gp_conn_append(gp_conn *c, const struct iovec *parts, int count, gp_pending 
         c->pending = pending;
     }
     /* A sync call flushes the batch itself; only fire-and-forget work needs the sender thread. With a
-     * call ring it goes now, from this thread: a record costs no syscall while the session is awake. */
-    int now = c->ring != NULL && (pending == NULL || pending->deferred);
+     * call ring it goes from this thread when the session must be rung anyway, or the batch is large
+     * (gp_ring_flush_now); while the session is busy the sender thread takes the batch, so that a
+     * stream of launches travels in few records. */
+    int now = c->ring != NULL && (pending == NULL || pending->deferred) && gp_ring_flush_now(c, c->batch_len);
     if ((pending == NULL || pending->deferred) && !now)
         pthread_cond_signal(&c->batch_ready);
     pthread_mutex_unlock(&c->batch_lock);

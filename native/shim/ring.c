@@ -31,6 +31,8 @@
  * compute.callRingBytes default takes exactly this. */
 #define RING_CAP ((uint64_t)1 << 20)
 #define DEFAULT_SPIN_US 50
+/* Fire-and-forget work batched this large goes to the ring from the calling thread at once. */
+#define RING_BATCH_BYTES ((size_t)64 << 10)
 /* Sleeps are cut this short, to see a connection that died or is closing. */
 #define SLEEP_SLICE_NS 100000000L
 /* The receiver waits at most this long for the ring's replies that came before a socket message. */
@@ -222,12 +224,19 @@ int gp_ring_send(gp_conn *c, const uint8_t *data, size_t len)
     return gp_ws_send_masked(c->ws, data, len, clear);
 }
 
+int gp_ring_flush_now(gp_conn *c, size_t batched)
+{
+    /* A session asleep needs its bell now; one awake takes the sender thread's batches meanwhile. */
+    return batched >= RING_BATCH_BYTES || __atomic_load_n(word(c->ring, GP_RING_SESSION_AWAKE), __ATOMIC_RELAXED) == 0;
+}
+
 CUresult gp_ring_wait(gp_conn *c, gp_pending *e)
 {
     gp_ring *r = c->ring;
     uint32_t *awake = word(r, GP_RING_CLIENT_AWAKE);
     __atomic_fetch_add(awake, 1, __ATOMIC_SEQ_CST);
     const uint64_t until = gp_ring_now_ns() + r->spin_ns;
+    uint64_t last = 0;
     int broken = 0;
     while (!__atomic_load_n(&e->done, __ATOMIC_ACQUIRE)) {
         int n = poll_replies(c, r, 0);
@@ -235,7 +244,7 @@ CUresult gp_ring_wait(gp_conn *c, gp_pending *e)
             broken = 1;
             break;
         }
-        if (n == 0 && gp_ring_now_ns() >= until)
+        if (n == 0 && !gp_ring_keep_spinning(gp_ring_now_ns(), until, &last))
             break;
         gp_ring_relax();
     }

@@ -16,7 +16,7 @@
  *   (close 4002), and the daemon serves another job afterwards.
  * GPUPOOL_TEST_SESSION_PROCESS=process runs the same with sessions in worker processes.
  */
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -27,12 +27,12 @@ import { clientLibraryDir } from '../../src/paths.js';
 import { frame, helloMessage, loadOpTable } from '../../src/protocol/client.js';
 import { frameValues } from '../../src/protocol/frame-codec.js';
 import { sharedMemoryOps } from '../../src/protocol/frames.js';
-import { createInterface } from 'node:readline';
 import { Unpackr } from 'msgpackr';
 import { DaemonProcess, runProcess } from '../helpers/daemon-process.js';
 import { FixtureFile, mixedHost } from '../helpers/fixture.js';
 import { QUICK_CONFIG, eventually, writeConfig } from '../helpers/integration.js';
 import { buildFatbin, buildProgram } from '../helpers/programs.js';
+import { RawLines } from '../helpers/raw-lines.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'gpupool-ring-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -130,17 +130,8 @@ const RING_HEADER = 4096;
 const MIN_RING = RING_HEADER + 2 * 65536;
 
 /** shm_raw_client: one command a line, one answer a line. */
-class RawClient {
-  private lines: string[] = [];
-  private waiters: ((line: string) => void)[] = [];
+class RawClient extends RawLines {
   private seq = 1;
-  private constructor(private readonly child: ChildProcessWithoutNullStreams) {
-    createInterface({ input: child.stdout }).on('line', (line) => {
-      const w = this.waiters.shift();
-      if (w) w(line);
-      else this.lines.push(line);
-    });
-  }
 
   static async open(): Promise<RawClient> {
     const hello = helloMessage({ digest: ops.digest, program: 'ring-hostile' });
@@ -149,34 +140,19 @@ class RawClient {
     return c;
   }
 
-  private next(): Promise<string> {
-    const line = this.lines.shift();
-    if (line !== undefined) return Promise.resolve(line);
-    return new Promise((resolve) => this.waiters.push(resolve));
-  }
-
-  send(command: string): Promise<string> {
-    this.child.stdin.write(`${command}\n`);
-    return this.next();
-  }
-
   /** A ring of `bytes` in a memfd of that kind, then its frame: the CUresult. */
   async ring(kind: 'ring' | 'unsealed', bytes: number): Promise<number> {
     t.equal(await this.send(`fd ${kind} ${bytes}`), 'ok');
     const line = await this.send(`call ${frame(sharedMemoryOps.shm_ring, this.seq++, 0, frameValues('shm_ring', { bytes })).toString('hex')}`);
     if (!line.startsWith('reply ')) throw new Error(`no reply: ${line}`);
-    return (unpackr.unpack(Buffer.from(line.slice(6), 'hex')) as number[])[1];
+    const [, rc] = unpackr.unpack(Buffer.from(line.slice(6), 'hex')) as [number, number];
+    return rc;
   }
 
   /** Writes bytes at an offset of the ring (the session's bell rung), then waits for what the daemon says. */
   async poke(...writes: [number, Buffer][]): Promise<string> {
     for (const [offset, bytes] of writes) t.equal(await this.send(`poke ${offset} ${bytes.toString('hex')}`), 'ok');
     return this.send('read');
-  }
-
-  async close(): Promise<void> {
-    this.child.stdin.end();
-    await once(this.child, 'exit');
   }
 }
 
