@@ -7,6 +7,7 @@
     # The session core: everything the addon and the session worker both run.
     "core_sources": [
       "native/addon/alloc_handlers.cc",
+      "native/addon/call_ring.cc",
       "native/addon/card_state.cc",
       "native/addon/connection.cc",
       "native/addon/copy3d_handlers.cc",
@@ -17,6 +18,7 @@
       "native/addon/graph_handler.cc",
       "native/addon/msgpuck.cc",
       "native/addon/runner.cc",
+      "native/addon/runner_ring.cc",
       "native/addon/scheduler.cc",
       "native/addon/session.cc",
       "native/addon/session_memory.cc",

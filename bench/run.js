@@ -9,13 +9,15 @@
  * docs/benchmarks.md.
  *
  *   node bench/run.js [--quick] [--no-write] [--only 1,2,3,4] [--json FILE] [--js-connections] [--local]
- *                     [--session-process thread|process]
+ *                     [--session-process thread|process] [--no-call-ring]
  *
  * --quick: one trial of each and smaller counts (a smoke test; never written to the document).
  * --no-write: print only. --only: some of the benchmarks (the document is written only by a full run).
  * --js-connections: the daemon keeps every connection on its event loop (compute.nativeConnections
  * false), the path before issue 13, to compare with the sessions' native readers (the default).
  * --session-process: where the daemon runs its sessions (config `compute.sessionProcess`; default: the config's).
+ * --no-call-ring: the daemon refuses local jobs' call rings (config `compute.callRingBytes` 0): their
+ * calls cross the Unix socket, as before the ring (docs/operations.md, "The call ring").
  * --local: jobs reach the daemon through its Unix socket (the local transport, issue 13); the
  * latency baseline is then a C ping-pong over a Unix socket pair, and the copies are also measured
  * from pinned (cuMemAllocHost) memory and directly on the emulated driver. Never written to the document.
@@ -53,10 +55,12 @@ const onlyArg = args.indexOf('--only');
 const jsonArg = args.indexOf('--json');
 const jsonOut = jsonArg >= 0 ? args[jsonArg + 1] : null;
 const sessionArg = args.indexOf('--session-process');
-const daemonConfig = {
-  ...(args.includes('--js-connections') ? { compute: { nativeConnections: false } } : {}),
-  ...(sessionArg >= 0 ? { compute: { sessionProcess: args[sessionArg + 1] } } : {}),
+const compute = {
+  ...(args.includes('--js-connections') ? { nativeConnections: false } : {}),
+  ...(sessionArg >= 0 ? { sessionProcess: args[sessionArg + 1] } : {}),
+  ...(args.includes('--no-call-ring') ? { callRingBytes: 0 } : {}),
 };
+const daemonConfig = Object.keys(compute).length > 0 ? { compute } : {};
 const only = onlyArg >= 0 ? new Set(args[onlyArg + 1].split(',').map(Number)) : new Set([1, 2, 3, 4]);
 
 const MiB = 1024 * 1024;

@@ -477,6 +477,9 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
     Napi::Value shm_bytes = o.Get("sharedMemoryBytes"), shm_regions = o.Get("sharedMemoryRegions");
     if (shm_bytes.IsNumber()) limits.shared_memory.max_bytes = (uint64_t)shm_bytes.As<Napi::Number>().DoubleValue();
     if (shm_regions.IsNumber()) limits.shared_memory.max_regions = (uint32_t)shm_regions.As<Napi::Number>().DoubleValue();
+    Napi::Value ring_bytes = o.Get("callRingBytes"), ring_spin = o.Get("callRingSpinUs");
+    if (ring_bytes.IsNumber()) limits.shared_memory.call_ring_bytes = (uint64_t)ring_bytes.As<Napi::Number>().DoubleValue();
+    if (ring_spin.IsNumber()) limits.shared_memory.call_ring_spin_ns = (uint64_t)ring_spin.As<Napi::Number>().DoubleValue() * 1000;
     Napi::Buffer<char> prefix = info[1].As<Napi::Buffer<char>>();
     try {
       auto c = gp::Connection::open(info[0].As<Napi::Number>().Int32Value(), limits, std::string(prefix.Data(), prefix.Length()), gp::Runner::events_for(runner_));

@@ -51,7 +51,7 @@ void run_frame(Session &s, Writer &w, const char *&p, const char *frame_end) {
   s.count_call(!sync);
   // A region frame is no CUDA call: it always runs (its descriptor came with it), and a pending error
   // waits for the next call.
-  const bool answers_error = sync && head.op != GP_OP_SHM_REGION;
+  const bool answers_error = sync && head.op != GP_OP_SHM_REGION && head.op != GP_OP_SHM_RING;
 
   try {
     // A fire-and-forget call failed earlier: this synchronous call answers with that error instead

@@ -53,6 +53,7 @@ bool Runner::push(const Message &m) {
     queue_.push_back(m);
   }
   cv_.notify_one();
+  notify_ring();
   return true;
 }
 
@@ -61,7 +62,9 @@ void Runner::request_stop() {
     std::lock_guard<std::mutex> lock(mu_);
     stop_ = true;
   }
+  stopping_ = true;
   cv_.notify_one();
+  notify_ring();
   // A call waiting for a card (behind other sessions, or held off by a schedule window) gives up.
   session.cancel_waits();
 }
@@ -72,6 +75,7 @@ void Runner::wake() {
     wake_ = true;
   }
   cv_.notify_one();
+  notify_ring();
 }
 
 void Runner::run() {
@@ -83,7 +87,13 @@ void Runner::run() {
   auto *d = new Delivery();
   for (;;) {
     Message m;
-    if (!next(m)) break;
+    if (!next(m)) {
+      if (!ring_failure_.empty()) {
+        failed = true;
+        reason = ring_failure_;
+      }
+      break;
+    }
     Connection *const c = conn();
     if (m.token != nullptr) {
       d->tokens.push_back(m.token);
@@ -93,7 +103,7 @@ void Runner::run() {
       process_message(session, m.data, m.size, d->output, [this, &d, c] {
         if (d->output.size() < kReplyBytes) return;
         if (c != nullptr) {
-          c->send(d->output.data(), d->output.size());
+          send_out(c, d->output.data(), d->output.size());
           d->output.clear();
           return;
         }
@@ -112,7 +122,9 @@ void Runner::run() {
       reason = std::string("internal error: ") + e.what();
     }
     if (failed) d->output.clear();  // the connection closes with the reason instead
-    if (m.token == nullptr) {
+    if (m.borrowed) {
+      // The ring's buffer: nothing to free.
+    } else if (m.token == nullptr) {
       if (c != nullptr) {
         c->recycle(const_cast<char *>(m.data));
         c->release(Connection::cost(m.size));
@@ -122,8 +134,13 @@ void Runner::run() {
     }
     // On a native connection the replies go out from here: the owner hears only of refusals and the end.
     if (c != nullptr && !d->output.empty()) {
-      c->send(d->output.data(), d->output.size());
+      send_out(c, d->output.data(), d->output.size());
       d->output.clear();
+    }
+    if (c != nullptr && !failed && ring_ == nullptr) take_up_ring();
+    if (!failed && !ring_failure_.empty()) {
+      failed = true;
+      reason = ring_failure_;
     }
     if (session.take_refusal(&d->refusal)) d->has_refusal = true;
     session.publish();
@@ -169,6 +186,7 @@ void Runner::run() {
 // hands it back. The scheduler's calls may wait for the card's work: they run outside mu_, so that
 // push() on the owner's thread never waits for them.
 bool Runner::next(Message &m) {
+  if (ring_ != nullptr) return next_from_ring(m);
   std::unique_lock<std::mutex> lock(mu_);
   while (!stop_ && queue_.empty()) {
     wake_ = false;

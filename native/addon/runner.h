@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "call_ring.h"
 #include "connection.h"
 #include "session.h"
 #include "wire.h"
@@ -30,6 +31,7 @@ struct Message {
   const char *data;
   size_t size;
   void *token;
+  bool borrowed = false;  // the runner's own buffer (a message copied out of the call ring)
 };
 
 // What a message held counts against the session's backlog (docs/protocol.md, "Limits"): its bytes,
@@ -92,6 +94,9 @@ class Runner {
   // From another session's thread: a waiter wants a card this session holds.
   void wake();
 
+  // Whether the session's calls come through a call ring (for status).
+  bool ring_active() const { return ring_live_.load(std::memory_order_acquire) != nullptr; }
+
   // The connection's Events that feed this runner (held weakly: the runner may be gone first).
   static Connection::Events events_for(const std::shared_ptr<Runner> &runner);
 
@@ -100,6 +105,13 @@ class Runner {
  private:
   void run();
   bool next(Message &m);
+  // The call ring's side of next() and of sending replies (runner_ring.cc).
+  bool next_from_ring(Message &m);
+  void take_up_ring();
+  void send_out(Connection *c, const char *data, size_t size);
+  void notify_ring() {
+    if (CallRing *r = ring_live_.load(std::memory_order_acquire)) r->notify();
+  }
   void post(Delivery *d) {
     if (!sink_.deliver || !sink_.deliver(d)) delete d;
   }
@@ -114,6 +126,13 @@ class Runner {
   std::shared_ptr<Connection> conn_holder_;
   std::atomic<Connection *> conn_{nullptr};
   std::atomic<int> end_code_{-1};
+  // The call ring, once the client's ring frame was answered (session thread; ring_live_ for others).
+  std::shared_ptr<CallRing> ring_;
+  std::atomic<CallRing *> ring_live_{nullptr};
+  std::vector<char> ring_buf_;
+  bool awaiting_socket_ = false;  // the ring said the next message is on the socket
+  std::string ring_failure_;      // the client broke its ring: the session ends with this
+  std::atomic<bool> stopping_{false};
 };
 
 }  // namespace gp

@@ -512,6 +512,7 @@ SessionStats Session::stats() const {
   s.shared_regions = shared_memory.regions();
   s.shared_bytes = shared_memory.mapped_bytes();
   s.shared_copies = shared_memory.copies();
+  s.call_ring = shared_memory.ring_in_use();
   s.messages = messages_.load(std::memory_order_relaxed);
   s.handles = n_handles_.load(std::memory_order_relaxed);
   s.contexts = n_contexts_.load(std::memory_order_relaxed);

@@ -37,6 +37,7 @@ struct ParamSlot {
 struct SessionStats {
   uint64_t calls, async_calls, messages, handles, contexts, allocations, allocated_bytes, refusals;
   uint64_t shared_regions, shared_bytes, shared_copies;  // the local job's shared memory (shared_memory.h)
+  bool call_ring;  // the session's calls come through a call ring (call_ring.h)
   int deferred_error;
   std::vector<uint64_t> quota, used;  // per card, by ordinal
   std::vector<int> poisoned;           // per card, by ordinal: the CUresult its calls answer; 0: none

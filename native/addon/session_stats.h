@@ -27,6 +27,7 @@ void write_session_stats(W &w, const SessionStats &s) {
   w.number("sharedMemoryRegions", (double)s.shared_regions);
   w.number("sharedMemoryBytes", (double)s.shared_bytes);
   w.number("sharedCopies", (double)s.shared_copies);
+  w.flag("callRing", s.call_ring);
   w.numbers("quota", s.quota);
   w.numbers("used", s.used);
   w.numbers("poisoned", s.poisoned);

@@ -21,6 +21,7 @@
 
 #include <cudaTypedefs.h>
 
+#include "call_ring.h"
 #include "gp_frames.h"
 #include "gp_ops.h"
 #include "session.h"
@@ -35,7 +36,7 @@ PassedFds::~PassedFds() {
 void PassedFds::put(int fd) {
   std::lock_guard<std::mutex> lock(mu_);
   // A client that passes descriptors without frames to use them gets them closed, not kept.
-  if (fds_.size() >= kMaxWaiting || limits_.max_bytes == 0) {
+  if (fds_.size() >= kMaxWaiting || (limits_.max_bytes == 0 && limits_.call_ring_bytes == 0)) {
     ::close(fd);
     return;
   }
@@ -89,17 +90,61 @@ std::string errno_text(const char *what) { return std::string(what) + ": " + std
 
 }  // namespace
 
+CUresult check_memfd(int fd, uint64_t bytes, std::string *why) {
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    *why = errno_text("fstat");
+    return CUDA_ERROR_INVALID_HANDLE;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    *why = "the descriptor is no regular file (a memfd is)";
+    return CUDA_ERROR_INVALID_VALUE;
+  }
+  // Shmem, not hugetlbfs: a huge page the pool cannot give at the first touch would be a SIGBUS here.
+  struct statfs fs;
+  if (fstatfs(fd, &fs) != 0 || fs.f_type != TMPFS_MAGIC) {
+    *why = "the descriptor is no shmem file (a memfd without MFD_HUGETLB is)";
+    return CUDA_ERROR_INVALID_VALUE;
+  }
+  const int seals = fcntl(fd, F_GET_SEALS);
+  if (seals < 0) {
+    *why = "the descriptor is no memfd (F_GET_SEALS: " + std::string(std::strerror(errno)) + ")";
+    return CUDA_ERROR_INVALID_VALUE;
+  }
+  if ((seals & F_SEAL_SHRINK) == 0 || (seals & F_SEAL_SEAL) == 0) {
+    *why = "the memfd is not sealed with F_SEAL_SHRINK and F_SEAL_SEAL";
+    return CUDA_ERROR_INVALID_VALUE;
+  }
+  if ((uint64_t)st.st_size < bytes) {
+    *why = "the memfd holds " + std::to_string(st.st_size) + " bytes, fewer than the " + std::to_string(bytes) + " named";
+    return CUDA_ERROR_INVALID_VALUE;
+  }
+  return CUDA_SUCCESS;
+}
+
+std::shared_ptr<CallRing> SharedMemory::open_ring(uint64_t bytes, CUresult *rc, std::string *why) {
+  std::shared_ptr<PassedFds> fds = source();
+  FdCloser fd{fds ? fds->take() : -1};
+  if (fd.fd < 0) {
+    *why = "no descriptor came with it (a call ring works on the daemon's Unix socket only)";
+    *rc = CUDA_ERROR_INVALID_HANDLE;
+    return nullptr;
+  }
+  if (ring_offer_ != nullptr) {
+    *why = "the session has a call ring already";
+    *rc = CUDA_ERROR_INVALID_VALUE;
+    return nullptr;
+  }
+  return CallRing::open(fd.fd, bytes, fds->limits(), rc, why);
+}
+
 SharedMemory::~SharedMemory() {
   // The session's teardown unregistered them (clear); what is left is only mapped.
   for (auto &r : regions_) munmap(r.second.base, r.second.bytes);
 }
 
 CUresult SharedMemory::add(Session &s, uint32_t id, uint64_t bytes, std::string *why) {
-  std::shared_ptr<PassedFds> fds;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    fds = fds_;
-  }
+  std::shared_ptr<PassedFds> fds = source();
   FdCloser fd{fds ? fds->take() : -1};
   if (fd.fd < 0) {
     *why = "no descriptor came with it (shared memory works on the daemon's Unix socket only)";
@@ -119,34 +164,8 @@ CUresult SharedMemory::add(Session &s, uint32_t id, uint64_t bytes, std::string 
            ", compute.sharedMemoryRegions " + std::to_string(limits.max_regions) + ")";
     return CUDA_ERROR_OUT_OF_MEMORY;
   }
-  struct stat st;
-  if (fstat(fd.fd, &st) != 0) {
-    *why = errno_text("fstat");
-    return CUDA_ERROR_INVALID_HANDLE;
-  }
-  if (!S_ISREG(st.st_mode)) {
-    *why = "the descriptor is no regular file (a memfd is)";
-    return CUDA_ERROR_INVALID_VALUE;
-  }
-  // Shmem, not hugetlbfs: a huge page the pool cannot give at the first touch would be a SIGBUS here.
-  struct statfs fs;
-  if (fstatfs(fd.fd, &fs) != 0 || fs.f_type != TMPFS_MAGIC) {
-    *why = "the descriptor is no shmem file (a memfd without MFD_HUGETLB is)";
-    return CUDA_ERROR_INVALID_VALUE;
-  }
-  const int seals = fcntl(fd.fd, F_GET_SEALS);
-  if (seals < 0) {
-    *why = "the descriptor is no memfd (F_GET_SEALS: " + std::string(std::strerror(errno)) + ")";
-    return CUDA_ERROR_INVALID_VALUE;
-  }
-  if ((seals & F_SEAL_SHRINK) == 0 || (seals & F_SEAL_SEAL) == 0) {
-    *why = "the memfd is not sealed with F_SEAL_SHRINK and F_SEAL_SEAL";
-    return CUDA_ERROR_INVALID_VALUE;
-  }
-  if ((uint64_t)st.st_size < bytes) {
-    *why = "the memfd holds " + std::to_string(st.st_size) + " bytes, fewer than the " + std::to_string(bytes) + " named";
-    return CUDA_ERROR_INVALID_VALUE;
-  }
+  const CUresult checked = check_memfd(fd.fd, bytes, why);
+  if (checked != CUDA_SUCCESS) return checked;
   void *base = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd.fd, 0);
   if (base == MAP_FAILED) {
     *why = errno_text("mmap");
@@ -188,7 +207,7 @@ void SharedMemory::clear(Session &s) {
   publish();
 }
 
-bool is_shared_memory_op(uint64_t op) { return op == GP_OP_SHM_REGION || op == GP_OP_SHM_RELEASE || op == GP_OP_SHM_COPY; }
+bool is_shared_memory_op(uint64_t op) { return op == GP_OP_SHM_REGION || op == GP_OP_SHM_RELEASE || op == GP_OP_SHM_COPY || op == GP_OP_SHM_RING; }
 
 namespace {
 
@@ -254,6 +273,16 @@ void run_shared_memory_frame(Session &s, Reader &r, Writer &w, const Call &call,
     std::string why;
     const CUresult rc = s.shared_memory.add(s, f.region, f.bytes, &why);
     if (rc != CUDA_SUCCESS) say(s, "region " + std::to_string(f.region) + ": " + why);
+    reply(w, call, rc);
+  } else if (op == GP_OP_SHM_RING) {
+    gp_frame_shm_ring f{};
+    r.decode(gp_frame_shm_ring_decode, &f);
+    std::string why;
+    CUresult rc = CUDA_SUCCESS;
+    auto ring = s.shared_memory.open_ring(f.bytes, &rc, &why);
+    if (ring == nullptr) say(s, "call ring: " + why);
+    // Taken up by the session's runner once this message's replies are out (they go on the socket).
+    s.shared_memory.offer_ring(std::move(ring));
     reply(w, call, rc);
   } else if (op == GP_OP_SHM_RELEASE) {
     gp_frame_shm_release f{};

@@ -22,6 +22,7 @@
 namespace gp {
 
 class Session;
+class CallRing;
 class Reader;
 class Writer;
 struct Call;
@@ -31,6 +32,9 @@ struct Call;
 struct SharedMemoryLimits {
   uint64_t max_bytes = 0;
   uint32_t max_regions = 0;
+  // The call ring (call_ring.h; config compute.callRingBytes, callRingSpinUs): 0 bytes refuses it.
+  uint64_t call_ring_bytes = 0;
+  uint64_t call_ring_spin_ns = 0;
 };
 
 // Descriptors that came with the client's bytes, in the order they came: the reader thread puts, the
@@ -54,6 +58,10 @@ class PassedFds {
   std::deque<int> fds_;
 };
 
+// Whether fd is a shmem file sealed against shrinking (F_SEAL_SHRINK, F_SEAL_SEAL) of at least
+// `bytes`: all a mapping of it needs so that no page can vanish under the daemon.
+CUresult check_memfd(int fd, uint64_t bytes, std::string *why);
+
 // recv() that keeps the descriptors passed with the bytes (into `into`; closed when it is null).
 ssize_t recv_keeping_fds(int fd, void *buf, size_t len, int flags, PassedFds *into);
 
@@ -70,10 +78,27 @@ class SharedMemory {
     std::lock_guard<std::mutex> lock(mu_);
     fds_ = std::move(fds);
   }
+  std::shared_ptr<PassedFds> source() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return fds_;
+  }
   // Checks the next passed descriptor (a sealed memfd of at least `bytes`), maps and registers it.
   // The CUresult, and *why for the log.
   CUresult add(Session &s, uint32_t id, uint64_t bytes, std::string *why);
   CUresult release(Session &s, uint32_t id);
+  // The call ring frame (call_ring.h): checks and maps the next passed descriptor. Null with *rc, *why.
+  std::shared_ptr<CallRing> open_ring(uint64_t bytes, CUresult *rc, std::string *why);
+  // The ring the last ring frame mapped, for the runner to take up (once).
+  void offer_ring(std::shared_ptr<CallRing> ring) {
+    if (ring != nullptr) ring_offer_ = std::move(ring);
+  }
+  std::shared_ptr<CallRing> take_ring() {
+    if (ring_taken_) return nullptr;
+    if (ring_offer_ != nullptr) ring_taken_ = true;
+    ring_pub_.store(ring_taken_, std::memory_order_relaxed);
+    return ring_offer_;
+  }
+  bool ring_in_use() const { return ring_pub_.load(std::memory_order_relaxed); }
   // The host memory [offset, offset+bytes) of region id, or nullptr when it is no such span.
   unsigned char *span(uint32_t id, uint64_t offset, uint64_t bytes) const;
   // Unregisters and unmaps every region (teardown, before the contexts go).
@@ -99,6 +124,9 @@ class SharedMemory {
   std::mutex mu_;  // only for fds_, which attach sets from another thread
   std::shared_ptr<PassedFds> fds_;
   std::map<uint32_t, Region> regions_;
+  std::shared_ptr<CallRing> ring_offer_;  // kept: a second ring frame is refused
+  bool ring_taken_ = false;
+  std::atomic<bool> ring_pub_{false};
   uint64_t mapped_ = 0;
   std::atomic<uint64_t> mapped_pub_{0}, regions_pub_{0}, copies_{0};
 };

@@ -12,6 +12,7 @@
 
 #include "client.h"
 #include "decode.h"
+#include "ring.h"
 #include "gp_ops.h"
 #include "shim.h"
 
@@ -174,6 +175,18 @@ static int deliver(gp_conn *c, const char **pos, const char *end)
     return malformed ? -1 : 0;
 }
 
+int gp_conn_deliver(gp_conn *c, const uint8_t *data, size_t len)
+{
+    const char *pos = (const char *)data, *end = (const char *)data + len;
+    while (pos < end) {
+        if (deliver(c, &pos, end) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+void gp_conn_mark_dead(gp_conn *c, const char *why) { mark_dead(c, why); }
+
 static void *receiver_main(void *arg)
 {
     gp_conn *c = arg;
@@ -181,13 +194,15 @@ static void *receiver_main(void *arg)
     size_t cap = 0, len = 0;
     int silence = silence_ms();
     while (gp_ws_recv(c->ws, &buf, &cap, &len, silence) == 0) {
-        const char *pos = (const char *)buf, *end = (const char *)buf + len;
-        while (pos < end) {
-            if (deliver(c, &pos, end) != 0) {
-                mark_dead(c, "a malformed reply");
-                free(buf);
-                return NULL;
-            }
+        if (c->ring != NULL)
+            gp_ring_before_socket_message(c);
+        int bad = gp_conn_deliver(c, buf, len) != 0;
+        if (c->ring != NULL)
+            gp_ring_after_socket_message(c);
+        if (bad) {
+            mark_dead(c, "a malformed reply");
+            free(buf);
+            return NULL;
         }
     }
     /* The daemon's close says why, when it sent one (a session worker that failed: 4006 and the cause). */
@@ -220,7 +235,7 @@ static int send_batch(gp_conn *c)
         return -1;
     if (len == 0)
         return 0;
-    if (gp_ws_send_masked(c->ws, out, len, mask) != 0) {
+    if (c->ring != NULL ? gp_ring_send(c, out, len) != 0 : gp_ws_send_masked(c->ws, out, len, mask) != 0) {
         mark_dead(c, "send failed");
         return -1;
     }
@@ -308,10 +323,13 @@ int gp_conn_append(gp_conn *c, const struct iovec *parts, int count, gp_pending 
     }
     /*
      * Masked on the way in: the copy into the batch is the one pass a payload's bytes take here. A
-     * mask guards proxies on a network path; a Unix socket has none, so a local batch keeps the zero
-     * mask (still a valid frame) and costs no random bytes and no XOR per call.
+     * mask guards proxies on a network path; a Unix socket has none, and the call ring's bytes are
+     * read from shared memory: those batches keep the zero mask (still a valid frame) and cost no
+     * random bytes and no XOR per call.
      */
-    if (!c->local && c->batch_len == 0 && gp_ws_new_mask(c->batch_mask) != 0) {
+    if (c->batch_len == 0 && (c->local || c->ring != NULL))
+        memset(c->batch_mask, 0, sizeof c->batch_mask);
+    else if (c->batch_len == 0 && gp_ws_new_mask(c->batch_mask) != 0) {
         pthread_mutex_unlock(&c->batch_lock);
         return -1;
     }
@@ -329,15 +347,23 @@ int gp_conn_append(gp_conn *c, const struct iovec *parts, int count, gp_pending 
         c->pending = pending;
     }
     /* A sync call flushes the batch itself; only fire-and-forget work needs the sender thread, and
-     * only a sleeping one needs waking (a busy one looks at the batch again once its send is done). */
-    if ((pending == NULL || pending->deferred) && c->sender_waiting)
+     * only a sleeping one needs waking (a busy one looks at the batch again once its send is done).
+     * With a call ring it goes from this thread when the session must be rung anyway, or the batch is
+     * large (gp_ring_flush_now); while the session is busy the sender thread takes the batch, so that a
+     * stream of launches travels in few records. */
+    int now = c->ring != NULL && (pending == NULL || pending->deferred) && gp_ring_flush_now(c, c->batch_len);
+    if ((pending == NULL || pending->deferred) && !now && c->sender_waiting)
         pthread_cond_signal(&c->batch_ready);
     pthread_mutex_unlock(&c->batch_lock);
+    if (now)
+        gp_conn_flush(c);
     return 0;
 }
 
 CUresult gp_conn_wait(gp_conn *c, gp_pending *e)
 {
+    if (c->ring != NULL)
+        return gp_ring_wait(c, e);
     pthread_mutex_lock(&c->batch_lock);
     while (!e->done)
         pthread_cond_wait(&e->cond, &c->batch_lock);
@@ -661,7 +687,9 @@ int gp_conn_open(gp_conn *c, const char *url, int index, const char *token, cons
     }
     sink(c, buf, got, user);
     free(buf);
-    if (pthread_create(&c->receiver, NULL, receiver_main, c) != 0 || pthread_create(&c->sender, NULL, sender_main, c) != 0) {
+    gp_ring_open(c);
+    if (pthread_create(&c->receiver, NULL, receiver_main, c) != 0 || pthread_create(&c->sender, NULL, sender_main, c) != 0 ||
+        gp_ring_start(c) != 0) {
         snprintf(why, why_len, "cannot start the connection threads");
         return -1;
     }
@@ -678,10 +706,13 @@ void gp_conn_close(gp_conn *c)
     pthread_cond_broadcast(&c->batch_ready);
     pthread_mutex_unlock(&c->batch_lock);
     /* Whatever the job queued goes out, then a normal Close: the daemon runs it all, then frees. */
-    if (gp_conn_flush(c) == 0)
+    if (gp_conn_flush(c) == 0) {
+        gp_ring_drain(c);
         (void)gp_ws_close(c->ws, 1000);
+    }
     gp_ws_shutdown(c->ws);
     pthread_join(c->sender, NULL);
     pthread_join(c->receiver, NULL);
+    gp_ring_stop(c);
     c->threads_started = 0;
 }

@@ -51,6 +51,9 @@ typedef struct gp_conn {
 
     pthread_t sender, receiver;
     int threads_started;
+
+    struct gp_ring *ring;  /* the call ring with a local daemon (ring.h), or NULL */
+    int ring_socket_next;  /* descriptors went on the socket: the next message follows them there */
 } gp_conn;
 
 /* gp_request.gpus: every card of the daemon. */
@@ -114,6 +117,11 @@ int gp_conn_flush(gp_conn *conn);
 CUresult gp_conn_wait(gp_conn *conn, gp_pending *pending);
 
 uint64_t gp_conn_next_seq(gp_conn *conn);
+
+/* One message of replies, delivered to their waiters (the socket's receiver, the call ring). 0, or -1 when malformed. */
+int gp_conn_deliver(gp_conn *conn, const uint8_t *data, size_t len);
+/* The daemon is lost (said once): every waiter fails. */
+void gp_conn_mark_dead(gp_conn *conn, const char *why);
 
 /* The first failure of a deferred call since the last time it was taken (CUDA_SUCCESS: none). */
 CUresult gp_conn_take_deferred_error(gp_conn *conn);

@@ -117,6 +117,7 @@ static CUresult pass_region(int server, region *r, int fd)
     CUresult rc = CUDA_ERROR_DEVICE_UNAVAILABLE;
     pthread_mutex_lock(&g_pass_lock);
     if (gp_ws_send_fd(conn->ws, fd) == 0) {
+        __atomic_store_n(&conn->ring_socket_next, 1, __ATOMIC_SEQ_CST); /* the frame follows its descriptor on the socket */
         gp_call *c = gp_call_begin(GP_OP_SHM_REGION, GP_MODE_SYNC);
         gp_route_server(c, server);
         const gp_frame_shm_region f = { .region = r->id, .bytes = r->bytes };

@@ -344,6 +344,8 @@ class Worker {
         limits.max_queued = (size_t)j.number("maxQueuedBytes", 0);
         limits.shared_memory.max_bytes = (uint64_t)j.number("sharedMemoryBytes", 0);
         limits.shared_memory.max_regions = (uint32_t)j.number("sharedMemoryRegions", 0);
+        limits.shared_memory.call_ring_bytes = (uint64_t)j.number("callRingBytes", 0);
+        limits.shared_memory.call_ring_spin_ns = (uint64_t)j.number("callRingSpinUs", 0) * 1000;
         std::string prefix = json_end < size ? std::string(data + json_end + 1, size - json_end - 1) : std::string();
         // The daemon passed the socket on fd 4 before it wrote ATTACH: it is there to take, no wait.
         const int fd = take_socket();

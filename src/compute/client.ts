@@ -36,7 +36,8 @@ export interface SessionInfo {
    * How the session's calls reach it: `tcp` or `tls`, read by `native` code (the session's threads,
    * off the event loop) or by `js` (through the event loop: TLS, and every connection before its WELCOME).
    */
-  transport: { socket: 'tcp' | 'tls' | 'unix'; reader: 'native' | 'js' };
+  /** calls: 'ring' once a local job's calls come through its call ring (absent: the socket). */
+  transport: { socket: 'tcp' | 'tls' | 'unix'; reader: 'native' | 'js'; calls?: 'ring' };
   /** The pid of the worker process that runs the session (config `compute.sessionProcess: "process"`); null: a thread of the daemon. */
   workerPid: number | null;
   /** A `unix` connection's peer as the kernel recorded it at connect (SO_PEERCRED); absent on TCP. */

@@ -89,9 +89,9 @@ export class ComputeEndpoint {
   ) {
     this.auth = options.auth ?? null;
     const defaults = defaultConfig();
-    const { maxMessageBytes, maxQueuedBytes, sharedMemoryBytes, sharedMemoryRegions, nativeConnections } = defaults.compute;
+    const { maxMessageBytes, maxQueuedBytes, sharedMemoryBytes, sharedMemoryRegions, callRingBytes, callRingSpinUs, nativeConnections } = defaults.compute;
     const { maxHelloBytes, blockedDelayMs } = defaults.auth;
-    this.limits = { maxMessageBytes, maxQueuedBytes, sharedMemoryBytes, sharedMemoryRegions, nativeConnections, maxHelloBytes, blockedDelayMs, ...options.limits };
+    this.limits = { maxMessageBytes, maxQueuedBytes, sharedMemoryBytes, sharedMemoryRegions, callRingBytes, callRingSpinUs, nativeConnections, maxHelloBytes, blockedDelayMs, ...options.limits };
     const { sessionProcess, workerHeartbeatMs, workerHangMs, workerPoolSize } = defaults.compute;
     const placement = { process: sessionProcess === 'process', heartbeatMs: workerHeartbeatMs, hangMs: workerHangMs, poolSize: workerPoolSize, ...options.sessions };
     this.wss = new WebSocketServer({ noServer: true, maxPayload: this.limits.maxMessageBytes, perMessageDeflate: false });

@@ -94,6 +94,10 @@ export interface AttachLimits {
   /** Shared memory the client may map into the session (a Unix socket's); 0 or absent: none. */
   sharedMemoryBytes?: number;
   sharedMemoryRegions?: number;
+  /** The largest call ring the client may pass (a Unix socket's); 0 or absent: none. */
+  callRingBytes?: number;
+  /** How long the session's thread polls its ring before it sleeps. */
+  callRingSpinUs?: number;
 }
 
 export interface NativeSessionOptions extends NativeSchedParams {
@@ -116,6 +120,8 @@ export interface SessionStats {
   sharedMemoryRegions: number;
   sharedMemoryBytes: number;
   sharedCopies: number;
+  /** The local job's calls come through its call ring (docs/protocol.md, "The call ring"). */
+  callRing: boolean;
   /** The session's memory quota per card, by ordinal, in bytes. */
   quota: number[];
   /** Device memory the session holds per card, by ordinal, in bytes (counted against its quota). */

@@ -17,6 +17,9 @@ export interface ComputeLimits {
   /** Shared memory a local job may map into its session (Unix socket only); config `compute.sharedMemoryBytes`, `sharedMemoryRegions`. */
   sharedMemoryBytes: number;
   sharedMemoryRegions: number;
+  /** The call ring a local job may pass (Unix socket only); config `compute.callRingBytes` (0: none), `callRingSpinUs`. */
+  callRingBytes: number;
+  callRingSpinUs: number;
   /** After the handshake the session's own threads read and write plain-TCP connections; config `compute.nativeConnections`. */
   nativeConnections: boolean;
   /** Before its HELLO is accepted a client may send no more than this (1009); config `auth.maxHelloBytes`. */
@@ -124,7 +127,7 @@ export class SessionLauncher {
       held.resume();
       return;
     }
-    const { maxMessageBytes, maxQueuedBytes, sharedMemoryBytes, sharedMemoryRegions } = this.ctx.limits;
+    const { maxMessageBytes, maxQueuedBytes, sharedMemoryBytes, sharedMemoryRegions, callRingBytes, callRingSpinUs } = this.ctx.limits;
     // Descriptors (shared memory) pass over a Unix socket only: a TCP session refuses every region.
     const local = client.info.transport.socket === 'unix';
     try {
@@ -133,6 +136,8 @@ export class SessionLauncher {
         maxQueuedBytes,
         sharedMemoryBytes: local ? sharedMemoryBytes : 0,
         sharedMemoryRegions: local ? sharedMemoryRegions : 0,
+        callRingBytes: local ? callRingBytes : 0,
+        callRingSpinUs,
       });
     } catch (err) {
       log.warn({ err: messageOf(err) }, 'the session could not take its connection over; it stays on the event loop');

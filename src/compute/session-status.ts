@@ -67,7 +67,8 @@ export class SessionStatus {
           : [],
       );
       const workerPid = c.session instanceof WorkerSession ? c.session.pid : null;
-      return { ...c.info, pauses: c.link.pauses, cards, stats, workerPid };
+      const transport = stats?.callRing ? { ...c.info.transport, calls: 'ring' as const } : c.info.transport;
+      return { ...c.info, transport, pauses: c.link.pauses, cards, stats, workerPid };
     });
   }
 

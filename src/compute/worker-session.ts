@@ -68,7 +68,7 @@ export class WorkerSession implements NativeSession {
     const quota = driver.devices().map((d) => options.quota?.[d.ordinal] ?? (options.quota ? 0 : d.totalMem));
     const zero = Array.from({ length: cards }, () => 0);
     this.latest = {
-      calls: 0, asyncCalls: 0, messages: 0, handles: 0, contexts: 0, allocations: 0, allocatedBytes: 0, deferredError: 0, refusals: 0, sharedMemoryRegions: 0, sharedMemoryBytes: 0, sharedCopies: 0,
+      calls: 0, asyncCalls: 0, messages: 0, handles: 0, contexts: 0, allocations: 0, allocatedBytes: 0, deferredError: 0, refusals: 0, sharedMemoryRegions: 0, sharedMemoryBytes: 0, sharedCopies: 0, callRing: false,
       quota, used: zero, poisoned: zero, sched: zero.map(() => ({ deviceNs: 0, waitNs: 0, waits: 0, slices: 0 })),
     };
     const { quota: _q, ...params } = options;

@@ -95,6 +95,13 @@ export interface DaemonConfig {
     /** The most shared memory regions one session may hold. */
     sharedMemoryRegions: number;
     /**
+     * The call ring of a local session (docs/operations.md, "The call ring"): the largest ring, in
+     * bytes, a job may pass for its small calls and replies; 0: none, every call crosses the socket.
+     */
+    callRingBytes: number;
+    /** How long a session's thread polls its ring for the next call before it sleeps, in microseconds. */
+    callRingSpinUs: number;
+    /**
      * After the handshake a session's own native threads read and write its plain-TCP connection, off
      * the event loop (docs/architecture.md); false: every frame passes through the event loop as
      * before. TLS connections stay on the event loop either way.
@@ -204,7 +211,7 @@ export function defaultConfig(): DaemonConfig {
     vendors: { enabled: [...VENDORS], libraryPath: [], systemLibraries: true, initTimeoutMs: 10_000, probeInit: true },
     sampling: { intervalMs: 2_000 },
     health: { xidWaitMs: 1_000, ignoredXids: [13, 31, 43, 45, 68, 109] },
-    compute: { enabled: true, driver: null, pingIntervalMs: 10_000, clientGraceMs: null, maxMessageBytes: 1024 ** 3, maxQueuedBytes: 256 * 1024 ** 2, sharedMemoryBytes: 16 * 1024 ** 3, sharedMemoryRegions: 1024, nativeConnections: true, sessionProcess: 'process', workerPoolSize: 2, workerHeartbeatMs: 250, workerHangMs: 5000 },
+    compute: { enabled: true, driver: null, pingIntervalMs: 10_000, clientGraceMs: null, maxMessageBytes: 1024 ** 3, maxQueuedBytes: 256 * 1024 ** 2, sharedMemoryBytes: 16 * 1024 ** 3, sharedMemoryRegions: 1024, callRingBytes: 4096 + 2 * 1024 ** 2, callRingSpinUs: 50, nativeConnections: true, sessionProcess: 'process', workerPoolSize: 2, workerHeartbeatMs: 250, workerHangMs: 5000 },
     sharing: { defaultQuota: '25%', overcommit: false, placement: 'spread', defaultShare: DEFAULT_SHARE, sliceMs: 4, paceDepth: 1, idleGraceUs: 200, windows: [], tenantMaxSessions: 64, tenantMaxMemory: '75%' },
     pool: { peers: [], timeoutMs: 2_000, historySeconds: 300, source: 'static', daemonPort: 7760, apiServer: null, apiTokenFile: null },
     auth: { tokens: null, maxFailures: 10, failureWindowMs: 10_000, helloTimeoutMs: 5_000, maxHelloBytes: 16_384, maxPendingPerAddress: 64, maxPending: 1024, blockedDelayMs: 1000 },
@@ -278,6 +285,8 @@ export const configSchema = {
         maxQueuedBytes: { type: 'integer', minimum: 65_536, maximum: 2 ** 40 },
         sharedMemoryBytes: { type: 'integer', minimum: 0, maximum: 2 ** 46 },
         sharedMemoryRegions: { type: 'integer', minimum: 1, maximum: 65_536 },
+        callRingBytes: { type: 'integer', minimum: 0, maximum: 4096 + 2 * 64 * 1024 ** 2 },
+        callRingSpinUs: { type: 'integer', minimum: 0, maximum: 10_000 },
         nativeConnections: { type: 'boolean' },
         sessionProcess: { enum: ['thread', 'process'] },
         workerPoolSize: { type: 'integer', minimum: 0, maximum: 64 },

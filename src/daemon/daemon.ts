@@ -103,6 +103,8 @@ export class Daemon {
             maxQueuedBytes: config.compute.maxQueuedBytes,
             sharedMemoryBytes: config.compute.sharedMemoryBytes,
             sharedMemoryRegions: config.compute.sharedMemoryRegions,
+            callRingBytes: config.compute.callRingBytes,
+            callRingSpinUs: config.compute.callRingSpinUs,
             nativeConnections: config.compute.nativeConnections,
             maxHelloBytes: config.auth.maxHelloBytes,
             blockedDelayMs: config.auth.blockedDelayMs,

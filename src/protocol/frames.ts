@@ -198,6 +198,10 @@ export const frames = {
       { name: 'signal_value', type: 'u32', doc: 'the value' },
     ],
   },
+  shm_ring: {
+    doc: 'The call ring of a local session (docs/protocol.md, "The call ring"): a memfd passed like a region, holding a request and a reply ring; once answered with success, messages go through it.',
+    fields: [{ name: 'bytes', type: 'u64', doc: 'its size: a 4096-byte header and two rings of a power of two bytes each, from 64 KiB to 64 MiB' }],
+  },
   graph_nodes: {
     doc: 'The nodes of a job\'s graph that lives on the daemon (it has conditionals), added to its twin there at its first instantiation.',
     fields: [{ name: 'graph', type: 'handle', doc: 'the twin graph' }],
@@ -216,7 +220,7 @@ export type FrameName = keyof typeof frames;
  * The ops of gpupool's own frames, which carry no CUDA call: the shared memory of jobs on the daemon's
  * host (docs/protocol.md, "Shared memory"). Far above the table's op numbers, so the two never meet.
  */
-export const sharedMemoryOps = { shm_region: 0xfff00001, shm_release: 0xfff00002, shm_copy: 0xfff00003 } as const satisfies Partial<Record<FrameName, number>>;
+export const sharedMemoryOps = { shm_region: 0xfff00001, shm_release: 0xfff00002, shm_copy: 0xfff00003, shm_ring: 0xfff00004 } as const satisfies Partial<Record<FrameName, number>>;
 
 // ---- the handshake (docs/protocol.md, "Handshake"): msgpack maps, keyed by name --------------------
 

@@ -9,12 +9,10 @@
  *   signal word outside it: each is a clear CUresult, and the daemon serves another job afterwards.
  * GPUPOOL_TEST_SESSION_PROCESS=process runs the same with sessions in worker processes.
  */
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { once } from 'node:events';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { Unpackr } from 'msgpackr';
 import t from 'tap';
 import type { SessionInfo } from '../../src/compute/endpoint.js';
@@ -26,6 +24,7 @@ import { DaemonProcess, runProcess } from '../helpers/daemon-process.js';
 import { FixtureFile, mixedHost } from '../helpers/fixture.js';
 import { QUICK_CONFIG, writeConfig } from '../helpers/integration.js';
 import { buildProgram } from '../helpers/programs.js';
+import { RawLines } from '../helpers/raw-lines.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'gpupool-shm-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -71,17 +70,8 @@ const ops = loadOpTable();
 const unpackr = new Unpackr({ int64AsType: 'number', useRecords: false });
 
 /** shm_raw_client: the test's messages and descriptors on a socket of its own, one line each way. */
-class RawClient {
-  private lines: string[] = [];
-  private waiters: ((line: string) => void)[] = [];
+class RawClient extends RawLines {
   private seq = 1;
-  private constructor(private readonly child: ChildProcessWithoutNullStreams) {
-    createInterface({ input: child.stdout }).on('line', (line) => {
-      const w = this.waiters.shift();
-      if (w) w(line);
-      else this.lines.push(line);
-    });
-  }
 
   static async open(program: string): Promise<RawClient> {
     const hello = helloMessage({ digest: ops.digest, program: 'shm-hostile' });
@@ -91,21 +81,13 @@ class RawClient {
     return c;
   }
 
-  private next(): Promise<string> {
-    const line = this.lines.shift();
-    if (line !== undefined) return Promise.resolve(line);
-    return new Promise((resolve) => this.waiters.push(resolve));
-  }
-
   async fd(kind: 'sealed' | 'unsealed' | 'file' | 'pipe', bytes: number): Promise<void> {
-    this.child.stdin.write(`fd ${kind} ${bytes}\n`);
-    t.equal(await this.next(), 'ok');
+    t.equal(await this.send(`fd ${kind} ${bytes}`), 'ok');
   }
 
   /** A synchronous call: [rc, outs]. */
   async call(op: number, ctx: number, args: unknown[]): Promise<{ rc: number; outs: unknown[] }> {
-    this.child.stdin.write(`call ${frame(op, this.seq++, ctx, args).toString('hex')}\n`);
-    const line = await this.next();
+    const line = await this.send(`call ${frame(op, this.seq++, ctx, args).toString('hex')}`);
     if (!line.startsWith('reply ')) throw new Error(`no reply: ${line}`);
     const [, rc, ...outs] = unpackr.unpack(Buffer.from(line.slice(6), 'hex')) as [number, number, ...unknown[]];
     return { rc, outs };
@@ -118,11 +100,6 @@ class RawClient {
   copy(ctx: number, f: { kind: number; device: number; region: number; offset: number; bytes: number; signal?: number }): Promise<{ rc: number }> {
     const values = frameValues('shm_copy', { per_thread: 0, async: 0, stream: 0, signal: 0, signal_value: 1, ...f });
     return this.call(sharedMemoryOps.shm_copy, ctx, values);
-  }
-
-  async close(): Promise<void> {
-    this.child.stdin.end();
-    await once(this.child, 'exit');
   }
 }
 

@@ -9,6 +9,9 @@
  *   fd sealed|unsealed|file|pipe BYTES   a descriptor of that kind on a ping's bytes    -> "ok"
  *   call HEX                             a message; waits for the daemon's next one    -> "reply HEX"
  *   post HEX                             a message, no answer awaited                  -> "ok"
+ *   fd ring BYTES                        a sealed memfd, kept mapped as the call ring     -> "ok"
+ *   poke OFFSET HEX                      bytes into the ring's mapping, then its bell rung -> "ok"
+ *   read                                 waits for the daemon's next message            -> "reply HEX"
  * A connection the daemon ended prints "closed CODE".
  */
 #define _GNU_SOURCE
@@ -18,11 +21,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <linux/futex.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 static int g_sock;
+static unsigned char *g_ring; /* the call ring's mapping (fd ring) */
+static size_t g_ring_bytes;
 
 static void die(const char *what)
 {
@@ -175,8 +182,14 @@ static int make_fd(const char *kind, size_t bytes)
     int fd = memfd_create("hostile", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (fd < 0 || ftruncate(fd, (off_t)bytes) != 0)
         die("memfd_create");
-    if (strcmp(kind, "sealed") == 0 && fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_SEAL) != 0)
+    if ((strcmp(kind, "sealed") == 0 || strcmp(kind, "ring") == 0) && fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_SEAL) != 0)
         die("F_ADD_SEALS");
+    if (strcmp(kind, "ring") == 0) {
+        g_ring = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        if (g_ring == MAP_FAILED)
+            die("mmap");
+        g_ring_bytes = bytes;
+    }
     return fd;
 }
 
@@ -218,6 +231,21 @@ int main(int argc, char **argv)
             send_frame(0x9, (const unsigned char *)"gp", 2, fd);
             close(fd);
             printf("ok\n");
+        } else if (sscanf(line, "poke %zu", &bytes) == 1 && g_ring != NULL) {
+            const char *hex = strchr(line + 5, ' ');
+            unsigned char data[4096];
+            size_t n = hex ? unhex(hex + 1, data) : 0;
+            if (bytes > g_ring_bytes || n > g_ring_bytes - bytes)
+                die("poke outside the ring");
+            memcpy(g_ring + bytes, data, n);
+            /* The session's bell (call_ring_layout.h GP_RING_SESSION_BELL): bumped, and the sleeper woken. */
+            __atomic_fetch_add((uint32_t *)(void *)(g_ring + 256), 1, __ATOMIC_SEQ_CST);
+            syscall(SYS_futex, g_ring + 256, FUTEX_WAKE, 1, NULL, NULL, 0);
+            printf("ok\n");
+        } else if (strncmp(line, "read", 4) == 0) {
+            unsigned char *reply = read_message(&len);
+            print_hex("reply", reply, len);
+            free(reply);
         } else if (strncmp(line, "call ", 5) == 0 || strncmp(line, "post ", 5) == 0) {
             send_frame(0x2, buf, unhex(line + 5, buf), -1);
             if (line[0] == 'c') {
