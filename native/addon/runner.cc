@@ -232,7 +232,8 @@ bool Runner::await(std::unique_lock<std::mutex> &lock, const std::chrono::steady
       if (r == Connection::Inline::kEnded) inline_over_ = true;
       // kUnavailable: the reader hands over after its next message (which comes here) or at once (turn_).
     }
-    auto woken = [&] { return ready() || (turn_ && !inline_over_); };
+    // turn_ counts only where there is a socket to read: it must never make this a spin under mu_.
+    auto woken = [&] { return ready() || (turn_ && c != nullptr && !inline_over_); };
     if (deadline == nullptr) {
       cv_.wait(lock, woken);
     } else if (!cv_.wait_until(lock, *deadline, woken)) {
