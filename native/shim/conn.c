@@ -173,82 +173,29 @@ static int deliver(gp_conn *c, const char **pos, const char *end)
     return malformed ? -1 : 0;
 }
 
-/* Lock not held. The connection ended while this thread read it: every waiter learns why. */
-static void connection_lost(gp_conn *c)
+static void *receiver_main(void *arg)
 {
+    gp_conn *c = arg;
+    uint8_t *buf = NULL;
+    size_t cap = 0, len = 0;
+    int silence = silence_ms();
+    while (gp_ws_recv(c->ws, &buf, &cap, &len, silence) == 0) {
+        const char *pos = (const char *)buf, *end = (const char *)buf + len;
+        while (pos < end) {
+            if (deliver(c, &pos, end) != 0) {
+                mark_dead(c, "a malformed reply");
+                free(buf);
+                return NULL;
+            }
+        }
+    }
     /* The daemon's close says why, when it sent one (a session worker that failed: 4006 and the cause). */
     const char *reason = gp_ws_close_reason(c->ws);
     char why[200];
     if (reason)
         snprintf(why, sizeof why, "the daemon closed the connection: %s", reason);
     mark_dead(c, reason ? why : "connection closed or silent");
-}
-
-/* Lock not held; the caller holds `reading`. One message, its replies delivered. -1: the connection is over. */
-static int read_message(gp_conn *c)
-{
-    size_t len = 0;
-    if (gp_ws_recv(c->ws, &c->rbuf, &c->rcap, &len, c->silence_ms) != 0) {
-        connection_lost(c);
-        return -1;
-    }
-    const char *pos = (const char *)c->rbuf, *end = (const char *)c->rbuf + len;
-    while (pos < end) {
-        if (deliver(c, &pos, end) != 0) {
-            mark_dead(c, "a malformed reply");
-            return -1;
-        }
-    }
-    return 0;
-}
-
-/* Lock held. The socket's read side is free: a waiting caller (or, once none waits, the receiver) takes it. */
-static void release_reading(gp_conn *c)
-{
-    c->reading = 0;
-    for (gp_pending *e = c->pending; e; e = e->next)
-        if (!e->deferred)
-            pthread_cond_signal(&e->cond);
-}
-
-/* A caller waited within this long: the receiver leaves the socket to the callers (a program between
- * two steps of a loop) and looks again after as long. */
-#define RECEIVER_QUIET_MS 20
-
-static long ms_since(const struct timespec *t)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (long)(now.tv_sec - t->tv_sec) * 1000L + (now.tv_nsec - t->tv_nsec) / 1000000L;
-}
-
-static void *receiver_main(void *arg)
-{
-    gp_conn *c = arg;
-    pthread_mutex_lock(&c->batch_lock);
-    while (!c->dead) {
-        /* Stepped aside: a caller reads, or one did moments ago and is likely to again. Once the job
-         * stops, callers are gone and the receiver reads the daemon's answer to the close. */
-        if (c->reading || (!c->stopping && (c->waiters > 0 || ms_since(&c->last_wait) < RECEIVER_QUIET_MS))) {
-            struct timespec until;
-            clock_gettime(CLOCK_MONOTONIC, &until);
-            until.tv_nsec += (long)RECEIVER_QUIET_MS * 1000000L;
-            if (until.tv_nsec >= 1000000000L) {
-                until.tv_sec++;
-                until.tv_nsec -= 1000000000L;
-            }
-            pthread_cond_timedwait(&c->reader_turn, &c->batch_lock, &until);
-            continue;
-        }
-        c->reading = 1;
-        pthread_mutex_unlock(&c->batch_lock);
-        int lost = read_message(c) != 0;
-        pthread_mutex_lock(&c->batch_lock);
-        release_reading(c);
-        if (lost)
-            break;
-    }
-    pthread_mutex_unlock(&c->batch_lock);
+    free(buf);
     return NULL;
 }
 
@@ -378,23 +325,8 @@ int gp_conn_append(gp_conn *c, const struct iovec *parts, int count, gp_pending 
 CUresult gp_conn_wait(gp_conn *c, gp_pending *e)
 {
     pthread_mutex_lock(&c->batch_lock);
-    c->waiters++;
-    while (!e->done) {
-        if (!c->reading) {
-            /* The leader: this thread reads until its own reply has come (others' on the way). */
-            c->reading = 1;
-            pthread_mutex_unlock(&c->batch_lock);
-            int lost = read_message(c) != 0;
-            pthread_mutex_lock(&c->batch_lock);
-            release_reading(c);
-            if (lost)
-                break; /* mark_dead marked every entry done */
-            continue;
-        }
+    while (!e->done)
         pthread_cond_wait(&e->cond, &c->batch_lock);
-    }
-    c->waiters--;
-    clock_gettime(CLOCK_MONOTONIC, &c->last_wait);
     pthread_mutex_unlock(&c->batch_lock);
     return e->rc;
 }
@@ -673,12 +605,6 @@ int gp_conn_open(gp_conn *c, const char *url, int index, const char *token, cons
     pthread_mutex_init(&c->batch_lock, NULL);
     pthread_mutex_init(&c->send_order, NULL);
     pthread_cond_init(&c->batch_ready, NULL);
-    pthread_condattr_t mono;
-    pthread_condattr_init(&mono);
-    pthread_condattr_setclock(&mono, CLOCK_MONOTONIC);
-    pthread_cond_init(&c->reader_turn, &mono);
-    pthread_condattr_destroy(&mono);
-    c->silence_ms = silence_ms();
     if (parse_url(c, url, why, why_len) != 0)
         return -1;
     c->ws = gp_ws_connect(c->host, c->port, c->path, c->tls, 10000, why, why_len);
@@ -736,7 +662,6 @@ void gp_conn_close(gp_conn *c)
     pthread_mutex_lock(&c->batch_lock);
     c->stopping = 1;
     pthread_cond_broadcast(&c->batch_ready);
-    pthread_cond_broadcast(&c->reader_turn);
     pthread_mutex_unlock(&c->batch_lock);
     /* Whatever the job queued goes out, then a normal Close: the daemon runs it all, then frees. */
     if (gp_conn_flush(c) == 0)
@@ -745,6 +670,4 @@ void gp_conn_close(gp_conn *c)
     pthread_join(c->sender, NULL);
     pthread_join(c->receiver, NULL);
     c->threads_started = 0;
-    free(c->rbuf);
-    c->rbuf = NULL;
 }

@@ -5,7 +5,6 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <time.h>
 
 #include <cuda.h>
 
@@ -47,21 +46,6 @@ typedef struct gp_conn {
     pthread_mutex_t send_order;   /* held from taking a batch to having sent it: batches leave in order */
     uint8_t *spare;
     size_t spare_cap;
-
-    /*
-     * Reading (leader/follower): whoever waits for a sync reply reads the socket itself, one thread
-     * at a time (`reading`), so that a reply costs no wake-up of another thread. The receiver thread
-     * reads only once callers have been away a while (pongs, deferred calls' replies, output frames
-     * while the program computes); a caller that finds it reading waits for it as before, and it
-     * steps aside after that message. Under batch_lock but rbuf, which is the reader's.
-     */
-    int reading;                  /* a thread holds the socket's read side */
-    int waiters;                  /* callers in gp_conn_wait */
-    struct timespec last_wait;    /* CLOCK_MONOTONIC: when a caller last finished waiting */
-    pthread_cond_t reader_turn;   /* the receiver, stepped aside */
-    int silence_ms;
-    uint8_t *rbuf;
-    size_t rcap;
 
     pthread_t sender, receiver;
     int threads_started;
