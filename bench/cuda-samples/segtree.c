@@ -504,7 +504,7 @@ static int find_partials(const gpupool_emu_launch *l, void **params, bool wide)
             begin = base + (long long)b * normal;
             end = begin + (n - begin < normal ? n - begin : normal);
         }
-        found_t partial;
+        found_t partial = { false, 0 };
         if (end > n || begin < 0)
             return CUDA_ERROR_ILLEGAL_ADDRESS;
         int rc = find_range(l, params[0], begin, end, &partial);
@@ -526,7 +526,7 @@ static int find_single(const gpupool_emu_launch *l, void **params, bool wide)
     long long n = count_param(params, 2, wide);
     unsigned char *out = DEVICE(l, PARAM(CUdeviceptr, params, 1), 1, 16);
     NEED(out);
-    found_t result = found_read(params[4]), items;
+    found_t result = found_read(params[4]), items = { false, 0 };
     if (n > 0) {
         int rc = find_range(l, params[0], 0, n, &items);
         if (rc != CUDA_SUCCESS)
