@@ -38,6 +38,7 @@ __attribute__((constructor)) static void gather(void)
         { bezier_kernels, bezier_kernel_count },
         { thrust_sort_kernels, thrust_sort_kernel_count },
         { particles_kernels, particles_kernel_count },
+        { segtree_kernels, segtree_kernel_count },
     };
     unsigned total = 0;
     for (unsigned i = 0; i < COUNT(parts); i++)

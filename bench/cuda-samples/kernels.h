@@ -108,4 +108,6 @@ extern const gpupool_emu_kernel thrust_sort_kernels[];
 extern const unsigned thrust_sort_kernel_count;
 extern const gpupool_emu_kernel particles_kernels[];
 extern const unsigned particles_kernel_count;
+extern const gpupool_emu_kernel segtree_kernels[];
+extern const unsigned segtree_kernel_count;
 #endif
