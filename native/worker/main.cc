@@ -296,14 +296,25 @@ class Worker {
     const auto gap = std::min<std::chrono::milliseconds>(std::chrono::milliseconds(100), period);
     std::unique_lock<std::mutex> lock(mu_);
     while (!done_) {
+      asked_ = false;
       lock.unlock();
       changed_.store(false, std::memory_order_relaxed);
       if (!channel_.send(GP_WORKER_STATS, stats_json(runner_->session, runner_->conn()))) return;
       lock.lock();
-      if (cv_.wait_for(lock, gap, [this] { return done_; })) break;
+      // A reader of status (STATS_NOW) is answered at once, between beats as well.
+      if (cv_.wait_for(lock, gap, [this] { return done_ || asked_; })) continue;
       cv_.wait_for(lock, period - gap,
-                   [this] { return done_ || changed_.load(std::memory_order_relaxed); });
+                   [this] { return done_ || asked_ || changed_.load(std::memory_order_relaxed); });
     }
+  }
+
+  // On the control thread: status is being read; the heartbeat sends the stats now.
+  void stats_now() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      asked_ = true;
+    }
+    cv_.notify_all();
   }
 
   void control_loop() {
@@ -378,6 +389,9 @@ class Worker {
         if (c) c->terminate();
         runner_->request_stop();
         break;
+      case GP_WORKER_STATS_NOW:
+        stats_now();
+        break;
       case GP_WORKER_PING:
         if (c) c->ping();
         break;
@@ -407,6 +421,7 @@ class Worker {
   std::mutex mu_;
   std::condition_variable cv_;
   bool done_ = false;
+  bool asked_ = false;  // STATS_NOW: a reader of status waits for the stats (under mu_)
 };
 
 }  // namespace

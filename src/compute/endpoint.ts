@@ -326,6 +326,11 @@ export class ComputeEndpoint {
     return this.status.workerEmuStats();
   }
 
+  /** Sessions' stats as of now, for a reader of status (at most `waitMs` late). */
+  freshenStats(waitMs: number): Promise<void> {
+    return this.status.freshen(waitMs);
+  }
+
   sessions(): SessionInfo[] {
     return this.status.sessions();
   }

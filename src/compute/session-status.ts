@@ -88,6 +88,11 @@ export class SessionStatus {
     }));
   }
 
+  /** Asks every live worker for its stats as they are now (WorkerSession.fresh); threads' are read live anyway. */
+  async freshen(waitMs: number): Promise<void> {
+    await Promise.all([...this.clients()].flatMap((c) => (c.session instanceof WorkerSession ? [c.session.fresh(waitMs)] : [])));
+  }
+
   /** The emulated driver's counters of the live session workers (docs/architecture.md); empty with sessions as threads. */
   workerEmuStats(): Partial<EmuStats>[] {
     const live = [...this.clients()].flatMap((c) => (c.session instanceof WorkerSession && c.session.emu ? [c.session.emu] : []));

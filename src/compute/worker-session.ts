@@ -42,6 +42,8 @@ export class WorkerSession implements NativeSession {
   /** The worker's emulated driver's counters at the last beat; null on a real driver or before it. */
   emu: EmuStats | null = null;
   private figures: { at: number; figures: ConnectionFigures } | null = null;
+  /** Status readers waiting for the STATS that STATS_NOW asked for. */
+  private readonly statsWaiters: (() => void)[] = [];
   private lastHeard = Date.now();
   private watchdog: NodeJS.Timeout | null = null;
   private ended = false;
@@ -131,6 +133,26 @@ export class WorkerSession implements NativeSession {
 
   stats(): SessionStats {
     return this.latest;
+  }
+
+  /**
+   * The worker's stats as of now, for status: a busy worker sends them only every 100 ms or so (its
+   * beat), so that a high call rate costs this thread nothing; a reader of status gets the session as
+   * it is. Resolves on the worker's next STATS, or after `waitMs` with what the last beat said (a
+   * frozen or busy-starved worker never holds status up).
+   */
+  fresh(waitMs: number): Promise<void> {
+    if (!this.worker || this.ended || !this.ready) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, waitMs);
+      timer.unref();
+      this.statsWaiters.push(done);
+      this.worker!.send(WorkerMsg.STATS_NOW);
+      function done(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
   }
 
   setSchedule(params: NativeSchedParams): void {
@@ -238,6 +260,7 @@ export class WorkerSession implements NativeSession {
         this.latest = stats;
         this.emu = emu ?? null;
         if (connection) this.figures = { at: Date.now(), figures: connection };
+        for (const waiter of this.statsWaiters.splice(0)) waiter();
         break;
       }
       case WorkerMsg.CLOSED: {
@@ -285,6 +308,7 @@ export class WorkerSession implements NativeSession {
     if (this.ended) return;
     this.ended = true;
     if (this.watchdog) clearInterval(this.watchdog);
+    for (const waiter of this.statsWaiters.splice(0)) waiter();
     if (this.parked) lingerAndClose(this.parked);
     this.parked = null;
     // A worker that reported its end exits at the channel's; one that does not within a second is made to.

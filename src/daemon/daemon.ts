@@ -127,7 +127,9 @@ export class Daemon {
         logger.warn({ listen: config.listen }, 'no token file (--tokens, auth.tokens): compute is open to any local user; listening on loopback only');
       }
       const emulator = compute.driver;
-      const computeStatus = (): ComputeSection => {
+      const computeStatus = async (): Promise<ComputeSection> => {
+        // Workers' stats come on their beat; status asks them for the present (a slow one waits 50 ms at most).
+        await endpoint?.freshenStats(50);
         const own = emulator?.emuStats() ?? null;
         // Sessions in worker processes hold their contexts and memory there: counted with the daemon's own.
         const emu = own && endpoint ? addEmuStats(own, endpoint.workerEmuStats()) : own;
@@ -193,7 +195,7 @@ export class Daemon {
         clientCertificates: config.tls.clientCa !== null,
         simulated: config.simulate !== null,
       });
-      const status = async () => buildStatus(await hostInfo.current(), daemonInfo(), registry.vendors(), registry.devices(), computeStatus());
+      const status = async () => buildStatus(await hostInfo.current(), daemonInfo(), registry.vendors(), registry.devices(), await computeStatus());
       const membership = poolMembership(config.pool);
       // Where this daemon's status is read: the status address, or the main one (https:// with TLS).
       const selfUrl = () => (statusBound ? `http://${formatAddress(statusBound.host, statusBound.port)}` : `${tls ? 'https' : 'http'}://${formatAddress(bound.host, bound.port)}`);

@@ -386,6 +386,7 @@ export const workerControl = {
     POISON: { code: 8, from: 'daemon', doc: 'JSON {ordinal, code}' },
     ATTACH: { code: 9, from: 'daemon', doc: 'JSON {maxMessageBytes, maxQueuedBytes}, NUL, then the bytes already read; the socket was passed on fd 4 (SCM_RIGHTS) just before' },
     START: { code: 10, from: 'daemon', doc: "JSON: the session's own {quota, share, limit, priority, paused}; a pooled worker waits for it" },
+    STATS_NOW: { code: 11, from: 'daemon', doc: 'status is being read: a STATS now, not at the next beat' },
     READY: { code: 100, from: 'worker', doc: 'the driver is open: calls may run' },
     OUTPUT: { code: 101, from: 'worker', doc: 'replies (the submit path)' },
     RELEASED: { code: 102, from: 'worker', doc: 'u64, little-endian: backlog cost of submitted messages now run' },
