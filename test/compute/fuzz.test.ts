@@ -21,6 +21,9 @@ const MiB = 1024 * 1024;
 const LIMITS = { maxMessageBytes: 4 * MiB, maxQueuedBytes: 8 * MiB };
 const SEED = Number(process.env.GPUPOOL_FUZZ_SEED ?? 20261125);
 const CASES = Number(process.env.GPUPOOL_FUZZ_CASES ?? 3000);
+// Each connection is a session worker of its own (the default): a fork and a driver open apiece, about
+// 80 s for the whole run on a quiet 2-CPU machine, more beside the rest of the suite.
+t.setTimeout(480_000);
 const FLOOD_MIB = 160;
 
 const ops = loadOpTable();
