@@ -36,6 +36,9 @@ const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '..', '..');
 const CUDA_HOME = process.env.CUDA_HOME ?? '/usr/local/cuda';
 const CATEGORIES = ['0_Introduction', '1_Utilities', '2_Concepts_and_Techniques', '3_CUDA_Features'];
+// The multi-GPU samples --pool runs; p2pBandwidthLatencyTest is the one sample built outside CATEGORIES.
+const MULTI_GPU = [['0_Introduction', 'simpleMultiGPU'], ['1_Utilities', 'topologyQuery'], ['5_Domain_Specific', 'p2pBandwidthLatencyTest']];
+const OUTSIDE = MULTI_GPU.filter(([cat]) => !CATEGORIES.includes(cat));
 const TEST_KERNELS = join(root, 'build', 'native', 'fakes', 'cuda', 'kernels', 'libgpupool_test_kernels.so');
 
 const { values: opts } = parseArgs({
@@ -67,13 +70,11 @@ function prepareSources() {
   for (const part of ['CMakeLists.txt', 'Common', 'cmake', 'Samples', 'test_args.json']) {
     if (existsSync(join(opts.samples, part))) cpSync(join(opts.samples, part), join(src, part), { recursive: true });
   }
-  for (const cat of CATEGORIES) {
-    for (const name of samplesOf(cat)) {
-      const lists = join(src, 'Samples', cat, name, 'CMakeLists.txt');
-      if (!existsSync(lists)) continue;
-      const text = readFileSync(lists, 'utf8').replace(/set\(CMAKE_CUDA_ARCHITECTURES [^)]*\)/g, `set(CMAKE_CUDA_ARCHITECTURES ${opts.arch})`);
-      writeFileSync(lists, text);
-    }
+  for (const [cat, name] of [...CATEGORIES.flatMap((cat) => samplesOf(cat).map((name) => [cat, name])), ...OUTSIDE]) {
+    const lists = join(src, 'Samples', cat, name, 'CMakeLists.txt');
+    if (!existsSync(lists)) continue;
+    const text = readFileSync(lists, 'utf8').replace(/set\(CMAKE_CUDA_ARCHITECTURES [^)]*\)/g, `set(CMAKE_CUDA_ARCHITECTURES ${opts.arch})`);
+    writeFileSync(lists, text);
   }
 }
 
@@ -104,6 +105,14 @@ function buildSamples() {
       logged(['make', '-C', join(build, 'Samples', cat), '-k', `-j${opts.jobs}`], `build-${cat}.log`);
     } catch {
       // the samples that failed show as "not built"
+    }
+  }
+  // One target of a folder outside CATEGORIES (make builds the sample alone there).
+  for (const [cat, name] of opts.pool ? OUTSIDE : []) {
+    try {
+      logged(['make', '-C', join(build, 'Samples', cat, name), `-j${opts.jobs}`], `build-${cat}-${name}.log`);
+    } catch {
+      // shows as "not built"
     }
   }
 }
@@ -194,7 +203,6 @@ try {
 } finally {
   await daemon?.stop();
 }
-const MULTI_GPU = [['0_Introduction', 'simpleMultiGPU'], ['1_Utilities', 'topologyQuery'], ['5_Domain_Specific', 'p2pBandwidthLatencyTest']];
 if (opts.pool) {
   const { createTestHosts } = await import('../../test/helpers/netns.ts');
   const hosts = createTestHosts(2, String((process.pid + 11) % 100_000));
