@@ -62,9 +62,10 @@ int main(int argc, char **argv)
     for (int round = 0; round < rounds; round++) {
         for (int i = 0; i < n; i++)
             in[i] = (float)(round * 5 + i % 4099);
-        // Device 0's stream: input in, doubled, then to device 1; nothing waited for in between.
+        // Device 0's stream: doubled, then to device 1, nothing waited for in between (the input goes in
+        // before: what is checked is the peer copy's place after the kernel).
         CHECK(cudaSetDevice(0));
-        CHECK(cudaMemcpyAsync(buf[0], in, bytes, cudaMemcpyHostToDevice, stream[0]));
+        CHECK(cudaMemcpy(buf[0], in, bytes, cudaMemcpyHostToDevice));
         scale<<<blocks, 256, 0, stream[0]>>>(buf[0], 2.0f, n);
         CHECK(cudaGetLastError());
         CHECK(cudaMemcpyPeerAsync(buf[1], 1, buf[0], 0, bytes, stream[0]));
