@@ -39,6 +39,7 @@ __attribute__((constructor)) static void gather(void)
         { thrust_sort_kernels, thrust_sort_kernel_count },
         { particles_kernels, particles_kernel_count },
         { segtree_kernels, segtree_kernel_count },
+        { p2p_kernels, p2p_kernel_count },
     };
     unsigned total = 0;
     for (unsigned i = 0; i < COUNT(parts); i++)

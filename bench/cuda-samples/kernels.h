@@ -110,4 +110,6 @@ extern const gpupool_emu_kernel particles_kernels[];
 extern const unsigned particles_kernel_count;
 extern const gpupool_emu_kernel segtree_kernels[];
 extern const unsigned segtree_kernel_count;
+extern const gpupool_emu_kernel p2p_kernels[];
+extern const unsigned p2p_kernel_count;
 #endif

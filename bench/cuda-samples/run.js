@@ -17,7 +17,8 @@
  * EXIT_WAIVED) waived, anything else or the timeout fail. --server runs them against that daemon (one
  * on a real card) instead of a simulated one of the run's own. --pool also runs the multi-GPU samples
  * with `--gpus all` across two simulated daemons, each in a network namespace of its own (test hosts of
- * test/helpers/netns.ts, root only), from a third that has no cards.
+ * test/helpers/netns.ts, root only), from a third that has no cards; it builds the one of them outside
+ * the four folders (5_Domain_Specific/p2pBandwidthLatencyTest) too. `--only none` runs only those.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -36,6 +37,11 @@ const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '..', '..');
 const CUDA_HOME = process.env.CUDA_HOME ?? '/usr/local/cuda';
 const CATEGORIES = ['0_Introduction', '1_Utilities', '2_Concepts_and_Techniques', '3_CUDA_Features'];
+// The multi-GPU samples --pool runs; p2pBandwidthLatencyTest is the one sample built outside CATEGORIES.
+// Its copies go through the client's host between daemons: 16 MiB a copy (its own option; 160 MB by
+// default) keeps its 16 device pairs, six matrices and five repeats within the run's timeout.
+const MULTI_GPU = [['0_Introduction', 'simpleMultiGPU'], ['1_Utilities', 'topologyQuery'], ['5_Domain_Specific', 'p2pBandwidthLatencyTest', ['--numElems=4194304']]];
+const OUTSIDE = MULTI_GPU.filter(([cat]) => !CATEGORIES.includes(cat));
 const TEST_KERNELS = join(root, 'build', 'native', 'fakes', 'cuda', 'kernels', 'libgpupool_test_kernels.so');
 
 const { values: opts } = parseArgs({
@@ -67,13 +73,11 @@ function prepareSources() {
   for (const part of ['CMakeLists.txt', 'Common', 'cmake', 'Samples', 'test_args.json']) {
     if (existsSync(join(opts.samples, part))) cpSync(join(opts.samples, part), join(src, part), { recursive: true });
   }
-  for (const cat of CATEGORIES) {
-    for (const name of samplesOf(cat)) {
-      const lists = join(src, 'Samples', cat, name, 'CMakeLists.txt');
-      if (!existsSync(lists)) continue;
-      const text = readFileSync(lists, 'utf8').replace(/set\(CMAKE_CUDA_ARCHITECTURES [^)]*\)/g, `set(CMAKE_CUDA_ARCHITECTURES ${opts.arch})`);
-      writeFileSync(lists, text);
-    }
+  for (const [cat, name] of [...CATEGORIES.flatMap((cat) => samplesOf(cat).map((name) => [cat, name])), ...OUTSIDE]) {
+    const lists = join(src, 'Samples', cat, name, 'CMakeLists.txt');
+    if (!existsSync(lists)) continue;
+    const text = readFileSync(lists, 'utf8').replace(/set\(CMAKE_CUDA_ARCHITECTURES [^)]*\)/g, `set(CMAKE_CUDA_ARCHITECTURES ${opts.arch})`);
+    writeFileSync(lists, text);
   }
 }
 
@@ -104,6 +108,14 @@ function buildSamples() {
       logged(['make', '-C', join(build, 'Samples', cat), '-k', `-j${opts.jobs}`], `build-${cat}.log`);
     } catch {
       // the samples that failed show as "not built"
+    }
+  }
+  // One target of a folder outside CATEGORIES (make builds the sample alone there).
+  for (const [cat, name] of opts.pool ? OUTSIDE : []) {
+    try {
+      logged(['make', '-C', join(build, 'Samples', cat, name), `-j${opts.jobs}`], `build-${cat}-${name}.log`);
+    } catch {
+      // shows as "not built"
     }
   }
 }
@@ -150,12 +162,12 @@ function linkDataFiles(from, to) {
 // still shows how far it got.
 const LINE_BUFFERED = existsSync('/usr/bin/stdbuf') ? ['/usr/bin/stdbuf', '-oL'] : [];
 
-async function runSample(server, cat, name, { netns, gpus, token } = {}) {
+async function runSample(server, cat, name, { netns, gpus, token, sampleArgs = argsOf(name) } = {}) {
   const exe = join(build, 'Samples', cat, name, name);
   if (!existsSync(exe)) return { result: 'not built', why: `no executable: ${whyNotBuilt(cat, name)}` };
   const dir = join(build, 'Samples', cat, name);
   linkDataFiles(join(src, 'Samples', cat, name), dir);
-  const argv = [CLI, 'run', '--servers', server, ...(gpus ? ['--gpus', gpus] : []), ...(token ? ['--token', token] : []), '--', ...LINE_BUFFERED, exe, ...argsOf(name)];
+  const argv = [CLI, 'run', '--servers', server, ...(gpus ? ['--gpus', gpus] : []), ...(token ? ['--token', token] : []), '--', ...LINE_BUFFERED, exe, ...sampleArgs];
   const [cmd, args] = netns ? ['ip', ['netns', 'exec', netns, process.execPath, ...argv]] : [process.execPath, argv];
   const child = spawn(cmd, args, {
     cwd: dir,
@@ -194,7 +206,6 @@ try {
 } finally {
   await daemon?.stop();
 }
-const MULTI_GPU = [['0_Introduction', 'simpleMultiGPU'], ['1_Utilities', 'topologyQuery'], ['5_Domain_Specific', 'p2pBandwidthLatencyTest']];
 if (opts.pool) {
   const { createTestHosts } = await import('../../test/helpers/netns.ts');
   const hosts = createTestHosts(2, String((process.pid + 11) % 100_000));
@@ -211,8 +222,8 @@ if (opts.pool) {
       daemons.push(await Daemon.start({ GPUPOOL_EMU_KERNELS: `${TEST_KERNELS}:${kernels}` }, dir, config, undefined, { listen: `${h.address}:7760`, netns: h.ns }));
     }
     const servers = hosts.hosts.map((h) => `ws://${h.address}:7760`).join(',');
-    for (const [cat, name] of MULTI_GPU) {
-      const r = await runSample(servers, cat, name, { netns: hosts.client, gpus: 'all', token });
+    for (const [cat, name, args] of MULTI_GPU) {
+      const r = await runSample(servers, cat, name, { netns: hosts.client, gpus: 'all', token, sampleArgs: args });
       rows.push({ cat, name: `${name} (--gpus all, two daemons)`, ...r });
       process.stderr.write(`${cat}/${name} across two daemons: ${r.result}${r.why ? ` (${r.why})` : ''}\n`);
     }

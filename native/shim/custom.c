@@ -516,6 +516,18 @@ static CUresult copy_between_contexts(CUdeviceptr dst, CUcontext dst_ctx, CUdevi
     return rc;
 }
 
+/*
+ * An asynchronous copy through this host keeps its stream's order: what the stream holds before it
+ * finishes first (the copy itself is then done before the call returns, so whatever the program queues
+ * on the stream afterwards follows it).
+ */
+static CUresult copy_between_contexts_on(CUstream stream, int ptsz, CUdeviceptr dst, CUcontext dst_ctx, CUdeviceptr src,
+                                         CUcontext src_ctx, size_t n)
+{
+    CUresult rc = (ptsz ? gp_fwd_cuStreamSynchronize_v7000_ptsz : gp_fwd_cuStreamSynchronize_v2000)(stream);
+    return rc != CUDA_SUCCESS ? rc : copy_between_contexts(dst, dst_ctx, src, src_ctx, n);
+}
+
 /* Says once that a copy between device addresses was refused as ambiguous; returns -1. */
 static int refuse_ambiguous(const char *call, CUdeviceptr dst, CUdeviceptr src, int dst_ambiguous)
 {
@@ -576,7 +588,8 @@ static CUresult dtod(const char *call, CUdeviceptr dst, CUdeviceptr src, size_t 
     if (ends < 0)
         return CUDA_ERROR_INVALID_VALUE;
     if (ends == 2 && apart(&to, &from, has_stream, stream))
-        return copy_between_contexts(dst, to.ctx, src, from.ctx, n);
+        return has_stream ? copy_between_contexts_on(stream, has_stream == 2, dst, to.ctx, src, from.ctx, n)
+                          : copy_between_contexts(dst, to.ctx, src, from.ctx, n);
     return same_daemon(dst, src, n, stream);
 }
 
@@ -588,7 +601,7 @@ static CUresult dtod_async_ptsz(CUdeviceptr d, CUdeviceptr s, size_t n, CUstream
 CUresult gp_fwd_cuMemcpyDtoD_v3020(CUdeviceptr_v2 dst, CUdeviceptr_v2 src, size_t n) { return dtod("cuMemcpyDtoD", dst, src, n, 0, NULL, dtod_std); }
 CUresult gp_fwd_cuMemcpyDtoD_v7000_ptsz(CUdeviceptr_v2 dst, CUdeviceptr_v2 src, size_t n) { return dtod("cuMemcpyDtoD", dst, src, n, 0, NULL, dtod_ptds); }
 
-/* An asynchronous copy between daemons is done synchronously: no single stream spans two daemons. */
+/* An asynchronous copy between daemons is done through this host in its stream's order: no single stream spans two daemons. */
 CUresult gp_fwd_cuMemcpyDtoDAsync_v3020(CUdeviceptr_v2 dst, CUdeviceptr_v2 src, size_t n, CUstream s)
 {
     return dtod("cuMemcpyDtoDAsync", dst, src, n, 1, s, dtod_async);
@@ -596,14 +609,14 @@ CUresult gp_fwd_cuMemcpyDtoDAsync_v3020(CUdeviceptr_v2 dst, CUdeviceptr_v2 src, 
 
 CUresult gp_fwd_cuMemcpyDtoDAsync_v7000_ptsz(CUdeviceptr_v2 dst, CUdeviceptr_v2 src, size_t n, CUstream s)
 {
-    return dtod("cuMemcpyDtoDAsync", dst, src, n, 1, s, dtod_async_ptsz);
+    return dtod("cuMemcpyDtoDAsync", dst, src, n, 2, s, dtod_async_ptsz);
 }
 
 /*
  * Unified copies: the direction comes from the client's own record of device allocations. One device
  * end is routed as any call naming an address (the stream's or current context's daemon first).
  */
-static CUresult unified(uint32_t op, CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream stream, int async)
+static CUresult unified(uint32_t op, CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream stream, int async, int ptsz)
 {
     if (!gp_initialized())
         return CUDA_ERROR_NOT_INITIALIZED;
@@ -622,7 +635,8 @@ static CUresult unified(uint32_t op, CUdeviceptr dst, CUdeviceptr src, size_t n,
         return async ? gp_fwd_cuMemcpyDtoHAsync_v3020((void *)(uintptr_t)dst, src, n, stream)
                      : gp_fwd_cuMemcpyDtoH_v3020((void *)(uintptr_t)dst, src, n);
     if (apart(&to, &from, async, stream))
-        return copy_between_contexts(dst, to.ctx, src, from.ctx, n);
+        return async ? copy_between_contexts_on(stream, ptsz, dst, to.ctx, src, from.ctx, n)
+                     : copy_between_contexts(dst, to.ctx, src, from.ctx, n);
     gp_call *c = gp_call_begin(op, async ? GP_MODE_ASYNC : GP_MODE_SYNC);
     gp_route_server(c, to.server);
     CUresult rc = CUDA_SUCCESS;
@@ -640,10 +654,10 @@ static CUresult unified(uint32_t op, CUdeviceptr dst, CUdeviceptr src, size_t n,
     return rc;
 }
 
-CUresult gp_fwd_cuMemcpy_v4000(CUdeviceptr_v2 dst, CUdeviceptr_v2 src, size_t n) { return unified(GP_OP_cuMemcpy_v4000, dst, src, n, NULL, 0); }
-CUresult gp_fwd_cuMemcpy_v7000_ptsz(CUdeviceptr_v2 dst, CUdeviceptr_v2 src, size_t n) { return unified(GP_OP_cuMemcpy_v7000_ptsz, dst, src, n, NULL, 0); }
-CUresult gp_fwd_cuMemcpyAsync_v4000(CUdeviceptr_v2 dst, CUdeviceptr_v2 src, size_t n, CUstream s) { return unified(GP_OP_cuMemcpyAsync_v4000, dst, src, n, s, 1); }
-CUresult gp_fwd_cuMemcpyAsync_v7000_ptsz(CUdeviceptr_v2 dst, CUdeviceptr_v2 src, size_t n, CUstream s) { return unified(GP_OP_cuMemcpyAsync_v7000_ptsz, dst, src, n, s, 1); }
+CUresult gp_fwd_cuMemcpy_v4000(CUdeviceptr_v2 dst, CUdeviceptr_v2 src, size_t n) { return unified(GP_OP_cuMemcpy_v4000, dst, src, n, NULL, 0, 0); }
+CUresult gp_fwd_cuMemcpy_v7000_ptsz(CUdeviceptr_v2 dst, CUdeviceptr_v2 src, size_t n) { return unified(GP_OP_cuMemcpy_v7000_ptsz, dst, src, n, NULL, 0, 0); }
+CUresult gp_fwd_cuMemcpyAsync_v4000(CUdeviceptr_v2 dst, CUdeviceptr_v2 src, size_t n, CUstream s) { return unified(GP_OP_cuMemcpyAsync_v4000, dst, src, n, s, 1, 0); }
+CUresult gp_fwd_cuMemcpyAsync_v7000_ptsz(CUdeviceptr_v2 dst, CUdeviceptr_v2 src, size_t n, CUstream s) { return unified(GP_OP_cuMemcpyAsync_v7000_ptsz, dst, src, n, s, 1, 1); }
 
 /*
  * Peer copies name both contexts. On one daemon they travel as they are; between two daemons, or on a
@@ -657,7 +671,9 @@ static int peer_across(CUcontext a, CUcontext b)
 
 typedef CUresult (*peer_fn)(CUdeviceptr, CUcontext, CUdeviceptr, CUcontext, size_t);
 
-static CUresult peer(CUdeviceptr dst, CUcontext dstCtx, CUdeviceptr src, CUcontext srcCtx, size_t n, peer_fn direct)
+/* stream: an asynchronous copy's (ptsz: a per-thread default stream's call), whose order a copy through this host keeps. */
+static CUresult peer(CUdeviceptr dst, CUcontext dstCtx, CUdeviceptr src, CUcontext srcCtx, size_t n, peer_fn direct,
+                     int async, CUstream stream, int ptsz)
 {
     if (!gp_initialized())
         return CUDA_ERROR_NOT_INITIALIZED;
@@ -667,7 +683,7 @@ static CUresult peer(CUdeviceptr dst, CUcontext dstCtx, CUdeviceptr src, CUconte
         if (rc != CUDA_ERROR_NOT_SUPPORTED && rc != CUDA_ERROR_INVALID_VALUE && rc != CUDA_ERROR_PEER_ACCESS_UNSUPPORTED)
             return rc;
     }
-    return copy_between_contexts(dst, dstCtx, src, srcCtx, n);
+    return async ? copy_between_contexts_on(stream, ptsz, dst, dstCtx, src, srcCtx, n) : copy_between_contexts(dst, dstCtx, src, srcCtx, n);
 }
 
 static CUresult peer_sync_std(CUdeviceptr d, CUcontext dc, CUdeviceptr s, CUcontext sc, size_t n) { return gp_std_cuMemcpyPeer_v4000(d, dc, s, sc, n); }
@@ -675,25 +691,26 @@ static CUresult peer_sync_ptds(CUdeviceptr d, CUcontext dc, CUdeviceptr s, CUcon
 
 CUresult gp_fwd_cuMemcpyPeer_v4000(CUdeviceptr_v2 dst, CUcontext dstCtx, CUdeviceptr_v2 src, CUcontext srcCtx, size_t n)
 {
-    return peer(dst, dstCtx, src, srcCtx, n, peer_sync_std);
+    return peer(dst, dstCtx, src, srcCtx, n, peer_sync_std, 0, NULL, 0);
 }
 
 CUresult gp_fwd_cuMemcpyPeer_v7000_ptsz(CUdeviceptr_v2 dst, CUcontext dstCtx, CUdeviceptr_v2 src, CUcontext srcCtx, size_t n)
 {
-    return peer(dst, dstCtx, src, srcCtx, n, peer_sync_ptds);
+    return peer(dst, dstCtx, src, srcCtx, n, peer_sync_ptds, 0, NULL, 1);
 }
 
-/* Asynchronous peer copies are done synchronously through this host: no stream spans two devices' daemons. */
+/*
+ * Asynchronous peer copies are done synchronously, after the work their stream holds: through this host
+ * no stream spans two devices' daemons, and on one daemon the emulated driver has no peer copies either.
+ */
 CUresult gp_fwd_cuMemcpyPeerAsync_v4000(CUdeviceptr_v2 dst, CUcontext dstCtx, CUdeviceptr_v2 src, CUcontext srcCtx, size_t n, CUstream s)
 {
-    (void)s;
-    return peer(dst, dstCtx, src, srcCtx, n, peer_sync_std);
+    return peer(dst, dstCtx, src, srcCtx, n, peer_sync_std, 1, s, 0);
 }
 
 CUresult gp_fwd_cuMemcpyPeerAsync_v7000_ptsz(CUdeviceptr_v2 dst, CUcontext dstCtx, CUdeviceptr_v2 src, CUcontext srcCtx, size_t n, CUstream s)
 {
-    (void)s;
-    return peer(dst, dstCtx, src, srcCtx, n, peer_sync_ptds);
+    return peer(dst, dstCtx, src, srcCtx, n, peer_sync_ptds, 1, s, 1);
 }
 
 /* ---- pitched copies (cuMemcpy2D*) ----------------------------------------------------------------- */

@@ -1,4 +1,5 @@
 /* Peer attributes between a job's devices. */
+#include "client.h"
 #include "gp_shim_decls.h"
 #include "shim.h"
 
@@ -20,4 +21,33 @@ CUresult gp_local_cuDeviceGetP2PAttribute_v8000(int *value, CUdevice_P2PAttribut
         return CUDA_ERROR_INVALID_DEVICE; /* the driver refuses a device with itself */
     *value = 0;
     return CUDA_SUCCESS;
+}
+
+/* What cuDeviceCanAccessPeer's 0 promises: no context maps another's memory, as on cards with no peer path. */
+static CUresult peer_context(CUcontext peer)
+{
+    if (!gp_initialized())
+        return CUDA_ERROR_NOT_INITIALIZED;
+    CUcontext self = gp_tls_context();
+    if (self == NULL)
+        return CUDA_ERROR_INVALID_CONTEXT;
+    if (peer == NULL || gp_context_device(peer) < 0)
+        return CUDA_ERROR_INVALID_CONTEXT;
+    return CUDA_SUCCESS;
+}
+
+CUresult gp_local_cuCtxEnablePeerAccess_v4000(CUcontext peerContext, unsigned int Flags)
+{
+    CUresult rc = peer_context(peerContext);
+    if (rc != CUDA_SUCCESS)
+        return rc;
+    if (Flags != 0)
+        return CUDA_ERROR_INVALID_VALUE;
+    return CUDA_ERROR_PEER_ACCESS_UNSUPPORTED;
+}
+
+CUresult gp_local_cuCtxDisablePeerAccess_v4000(CUcontext peerContext)
+{
+    CUresult rc = peer_context(peerContext);
+    return rc != CUDA_SUCCESS ? rc : CUDA_ERROR_PEER_ACCESS_NOT_ENABLED;
 }

@@ -180,6 +180,9 @@ export const CUDA_API: Record<string, Annotation> = {
   // Devices of one client never map each other's memory (peer copies go through the client).
   cuDeviceCanAccessPeer: local,
   cuDeviceGetP2PAttribute: local,
+  // As a driver answers for cards with no peer path: enabling is refused, disabling finds nothing enabled.
+  cuCtxEnablePeerAccess: local,
+  cuCtxDisablePeerAccess: local,
 
   // --- contexts: the current context is per client thread, so it stays local ------------------
   cuCtxGetCurrent: local,
