@@ -42,8 +42,9 @@ export class WorkerSession implements NativeSession {
   /** The worker's emulated driver's counters at the last beat; null on a real driver or before it. */
   emu: EmuStats | null = null;
   private figures: { at: number; figures: ConnectionFigures } | null = null;
-  /** Status readers waiting for the STATS that STATS_NOW asked for. */
-  private readonly statsWaiters: (() => void)[] = [];
+  /** The STATS_NOW ask that status readers wait on, and what settles it when the STATS comes. */
+  private freshening: Promise<void> | null = null;
+  private statsArrived: (() => void) | null = null;
   private lastHeard = Date.now();
   private watchdog: NodeJS.Timeout | null = null;
   private ended = false;
@@ -143,16 +144,20 @@ export class WorkerSession implements NativeSession {
    */
   fresh(waitMs: number): Promise<void> {
     if (!this.worker || this.ended || !this.ready) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, waitMs);
-      timer.unref();
-      this.statsWaiters.push(done);
-      this.worker!.send(WorkerMsg.STATS_NOW);
-      function done(): void {
+    // Readers that come while one ask is out share it: one STATS_NOW, nothing left behind by a silent worker.
+    this.freshening ??= new Promise<void>((resolve) => {
+      const settle = (): void => {
         clearTimeout(timer);
+        this.statsArrived = null;
+        this.freshening = null;
         resolve();
-      }
+      };
+      const timer = setTimeout(settle, waitMs);
+      timer.unref();
+      this.statsArrived = settle;
+      this.worker!.send(WorkerMsg.STATS_NOW);
     });
+    return this.freshening;
   }
 
   setSchedule(params: NativeSchedParams): void {
@@ -260,7 +265,7 @@ export class WorkerSession implements NativeSession {
         this.latest = stats;
         this.emu = emu ?? null;
         if (connection) this.figures = { at: Date.now(), figures: connection };
-        for (const waiter of this.statsWaiters.splice(0)) waiter();
+        this.statsArrived?.();
         break;
       }
       case WorkerMsg.CLOSED: {
@@ -308,7 +313,7 @@ export class WorkerSession implements NativeSession {
     if (this.ended) return;
     this.ended = true;
     if (this.watchdog) clearInterval(this.watchdog);
-    for (const waiter of this.statsWaiters.splice(0)) waiter();
+    this.statsArrived?.();
     if (this.parked) lingerAndClose(this.parked);
     this.parked = null;
     // A worker that reported its end exits at the channel's; one that does not within a second is made to.
