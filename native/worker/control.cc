@@ -41,24 +41,27 @@ bool read_all(int fd, char *dest, size_t size) {
 }
 }  // namespace
 
-bool Channel::send(Msg type, const char *data, size_t size) {
+bool Channel::send(Msg type, uint32_t session, const char *data, size_t size) {
   uint8_t head[kHeadBytes];
-  const uint32_t length = (uint32_t)(size + 1);
+  const uint32_t length = (uint32_t)(size + kLengthOverhead);
   for (int i = 0; i < 4; i++) head[i] = (uint8_t)(length >> (8 * i));
   head[4] = (uint8_t)type;
+  for (int i = 0; i < 4; i++) head[5 + i] = (uint8_t)(session >> (8 * i));
   struct iovec iov[2] = {{head, sizeof head}, {const_cast<char *>(data), size}};
   std::lock_guard<std::mutex> lock(write_mu_);
   return write_all(fd_, iov, size > 0 ? 2 : 1);
 }
 
-bool Channel::receive(Msg *type, char **data, size_t *size) {
+bool Channel::receive(Msg *type, uint32_t *session, char **data, size_t *size) {
   uint8_t head[kHeadBytes];
   if (!read_all(fd_, reinterpret_cast<char *>(head), sizeof head)) return false;
   uint32_t length = 0;
   for (int i = 0; i < 4; i++) length |= (uint32_t)head[i] << (8 * i);
-  if (length < 1 || length > kMaxControlFrame) return false;
+  if (length < kLengthOverhead || length > kMaxControlFrame) return false;
   *type = (Msg)head[4];
-  *size = length - 1;
+  *session = 0;
+  for (int i = 0; i < 4; i++) *session |= (uint32_t)head[5 + i] << (8 * i);
+  *size = length - kLengthOverhead;
   *data = nullptr;
   if (*size == 0) return true;
   *data = static_cast<char *>(std::malloc(*size));

@@ -22,8 +22,9 @@ import type { ComputeAddon, EmuStats, NativeDriver, PeerCredentials } from './na
 import { SessionAdmission } from './session-admission.js';
 import { SessionLauncher, type ComputeLimits, type SessionPlacement } from './session-start.js';
 import { SessionStatus, type ScheduledCard, type SharingStatus } from './session-status.js';
+import { WorkerPlacement } from './worker-placement.js';
 import { WorkerPool } from './worker-pool.js';
-import type { WorkerSettings } from './worker-session.js';
+import type { WorkerStartSettings } from './worker-process.js';
 
 export type { SessionInfo } from './client.js';
 export type { ComputeLimits, SessionPlacement } from './session-start.js';
@@ -92,15 +93,15 @@ export class ComputeEndpoint {
     const { maxMessageBytes, maxQueuedBytes, sharedMemoryBytes, sharedMemoryRegions, callRingBytes, callRingSpinUs, nativeConnections } = defaults.compute;
     const { maxHelloBytes, blockedDelayMs } = defaults.auth;
     this.limits = { maxMessageBytes, maxQueuedBytes, sharedMemoryBytes, sharedMemoryRegions, callRingBytes, callRingSpinUs, nativeConnections, maxHelloBytes, blockedDelayMs, ...options.limits };
-    const { sessionProcess, workerHeartbeatMs, workerHangMs, workerPoolSize } = defaults.compute;
-    const placement = { process: sessionProcess === 'process', heartbeatMs: workerHeartbeatMs, hangMs: workerHangMs, poolSize: workerPoolSize, ...options.sessions };
+    const { sessionProcess, workerHeartbeatMs, workerHangMs, workerPoolSize, workerScope } = defaults.compute;
+    const placement = { process: sessionProcess === 'process', heartbeatMs: workerHeartbeatMs, hangMs: workerHangMs, poolSize: workerPoolSize, scope: workerScope, ...options.sessions };
     this.wss = new WebSocketServer({ noServer: true, maxPayload: this.limits.maxMessageBytes, perMessageDeflate: false });
     this.helloTimeoutMs = options.helloTimeoutMs ?? 5000;
     const sharing = { ...defaultConfig().sharing, ...options.sharing };
     this.schedule = sharing;
     this.sharing = { defaultQuota: sharing.defaultQuota, overcommit: sharing.overcommit, placement: sharing.placement, defaultShare: sharing.defaultShare };
     this.now = options.now ?? (() => new Date());
-    const schedulerSettings: WorkerSettings['scheduler'] = { sliceUs: sharing.sliceMs * 1000, paceDepth: sharing.paceDepth, idleGraceUs: sharing.idleGraceUs };
+    const schedulerSettings: WorkerStartSettings['scheduler'] = { sliceUs: sharing.sliceMs * 1000, paceDepth: sharing.paceDepth, idleGraceUs: sharing.idleGraceUs };
     driver.configureScheduler(schedulerSettings);
     const ledger = new QuotaLedger(
       driver.devices().map((d) => ({ ordinal: d.ordinal, totalMem: d.totalMem })),
@@ -119,8 +120,9 @@ export class ComputeEndpoint {
       addon,
       limits: this.limits,
       placement,
-      scheduler: schedulerSettings,
-      pool: this.pool,
+      workers: placement.process
+        ? new WorkerPlacement(placement.scope, driver, { heartbeatMs: placement.heartbeatMs, hangMs: placement.hangMs, scheduler: schedulerSettings }, this.pool)
+        : null,
       freed: (client) => {
         this.status.departed(client);
         this.clients.delete(client.info.id);

@@ -5,8 +5,8 @@ import type { Client } from './client.js';
 import { NativeLink, holdForHandover, parkForWorker, releaseToNative, unparsedBytes } from './client-link.js';
 import { CloseCodes, closeReason, encodeWelcome, type Hello } from './handshake.js';
 import type { ComputeAddon, NativeDriver } from './native.js';
-import type { WorkerPool } from './worker-pool.js';
-import { WorkerSession, type WorkerSettings } from './worker-session.js';
+import type { WorkerPlacement, WorkerScope } from './worker-placement.js';
+import { WorkerSession } from './worker-session.js';
 
 /** Message and backlog limits of a session (docs/protocol.md, "Limits"; config `compute`). */
 export interface ComputeLimits {
@@ -36,6 +36,8 @@ export interface SessionPlacement {
   hangMs: number;
   /** Idle workers kept started ahead of need (config `compute.workerPoolSize`); 0: none. */
   poolSize: number;
+  /** Which sessions share a worker (config `compute.workerScope`): none, or a tenant's. */
+  scope: WorkerScope;
 }
 
 export interface LaunchContext {
@@ -43,9 +45,8 @@ export interface LaunchContext {
   addon: ComputeAddon;
   limits: ComputeLimits;
   placement: SessionPlacement;
-  scheduler: WorkerSettings['scheduler'];
-  /** The idle workers of process mode, when it keeps any. */
-  pool: WorkerPool | null;
+  /** Which worker runs a session (process mode). */
+  workers: WorkerPlacement | null;
   /** The session is freed: the endpoint forgets its client and gives its quota back. */
   freed: (client: Client) => void;
 }
@@ -67,12 +68,11 @@ export class SessionLauncher {
     };
     const onClosed = (reason: string | null, closeCode: number | null) => this.closed(client, reason, closeCode, log);
     const options = { quota, ...params };
-    client.session = placement.process
+    const workers = placement.process ? this.ctx.workers : null;
+    client.session = workers
       ? new WorkerSession(driver, onOutput, onClosed, options, {
-          heartbeatMs: placement.heartbeatMs,
-          hangMs: placement.hangMs,
-          scheduler: this.ctx.scheduler,
-          pool: this.ctx.pool,
+          placement: workers,
+          tenant: client.info.tenant,
           passDescriptor: (channelFd, fd) => this.ctx.addon.passDescriptor(channelFd, fd),
         })
       : new this.ctx.addon.Session(driver, onOutput, onClosed, options);

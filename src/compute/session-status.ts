@@ -39,10 +39,15 @@ export class SessionStatus {
     private readonly clients: () => Iterable<Client>,
   ) {}
 
-  /** A session ended: its worker's launch counters stay in the emulator's figures. */
+  /**
+   * A session ended: its worker's launch counters stay in the emulator's figures, once the worker
+   * ends with it (a tenant's worker that runs on still reports them with its other sessions).
+   */
   departed(client: Client): void {
-    const emu = client.session instanceof WorkerSession ? client.session.emu : null;
+    const session = client.session instanceof WorkerSession ? client.session : null;
+    const emu = session?.emu;
     if (!emu) return;
+    if ([...this.clients()].some((c) => c !== client && c.session instanceof WorkerSession && c.session.pid === session!.pid)) return;
     this.departedCounters.kernelsLaunched += emu.kernelsLaunched;
     this.departedCounters.noopLaunches += emu.noopLaunches;
   }
@@ -93,9 +98,12 @@ export class SessionStatus {
     await Promise.all([...this.clients()].flatMap((c) => (c.session instanceof WorkerSession ? [c.session.fresh(waitMs)] : [])));
   }
 
-  /** The emulated driver's counters of the live session workers (docs/architecture.md); empty with sessions as threads. */
+  /** The emulated driver's counters of the live session workers, once per process (docs/architecture.md); empty with sessions as threads. */
   workerEmuStats(): Partial<EmuStats>[] {
-    const live = [...this.clients()].flatMap((c) => (c.session instanceof WorkerSession && c.session.emu ? [c.session.emu] : []));
-    return [...live, { ...this.departedCounters }];
+    const byWorker = new Map<number | null, EmuStats>();
+    for (const c of this.clients()) {
+      if (c.session instanceof WorkerSession && c.session.emu) byWorker.set(c.session.pid, c.session.emu);
+    }
+    return [...byWorker.values(), { ...this.departedCounters }];
   }
 }

@@ -82,7 +82,8 @@ export class WorkerPool {
       this.retry.unref();
     };
     worker = new WorkerProcess(this.driver, this.settings, {
-      frame: (type, payload) => {
+      frame: (type, payload, session) => {
+        if (session !== 0) return;
         if (type === WorkerMsg.READY && this.starting.delete(worker!)) {
           this.failures = 0;
           if (this.stopped) worker!.end();

@@ -17,9 +17,10 @@ export interface WorkerStartSettings {
   scheduler: { sliceUs: number; paceDepth: number; idleGraceUs: number };
 }
 
-/** Who hears a worker: its pool while it waits, then its session. */
+/** Who hears a worker: its pool while it waits, then its host (worker-host.ts), which hands each session its frames. */
 export interface WorkerListener {
-  frame(type: number, payload: Buffer): void;
+  /** `session`: the daemon's number for one of the worker's sessions; 0: the process's own (READY, a failed start). */
+  frame(type: number, payload: Buffer, session: number): void;
   malformed(why: string): void;
   /** The worker could not be started (spawn failed). */
   spawnFailed(err: Error): void;
@@ -71,9 +72,9 @@ export class WorkerProcess {
     this.channel = child.stdio[3] as Socket;
     this.passing = child.stdio[4] as Socket;
     const reader = new FrameReader(
-      (type, payload) => {
-        if (type === WorkerMsg.READY) this.ready = true;
-        this.listener.frame(type, payload);
+      (type, payload, session) => {
+        if (type === WorkerMsg.READY && session === 0) this.ready = true;
+        this.listener.frame(type, payload, session);
       },
       (why) => this.listener.malformed(why),
     );
@@ -103,8 +104,8 @@ export class WorkerProcess {
     this.listener = listener;
   }
 
-  send(type: number, payload?: Buffer | string): void {
-    sendFrame(this.channel, type, payload);
+  send(type: number, payload?: Buffer | string, session = 0): void {
+    sendFrame(this.channel, type, payload, session);
   }
 
   /** The client's socket to the worker (a copy: the daemon keeps its own), before the ATTACH that announces it. */

@@ -3,17 +3,17 @@ import * as wsModule from 'ws';
 import { CloseCodes, closeReason } from './handshake.js';
 import type { AttachLimits, ConnectionFigures, EmuStats, NativeDriver, NativeSchedParams, NativeSession, NativeSessionOptions, Refusal, SessionStats } from './native.js';
 import { WorkerMsg } from './worker-channel.js';
-import type { WorkerPool } from './worker-pool.js';
-import { WorkerProcess, type WorkerListener, type WorkerStartSettings } from './worker-process.js';
+import type { WorkerHost } from './worker-host.js';
+import type { WorkerPlacement } from './worker-placement.js';
 
 export { workerPath } from './worker-process.js';
 
-/** How a session worker is run and watched (config `compute`: sessionProcess, workerHeartbeatMs, workerHangMs, workerPoolSize). */
-export interface WorkerSettings extends WorkerStartSettings {
-  /** No word from the worker for this long: it is hung, killed, and its session ended. */
-  hangMs: number;
-  /** Idle workers started ahead of need; none: the session starts its own. */
-  pool?: WorkerPool | null;
+/** Where a session's worker comes from (config `compute`: workerScope, workerPoolSize, workerHeartbeatMs, workerHangMs). */
+export interface WorkerSettings {
+  /** Picks the worker: the session's own, or its tenant's. */
+  placement: WorkerPlacement;
+  /** The tenant authentication named (null: none). */
+  tenant: string | null;
   /** Passes the client's socket to the worker (the addon's passDescriptor). */
   passDescriptor: (channelFd: number, fd: number) => void;
 }
@@ -25,17 +25,21 @@ interface WsSenderClass {
 }
 
 /**
- * A session run by a process of its own (native/worker), behind the same interface as the addon's
- * in-process Session (docs/architecture.md). The session takes its worker (an idle one of the pool,
- * or one started now) when it first needs it: at attach (the client's socket is passed to it) or at
- * the first message of a connection that stays on the event loop. It reports stats on a beat; a worker that exits, crashes or falls silent past `hangMs`
- * ends its own session only: the client gets close code 4006 with the reason, the session's end is
- * reported as any other, and its memory and quota go back with it.
+ * A session run by a worker process (native/worker): its own, or its tenant's
+ * (`compute.workerScope`), behind the same interface as the addon's in-process Session
+ * (docs/architecture.md). The session takes its worker (worker-placement.ts) when it first needs it:
+ * at attach (the client's socket is passed to it) or at the first message of a connection that stays
+ * on the event loop. It reports stats on a beat; a worker that exits, crashes or falls silent past
+ * `compute.workerHangMs` ends its own sessions only (worker-host.ts): each client gets close code
+ * 4006 with the reason, each session's end is reported as any other, and its memory and quota go
+ * back with it.
  */
 export class WorkerSession implements NativeSession {
   /** The worker's pid once it runs (status shows it). */
   pid: number | null = null;
-  private worker: WorkerProcess | null = null;
+  private worker: WorkerHost | null = null;
+  /** The session's number on its worker's channel. */
+  private id = 0;
   /** The client's socket while the worker owns the connection: kept, unread, to tell the client of a failed worker. */
   private parked: Socket | null = null;
   private latest: SessionStats;
@@ -45,8 +49,6 @@ export class WorkerSession implements NativeSession {
   /** The STATS_NOW ask that status readers wait on, and what settles it when the STATS comes. */
   private freshening: Promise<void> | null = null;
   private statsArrived: (() => void) | null = null;
-  private lastHeard = Date.now();
-  private watchdog: NodeJS.Timeout | null = null;
   private ended = false;
   private closing = false;
   private held = 0;
@@ -57,8 +59,6 @@ export class WorkerSession implements NativeSession {
   private params: NativeSchedParams;
   /** Cards poisoned before the worker ran: it is told at its start. */
   private readonly pendingPoison: { ordinal: number; code: number }[] = [];
-  /** The worker opened the driver: an end before that is its failure, not the session's. */
-  private ready = false;
 
   constructor(
     private readonly driver: NativeDriver,
@@ -81,7 +81,7 @@ export class WorkerSession implements NativeSession {
   submit(message: Buffer): boolean {
     if (this.closing || this.ended) return false;
     if (message.length === 0) return true;
-    this.start().send(WorkerMsg.SUBMIT, message);
+    this.send(WorkerMsg.SUBMIT, message);
     this.held += message.length + 256;
     if (this.backlogLimit > 0 && this.held > this.backlogLimit) this.isBacklogged = true;
     return true;
@@ -97,7 +97,8 @@ export class WorkerSession implements NativeSession {
       // The session stays on the event loop (the caller's fallback); its worker serves it there.
       throw new Error(`attach: ${(err as Error).message}`);
     }
-    worker.send(WorkerMsg.ATTACH, Buffer.concat([Buffer.from(JSON.stringify(limits)), Buffer.from([0]), prefix]));
+    // Right after its socket: a tenant's worker takes one passed socket per ATTACH, in order.
+    this.send(WorkerMsg.ATTACH, Buffer.concat([Buffer.from(JSON.stringify(limits)), Buffer.from([0]), prefix]));
   }
 
   /**
@@ -113,23 +114,23 @@ export class WorkerSession implements NativeSession {
   close(): void {
     this.closing = true;
     if (!this.worker) return this.finish(null, null);
-    this.worker.send(WorkerMsg.CLOSE);
+    this.send(WorkerMsg.CLOSE);
   }
 
   closeConnection(code: number, reason: string): void {
     this.closing = true;
     if (!this.worker) return this.finish(null, null);
-    this.worker.send(WorkerMsg.CLOSE_CONNECTION, JSON.stringify({ code, reason }));
+    this.send(WorkerMsg.CLOSE_CONNECTION, JSON.stringify({ code, reason }));
   }
 
   terminate(): void {
     this.closing = true;
     if (!this.worker) return this.finish(null, null);
-    this.worker.send(WorkerMsg.TERMINATE);
+    this.send(WorkerMsg.TERMINATE);
   }
 
   ping(): void {
-    this.worker?.send(WorkerMsg.PING);
+    if (this.worker) this.send(WorkerMsg.PING);
   }
 
   stats(): SessionStats {
@@ -143,7 +144,7 @@ export class WorkerSession implements NativeSession {
    * frozen or busy-starved worker never holds status up).
    */
   fresh(waitMs: number): Promise<void> {
-    if (!this.worker || this.ended || !this.ready) return Promise.resolve();
+    if (!this.worker || this.ended || !this.worker.ready) return Promise.resolve();
     // Readers that come while one ask is out share it: one STATS_NOW, nothing left behind by a silent worker.
     this.freshening ??= new Promise<void>((resolve) => {
       const settle = (): void => {
@@ -155,14 +156,14 @@ export class WorkerSession implements NativeSession {
       const timer = setTimeout(settle, waitMs);
       timer.unref();
       this.statsArrived = settle;
-      this.worker!.send(WorkerMsg.STATS_NOW);
+      this.send(WorkerMsg.STATS_NOW);
     });
     return this.freshening;
   }
 
   setSchedule(params: NativeSchedParams): void {
     this.params = { ...this.params, ...params };
-    this.worker?.send(WorkerMsg.SCHEDULE, JSON.stringify(params));
+    if (this.worker) this.send(WorkerMsg.SCHEDULE, JSON.stringify(params));
   }
 
   poison(ordinal: number, cuResult: number): void {
@@ -170,7 +171,7 @@ export class WorkerSession implements NativeSession {
     if (ordinal < 0 || ordinal >= this.latest.poisoned.length) throw new RangeError(`poison: no card ${ordinal}`);
     this.latest = { ...this.latest, poisoned: this.latest.poisoned.map((p, i) => (i === ordinal && p === 0 ? cuResult : p)) };
     this.pendingPoison.push({ ordinal, code: cuResult });
-    this.worker?.send(WorkerMsg.POISON, JSON.stringify({ ordinal, code: cuResult }));
+    if (this.worker) this.send(WorkerMsg.POISON, JSON.stringify({ ordinal, code: cuResult }));
   }
 
   limitBacklog(bytes: number, onDrained: () => void): void {
@@ -192,42 +193,23 @@ export class WorkerSession implements NativeSession {
     return { ...this.figures.figures, idleMs: this.figures.figures.idleMs + (Date.now() - this.figures.at) };
   }
 
-  /** The session's worker: an idle one of the pool when there is one, else one started now. */
-  private start(): WorkerProcess {
+  /** The session's worker: its tenant's running one, an idle one of the pool, or one started now (worker-placement.ts). */
+  private start(): WorkerHost {
     if (this.worker) return this.worker;
-    const listener: WorkerListener = {
-      frame: (type, payload) => this.receive(type, payload),
-      malformed: (why) => this.fail(`session worker sent ${why}`),
-      spawnFailed: (err) => this.fail(`session worker could not start: ${err.message}`),
-      exited: (code, signal) => {
-        if (!this.ended) this.fail(signal ? `session worker killed by ${signal}` : `session worker exited with status ${code}`);
-      },
-    };
-    const pooled = this.settings.pool?.take() ?? null;
-    const worker = pooled ?? new WorkerProcess(this.driver, this.settings, listener);
-    worker.listen(listener);
+    const worker = this.settings.placement.hostFor(this.settings.tenant);
+    const { quota, ...params } = { ...this.options, ...this.params };
+    this.id = worker.join({ frame: (type, payload) => this.receive(type, payload), failed: (reason) => this.failed(reason) }, JSON.stringify({ quota: quota ?? [], ...params }));
     this.worker = worker;
     this.pid = worker.pid;
-    this.ready = worker.ready;
-    const { quota, ...params } = { ...this.options, ...this.params };
-    worker.send(WorkerMsg.START, JSON.stringify({ quota: quota ?? [], ...params }));
-    for (const p of this.pendingPoison) worker.send(WorkerMsg.POISON, JSON.stringify(p));
-    this.lastHeard = Date.now();
-    this.watchdog = setInterval(() => {
-      if (Date.now() - this.lastHeard <= this.settings.hangMs) return;
-      // Timers run before I/O in a loop turn: after a stall of the event loop the worker's beats may
-      // be waiting unread. Look again once they are.
-      setImmediate(() => {
-        const silent = Date.now() - this.lastHeard;
-        if (silent > this.settings.hangMs) this.fail(`session worker hung: no heartbeat for ${silent} ms`);
-      });
-    }, Math.max(10, Math.min(this.settings.heartbeatMs, this.settings.hangMs / 4)));
-    this.watchdog.unref();
+    for (const p of this.pendingPoison) this.send(WorkerMsg.POISON, JSON.stringify(p));
     return worker;
   }
 
+  private send(type: number, payload?: Buffer | string): void {
+    this.start().send(this.id, type, payload);
+  }
+
   private receive(type: number, payload: Buffer): void {
-    this.lastHeard = Date.now();
     if (this.ended) return;
     try {
       this.handle(type, payload);
@@ -239,9 +221,6 @@ export class WorkerSession implements NativeSession {
 
   private handle(type: number, payload: Buffer): void {
     switch (type) {
-      case WorkerMsg.READY:
-        this.ready = true;
-        break;
       case WorkerMsg.OUTPUT:
         this.onOutput(Buffer.from(payload));
         break;
@@ -270,10 +249,6 @@ export class WorkerSession implements NativeSession {
       }
       case WorkerMsg.CLOSED: {
         const { reason, code } = JSON.parse(payload.toString()) as { reason: string | null; code: number | null };
-        if (!this.ready) {
-          this.fail(`session worker could not start: ${reason ?? 'no reason given'}`);
-          break;
-        }
         if (reason !== null) this.closeParked(CloseCodes.PROTOCOL_ERROR, reason);
         this.finish(reason, code);
         break;
@@ -283,10 +258,15 @@ export class WorkerSession implements NativeSession {
     }
   }
 
-  /** The worker failed: the client hears why (close code 4006), the session ends as any other. */
+  /** The worker sent a message that is not what its type says: the process is suspect, and its host ends every session it runs (this one too). */
   private fail(reason: string): void {
+    this.worker?.fail(reason);
+    this.failed(reason);
+  }
+
+  /** The worker failed: the client hears why (close code 4006), the session ends as any other. */
+  private failed(reason: string): void {
     if (this.ended) return;
-    this.worker?.kill();
     this.closeParked(CloseCodes.SESSION_WORKER_FAILED, reason);
     this.finish(reason, CloseCodes.SESSION_WORKER_FAILED);
   }
@@ -312,12 +292,12 @@ export class WorkerSession implements NativeSession {
   private finish(reason: string | null, code: number | null): void {
     if (this.ended) return;
     this.ended = true;
-    if (this.watchdog) clearInterval(this.watchdog);
     this.statsArrived?.();
     if (this.parked) lingerAndClose(this.parked);
     this.parked = null;
-    // A worker that reported its end exits at the channel's; one that does not within a second is made to.
-    this.worker?.end(1000);
+    // The last session of a worker to leave ends it: a worker that reported its end exits at the
+    // channel's; one that does not within a second is made to.
+    this.worker?.leave(this.id, 1000);
     queueMicrotask(() => this.onClosed(reason, code));
   }
 }

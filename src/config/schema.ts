@@ -120,6 +120,13 @@ export interface DaemonConfig {
      * replaced in the background. 0: every session starts its own.
      */
     workerPoolSize: number;
+    /**
+     * In `process` mode, which sessions share a worker (docs/architecture.md, "Workers by tenant"):
+     * `session`, none (each its own); `tenant`, every session of one tenant (as its token or client
+     * certificate names it) runs in one worker of that tenant's, started with its first session and
+     * ended after its last. Different tenants never share one; a session with no tenant runs alone.
+     */
+    workerScope: 'session' | 'tenant';
     /** A session worker reports its stats this often: its heartbeat. */
     workerHeartbeatMs: number;
     /** A session worker silent this long is hung: it is killed and its session ended (close code 4006). */
@@ -211,7 +218,7 @@ export function defaultConfig(): DaemonConfig {
     vendors: { enabled: [...VENDORS], libraryPath: [], systemLibraries: true, initTimeoutMs: 10_000, probeInit: true },
     sampling: { intervalMs: 2_000 },
     health: { xidWaitMs: 1_000, ignoredXids: [13, 31, 43, 45, 68, 109] },
-    compute: { enabled: true, driver: null, pingIntervalMs: 10_000, clientGraceMs: null, maxMessageBytes: 1024 ** 3, maxQueuedBytes: 256 * 1024 ** 2, sharedMemoryBytes: 16 * 1024 ** 3, sharedMemoryRegions: 1024, callRingBytes: 4096 + 2 * 1024 ** 2, callRingSpinUs: 50, nativeConnections: true, sessionProcess: 'process', workerPoolSize: 2, workerHeartbeatMs: 250, workerHangMs: 5000 },
+    compute: { enabled: true, driver: null, pingIntervalMs: 10_000, clientGraceMs: null, maxMessageBytes: 1024 ** 3, maxQueuedBytes: 256 * 1024 ** 2, sharedMemoryBytes: 16 * 1024 ** 3, sharedMemoryRegions: 1024, callRingBytes: 4096 + 2 * 1024 ** 2, callRingSpinUs: 50, nativeConnections: true, sessionProcess: 'process', workerPoolSize: 2, workerScope: 'session', workerHeartbeatMs: 250, workerHangMs: 5000 },
     sharing: { defaultQuota: '25%', overcommit: false, placement: 'spread', defaultShare: DEFAULT_SHARE, sliceMs: 4, paceDepth: 1, idleGraceUs: 200, windows: [], tenantMaxSessions: 64, tenantMaxMemory: '75%' },
     pool: { peers: [], timeoutMs: 2_000, historySeconds: 300, source: 'static', daemonPort: 7760, apiServer: null, apiTokenFile: null },
     auth: { tokens: null, maxFailures: 10, failureWindowMs: 10_000, helloTimeoutMs: 5_000, maxHelloBytes: 16_384, maxPendingPerAddress: 64, maxPending: 1024, blockedDelayMs: 1000 },
@@ -290,6 +297,7 @@ export const configSchema = {
         nativeConnections: { type: 'boolean' },
         sessionProcess: { enum: ['thread', 'process'] },
         workerPoolSize: { type: 'integer', minimum: 0, maximum: 64 },
+        workerScope: { enum: ['session', 'tenant'] },
         workerHeartbeatMs: { type: 'integer', minimum: 10, maximum: 60_000 },
         workerHangMs: { type: 'integer', minimum: 50, maximum: 600_000 },
       },

@@ -97,7 +97,7 @@ export class Daemon {
           auth,
           sharing: config.sharing,
           vendorDevices: () => registry.devices(),
-          sessions: { process: config.compute.sessionProcess === 'process', heartbeatMs: config.compute.workerHeartbeatMs, hangMs: config.compute.workerHangMs, poolSize: config.compute.workerPoolSize },
+          sessions: { process: config.compute.sessionProcess === 'process', heartbeatMs: config.compute.workerHeartbeatMs, hangMs: config.compute.workerHangMs, poolSize: config.compute.workerPoolSize, scope: config.compute.workerScope },
           limits: {
             maxMessageBytes: config.compute.maxMessageBytes,
             maxQueuedBytes: config.compute.maxQueuedBytes,

@@ -366,13 +366,16 @@ export interface WorkerControlMessage {
 /**
  * The control channel between the daemon and one session worker (docs/architecture.md, "Sessions in
  * worker processes"): a stream socket (the worker's fd 3) of frames [u32 length, little-endian][u8
- * type][payload], the length counting the type and the payload. Both ends are built from one tree, so
+ * type][u32 session, little-endian][payload], the length counting the type, the session and the
+ * payload. The session is the daemon's number for one of the worker's sessions (a worker of a tenant,
+ * `compute.workerScope: "tenant"`, runs several); 0 is the process itself (INIT, READY, a failed start).
+ * Both ends are built from one tree, so
  * the handshake's digest does not cover it. src/protocol/gen/frames.ts generates the C constants
  * (build/gen/gp_worker_control.h, which native/worker/control.h uses); src/compute/worker-channel.ts
  * reads this table. A message an end does not know is ignored.
  */
 export const workerControl = {
-  headBytes: 5,
+  headBytes: 9,
   /** The largest length a frame may state: a message of the client's (at most compute.maxMessageBytes, 2 GiB). */
   maxFrame: 2 ** 31,
   messages: {
@@ -385,14 +388,14 @@ export const workerControl = {
     SCHEDULE: { code: 7, from: 'daemon', doc: 'JSON {share, limit, priority, paused}' },
     POISON: { code: 8, from: 'daemon', doc: 'JSON {ordinal, code}' },
     ATTACH: { code: 9, from: 'daemon', doc: 'JSON {maxMessageBytes, maxQueuedBytes}, NUL, then the bytes already read; the socket was passed on fd 4 (SCM_RIGHTS) just before' },
-    START: { code: 10, from: 'daemon', doc: "JSON: the session's own {quota, share, limit, priority, paused}; a pooled worker waits for it" },
+    START: { code: 10, from: 'daemon', doc: "JSON: the session's own {quota, share, limit, priority, paused}; a pooled worker waits for it; a tenant's worker takes one per session" },
     STATS_NOW: { code: 11, from: 'daemon', doc: 'status is being read: a STATS now, not at the next beat' },
     READY: { code: 100, from: 'worker', doc: 'the driver is open: calls may run' },
     OUTPUT: { code: 101, from: 'worker', doc: 'replies (the submit path)' },
     RELEASED: { code: 102, from: 'worker', doc: 'u64, little-endian: backlog cost of submitted messages now run' },
     REFUSAL: { code: 103, from: 'worker', doc: "JSON: the session's first bounds-check refusal" },
     STATS: { code: 104, from: 'worker', doc: "JSON: the session's stats and the connection's figures; also the heartbeat" },
-    CLOSED: { code: 105, from: 'worker', doc: "JSON {reason, code}: the session's end; the worker exits once the daemon ends the channel" },
+    CLOSED: { code: 105, from: 'worker', doc: "JSON {reason, code}: the session's end (session 0: the worker could not start); the worker exits once the daemon ends the channel" },
   },
 } as const satisfies { headBytes: number; maxFrame: number; messages: Record<string, WorkerControlMessage> };
 

@@ -1,7 +1,8 @@
 /**
  * The daemon's reader of a session worker's control channel (src/compute/worker-channel.ts, framing
  * from `workerControl` in src/protocol/frames.ts): frames cut anywhere across chunks come out whole
- * and in order; a length the table does not allow (no type byte, past maxFrame) is reported once and
+ * and in order, each with its session's number; a length the table does not allow (short of the type
+ * and the session, past maxFrame) is reported once and
  * ends the reading, rather than holding bytes for ever or throwing on the daemon's event loop.
  */
 import { PassThrough } from 'node:stream';
@@ -11,11 +12,11 @@ import { workerControl } from '../../src/protocol/frames.js';
 import { FrameReader, WorkerMsg, sendFrame } from '../../src/compute/worker-channel.js';
 
 /** What sendFrame writes for these frames, as one buffer. */
-function encode(frames: [number, Buffer][]): Buffer {
+function encode(frames: [number, Buffer, number?][]): Buffer {
   const out: Buffer[] = [];
   const sink = new PassThrough();
   sink.on('data', (c: Buffer) => out.push(c));
-  for (const [type, payload] of frames) sendFrame(sink as unknown as Socket, type, payload);
+  for (const [type, payload, session] of frames) sendFrame(sink as unknown as Socket, type, payload, session);
   return Buffer.concat(out);
 }
 
@@ -23,6 +24,7 @@ function head(length: number, type: number): Buffer {
   const h = Buffer.alloc(workerControl.headBytes);
   h.writeUInt32LE(length, 0);
   h.writeUInt8(type, 4);
+  h.writeUInt32LE(1, 5);
   return h;
 }
 
@@ -30,22 +32,24 @@ t.test('every message of the table has a code of its own that fits the type byte
   const codes = Object.values(WorkerMsg);
   t.equal(new Set(codes).size, codes.length, 'no two messages share a code');
   t.ok(codes.every((c) => c >= 1 && c <= 255), 'each fits the type byte');
-  t.equal(workerControl.headBytes, 5, 'u32 length and u8 type');
+  t.equal(workerControl.headBytes, 9, 'u32 length, u8 type, u32 session');
 });
 
 t.test('frames cut at every byte boundary come out whole, in order', async (t) => {
-  const frames: [number, Buffer][] = [
-    [WorkerMsg.READY, Buffer.alloc(0)],
-    [WorkerMsg.STATS, Buffer.from('{"calls":3}')],
-    [WorkerMsg.OUTPUT, Buffer.from(Array.from({ length: 300 }, (_, i) => i & 0xff))],
+  // Sessions of a tenant's worker each have a number; 0 is the process's own.
+  const frames: [number, Buffer, number][] = [
+    [WorkerMsg.READY, Buffer.alloc(0), 0],
+    [WorkerMsg.STATS, Buffer.from('{"calls":3}'), 1],
+    [WorkerMsg.OUTPUT, Buffer.from(Array.from({ length: 300 }, (_, i) => i & 0xff)), 0xfffffffe],
+    [WorkerMsg.CLOSED, Buffer.from('{}'), 2],
   ];
   const bytes = encode(frames);
   for (let cut = 0; cut <= bytes.length; cut++) {
-    const got: [number, Buffer][] = [];
-    const reader = new FrameReader((type, payload) => got.push([type, Buffer.from(payload)]), (why) => t.fail(why));
+    const got: [number, Buffer, number][] = [];
+    const reader = new FrameReader((type, payload, session) => got.push([type, Buffer.from(payload), session]), (why) => t.fail(why));
     reader.push(bytes.subarray(0, cut));
     reader.push(bytes.subarray(cut));
-    if (got.length !== frames.length || got.some(([type, p], i) => type !== frames[i]![0] || !p.equals(frames[i]![1]))) {
+    if (got.length !== frames.length || got.some(([type, p, session], i) => type !== frames[i]![0] || !p.equals(frames[i]![1]) || session !== frames[i]![2])) {
       t.fail(`cut at ${cut}: ${JSON.stringify(got.map(([type, p]) => [type, p.length]))}`);
       return;
     }
@@ -53,8 +57,8 @@ t.test('frames cut at every byte boundary come out whole, in order', async (t) =
   t.pass(`${bytes.length + 1} cuts, each read as the ${frames.length} frames sent`);
 });
 
-t.test('a length with no type byte, or past maxFrame, is reported once and ends the reading', async (t) => {
-  for (const length of [0, workerControl.maxFrame + 1, 0xffffffff]) {
+t.test('a length short of the type and session, or past maxFrame, is reported once and ends the reading', async (t) => {
+  for (const length of [0, 4, workerControl.maxFrame + 1, 0xffffffff]) {
     const got: number[] = [];
     const malformed: string[] = [];
     const reader = new FrameReader((type) => got.push(type), (why) => malformed.push(why));

@@ -84,8 +84,9 @@ t.test('a session takes an idle worker, which runs it; the pool starts another',
       exited: () => {},
     }),
   );
-  worker!.send(WorkerMsg.START, JSON.stringify({ quota: [] }));
-  worker!.send(WorkerMsg.CLOSE);
+  // Session 1 of the worker's channel (0 is the process's own).
+  worker!.send(WorkerMsg.START, JSON.stringify({ quota: [] }), 1);
+  worker!.send(WorkerMsg.CLOSE, undefined, 1);
   await closed;
   t.ok(frames.includes(WorkerMsg.STATS), 'it ran the session (its stats came, then its end)');
   worker!.end();

@@ -204,7 +204,7 @@ export function framesDigestInput(): string {
 /** build/gen/gp_worker_control.h: the session worker's control channel (workerControl in frames.ts). */
 export function emitWorkerControlHeader(): string {
   const lines = [HEADER, '#ifndef GPUPOOL_GEN_WORKER_CONTROL_H', '#define GPUPOOL_GEN_WORKER_CONTROL_H', ''];
-  lines.push('/* A frame: [u32 length, little-endian][u8 type][payload]; length counts the type and the payload. */');
+  lines.push('/* A frame: [u32 length, little-endian][u8 type][u32 session, little-endian][payload]; length counts the type, the session and the payload; session 0 is the worker process itself. */');
   lines.push(`#define GP_WORKER_HEAD_BYTES ${workerControl.headBytes}u`, `#define GP_WORKER_MAX_FRAME ${workerControl.maxFrame}u`, '');
   lines.push('typedef enum gp_worker_msg {');
   for (const [name, m] of Object.entries(workerControl.messages)) lines.push(`    GP_WORKER_${name} = ${m.code}, /* ${m.from}: ${m.doc} */`);
