@@ -6,15 +6,11 @@
  * within a second: the client hears close code 4006 and why, the session's quota is uncommitted and its
  * process (with every byte of memory it held) is gone, while the other tenant's job runs on, right.
  */
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import t from 'tap';
-import { newToken, tokenLine } from '../../src/auth/tokens.js';
-import { DaemonProcess } from '../helpers/daemon-process.js';
-import { FixtureFile, mixedHost } from '../helpers/fixture.js';
-import { QUICK_CONFIG, computeStatus, eventually, writeConfig } from '../helpers/integration.js';
+import { computeStatus, eventually } from '../helpers/integration.js';
 import { PROMPT_MS, startJob, type JobProcess } from '../helpers/job-process.js';
 import { buildFatbin, buildProgram } from '../helpers/programs.js';
+import { alive, roundsOk, startTenantDaemon } from '../helpers/tenant-daemon.js';
 import { ProtocolClient, helloMessage, loadOpTable } from '../../src/protocol/client.js';
 
 const ops = loadOpTable();
@@ -26,28 +22,8 @@ const COPY_BYTES = 64 << 20;
 const ENDED_WITHIN_MS = 1000;
 const HANG_MS = 2000;
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function roundsOk(stdout: string): number {
-  return stdout.match(/^round \d+ ok$/gm)?.length ?? 0;
-}
-
-const fixture = new FixtureFile(mixedHost());
-t.teardown(() => fixture.remove());
-const [neighbourToken, victimToken] = [newToken(), newToken()];
-const tokens = join(fixture.dir, 'tokens');
-writeFileSync(tokens, [tokenLine('neighbour', neighbourToken), tokenLine('victim', victimToken), ''].join('\n'), { mode: 0o600 });
-const config = { ...QUICK_CONFIG, auth: { tokens }, compute: { sessionProcess: 'process', workerHeartbeatMs: 100, workerHangMs: HANG_MS } };
-const daemon = await DaemonProcess.start(['--simulate', fixture.path, '--config', writeConfig(fixture.dir, config)]);
-t.teardown(() => daemon.stop('SIGKILL'));
-const server = daemon.url.replace(/^http/, 'ws');
+const { daemon, server, tokens } = await startTenantDaemon(t, ['neighbour', 'victim'], { sessionProcess: 'process', workerHeartbeatMs: 100, workerHangMs: HANG_MS });
+const [neighbourToken, victimToken] = [tokens.neighbour!, tokens.victim!];
 const everyCard = { GPUPOOL_REQUEST: 'gpus=all' };
 
 const neighbour = startJob(t, server, [faultClient, fatbin, 'work'], { ...everyCard, GPUPOOL_TOKEN: neighbourToken });

@@ -9,17 +9,16 @@
  * last session's end ends the worker. The card scheduler holds across tenants' workers: two sessions
  * of one worker and one of another tenant's split a card's device time by their shares.
  */
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { newToken, tokenLine } from '../../src/auth/tokens.js';
 import type { SessionInfo } from '../../src/compute/endpoint.js';
-import { DaemonProcess } from '../helpers/daemon-process.js';
-import { FixtureFile, mixedHost } from '../helpers/fixture.js';
-import { QUICK_CONFIG, computeStatus, eventually, writeConfig } from '../helpers/integration.js';
+import { computeStatus, eventually } from '../helpers/integration.js';
 import { PROMPT_MS, startJob, type JobProcess } from '../helpers/job-process.js';
-import { LoadJob } from '../helpers/load.js';
+import { LoadJob, deviceTimeSplit } from '../helpers/load.js';
 import { buildFatbin, buildProgram } from '../helpers/programs.js';
+import { alive, roundsOk, startTenantDaemon } from '../helpers/tenant-daemon.js';
 
 const fatbin = buildFatbin();
 const faultClient = buildProgram('fault_client.c');
@@ -27,29 +26,12 @@ const COPY_BYTES = 64 << 20;
 const ENDED_WITHIN_MS = 1000;
 const HANG_MS = 2000;
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function roundsOk(stdout: string): number {
-  return stdout.match(/^round \d+ ok$/gm)?.length ?? 0;
-}
-
-const fixture = new FixtureFile(mixedHost());
-t.teardown(() => fixture.remove());
-const [aliceToken, bobToken] = [newToken(), newToken()];
-const tokens = join(fixture.dir, 'tokens');
-writeFileSync(tokens, [tokenLine('alice', aliceToken), tokenLine('bob', bobToken), ''].join('\n'), { mode: 0o600 });
-const socketPath = join(fixture.dir, 'gpupool.sock');
-const config = { ...QUICK_CONFIG, auth: { tokens }, compute: { sessionProcess: 'process', workerScope: 'tenant', workerHeartbeatMs: 100, workerHangMs: HANG_MS } };
-const daemon = await DaemonProcess.start(['--simulate', fixture.path, '--config', writeConfig(fixture.dir, config), '--local-socket', socketPath]);
-t.teardown(() => daemon.stop('SIGKILL'));
-const tcp = daemon.url.replace(/^http/, 'ws');
+const socketDir = mkdtempSync(join(tmpdir(), 'gpupool-tenant-'));
+t.teardown(() => rmSync(socketDir, { recursive: true, force: true }));
+const socketPath = join(socketDir, 'gpupool.sock');
+const compute = { sessionProcess: 'process', workerScope: 'tenant', workerHeartbeatMs: 100, workerHangMs: HANG_MS };
+const { daemon, server: tcp, tokens } = await startTenantDaemon(t, ['alice', 'bob'], compute, ['--local-socket', socketPath]);
+const [aliceToken, bobToken] = [tokens.alice!, tokens.bob!];
 const local = `unix://${socketPath}`;
 const everyCard = { GPUPOOL_REQUEST: 'gpus=all' };
 const alice = { ...everyCard, GPUPOOL_TOKEN: aliceToken };
@@ -199,12 +181,10 @@ t.test('the card scheduler across tenants\' workers: two sessions of one worker 
   t.equal(second.length, 3, 'three sessions');
   t.equal(byTenant('alice').size, 1, 'alice\'s two in one worker');
   t.notOk([...byTenant('alice')].some((pid) => byTenant('bob').has(pid)), 'bob\'s in another');
-  const delta = second.map((s) => s.cards[0]!.deviceNs - (first.find((f) => f.id === s.id)?.cards[0]!.deviceNs ?? 0));
-  const sum = delta.reduce((a, b) => a + b, 0);
-  t.ok(sum / 2.5e9 > 0.6, `the card stayed busy: ${((sum / 2.5e9) * 100).toFixed(0)}% of the window`);
+  const { got, busy } = deviceTimeSplit(first, second, 2.5e9);
+  t.ok(busy > 0.6, `the card stayed busy: ${(busy * 100).toFixed(0)}% of the window`);
   second.forEach((s, i) => {
     const share = s.scheduling!.share;
-    const got = delta[i]! / sum;
-    t.ok(Math.abs(got - share) <= 0.03, `${s.tenant}, share ${share}: got ${(got * 100).toFixed(1)}% of the device time in the window (within 3 points)`);
+    t.ok(Math.abs(got[i]! - share) <= 0.03, `${s.tenant}, share ${share}: got ${(got[i]! * 100).toFixed(1)}% of the device time in the window (within 3 points)`);
   });
 });

@@ -17,14 +17,18 @@ export function writeConfig(dir: string, config: object = QUICK_CONFIG, name = '
 
 /**
  * GPUPOOL_TEST_SESSION_PROCESS=process (or thread) runs the daemons the tests start with their
- * sessions in that mode (config `compute.sessionProcess`; test/README.md), unless a test sets it.
+ * sessions in that mode (config `compute.sessionProcess`; test/README.md), unless a test sets it;
+ * GPUPOOL_TEST_WORKER_SCOPE=tenant (or session) their workers by tenant (`compute.workerScope`).
  */
 export function withSessionMode(config: object): object {
   const mode = process.env.GPUPOOL_TEST_SESSION_PROCESS;
-  if (mode !== 'process' && mode !== 'thread') return config;
-  const compute = (config as { compute?: Record<string, unknown> }).compute ?? {};
-  if ('sessionProcess' in compute) return config;
-  return { ...config, compute: { ...compute, sessionProcess: mode } };
+  const scope = process.env.GPUPOOL_TEST_WORKER_SCOPE;
+  const compute = { ...(config as { compute?: Record<string, unknown> }).compute };
+  const added = {
+    ...((mode === 'process' || mode === 'thread') && !('sessionProcess' in compute) ? { sessionProcess: mode } : {}),
+    ...((scope === 'tenant' || scope === 'session') && !('workerScope' in compute) ? { workerScope: scope } : {}),
+  };
+  return Object.keys(added).length === 0 ? config : { ...config, compute: { ...compute, ...added } };
 }
 
 /**

@@ -1,3 +1,4 @@
+import type { SessionInfo } from '../../src/compute/endpoint.js';
 import { HeldJob } from './job.js';
 import { buildFatbin, buildProgram } from './programs.js';
 
@@ -62,6 +63,17 @@ export async function runTogether(jobs: LoadJob[]): Promise<LoadResult[]> {
   await Promise.all(jobs.map((j) => j.ready()));
   for (const j of jobs) j.go();
   return Promise.all(jobs.map((j) => j.result()));
+}
+
+/**
+ * How card 0's device time split between the sessions from one status (`first`) to a later one
+ * (`second`, in its order): each one's part of the whole, and the whole against a window of
+ * `windowNs` (how busy the card was).
+ */
+export function deviceTimeSplit(first: SessionInfo[], second: SessionInfo[], windowNs: number): { got: number[]; busy: number } {
+  const delta = second.map((s) => s.cards[0]!.deviceNs - (first.find((f) => f.id === s.id)?.cards[0]!.deviceNs ?? 0));
+  const sum = delta.reduce((a, b) => a + b, 0);
+  return { got: delta.map((d) => d / sum), busy: sum / windowNs };
 }
 
 export function percentile(sorted: number[], q: number): number {
