@@ -7,19 +7,23 @@
  * second: each client hears close code 4006 and why, their quota is uncommitted and the process is
  * gone, while the other tenant's job runs on, right. The tenant's next session gets a new worker; its
  * last session's end ends the worker. The card scheduler holds across tenants' workers: two sessions
- * of one worker and one of another tenant's split a card's device time by their shares.
+ * of one worker and one of another tenant's split a card's device time by their shares. Sessions on
+ * the event loop's path (compute.nativeConnections false, as TLS ones) share their tenant's worker
+ * alike, each hearing only its own replies.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import type { SessionInfo } from '../../src/compute/endpoint.js';
+import { ProtocolClient, helloMessage, loadOpTable } from '../../src/protocol/client.js';
 import { computeStatus, eventually } from '../helpers/integration.js';
 import { PROMPT_MS, startJob, type JobProcess } from '../helpers/job-process.js';
 import { LoadJob, deviceTimeSplit } from '../helpers/load.js';
 import { buildFatbin, buildProgram } from '../helpers/programs.js';
 import { alive, roundsOk, startTenantDaemon } from '../helpers/tenant-daemon.js';
 
+const ops = loadOpTable();
 const fatbin = buildFatbin();
 const faultClient = buildProgram('fault_client.c');
 const COPY_BYTES = 64 << 20;
@@ -187,4 +191,38 @@ t.test('the card scheduler across tenants\' workers: two sessions of one worker 
     const share = s.scheduling!.share;
     t.ok(Math.abs(got[i]! - share) <= 0.03, `${s.tenant}, share ${share}: got ${(got[i]! * 100).toFixed(1)}% of the device time in the window (within 3 points)`);
   });
+});
+
+t.test('sessions on the event loop\'s path (as TLS ones are) share their tenant\'s worker too: each hears only its own replies', async (t) => {
+  const js = await startTenantDaemon(t, ['alice', 'bob'], { ...compute, nativeConnections: false });
+  const open = async (program: string, token: string) => {
+    const { client } = await ProtocolClient.connect(`${js.server}/v1/compute`, helloMessage({ digest: ops.digest, program, token }));
+    t.teardown(() => client.ws.terminate());
+    return client;
+  };
+  const clients = [await open('js-a1', js.tokens.alice!), await open('js-a2', js.tokens.alice!), await open('js-b', js.tokens.bob!)];
+  const alloc = ops.code('cuMemAlloc_v3020');
+  for (const [i, c] of clients.entries()) {
+    const ctx = await c.call(ops.code('cuDevicePrimaryCtxRetain_v7000'), 0, true, 0);
+    t.equal(ctx.rc, 0, `${i}: a context retained`);
+    // Calls of the three interleaved: each reply comes back on its own connection, in order.
+    const replies = await Promise.all([1, 2, 3].map((k) => c.call(alloc, ctx.outs[0] as number, true, ((i + 1) * k) << 20)));
+    t.same(replies.map((r) => r.rc), [0, 0, 0], `${i}: its three allocations answered`);
+  }
+  const status = await eventually('three sessions with workers and stats', async () => {
+    const s = (await computeStatus(js.daemon)).sessions;
+    return s.length === 3 && s.every((x) => x.workerPid && x.stats?.allocations === 3) ? s : undefined;
+  }, PROMPT_MS);
+  const pid = (program: string) => status.find((s) => s.program === program)!.workerPid!;
+  t.equal(pid('js-a1'), pid('js-a2'), 'alice\'s two sessions in one worker');
+  t.not(pid('js-a1'), pid('js-b'), 'bob\'s in another');
+  t.ok(status.every((s) => s.transport.reader === 'js'), 'every frame through the event loop');
+  t.same(status.map((s) => s.stats!.allocatedBytes).sort((a, b) => a - b), [6 << 20, 12 << 20, 18 << 20], 'each session holds its own allocations only');
+  const alicePid = pid('js-a1');
+  for (const c of clients.slice(0, 2)) {
+    c.ws.close(1000);
+    await c.closed;
+  }
+  await eventually('alice\'s worker gone after her sessions', () => (alive(alicePid) ? undefined : true), PROMPT_MS);
+  t.pass('alice\'s worker exited with her last session');
 });
