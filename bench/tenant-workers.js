@@ -47,7 +47,8 @@ async function measure(scope) {
   const token = newToken();
   const tokens = join(dir, 'tokens');
   writeFileSync(tokens, `${tokenLine('bench', token)}\n`, { mode: 0o600 });
-  const daemon = await Daemon.start({}, dir, { auth: { tokens }, compute: { sessionProcess: 'process', workerScope: scope } });
+  // A small quota each: the tenant's sessions together stay under its memory limit (sharing.tenantMaxMemory).
+  const daemon = await Daemon.start({}, dir, { auth: { tokens }, sharing: { defaultQuota: '1GiB' }, compute: { sessionProcess: 'process', workerScope: scope } });
   const server = `${daemon.server}/v1/compute`;
   const open = [];
   const clients = [];
