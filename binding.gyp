@@ -49,7 +49,8 @@
       "libraries": ["-ldl", "-lpthread"]
     },
     {
-      # One session in a process of its own (config compute.sessionProcess, docs/architecture.md).
+      # One session in a process of its own, or one tenant's sessions (config compute.sessionProcess,
+      # compute.workerScope; docs/architecture.md).
       "target_name": "gpupool-session-worker",
       "type": "executable",
       "sources": ["native/worker/main.cc", "native/worker/control.cc", "<@(core_sources)"],
