@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { ProtocolClient, helloMessage, loadOpTable } from '../dist/protocol/client.js';
-import { Daemon } from './daemon.js';
+import { Daemon, cpuMs, quantile } from './daemon.js';
 
 const args = process.argv.slice(2);
 const at = args.indexOf('--sessions');
@@ -27,17 +27,6 @@ if (!(GAP_MS >= 0)) throw new Error('--gap takes milliseconds (0 or more)');
 
 const ops = loadOpTable();
 const retain = ops.code('cuDevicePrimaryCtxRetain_v7000');
-
-function quantile(values, q) {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
-}
-
-/** The daemon's user + system CPU time so far, in ms (/proc/PID/stat, clock ticks of 10 ms). */
-function cpuMs(pid) {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10;
-}
 
 async function measure(mode, compute) {
   const dir = mkdtempSync(join(tmpdir(), 'gpupool-bench-open-'));

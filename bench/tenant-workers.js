@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { newToken, tokenLine } from '../dist/auth/tokens.js';
 import { ProtocolClient, helloMessage, loadOpTable } from '../dist/protocol/client.js';
-import { Daemon } from './daemon.js';
+import { Daemon, cpuMs, quantile } from './daemon.js';
 
 const args = process.argv.slice(2);
 const at = args.indexOf('--sessions');
@@ -24,17 +24,6 @@ if (!(SESSIONS > 0)) throw new Error('--sessions takes a positive count');
 
 const ops = loadOpTable();
 const retain = ops.code('cuDevicePrimaryCtxRetain_v7000');
-
-function quantile(values, q) {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
-}
-
-/** The process's user + system CPU time so far, in ms (/proc/PID/stat, clock ticks of 10 ms). */
-function cpuMs(pid) {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10;
-}
 
 /** The process's resident memory, in bytes (/proc/PID/status, VmRSS). */
 function rssBytes(pid) {

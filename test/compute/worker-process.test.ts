@@ -10,17 +10,13 @@ import t from 'tap';
 import { computeStatus, eventually } from '../helpers/integration.js';
 import { PROMPT_MS, startJob, type JobProcess } from '../helpers/job-process.js';
 import { buildFatbin, buildProgram } from '../helpers/programs.js';
-import { alive, roundsOk, startTenantDaemon } from '../helpers/tenant-daemon.js';
+import { COPY_BYTES, ENDED_WITHIN_MS, HANG_MS, alive, nothingLeft, roundsOk, startTenantDaemon } from '../helpers/tenant-daemon.js';
 import { ProtocolClient, helloMessage, loadOpTable } from '../../src/protocol/client.js';
 
 const ops = loadOpTable();
 
 const fatbin = buildFatbin();
 const faultClient = buildProgram('fault_client.c');
-const COPY_BYTES = 64 << 20;
-/** From the failure (the signal, or the hang's detection) to the session ended and freed. */
-const ENDED_WITHIN_MS = 1000;
-const HANG_MS = 2000;
 
 const { daemon, server, tokens } = await startTenantDaemon(t, ['neighbour', 'victim'], { sessionProcess: 'process', workerHeartbeatMs: 100, workerHangMs: HANG_MS });
 const [neighbourToken, victimToken] = [tokens.neighbour!, tokens.victim!];
@@ -113,11 +109,5 @@ t.test('metrics count the device time measured in the workers; status the emulat
 t.test('the neighbour finishes; nothing is left', async (t) => {
   neighbour.line('stop');
   t.equal(await neighbour.finished(), 0, `the neighbour exits 0 ${neighbour.stderr}`);
-  const end = await eventually('no session left', async () => {
-    const c = await computeStatus(daemon);
-    return c.sessions.length === 0 ? c : undefined;
-  }, PROMPT_MS);
-  t.same(end.cards.map((c) => c.committed), [0, 0], 'nothing committed');
-  await eventually('the neighbour\'s worker gone', () => (alive(neighbourPid) ? undefined : true), PROMPT_MS);
-  t.pass('its worker exited with its session');
+  await nothingLeft(t, daemon, neighbourPid);
 });

@@ -21,14 +21,11 @@ import { computeStatus, eventually } from '../helpers/integration.js';
 import { PROMPT_MS, startJob, type JobProcess } from '../helpers/job-process.js';
 import { LoadJob, deviceTimeSplit } from '../helpers/load.js';
 import { buildFatbin, buildProgram } from '../helpers/programs.js';
-import { alive, roundsOk, startTenantDaemon } from '../helpers/tenant-daemon.js';
+import { COPY_BYTES, ENDED_WITHIN_MS, HANG_MS, alive, nothingLeft, roundsOk, startTenantDaemon } from '../helpers/tenant-daemon.js';
 
 const ops = loadOpTable();
 const fatbin = buildFatbin();
 const faultClient = buildProgram('fault_client.c');
-const COPY_BYTES = 64 << 20;
-const ENDED_WITHIN_MS = 1000;
-const HANG_MS = 2000;
 
 const socketDir = mkdtempSync(join(tmpdir(), 'gpupool-tenant-'));
 t.teardown(() => rmSync(socketDir, { recursive: true, force: true }));
@@ -162,13 +159,7 @@ t.test('one worker per tenant: a tenant\'s sessions over TCP and the Unix socket
 t.test('the neighbour finishes; nothing is left', async (t) => {
   neighbour.job.line('stop');
   t.equal(await neighbour.job.finished(), 0, 'bob\'s job exits 0');
-  const end = await eventually('no session left', async () => {
-    const c = await computeStatus(daemon);
-    return c.sessions.length === 0 ? c : undefined;
-  }, PROMPT_MS);
-  t.same(end.cards.map((c) => c.committed), [0, 0], 'nothing committed');
-  await eventually('bob\'s worker gone', () => (alive(bobPid) ? undefined : true), PROMPT_MS);
-  t.pass('bob\'s worker exited with his session');
+  await nothingLeft(t, daemon, bobPid);
 });
 
 t.test('the card scheduler across tenants\' workers: two sessions of one worker and one of another split a card by their shares', async (t) => {

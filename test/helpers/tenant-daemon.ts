@@ -4,7 +4,15 @@ import type { Test } from 'tap';
 import { newToken, tokenLine } from '../../src/auth/tokens.js';
 import { DaemonProcess } from './daemon-process.js';
 import { FixtureFile, mixedHost } from './fixture.js';
-import { QUICK_CONFIG, writeConfig } from './integration.js';
+import { QUICK_CONFIG, computeStatus, eventually, writeConfig } from './integration.js';
+import { PROMPT_MS } from './job-process.js';
+
+/** Copies a job makes back to back while its worker is killed (fault_client's `copy` mode). */
+export const COPY_BYTES = 64 << 20;
+/** From a worker's failure (the signal, or the hang's detection) to its sessions ended and freed. */
+export const ENDED_WITHIN_MS = 1000;
+/** `compute.workerHangMs` of these tests: short, so that a hang is found quickly. */
+export const HANG_MS = 2000;
 
 /** Whether a process runs (or is a zombie not yet reaped): a worker's pid as status named it. */
 export function alive(pid: number): boolean {
@@ -35,4 +43,15 @@ export async function startTenantDaemon(t: Test, tenants: string[], compute: obj
   const daemon = await DaemonProcess.start(['--simulate', fixture.path, '--config', writeConfig(fixture.dir, config), ...args]);
   t.teardown(() => daemon.stop('SIGKILL'));
   return { daemon, server: daemon.url.replace(/^http/, 'ws'), tokens, dir: fixture.dir };
+}
+
+/** The daemon's last session has ended: nothing is committed on its cards, and the worker that ran it is gone. */
+export async function nothingLeft(t: Test, daemon: DaemonProcess, workerPid: number): Promise<void> {
+  const end = await eventually('no session left', async () => {
+    const c = await computeStatus(daemon);
+    return c.sessions.length === 0 ? c : undefined;
+  }, PROMPT_MS);
+  t.same(end.cards.map((c) => c.committed), [0, 0], 'nothing committed');
+  await eventually(`worker ${workerPid} gone`, () => (alive(workerPid) ? undefined : true), PROMPT_MS);
+  t.pass('its worker exited with its last session');
 }
