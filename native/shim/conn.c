@@ -138,6 +138,19 @@ static gp_pending *take_pending(gp_conn *c, uint64_t seq)
     return NULL;
 }
 
+/* Lock held. A taken entry's reply is in (e->rc set): its caller learns. */
+static void complete(gp_conn *c, gp_pending *e)
+{
+    e->done = 1;
+    /* Nobody waits for a deferred call: its failure waits for the next sync call instead. */
+    if (e->deferred && e->rc != CUDA_SUCCESS && c->deferred_error == CUDA_SUCCESS)
+        c->deferred_error = e->rc;
+    if (e->deferred)
+        free(e->reply), free(e);
+    else
+        pthread_cond_signal(&e->cond);
+}
+
 /* One reply frame: [seq, rc, outs...] (decode.c). Returns -1 on a malformed frame. */
 static int deliver(gp_conn *c, const char **pos, const char *end)
 {
@@ -168,14 +181,7 @@ static int deliver(gp_conn *c, const char **pos, const char *end)
         }
     }
     pthread_mutex_lock(&c->batch_lock);
-    e->done = 1;
-    /* Nobody waits for a deferred call: its failure waits for the next sync call instead. */
-    if (e->deferred && e->rc != CUDA_SUCCESS && c->deferred_error == CUDA_SUCCESS)
-        c->deferred_error = e->rc;
-    if (e->deferred)
-        free(e->reply), free(e);
-    else
-        pthread_cond_signal(&e->cond);
+    complete(c, e);
     pthread_mutex_unlock(&c->batch_lock);
     return malformed ? -1 : 0;
 }
@@ -196,7 +202,6 @@ void gp_conn_mark_dead(gp_conn *c, const char *why) { mark_dead(c, why); }
 typedef struct gp_placed {
     gp_conn *c;
     gp_pending *e; /* taken off the list while its bytes arrive; NULL: nothing placed */
-    CUresult rc;
 } gp_placed;
 
 /*
@@ -247,7 +252,6 @@ static uint8_t *place_reply(void *user, uint8_t *head, size_t got, uint64_t tota
     if (e == NULL)
         return NULL;
     pl->e = e;
-    pl->rc = CUDA_SUCCESS;
     memcpy(e->out_dst, p, got - at); /* the bin's first bytes came with the head */
     *len = (size_t)(frame - (const char *)head);
     return (uint8_t *)e->out_dst + (got - at);
@@ -263,14 +267,8 @@ static void finish_placed(gp_placed *pl, int ok)
     pl->e = NULL;
     pthread_mutex_lock(&c->batch_lock);
     c->placing = 0;
-    e->rc = ok ? pl->rc : CUDA_ERROR_DEVICE_UNAVAILABLE;
-    e->done = 1;
-    if (e->deferred && e->rc != CUDA_SUCCESS && c->deferred_error == CUDA_SUCCESS)
-        c->deferred_error = e->rc;
-    if (e->deferred)
-        free(e);
-    else
-        pthread_cond_signal(&e->cond);
+    e->rc = ok ? CUDA_SUCCESS : CUDA_ERROR_DEVICE_UNAVAILABLE;
+    complete(c, e);
     if (c->dead)
         fail_all(c); /* the waiters it left while this one's bytes arrived */
     pthread_mutex_unlock(&c->batch_lock);
