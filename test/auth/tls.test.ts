@@ -19,6 +19,7 @@ import { handshake, refused, welcomed } from '../helpers/raw-client.js';
 
 const fatbin = buildFatbin();
 const driverApi = buildProgram('driver_api.c');
+const wireCopies = buildProgram('wire_copies.c');
 
 const fixture = new FixtureFile(mixedHost());
 t.teardown(() => fixture.remove());
@@ -67,6 +68,13 @@ t.test('TLS: a job runs over wss:// with the CA; a wrong CA, a wrong name or pla
   t.match(wrongCa.stderr, `gpupool: 127.0.0.1:${port}: TLS: the daemon's certificate was not accepted: unable to get local issuer certificate (checked against GPUPOOL_TLS_CA=${otherCa.cert})`);
   t.match(wrongCa.stderr, /cuInit\(0\) -> CUDA_ERROR_NO_DEVICE/);
   t.notMatch(wrongCa.stdout, /PASS/);
+
+  // Copies large enough that the client sends their bytes with a zero masking key and reads replies
+  // straight into place (native/shim/ws.c, conn.c): the same over TLS, where the daemon reads with `ws`.
+  const copies = await runCli(['run', '--servers', wss, '--tls-ca', ca.cert, '--', wireCopies, String(256 * 1024 + 3), String(16 * 1024 * 1024 + 7)]);
+  t.equal(copies.code, 0, `wire_copies over wss://\n${copies.stdout}${copies.stderr}`);
+  t.match(copies.stdout, /^16777223 ok$/m, 'a copy of two slices each way over wss://, every byte');
+  t.match(copies.stdout, /^burst back ok$/m);
 
   const systemStore = await driverApiRun(wss, []);
   t.match(systemStore.stderr, /not accepted: unable to get local issuer certificate \(checked against the system's CA store; set GPUPOOL_TLS_CA/, 'without a CA: the system store, which does not know ours');
