@@ -107,6 +107,9 @@ int main(int argc, char **argv)
     check(back, expect, total, 7, "burst of small copies back");
     check(big, big_expect, large, 11, "large copy after a burst");
     printf("burst back ok\n");
+    CHECK(cuMemFree(big_dptr));
+    CHECK(cuMemFree(dptr));
+    free(big), free(big_expect), free(host), free(back), free(expect);
     puts("PASS");
     return 0;
 }
