@@ -6,6 +6,9 @@
  * times a synchronous copy (median of the same number of repetitions).
  * Usage: stream TARGET_BYTES SIZE...
  * Prints the same JSON shape as copy_bw, with "bench":"stream".
+ * GP_STREAM_PASS=1: the server also copies each message once between its socket buffer and a second
+ * buffer (after reading, before writing), as the emulated driver's "device" copy does through gpupool:
+ * the raw stream plus that one pass, not overlapped (the limit it sets, docs/benchmarks.md).
  */
 #include "net.h"
 
@@ -21,9 +24,13 @@ struct header {
 static void serve(int fd)
 {
     char *buf = malloc(largest);
+    const char *pass = getenv("GP_STREAM_PASS");
+    char *device = pass != NULL && strcmp(pass, "1") == 0 ? malloc(largest) : NULL;
     if (buf == NULL)
         die("out of memory");
     memset(buf, 0x3c, largest);
+    if (device != NULL)
+        memset(device, 0x3c, largest);
     struct header h;
     char ack[16] = { 0 };
     while (read_all(fd, &h, sizeof h) == 0) {
@@ -31,8 +38,12 @@ static void serve(int fd)
             die("too large");
         if (h.op == 1) {
             read_all(fd, buf, h.bytes);
+            if (device != NULL)
+                memcpy(device, buf, h.bytes);
             write_all(fd, ack, sizeof ack);
         } else {
+            if (device != NULL)
+                memcpy(buf, device, h.bytes);
             write_all(fd, buf, h.bytes);
         }
     }

@@ -417,24 +417,28 @@ void Connection::flush_control() {
   }
 }
 
-bool Connection::send(const char *data, size_t size) {
+bool Connection::send(const char *data, size_t size) { return send(data, size, nullptr, 0); }
+
+bool Connection::send(const char *data, size_t size, const void *tail, size_t tail_size) {
   bool ok;
   {
     std::lock_guard<std::mutex> lock(write_mu_);
     if (close_sent_ || broken_) return false;
-    ok = write_frame(ws::kBinary, data, size);
+    ok = write_frame(ws::kBinary, data, size, tail, tail_size);
   }
   flush_control();
   return ok;
 }
 
-// Under write_mu_. opcode 0 with `data` a whole encoded frame; otherwise a head is put before it.
-bool Connection::write_frame(uint8_t opcode, const char *data, size_t size) {
+// Under write_mu_. opcode 0 with `data` a whole encoded frame; otherwise a head is put before it
+// (and the payload is data, then tail).
+bool Connection::write_frame(uint8_t opcode, const char *data, size_t size, const void *tail, size_t tail_size) {
   uint8_t head[10];
-  iovec iov[2];
+  iovec iov[3];
   int count = 0;
-  if (opcode != 0) iov[count++] = {head, ws::encode_head(head, opcode, size)};
+  if (opcode != 0) iov[count++] = {head, ws::encode_head(head, opcode, size + tail_size)};
   iov[count++] = {const_cast<char *>(data), size};
+  if (tail_size > 0) iov[count++] = {const_cast<void *>(tail), tail_size};
   int first = 0;
   while (first < count) {
     msghdr msg{};

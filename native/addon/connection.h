@@ -55,6 +55,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   // One binary message; waits while the socket is full. False once a close was sent or the socket broke.
   bool send(const char *data, size_t size);
+  // One binary message of data then tail, written from where they are (a copy's reply and its bytes).
+  bool send(const char *data, size_t size, const void *tail, size_t tail_size);
   // Never wait: queued for whichever thread writes next (the reader is woken for it).
   void ping();
   void close(uint16_t code, const std::string &reason);
@@ -91,7 +93,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void queue(uint8_t opcode, const std::string &payload, bool close);
   void wake();
   void flush_control();
-  bool write_frame(uint8_t opcode, const char *data, size_t size);
+  bool write_frame(uint8_t opcode, const char *data, size_t size, const void *tail = nullptr, size_t tail_size = 0);
   static uint64_t now_ms();
 
   const int fd_;

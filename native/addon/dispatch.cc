@@ -83,9 +83,9 @@ void run_frame(Session &s, Writer &w, const char *&p, const char *frame_end) {
 
 }  // namespace
 
-void process_message(Session &s, const char *data, size_t size, Output &out, const std::function<void()> &after_frame) {
+void process_message(Session &s, const char *data, size_t size, Output &out, const std::function<void()> &after_frame, const TailSink *tail_sink) {
   s.count_message();
-  Writer w(s, out);
+  Writer w(s, out, tail_sink);
   const char *p = data, *end = data + size;
   while (p < end) {
     const char *frame_end = p;

@@ -24,8 +24,9 @@ const char *protocol_digest();
 // after_frame (if any) runs after each frame, and may take what `out` holds so far (a message of
 // many copies must not gather all their data in one reply). Throws ProtocolError (the session must
 // close) at the first frame that breaks the protocol.
+// tail_sink (if any): where a reply that ends with a large out buffer goes (Writer::bin(OutBuffer&)).
 void process_message(Session &s, const char *data, size_t size, Output &out,
-                     const std::function<void()> &after_frame = nullptr);
+                     const std::function<void()> &after_frame = nullptr, const TailSink *tail_sink = nullptr);
 
 }  // namespace gp
 

@@ -99,6 +99,14 @@ void Runner::run() {
       d->tokens.push_back(m.token);
       d->released += backlog_cost(m);
     }
+    // On a socket of its own (no call ring) a copy's reply goes from its out buffer to the socket.
+    TailSink tail_sink;
+    if (c != nullptr && ring_ == nullptr) {
+      tail_sink = [c](Output &out, const void *tail, size_t size) {
+        c->send(out.data(), out.size(), tail, size);
+        out.clear();
+      };
+    }
     try {
       process_message(session, m.data, m.size, d->output, [this, &d, c] {
         if (d->output.size() < kReplyBytes) return;
@@ -110,7 +118,7 @@ void Runner::run() {
         auto *part = new Delivery();
         part->output.swap(d->output);  // the writer keeps appending to d->output, now empty
         post(part);
-      });
+      }, &tail_sink);
     } catch (const ProtocolError &e) {
       failed = true;
       reason = e.what();

@@ -103,7 +103,11 @@ OutBuffer::~OutBuffer() {
   std::free(data_);
 }
 
+// An out buffer this large is sent from where it is when it ends its reply (bin(OutBuffer&)).
+constexpr size_t kTailBytes = size_t(256) << 10;
+
 char *Writer::grow(size_t n) {
+  settle_tail();
   size_t at = out_.size();
   out_.resize(at + n);
   return out_.data() + at;
@@ -154,6 +158,23 @@ void Writer::bin(const void *data, size_t size) {
   count_++;
 }
 
+void Writer::bin(OutBuffer &buffer) {
+  if (tail_sink_ == nullptr || !*tail_sink_ || buffer.size() < kTailBytes) return bin(buffer.data(), buffer.size());
+  if (buffer.size() > std::numeric_limits<uint32_t>::max()) throw ProtocolError("reply buffer too large");
+  mp_encode_binl(grow(mp_sizeof_binl((uint32_t)buffer.size())), (uint32_t)buffer.size());
+  count_++;
+  tail_ = buffer.data();
+  tail_size_ = buffer.size();
+}
+
+// A value written after an out buffer's bytes: they go into the reply first, in order.
+void Writer::settle_tail() {
+  if (tail_ == nullptr) return;
+  const void *tail = tail_;
+  tail_ = nullptr;
+  std::memcpy(grow(tail_size_), tail, tail_size_);
+}
+
 void Writer::str(const char *s) {
   size_t len = std::strlen(s);
   if (len > std::numeric_limits<uint32_t>::max()) throw ProtocolError("reply string too large");
@@ -174,6 +195,9 @@ void Writer::end_reply() {
   if (!open_) return;
   gp_frame_set_count32(out_.data() + start_, count_);
   open_ = false;
+  if (tail_ == nullptr) return;
+  (*tail_sink_)(out_, tail_, tail_size_);
+  tail_ = nullptr;
 }
 
 }  // namespace gp

@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <new>
 #include <stdexcept>
@@ -131,10 +132,14 @@ class Reader {
   gp_in in_;
 };
 
+// Sends what `out` holds and then `size` bytes at `tail` as one message, and empties `out`: a
+// device-to-host copy's bytes go from its out buffer to the socket without a pass into the reply.
+using TailSink = std::function<void(Output &out, const void *tail, size_t size)>;
+
 // Appends reply frames [seq, result, outs...] to a message's output.
 class Writer {
  public:
-  Writer(Session &s, Output &out) : s_(s), out_(out) {}
+  Writer(Session &s, Output &out, const TailSink *tail_sink = nullptr) : s_(s), out_(out), tail_sink_(tail_sink) {}
 
   // For seq 0 there is no reply: a failure becomes the session's deferred error and this returns
   // false. Otherwise starts [seq, rc, ...] (its length patched by end_reply) and returns true.
@@ -143,6 +148,9 @@ class Writer {
   void u64(uint64_t v);
   void f64(double v);
   void bin(const void *data, size_t size);
+  // An out buffer's bytes, which stay valid until end_reply: with a tail sink, a large one that ends
+  // the reply is sent from where it is (TailSink); otherwise copied into the reply as bin() does.
+  void bin(OutBuffer &buffer);
   void str(const char *s);
   void end_reply();
   // An output frame [0, 1, bytes]: device printf for the job's stdout (not a reply: seq 0).
@@ -150,8 +158,12 @@ class Writer {
 
  private:
   char *grow(size_t n);
+  void settle_tail();
   Session &s_;
   Output &out_;
+  const TailSink *tail_sink_;
+  const void *tail_ = nullptr;  // bin(OutBuffer&)'s bytes not yet in out_
+  size_t tail_size_ = 0;
   size_t start_ = 0;
   uint32_t count_ = 0;
   bool open_ = false;

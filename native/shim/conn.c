@@ -12,6 +12,7 @@
 
 #include "client.h"
 #include "decode.h"
+#include "mp_check.h"
 #include "ring.h"
 #include "gp_ops.h"
 #include "shim.h"
@@ -87,6 +88,10 @@ static void fail_all(gp_conn *c)
 {
     /* Lock held. Every waiter learns the daemon is gone; deferred entries just go. */
     c->dead = 1;
+    /* Not while the receiver writes into a copy's memory: a caller that returned could free it
+     * meanwhile. The receiver fails them once it stops (finish_placed). */
+    if (c->placing)
+        return;
     gp_pending **p = &c->pending;
     while (*p) {
         gp_pending *e = *p;
@@ -133,6 +138,19 @@ static gp_pending *take_pending(gp_conn *c, uint64_t seq)
     return NULL;
 }
 
+/* Lock held. A taken entry's reply is in (e->rc set): its caller learns. */
+static void complete(gp_conn *c, gp_pending *e)
+{
+    e->done = 1;
+    /* Nobody waits for a deferred call: its failure waits for the next sync call instead. */
+    if (e->deferred && e->rc != CUDA_SUCCESS && c->deferred_error == CUDA_SUCCESS)
+        c->deferred_error = e->rc;
+    if (e->deferred)
+        free(e->reply), free(e);
+    else
+        pthread_cond_signal(&e->cond);
+}
+
 /* One reply frame: [seq, rc, outs...] (decode.c). Returns -1 on a malformed frame. */
 static int deliver(gp_conn *c, const char **pos, const char *end)
 {
@@ -163,14 +181,7 @@ static int deliver(gp_conn *c, const char **pos, const char *end)
         }
     }
     pthread_mutex_lock(&c->batch_lock);
-    e->done = 1;
-    /* Nobody waits for a deferred call: its failure waits for the next sync call instead. */
-    if (e->deferred && e->rc != CUDA_SUCCESS && c->deferred_error == CUDA_SUCCESS)
-        c->deferred_error = e->rc;
-    if (e->deferred)
-        free(e->reply), free(e);
-    else
-        pthread_cond_signal(&e->cond);
+    complete(c, e);
     pthread_mutex_unlock(&c->batch_lock);
     return malformed ? -1 : 0;
 }
@@ -187,16 +198,94 @@ int gp_conn_deliver(gp_conn *c, const uint8_t *data, size_t len)
 
 void gp_conn_mark_dead(gp_conn *c, const char *why) { mark_dead(c, why); }
 
+/* A device-to-host copy's reply whose bytes the receiver reads straight into the program's memory. */
+typedef struct gp_placed {
+    gp_conn *c;
+    gp_pending *e; /* taken off the list while its bytes arrive; NULL: nothing placed */
+} gp_placed;
+
+/*
+ * gp_ws_place for the receiver (issue 13: the raw stream's one pass, not a second from the message
+ * buffer). The message must end with a successful reply [seq, rc, bin] whose bin is what a pending
+ * copy expects (out_dst, at most out_len bytes); the frames before it are delivered as usual. Anything
+ * else, a malformed message included, is left to gp_conn_deliver.
+ */
+static uint8_t *place_reply(void *user, uint8_t *head, size_t got, uint64_t total, size_t *len)
+{
+    gp_placed *pl = user;
+    const char *p = (const char *)head, *end = p + got;
+    for (;;) {
+        const char *frame_end = p;
+        if (gp_mp_check(&frame_end, end) != 0)
+            break;
+        p = frame_end; /* a whole frame before the one to place */
+        if (p == end)
+            return NULL;
+    }
+    const char *frame = p;
+    if (mp_typeof(*p) != MP_ARRAY || mp_check_array(p, end) > 0 || mp_decode_array(&p) != 3)
+        return NULL;
+    if (p >= end || mp_typeof(*p) != MP_UINT || mp_check_uint(p, end) > 0)
+        return NULL;
+    uint64_t seq = mp_decode_uint(&p);
+    if (p >= end || mp_typeof(*p) != MP_UINT || mp_check_uint(p, end) > 0 || mp_decode_uint(&p) != CUDA_SUCCESS)
+        return NULL;
+    if (p >= end || mp_typeof(*p) != MP_BIN || mp_check_binl(p, end) > 0)
+        return NULL;
+    uint32_t n = mp_decode_binl(&p);
+    size_t at = (size_t)(p - (const char *)head);
+    if (seq == 0 || at + (uint64_t)n != total)
+        return NULL;
+    gp_conn *c = pl->c;
+    pthread_mutex_lock(&c->batch_lock);
+    gp_pending *e = NULL;
+    for (gp_pending *q = c->pending; q != NULL && !c->dead; q = q->next)
+        if (q->seq == seq)
+            e = q;
+    if (e != NULL && e->out_dst != NULL && n <= e->out_len) {
+        take_pending(c, seq);
+        c->placing = 1;
+    } else {
+        e = NULL;
+    }
+    pthread_mutex_unlock(&c->batch_lock);
+    if (e == NULL)
+        return NULL;
+    pl->e = e;
+    memcpy(e->out_dst, p, got - at); /* the bin's first bytes came with the head */
+    *len = (size_t)(frame - (const char *)head);
+    return (uint8_t *)e->out_dst + (got - at);
+}
+
+/* The placed reply's bytes have all arrived (ok) or the connection failed on the way: its caller learns. */
+static void finish_placed(gp_placed *pl, int ok)
+{
+    gp_conn *c = pl->c;
+    gp_pending *e = pl->e;
+    if (e == NULL)
+        return;
+    pl->e = NULL;
+    pthread_mutex_lock(&c->batch_lock);
+    c->placing = 0;
+    e->rc = ok ? CUDA_SUCCESS : CUDA_ERROR_DEVICE_UNAVAILABLE;
+    complete(c, e);
+    if (c->dead)
+        fail_all(c); /* the waiters it left while this one's bytes arrived */
+    pthread_mutex_unlock(&c->batch_lock);
+}
+
 static void *receiver_main(void *arg)
 {
     gp_conn *c = arg;
     uint8_t *buf = NULL;
     size_t cap = 0, len = 0;
     int silence = silence_ms();
-    while (gp_ws_recv(c->ws, &buf, &cap, &len, silence) == 0) {
+    gp_placed placed = { .c = c };
+    while (gp_ws_recv_placed(c->ws, &buf, &cap, &len, silence, place_reply, &placed) == 0) {
         if (c->ring != NULL)
             gp_ring_before_socket_message(c);
         int bad = gp_conn_deliver(c, buf, len) != 0;
+        finish_placed(&placed, !bad);
         if (c->ring != NULL)
             gp_ring_after_socket_message(c);
         if (bad) {
@@ -205,6 +294,7 @@ static void *receiver_main(void *arg)
             return NULL;
         }
     }
+    finish_placed(&placed, 0);
     /* The daemon's close says why, when it sent one (a session worker that failed: 4006 and the cause). */
     const char *reason = gp_ws_close_reason(c->ws);
     char why[200];
@@ -293,8 +383,49 @@ static void *sender_main(void *arg)
     }
 }
 
+/*
+ * A piece at least this large (a copy's slice) goes from the program's memory straight to the socket
+ * in a frame of its own rather than through the batch: the raw stream's one pass, not two.
+ */
+#define DIRECT_SEND_BYTES ((size_t)256 << 10)
+
+static int has_large_part(const struct iovec *parts, int count)
+{
+    for (int i = 0; i < count; i++)
+        if (parts[i].iov_len >= DIRECT_SEND_BYTES)
+            return 1;
+    return 0;
+}
+
+/*
+ * A frame with a large payload, sent on the calling thread after what is batched (send_order keeps
+ * the order), unmasked (gp_ws_send_unmasked says why). Its pending entry is registered first, so the
+ * reply cannot overtake it; from then on a failure reaches the caller through the entry (mark_dead),
+ * and this returns 0 (-1 only when nothing was registered).
+ */
+static int append_direct(gp_conn *c, const struct iovec *parts, int count, gp_pending *pending)
+{
+    pthread_mutex_lock(&c->send_order);
+    int rc = send_batch(c);
+    if (rc == 0) {
+        pthread_mutex_lock(&c->batch_lock);
+        rc = c->dead ? -1 : 0;
+        if (rc == 0 && pending != NULL) {
+            pending->next = c->pending;
+            c->pending = pending;
+        }
+        pthread_mutex_unlock(&c->batch_lock);
+    }
+    if (rc == 0 && gp_ws_send_unmasked(c->ws, parts, count) != 0)
+        mark_dead(c, "send failed");
+    pthread_mutex_unlock(&c->send_order);
+    return rc;
+}
+
 int gp_conn_append(gp_conn *c, const struct iovec *parts, int count, gp_pending *pending)
 {
+    if (c->ring == NULL && has_large_part(parts, count))
+        return append_direct(c, parts, count, pending);
     size_t len = 0;
     for (int i = 0; i < count; i++)
         len += parts[i].iov_len;

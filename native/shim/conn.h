@@ -54,6 +54,7 @@ typedef struct gp_conn {
 
     struct gp_ring *ring;  /* the call ring with a local daemon (ring.h), or NULL */
     int ring_socket_next;  /* descriptors went on the socket: the next message follows them there */
+    int placing;           /* the receiver reads a reply into a copy's memory: waiters fail after it (conn.c) */
 } gp_conn;
 
 /* gp_request.gpus: every card of the daemon. */

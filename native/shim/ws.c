@@ -347,15 +347,20 @@ int gp_ws_new_mask(uint8_t mask[4])
     return getrandom(mask, 4, 0) == 4 ? 0 : -1;
 }
 
-/* head then payload, whole: one sendmsg when the socket takes it all (TLS: through the session). */
-static int write_two(gp_ws *ws, const uint8_t *head, size_t head_len, const uint8_t *data, size_t len)
+/* The pieces in order, whole: sendmsg while the socket takes them (TLS: through the session). iov is used up. */
+static int write_iov(gp_ws *ws, struct iovec *iov, int count)
 {
-    if (ws->tls)
-        return gp_tls_write(ws->tls, head, head_len) != 0 || (len > 0 && gp_tls_write(ws->tls, data, len) != 0) ? -1 : 0;
-    struct iovec iov[2] = { { (void *)head, head_len }, { (void *)data, len } };
+    if (ws->tls) {
+        for (int i = 0; i < count; i++)
+            if (iov[i].iov_len > 0 && gp_tls_write(ws->tls, iov[i].iov_base, iov[i].iov_len) != 0)
+                return -1;
+        return 0;
+    }
     int first = 0;
-    while (first < 2) {
-        struct msghdr msg = { .msg_iov = iov + first, .msg_iovlen = (size_t)(2 - first) };
+    while (first < count && iov[first].iov_len == 0)
+        first++;
+    while (first < count) {
+        struct msghdr msg = { .msg_iov = iov + first, .msg_iovlen = (size_t)(count - first) };
         ssize_t w = sendmsg(ws->fd, &msg, MSG_NOSIGNAL);
         if (w < 0) {
             if (errno == EINTR)
@@ -363,9 +368,9 @@ static int write_two(gp_ws *ws, const uint8_t *head, size_t head_len, const uint
             return -1;
         }
         size_t left = (size_t)w;
-        while (first < 2 && left >= iov[first].iov_len)
+        while (first < count && left >= iov[first].iov_len)
             left -= iov[first++].iov_len;
-        if (first < 2) {
+        if (first < count) {
             iov[first].iov_base = (uint8_t *)iov[first].iov_base + left;
             iov[first].iov_len -= left;
         }
@@ -373,14 +378,20 @@ static int write_two(gp_ws *ws, const uint8_t *head, size_t head_len, const uint
     return 0;
 }
 
+/* head then payload, whole: one sendmsg when the socket takes it all. */
+static int write_two(gp_ws *ws, const uint8_t *head, size_t head_len, const uint8_t *data, size_t len)
+{
+    struct iovec iov[2] = { { (void *)head, head_len }, { (void *)data, len } };
+    return write_iov(ws, iov, 2);
+}
+
 /*
  * A data frame framed here rather than by wslay, which masks through a 4 KiB buffer a byte at a time
  * and hands each piece to on_send: a copy's 16 MiB slice paid for that twice over. The payload is
  * masked with `mask` already; it goes out with its head in one write.
  */
-static int send_masked_frame(gp_ws *ws, uint8_t opcode, int fin, const uint8_t *data, size_t len, const uint8_t mask[4])
+static size_t masked_head(uint8_t head[14], uint8_t opcode, int fin, uint64_t len, const uint8_t mask[4])
 {
-    uint8_t head[14];
     size_t n = 0;
     head[n++] = (uint8_t)((fin ? 0x80 : 0) | opcode);
     if (len < 126) {
@@ -392,11 +403,47 @@ static int send_masked_frame(gp_ws *ws, uint8_t opcode, int fin, const uint8_t *
     } else {
         head[n++] = 0x80 | 127;
         for (int i = 0; i < 8; i++)
-            head[n++] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
+            head[n++] = (uint8_t)(len >> (56 - 8 * i));
     }
     memcpy(head + n, mask, 4);
-    n += 4;
-    return write_two(ws, head, n, data, len);
+    return n + 4;
+}
+
+static int send_masked_frame(gp_ws *ws, uint8_t opcode, int fin, const uint8_t *data, size_t len, const uint8_t mask[4])
+{
+    uint8_t head[14];
+    return write_two(ws, head, masked_head(head, opcode, fin, len, mask), data, len);
+}
+
+/*
+ * One binary frame of these pieces with a zero masking key (RFC 6455, section 5.3, keeps the mask bit
+ * and asks for an unpredictable key). The key exists so that a script in a browser, which chooses a
+ * frame's bytes but not the socket, cannot make an intermediary that misreads the stream as HTTP
+ * cache bytes of its choosing. A program linked with this library writes any bytes to any socket of
+ * its own already: a key hides nothing from it, and nobody else chooses a copy's bytes. So a copy's
+ * payload goes from the program's memory to the socket as it is, with no pass to mask it (issue 13);
+ * the daemon skips unmasking a zero key. Small calls keep a random key (gp_conn_append).
+ */
+int gp_ws_send_unmasked(gp_ws *ws, const struct iovec *parts, int count)
+{
+    enum { MAX_PARTS = 8 };
+    if (count > MAX_PARTS)
+        return -1;
+    uint64_t len = 0;
+    for (int i = 0; i < count; i++)
+        len += parts[i].iov_len;
+    static const uint8_t zero[4];
+    uint8_t head[14];
+    struct iovec iov[MAX_PARTS + 1] = { { head, masked_head(head, WSLAY_BINARY_FRAME, 1, len, zero) } };
+    memcpy(iov + 1, parts, (size_t)count * sizeof *parts);
+    pthread_mutex_lock(&ws->send_lock);
+    int rc = flush_out(ws);
+    if (rc == 0)
+        rc = write_iov(ws, iov, count + 1);
+    if (rc != 0)
+        ws->dead = 1;
+    pthread_mutex_unlock(&ws->send_lock);
+    return rc;
 }
 
 int gp_ws_send_masked(gp_ws *ws, const uint8_t *data, size_t len, const uint8_t mask[4])
@@ -511,6 +558,32 @@ static int read_exact(gp_ws *ws, uint8_t *dst, size_t n)
  */
 int gp_ws_recv(gp_ws *ws, uint8_t **buf, size_t *cap, size_t *len, int silence_ms)
 {
+    return gp_ws_recv_placed(ws, buf, cap, len, silence_ms, NULL, NULL);
+}
+
+/* A message's payload that the caller may place elsewhere: the bytes it reads first to decide. */
+#define PLACE_PEEK ((size_t)4096)
+
+/*
+ * A large single-frame message: its first bytes into buf, then the rest where `place` says (a
+ * copy's reply straight into the program's memory), or into buf after them when it says nowhere.
+ */
+static int read_placed(gp_ws *ws, uint8_t **buf, size_t *cap, size_t *len, uint64_t length, gp_ws_place place, void *user)
+{
+    size_t got = length < PLACE_PEEK ? (size_t)length : PLACE_PEEK;
+    if (grow(buf, cap, got) != 0 || read_exact(ws, *buf, got) != 0)
+        return -1;
+    uint8_t *dst = place(user, *buf, got, length, len);
+    if (dst != NULL)
+        return read_exact(ws, dst, (size_t)(length - got));
+    if (length > SIZE_MAX || grow(buf, cap, (size_t)length) != 0 || read_exact(ws, *buf + got, (size_t)(length - got)) != 0)
+        return -1;
+    *len = (size_t)length;
+    return 0;
+}
+
+int gp_ws_recv_placed(gp_ws *ws, uint8_t **buf, size_t *cap, size_t *len, int silence_ms, gp_ws_place place, void *user)
+{
     int in_message = 0;
     ws->silence_ms = silence_ms;
     *len = 0;
@@ -550,6 +623,8 @@ int gp_ws_recv(gp_ws *ws, uint8_t **buf, size_t *cap, size_t *len, int silence_m
         }
         if (opcode == WSLAY_CONTINUATION_FRAME ? !in_message : (in_message || (opcode != WSLAY_BINARY_FRAME && opcode != WSLAY_TEXT_FRAME)))
             return -1;
+        if (place != NULL && fin && !in_message && length >= GP_WS_PLACE_MIN)
+            return read_placed(ws, buf, cap, len, length, place, user);
         in_message = 1;
         if (length > SIZE_MAX - *len || grow(buf, cap, *len + (size_t)length) != 0 || read_exact(ws, *buf + *len, (size_t)length) != 0)
             return -1;

@@ -40,6 +40,8 @@ int gp_ws_send_fd(gp_ws *ws, int fd);
  */
 int gp_ws_new_mask(uint8_t mask[4]);
 void gp_ws_mask_copy(uint8_t *dst, const uint8_t *src, size_t n, const uint8_t mask[4], size_t offset);
+/* Sends one binary message of these pieces (at most 8) as they are, with a zero masking key (why: ws.c). 0, or -1. */
+int gp_ws_send_unmasked(gp_ws *ws, const struct iovec *parts, int count);
 /* Sends one binary message of len bytes already masked with mask. 0, or -1 on error. */
 int gp_ws_send_masked(gp_ws *ws, const uint8_t *data, size_t len, const uint8_t mask[4]);
 /* Sends a ping; used by the sender thread to keep an idle connection checked. */
@@ -51,6 +53,17 @@ int gp_ws_ping(gp_ws *ws);
  * been silent for longer than silence_ms (0: wait for ever).
  */
 int gp_ws_recv(gp_ws *ws, uint8_t **buf, size_t *cap, size_t *len, int silence_ms);
+
+/* A message of a single frame of at least this many bytes may be placed (gp_ws_recv_placed). */
+#define GP_WS_PLACE_MIN ((uint64_t)256 << 10)
+/*
+ * Given the first `got` bytes of such a message of `total` bytes (in head), says where its remaining
+ * total - got bytes go, having set *len to the bytes of head to deliver as a message; or NULL: the
+ * message is read whole into the buffer as gp_ws_recv does.
+ */
+typedef uint8_t *(*gp_ws_place)(void *user, uint8_t *head, size_t got, uint64_t total, size_t *len);
+/* gp_ws_recv that asks `place` where a large message's bytes go. */
+int gp_ws_recv_placed(gp_ws *ws, uint8_t **buf, size_t *cap, size_t *len, int silence_ms, gp_ws_place place, void *user);
 
 /* Starts the closing handshake with this status code (1000: normal). 0, or -1 on error. */
 int gp_ws_close(gp_ws *ws, unsigned code);

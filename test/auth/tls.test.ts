@@ -19,6 +19,7 @@ import { handshake, refused, welcomed } from '../helpers/raw-client.js';
 
 const fatbin = buildFatbin();
 const driverApi = buildProgram('driver_api.c');
+const wireCopies = buildProgram('wire_copies.c');
 
 const fixture = new FixtureFile(mixedHost());
 t.teardown(() => fixture.remove());
@@ -85,6 +86,13 @@ t.test('TLS: a job runs over wss:// with the CA; a wrong CA, a wrong name or pla
   t.same(await sessions(daemon, ['--tls-ca', ca.cert]), [], 'no session is open');
   t.equal(daemon.logs.filter((l) => l.msg === 'client connected').length, 1, 'only the good job ever got a session');
   t.ok(daemon.logs.some((l) => l.msg === 'TLS handshake failed' && l.code === 'GPUPOOL_TLS_HANDSHAKE_FAILED' && /unknown ca/i.test(String(l.err))), 'the refused handshakes are logged');
+
+  // Copies large enough that the client sends their bytes with a zero masking key and reads replies
+  // straight into place (native/shim/ws.c, conn.c): the same over TLS, where the daemon reads with `ws`.
+  const copies = await runCli(['run', '--servers', wss, '--tls-ca', ca.cert, '--', wireCopies, String(256 * 1024 + 3), String(16 * 1024 * 1024 + 7)]);
+  t.equal(copies.code, 0, `wire_copies over wss://\n${copies.stdout}${copies.stderr}`);
+  t.match(copies.stdout, /^16777223 ok$/m, 'a copy of two slices each way over wss://, every byte');
+  t.match(copies.stdout, /^burst back ok$/m);
 
   const status = await runCli(['status', '--host', daemon.url, '--tls-ca', ca.cert]);
   t.equal(status.code, 0, `gpupool status over https://\n${status.stderr}`);

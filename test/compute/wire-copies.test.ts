@@ -47,6 +47,7 @@ async function copiesArriveWhole(t: Test, server: string) {
   t.equal(r.code, 0, 'the program passed', { output: (r.stdout + r.stderr).slice(-3000) });
   for (const n of SIZES) t.match(r.stdout, new RegExp(`^${n} ok$`, 'm'), `${n} bytes each way, every byte`);
   t.match(r.stdout, /^burst ok$/m, 'a burst of small copies in one message, every byte');
+  t.match(r.stdout, /^burst back ok$/m, 'a burst of small copies back with a large one after them, every byte');
   t.match(r.stdout, /^PASS$/m);
   t.notMatch(r.stderr, /lost the daemon/, 'the session was never lost');
 }

@@ -3,7 +3,8 @@
  * 64-bit lengths, the readers' 64 KiB buffers and 256 KiB reads, the 16 MiB slice), from host
  * addresses 1 and 3 bytes off alignment to device addresses 5 bytes off: each way synchronously and
  * asynchronously, every byte checked. Then a burst of small asynchronous copies that share one
- * message (each frame masked from where the one before it ended), read back whole.
+ * message (each frame masked from where the one before it ended), read back whole; then the same
+ * copies back in a burst with a large one after them.
  *
  *   wire_copies BYTES [BYTES...]
  *
@@ -87,6 +88,28 @@ int main(int argc, char **argv)
     CHECK(cuMemcpyDtoH(back, dptr, total));
     check(back, expect, total, 7, "burst of small copies");
     printf("burst ok\n");
+    /* The same small copies back, and a large one after them, queued together: the large reply ends a
+     * message that holds the small ones' replies before it (the client reads it straight into place). */
+    size_t large = ((size_t)1 << 20) + 3;
+    unsigned char *big = malloc(large), *big_expect = malloc(large);
+    CUdeviceptr big_dptr;
+    if (big == NULL || big_expect == NULL)
+        return 2;
+    CHECK(cuMemAlloc(&big_dptr, large));
+    fill(big, large, 11);
+    CHECK(cuMemcpyHtoD(big_dptr, big, large));
+    memset(back, 0, total);
+    memset(big, 0, large);
+    for (size_t k = 1, at = 0; k <= 300; at += k, k++)
+        CHECK(cuMemcpyDtoHAsync(back + at, dptr + at, k, stream));
+    CHECK(cuMemcpyDtoHAsync(big, big_dptr, large, stream));
+    CHECK(cuStreamSynchronize(stream));
+    check(back, expect, total, 7, "burst of small copies back");
+    check(big, big_expect, large, 11, "large copy after a burst");
+    printf("burst back ok\n");
+    CHECK(cuMemFree(big_dptr));
+    CHECK(cuMemFree(dptr));
+    free(big), free(big_expect), free(host), free(back), free(expect);
     puts("PASS");
     return 0;
 }

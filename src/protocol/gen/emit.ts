@@ -251,7 +251,7 @@ function addonReply(p: WireParam): string | null {
     case 'outHandle':
       return `w.u64(s.remember(GP_HANDLE_${w.ctype.replace(/\W/g, '')}, (void *)${p.name}_v));`;
     case 'outBuf':
-      return `w.bin(${p.name}_out.data(), ${p.name}_out.size());`;
+      return `w.bin(${p.name}_out);`;
     case 'outString':
       return `w.str(${p.name}_out.data());`;
     default:
