@@ -209,7 +209,11 @@ void Connection::interrupt() {
   (void)!write(wake_fd_, &one, sizeof one);
 }
 
-Connection::Inline Connection::read_inline(int timeout_ms, char *&data, size_t &size) {
+// The message is queued (`take`) while this thread still counts as reading: until then the reader
+// may not take the socket over (a busy session's takeover, a large message's read-ahead), or what it
+// reads next would be queued ahead of this message and run first (a kernel before the copy in front
+// of it on its stream: the loss that had this reverted once).
+Connection::Inline Connection::read_inline(int timeout_ms, const Take &take) {
   {
     std::lock_guard<std::mutex> lock(own_mu_);
     if (over_) return Inline::kEnded;
@@ -224,12 +228,17 @@ Connection::Inline Connection::read_inline(int timeout_ms, char *&data, size_t &
   }
   Inline r = Inline::kTimeout;
   bool give = false;
+  char *data = nullptr;
+  size_t size = 0;
   switch (await_bytes(timeout_ms, interrupted_)) {
     case Await::kBytes:
       if (read_message(data, size)) {
         r = Inline::kMessage;
-        std::lock_guard<std::mutex> lock(backlog_mu_);
-        queued_ += cost(size);  // what the session's release() takes back
+        {
+          std::lock_guard<std::mutex> lock(backlog_mu_);
+          queued_ += cost(size);  // what the session's release() takes back
+        }
+        take(data, size);
       } else {
         r = Inline::kEnded;
       }

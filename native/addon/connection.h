@@ -41,7 +41,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   };
   // What read_inline() came back with.
   enum class Inline {
-    kMessage,      // a whole message (malloc'd, counted against max_queued until release())
+    kMessage,      // a whole message, given to `take` (counted against max_queued until release())
     kTimeout,      // the timeout passed with nothing read
     kInterrupted,  // interrupt() was called
     kUnavailable,  // the reader thread holds the socket: it hands it over after its next message (Events::turn)
@@ -71,7 +71,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // while it is idle, the reader while the session runs a call for long (pings, closes, passed
   // descriptors, back-pressure), or a large message (a copy's next slice is read ahead meanwhile).
   // timeout_ms < 0: no timeout.
-  Inline read_inline(int timeout_ms, char *&data, size_t &size);
+  // A message read (malloc'd, never empty) goes to `take`, which queues it for the session before
+  // this returns kMessage.
+  using Take = std::function<void(char *data, size_t size)>;
+  Inline read_inline(int timeout_ms, const Take &take);
   // Makes a read_inline() in progress return kInterrupted (between messages).
   void interrupt();
   // The session's thread reads no more (its calls come through the call ring): the socket is the reader's.

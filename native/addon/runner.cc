@@ -237,14 +237,12 @@ bool Runner::await(std::unique_lock<std::mutex> &lock, const std::chrono::steady
       }
       turn_ = false;
       lock.unlock();
-      char *data = nullptr;
-      size_t size = 0;
-      const Connection::Inline r = c->read_inline(timeout_ms, data, size);
-      lock.lock();
-      if (r == Connection::Inline::kMessage) {
+      const Connection::Inline r = c->read_inline(timeout_ms, [this](char *data, size_t size) {
+        std::lock_guard<std::mutex> queued(mu_);
         queue_.push_back(Message{data, size, nullptr});
-        continue;
-      }
+      });
+      lock.lock();
+      if (r == Connection::Inline::kMessage) continue;
       if (r == Connection::Inline::kTimeout) return false;
       if (r == Connection::Inline::kInterrupted) continue;
       if (r == Connection::Inline::kEnded) inline_over_ = true;
