@@ -37,6 +37,15 @@ constexpr size_t kReadChunk = size_t(256) << 10;
 // at least kSpareMin bytes (smaller ones come from malloc's heap cheaply).
 constexpr size_t kSpareMin = kInputBytes;
 constexpr size_t kSpares = 4;
+// The reader takes the socket from a session's thread busy this long in a call: pings are answered,
+// closes noticed and the back-pressure kept during a long kernel.
+constexpr uint64_t kTakeoverMs = 5;
+// ... and watches for that (a tick each kTakeoverMs) while the session ran a call this recently;
+// after that it sleeps until the session next leaves its read.
+constexpr uint64_t kWatchMs = 1000;
+// A message this large hands the socket to the reader while it runs: a copy's next slice is read
+// ahead meanwhile.
+constexpr size_t kReadAheadBytes = size_t(1) << 20;
 
 }  // namespace
 
@@ -132,11 +141,162 @@ uint64_t Connection::now_ms() {
 
 void Connection::read_loop() {
   pthread_setname_np(pthread_self(), "gp-conn-read");
-  read_frames();
+  while (await_turn()) {
+    const Await a = await_bytes(-1, want_);
+    if (a == Await::kStop) {
+      hand_to_session();
+      continue;
+    }
+    if (a == Await::kOver) break;
+    char *data = nullptr;
+    size_t size = 0;
+    if (!read_message(data, size)) break;
+    if (!deliver(data, size)) std::free(data);
+    if (want_) hand_to_session();
+  }
   drain();
   // The session stops taking messages at `ended`; a reader that ran out first says so too.
   end(ws::kAbnormal);
   events_ = Events();  // what they hold (the session) is let go on this thread, not at the last reference
+}
+
+// Parked while the session's thread holds the socket; true once the reader holds it, false once the
+// connection is over (the session's read met the end). The reader takes the socket from a session
+// busy in a call for kTakeoverMs, never from one reading.
+bool Connection::await_turn() {
+  std::unique_lock<std::mutex> lock(own_mu_);
+  for (;;) {
+    if (owner_ == Owner::kReader) return !over_;
+    const uint64_t now = now_ms(), busy = now - std::min(now, busy_since_ms_);
+    if (!session_reading_ && (terminated_ || broken_ || close_queued_ || busy >= kTakeoverMs)) {
+      owner_ = Owner::kReader;
+      continue;
+    }
+    if (busy < kWatchMs) {
+      own_cv_.wait_for(lock, std::chrono::milliseconds(kTakeoverMs));
+    } else {
+      reader_untimed_ = true;
+      own_cv_.wait(lock);
+      reader_untimed_ = false;
+    }
+  }
+}
+
+// The session asked for the socket: it is its own from the next message on.
+void Connection::hand_to_session() {
+  {
+    std::lock_guard<std::mutex> lock(own_mu_);
+    want_ = false;
+    if (over_) return;
+    owner_ = Owner::kSession;
+    busy_since_ms_ = now_ms();
+  }
+  if (events_.turn) events_.turn();
+}
+
+void Connection::leave_to_reader() {
+  {
+    std::lock_guard<std::mutex> lock(own_mu_);
+    want_ = false;
+    if (!over_) owner_ = Owner::kReader;
+  }
+  own_cv_.notify_all();
+}
+
+void Connection::interrupt() {
+  interrupted_ = true;
+  const uint64_t one = 1;
+  (void)!write(wake_fd_, &one, sizeof one);
+}
+
+// The message is queued (`take`) while this thread still counts as reading: until then the reader
+// may not take the socket over (a busy session's takeover, a large message's read-ahead), or what it
+// reads next would be queued ahead of this message and run first (a kernel before the copy in front
+// of it on its stream: the loss that had this reverted once).
+Connection::Inline Connection::read_inline(int timeout_ms, const Take &take) {
+  {
+    std::lock_guard<std::mutex> lock(own_mu_);
+    if (over_) return Inline::kEnded;
+    if (owner_ == Owner::kReader) {
+      if (!want_.exchange(true)) {
+        const uint64_t one = 1;
+        (void)!write(wake_fd_, &one, sizeof one);  // out of its poll, if it waits there
+      }
+      return Inline::kUnavailable;
+    }
+    session_reading_ = true;
+  }
+  Inline r = Inline::kTimeout;
+  bool give = false;
+  char *data = nullptr;
+  size_t size = 0;
+  switch (await_bytes(timeout_ms, interrupted_)) {
+    case Await::kBytes:
+      if (read_message(data, size)) {
+        r = Inline::kMessage;
+        {
+          std::lock_guard<std::mutex> lock(backlog_mu_);
+          queued_ += cost(size);  // what the session's release() takes back
+        }
+        take(data, size);
+      } else {
+        r = Inline::kEnded;
+      }
+      break;
+    case Await::kStop:
+      interrupted_ = false;
+      r = Inline::kInterrupted;
+      break;
+    case Await::kTimeout:
+      break;
+    case Await::kClosing:  // a close is on its way: the reader reads until its answer
+      give = true;
+      r = Inline::kUnavailable;
+      break;
+    case Await::kOver:
+      r = Inline::kEnded;
+      break;
+  }
+  bool notify;
+  {
+    std::lock_guard<std::mutex> lock(own_mu_);
+    session_reading_ = false;
+    busy_since_ms_ = now_ms();
+    if (r == Inline::kEnded) over_ = true;
+    if (give || r == Inline::kEnded || (r == Inline::kMessage && size >= kReadAheadBytes)) owner_ = Owner::kReader;
+    notify = owner_ == Owner::kReader || reader_untimed_;
+  }
+  if (notify) own_cv_.notify_one();
+  return r;
+}
+
+// At a message boundary, on the thread holding the socket: waits until bytes come (kBytes), `stop`
+// is set (kStop), the timeout passes (timeout_ms >= 0), a close is queued (kClosing) or the
+// connection is cut (kOver). Meanwhile it sends what other threads queued (pings, closes).
+Connection::Await Connection::await_bytes(int timeout_ms, std::atomic<bool> &stop) {
+  const uint64_t deadline = timeout_ms < 0 ? 0 : now_ms() + (uint64_t)timeout_ms;
+  for (;;) {
+    if (terminated_ || broken_) return Await::kOver;
+    if (begin_ < end_) return Await::kBytes;
+    flush_control();
+    if (stop) return Await::kStop;
+    if (close_queued_) return Await::kClosing;
+    int wait_ms = -1;
+    if (timeout_ms >= 0) {
+      const uint64_t now = now_ms();
+      if (now >= deadline) return Await::kTimeout;
+      wait_ms = (int)(deadline - now);
+    }
+    pollfd fds[2] = {{fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
+    const int n = poll(fds, 2, wait_ms);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Await::kOver;
+    if (fds[1].revents & POLLIN) {
+      uint64_t count;
+      (void)!read(wake_fd_, &count, sizeof count);
+    }
+    if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) return Await::kBytes;
+  }
 }
 
 // Waits until the socket has bytes (true) or the connection is over (false); meanwhile it sends what
@@ -224,7 +384,9 @@ bool Connection::read_payload(uint8_t *dest, uint64_t length, const uint8_t mask
   return true;
 }
 
-void Connection::read_frames() {
+// The next whole message (malloc'd, never empty), on the thread holding the socket; false: the
+// connection is over (a close, an error: end() was said, or the stream ended).
+bool Connection::read_message(char *&data, size_t &size) {
   char *message = nullptr;  // an open fragmented message, malloc'd
   size_t message_len = 0, message_cap = 0;
   bool open = false;
@@ -235,29 +397,29 @@ void Connection::read_frames() {
   for (;;) {
     // After a close this side sent, frames are still read (and data dropped) until the peer's answer,
     // whose code is the connection's end; wait_readable() gives it kCloseGraceMs.
-    if (terminated_ || broken_) return;
+    if (terminated_ || broken_) return false;
     ws::FrameHead head;
     ws::FrameError err;
     const ws::Parse parsed = ws::parse_head(in_.data() + begin_, end_ - begin_, limits_.max_message - message_len, head, err);
     if (parsed == ws::Parse::kNeedMore) {
-      if (!fill()) return;
+      if (!fill()) return false;
       continue;
     }
-    if (parsed == ws::Parse::kError) return fail(err.code, err.reason);
+    if (parsed == ws::Parse::kError) return fail(err.code, err.reason), false;
     begin_ += head.head_bytes;
     if (head.opcode & 0x8) {
       uint8_t payload[125];
-      if (!read_payload(payload, head.length, head.mask)) return;
+      if (!read_payload(payload, head.length, head.mask)) return false;
       if (head.opcode == ws::kPing) {
         if (!close_queued_) queue(ws::kPong, std::string(reinterpret_cast<char *>(payload), (size_t)head.length), false);
         flush_control();
       } else if (head.opcode == ws::kClose) {
         uint16_t code;
         std::string reason;
-        if (!ws::parse_close(payload, (size_t)head.length, code, reason, err)) return fail(err.code, err.reason);
+        if (!ws::parse_close(payload, (size_t)head.length, code, reason, err)) return fail(err.code, err.reason), false;
         if (close_queued_) {
           end(code);  // the answer to this side's close
-          return;
+          return false;
         }
         // Answered with the same status (RFC 6455 5.5.1), then the session ends.
         std::string echo;
@@ -265,33 +427,39 @@ void Connection::read_frames() {
         queue(ws::kClose, echo, true);
         flush_control();
         end(code);
-        return;
+        return false;
       }
       continue;  // a pong: its bytes were the sign of life
     }
-    if (head.opcode == ws::kContinuation ? !open : open) return fail(ws::kProtocolError, "invalid opcode " + std::to_string(head.opcode));
+    if (head.opcode == ws::kContinuation ? !open : open) return fail(ws::kProtocolError, "invalid opcode " + std::to_string(head.opcode)), false;
     const size_t need = (size_t)(message_len + head.length);
     if (message == nullptr && need >= kSpareMin) message = take_spare(need, message_cap);
     if (message == nullptr || need > message_cap) {
       // Never a realloc to a smaller size: glibc would hand the rest of a kept buffer back.
       char *grown = static_cast<char *>(std::realloc(message, need + (need == 0)));
-      if (grown == nullptr) return fail(ws::kTooBig, "out of memory for the message");
+      if (grown == nullptr) return fail(ws::kTooBig, "out of memory for the message"), false;
       message = grown;
       message_cap = need + (need == 0);
       if (head.length >= kSpareMin) prefault(message + message_len, (size_t)head.length);
     }
-    if (!read_payload(reinterpret_cast<uint8_t *>(message) + message_len, head.length, head.mask)) return;
+    if (!read_payload(reinterpret_cast<uint8_t *>(message) + message_len, head.length, head.mask)) return false;
     message_len += (size_t)head.length;
     open = !head.fin;
     if (open) continue;
     char *whole = message;
-    const size_t size = message_len;
+    const size_t whole_len = message_len;
     message = nullptr;
     message_len = 0;
     message_cap = 0;
     // Once the session ends (a protocol error, a close) nothing more runs; the reader goes on reading
-    // until the close it is told to send has had its answer.
-    if (close_queued_ || !deliver(whole, size)) std::free(whole);
+    // until the close it is told to send has had its answer. An empty message has nothing to run.
+    if (close_queued_ || whole_len == 0) {
+      std::free(whole);
+      continue;
+    }
+    data = whole;
+    size = whole_len;
+    return true;
   }
 }
 
@@ -391,6 +559,7 @@ void Connection::wake() {
     kicked_ = true;
   }
   backlog_cv_.notify_all();
+  own_cv_.notify_all();  // a parked reader takes the socket for a close or a cut, once the session is out of it
 }
 
 // Sends the queued control frames unless another thread is writing: that one sends them when it is

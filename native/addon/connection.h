@@ -1,6 +1,7 @@
-// A client's WebSocket connection once the handshake is done, owned by native code (issue 13): a
-// reader thread of its own takes frames off the socket straight into the messages it hands the
-// session, and the session's thread writes its replies itself. The JS thread never reads, writes or
+// A client's WebSocket connection once the handshake is done, owned by native code (issue 13): the
+// session's thread reads its messages off the socket itself while it has nothing else to run, a
+// reader thread of its own does while the session is busy (and hands it the messages), and the
+// session's thread writes its replies itself. The JS thread never reads, writes or
 // waits here: it asks for pings and closes, which the reader sends, and reads the figures.
 #ifndef GPUPOOL_ADDON_CONNECTION_H
 #define GPUPOOL_ADDON_CONNECTION_H
@@ -35,6 +36,16 @@ class Connection : public std::enable_shared_from_this<Connection> {
     // Once: the connection is ending (the peer's close code, 1006 when it went away, or the code of
     // the close this side sent). Messages stop here.
     std::function<void(uint16_t code)> ended;
+    // The reader handed the socket back to the session's thread (read_inline), which asked for it.
+    std::function<void()> turn;
+  };
+  // What read_inline() came back with.
+  enum class Inline {
+    kMessage,      // a whole message, given to `take` (counted against max_queued until release())
+    kTimeout,      // the timeout passed with nothing read
+    kInterrupted,  // interrupt() was called
+    kUnavailable,  // the reader thread holds the socket: it hands it over after its next message (Events::turn)
+    kEnded,        // the connection is over (the reader says goodbye and reports the end)
   };
   struct Figures {
     uint64_t idle_ms;     // since bytes last came in
@@ -57,6 +68,19 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool send(const char *data, size_t size);
   // One binary message of data then tail, written from where they are (a copy's reply and its bytes).
   bool send(const char *data, size_t size, const void *tail, size_t tail_size);
+  // On the session's thread, its queue empty: the next message read off the socket by this thread
+  // itself, with no hand-off from the reader (issue 13). One thread reads at a time: the session
+  // while it is idle, the reader while the session runs a call for long (pings, closes, passed
+  // descriptors, back-pressure), or a large message (a copy's next slice is read ahead meanwhile).
+  // timeout_ms < 0: no timeout.
+  // A message read (malloc'd, never empty) goes to `take`, which queues it for the session before
+  // this returns kMessage.
+  using Take = std::function<void(char *data, size_t size)>;
+  Inline read_inline(int timeout_ms, const Take &take);
+  // Makes a read_inline() in progress return kInterrupted (between messages).
+  void interrupt();
+  // The session's thread reads no more (its calls come through the call ring): the socket is the reader's.
+  void leave_to_reader();
   // Never wait: queued for whichever thread writes next (the reader is woken for it).
   void ping();
   void close(uint16_t code, const std::string &reason);
@@ -80,8 +104,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
     std::string frame;
     bool close;
   };
+  // Who reads the socket (under own_mu_).
+  enum class Owner { kReader, kSession };
+  // What await_bytes() saw.
+  enum class Await { kBytes, kTimeout, kStop, kClosing, kOver };
   void read_loop();
-  void read_frames();
+  bool await_turn();
+  void hand_to_session();
+  Await await_bytes(int timeout_ms, std::atomic<bool> &stop);
+  bool read_message(char *&data, size_t &size);
   void drain();
   bool wait_readable();
   bool fill();
@@ -121,6 +152,16 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool paused_ = false;
   bool kicked_ = false;  // wake(): control frames to send while paused
   uint64_t pauses_ = 0;
+
+  std::mutex own_mu_;
+  std::condition_variable own_cv_;  // the reader, parked while the session reads
+  Owner owner_ = Owner::kReader;
+  bool session_reading_ = false;    // the session's thread is in read_inline()
+  bool over_ = false;               // the session's read met the end: the reader says goodbye
+  bool reader_untimed_ = false;     // the parked reader waits with no timeout
+  uint64_t busy_since_ms_ = 0;      // the session last left read_inline()
+  std::atomic<bool> want_{false};       // the session asks the reader for the socket
+  std::atomic<bool> interrupted_{false};
 
   std::mutex spare_mu_;
   std::vector<char *> spares_;  // buffers of messages run, each at least kSpareMin bytes

@@ -43,6 +43,15 @@ Connection::Events Runner::events_for(const std::shared_ptr<Runner> &runner) {
   events.ended = [weak](uint16_t code) {
     if (auto r = weak.lock()) r->connection_ended(code);
   };
+  events.turn = [weak] {
+    auto r = weak.lock();
+    if (!r) return;
+    {
+      std::lock_guard<std::mutex> lock(r->mu_);
+      r->turn_ = true;
+    }
+    r->cv_.notify_one();
+  };
   return events;
 }
 
@@ -65,6 +74,7 @@ void Runner::request_stop() {
   stopping_ = true;
   cv_.notify_one();
   notify_ring();
+  if (Connection *c = conn()) c->interrupt();
   // A call waiting for a card (behind other sessions, or held off by a schedule window) gives up.
   session.cancel_waits();
 }
@@ -76,6 +86,7 @@ void Runner::wake() {
   }
   cv_.notify_one();
   notify_ring();
+  if (Connection *c = conn()) c->interrupt();
 }
 
 void Runner::run() {
@@ -201,21 +212,58 @@ bool Runner::next(Message &m) {
     lock.unlock();
     const uint64_t grace = session.idle_grace_ns();
     lock.lock();
-    auto ready = [this] { return stop_ || !queue_.empty() || wake_; };
     if (grace == CardClient::kKeep) {
-      cv_.wait(lock, ready);
+      await(lock, nullptr, true);
       continue;  // a message, or a waiter: look again
     }
-    if (grace > 0 && cv_.wait_for(lock, std::chrono::nanoseconds(grace), ready)) continue;
+    if (grace > 0) {
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::nanoseconds(grace);
+      if (await(lock, &deadline, true)) continue;
+    }
     if (stop_ || !queue_.empty()) break;
     lock.unlock();
     session.sched_idle();  // the grace ran out (or there was none): the cards go back
     lock.lock();
-    cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
+    await(lock, nullptr, false);
   }
   if (stop_) return false;
   m = queue_.front();
   queue_.pop_front();
+  return true;
+}
+
+bool Runner::await(std::unique_lock<std::mutex> &lock, const std::chrono::steady_clock::time_point *deadline, bool wakes) {
+  auto ready = [&] { return stop_ || !queue_.empty() || (wakes && wake_); };
+  while (!ready()) {
+    Connection *const c = conn();
+    if (c != nullptr && !inline_over_) {
+      int timeout_ms = -1;
+      if (deadline != nullptr) {
+        const auto left = *deadline - std::chrono::steady_clock::now();
+        if (left <= std::chrono::steady_clock::duration::zero()) return false;
+        timeout_ms = (int)std::chrono::ceil<std::chrono::milliseconds>(left).count();
+      }
+      turn_ = false;
+      lock.unlock();
+      const Connection::Inline r = c->read_inline(timeout_ms, [this](char *data, size_t size) {
+        std::lock_guard<std::mutex> queued(mu_);
+        queue_.push_back(Message{data, size, nullptr});
+      });
+      lock.lock();
+      if (r == Connection::Inline::kMessage) continue;
+      if (r == Connection::Inline::kTimeout) return false;
+      if (r == Connection::Inline::kInterrupted) continue;
+      if (r == Connection::Inline::kEnded) inline_over_ = true;
+      // kUnavailable: the reader hands over after its next message (which comes here) or at once (turn_).
+    }
+    // turn_ counts only where there is a socket to read: it must never make this a spin under mu_.
+    auto woken = [&] { return ready() || (turn_ && c != nullptr && !inline_over_); };
+    if (deadline == nullptr) {
+      cv_.wait(lock, woken);
+    } else if (!cv_.wait_until(lock, *deadline, woken)) {
+      return false;
+    }
+  }
   return true;
 }
 

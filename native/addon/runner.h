@@ -6,6 +6,7 @@
 #define GPUPOOL_ADDON_RUNNER_H
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -112,6 +113,10 @@ class Runner {
   void notify_ring() {
     if (CallRing *r = ring_live_.load(std::memory_order_acquire)) r->notify();
   }
+  // Waits, lock held, for a message, the stop or (wakes) a wake, until deadline (nullptr: for ever);
+  // false: the time ran out. With a native connection the session's thread reads its socket itself
+  // meanwhile (Connection::read_inline): the message runs with no hand-off from the reader.
+  bool await(std::unique_lock<std::mutex> &lock, const std::chrono::steady_clock::time_point *deadline, bool wakes);
   void post(Delivery *d) {
     if (!sink_.deliver || !sink_.deliver(d)) delete d;
   }
@@ -123,6 +128,8 @@ class Runner {
   std::deque<Message> queue_;
   bool stop_ = false;
   bool wake_ = false;
+  bool turn_ = false;         // the connection's reader handed the socket back (Events::turn)
+  bool inline_over_ = false;  // the connection ended under read_inline: no more reading here
   std::shared_ptr<Connection> conn_holder_;
   std::atomic<Connection *> conn_{nullptr};
   std::atomic<int> end_code_{-1};

@@ -19,6 +19,9 @@ void Runner::take_up_ring() {
   if (ring == nullptr) return;
   ring_ = std::move(ring);
   ring_live_.store(ring_.get(), std::memory_order_release);
+  // From here this thread waits on the ring's bell, not the socket: the reader takes what the socket
+  // still carries (messages too large for a record) at once, not after its takeover delay.
+  if (Connection *c = conn()) c->leave_to_reader();
 }
 
 void Runner::send_out(Connection *c, const char *data, size_t size) {

@@ -274,34 +274,99 @@ static void finish_placed(gp_placed *pl, int ok)
     pthread_mutex_unlock(&c->batch_lock);
 }
 
-static void *receiver_main(void *arg)
+/* Lock not held. The connection ended while this thread read it: every waiter learns why. */
+static void connection_lost(gp_conn *c)
 {
-    gp_conn *c = arg;
-    uint8_t *buf = NULL;
-    size_t cap = 0, len = 0;
-    int silence = silence_ms();
-    gp_placed placed = { .c = c };
-    while (gp_ws_recv_placed(c->ws, &buf, &cap, &len, silence, place_reply, &placed) == 0) {
-        if (c->ring != NULL)
-            gp_ring_before_socket_message(c);
-        int bad = gp_conn_deliver(c, buf, len) != 0;
-        finish_placed(&placed, !bad);
-        if (c->ring != NULL)
-            gp_ring_after_socket_message(c);
-        if (bad) {
-            mark_dead(c, "a malformed reply");
-            free(buf);
-            return NULL;
-        }
-    }
-    finish_placed(&placed, 0);
     /* The daemon's close says why, when it sent one (a session worker that failed: 4006 and the cause). */
     const char *reason = gp_ws_close_reason(c->ws);
     char why[200];
     if (reason)
         snprintf(why, sizeof why, "the daemon closed the connection: %s", reason);
     mark_dead(c, reason ? why : "connection closed or silent");
-    free(buf);
+}
+
+/* Lock not held; the caller holds `reading`. One message, its replies delivered in the order they
+ * came (a deferred device-to-host copy's bytes are in the program's memory before the sync reply
+ * after it is seen). -1: the connection is over. */
+static int read_message(gp_conn *c)
+{
+    size_t len = 0;
+    gp_placed placed = { .c = c };
+    if (gp_ws_recv_placed(c->ws, &c->rbuf, &c->rcap, &len, c->silence_ms, place_reply, &placed) != 0) {
+        finish_placed(&placed, 0);
+        connection_lost(c);
+        return -1;
+    }
+    if (c->ring != NULL)
+        gp_ring_before_socket_message(c);
+    int bad = gp_conn_deliver(c, c->rbuf, len) != 0;
+    finish_placed(&placed, !bad);
+    if (c->ring != NULL)
+        gp_ring_after_socket_message(c);
+    if (bad) {
+        mark_dead(c, "a malformed reply");
+        return -1;
+    }
+    return 0;
+}
+
+/* Lock held. The socket's read side is free: a waiting caller (or, once none waits, the receiver) takes it. */
+static void release_reading(gp_conn *c)
+{
+    c->reading = 0;
+    for (gp_pending *e = c->pending; e; e = e->next)
+        if (!e->deferred)
+            pthread_cond_signal(&e->cond);
+}
+
+/* Lock held. One message read by this thread, which holds no `reading` yet; -1: the connection is over. */
+static int read_turn(gp_conn *c)
+{
+    c->reading = 1;
+    pthread_mutex_unlock(&c->batch_lock);
+    int lost = read_message(c) != 0;
+    pthread_mutex_lock(&c->batch_lock);
+    release_reading(c);
+    return lost ? -1 : 0;
+}
+
+static long ms_since(const struct timespec *t)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (long)(now.tv_sec - t->tv_sec) * 1000L + (now.tv_nsec - t->tv_nsec) / 1000000L;
+}
+
+/* Lock held. Over TCP the receiver leaves the socket to the callers while one reads, waits, or did
+ * within GP_RECEIVER_QUIET_MS (a program between two steps of a loop); once the job stops it reads the
+ * daemon's answer to the close. Over the call ring it reads always: callers wait on the ring. */
+static int receiver_steps_aside(gp_conn *c)
+{
+    if (c->ring != NULL || c->stopping)
+        return 0;
+    return c->reading || c->waiters > 0 || ms_since(&c->last_wait) < GP_RECEIVER_QUIET_MS;
+}
+
+static void *receiver_main(void *arg)
+{
+    gp_conn *c = arg;
+    pthread_mutex_lock(&c->batch_lock);
+    while (!c->dead) {
+        if (receiver_steps_aside(c)) {
+            struct timespec until;
+            clock_gettime(CLOCK_MONOTONIC, &until);
+            until.tv_nsec += (long)GP_RECEIVER_QUIET_MS * 1000000L;
+            if (until.tv_nsec >= 1000000000L) {
+                until.tv_sec++;
+                until.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&c->reader_turn, &c->batch_lock, &until);
+            continue;
+        }
+        if (read_turn(c) != 0)
+            break;
+    }
+    pthread_mutex_unlock(&c->batch_lock);
     return NULL;
 }
 
@@ -496,8 +561,19 @@ CUresult gp_conn_wait(gp_conn *c, gp_pending *e)
     if (c->ring != NULL)
         return gp_ring_wait(c, e);
     pthread_mutex_lock(&c->batch_lock);
-    while (!e->done)
+    c->waiters++;
+    while (!e->done) {
+        /* Leader/follower: with the socket free this thread reads until its own reply has come
+         * (others' on the way), so that a reply costs no wake-up of another thread. */
+        if (!c->reading && !c->dead) {
+            if (read_turn(c) != 0)
+                break; /* mark_dead marked every entry done */
+            continue;
+        }
         pthread_cond_wait(&e->cond, &c->batch_lock);
+    }
+    c->waiters--;
+    clock_gettime(CLOCK_MONOTONIC, &c->last_wait);
     pthread_mutex_unlock(&c->batch_lock);
     return e->rc;
 }
@@ -776,6 +852,12 @@ int gp_conn_open(gp_conn *c, const char *url, int index, const char *token, cons
     pthread_mutex_init(&c->batch_lock, NULL);
     pthread_mutex_init(&c->send_order, NULL);
     pthread_cond_init(&c->batch_ready, NULL);
+    pthread_condattr_t mono;
+    pthread_condattr_init(&mono);
+    pthread_condattr_setclock(&mono, CLOCK_MONOTONIC);
+    pthread_cond_init(&c->reader_turn, &mono);
+    pthread_condattr_destroy(&mono);
+    c->silence_ms = silence_ms();
     if (parse_url(c, url, why, why_len) != 0)
         return -1;
     c->ws = gp_ws_connect(c->host, c->port, c->path, c->tls, 10000, why, why_len);
@@ -835,6 +917,7 @@ void gp_conn_close(gp_conn *c)
     pthread_mutex_lock(&c->batch_lock);
     c->stopping = 1;
     pthread_cond_broadcast(&c->batch_ready);
+    pthread_cond_broadcast(&c->reader_turn);
     pthread_mutex_unlock(&c->batch_lock);
     /* Whatever the job queued goes out, then a normal Close: the daemon runs it all, then frees. */
     if (gp_conn_flush(c) == 0) {
@@ -846,4 +929,6 @@ void gp_conn_close(gp_conn *c)
     pthread_join(c->receiver, NULL);
     gp_ring_stop(c);
     c->threads_started = 0;
+    free(c->rbuf);
+    c->rbuf = NULL;
 }

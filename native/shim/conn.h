@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <cuda.h>
 
@@ -49,6 +50,21 @@ typedef struct gp_conn {
     uint8_t *spare;
     size_t spare_cap;
 
+    /*
+     * Reading (leader/follower, TCP): whoever waits for a sync reply reads the socket itself, one
+     * thread at a time (`reading`), so that a reply costs no wake-up of another thread. The receiver
+     * thread reads once callers have been away GP_RECEIVER_QUIET_MS (pongs, deferred calls' replies,
+     * output frames while the program computes); a caller that finds it reading waits as before, and
+     * it steps aside after that message. Under batch_lock but rbuf, which is the reader's.
+     */
+    int reading;                  /* a thread holds the socket's read side */
+    int waiters;                  /* callers in gp_conn_wait */
+    struct timespec last_wait;    /* CLOCK_MONOTONIC: when a caller last finished waiting */
+    pthread_cond_t reader_turn;   /* the receiver, stepped aside */
+    int silence_ms;
+    uint8_t *rbuf;
+    size_t rcap;
+
     pthread_t sender, receiver;
     int threads_started;
 
@@ -56,6 +72,9 @@ typedef struct gp_conn {
     int ring_socket_next;  /* descriptors went on the socket: the next message follows them there */
     int placing;           /* the receiver reads a reply into a copy's memory: waiters fail after it (conn.c) */
 } gp_conn;
+
+/* A caller waited within this long: the receiver leaves the socket to the callers and looks again after as long. */
+#define GP_RECEIVER_QUIET_MS 20
 
 /* gp_request.gpus: every card of the daemon. */
 #define GP_GPUS_ALL (-1)

@@ -28,4 +28,11 @@ t.test('per-stream order of copies and kernels across two daemons', async (t) =>
   const sliced = await run(['3', String(5 << 20), '1']);
   t.equal(sliced.code, 0, `pinned memory, sliced copies: the program exits 0\n${sliced.stdout}${sliced.stderr}`);
   t.match(sliced.stdout, /^2 devices, 3 rounds, 0 wrong$/m, 'every round of both cards is the copied input, scaled');
+
+  // Just over the 1 MiB after which the worker's reader reads the next message while the session runs
+  // this one (docs/architecture.md, "A call"): each round's copy in hands the socket over, and the
+  // kernel behind it must still run after it (it once overtook the copy, queued first by the reader).
+  const handed = await run(['30', String((1 << 18) + 1024), '1']);
+  t.equal(handed.code, 0, `copies the reader reads past, many rounds: the program exits 0\n${handed.stdout}${handed.stderr}`);
+  t.match(handed.stdout, /^2 devices, 30 rounds, 0 wrong$/m, 'every round of both cards is the copied input, scaled');
 });
