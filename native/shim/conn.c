@@ -348,11 +348,12 @@ int gp_conn_append(gp_conn *c, const struct iovec *parts, int count, gp_pending 
     }
     /* A sync call flushes the batch itself; only fire-and-forget work needs the sender thread, and
      * only a sleeping one needs waking (a busy one looks at the batch again once its send is done).
-     * With a call ring it goes from this thread when the session must be rung anyway, or the batch is
-     * large (gp_ring_flush_now); while the session is busy the sender thread takes the batch, so that a
-     * stream of launches travels in few records. */
-    int now = c->ring != NULL && (pending == NULL || pending->deferred) && gp_ring_flush_now(c, c->batch_len);
-    if ((pending == NULL || pending->deferred) && !now && c->sender_waiting)
+     * With a call ring it goes from this thread when the session must be rung anyway, waits for work,
+     * or the batch is large (gp_ring_flush_now); while the session is busy the batch grows, so that a
+     * stream of launches travels in few records, and the ring's reply reader flushes it if the session
+     * runs dry first: the sender thread is not woken per call. */
+    int now = c->ring != NULL && (pending == NULL || pending->deferred) && gp_ring_flush_now(c, c->batch_len, c->batch_len == len);
+    if ((pending == NULL || pending->deferred) && !now && c->sender_waiting && c->ring == NULL)
         pthread_cond_signal(&c->batch_ready);
     pthread_mutex_unlock(&c->batch_lock);
     if (now)

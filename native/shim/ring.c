@@ -31,8 +31,9 @@
  * compute.callRingBytes default takes exactly this. */
 #define RING_CAP ((uint64_t)1 << 20)
 #define DEFAULT_SPIN_US 50
-/* Fire-and-forget work batched this large goes to the ring from the calling thread at once. */
-#define RING_BATCH_BYTES ((size_t)64 << 10)
+/* Fire-and-forget work batched this large goes to the ring from the calling thread at once: while the
+ * session runs one record, the job fills the next (a few hundred launches). */
+#define RING_BATCH_BYTES ((size_t)16 << 10)
 /* Sleeps are cut this short, to see a connection that died or is closing. */
 #define SLEEP_SLICE_NS 100000000L
 /* The receiver waits at most this long for the ring's replies that came before a socket message. */
@@ -178,6 +179,9 @@ static void *reader_main(void *arg)
         __atomic_fetch_add(awake, 1, __ATOMIC_SEQ_CST);
         int n = poll_replies(c, r, 1);
         __atomic_fetch_sub(awake, 1, __ATOMIC_SEQ_CST);
+        /* The session ran dry while calls were held back for a batch: they go now. */
+        if (n >= 0 && __atomic_load_n(word(r, GP_RING_CLIENT_HELD), __ATOMIC_ACQUIRE) != 0)
+            gp_conn_flush(c);
         if (n < 0) {
             gp_conn_mark_dead(c, "a malformed reply in the call ring");
             break;
@@ -201,6 +205,7 @@ int gp_ring_send(gp_conn *c, const uint8_t *data, size_t len)
     gp_ring *r = c->ring;
     /* Descriptors went on the socket just before (a region's): the frame naming them follows them there. */
     const int on_socket = len > gp_ring_max_payload(r->req.cap) || __atomic_exchange_n(&c->ring_socket_next, 0, __ATOMIC_SEQ_CST);
+    __atomic_store_n(word(r, GP_RING_CLIENT_HELD), 0u, __ATOMIC_RELAXED); /* nothing held back: this is the batch */
     unsigned nap_us = 0;
     for (;;) {
         int put = on_socket ? gp_ring_put(&r->req, &r->req_head, GP_RING_SOCKET, NULL, 0) : gp_ring_put(&r->req, &r->req_head, GP_RING_MSG, data, (uint32_t)len);
@@ -217,17 +222,44 @@ int gp_ring_send(gp_conn *c, const uint8_t *data, size_t len)
             nap_us = nap_us < 1000 ? nap_us * 2 : 1000;
         }
     }
-    gp_ring_ring(word(r, GP_RING_SESSION_BELL), word(r, GP_RING_SESSION_AWAKE));
+    gp_ring_ring_session(word(r, GP_RING_SESSION_BELL), word(r, GP_RING_SESSION_AWAKE));
     if (!on_socket)
         return 0;
     static const uint8_t clear[4] = { 0, 0, 0, 0 };
     return gp_ws_send_masked(c->ws, data, len, clear);
 }
 
-int gp_ring_flush_now(gp_conn *c, size_t batched)
+static int session_wants_work(gp_ring *r)
 {
-    /* A session asleep needs its bell now; one awake takes the sender thread's batches meanwhile. */
-    return batched >= RING_BATCH_BYTES || __atomic_load_n(word(c->ring, GP_RING_SESSION_AWAKE), __ATOMIC_RELAXED) == 0;
+    switch (__atomic_load_n(word(r, GP_RING_SESSION_AWAKE), __ATOMIC_SEQ_CST)) {
+    case 0:
+        return 1;
+    case 2:
+        return 0;
+    default:
+        return __atomic_load_n(r->req.tail, __ATOMIC_SEQ_CST) == __atomic_load_n(r->req.head, __ATOMIC_SEQ_CST);
+    }
+}
+
+int gp_ring_flush_now(gp_conn *c, size_t batched, int first)
+{
+    gp_ring *r = c->ring;
+    if (batched >= RING_BATCH_BYTES)
+        return 1;
+    /*
+     * A session asleep needs its bell now (the first flush wakes it). One being woken will find the
+     * records already there; this work waits for the next flush. One awake that has taken every record
+     * waits for work: it gets it now, at no syscall. One still running earlier records lets the batch
+     * grow meanwhile, so that it pays its per-record costs once for many calls.
+     */
+    if (session_wants_work(r))
+        return 1;
+    if (!first)
+        return 0;
+    /* Held back: the session rings the reply reader (which flushes) when it finds the ring empty. Said
+     * before looking again, so that a session that ran dry meanwhile is seen here or sees the word. */
+    __atomic_store_n(word(r, GP_RING_CLIENT_HELD), 1u, __ATOMIC_SEQ_CST);
+    return session_wants_work(r);
 }
 
 CUresult gp_ring_wait(gp_conn *c, gp_pending *e)

@@ -25,8 +25,9 @@ void gp_ring_open(struct gp_conn *conn);
 int gp_ring_start(struct gp_conn *conn);
 /* One message (the batch, unmasked) through the ring or, marked there, the socket. 0, or -1. */
 int gp_ring_send(struct gp_conn *conn, const uint8_t *data, size_t len);
-/* Whether fire-and-forget work of `batched` bytes goes to the ring now (else the sender thread sends it). */
-int gp_ring_flush_now(struct gp_conn *conn, size_t batched);
+/* Whether fire-and-forget work of `batched` bytes goes to the ring now. When not, `first` (the batch's
+ * first call) says so in the ring: the session rings the reply reader, which flushes, once it runs dry. */
+int gp_ring_flush_now(struct gp_conn *conn, size_t batched, int first);
 /* Waits for a sync call's reply, reading the reply ring itself while it spins. */
 CUresult gp_ring_wait(struct gp_conn *conn, struct gp_pending *pending);
 /* The socket's receiver around each message: the ring's replies before it go first. */
