@@ -116,6 +116,7 @@ static void mark_dead(gp_conn *c, const char *why)
                  c->url, why, (unsigned long long)c->session, contexts, allocations, (unsigned long long)bytes);
     fail_all(c);
     pthread_mutex_unlock(&c->batch_lock);
+    gp_ring_poke(c); /* callers asleep on the ring's bell see the end now */
     /* Nothing more goes either way: let the daemon see the end now (and free the session) rather
      * than when this process exits. The memory stays valid for threads still holding it. */
     gp_ws_shutdown(c->ws);

@@ -281,9 +281,23 @@ CUresult gp_ring_wait(gp_conn *c, gp_pending *e)
         gp_ring_relax();
     }
     __atomic_fetch_sub(awake, 1, __ATOMIC_SEQ_CST);
-    /* Replies that came as this thread stopped looking rang nobody: the last to stop takes them. */
-    if (!broken && has_reply(r) && poll_replies(c, r, 1) < 0)
-        broken = 1;
+    /*
+     * Then asleep on the client's bell itself, taking replies as they come, rather than waiting for the
+     * reply reader to wake and then wake this thread: a long call (a stream's synchronisation) costs one
+     * wake-up, not two. The socket's receiver and a dying connection ring the bell too.
+     */
+    uint32_t *bell = word(r, GP_RING_CLIENT_BELL);
+    while (!broken && !__atomic_load_n(&e->done, __ATOMIC_ACQUIRE) && !gone(c)) {
+        const uint32_t seen = __atomic_load_n(bell, __ATOMIC_SEQ_CST);
+        if (has_reply(r)) {
+            if (poll_replies(c, r, 1) < 0)
+                broken = 1;
+            continue;
+        }
+        if (__atomic_load_n(&e->done, __ATOMIC_ACQUIRE))
+            break;
+        gp_ring_futex_wait(bell, seen, SLEEP_SLICE_NS);
+    }
     if (broken)
         gp_conn_mark_dead(c, "a malformed reply in the call ring");
     pthread_mutex_lock(&c->batch_lock);
@@ -319,6 +333,16 @@ void gp_ring_after_socket_message(gp_conn *c)
     r->socket_done++;
     pthread_cond_broadcast(&r->order_cond);
     pthread_mutex_unlock(&r->order_lock);
+    gp_ring_poke(c); /* a caller asleep on the bell may wait for this reply */
+}
+
+void gp_ring_poke(gp_conn *c)
+{
+    gp_ring *r = c->ring;
+    if (r == NULL)
+        return;
+    __atomic_fetch_add(word(r, GP_RING_CLIENT_BELL), 1, __ATOMIC_SEQ_CST);
+    gp_ring_futex_wake(word(r, GP_RING_CLIENT_BELL));
 }
 
 void gp_ring_drain(gp_conn *c)
@@ -338,8 +362,7 @@ void gp_ring_stop(gp_conn *c)
     if (r == NULL || !r->started)
         return;
     __atomic_store_n(&r->stop, 1, __ATOMIC_RELAXED);
-    __atomic_fetch_add(word(r, GP_RING_CLIENT_BELL), 1, __ATOMIC_SEQ_CST);
-    gp_ring_futex_wake(word(r, GP_RING_CLIENT_BELL));
+    gp_ring_poke(c);
     pthread_join(r->reader, NULL);
     r->started = 0;
     /* The mapping stays: a thread of the job may still be returning from a wait on it. */

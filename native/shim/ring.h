@@ -33,6 +33,8 @@ CUresult gp_ring_wait(struct gp_conn *conn, struct gp_pending *pending);
 /* The socket's receiver around each message: the ring's replies before it go first. */
 void gp_ring_before_socket_message(struct gp_conn *conn);
 void gp_ring_after_socket_message(struct gp_conn *conn);
+/* Wakes whoever sleeps on the client's bell (callers waiting for replies, the reply reader). */
+void gp_ring_poke(struct gp_conn *conn);
 /* Closing: waits (briefly) for the daemon to take what the ring holds, stops the reader, unmaps. */
 void gp_ring_drain(struct gp_conn *conn);
 void gp_ring_stop(struct gp_conn *conn);
