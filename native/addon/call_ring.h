@@ -37,8 +37,8 @@ class CallRing {
   // kGatherBytes, run together), "the next one is on the socket", nothing, or a ring the client broke.
   Take take(std::vector<char> &buf);
   bool has_request() const;
-  // The session found no request after running some: if the client holds calls back for a batch, its
-  // reply reader is rung to send them (the client's word is only a hint: at worst a needless wake).
+  // The session polled out without a request after running some: if the client holds calls back for a
+  // batch, its reply reader is rung to send them (the client's word is a hint: at worst a needless wake).
   void ran_dry();
 
   // A reply: into the reply ring, or on the socket after a record saying so. Waits while the ring is

@@ -73,8 +73,6 @@ bool Runner::next_from_ring(Message &m) {
           ring_failure_ = "the call ring holds a record that is not one (its positions or lengths were changed)";
           return false;
         case CallRing::Take::kEmpty:
-          if (fed_) ring.ran_dry();
-          fed_ = false;
           break;
       }
     }
@@ -89,6 +87,13 @@ bool Runner::next_from_ring(Message &m) {
       continue;
     }
     look = true;  // about to decide on sleeping: everything is looked at again first
+    if (fed_) {
+      // Polled out without a record: calls the client holds back for a batch are asked for now, and
+      // the ring looked at once more before sleeping.
+      fed_ = false;
+      ring.ran_dry();
+      continue;
+    }
     if (!grace_known) {
       const uint64_t grace = session.idle_grace_ns();
       keep = grace == CardClient::kKeep;

@@ -229,17 +229,8 @@ int gp_ring_send(gp_conn *c, const uint8_t *data, size_t len)
     return gp_ws_send_masked(c->ws, data, len, clear);
 }
 
-static int session_wants_work(gp_ring *r)
-{
-    switch (__atomic_load_n(word(r, GP_RING_SESSION_AWAKE), __ATOMIC_SEQ_CST)) {
-    case 0:
-        return 1;
-    case 2:
-        return 0;
-    default:
-        return __atomic_load_n(r->req.tail, __ATOMIC_SEQ_CST) == __atomic_load_n(r->req.head, __ATOMIC_SEQ_CST);
-    }
-}
+/* Asleep (0): it needs its bell. Awake (1) or being woken (2): it finds the batch in time. */
+static int session_asleep(gp_ring *r) { return __atomic_load_n(word(r, GP_RING_SESSION_AWAKE), __ATOMIC_SEQ_CST) == 0; }
 
 int gp_ring_flush_now(gp_conn *c, size_t batched, int first)
 {
@@ -247,19 +238,18 @@ int gp_ring_flush_now(gp_conn *c, size_t batched, int first)
     if (batched >= RING_BATCH_BYTES)
         return 1;
     /*
-     * A session asleep needs its bell now (the first flush wakes it). One being woken will find the
-     * records already there; this work waits for the next flush. One awake that has taken every record
-     * waits for work: it gets it now, at no syscall. One still running earlier records lets the batch
-     * grow meanwhile, so that it pays its per-record costs once for many calls.
+     * A session asleep needs its bell now (the first flush wakes it). One awake (running earlier
+     * records, or polling for the next) lets the batch grow, so that it pays its per-record costs once
+     * for many calls while this thread fills the next batch; one being woken finds the batch later.
      */
-    if (session_wants_work(r))
+    if (session_asleep(r))
         return 1;
     if (!first)
         return 0;
-    /* Held back: the session rings the reply reader (which flushes) when it finds the ring empty. Said
-     * before looking again, so that a session that ran dry meanwhile is seen here or sees the word. */
+    /* Held back: a session about to sleep rings the reply reader (which flushes). Said before looking
+     * again, so that a session that went to sleep meanwhile is seen here or sees the word. */
     __atomic_store_n(word(r, GP_RING_CLIENT_HELD), 1u, __ATOMIC_SEQ_CST);
-    return session_wants_work(r);
+    return session_asleep(r);
 }
 
 CUresult gp_ring_wait(gp_conn *c, gp_pending *e)
