@@ -230,6 +230,8 @@ static int send_batch(gp_conn *c)
     c->batch_len = 0;
     c->spare = out;
     c->spare_cap = out_cap;
+    if (c->ring != NULL && len > 0)
+        gp_ring_batch_taken(c); /* cleared with the swap: a call batched after it says so again */
     int dead = c->dead;
     pthread_mutex_unlock(&c->batch_lock);
     if (dead)

@@ -179,7 +179,7 @@ static void *reader_main(void *arg)
         __atomic_fetch_add(awake, 1, __ATOMIC_SEQ_CST);
         int n = poll_replies(c, r, 1);
         __atomic_fetch_sub(awake, 1, __ATOMIC_SEQ_CST);
-        /* The session ran dry while calls were held back for a batch: they go now. */
+        /* The session's poll ended while calls were held back for a batch: they go now. */
         if (n >= 0 && __atomic_load_n(word(r, GP_RING_CLIENT_HELD), __ATOMIC_ACQUIRE) != 0)
             gp_conn_flush(c);
         if (n < 0) {
@@ -205,7 +205,6 @@ int gp_ring_send(gp_conn *c, const uint8_t *data, size_t len)
     gp_ring *r = c->ring;
     /* Descriptors went on the socket just before (a region's): the frame naming them follows them there. */
     const int on_socket = len > gp_ring_max_payload(r->req.cap) || __atomic_exchange_n(&c->ring_socket_next, 0, __ATOMIC_SEQ_CST);
-    __atomic_store_n(word(r, GP_RING_CLIENT_HELD), 0u, __ATOMIC_RELAXED); /* nothing held back: this is the batch */
     unsigned nap_us = 0;
     for (;;) {
         int put = on_socket ? gp_ring_put(&r->req, &r->req_head, GP_RING_SOCKET, NULL, 0) : gp_ring_put(&r->req, &r->req_head, GP_RING_MSG, data, (uint32_t)len);
@@ -227,6 +226,11 @@ int gp_ring_send(gp_conn *c, const uint8_t *data, size_t len)
         return 0;
     static const uint8_t clear[4] = { 0, 0, 0, 0 };
     return gp_ws_send_masked(c->ws, data, len, clear);
+}
+
+void gp_ring_batch_taken(gp_conn *c)
+{
+    __atomic_store_n(word(c->ring, GP_RING_CLIENT_HELD), 0u, __ATOMIC_SEQ_CST);
 }
 
 /* Asleep (0): it needs its bell. Awake (1) or being woken (2): it finds the batch in time. */
