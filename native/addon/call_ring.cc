@@ -56,11 +56,33 @@ CallRing::Take CallRing::take(std::vector<char> &buf) {
   const int found = gp_ring_peek(&req_, req_tail_, &rec);
   if (found == GP_RING_EMPTY) return Take::kEmpty;
   if (found == GP_RING_BAD) return Take::kBad;
-  buf.resize(rec.len);
-  if (rec.len > 0) std::memcpy(buf.data(), rec.payload, rec.len);
-  req_tail_ = rec.next_tail;
+  if (rec.kind == GP_RING_SOCKET) {
+    buf.clear();
+    req_tail_ = rec.next_tail;
+    gp_ring_consumed(&req_, req_tail_);
+    return Take::kSocket;
+  }
+  // The messages that follow, up to a marker, become one: a message is a run of frames, so running
+  // them together is running them in turn, and the session pays its per-message costs once for all
+  // the records the client published meanwhile (a stream of launches in small records).
+  buf.clear();
+  for (;;) {
+    const size_t at = buf.size();
+    buf.resize(at + rec.len);
+    if (rec.len > 0) std::memcpy(buf.data() + at, rec.payload, rec.len);
+    req_tail_ = rec.next_tail;
+    if (buf.size() >= kGatherBytes || gp_ring_peek(&req_, req_tail_, &rec) != GP_RING_FOUND || rec.kind != GP_RING_MSG) break;
+  }
   gp_ring_consumed(&req_, req_tail_);
-  return rec.kind == GP_RING_SOCKET ? Take::kSocket : Take::kMessage;
+  return Take::kMessage;
+}
+
+void CallRing::ran_dry() {
+  // Ordered after the records' consumption (the tail stores): a client that held calls back before
+  // seeing the ring empty has said so by now.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (__atomic_load_n(gp_ring_word(base_, GP_RING_CLIENT_HELD), __ATOMIC_RELAXED) != 0)
+    gp_ring_ring(gp_ring_word(base_, GP_RING_CLIENT_BELL), gp_ring_word(base_, GP_RING_CLIENT_AWAKE));
 }
 
 bool CallRing::send(Connection *c, const char *data, size_t size, const std::atomic<bool> &stopping, bool *bad) {

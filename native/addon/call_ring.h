@@ -33,10 +33,13 @@ class CallRing {
   CallRing &operator=(const CallRing &) = delete;
 
   enum class Take { kMessage, kSocket, kEmpty, kBad };
-  // The next request: a message (copied into buf), "the next one is on the socket", nothing, or a
-  // ring the client broke.
+  // The next request: a message (copied into buf: the messages of consecutive records, up to about
+  // kGatherBytes, run together), "the next one is on the socket", nothing, or a ring the client broke.
   Take take(std::vector<char> &buf);
   bool has_request() const;
+  // The session polled out without a request after running some: if the client holds calls back for a
+  // batch, its reply reader is rung to send them (the client's word is a hint: at worst a needless wake).
+  void ran_dry();
 
   // A reply: into the reply ring, or on the socket after a record saying so. Waits while the ring is
   // full, until `stopping` says the session ends. False: not delivered (*bad: the client broke the ring).
@@ -48,6 +51,7 @@ class CallRing {
   // session if it sleeps. Needs nothing from the client's words, which it may have scribbled on.
   void notify();
   uint64_t spin_ns() const { return spin_ns_; }
+  static constexpr size_t kGatherBytes = size_t(256) << 10;
 
  private:
   CallRing(uint8_t *base, uint64_t bytes, uint64_t cap, uint64_t spin_ns);

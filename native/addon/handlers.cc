@@ -375,24 +375,28 @@ void reply_empty(Writer &w, const Call &call, CUresult rc) {
 }  // namespace
 
 CUresult kernel_arguments(Session &s, uint64_t fn_id, Bin params, CUfunction *fn, std::vector<void *> &kernel_params) {
-  void *f = nullptr;
-  int kind = 0;
-  if (!s.lookup_any(fn_id, {GP_HANDLE_CUfunction, GP_HANDLE_CUkernel}, &f, &kind)) return CUDA_ERROR_INVALID_HANDLE;
-  const std::vector<ParamSlot> *slots = nullptr;
-  CUresult rc = param_layout(s, fn_id, f, kind, &slots);
-  if (rc != CUDA_SUCCESS) return rc;
-  size_t end = 0;
-  for (const ParamSlot &p : *slots) {
-    if (p.offset > params.size || p.size > params.size - p.offset) return CUDA_ERROR_INVALID_VALUE;
-    end = std::max(end, p.offset + p.size);
+  Session::LaunchFn &last = s.last_launch_fn();
+  if (fn_id == 0 || last.id != fn_id) {
+    void *f = nullptr;
+    int kind = 0;
+    if (!s.lookup_any(fn_id, {GP_HANDLE_CUfunction, GP_HANDLE_CUkernel}, &f, &kind)) return CUDA_ERROR_INVALID_HANDLE;
+    const std::vector<ParamSlot> *slots = nullptr;
+    CUresult rc = param_layout(s, fn_id, f, kind, &slots);
+    if (rc != CUDA_SUCCESS) return rc;
+    size_t end = 0;
+    for (const ParamSlot &p : *slots) end = p.size > SIZE_MAX - p.offset ? SIZE_MAX : std::max(end, p.offset + p.size);
+    last = Session::LaunchFn{fn_id, f, slots, end};  // after param_layout, which forgets the last one
   }
+  // Every parameter inside the buffer: the one that ends last is.
+  if (last.end > params.size) return CUDA_ERROR_INVALID_VALUE;
   // A real driver (H200, 580.159) refuses an `extra` buffer larger than the parameters with this code.
-  if (params.size > end) return CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES;
+  if (params.size > last.end) return CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES;
   char *base = static_cast<char *>(s.param_scratch(params.size));
   if (params.size > 0) std::memcpy(base, params.data, params.size);
-  kernel_params.clear();
-  for (const ParamSlot &p : *slots) kernel_params.push_back(base + p.offset);
-  *fn = (CUfunction)f;  // a CUkernel launches as a CUfunction (CUDA 12)
+  const std::vector<ParamSlot> &slots = *last.slots;
+  kernel_params.resize(slots.size());
+  for (size_t i = 0; i < slots.size(); i++) kernel_params[i] = base + slots[i].offset;
+  *fn = (CUfunction)last.f;  // a CUkernel launches as a CUfunction (CUDA 12)
   return CUDA_SUCCESS;
 }
 

@@ -1,6 +1,7 @@
 #include "runner.h"
 
 #include <pthread.h>
+#include <sys/prctl.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -18,12 +19,16 @@ constexpr size_t kReleaseBytes = size_t(8) << 20;
 // device-to-host copies (a batch of deferred frames) would otherwise gather all their data in one
 // reply of any size, held whole, written as one WebSocket message (issue 12, item 0).
 constexpr size_t kReplyBytes = size_t(16) << 20;
+constexpr unsigned long kTimerSlackNs = 1000;
 }  // namespace
 
 void Runner::start() {
   // A waiter may call it while this session is being torn down: the owner's weak pointer keeps that safe.
   thread_ = std::thread([this] {
     pthread_setname_np(pthread_self(), "gp-session");
+    // Timed sleeps on this thread end when asked, not up to the default 50 us later: a session waits
+    // for its stream after a staged copy (shared_memory.cc) and for its grace, and a job waits on it.
+    prctl(PR_SET_TIMERSLACK, kTimerSlackNs, 0, 0, 0);
     run();
   });
 }

@@ -111,6 +111,7 @@ class Runner {
   void take_up_ring();
   void send_out(Connection *c, const char *data, size_t size);
   void notify_ring() {
+    attention_.fetch_add(1, std::memory_order_release);
     if (CallRing *r = ring_live_.load(std::memory_order_acquire)) r->notify();
   }
   // Waits, lock held, for a message, the stop or (wakes) a wake, until deadline (nullptr: for ever);
@@ -138,6 +139,10 @@ class Runner {
   std::atomic<CallRing *> ring_live_{nullptr};
   std::vector<char> ring_buf_;
   bool awaiting_socket_ = false;  // the ring said the next message is on the socket
+  bool fed_ = false;              // a message came from the ring since it was last found empty
+  // Bumped (after mu_'s state changed) by whatever notify_ring() tells: a polling session takes mu_
+  // only when it moved, not on every look at the ring.
+  std::atomic<uint32_t> attention_{0};
   std::string ring_failure_;      // the client broke its ring: the session ends with this
   std::atomic<bool> stopping_{false};
 };

@@ -37,10 +37,18 @@ void Runner::send_out(Connection *c, const char *data, size_t size) {
 bool Runner::next_from_ring(Message &m) {
   CallRing &ring = *ring_;
   const uint64_t spin_until = gp_ring_now_ns() + ring.spin_ns();
-  bool grace_known = false, keep = false, idled = false, spinning = true;
+  bool grace_known = false, keep = false, idled = false, spinning = true, look = true;
   uint64_t deadline = 0, last_look = 0;
+  uint32_t attention = attention_.load(std::memory_order_acquire);
+  unsigned spins = 0;
   for (;;) {
-    {
+    if (!look) {
+      const uint32_t now_attention = attention_.load(std::memory_order_acquire);
+      look = now_attention != attention || awaiting_socket_;
+      attention = now_attention;
+    }
+    if (look) {
+      look = false;
       std::lock_guard<std::mutex> lock(mu_);
       if (stop_) return false;
       if (awaiting_socket_ && !queue_.empty()) {
@@ -59,6 +67,7 @@ bool Runner::next_from_ring(Message &m) {
         case CallRing::Take::kMessage:
           if (ring_buf_.empty()) continue;  // nothing to run
           m = Message{ring_buf_.data(), ring_buf_.size(), nullptr, true};
+          fed_ = true;
           return true;
         case CallRing::Take::kSocket:
           awaiting_socket_ = true;
@@ -70,9 +79,22 @@ bool Runner::next_from_ring(Message &m) {
           break;
       }
     }
+    // The clock is read every few turns of the spin: under a hypervisor a read can cost more than a turn.
+    if (spinning && (++spins & 15) != 0) {
+      gp_ring_relax();
+      continue;
+    }
     const uint64_t now = gp_ring_now_ns();
     if (spinning && (spinning = gp_ring_keep_spinning(now, spin_until, &last_look))) {
       gp_ring_relax();
+      continue;
+    }
+    look = true;  // about to decide on sleeping: everything is looked at again first
+    if (fed_) {
+      // Polled out without a record: calls the client holds back for a batch are asked for now, and
+      // the ring looked at once more before sleeping.
+      fed_ = false;
+      ring.ran_dry();
       continue;
     }
     if (!grace_known) {

@@ -88,6 +88,7 @@ void Session::erase_id(uint64_t id) {
   by_ptr_.erase(std::make_pair(it->second.kind, it->second.ptr));
   params_.erase(id);
   by_id_.erase(it);
+  last_launch_fn_ = LaunchFn{};
 }
 
 void Session::forget(int kind, void *ptr) {
@@ -155,6 +156,7 @@ CUresult Session::create_context(CUcontext *out, unsigned flags, int ordinal) {
   // id of the primary context just created, which named none a moment ago.)
   current_valid_ = false;
   if (rc == CUDA_SUCCESS) ctx_ordinal_[*out] = ordinal;
+  ordinal_known_ = false;
   return rc;
 }
 
@@ -186,6 +188,7 @@ CUresult Session::destroy_context(CUcontext ctx) {
   forget_owned_by(ctx);
   created_.erase(ctx);
   ctx_ordinal_.erase(ctx);
+  ordinal_known_ = false;
   for (auto &p : primaries_) {
     if (p.second.ctx == ctx) {
       p.second.ctx = nullptr;
@@ -198,6 +201,7 @@ CUresult Session::destroy_context(CUcontext ctx) {
 }
 
 void Session::forget_owned_by(CUcontext ctx) {
+  last_launch_fn_ = LaunchFn{};
   for (auto it = textures_.begin(); it != textures_.end();) it = it->second == ctx ? textures_.erase(it) : std::next(it);
   for (auto it = by_id_.begin(); it != by_id_.end();) {
     if (it->second.owner == ctx) {
@@ -249,8 +253,13 @@ CUresult Session::poisoned_current() const { return poisoned(current_ordinal());
 // ---- allocations -----------------------------------------------------------------------------------
 
 int Session::current_ordinal() const {
-  auto it = ctx_ordinal_.find(current());
-  return it == ctx_ordinal_.end() ? -1 : it->second;
+  const CUcontext ctx = current();
+  if (ordinal_known_ && ctx == ordinal_ctx_) return ordinal_;
+  auto it = ctx_ordinal_.find(ctx);
+  ordinal_ = it == ctx_ordinal_.end() ? -1 : it->second;
+  ordinal_ctx_ = ctx;
+  ordinal_known_ = true;
+  return ordinal_;
 }
 
 bool Session::has_card(int ordinal) const {
@@ -370,7 +379,10 @@ const std::vector<ParamSlot> *Session::param_layout(uint64_t id) const {
   return it == params_.end() ? nullptr : &it->second;
 }
 
-void Session::set_param_layout(uint64_t id, std::vector<ParamSlot> slots) { params_[id] = std::move(slots); }
+void Session::set_param_layout(uint64_t id, std::vector<ParamSlot> slots) {
+  params_[id] = std::move(slots);
+  last_launch_fn_ = LaunchFn{};
+}
 
 void *Session::param_scratch(size_t size) {
   size_t words = size / sizeof(uint64_t) + 1;
@@ -411,6 +423,7 @@ void Session::teardown() {
   by_ptr_.clear();
   created_.clear();
   ctx_ordinal_.clear();
+  ordinal_known_ = false;
   primaries_.clear();
   allocs_.clear();
   globals_.clear();
@@ -424,6 +437,7 @@ void Session::teardown() {
   bytes_ = 0;
   used_.assign(used_.size(), 0);
   params_.clear();
+  last_launch_fn_ = LaunchFn{};
   scratch_.clear();
   current_ = nullptr;
   current_valid_ = false;

@@ -261,6 +261,15 @@ class Session {
   // The kernelParams array a launch hands the driver (pointers into param_scratch), kept between
   // launches so that one costs no allocation.
   std::vector<void *> &param_pointers() { return param_pointers_; }
+  // The function the last launch named, resolved: its handle, its layout and where its last parameter
+  // ends. A loop launching one kernel looks nothing up; forgotten whenever a handle or layout goes.
+  struct LaunchFn {
+    uint64_t id = 0;
+    void *f = nullptr;
+    const std::vector<ParamSlot> *slots = nullptr;
+    size_t end = 0;
+  };
+  LaunchFn &last_launch_fn() { return last_launch_fn_; }
 
   // Unloads the session's libraries, destroys its contexts (and with them everything in them),
   // forgets everything. Runs on the session's thread when the session ends.
@@ -347,6 +356,11 @@ class Session {
   std::unordered_map<uint64_t, std::vector<ParamSlot>> params_;
   std::vector<uint64_t> scratch_;
   std::vector<void *> param_pointers_;
+  LaunchFn last_launch_fn_;
+  // current_ordinal()'s answer for the context it was asked of (ctx_ordinal_ changes forget it).
+  mutable CUcontext ordinal_ctx_ = nullptr;
+  mutable int ordinal_ = -1;
+  mutable bool ordinal_known_ = false;
 
   std::shared_ptr<Scheduler> sched_;
   mutable std::mutex sched_mu_;  // cards_ and sched_params_: the JS thread reads stats and sets params

@@ -29,9 +29,11 @@
 #define GP_RING_REP_HEAD 128u  /* u64, the session's: reply bytes published */
 #define GP_RING_REP_TAIL 192u  /* u64, the client's: reply bytes consumed */
 #define GP_RING_SESSION_BELL 256u  /* u32 futex the session sleeps on; whoever gives it work bumps it */
-#define GP_RING_SESSION_AWAKE 260u /* u32: nonzero while the session polls (no wake needed) */
+#define GP_RING_SESSION_AWAKE 260u /* u32: 1 while the session polls (no wake needed), 0 asleep, 2 a client is waking it */
 #define GP_RING_CLIENT_BELL 320u   /* u32 futex the client's reply reader sleeps on */
 #define GP_RING_CLIENT_AWAKE 324u  /* u32: client threads polling the reply ring now */
+#define GP_RING_CLIENT_HELD 328u   /* u32: nonzero while the client holds calls back to batch them: the
+                                      session rings the client's bell when it runs out of records */
 
 enum {
     GP_RING_MSG = 1,    /* a message, as the socket would carry it */
@@ -175,6 +177,19 @@ static inline void gp_ring_ring(uint32_t *bell, uint32_t *awake)
 {
     __atomic_fetch_add(bell, 1, __ATOMIC_SEQ_CST);
     if (__atomic_load_n(awake, __ATOMIC_SEQ_CST) == 0)
+        gp_ring_futex_wake(bell);
+}
+
+/*
+ * The session's bell: as gp_ring_ring, but a session asleep is woken once, by whichever producer first
+ * marks it being woken (AWAKE 0 -> 2); the others see it so and make no syscall. The session says 1
+ * again once it runs, and looks at the whole ring before it sleeps again.
+ */
+static inline void gp_ring_ring_session(uint32_t *bell, uint32_t *awake)
+{
+    __atomic_fetch_add(bell, 1, __ATOMIC_SEQ_CST);
+    uint32_t asleep = 0;
+    if (__atomic_load_n(awake, __ATOMIC_SEQ_CST) == 0 && __atomic_compare_exchange_n(awake, &asleep, 2u, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
         gp_ring_futex_wake(bell);
 }
 

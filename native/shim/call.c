@@ -83,7 +83,9 @@ gp_call *gp_call_begin(uint32_t op, int mode)
     c->ref_len = c->ref_at = 0;
     c->reply.pos = c->reply.end = NULL;
     c->finished = 0;
-    memset(&c->pending, 0, sizeof c->pending);
+    /* Only a call that waits for an answer uses its pending record (gp_call_finish). */
+    if (mode != GP_MODE_ASYNC)
+        memset(&c->pending, 0, sizeof c->pending);
     return c;
 }
 

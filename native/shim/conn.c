@@ -121,6 +121,7 @@ static void mark_dead(gp_conn *c, const char *why)
                  c->url, why, (unsigned long long)c->session, contexts, allocations, (unsigned long long)bytes);
     fail_all(c);
     pthread_mutex_unlock(&c->batch_lock);
+    gp_ring_poke(c); /* callers asleep on the ring's bell see the end now */
     /* Nothing more goes either way: let the daemon see the end now (and free the session) rather
      * than when this process exits. The memory stays valid for threads still holding it. */
     gp_ws_shutdown(c->ws);
@@ -384,6 +385,8 @@ static int send_batch(gp_conn *c)
     c->batch_len = 0;
     c->spare = out;
     c->spare_cap = out_cap;
+    if (c->ring != NULL && len > 0)
+        gp_ring_batch_taken(c); /* cleared with the swap: a call batched after it says so again */
     int dead = c->dead;
     pthread_mutex_unlock(&c->batch_lock);
     if (dead)
@@ -544,11 +547,12 @@ int gp_conn_append(gp_conn *c, const struct iovec *parts, int count, gp_pending 
     }
     /* A sync call flushes the batch itself; only fire-and-forget work needs the sender thread, and
      * only a sleeping one needs waking (a busy one looks at the batch again once its send is done).
-     * With a call ring it goes from this thread when the session must be rung anyway, or the batch is
-     * large (gp_ring_flush_now); while the session is busy the sender thread takes the batch, so that a
-     * stream of launches travels in few records. */
-    int now = c->ring != NULL && (pending == NULL || pending->deferred) && gp_ring_flush_now(c, c->batch_len);
-    if ((pending == NULL || pending->deferred) && !now && c->sender_waiting)
+     * With a call ring it goes from this thread when the session must be rung anyway, waits for work,
+     * or the batch is large (gp_ring_flush_now); while the session is busy the batch grows, so that a
+     * stream of launches travels in few records, and the ring's reply reader flushes it if the session
+     * runs dry first: the sender thread is not woken per call. */
+    int now = c->ring != NULL && (pending == NULL || pending->deferred) && gp_ring_flush_now(c, c->batch_len, c->batch_len == len);
+    if ((pending == NULL || pending->deferred) && !now && c->sender_waiting && c->ring == NULL)
         pthread_cond_signal(&c->batch_ready);
     pthread_mutex_unlock(&c->batch_lock);
     if (now)

@@ -284,15 +284,18 @@ static CUresult launch(uint32_t op, CUfunction f, const unsigned grid[3], const 
         return CUDA_ERROR_NOT_INITIALIZED;
     if (f == NULL)
         return CUDA_ERROR_INVALID_HANDLE;
-    int taken = 0;
-    /* A cooperative launch counts as an attribute: a capture made in the job has no way to say it. */
-    gp_capture_op node = { .call = (how & LAUNCH_SYNC) ? "cuLaunchCooperativeKernel" : "cuLaunchKernel",
-                           .type = CU_GRAPH_NODE_TYPE_KERNEL,
-                           .attrs = (how & LAUNCH_WITH_ATTRS) ? num_attrs : (how & LAUNCH_SYNC) ? 1 : 0,
-                           .kernel = { f, grid[0], grid[1], grid[2], block[0], block[1], block[2], shared, kernelParams, extra, NULL, NULL } };
-    CUresult taken_rc = gp_capture_take(stream, &node, &taken);
-    if (taken_rc != CUDA_SUCCESS || taken)
-        return taken_rc;
+    /* The capture's node is built only while some stream captures: it is a large struct to clear. */
+    if (gp_capturing()) {
+        int taken = 0;
+        /* A cooperative launch counts as an attribute: a capture made in the job has no way to say it. */
+        gp_capture_op node = { .call = (how & LAUNCH_SYNC) ? "cuLaunchCooperativeKernel" : "cuLaunchKernel",
+                               .type = CU_GRAPH_NODE_TYPE_KERNEL,
+                               .attrs = (how & LAUNCH_WITH_ATTRS) ? num_attrs : (how & LAUNCH_SYNC) ? 1 : 0,
+                               .kernel = { f, grid[0], grid[1], grid[2], block[0], block[1], block[2], shared, kernelParams, extra, NULL, NULL } };
+        CUresult taken_rc = gp_capture_take(stream, &node, &taken);
+        if (taken_rc != CUDA_SUCCESS || taken)
+            return taken_rc;
+    }
     /* A library kernel runs where its stream (else the current context) lives. */
     int server = gp_handle_server(stream) >= 0 ? gp_handle_server(stream) : gp_context_server(gp_tls_context());
     const void *real = f;

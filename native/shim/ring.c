@@ -31,8 +31,9 @@
  * compute.callRingBytes default takes exactly this. */
 #define RING_CAP ((uint64_t)1 << 20)
 #define DEFAULT_SPIN_US 50
-/* Fire-and-forget work batched this large goes to the ring from the calling thread at once. */
-#define RING_BATCH_BYTES ((size_t)64 << 10)
+/* Fire-and-forget work batched this large goes to the ring from the calling thread at once: while the
+ * session runs one record, the job fills the next (a few hundred launches). */
+#define RING_BATCH_BYTES ((size_t)16 << 10)
 /* Sleeps are cut this short, to see a connection that died or is closing. */
 #define SLEEP_SLICE_NS 100000000L
 /* The receiver waits at most this long for the ring's replies that came before a socket message. */
@@ -178,6 +179,9 @@ static void *reader_main(void *arg)
         __atomic_fetch_add(awake, 1, __ATOMIC_SEQ_CST);
         int n = poll_replies(c, r, 1);
         __atomic_fetch_sub(awake, 1, __ATOMIC_SEQ_CST);
+        /* The session's poll ended while calls were held back for a batch: they go now. */
+        if (n >= 0 && __atomic_load_n(word(r, GP_RING_CLIENT_HELD), __ATOMIC_ACQUIRE) != 0)
+            gp_conn_flush(c);
         if (n < 0) {
             gp_conn_mark_dead(c, "a malformed reply in the call ring");
             break;
@@ -217,17 +221,39 @@ int gp_ring_send(gp_conn *c, const uint8_t *data, size_t len)
             nap_us = nap_us < 1000 ? nap_us * 2 : 1000;
         }
     }
-    gp_ring_ring(word(r, GP_RING_SESSION_BELL), word(r, GP_RING_SESSION_AWAKE));
+    gp_ring_ring_session(word(r, GP_RING_SESSION_BELL), word(r, GP_RING_SESSION_AWAKE));
     if (!on_socket)
         return 0;
     static const uint8_t clear[4] = { 0, 0, 0, 0 };
     return gp_ws_send_masked(c->ws, data, len, clear);
 }
 
-int gp_ring_flush_now(gp_conn *c, size_t batched)
+void gp_ring_batch_taken(gp_conn *c)
 {
-    /* A session asleep needs its bell now; one awake takes the sender thread's batches meanwhile. */
-    return batched >= RING_BATCH_BYTES || __atomic_load_n(word(c->ring, GP_RING_SESSION_AWAKE), __ATOMIC_RELAXED) == 0;
+    __atomic_store_n(word(c->ring, GP_RING_CLIENT_HELD), 0u, __ATOMIC_SEQ_CST);
+}
+
+/* Asleep (0): it needs its bell. Awake (1) or being woken (2): it finds the batch in time. */
+static int session_asleep(gp_ring *r) { return __atomic_load_n(word(r, GP_RING_SESSION_AWAKE), __ATOMIC_SEQ_CST) == 0; }
+
+int gp_ring_flush_now(gp_conn *c, size_t batched, int first)
+{
+    gp_ring *r = c->ring;
+    if (batched >= RING_BATCH_BYTES)
+        return 1;
+    /*
+     * A session asleep needs its bell now (the first flush wakes it). One awake (running earlier
+     * records, or polling for the next) lets the batch grow, so that it pays its per-record costs once
+     * for many calls while this thread fills the next batch; one being woken finds the batch later.
+     */
+    if (session_asleep(r))
+        return 1;
+    if (!first)
+        return 0;
+    /* Held back: a session about to sleep rings the reply reader (which flushes). Said before looking
+     * again, so that a session that went to sleep meanwhile is seen here or sees the word. */
+    __atomic_store_n(word(r, GP_RING_CLIENT_HELD), 1u, __ATOMIC_SEQ_CST);
+    return session_asleep(r);
 }
 
 CUresult gp_ring_wait(gp_conn *c, gp_pending *e)
@@ -249,9 +275,23 @@ CUresult gp_ring_wait(gp_conn *c, gp_pending *e)
         gp_ring_relax();
     }
     __atomic_fetch_sub(awake, 1, __ATOMIC_SEQ_CST);
-    /* Replies that came as this thread stopped looking rang nobody: the last to stop takes them. */
-    if (!broken && has_reply(r) && poll_replies(c, r, 1) < 0)
-        broken = 1;
+    /*
+     * Then asleep on the client's bell itself, taking replies as they come, rather than waiting for the
+     * reply reader to wake and then wake this thread: a long call (a stream's synchronisation) costs one
+     * wake-up, not two. The socket's receiver and a dying connection ring the bell too.
+     */
+    uint32_t *bell = word(r, GP_RING_CLIENT_BELL);
+    while (!broken && !__atomic_load_n(&e->done, __ATOMIC_ACQUIRE) && !gone(c)) {
+        const uint32_t seen = __atomic_load_n(bell, __ATOMIC_SEQ_CST);
+        if (has_reply(r)) {
+            if (poll_replies(c, r, 1) < 0)
+                broken = 1;
+            continue;
+        }
+        if (__atomic_load_n(&e->done, __ATOMIC_ACQUIRE))
+            break;
+        gp_ring_futex_wait(bell, seen, SLEEP_SLICE_NS);
+    }
     if (broken)
         gp_conn_mark_dead(c, "a malformed reply in the call ring");
     pthread_mutex_lock(&c->batch_lock);
@@ -287,6 +327,16 @@ void gp_ring_after_socket_message(gp_conn *c)
     r->socket_done++;
     pthread_cond_broadcast(&r->order_cond);
     pthread_mutex_unlock(&r->order_lock);
+    gp_ring_poke(c); /* a caller asleep on the bell may wait for this reply */
+}
+
+void gp_ring_poke(gp_conn *c)
+{
+    gp_ring *r = c->ring;
+    if (r == NULL)
+        return;
+    __atomic_fetch_add(word(r, GP_RING_CLIENT_BELL), 1, __ATOMIC_SEQ_CST);
+    gp_ring_futex_wake(word(r, GP_RING_CLIENT_BELL));
 }
 
 void gp_ring_drain(gp_conn *c)
@@ -306,8 +356,7 @@ void gp_ring_stop(gp_conn *c)
     if (r == NULL || !r->started)
         return;
     __atomic_store_n(&r->stop, 1, __ATOMIC_RELAXED);
-    __atomic_fetch_add(word(r, GP_RING_CLIENT_BELL), 1, __ATOMIC_SEQ_CST);
-    gp_ring_futex_wake(word(r, GP_RING_CLIENT_BELL));
+    gp_ring_poke(c);
     pthread_join(r->reader, NULL);
     r->started = 0;
     /* The mapping stays: a thread of the job may still be returning from a wait on it. */

@@ -25,13 +25,18 @@ void gp_ring_open(struct gp_conn *conn);
 int gp_ring_start(struct gp_conn *conn);
 /* One message (the batch, unmasked) through the ring or, marked there, the socket. 0, or -1. */
 int gp_ring_send(struct gp_conn *conn, const uint8_t *data, size_t len);
-/* Whether fire-and-forget work of `batched` bytes goes to the ring now (else the sender thread sends it). */
-int gp_ring_flush_now(struct gp_conn *conn, size_t batched);
+/* Whether fire-and-forget work of `batched` bytes goes to the ring now. When not, `first` (the batch's
+ * first call) says so in the ring: the session rings the reply reader, which flushes, when its poll ends. */
+int gp_ring_flush_now(struct gp_conn *conn, size_t batched, int first);
+/* The batch was taken to be sent (under batch_lock): nothing is held back any more. */
+void gp_ring_batch_taken(struct gp_conn *conn);
 /* Waits for a sync call's reply, reading the reply ring itself while it spins. */
 CUresult gp_ring_wait(struct gp_conn *conn, struct gp_pending *pending);
 /* The socket's receiver around each message: the ring's replies before it go first. */
 void gp_ring_before_socket_message(struct gp_conn *conn);
 void gp_ring_after_socket_message(struct gp_conn *conn);
+/* Wakes whoever sleeps on the client's bell (callers waiting for replies, the reply reader). */
+void gp_ring_poke(struct gp_conn *conn);
 /* Closing: waits (briefly) for the daemon to take what the ring holds, stops the reader, unmaps. */
 void gp_ring_drain(struct gp_conn *conn);
 void gp_ring_stop(struct gp_conn *conn);

@@ -7,6 +7,9 @@
  * - order between the ring and the socket: with shared memory off, copies too large for a ring record
  *   travel on the socket between the small calls on the ring (sync and async), every byte checked;
  *   many asynchronous device-to-host copies whose replies come back through the ring, checked;
+ * - a stream of asynchronous launches (ring_launches) runs whole, and launches the client library
+ *   held back for a batch reach the session with no synchronising call, before the sender thread's
+ *   own look would send them;
  * - status shows the transport of a live session (`calls: 'ring'`);
  * - a job with GPUPOOL_CALL_RING=0, and one on a daemon with compute.callRingBytes 0 (the ring
  *   refused), run on the socket and pass;
@@ -91,6 +94,42 @@ t.test('asynchronous device-to-host copies answer through the ring, in order', a
   t.equal(result.code, 0, 'streamed_copies passed', { output: (result.stdout + result.stderr).slice(-3000) });
   t.match(result.stdout, /^PASS/m, 'every byte checked');
   t.equal(stats.callRing, true, 'through the ring');
+});
+
+const ringLaunches = buildProgram('ring_launches.c');
+
+t.test('a stream of asynchronous launches runs whole through the ring', async (t) => {
+  const n = 20000;
+  const { result, stats } = await runJob([ringLaunches, fatbin, 'burst', String(n)], localEnv(socket));
+  t.equal(result.code, 0, 'ring_launches passed', { output: (result.stdout + result.stderr).slice(-3000) });
+  t.match(result.stdout, /^PASS$/m, 'every launch and the synchronisation succeeded');
+  t.equal(stats.callRing, true, 'through the ring');
+  t.ok(stats.calls >= n, `the session ran every launch (${stats.calls} calls, ${stats.messages} messages)`);
+});
+
+t.test('launches held back for a batch reach the session with no synchronising call', async (t) => {
+  // The client library holds launches back while the session is awake; the session asks for them when
+  // its poll ends without work. The sender thread's own look (every 5 s at most) is too late for this deadline.
+  const n = 5000;
+  const job = spawn(ringLaunches, [fatbin, 'held', String(n)], { env: localEnv(socket), stdio: ['pipe', 'pipe', 'pipe'] });
+  const exited = once(job, 'exit');
+  let out = '';
+  job.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  await eventually('the job\'s launches', () => (out.includes('launched') ? true : undefined), 60_000);
+  const launchedAt = Date.now();
+  const mine = await eventually(
+    `the session running all ${n} launches`,
+    async () => {
+      const sessions = ((await (await fetch(`${daemon.url}/v1/status`)).json()) as { compute: { sessions: SessionInfo[] } }).compute.sessions;
+      return sessions.find((s) => String(s.program).includes('ring_launches') && ((s.stats as { calls?: number } | null)?.calls ?? 0) >= n);
+    },
+    4000,
+  );
+  t.ok(mine, `the session ran them ${Date.now() - launchedAt} ms after the job said it had launched them`);
+  job.stdin.end('go\n');
+  const [code] = await exited;
+  t.equal(code, 0, 'the job synchronised and passed');
+  t.match(out, /^PASS$/m, 'every call succeeded');
 });
 
 t.test('status shows a live session\'s calls on the ring', async (t) => {
