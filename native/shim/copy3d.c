@@ -263,7 +263,9 @@ static int shared_box(uint32_t op, int mode, int kind, int async, CUstream strea
                       size_t d, CUresult *rc)
 {
     const side3d *host = kind == TO_DEVICE ? src : dst, *card = kind == TO_DEVICE ? dst : src;
-    if (card->server < 0 || !gp_shm_local(card->server))
+    /* The daemon the frame goes to: the stream's, before the memory's (gp_route_handle). */
+    int server = async && gp_handle_server(stream) >= 0 ? gp_handle_server(stream) : card->server;
+    if (server < 0 || !gp_shm_local(server))
         return 0;
     int per_thread = op == GP_OP_cuMemcpy3D_v7000_ptsz || op == GP_OP_cuMemcpy3DAsync_v7000_ptsz;
     /* One row needs no pitch, one plane no height (side_of); the daemon is sent ones that hold the box. */
@@ -273,13 +275,13 @@ static int shared_box(uint32_t op, int mode, int kind, int async, CUstream strea
         return 0;
     uint32_t region;
     uint64_t offset;
-    if (gp_shm_pinned(card->server, host->host, span, &region, &offset)) {
+    if (gp_shm_pinned(server, host->host, span, &region, &offset)) {
         *rc = shared_frame(mode, kind, per_thread, async, stream, dst, src, 0, 0, h, d, w, region, offset, pitch, height, 0, 0);
         return 1;
     }
     if (w > GP_SHM_STAGE_SLOT)
         return 0;
-    gp_shm_stage *st = gp_shm_stage_begin(card->server);
+    gp_shm_stage *st = gp_shm_stage_begin(server);
     if (st == NULL)
         return 0;
     size_t plane_bytes = w * h, per_planes = 1, per_rows = h;
@@ -308,7 +310,7 @@ static int shared_box(uint32_t op, int mode, int kind, int async, CUstream strea
             if (slice_mode == GP_MODE_SYNC)
                 gp_shm_stage_synced(st);
             else if (*rc == CUDA_SUCCESS)
-                gp_conn_flush(gp_server(card->server));
+                gp_conn_flush(gp_server(server));
             if (*rc == CUDA_SUCCESS && kind == TO_HOST)
                 pack(host, slot, row, plane, rows, planes, w, 0);
         }

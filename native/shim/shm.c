@@ -381,19 +381,22 @@ static CUresult staged_dtoh(int server, local_daemon *d, const copy_head *h, uns
     return result;
 }
 
-/* The local daemon of the device memory [device, device+n), or -1. */
-static int local_for(CUdeviceptr device, size_t n)
+/*
+ * The daemon the copy's frame goes to (gp_route_handle: a stream's daemon before the memory's, which
+ * may be ambiguous: stream-ordered allocations of two daemons share addresses), if it is local; or -1.
+ */
+static int local_for(CUdeviceptr device, size_t n, int async, CUstream stream)
 {
     if (n == 0 || !enabled())
         return -1;
-    int server = gp_alloc_server(device, n);
+    int server = async && gp_handle_server(stream) >= 0 ? gp_handle_server(stream) : gp_alloc_server(device, n);
     return server >= 0 && local_server(server) ? server : -1;
 }
 
 /* A copy between device memory and host memory: kind 0 to the card, 1 to the host. */
 static int shared_copy(uint32_t kind, uint32_t op, CUdeviceptr device, unsigned char *host, size_t n, int async, CUstream stream, CUresult *rc)
 {
-    int server = local_for(device, n);
+    int server = local_for(device, n, async, stream);
     if (server < 0 || host == NULL)
         return 0;
     copy_head h = { .kind = kind, .per_thread = (uint32_t)per_thread_op(op), .async = (uint32_t)(async != 0), .stream = stream, .device = device };
