@@ -2,7 +2,8 @@
 // frames (docs/protocol.md, "Hand-encoded calls"): each side is host memory (its bytes packed in the
 // frame's bin or the reply's), device memory of the session (its whole pitched box checked against
 // the session's allocations) or a CUDA array of the session (its box checked against the array's
-// descriptor), all before the driver is called.
+// descriptor), all before the driver is called. The local transport's shm_copy_3d runs here too: its
+// host box lies in a shared region, checked to hold every row, and no bytes travel.
 #include <cudaTypedefs.h>
 
 #include <vector>
@@ -32,6 +33,7 @@ struct Copy3D {
   uint32_t kind;
   Side3D dst, src;
   size_t width, height, depth;
+  size_t host_pitch = 0, host_height = 0;  // the host box's layout when not packed (a shared region)
 };
 
 // From a memcpy_3d or memcpy_3d_async frame (gp_frames.h; kinds and side types bounded by its codec).
@@ -86,8 +88,8 @@ void fill_side(const Side3D &side, const void *host, const Copy3D &c, CUmemoryty
   if (side.type == kHost) {
     *type = CU_MEMORYTYPE_HOST;
     *host_out = host;
-    *pitch = c.width;
-    *height = c.height;
+    *pitch = c.host_pitch != 0 ? c.host_pitch : c.width;
+    *height = c.host_height != 0 ? c.host_height : c.height;
     return;
   }
   *x = side.x;
@@ -147,7 +149,50 @@ void copy_3d(Session &s, Bin data, Writer &w, const Call &call, uint32_t op, Cop
   w.end_reply();
 }
 
+// The bytes from the host box's first byte to its last row's end, its rows apart by pitch and its
+// planes by host_height rows; 0 when the layout is invalid (rows or planes overlap) or overflows.
+uint64_t host_box_span(const Copy3D &c) {
+  if ((c.height > 1 || c.depth > 1) && c.host_pitch < c.width) return 0;
+  if (c.depth > 1 && c.host_height < c.height) return 0;
+  uint64_t rows = 0, span = 0;
+  if (__builtin_mul_overflow((uint64_t)(c.depth - 1), (uint64_t)c.host_height, &rows) || __builtin_add_overflow(rows, (uint64_t)(c.height - 1), &rows) ||
+      __builtin_mul_overflow(rows, (uint64_t)c.host_pitch, &span) || __builtin_add_overflow(span, (uint64_t)c.width, &span))
+    return 0;
+  return span;
+}
+
 }  // namespace
+
+CUresult memcpy_3d_shared(Session &s, const gp_frame_shm_copy_3d &f, bool *outside) {
+  *outside = false;
+  Copy3D c = copy_3d_of(f);
+  c.host_pitch = f.host_pitch;
+  c.host_height = f.host_height;
+  if (c.width == 0 || c.height == 0 || c.depth == 0) return CUDA_SUCCESS;
+  const uint32_t op = f.async ? (f.per_thread ? GP_OP_cuMemcpy3DAsync_v7000_ptsz : GP_OP_cuMemcpy3DAsync_v3020)
+                              : (f.per_thread ? GP_OP_cuMemcpy3D_v7000_ptsz : GP_OP_cuMemcpy3D_v3020);
+  if (!sides_match(c)) return CUDA_ERROR_INVALID_VALUE;
+  // Every row of the host box in the region: the first starts at offset, the last ends at offset + span.
+  const uint64_t span = host_box_span(c);
+  unsigned char *host = span != 0 ? s.shared_memory.span(f.region, f.offset, span) : nullptr;
+  if (host == nullptr) {
+    *outside = span != 0;
+    return CUDA_ERROR_INVALID_VALUE;
+  }
+  void *stream = nullptr;
+  if (f.async && !s.lookup(f.stream, GP_HANDLE_CUstream, &stream)) return CUDA_ERROR_INVALID_HANDLE;
+  CUresult rc = check_side(s, op, "src", c.src, c);
+  if (rc == CUDA_SUCCESS) rc = check_side(s, op, "dst", c.dst, c);
+  if (rc != CUDA_SUCCESS) return rc;
+  CUDA_MEMCPY3D m = rebuild_3d(c, host);
+  WorkScope work(s, (CUstream)stream, f.per_thread != 0);
+  if (work.rc != CUDA_SUCCESS) return work.rc;
+  const Driver &d = s.driver();
+  rc = f.async ? d.fn<PFN_cuMemcpy3DAsync_v3020>(op)(&m, (CUstream)stream) : d.fn<PFN_cuMemcpy3D_v3020>(op)(&m);
+  // A staging slot is the client's again only once the card is done with it.
+  if (rc == CUDA_SUCCESS && f.async && f.signal != 0) rc = d.api().streamSynchronize((CUstream)stream);
+  return rc;
+}
 
 void memcpy_3d(Session &s, const gp_frame_memcpy_3d &f, Writer &w, const Call &call, uint32_t op) {
   Copy3D c = copy_3d_of(f);

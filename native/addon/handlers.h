@@ -95,6 +95,9 @@ void memcpy_2d_async(Session &s, const gp_frame_memcpy_2d_async &f, Writer &w, c
 // cuMemcpy3D, cuMemcpy3DAsync: host, device and array sides (copy3d_handlers.cc).
 void memcpy_3d(Session &s, const gp_frame_memcpy_3d &f, Writer &w, const Call &call, uint32_t op);
 void memcpy_3d_async(Session &s, const gp_frame_memcpy_3d_async &f, Writer &w, const Call &call, uint32_t op);
+// The local transport's box copy whose host side lies in a shared region (shared_memory.cc answers
+// it): the CUresult; *outside when the frame named bytes outside the session's regions.
+CUresult memcpy_3d_shared(Session &s, const gp_frame_shm_copy_3d &f, bool *outside);
 // ---- texture and surface objects (texture_handlers.cc): arrays by the session's ids, memory inside its
 // allocations; only the session's own objects may be destroyed or described ----
 CUresult tex_object_create(Session &s, CUtexObject *out, const CUDA_RESOURCE_DESC *res, const CUDA_TEXTURE_DESC *tex,

@@ -24,6 +24,7 @@
 #include "call_ring.h"
 #include "gp_frames.h"
 #include "gp_ops.h"
+#include "handlers.h"
 #include "session.h"
 #include "wire.h"
 
@@ -207,7 +208,9 @@ void SharedMemory::clear(Session &s) {
   publish();
 }
 
-bool is_shared_memory_op(uint64_t op) { return op == GP_OP_SHM_REGION || op == GP_OP_SHM_RELEASE || op == GP_OP_SHM_COPY || op == GP_OP_SHM_RING; }
+bool is_shared_memory_op(uint64_t op) {
+  return op == GP_OP_SHM_REGION || op == GP_OP_SHM_RELEASE || op == GP_OP_SHM_COPY || op == GP_OP_SHM_RING || op == GP_OP_SHM_COPY_3D;
+}
 
 namespace {
 
@@ -255,11 +258,11 @@ CUresult run_copy(Session &s, const gp_frame_shm_copy &f, unsigned char *host) {
 }
 
 // Sets the signal word and wakes the client waiting on it (a futex shared between the processes).
-bool signal(Session &s, const gp_frame_shm_copy &f) {
-  const uint64_t at = f.signal - 1;
-  unsigned char *word = at % 4 == 0 ? s.shared_memory.span(f.region, at, 4) : nullptr;
+bool signal(Session &s, uint32_t region, uint64_t signal, uint32_t value) {
+  const uint64_t at = signal - 1;
+  unsigned char *word = at % 4 == 0 ? s.shared_memory.span(region, at, 4) : nullptr;
   if (word == nullptr) return false;
-  __atomic_store_n((uint32_t *)word, f.signal_value, __ATOMIC_RELEASE);
+  __atomic_store_n((uint32_t *)word, value, __ATOMIC_RELEASE);
   syscall(SYS_futex, word, FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
   return true;
 }
@@ -288,6 +291,15 @@ void run_shared_memory_frame(Session &s, Reader &r, Writer &w, const Call &call,
     gp_frame_shm_release f{};
     r.decode(gp_frame_shm_release_decode, &f);
     reply(w, call, s.shared_memory.release(s, f.region));
+  } else if (op == GP_OP_SHM_COPY_3D) {
+    gp_frame_shm_copy_3d f{};
+    r.decode(gp_frame_shm_copy_3d_decode, &f);
+    bool outside = false;
+    CUresult rc = handlers::memcpy_3d_shared(s, f, &outside);
+    s.shared_memory.count_copy();
+    if (outside) say(s, "a box copy names rows outside its regions (region " + std::to_string(f.region) + ")");
+    if (f.signal != 0 && !signal(s, f.region, f.signal, f.signal_value) && rc == CUDA_SUCCESS) rc = CUDA_ERROR_INVALID_VALUE;
+    reply(w, call, rc);
   } else {
     gp_frame_shm_copy f{};
     r.decode(gp_frame_shm_copy_decode, &f);
@@ -296,7 +308,7 @@ void run_shared_memory_frame(Session &s, Reader &r, Writer &w, const Call &call,
     s.shared_memory.count_copy();
     if (host == nullptr) say(s, "a copy names bytes outside its regions (region " + std::to_string(f.region) + ")");
     // Signalled whatever the copy's outcome: the client waits for it before it reuses the slot.
-    if (f.signal != 0 && !signal(s, f) && rc == CUDA_SUCCESS) rc = CUDA_ERROR_INVALID_VALUE;
+    if (f.signal != 0 && !signal(s, f.region, f.signal, f.signal_value) && rc == CUDA_SUCCESS) rc = CUDA_ERROR_INVALID_VALUE;
     reply(w, call, rc);
   }
 }

@@ -6,18 +6,21 @@
  * WidthInBytes per row, Height rows per plane, in frames of at most COPY3D_SLICE bytes (whole planes,
  * or whole rows of one plane when a plane is larger); a device or array side's y and z advance with
  * each frame. Device and array sides on two daemons (or in two contexts of one) are staged through
- * this process.
+ * this process. With a daemon on this host (its Unix socket) the host box moves through shared memory
+ * instead (shared_box): named in place when it lies in pinned memory, else packed into staging slots.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "call.h"
 #include "client.h"
+#include "conn.h"
 #include "custom.h"
 #include "gp_ops.h"
 #include "gp_shim_decls.h"
 #include "memcpy2d_as_3d.h"
 #include "shim.h"
+#include "shm.h"
 
 enum { TO_DEVICE = 0, TO_HOST = 1, ON_DEVICE = 2 };
 enum { SIDE_HOST = 0, SIDE_DEVICE = 1, SIDE_ARRAY = 2 };
@@ -127,18 +130,24 @@ static void route_side(gp_call *c, const side3d *s)
         gp_route_handle(c, (const void *)(uintptr_t)s->where);
 }
 
+/* A call routed by its device or array sides (and its stream); *rc says whether the stream could be. */
+static gp_call *box_call(uint32_t op, int mode, const side3d *dst, const side3d *src, int with_stream, CUstream stream, CUresult *rc)
+{
+    gp_call *c = gp_call_begin(op, mode);
+    route_side(c, dst);
+    route_side(c, src);
+    *rc = with_stream ? gp_route_handle(c, stream) : CUDA_SUCCESS;
+    return c;
+}
+
 /* One frame: `planes` planes of `rows` rows from (row, plane) on; host bytes packed in `bytes`. */
 static CUresult frame(uint32_t op, int mode, int kind, int with_stream, CUstream stream, const side3d *dst, const side3d *src,
                       size_t row, size_t plane, size_t rows, size_t planes, size_t w, void *bytes)
 {
     if (kind == TO_HOST)
         mode = GP_MODE_SYNC;
-    gp_call *c = gp_call_begin(op, mode);
-    CUresult rc = CUDA_SUCCESS;
-    route_side(c, dst);
-    route_side(c, src);
-    if (with_stream)
-        rc = gp_route_handle(c, stream);
+    CUresult rc;
+    gp_call *c = box_call(op, mode, dst, src, with_stream, stream, &rc);
     if (rc == CUDA_SUCCESS) {
         size_t n = rows * planes * w;
         if (kind == TO_HOST)
@@ -213,6 +222,103 @@ static CUresult run(uint32_t op, int mode, int kind, int with_stream, CUstream s
     return rc;
 }
 
+/* One shm_copy_3d frame: `planes` planes of `rows` rows from (row, plane) on, the host box at (region, offset). */
+static CUresult shared_frame(int mode, int kind, int per_thread, int async, CUstream stream, const side3d *dst, const side3d *src,
+                             size_t row, size_t plane, size_t rows, size_t planes, size_t w, uint32_t region, uint64_t offset,
+                             size_t host_pitch, size_t host_height, uint64_t signal, uint32_t value)
+{
+    CUresult rc;
+    gp_call *c = box_call(GP_OP_SHM_COPY_3D, mode, dst, src, async, stream, &rc);
+    if (rc == CUDA_SUCCESS) {
+        gp_frame_shm_copy_3d f;
+        memset(&f, 0, sizeof f);
+        f.kind = (uint32_t)kind;
+        SIDE_FIELDS(f, dst, dst, row, plane);
+        SIDE_FIELDS(f, src, src, row, plane);
+        f.width = w;
+        f.height = rows;
+        f.depth = planes;
+        f.per_thread = (uint32_t)per_thread;
+        f.async = (uint32_t)(async != 0);
+        f.stream = async ? gp_handle_id(stream) : 0;
+        f.region = region;
+        f.offset = offset;
+        f.host_pitch = host_pitch;
+        f.host_height = host_height;
+        f.signal = signal;
+        f.signal_value = value;
+        GP_PUT_FRAME(c, shm_copy_3d, &f);
+        rc = gp_call_finish(c);
+    }
+    gp_call_end(c);
+    return rc;
+}
+
+/*
+ * A copy between the host and a device or array side of a local daemon through shared memory: 1 with
+ * its result in *rc, or 0 (the socket path runs). A pinned host box goes in one frame, its pitch kept;
+ * a pageable one is packed into staging slots, whole planes or whole rows per slot, as run() slices.
+ */
+static int shared_box(uint32_t op, int mode, int kind, int async, CUstream stream, const side3d *dst, const side3d *src, size_t w, size_t h,
+                      size_t d, CUresult *rc)
+{
+    const side3d *host = kind == TO_DEVICE ? src : dst, *card = kind == TO_DEVICE ? dst : src;
+    /* The daemon the frame goes to: the stream's, before the memory's (gp_route_handle). */
+    int server = async && gp_handle_server(stream) >= 0 ? gp_handle_server(stream) : card->server;
+    if (server < 0 || !gp_shm_local(server))
+        return 0;
+    int per_thread = op == GP_OP_cuMemcpy3D_v7000_ptsz || op == GP_OP_cuMemcpy3DAsync_v7000_ptsz;
+    /* One row needs no pitch, one plane no height (side_of); the daemon is sent ones that hold the box. */
+    size_t pitch = h == 1 && d == 1 ? w : host->pitch, height = d == 1 ? h : host->height, span;
+    if (__builtin_mul_overflow(d - 1, height, &span) || __builtin_add_overflow(span, h - 1, &span) ||
+        __builtin_mul_overflow(span, pitch, &span) || __builtin_add_overflow(span, w, &span))
+        return 0;
+    uint32_t region;
+    uint64_t offset;
+    if (gp_shm_pinned(server, host->host, span, &region, &offset)) {
+        *rc = shared_frame(mode, kind, per_thread, async, stream, dst, src, 0, 0, h, d, w, region, offset, pitch, height, 0, 0);
+        return 1;
+    }
+    if (w > GP_SHM_STAGE_SLOT)
+        return 0;
+    gp_shm_stage *st = gp_shm_stage_begin(server);
+    if (st == NULL)
+        return 0;
+    size_t plane_bytes = w * h, per_planes = 1, per_rows = h;
+    if (plane_bytes <= GP_SHM_STAGE_SLOT)
+        per_planes = GP_SHM_STAGE_SLOT / plane_bytes < d ? GP_SHM_STAGE_SLOT / plane_bytes : d;
+    else
+        per_rows = GP_SHM_STAGE_SLOT / w;
+    *rc = CUDA_SUCCESS;
+    size_t k = 0;
+    for (size_t plane = 0; plane < d && *rc == CUDA_SUCCESS; plane += per_planes) {
+        size_t planes = d - plane < per_planes ? d - plane : per_planes;
+        for (size_t row = 0; row < h && *rc == CUDA_SUCCESS; row += per_rows, k++) {
+            size_t rows = h - row < per_rows ? h - row : per_rows;
+            uint64_t signal;
+            uint32_t value;
+            unsigned char *slot = gp_shm_stage_slot(st, k, &region, &offset, &signal, &value, rc);
+            if (slot == NULL)
+                break;
+            int last = plane + planes == d && row + rows == h;
+            /* To the card, slices go ahead and a synchronous copy answers with its last; to the host, each is waited for. */
+            int slice_mode = kind == TO_HOST || (last && mode == GP_MODE_SYNC) ? GP_MODE_SYNC : GP_MODE_ASYNC;
+            if (kind == TO_DEVICE)
+                pack(host, slot, row, plane, rows, planes, w, 1);
+            *rc = shared_frame(slice_mode, kind, per_thread, async, stream, dst, src, row, plane, rows, planes, w, region, offset, w, rows,
+                               signal, value);
+            if (slice_mode == GP_MODE_SYNC)
+                gp_shm_stage_synced(st);
+            else if (*rc == CUDA_SUCCESS)
+                gp_conn_flush(gp_server(server));
+            if (*rc == CUDA_SUCCESS && kind == TO_HOST)
+                pack(host, slot, row, plane, rows, planes, w, 0);
+        }
+    }
+    gp_shm_stage_end(st);
+    return 1;
+}
+
 /*
  * op: the call's own op; sync_op: the synchronous 3D op of the same default-stream kind, for what
  * cannot ride the stream (staged copies, a stream on another daemon than the memory).
@@ -263,7 +369,11 @@ static CUresult copy3d(uint32_t op, uint32_t sync_op, const CUDA_MEMCPY3D *p, in
     int mode = async ? GP_MODE_ASYNC : GP_MODE_SYNC;
     if (dst.type != SIDE_HOST && src.type != SIDE_HOST)
         return frame(op, mode, ON_DEVICE, async, stream, &dst, &src, 0, 0, h, d, w, NULL);
-    return run(op, mode, src.type == SIDE_HOST ? TO_DEVICE : TO_HOST, async, stream, &dst, &src, w, h, d);
+    int kind = src.type == SIDE_HOST ? TO_DEVICE : TO_HOST;
+    CUresult shared_rc;
+    if (shared_box(op, mode, kind, async, stream, &dst, &src, w, h, d, &shared_rc))
+        return shared_rc;
+    return run(op, mode, kind, async, stream, &dst, &src, w, h, d);
 }
 
 CUresult gp_fwd_cuMemcpy3D_v3020(const CUDA_MEMCPY3D *p) { return copy3d(GP_OP_cuMemcpy3D_v3020, GP_OP_cuMemcpy3D_v3020, p, 0, NULL); }

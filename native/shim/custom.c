@@ -16,6 +16,7 @@
 #include "gp_shim_decls.h"
 #include "memcpy2d_as_3d.h"
 #include "shim.h"
+#include "shm.h"
 
 /* ---- module images ------------------------------------------------------------------------------ */
 
@@ -933,6 +934,9 @@ static CUresult copy2d(uint32_t op, uint32_t sync_op, const CUDA_MEMCPY2D *p, in
             memmove(dst.row0 + row * dst.pitch, src.row0 + row * src.pitch, w);
         return CUDA_SUCCESS;
     }
+    /* Host rows and a daemon on this host: the box copy carries them through shared memory (copy3d.c). */
+    if (dst.host != src.host && gp_shm_local(dst.host ? src.server : dst.server))
+        return gp_copy2d_as_3d(p, sync_op == GP_OP_cuMemcpy2D_v7000_ptsz || sync_op == GP_OP_cuMemcpy2DUnaligned_v7000_ptsz, async, stream);
     /* Between two device ends, one held on several daemons: which is meant cannot be known (copy_ends). */
     if (!dst.host && !src.host && (dst.ambiguous || src.ambiguous)) {
         refuse_ambiguous("cuMemcpy2D", dst.start, src.start, dst.ambiguous);

@@ -32,7 +32,7 @@
 
 #define MAX_LOCAL 64 /* client.c's MAX_SERVERS */
 #define STAGING_SLOTS 4
-#define STAGING_SLOT ((size_t)16 << 20)
+#define STAGING_SLOT GP_SHM_STAGE_SLOT
 #define STAGING_HEAD ((size_t)4096)
 
 typedef struct region {
@@ -43,8 +43,9 @@ typedef struct region {
     struct region *next;
 } region;
 
-typedef struct {
+typedef struct gp_shm_stage {
     int refused; /* the daemon takes no shared memory (not native, not allowed): the socket path */
+    int server;
     pthread_mutex_t staging_lock;
     region *staging;
     uint32_t issued[STAGING_SLOTS];
@@ -59,8 +60,10 @@ static pthread_once_t g_local_once = PTHREAD_ONCE_INIT;
 
 static void init_local(void)
 {
-    for (int i = 0; i < MAX_LOCAL; i++)
+    for (int i = 0; i < MAX_LOCAL; i++) {
         pthread_mutex_init(&g_local[i].staging_lock, NULL);
+        g_local[i].server = i;
+    }
 }
 
 static int enabled(void)
@@ -378,19 +381,22 @@ static CUresult staged_dtoh(int server, local_daemon *d, const copy_head *h, uns
     return result;
 }
 
-/* The local daemon of the device memory [device, device+n), or -1. */
-static int local_for(CUdeviceptr device, size_t n)
+/*
+ * The daemon the copy's frame goes to (gp_route_handle: a stream's daemon before the memory's, which
+ * may be ambiguous: stream-ordered allocations of two daemons share addresses), if it is local; or -1.
+ */
+static int local_for(CUdeviceptr device, size_t n, int async, CUstream stream)
 {
     if (n == 0 || !enabled())
         return -1;
-    int server = gp_alloc_server(device, n);
+    int server = async && gp_handle_server(stream) >= 0 ? gp_handle_server(stream) : gp_alloc_server(device, n);
     return server >= 0 && local_server(server) ? server : -1;
 }
 
 /* A copy between device memory and host memory: kind 0 to the card, 1 to the host. */
 static int shared_copy(uint32_t kind, uint32_t op, CUdeviceptr device, unsigned char *host, size_t n, int async, CUstream stream, CUresult *rc)
 {
-    int server = local_for(device, n);
+    int server = local_for(device, n, async, stream);
     if (server < 0 || host == NULL)
         return 0;
     copy_head h = { .kind = kind, .per_thread = (uint32_t)per_thread_op(op), .async = (uint32_t)(async != 0), .stream = stream, .device = device };
@@ -418,3 +424,33 @@ int gp_shm_dtoh(uint32_t op, void *dst, CUdeviceptr src, size_t n, int async, CU
 {
     return shared_copy(1, op, src, dst, n, async, stream, rc);
 }
+
+/* ---- for copy3d.c (shm.h) ---- */
+
+int gp_shm_local(int server) { return server >= 0 && enabled() && local_server(server); }
+
+int gp_shm_pinned(int server, const void *p, size_t n, uint32_t *region, uint64_t *offset)
+{
+    return gp_shm_local(server) && pinned_span(p, n, server, region, offset);
+}
+
+gp_shm_stage *gp_shm_stage_begin(int server) { return gp_shm_local(server) ? staging_of(server) : NULL; }
+
+unsigned char *gp_shm_stage_slot(gp_shm_stage *d, size_t k, uint32_t *region, uint64_t *offset, uint64_t *signal, uint32_t *value,
+                                 CUresult *rc)
+{
+    int slot = (int)(k % STAGING_SLOTS);
+    *rc = wait_slot(gp_server(d->server), d, slot);
+    if (*rc != CUDA_SUCCESS)
+        return NULL;
+    *region = d->staging->id;
+    *offset = STAGING_HEAD + (uint64_t)slot * STAGING_SLOT;
+    *signal = 1 + (uint64_t)slot * 4;
+    *value = d->issued[slot] + 1;
+    d->issued[slot] = *value;
+    return slot_bytes(d, slot);
+}
+
+void gp_shm_stage_synced(gp_shm_stage *d) { slots_free(d); }
+
+void gp_shm_stage_end(gp_shm_stage *d) { pthread_mutex_unlock(&d->staging_lock); }

@@ -13,10 +13,15 @@ import { parseQuotaSetting, sessionQuota, type JobRequest } from '../sharing/quo
 /** How long `gpupool run` waits for each daemon's status. */
 export const STATUS_TIMEOUT_MS = 5000;
 
-/** `ws://HOST:PORT[/path][?query]` → `http://HOST:PORT/v1/status` (`wss` → `https`). */
+/**
+ * `ws://HOST:PORT[/path][?query]` → `http://HOST:PORT/v1/status` (`wss` → `https`); a local daemon's
+ * `unix:///PATH` → `http+unix://PATH/v1/status` (the socket's path, URI-encoded, as the host), which
+ * serves HTTP as its TCP address does.
+ */
 export function statusUrlOf(server: string): URL {
   const url = new URL(server);
-  if (url.protocol !== 'ws:' && url.protocol !== 'wss:') throw new Error(`${server}: not a ws:// or wss:// address`);
+  if (url.protocol === 'unix:') return new URL(`http+unix://${encodeURIComponent(url.pathname)}/v1/status`);
+  if (url.protocol !== 'ws:' && url.protocol !== 'wss:') throw new Error(`${server}: not a ws://, wss:// or unix:// address`);
   return new URL('/v1/status', `${url.protocol === 'wss:' ? 'https' : 'http'}://${url.host}`);
 }
 

@@ -92,6 +92,12 @@ const copy3dHead: Field[] = [
   { name: 'depth', type: 'u64', doc: 'Depth' },
 ];
 const copy3dBytes: Field = { name: 'bytes', type: 'bin', bytes: ['width', 'height', 'depth'], when: { field: 'kind', equals: 0 }, doc: 'the host box, packed (to the card only)' };
+/** How a shared-memory copy runs: the driver entry point it stands for, and its stream. */
+const shmCopyMode: Field[] = [
+  { name: 'per_thread', type: 'u32', max: 1, doc: '1: a per-thread-stream (_ptsz) variant' },
+  { name: 'async', type: 'u32', max: 1, doc: '1: on the stream (cuMemcpy*Async), else synchronous' },
+  { name: 'stream', type: 'handle', doc: 'the stream (async only)' },
+];
 const copy2dRows: Field = { name: 'rows', type: 'bin', bytes: ['width', 'height'], when: { field: 'kind', equals: 0 }, doc: 'the host rows, packed (host-to-device only)' };
 
 export const frames = {
@@ -187,14 +193,26 @@ export const frames = {
     doc: 'A host-to-device or device-to-host copy whose host side is (region, offset, bytes) of a shared region: no bytes travel.',
     fields: [
       { name: 'kind', type: 'u32', max: 1, doc: '0 host-to-device, 1 device-to-host' },
-      { name: 'per_thread', type: 'u32', max: 1, doc: '1: a per-thread-stream (_ptsz) variant' },
-      { name: 'async', type: 'u32', max: 1, doc: '1: on the stream (cuMemcpy*Async), else synchronous' },
-      { name: 'stream', type: 'handle', doc: 'the stream (async only)' },
+      ...shmCopyMode,
       { name: 'device', type: 'u64', doc: 'the device pointer' },
       { name: 'region', type: 'u32', max: 2147483647, doc: 'the region\'s id' },
       { name: 'offset', type: 'u64', doc: 'where the host side starts in the region' },
       { name: 'bytes', type: 'u64', doc: 'ByteCount' },
       { name: 'signal', type: 'u64', doc: '0: none; else 1 + the offset in the region of an aligned 32-bit word the daemon sets to signal_value (and wakes) once the copy is done with the host side' },
+      { name: 'signal_value', type: 'u32', doc: 'the value' },
+    ],
+  },
+  shm_copy_3d: {
+    doc: 'A box copy (cuMemcpy3D*, cuMemcpy2D*) between device memory or an array and a box of a shared region: no bytes travel. The host side\'s own fields are zeros; offset, host_pitch and host_height place its box in the region, which the daemon checks holds every row.',
+    fields: [
+      { ...copy3dHead[0]!, max: 1, doc: '0 to the card, 1 to the host' },
+      ...copy3dHead.slice(1),
+      ...shmCopyMode,
+      { name: 'region', type: 'u32', max: 2147483647, doc: 'the region\'s id' },
+      { name: 'offset', type: 'u64', doc: 'where the host box\'s first byte lies in the region' },
+      { name: 'host_pitch', type: 'u64', doc: 'the host rows\' pitch in the region' },
+      { name: 'host_height', type: 'u64', doc: 'the host planes\' height in rows' },
+      { name: 'signal', type: 'u64', doc: 'as shm_copy\'s' },
       { name: 'signal_value', type: 'u32', doc: 'the value' },
     ],
   },
@@ -220,7 +238,7 @@ export type FrameName = keyof typeof frames;
  * The ops of gpupool's own frames, which carry no CUDA call: the shared memory of jobs on the daemon's
  * host (docs/protocol.md, "Shared memory"). Far above the table's op numbers, so the two never meet.
  */
-export const sharedMemoryOps = { shm_region: 0xfff00001, shm_release: 0xfff00002, shm_copy: 0xfff00003, shm_ring: 0xfff00004 } as const satisfies Partial<Record<FrameName, number>>;
+export const sharedMemoryOps = { shm_region: 0xfff00001, shm_release: 0xfff00002, shm_copy: 0xfff00003, shm_ring: 0xfff00004, shm_copy_3d: 0xfff00005 } as const satisfies Partial<Record<FrameName, number>>;
 
 // ---- the handshake (docs/protocol.md, "Handshake"): msgpack maps, keyed by name --------------------
 

@@ -22,7 +22,18 @@ function tlsProblem(code: string | undefined, message: string): string | null {
   return null;
 }
 
-/** One GET, over http:// or https:// (with `tls`), bounded by `timeoutMs` from start to end. */
+/** The socket of an `http+unix://` URL (run-placement.ts statusUrlOf), or null. */
+function socketOf(url: URL): string | null {
+  return url.protocol === 'http+unix:' ? decodeURIComponent(url.host) : null;
+}
+
+/** Where a URL reaches, for messages: its origin, or a local daemon's unix:// address. */
+function originOf(url: URL): string {
+  const socket = socketOf(url);
+  return socket === null ? url.origin : `unix://${socket}`;
+}
+
+/** One GET, over http://, https:// (with `tls`) or a Unix socket, bounded by `timeoutMs` from start to end. */
 function get(url: URL, timeoutMs: number, tls: TlsClientOptions): Promise<{ status: number; text: string }> {
   const signal = AbortSignal.timeout(timeoutMs);
   return new Promise((resolve, reject) => {
@@ -33,7 +44,13 @@ function get(url: URL, timeoutMs: number, tls: TlsClientOptions): Promise<{ stat
       res.on('error', reject);
     };
     const options = { method: 'GET', headers: { accept: 'application/json' }, signal };
-    const req = url.protocol === 'https:' ? httpsRequest(url, { ...options, ...tls }, onResponse) : httpRequest(url, options, onResponse);
+    const socket = socketOf(url);
+    const req =
+      socket !== null
+        ? httpRequest({ ...options, socketPath: socket, path: url.pathname }, onResponse)
+        : url.protocol === 'https:'
+          ? httpsRequest(url, { ...options, ...tls }, onResponse)
+          : httpRequest(url, options, onResponse);
     req.on('error', reject);
     req.end();
   });
@@ -63,7 +80,7 @@ export async function fetchDocument<T>(url: URL, timeoutMs: number, apiVersion: 
     const { code, name } = err as { code?: string; name?: string };
     const tlsWhy = tlsProblem(code, messageOf(err));
     const why = name === 'AbortError' ? `no answer within ${timeoutMs} ms` : (code ?? messageOf(err));
-    throw new GpupoolError(ErrorCodes.HOST_UNREACHABLE, tlsWhy ? `${url.origin}: ${tlsWhy}` : `${url.origin}: cannot reach the daemon (${why}); is gpupoold running there?`, {
+    throw new GpupoolError(ErrorCodes.HOST_UNREACHABLE, tlsWhy ? `${originOf(url)}: ${tlsWhy}` : `${originOf(url)}: cannot reach the daemon (${why}); is gpupoold running there?`, {
       cause: err,
       details: { url: url.href },
     });
@@ -72,7 +89,7 @@ export async function fetchDocument<T>(url: URL, timeoutMs: number, apiVersion: 
   if (response.status < 200 || response.status > 299) {
     // The daemon's own errors say why (a refused client certificate, a status address elsewhere).
     const said = errorMessage(text);
-    throw new GpupoolError(ErrorCodes.HOST_BAD_RESPONSE, `${url.origin}: HTTP ${response.status} from ${url.pathname}${said ? `: ${said}` : ''}`, {
+    throw new GpupoolError(ErrorCodes.HOST_BAD_RESPONSE, `${originOf(url)}: HTTP ${response.status} from ${url.pathname}${said ? `: ${said}` : ''}`, {
       details: { url: url.href, status: response.status },
     });
   }
@@ -80,10 +97,10 @@ export async function fetchDocument<T>(url: URL, timeoutMs: number, apiVersion: 
   try {
     doc = JSON.parse(text);
   } catch {
-    throw new GpupoolError(ErrorCodes.HOST_BAD_RESPONSE, `${url.origin}: the answer is not JSON; is this a gpupool daemon?`, { details: { url: url.href } });
+    throw new GpupoolError(ErrorCodes.HOST_BAD_RESPONSE, `${originOf(url)}: the answer is not JSON; is this a gpupool daemon?`, { details: { url: url.href } });
   }
   if ((doc as { apiVersion?: unknown } | null)?.apiVersion !== apiVersion) {
-    throw new GpupoolError(ErrorCodes.HOST_BAD_RESPONSE, `${url.origin}: not a ${apiVersion} document`, { details: { url: url.href } });
+    throw new GpupoolError(ErrorCodes.HOST_BAD_RESPONSE, `${originOf(url)}: not a ${apiVersion} document`, { details: { url: url.href } });
   }
   return doc as T;
 }

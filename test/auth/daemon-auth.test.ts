@@ -9,7 +9,7 @@ import t, { type Test } from 'tap';
 import WebSocket from 'ws';
 import type { SessionInfo } from '../../src/compute/endpoint.js';
 import { tokenDigest, tokenLine, newToken } from '../../src/auth/tokens.js';
-import { DaemonProcess, runCli } from '../helpers/daemon-process.js';
+import { DaemonProcess, localTransport, runCli } from '../helpers/daemon-process.js';
 import { FixtureFile, mixedHost } from '../helpers/fixture.js';
 import { QUICK_CONFIG, eventually, writeConfig } from '../helpers/integration.js';
 import { createTestHosts, namespacesAvailable } from '../helpers/netns.js';
@@ -101,7 +101,8 @@ t.test('a daemon with --tokens: no token and a wrong token get 4003, the right o
 
   const logged = daemon.logs.filter((l) => l.msg === 'handshake refused');
   t.equal(logged.length, 2, 'each refusal is logged');
-  t.match(logged[0], { level: 40, code: 'GPUPOOL_AUTH_REFUSED', reason: /^authentication required/, peer: /^127\.0\.0\.1:\d+$/ });
+  // The job's peer: its TCP address, or on the local transport its process and user (SO_PEERCRED).
+  t.match(logged[0], { level: 40, code: 'GPUPOOL_AUTH_REFUSED', reason: /^authentication required/, peer: localTransport ? /^unix:pid=\d+,uid=\d+$/ : /^127\.0\.0\.1:\d+$/ });
   t.match(logged[1], { reason: 'unknown token' });
   t.match(daemon.logs.find((l) => l.msg === 'client connected'), { tenant: 'alice' });
 
@@ -126,10 +127,12 @@ t.test('a daemon with --tokens: no token and a wrong token get 4003, the right o
 
 t.test('failures are limited per address: after N, failures are answered late, and a valid token always gets in', async (t) => {
   const token = newToken();
+  // TCP only, whatever GPUPOOL_TEST_TRANSPORT says: the job must come from the address the raw clients
+  // got blocked (a job on the Unix socket has no address to share with them).
   const { daemon, server } = await startDaemon(t, writeTokens([tokenLine('alice', token)], 'tokens-limit'), {
     ...QUICK_CONFIG,
     auth: { maxFailures: 3, failureWindowMs: 4000, blockedDelayMs: 600 },
-  });
+  }, ['--local-socket', 'none']);
   for (let i = 0; i < 3; i++) t.same(await refused(server, i === 0 ? null : newToken()), { code: 4003, reason: i === 0 ? 'authentication required (set GPUPOOL_TOKEN, or gpupool run --token)' : 'unknown token' }, `failure ${i + 1}`);
   t.match(daemon.logs.find((l) => /too many failed handshakes/.test(l.msg)), { level: 40, peer: '127.0.0.1', failures: 3 });
   let started = Date.now();

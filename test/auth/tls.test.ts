@@ -33,9 +33,13 @@ const server = ca.server('server', ['127.0.0.1']);
 const alice = ca.client('alice', 'alice');
 const stranger = otherCa.client('stranger', 'alice');
 
+/**
+ * TCP only, whatever GPUPOOL_TEST_TRANSPORT says: TLS is the remote transport, and these tests assert
+ * what a job reaching it plainly (ws://) or with the wrong CA is told.
+ */
 async function startDaemon(t: Test, args: string[]): Promise<DaemonProcess> {
   const config = writeConfig(fixture.dir, QUICK_CONFIG, `config-${Math.random().toString(36).slice(2)}.json`);
-  const daemon = await DaemonProcess.start(['--simulate', fixture.path, '--config', config, '--tls-cert', server.cert, '--tls-key', server.key, ...args]);
+  const daemon = await DaemonProcess.start(['--simulate', fixture.path, '--config', config, '--tls-cert', server.cert, '--tls-key', server.key, '--local-socket', 'none', ...args]);
   t.teardown(() => daemon.stop());
   return daemon;
 }

@@ -22,7 +22,8 @@ function status(cards: ComputeCard[], available = true): StatusDocument {
 t.test('server addresses', async (t) => {
   t.equal(statusUrlOf('ws://gpu1:7760').href, 'http://gpu1:7760/v1/status');
   t.equal(statusUrlOf('wss://gpu1:7760/v1/compute?gpus=2').href, 'https://gpu1:7760/v1/status');
-  t.throws(() => statusUrlOf('http://gpu1:7760'), /not a ws:\/\/ or wss:\/\/ address/);
+  t.equal(statusUrlOf('unix:///run/gpupool/gpupool.sock?gpus=2').href, 'http+unix://%2Frun%2Fgpupool%2Fgpupool.sock/v1/status', 'a local daemon\'s status, through its socket');
+  t.throws(() => statusUrlOf('http://gpu1:7760'), /not a ws:\/\/, wss:\/\/ or unix:\/\/ address/);
   t.equal(withServerGpus('ws://a:1', 2), 'ws://a:1?gpus=2');
   t.equal(withServerGpus('ws://a:1/v1/compute?wait=5&gpus=9', 3), 'ws://a:1/v1/compute?wait=5&gpus=3', 'other keys kept, gpus replaced');
 });

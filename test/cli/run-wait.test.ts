@@ -6,7 +6,7 @@
  */
 import t from 'tap';
 import { NO_REQUEST } from '../../src/sharing/quota.js';
-import { DaemonProcess, runCli } from '../helpers/daemon-process.js';
+import { DaemonProcess, onTestTransport, runCli } from '../helpers/daemon-process.js';
 import { FixtureFile, mixedHost } from '../helpers/fixture.js';
 import { QUICK_CONFIG, eventually, writeConfig } from '../helpers/integration.js';
 import { HeldJob } from '../helpers/job.js';
@@ -22,6 +22,8 @@ t.teardown(() => fixture.remove());
 const daemon = await DaemonProcess.start(['--simulate', fixture.path, '--config', writeConfig(fixture.dir, QUICK_CONFIG)], {}, 60_000);
 t.teardown(() => daemon.stop());
 const server = daemon.url.replace(/^http/, 'ws');
+// Where a job reaches it, as its messages name it: ws://, or its Unix socket (GPUPOOL_TEST_TRANSPORT=unix).
+const reached = onTestTransport(server);
 
 // The cards are 80 and 40 GiB: 30 GiB on both leaves the second 10 GiB, 20 GiB short of another 30.
 const MISSING = 'only 1 of the 2 cards asked for have room for 30.00 GiB: card 1 has 10.00 GiB of 40.00 GiB uncommitted (20.00 GiB short)';
@@ -35,7 +37,7 @@ t.test('progress while waiting, the whole refusal, then room', async (t) => {
   const second = new HeldJob(['run', '--servers', server, '--gpus', 'all', '--mem', '30GiB', '--wait', '60', '--', quota, 'wait']);
   t.teardown(() => second.kill());
   // A line when it starts waiting, and another 5 s later with the time waited.
-  const line = (s: number) => new RegExp(`^gpupool: ${escape(server)}: waiting for room \\(${s} s of 60 s\\): ${escape(MISSING)}$`, 'm');
+  const line = (s: number) => new RegExp(`^gpupool: ${escape(reached)}: waiting for room \\(${s} s of 60 s\\): ${escape(MISSING)}$`, 'm');
   await eventually('the first progress line', () => (line(0).test(second.stderr) ? true : undefined), 20_000);
   await eventually('an updated progress line', () => (/waiting for room \([5-9] s of 60 s\)/.test(second.stderr) ? true : undefined), 20_000);
   t.match(second.stderr, line(0), 'which daemon, and what is missing, in GiB');
@@ -45,7 +47,7 @@ t.test('progress while waiting, the whole refusal, then room', async (t) => {
   // A job that waits 1 s is refused with the whole reason, not the close frame's 123 bytes.
   const third = await runCli(['run', '--servers', server, '--gpus', 'all', '--mem', '30GiB', '--wait', '1', '--', quota]);
   t.equal(third.code, 3, `${third.stdout}${third.stderr}`);
-  const refusal = new RegExp(`^gpupool: ${escape(server)} refused the connection: 4004 waited 1 s: ${escape(MISSING)}$`, 'm');
+  const refusal = new RegExp(`^gpupool: ${escape(reached)} refused the connection: 4004 waited 1 s: ${escape(MISSING)}$`, 'm');
   t.match(third.stderr, refusal, 'the whole reason, with units');
   t.ok(Buffer.byteLength(`waited 1 s: ${MISSING}`) > 123, 'longer than a close frame holds');
   t.match(third.stderr, /^gpupool: .*waiting for room \(0 s of 1 s\)/m, 'it said it was waiting first');

@@ -21,7 +21,7 @@ import t from 'tap';
 import { clientLibraryDir, packageRoot } from '../../src/paths.js';
 import { loadOpTable } from '../../src/protocol/client.js';
 import { runFuzz } from '../../src/protocol/fuzz/run.js';
-import { DaemonProcess } from '../helpers/daemon-process.js';
+import { DaemonProcess, onTestTransport } from '../helpers/daemon-process.js';
 import { FixtureFile, mixedHost } from '../helpers/fixture.js';
 import { QUICK_CONFIG, writeConfig } from '../helpers/integration.js';
 import { buildFatbin, buildProgram, buildPtx } from '../helpers/programs.js';
@@ -62,7 +62,7 @@ t.test('a daemon on the sanitized addon runs ordinary programs and fuzzing witho
   const maps = readFileSync(`/proc/${daemon.child.pid}/maps`, 'utf8');
   t.ok(maps.includes(ADDON), 'the daemon runs the sanitized addon');
   t.match(maps, /libasan\.so/, 'with the ASan runtime');
-  const client = { LD_LIBRARY_PATH: clientLibraryDir, GPUPOOL_SERVERS: server };
+  const client = { LD_LIBRARY_PATH: clientLibraryDir, GPUPOOL_SERVERS: onTestTransport(server) };
   const fatbin = buildFatbin();
   for (const [what, argv] of [
     ['streamed_copies (64 async 16 MiB copies on 4 streams)', [buildProgram('streamed_copies.c'), '64', '16']],

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { newToken, tokenLine } from '../../src/auth/tokens.js';
 import { clientLibraryDir } from '../../src/paths.js';
-import { DaemonProcess, runCli } from '../helpers/daemon-process.js';
+import { DaemonProcess, onTestTransport, runCli } from '../helpers/daemon-process.js';
 import { FixtureFile, mixedHost, type Fixture } from '../helpers/fixture.js';
 import { createTestHosts, namespacesAvailable } from '../helpers/netns.js';
 import { buildFatbin, buildProgram } from '../helpers/programs.js';
@@ -72,7 +72,7 @@ t.test('LD_PRELOAD instead of LD_LIBRARY_PATH: the preloaded library answers cud
   t.teardown(() => daemon.stop());
   const child = spawnSync(runtimeStatic, [], {
     encoding: 'utf8',
-    env: { ...process.env, LD_PRELOAD: join(clientLibraryDir, 'libcuda.so.1'), GPUPOOL_SERVERS: daemon.url.replace(/^http/, 'ws') },
+    env: { ...process.env, LD_PRELOAD: join(clientLibraryDir, 'libcuda.so.1'), GPUPOOL_SERVERS: onTestTransport(daemon.url.replace(/^http/, 'ws')) },
     timeout: 60_000,
   });
   t.equal(child.status, 0, `runtime program with LD_PRELOAD exits 0\n${child.stdout}${child.stderr}`);

@@ -5,7 +5,7 @@
  * the new daemon logs that it started fresh and serves new clients.
  */
 import t from 'tap';
-import { DaemonProcess } from '../helpers/daemon-process.js';
+import { DaemonProcess, onTestTransport } from '../helpers/daemon-process.js';
 import { FixtureFile, mixedHost } from '../helpers/fixture.js';
 import { QUICK_CONFIG, computeStatus, writeConfig } from '../helpers/integration.js';
 import { runJob, startJob } from '../helpers/job-process.js';
@@ -26,6 +26,8 @@ t.test('SIGKILL and restart: the loss is reported on both sides, and new clients
   const address = new URL(first.url).host;
   const server = `ws://${address}`;
 
+  // Where the job reaches the first daemon: its TCP address, or its own Unix socket (GPUPOOL_TEST_TRANSPORT=unix).
+  const reached = onTestTransport(server);
   const j = startJob(t, server, [lostDaemon]);
   const [, pid] = (await j.output(/^ready (\d+)$/m)) as unknown as [string, string];
   const connected = await first.waitFor((l) => l.msg === 'client connected' && l.pid === Number(pid));
@@ -38,7 +40,7 @@ t.test('SIGKILL and restart: the loss is reported on both sides, and new clients
   t.ok(second.logs.some((l) => l.msg.startsWith('compute starts fresh') && l.sessions === 0), 'the new daemon logs that it starts fresh: no session survives');
 
   const lost = new RegExp(
-    `^gpupool: lost the daemon at ${server.replace(/\./g, '\\.')} \\(.+\\); session ${session} there is gone with what it held \\(1 context\\(s\\), 1 allocation\\(s\\), ${HELD_BYTES} bytes\\); its devices now fail with CUDA_ERROR_DEVICE_UNAVAILABLE$`,
+    `^gpupool: lost the daemon at ${reached.replace(/[./]/g, '\\$&')} \\(.+\\); session ${session} there is gone with what it held \\(1 context\\(s\\), 1 allocation\\(s\\), ${HELD_BYTES} bytes\\); its devices now fail with CUDA_ERROR_DEVICE_UNAVAILABLE$`,
     'm',
   );
   await j.output(lost, 'stderr');

@@ -17,7 +17,7 @@ import { ProtocolClient, frame, helloMessage, loadOpTable } from '../../src/prot
 import { startSimulatedDaemon } from '../helpers/simulated.js';
 import { eventually } from '../helpers/integration.js';
 import { buildProgram } from '../helpers/programs.js';
-import { rssBytes, runProcess } from '../helpers/daemon-process.js';
+import { onTestTransport, rssBytes, runProcess } from '../helpers/daemon-process.js';
 
 // Six GiB cross the emulated driver and loopback here: longer than tap's default per file on 2 CPUs.
 t.setTimeout(360_000);
@@ -31,7 +31,7 @@ function run(program: string, args: string[], env: NodeJS.ProcessEnv) {
 t.test('1 GiB and 2 GiB copies each way arrive whole, and the daemon gives the memory back', async (t) => {
   const program = buildProgram('large_copies.c');
   const { daemon, server } = await startSimulatedDaemon(t);
-  const env = { LD_LIBRARY_PATH: clientLibraryDir, GPUPOOL_SERVERS: server, GPUPOOL_REQUEST: 'mem=3GiB' };
+  const env = { LD_LIBRARY_PATH: clientLibraryDir, GPUPOOL_SERVERS: onTestTransport(server), GPUPOOL_REQUEST: 'mem=3GiB' };
   const pid = daemon.child.pid!;
   // Idle: after a first small session, so that what any session loads once (the driver's module
   // state, the addon's code) is in the figure.

@@ -8,7 +8,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { newToken, tokenLine } from '../../src/auth/tokens.js';
-import { DaemonProcess, runCli } from '../helpers/daemon-process.js';
+import { DaemonProcess, onTestTransport, runCli } from '../helpers/daemon-process.js';
 import { FixtureFile, mixedHost, type Fixture, type FixtureCard } from '../helpers/fixture.js';
 import { QUICK_CONFIG, computeStatus, eventually, writeConfig } from '../helpers/integration.js';
 import { HeldJob } from '../helpers/job.js';
@@ -83,7 +83,7 @@ t.test('binpack and spread pick the expected cards of a three-card host', async 
   t.match(over.stderr, /refused the connection: 4004 gpus=4: this host has 3 card\(s\)/);
   const early = await runCli(['run', '--servers', server, '--gpus', '4', '--', quota]);
   t.equal(early.code, 75, 'refused before the job started');
-  t.match(early.stderr, new RegExp(`^gpupool run: no room for 4 card\\(s\\): the pool has room for 3 of the 4 card\\(s\\) asked for \\(${server} 3\\)$`, 'm'));
+  t.match(early.stderr, new RegExp(`^gpupool run: no room for 4 card\\(s\\): the pool has room for 3 of the 4 card\\(s\\) asked for \\(${onTestTransport(server).replace(/[.?]/g, '\\$&')} 3\\)$`, 'm'));
   t.notMatch(early.stdout, /totalMem/, 'the job never ran');
 });
 

@@ -16,7 +16,7 @@ import t, { type Test } from 'tap';
 import { clientLibraryDir, packageRoot } from '../../src/paths.js';
 import { loadOpTable } from '../../src/protocol/client.js';
 import { runFuzz } from '../../src/protocol/fuzz/run.js';
-import { DaemonProcess } from '../helpers/daemon-process.js';
+import { DaemonProcess, onTestTransport } from '../helpers/daemon-process.js';
 import { FixtureFile, mixedHost } from '../helpers/fixture.js';
 import { QUICK_CONFIG, writeConfig } from '../helpers/integration.js';
 import { buildFatbin, buildProgram } from '../helpers/programs.js';
@@ -77,7 +77,7 @@ t.test('the emulated driver under an unmodified driver-API program', async (t) =
 t.test('the client library under driver-API and runtime programs, against a daemon', async (t) => {
   const daemon = await DaemonProcess.start(['--simulate', fixture.path, '--config', writeConfig(fixture.dir, QUICK_CONFIG)]);
   t.teardown(() => daemon.stop());
-  const env = sanitized({ LD_LIBRARY_PATH: join(ASAN, 'shim'), GPUPOOL_SERVERS: daemon.url.replace(/^http/, 'ws') });
+  const env = sanitized({ LD_LIBRARY_PATH: join(ASAN, 'shim'), GPUPOOL_SERVERS: onTestTransport(daemon.url.replace(/^http/, 'ws')) });
   for (const [what, argv] of [
     ['driver_api', [buildProgram('driver_api.c'), fatbin]],
     ['runtime (static cudart)', [buildProgram('runtime.cu')]],
@@ -114,7 +114,7 @@ t.test('every allocating API (quota_apis): the emulated driver, and the client l
 
   const daemon = await DaemonProcess.start(['--simulate', fixture.path, '--config', writeConfig(fixture.dir, QUICK_CONFIG)]);
   t.teardown(() => daemon.stop());
-  const env = sanitized({ LD_LIBRARY_PATH: join(ASAN, 'shim'), GPUPOOL_SERVERS: daemon.url.replace(/^http/, 'ws'), GPUPOOL_REQUEST: 'mem=256MiB' });
+  const env = sanitized({ LD_LIBRARY_PATH: join(ASAN, 'shim'), GPUPOOL_SERVERS: onTestTransport(daemon.url.replace(/^http/, 'ws')), GPUPOOL_REQUEST: 'mem=256MiB' });
   const remote = spawnSync(program, [], { encoding: 'utf8', env, timeout: 120_000 });
   clean(t, 'quota_apis through the client library', remote);
   t.match(remote.stdout, /^PASS$/m);
@@ -132,7 +132,7 @@ t.test('the emulated driver inside a daemon, under protocol fuzzing and the laun
   t.same(report.failures.slice(0, 5), [], `${report.cases} cases ended as they should`);
   // Cooperative grids, an assert's sticky error and printf, mipmapped textures and surfaces on levels,
   // the device heap.
-  const client = sanitized({ LD_LIBRARY_PATH: join(ASAN, 'shim'), GPUPOOL_SERVERS: daemon.url.replace(/^http/, 'ws') });
+  const client = sanitized({ LD_LIBRARY_PATH: join(ASAN, 'shim'), GPUPOOL_SERVERS: onTestTransport(daemon.url.replace(/^http/, 'ws')) });
   for (const program of ['coop_launch.cu', 'device_assert.cu', 'mipmaps.cu', 'textures.cu', 'device_heap.cu']) {
     const run = spawnSync(buildProgram(program), [], { encoding: 'utf8', env: client, timeout: 120_000 });
     clean(t, program, run);

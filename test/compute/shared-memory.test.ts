@@ -4,9 +4,12 @@
  * - a driver-API program copies from and to pinned and pageable memory, 1 byte to 64 MiB, at
  *   unaligned offsets, synchronously, asynchronously in stream order and through unified addresses,
  *   every byte checked; the session's stats show the copies named shared memory;
+ * - 2D and 3D copies (cuMemcpy2D*, cuMemcpy3D*, with device memory and with arrays) from and to
+ *   pinned and pageable pitched host boxes, one smaller and two larger than a staging slot, every
+ *   byte of the box and around it checked; the session's stats show each named shared memory;
  * - a hostile client on the raw socket: a region with no descriptor, a descriptor of no memfd, an
  *   unsealed memfd, one smaller than it claims, a copy past a region's end, a region never sent, a
- *   signal word outside it: each is a clear CUresult, and the daemon serves another job afterwards.
+ *   signal word outside it, a box copy whose rows (or planes) reach outside the region: each is a clear CUresult, and the daemon serves another job afterwards.
  * GPUPOOL_TEST_SESSION_PROCESS=process runs the same with sessions in worker processes.
  */
 import { spawn } from 'node:child_process';
@@ -64,6 +67,26 @@ for (const memory of ['pinned', 'pageable'] as const) {
   });
 }
 
+const boxProgram = buildProgram('shared_box_copies.c');
+// [width, height, depth]: within one slot; planes of 4 MiB, three to a slot; planes of 21 MiB, larger than a slot.
+const BOXES = [['33', '5', '3'], ['4099', '1025', '5'], ['70001', '300', '2']];
+
+for (const memory of ['pinned', 'pageable'] as const) {
+  t.test(`2D and 3D copies from and to ${memory} memory go through shared memory, every byte checked`, async (t) => {
+    for (const box of BOXES) {
+      const seen = new Set(daemon.logs);
+      const result = await runProcess(boxProgram, [memory, ...box], localEnv());
+      t.equal(result.code, 0, `the program passed (${box.join(' x ')})`, { output: (result.stdout + result.stderr).slice(-3000) });
+      t.match(result.stdout, /^3D ok\n3D async ok\n2D ok\narray ok\nPASS$/m, `each kind of copy checked (${box.join(' x ')})`);
+      t.notMatch(result.stderr, /refused shared memory/, 'the daemon took the regions');
+      const freed = await daemon.waitFor((l) => !seen.has(l) && l.msg === 'session freed');
+      const stats = freed.stats as { sharedCopies: number };
+      // 12 copies, each of at least one frame naming shared memory.
+      t.ok(stats.sharedCopies >= 12, `the box copies named shared memory (${stats.sharedCopies} shared copies)`);
+    }
+  });
+}
+
 // ---- hostile clients on the raw socket -------------------------------------------------------------
 
 const ops = loadOpTable();
@@ -95,6 +118,16 @@ class RawClient extends RawLines {
 
   region(ctx: number, region: number, bytes: number): Promise<{ rc: number }> {
     return this.call(sharedMemoryOps.shm_region, ctx, frameValues('shm_region', { region, bytes }));
+  }
+
+  /** A box copy between device memory (dst_* or src_*) and a host box of a region, synchronous. */
+  box(ctx: number, f: Record<string, number>): Promise<{ rc: number }> {
+    const values = frameValues('shm_copy_3d', {
+      kind: 0, dst_type: 0, dst_where: 0, dst_x: 0, dst_y: 0, dst_z: 0, dst_pitch: 0, dst_height: 0,
+      src_type: 0, src_where: 0, src_x: 0, src_y: 0, src_z: 0, src_pitch: 0, src_height: 0,
+      width: 100, height: 10, depth: 2, per_thread: 0, async: 0, stream: 0, region: 6, offset: 0, host_pitch: 1000, host_height: 20, signal: 0, signal_value: 1, ...f,
+    });
+    return this.call(sharedMemoryOps.shm_copy_3d, ctx, values);
   }
 
   copy(ctx: number, f: { kind: number; device: number; region: number; offset: number; bytes: number; signal?: number }): Promise<{ rc: number }> {
@@ -137,6 +170,21 @@ t.test('a hostile client gets a clear error for each bad region or copy, and the
   t.equal((await c.copy(ctx, { kind: 0, device: dptr, region: 77, offset: 0, bytes: 16 })).rc, CUDA_ERROR_INVALID_VALUE, 'a region never sent');
   t.equal((await c.copy(ctx, { kind: 0, device: dptr, region: 6, offset: 0, bytes: 16, signal: 65536 })).rc, CUDA_ERROR_INVALID_VALUE, 'a signal word outside the region');
   t.equal((await c.copy(ctx, { kind: 0, device: dptr + (1 << 20) - 8, region: 6, offset: 0, bytes: 16 })).rc, CUDA_ERROR_INVALID_VALUE, 'device memory past the allocation');
+  // Box copies: device rows 1024 bytes apart, planes 64 rows apart; the region holds 65536 bytes.
+  const card = { dst_type: 1, dst_where: dptr, dst_pitch: 1024, dst_height: 64 };
+  const fromCard = { kind: 1, src_type: 1, src_where: dptr, src_pitch: 1024, src_height: 64 };
+  t.equal((await c.box(ctx, card)).rc, 0, 'a box copy whose rows lie in the region runs');
+  t.equal((await c.box(ctx, fromCard)).rc, 0, 'and back to the host');
+  t.equal((await c.box(ctx, { ...card, host_pitch: 4096, host_height: 10 })).rc, CUDA_ERROR_INVALID_VALUE, 'a box whose last rows lie past the region\'s end');
+  t.equal((await c.box(ctx, { ...fromCard, host_pitch: 4096, host_height: 10 })).rc, CUDA_ERROR_INVALID_VALUE, 'the same box written to the host');
+  t.equal((await c.box(ctx, { ...fromCard, offset: 65000, height: 1, depth: 1, width: 600 })).rc, CUDA_ERROR_INVALID_VALUE, 'one row from an offset past the end');
+  t.equal((await c.box(ctx, { ...card, host_pitch: 50 })).rc, CUDA_ERROR_INVALID_VALUE, 'rows that overlap (pitch under the width)');
+  t.equal((await c.box(ctx, { ...card, host_height: 5 })).rc, CUDA_ERROR_INVALID_VALUE, 'planes that overlap (height under the rows)');
+  t.equal((await c.box(ctx, { ...card, host_pitch: 2 ** 53, height: 2 ** 20, depth: 1 })).rc, CUDA_ERROR_INVALID_VALUE, 'a pitch whose rows overflow');
+  t.equal((await c.box(ctx, { ...card, region: 77 })).rc, CUDA_ERROR_INVALID_VALUE, 'a box in a region never sent');
+  t.equal((await c.box(ctx, { ...card, dst_y: 1020 })).rc, CUDA_ERROR_INVALID_VALUE, 'device rows past the allocation');
+  t.equal((await c.box(ctx, { ...card, src_type: 1, src_where: dptr, src_pitch: 1024, src_height: 64 })).rc, CUDA_ERROR_INVALID_VALUE, 'no host side where the kind says');
+  t.equal((await c.box(ctx, { ...card, signal: 65536 })).rc, CUDA_ERROR_INVALID_VALUE, 'a box copy\'s signal word outside the region');
   t.equal((await c.call(sharedMemoryOps.shm_release, ctx, frameValues('shm_release', { region: 6 }))).rc, 0, 'the region released');
   t.equal((await c.copy(ctx, { kind: 0, device: dptr, region: 6, offset: 0, bytes: 16 })).rc, CUDA_ERROR_INVALID_VALUE, 'a released region is gone');
   t.match(daemon.logs.map((l) => String(l.msg ?? '')).join('\n') + daemon.stderr.join(''), /shared memory refused: region 1: no descriptor/, 'the daemon logged the first refusal with its reason');

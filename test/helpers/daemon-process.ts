@@ -16,10 +16,38 @@ export const CLI = join(packageRoot, 'dist', 'cli', 'gpupool.js');
 export const localTransport = process.env.GPUPOOL_TEST_TRANSPORT === 'unix';
 const localSockets = new Map<string, string>();
 
-/** The unix:// address of the daemon listening at `server` (ws://HOST:PORT), if it has one for jobs. */
+/**
+ * The unix:// address of the daemon listening at `server` (ws://HOST:PORT), if it has one for jobs.
+ * wss:// stays on TCP: TLS is what the remote transport is, and the TLS tests assert on it.
+ */
 export function localSocketOf(server: string): string | undefined {
-  const hostPort = /^(?:ws|http)s?:\/\/([^/]+)/.exec(server)?.[1];
+  const hostPort = /^(?:ws|https?):\/\/([^/?#]+)/.exec(server)?.[1];
   return hostPort === undefined ? undefined : localSockets.get(hostPort);
+}
+
+/**
+ * The servers a job is given, on the local transport where GPUPOOL_TEST_TRANSPORT=unix asks for it:
+ * each address of a daemon with a socket becomes unix://SOCKET, its own request (?gpus=2) kept.
+ */
+export function onTestTransport(servers: string): string {
+  if (!localTransport) return servers;
+  return servers
+    .split(',')
+    .map((s) => {
+      const socket = localSocketOf(s);
+      return socket === undefined ? s : socket + (/\?.*$/.exec(s)?.[0] ?? '');
+    })
+    .join(',');
+}
+
+/**
+ * CLI arguments with `run --servers LIST` on the test transport. A job inside a network namespace (a
+ * test host) keeps TCP: it cannot reach a socket file of the host's daemons, which is what such a test is about.
+ */
+export function cliOnTestTransport(args: string[], netns?: string): string[] {
+  if (!localTransport || netns !== undefined || args[0] !== 'run') return args;
+  const end = args.indexOf('--');
+  return args.map((a, i) => (i > 0 && (end < 0 || i < end) && (args[i - 1] === '--servers' || args[i - 1] === '-s') ? onTestTransport(a) : a));
 }
 
 export interface LogLine {
@@ -105,7 +133,8 @@ export class DaemonProcess {
 
 /** Runs the CLI to completion and returns what it printed; `netns` runs it inside that namespace. */
 export async function runCli(args: string[], env: NodeJS.ProcessEnv = {}, netns?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const [cmd, cmdArgs] = netns ? ['ip', ['netns', 'exec', netns, process.execPath, CLI, ...args]] : [process.execPath, [CLI, ...args]];
+  const argv = cliOnTestTransport(args, netns);
+  const [cmd, cmdArgs] = netns ? ['ip', ['netns', 'exec', netns, process.execPath, CLI, ...argv]] : [process.execPath, [CLI, ...argv]];
   return runProcess(cmd, cmdArgs, { ...process.env, ...env });
 }
 

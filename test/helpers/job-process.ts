@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import type { Test } from 'tap';
-import { CLI, localSocketOf, localTransport } from './daemon-process.js';
+import { CLI, onTestTransport } from './daemon-process.js';
 import { eventually } from './integration.js';
 
 /** "No hang": the waits on a job give up after this long. */
@@ -82,15 +82,6 @@ export class JobProcess {
   kill(): void {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
   }
-}
-
-/** The servers a job is given, on the local transport where GPUPOOL_TEST_TRANSPORT=unix asks for it. */
-export function onTestTransport(servers: string): string {
-  if (!localTransport) return servers;
-  return servers
-    .split(',')
-    .map((s) => localSocketOf(s) ?? s)
-    .join(',');
 }
 
 /** A job killed (if still running) when the test ends. */

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { CLI } from './daemon-process.js';
+import { CLI, cliOnTestTransport } from './daemon-process.js';
 import { eventually } from './integration.js';
 
 /**
@@ -14,7 +14,8 @@ export class HeldJob {
   readonly exit: Promise<unknown>;
 
   constructor(args: string[], env: NodeJS.ProcessEnv = {}, netns?: string) {
-    const [cmd, cmdArgs] = netns ? ['ip', ['netns', 'exec', netns, process.execPath, CLI, ...args]] : [process.execPath, [CLI, ...args]];
+    const argv = cliOnTestTransport(args, netns);
+    const [cmd, cmdArgs] = netns ? ['ip', ['netns', 'exec', netns, process.execPath, CLI, ...argv]] : [process.execPath, [CLI, ...argv]];
     this.child = spawn(cmd, cmdArgs, { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
     this.child.stdout!.on('data', (d: Buffer) => (this.stdout += d.toString()));
     this.child.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));
