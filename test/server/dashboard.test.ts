@@ -118,10 +118,14 @@ t.test('the dashboard: a pool of two hosts with several clients, clicked through
   await Promise.all(jobs.map((j) => j.ready(START_MS)));
   jobs.forEach((j) => j.child.stdin!.write('go\n'));
   // Shares are measured once a client has run a while (a client that has not yet run in the window
-  // reads 0); the series need a few samples to draw.
+  // reads 0); the series need a few samples to draw. The low-priority client may read 0 all along:
+  // beside saturating clients of higher classes it gets only the moments both leave the card idle
+  // (docs/sharing.md, "Priorities"), and with calls as fast as they are now there may be none.
   await eventually('achieved shares measured', async () => {
     const st = await json<StatusDocument>(`${daemon.url}/v1/status`);
-    return st.compute.sessions.length === 3 && st.compute.sessions.every((s) => s.cards.every((c) => c.achievedShare !== null && c.achievedShare > 0)) ? true : undefined;
+    const ran = (s: StatusDocument['compute']['sessions'][number]) =>
+      s.cards.every((c) => c.achievedShare !== null && (c.achievedShare > 0 || s.scheduling?.effective === 'low'));
+    return st.compute.sessions.length === 3 && st.compute.sessions.every(ran) ? true : undefined;
   }, START_MS, 200);
 
   const context = await browser;
@@ -179,7 +183,8 @@ t.test('the dashboard: a pool of two hosts with several clients, clicked through
       t.equal(await row.locator('[data-field="pid"]').getAttribute('data-value'), String(s.pid), `#${s.id}: pid`);
       t.equal(await row.locator('[data-field="tenant"]').getAttribute('data-value'), 'research', `#${s.id}: tenant`);
       const achieved = Number(await row.locator('[data-field="achieved"]').getAttribute('data-value'));
-      t.ok(achieved > 0 && achieved <= 1, `#${s.id}: an achieved share (${achieved})`);
+      const floor = s.scheduling!.effective === 'low' ? 0 : Number.MIN_VALUE; // low may read 0 (above)
+      t.ok(achieved >= floor && achieved <= 1, `#${s.id}: an achieved share (${achieved})`);
     }
     t.equal(await detail.locator('figure.chart-block').count(), 2, 'shares and memory over time');
     await eventually('share lines with points', async () => ((await detail.locator('figure[data-chart="Share of the card over time"] path.series[d^="M"]').count()) >= on0.length ? true : undefined));
