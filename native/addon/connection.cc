@@ -287,16 +287,23 @@ Connection::Await Connection::await_bytes(int timeout_ms, std::atomic<bool> &sto
       if (now >= deadline) return Await::kTimeout;
       wait_ms = (int)(deadline - now);
     }
-    pollfd fds[2] = {{fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
-    const int n = poll(fds, 2, wait_ms);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return Await::kOver;
-    if (fds[1].revents & POLLIN) {
-      uint64_t count;
-      (void)!read(wake_fd_, &count, sizeof count);
-    }
-    if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) return Await::kBytes;
+    const Poll p = poll_socket(wait_ms);
+    if (p == Poll::kError) return Await::kOver;
+    if (p == Poll::kReadable) return Await::kBytes;
   }
+}
+
+// One wait for the socket or the wake descriptor (drained when it fired).
+Connection::Poll Connection::poll_socket(int timeout_ms) {
+  pollfd fds[2] = {{fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
+  const int n = poll(fds, 2, timeout_ms);
+  if (n < 0) return errno == EINTR ? Poll::kWoken : Poll::kError;
+  if (n == 0) return Poll::kTimeout;
+  if (fds[1].revents & POLLIN) {
+    uint64_t count;
+    (void)!read(wake_fd_, &count, sizeof count);
+  }
+  return (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) ? Poll::kReadable : Poll::kWoken;
 }
 
 // Waits until the socket has bytes (true) or the connection is over (false); meanwhile it sends what
@@ -312,15 +319,9 @@ bool Connection::wait_readable() {
       if (now >= deadline) return false;
       timeout_ms = (int)(deadline - now);
     }
-    pollfd fds[2] = {{fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
-    const int n = poll(fds, 2, timeout_ms);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;  // an error, or the grace ran out
-    if (fds[1].revents & POLLIN) {
-      uint64_t count;
-      (void)!read(wake_fd_, &count, sizeof count);
-    }
-    if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) return true;
+    const Poll p = poll_socket(timeout_ms);
+    if (p == Poll::kError || p == Poll::kTimeout) return false;  // the grace ran out
+    if (p == Poll::kReadable) return true;
   }
 }
 

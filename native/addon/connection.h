@@ -112,6 +112,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool await_turn();
   void hand_to_session();
   Await await_bytes(int timeout_ms, std::atomic<bool> &stop);
+  enum class Poll { kReadable, kWoken, kTimeout, kError };
+  Poll poll_socket(int timeout_ms);
   bool read_message(char *&data, size_t &size);
   void drain();
   bool wait_readable();

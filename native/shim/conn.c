@@ -354,13 +354,7 @@ static void *receiver_main(void *arg)
     pthread_mutex_lock(&c->batch_lock);
     while (!c->dead) {
         if (receiver_steps_aside(c)) {
-            struct timespec until;
-            clock_gettime(CLOCK_MONOTONIC, &until);
-            until.tv_nsec += (long)GP_RECEIVER_QUIET_MS * 1000000L;
-            if (until.tv_nsec >= 1000000000L) {
-                until.tv_sec++;
-                until.tv_nsec -= 1000000000L;
-            }
+            const struct timespec until = gp_deadline_in(CLOCK_MONOTONIC, GP_RECEIVER_QUIET_MS * 1000000LL);
             pthread_cond_timedwait(&c->reader_turn, &c->batch_lock, &until);
             continue;
         }
@@ -423,14 +417,7 @@ static void *sender_main(void *arg)
     for (;;) {
         pthread_mutex_lock(&c->batch_lock);
         while (c->batch_len == 0 && !c->dead && !c->stopping) {
-            struct timespec until;
-            clock_gettime(CLOCK_REALTIME, &until);
-            until.tv_sec += every_ms / 1000;
-            until.tv_nsec += (long)(every_ms % 1000) * 1000000L;
-            if (until.tv_nsec >= 1000000000L) {
-                until.tv_sec++;
-                until.tv_nsec -= 1000000000L;
-            }
+            const struct timespec until = gp_deadline_in(CLOCK_REALTIME, every_ms * 1000000LL);
             c->sender_waiting = 1;
             int timed_out = pthread_cond_timedwait(&c->batch_ready, &c->batch_lock, &until) == ETIMEDOUT;
             c->sender_waiting = 0;

@@ -73,6 +73,17 @@ typedef struct gp_conn {
     int placing;           /* the receiver reads a reply into a copy's memory: waiters fail after it (conn.c) */
 } gp_conn;
 
+/* `clock` now plus ns, for pthread_cond_timedwait (whose condition was made on that clock). */
+static inline struct timespec gp_deadline_in(clockid_t clock, long long ns)
+{
+    struct timespec t;
+    clock_gettime(clock, &t);
+    ns += t.tv_nsec;
+    t.tv_sec += (time_t)(ns / 1000000000LL);
+    t.tv_nsec = (long)(ns % 1000000000LL);
+    return t;
+}
+
 /* A caller waited within this long: the receiver leaves the socket to the callers and looks again after as long. */
 #define GP_RECEIVER_QUIET_MS 20
 

@@ -142,13 +142,7 @@ static int poll_replies(gp_conn *c, gp_ring *r, int blocking)
             r->markers++;
             pthread_cond_broadcast(&r->order_cond);
             while (r->socket_done < r->markers && !gone(c)) {
-                struct timespec until;
-                clock_gettime(CLOCK_REALTIME, &until);
-                until.tv_nsec += SLEEP_SLICE_NS;
-                if (until.tv_nsec >= 1000000000L) {
-                    until.tv_sec++;
-                    until.tv_nsec -= 1000000000L;
-                }
+                const struct timespec until = gp_deadline_in(CLOCK_REALTIME, SLEEP_SLICE_NS);
                 pthread_cond_timedwait(&r->order_cond, &r->order_lock, &until);
             }
             pthread_mutex_unlock(&r->order_lock);
@@ -308,13 +302,7 @@ void gp_ring_before_socket_message(gp_conn *c)
     pthread_mutex_lock(&r->order_lock);
     while (r->markers <= r->socket_done && !gone(c) && gp_ring_now_ns() < give_up) {
         /* The ring's readers pass its record (the daemon rang the reply reader for it). */
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
+        const struct timespec until = gp_deadline_in(CLOCK_REALTIME, 1000000LL);
         pthread_cond_timedwait(&r->order_cond, &r->order_lock, &until);
     }
     pthread_mutex_unlock(&r->order_lock);
