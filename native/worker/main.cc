@@ -8,6 +8,7 @@
 // worker that crashes, hangs or is killed ends only its own sessions: the daemon sees it exit.
 #include <cjson/cJSON.h>
 #include <pthread.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <signal.h>
 #include <unistd.h>
@@ -512,6 +513,12 @@ class Worker {
 int main() {
   // A write to a client that went away is an error return, not the worker's death.
   signal(SIGPIPE, SIG_IGN);
+  // A worker dies with its daemon, at once. Noticing the control channel's end is not enough: a job on
+  // the call ring (shared memory) reaches this process without the daemon, and calls it made in the
+  // moment before that notice would succeed against a daemon already gone. The kernel queues this
+  // signal before it tells anyone the daemon exited. A daemon that died before this line closed the
+  // channel, which the worker reads as its end before any session could start.
+  prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 #ifdef __GLIBC__
   // As in the daemon (addon.cc): large copy buffers are mapped on their own and returned when freed.
   mallopt(M_MMAP_THRESHOLD, 1 << 20);

@@ -63,6 +63,15 @@ async function sessions(daemon: DaemonProcess): Promise<SessionInfo[]> {
   return ((await res.json()) as { compute: { sessions: SessionInfo[] } }).compute.sessions;
 }
 
+/** No process `pid`, or only its zombie (a killed worker whose new parent has not reaped it). */
+function processGone(pid: number): boolean {
+  try {
+    return /^\S+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return true;
+  }
+}
+
 /** Waits until the daemon's status lists no compute session. */
 function noSessions(daemon: DaemonProcess): Promise<true> {
   return eventually('no compute session in /v1/status', async () => ((await sessions(daemon)).length === 0 ? true : undefined), PROMPT_MS);
@@ -91,13 +100,18 @@ t.test('a daemon killed under a running job: every later call is CUDA_ERROR_DEVI
   const { daemon, server } = await startDaemon(t);
   const j = job(t, server, [lostDaemon]);
   await j.output(/^ready \d+$/m);
+  const [session] = await sessions(daemon);
+  const workerPid = session!.workerPid;
+  t.ok(workerPid, 'the session runs in a worker process');
   await daemon.stop('SIGKILL');
-  // No waiting for the client to notice: its calls may race with the connection's end.
+  // No waiting for the client to notice: its calls may race with the connection's end. Over a Unix
+  // socket they go by the call ring straight to the worker, which must not answer them.
   j.line();
   t.equal(await j.finished(), 0, `the program exits on its own, status 0\n${j.stdout}${j.stderr}`);
   t.match(j.stdout, UNAVAILABLE, 'cuMemAlloc, cuCtxSynchronize and cuMemcpyHtoD all failed with CUDA_ERROR_DEVICE_UNAVAILABLE');
   t.match(j.stderr, LOST, 'the client library said it lost the daemon, naming it');
   t.equal(j.stderr.match(/lost the daemon/g)?.length, 1, 'once');
+  t.ok(await eventually('the worker gone', () => (processGone(workerPid!) ? true : undefined), PROMPT_MS), 'the worker died with its daemon');
 });
 
 t.test('a daemon stopped with SIGTERM closes the session with 4005; the job carries on the same way', async (t) => {
