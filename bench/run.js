@@ -9,7 +9,7 @@
  * docs/benchmarks.md.
  *
  *   node bench/run.js [--quick] [--no-write] [--only 1,2,3,4] [--json FILE] [--js-connections] [--local]
- *                     [--session-process thread|process] [--no-call-ring]
+ *                     [--session-process thread|process] [--no-call-ring] [--ring-spin-us N]
  *
  * --quick: one trial of each and smaller counts (a smoke test; never written to the document).
  * --no-write: print only. --only: some of the benchmarks (the document is written only by a full run).
@@ -18,6 +18,8 @@
  * --session-process: where the daemon runs its sessions (config `compute.sessionProcess`; default: the config's).
  * --no-call-ring: the daemon refuses local jobs' call rings (config `compute.callRingBytes` 0): their
  * calls cross the Unix socket, as before the ring (docs/operations.md, "The call ring").
+ * --ring-spin-us: how long both ends of a call ring spin before they sleep (config
+ *   `compute.callRingSpinUs` and the jobs' GPUPOOL_CALL_RING_SPIN_US; default: the config's).
  * --local: jobs reach the daemon through its Unix socket (the local transport, issue 13); the
  * latency baseline is then a C ping-pong over a Unix socket pair, and the copies are also measured
  * from pinned (cuMemAllocHost) memory and directly on the emulated driver. Never written to the document.
@@ -55,11 +57,15 @@ const onlyArg = args.indexOf('--only');
 const jsonArg = args.indexOf('--json');
 const jsonOut = jsonArg >= 0 ? args[jsonArg + 1] : null;
 const sessionArg = args.indexOf('--session-process');
+const spinArg = args.indexOf('--ring-spin-us');
 const compute = {
   ...(args.includes('--js-connections') ? { nativeConnections: false } : {}),
   ...(sessionArg >= 0 ? { sessionProcess: args[sessionArg + 1] } : {}),
   ...(args.includes('--no-call-ring') ? { callRingBytes: 0 } : {}),
+  ...(spinArg >= 0 ? { callRingSpinUs: Number(args[spinArg + 1]) } : {}),
 };
+// The job's side of the ring spins as long as the session's (the client library reads it at its start).
+if (spinArg >= 0) process.env.GPUPOOL_CALL_RING_SPIN_US = args[spinArg + 1];
 const daemonConfig = Object.keys(compute).length > 0 ? { compute } : {};
 const only = onlyArg >= 0 ? new Set(args[onlyArg + 1].split(',').map(Number)) : new Set([1, 2, 3, 4]);
 
