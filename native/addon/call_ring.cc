@@ -85,6 +85,19 @@ void CallRing::ran_dry() {
     gp_ring_ring(gp_ring_word(base_, GP_RING_CLIENT_BELL), gp_ring_word(base_, GP_RING_CLIENT_AWAKE));
 }
 
+void CallRing::polling() {
+  if (polling_) return;
+  polling_ = true;
+  __atomic_store_n(gp_ring_word(base_, GP_RING_SESSION_AWAKE), GP_RING_SESSION_POLLING, __ATOMIC_SEQ_CST);
+  ran_dry();
+}
+
+void CallRing::running() {
+  if (!polling_) return;
+  polling_ = false;
+  __atomic_store_n(gp_ring_word(base_, GP_RING_SESSION_AWAKE), 1u, __ATOMIC_SEQ_CST);
+}
+
 bool CallRing::send(Connection *c, const char *data, size_t size, const std::atomic<bool> &stopping, bool *bad) {
   *bad = false;
   const bool inline_ = size <= gp_ring_max_payload(rep_.cap);
@@ -120,6 +133,7 @@ void CallRing::sleep(uint64_t timeout_ns, const std::function<bool()> &ready) {
   if (!has_request() && !ready()) gp_ring_futex_wait(bell, seen, (long)timeout_ns);
   sleeping_.store(false, std::memory_order_relaxed);
   __atomic_store_n(awake, 1u, __ATOMIC_SEQ_CST);
+  polling_ = false;
 }
 
 void CallRing::notify() {

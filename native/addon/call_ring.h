@@ -40,6 +40,11 @@ class CallRing {
   // The session polled out without a request after running some: if the client holds calls back for a
   // batch, its reply reader is rung to send them (the client's word is a hint: at worst a needless wake).
   void ran_dry();
+  // The session found the ring empty: it says it polls (a client sends at once, holding nothing back
+  // for a batch), then asks for what was held while it ran. Only the first of a run of empty looks writes.
+  void polling();
+  // The session took records: a client holds its next calls back for a batch until it polls again.
+  void running();
 
   // A reply: into the reply ring, or on the socket after a record saying so. Waits while the ring is
   // full, until `stopping` says the session ends. False: not delivered (*bad: the client broke the ring).
@@ -62,6 +67,7 @@ class CallRing {
   uint64_t req_tail_ = 0;  // the session's own positions
   uint64_t rep_head_ = 0;
   std::atomic<bool> sleeping_{false};
+  bool polling_ = false;  // what the session's word says: polling (3), or running or asleep
 };
 
 }  // namespace gp

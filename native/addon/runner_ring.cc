@@ -36,9 +36,10 @@ void Runner::send_out(Connection *c, const char *data, size_t size) {
 
 bool Runner::next_from_ring(Message &m) {
   CallRing &ring = *ring_;
-  const uint64_t spin_until = gp_ring_now_ns() + ring.spin_ns();
+  const uint64_t spin_start = gp_ring_now_ns(), spin_until = spin_start + ring.spin_ns();
   bool grace_known = false, keep = false, idled = false, spinning = true, look = true;
-  uint64_t deadline = 0, last_look = 0;
+  uint64_t deadline = 0;
+  gp_ring_spin spin{0, spin_start};
   uint32_t attention = attention_.load(std::memory_order_acquire);
   unsigned spins = 0;
   for (;;) {
@@ -65,6 +66,7 @@ bool Runner::next_from_ring(Message &m) {
     if (!awaiting_socket_) {
       switch (ring.take(ring_buf_)) {
         case CallRing::Take::kMessage:
+          ring.running();
           if (ring_buf_.empty()) continue;  // nothing to run
           m = Message{ring_buf_.data(), ring_buf_.size(), nullptr, true};
           fed_ = true;
@@ -76,6 +78,9 @@ bool Runner::next_from_ring(Message &m) {
           ring_failure_ = "the call ring holds a record that is not one (its positions or lengths were changed)";
           return false;
         case CallRing::Take::kEmpty:
+          // Said at once, not when the spin ends: a client holding launches back for a batch while
+          // this thread polls an empty ring would leave the card idle for the whole spin.
+          ring.polling();
           break;
       }
     }
@@ -85,7 +90,7 @@ bool Runner::next_from_ring(Message &m) {
       continue;
     }
     const uint64_t now = gp_ring_now_ns();
-    if (spinning && (spinning = gp_ring_keep_spinning(now, spin_until, &last_look))) {
+    if (spinning && (spinning = gp_ring_keep_spinning(now, spin_until, &spin))) {
       gp_ring_relax();
       continue;
     }

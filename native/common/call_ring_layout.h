@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <linux/futex.h>
+#include <sched.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -29,7 +30,9 @@
 #define GP_RING_REP_HEAD 128u  /* u64, the session's: reply bytes published */
 #define GP_RING_REP_TAIL 192u  /* u64, the client's: reply bytes consumed */
 #define GP_RING_SESSION_BELL 256u  /* u32 futex the session sleeps on; whoever gives it work bumps it */
-#define GP_RING_SESSION_AWAKE 260u /* u32: 1 while the session polls (no wake needed), 0 asleep, 2 a client is waking it */
+#define GP_RING_SESSION_AWAKE 260u /* u32: 1 while the session runs records, 3 while it polls an empty ring
+                                      (neither needs a wake), 0 asleep, 2 a client is waking it */
+#define GP_RING_SESSION_POLLING 3u
 #define GP_RING_CLIENT_BELL 320u   /* u32 futex the client's reply reader sleeps on */
 #define GP_RING_CLIENT_AWAKE 324u  /* u32: client threads polling the reply ring now */
 #define GP_RING_CLIENT_HELD 328u   /* u32: nonzero while the client holds calls back to batch them: the
@@ -205,14 +208,32 @@ static inline void gp_ring_relax(void)
 /*
  * A spin's clock: false once the spin should stop, at `until` or as soon as the spinner finds it lost
  * its CPU for a while (on a machine with more runnable threads than CPUs a spinner only delays the
- * side it waits for: it sleeps instead). *last is the time of the previous look (0 at the start).
+ * side it waits for: it sleeps instead). At the spin's start: { 0, now }.
+ *
+ * While it goes on, the spin gives way every GP_RING_YIELD_NS to any thread queued on its CPU: the one
+ * it just woke (the client a reply rang, the session a call rang) is often there, since the kernel
+ * wakes a thread on its waker's CPU, and would otherwise wait out the whole spin (measured: the
+ * training loop's step grew by the spin's length). Alone on its CPU, a yield returns at once, but it
+ * is a system call: the first comes GP_RING_YIELD_NS into the spin, so that a quick answer costs none.
  */
 #define GP_RING_PREEMPTED_NS 20000u
-static inline int gp_ring_keep_spinning(uint64_t now, uint64_t until, uint64_t *last)
+#define GP_RING_YIELD_NS 2000u
+typedef struct gp_ring_spin {
+    uint64_t last;    /* the previous look */
+    uint64_t yielded; /* the last yield (at first, the spin's start) */
+} gp_ring_spin;
+
+static inline int gp_ring_keep_spinning(uint64_t now, uint64_t until, gp_ring_spin *s)
 {
-    const int preempted = *last != 0 && now - *last > GP_RING_PREEMPTED_NS;
-    *last = now;
-    return now < until && !preempted;
+    const int preempted = s->last != 0 && now - s->last > GP_RING_PREEMPTED_NS;
+    s->last = now;
+    if (now >= until || preempted)
+        return 0;
+    if (now - s->yielded >= GP_RING_YIELD_NS) {
+        sched_yield();
+        s->yielded = now;
+    }
+    return 1;
 }
 
 static inline uint64_t gp_ring_now_ns(void)

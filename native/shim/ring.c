@@ -227,8 +227,16 @@ void gp_ring_batch_taken(gp_conn *c)
     __atomic_store_n(word(c->ring, GP_RING_CLIENT_HELD), 0u, __ATOMIC_SEQ_CST);
 }
 
-/* Asleep (0): it needs its bell. Awake (1) or being woken (2): it finds the batch in time. */
-static int session_asleep(gp_ring *r) { return __atomic_load_n(word(r, GP_RING_SESSION_AWAKE), __ATOMIC_SEQ_CST) == 0; }
+/*
+ * Asleep (0): it needs its bell. Polling an empty ring (3): it takes a record within a spin's turn.
+ * Either way a call goes now: held back, it would leave the card idle. Running records (1) or being
+ * woken (2): it finds the batch in time.
+ */
+static int session_idle(gp_ring *r)
+{
+    const uint32_t v = __atomic_load_n(word(r, GP_RING_SESSION_AWAKE), __ATOMIC_SEQ_CST);
+    return v == 0 || v == GP_RING_SESSION_POLLING;
+}
 
 int gp_ring_flush_now(gp_conn *c, size_t batched, int first)
 {
@@ -236,18 +244,19 @@ int gp_ring_flush_now(gp_conn *c, size_t batched, int first)
     if (batched >= RING_BATCH_BYTES)
         return 1;
     /*
-     * A session asleep needs its bell now (the first flush wakes it). One awake (running earlier
-     * records, or polling for the next) lets the batch grow, so that it pays its per-record costs once
-     * for many calls while this thread fills the next batch; one being woken finds the batch later.
+     * A session asleep needs its bell now (the first flush wakes it); one polling an empty ring takes
+     * the call at once. One running earlier records lets the batch grow, so that it pays its
+     * per-record costs once for many calls while this thread fills the next batch; one being woken
+     * finds the batch later.
      */
-    if (session_asleep(r))
+    if (session_idle(r))
         return 1;
     if (!first)
         return 0;
-    /* Held back: a session about to sleep rings the reply reader (which flushes). Said before looking
-     * again, so that a session that went to sleep meanwhile is seen here or sees the word. */
+    /* Held back: a session that runs out of records rings the reply reader (which flushes). Said before
+     * looking again, so that a session that went idle meanwhile is seen here or sees the word. */
     __atomic_store_n(word(r, GP_RING_CLIENT_HELD), 1u, __ATOMIC_SEQ_CST);
-    return session_asleep(r);
+    return session_idle(r);
 }
 
 CUresult gp_ring_wait(gp_conn *c, gp_pending *e)
@@ -255,8 +264,8 @@ CUresult gp_ring_wait(gp_conn *c, gp_pending *e)
     gp_ring *r = c->ring;
     uint32_t *awake = word(r, GP_RING_CLIENT_AWAKE);
     __atomic_fetch_add(awake, 1, __ATOMIC_SEQ_CST);
-    const uint64_t until = gp_ring_now_ns() + r->spin_ns;
-    uint64_t last = 0;
+    const uint64_t start = gp_ring_now_ns(), until = start + r->spin_ns;
+    gp_ring_spin spin = { 0, start };
     int broken = 0;
     while (!__atomic_load_n(&e->done, __ATOMIC_ACQUIRE)) {
         int n = poll_replies(c, r, 0);
@@ -264,7 +273,7 @@ CUresult gp_ring_wait(gp_conn *c, gp_pending *e)
             broken = 1;
             break;
         }
-        if (n == 0 && !gp_ring_keep_spinning(gp_ring_now_ns(), until, &last))
+        if (n == 0 && !gp_ring_keep_spinning(gp_ring_now_ns(), until, &spin))
             break;
         gp_ring_relax();
     }
