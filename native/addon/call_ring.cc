@@ -77,19 +77,15 @@ CallRing::Take CallRing::take(std::vector<char> &buf) {
   return Take::kMessage;
 }
 
-void CallRing::ran_dry() {
-  // Ordered after the records' consumption (the tail stores): a client that held calls back before
-  // seeing the ring empty has said so by now.
-  std::atomic_thread_fence(std::memory_order_seq_cst);
-  if (__atomic_load_n(gp_ring_word(base_, GP_RING_CLIENT_HELD), __ATOMIC_RELAXED) != 0)
-    gp_ring_ring(gp_ring_word(base_, GP_RING_CLIENT_BELL), gp_ring_word(base_, GP_RING_CLIENT_AWAKE));
-}
-
 void CallRing::polling() {
   if (polling_) return;
   polling_ = true;
   __atomic_store_n(gp_ring_word(base_, GP_RING_SESSION_AWAKE), GP_RING_SESSION_POLLING, __ATOMIC_SEQ_CST);
-  ran_dry();
+  // Ordered after that word and the records' consumption (the tail stores): a client that held calls
+  // back before it could see either has said so by now; one after sees the word and holds nothing.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (__atomic_load_n(gp_ring_word(base_, GP_RING_CLIENT_HELD), __ATOMIC_RELAXED) != 0)
+    gp_ring_ring(gp_ring_word(base_, GP_RING_CLIENT_BELL), gp_ring_word(base_, GP_RING_CLIENT_AWAKE));
 }
 
 void CallRing::running() {

@@ -37,11 +37,10 @@ class CallRing {
   // kGatherBytes, run together), "the next one is on the socket", nothing, or a ring the client broke.
   Take take(std::vector<char> &buf);
   bool has_request() const;
-  // The session polled out without a request after running some: if the client holds calls back for a
-  // batch, its reply reader is rung to send them (the client's word is a hint: at worst a needless wake).
-  void ran_dry();
   // The session found the ring empty: it says it polls (a client sends at once, holding nothing back
-  // for a batch), then asks for what was held while it ran. Only the first of a run of empty looks writes.
+  // for a batch), then, if the client held calls back while it ran, rings the client's reply reader to
+  // send them (the client's word is a hint: at worst a needless wake). Only the first of a run of
+  // empty looks writes.
   void polling();
   // The session took records: a client holds its next calls back for a batch until it polls again.
   void running();

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "../common/array_bytes.h"
+#include "../common/box_offset.h"
 #include "dispatch.h"
 #include "extent.h"
 #include "gp_ops.h"
@@ -154,11 +155,8 @@ void copy_3d(Session &s, Bin data, Writer &w, const Call &call, uint32_t op, Cop
 uint64_t host_box_span(const Copy3D &c) {
   if ((c.height > 1 || c.depth > 1) && c.host_pitch < c.width) return 0;
   if (c.depth > 1 && c.host_height < c.height) return 0;
-  uint64_t rows = 0, span = 0;
-  if (__builtin_mul_overflow((uint64_t)(c.depth - 1), (uint64_t)c.host_height, &rows) || __builtin_add_overflow(rows, (uint64_t)(c.height - 1), &rows) ||
-      __builtin_mul_overflow(rows, (uint64_t)c.host_pitch, &span) || __builtin_add_overflow(span, (uint64_t)c.width, &span))
-    return 0;
-  return span;
+  uint64_t span = 0;
+  return gp_box_offset(c.width, c.height - 1, c.depth - 1, c.host_pitch, c.host_height, &span) ? span : 0;
 }
 
 }  // namespace

@@ -139,7 +139,6 @@ class Runner {
   std::atomic<CallRing *> ring_live_{nullptr};
   std::vector<char> ring_buf_;
   bool awaiting_socket_ = false;  // the ring said the next message is on the socket
-  bool fed_ = false;              // a message came from the ring since it was last found empty
   // Bumped (after mu_'s state changed) by whatever notify_ring() tells: a polling session takes mu_
   // only when it moved, not on every look at the ring.
   std::atomic<uint32_t> attention_{0};

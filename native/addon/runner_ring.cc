@@ -69,7 +69,6 @@ bool Runner::next_from_ring(Message &m) {
           ring.running();
           if (ring_buf_.empty()) continue;  // nothing to run
           m = Message{ring_buf_.data(), ring_buf_.size(), nullptr, true};
-          fed_ = true;
           return true;
         case CallRing::Take::kSocket:
           awaiting_socket_ = true;
@@ -95,13 +94,6 @@ bool Runner::next_from_ring(Message &m) {
       continue;
     }
     look = true;  // about to decide on sleeping: everything is looked at again first
-    if (fed_) {
-      // Polled out without a record: calls the client holds back for a batch are asked for now, and
-      // the ring looked at once more before sleeping.
-      fed_ = false;
-      ring.ran_dry();
-      continue;
-    }
     if (!grace_known) {
       const uint64_t grace = session.idle_grace_ns();
       keep = grace == CardClient::kKeep;

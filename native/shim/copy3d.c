@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "box_offset.h"
 #include "call.h"
 #include "client.h"
 #include "conn.h"
@@ -41,8 +42,7 @@ static CUresult side_of(CUmemorytype type, const void *host, CUdeviceptr device,
     memset(out, 0, sizeof *out);
     out->server = -1;
     uint64_t offset;
-    if (__builtin_mul_overflow((uint64_t)z, (uint64_t)height, &offset) || __builtin_add_overflow(offset, (uint64_t)y, &offset) ||
-        __builtin_mul_overflow(offset, (uint64_t)pitch, &offset) || __builtin_add_overflow(offset, (uint64_t)x, &offset))
+    if (!gp_box_offset(x, y, z, pitch, height, &offset))
         return CUDA_ERROR_INVALID_VALUE;
     switch (type) {
     case CU_MEMORYTYPE_HOST:
@@ -269,9 +269,9 @@ static int shared_box(uint32_t op, int mode, int kind, int async, CUstream strea
         return 0;
     int per_thread = op == GP_OP_cuMemcpy3D_v7000_ptsz || op == GP_OP_cuMemcpy3DAsync_v7000_ptsz;
     /* One row needs no pitch, one plane no height (side_of); the daemon is sent ones that hold the box. */
-    size_t pitch = h == 1 && d == 1 ? w : host->pitch, height = d == 1 ? h : host->height, span;
-    if (__builtin_mul_overflow(d - 1, height, &span) || __builtin_add_overflow(span, h - 1, &span) ||
-        __builtin_mul_overflow(span, pitch, &span) || __builtin_add_overflow(span, w, &span))
+    size_t pitch = h == 1 && d == 1 ? w : host->pitch, height = d == 1 ? h : host->height;
+    uint64_t span;
+    if (!gp_box_offset(w, h - 1, d - 1, pitch, height, &span))
         return 0;
     uint32_t region;
     uint64_t offset;

@@ -173,7 +173,7 @@ static void *reader_main(void *arg)
         __atomic_fetch_add(awake, 1, __ATOMIC_SEQ_CST);
         int n = poll_replies(c, r, 1);
         __atomic_fetch_sub(awake, 1, __ATOMIC_SEQ_CST);
-        /* The session's poll ended while calls were held back for a batch: they go now. */
+        /* The session found the ring empty while calls were held back for a batch: they go now. */
         if (n >= 0 && __atomic_load_n(word(r, GP_RING_CLIENT_HELD), __ATOMIC_ACQUIRE) != 0)
             gp_conn_flush(c);
         if (n < 0) {

@@ -26,7 +26,7 @@ int gp_ring_start(struct gp_conn *conn);
 /* One message (the batch, unmasked) through the ring or, marked there, the socket. 0, or -1. */
 int gp_ring_send(struct gp_conn *conn, const uint8_t *data, size_t len);
 /* Whether fire-and-forget work of `batched` bytes goes to the ring now. When not, `first` (the batch's
- * first call) says so in the ring: the session rings the reply reader, which flushes, when its poll ends. */
+ * first call) says so in the ring: the session rings the reply reader, which flushes, when it finds the ring empty. */
 int gp_ring_flush_now(struct gp_conn *conn, size_t batched, int first);
 /* The batch was taken to be sent (under batch_lock): nothing is held back any more. */
 void gp_ring_batch_taken(struct gp_conn *conn);

@@ -278,6 +278,30 @@ static void slots_free(local_daemon *d)
         __atomic_store_n(slot_word(d, s), d->issued[s], __ATOMIC_RELEASE);
 }
 
+/* A staging slot taken for the next frame: its bytes, and what the frame naming it carries. */
+typedef struct {
+    unsigned char *bytes;
+    uint32_t region;
+    uint64_t offset;
+    uint64_t signal; /* the slot's word, 1-based (0 in a frame: none) */
+    uint32_t value;  /* what the daemon sets the word to once it is done with the slot */
+} stage_slot;
+
+/* Slot k % STAGING_SLOTS once the daemon is done with it, issued again for the next frame. */
+static CUresult take_slot(local_daemon *d, size_t k, stage_slot *st)
+{
+    int slot = (int)(k % STAGING_SLOTS);
+    CUresult rc = wait_slot(gp_server(d->server), d, slot);
+    if (rc != CUDA_SUCCESS)
+        return rc;
+    st->bytes = slot_bytes(d, slot);
+    st->region = d->staging->id;
+    st->offset = STAGING_HEAD + (uint64_t)slot * STAGING_SLOT;
+    st->signal = 1 + (uint64_t)slot * 4;
+    st->value = ++d->issued[slot];
+    return CUDA_SUCCESS;
+}
+
 /* The server's staging region, made and passed at its first use; NULL when the daemon takes none. */
 static local_daemon *staging_of(int server)
 {
@@ -312,20 +336,18 @@ static CUresult staged_htod(int server, local_daemon *d, const copy_head *h, con
     gp_conn *conn = gp_server(server);
     copy_head slice = *h;
     size_t done = 0;
-    for (int k = 0; done < n; k++) {
-        int slot = k % STAGING_SLOTS;
-        CUresult rc = wait_slot(conn, d, slot);
+    for (size_t k = 0; done < n; k++) {
+        stage_slot st;
+        CUresult rc = take_slot(d, k, &st);
         if (rc != CUDA_SUCCESS)
             return rc;
         size_t len = n - done < STAGING_SLOT ? n - done : STAGING_SLOT;
-        memcpy(slot_bytes(d, slot), src + done, len);
+        memcpy(st.bytes, src + done, len);
         int last = done + len == n;
         /* A synchronous copy answers with its last slice, after all the others ran. */
         int mode = last && !h->async ? GP_MODE_SYNC : GP_MODE_ASYNC;
         slice.device = h->device + done;
-        uint32_t value = d->issued[slot] + 1;
-        rc = copy_frame(&slice, mode, d->staging->id, STAGING_HEAD + (uint64_t)slot * STAGING_SLOT, len, 1 + (uint64_t)slot * 4, value);
-        d->issued[slot] = value;
+        rc = copy_frame(&slice, mode, st.region, st.offset, len, st.signal, st.value);
         if (mode == GP_MODE_SYNC) {
             slots_free(d);
             return rc;
@@ -348,17 +370,15 @@ static CUresult staged_dtoh(int server, local_daemon *d, const copy_head *h, uns
     copy_head slice = *h;
     while (taken < slices) {
         while (sent < slices && sent - taken < STAGING_SLOTS) {
-            int slot = (int)(sent % STAGING_SLOTS);
-            CUresult rc = wait_slot(conn, d, slot);
+            stage_slot st;
+            CUresult rc = take_slot(d, sent, &st);
             if (rc != CUDA_SUCCESS)
                 return rc;
             size_t off = sent * STAGING_SLOT, len = n - off < STAGING_SLOT ? n - off : STAGING_SLOT;
             int last = sent + 1 == slices;
             int mode = last && !h->async ? GP_MODE_SYNC : GP_MODE_ASYNC;
             slice.device = h->device + off;
-            uint32_t value = d->issued[slot] + 1;
-            rc = copy_frame(&slice, mode, d->staging->id, STAGING_HEAD + (uint64_t)slot * STAGING_SLOT, len, 1 + (uint64_t)slot * 4, value);
-            d->issued[slot] = value;
+            rc = copy_frame(&slice, mode, st.region, st.offset, len, st.signal, st.value);
             sent++;
             if (mode == GP_MODE_SYNC) {
                 slots_free(d);
@@ -439,16 +459,15 @@ gp_shm_stage *gp_shm_stage_begin(int server) { return gp_shm_local(server) ? sta
 unsigned char *gp_shm_stage_slot(gp_shm_stage *d, size_t k, uint32_t *region, uint64_t *offset, uint64_t *signal, uint32_t *value,
                                  CUresult *rc)
 {
-    int slot = (int)(k % STAGING_SLOTS);
-    *rc = wait_slot(gp_server(d->server), d, slot);
+    stage_slot st;
+    *rc = take_slot(d, k, &st);
     if (*rc != CUDA_SUCCESS)
         return NULL;
-    *region = d->staging->id;
-    *offset = STAGING_HEAD + (uint64_t)slot * STAGING_SLOT;
-    *signal = 1 + (uint64_t)slot * 4;
-    *value = d->issued[slot] + 1;
-    d->issued[slot] = *value;
-    return slot_bytes(d, slot);
+    *region = st.region;
+    *offset = st.offset;
+    *signal = st.signal;
+    *value = st.value;
+    return st.bytes;
 }
 
 void gp_shm_stage_synced(gp_shm_stage *d) { slots_free(d); }

@@ -155,6 +155,15 @@ std::string closed_json(const gp::Delivery &d) {
   return print(o);
 }
 
+// The end of a session (or of the process, as session 0) that never ran: only its reason.
+std::string failed_json(const std::string &reason) {
+  gp::Delivery d;
+  d.closed = true;
+  d.has_reason = true;
+  d.reason = reason;
+  return closed_json(d);
+}
+
 // One session the worker runs: its core (the Runner) and what the control thread keeps for it.
 struct Hosted {
   const uint32_t id;  // the daemon's number for it on the control channel
@@ -228,11 +237,7 @@ class Worker {
 
  private:
   int fail(const std::string &reason) {
-    gp::Delivery d;
-    d.closed = true;
-    d.has_reason = true;
-    d.reason = reason;
-    channel_.send(GP_WORKER_CLOSED, 0, closed_json(d));
+    channel_.send(GP_WORKER_CLOSED, 0, failed_json(reason));
     // As at a session's end (finished): gone before the daemon read the reason, the worker could lose
     // it to the daemon's next write.
     drain();
@@ -253,11 +258,7 @@ class Worker {
     if (id == 0 || find(id)) return;  // the process's number, or a session it runs already: not the daemon's
     Json start(cJSON_ParseWithLength(data, size));
     if (start.root == nullptr) {
-      gp::Delivery d;
-      d.closed = true;
-      d.has_reason = true;
-      d.reason = "unreadable session parameters";
-      channel_.send(GP_WORKER_CLOSED, id, closed_json(d));
+      channel_.send(GP_WORKER_CLOSED, id, failed_json("unreadable session parameters"));
       return;
     }
     std::vector<uint64_t> quota;

@@ -108,8 +108,8 @@ t.test('a stream of asynchronous launches runs whole through the ring', async (t
 });
 
 t.test('launches held back for a batch reach the session with no synchronising call', async (t) => {
-  // The client library holds launches back while the session is awake; the session asks for them when
-  // its poll ends without work. The sender thread's own look (every 5 s at most) is too late for this deadline.
+  // The client library holds launches back while the session runs earlier ones; the session asks for
+  // them when it finds the ring empty. The sender thread's own look (every 5 s at most) is too late for this deadline.
   const n = 5000;
   const job = spawn(ringLaunches, [fatbin, 'held', String(n)], { env: localEnv(socket), stdio: ['pipe', 'pipe', 'pipe'] });
   const exited = once(job, 'exit');
