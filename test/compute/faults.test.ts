@@ -16,7 +16,7 @@ import { packageRoot } from '../../src/paths.js';
 import { encodeHello, type Hello } from '../../src/compute/handshake.js';
 import type { SessionInfo } from '../../src/compute/endpoint.js';
 import { NO_REQUEST } from '../../src/sharing/quota.js';
-import { DaemonProcess, type LogLine } from '../helpers/daemon-process.js';
+import { DaemonProcess, running, type LogLine } from '../helpers/daemon-process.js';
 import { PROMPT_MS, runJob as gpupoolRun, startJob as job, within } from '../helpers/job-process.js';
 import { FixtureFile, mixedHost } from '../helpers/fixture.js';
 import { freeze } from '../helpers/freeze.js';
@@ -63,15 +63,6 @@ async function sessions(daemon: DaemonProcess): Promise<SessionInfo[]> {
   return ((await res.json()) as { compute: { sessions: SessionInfo[] } }).compute.sessions;
 }
 
-/** No process `pid`, or only its zombie (a killed worker whose new parent has not reaped it). */
-function processGone(pid: number): boolean {
-  try {
-    return /^\S+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return true;
-  }
-}
-
 /** Waits until the daemon's status lists no compute session. */
 function noSessions(daemon: DaemonProcess): Promise<true> {
   return eventually('no compute session in /v1/status', async () => ((await sessions(daemon)).length === 0 ? true : undefined), PROMPT_MS);
@@ -111,7 +102,7 @@ t.test('a daemon killed under a running job: every later call is CUDA_ERROR_DEVI
   t.match(j.stdout, UNAVAILABLE, 'cuMemAlloc, cuCtxSynchronize and cuMemcpyHtoD all failed with CUDA_ERROR_DEVICE_UNAVAILABLE');
   t.match(j.stderr, LOST, 'the client library said it lost the daemon, naming it');
   t.equal(j.stderr.match(/lost the daemon/g)?.length, 1, 'once');
-  t.ok(await eventually('the worker gone', () => (processGone(workerPid!) ? true : undefined), PROMPT_MS), 'the worker died with its daemon');
+  t.ok(await eventually('the worker gone', () => (running(workerPid!) ? undefined : true), PROMPT_MS), 'the worker died with its daemon');
 });
 
 t.test('a daemon stopped with SIGTERM closes the session with 4005; the job carries on the same way', async (t) => {

@@ -14,7 +14,7 @@ import { WorkerMsg } from '../../src/compute/worker-channel.js';
 import { WorkerPool } from '../../src/compute/worker-pool.js';
 import { emulatedDriver, emulatedKernels } from '../../src/paths.js';
 import { ProtocolClient, helloMessage, loadOpTable } from '../../src/protocol/client.js';
-import { DaemonProcess } from '../helpers/daemon-process.js';
+import { DaemonProcess, running } from '../helpers/daemon-process.js';
 import { FixtureFile, mixedHost } from '../helpers/fixture.js';
 import { QUICK_CONFIG, computeStatus, eventually, writeConfig } from '../helpers/integration.js';
 
@@ -24,21 +24,6 @@ process.env.GPUPOOL_SIM_FIXTURE = fixture.path;
 process.env.GPUPOOL_EMU_KERNELS = emulatedKernels;
 const driver = await loadComputeAddon().openDriver(emulatedDriver);
 const settings = { heartbeatMs: 100, scheduler: { sliceUs: 2000, paceDepth: 2, idleGraceUs: 200 } };
-
-/** A process's state letter (R, S, Z, ...), or null once it is gone. */
-function state(pid: number): string | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-  } catch {
-    return null;
-  }
-}
-
-const running = (pid: number) => {
-  const s = state(pid);
-  return s !== null && s !== 'Z';
-};
 
 /** The live session workers whose parent is `ppid`. */
 function workersOf(ppid: number): number[] {

@@ -7,10 +7,11 @@
  * process (with every byte of memory it held) is gone, while the other tenant's job runs on, right.
  */
 import t from 'tap';
+import { running } from '../helpers/daemon-process.js';
 import { computeStatus, eventually } from '../helpers/integration.js';
 import { PROMPT_MS, startJob, type JobProcess } from '../helpers/job-process.js';
 import { buildFatbin, buildProgram } from '../helpers/programs.js';
-import { COPY_BYTES, ENDED_WITHIN_MS, HANG_MS, alive, nothingLeft, roundsOk, startTenantDaemon } from '../helpers/tenant-daemon.js';
+import { COPY_BYTES, ENDED_WITHIN_MS, HANG_MS, nothingLeft, roundsOk, startTenantDaemon } from '../helpers/tenant-daemon.js';
 import { ProtocolClient, helloMessage, loadOpTable } from '../../src/protocol/client.js';
 
 const ops = loadOpTable();
@@ -31,7 +32,7 @@ const neighbourPid = alone.sessions[0]!.workerPid!;
 t.test('each session runs in a worker process of its own, which status names', async (t) => {
   t.equal(alone.sessions.length, 1);
   t.ok(Number.isInteger(neighbourPid) && neighbourPid !== daemon.child.pid, `the neighbour's session runs in process ${neighbourPid}, not the daemon's`);
-  t.ok(alive(neighbourPid), 'which is alive');
+  t.ok(running(neighbourPid), 'which is alive');
   t.ok(committedAlone > 0, 'its quota is committed on card 0');
 });
 
@@ -77,12 +78,12 @@ for (const [what, args, busy, fault, reason] of failures) {
     }, PROMPT_MS);
     t.equal(after.sessions.length, 1, 'only the neighbour\'s session is left');
     t.equal(after.cards[0]!.committed, committedAlone, 'the victim\'s quota is uncommitted');
-    await eventually('the worker gone', () => (alive(workerPid) ? undefined : true), ENDED_WITHIN_MS);
+    await eventually('the worker gone', () => (running(workerPid) ? undefined : true), ENDED_WITHIN_MS);
     t.pass('the worker process is gone, and every byte it held with it');
 
     await neighbour.output(new RegExp(`^round ${before + 5} ok$`, 'm'));
     t.notMatch(neighbour.stdout, /wrong|CUDA_ERROR/, 'the neighbour\'s rounds all ran, and right');
-    t.ok(alive(neighbourPid), 'in its own worker, still the same');
+    t.ok(running(neighbourPid), 'in its own worker, still the same');
   });
 }
 

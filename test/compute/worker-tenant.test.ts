@@ -17,11 +17,12 @@ import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import type { SessionInfo } from '../../src/compute/endpoint.js';
 import { ProtocolClient, helloMessage, loadOpTable } from '../../src/protocol/client.js';
+import { running } from '../helpers/daemon-process.js';
 import { computeStatus, eventually } from '../helpers/integration.js';
 import { PROMPT_MS, startJob, type JobProcess } from '../helpers/job-process.js';
 import { LoadJob, deviceTimeSplit } from '../helpers/load.js';
 import { buildFatbin, buildProgram } from '../helpers/programs.js';
-import { COPY_BYTES, ENDED_WITHIN_MS, HANG_MS, alive, nothingLeft, roundsOk, startTenantDaemon } from '../helpers/tenant-daemon.js';
+import { COPY_BYTES, ENDED_WITHIN_MS, HANG_MS, nothingLeft, roundsOk, startTenantDaemon } from '../helpers/tenant-daemon.js';
 
 const ops = loadOpTable();
 const fatbin = buildFatbin();
@@ -86,7 +87,7 @@ async function failTogether(t: Test, victims: { job: JobProcess; id: number }[],
   }, PROMPT_MS);
   t.same(after.sessions.map((s) => s.id), [neighbour.id], 'only the other tenant\'s session is left');
   t.equal(after.cards[0]!.committed, committedAlone, 'the tenant\'s quota is uncommitted');
-  await eventually('the worker gone', () => (alive(workerPid) ? undefined : true), ENDED_WITHIN_MS);
+  await eventually('the worker gone', () => (running(workerPid) ? undefined : true), ENDED_WITHIN_MS);
   t.pass('the tenant\'s worker process is gone, and every byte it held with it');
   await neighbour.job.output(new RegExp(`^round ${before + 5} ok$`, 'm'));
   t.notMatch(neighbour.job.stdout, /wrong|CUDA_ERROR/, 'the other tenant\'s rounds all ran, and right');
@@ -147,10 +148,10 @@ t.test('one worker per tenant: a tenant\'s sessions over TCP and the Unix socket
     await eventually('its session gone', async () => ((await computeStatus(daemon)).sessions.some((s) => s.id === c1.id) ? undefined : true), PROMPT_MS);
     const rounds = roundsOk(c2.job.stdout);
     await c2.job.output(new RegExp(`^round ${rounds + 3} ok$`, 'm'));
-    t.ok(alive(pid), 'the worker runs on for the other session, which goes on');
+    t.ok(running(pid), 'the worker runs on for the other session, which goes on');
     c2.job.line('stop');
     t.equal(await c2.job.finished(), 0, 'the second job exits 0');
-    await eventually('the worker gone after its last session', () => (alive(pid) ? undefined : true), PROMPT_MS);
+    await eventually('the worker gone after its last session', () => (running(pid) ? undefined : true), PROMPT_MS);
     t.pass('the worker exited with its tenant\'s last session');
     t.notMatch(daemon.logs.filter((l) => l.workerPid === pid).map((l) => l.msg).join('\n'), /failed/, 'and nothing was taken for a failure');
   });
@@ -214,6 +215,6 @@ t.test('sessions on the event loop\'s path (as TLS ones are) share their tenant\
     c.ws.close(1000);
     await c.closed;
   }
-  await eventually('alice\'s worker gone after her sessions', () => (alive(alicePid) ? undefined : true), PROMPT_MS);
+  await eventually('alice\'s worker gone after her sessions', () => (running(alicePid) ? undefined : true), PROMPT_MS);
   t.pass('alice\'s worker exited with her last session');
 });

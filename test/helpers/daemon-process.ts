@@ -50,6 +50,19 @@ export function cliOnTestTransport(args: string[], netns?: string): string[] {
   return args.map((a, i) => (i > 0 && (end < 0 || i < end) && (args[i - 1] === '--servers' || args[i - 1] === '-s') ? onTestTransport(a) : a));
 }
 
+/**
+ * Whether process `pid` runs: false once it is gone, and for its zombie too (a killed worker whose
+ * parent, or after its daemon died whoever adopted it, has not reaped it yet).
+ */
+export function running(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat[stat.lastIndexOf(')') + 2] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
 export interface LogLine {
   level: number;
   msg: string;

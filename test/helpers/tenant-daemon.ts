@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Test } from 'tap';
 import { newToken, tokenLine } from '../../src/auth/tokens.js';
-import { DaemonProcess } from './daemon-process.js';
+import { DaemonProcess, running } from './daemon-process.js';
 import { FixtureFile, mixedHost } from './fixture.js';
 import { QUICK_CONFIG, computeStatus, eventually, writeConfig } from './integration.js';
 import { PROMPT_MS } from './job-process.js';
@@ -13,16 +13,6 @@ export const COPY_BYTES = 64 << 20;
 export const ENDED_WITHIN_MS = 1000;
 /** `compute.workerHangMs` of these tests: short, so that a hang is found quickly. */
 export const HANG_MS = 2000;
-
-/** Whether a process runs (or is a zombie not yet reaped): a worker's pid as status named it. */
-export function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** The rounds test/programs/fault_client.c's `work` mode reported right. */
 export function roundsOk(stdout: string): number {
@@ -52,6 +42,6 @@ export async function nothingLeft(t: Test, daemon: DaemonProcess, workerPid: num
     return c.sessions.length === 0 ? c : undefined;
   }, PROMPT_MS);
   t.same(end.cards.map((c) => c.committed), [0, 0], 'nothing committed');
-  await eventually(`worker ${workerPid} gone`, () => (alive(workerPid) ? undefined : true), PROMPT_MS);
+  await eventually(`worker ${workerPid} gone`, () => (running(workerPid) ? undefined : true), PROMPT_MS);
   t.pass('its worker exited with its last session');
 }
